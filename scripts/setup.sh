@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up everything vstudio and its tests need on a fresh Debian/Ubuntu machine:
+# system packages (when run as root), a virtualenv in .venv with the package and its
+# test extras, and a PostgreSQL server at 127.0.0.1:5432 for the PostgreSQL tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS="blender synfig ffmpeg subversion fuse3 chromium restic s3fs postgresql-client rsync xz-utils"
+missing=()
+for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing system packages: ${missing[*]} (run: sudo apt-get install ${missing[*]})" >&2
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e ".[test]"
+
+if [ "${1:-}" = "--tests" ]; then
+  bash scripts/ensure-postgres.sh
+fi

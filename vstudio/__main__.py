@@ -1,0 +1,3 @@
+from vstudio.cli.entry import main
+
+main()

@@ -1,0 +1,1 @@
+"""HTTP transport: thin FastAPI handlers over the domain. One OpenAPI document for all."""

@@ -1,0 +1,94 @@
+"""The FastAPI application of ``vstudio serve``: wiring, error mapping, routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib import import_module
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vstudio import __version__
+from vstudio.errors import VStudioError
+from vstudio.studio import Studio
+
+# Modules that contribute routes. Each defines ``router`` (an APIRouter) and may define
+# ``setup(app)`` for start-up and shut-down work (e.g. the farm's lease reaper).
+ROUTE_MODULES = [
+    "vstudio.api.routes_accounts",
+    "vstudio.api.routes_repo",
+    "vstudio.api.routes_farm",
+    "vstudio.web.pages",
+]
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"detail": message, **extra}, status_code=status)
+
+
+def create_app(studio: Studio) -> FastAPI:
+    startup: list[Hook] = []
+    shutdown: list[Hook] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for hook in startup:
+            await hook(app)
+        try:
+            yield
+        finally:
+            for hook in reversed(shutdown):
+                await hook(app)
+            studio.close()
+
+    app = FastAPI(title="vstudio", version=__version__, lifespan=lifespan,
+                  description="Asset repository, render farm and project rendering.")
+    app.state.studio = studio
+    app.state.startup_hooks = startup
+    app.state.shutdown_hooks = shutdown
+
+    @app.exception_handler(VStudioError)
+    async def domain_error(_: Request, exc: VStudioError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        resp = _error(exc.http_status, exc.message)
+        if headers:
+            resp.headers.update(headers)
+        return resp
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        msg = f"invalid input at {where}: {first.get('msg', 'invalid')}" if where else "invalid input"
+        return _error(422, msg, errors=[{"loc": list(e.get("loc", ())), "msg": e.get("msg")}
+                                        for e in errors[:20]])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover
+        import logging
+
+        logging.getLogger("vstudio.api").exception("unexpected error")
+        return _error(500, "internal error; the server log has details")
+
+    for name in ROUTE_MODULES:
+        try:
+            module = import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # a part of the studio that is not built yet
+                continue
+            raise
+        app.include_router(module.router)
+        if hasattr(module, "setup"):
+            module.setup(app)
+    return app

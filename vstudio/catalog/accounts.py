@@ -1,0 +1,236 @@
+"""Users, tokens, projects and per-project rights, kept in the catalog."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from vstudio.catalog.tables import project_rights, projects, tokens, users
+from vstudio.errors import AlreadyExists, BadInput, NotAuthenticated, NotFound, PermissionDenied
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  # everything, on every project and job
+    ARTIST = "artist"  # reads and writes projects (unless rights say otherwise), owns jobs
+    VIEWER = "viewer"  # reads only
+    WORKER = "worker"  # a render node: registers, takes work, reports; nothing else
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+@dataclass(frozen=True)
+class Project:
+    id: int
+    name: str
+    created: float
+    trusted: bool
+
+
+def check_name(kind: str, name: str) -> str:
+    if not NAME_RE.match(name or ""):
+        raise BadInput(f"bad {kind} name {name!r}: use letters, digits, '_', '-', '.' "
+                       "(at most 64, not starting with a symbol)")
+    return name
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "vst_" + secrets.token_urlsafe(32)
+
+
+def add_user(engine: Engine, name: str, role: str, password: str | None = None) -> tuple[User, str]:
+    """Create a user and its first token; return both (the token is shown only once)."""
+    check_name("user", name)
+    try:
+        r = Role(role)
+    except ValueError:
+        raise BadInput(f"unknown role {role!r}: use admin, artist, viewer or worker") from None
+    pw_hash = None
+    if password:
+        from argon2 import PasswordHasher
+
+        pw_hash = PasswordHasher().hash(password)
+    token = new_token()
+    now = time.time()
+    with engine.begin() as conn:
+        if conn.execute(sa.select(users.c.id).where(users.c.name == name)).first():
+            raise AlreadyExists(f"user {name!r} exists already")
+        uid = conn.execute(users.insert().values(name=name, role=r.value,
+                                                 password_hash=pw_hash, created=now)).inserted_primary_key[0]
+        conn.execute(tokens.insert().values(user_id=uid, token_hash=_hash_token(token), created=now))
+    return User(int(uid), name, r), token
+
+
+def new_user_token(engine: Engine, name: str) -> str:
+    token = new_token()
+    with engine.begin() as conn:
+        uid = conn.execute(sa.select(users.c.id).where(users.c.name == name)).scalar()
+        if uid is None:
+            raise NotFound(f"no user {name!r}")
+        conn.execute(tokens.insert().values(user_id=uid, token_hash=_hash_token(token),
+                                            created=time.time()))
+    return token
+
+
+def list_users(engine: Engine) -> list[User]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(users.c.id, users.c.name, users.c.role).order_by(users.c.name))
+        return [User(r.id, r.name, Role(r.role)) for r in rows]
+
+
+def remove_user(engine: Engine, name: str) -> None:
+    with engine.begin() as conn:
+        uid = conn.execute(sa.select(users.c.id).where(users.c.name == name)).scalar()
+        if uid is None:
+            raise NotFound(f"no user {name!r}")
+        conn.execute(tokens.delete().where(tokens.c.user_id == uid))
+        conn.execute(project_rights.delete().where(project_rights.c.user_id == uid))
+        conn.execute(users.delete().where(users.c.id == uid))
+
+
+def user_by_token(engine: Engine | Connection, token: str | None) -> User:
+    if not token:
+        raise NotAuthenticated()
+    q = (sa.select(users.c.id, users.c.name, users.c.role)
+         .join(tokens, tokens.c.user_id == users.c.id)
+         .where(tokens.c.token_hash == _hash_token(token)))
+    if isinstance(engine, Engine):
+        with engine.connect() as conn:
+            row = conn.execute(q).first()
+    else:
+        row = engine.execute(q).first()
+    if row is None:
+        raise NotAuthenticated("invalid token: ask an admin for a new one ('vstudio user add')")
+    return User(row.id, row.name, Role(row.role))
+
+
+def user_by_password(engine: Engine, name: str, password: str) -> User:
+    from argon2 import PasswordHasher
+    from argon2.exceptions import VerificationError
+
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(users).where(users.c.name == name)).first()
+    if row is None or not row.password_hash:
+        raise NotAuthenticated("wrong user name or password")
+    try:
+        PasswordHasher().verify(row.password_hash, password)
+    except VerificationError:
+        raise NotAuthenticated("wrong user name or password") from None
+    return User(row.id, row.name, Role(row.role))
+
+
+def create_project(engine: Engine, name: str, *, trusted: bool = False) -> Project:
+    check_name("project", name)
+    now = time.time()
+    with engine.begin() as conn:
+        if conn.execute(sa.select(projects.c.id).where(projects.c.name == name)).first():
+            raise AlreadyExists(f"project {name!r} exists already")
+        pid = conn.execute(projects.insert().values(name=name, created=now, trusted=trusted,
+                                                    settings="{}")).inserted_primary_key[0]
+    return Project(int(pid), name, now, trusted)
+
+
+def get_project(engine: Engine | Connection, name: str) -> Project:
+    q = sa.select(projects).where(projects.c.name == name)
+    if isinstance(engine, Engine):
+        with engine.connect() as conn:
+            row = conn.execute(q).first()
+    else:
+        row = engine.execute(q).first()
+    if row is None:
+        raise NotFound(f"no project {name!r}: create it with 'vstudio project create {name}'")
+    return Project(row.id, row.name, row.created, bool(row.trusted))
+
+
+def list_projects(engine: Engine) -> list[Project]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(projects).order_by(projects.c.name))
+        return [Project(r.id, r.name, r.created, bool(r.trusted)) for r in rows]
+
+
+def set_trusted(engine: Engine, name: str, trusted: bool) -> None:
+    project = get_project(engine, name)
+    with engine.begin() as conn:
+        conn.execute(projects.update().where(projects.c.id == project.id).values(trusted=trusted))
+
+
+def set_right(engine: Engine, project_name: str, user_name: str, right: str, granted: bool) -> None:
+    """Grant or revoke ``read`` or ``write``; write implies read, revoking read revokes write."""
+    if right not in ("read", "write"):
+        raise BadInput(f"unknown right {right!r}: use read or write")
+    project = get_project(engine, project_name)
+    with engine.begin() as conn:
+        uid = conn.execute(sa.select(users.c.id).where(users.c.name == user_name)).scalar()
+        if uid is None:
+            raise NotFound(f"no user {user_name!r}")
+        key = (project_rights.c.project_id == project.id) & (project_rights.c.user_id == uid)
+        row = conn.execute(sa.select(project_rights).where(key)).first()
+        read, write = (bool(row.can_read), bool(row.can_write)) if row else (False, False)
+        if right == "write":
+            write = granted
+            read = read or granted
+        else:
+            read = granted
+            write = write and granted
+        if row:
+            conn.execute(project_rights.update().where(key).values(can_read=read, can_write=write))
+        else:
+            conn.execute(project_rights.insert().values(project_id=project.id, user_id=uid,
+                                                        can_read=read, can_write=write))
+
+
+def rights(engine: Engine | Connection, project: Project, user: User) -> tuple[bool, bool]:
+    """(can read, can write) of ``user`` on ``project``.
+
+    Until any right is set on a project, every artist reads and writes it and viewers
+    read it; after that only the listed users do. Admins always do; workers read only
+    what a job hands them, through the farm, not through rights.
+    """
+    if user.role is Role.ADMIN:
+        return True, True
+    if user.role is Role.WORKER:
+        return True, False
+    q_any = sa.select(project_rights.c.user_id).where(project_rights.c.project_id == project.id).limit(1)
+    q_me = sa.select(project_rights).where((project_rights.c.project_id == project.id)
+                                           & (project_rights.c.user_id == user.id))
+
+    def run(conn: Connection) -> tuple[bool, bool]:
+        if conn.execute(q_any).first() is None:
+            return True, user.role is Role.ARTIST
+        row = conn.execute(q_me).first()
+        if row is None:
+            return False, False
+        return bool(row.can_read), bool(row.can_write) and user.role is Role.ARTIST
+
+    if isinstance(engine, Engine):
+        with engine.connect() as conn:
+            return run(conn)
+    return run(engine)
+
+
+def require(engine: Engine | Connection, project: Project, user: User, right: str) -> None:
+    can_read, can_write = rights(engine, project, user)
+    ok = can_write if right == "write" else can_read
+    if not ok:
+        raise PermissionDenied(f"user {user.name!r} may not {right} project {project.name!r}")

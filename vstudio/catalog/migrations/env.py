@@ -1,0 +1,29 @@
+"""Alembic environment: runs on the connection handed in by ``catalog.db.migrate``."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from vstudio.catalog.tables import metadata
+
+config = context.config
+
+
+def run() -> None:
+    connection = config.attributes.get("connection")
+    if connection is None:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(config.get_main_option("sqlalchemy.url") or "")
+        with engine.begin() as conn:
+            context.configure(connection=conn, target_metadata=metadata,
+                              render_as_batch=True)
+            with context.begin_transaction():
+                context.run_migrations()
+        return
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run()

@@ -1,0 +1,100 @@
+"""The object store's public contract, as the rest of the studio uses it.
+
+Consumers (repository, farm, render, mount) depend on these protocols only; the concrete
+store lives in ``store/objects.py`` and is built by ``store.open_store``.
+
+Ids are lowercase hex BLAKE3-256 digests (64 characters) of an object's plain bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+
+class Progress(Protocol):
+    """Progress callbacks; ``NO_PROGRESS`` does nothing, so callers never test for None."""
+
+    def start(self, total: int, label: str = "") -> None: ...
+    def advance(self, amount: int) -> None: ...
+    def done(self) -> None: ...
+
+
+class _NoProgress:
+    def start(self, total: int, label: str = "") -> None:
+        pass
+
+    def advance(self, amount: int) -> None:
+        pass
+
+    def done(self) -> None:
+        pass
+
+
+NO_PROGRESS: Progress = _NoProgress()
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object the backend holds."""
+
+    name: str
+    size: int
+    mtime: float
+
+
+class Backend(Protocol):
+    """Where bytes live: a local folder, S3, memory. Names are '/'-separated keys.
+
+    Contracts every backend keeps (checked by tests/integration/test_backend_conformance):
+    - ``put`` is atomic: a reader sees the whole new object or the old one/none, never part.
+    - ``create`` stores only if no object of that name exists and says whether it did;
+      where the service cannot do this atomically the backend says so in ``atomic_create``.
+    - ``get``/``get_range``/``stat`` raise ``ObjectMissing`` for an absent name.
+    - ``delete`` of an absent name is not an error.
+    - ``list`` yields every object whose name starts with ``prefix``, in no set order.
+    """
+
+    atomic_create: bool
+
+    def put(self, name: str, data: bytes) -> None: ...
+    def put_path(self, name: str, path: Path) -> None: ...
+    def create(self, name: str, data: bytes) -> bool: ...
+    def get(self, name: str) -> bytes: ...
+    def get_range(self, name: str, offset: int, length: int) -> bytes: ...
+    def stat(self, name: str) -> ObjectInfo: ...
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+    def delete(self, name: str) -> None: ...
+    def describe(self) -> str: ...
+
+
+class Writer(Protocol):
+    """A batch of puts; every id it returned is durable once the batch's context exits."""
+
+    def put_file(self, path: Path, progress: Progress = NO_PROGRESS) -> str: ...
+    def put_bytes(self, data: bytes) -> str: ...
+    def put_stream(self, stream: BinaryIO, progress: Progress = NO_PROGRESS) -> str: ...
+
+
+class ObjectStore(Protocol):
+    """Content-addressed storage of files and small metadata objects."""
+
+    def writer(self) -> AbstractContextManager[Writer]: ...
+    def put_file(self, path: Path, progress: Progress = NO_PROGRESS) -> str: ...
+    def put_bytes(self, data: bytes) -> str: ...
+    def get_file(self, oid: str, dest: Path, progress: Progress = NO_PROGRESS) -> None: ...
+    def get_bytes(self, oid: str) -> bytes: ...
+    def read_range(self, oid: str, offset: int, length: int) -> bytes: ...
+    def size(self, oid: str) -> int: ...
+    def has(self, oid: str) -> bool: ...
+    # Named, mutable small records (commit pointers, render-cache entries). They are the
+    # roots of garbage collection and what a catalog rebuild reads back.
+    def put_ref(self, name: str, data: bytes) -> None: ...
+    def create_ref(self, name: str, data: bytes) -> bool: ...
+    def get_ref(self, name: str) -> bytes: ...
+    def list_refs(self, prefix: str = "") -> list[str]: ...
+    def delete_ref(self, name: str) -> None: ...
+    def gc(self, live: Iterable[str], grace_seconds: float = 3600.0) -> dict[str, int]: ...
