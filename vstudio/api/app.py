@@ -20,6 +20,7 @@ from vstudio.studio import Studio
 # ``setup(app)`` for start-up and shut-down work (e.g. the farm's lease reaper).
 ROUTE_MODULES = [
     "vstudio.api.routes_accounts",
+    "vstudio.api.routes_store",
     "vstudio.api.routes_repo",
     "vstudio.api.routes_farm",
     "vstudio.web.pages",
