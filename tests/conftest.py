@@ -82,7 +82,7 @@ def pg_url() -> Iterator[str]:
         import psycopg
 
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({e}): "
                     "run 'bash scripts/ensure-postgres.sh' (make test does)")
     name = f"vst_{uuid.uuid4().hex[:12]}"
@@ -146,7 +146,8 @@ def start_server(studio: Path, log: Path) -> ServerProc:
         wait_for(up, 30, "vstudio serve to start")
     except AssertionError:
         proc.kill()
-        raise AssertionError(f"server did not start: {log.read_text(errors='replace')[-2000:]}")
+        raise AssertionError(
+            f"server did not start: {log.read_text(errors='replace')[-2000:]}") from None
     return ServerProc(url, studio, token, proc)
 
 

@@ -32,7 +32,7 @@ def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condi
             value = check()
             if value:
                 return value
-        except Exception as e:  # noqa: BLE001 - we retry until the deadline
+        except Exception as e:
             last = e
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}" + (f": {last}" if last else ""))
@@ -49,7 +49,8 @@ def need(binary: str, install: str) -> str:
 
 
 def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-        input: bytes | None = None, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        input: bytes | None = None, check: bool = True,
+        timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run ``vstudio ARGS`` as a user would; ``check`` asserts exit code 0."""
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run([*VSTUDIO, *args], cwd=cwd, env=full_env, capture_output=True,

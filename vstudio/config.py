@@ -83,7 +83,8 @@ def find_studio(explicit: str | os.PathLike[str] | None = None) -> Path:
     if explicit:
         root = Path(explicit).expanduser().resolve()
         if not (root / STUDIO_FILE).is_file():
-            raise StudioNotFound(f"{root} is not a studio (no {STUDIO_FILE}): run 'vstudio init {root}'")
+            raise StudioNotFound(
+                f"{root} is not a studio (no {STUDIO_FILE}): run 'vstudio init {root}'")
         return root
     env = os.environ.get("VSTUDIO_STUDIO")
     if env:

@@ -67,7 +67,8 @@ def create_app(studio: Studio) -> FastAPI:
         errors = exc.errors()
         first = errors[0] if errors else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        msg = f"invalid input at {where}: {first.get('msg', 'invalid')}" if where else "invalid input"
+        msg = (f"invalid input at {where}: {first.get('msg', 'invalid')}" if where
+               else "invalid input")
         return _error(422, msg, errors=[{"loc": list(e.get("loc", ())), "msg": e.get("msg")}
                                         for e in errors[:20]])
 

@@ -59,7 +59,8 @@ def new_token() -> str:
     return "vst_" + secrets.token_urlsafe(32)
 
 
-def add_user(engine: Engine, name: str, role: str, password: str | None = None) -> tuple[User, str]:
+def add_user(engine: Engine, name: str, role: str,
+             password: str | None = None) -> tuple[User, str]:
     """Create a user and its first token; return both (the token is shown only once)."""
     check_name("user", name)
     try:
@@ -76,9 +77,11 @@ def add_user(engine: Engine, name: str, role: str, password: str | None = None) 
     with engine.begin() as conn:
         if conn.execute(sa.select(users.c.id).where(users.c.name == name)).first():
             raise AlreadyExists(f"user {name!r} exists already")
-        uid = conn.execute(users.insert().values(name=name, role=r.value,
-                                                 password_hash=pw_hash, created=now)).inserted_primary_key[0]
-        conn.execute(tokens.insert().values(user_id=uid, token_hash=_hash_token(token), created=now))
+        res = conn.execute(users.insert().values(name=name, role=r.value,
+                                                 password_hash=pw_hash, created=now))
+        uid = res.inserted_primary_key[0]  # type: ignore[index]
+        conn.execute(tokens.insert().values(user_id=uid, token_hash=_hash_token(token),
+                                            created=now))
     return User(int(uid), name, r), token
 
 
@@ -95,7 +98,8 @@ def new_user_token(engine: Engine, name: str) -> str:
 
 def list_users(engine: Engine) -> list[User]:
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(users.c.id, users.c.name, users.c.role).order_by(users.c.name))
+        rows = conn.execute(sa.select(users.c.id, users.c.name, users.c.role)
+                            .order_by(users.c.name))
         return [User(r.id, r.name, Role(r.role)) for r in rows]
 
 
@@ -146,8 +150,9 @@ def create_project(engine: Engine, name: str, *, trusted: bool = False) -> Proje
     with engine.begin() as conn:
         if conn.execute(sa.select(projects.c.id).where(projects.c.name == name)).first():
             raise AlreadyExists(f"project {name!r} exists already")
-        pid = conn.execute(projects.insert().values(name=name, created=now, trusted=trusted,
-                                                    settings="{}")).inserted_primary_key[0]
+        res = conn.execute(projects.insert().values(name=name, created=now, trusted=trusted,
+                                                    settings="{}"))
+        pid = res.inserted_primary_key[0]  # type: ignore[index]
     return Project(int(pid), name, now, trusted)
 
 
@@ -211,7 +216,8 @@ def rights(engine: Engine | Connection, project: Project, user: User) -> tuple[b
         return True, True
     if user.role is Role.WORKER:
         return True, False
-    q_any = sa.select(project_rights.c.user_id).where(project_rights.c.project_id == project.id).limit(1)
+    q_any = (sa.select(project_rights.c.user_id)
+             .where(project_rights.c.project_id == project.id).limit(1))
     q_me = sa.select(project_rights).where((project_rights.c.project_id == project.id)
                                            & (project_rights.c.user_id == user.id))
 

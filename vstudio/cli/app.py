@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from importlib import import_module
-from typing import Any
 
 import click
 
@@ -31,9 +30,13 @@ class LazyGroup(click.Group):
             if os.environ.get("VSTUDIO_DEBUG"):
                 raise
 
-            @click.command(cmd_name, help="(not available in this build)")
-            def missing() -> None:
-                raise VStudioError(f"'{cmd_name}' is not available: {e}")
+            reason = f"'{cmd_name}' is not available: {e}"
+
+            @click.command(cmd_name, help="(not available in this build)",
+                           context_settings={"ignore_unknown_options": True})
+            @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+            def missing(args: tuple[str, ...]) -> None:
+                raise VStudioError(reason)
 
             return missing
 
@@ -81,5 +84,3 @@ def run(args: list[str]) -> None:
 def main() -> None:  # pragma: no cover - console script
     run(sys.argv[1:])
 
-
-_ = Any

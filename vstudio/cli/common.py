@@ -37,7 +37,7 @@ def server_options(f: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def emit(data: Any, as_json: bool, human: Callable[[Any], None] | None = None) -> None:
+def emit(data: Any, as_json: bool, human: Callable[[Any], object] | None = None) -> None:
     """Print ``data`` as JSON, or through ``human`` for people."""
     if as_json or human is None:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

@@ -67,7 +67,7 @@ def project_ls(studio_dir: str | None, as_json: bool) -> None:
     studio = open_studio_from(studio_dir)
     rows = [{"name": p.name, "id": p.id, "trusted": p.trusted, "created": p.created}
             for p in accounts.list_projects(studio.engine)]
-    emit(rows, as_json, lambda d: [click.echo(r["name"]) for r in d])
+    emit(rows, as_json, lambda d: click.echo("\n".join(r["name"] for r in d)))
 
 
 def _right_cmd(granted: bool) -> Any:
@@ -145,7 +145,8 @@ def user_ls(studio_dir: str | None, as_json: bool) -> None:
 
     rows = [{"name": u.name, "role": u.role.value}
             for u in accounts.list_users(open_studio_from(studio_dir).engine)]
-    emit(rows, as_json, lambda d: [click.echo(f"{r['name']:<24} {r['role']}") for r in d])
+    emit(rows, as_json,
+         lambda d: click.echo("\n".join(f"{r['name']:<24} {r['role']}" for r in d)))
 
 
 @user_group.command("rm")
