@@ -1,0 +1,57 @@
+"""Job types: each turns a task payload into one child process (argv, never a shell string).
+
+``build(task, task_dir)`` returns the :class:`Invocation`; ``available(allow_commands)``
+lists the types this machine can run, which is what a worker advertises to the manager.
+"""
+
+from __future__ import annotations
+
+import shutil
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from vstudio.jobtypes.base import (
+    Event,
+    Invocation,
+    MissingInput,
+    TaskError,
+    TaskSpec,
+    check_inputs,
+)
+
+__all__ = ["TYPES", "Event", "Invocation", "MissingInput", "TaskError", "TaskSpec",
+           "available", "build"]
+
+# type -> (module, programs of which one must be installed; empty: always available)
+TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "blender": ("vstudio.jobtypes.blender", ("blender",)),
+    "synfig": ("vstudio.jobtypes.synfig", ("synfig",)),
+    "krita": ("vstudio.jobtypes.krita", ()),  # falls back to the .kra's merged image
+    "ffmpeg": ("vstudio.jobtypes.ffmpeg", ("ffmpeg",)),
+    "command": ("vstudio.jobtypes.command", ()),
+}
+
+
+def available(allow_commands: bool = False) -> list[str]:
+    """The job types this machine can run; ``command`` only when explicitly allowed."""
+    out = []
+    for name, (_, programs) in TYPES.items():
+        if name == "command" and not allow_commands:
+            continue
+        if not programs or any(shutil.which(p) for p in programs):
+            out.append(name)
+    return out
+
+
+def build(task: dict[str, Any], task_dir: Path, *, allow_commands: bool = False) -> Invocation:
+    """The invocation for ``task``; inputs must already be in ``task_dir/files``."""
+    spec = TaskSpec.from_payload(task)
+    if spec.type not in TYPES:
+        raise TaskError(f"unknown job type {spec.type!r}")
+    if spec.type == "command" and not allow_commands:
+        raise TaskError("this worker does not run command tasks (start it with --allow-commands)")
+    check_inputs(spec, task_dir / "files")
+    module = import_module(TYPES[spec.type][0])
+    inv: Invocation = module.build(spec, task_dir)
+    return inv

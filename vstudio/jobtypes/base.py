@@ -1,0 +1,139 @@
+"""What a job type turns a task into: an argv to run, the files it must produce, a parser.
+
+Terms: a *task* is the manager's payload (frames of one block); an *invocation* is the one
+child process that renders it; an *event* is what a parser reads from one output line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+from vstudio.errors import BadInput, VStudioError
+
+
+class TaskError(VStudioError):
+    """The task cannot run as given."""
+
+
+class MissingInput(TaskError):
+    """An input file of the task is missing."""
+
+
+@dataclass
+class Event:
+    """What one line of renderer output said; every field is optional."""
+
+    progress: float | None = None  # 0-100 for the whole task
+    frame: int | None = None  # frame being rendered
+    saved: int | None = None  # frame whose output file was written
+    seconds: float | None = None  # render time of the frame just saved
+    peak_mem: int | None = None  # bytes
+    error: str | None = None  # a line that explains a failure
+    keep: bool = True  # worth sending to the task log
+
+
+class Parser(Protocol):
+    def feed(self, line: str) -> Event: ...
+
+
+class PlainParser:
+    """For programs without progress output: every line goes to the log."""
+
+    _ERR = re.compile(r"error|failed|cannot|can't|not found|no such|denied", re.I)
+
+    def feed(self, line: str) -> Event:
+        return Event(error=line.strip() if self._ERR.search(line) else None)
+
+
+@dataclass
+class Invocation:
+    """One child process and what it must leave behind."""
+
+    argv: list[str]
+    cwd: Path
+    outputs: dict[int, Path]  # frame -> file that must exist (and be non-empty) afterwards
+    parser: Parser = field(default_factory=PlainParser)
+    env: dict[str, str] | None = None
+    label: str = ""  # program name for messages
+    names: dict[int, str] = field(default_factory=dict)  # frame -> output name in the store
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """The parts of a task payload a job type reads, checked once."""
+
+    id: int
+    type: str
+    params: dict[str, Any]
+    frames: list[int]
+    trusted: bool
+    inputs: dict[str, str]  # relative path -> oid
+
+    @property
+    def start(self) -> int:
+        return self.frames[0]
+
+    @property
+    def end(self) -> int:
+        return self.frames[-1]
+
+    @classmethod
+    def from_payload(cls, task: dict[str, Any]) -> TaskSpec:
+        frames = [int(f) for f in task.get("frames") or []]
+        if not frames and task.get("start") is not None:
+            frames = list(range(int(task["start"]), int(task.get("end", task["start"])) + 1))
+        if not frames:
+            raise TaskError("the task has no frames")
+        inputs: dict[str, str] = {}
+        for item in task.get("inputs") or []:
+            inputs[safe_relpath(str(item["path"]))] = str(item["oid"])
+        return cls(id=int(task.get("id", 0)), type=str(task.get("type", "")),
+                   params=dict(task.get("params") or {}), frames=sorted(set(frames)),
+                   trusted=bool(task.get("trusted", False)), inputs=inputs)
+
+
+def safe_relpath(path: str) -> str:
+    """A '/'-separated relative path that stays inside its folder, or BadInput."""
+    p = PurePosixPath(path.replace("\\", "/"))
+    if p.is_absolute() or not p.parts or any(part in ("..", "") for part in p.parts):
+        raise BadInput(f"input path {path!r} must be relative and stay inside the task folder")
+    return p.as_posix()
+
+
+def resolve_file(spec: TaskSpec, files_dir: Path, name: str, *, what: str = "file") -> Path:
+    """Where the task's input ``name`` is: fetched into ``files_dir``, or a shared-disk path."""
+    if not name:
+        raise TaskError(f"the task names no {what}")
+    rel = name.replace("\\", "/").lstrip("/") if name not in spec.inputs else name
+    if rel in spec.inputs:
+        path = files_dir / rel
+    elif Path(name).is_absolute():
+        path = Path(name)  # a farm with a shared disk names files by absolute path
+    else:
+        path = files_dir / safe_relpath(name)
+    if not path.is_file():
+        raise MissingInput(f"input {what} {name} is missing (not among the task's inputs "
+                           "and not on this machine)", path=str(path))
+    return path
+
+
+def check_inputs(spec: TaskSpec, files_dir: Path) -> None:
+    """Every fetched input must be present before the renderer starts."""
+    missing = [p for p in spec.inputs if not (files_dir / p).is_file()]
+    if missing:
+        raise MissingInput(f"input files missing: {', '.join(sorted(missing)[:5])}")
+
+
+def contiguous(frames: Sequence[int]) -> bool:
+    return list(frames) == list(range(frames[0], frames[-1] + 1))
+
+
+def progress_of(done: int, fraction: float, total: int) -> float:
+    return max(0.0, min(100.0, 100.0 * (done + max(0.0, min(1.0, fraction))) / max(1, total)))
+
+
+Builder = Callable[[TaskSpec, Path], Invocation]

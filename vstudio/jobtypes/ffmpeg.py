@@ -1,0 +1,131 @@
+"""``ffmpeg`` tasks: encode a frame sequence to MP4/WebM, or concatenate chunk videos.
+
+Inputs come as fetched files (the render block's frames, named by the manager) or, on a
+farm with a shared disk, as a local image2 pattern (``params.pattern``). Images are linked
+into one numbered sequence in frame order, so any naming of the rendered frames works.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from vstudio.jobtypes.base import Event, Invocation, TaskError, TaskSpec, progress_of, safe_relpath
+
+IMAGES = {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".bmp", ".webp"}
+VIDEOS = {".mp4", ".webm", ".mkv", ".mov"}
+AUDIO = {".wav", ".flac", ".ogg", ".mp3", ".aac", ".m4a", ".opus"}
+CODECS = {
+    "h264": (".mp4", ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
+                      "-pix_fmt", "yuv420p", "-movflags", "+faststart"]),
+    "vp9": (".webm", ["-c:v", "libvpx-vp9", "-b:v", "0", "-crf", "33", "-deadline", "realtime",
+                      "-cpu-used", "8", "-pix_fmt", "yuv420p"]),
+}
+AUDIO_CODEC = {"h264": ["-c:a", "aac", "-b:a", "160k"], "vp9": ["-c:a", "libopus", "-b:a", "128k"]}
+# yuv420p needs even sizes; renders at odd sizes are cropped by one pixel at most
+EVEN = "scale=trunc(iw/2)*2:trunc(ih/2)*2"
+_NUM = re.compile(r"(\d+)(?=\D*$)")
+
+
+def _frame_no(name: str) -> int:
+    m = _NUM.search(Path(name).stem)
+    return int(m[1]) if m else 0
+
+
+def _output_name(spec: TaskSpec, ext: str) -> str:
+    name = str(spec.params.get("output") or spec.params.get("output_name") or "video")
+    name = Path(safe_relpath(name)).name
+    if not name.lower().endswith(ext):
+        name = Path(name).stem + ext
+    return name
+
+
+def build(spec: TaskSpec, task_dir: Path) -> Invocation:
+    p = spec.params
+    codec = str(p.get("codec") or "h264").lower()
+    if codec not in CODECS:
+        raise TaskError(f"codec {codec} is not one of {', '.join(CODECS)}")
+    fps = p.get("fps") or 24
+    if not isinstance(fps, int | float) or isinstance(fps, bool) or not 0 < fps <= 1000:
+        raise TaskError("fps must be a number from 1 to 1000")
+    ext, vargs = CODECS[codec]
+    files = task_dir / "files"
+    out_dir = task_dir / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fetched = sorted(spec.inputs)
+    videos = [f for f in fetched if Path(f).suffix.lower() in VIDEOS]
+    images = [f for f in fetched if Path(f).suffix.lower() in IMAGES]
+    audio = p.get("audio")
+    audio_path = None
+    if audio:
+        audio_path = files / safe_relpath(str(audio)) if str(audio) in spec.inputs else Path(
+            str(audio))
+        if not audio_path.is_file():
+            raise TaskError(f"audio file {audio} is missing")
+    exe = shutil.which("ffmpeg") or "ffmpeg"
+    base = [exe, "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
+            "-progress", "pipe:1", "-nostats"]
+    output = out_dir / _output_name(spec, ext)
+    if videos and (p.get("concat") or not images):
+        listing = task_dir / "concat.txt"
+        ordered = sorted(videos, key=lambda f: (_frame_no(f), f))
+        listing.write_text("".join(f"file '{(files / f).as_posix()}'\n" for f in ordered))
+        argv = [*base, "-f", "concat", "-safe", "0", "-i", str(listing)]
+        total = 0
+        copy = True  # chunks share codec and size: no re-encode
+    else:
+        copy = False
+        seq = task_dir / "seq"
+        seq.mkdir(exist_ok=True)
+        if images:
+            ordered = sorted(images, key=lambda f: (_frame_no(f), f))
+            suffix = Path(ordered[0]).suffix.lower()
+            for i, rel in enumerate(ordered):
+                _link(files / rel, seq / f"{i:06d}{suffix}")
+            pattern, start, total = str(seq / f"%06d{suffix}"), 0, len(ordered)
+        elif p.get("pattern"):
+            pattern = str(p["pattern"])  # shared disk: a local image2 pattern
+            start, total = spec.start, len(spec.frames)
+            if not Path(pattern % start).is_file():
+                raise TaskError(f"first frame {pattern % start} is missing")
+        else:
+            raise TaskError("the encode task has no input frames")
+        argv = [*base, "-framerate", str(fps), "-start_number", str(start), "-i", pattern]
+    if audio_path:
+        argv += ["-i", str(audio_path), "-map", "0:v:0", "-map", "1:a:0", "-shortest",
+                 *AUDIO_CODEC[codec]]
+    if copy:
+        argv += ["-c:v", "copy"] if audio_path else ["-c", "copy"]
+    else:
+        argv += ["-vf", EVEN, *vargs, "-r", str(fps)]
+    argv.append(str(output))
+    frame = spec.start
+    return Invocation(argv=argv, cwd=task_dir, outputs={frame: output},
+                      parser=FfmpegParser(total), label="ffmpeg", names={frame: output.name})
+
+
+def _link(src: Path, dest: Path) -> None:
+    if not src.is_file():
+        raise TaskError(f"input frame {src.name} is missing")
+    if dest.exists() or dest.is_symlink():
+        dest.unlink()
+    os.symlink(src, dest)
+
+
+class FfmpegParser:
+    """Reads ``-progress pipe:1`` key=value lines; everything else is an error line."""
+
+    def __init__(self, total_frames: int) -> None:
+        self.total = total_frames
+
+    def feed(self, line: str) -> Event:
+        key, sep, value = line.strip().partition("=")
+        if sep and key.replace("_", "").isalnum() and " " not in key:
+            if key == "frame" and value.strip().isdigit() and self.total:
+                return Event(progress=progress_of(int(value), 0, self.total), keep=False)
+            if key == "progress" and value.strip() == "end":
+                return Event(progress=100.0, keep=False)
+            return Event(keep=False)
+        return Event(error=line.strip() or None, keep=bool(line.strip()))
