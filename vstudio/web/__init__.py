@@ -1,0 +1,1 @@
+"""The studio web page (server-rendered, served by ``vstudio serve``)."""
