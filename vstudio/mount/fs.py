@@ -1,0 +1,183 @@
+"""The FUSE operations: a thin translation of kernel calls onto ``RepoView`` and blocks.
+
+Errors: a path that does not exist is ENOENT; any write is EROFS; a store failure
+(corrupt chunk, missing object, unreachable backend) is EIO, so a reader never gets wrong
+bytes and the mount stays up.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import logging
+import os
+import stat
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+os.environ.setdefault("FUSE_LIBRARY_NAME", "fuse3")  # read by mfusepy when it is imported
+
+import mfusepy
+
+from vstudio.errors import NotFound, VStudioError
+from vstudio.mount.blocks import BlockReader
+from vstudio.mount.view import Node, RepoView
+
+log = logging.getLogger("vstudio.mount")
+
+SMALL_FILE = 1024 * 1024  # files up to this size trigger read-ahead of their next siblings
+SIBLING_READAHEAD = 32
+
+
+@dataclass
+class Handle:
+    """An open file: the content id is fixed at open, so reads stay consistent."""
+
+    oid: str
+    size: int
+    next_offset: int = 0
+
+
+class MountOps(mfusepy.Operations):
+    """Read-only operations over one project's history."""
+
+    use_ns = True
+
+    def __init__(self, view: RepoView, blocks: BlockReader, *,
+                 on_ready: Any = None) -> None:
+        self.view = view
+        self.blocks = blocks
+        self._handles: dict[int, Handle] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._on_ready = on_ready
+        self._uid, self._gid = os.getuid(), os.getgid()
+
+    # -- helpers ------------------------------------------------------------------------
+    def _node(self, path: str) -> Node:
+        try:
+            return self.view.lookup(path)
+        except NotFound:
+            raise mfusepy.FuseOSError(errno.ENOENT) from None
+        except VStudioError as e:
+            log.error("%s: %s", path, e.message)
+            raise mfusepy.FuseOSError(errno.EIO) from None
+
+    def _stat(self, node: Node) -> dict[str, Any]:
+        ns = int(node.mtime * 1e9)
+        kind = stat.S_IFDIR if node.is_dir else stat.S_IFREG
+        return {"st_mode": kind | node.mode, "st_nlink": 2 if node.is_dir else 1,
+                "st_size": node.size, "st_uid": self._uid, "st_gid": self._gid,
+                "st_atime": ns, "st_mtime": ns, "st_ctime": ns,
+                "st_blocks": (node.size + 511) // 512, "st_blksize": 128 * 1024}
+
+    # -- life cycle ---------------------------------------------------------------------
+    def init_with_config(self, conn: Any, config: Any) -> None:
+        if conn is not None:
+            # Bigger kernel reads mean fewer trips through Python per MiB.
+            conn.max_readahead = max(int(conn.max_readahead), 1024 * 1024)
+        if self._on_ready is not None:
+            self._on_ready()
+
+    def destroy(self, path: str) -> None:
+        self.blocks.close()
+
+    # -- reading ------------------------------------------------------------------------
+    def getattr(self, path: str, fh: Any = None) -> dict[str, Any]:
+        return self._stat(self._node(path))
+
+    def readdir(self, path: str, fh: Any) -> Iterator[Any]:
+        try:
+            items = self.view.listdir(path)
+        except NotFound:
+            raise mfusepy.FuseOSError(errno.ENOENT) from None
+        except VStudioError as e:
+            log.error("%s: %s", path, e.message)
+            raise mfusepy.FuseOSError(errno.EIO) from None
+        yield "."
+        yield ".."
+        for name, node in items:
+            yield name, self._stat(node), 0
+
+    def open(self, path: str, fi: Any) -> int:
+        if fi.flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND):
+            raise mfusepy.FuseOSError(errno.EROFS)
+        node = self._node(path)
+        if node.is_dir or node.entry is None:
+            raise mfusepy.FuseOSError(errno.EISDIR)
+        with self._lock:
+            fh = next(self._ids)
+            self._handles[fh] = Handle(node.entry.oid, node.size)
+        fi.fh = fh
+        # Revisions never change: let the kernel keep cached pages across opens.
+        fi.keep_cache = 1 if node.immutable else 0
+        if node.size <= SMALL_FILE:
+            self._read_ahead_siblings(path, node)
+        return 0
+
+    def _read_ahead_siblings(self, path: str, node: Node) -> None:
+        try:
+            for entry in self.view.siblings_after(path, SIBLING_READAHEAD):
+                if entry.size <= SMALL_FILE:
+                    self.blocks.warm(entry.oid, entry.size)
+        except VStudioError:
+            pass  # read-ahead is a bonus; the real read reports errors
+
+    def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
+        handle = self._handles.get(fi.fh)
+        if handle is None:
+            raise mfusepy.FuseOSError(errno.EBADF)
+        sequential = offset == handle.next_offset and offset > 0
+        try:
+            data = self.blocks.read(handle.oid, handle.size, offset, size, sequential)
+        except VStudioError as e:
+            log.error("%s: %s", path, e.message)
+            raise mfusepy.FuseOSError(errno.EIO) from None
+        except OSError as e:  # network or disk trouble below the store
+            log.error("%s: %s", path, e)
+            raise mfusepy.FuseOSError(errno.EIO) from None
+        handle.next_offset = offset + len(data)
+        return data
+
+    def release(self, path: str, fi: Any) -> int:
+        with self._lock:
+            self._handles.pop(fi.fh, None)
+        return 0
+
+    def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
+        try:
+            attrs = self.view.xattrs(path)
+        except NotFound:
+            raise mfusepy.FuseOSError(errno.ENOENT) from None
+        except VStudioError:
+            raise mfusepy.FuseOSError(errno.EIO) from None
+        if name not in attrs:
+            raise mfusepy.FuseOSError(errno.ENODATA)
+        return attrs[name]
+
+    def listxattr(self, path: str) -> list[str]:
+        try:
+            return sorted(self.view.xattrs(path))
+        except NotFound:
+            raise mfusepy.FuseOSError(errno.ENOENT) from None
+        except VStudioError:
+            raise mfusepy.FuseOSError(errno.EIO) from None
+
+    def statfs(self, path: str) -> dict[str, int]:
+        return {"f_bsize": 4096, "f_frsize": 4096, "f_blocks": 0, "f_bfree": 0,
+                "f_bavail": 0, "f_files": 0, "f_ffree": 0, "f_namemax": 255}
+
+    def access(self, path: str, amode: int) -> int:
+        if amode & os.W_OK:
+            raise mfusepy.FuseOSError(errno.EROFS)
+        self._node(path)
+        return 0
+
+    # -- every change is refused --------------------------------------------------------
+    def _readonly(self, *args: Any) -> int:
+        raise mfusepy.FuseOSError(errno.EROFS)
+
+    create = mkdir = mknod = rmdir = unlink = rename = symlink = link = _readonly
+    chmod = chown = truncate = utimens = write = setxattr = removexattr = _readonly

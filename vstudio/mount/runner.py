@@ -1,0 +1,200 @@
+"""Mounting and unmounting: wiring a ``RepoReader`` to FUSE, daemon mode, stale mounts.
+
+The one place where concrete classes meet: ``open_source`` turns a checkout-style URL
+into a reader (embedded studio or server), ``run_foreground`` mounts and serves until
+unmounted or signalled, ``spawn_daemon`` runs that in a detached child and returns once
+the mount answers, ``unmount`` clears live and stale (crashed) mounts alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vstudio.errors import BadInput, NotFound, UsageError, VStudioError
+from vstudio.mount.blocks import BlockCache, BlockReader, default_cache_dir
+
+log = logging.getLogger("vstudio.mount")
+
+
+class MountError(VStudioError):
+    """The mount failed."""
+
+
+@dataclass
+class Source:
+    """Where a mount reads from: a reader, the project, and what to close afterwards."""
+
+    reader: Any  # a vstudio.repo.api.RepoReader
+    project: str
+    describe: str
+    close: Callable[[], None]
+
+
+def parse_url(url: str) -> tuple[str | None, str, str]:
+    """``STUDIO_DIR/PROJECT`` or ``http(s)://HOST:PORT/PROJECT`` -> (server, studio, project)."""
+    if url.startswith(("http://", "https://")):
+        scheme, _, rest = url.partition("://")
+        host, _, project = rest.partition("/")
+        project = project.strip("/")
+        if not host or not project or "/" in project:
+            raise UsageError(f"bad URL {url!r}: expected {scheme}://HOST:PORT/PROJECT")
+        return f"{scheme}://{host}", "", project
+    path = Path(url.rstrip("/")).expanduser()
+    if not path.name or str(path) in (".", "/"):
+        raise UsageError(f"bad URL {url!r}: expected STUDIO_DIR/PROJECT")
+    return None, str(path.parent), path.name
+
+
+def open_source(url: str, token: str | None = None) -> Source:
+    server, studio_dir, project = parse_url(url)
+    if server is not None:
+        from vstudio.repo import remote
+
+        if not token:
+            raise UsageError("no token: pass --token or set VSTUDIO_TOKEN")
+        reader = remote.open_remote_reader(server, token)
+        return Source(reader, project, f"{server}/{project}",
+                      getattr(reader, "close", lambda: None))
+    from vstudio.repo import open_reader
+    from vstudio.studio import Studio
+
+    studio = Studio.open(studio_dir)
+    return Source(open_reader(studio), project, f"{studio.root}/{project}", studio.close)
+
+
+def mounted_at(mountpoint: Path) -> bool:
+    """Whether anything (live or stale) is mounted at ``mountpoint`` (from /proc/mounts)."""
+    target = os.path.abspath(mountpoint)
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return os.path.ismount(target)
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) > 1 and _unescape(fields[1]) == target:
+            return True
+    return False
+
+
+def _unescape(field: str) -> str:
+    # /proc/mounts writes space, tab, newline and backslash as octal escapes
+    for code, ch in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(code, ch)
+    return field
+
+
+def is_stale(mountpoint: Path) -> bool:
+    """A mount whose serving process died: the kernel answers ENOTCONN."""
+    try:
+        os.stat(mountpoint)
+    except OSError as e:
+        return e.errno in (107, 103)  # ENOTCONN, ECONNABORTED
+    return False
+
+
+def _fusermount() -> str:
+    exe = shutil.which("fusermount3") or shutil.which("fusermount")
+    if exe is None:
+        raise MountError("fusermount3 is missing: install it with 'apt-get install fuse3'")
+    return exe
+
+
+def unmount(mountpoint: Path) -> str:
+    """Unmount a live or stale mount; lazily ('-uz') if it is busy. Returns what was done."""
+    mnt = Path(os.path.abspath(mountpoint))
+    if not mounted_at(mnt):
+        raise NotFound(f"nothing is mounted at {mnt}")
+    exe = _fusermount()
+    first = subprocess.run([exe, "-u", str(mnt)], capture_output=True, text=True)
+    if first.returncode == 0 and not mounted_at(mnt):
+        return "unmounted"
+    lazy = subprocess.run([exe, "-uz", str(mnt)], capture_output=True, text=True)
+    if lazy.returncode != 0 and mounted_at(mnt):
+        why = (lazy.stderr or first.stderr).strip().splitlines()
+        raise MountError(f"cannot unmount {mnt}: {why[-1] if why else 'unknown reason'}")
+    return "unmounted lazily (it was busy or stale)"
+
+
+def _check_mountpoint(mnt: Path) -> None:
+    if mounted_at(mnt):
+        if is_stale(mnt):
+            log.warning("clearing the stale mount at %s", mnt)
+            unmount(mnt)
+        else:
+            raise MountError(f"{mnt} is mounted already: run 'vstudio umount {mnt}' first")
+    if not mnt.is_dir():
+        raise BadInput(f"mount point {mnt} is not a folder")
+
+
+def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None = None,
+                   max_cache_bytes: int = 10 * 1024**3, poll_seconds: float = 1.0,
+                   threads: int = 8, debug: bool = False,
+                   on_ready: Callable[[], None] | None = None) -> None:
+    """Mount and serve until unmounted or sent SIGINT/SIGTERM (libfuse then unmounts)."""
+    from vstudio.mount.fs import MountOps, mfusepy
+    from vstudio.mount.view import RepoView
+
+    mnt = Path(os.path.abspath(mountpoint))
+    _check_mountpoint(mnt)
+    view = RepoView(source.reader, source.project, poll_seconds=poll_seconds)
+    cache = BlockCache(cache_dir or default_cache_dir(), max_cache_bytes)
+    blocks = BlockReader(source.reader.read, cache, threads=threads)
+    ops = MountOps(view, blocks, on_ready=on_ready)
+    options: dict[str, Any] = {
+        "ro": True, "fsname": f"vstudio:{source.project}", "subtype": "vstudio",
+        "attr_timeout": 1, "entry_timeout": 1, "negative_timeout": 1,
+        "max_threads": 16,
+    }
+    try:
+        mfusepy.FUSE(ops, str(mnt), foreground=True, nothreads=False, raw_fi=True,
+                     debug=debug, **options)
+    except RuntimeError as e:
+        raise MountError(f"cannot mount at {mnt} (libfuse error {e}): is fuse3 installed "
+                         "and /dev/fuse usable?") from None
+    finally:
+        blocks.close()
+        source.close()
+
+
+def spawn_daemon(args: list[str], mountpoint: Path, log_path: Path,
+                 env: dict[str, str] | None = None, timeout: float = 30.0) -> int:
+    """Run ``vstudio mount ARGS --foreground`` detached; return its pid once mounted."""
+    mnt = Path(os.path.abspath(mountpoint))
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as out:  # fresh, so an old error is never reported
+        proc = subprocess.Popen([sys.executable, "-m", "vstudio", "mount", *args, "--foreground"],
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                start_new_session=True, env={**os.environ, **(env or {})})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            raise MountError(_last_error(log_path) or f"the mount process exited with {code}")
+        if mounted_at(mnt) and not is_stale(mnt):
+            return proc.pid
+        time.sleep(0.05)
+    proc.kill()
+    with contextlib.suppress(VStudioError):
+        unmount(mnt)
+    raise MountError(f"the mount did not come up within {timeout:.0f} s; see {log_path}")
+
+
+def _last_error(log_path: Path) -> str:
+    try:
+        lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        if line.startswith("error: "):
+            return line[len("error: "):]
+    return lines[-1] if lines else ""
