@@ -1,0 +1,1 @@
+"""The render node (``vstudio worker``): talks to the manager over HTTP only."""

@@ -1,0 +1,214 @@
+"""The render node: register, long-poll for tasks, run them, heartbeat, stop cleanly.
+
+Threads: one per slot (poll, then run one task), one heartbeat, one reporter per running
+task. The manager being away never stops a render: reports wait and are retried with
+backoff, and the finished task is reported when the manager is back.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vstudio.errors import NotFound, VStudioError
+from vstudio.worker.cache import InputCache
+from vstudio.worker.client import ManagerApi, ManagerAway, retrying
+from vstudio.worker.task import TaskRun
+
+
+@dataclass
+class WorkerOptions:
+    server: str
+    token: str | None
+    slots: int = 1
+    tags: list[str] = field(default_factory=list)
+    name: str = ""
+    idle_only: bool = False
+    idle_after: float = 300.0
+    allow_commands: bool = False
+    cache_dir: Path = Path.home() / ".cache" / "vstudio" / "worker"
+    max_cache_bytes: int = 20 << 30
+    poll_seconds: float = 10.0
+    keep_task_dirs: bool = False
+    quiet: bool = False
+
+
+class _StoreAdapter:
+    """The store over HTTP, with its connection failures seen as the manager being away."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        import httpx
+
+        from vstudio.errors import BackendUnavailable, ServerError
+
+        try:
+            return fn(*args)
+        except (httpx.TransportError, BackendUnavailable) as e:
+            raise ManagerAway(f"store unreachable: {e}") from None
+        except ServerError as e:
+            if isinstance(e, ManagerAway):
+                raise
+            raise ManagerAway(f"store: {e.message}") from None
+
+    def get_file(self, oid: str, dest: Path) -> None:
+        self._call(self.inner.get_file, oid, dest)
+
+    def put_file(self, path: Path) -> str:
+        return str(self._call(self.inner.put_file, path))
+
+
+class Worker:
+    def __init__(self, opts: WorkerOptions, store: Any = None) -> None:
+        from vstudio import jobtypes
+
+        self.opts = opts
+        self.name = opts.name or f"{socket.gethostname()}-{os.getpid()}"
+        self.api = ManagerApi(opts.server, opts.token)
+        self.job_types = jobtypes.available(opts.allow_commands)
+        self.cache = InputCache(opts.cache_dir, opts.max_cache_bytes)
+        self.tasks_dir = opts.cache_dir / "tasks" / f"{self.name}-{os.getpid()}"
+        self.tasks_dir.mkdir(parents=True, exist_ok=True)
+        self.stopping = threading.Event()
+        self.running: dict[Any, TaskRun] = {}
+        self._lock = threading.Lock()
+        self._store = _StoreAdapter(store) if store is not None else None
+        self.worker_id: Any = None
+        self.lease_seconds = 60.0
+        self.report_every = 0.5
+        self.tasks_done = 0
+        self.idle_monitor = None
+        if opts.idle_only:
+            from vstudio.worker.idle import IdleMonitor
+
+            self.idle_monitor = IdleMonitor(opts.idle_after)
+
+    def say(self, msg: str) -> None:
+        if not self.opts.quiet:
+            print(f"[{time.strftime('%H:%M:%S')}] {self.name}: {msg}", file=sys.stderr,
+                  flush=True)
+
+    def store(self) -> _StoreAdapter:
+        if self._store is None:
+            from vstudio.store.remote import RemoteStore
+
+            self._store = _StoreAdapter(RemoteStore(self.opts.server, self.opts.token))
+        return self._store
+
+    # --- life cycle ---
+
+    def register(self) -> None:
+        info = {"name": self.name, "slots": self.opts.slots, "tags": self.opts.tags,
+                "job_types": self.job_types, "allow_commands": self.opts.allow_commands,
+                "idle_only": self.opts.idle_only}
+
+        def warn(e: Exception, delay: float) -> None:
+            self.say(f"waiting for the manager: {e}")
+
+        reply = retrying(lambda: self.api.register(info), self.stopping, on_wait=warn)
+        self.worker_id = reply["id"]
+        self.lease_seconds = float(reply.get("lease_seconds", 60))
+        self.say(f"registered as worker {self.worker_id} at {self.opts.server} "
+                 f"({', '.join(self.job_types)}; {self.opts.slots} slot(s))")
+
+    def run(self) -> int:
+        """Work until SIGTERM/SIGINT; returns the exit code."""
+        self._install_signals()
+        try:
+            self.register()
+        except ManagerAway:
+            return 1 if not self.stopping.is_set() else 0
+        threads = [threading.Thread(target=self._slot, name=f"slot-{i}", daemon=True)
+                   for i in range(self.opts.slots)]
+        threads.append(threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True))
+        for t in threads:
+            t.start()
+        while not self.stopping.wait(0.5):
+            pass
+        self.say("stopping: giving running tasks back")
+        with self._lock:
+            running = list(self.running.values())
+        for tr in running:
+            tr.kill("worker stopping")
+        deadline = time.monotonic() + self.opts.poll_seconds + 15
+        for t in threads[:-1]:
+            t.join(timeout=max(0.1, deadline - time.monotonic()))
+        self.api.close()
+        self.say("stopped")
+        return 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+
+    def _may_work(self, rendering: bool) -> bool:
+        return self.idle_monitor is None or self.idle_monitor.idle(rendering)
+
+    def _slot(self) -> None:
+        while not self.stopping.is_set():
+            if not self._may_work(rendering=bool(self.running)):
+                self.stopping.wait(5)
+                continue
+            try:
+                task = self.api.next_task(self.worker_id, self.opts.poll_seconds)
+            except ManagerAway as e:
+                self.say(f"manager away ({e.message}); retrying")
+                self.stopping.wait(2)
+                continue
+            except NotFound:  # the manager forgot us (e.g. a fresh database): register again
+                self.register()
+                continue
+            except VStudioError as e:
+                self.say(f"cannot take work: {e.message}")
+                self.stopping.wait(5)
+                continue
+            if task is None:
+                continue
+            tr = TaskRun(self, task)
+            if self.stopping.is_set():
+                tr.lost = True
+            with self._lock:
+                self.running[tr.id] = tr
+            try:
+                tr.execute()
+            finally:
+                with self._lock:
+                    self.running.pop(tr.id, None)
+
+    def _heartbeat(self) -> None:
+        every = max(0.5, min(10.0, self.lease_seconds / 3))
+        while not self.stopping.wait(every):
+            state = "busy" if self.running else "idle"
+            if self.idle_monitor is not None and self.running and not self.idle_monitor.idle(
+                    rendering=True):
+                state = "away"
+                with self._lock:
+                    running = list(self.running.values())
+                for tr in running:  # the user is back: hand the work back
+                    tr.given_back = True
+                    tr.kill(f"user is back ({self.idle_monitor.reason})")
+            try:
+                self.api.heartbeat(self.worker_id, state)
+            except ManagerAway:
+                continue
+            except NotFound:
+                try:
+                    self.register()
+                except ManagerAway:
+                    continue
+            except VStudioError as e:
+                self.say(f"heartbeat refused: {e.message}")

@@ -1,0 +1,224 @@
+"""One task on a render node: fetch inputs, run, stream progress and logs, store outputs."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vstudio.errors import VStudioError
+from vstudio.worker.client import ManagerAway, StaleAttempt, retrying
+from vstudio.worker.runner import Run, RunResult
+from vstudio.worker.thumbs import thumbnail
+
+if TYPE_CHECKING:
+    from vstudio.worker.node import Worker
+
+MAX_LOG_BATCH = 200  # lines per progress report
+MAX_LOG_BACKLOG = 2000  # lines kept while the manager is away
+MAX_LINE = 2000
+
+
+@dataclass
+class Reports:
+    """What the renderer said since the last report (shared with the reporter thread)."""
+
+    progress: float = 0.0
+    frame: int | None = None
+    lines: list[str] = field(default_factory=list)
+    dropped: int = 0
+    changed: bool = True
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class TaskRun:
+    def __init__(self, worker: Worker, task: dict[str, Any]) -> None:
+        self.w = worker
+        self.task = task
+        self.id = task["id"]
+        self.attempt = int(task.get("attempt", 0))
+        self.dir = worker.tasks_dir / f"{self.id}-{self.attempt}"
+        self.reports = Reports()
+        self.run: Run | None = None
+        self.lost = False  # the manager took the task away (stale attempt or cancel)
+        self.given_back = False
+        self._done = threading.Event()
+
+    @property
+    def label(self) -> str:
+        frames = self.task.get("frames") or []
+        span = f"{frames[0]}-{frames[-1]}" if frames else "?"
+        return f"task {self.id} ({self.task.get('type')}, {self.task.get('job_name', '')} " \
+               f"frames {span})"
+
+    # --- callbacks from the runner (reader thread) ---
+
+    def on_progress(self, progress: float, frame: int | None) -> None:
+        with self.reports.lock:
+            if progress >= 0:
+                self.reports.progress = max(self.reports.progress, progress)
+            if frame is not None:
+                self.reports.frame = frame
+            self.reports.changed = True
+
+    def on_log(self, line: str) -> None:
+        r = self.reports
+        with r.lock:
+            r.lines.append(line[:MAX_LINE])
+            if len(r.lines) > MAX_LOG_BACKLOG:
+                r.dropped += len(r.lines) - MAX_LOG_BACKLOG
+                del r.lines[:-MAX_LOG_BACKLOG]
+            r.changed = True
+
+    # --- the task's life ---
+
+    def execute(self) -> None:
+        reporter = threading.Thread(target=self._report_loop, daemon=True,
+                                    name=f"report-{self.id}")
+        reporter.start()
+        try:
+            result = self._render()
+        except VStudioError as e:
+            result = RunResult(returncode=-1, error=e.message)
+        except OSError as e:
+            result = RunResult(returncode=-1, error=f"{e.strerror or e}: {e.filename or ''}")
+        finally:
+            self._done.set()
+        reporter.join(timeout=5)
+        try:
+            self._finish(result)
+        finally:
+            if not self.w.opts.keep_task_dirs:
+                shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _render(self) -> RunResult:
+        from vstudio import jobtypes
+
+        self.w.say(f"{self.label}: starting")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        (self.dir / "files").mkdir(parents=True)
+        self._fetch_inputs()
+        if self.lost or self.w.stopping.is_set():
+            return RunResult(returncode=-1, canceled=True, error="stopped before rendering")
+        inv = jobtypes.build(self.task, self.dir, allow_commands=self.w.opts.allow_commands)
+        self.run = Run(inv, on_progress=self.on_progress, on_log=self.on_log)
+        if self.lost:  # canceled while starting
+            self.run.kill()
+        return self.run.wait()
+
+    def _fetch_inputs(self) -> None:
+        from vstudio.jobtypes.base import safe_relpath
+
+        inputs = self.task.get("inputs") or []
+        if not inputs:
+            return
+        store = self.w.store()
+        self.on_log(f"vstudio: fetching {len(inputs)} input file(s)")
+        def place(oid: str, rel: str) -> None:
+            retrying(lambda: self.w.cache.place(store, oid, self.dir / "files" / rel),
+                     self.w.stopping)
+
+        for item in inputs:
+            place(str(item["oid"]), safe_relpath(str(item["path"])))
+
+    def kill(self, why: str) -> None:
+        self.lost = True
+        if self.run is not None:
+            self.w.say(f"{self.label}: stopping ({why})")
+            self.run.kill()
+
+    def _report_loop(self) -> None:
+        api = self.w.api
+        keepalive = max(1.0, self.w.lease_seconds / 4)
+        last = 0.0
+        while not self._done.wait(0.25):
+            now = time.monotonic()
+            r = self.reports
+            if not (r.changed and now - last >= self.w.report_every) and now - last < keepalive:
+                continue
+            with r.lock:
+                body: dict[str, Any] = {"attempt": self.attempt,
+                                        "progress": round(r.progress, 2),
+                                        "log": r.lines[:MAX_LOG_BATCH]}
+                if r.frame is not None:
+                    body["frame"] = r.frame
+                r.changed = False
+            try:
+                cancel = api.progress(self.id, body)
+            except ManagerAway:
+                last = now  # keep rendering; the lines wait for the manager
+                continue
+            except StaleAttempt:
+                self.kill("the manager gave the task to another worker")
+                return
+            except VStudioError as e:
+                self.w.say(f"{self.label}: progress report refused: {e.message}")
+                last = now
+                continue
+            with r.lock:
+                del r.lines[:len(body["log"])]
+            last = now
+            if cancel:
+                self.kill("canceled on the manager")
+                return
+
+    def _flush_logs(self) -> None:
+        r = self.reports
+        while r.lines:
+            with r.lock:
+                batch = r.lines[:MAX_LOG_BATCH]
+            self.w.api.progress(self.id, {"attempt": self.attempt,
+                                          "progress": round(r.progress, 2), "log": batch})
+            with r.lock:
+                del r.lines[:len(batch)]
+
+    def _finish(self, result: RunResult) -> None:
+        api = self.w.api
+        stop = None if self.w.stopping.is_set() else self.w.stopping
+        try:
+            if result.error is None and not self.lost:
+                outputs = self._store_outputs(result)
+                retrying(self._flush_logs, stop)
+                retrying(lambda: api.done(self.id, self.attempt, outputs), stop)
+                self.w.say(f"{self.label}: done in {result.seconds:.1f} s")
+                self.w.tasks_done += 1
+            elif self.given_back or self.w.stopping.is_set():
+                retrying(lambda: api.release(self.id, self.attempt, "worker stopping"),
+                         give_up=10)
+                self.given_back = True
+                self.w.say(f"{self.label}: given back")
+            elif self.lost:
+                self.w.say(f"{self.label}: dropped ({result.error or 'taken away'})")
+            else:
+                self.on_log(f"vstudio: task failed: {result.error}")
+                retrying(self._flush_logs, stop)
+                retrying(lambda: api.fail(self.id, self.attempt, result.error or "failed"), stop)
+                self.w.say(f"{self.label}: failed: {result.error}")
+        except StaleAttempt:
+            self.w.say(f"{self.label}: the manager had given the task to another worker")
+        except ManagerAway as e:
+            self.w.say(f"{self.label}: could not report ({e.message})")
+
+    def _store_outputs(self, result: RunResult) -> list[dict[str, Any]]:
+        store = self.w.store()
+        thumbs = self.dir / "thumbs"
+        thumbs.mkdir(exist_ok=True)
+        out = []
+        def put(path: Path) -> str:
+            return retrying(lambda: store.put_file(path), self.w.stopping)
+
+        for fo in result.outputs:
+            oid = put(fo.path)
+            item: dict[str, Any] = {"frame": fo.frame, "oid": oid, "name": fo.name}
+            if fo.seconds is not None:
+                item["seconds"] = fo.seconds
+            if fo.peak_mem:
+                item["peak_mem"] = fo.peak_mem
+            thumb = thumbnail(fo.path, thumbs / f"{fo.frame}.jpg")
+            if thumb is not None:
+                item["thumbnail_oid"] = put(thumb)
+            out.append(item)
+        return out
