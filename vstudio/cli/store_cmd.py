@@ -1,0 +1,107 @@
+"""``vstudio store``: plumbing commands of the object store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vstudio.cli.common import emit, json_option, open_studio_from, studio_option
+from vstudio.errors import BadInput
+
+
+@click.group("store")
+def store_group() -> None:
+    """The studio's object store: put, get, check, gc, stats."""
+
+
+@store_group.command("put")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@studio_option
+@json_option
+def store_put(paths: tuple[Path, ...], studio_dir: str | None, as_json: bool) -> None:
+    """Store files; prints each file's id."""
+    from vstudio.cli.progress import bar
+
+    for p in paths:  # check all before storing any, so a typo stores nothing
+        if not p.exists():
+            raise BadInput(f"{p} does not exist")
+        if p.is_dir():
+            raise BadInput(f"{p} is a folder: give files (for example {p}/*)")
+    store = open_studio_from(studio_dir).store
+    progress = bar()
+    out = []
+    with store.writer() as w:
+        for p in paths:
+            out.append({"path": str(p), "id": w.put_file(p, progress)})
+    emit(out, as_json, lambda d: click.echo("\n".join(f"{r['id']}  {r['path']}" for r in d)))
+
+
+@store_group.command("get")
+@click.argument("oid", metavar="ID")
+@click.argument("dest", type=click.Path(path_type=Path))
+@studio_option
+def store_get(oid: str, dest: Path, studio_dir: str | None) -> None:
+    """Write the object ID to the file DEST ('-' for standard output)."""
+    from vstudio.cli.progress import bar
+    from vstudio.store.objects import parse_id
+
+    parse_id(oid)
+    store = open_studio_from(studio_dir).store
+    if str(dest) == "-":
+        for block in store.iter_file(oid):  # type: ignore[attr-defined]
+            sys.stdout.buffer.write(block)
+        return
+    store.get_file(oid, dest, bar())
+
+
+@store_group.command("stats")
+@studio_option
+@json_option
+def store_stats(studio_dir: str | None, as_json: bool) -> None:
+    """Sizes and counts: bytes put, bytes the backend holds, chunks, packs."""
+    data: dict[str, Any] = open_studio_from(studio_dir).store.stats()
+
+    def human(d: dict[str, Any]) -> None:
+        ratio = d["stored_bytes"] / d["logical_bytes"] if d["logical_bytes"] else 0.0
+        click.echo(f"backend:       {d['backend']}{' (encrypted)' if d['encrypted'] else ''}\n"
+                   f"logical bytes: {d['logical_bytes']}\n"
+                   f"stored bytes:  {d['stored_bytes']} ({ratio:.2f} of logical)\n"
+                   f"chunks:        {d['chunks']}\npacks:         {d['packs']}\n"
+                   f"refs:          {d['refs']}\n"
+                   "chunkers:      " + ", ".join(f"{k}={v}" for k, v in
+                                                 sorted(d["chunkers"].items())))
+
+    emit(data, as_json, human)
+
+
+@store_group.command("check")
+@click.option("--read-data", is_flag=True, help="Also read and verify every stored byte.")
+@studio_option
+@json_option
+def store_check(read_data: bool, studio_dir: str | None, as_json: bool) -> None:
+    """Check the store; exit 1 naming each bad or missing object."""
+    problems: list[str] = open_studio_from(studio_dir).store.check(read_data)
+    emit({"ok": not problems, "problems": problems}, as_json, lambda d: click.echo(
+        "store is consistent" if d["ok"] else "\n".join(d["problems"])))
+    if problems:
+        if not as_json:
+            click.echo(f"error: {len(problems)} problem(s) found", err=True)
+        sys.exit(1)
+
+
+@store_group.command("gc")
+@click.option("--grace", type=click.FloatRange(min=0), default=3600.0, show_default=True,
+              metavar="SECONDS",
+              help="Keep unreferenced data this long (protects concurrent writers).")
+@studio_option
+@json_option
+def store_gc(grace: float, studio_dir: str | None, as_json: bool) -> None:
+    """Remove what no ref reaches (two runs, GRACE apart, when others may be writing)."""
+    result = open_studio_from(studio_dir).store.gc((), grace)
+    emit(result, as_json, lambda d: click.echo(
+        f"deleted {d['packs_deleted']} packs and {d['orphan_packs_deleted']} orphan packs "
+        f"({d['bytes_freed']} bytes); {d['doomed_objects']} unreferenced objects wait "
+        "for the next gc"))

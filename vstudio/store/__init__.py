@@ -1,0 +1,81 @@
+"""The object store: content-addressed bytes on a local folder or any S3 bucket.
+
+Terms, used the same way in every module here:
+
+- **object id**: BLAKE3-256 of an object's plain bytes, 64 lowercase hex digits.
+- **chunk**: a piece of a file cut by a chunker (FastCDC by default); its id is the
+  BLAKE3 of its bytes. A file of one chunk has the chunk's id.
+- **recipe**: the list that rebuilds a file of several chunks, stored under the file's id;
+  big files list **segments** (lists of chunks cut where a chunk id hits a boundary),
+  so an edit rewrites a chunk, a segment and the short top list, not the whole list.
+- **blob**: a chunk, segment or recipe, sealed (zstd, then optional encryption).
+- **pack**: one backend object holding many blobs (~16 MiB), named by the BLAKE3 of its
+  bytes, ending with a copy of its index; ``index/NAME`` lists where each blob sits.
+- **ref**: a small named mutable record (``refs/NAME``); the roots of garbage collection.
+
+Backend layout: ``config``, ``packs/XX/PACK``, ``index/PACK``, ``refs/NAME``,
+``writers/ID`` (open write batches), ``gc/doomed`` (blobs the last gc found unreached).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from vstudio.errors import BadInput, ObjectMissing, StoreError
+from vstudio.store.api import ObjectStore
+
+CONFIG = "config"
+FORMAT = 1
+
+
+def open_store(url: str, options: dict[str, Any] | None = None, *,
+               cache_dir: str | os.PathLike[str] | None = None,
+               create: bool = True) -> ObjectStore:
+    """Open (and on first use create) the store at ``url``."""
+    from vstudio.store.backends import open_backend
+    from vstudio.store.codec import Codec, dump_config, new_encryption, open_encryption
+    from vstudio.store.maintenance import load_doomed
+    from vstudio.store.objects import Store
+
+    options = dict(options or {})
+    backend = open_backend(url, options)
+    try:
+        raw = backend.get(CONFIG)
+    except ObjectMissing:
+        if not create:
+            raise StoreError(f"no store at {backend.describe()}: run 'vstudio init'") from None
+        enc = new_encryption(options)
+        cfg: dict[str, Any] = {"format": FORMAT, "id": os.urandom(16).hex(),
+                               "created": time.time(), "encryption": enc[0] if enc else None}
+        if not backend.create(CONFIG, dump_config(cfg)):
+            raw = backend.get(CONFIG)  # another process created it first
+        else:
+            raw = dump_config(cfg)
+    try:
+        cfg = json.loads(raw)
+        fmt_version = int(cfg["format"])
+    except (ValueError, KeyError, TypeError):
+        raise StoreError(f"{backend.describe()}/config is not a vstudio store config") from None
+    if fmt_version > FORMAT:
+        raise StoreError(f"the store has format {fmt_version}; this vstudio reads up to "
+                         f"{FORMAT}: upgrade vstudio")
+    key = open_encryption(cfg["encryption"], options) if cfg.get("encryption") else None
+    if key is None and options.get("key_file"):
+        raise BadInput("the store is not encrypted, but a key_file is set: remove key_file "
+                       "from studio.toml or use a new store")
+    cache = None
+    if cache_dir is not None:
+        tag = hashlib.sha256(f"{backend.describe()}|{cfg['id']}".encode()).hexdigest()[:16]
+        cache = Path(cache_dir) / "store-index" / tag
+    threads = int(options.get("upload_threads", 4 if url.startswith("s3://") else 2))
+    store = Store(backend, Codec(key), cache, upload_threads=threads)
+    store.doomed = set(load_doomed(store))
+    return store  # type: ignore[return-value]
+
+
+__all__ = ["ObjectStore", "open_store"]

@@ -1,0 +1,223 @@
+"""Store upkeep: statistics, consistency checks and garbage collection.
+
+Garbage collection is safe while other processes write, in two phases:
+
+1. A run finds blobs that nothing reaches (from the refs and the ids the caller passes)
+   and records them in ``gc/doomed`` with the time. Writers load that list and never
+   deduplicate against a doomed blob: they store a fresh copy instead.
+2. A later run, at least ``grace`` seconds on, deletes the doomed blobs that are still
+   unreached, in packs older than ``grace``. A writer that deduplicated against a blob
+   before it was doomed has had ``grace`` seconds to reference it.
+
+Writer batches leave a marker ``writers/ID`` while open; a batch older than ``grace`` that
+is still open holds deletion back. ``grace=0`` deletes at once (no concurrent writers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import blake3
+
+from vstudio.errors import CorruptObject, ObjectMissing, StoreError
+from vstudio.store import format as fmt
+from vstudio.store.index import INDEX_PREFIX, PACK_PREFIX, index_object, pack_object
+
+if TYPE_CHECKING:
+    from vstudio.store.objects import Store
+
+WRITERS = "writers/"
+DOOMED = "gc/doomed"
+STALE_WRITER = 24 * 3600.0
+_HEX = re.compile(rb"[0-9a-f]{64}")
+
+
+@contextlib.contextmanager
+def writer_marker(store: Store) -> Iterator[None]:
+    name = f"{WRITERS}{uuid.uuid4().hex}"
+    store.backend.put(name, json.dumps({"started": time.time()}).encode())
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            store.backend.delete(name)
+
+
+def load_doomed(store: Store) -> dict[bytes, float]:
+    try:
+        raw = store.codec.open(DOOMED.encode(), store.backend.get(DOOMED), DOOMED)
+    except ObjectMissing:
+        return {}
+    data = json.loads(raw)
+    return {bytes.fromhex(k): float(v) for k, v in data.items()}
+
+
+def stats(store: Store) -> dict[str, Any]:
+    store.index.refresh()
+    stored = sum(o.size for o in store.backend.list(""))
+    logical = chunks = 0
+    chunkers: Counter[str] = Counter()
+    for _, e in store.index.blobs.values():
+        kind = e.base_kind
+        if kind == fmt.CHUNK:
+            chunks += 1
+        if kind == fmt.RECIPE:
+            logical += e.file_size
+            chunkers[e.chunker] += 1
+        elif e.kind & fmt.FILE_FLAG:
+            logical += e.raw_length
+            chunkers[e.chunker] += 1
+    return {"backend": store.describe(), "encrypted": store.codec.encrypted,
+            "logical_bytes": logical, "stored_bytes": stored, "chunks": chunks,
+            "packs": len(store.index.packs), "chunkers": dict(chunkers),
+            "refs": len(store.list_refs())}
+
+
+def _children(store: Store, key: bytes, e: fmt.IndexEntry) -> Iterator[bytes]:
+    """Blobs a recipe or segment uses, plus ids named in a transform's parameters."""
+    if e.base_kind == fmt.RECIPE:
+        r = fmt.decode_recipe(store.blob(key), f"recipe of {key.hex()}")
+        entries = r.entries
+        for m in _HEX.findall(json.dumps(r.params).encode()):
+            yield bytes.fromhex(m.decode())
+    elif e.base_kind == fmt.SEGMENT:
+        entries = fmt.decode_segment(store.blob(key), f"segment {key.hex()}")
+    else:
+        return
+    for ent in entries:
+        if ent.type != fmt.E_INLINE:
+            yield ent.id
+
+
+def reachable(store: Store, roots: Iterable[bytes]) -> tuple[set[bytes], list[str]]:
+    seen: set[bytes] = set()
+    problems: list[str] = []
+    todo = list(roots)
+    while todo:
+        key = todo.pop()
+        if key in seen:
+            continue
+        hit = store.index.get(key)
+        if hit is None:
+            problems.append(f"object {key.hex()} is missing")
+            continue
+        seen.add(key)
+        try:
+            todo.extend(_children(store, key, hit[1]))
+        except StoreError as err:
+            problems.append(err.message)
+    return seen, problems
+
+
+def ref_roots(store: Store) -> set[bytes]:
+    """Every 64-hex id written anywhere in a ref's value keeps that object alive."""
+    roots: set[bytes] = set()
+    for name in store.list_refs():
+        with contextlib.suppress(ObjectMissing):
+            roots.update(bytes.fromhex(m.decode()) for m in _HEX.findall(store.get_ref(name)))
+    return roots
+
+
+def check(store: Store, read_data: bool = False) -> list[str]:
+    store.index.refresh()
+    problems = [f"index of pack {p}: {why}" for p, why in sorted(store.index.bad.items())]
+    packs = {o.name.rsplit("/", 1)[-1]: o for o in store.backend.list(PACK_PREFIX)}
+    for pack, entries in sorted(store.index.packs.items()):
+        obj = packs.get(pack)
+        if obj is None:
+            problems.append(f"pack {pack} is missing (its index lists {len(entries)} objects)")
+            continue
+        end = max((e.offset + e.length for e in entries), default=0)
+        if obj.size < end:
+            problems.append(f"pack {pack} is truncated ({obj.size} of {end}+ bytes)")
+            continue
+        if read_data:
+            problems += _check_pack_data(store, pack, entries)
+    files = [(k, e) for k, (_, e) in store.index.blobs.items() if e.base_kind == fmt.RECIPE]
+    _, missing = reachable(store, (k for k, _ in files))
+    problems += sorted(set(missing))
+    with contextlib.suppress(Exception):
+        for name in store.list_refs():
+            try:
+                store.get_ref(name)
+            except StoreError as err:
+                problems.append(err.message)
+    return problems
+
+
+def _check_pack_data(store: Store, pack: str, entries: list[fmt.IndexEntry]) -> list[str]:
+    try:
+        data = store.backend.get(pack_object(pack))
+    except ObjectMissing:
+        return [f"pack {pack} is missing"]
+    if blake3.blake3(data).hexdigest() != pack:
+        bad = []
+        for e in entries:
+            try:
+                store._open_blob(pack, e, data[e.offset:e.offset + e.length])
+            except CorruptObject as err:
+                bad.append(err.message.split(":")[0])
+        return [f"pack {pack} is corrupt", *bad]
+    return []
+
+
+def gc(store: Store, live: Iterable[str], grace: float) -> dict[str, int]:
+    now = time.time()
+    backend = store.backend
+    store.index.refresh()
+    roots = ref_roots(store) | {bytes.fromhex(x) for x in live}
+    alive, _ = reachable(store, roots)
+    unreached = set(store.index.blobs) - alive
+    doomed = {k: t for k, t in load_doomed(store).items() if k in unreached}
+    for k in unreached:
+        doomed.setdefault(k, now)
+    deletable = {k for k, t in doomed.items() if now - t >= grace}
+    writers = [o for o in backend.list(WRITERS)]
+    for o in writers:
+        if now - o.mtime > STALE_WRITER:
+            backend.delete(o.name)  # left by a crashed process
+    if grace > 0 and any(grace < now - o.mtime <= STALE_WRITER for o in writers):
+        deletable = set()  # a long batch is still open: it may use doomed blobs
+    pack_age = {o.name.rsplit("/", 1)[-1]: now - o.mtime for o in backend.list(PACK_PREFIX)}
+    removed = freed = 0
+    for pack, entries in list(store.index.packs.items()):
+        if pack_age.get(pack, 0.0) < grace:
+            continue
+        if entries and all(e.key in deletable for e in entries):
+            # Index first: a crash between the two leaves an orphan pack, never a dangling index.
+            backend.delete(index_object(pack))
+            freed += _size(store, pack)
+            backend.delete(pack_object(pack))
+            store.index.remove_packs([pack])
+            removed += 1
+            for e in entries:
+                doomed.pop(e.key, None)
+    indexed = set(store.index.packs) | set(store.index.bad)
+    orphans = 0
+    for pack, age in pack_age.items():
+        if pack not in indexed and age >= grace:  # a writer died between pack and index
+            freed += _size(store, pack)
+            backend.delete(pack_object(pack))
+            orphans += 1
+    backend.put(DOOMED, store.codec.seal(DOOMED.encode(), json.dumps(
+        {k.hex(): t for k, t in doomed.items()}).encode()))
+    store.doomed = set(doomed)
+    return {"packs_deleted": removed, "orphan_packs_deleted": orphans, "bytes_freed": freed,
+            "live_objects": len(alive), "doomed_objects": len(doomed)}
+
+
+def _size(store: Store, pack: str) -> int:
+    try:
+        return store.backend.stat(pack_object(pack)).size
+    except ObjectMissing:
+        return 0
+
+
+__all__ = ["INDEX_PREFIX", "check", "gc", "stats", "writer_marker"]

@@ -1,0 +1,335 @@
+"""The store: content-addressed files over a backend, and named references."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import blake3
+
+from vstudio.errors import BadInput, CorruptObject, ObjectMissing
+from vstudio.store import format as fmt
+from vstudio.store.api import NO_PROGRESS, Backend, Progress
+from vstudio.store.chunking import transform
+from vstudio.store.codec import Codec
+from vstudio.store.index import Index, pack_object
+from vstudio.store.writer import Writer
+
+REF_PREFIX = "refs/"
+_REF_NAME = re.compile(r"^[A-Za-z0-9._@+=-]+(/[A-Za-z0-9._@+=-]+)*$")
+_HEX_ID = re.compile(r"^[0-9a-f]{64}$")
+COALESCE = 8 << 20  # read neighbouring chunks of one pack in one request, up to this
+
+
+def parse_id(oid: str) -> bytes:
+    if not isinstance(oid, str) or not _HEX_ID.match(oid):
+        raise BadInput(f"{oid!r} is not an object id (64 lowercase hex digits)")
+    return bytes.fromhex(oid)
+
+
+def check_ref_name(name: str) -> str:
+    if not _REF_NAME.match(name or "") or ".." in name.split("/"):
+        raise BadInput(f"invalid ref name {name!r}: use letters, digits, '._-' and '/'")
+    return name
+
+
+class Store:
+    """``ObjectStore`` over a backend: see ``store/__init__.py`` for the terms."""
+
+    def __init__(self, backend: Backend, codec: Codec, cache_dir: Path | None,
+                 upload_threads: int = 2) -> None:
+        self.backend = backend
+        self.codec = codec
+        self.index = Index(backend, codec, cache_dir)
+        self.upload_threads = upload_threads
+        self.pool = ThreadPoolExecutor(2, thread_name_prefix="vstudio-seal")
+        self.upload_pool = ThreadPoolExecutor(upload_threads, thread_name_prefix="vstudio-up")
+        self.doomed: set[bytes] = set()  # blobs gc plans to delete: never deduplicate on them
+        self._refresh_lock = threading.Lock()
+        self.index.refresh()
+
+    def describe(self) -> str:
+        return self.backend.describe()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.upload_pool.shutdown(wait=True)
+
+    def is_doomed(self, key: bytes) -> bool:
+        return key in self.doomed
+
+    # --- writing -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[Writer]:
+        w = Writer(self)
+        from vstudio.store.maintenance import writer_marker
+
+        with writer_marker(self):
+            try:
+                yield w
+            finally:
+                w.close()
+
+    def put_file(self, path: Path, progress: Progress = NO_PROGRESS,
+                 previous: str | None = None) -> str:
+        with self.writer() as w:
+            return w.put_file(path, progress, previous=previous)
+
+    def put_bytes(self, data: bytes) -> str:
+        with self.writer() as w:
+            return w.put_bytes(data)
+
+    def put_stream(self, stream: Any, progress: Progress = NO_PROGRESS) -> str:
+        with self.writer() as w:
+            return w.put_stream(stream, progress)
+
+    # --- reading blobs ---------------------------------------------------------------------------
+
+    def _locate(self, key: bytes) -> tuple[str, fmt.IndexEntry]:
+        hit = self.index.get(key)
+        if hit is None:
+            with self._refresh_lock:  # another process may have written it since we opened
+                self.index.refresh()
+            hit = self.index.get(key)
+        if hit is None:
+            raise ObjectMissing(f"no object {key.hex()} in the store")
+        return hit
+
+    def _open_blob(self, pack: str, e: fmt.IndexEntry, stored: bytes) -> bytes:
+        what = f"object {e.key.hex()} in pack {pack}"
+        if len(stored) != e.length:
+            raise CorruptObject(f"{what} is truncated: run 'vstudio store check'")
+        plain = self.codec.open(e.key, stored, what)
+        want = e.check if e.base_kind == fmt.RECIPE else e.key
+        if len(plain) != e.raw_length or blake3.blake3(plain).digest() != want:
+            raise CorruptObject(f"{what} does not match its hash: run 'vstudio store check'")
+        return plain
+
+    def _fetch(self, pack: str, offset: int, length: int) -> bytes:
+        try:
+            return self.backend.get_range(pack_object(pack), offset, length)
+        except ObjectMissing:
+            raise CorruptObject(f"pack {pack} is missing from the store: run "
+                                "'vstudio store check'") from None
+
+    def blob(self, key: bytes) -> bytes:
+        pack, e = self._locate(key)
+        return self._open_blob(pack, e, self._fetch(pack, e.offset, e.length))
+
+    def blobs(self, keys: Iterable[bytes]) -> Iterator[bytes]:
+        """Chunks in order; neighbours in one pack are read with one request."""
+        run: list[tuple[str, fmt.IndexEntry]] = []
+
+        def flush() -> Iterator[bytes]:
+            pack, first = run[0]
+            last = run[-1][1]
+            data = self._fetch(pack, first.offset, last.offset + last.length - first.offset)
+            for _, e in run:
+                start = e.offset - first.offset
+                yield self._open_blob(pack, e, data[start:start + e.length])
+            run.clear()
+
+        for key in keys:
+            pack, e = self._locate(key)
+            if run:
+                rp, re_ = run[-1]
+                if (rp != pack or e.offset != re_.offset + re_.length
+                        or e.offset + e.length - run[0][1].offset > COALESCE):
+                    yield from flush()
+            run.append((pack, e))
+        if run:
+            yield from flush()
+
+    # --- reading files ----------------------------------------------------------------------------
+
+    def recipe(self, oid: str) -> fmt.Recipe | None:
+        """The recipe of a file, or None when the file is a single chunk."""
+        key = parse_id(oid)
+        _, e = self._locate(key)
+        if e.base_kind == fmt.RECIPE:
+            return fmt.decode_recipe(self.blob(key), f"recipe of {oid}")
+        if e.base_kind != fmt.CHUNK:
+            raise ObjectMissing(f"no file {oid} in the store (it is a part of one)")
+        return None
+
+    def _flat(self, entries: list[fmt.Entry]) -> Iterator[fmt.Entry]:
+        for ent in entries:
+            if ent.type == fmt.E_SEGMENT:
+                yield from fmt.decode_segment(self.blob(ent.id), f"segment {ent.id.hex()}")
+            else:
+                yield ent
+
+    def _decoded(self, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
+        """The pieces' bytes in order, reading chunk runs together."""
+        pending: list[bytes] = []
+        for ent in entries:
+            if ent.type == fmt.E_INLINE:
+                if pending:
+                    yield from self.blobs(pending)
+                    pending = []
+                yield ent.data
+            else:
+                pending.append(ent.id)
+                if len(pending) >= 256:
+                    yield from self.blobs(pending)
+                    pending = []
+        if pending:
+            yield from self.blobs(pending)
+
+    def _stream(self, recipe: fmt.Recipe) -> Iterator[bytes]:
+        decoded = self._decoded(self._flat(recipe.entries))
+        if not recipe.transform:
+            return decoded
+        return transform(recipe.transform)(recipe.params, self)(decoded)
+
+    def hash_recipe(self, recipe: fmt.Recipe) -> bytes:
+        h = blake3.blake3()
+        for block in self._stream(recipe):
+            h.update(block)
+        return h.digest()
+
+    def iter_file(self, oid: str) -> Iterator[bytes]:
+        """The file's bytes in blocks; raises ``CorruptObject`` at the end if they are wrong."""
+        recipe = self.recipe(oid)
+        if recipe is None:
+            yield self.blob(bytes.fromhex(oid))
+            return
+        h = blake3.blake3()
+        n = 0
+        for block in self._stream(recipe):
+            h.update(block)
+            n += len(block)
+            yield block
+        if h.hexdigest() != oid or n != recipe.size:
+            raise CorruptObject(f"object {oid} does not rebuild to its id: "
+                                "run 'vstudio store check'")
+
+    def get_file(self, oid: str, dest: Path, progress: Progress = NO_PROGRESS) -> None:
+        dest = Path(dest)
+        if dest.is_dir():
+            raise BadInput(f"{dest} is a folder: give the file name to write")
+        size = self.size(oid)
+        if not dest.parent.is_dir():
+            raise BadInput(f"folder {dest.parent} does not exist")
+        tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.part"
+        progress.start(size, dest.name)
+        try:
+            with open(tmp, "wb") as f:
+                for block in self.iter_file(oid):
+                    f.write(block)
+                    progress.advance(len(block))
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+            progress.done()
+
+    def get_bytes(self, oid: str) -> bytes:
+        return b"".join(self.iter_file(oid))
+
+    def size(self, oid: str) -> int:
+        _, e = self._locate(parse_id(oid))
+        if e.base_kind == fmt.RECIPE:
+            return e.file_size
+        if e.base_kind != fmt.CHUNK:
+            raise ObjectMissing(f"no file {oid} in the store (it is a part of one)")
+        return e.raw_length
+
+    def has(self, oid: str) -> bool:
+        try:
+            _, e = self._locate(parse_id(oid))
+        except ObjectMissing:
+            return False
+        return e.base_kind in (fmt.CHUNK, fmt.RECIPE)
+
+    def read_range(self, oid: str, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0:
+            raise BadInput("offset and length must not be negative")
+        recipe = self.recipe(oid)
+        if recipe is None:
+            return self.blob(bytes.fromhex(oid))[offset:offset + length]
+        end = min(offset + length, recipe.size)
+        if recipe.transform:  # re-encoding is sequential: stream up to the range
+            out = bytearray()
+            pos = 0
+            for block in self._stream(recipe):
+                if pos + len(block) > offset:
+                    out += block[max(0, offset - pos):end - pos]
+                pos += len(block)
+                if pos >= end:
+                    break
+            return bytes(out)
+        return b"".join(self._range(recipe.entries, offset, end))
+
+    def _range(self, entries: list[fmt.Entry], start: int, end: int) -> Iterator[bytes]:
+        pos = 0
+        wanted: list[tuple[fmt.Entry, int]] = []
+        for ent in entries:
+            if pos >= end:
+                break
+            if pos + ent.length > start:
+                if ent.type == fmt.E_SEGMENT:
+                    seg = fmt.decode_segment(self.blob(ent.id), f"segment {ent.id.hex()}")
+                    inner = list(self._range(seg, start - pos, end - pos))
+                    wanted.append((fmt.Entry(fmt.E_INLINE, 0, data=b"".join(inner)), -1))
+                else:
+                    wanted.append((ent, pos))
+            pos += ent.length
+        datas = self._decoded(e for e, _ in wanted)
+        for (_, at), data in zip(wanted, datas, strict=True):
+            if at < 0:
+                yield data
+            else:
+                yield data[max(0, start - at):end - at]
+
+    # --- references ---------------------------------------------------------------------------
+
+    def _ref_obj(self, name: str) -> str:
+        return REF_PREFIX + check_ref_name(name)
+
+    def put_ref(self, name: str, data: bytes) -> None:
+        obj = self._ref_obj(name)
+        self.backend.put(obj, self.codec.seal(obj.encode(), bytes(data), compress=False))
+
+    def create_ref(self, name: str, data: bytes) -> bool:
+        obj = self._ref_obj(name)
+        return self.backend.create(obj, self.codec.seal(obj.encode(), bytes(data),
+                                                        compress=False))
+
+    def get_ref(self, name: str) -> bytes:
+        obj = self._ref_obj(name)
+        try:
+            stored = self.backend.get(obj)
+        except ObjectMissing:
+            raise ObjectMissing(f"no ref {name!r} in the store") from None
+        return self.codec.open(obj.encode(), stored, f"ref {name!r}")
+
+    def list_refs(self, prefix: str = "") -> list[str]:
+        return sorted(o.name[len(REF_PREFIX):] for o in self.backend.list(REF_PREFIX + prefix))
+
+    def delete_ref(self, name: str) -> None:
+        self.backend.delete(self._ref_obj(name))
+
+    # --- maintenance (store/maintenance.py) ------------------------------------------------
+
+    def gc(self, live: Iterable[str] = (), grace_seconds: float = 3600.0) -> dict[str, int]:
+        from vstudio.store.maintenance import gc
+
+        return gc(self, live, grace_seconds)
+
+    def check(self, read_data: bool = False) -> list[str]:
+        from vstudio.store.maintenance import check
+
+        return check(self, read_data)
+
+    def stats(self) -> dict[str, Any]:
+        from vstudio.store.maintenance import stats
+
+        return stats(self)
