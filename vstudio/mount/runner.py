@@ -96,7 +96,7 @@ def _unescape(field: str) -> str:
 def is_stale(mountpoint: Path) -> bool:
     """A mount whose serving process died: the kernel answers ENOTCONN."""
     try:
-        os.stat(mountpoint)
+        os.statvfs(mountpoint)  # unlike stat, never answered from the kernel's attr cache
     except OSError as e:
         return e.errno in (107, 103)  # ENOTCONN, ECONNABORTED
     return False
@@ -149,7 +149,14 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
     view = RepoView(source.reader, source.project, poll_seconds=poll_seconds)
     cache = BlockCache(cache_dir or default_cache_dir(), max_cache_bytes)
     blocks = BlockReader(source.reader.read, cache, threads=threads)
-    ops = MountOps(view, blocks, on_ready=on_ready)
+    ready: list[bool] = []
+
+    def mark_ready() -> None:
+        ready.append(True)
+        if on_ready is not None:
+            on_ready()
+
+    ops = MountOps(view, blocks, on_ready=mark_ready)
     options: dict[str, Any] = {
         "ro": True, "fsname": f"vstudio:{source.project}", "subtype": "vstudio",
         "attr_timeout": 1, "entry_timeout": 1, "negative_timeout": 1,
@@ -159,6 +166,8 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
         mfusepy.FUSE(ops, str(mnt), foreground=True, nothreads=False, raw_fi=True,
                      debug=debug, **options)
     except RuntimeError as e:
+        if ready and str(e) == "8":
+            return  # libfuse's code for "the loop ended on SIGINT/SIGTERM/SIGHUP": clean
         raise MountError(f"cannot mount at {mnt} (libfuse error {e}): is fuse3 installed "
                          "and /dev/fuse usable?") from None
     finally:
