@@ -1,0 +1,72 @@
+"""Retries with exponential backoff around any backend (restic's retry backend, in small)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from vstudio.errors import BackendUnavailable
+from vstudio.store.api import Backend, ObjectInfo
+
+log = logging.getLogger("vstudio.store")
+T = TypeVar("T")
+
+
+class RetryBackend:
+    def __init__(self, inner: Backend, attempts: int = 5, base_delay: float = 0.2,
+                 max_delay: float = 5.0) -> None:
+        self.inner = inner
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.atomic_create = inner.atomic_create
+
+    def __getattr__(self, name: str) -> Any:  # presign_get and other extras
+        return getattr(self.inner, name)
+
+    def _retry(self, what: str, fn: Callable[[], T]) -> T:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return fn()
+            except BackendUnavailable as e:
+                if not e.context.get("retry") or attempt == self.attempts:
+                    raise
+                delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+                delay *= 0.5 + random.random() / 2
+                log.info("%s failed (%s); retry %d in %.1fs", what, e.message, attempt, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def put(self, name: str, data: bytes) -> None:
+        self._retry(f"put {name}", lambda: self.inner.put(name, data))
+
+    def put_path(self, name: str, path: Path) -> None:
+        self._retry(f"put {name}", lambda: self.inner.put_path(name, path))
+
+    def create(self, name: str, data: bytes) -> bool:
+        # A retried create whose first try landed would report False: acceptable, since
+        # callers of create treat "exists" as "someone else won" and re-read.
+        return self._retry(f"create {name}", lambda: self.inner.create(name, data))
+
+    def get(self, name: str) -> bytes:
+        return self._retry(f"get {name}", lambda: self.inner.get(name))
+
+    def get_range(self, name: str, offset: int, length: int) -> bytes:
+        return self._retry(f"get {name}", lambda: self.inner.get_range(name, offset, length))
+
+    def stat(self, name: str) -> ObjectInfo:
+        return self._retry(f"stat {name}", lambda: self.inner.stat(name))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        # Listing is retried as a whole, before anything is handed to the caller.
+        return iter(self._retry(f"list {prefix}", lambda: list(self.inner.list(prefix))))
+
+    def delete(self, name: str) -> None:
+        self._retry(f"delete {name}", lambda: self.inner.delete(name))
+
+    def describe(self) -> str:
+        return self.inner.describe()
