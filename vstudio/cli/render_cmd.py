@@ -1,0 +1,139 @@
+"""``vstudio deps`` and ``vstudio render``: thin wrappers over ``vstudio.render``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vstudio.cli.common import emit, json_option, studio_option
+from vstudio.errors import StudioNotFound, UsageError, VStudioError
+
+
+class MissingInputs(VStudioError):
+    """Files that the file uses are missing."""
+
+
+@click.command("deps")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--tree", is_flag=True, help="Print the uses as a tree.")
+@click.option("--allow-missing", is_flag=True, help="Exit 0 even when files are missing.")
+@json_option
+def deps_cmd(file: Path, tree: bool, allow_missing: bool, as_json: bool) -> None:
+    """What FILE uses, recursively, with missing files marked."""
+    from vstudio.render.deps import deps_report, format_flat, format_tree
+
+    report = deps_report(file)
+    if as_json:
+        emit(report, True)
+    else:
+        click.echo(format_tree(report) if tree else format_flat(report))
+    if report["cycle"]:
+        raise MissingInputs("dependency cycle: " + " -> ".join(report["cycle"]))
+    if report["missing"] and not allow_missing:
+        n = len(report["missing"])
+        raise MissingInputs(f"{n} missing file{'s' if n > 1 else ''} "
+                            "(pass --allow-missing to accept)")
+
+
+@click.command("render")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--profile", default=None, help="Profile of vstudio.toml (default: [render] "
+              "profile, else the file's own settings).")
+@click.option("--farm", "farm_url", metavar="URL", default=None,
+              help="Render as jobs on the farm at URL (token: --token or $VSTUDIO_TOKEN).")
+@click.option("--local", "local", is_flag=True, help="Render on this machine (the default).")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None,
+              help="Renderer processes at once (default: number of CPUs, at most 4).")
+@click.option("--dry-run", is_flag=True, help="Print the plan and render nothing.")
+@click.option("--force", is_flag=True, help="Render again even what is cached.")
+@click.option("--token", default=None, help="API token for --farm (default: $VSTUDIO_TOKEN).")
+@json_option
+@studio_option
+def render_cmd(paths: tuple[Path, ...], profile: str | None, farm_url: str | None, local: bool,
+               jobs: int | None, dry_run: bool, force: bool, token: str | None, as_json: bool,
+               studio_dir: str | None) -> None:
+    """Render files or folders in dependency order; only what changed renders.
+
+    A folder renders its roots (files no other file uses) and the renders they need;
+    outputs go to render/<path>.<ext> beside the sources (render/<profile>/... for a
+    named profile that is not the project's default).
+    """
+    from vstudio.render.engine import ProjectRender
+    from vstudio.render.project import find_root
+
+    if farm_url and local:
+        raise UsageError("--farm and --local exclude each other")
+    root = find_root(paths[0].resolve())
+    store = _open_store(studio_dir, root, farm_url, token)
+    log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
+    job = ProjectRender(list(paths), store, profile=profile, force=force,
+                        jobs=jobs or min(4, os.cpu_count() or 1), log=log)
+    items = job.plan()
+    if not dry_run:
+        if farm_url:
+            from vstudio.render.farm import run_on_farm
+
+            run_on_farm(job, farm_url, token or os.environ.get("VSTUDIO_TOKEN"))
+        else:
+            job.run()
+    emit([i.to_json() for i in items], as_json, lambda d: _human(d, dry_run))
+    failed = [i for i in items if i.status == "failed"]
+    if failed:
+        raise VStudioError(f"{len(failed)} of {len(items)} files failed: "
+                           + "; ".join(f"{i.file}: {i.error}" for i in failed[:3]))
+
+
+def _open_store(studio_dir: str | None, root: Path, farm_url: str | None,
+                token: str | None) -> Any:
+    """The studio's store: --studio, $VSTUDIO_STUDIO, the folder upwards, or the server's."""
+    from vstudio import config as cfg
+    from vstudio.studio import Studio
+
+    try:
+        return Studio.open(studio_dir).store
+    except StudioNotFound:
+        if studio_dir:
+            raise
+    for folder in (root, *root.parents):
+        if (folder / cfg.STUDIO_FILE).is_file():
+            return Studio.open(folder).store
+    server = farm_url or os.environ.get("VSTUDIO_SERVER")
+    token = token or os.environ.get("VSTUDIO_TOKEN")
+    if server and token:
+        try:
+            from vstudio.store.remote import RemoteStore
+        except ImportError:
+            pass
+        else:
+            return RemoteStore(_server_base(server), token)
+    raise StudioNotFound("render keeps its cache in a studio's store: pass --studio DIR, "
+                         "set VSTUDIO_STUDIO, or pass --farm URL with a token")
+
+
+def _server_base(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _human(items: list[dict[str, Any]], dry_run: bool) -> None:
+    for i in items:
+        status = "render" if i["status"] == "planned" else i["status"]
+        line = f"{status:9} {i['file']}  {i['frames']} frames  {i['key'][:12]}  -> {i['output']}"
+        if i["status"] == "rendered":
+            line += f"  ({i['seconds']:.1f} s)"
+        if dry_run or i["status"] == "failed":
+            line += f"\n          {i['error'] or i['reason']}"
+        click.echo(line)
+    counts = {s: sum(1 for i in items if i["status"] == s)
+              for s in ("planned", "rendered", "cached", "failed")}
+    if dry_run:
+        click.echo(f"plan: {counts['planned']} to render "
+                   f"({sum(i['chunks'] for i in items)} chunks), {counts['cached']} cached")
+    else:
+        click.echo(f"{counts['rendered']} rendered, {counts['cached']} cached, "
+                   f"{counts['failed']} failed")

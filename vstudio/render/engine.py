@@ -1,0 +1,220 @@
+"""Plan and run a project render: scan, key, look up the cache, render what is new.
+
+``plan()`` decides from stat calls and cache look-ups only; ``run()`` renders the planned
+files in dependency order with a pool of ``jobs`` renderer processes, stores each output
+under its render key, and assembles every target's output beside the sources.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vstudio.errors import BadInput
+from vstudio.render import outputs
+from vstudio.render.graph import Graph, build
+from vstudio.render.keys import KeyMaker
+from vstudio.render.project import RENDER_DIR, Profile, Project, find_root
+from vstudio.render.runner import RenderFailed, chunks, run_chunk, task_for
+from vstudio.render.statcache import FileCache
+from vstudio.store.api import ObjectStore
+
+
+@dataclass
+class Item:
+    """One file considered: what was decided and what happened."""
+
+    file: str
+    key: str
+    status: str  # planned (dry run) | cached | rendered | failed
+    frames: int
+    seconds: float = 0.0
+    profile: str = "default"
+    output: str = ""
+    reason: str = ""
+    error: str = ""
+    chunks: int = 0
+    # not printed
+    path: Path = field(default=Path(), repr=False)
+    profile_obj: Profile | None = field(default=None, repr=False)
+    frame_list: list[int] = field(default_factory=list, repr=False)
+    renderer: str = field(default="", repr=False)
+    deps: list[str] = field(default_factory=list, repr=False)
+    manifest: dict[str, Any] | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("path", "profile_obj", "frame_list", "renderer", "deps", "manifest"):
+            d.pop(k)
+        d["seconds"] = round(self.seconds, 3)
+        return d
+
+
+def _quiet(msg: str) -> None:
+    pass
+
+
+@dataclass
+class ProjectRender:
+    paths: list[Path]
+    store: ObjectStore
+    profile: str | None = None
+    force: bool = False
+    jobs: int = 1
+    log: Callable[[str], None] = _quiet
+    project: Project = field(init=False)
+    cache: FileCache = field(init=False)
+    graph: Graph = field(init=False)
+    items: list[Item] = field(default_factory=list, init=False)
+
+    def plan(self) -> list[Item]:
+        if not self.paths:
+            raise BadInput("name at least one file or folder to render")
+        self.project = Project(find_root(self.paths[0].resolve()))
+        name = self.project.check_profile(self.profile)
+        self.cache = FileCache(self.project.cache_path)
+        self.graph = build(self.project, self.paths, self.cache)
+        self.graph.check()
+        profiles: dict[str, Profile] = {}
+
+        def profile_of(rel: str) -> Profile:
+            if rel not in profiles:
+                profiles[rel] = self.project.profile(name, rel)
+            return profiles[rel]
+
+        keys = KeyMaker(self.graph, profile_of)
+        self.items = [self._item(rel, keys, profile_of(rel)) for rel in self.graph.targets()]
+        self.cache.save()
+        return self.items
+
+    def _item(self, rel: str, keys: KeyMaker, profile: Profile) -> Item:
+        node = self.graph.nodes[rel]
+        if node.scene is None or not node.renderer:
+            raise BadInput(f"{rel} has no scene to render")
+        start = int(profile.settings.get("start", node.scene.start))
+        end = int(profile.settings.get("end", node.scene.end))
+        if end < start:
+            raise BadInput(f"{rel}: frame range {start}-{end} is empty")
+        key = keys.render_key(rel)
+        dest = self.project.output_path(rel, profile)
+        item = Item(file=rel, key=key, status="planned", frames=end - start + 1,
+                    profile=profile.name, output=self.project.rel(dest), path=node.path,
+                    profile_obj=profile, frame_list=list(range(start, end + 1)),
+                    renderer=node.renderer, deps=list(node.render_deps))
+        manifest = None if self.force else outputs.lookup(self.store, key)
+        if manifest is not None:
+            item.status, item.manifest = "cached", manifest
+            item.reason = "an output for this render key is in the studio's store"
+        elif self.force:
+            item.reason = "--force"
+        elif self.cache.assembled.get(str(dest)):
+            item.reason = "its content, an input, the profile or the renderer changed"
+        else:
+            item.reason = "never rendered with these inputs and settings"
+        item.chunks = 0 if manifest else len(chunks(item.frame_list, profile.chunk))
+        return item
+
+    # -- running
+
+    def run(self) -> list[Item]:
+        items = self.plan() if not self.items else self.items
+        by_file = {i.file: i for i in items}
+        for item in items:
+            if item.status == "cached":
+                self._assemble(item)
+        todo = [i for i in items if i.status == "planned"]
+        if todo:
+            self._render(todo, by_file)
+        self.cache.save()
+        return items
+
+    def _assemble(self, item: Item) -> None:
+        assert item.manifest is not None
+        dest = self.project.root / item.output
+        if self.cache.assembled.get(str(dest)) == item.key and dest.exists():
+            return
+        outputs.assemble(self.store, item.manifest, dest)
+        self.cache.assembled[str(dest)] = item.key
+        self.cache.dirty = True
+
+    def _render(self, todo: list[Item], by_file: dict[str, Item]) -> None:
+        work = Path(tempfile.mkdtemp(prefix="vstudio-render-"))
+        pending = list(todo)  # in dependency order
+        running: dict[Future[dict[int, Path]], tuple[Item, float]] = {}
+        frames: dict[str, dict[int, Path]] = {i.file: {} for i in todo}
+        left: dict[str, int] = {i.file: i.chunks for i in todo}
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
+                while pending or running:
+                    for item in list(pending):
+                        state = self._deps_state(item, by_file)
+                        if state == "wait":
+                            continue
+                        pending.remove(item)
+                        if state != "ok":
+                            item.status, item.error = "failed", state
+                            continue
+                        self.log(f"render {item.file} ({item.frames} frames, "
+                                 f"{item.chunks} chunks, profile {item.profile})")
+                        for n, chunk in enumerate(chunks(item.frame_list, item.profile_obj.chunk
+                                                         if item.profile_obj else 10)):
+                            task = task_for(item.path, item.renderer, self.graph.nodes[
+                                item.file].scene, item.profile_obj or Profile("default"), chunk)
+                            fut = pool.submit(run_chunk, task, work / item.key[:16] / str(n),
+                                              self._remap(item))
+                            running[fut] = (item, time.monotonic())
+                    if not running:
+                        continue
+                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        item, started = running.pop(fut)
+                        item.seconds += time.monotonic() - started
+                        left[item.file] -= 1
+                        try:
+                            frames[item.file].update(fut.result())
+                        except RenderFailed as e:
+                            item.status, item.error = "failed", e.message
+                        if left[item.file] == 0 and item.status != "failed":
+                            self._finish(item, frames[item.file])
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _deps_state(self, item: Item, by_file: dict[str, Item]) -> str:
+        for dep in item.deps:
+            d = by_file.get(dep)
+            if d is None:
+                continue
+            if d.status == "failed":
+                return f"not rendered: it needs {dep}, which failed"
+            if d.status == "planned":
+                return "wait"
+        return "ok"
+
+    def _finish(self, item: Item, frames: dict[int, Path]) -> None:
+        profile = item.profile_obj or Profile("default")
+        scene = self.graph.nodes[item.file].scene
+        fps = scene.fps if scene else 24.0
+        info = {"file": item.file, "profile": profile.name, "renderer": item.renderer,
+                "seconds": round(item.seconds, 3)}
+        try:
+            item.manifest = outputs.publish(self.store, item.key, info, frames,
+                                            profile.format, fps)
+        except RenderFailed as e:
+            item.status, item.error = "failed", e.message
+            return
+        item.status = "rendered"
+        self._assemble(item)
+        self.log(f"rendered {item.file} -> {item.output} ({item.seconds:.1f} s)")
+
+    def _remap(self, item: Item) -> list[tuple[str, str]] | None:
+        """For a named profile, reads of render/<dep>.* go to render/<profile>/<dep>.*."""
+        if item.profile_obj is None or item.profile_obj.is_default or not item.deps:
+            return None
+        base = self.project.root / RENDER_DIR
+        return [(f"{base / dep}.", f"{base / item.profile / dep}.") for dep in item.deps]

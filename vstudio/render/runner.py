@@ -1,0 +1,118 @@
+"""Local rendering of one chunk: the worker's job types build the argv, we run it here.
+
+The task payload is the farm's own shape (``vstudio.jobtypes``), with absolute file paths
+because locally the sources are on this disk. A non-default profile's dependent (an edit
+reading ``render/...``) gets its reads redirected to ``render/<profile>/...``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from vstudio.errors import VStudioError
+from vstudio.render.model import SceneInfo
+from vstudio.render.project import Profile
+
+
+class RenderFailed(VStudioError):
+    """A render failed."""
+
+
+# Redirects sequencer strips, images and movie clips that read one folder to another.
+_REMAP = r"""
+import bpy, json
+remap = json.loads(%r)
+def _re(p):
+    a = bpy.path.abspath(p)
+    for old, new in remap:
+        if a.startswith(old):
+            return new + a[len(old):]
+    return None
+sc = bpy.context.scene
+if sc.sequence_editor:
+    for st in sc.sequence_editor.sequences_all:
+        if st.type == "IMAGE":
+            n = _re(st.directory)
+            if n:
+                st.directory = n
+        elif hasattr(st, "filepath"):
+            n = _re(st.filepath)
+            if n:
+                st.filepath = n
+for d in list(bpy.data.images) + list(bpy.data.movieclips):
+    n = _re(d.filepath)
+    if n:
+        d.filepath = n
+"""
+
+
+def task_for(path: Path, renderer: str, scene: SceneInfo | None, profile: Profile,
+             frames: list[int]) -> dict[str, Any]:
+    """A farm task payload for ``frames`` of ``path`` under ``profile``."""
+    s = profile.settings
+    params: dict[str, Any] = {"file": str(path)}
+    pct = s.get("resolution")
+    if renderer == "blender":
+        params["format"] = "PNG"
+        if s.get("samples"):
+            params["samples"] = int(s["samples"])
+        if s.get("width") and s.get("height"):
+            params["resolution"] = [int(s["width"]), int(s["height"])]
+        elif pct:
+            params["resolution"] = int(pct)
+        if s.get("engine"):
+            params["engine"] = str(s["engine"]).upper()
+    elif renderer == "synfig":
+        params["format"] = "png"
+        w, h = (scene.width, scene.height) if scene else (0, 0)
+        if s.get("width") and s.get("height"):
+            w, h = int(s["width"]), int(s["height"])
+        elif pct and w and h:
+            w, h = max(1, round(w * pct / 100)), max(1, round(h * pct / 100))
+        if w and h:
+            params["width"], params["height"] = w, h
+    return {"id": 0, "type": renderer, "params": params, "frames": frames,
+            "trusted": False, "inputs": []}
+
+
+def run_chunk(task: dict[str, Any], work_dir: Path,
+              remap: list[tuple[str, str]] | None = None) -> dict[int, Path]:
+    """Render one chunk into ``work_dir``; frame -> output file. Raises RenderFailed."""
+    from vstudio.jobtypes import TaskError, build
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    label = Path(task["params"]["file"]).name
+    try:
+        inv = build(task, work_dir)
+    except TaskError as e:
+        raise RenderFailed(f"{label}: {e.message}") from None
+    argv = list(inv.argv)
+    if remap and task["type"] == "blender":
+        # Blender runs its arguments in order: the remap must come before -o/-a.
+        at = argv.index("--python-expr") + 2
+        argv[at:at] = ["--python-expr", _REMAP % json.dumps(remap)]
+    env = {**os.environ, **(inv.env or {})}
+    try:
+        proc = subprocess.run(argv, cwd=inv.cwd, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, errors="replace")
+    except FileNotFoundError:
+        raise RenderFailed(f"{label}: {argv[0]} is not installed "
+                           f"(apt-get install {Path(argv[0]).name})") from None
+    log = proc.stdout.replace("\r", "\n")
+    errors = [e for e in (inv.parser.feed(line).error for line in log.splitlines()) if e]
+    missing = [f for f, p in inv.outputs.items() if not p.is_file() or p.stat().st_size == 0]
+    if proc.returncode != 0 or missing:
+        why = "; ".join(errors[-3:]) or "\n".join(log.splitlines()[-5:])
+        what = (f"exit code {proc.returncode}" if proc.returncode
+                else f"no output for frames {missing}")
+        raise RenderFailed(f"{label} frames {task['frames'][0]}-{task['frames'][-1]} failed "
+                           f"({what}): {why}")
+    return dict(inv.outputs)
+
+
+def chunks(frames: list[int], size: int) -> list[list[int]]:
+    return [frames[i:i + size] for i in range(0, len(frames), size)]
