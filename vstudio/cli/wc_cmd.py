@@ -1,0 +1,400 @@
+"""Working-copy commands: checkout, status, commit, update, log, diff, revert, locks, ...
+
+New files are added and deleted files removed by the next commit (implicit add/remove);
+``.vstudioignore`` at the working copy's root lists glob patterns to leave out.
+``add``/``rm``/``mv`` exist for Subversion habits: ``add`` checks paths, ``rm`` and ``mv``
+act on the files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vstudio.cli.common import emit, json_option, studio_option
+
+token_option = click.option("--token", metavar="TOKEN", default=None,
+                            help="API token for http(s) URLs (default: $VSTUDIO_TOKEN, then "
+                                 "the one remembered by the working copy).")
+
+
+def _wc(token: str | None = None) -> Any:
+    from vstudio.repo.wcops import open_wc
+
+    return open_wc(None, token)
+
+
+def _bar() -> Any:
+    from vstudio.cli.progress import bar
+
+    return bar()
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+@click.command("checkout")
+@click.argument("url")
+@click.argument("directory", required=False)
+@click.option("--rev", type=int, default=None, help="Revision to check out (default: head).")
+@token_option
+@json_option
+def checkout_cmd(url: str, directory: str | None, rev: int | None, token: str | None,
+                 as_json: bool) -> None:
+    """Check out project URL (STUDIO_DIR/PROJECT or http(s)://HOST:PORT/PROJECT)."""
+    from vstudio.repo.wcops import checkout
+
+    wc = checkout(url, directory, rev, token, _bar())
+    data = {"path": str(wc.root), "rev": wc.index.rev, "files": len(wc.index.entries)}
+    emit(data, as_json, lambda d: click.echo(
+        f"checked out r{d['rev']} ({d['files']} files) into {d['path']}"))
+
+
+@click.command("status")
+@click.argument("paths", nargs=-1)
+@click.option("-u", "--show-updates", is_flag=True,
+              help="Also ask the repository: others' locks (O) and newer versions (*).")
+@token_option
+@json_option
+def status_cmd(paths: tuple[str, ...], show_updates: bool, token: str | None,
+               as_json: bool) -> None:
+    """Changed files: M modified, A added, D deleted, C conflict, L link; K locked by you."""
+    from vstudio.repo import wcindex as W
+
+    wc = _wc(token)
+    rows: list[dict[str, Any]] = []
+    remote_locks: dict[str, Any] = {}
+    newer: set[str] = set()
+    if show_updates:
+        remote_locks = wc.backend.locks()
+        tree = wc.backend.tree(wc.backend.head())
+        for p in set(tree) | set(wc.index.entries):
+            have = wc.index.entries.get(p)
+            if (have[0] if have else None) != (tree[p].oid if p in tree else None) and (
+                    have or p in tree):
+                newer.add(p)
+    for t in paths or ("",):
+        rel = wc.rel(t) if t else ""
+        res = wc.status(rel)
+        codes = dict((p, c) for c, p in res.lines(wc.index.locks))
+        for p, lk in remote_locks.items():
+            if lk.owner != wc.backend.user and (not rel or p == rel or p.startswith(rel + "/")):
+                codes[p] = codes.get(p, "  ")[0] + "O"
+        for p in newer:
+            if not rel or p == rel or p.startswith(rel + "/"):
+                codes.setdefault(p, "  ")
+        names = {"M": "modified", "A": "added", "D": "deleted", "C": "conflicted",
+                 "L": "link", " ": "normal"}
+        for p in sorted(codes):
+            c = codes[p]
+            lk = remote_locks.get(p)
+            rows.append({"path": p, "status": names[c[0]], "locked": c[1] == "K",
+                         "lock_owner": lk.owner if lk else (wc.backend.user if c[1] == "K"
+                                                             else None),
+                         "out_of_date": p in newer})
+
+    def human(rs: list[dict[str, Any]]) -> None:
+        for r in rs:
+            code = {"modified": "M", "added": "A", "deleted": "D", "conflicted": "C",
+                    "link": "L", "normal": " "}[r["status"]]
+            lk = "K" if r["locked"] else ("O" if r["lock_owner"] else " ")
+            extra = f"  (locked by {r['lock_owner']})" if lk == "O" else ""
+            star = "*" if r["out_of_date"] else " "
+            click.echo(f"{code}{lk}{star} {r['path']}{extra}" if show_updates
+                       else f"{code}{lk} {r['path']}")
+
+    emit(rows, as_json, human)
+    _ = W
+
+
+@click.command("add")
+@click.argument("paths", nargs=-1, required=True)
+def add_cmd(paths: tuple[str, ...]) -> None:
+    """Check that PATHS can be committed (new files are added by the next commit anyway)."""
+    wc = _wc()
+    for t in paths:
+        rel = wc.rel(t)
+        full = wc.root / rel
+        if full.is_symlink():
+            raise click.ClickException(f"{t} is a symbolic link: links cannot be committed")
+        if not full.exists():
+            from vstudio.errors import NotFound
+
+            raise NotFound(f"{t} does not exist")
+        click.echo(f"A {rel}" if rel not in wc.index.entries else f"  {rel} (versioned)")
+
+
+@click.command("rm")
+@click.argument("paths", nargs=-1, required=True)
+def rm_cmd(paths: tuple[str, ...]) -> None:
+    """Delete PATHS from the working copy; the next commit removes them."""
+    wc = _wc()
+    for t in paths:
+        rel = wc.rel(t)
+        full = wc.root / rel
+        if full.is_dir() and not full.is_symlink():
+            shutil.rmtree(full)
+        elif os.path.lexists(full):
+            full.unlink()
+        else:
+            from vstudio.errors import NotFound
+
+            raise NotFound(f"{t} does not exist")
+        click.echo(f"D {rel}")
+
+
+@click.command("mv")
+@click.argument("source")
+@click.argument("dest")
+def mv_cmd(source: str, dest: str) -> None:
+    """Rename SOURCE to DEST; the next commit records it (no bytes are uploaded again)."""
+    wc = _wc()
+    a, b = wc.rel(source), wc.rel(dest)
+    if os.path.lexists(wc.root / b):
+        from vstudio.errors import AlreadyExists
+
+        raise AlreadyExists(f"{dest} exists")
+    (wc.root / b).parent.mkdir(parents=True, exist_ok=True)
+    os.rename(wc.root / a, wc.root / b)
+    click.echo(f"D {a}\nA {b}")
+
+
+@click.command("commit")
+@click.argument("paths", nargs=-1)
+@click.option("-m", "--message", required=True, help="What changed and why.")
+@token_option
+@json_option
+def commit_cmd(paths: tuple[str, ...], message: str, token: str | None, as_json: bool) -> None:
+    """Commit the changes of the working copy (or below PATHS) as a new revision."""
+    wc = _wc(token)
+    targets = [wc.rel(t) for t in paths] or None
+    done = wc.commit(message, targets, _bar())
+    if done is None:
+        emit({"rev": None, "changed": []}, as_json, lambda d: click.echo("nothing to commit"))
+        return
+    rev, changed = done
+    emit({"rev": rev, "changed": changed}, as_json,
+         lambda d: click.echo(f"committed r{d['rev']} ({len(d['changed'])} paths)"))
+
+
+@click.command("update")
+@click.option("--rev", type=int, default=None, help="Revision to update to (default: head).")
+@token_option
+@json_option
+def update_cmd(rev: int | None, token: str | None, as_json: bool) -> None:
+    """Bring the working copy to a revision, keeping local changes; conflicts keep both."""
+    wc = _wc(token)
+    r = wc.update(rev, _bar())
+    data = {"rev": r.rev, "updated": r.updated, "added": r.added, "removed": r.removed,
+            "conflicts": {p: wc.index.conflicts[p] for p in r.conflicts}, "kept": r.kept}
+
+    def human(d: dict[str, Any]) -> None:
+        for key, code in (("added", "A"), ("updated", "U"), ("removed", "D")):
+            for p in d[key]:
+                click.echo(f"{code} {p}")
+        for p, copy in d["conflicts"].items():
+            click.echo(f"C {p}  (yours kept; incoming version in {copy})")
+        for p in d["kept"]:
+            click.echo(f"C {p}  (removed upstream; your modified file kept)")
+        click.echo(f"at revision {d['rev']}")
+
+    emit(data, as_json, human)
+
+
+@click.command("log")
+@click.argument("path", required=False)
+@click.option("-l", "--limit", type=int, default=None, help="At most this many revisions.")
+@click.option("-v", "--verbose", is_flag=True, help="List the changed paths.")
+@token_option
+@json_option
+def log_cmd(path: str | None, limit: int | None, verbose: bool, token: str | None,
+            as_json: bool) -> None:
+    """History of the project (or of PATH), newest first, and who holds locks there."""
+    wc = _wc(token)
+    rel = wc.rel(path) if path else None
+    entries = wc.backend.log(rel or None, limit)
+    rows = [{"rev": c.rev, "author": c.author, "time": c.time, "message": c.message,
+             "changed": c.changed} for c in entries]
+    if as_json:
+        emit(rows, True)
+        return
+    for lk in wc.backend.locks().values():
+        if not rel or lk.path == rel or lk.path.startswith(rel + "/"):
+            click.echo(f"locked: {lk.path} by {lk.owner} since {_when(lk.time)}"
+                       + (f" ({lk.message})" if lk.message else ""))
+    for r in rows:
+        click.echo("-" * 60)
+        click.echo(f"r{r['rev']} | {r['author']} | {_when(r['time'])} | "
+                   f"{len(r['changed'])} paths")
+        if verbose:
+            for p in r["changed"]:
+                click.echo(f"   {p}")
+        click.echo(f"\n{r['message']}")
+
+
+@click.command("diff")
+@click.argument("paths", nargs=-1)
+@click.option("--stat", "stat_only", is_flag=True, help="Only a summary per file.")
+@json_option
+def diff_cmd(paths: tuple[str, ...], stat_only: bool, as_json: bool) -> None:
+    """Local changes against the base versions (text diffs; sizes for binary files)."""
+    from vstudio.repo.wcops import diff
+
+    diffs = diff(_wc(), list(paths))
+    rows = [{"path": d.path, "status": d.status, "added": d.added, "removed": d.removed,
+             "old_size": d.old_size, "new_size": d.new_size} for d in diffs]
+    if as_json:
+        emit(rows, True)
+        return
+    for d in diffs:
+        if stat_only or d.added < 0:
+            what = (f"Bin {d.old_size} -> {d.new_size} bytes" if d.added < 0
+                    else f"+{d.added} -{d.removed}")
+            click.echo(f" {d.path} | {what}")
+        else:
+            click.echo(d.text, nl=False)
+    if stat_only:
+        click.echo(f" {len(diffs)} files changed")
+
+
+@click.command("revert")
+@click.argument("paths", nargs=-1, required=True)
+def revert_cmd(paths: tuple[str, ...]) -> None:
+    """Undo local changes to PATHS (files or folders), from the base versions."""
+    from vstudio.repo.wcops import revert
+
+    for p in revert(_wc(), list(paths)):
+        click.echo(f"reverted {p}")
+
+
+@click.command("lock")
+@click.argument("path", required=False)
+@click.option("-m", "--message", default="", help="Why you lock it.")
+@click.option("--rule", "rules", multiple=True, metavar="GLOB",
+              help="Add a needs-lock rule (e.g. '*.blend'): matching files are read-only "
+                   "in working copies until locked.")
+@token_option
+def lock_cmd(path: str | None, message: str, rules: tuple[str, ...], token: str | None) -> None:
+    """Lock PATH so that only you can commit it."""
+    from vstudio.repo.wcops import lock
+
+    wc = _wc(token)
+    if rules:
+        wc.backend.add_lock_rules(list(rules))
+        click.echo("needs-lock rules: " + ", ".join(wc.backend.lock_rules()))
+    if path:
+        info = lock(wc, path, message)
+        click.echo(f"locked {info.path} ({info.owner})")
+    elif not rules:
+        raise click.UsageError("name a PATH to lock (or --rule GLOB)")
+
+
+@click.command("unlock")
+@click.argument("path")
+@click.option("--force", is_flag=True, help="Break someone else's lock.")
+@token_option
+def unlock_cmd(path: str, force: bool, token: str | None) -> None:
+    """Release the lock on PATH."""
+    from vstudio.repo.wcops import unlock
+
+    info = unlock(_wc(token), path, force)
+    click.echo(f"unlocked {info.path}" + (f" (was held by {info.owner})" if force else ""))
+
+
+@click.command("cat")
+@click.argument("spec", metavar="PATH[@REV]")
+@click.option("--url", default=None, help="Read from this project URL instead of the "
+                                          "working copy.")
+@token_option
+def cat_cmd(spec: str, url: str | None, token: str | None) -> None:
+    """Print a file as of a revision (number, rN, HEAD or a tag; default: your base)."""
+    from vstudio.repo.wcops import cat_entry, open_backend, parse_url
+
+    if url:
+        backend = open_backend(dict(parse_url(url)), token)
+        entry = cat_entry(None, backend, spec if "@" in spec else spec + "@HEAD")
+    else:
+        wc = _wc(token)
+        backend = wc.backend
+        entry = cat_entry(wc, backend, spec)
+    out = sys.stdout.buffer
+    step = 4 << 20
+    for off in range(0, max(entry.size, 1), step):
+        if entry.size:
+            out.write(backend.store.read_range(entry.oid, off, min(step, entry.size - off)))
+    out.flush()
+
+
+@click.command("tag")
+@click.argument("name")
+@click.option("--rev", type=int, default=None, help="Revision to tag (default: head).")
+@token_option
+def tag_cmd(name: str, rev: int | None, token: str | None) -> None:
+    """Name a revision (tags can then be used as PATH@TAG)."""
+    r = _wc(token).backend.set_tag(name, rev)
+    click.echo(f"tagged r{r} as {name}")
+
+
+@click.command("info")
+@token_option
+@json_option
+def info_cmd(token: str | None, as_json: bool) -> None:
+    """Where the working copy comes from, its revision and the repository's head."""
+    wc = _wc(token)
+    meta = wc.meta
+    data = {"path": str(wc.root), "project": meta["project"],
+            "url": meta.get("server") or meta.get("studio"), "kind": meta["kind"],
+            "rev": wc.index.rev, "head": wc.backend.head(), "user": wc.backend.user,
+            "files": len(wc.index.entries), "locks": wc.index.locks,
+            "needs_lock": wc.index.rules, "tags": wc.backend.tags()}
+    emit(data, as_json, lambda d: click.echo("\n".join(
+        f"{k}: {v}" for k, v in d.items())))
+
+
+@click.command("svn-import")
+@click.argument("dumpfile", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("url")
+@token_option
+@json_option
+def svn_import_cmd(dumpfile: str, url: str, token: str | None, as_json: bool) -> None:
+    """Import an 'svnadmin dump' stream (format 2 or 3) into an empty project."""
+    from vstudio.repo.svnimport import import_dump
+    from vstudio.repo.wcops import open_backend, parse_url
+
+    backend = open_backend(dict(parse_url(url)), token)
+    if dumpfile == "-":
+        report = import_dump(sys.stdin.buffer, backend, progress=_bar())
+    else:
+        with open(dumpfile, "rb") as f:
+            report = import_dump(f, backend, progress=_bar())
+    emit(report, as_json, lambda d: click.echo(
+        f"imported r{d['first']}..r{d['last']} ({d['revisions']} revisions, {d['files']} "
+        f"file versions)" + "".join(f"\n  not carried: {n}" for n in d["not_carried"])))
+
+
+@click.group("catalog")
+def catalog_group() -> None:
+    """The catalog database: rebuild it from the object store."""
+
+
+@catalog_group.command("rebuild")
+@studio_option
+@json_option
+def catalog_rebuild(studio_dir: str | None, as_json: bool) -> None:
+    """Recreate projects, revisions, tags and lock rules from the store's refs."""
+    from vstudio.cli.common import open_studio_from
+    from vstudio.repo.rebuild import rebuild
+
+    report = rebuild(open_studio_from(studio_dir))
+    emit(report, as_json, lambda d: click.echo(
+        "\n".join(f"{p}: {n} revisions" for p, n in d["projects"].items()) or "nothing found"))
+
+
+_ = Path

@@ -1,0 +1,79 @@
+"""Repository paths: normalised, relative, '/'-separated, confined to the project."""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections.abc import Iterable
+
+from vstudio.errors import BadInput
+
+META_DIR = ".vstudio"  # a working copy's metadata folder; never a repository path
+MAX_PATH = 1000
+
+
+class BadPath(BadInput):
+    """Bad repository path."""
+
+
+def normalise(path: str) -> str:
+    """Return the canonical form of a path inside a project, or raise ``BadPath``.
+
+    No absolute paths, no ``..``, no empty names, no control characters or backslashes
+    (a Windows artist's ``a\\b`` would mean something else there), no ``.vstudio``.
+    """
+    if not isinstance(path, str) or not path:
+        raise BadPath("empty path")
+    if any(ord(c) < 32 or c == "\x7f" for c in path) or "\\" in path:
+        raise BadPath(f"bad path {path!r}: control characters and backslashes are not allowed")
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        raise BadPath(f"bad path {path!r}: absolute paths are not allowed")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if not parts:
+        raise BadPath(f"bad path {path!r}: names no file")
+    if ".." in parts:
+        raise BadPath(f"bad path {path!r}: '..' is not allowed")
+    if parts[0] == META_DIR:
+        raise BadPath(f"bad path {path!r}: {META_DIR} is the working copy's own folder")
+    out = "/".join(parts)
+    if len(out.encode("utf-8", "surrogateescape")) > MAX_PATH:
+        raise BadPath(f"path too long ({len(out)} characters): {out[:60]}...")
+    return out
+
+
+def parent(path: str) -> str:
+    return posixpath.dirname(path)
+
+
+def ancestors(path: str) -> Iterable[str]:
+    """Folders containing ``path``, innermost first, ending with '' (the root)."""
+    d = posixpath.dirname(path)
+    while d:
+        yield d
+        d = posixpath.dirname(d)
+    yield ""
+
+
+def check_case_collisions(paths: Iterable[str], new: Iterable[str]) -> None:
+    """Refuse new paths that differ from another path (or its folders) only by case."""
+    seen: dict[str, str] = {}
+    for p in paths:
+        seen.setdefault(p.casefold(), p)
+        for a in ancestors(p):
+            if a:
+                seen.setdefault(a.casefold(), a)
+    for p in new:
+        for cand in (p, *[a for a in ancestors(p) if a]):
+            other = seen.get(cand.casefold())
+            if other is not None and other != cand:
+                raise BadPath(f"{p!r} collides with {other!r}: the names differ only by case, "
+                              "which Windows and macOS artists cannot check out")
+
+
+def matches_any(path: str, patterns: Iterable[str]) -> bool:
+    """Glob match on the whole path or, for patterns without '/', on the file name."""
+    name = posixpath.basename(path)
+    for pat in patterns:
+        if fnmatch.fnmatchcase(path, pat) or ("/" not in pat and fnmatch.fnmatchcase(name, pat)):
+            return True
+    return False

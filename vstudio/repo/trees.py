@@ -1,0 +1,153 @@
+"""Tree and commit objects in the object store.
+
+A tree is one object per folder (like git), so a commit re-uploads only the folders on
+the paths it changed, not the whole 20,000-file tree. A folder object is compact JSON::
+
+    {"t": "tree", "e": [[name, "f", oid, size, mode, mtime] | [name, "d", oid], ...]}
+
+sorted by name. A commit object is JSON with ``project, rev, parent, tree, author, time,
+message, changed``; the same bytes are kept in the ref ``projects/<name>/revs/<n>``.
+Object ids are BLAKE3-256 of the bytes, so a folder's id is known before uploading it.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import blake3
+
+from vstudio.errors import BadInput, CorruptObject
+from vstudio.repo.api import Entry
+from vstudio.repo.paths import BadPath, ancestors
+from vstudio.store.api import ObjectStore
+
+EMPTY_TREE = b'{"t":"tree","e":[]}'
+
+
+def oid_of(data: bytes) -> str:
+    return blake3.blake3(data).hexdigest()
+
+
+def encode_folder(items: list[list[Any]]) -> bytes:
+    items.sort(key=lambda it: it[0])
+    return json.dumps({"t": "tree", "e": items}, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
+def decode_folder(data: bytes, oid: str) -> list[list[Any]]:
+    try:
+        doc = json.loads(data)
+        if doc.get("t") != "tree":
+            raise ValueError("not a tree")
+        return list(doc["e"])
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CorruptObject(f"object {oid} is not a tree: {e}") from None
+
+
+class TreeCache:
+    """Flattened trees by root id. Trees never change, so entries never go stale."""
+
+    def __init__(self, capacity: int = 8) -> None:
+        self._lock = threading.Lock()
+        self._trees: OrderedDict[str, tuple[dict[str, Entry], dict[str, str]]] = OrderedDict()
+        self._capacity = capacity
+
+    def get(self, oid: str) -> tuple[dict[str, Entry], dict[str, str]] | None:
+        with self._lock:
+            hit = self._trees.get(oid)
+            if hit is not None:
+                self._trees.move_to_end(oid)
+            return hit
+
+    def put(self, oid: str, value: tuple[dict[str, Entry], dict[str, str]]) -> None:
+        with self._lock:
+            self._trees[oid] = value
+            while len(self._trees) > self._capacity:
+                self._trees.popitem(last=False)
+
+
+CACHE = TreeCache()
+
+
+def load_tree(store: ObjectStore, root_oid: str) -> tuple[dict[str, Entry], dict[str, str]]:
+    """(path -> file entry, folder path -> folder object id) of a whole tree."""
+    hit = CACHE.get(root_oid)
+    if hit is not None:
+        return hit
+    files: dict[str, Entry] = {}
+    folders: dict[str, str] = {}
+    todo = [("", root_oid)]
+    while todo:
+        prefix, oid = todo.pop()
+        folders[prefix] = oid
+        data = EMPTY_TREE if oid == EMPTY_OID else store.get_bytes(oid)
+        for item in decode_folder(data, oid):
+            path = f"{prefix}/{item[0]}" if prefix else str(item[0])
+            if item[1] == "d":
+                todo.append((path, str(item[2])))
+            else:
+                files[path] = Entry(path, str(item[2]), int(item[3]), int(item[4]),
+                                    float(item[5]))
+    CACHE.put(root_oid, (files, folders))
+    return files, folders
+
+
+EMPTY_OID = oid_of(EMPTY_TREE)
+
+
+def build_tree(store: ObjectStore, base_files: Mapping[str, Entry],
+               base_folders: Mapping[str, str],
+               changes: Mapping[str, Entry | None]) -> tuple[str, dict[str, Entry]]:
+    """Apply ``changes`` (path -> entry, or None to remove) to a tree; upload new folders.
+
+    Returns the new root id and the new flat tree. Only folders on a changed path are
+    serialised; the others keep their ids.
+    """
+    files = dict(base_files)
+    for path, entry in changes.items():
+        if entry is None:
+            files.pop(path, None)
+        else:
+            files[path] = entry
+    dirty: set[str] = set()
+    for path in changes:
+        dirty.update(ancestors(path))
+    # A file and a folder cannot share a name.
+    folder_names = {a for p in files for a in ancestors(p) if a}
+    clash = sorted(folder_names & files.keys())
+    if clash:
+        raise BadPath(f"{clash[0]!r} cannot be both a file and a folder")
+    children: dict[str, list[list[Any]]] = {d: [] for d in dirty}
+    subfolders: dict[str, set[str]] = {d: set() for d in dirty}
+    for path, e in files.items():
+        d = posixpath.dirname(path)
+        if d in children:
+            children[d].append([posixpath.basename(path), "f", e.oid, e.size, e.mode, e.mtime])
+    for f in folder_names:
+        d = posixpath.dirname(f)
+        if d in subfolders:
+            subfolders[d].add(f)
+    new_ids: dict[str, str] = {}
+    for d in sorted(dirty, key=lambda x: x.count("/") + (1 if x else 0), reverse=True):
+        items = children[d]
+        for sub in subfolders[d]:
+            sub_oid = new_ids.get(sub) or base_folders.get(sub)
+            if sub_oid is None:
+                raise BadInput(f"internal: folder {sub!r} has no tree")
+            items.append([posixpath.basename(sub), "d", sub_oid])
+        if d and not items:
+            continue  # a folder left empty disappears
+        data = encode_folder(items)
+        oid = oid_of(data)
+        if oid != base_folders.get(d) and oid != EMPTY_OID:
+            got = store.put_bytes(data)
+            if got != oid:
+                raise CorruptObject(f"the store named a tree {got}, expected {oid}")
+        new_ids[d] = oid
+    root = new_ids.get("", base_folders.get("", EMPTY_OID))
+    return root, files

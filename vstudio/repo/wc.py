@@ -1,0 +1,307 @@
+"""Working copies: checkout, commit and update against a ``WcBackend``.
+
+Implicit add and remove: the working copy is taken as it is. A new file (not ignored by
+``.vstudioignore`` or the built-in patterns) is added by the next commit, a deleted file
+is removed. There is no pristine copy of each file: the index holds each file's base id
+and stat; ``revert`` and ``diff`` fetch the base from the store through a bounded cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat as st
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vstudio.errors import BadInput, Conflict, NotFound, VStudioError
+from vstudio.repo import paths as P
+from vstudio.repo import wcindex as W
+from vstudio.repo.api import Entry
+from vstudio.repo.backend import WcBackend
+from vstudio.repo.service import Change
+from vstudio.store.api import NO_PROGRESS, Progress
+
+FETCH_THREADS = 8
+
+
+class NotAWorkingCopy(VStudioError):
+    """Not in a working copy: run 'vstudio checkout URL [DIR]' first."""
+
+
+@dataclass
+class UpdateResult:
+    rev: int
+    updated: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)  # user's file kept, incoming beside it
+    kept: list[str] = field(default_factory=list)  # removed upstream, kept as modified
+
+
+def writable(mode: int, readonly: bool) -> int:
+    return (mode & ~0o222) if readonly else mode
+
+
+class WorkingCopy:
+    def __init__(self, root: Path, meta: dict[str, object], backend: WcBackend) -> None:
+        self.root = root
+        self.meta = meta
+        self.backend = backend
+        self.index = W.Index.load(str(root))
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def save(self) -> None:
+        self.index.save(str(self.root))
+
+    def abspath(self, rel: str) -> Path:
+        return self.root / rel
+
+    def rel(self, user_path: str) -> str:
+        """A path given on the command line (relative to the current folder) as repo path."""
+        full = os.path.abspath(user_path)
+        rel = os.path.relpath(full, self.root)
+        if rel == ".":
+            return ""
+        if rel.startswith(".."):
+            raise P.BadPath(f"{user_path} is outside the working copy {self.root}")
+        return P.normalise(rel.replace(os.sep, "/"))
+
+    def needs_lock(self, path: str) -> bool:
+        return bool(self.index.rules) and P.matches_any(path, self.index.rules)
+
+    def _safe_parent(self, rel: str, checked: set[str]) -> Path:
+        """Create the folders of ``rel``; refuse to write through a symbolic link."""
+        d = P.parent(rel)
+        parts = d.split("/") if d else []
+        cur = ""
+        for part in parts:
+            cur = f"{cur}/{part}" if cur else part
+            if cur in checked:
+                continue
+            full = self.root / cur
+            if full.is_symlink():
+                raise P.BadPath(f"{cur} is a symbolic link: refusing to write through it")
+            if full.exists() and not full.is_dir():
+                raise Conflict(f"{cur} is a file in the working copy but a folder upstream")
+            full.mkdir(exist_ok=True)
+            checked.add(cur)
+        return self.root / d
+
+    def _fetch(self, entries: list[Entry], progress: Progress, *, replace: bool,
+               name_of: dict[str, str] | None = None) -> dict[str, os.stat_result]:
+        """Write each entry's content to its path (or ``name_of[path]``); return stats."""
+        store = self.backend.store
+        checked: set[str] = set()
+        tmpdir = self.root / W.META / "tmp"
+        tmpdir.mkdir(exist_ok=True)
+        progress.start(sum(e.size for e in entries), "fetch")
+        lock = threading.Lock()
+        stats: dict[str, os.stat_result] = {}
+        targets = {e.path: (name_of or {}).get(e.path, e.path) for e in entries}
+        for e in entries:  # folders first, in one thread: creating them races otherwise
+            self._safe_parent(targets[e.path], checked)
+
+        def one(e: Entry) -> None:
+            target = self.root / targets[e.path]
+            if replace:
+                tmp = tmpdir / f"{threading.get_ident()}-{os.path.basename(e.path)}"
+                store.get_file(e.oid, tmp)
+                os.chmod(tmp, writable(e.mode, self.needs_lock(e.path)
+                                       and e.path not in self.index.locks))
+                os.replace(tmp, target)
+            else:
+                store.get_file(e.oid, target)
+                os.chmod(target, writable(e.mode, self.needs_lock(e.path)))
+            s = os.lstat(target)
+            with lock:
+                stats[e.path] = s
+                progress.advance(e.size)
+
+        if len(entries) < 4:
+            for e in entries:
+                one(e)
+        else:
+            with ThreadPoolExecutor(FETCH_THREADS) as pool:
+                list(pool.map(one, entries))
+        progress.done()
+        return stats
+
+    # -- commit -------------------------------------------------------------------------
+
+    def status(self, under: str = "") -> W.Status:
+        res = W.status(str(self.root), self.index, under)
+        if res.refreshed:
+            self.save()
+        return res
+
+    def commit(self, message: str, targets: list[str] | None = None,
+               progress: Progress = NO_PROGRESS) -> tuple[int, list[str]] | None:
+        """Commit the changes below ``targets`` (all by default); None if nothing changed."""
+        if not message.strip():
+            raise BadInput("a commit needs a message: -m MESSAGE")
+        res = W.Status()
+        for under in targets or [""]:
+            r = W.status(str(self.root), self.index, under)
+            for name in ("modified", "added", "deleted", "conflicts", "links"):
+                getattr(res, name).extend(getattr(r, name))
+            res.stats.update(r.stats)
+        if res.links:
+            raise P.BadPath("symbolic links cannot be committed: " + ", ".join(res.links[:10]))
+        if res.conflicts:
+            raise Conflict("resolve the conflicts first (keep your file, delete the incoming "
+                           "copy): " + ", ".join(
+                               f"{p} ({self.index.conflicts[p]})" for p in res.conflicts[:10]))
+        upload = sorted(set(res.modified) | set(res.added))
+        if not upload and not res.deleted:
+            return None
+        for p in upload:
+            P.normalise(p)
+        changes = self._upload(upload, res.stats, progress)
+        for p in res.deleted:
+            changes.append(Change(p, self.index.entries[p][0], None))
+        rev = self.backend.commit(message, changes)
+        for c in changes:
+            if c.new is None:
+                self.index.entries.pop(c.path, None)
+            else:
+                s = res.stats[c.path]
+                self.index.entries[c.path] = (c.new.oid, s.st_size, s.st_mtime_ns, c.new.mode)
+        if self.index.rev == rev - 1:
+            self.index.rev = rev
+        mine = [c.path for c in changes if c.path in self.index.locks]
+        if mine:  # as Subversion does, a commit releases the committer's locks
+            self.backend.release_locks(mine)
+            self.index.locks = [p for p in self.index.locks if p not in mine]
+            for p in mine:
+                if c_exists(self.root / p) and self.needs_lock(p):
+                    os.chmod(self.root / p, writable(self.index.entries[p][3], True))
+        self.save()
+        return rev, sorted(c.path for c in changes)
+
+    def _upload(self, paths: list[str], stats: dict[str, os.stat_result],
+                progress: Progress) -> list[Change]:
+        changes: list[Change] = []
+        progress.start(sum(stats[p].st_size for p in paths), "commit")
+        with self.backend.store.writer() as w:
+            for p in paths:
+                full = self.root / p
+                before = stats[p]
+                try:
+                    oid = w.put_file(full)
+                    after = os.lstat(full)
+                except FileNotFoundError:
+                    raise BadInput(f"{p} vanished during the commit; nothing was "
+                                   "committed") from None
+                if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+                    raise Conflict(f"{p} changed during the commit; nothing was committed: "
+                                   "save your work and commit again")
+                stats[p] = after
+                old = self.index.entries.get(p)
+                changes.append(Change(p, old[0] if old else None,
+                                      Entry(p, oid, after.st_size, W.repo_mode(after),
+                                            after.st_mtime)))
+                progress.advance(after.st_size)
+        progress.done()
+        return changes
+
+    # -- update -------------------------------------------------------------------------
+
+    def update(self, rev: int | None = None, progress: Progress = NO_PROGRESS) -> UpdateResult:
+        head = self.backend.head()
+        target = head if rev is None else rev
+        if target < 0 or target > head:
+            raise NotFound(f"no revision {target} (head is r{head})")
+        tree = {P.normalise(p): e for p, e in self.backend.tree(target).items()}
+        self.index.rules = self.backend.lock_rules()
+        self.index.locks = sorted(p for p, lk in self.backend.locks().items()
+                                  if lk.owner == self.backend.user)
+        local = W.status(str(self.root), self.index)
+        changed_local = set(local.modified) | set(local.added)
+        missing = set(local.deleted)
+        out = UpdateResult(target)
+        fetch: list[Entry] = []
+        incoming: dict[str, str] = {}
+        entries = self.index.entries
+        for path in sorted(set(entries) | set(tree)):
+            have = entries.get(path)
+            want = tree.get(path)
+            if (have[0] if have else None) == (want.oid if want else None):
+                continue
+            if want is None:  # removed upstream
+                if path in changed_local:
+                    out.kept.append(path)
+                elif path not in missing:
+                    (self.root / path).unlink(missing_ok=True)
+                    out.removed.append(path)
+                entries.pop(path, None)
+                continue
+            if path in changed_local:
+                h = local.hashes.get(path) or W.hash_file(str(self.root / path))
+                if h == want.oid:  # the same change on both sides
+                    s = local.stats[path]
+                    entries[path] = (want.oid, s.st_size, s.st_mtime_ns, want.mode)
+                    continue
+                copy = f"{path}.r{target}"
+                incoming[path] = copy
+                fetch.append(want)
+                out.conflicts.append(path)
+                continue
+            fetch.append(want)
+            (out.updated if have else out.added).append(path)
+        stats = self._fetch(fetch, progress, replace=True, name_of=incoming)
+        for e in fetch:
+            if e.path in incoming:
+                self.index.conflicts[e.path] = incoming[e.path]
+                # Base is now the incoming version; the stat never matches, so the
+                # user's file shows as modified until resolved and committed.
+                entries[e.path] = (e.oid, -1, 0, e.mode)
+            else:
+                s = stats[e.path]
+                entries[e.path] = (e.oid, s.st_size, s.st_mtime_ns, e.mode)
+        self._apply_lock_modes()
+        self.index.rev = target
+        self.save()
+        return out
+
+    def _apply_lock_modes(self) -> None:
+        for p, e in self.index.entries.items():
+            if self.needs_lock(p):
+                full = self.root / p
+                with contextlib.suppress(FileNotFoundError):
+                    os.chmod(full, writable(e[3], p not in self.index.locks))
+
+
+def c_exists(p: Path) -> bool:
+    return os.path.lexists(p)
+
+
+def write_meta(root: Path, meta: dict[str, object]) -> None:
+    d = root / W.META
+    d.mkdir(exist_ok=True)
+    path = d / "wc.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds a token
+    with os.fdopen(fd, "w") as f:
+        json.dump(meta, f, indent=2)
+
+
+def read_meta(root: Path) -> dict[str, object]:
+    try:
+        data = json.loads((root / W.META / "wc.json").read_text())
+    except (OSError, ValueError) as e:
+        raise NotAWorkingCopy(f"{root} is not a usable working copy: {e}") from None
+    if not isinstance(data, dict):
+        raise NotAWorkingCopy(f"{root}: bad working copy metadata")
+    return data
+
+
+def is_empty_dir(p: Path) -> bool:
+    return p.is_dir() and not any(p.iterdir())
+
+
+def mode_ok(s: os.stat_result) -> bool:
+    return st.S_ISREG(s.st_mode)
