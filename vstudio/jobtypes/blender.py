@@ -68,13 +68,12 @@ if s.get("samples"):
         sc.cycles.samples = s["samples"]
     elif hasattr(sc, "eevee"):
         sc.eevee.taa_render_samples = s["samples"]
-r = s.get("resolution")
-if r:
-    if "percent" in r:
-        sc.render.resolution_percentage = r["percent"]
-    else:
-        sc.render.resolution_x, sc.render.resolution_y = r["x"], r["y"]
-        sc.render.resolution_percentage = 100
+r = s.get("resolution") or {}
+if "x" in r:
+    sc.render.resolution_x, sc.render.resolution_y = r["x"], r["y"]
+    sc.render.resolution_percentage = 100
+if "percent" in r:
+    sc.render.resolution_percentage = r["percent"]
 for path, value in s.get("overrides", {}).items():
     *head, last = path.split(".")
     obj = sc
@@ -138,8 +137,10 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
     samples = p.get("samples")
     if samples is not None and not (isinstance(samples, int) and 1 <= samples <= 1_000_000):
         raise TaskError("samples must be a whole number from 1")
-    settings = {"camera": p.get("camera"), "samples": samples,
-                "resolution": parse_resolution(p.get("resolution")),
+    resolution = parse_resolution(p.get("resolution")) or {}
+    if p.get("resolution_percentage"):
+        resolution.update(parse_resolution(int(p["resolution_percentage"])) or {})
+    settings = {"camera": p.get("camera"), "samples": samples, "resolution": resolution,
                 "overrides": check_overrides(p.get("overrides"))}
     out_dir = task_dir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
