@@ -55,7 +55,8 @@ def test_blender_chunk_renders_each_frame(scenes: Path, tmp_path: Path) -> None:
 def test_missing_texture_is_a_clear_task_error(scenes: Path, tmp_path: Path) -> None:
     # Blender alone would render the missing image magenta and exit 0
     res, _, _ = _run(tmp_path, {"id": 2, "type": "blender", "frames": [1],
-                                "params": {"file": "tex.blend"}}, {"tex.blend": scenes / "tex.blend"})
+                                "params": {"file": "tex.blend"}},
+                     {"tex.blend": scenes / "tex.blend"})
     assert res.outputs == []
     assert res.error == "blender exited with code 3: missing input files: //tex.png"
 
