@@ -15,6 +15,7 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vstudio.errors import NotAuthenticated, VStudioError
 from vstudio.web.session import Session, session_of
@@ -92,7 +93,7 @@ ENV = _env()
 def html(request: Request, template: str, session: Session | None, status: int = 200,
          **ctx: Any) -> HTMLResponse:
     body = ENV.get_template(template).render(request=request, session=session,
-                                             path=request.url.path, **ctx)
+                                             nav_path=request.url.path, **ctx)
     return HTMLResponse(body, status_code=status)
 
 
@@ -131,6 +132,12 @@ class PageRoute(APIRoute):
                 where = ".".join(str(p) for p in first.get("loc", ()))
                 response = error_page(request, 400,
                                       f"bad request: {where} {first.get('msg', '')}".strip())
+            except StarletteHTTPException as e:
+                response = error_page(request, e.status_code, str(e.detail))
+            except Exception:
+                log.exception("page %s failed", request.url.path)
+                response = error_page(request, 500,
+                                      "internal error; the server log has details")
             for k, v in SECURITY_HEADERS.items():
                 response.headers.setdefault(k, v)
             return response

@@ -1,12 +1,241 @@
-// vstudio web page: live updates from the manager's event stream, small enhancements.
-// No inline scripts (the page's CSP forbids them); every handler is bound here.
+// vstudio web page: live updates from the manager's event stream, and small enhancements.
+// No inline scripts anywhere (the page's Content-Security-Policy forbids them): every
+// handler is bound here. Events only say *what* changed; the page then asks its own
+// server for the new values of just that job, task or worker, coalescing bursts.
 (function () {
   "use strict";
-  function init() {
-    bindGrid(document);
-    bindPreview(document);
+
+  var pendingJobs = {};      // job id -> set of task ids (or true for "job only")
+  var flushTimer = null;
+  var listTimer = null;
+  var workersTimer = null;
+  var logTimer = null;
+  var FLUSH_MS = 60;         // a burst of events becomes one request per job
+
+  function $(sel, root) { return (root || document).querySelector(sel); }
+  function $all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
+  function csrf() { return document.body.getAttribute("data-csrf") || ""; }
+
+  // ---- event stream -------------------------------------------------------------------
+  function connect() {
+    if (!document.body.hasAttribute("data-csrf") || !window.EventSource) return;
+    var live = $("#live");
+    var es = new EventSource("/api/events");
+    es.onopen = function () { if (live) { live.classList.add("on"); live.title = "live updates on"; } };
+    es.onerror = function () { if (live) { live.classList.remove("on"); live.title = "reconnecting…"; } };
+    var handler = function (ev) {
+      var data;
+      try { data = JSON.parse(ev.data); } catch (e) { return; }
+      onEvent(ev.type, data);
+    };
+    es.onmessage = handler;
+    ["job", "task", "worker", "jobs", "tasks", "workers", "progress", "log"].forEach(function (t) {
+      es.addEventListener(t, handler);
+    });
+    window.addEventListener("beforeunload", function () { es.close(); });
   }
-  function bindGrid(root) {}
-  function bindPreview(root) {}
-  document.addEventListener("DOMContentLoaded", init);
+
+  function num(v) { var n = parseInt(v, 10); return isNaN(n) ? null : n; }
+
+  function onEvent(type, d) {
+    if (!d || typeof d !== "object") return;
+    var kind = String(d.kind || d.type || type || "");
+    var jobId = num(d.job_id !== undefined ? d.job_id : (d.job && typeof d.job === "object" ? d.job.id : d.job));
+    var taskId = num(d.task_id !== undefined ? d.task_id : (d.task && typeof d.task === "object" ? d.task.id : d.task));
+    var workerId = num(d.worker_id !== undefined ? d.worker_id : d.worker);
+    if (jobId === null && kind.indexOf("job") === 0) jobId = num(d.id);
+    if (taskId === null && kind.indexOf("task") === 0) taskId = num(d.id);
+    if (workerId === null && kind.indexOf("worker") === 0) workerId = num(d.id);
+    if (jobId !== null) noteJob(jobId, taskId);
+    if (workerId !== null || kind.indexOf("worker") === 0 || taskId !== null) noteWorkers();
+    if (taskId !== null) noteLog(taskId);
+    if (jobId !== null && !$('[data-job="' + jobId + '"]')) noteList();
+  }
+
+  function noteJob(jobId, taskId) {
+    var onPage = $('[data-job="' + jobId + '"]') || $('[data-job-page="' + jobId + '"]');
+    if (!onPage) return;
+    var set = pendingJobs[jobId] || (pendingJobs[jobId] = {});
+    if (taskId !== null) set[taskId] = true;
+    if (!flushTimer) flushTimer = setTimeout(flush, FLUSH_MS);
+  }
+
+  function flush() {
+    flushTimer = null;
+    var jobs = pendingJobs;
+    pendingJobs = {};
+    Object.keys(jobs).forEach(function (jobId) {
+      var page = $('[data-job-page="' + jobId + '"]');
+      var tasks = Object.keys(jobs[jobId]);
+      var url = "/jobs/" + jobId + "/live";
+      if (page && tasks.length) url += "?tasks=" + tasks.slice(0, 500).join(",");
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (s) { if (s) applyJob(jobId, s); })
+        .catch(function () {});
+    });
+  }
+
+  function setText(root, sel, text) {
+    $all(sel, root).forEach(function (el) { if (el.textContent !== text) el.textContent = text; });
+  }
+
+  function applyJob(jobId, s) {
+    $all('[data-job="' + jobId + '"], [data-job-page="' + jobId + '"]').forEach(function (root) {
+      $all("progress[data-progress]", root).forEach(function (p) {
+        p.value = s.progress;
+        p.setAttribute("aria-valuetext", s.progress.toFixed(1) + "%");
+        p.textContent = s.progress.toFixed(1) + "%";
+      });
+      setText(root, "[data-pct]", s.progress.toFixed(1) + "%");
+      setText(root, "[data-frames]", s.frames_done + "/" + s.frames_total);
+      setText(root, "[data-elapsed]", s.elapsed_text);
+      setText(root, "[data-eta]", s.eta_text);
+      $all("[data-status]", root).forEach(function (el) {
+        if (el.textContent !== s.status) { el.textContent = s.status; el.className = "status " + s.status; }
+      });
+      $all("[data-action]", root).forEach(function (b) {
+        var a = b.getAttribute("data-action");
+        var allowed = (s.actions || []).indexOf(a) >= 0;
+        if (b.disabled === allowed) b.disabled = !allowed;
+      });
+      if (s.counts) {
+        Object.keys(s.counts).forEach(function (k) { setText(root, '[data-count="' + k + '"]', String(s.counts[k])); });
+      }
+    });
+    if (s.tasks) {
+      s.tasks.forEach(function (t) {
+        var cell = document.getElementById("t" + t[0]);
+        if (cell && cell.className.charAt(0) !== t[1]) cell.className = t[1] + (cell.classList.contains("sel") ? " sel" : "");
+        var row = document.getElementById("tr" + t[0]);
+        if (row) {
+          setText(row, "[data-tstatus]", t[3]);
+          setText(row, "[data-tprogress]", t[2].toFixed(0) + "%");
+          setText(row, "[data-tworker]", t[4] || "");
+        }
+      });
+    }
+  }
+
+  // ---- lists refreshed as a whole fragment (jobs list, workers) -------------------------
+  function refreshFragment(sel) {
+    var el = $(sel);
+    if (!el) return;
+    var url = el.getAttribute("data-refresh");
+    fetch(url, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (html === null) return;
+        var tmp = document.createElement("tbody");
+        tmp.innerHTML = html;   // our own server's autoescaped fragment
+        el.replaceChildren.apply(el, Array.prototype.slice.call(tmp.childNodes));
+      })
+      .catch(function () {});
+  }
+  function noteList() {
+    if (!$("#jobs-body") || listTimer) return;
+    listTimer = setTimeout(function () { listTimer = null; refreshFragment("#jobs-body"); }, 500);
+  }
+  function noteWorkers() {
+    if (!$("#workers-body") || workersTimer) return;
+    workersTimer = setTimeout(function () { workersTimer = null; refreshFragment("#workers-body"); }, 200);
+  }
+
+  // ---- task log: open on click, live tail while running -------------------------------
+  function noteLog(taskId) {
+    var pane = $("#log-pane");
+    if (!pane || pane.getAttribute("data-task") !== String(taskId) || logTimer) return;
+    logTimer = setTimeout(function () { logTimer = null; tailLog(); }, FLUSH_MS);
+  }
+  function tailLog() {
+    var pane = $("#log-pane");
+    if (!pane) return;
+    var pre = $("pre", pane);
+    var url = pane.getAttribute("data-log") + "?after=" + (pre.getAttribute("data-next") || "0");
+    fetch(url, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) {
+        if (!d || pane.getAttribute("data-log") !== url.split("?")[0]) return;
+        var atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+        if (d.lines.length) pre.appendChild(document.createTextNode(d.lines.join("\n") + "\n"));
+        pre.setAttribute("data-next", String(d.next));
+        setText(pane, "[data-log-status]", d.status);
+        if (atEnd) pre.scrollTop = pre.scrollHeight;
+      })
+      .catch(function () {});
+  }
+  function openLog(taskId, focus) {
+    var page = $("[data-job-page]");
+    var pane = $("#log-pane");
+    if (!page || !pane) return false;
+    var jobId = page.getAttribute("data-job-page");
+    $all(".grid i.sel").forEach(function (c) { c.classList.remove("sel"); });
+    var cell = document.getElementById("t" + taskId);
+    if (cell) cell.classList.add("sel");
+    pane.hidden = false;
+    pane.setAttribute("data-task", String(taskId));
+    pane.setAttribute("data-log", "/jobs/" + jobId + "/tasks/" + taskId + "/log");
+    setText(pane, "[data-log-title]", "Log of task " + taskId);
+    var pre = $("pre", pane);
+    pre.textContent = "";
+    pre.setAttribute("data-next", "0");
+    tailLog();
+    if (focus) pane.focus();
+    history.replaceState(null, "", "#task-" + taskId);
+    return true;
+  }
+
+  function bind(root) {
+    var grid = $(".grid", root);
+    if (grid && !grid.hasAttribute("data-bound")) {
+      grid.setAttribute("data-bound", "");
+      grid.addEventListener("click", function (e) {
+        var t = e.target;
+        if (t && t.tagName === "I" && t.id) openLog(t.id.slice(1), false);
+      });
+    }
+    $all("a[data-task-log]", root).forEach(function (a) {
+      a.addEventListener("click", function (e) {
+        if (openLog(a.getAttribute("data-task-log"), true)) e.preventDefault();
+      });
+    });
+    $all("img[data-preview]", root).forEach(function (img) {
+      var open = function (e) {
+        var dlg = $("#preview");
+        if (!dlg || !dlg.showModal) return;
+        e.preventDefault();
+        $("img", dlg).src = img.getAttribute("data-preview");
+        $("img", dlg).alt = img.alt;
+        setText(dlg, "[data-caption]", img.alt);
+        dlg.showModal();
+      };
+      var link = img.closest("a");
+      (link || img).addEventListener("click", open);
+    });
+    var dlg = $("#preview");
+    if (dlg) dlg.addEventListener("click", function (e) { if (e.target === dlg || e.target.hasAttribute("data-close")) dlg.close(); });
+    $all("select[data-autosubmit]", root).forEach(function (s) {
+      s.addEventListener("change", function () { s.form.submit(); });
+    });
+    $all("form[data-confirm]", root).forEach(function (f) {
+      f.addEventListener("submit", function (e) { if (!window.confirm(f.getAttribute("data-confirm"))) e.preventDefault(); });
+    });
+    var m = /^#task-(\d+)$/.exec(location.hash);
+    if (m) openLog(m[1], false);
+    // A running task's log keeps tailing even between events (a quiet renderer).
+    if ($("#log-pane") && !window.__vstLogPoll) {
+      window.__vstLogPoll = setInterval(function () {
+        var pane = $("#log-pane");
+        if (pane && !pane.hidden && pane.getAttribute("data-task")) {
+          var st = $("[data-log-status]", pane);
+          if (st && st.textContent === "running") tailLog();
+        }
+      }, 2000);
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { bind(document); connect(); });
+  // Actions posted by htmx swap in fresh fragments: bind their handlers too.
+  document.addEventListener("htmx:load", function (e) { if (e.target !== document.body) bind(e.target); });
+  window.vstudio = { onEvent: onEvent, openLog: openLog, csrf: csrf };
 })();

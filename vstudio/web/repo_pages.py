@@ -1,0 +1,218 @@
+"""Repository pages: projects, a tree browser at any revision, file history, locks, downloads.
+
+Everything is read through the ``RepoReader`` protocol (the same read side the mount and
+the API use) after a read-right check in the catalog.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+
+from vstudio.api.deps import get_studio
+from vstudio.catalog import accounts
+from vstudio.errors import BadInput, NotFound
+from vstudio.repo.api import Entry, RepoReader
+from vstudio.web.render import PageRoute, html, int_arg
+from vstudio.web.session import Session, require_session
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+SessionDep = Annotated[Session, Depends(require_session)]
+
+PER_PAGE = 200
+LOG_PER_PAGE = 50
+CHUNK = 1 << 20
+# Shown inline as thumbnails (scaled by the browser, loaded lazily); bigger images and
+# other types get a download link only, so a folder of 8K textures stays a light page.
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+               ".gif": "image/gif", ".webp": "image/webp"}
+THUMB_MAX_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the tree browser: a folder (entry None) or a file."""
+
+    name: str
+    path: str
+    entry: Entry | None
+    files: int = 0
+
+    @property
+    def is_image(self) -> bool:
+        return self.entry is not None and image_type(self.path) is not None
+
+
+def image_type(path: str) -> str | None:
+    dot = path.rfind(".")
+    return IMAGE_TYPES.get(path[dot:].lower()) if dot >= 0 else None
+
+
+def reader(request: Request) -> RepoReader:
+    from vstudio.repo import open_reader
+
+    studio = get_studio(request)
+    cached = getattr(request.app.state, "web_repo_reader", None)
+    if cached is None:
+        cached = request.app.state.web_repo_reader = open_reader(studio)
+    return cached  # type: ignore[no-any-return]
+
+
+def _project(request: Request, session: Session, name: str) -> accounts.Project:
+    engine = get_studio(request).engine
+    project = accounts.get_project(engine, name)
+    accounts.require(engine, project, session.user, "read")
+    return project
+
+
+def _rev(repo: RepoReader, project: str, value: str | None) -> int:
+    """A revision from the query: a number, a tag name, or (absent) the head."""
+    head = repo.head(project)
+    if not value or value == "head":
+        return head
+    raw = value[1:] if value[:1] in ("r", "R") and value[1:].isdigit() else value
+    if raw.isdigit():
+        rev = int(raw)
+        if rev < 0 or rev > head:
+            raise NotFound(f"project {project!r} has no revision {rev} (head is r{head})")
+        return rev
+    tags = repo.tags(project)
+    if value in tags:
+        return tags[value]
+    raise NotFound(f"project {project!r} has no revision or tag {value!r}")
+
+
+def _clean_dir(path: str | None) -> str:
+    parts = [p for p in (path or "").split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise BadInput("a path may not contain '..'")
+    return "/".join(parts)
+
+
+def listing(tree: dict[str, Entry], folder: str) -> list[Row]:
+    """The folders (first) and files directly inside ``folder`` of a files-only tree."""
+    prefix = folder + "/" if folder else ""
+    dirs: dict[str, int] = {}
+    files: list[Row] = []
+    for path, entry in tree.items():
+        if not path.startswith(prefix):
+            continue
+        rest = path[len(prefix):]
+        slash = rest.find("/")
+        if slash < 0:
+            files.append(Row(rest, path, entry))
+        else:
+            name = rest[:slash]
+            dirs[name] = dirs.get(name, 0) + 1
+    rows = [Row(n, prefix + n, None, files=c) for n, c in sorted(dirs.items())]
+    return rows + sorted(files, key=lambda r: r.name)
+
+
+@router.get("/repo")
+def projects(request: Request, session: SessionDep) -> Response:
+    engine = get_studio(request).engine
+    repo = reader(request)
+    rows = []
+    for p in accounts.list_projects(engine):
+        if not accounts.rights(engine, p, session.user)[0]:
+            continue
+        rows.append((p, repo.head(p.name), len(repo.locks(p.name))))
+    return html(request, "repo_list.html", session, rows=rows)
+
+
+@router.get("/repo/{project}")
+def tree_page(request: Request, session: SessionDep, project: str) -> Response:
+    p = _project(request, session, project)
+    repo = reader(request)
+    q = request.query_params
+    head = repo.head(p.name)
+    rev = _rev(repo, p.name, q.get("rev"))
+    folder = _clean_dir(q.get("path"))
+    tree = repo.tree(p.name, rev) if rev else {}
+    if folder and folder in tree:  # a file: show its history instead
+        return log_page(request, session, project)
+    rows = listing(tree, folder)
+    if folder and not rows:
+        raise NotFound(f"no folder {folder!r} in r{rev} of {p.name}")
+    page = int_arg(q.get("page"), 1, 1, max(1, (len(rows) + PER_PAGE - 1) // PER_PAGE))
+    crumbs = []
+    acc = ""
+    for part in folder.split("/") if folder else []:
+        acc = f"{acc}/{part}" if acc else part
+        crumbs.append((part, acc))
+    recent = repo.log(p.name, limit=10)
+    return html(request, "repo_tree.html", session, project=p, head=head, rev=rev,
+                folder=folder, crumbs=crumbs, rows=rows[(page - 1) * PER_PAGE: page * PER_PAGE],
+                total=len(rows), page=page, per_page=PER_PAGE, files=len(tree),
+                tags=sorted(repo.tags(p.name).items(), key=lambda t: -t[1]),
+                locks=sorted(repo.locks(p.name).values(), key=lambda lk: lk.path),
+                recent=recent, thumb_max=THUMB_MAX_BYTES)
+
+
+@router.get("/repo/{project}/log")
+def log_page(request: Request, session: SessionDep, project: str) -> Response:
+    p = _project(request, session, project)
+    repo = reader(request)
+    q = request.query_params
+    path = _clean_dir(q.get("path")) or None
+    page = int_arg(q.get("page"), 1, 1, 10_000)
+    # The reader has a limit but no offset: fetch one more than this page to know if
+    # there is a next one.
+    entries = repo.log(p.name, path=path, limit=page * LOG_PER_PAGE + 1)
+    rows = entries[(page - 1) * LOG_PER_PAGE: page * LOG_PER_PAGE]
+    has_next = len(entries) > page * LOG_PER_PAGE
+    # For a file, which revisions hold it (for the per-version download links).
+    versions: dict[int, Entry | None] = {}
+    if path:
+        for c in rows:
+            versions[c.rev] = repo.tree(p.name, c.rev).get(path)
+    lock = repo.locks(p.name).get(path) if path else None
+    return html(request, "repo_log.html", session, project=p, path=path, rows=rows, page=page,
+                has_next=has_next, versions=versions, lock=lock, head=repo.head(p.name))
+
+
+def _disposition(kind: str, path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name)
+    return (f'{kind}; filename="{ascii_name}"; '
+            f"filename*=UTF-8''{urllib.parse.quote(name, safe='')}")
+
+
+@router.get("/repo/{project}/raw")
+def raw(request: Request, session: SessionDep, project: str) -> Response:
+    """A file's bytes at a revision: images inline (for thumbnails), the rest as download."""
+    p = _project(request, session, project)
+    repo = reader(request)
+    q = request.query_params
+    rev = _rev(repo, p.name, q.get("rev"))
+    path = _clean_dir(q.get("path"))
+    entry = repo.tree(p.name, rev).get(path) if rev and path else None
+    if entry is None:
+        raise NotFound(f"no file {path!r} in r{rev} of {p.name}")
+    kind = image_type(path)
+    inline = kind is not None and q.get("download") != "1"
+    media = kind if inline else (mimetypes.guess_type(path)[0] or "application/octet-stream")
+    if not inline:
+        media = "application/octet-stream"  # never render an uploaded HTML/SVG in our origin
+
+    def chunks() -> Iterator[bytes]:
+        offset = 0
+        while offset < entry.size:
+            data = repo.read(entry.oid, offset, min(CHUNK, entry.size - offset))
+            if not data:
+                break
+            offset += len(data)
+            yield data
+
+    headers = {"Content-Disposition": _disposition("inline" if inline else "attachment", path),
+               "Content-Length": str(entry.size), "X-Content-Type-Options": "nosniff",
+               "Cache-Control": "private, max-age=31536000, immutable" if q.get("rev")
+               else "no-store",
+               "Content-Security-Policy": "default-src 'none'; sandbox"}
+    return StreamingResponse(chunks(), media_type=media, headers=headers)
