@@ -72,6 +72,8 @@ class TaskSpec:
     frames: list[int]
     trusted: bool
     inputs: dict[str, str]  # relative path -> oid
+    # outputs of the blocks this task depends on: (block, frame, relative path, oid)
+    upstream: tuple[tuple[str, int, str, str], ...] = ()
 
     @property
     def start(self) -> int:
@@ -90,10 +92,35 @@ class TaskSpec:
             raise TaskError("the task has no frames")
         inputs: dict[str, str] = {}
         for item in task.get("inputs") or []:
+            if not item.get("oid"):
+                raise TaskError(f"input {item.get('path')} has no store id (a repository "
+                                f"reference {item.get('ref')!r} the manager did not resolve)")
             inputs[safe_relpath(str(item["path"]))] = str(item["oid"])
+        upstream = tuple((str(u["block"]), int(u["frame"]), upstream_path(u), str(u["oid"]))
+                         for u in task.get("upstream") or [])
+        for _, _, rel, oid in upstream:
+            inputs[rel] = oid
         return cls(id=int(task.get("id", 0)), type=str(task.get("type", "")),
                    params=dict(task.get("params") or {}), frames=sorted(set(frames)),
-                   trusted=bool(task.get("trusted", False)), inputs=inputs)
+                   trusted=bool(task.get("trusted", False)), inputs=inputs,
+                   upstream=upstream)
+
+
+UPSTREAM_DIR = ".upstream"
+
+
+def upstream_path(item: dict[str, Any]) -> str:
+    """Where an upstream output goes in the task folder: unique per block and frame."""
+    name = PurePosixPath(str(item.get("name") or "output").replace("\\", "/")).name
+    return safe_relpath(f"{UPSTREAM_DIR}/{item['block']}/{int(item['frame']):06d}_{name}")
+
+
+def inputs_to_fetch(task: dict[str, Any]) -> list[tuple[str, str]]:
+    """(relative path, oid) of every file the task needs: job inputs and upstream outputs."""
+    spec_inputs = [(safe_relpath(str(i["path"])), str(i.get("oid") or ""))
+                   for i in task.get("inputs") or []]
+    ups = [(upstream_path(u), str(u["oid"])) for u in task.get("upstream") or []]
+    return [(p, o) for p, o in spec_inputs + ups if o]
 
 
 def safe_relpath(path: str) -> str:

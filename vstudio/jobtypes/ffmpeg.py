@@ -54,7 +54,14 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
     files = task_dir / "files"
     out_dir = task_dir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
-    fetched = sorted(spec.inputs)
+    if spec.upstream:  # another block's outputs, in frame order
+        ref = p.get("block")
+        fetched = [rel for block, _, rel, _ in sorted(spec.upstream, key=lambda u: (u[1], u[2]))
+                   if ref in (None, block)]
+    elif p.get("pattern"):
+        fetched = []
+    else:  # frames uploaded with the job
+        fetched = sorted(spec.inputs, key=lambda f: (_frame_no(f), f))
     videos = [f for f in fetched if Path(f).suffix.lower() in VIDEOS]
     images = [f for f in fetched if Path(f).suffix.lower() in IMAGES]
     audio = p.get("audio")
@@ -70,8 +77,7 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
     output = out_dir / _output_name(spec, ext)
     if videos and (p.get("concat") or not images):
         listing = task_dir / "concat.txt"
-        ordered = sorted(videos, key=lambda f: (_frame_no(f), f))
-        listing.write_text("".join(f"file '{(files / f).as_posix()}'\n" for f in ordered))
+        listing.write_text("".join(f"file '{(files / f).as_posix()}'\n" for f in videos))
         argv = [*base, "-f", "concat", "-safe", "0", "-i", str(listing)]
         total = 0
         copy = True  # chunks share codec and size: no re-encode
@@ -80,19 +86,25 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
         seq = task_dir / "seq"
         seq.mkdir(exist_ok=True)
         if images:
-            ordered = sorted(images, key=lambda f: (_frame_no(f), f))
-            suffix = Path(ordered[0]).suffix.lower()
-            for i, rel in enumerate(ordered):
+            suffix = Path(images[0]).suffix.lower()
+            for i, rel in enumerate(images):
                 _link(files / rel, seq / f"{i:06d}{suffix}")
-            pattern, start, total = str(seq / f"%06d{suffix}"), 0, len(ordered)
+            pattern, start, total = str(seq / f"%06d{suffix}"), 0, len(images)
         elif p.get("pattern"):
-            pattern = str(p["pattern"])  # shared disk: a local image2 pattern
+            # an image2 pattern among the job's inputs, or (shared disk) an absolute one
+            raw = str(p["pattern"])
+            pattern = raw if Path(raw).is_absolute() else str(files / safe_relpath(raw))
             start, total = spec.start, len(spec.frames)
-            if not Path(pattern % start).is_file():
-                raise TaskError(f"first frame {pattern % start} is missing")
+            try:
+                first = Path(pattern % start)
+            except (TypeError, ValueError):
+                raise TaskError(f"pattern {raw!r} needs one %d-style frame number") from None
+            if not first.is_file():
+                raise TaskError(f"first frame {first.name} of pattern {raw} is missing")
         else:
             raise TaskError("the encode task has no input frames")
-        argv = [*base, "-framerate", str(fps), "-start_number", str(start), "-i", pattern]
+        argv = [*base, "-framerate", str(fps), "-start_number", str(start), "-i", pattern,
+                "-frames:v", str(total)]
     if audio_path:
         argv += ["-i", str(audio_path), "-map", "0:v:0", "-map", "1:a:0", "-shortest",
                  *AUDIO_CODEC[codec]]

@@ -45,6 +45,7 @@ class TaskRun:
         self.run: Run | None = None
         self.lost = False  # the manager took the task away (stale attempt or cancel)
         self.given_back = False
+        self.timed_out = False
         self._done = threading.Event()
 
     @property
@@ -107,12 +108,31 @@ class TaskRun:
         self.run = Run(inv, on_progress=self.on_progress, on_log=self.on_log)
         if self.lost:  # canceled while starting
             self.run.kill()
-        return self.run.wait()
+        timer = None
+        limit = self.task.get("timeout")
+        if limit:
+            timer = threading.Timer(float(limit), self._time_out, args=(float(limit),))
+            timer.daemon = True
+            timer.start()
+        try:
+            result = self.run.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if self.timed_out:
+            result.canceled, result.error = False, f"timed out after {limit} s"
+        return result
+
+    def _time_out(self, limit: float) -> None:
+        self.timed_out = True
+        self.on_log(f"vstudio: the task ran longer than its timeout ({limit:g} s): stopping it")
+        if self.run is not None:
+            self.run.kill()
 
     def _fetch_inputs(self) -> None:
-        from vstudio.jobtypes.base import safe_relpath
+        from vstudio.jobtypes.base import inputs_to_fetch
 
-        inputs = self.task.get("inputs") or []
+        inputs = inputs_to_fetch(self.task)
         if not inputs:
             return
         store = self.w.store()
@@ -121,8 +141,8 @@ class TaskRun:
             retrying(lambda: self.w.cache.place(store, oid, self.dir / "files" / rel),
                      self.w.stopping)
 
-        for item in inputs:
-            place(str(item["oid"]), safe_relpath(str(item["path"])))
+        for rel, oid in inputs:
+            place(oid, rel)
 
     def kill(self, why: str) -> None:
         self.lost = True
