@@ -1,0 +1,465 @@
+"""Cut Blender .blend files at their own block boundaries, so an edit costs kilobytes.
+
+A .blend file is a file header followed by blocks; each block is a block header (BHead:
+code, length, old memory address, SDNA struct index, count) and a body of ``length`` bytes,
+ending with an ``ENDB`` block.  Blender writes each block's memory address of the saving
+session into its header and into every pointer of the bodies that refer to it, so two
+saves of a nearly unchanged scene in two sessions differ in bytes scattered over the whole
+file, which defeats content-defined chunking.  Cut at block boundaries instead: headers
+(whose addresses change every session) become inline pieces of the recipe, bodies become
+chunks of their own, and unchanged bodies (vertex arrays, pixels, most of the file)
+dedupe across saves.
+
+Layouts handled (``decode_header``):
+- 12-byte header ``BLENDER`` + ``_``/``-`` (4/8-byte pointers) + ``v``/``V`` (little/big
+  endian) + 3 version digits: BHead4 (20 bytes) or SmallBHead8 (24 bytes).
+- 17-byte header ``BLENDER`` + 2-digit header size ``17`` + ``-`` + 2-digit format
+  version ``01`` + ``v``/``V`` + 4 version digits (Blender 5.0+): LargeBHead8 (32 bytes:
+  code, SDNA index, old address, 64-bit length, 64-bit count).
+
+Anything that does not parse exactly (truncated, a length running past the end, garbage
+after ``ENDB``) raises ``BlendFormatError``; the store then uses its fallback chunker, so
+the bytes are always kept whatever the parser thinks of them.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+import sys
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import zstandard
+
+from vstudio.errors import BadInput
+from vstudio.store import blendzstd
+from vstudio.store.blendsdna import PointerCodec, SdnaError, parse_sdna
+from vstudio.store.chunking import (
+    Encoder,
+    ObjectSource,
+    Piece,
+    Split,
+    register_chunker,
+    register_transform,
+)
+
+MAGIC = b"BLENDER"
+ENDB = b"ENDB"
+DATA = b"DATA"
+
+
+class BlendFormatError(BadInput):
+    """Not a .blend file this parser can cut exactly."""
+
+
+@dataclass(frozen=True)
+class BlendHeader:
+    """The file header: how block headers are laid out."""
+
+    size: int  # bytes of the file header (12 or 17)
+    pointer_size: int  # 4 or 8
+    little_endian: bool
+    version: int  # Blender version, e.g. 304 for 3.4, 500 for 5.0
+    format_version: int  # 0: BHead4/SmallBHead8; 1: LargeBHead8
+
+    @property
+    def bhead_size(self) -> int:
+        if self.format_version >= 1:
+            return 32
+        return 24 if self.pointer_size == 8 else 20
+
+    @property
+    def bhead_struct(self) -> struct.Struct:
+        """Unpacks (code, length, old, sdna, count) in that order whatever the layout."""
+        e = "<" if self.little_endian else ">"
+        if self.format_version >= 1:
+            return struct.Struct(e + "4siQqq")  # code, sdna, old, len, nr (reordered below)
+        return struct.Struct(e + ("4siQii" if self.pointer_size == 8 else "4siIii"))
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block: where its header starts and what it says."""
+
+    offset: int  # of the block header in the file
+    code: bytes
+    length: int  # bytes of the body
+    old: int  # memory address at save time
+    sdna: int
+    count: int
+    head_size: int
+
+    @property
+    def body_offset(self) -> int:
+        return self.offset + self.head_size
+
+    @property
+    def end(self) -> int:
+        return self.body_offset + self.length
+
+
+def _digits(raw: bytes, what: str) -> int:
+    if not raw.isdigit():
+        raise BlendFormatError(f"not a .blend file: bad {what} {raw!r} in the header")
+    return int(raw)
+
+
+def _endianness(c: int) -> bool:
+    if c == ord("v"):
+        return True
+    if c == ord("V"):
+        return False
+    raise BlendFormatError(f"not a .blend file: bad endianness byte {chr(c)!r}")
+
+
+def decode_header(head: bytes) -> BlendHeader:
+    """Decode the first bytes (>= 17) of an uncompressed .blend file."""
+    if len(head) < 12 or not head.startswith(MAGIC):
+        raise BlendFormatError("not a .blend file: no BLENDER magic")
+    c7 = head[7]
+    if c7 in (ord("_"), ord("-")):
+        return BlendHeader(12, 4 if c7 == ord("_") else 8, _endianness(head[8]),
+                           _digits(head[9:12], "version"), 0)
+    # Newer layout: the header states its own size, then '-', a format version, endianness.
+    if len(head) < 17:
+        raise BlendFormatError("not a .blend file: header cut short")
+    size = _digits(head[7:9], "header size")
+    if size != 17 or head[9] != ord("-"):
+        raise BlendFormatError(f"unknown .blend header layout {bytes(head[:17])!r}")
+    fmt = _digits(head[10:12], "format version")
+    if fmt != 1:
+        raise BlendFormatError(f"unknown .blend file format version {fmt}")
+    return BlendHeader(17, 8, _endianness(head[12]), _digits(head[13:17], "version"), fmt)
+
+
+def iter_blocks(buf: bytes | mmap.mmap | memoryview,
+                header: BlendHeader | None = None) -> Iterator[Block]:
+    """Every block of an uncompressed .blend in ``buf``, ``ENDB`` last.
+
+    Raises ``BlendFormatError`` as soon as the structure is not exactly a .blend file:
+    a header or body running past the end, a negative length, or bytes after ``ENDB``.
+    """
+    header = header or decode_header(bytes(buf[:17]))
+    unpack = header.bhead_struct.unpack_from
+    hsize = header.bhead_size
+    large = header.format_version >= 1
+    total = len(buf)
+    pos = header.size
+    while True:
+        if pos + hsize > total:
+            raise BlendFormatError(f"truncated .blend: block header at {pos} runs past the end")
+        if large:
+            code, sdna, old, length, count = unpack(buf, pos)
+        else:
+            code, length, old, sdna, count = unpack(buf, pos)
+        if length < 0 or pos + hsize + length > total:
+            raise BlendFormatError(f"bad .blend block at {pos}: length {length} does not fit")
+        block = Block(pos, bytes(code), length, old, sdna, count, hsize)
+        yield block
+        pos = block.end
+        if block.code == ENDB:
+            break
+    if pos != total:
+        raise BlendFormatError(f"{total - pos} bytes after the ENDB block")
+
+
+def scan(buf: bytes | mmap.mmap | memoryview) -> tuple[BlendHeader, list[Block]]:
+    """Parse the whole structure first, so a bad file fails before any piece is made."""
+    header = decode_header(bytes(buf[:17]))
+    return header, list(iter_blocks(buf, header))
+
+
+def is_blend(head: bytes) -> bool:
+    """True when ``head`` starts like an uncompressed .blend this module can parse."""
+    try:
+        decode_header(bytes(head[:17]))
+    except BlendFormatError:
+        return False
+    return True
+
+
+
+
+# --------------------------------------------------------------------------------------
+# The "blend" layout: the stream the store chunks instead of the file's own byte order.
+#
+#   file header | block headers, address zeroed | addresses | DNA1 body | bodies
+#
+# Per-session addresses are gathered in one small piece; headers without them dedupe as
+# long as the file's structure is unchanged; bodies have their pointer fields swapped to
+# ordinals (blendsdna), so a body whose only change is the session's addresses dedupes.
+# Small bodies are grouped per data-block (an ID block and the DATA blocks after it), so
+# one edited object costs one group, and the store does not index thousands of 40-byte
+# chunks.  Version 1 of the layout; ``LAYOUT_VERSION`` guards readers.
+
+LAYOUT_VERSION = 1
+ADDRESS_AT = 8  # byte offset of the old address in every BHead layout
+SMALL_BODY = 4096
+GROUP_LIMIT = 64 * 1024
+HEAD_PIECE = 4096
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the decoder needs besides the stream; stored as the transform's params."""
+
+    blocks: int
+    header_size: int
+    dna_index: int  # index of the DNA1 block, -1 if none
+    normalised: bool
+    side: int  # values in the side list (escaped pointers, volatile fields)
+
+    def params(self) -> dict[str, object]:
+        return {"v": LAYOUT_VERSION, "blocks": self.blocks, "header": self.header_size,
+                "dna": self.dna_index, "norm": self.normalised, "side": self.side}
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Layout:
+        if params.get("v") != LAYOUT_VERSION:
+            raise BlendFormatError(f"unknown blend layout version {params.get('v')!r}: "
+                                   "upgrade vstudio")
+        return cls(int(params["blocks"]), int(params["header"]), int(params["dna"]),
+                   bool(params["norm"]), int(params["side"]))
+
+
+def _codec(header: BlendHeader, blocks: list[Block], dna: bytes | None) -> PointerCodec | None:
+    """The pointer codec, or None when pointers are left as they are."""
+    if dna is None or not header.little_endian or sys.byteorder != "little":
+        # Big-endian files are rare (PowerPC era): kept exact, not rewritten.  Pointer words
+        # are read in the machine's byte order, so a big-endian machine rewrites nothing.
+        return None
+    try:
+        sdna = parse_sdna(dna, header.pointer_size, header.little_endian)
+        return PointerCodec(sdna, [b.old for b in blocks], header.pointer_size)
+    except SdnaError:
+        return None
+
+
+def layout_pieces(buf: bytes | mmap.mmap | memoryview
+                  ) -> tuple[Layout, Iterator[tuple[bytes, bool]]]:
+    """Parse ``buf`` (whole, so a bad file fails here) and return the layout's params and
+    its ``(data, inline)`` pieces; ``decode_layout`` turns the pieces back into ``buf``."""
+    header, blocks = scan(buf)
+    view = memoryview(buf)
+    dna_index = next((i for i, b in enumerate(blocks) if b.code == b"DNA1"), -1)
+    dna = bytes(view[blocks[dna_index].body_offset:blocks[dna_index].end]) \
+        if dna_index >= 0 else None
+    codec = _codec(header, blocks, dna)
+    # Rewrite the pointer-bearing bodies first (they are small structs): the side list
+    # they fill goes before the bodies in the stream.
+    side: list[int] = []
+    rewritten: dict[int, bytes] = {}
+    if codec is not None:
+        for i, b in enumerate(blocks):
+            if i != dna_index and b.length:
+                body = bytes(view[b.body_offset:b.end])
+                new = codec.encode(i, b.sdna, b.count, body, side)
+                if new is not body:
+                    rewritten[i] = new
+    lay = Layout(len(blocks), header.size, dna_index, codec is not None, len(side))
+    return lay, _pieces(view, header, blocks, dna, side, rewritten, dna_index)
+
+
+def _pieces(view: memoryview, header: BlendHeader, blocks: list[Block], dna: bytes | None,
+            side: list[int], rewritten: dict[int, bytes], dna_index: int
+            ) -> Iterator[tuple[bytes, bool]]:
+    yield bytes(view[:header.size]), True
+    psize = header.pointer_size
+    heads = bytearray()
+    zero = bytes(psize)
+    addrs = bytearray()
+    for b in blocks:
+        h = view[b.offset:b.body_offset]
+        heads += h[:ADDRESS_AT]
+        heads += zero
+        heads += h[ADDRESS_AT + psize:]
+        addrs += h[ADDRESS_AT:ADDRESS_AT + psize]
+    # Headers change only where blocks are added, removed or resized.  Cut the table
+    # before data-block (ID) headers once a piece has HEAD_PIECE bytes, so an insertion
+    # shifts no boundary elsewhere (the table is too regular for content-defined cuts).
+    start = 0
+    for i, b in enumerate(blocks):
+        at = i * header.bhead_size
+        if b.code != DATA and at - start >= HEAD_PIECE:
+            yield bytes(heads[start:at]), False
+            start = at
+    yield bytes(heads[start:]), False
+    # The per-session values: one piece that changes with every save.
+    yield bytes(addrs) + array("Q", side).tobytes(), False
+    if dna is not None:
+        yield dna, False
+    group: list[bytes] = []
+    size = 0
+    for i, b in enumerate(blocks):
+        if i == dna_index or not b.length:
+            continue
+        body = rewritten.get(i)
+        if body is None:
+            body = bytes(view[b.body_offset:b.end])
+        if group and (b.code != DATA or size + b.length > GROUP_LIMIT or b.length >= SMALL_BODY):
+            yield b"".join(group), False
+            group, size = [], 0
+        if b.length >= SMALL_BODY:
+            yield body, False
+        else:
+            group.append(body)
+            size += b.length
+    if group:
+        yield b"".join(group), False
+
+
+class _Stream:
+    """Exact-size reads over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._it = iter(chunks)
+        self._buf = bytearray()
+
+    def read(self, n: int) -> bytes:
+        while len(self._buf) < n:
+            try:
+                self._buf += next(self._it)
+            except StopIteration:
+                raise BlendFormatError("blend layout stream is cut short") from None
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+    def at_end(self) -> bool:
+        return not self._buf and next(self._it, b"") == b""
+
+    def rest(self) -> Iterator[bytes]:
+        """The bytes not read yet, as chunks."""
+        if self._buf:
+            yield bytes(self._buf)
+            self._buf.clear()
+        yield from self._it
+
+
+def decode_layout(params: dict[str, Any], chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The file's bytes, in order, from the layout's params and stream."""
+    lay = Layout.from_params(params)
+    src = _Stream(chunks)
+    head = src.read(lay.header_size)
+    header = decode_header(head + bytes(17 - len(head)))
+    yield head
+    psize, hsize = header.pointer_size, header.bhead_size
+    heads = src.read(lay.blocks * hsize)
+    addrs = src.read(lay.blocks * psize)
+    side_values = array("Q")
+    side_values.frombytes(src.read(lay.side * 8))
+    unpack = header.bhead_struct.unpack_from
+    large = header.format_version >= 1
+    order: Literal["little", "big"] = "little" if header.little_endian else "big"
+    blocks: list[Block] = []
+    for i in range(lay.blocks):
+        f = unpack(heads, i * hsize)
+        code, sdna_nr, count, length = ((f[0], f[1], f[4], f[3]) if large
+                                        else (f[0], f[3], f[4], f[1]))
+        old = int.from_bytes(addrs[i * psize:(i + 1) * psize], order)
+        blocks.append(Block(0, bytes(code), length, old, sdna_nr, count, hsize))
+    dna = src.read(blocks[lay.dna_index].length) if lay.dna_index >= 0 else None
+    codec = _codec(header, blocks, dna) if lay.normalised else None
+    if lay.normalised and sys.byteorder != "little":
+        raise BlendFormatError("this .blend was stored on a little-endian machine and is "
+                               "rebuilt only on one")
+    if lay.normalised and codec is None:
+        raise BlendFormatError("blend layout: the SDNA needed to restore pointers is unreadable")
+    side = iter(side_values.tolist())
+    for i, b in enumerate(blocks):
+        h = heads[i * hsize:(i + 1) * hsize]
+        yield h[:ADDRESS_AT] + addrs[i * psize:(i + 1) * psize] + h[ADDRESS_AT + psize:]
+        if i == lay.dna_index:
+            assert dna is not None
+            yield dna
+        elif b.length:
+            body = src.read(b.length)
+            if codec is not None:
+                body = codec.decode(i, b.sdna, b.count, body, side)
+            yield body
+    if not src.at_end() or next(side, None) is not None:
+        raise BlendFormatError("blend layout stream is longer than its blocks")
+
+
+# --------------------------------------------------------------------------------------
+# Store plug-ins: chunkers picked by magic bytes, and the transforms that rebuild files.
+
+LAYOUT_TRANSFORM = "blend"
+ZSTD_TRANSFORM = "blend-zstd"
+# Compressed saves are decoded in memory; past this the plain chunker is the safer choice.
+MAX_DECODED = 4 << 30
+
+
+def _as_pieces(pieces: Iterator[tuple[bytes, bool]]) -> Iterator[Piece]:
+    for data, inline in pieces:
+        yield Piece(data, inline)
+
+
+@register_chunker
+class BlendChunker:
+    """Uncompressed .blend files, cut at block boundaries with pointers normalised."""
+
+    name = "blend"
+
+    def detect(self, head: bytes) -> bool:
+        return is_blend(head)
+
+    def split(self, path: Path) -> Split:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            # Parse and rewrite now, while the map is open; pieces are copies.
+            lay, pieces = layout_pieces(mm)
+            return Split(list(_as_pieces(pieces)), LAYOUT_TRANSFORM, lay.params())
+
+
+@register_chunker
+class BlendZstdChunker:
+    """Blender's zstd-compressed saves: the block stream is stored, the file re-encoded."""
+
+    name = "blend-zstd"
+
+    def detect(self, head: bytes) -> bool:
+        # Any zstd stream: split() checks for the seek table and the BLENDER magic inside,
+        # and raises (so the store falls back) for other zstd files.
+        return head.startswith(blendzstd.ZSTD_MAGIC)
+
+    def split(self, path: Path) -> Split:
+        data = Path(path).read_bytes()
+        frames, _ = blendzstd.seek_table(data)
+        if sum(f.usize for f in frames) > MAX_DECODED:
+            raise BlendFormatError("compressed .blend too large to decode in memory")
+        if frames:
+            first = zstandard.ZstdDecompressor().decompressobj().decompress(
+                data[frames[0].offset:frames[0].offset + frames[0].csize])
+            if not is_blend(first[:17]):
+                raise BlendFormatError("zstd stream that is not a .blend file")
+        dec = blendzstd.decode(data)
+        del data
+        lay, pieces = layout_pieces(dec.stream)
+        literal = [Piece(dec.literal[i]) for i in sorted(dec.literal)]
+        params = {"zstd": dec.params(), "layout": lay.params()}
+        return Split(literal + list(_as_pieces(pieces)), ZSTD_TRANSFORM, params)
+
+
+@register_transform(LAYOUT_TRANSFORM)
+def _layout_transform(params: dict[str, Any], source: ObjectSource) -> Encoder:
+    def encode(chunks: Iterator[bytes]) -> Iterator[bytes]:
+        return decode_layout(params, chunks)
+
+    return encode
+
+
+@register_transform(ZSTD_TRANSFORM)
+def _zstd_transform(params: dict[str, Any], source: ObjectSource) -> Encoder:
+    zparams = params["zstd"]
+    lengths = [int(v) for _, v in sorted(zparams["literal"].items(), key=lambda kv: int(kv[0]))]
+
+    def encode(chunks: Iterator[bytes]) -> Iterator[bytes]:
+        src = _Stream(chunks)
+        literal = [src.read(n) for n in lengths]
+        return blendzstd.encode(zparams, literal, decode_layout(params["layout"], src.rest()))
+
+    return encode

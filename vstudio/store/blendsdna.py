@@ -1,0 +1,304 @@
+"""Where the pointers are in a .blend file's blocks, from the file's own SDNA (DNA1 block).
+
+Blender writes the memory address a block had when saving into its header and into every
+pointer that refers to it, so the same unchanged struct is written with different bytes
+in each session.  The SDNA catalogue in the ``DNA1`` block describes every struct (field
+types and names), so the exact byte offsets of pointer fields are known.  ``swap_pointers``
+rewrites the value of every pointer field through a permutation that exchanges each
+block address with a small ordinal (1, 2, ... in order of first appearance) and back: it
+is its own inverse, so the same call normalises a body at put time and restores it at read
+time, and bodies whose only change is the session's addresses become identical.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+from vstudio.errors import BadInput
+
+_ARRAY_DIM = re.compile(r"\[(\d+)\]")
+
+
+class SdnaError(BadInput):
+    """The SDNA block of this .blend cannot be read."""
+
+
+@dataclass(frozen=True)
+class Sdna:
+    """Struct layouts of one file: per struct index, its size and pointer-field offsets."""
+
+    struct_sizes: tuple[int, ...]
+    pointer_offsets: tuple[tuple[int, ...], ...]  # byte offsets of every pointer in a struct
+    struct_names: tuple[str, ...] = ()
+    fields: tuple[tuple[tuple[int, int, str, str], ...], ...] = ()  # (offset, size, type, name)
+
+    @cached_property
+    def has_pointers(self) -> tuple[bool, ...]:
+        return tuple(bool(p) for p in self.pointer_offsets)
+
+
+def _names(data: bytes, pos: int, tag: bytes, endian: str) -> tuple[list[str], int]:
+    if data[pos:pos + 4] != tag:
+        raise SdnaError(f"SDNA: expected {tag!r} at {pos}")
+    (count,) = struct.unpack_from(endian + "i", data, pos + 4)
+    pos += 8
+    out = []
+    for _ in range(count):
+        end = data.index(b"\0", pos)
+        out.append(data[pos:end].decode("latin-1"))
+        pos = end + 1
+    return out, (pos + 3) & ~3
+
+
+def parse_sdna(data: bytes, pointer_size: int, little_endian: bool) -> Sdna:
+    """Read a DNA1 block body: names, types, type lengths, structs."""
+    e = "<" if little_endian else ">"
+    try:
+        if data[:4] != b"SDNA":
+            raise SdnaError("SDNA: bad magic")
+        names, pos = _names(data, 4, b"NAME", e)
+        types, pos = _names(data, pos, b"TYPE", e)
+        if data[pos:pos + 4] != b"TLEN":
+            raise SdnaError("SDNA: expected TLEN")
+        tlen = struct.unpack_from(f"{e}{len(types)}h", data, pos + 4)
+        pos = (pos + 4 + 2 * len(types) + 3) & ~3
+        if data[pos:pos + 4] != b"STRC":
+            raise SdnaError("SDNA: expected STRC")
+        (nstruct,) = struct.unpack_from(e + "i", data, pos + 4)
+        pos += 8
+        structs: list[tuple[int, list[tuple[int, int]]]] = []
+        for _ in range(nstruct):
+            type_idx, nfields = struct.unpack_from(e + "hh", data, pos)
+            fields = struct.unpack_from(f"{e}{2 * nfields}h", data, pos + 4)
+            structs.append((type_idx, list(zip(fields[::2], fields[1::2], strict=True))))
+            pos += 4 + 4 * nfields
+    except (struct.error, ValueError, IndexError) as err:
+        raise SdnaError(f"SDNA is unreadable: {err}") from None
+    return _layout(names, types, tlen, structs, pointer_size)
+
+
+def _layout(names: list[str], types: list[str], tlen: tuple[int, ...],
+            structs: list[tuple[int, list[tuple[int, int]]]], psize: int) -> Sdna:
+    struct_of_type = {t: i for i, (t, _) in enumerate(structs)}
+    offsets: dict[int, tuple[int, ...]] = {}
+    visiting: set[int] = set()
+
+    def ptrs(si: int) -> tuple[int, ...]:
+        if si in offsets:
+            return offsets[si]
+        if si in visiting:
+            raise SdnaError("SDNA: a struct contains itself")
+        visiting.add(si)
+        out: list[int] = []
+        off = 0
+        for ftype, fname in structs[si][1]:
+            name = names[fname]
+            count = 1
+            for dim in _ARRAY_DIM.findall(name):
+                count *= int(dim)
+            if name.startswith("*") or name.startswith("(*"):
+                # Function pointers ("(*func)()") are written too and change per session.
+                out.extend(off + k * psize for k in range(count))
+                off += psize * count
+                continue
+            size = tlen[ftype]
+            sub = struct_of_type.get(ftype)
+            if sub is not None:
+                inner = ptrs(sub)
+                for k in range(count):
+                    out.extend(off + k * size + p for p in inner)
+            off += size * count
+        visiting.discard(si)
+        offsets[si] = tuple(out)
+        return offsets[si]
+
+    sizes = []
+    for si, (t, _) in enumerate(structs):
+        ptrs(si)
+        sizes.append(tlen[t])
+    return Sdna(tuple(sizes), tuple(offsets[i] for i in range(len(structs))),
+                tuple(types[t] for t, _ in structs),
+                tuple(_fields(f, names, types, tlen, psize) for _, f in structs))
+
+
+def _fields(fields: list[tuple[int, int]], names: list[str], types: list[str],
+            tlen: tuple[int, ...], psize: int) -> tuple[tuple[int, int, str, str], ...]:
+    out = []
+    off = 0
+    for ftype, fname in fields:
+        name = names[fname]
+        count = 1
+        for dim in _ARRAY_DIM.findall(name):
+            count *= int(dim)
+        size = (psize if name.startswith(("*", "(*")) else tlen[ftype]) * count
+        out.append((off, size, types[ftype], name))
+        off += size
+    return tuple(out)
+
+
+# Non-pointer fields that change every session although nothing was edited: moved to the
+# side list like pointers that point outside the file.  (struct type, field name)
+VOLATILE_FIELDS = {("ID", "session_uuid"), ("ID", "session_uid"), ("ID", "recalc"),
+                   ("ID", "recalc_up_to_undo_push"), ("ID", "recalc_after_undo_push")}
+
+
+ESC = 1  # pointer code: the value is in the side list
+
+
+class PointerCodec:
+    """Rewrites the pointer fields of block bodies into session-independent values.
+
+    A pointer to the block whose address is the ``j``-th distinct address of the file,
+    found in a body of a block at position ``i``, becomes ``zigzag(j - i) + 2``: relative,
+    so inserting a block elsewhere does not change it.  Zero stays zero.  Any other value
+    (a runtime pointer to memory that was not written) becomes ``ESC`` (1) and is moved to
+    the side list, as are the volatile fields; decoding reads the side list in order.
+    """
+
+    def __init__(self, sdna: Sdna, addresses: list[int], pointer_size: int) -> None:
+        self.sdna = sdna
+        self.psize = pointer_size
+        ordinal: dict[int, int] = {}
+        pos: list[int] = []
+        for a in addresses:
+            pos.append(len(ordinal))
+            if a and a not in ordinal:
+                ordinal[a] = len(ordinal)
+        self.ordinal = ordinal
+        self.distinct = list(ordinal)
+        self.position = pos
+        self.top = 2 * len(ordinal) + 2  # codes are below this
+        if any(a < self.top for a in ordinal):
+            raise SdnaError("block addresses collide with pointer codes")
+        self._volatile = _volatile_offsets(sdna)
+
+    def _columns(self, si: int, count: int, length: int) -> tuple[int, int] | None:
+        sdna = self.sdna
+        if not 0 <= si < len(sdna.struct_sizes):
+            return None
+        size = sdna.struct_sizes[si]
+        if size <= 0 or size * count != length or size % self.psize:
+            return None  # raw data, or a layout this code does not rewrite: left as is
+        if not sdna.pointer_offsets[si] and not self._volatile[si]:
+            return None
+        return size, size // self.psize
+
+    def encode(self, block: int, si: int, count: int, body: bytes, side: list[int]) -> bytes:
+        cols = self._columns(si, count, len(body))
+        if cols is None:
+            return body
+        size, step = cols
+        fmt: Literal["Q", "I"] = "Q" if self.psize == 8 else "I"
+        buf = bytearray(body)
+        words = memoryview(buf).cast(fmt)
+        base = self.position[block]
+        ordinal = self.ordinal
+        for off in self.sdna.pointer_offsets[si]:
+            if off % self.psize:
+                continue
+            column = words[off // self.psize::step]
+            new = []
+            for v in column.tolist():
+                if v == 0:
+                    new.append(0)
+                    continue
+                j = ordinal.get(v)
+                if j is None:
+                    side.append(v)
+                    new.append(ESC)
+                else:
+                    d = j - base
+                    new.append((d << 1 if d >= 0 else (-d << 1) - 1) + 2)
+            words[off // self.psize::step] = array(fmt, new)
+        words.release()
+        self._move_volatile(buf, si, size, side, None)
+        return bytes(buf)
+
+    def decode(self, block: int, si: int, count: int, body: bytes, side: Iterator[int]) -> bytes:
+        cols = self._columns(si, count, len(body))
+        if cols is None:
+            return body
+        size, step = cols
+        fmt: Literal["Q", "I"] = "Q" if self.psize == 8 else "I"
+        buf = bytearray(body)
+        words = memoryview(buf).cast(fmt)
+        base = self.position[block]
+        distinct, top = self.distinct, self.top
+        try:
+            for off in self.sdna.pointer_offsets[si]:
+                if off % self.psize:
+                    continue
+                column = words[off // self.psize::step]
+                new = []
+                for v in column.tolist():
+                    if v == 0:
+                        new.append(0)
+                    elif v == ESC:
+                        new.append(next(side))
+                    else:
+                        z = v - 2
+                        j = base + ((z >> 1) if not z & 1 else -((z + 1) >> 1))
+                        if not 0 <= j < len(distinct) or v >= top:
+                            raise SdnaError(f"bad pointer code {v} in block {block}")
+                        new.append(distinct[j])
+                words[off // self.psize::step] = array(fmt, new)
+        except StopIteration:
+            raise SdnaError("pointer side list is cut short") from None
+        finally:
+            words.release()
+        # Same order as encode: pointer escapes first, then volatile fields.
+        self._move_volatile(buf, si, size, None, side)
+        return bytes(buf)
+
+    def _move_volatile(self, buf: bytearray, si: int, size: int, out: list[int] | None,
+                       src: Iterator[int] | None) -> None:
+        offs = self._volatile[si]
+        if not offs:
+            return
+        for start in range(0, len(buf), size):
+            for off in offs:
+                at = start + off
+                if out is not None:
+                    out.append(int.from_bytes(buf[at:at + 4], "little"))
+                    buf[at:at + 4] = b"\0\0\0\0"
+                else:
+                    assert src is not None
+                    try:
+                        buf[at:at + 4] = next(src).to_bytes(4, "little")
+                    except StopIteration:
+                        raise SdnaError("volatile side list is cut short") from None
+
+
+def _volatile_offsets(sdna: Sdna) -> tuple[tuple[int, ...], ...]:
+    """Per struct, offsets of 4-byte volatile fields, through embedded structs."""
+    by_name = {n: i for i, n in enumerate(sdna.struct_names)}
+    memo: dict[int, tuple[int, ...]] = {}
+
+    def walk(si: int, depth: int) -> tuple[int, ...]:
+        if si in memo:
+            return memo[si]
+        out: list[int] = []
+        if depth < 32:
+            name = sdna.struct_names[si]
+            for off, size, ftype, fname in sdna.fields[si]:
+                if fname.startswith(("*", "(*")):
+                    continue
+                if (name, fname) in VOLATILE_FIELDS and size == 4:
+                    out.append(off)
+                    continue
+                sub = by_name.get(ftype)
+                if sub is not None and sdna.struct_sizes[sub] > 0:
+                    inner = walk(sub, depth + 1)
+                    n = size // sdna.struct_sizes[sub]
+                    out.extend(off + k * sdna.struct_sizes[sub] + p for k in range(n)
+                               for p in inner)
+        memo[si] = tuple(out)
+        return memo[si]
+
+    return tuple(walk(i, 0) for i in range(len(sdna.struct_names)))
