@@ -1,0 +1,206 @@
+"""The repository over HTTP: trees, commits, logs, locks and tags of a project.
+
+Only metadata moves here; file bytes go through the store's routes (``/api/store``), or
+straight to the bucket with pre-signed URLs, so this server is not the bottleneck.
+Reads need the project's read right, everything else its write right.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from vstudio.api.deps import CurrentUser, Person, StudioDep, require_role
+from vstudio.catalog import accounts
+from vstudio.catalog.accounts import Role, User
+from vstudio.errors import BadInput
+from vstudio.repo.api import Entry
+from vstudio.repo.service import Change, RepoService
+from vstudio.studio import Studio
+
+router = APIRouter(prefix="/api/repo", tags=["repository"])
+
+OID = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+def _service(studio: Studio, project: str, user: User, right: str) -> RepoService:
+    svc = RepoService(studio)
+    accounts.require(studio.engine, svc.project(project), user, right)
+    return svc
+
+
+class ProjectInfo(BaseModel):
+    project: str
+    head: int
+    lock_rules: list[str]
+    tags: dict[str, int]
+    user: str
+
+
+class CommitOut(BaseModel):
+    rev: int
+    author: str
+    time: float
+    message: str
+    changed: list[str]
+
+
+class TreeOut(BaseModel):
+    rev: int
+    # [path, oid, size, mode, mtime] per file: compact for 20,000-file trees.
+    entries: list[tuple[str, str, int, int, float]]
+
+
+class LockOut(BaseModel):
+    path: str
+    owner: str
+    time: float
+    message: str
+
+
+class LockIn(BaseModel):
+    path: str = Field(min_length=1, max_length=1000)
+    message: str = Field(default="", max_length=10_000)
+
+
+class UnlockIn(BaseModel):
+    path: str = Field(min_length=1, max_length=1000)
+    force: bool = False
+
+
+class PathsIn(BaseModel):
+    paths: list[str] = Field(max_length=100_000)
+
+
+class RulesIn(BaseModel):
+    patterns: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
+        min_length=1, max_length=1000)
+
+
+class TagIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    rev: int | None = Field(default=None, ge=1)
+
+
+class NewFile(BaseModel):
+    oid: str = OID
+    size: int = Field(ge=0)
+    mode: int = Field(default=0o644, ge=0, le=0o7777)
+    mtime: float = 0.0
+
+
+class ChangeIn(BaseModel):
+    path: str = Field(min_length=1, max_length=1000)
+    # The id the committer started from; None: it had no file there.
+    old: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    new: NewFile | None = None  # None removes the path
+
+
+class ImportIn(BaseModel):
+    rev: int = Field(ge=1)
+    author: str = Field(max_length=128)
+    time: float
+
+
+class CommitIn(BaseModel):
+    message: str = Field(max_length=100_000)
+    changes: list[ChangeIn] = Field(max_length=1_000_000)
+    import_: ImportIn | None = Field(default=None, alias="import")
+
+
+class CommitDone(BaseModel):
+    rev: int
+
+
+@router.get("/{project}", response_model=ProjectInfo)
+def project_info(project: str, user: CurrentUser, studio: StudioDep) -> ProjectInfo:
+    svc = _service(studio, project, user, "read")
+    return ProjectInfo(project=project, head=svc.head(project),
+                       lock_rules=svc.lock_rules(project), tags=svc.tags(project),
+                       user=user.name)
+
+
+@router.get("/{project}/log", response_model=list[CommitOut])
+def log(project: str, user: CurrentUser, studio: StudioDep,
+        path: Annotated[str | None, Query(max_length=1000)] = None,
+        limit: Annotated[int | None, Query(ge=1, le=100_000)] = None) -> list[CommitOut]:
+    svc = _service(studio, project, user, "read")
+    return [CommitOut(rev=c.rev, author=c.author, time=c.time, message=c.message,
+                      changed=c.changed) for c in svc.log(project, path, limit)]
+
+
+@router.get("/{project}/tree/{rev}", response_model=TreeOut)
+def tree(project: str, rev: int, user: CurrentUser, studio: StudioDep) -> TreeOut:
+    svc = _service(studio, project, user, "read")
+    files = svc.tree(project, rev)
+    return TreeOut(rev=rev, entries=[(e.path, e.oid, e.size, e.mode, e.mtime)
+                                     for e in files.values()])
+
+
+@router.get("/{project}/locks", response_model=list[LockOut])
+def locks(project: str, user: CurrentUser, studio: StudioDep) -> list[LockOut]:
+    svc = _service(studio, project, user, "read")
+    return [LockOut(path=lk.path, owner=lk.owner, time=lk.time, message=lk.message)
+            for lk in svc.locks(project).values()]
+
+
+@router.post("/{project}/locks", response_model=LockOut)
+def lock(project: str, body: LockIn, user: Person, studio: StudioDep) -> LockOut:
+    svc = _service(studio, project, user, "write")
+    lk = svc.lock(project, body.path, user.name, body.message)
+    return LockOut(path=lk.path, owner=lk.owner, time=lk.time, message=lk.message)
+
+
+@router.post("/{project}/unlock", response_model=LockOut)
+def unlock(project: str, body: UnlockIn, user: Person, studio: StudioDep) -> LockOut:
+    svc = _service(studio, project, user, "write")
+    lk = svc.unlock(project, body.path, user.name, body.force)
+    return LockOut(path=lk.path, owner=lk.owner, time=lk.time, message=lk.message)
+
+
+@router.post("/{project}/locks/release", status_code=204)
+def release(project: str, body: PathsIn, user: Person, studio: StudioDep) -> None:
+    svc = _service(studio, project, user, "write")
+    svc.release_locks(project, user.name, body.paths)
+
+
+@router.post("/{project}/lock-rules", response_model=list[str])
+def add_lock_rules(project: str, body: RulesIn, user: Person, studio: StudioDep) -> list[str]:
+    svc = _service(studio, project, user, "write")
+    svc.add_lock_rules(project, body.patterns)
+    return svc.lock_rules(project)
+
+
+@router.get("/{project}/tags", response_model=dict[str, int])
+def tags(project: str, user: CurrentUser, studio: StudioDep) -> dict[str, int]:
+    return _service(studio, project, user, "read").tags(project)
+
+
+@router.post("/{project}/tags", response_model=dict[str, int])
+def set_tag(project: str, body: TagIn, user: Person, studio: StudioDep) -> dict[str, int]:
+    svc = _service(studio, project, user, "write")
+    svc.set_tag(project, body.name, body.rev)
+    return svc.tags(project)
+
+
+@router.post("/{project}/commits", response_model=CommitDone, status_code=201)
+def commit(project: str, body: CommitIn, user: Person, studio: StudioDep) -> CommitDone:
+    svc = _service(studio, project, user, "write")
+    changes = [Change(c.path, c.old, None if c.new is None else Entry(
+        c.path, c.new.oid, c.new.size, c.new.mode, c.new.mtime)) for c in body.changes]
+    missing = [c.path for c in changes if c.new is not None and not studio.store.has(c.new.oid)]
+    if missing:  # a client must upload the bytes before naming them in a commit
+        raise BadInput("the store has no content for: " + ", ".join(missing[:10]))
+    if body.import_ is not None:
+        require_role(user, Role.ADMIN)
+        imp = body.import_
+        from vstudio.repo.service import ANY
+
+        changes = [Change(c.path, ANY, c.new) for c in changes]
+        rev = svc.commit(project, imp.author, body.message, changes, when=imp.time,
+                         rev=imp.rev, allow_empty=True)
+    else:
+        rev = svc.commit(project, user.name, body.message, changes)
+    return CommitDone(rev=rev)

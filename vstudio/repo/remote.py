@@ -1,0 +1,183 @@
+"""The repository through ``vstudio serve``: a working-copy backend and a ``RepoReader``.
+
+Metadata goes to ``/api/repo/...``; bytes go through the store's ``RemoteStore`` (which
+uses pre-signed bucket URLs where the server offers them and verifies every hash).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import httpx
+
+from vstudio.errors import (
+    BadInput,
+    Conflict,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    ServerError,
+    VStudioError,
+)
+from vstudio.repo.api import CommitInfo, Entry, LockInfo
+from vstudio.repo.service import Change
+
+if TYPE_CHECKING:
+    from vstudio.store.api import ObjectStore
+
+_BY_STATUS: dict[int, type[VStudioError]] = {400: BadInput, 401: NotAuthenticated,
+                                             403: PermissionDenied, 404: NotFound,
+                                             409: Conflict, 422: BadInput}
+
+
+class Client:
+    def __init__(self, server: str, token: str | None) -> None:
+        self.server = server.rstrip("/")
+        self.token = token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.server, headers=headers, timeout=300)
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            r = self.http.request(method, path, **kw)
+        except httpx.HTTPError as e:
+            raise ServerError(f"cannot reach {self.server}: {e}") from None
+        if r.status_code >= 400:
+            try:
+                detail = r.json().get("detail", r.text)
+            except ValueError:
+                detail = r.text
+            raise _BY_STATUS.get(r.status_code, ServerError)(
+                f"{detail}" if r.status_code < 500 else f"server error {r.status_code}: "
+                                                          f"{detail}")
+        return r.json() if r.status_code != 204 and r.content else None
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        from vstudio.store.remote import RemoteStore
+
+        return RemoteStore(self.server, self.token)  # type: ignore[return-value]
+
+
+def _p(project: str) -> str:
+    return "/api/repo/" + quote(project, safe="")
+
+
+class RemoteReader:
+    """``RepoReader`` over HTTP, for every project the token may read."""
+
+    def __init__(self, server: str, token: str | None) -> None:
+        self.client = Client(server, token)
+
+    def head(self, project: str) -> int:
+        return int(self.client.call("GET", _p(project))["head"])
+
+    def log(self, project: str, path: str | None = None,
+            limit: int | None = None) -> list[CommitInfo]:
+        params: dict[str, Any] = {}
+        if path:
+            params["path"] = path
+        if limit:
+            params["limit"] = limit
+        rows = self.client.call("GET", _p(project) + "/log", params=params)
+        return [CommitInfo(r["rev"], r["author"], r["time"], r["message"], r["changed"])
+                for r in rows]
+
+    def tree(self, project: str, rev: int) -> dict[str, Entry]:
+        doc = self.client.call("GET", f"{_p(project)}/tree/{int(rev)}")
+        return {e[0]: Entry(e[0], e[1], int(e[2]), int(e[3]), float(e[4]))
+                for e in doc["entries"]}
+
+    def tags(self, project: str) -> dict[str, int]:
+        return {k: int(v) for k, v in self.client.call("GET", _p(project) + "/tags").items()}
+
+    def locks(self, project: str) -> dict[str, LockInfo]:
+        rows = self.client.call("GET", _p(project) + "/locks")
+        return {r["path"]: LockInfo(r["path"], r["owner"], r["time"], r["message"])
+                for r in rows}
+
+    def read(self, oid: str, offset: int, length: int) -> bytes:
+        return self.client.store.read_range(oid, offset, length)
+
+    def get_file(self, oid: str, dest: Path) -> None:
+        self.client.store.get_file(oid, dest)
+
+
+class RemoteBackend:
+    """A working copy's backend on a server project (``WcBackend``)."""
+
+    def __init__(self, server: str, token: str | None, project: str) -> None:
+        if not token:
+            raise NotAuthenticated()
+        self.reader = RemoteReader(server, token)
+        self.client = self.reader.client
+        self.project = project
+        info = self.client.call("GET", _p(project))
+        self.user = str(info["user"])
+
+    @property
+    def store(self) -> ObjectStore:
+        return self.client.store
+
+    def head(self) -> int:
+        return self.reader.head(self.project)
+
+    def tree(self, rev: int) -> dict[str, Entry]:
+        return self.reader.tree(self.project, rev)
+
+    def log(self, path: str | None, limit: int | None) -> list[CommitInfo]:
+        return self.reader.log(self.project, path, limit)
+
+    def tags(self) -> dict[str, int]:
+        return self.reader.tags(self.project)
+
+    def set_tag(self, name: str, rev: int | None) -> int:
+        tags = self.client.call("POST", _p(self.project) + "/tags",
+                                json={"name": name, "rev": rev})
+        return int(tags[name])
+
+    def locks(self) -> dict[str, LockInfo]:
+        return self.reader.locks(self.project)
+
+    def lock(self, path: str, message: str) -> LockInfo:
+        r = self.client.call("POST", _p(self.project) + "/locks",
+                             json={"path": path, "message": message})
+        return LockInfo(r["path"], r["owner"], r["time"], r["message"])
+
+    def unlock(self, path: str, force: bool) -> LockInfo:
+        r = self.client.call("POST", _p(self.project) + "/unlock",
+                             json={"path": path, "force": force})
+        return LockInfo(r["path"], r["owner"], r["time"], r["message"])
+
+    def lock_rules(self) -> list[str]:
+        return list(self.client.call("GET", _p(self.project))["lock_rules"])
+
+    def add_lock_rules(self, patterns: list[str]) -> None:
+        self.client.call("POST", _p(self.project) + "/lock-rules", json={"patterns": patterns})
+
+    def _commit(self, message: str, changes: list[Change],
+                imp: dict[str, Any] | None) -> int:
+        body: dict[str, Any] = {"message": message, "changes": [
+            {"path": c.path, "old": c.old,
+             "new": None if c.new is None else {"oid": c.new.oid, "size": c.new.size,
+                                                "mode": c.new.mode, "mtime": c.new.mtime}}
+            for c in changes]}
+        if imp:
+            body["import"] = imp
+        return int(self.client.call("POST", _p(self.project) + "/commits", json=body)["rev"])
+
+    def commit(self, message: str, changes: list[Change]) -> int:
+        return self._commit(message, changes, None)
+
+    def import_commit(self, rev: int, author: str, when: float, message: str,
+                      changes: list[Change]) -> int:
+        return self._commit(message, changes, {"rev": rev, "author": author, "time": when})
+
+    def release_locks(self, paths: list[str]) -> None:
+        self.client.call("POST", _p(self.project) + "/locks/release", json={"paths": paths})
+
+    def close(self) -> None:
+        self.client.http.close()
