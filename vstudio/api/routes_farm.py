@@ -1,0 +1,446 @@
+"""The render farm over HTTP: jobs for people, work for render nodes, an event stream.
+
+Thin handlers: validation by the pydantic models below, rights and rules in
+``vstudio.farm.service.Farm``. The hot path (next, progress, done, fail) is ``async`` and
+goes straight to the farm's batching writer without a thread hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from vstudio.api.deps import CurrentUser, Person
+from vstudio.catalog import farm_queries as q
+from vstudio.farm.model import JOB_STATUSES
+from vstudio.farm.service import Farm
+from vstudio.farm.spec import JobSpec, JobType, Tag
+
+router = APIRouter(prefix="/api", tags=["farm"])
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def _clean(v: str) -> str:
+    """Refuse what a database cannot store: NUL characters and lone surrogates."""
+    if "\x00" in v:
+        raise ValueError("must not contain NUL characters")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return v
+
+
+def _line(v: str) -> str:
+    # Log lines are kept, never refused: a renderer may print anything.
+    return v.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+Text = Annotated[str, AfterValidator(_clean)]
+LogLine = Annotated[str, Field(max_length=10_000), AfterValidator(_line)]
+Oid = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorkerIn(_In):
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$")
+    slots: int = Field(default=1, ge=1, le=256)
+    tags: list[Tag] = Field(default_factory=list, max_length=64)
+    job_types: list[JobType] = Field(default_factory=list, max_length=16)
+    allow_commands: bool = False
+    idle_only: bool = False
+
+
+class WorkerRegistered(BaseModel):
+    id: int
+    lease_seconds: float
+
+
+class NextIn(_In):
+    timeout: float = Field(default=30.0, ge=0, le=30)
+
+
+class TaskPayload(BaseModel):
+    id: int
+    attempt: int
+    job_id: int
+    job_name: str
+    block: str
+    type: str
+    params: dict[str, Any]
+    frames: list[int]
+    start: int
+    end: int
+    project: str | None
+    trusted: bool
+    inputs: list[dict[str, str]]
+    timeout: float | None = None
+    upstream: list[dict[str, Any]] = Field(default_factory=list,
+                                           description="outputs of the blocks it depends on")
+
+
+class NextOut(BaseModel):
+    task: TaskPayload
+
+
+class HeartbeatIn(_In):
+    state: Text = Field(default="idle", max_length=32)
+
+
+class HeartbeatOut(BaseModel):
+    lease_seconds: float
+
+
+class ProgressIn(_In):
+    attempt: int = Field(ge=0, le=MAX_ID)
+    progress: float = Field(ge=0, le=100)
+    frame: int | None = Field(default=None, ge=-10**9, le=10**9)
+    log: list[LogLine] = Field(default_factory=list, max_length=5000)
+
+
+class ProgressOut(BaseModel):
+    cancel: bool
+
+
+class OutputIn(_In):
+    frame: int | None = Field(default=None, ge=-10**9, le=10**9)
+    oid: Oid
+    name: Text = Field(min_length=1, max_length=256)
+    seconds: float | None = Field(default=None, ge=0, le=10**9)
+    peak_mem: float | None = Field(default=None, ge=0, le=10**15)
+    thumbnail_oid: Oid | None = None
+
+
+class DoneIn(_In):
+    attempt: int = Field(ge=0, le=MAX_ID)
+    outputs: list[OutputIn] = Field(default_factory=list, max_length=100_000)
+
+
+class FailIn(_In):
+    attempt: int = Field(ge=0, le=MAX_ID)
+    error: LogLine = Field(default="failed", max_length=10_000)
+
+
+class ReleaseIn(_In):
+    attempt: int = Field(ge=0, le=MAX_ID)
+    reason: LogLine = Field(default="released by the worker", max_length=10_000)
+
+
+class Ok(BaseModel):
+    ok: bool = True
+
+
+class JobCreated(BaseModel):
+    id: int
+
+
+class PriorityIn(_In):
+    priority: int = Field(ge=0, le=100)
+
+
+class JobSummary(BaseModel):
+    id: int
+    name: str
+    owner: str
+    project: str | None
+    priority: int
+    status: str
+    paused: bool
+    max_running: int | None
+    created: float
+    started: float | None
+    finished: float | None
+    tasks_total: int
+    tasks_done: int
+    tasks_running: int
+    tasks_failed: int
+    progress: float
+
+
+class TaskOut(BaseModel):
+    id: int
+    block: str
+    index: int
+    frames: str
+    start: int
+    end: int
+    status: str
+    attempt: int
+    failures: int
+    progress: float
+    frame: int | None
+    worker: str | None
+    started: float | None
+    finished: float | None
+    error: str | None
+
+
+class JobDetail(JobSummary):
+    inputs: list[dict[str, str]]
+    after: list[int]
+    blocks: list[dict[str, Any]]
+    blocklist: list[dict[str, Any]]
+    tasks: list[TaskOut] = Field(default_factory=list)
+
+
+class OutputOut(BaseModel):
+    task_id: int
+    block: str
+    frame: int | None
+    name: str
+    oid: str
+    seconds: float | None
+    peak_mem: float | None
+    thumbnail_oid: str | None
+
+
+class LogLineOut(BaseModel):
+    id: int
+    attempt: int
+    time: float
+    line: str
+
+
+class TaskLog(BaseModel):
+    task_id: int
+    job_id: int
+    status: str
+    attempt: int
+    lines: list[LogLineOut]
+
+
+class WorkerOut(BaseModel):
+    id: int
+    name: str
+    user: str
+    slots: int
+    tags: list[str]
+    job_types: list[str]
+    allow_commands: bool
+    idle_only: bool
+    enabled: bool
+    draining: bool
+    state: str
+    registered: float
+    last_seen: float
+    tasks: list[int]
+
+
+def farm_of(request: Request) -> Farm:
+    return request.app.state.farm  # type: ignore[no-any-return]
+
+
+# -- render nodes ------------------------------------------------------------------------
+@router.post("/workers", response_model=WorkerRegistered)
+async def register_worker(body: WorkerIn, user: CurrentUser, request: Request) -> Any:
+    """Register a render node (again, by name, after a restart)."""
+    farm = farm_of(request)
+    wid = await farm.register(user, body.name, body.slots, body.tags, list(body.job_types),
+                              body.allow_commands, body.idle_only)
+    return {"id": wid, "lease_seconds": farm.lease_seconds}
+
+
+@router.post("/workers/{worker_id}/next", response_model=NextOut,
+             responses={204: {"description": "no task became ready within the timeout"}})
+async def next_task(worker_id: Id, body: NextIn, user: CurrentUser, request: Request) -> Any:
+    """Long-poll for the worker's next task (up to ``timeout`` seconds)."""
+    task = await farm_of(request).next_task(user, worker_id, body.timeout)
+    if task is None:
+        return Response(status_code=204)
+    return JSONResponse({"task": task})
+
+
+@router.post("/workers/{worker_id}/heartbeat", response_model=HeartbeatOut)
+async def heartbeat(worker_id: Id, body: HeartbeatIn, user: CurrentUser,
+                    request: Request) -> Any:
+    """Say the worker is alive; renews the leases of all its running tasks."""
+    farm = farm_of(request)
+    await farm.heartbeat(user, worker_id, body.state)
+    return {"lease_seconds": farm.lease_seconds}
+
+
+@router.post("/tasks/{task_id}/progress", response_model=ProgressOut,
+             responses={409: {"description": "a stale attempt: the task is no longer yours"}})
+async def progress(task_id: Id, body: ProgressIn, user: CurrentUser, request: Request) -> Any:
+    """Progress and log lines; renews the lease. ``cancel: true`` asks the worker to stop."""
+    cancel = await farm_of(request).progress(user, task_id, body.attempt, body.progress,
+                                             body.frame, body.log)
+    return JSONResponse({"cancel": cancel})
+
+
+@router.post("/tasks/{task_id}/done", response_model=Ok, responses={409: {}})
+async def task_done(task_id: Id, body: DoneIn, user: CurrentUser, request: Request) -> Any:
+    """The task finished; its outputs (already in the store) are recorded."""
+    await farm_of(request).done(user, task_id, body.attempt,
+                                [o.model_dump() for o in body.outputs])
+    return JSONResponse({"ok": True})
+
+
+@router.post("/tasks/{task_id}/fail", response_model=Ok, responses={409: {}})
+async def task_fail(task_id: Id, body: FailIn, user: CurrentUser, request: Request) -> Any:
+    """The task failed; it is retried (elsewhere) until its block's retries are used up."""
+    await farm_of(request).fail(user, task_id, body.attempt, body.error)
+    return JSONResponse({"ok": True})
+
+
+@router.post("/tasks/{task_id}/release", response_model=Ok, responses={409: {}})
+async def task_release(task_id: Id, body: ReleaseIn, user: CurrentUser,
+                       request: Request) -> Any:
+    """Give the task back unfinished (a worker shutting down); no failure is counted."""
+    await farm_of(request).release(user, task_id, body.attempt, body.reason)
+    return JSONResponse({"ok": True})
+
+
+# -- people ------------------------------------------------------------------------------
+@router.post("/jobs", response_model=JobCreated, status_code=201)
+async def submit(spec: JobSpec, user: Person, request: Request) -> Any:
+    """Submit a job: blocks of typed work cut into tasks."""
+    return {"id": await farm_of(request).submit(user, spec)}
+
+
+@router.get("/jobs", response_model=list[JobSummary])
+async def list_jobs(user: Person, request: Request,
+                    owner: Annotated[str | None, Query(max_length=64)] = None,
+                    status: Annotated[Literal[JOB_STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                    offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> Any:
+    """Jobs, newest first."""
+    return await farm_of(request).read(
+        lambda c: q.list_jobs(c, owner=owner, status=status, limit=limit, offset=offset))
+
+
+@router.get("/jobs/{job_id}", response_model=JobDetail)
+async def show_job(job_id: Id, user: Person, request: Request,
+                   tasks: bool = True) -> Any:
+    """A job with its blocks and (unless ``tasks=false``) its tasks."""
+    return await farm_of(request).read(lambda c: q.get_job(c, job_id, with_tasks=tasks))
+
+
+@router.get("/jobs/{job_id}/outputs", response_model=list[OutputOut])
+async def job_outputs(job_id: Id, user: Person, request: Request) -> Any:
+    """Every recorded output (frames, videos) of a job with its store id."""
+    farm = farm_of(request)
+    await farm.read(lambda c: q.job_owner(c, job_id))
+    return await farm.read(lambda c: q.job_outputs(c, job_id))
+
+
+def _action(name: str) -> Any:
+    async def act(job_id: Id, user: Person, request: Request) -> Any:
+        farm = farm_of(request)
+        await farm.job_action(user, job_id, name)
+        return await farm.read(lambda c: q.get_job(c, job_id, with_tasks=False))
+
+    act.__name__ = f"{name.replace('-', '_')}_job"
+    act.__doc__ = {"pause": "Hand out no new task of this job (running ones finish).",
+                   "resume": "Hand out tasks of this job again.",
+                   "cancel": "Cancel the job: its open tasks are canceled, workers told to stop.",
+                   "retry": "Queue the failed and canceled tasks again.",
+                   "clear-blocklist": "Let every worker take this job's tasks again."}[name]
+    return act
+
+
+for _name in ("pause", "resume", "cancel", "retry"):
+    router.add_api_route(f"/jobs/{{job_id}}/{_name}", _action(_name), methods=["POST"],
+                         response_model=JobSummary)
+router.add_api_route("/jobs/{job_id}/blocklist", _action("clear-blocklist"), methods=["DELETE"],
+                     response_model=JobSummary)
+
+
+@router.post("/jobs/{job_id}/priority", response_model=JobSummary)
+async def set_priority(job_id: Id, body: PriorityIn, user: Person, request: Request) -> Any:
+    """Change a job's priority (0-100, higher first)."""
+    farm = farm_of(request)
+    await farm.job_action(user, job_id, "priority", body.priority)
+    return await farm.read(lambda c: q.get_job(c, job_id, with_tasks=False))
+
+
+@router.delete("/jobs/{job_id}", response_model=Ok)
+async def delete_job(job_id: Id, user: Person, request: Request) -> Any:
+    """Delete a job and its tasks, logs and output records (not the stored files)."""
+    await farm_of(request).job_action(user, job_id, "delete")
+    return {"ok": True}
+
+
+@router.post("/tasks/{task_id}/retry", response_model=Ok)
+async def retry_task(task_id: Id, user: Person, request: Request) -> Any:
+    """Queue one task again (whatever its status; a running one is taken back)."""
+    await farm_of(request).retry_task(user, task_id)
+    return {"ok": True}
+
+
+@router.get("/tasks/{task_id}/log", response_model=TaskLog)
+async def task_log(task_id: Id, user: Person, request: Request,
+                   after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                   limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Any:
+    """A task's log lines after line id ``after`` (the newest are kept, older trimmed)."""
+    return await farm_of(request).read(lambda c: q.task_log(c, task_id, after=after,
+                                                            limit=limit))
+
+
+@router.get("/workers", response_model=list[WorkerOut])
+async def list_workers(user: Person, request: Request) -> Any:
+    """Render nodes with their state and running tasks."""
+    return await farm_of(request).read(q.list_workers)
+
+
+@router.post("/workers/{worker_id}/{action}", response_model=Ok)
+async def worker_action(worker_id: Id, action: Literal["drain", "undrain", "disable", "enable"],
+                        user: Person, request: Request) -> Any:
+    """drain: finish the current tasks, take no new ones; disable/enable."""
+    await farm_of(request).worker_action(user, worker_id, action)
+    return {"ok": True}
+
+
+@router.get("/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "server-sent events: job, task, worker"}})
+async def events(user: Person, request: Request,
+                 job: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Any:
+    """Server-sent events of job/task/worker changes (``job=ID`` for one job's only)."""
+    farm = farm_of(request)
+
+    async def stream() -> AsyncIterator[bytes]:
+        async with farm.events.subscribe() as queue:
+            yield b": vstudio farm events\nretry: 2000\n\n"
+            while True:
+                try:
+                    seq, kind, data = await asyncio.wait_for(queue.get(), 15)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    yield b": keep-alive\n\n"
+                    continue
+                if job is not None and kind != "resync" and \
+                        data.get("job_id", data.get("id") if kind == "job" else None) != job:
+                    continue
+                yield f"id: {seq}\nevent: {kind}\ndata: {json.dumps(data)}\n\n".encode()
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def setup(app: FastAPI) -> None:
+    """Start the farm (writer, reaper, wake-ups) with the server and stop it after."""
+
+    async def start(app: FastAPI) -> None:
+        app.state.farm = Farm(app.state.studio)
+        await app.state.farm.start()
+
+    async def stop(app: FastAPI) -> None:
+        farm = getattr(app.state, "farm", None)
+        if farm is not None:
+            await farm.stop()
+
+    app.state.startup_hooks.append(start)
+    app.state.shutdown_hooks.append(stop)

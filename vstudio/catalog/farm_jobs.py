@@ -1,0 +1,230 @@
+"""Jobs in the catalog: submit (blocks and tasks in one transaction) and people's actions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from vstudio.catalog.farm_cache import FarmCache
+from vstudio.catalog.farm_reports import (
+    BLOCKED,
+    QUEUED,
+    RUNNING,
+    Effects,
+    after_jobs_done,
+    finish_job_if_closed,
+)
+from vstudio.catalog.farm_tables import (
+    farm_blocklist,
+    farm_blocks,
+    farm_job_after,
+    farm_jobs,
+    farm_tasks,
+    farm_workers,
+)
+from vstudio.errors import BadInput, Conflict, NotFound
+from vstudio.farm.model import JobState, TaskStatus
+from vstudio.farm.spec import BlockPlan, JobSpec
+
+t = farm_tasks
+
+
+def insert_job(conn: Connection, owner: str, spec: JobSpec, plans: list[BlockPlan],
+               inputs: list[dict[str, str]], trusted: bool, now: float) -> int:
+    after = sorted(set(spec.after))
+    if after:
+        known = {r[0] for r in conn.execute(sa.select(farm_jobs.c.id)
+                                             .where(farm_jobs.c.id.in_(after)))}
+        missing = [a for a in after if a not in known]
+        if missing:
+            raise BadInput(f"--after names unknown job(s): {', '.join(map(str, missing))}")
+    res = conn.execute(farm_jobs.insert().values(
+        name=spec.name, owner=owner, project=spec.project, trusted=trusted,
+        priority=spec.priority, state=JobState.WAITING.value, max_running=spec.max_running,
+        blocklist_after=spec.blocklist_after, inputs=json.dumps(inputs), created=now))
+    job_id = int(res.inserted_primary_key[0])  # type: ignore[index]
+    if after:
+        conn.execute(farm_job_after.insert(), [{"job_id": job_id, "after_id": a} for a in after])
+    ids: dict[int, int] = {}
+    for p in plans:
+        r = conn.execute(farm_blocks.insert().values(
+            job_id=job_id, idx=p.index, name=p.name, type=p.type, params=json.dumps(p.params),
+            tags=json.dumps(p.tags), chunk=p.chunk, max_per_worker=p.max_per_worker,
+            retries=p.retries, timeout=p.timeout, depends="[]"))
+        ids[p.index] = int(r.inserted_primary_key[0])  # type: ignore[index]
+    rows: list[dict[str, Any]] = []
+    for p in plans:
+        if p.depends:
+            conn.execute(farm_blocks.update().where(farm_blocks.c.id == ids[p.index]).values(
+                depends=json.dumps([[ids[i], mode] for i, mode in p.depends])))
+        status = BLOCKED if p.depends else QUEUED
+        rows.extend({"job_id": job_id, "block_id": ids[p.index], "idx": n,
+                     "frames": json.dumps(frames), "first_frame": frames[0],
+                     "last_frame": frames[-1], "status": status}
+                    for n, frames in enumerate(p.tasks))
+    for i in range(0, len(rows), 5000):
+        conn.execute(t.insert(), rows[i:i + 5000])
+    state = JobState.PAUSED if spec.paused else (
+        JobState.ACTIVE if after_jobs_done(conn, job_id) else JobState.WAITING)
+    conn.execute(farm_jobs.update().where(farm_jobs.c.id == job_id).values(state=state.value))
+    return job_id
+
+
+def job_row(conn: Connection, job_id: int) -> Any:
+    row = conn.execute(sa.select(farm_jobs).where(farm_jobs.c.id == job_id)).first()
+    if row is None:
+        raise NotFound(f"no job {job_id}")
+    return row
+
+
+def _set_state(conn: Connection, job_id: int, state: JobState) -> None:
+    conn.execute(farm_jobs.update().where(farm_jobs.c.id == job_id).values(state=state.value))
+
+
+def pause(conn: Connection, job_id: int) -> Effects:
+    row = job_row(conn, job_id)
+    if row.state in (JobState.ACTIVE, JobState.WAITING):
+        _set_state(conn, job_id, JobState.PAUSED)
+    elif row.state != JobState.PAUSED:
+        raise Conflict(f"job {job_id} is {row.state}; only a queued or running job pauses")
+    return Effects(jobs={job_id})
+
+
+def resume(conn: Connection, job_id: int) -> Effects:
+    row = job_row(conn, job_id)
+    if row.state == JobState.PAUSED:
+        _set_state(conn, job_id, JobState.ACTIVE if after_jobs_done(conn, job_id)
+                   else JobState.WAITING)
+    elif row.state == JobState.CANCELED:
+        raise Conflict(f"job {job_id} is canceled; use retry to run it again")
+    return Effects(wake=True, jobs={job_id})
+
+
+def cancel(conn: Connection, job_id: int, now: float) -> Effects:
+    row = job_row(conn, job_id)
+    if row.state in (JobState.DONE, JobState.CANCELED):
+        return Effects(jobs={job_id})
+    conn.execute(t.update().where((t.c.job_id == job_id)
+                                  & t.c.status.in_([QUEUED, BLOCKED, RUNNING]))
+                 .values(status=TaskStatus.CANCELED.value, lease_until=None, finished=now))
+    conn.execute(farm_jobs.update().where(farm_jobs.c.id == job_id)
+                 .values(state=JobState.CANCELED.value, finished=now))
+    return Effects(jobs={job_id})
+
+
+def retry(conn: Connection, cache: FarmCache, job_id: int) -> Effects:
+    """Queue the failed and canceled tasks of a job again, with fresh retry counts."""
+    row = job_row(conn, job_id)
+    res = conn.execute(t.update().where(
+        (t.c.job_id == job_id)
+        & t.c.status.in_([TaskStatus.FAILED.value, TaskStatus.CANCELED.value]))
+        .values(status=QUEUED, failures=0, worker_id=None, progress=0.0, finished=None,
+                error=None))
+    if res.rowcount or row.state == JobState.CANCELED:
+        # Dependent tasks must wait again for what was requeued.
+        _reblock(conn, cache, job_id)
+        state = JobState.ACTIVE if after_jobs_done(conn, job_id) else JobState.WAITING
+        if row.state == JobState.PAUSED:
+            state = JobState.PAUSED
+        conn.execute(farm_jobs.update().where(farm_jobs.c.id == job_id)
+                     .values(state=state.value, finished=None))
+    return Effects(wake=True, jobs={job_id})
+
+
+def _reblock(conn: Connection, cache: FarmCache, job_id: int) -> None:
+    from vstudio.catalog.farm_reports import _deps_met
+
+    job = cache.job(conn, job_id)
+    for b in job.blocks:
+        if not b.depends:
+            continue
+        for r in conn.execute(sa.select(t.c.id, t.c.first_frame, t.c.last_frame).where(
+                (t.c.block_id == b.id) & (t.c.status == QUEUED))).all():
+            if not _deps_met(conn, b.depends, r.first_frame, r.last_frame):
+                conn.execute(t.update().where(t.c.id == r.id).values(status=BLOCKED))
+
+
+def retry_task(conn: Connection, cache: FarmCache, task_id: int, now: float) -> Effects:
+    row = conn.execute(sa.select(t.c.job_id, t.c.status).where(t.c.id == task_id)).first()
+    if row is None:
+        raise NotFound(f"no task {task_id}")
+    job = job_row(conn, row.job_id)
+    if job.state == JobState.CANCELED:
+        raise Conflict(f"job {row.job_id} is canceled; retry the job instead")
+    conn.execute(t.update().where(t.c.id == task_id).values(
+        status=QUEUED, failures=0, worker_id=None, progress=0.0, finished=None, error=None,
+        lease_until=None))
+    _reblock(conn, cache, row.job_id)
+    if job.state == JobState.DONE or job.finished is not None:
+        state = JobState.ACTIVE if after_jobs_done(conn, row.job_id) else JobState.WAITING
+        conn.execute(farm_jobs.update().where(farm_jobs.c.id == row.job_id)
+                     .values(state=state.value, finished=None))
+    return Effects(wake=True, jobs={row.job_id},
+                   tasks=[{"id": task_id, "job_id": row.job_id, "status": QUEUED}])
+
+
+def delete(conn: Connection, cache: FarmCache, job_id: int) -> Effects:
+    job_row(conn, job_id)
+    # Explicit deletes: SQLite only cascades with foreign keys on, and order matters.
+    from vstudio.catalog.farm_tables import farm_logs, farm_outputs
+
+    task_ids = sa.select(t.c.id).where(t.c.job_id == job_id).scalar_subquery()
+    conn.execute(farm_logs.delete().where(farm_logs.c.task_id.in_(task_ids)))
+    conn.execute(farm_outputs.delete().where(farm_outputs.c.job_id == job_id))
+    conn.execute(t.delete().where(t.c.job_id == job_id))
+    conn.execute(farm_blocks.delete().where(farm_blocks.c.job_id == job_id))
+    conn.execute(farm_blocklist.delete().where(farm_blocklist.c.job_id == job_id))
+    conn.execute(farm_job_after.delete().where(farm_job_after.c.job_id == job_id))
+    conn.execute(farm_jobs.delete().where(farm_jobs.c.id == job_id))
+    cache.forget(job_id)
+    return Effects(wake=True, jobs={job_id})
+
+
+def set_priority(conn: Connection, job_id: int, priority: int) -> Effects:
+    job_row(conn, job_id)
+    conn.execute(farm_jobs.update().where(farm_jobs.c.id == job_id).values(priority=priority))
+    return Effects(jobs={job_id})
+
+
+def clear_blocklist(conn: Connection, job_id: int, worker_id: int | None) -> Effects:
+    job_row(conn, job_id)
+    q = farm_blocklist.delete().where(farm_blocklist.c.job_id == job_id)
+    if worker_id is not None:
+        q = q.where(farm_blocklist.c.worker_id == worker_id)
+    conn.execute(q)
+    return Effects(wake=True, jobs={job_id})
+
+
+def register_worker(conn: Connection, name: str, user: str, slots: int, tags: list[str],
+                    job_types: list[str], allow_commands: bool, idle_only: bool,
+                    now: float) -> int:
+    """Register (or re-register, by name) a worker; its running tasks keep their leases."""
+    row = conn.execute(sa.select(farm_workers.c.id, farm_workers.c.user_name)
+                       .where(farm_workers.c.name == name)).first()
+    values = {"user_name": user, "slots": slots, "tags": json.dumps(sorted(set(tags))),
+              "job_types": json.dumps(sorted(set(job_types))), "allow_commands": allow_commands,
+              "idle_only": idle_only, "last_seen": now, "state": "idle"}
+    if row is not None:
+        if row.user_name != user:
+            raise Conflict(f"worker name {name!r} is taken by another user's worker")
+        conn.execute(farm_workers.update().where(farm_workers.c.id == row.id).values(**values))
+        return int(row.id)
+    res = conn.execute(farm_workers.insert().values(name=name, registered=now, **values))
+    return int(res.inserted_primary_key[0])  # type: ignore[index]
+
+
+def set_worker(conn: Connection, worker_id: int, **values: Any) -> Effects:
+    res = conn.execute(farm_workers.update().where(farm_workers.c.id == worker_id)
+                       .values(**values))
+    if not res.rowcount:
+        raise NotFound(f"no worker {worker_id}")
+    return Effects(wake=True)
+
+
+def close_job_if_done(conn: Connection, job_id: int, now: float) -> Effects:
+    fx = Effects()
+    finish_job_if_closed(conn, job_id, now, fx)
+    return fx

@@ -1,0 +1,175 @@
+"""Read side of the farm: job lists, a job with its tasks, logs, workers, outputs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from vstudio.catalog.farm_tables import (
+    farm_blocklist,
+    farm_blocks,
+    farm_job_after,
+    farm_jobs,
+    farm_logs,
+    farm_outputs,
+    farm_tasks,
+    farm_workers,
+)
+from vstudio.errors import NotFound
+from vstudio.farm.frames import format_frames
+from vstudio.farm.model import job_status, shown_task_status
+
+t = farm_tasks
+
+
+def _counts(conn: Connection, job_ids: list[int]) -> dict[int, dict[str, int]]:
+    out: dict[int, dict[str, int]] = {j: {} for j in job_ids}
+    if not job_ids:
+        return out
+    q = (sa.select(t.c.job_id, t.c.status, sa.func.count(), sa.func.sum(t.c.progress))
+         .where(t.c.job_id.in_(job_ids)).group_by(t.c.job_id, t.c.status))
+    for jid, status, n, prog in conn.execute(q):
+        out[jid][status] = n
+        out[jid]["_progress"] = out[jid].get("_progress", 0) + int(prog or 0)
+    return out
+
+
+def _job_dict(row: Any, counts: dict[str, int]) -> dict[str, Any]:
+    total = sum(v for k, v in counts.items() if not k.startswith("_"))
+    return {
+        "id": row.id, "name": row.name, "owner": row.owner, "project": row.project,
+        "priority": row.priority, "status": job_status(row.state, counts),
+        "paused": row.state == "paused", "max_running": row.max_running,
+        "created": row.created, "started": row.started, "finished": row.finished,
+        "tasks_total": total, "tasks_done": counts.get("done", 0),
+        "tasks_running": counts.get("running", 0), "tasks_failed": counts.get("failed", 0),
+        "progress": round(counts.get("_progress", 0) / total, 1) if total else 0.0,
+    }
+
+
+def list_jobs(conn: Connection, *, owner: str | None = None, status: str | None = None,
+              limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    q = sa.select(farm_jobs).order_by(farm_jobs.c.id.desc())
+    if owner:
+        q = q.where(farm_jobs.c.owner == owner)
+    rows = conn.execute(q).all() if status else conn.execute(q.limit(limit).offset(offset)).all()
+    counts = _counts(conn, [r.id for r in rows])
+    jobs = [_job_dict(r, counts[r.id]) for r in rows]
+    if status:
+        jobs = [j for j in jobs if j["status"] == status][offset:offset + limit]
+    return jobs
+
+
+def get_job(conn: Connection, job_id: int, *, with_tasks: bool = True) -> dict[str, Any]:
+    row = conn.execute(sa.select(farm_jobs).where(farm_jobs.c.id == job_id)).first()
+    if row is None:
+        raise NotFound(f"no job {job_id}")
+    job = _job_dict(row, _counts(conn, [job_id])[job_id])
+    job["inputs"] = json.loads(row.inputs)
+    job["after"] = [r[0] for r in conn.execute(
+        sa.select(farm_job_after.c.after_id).where(farm_job_after.c.job_id == job_id))]
+    blocks = conn.execute(sa.select(farm_blocks).where(farm_blocks.c.job_id == job_id)
+                          .order_by(farm_blocks.c.idx)).all()
+    names = {b.id: b.name for b in blocks}
+    job["blocks"] = [{
+        "id": b.id, "name": b.name, "type": b.type, "params": json.loads(b.params),
+        "tags": json.loads(b.tags), "chunk": b.chunk, "max_per_worker": b.max_per_worker,
+        "retries": b.retries, "timeout": b.timeout,
+        "depends_on": [{"block": names.get(d[0], str(d[0])), "mode": d[1]}
+                       for d in json.loads(b.depends)]} for b in blocks]
+    job["blocklist"] = [
+        {"worker_id": r.worker_id, "worker": r.name, "failures": r.failures,
+         "last_error": r.last_error}
+        for r in conn.execute(
+            sa.select(farm_blocklist.c.worker_id, farm_blocklist.c.failures,
+                      farm_blocklist.c.last_error, farm_workers.c.name)
+            .outerjoin(farm_workers, farm_workers.c.id == farm_blocklist.c.worker_id)
+            .where((farm_blocklist.c.job_id == job_id)
+                   & (farm_blocklist.c.failures >= row.blocklist_after)))]
+    if with_tasks:
+        workers = {r.id: r.name for r in conn.execute(
+            sa.select(farm_workers.c.id, farm_workers.c.name))}
+        job["tasks"] = [{
+            "id": r.id, "block": names.get(r.block_id, ""), "index": r.idx,
+            "frames": format_frames(json.loads(r.frames)), "start": r.first_frame,
+            "end": r.last_frame, "status": shown_task_status(r.status, row.state),
+            "attempt": r.attempt, "failures": r.failures, "progress": r.progress,
+            "frame": r.frame, "worker": workers.get(r.worker_id) if r.worker_id else None,
+            "started": r.started, "finished": r.finished, "error": r.error}
+            for r in conn.execute(sa.select(t).where(t.c.job_id == job_id)
+                                  .order_by(t.c.block_id, t.c.idx))]
+    return job
+
+
+def job_owner(conn: Connection, job_id: int) -> str:
+    owner = conn.execute(sa.select(farm_jobs.c.owner).where(farm_jobs.c.id == job_id)).scalar()
+    if owner is None:
+        raise NotFound(f"no job {job_id}")
+    return str(owner)
+
+
+def task_job(conn: Connection, task_id: int) -> int:
+    jid = conn.execute(sa.select(t.c.job_id).where(t.c.id == task_id)).scalar()
+    if jid is None:
+        raise NotFound(f"no task {task_id}")
+    return int(jid)
+
+
+def task_log(conn: Connection, task_id: int, *, after: int = 0,
+             limit: int = 1000) -> dict[str, Any]:
+    row = conn.execute(sa.select(t.c.id, t.c.job_id, t.c.status, t.c.attempt)
+                       .where(t.c.id == task_id)).first()
+    if row is None:
+        raise NotFound(f"no task {task_id}")
+    lines = conn.execute(sa.select(farm_logs.c.id, farm_logs.c.attempt, farm_logs.c.time,
+                                   farm_logs.c.line)
+                         .where((farm_logs.c.task_id == task_id) & (farm_logs.c.id > after))
+                         .order_by(farm_logs.c.id).limit(limit)).all()
+    return {"task_id": task_id, "job_id": row.job_id, "status": row.status,
+            "attempt": row.attempt,
+            "lines": [{"id": r.id, "attempt": r.attempt, "time": r.time, "line": r.line}
+                      for r in lines]}
+
+
+def job_outputs(conn: Connection, job_id: int) -> list[dict[str, Any]]:
+    blocks = {r.id: r.name for r in conn.execute(
+        sa.select(farm_blocks.c.id, farm_blocks.c.name).where(farm_blocks.c.job_id == job_id))}
+    q = (sa.select(farm_outputs).where(farm_outputs.c.job_id == job_id)
+         .order_by(farm_outputs.c.block_id, farm_outputs.c.frame, farm_outputs.c.id))
+    return [{"task_id": r.task_id, "block": blocks.get(r.block_id, ""), "frame": r.frame,
+             "name": r.name, "oid": r.oid, "seconds": r.seconds, "peak_mem": r.peak_mem,
+             "thumbnail_oid": r.thumbnail_oid} for r in conn.execute(q)]
+
+
+def list_workers(conn: Connection) -> list[dict[str, Any]]:
+    running: dict[int, list[int]] = {}
+    for wid, tid in conn.execute(sa.select(t.c.worker_id, t.c.id)
+                                 .where(t.c.status == "running")):
+        running.setdefault(wid, []).append(tid)
+    return [{"id": r.id, "name": r.name, "user": r.user_name, "slots": r.slots,
+             "tags": json.loads(r.tags), "job_types": json.loads(r.job_types),
+             "allow_commands": bool(r.allow_commands), "idle_only": bool(r.idle_only),
+             "enabled": bool(r.enabled), "draining": bool(r.draining),
+             "state": ("disabled" if not r.enabled else "draining" if r.draining
+                       and r.state != "offline" else r.state),
+             "registered": r.registered, "last_seen": r.last_seen,
+             "tasks": running.get(r.id, [])}
+            for r in conn.execute(sa.select(farm_workers).order_by(farm_workers.c.name))]
+
+
+def worker_user(conn: Connection, worker_id: int) -> str:
+    user = conn.execute(sa.select(farm_workers.c.user_name)
+                        .where(farm_workers.c.id == worker_id)).scalar()
+    if user is None:
+        raise NotFound(f"no worker {worker_id}: register it first")
+    return str(user)
+
+
+def task_worker(conn: Connection, task_id: int) -> int | None:
+    row = conn.execute(sa.select(t.c.worker_id).where(t.c.id == task_id)).first()
+    if row is None:
+        raise NotFound(f"no task {task_id}")
+    return None if row.worker_id is None else int(row.worker_id)

@@ -1,0 +1,301 @@
+"""What workers report: progress (renews the lease), done, failed; heartbeats; the reaper.
+
+Every function checks first and writes after, so a refused report (stale attempt,
+unknown task) raises before it has changed anything and the batch it shares a
+transaction with is unaffected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from vstudio.catalog.farm_cache import FarmCache
+from vstudio.catalog.farm_tables import (
+    farm_blocklist,
+    farm_blocks,
+    farm_job_after,
+    farm_jobs,
+    farm_logs,
+    farm_outputs,
+    farm_tasks,
+    farm_workers,
+)
+from vstudio.errors import Conflict, NotFound
+from vstudio.farm.model import OPEN, JobState, TaskStatus, after_failure
+
+t = farm_tasks
+LOG_KEEP = 2000  # log lines kept per task; older ones are trimmed
+RUNNING, QUEUED, BLOCKED = TaskStatus.RUNNING.value, TaskStatus.QUEUED.value, \
+    TaskStatus.BLOCKED.value
+OPEN_VALUES = [s.value for s in OPEN]
+
+Q_TASK = sa.select(t.c.status, t.c.attempt, t.c.job_id, t.c.block_id, t.c.worker_id,
+                   t.c.log_count, t.c.failures).where(t.c.id == sa.bindparam("tid"))
+
+
+@dataclass
+class Effects:
+    """What a report changed, for events and for waking waiting workers."""
+
+    wake: bool = False
+    jobs: set[int] = field(default_factory=set)
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    cancel: bool = False
+
+
+class StaleReport(Conflict):
+    """This report is for an attempt the manager no longer runs; it changed nothing."""
+
+
+def _running_task(conn: Connection, task_id: int, attempt: int) -> Any:
+    row = conn.execute(Q_TASK, {"tid": task_id}).first()
+    if row is None:
+        raise NotFound(f"no task {task_id}")
+    if row.attempt != attempt:
+        raise StaleReport(f"task {task_id}: attempt {attempt} is stale (now {row.attempt})")
+    return row
+
+
+def add_log(conn: Connection, task_id: int, attempt: int, lines: list[str], now: float,
+            log_count: int) -> int:
+    if not lines:
+        return log_count
+    conn.execute(farm_logs.insert(), [{"task_id": task_id, "attempt": attempt, "time": now,
+                                       "line": line} for line in lines])
+    count = log_count + len(lines)
+    if count > LOG_KEEP + LOG_KEEP // 4:  # trim in steps, not on every report
+        cut = conn.execute(sa.select(farm_logs.c.id).where(farm_logs.c.task_id == task_id)
+                           .order_by(farm_logs.c.id.desc()).offset(LOG_KEEP).limit(1)).scalar()
+        if cut is not None:
+            conn.execute(farm_logs.delete().where((farm_logs.c.task_id == task_id)
+                                                  & (farm_logs.c.id <= cut)))
+        count = LOG_KEEP
+    return count
+
+
+def progress(conn: Connection, task_id: int, attempt: int, value: float, frame: int | None,
+             lines: list[str], now: float, lease_seconds: float) -> Effects:
+    row = _running_task(conn, task_id, attempt)
+    if row.status == TaskStatus.CANCELED:
+        return Effects(cancel=True)
+    if row.status != RUNNING:
+        raise StaleReport(f"task {task_id} is {row.status}, not running")
+    count = add_log(conn, task_id, attempt, lines, now, row.log_count)
+    conn.execute(t.update().where(t.c.id == task_id).values(
+        progress=value, frame=frame, lease_until=now + lease_seconds, log_count=count))
+    return Effects(tasks=[{"id": task_id, "job_id": row.job_id, "status": RUNNING,
+                           "progress": value, "frame": frame}])
+
+
+def done(conn: Connection, cache: FarmCache, task_id: int, attempt: int,
+         outputs: list[dict[str, Any]], now: float) -> Effects:
+    row = _running_task(conn, task_id, attempt)
+    if row.status != RUNNING:
+        raise StaleReport(f"task {task_id} is {row.status}, not running")
+    conn.execute(farm_outputs.delete().where(farm_outputs.c.task_id == task_id))
+    if outputs:
+        conn.execute(farm_outputs.insert(), [
+            {"task_id": task_id, "job_id": row.job_id, "block_id": row.block_id,
+             "frame": o.get("frame"), "name": o["name"], "oid": o["oid"],
+             "seconds": o.get("seconds"), "peak_mem": o.get("peak_mem"),
+             "thumbnail_oid": o.get("thumbnail_oid")} for o in outputs])
+    conn.execute(t.update().where(t.c.id == task_id).values(
+        status=TaskStatus.DONE.value, progress=100.0, finished=now, lease_until=None))
+    fx = Effects(wake=True, jobs={row.job_id},
+                 tasks=[{"id": task_id, "job_id": row.job_id, "status": "done",
+                         "progress": 100.0}])
+    release_dependents(conn, cache, row.job_id, row.block_id, task_id, fx)
+    finish_job_if_closed(conn, row.job_id, now, fx)
+    return fx
+
+
+def fail(conn: Connection, cache: FarmCache, task_id: int, attempt: int, error: str,
+         now: float) -> Effects:
+    row = _running_task(conn, task_id, attempt)
+    if row.status != RUNNING:
+        raise StaleReport(f"task {task_id} is {row.status}, not running")
+    return _count_failure(conn, cache, task_id, row, attempt, error, now)
+
+
+def release(conn: Connection, task_id: int, attempt: int, reason: str, now: float) -> Effects:
+    """Put a running task back in the queue without counting a failure."""
+    row = _running_task(conn, task_id, attempt)
+    if row.status != RUNNING:
+        raise StaleReport(f"task {task_id} is {row.status}, not running")
+    count = add_log(conn, task_id, attempt, [f"[manager] attempt {attempt} released: {reason}"],
+                    now, row.log_count)
+    conn.execute(t.update().where(t.c.id == task_id).values(
+        status=QUEUED, worker_id=None, lease_until=None, progress=0.0, frame=None,
+        log_count=count))
+    return Effects(wake=True, jobs={row.job_id},
+                   tasks=[{"id": task_id, "job_id": row.job_id, "status": QUEUED}])
+
+
+def _count_failure(conn: Connection, cache: FarmCache, task_id: int, row: Any, attempt: int,
+                   error: str, now: float) -> Effects:
+    block = cache.block(conn, row.job_id, row.block_id)
+    failures = row.failures + 1
+    status = after_failure(failures, block.retries)
+    count = add_log(conn, task_id, attempt, [f"[manager] attempt {attempt} failed: {error}"],
+                    now, row.log_count)
+    values: dict[str, Any] = {"status": status.value, "failures": failures, "error": error,
+                              "lease_until": None, "log_count": count}
+    if status is TaskStatus.QUEUED:
+        values.update(worker_id=None, progress=0.0, frame=None)
+    else:
+        values.update(finished=now)
+    conn.execute(t.update().where(t.c.id == task_id).values(**values))
+    if row.worker_id is not None:
+        _blocklist_add(conn, row.job_id, row.worker_id, error)
+    fx = Effects(wake=True, jobs={row.job_id},
+                 tasks=[{"id": task_id, "job_id": row.job_id, "status": status.value,
+                         "error": error}])
+    if status is TaskStatus.FAILED:
+        finish_job_if_closed(conn, row.job_id, now, fx)
+    return fx
+
+
+def _blocklist_add(conn: Connection, job_id: int, worker_id: int, error: str) -> None:
+    key = (farm_blocklist.c.job_id == job_id) & (farm_blocklist.c.worker_id == worker_id)
+    n = conn.execute(sa.select(farm_blocklist.c.failures).where(key)).scalar()
+    if n is None:
+        conn.execute(farm_blocklist.insert().values(job_id=job_id, worker_id=worker_id,
+                                                    failures=1, last_error=error[:2000]))
+    else:
+        conn.execute(farm_blocklist.update().where(key).values(failures=n + 1,
+                                                               last_error=error[:2000]))
+
+
+def _deps_met(conn: Connection, deps: tuple[tuple[int, str], ...], lo: int, hi: int) -> bool:
+    for dep_id, mode in deps:
+        q = sa.select(t.c.id).where((t.c.block_id == dep_id)
+                                    & (t.c.status != TaskStatus.DONE.value))
+        if mode == "frame":
+            q = q.where((t.c.first_frame <= hi) & (t.c.last_frame >= lo))
+        if conn.execute(q.limit(1)).first() is not None:
+            return False
+    return True
+
+
+def release_dependents(conn: Connection, cache: FarmCache, job_id: int, block_id: int,
+                       task_id: int | None, fx: Effects) -> None:
+    """Queue the blocked tasks whose dependencies are now all done."""
+    job = cache.job(conn, job_id)
+    dependents = job.dependents.get(block_id, ())
+    if not dependents:
+        return
+    span = None
+    if task_id is not None:
+        span = conn.execute(sa.select(t.c.first_frame, t.c.last_frame)
+                            .where(t.c.id == task_id)).first()
+    for dep_block_id in dependents:
+        block = job.block(dep_block_id)
+        mode = dict(block.depends).get(block_id, "whole")
+        q = sa.select(t.c.id, t.c.first_frame, t.c.last_frame).where(
+            (t.c.block_id == dep_block_id) & (t.c.status == BLOCKED))
+        if mode == "frame" and span is not None:
+            q = q.where((t.c.first_frame <= span.last_frame)
+                        & (t.c.last_frame >= span.first_frame))
+        ready = [r.id for r in conn.execute(q)
+                 if _deps_met(conn, block.depends, r.first_frame, r.last_frame)]
+        if ready:
+            conn.execute(t.update().where(t.c.id.in_(ready) & (t.c.status == BLOCKED))
+                         .values(status=QUEUED))
+            fx.wake = True
+
+
+def finish_job_if_closed(conn: Connection, job_id: int, now: float, fx: Effects) -> None:
+    """Mark a job finished when it has no open task; start jobs that waited for it."""
+    open_task = conn.execute(sa.select(t.c.id).where((t.c.job_id == job_id)
+                                                     & t.c.status.in_(OPEN_VALUES))
+                             .limit(1)).first()
+    if open_task is not None:
+        return
+    failed = conn.execute(sa.select(t.c.id).where((t.c.job_id == job_id)
+                                                  & (t.c.status == TaskStatus.FAILED.value))
+                          .limit(1)).first()
+    values: dict[str, Any] = {"finished": now}
+    if failed is None:
+        values["state"] = JobState.DONE.value
+    conn.execute(farm_jobs.update().where((farm_jobs.c.id == job_id)
+                                          & (farm_jobs.c.state != JobState.CANCELED.value))
+                 .values(**values))
+    fx.jobs.add(job_id)
+    if failed is None:
+        start_waiting_jobs(conn, job_id, fx)
+
+
+def start_waiting_jobs(conn: Connection, done_job_id: int, fx: Effects) -> None:
+    waiting = [r[0] for r in conn.execute(sa.select(farm_job_after.c.job_id)
+                                          .where(farm_job_after.c.after_id == done_job_id))]
+    for jid in waiting:
+        if after_jobs_done(conn, jid):
+            res = conn.execute(farm_jobs.update().where(
+                (farm_jobs.c.id == jid) & (farm_jobs.c.state == JobState.WAITING.value))
+                .values(state=JobState.ACTIVE.value))
+            if res.rowcount:
+                fx.jobs.add(jid)
+                fx.wake = True
+
+
+def after_jobs_done(conn: Connection, job_id: int) -> bool:
+    q = (sa.select(farm_jobs.c.id)
+         .join(farm_job_after, farm_job_after.c.after_id == farm_jobs.c.id)
+         .where((farm_job_after.c.job_id == job_id)
+                & (farm_jobs.c.state != JobState.DONE.value)).limit(1))
+    missing = conn.execute(sa.select(farm_job_after.c.after_id).where(
+        (farm_job_after.c.job_id == job_id)
+        & ~farm_job_after.c.after_id.in_(sa.select(farm_jobs.c.id))).limit(1)).first()
+    return conn.execute(q).first() is None and missing is None
+
+
+def heartbeat(conn: Connection, worker_id: int, state: str, now: float,
+              lease_seconds: float) -> list[int]:
+    """Renew the worker's leases; return its tasks that were canceled meanwhile."""
+    res = conn.execute(farm_workers.update().where(farm_workers.c.id == worker_id)
+                       .values(last_seen=now, state=state[:32]))
+    if not res.rowcount:
+        raise NotFound(f"no worker {worker_id}: register again")
+    conn.execute(t.update().where((t.c.worker_id == worker_id) & (t.c.status == RUNNING))
+                 .values(lease_until=now + lease_seconds))
+    return []
+
+
+def reap(conn: Connection, cache: FarmCache, now: float, lease_seconds: float) -> Effects:
+    """Requeue tasks whose lease ran out; fail tasks over their timeout; mark lost workers."""
+    fx = Effects()
+    expired = conn.execute(sa.select(t.c.id, t.c.job_id, t.c.attempt).where(
+        (t.c.status == RUNNING) & (t.c.lease_until < now)).with_for_update(skip_locked=True)).all()
+    for r in expired:
+        line = f"[manager] attempt {r.attempt}: lease expired (worker lost); requeued"
+        conn.execute(farm_logs.insert().values(task_id=r.id, attempt=r.attempt, time=now,
+                                               line=line))
+    if expired:
+        conn.execute(t.update().where(t.c.id.in_([r.id for r in expired])
+                                      & (t.c.status == RUNNING))
+                     .values(status=QUEUED, worker_id=None, lease_until=None, progress=0.0,
+                             frame=None, error="lease expired", log_count=t.c.log_count + 1))
+        fx.wake = True
+        fx.jobs.update(r.job_id for r in expired)
+        fx.tasks.extend({"id": r.id, "job_id": r.job_id, "status": QUEUED} for r in expired)
+    timed = conn.execute(
+        sa.select(t.c.id, t.c.status, t.c.attempt, t.c.job_id, t.c.block_id, t.c.worker_id,
+                  t.c.log_count, t.c.failures, farm_blocks.c.timeout)
+        .join(farm_blocks, farm_blocks.c.id == t.c.block_id)
+        .where((t.c.status == RUNNING) & farm_blocks.c.timeout.is_not(None)
+               & (t.c.started + farm_blocks.c.timeout < now))
+        .with_for_update(skip_locked=True, of=t)).all()
+    for tr in timed:
+        sub = _count_failure(conn, cache, tr.id, tr, tr.attempt,
+                             f"timed out after {tr.timeout:g} s", now)
+        fx.wake = True
+        fx.jobs |= sub.jobs
+        fx.tasks += sub.tasks
+    conn.execute(farm_workers.update().where(
+        (farm_workers.c.last_seen < now - lease_seconds) & (farm_workers.c.state != "offline"))
+        .values(state="offline"))
+    return fx

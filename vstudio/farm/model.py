@@ -1,0 +1,74 @@
+"""Statuses and the small rules that derive them (pure logic)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"  # ready to be taken
+    BLOCKED = "blocked"  # waits for its block dependencies (shown as queued)
+    RUNNING = "running"  # held by a worker under a lease
+    DONE = "done"  # finished, outputs recorded
+    FAILED = "failed"  # failed more often than its block's retries allow
+    CANCELED = "canceled"  # the job was canceled before this task finished
+
+
+class JobState(StrEnum):
+    """What the manager stores; the status people see is derived (``job_status``)."""
+
+    WAITING = "waiting"  # its ``after`` jobs are not done yet
+    ACTIVE = "active"  # tasks may be handed out
+    PAUSED = "paused"  # nothing new is handed out; running tasks finish
+    CANCELED = "canceled"
+    DONE = "done"  # every task is done
+
+
+JOB_STATUSES = ("queued", "running", "paused", "done", "failed", "canceled")
+OPEN = (TaskStatus.QUEUED, TaskStatus.BLOCKED, TaskStatus.RUNNING)
+
+
+def shown_task_status(status: str, job_state: str) -> str:
+    """The task status people see: waiting tasks are queued, a paused job's are paused."""
+    if status in (TaskStatus.QUEUED, TaskStatus.BLOCKED):
+        return "paused" if job_state == JobState.PAUSED else "queued"
+    return status
+
+
+def job_status(state: str, counts: Mapping[str, int]) -> str:
+    """queued|running|paused|done|failed|canceled from the state and task counts."""
+    if state == JobState.CANCELED:
+        return "canceled"
+    running = counts.get(TaskStatus.RUNNING, 0)
+    waiting = counts.get(TaskStatus.QUEUED, 0) + counts.get(TaskStatus.BLOCKED, 0)
+    if state == JobState.DONE or (running == waiting == counts.get("failed", 0) == 0
+                                  and counts.get(TaskStatus.DONE, 0) > 0):
+        return "done"
+    if state == JobState.PAUSED and running == 0:
+        return "paused"
+    if running:
+        return "running"
+    if waiting == 0 and counts.get(TaskStatus.FAILED, 0):
+        return "failed"
+    if state == JobState.PAUSED:
+        return "paused"
+    return "running" if counts.get(TaskStatus.DONE, 0) or counts.get("failed", 0) else "queued"
+
+
+def after_failure(failures: int, retries: int) -> TaskStatus:
+    """A task that has failed ``failures`` times (this one included) is retried or failed."""
+    return TaskStatus.QUEUED if failures <= retries else TaskStatus.FAILED
+
+
+def is_blocklisted(failures: int, limit: int) -> bool:
+    """A worker that failed ``limit`` tasks of a job is kept off that job."""
+    return failures >= limit
+
+
+def lease_expired(lease_until: float | None, now: float) -> bool:
+    return lease_until is not None and lease_until < now
+
+
+def timed_out(started: float | None, timeout: float | None, now: float) -> bool:
+    return started is not None and timeout is not None and now - started > timeout

@@ -1,0 +1,314 @@
+"""The farm manager: wires the writer, the scheduler's claim, wake-ups, events and rights.
+
+Transport-free: the HTTP routes call these methods with the authenticated user; SQL is
+in ``vstudio.catalog.farm_*``. Methods that change state are ``async`` and return once
+the change is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import Connection
+
+from vstudio.catalog import accounts
+from vstudio.catalog import farm_claim as claim_sql
+from vstudio.catalog import farm_jobs as jobs_sql
+from vstudio.catalog import farm_queries as read_sql
+from vstudio.catalog import farm_reports as report_sql
+from vstudio.catalog.accounts import Role, User
+from vstudio.catalog.farm_cache import FarmCache
+from vstudio.catalog.farm_db import Listener, notify, write_engine
+from vstudio.errors import BadInput, PermissionDenied
+from vstudio.farm.events import EventBus, Notifier
+from vstudio.farm.spec import JobSpec, check_inputs, compile_job
+from vstudio.farm.writer import BatchWriter
+from vstudio.studio import Studio
+
+log = logging.getLogger("vstudio.farm")
+T = TypeVar("T")
+RUNNERS = (Role.ADMIN, Role.ARTIST, Role.WORKER)  # who may run a render node
+
+
+class Farm:
+    def __init__(self, studio: Studio, *, lease_seconds: float | None = None) -> None:
+        self.studio = studio
+        conf = studio.config.farm
+        self.lease_seconds = float(lease_seconds or conf.get("lease_seconds", 60))
+        if self.lease_seconds <= 0:
+            raise BadInput("[farm] lease_seconds must be positive")
+        self.reap_every = float(conf.get("reap_seconds", min(5.0, self.lease_seconds / 4)))
+        self.cache = FarmCache()
+        self.notifier = Notifier()
+        self.events = EventBus()
+        self._engine = write_engine(studio.config.db_url)
+        self._pg = self._engine.dialect.name == "postgresql"
+        self.writer = BatchWriter(self._engine, self._claim, self._committed)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        self._listener: Listener | None = None
+        self._worker_users: dict[int, str] = {}
+
+    # -- life cycle ---------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.writer.start()
+        self._reaper = asyncio.create_task(self._reap_forever())
+        if self._pg:
+            self._listener = Listener(self._engine.url.render_as_string(hide_password=False),
+                                      self._wake_threadsafe)
+            self._listener.start()
+
+    async def stop(self) -> None:
+        if self._reaper:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        if self._listener:
+            self._listener.stop()
+        await asyncio.to_thread(self.writer.stop)
+        self._engine.dispose()
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.reap_every)
+            try:
+                await self._write(lambda c: report_sql.reap(c, self.cache, time.time(),
+                                                             self.lease_seconds))
+            except Exception:
+                log.exception("farm reaper failed")
+
+    # -- plumbing -----------------------------------------------------------------
+    def _claim(self, conn: Connection, worker_ids: list[int]) -> list[dict[str, Any] | None]:
+        got = claim_sql.claim_batch(conn, self.cache, worker_ids, time.time(), self.lease_seconds)
+        return [claim_sql.task_payload(conn, c) if c is not None else None for c in got]
+
+    def _committed(self, results: list[Any]) -> None:
+        """Called by the writer thread after a commit: publish events, wake waiters."""
+        if self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._publish, results)
+
+    def _publish(self, results: list[Any]) -> None:
+        wake = False
+        for r in results:
+            if isinstance(r, report_sql.Effects):
+                wake = wake or r.wake
+                if self.events.listening:
+                    for t in r.tasks:
+                        self.events.publish("task", t)
+                    for j in sorted(r.jobs):
+                        self.events.publish("job", {"id": j})
+            elif isinstance(r, dict) and self.events.listening and "attempt" in r:
+                self.events.publish("task", {"id": r["id"], "job_id": r["job_id"],
+                                             "status": "running", "progress": 0.0})
+        if wake:
+            self.notifier.wake()
+
+    def _wake_threadsafe(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.notifier.wake)
+
+    async def _write(self, fn: Callable[[Connection], T]) -> T:
+        def run(conn: Connection) -> T:
+            result = fn(conn)
+            if self._pg and isinstance(result, report_sql.Effects) and result.wake:
+                notify(conn)
+            return result
+
+        return await asyncio.wrap_future(self.writer.call(run))  # type: ignore[no-any-return]
+
+    async def _read(self, fn: Callable[[Connection], T]) -> T:
+        def run() -> T:
+            with self.studio.engine.connect() as conn:
+                return fn(conn)
+
+        return await asyncio.to_thread(run)
+
+    # -- rights ---------------------------------------------------------------------
+    async def _check_worker(self, user: User, worker_id: int) -> None:
+        if user.role not in RUNNERS:
+            raise PermissionDenied("only admin, artist and worker tokens run render nodes")
+        owner = self._worker_users.get(worker_id)
+        if owner is None:
+            owner = await self._read(lambda c: read_sql.worker_user(c, worker_id))
+            self._worker_users[worker_id] = owner
+        if owner != user.name and not user.is_admin:
+            raise PermissionDenied(f"worker {worker_id} belongs to another user")
+
+    async def _check_job(self, user: User, job_id: int) -> None:
+        owner = await self._read(lambda c: read_sql.job_owner(c, job_id))
+        if user.is_admin:
+            return
+        if user.role is not Role.ARTIST or owner != user.name:
+            raise PermissionDenied(f"job {job_id} belongs to {owner}; only its owner or an "
+                                   "admin may change it")
+
+    # -- render nodes ---------------------------------------------------------------
+    async def register(self, user: User, name: str, slots: int, tags: list[str],
+                       job_types: list[str], allow_commands: bool, idle_only: bool) -> int:
+        if user.role not in RUNNERS:
+            raise PermissionDenied("only admin, artist and worker tokens run render nodes")
+        wid = await self._write(lambda c: jobs_sql.register_worker(
+            c, name, user.name, slots, tags, job_types, allow_commands, idle_only, time.time()))
+        self._worker_users[wid] = user.name
+        self.notifier.wake()
+        self.events.publish("worker", {"id": wid, "name": name, "state": "idle"})
+        return wid
+
+    async def next_task(self, user: User, worker_id: int, timeout: float) -> dict[str, Any] | None:
+        """The worker's next task, waiting up to ``timeout`` seconds for one to be ready."""
+        await self._check_worker(user, worker_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            generation = self.notifier.generation
+            task = await asyncio.wrap_future(self.writer.claim(worker_id))
+            if task is not None:
+                return task  # type: ignore[no-any-return]
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            await self.notifier.wait(generation, remaining)
+
+    async def heartbeat(self, user: User, worker_id: int, state: str) -> None:
+        await self._check_worker(user, worker_id)
+        await self._write(lambda c: report_sql.heartbeat(c, worker_id, state, time.time(),
+                                                         self.lease_seconds))
+
+    async def _task_worker_check(self, user: User) -> set[int] | None:
+        if user.role not in RUNNERS:
+            raise PermissionDenied("only render nodes report on tasks")
+        return None if user.is_admin else {w for w, u in self._worker_users.items()
+                                           if u == user.name}
+
+    async def progress(self, user: User, task_id: int, attempt: int, value: float,
+                       frame: int | None, lines: list[str]) -> bool:
+        mine = await self._task_worker_check(user)
+        fx = await self._write(self._guarded(task_id, user, mine, lambda c: report_sql.progress(
+            c, task_id, attempt, value, frame, lines, time.time(), self.lease_seconds)))
+        return fx.cancel
+
+    async def done(self, user: User, task_id: int, attempt: int,
+                   outputs: list[dict[str, Any]]) -> None:
+        mine = await self._task_worker_check(user)
+        await self._write(self._guarded(task_id, user, mine, lambda c: report_sql.done(
+            c, self.cache, task_id, attempt, outputs, time.time())))
+
+    async def fail(self, user: User, task_id: int, attempt: int, error: str) -> None:
+        mine = await self._task_worker_check(user)
+        await self._write(self._guarded(task_id, user, mine, lambda c: report_sql.fail(
+            c, self.cache, task_id, attempt, error, time.time())))
+
+    async def release(self, user: User, task_id: int, attempt: int, reason: str) -> None:
+        mine = await self._task_worker_check(user)
+        await self._write(self._guarded(task_id, user, mine, lambda c: report_sql.release(
+            c, task_id, attempt, reason, time.time())))
+
+    def _guarded(self, task_id: int, user: User, mine: set[int] | None,
+                 fn: Callable[[Connection], T]) -> Callable[[Connection], T]:
+        def run(conn: Connection) -> T:
+            self._guard(conn, task_id, user, mine)
+            return fn(conn)
+
+        return run
+
+    def _guard(self, conn: Connection, task_id: int, user: User, mine: set[int] | None) -> None:
+        """Refuse reports on a task held by a worker of another user (before any write)."""
+        if mine is None:
+            return
+        holder = read_sql.task_worker(conn, task_id)
+        if holder is not None and holder not in mine:
+            owner = self._worker_users.get(holder) or read_sql.worker_user(conn, holder)
+            self._worker_users[holder] = owner
+            if owner != user.name:
+                raise PermissionDenied(f"task {task_id} is held by another user's worker")
+
+    # -- people -----------------------------------------------------------------------
+    async def submit(self, user: User, spec: JobSpec) -> int:
+        if user.role not in (Role.ADMIN, Role.ARTIST):
+            raise PermissionDenied("only artists and admins submit jobs")
+        plans = compile_job(spec)
+        inputs = check_inputs(spec.inputs)
+        trusted = False
+        if spec.project is not None:
+            project = await self._read(lambda c: accounts.get_project(c, spec.project or ""))
+            await self._read(lambda c: accounts.require(c, project, user, "read"))
+            trusted = project.trusted
+        inputs = await asyncio.to_thread(self._resolve_refs, inputs)
+        now = time.time()
+
+        def go(conn: Connection) -> report_sql.Effects:
+            jid = jobs_sql.insert_job(conn, user.name, spec, plans, inputs, trusted, now)
+            return report_sql.Effects(wake=True, jobs={jid})
+
+        fx = await self._write(go)
+        return next(iter(fx.jobs))
+
+    def _resolve_refs(self, inputs: list[dict[str, str]]) -> list[dict[str, str]]:
+        """Turn ``PROJECT@REV:path`` references into store ids through the repository."""
+        if not any("ref" in i for i in inputs):
+            return inputs
+        try:
+            from vstudio.repo import open_reader
+
+            reader = open_reader(self.studio)
+        except ImportError:
+            raise BadInput("repository references need the repository; give oids") from None
+        out = []
+        for item in inputs:
+            ref = item.get("ref")
+            if ref is None:
+                out.append(item)
+                continue
+            project, _, rest = ref.partition("@")
+            rev_s, _, path = rest.partition(":")
+            if not project or not path:
+                raise BadInput(f"bad repository reference {ref!r}: use PROJECT@REV:path")
+            try:
+                rev = reader.head(project) if rev_s in ("", "HEAD") else int(rev_s.lstrip("r"))
+            except ValueError:
+                raise BadInput(f"bad revision in {ref!r}") from None
+            entry = reader.tree(project, rev).get(path)
+            if entry is None:
+                raise BadInput(f"{path} is not in {project} r{rev}")
+            out.append({"path": item["path"], "oid": entry.oid})
+        return out
+
+    async def job_action(self, user: User, job_id: int, action: str,
+                         priority: int | None = None) -> None:
+        await self._check_job(user, job_id)
+        now = time.time()
+        fns: dict[str, Callable[[Connection], report_sql.Effects]] = {
+            "pause": lambda c: jobs_sql.pause(c, job_id),
+            "resume": lambda c: jobs_sql.resume(c, job_id),
+            "cancel": lambda c: jobs_sql.cancel(c, job_id, now),
+            "retry": lambda c: jobs_sql.retry(c, self.cache, job_id),
+            "delete": lambda c: jobs_sql.delete(c, self.cache, job_id),
+            "priority": lambda c: jobs_sql.set_priority(c, job_id, int(priority or 0)),
+            "clear-blocklist": lambda c: jobs_sql.clear_blocklist(c, job_id, None),
+        }
+        await self._write(fns[action])
+
+    async def retry_task(self, user: User, task_id: int) -> None:
+        job_id = await self._read(lambda c: read_sql.task_job(c, task_id))
+        await self._check_job(user, job_id)
+        await self._write(lambda c: jobs_sql.retry_task(c, self.cache, task_id, time.time()))
+
+    async def worker_action(self, user: User, worker_id: int, action: str) -> None:
+        owner = await self._read(lambda c: read_sql.worker_user(c, worker_id))
+        if not user.is_admin and (owner != user.name or user.role is not Role.ARTIST):
+            raise PermissionDenied("only an admin or the worker's owner may change it")
+        values = {"drain": {"draining": True}, "undrain": {"draining": False},
+                  "disable": {"enabled": False}, "enable": {"enabled": True, "draining": False}}
+        await self._write(lambda c: jobs_sql.set_worker(c, worker_id, **values[action]))
+        self.events.publish("worker", {"id": worker_id, "action": action})
+
+    # -- reads ------------------------------------------------------------------------
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        return await self._read(fn)
