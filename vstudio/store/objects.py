@@ -110,7 +110,8 @@ class Store:
         plain = self.codec.open(e.key, stored, what)
         want = e.check if e.base_kind == fmt.RECIPE else e.key
         if len(plain) != e.raw_length or blake3.blake3(plain).digest() != want:
-            raise CorruptObject(f"{what} does not match its hash: run 'vstudio store check'")
+            raise CorruptObject(f"{what} is corrupt (it does not match its hash): "
+                                "run 'vstudio store check'")
         return plain
 
     def _fetch(self, pack: str, offset: int, length: int) -> bytes:

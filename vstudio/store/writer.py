@@ -237,8 +237,14 @@ class Writer:
         pack = blake3.blake3(data).hexdigest()
         sealed_index = codec.seal(index_aad(pack), raw_index)
 
+        prev = self._uploads[-1] if self._uploads else None
+
         def upload() -> None:
             backend.put(pack_object(pack), data)
+            # Packs upload in parallel, but indexes appear in order: a recipe's pack is
+            # indexed only once every earlier pack (holding its chunks) is.
+            if prev is not None:
+                prev.result()
             backend.put(index_object(pack), sealed_index)
             index.add(pack, entries, raw_index)
 
