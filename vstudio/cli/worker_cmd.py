@@ -31,10 +31,14 @@ from vstudio.cli.common import server_options
               help="Size limit of the input cache in GB (least recently used files go first).")
 @click.option("--poll", type=click.FloatRange(0.5, 30), default=10.0, show_default=True,
               help="Seconds to wait for work in one request.")
+@click.option("--store", "store_url", metavar="URL", default=None,
+              help="Use the studio's object store directly (a shared folder or an S3 bucket "
+                   "this machine may reach) instead of through the server.")
 @click.option("--keep-task-dirs", is_flag=True, help="Keep task folders (for debugging).")
 def worker_cmd(server: str, token: str | None, slots: int, tags: str, name: str,
                idle_only: bool, idle_after: float, allow_commands: bool, cache_dir: str | None,
-               max_cache: float, poll: float, keep_task_dirs: bool) -> None:
+               max_cache: float, poll: float, store_url: str | None,
+               keep_task_dirs: bool) -> None:
     """Render for the studio at --server: take tasks, run them, report, repeat."""
     from vstudio.worker.node import Worker, WorkerOptions
 
@@ -50,4 +54,9 @@ def worker_cmd(server: str, token: str | None, slots: int, tags: str, name: str,
         max_cache_bytes=int(max_cache * 1e9), poll_seconds=poll, keep_task_dirs=keep_task_dirs)
     if cache_dir:
         opts.cache_dir = Path(cache_dir).expanduser().resolve()
-    sys.exit(Worker(opts).run())
+    store = None
+    if store_url:
+        from vstudio.store import open_store
+
+        store = open_store(store_url, {}, cache_dir=opts.cache_dir / "store-index", create=False)
+    sys.exit(Worker(opts, store=store).run())

@@ -76,7 +76,7 @@ class Worker:
         self.api = ManagerApi(opts.server, opts.token)
         self.job_types = jobtypes.available(opts.allow_commands)
         self.cache = InputCache(opts.cache_dir, opts.max_cache_bytes)
-        self.tasks_dir = opts.cache_dir / "tasks" / f"{self.name}-{os.getpid()}"
+        self.tasks_dir = opts.cache_dir / "tasks" / f"{self.name}.{os.getpid()}"
         self.tasks_dir.mkdir(parents=True, exist_ok=True)
         self.stopping = threading.Event()
         self.running: dict[Any, TaskRun] = {}

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vstudio.jobtypes.base import Invocation
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    # If the worker is killed (kill -9), its renders must not run on as orphans.
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+try:
+    import ctypes
+
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL("libc.so.6", use_errno=True) \
+        if sys.platform.startswith("linux") else None
+except OSError:
+    _LIBC = None
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _SPLIT = re.compile(rb"[\r\n]")
@@ -60,7 +76,8 @@ class Run:
         env = {**os.environ, **(inv.env or {})}
         self.proc = subprocess.Popen(
             inv.argv, cwd=inv.cwd, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent if _LIBC is not None else None)
         self.pgid = self.proc.pid  # a new session leader's pid is its group id
         self._errors: list[str] = []
         self._saved_at: dict[int, float] = {}
