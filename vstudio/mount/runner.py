@@ -58,13 +58,12 @@ def parse_url(url: str) -> tuple[str | None, str, str]:
 def open_source(url: str, token: str | None = None) -> Source:
     server, studio_dir, project = parse_url(url)
     if server is not None:
-        from vstudio.repo import remote
+        from vstudio.repo.remote import RemoteReader
 
         if not token:
             raise UsageError("no token: pass --token or set VSTUDIO_TOKEN")
-        reader = remote.open_remote_reader(server, token)
-        return Source(reader, project, f"{server}/{project}",
-                      getattr(reader, "close", lambda: None))
+        remote = RemoteReader(server, token)
+        return Source(remote, project, f"{server}/{project}", remote.client.http.close)
     from vstudio.repo import open_reader
     from vstudio.studio import Studio
 
@@ -141,7 +140,7 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
                    threads: int = 8, debug: bool = False,
                    on_ready: Callable[[], None] | None = None) -> None:
     """Mount and serve until unmounted or sent SIGINT/SIGTERM (libfuse then unmounts)."""
-    from vstudio.mount.fs import MountOps, mfusepy
+    from vstudio.mount.fs import MountOps, PlusFUSE
     from vstudio.mount.view import RepoView
 
     mnt = Path(os.path.abspath(mountpoint))
@@ -163,7 +162,7 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
         "max_threads": 16,
     }
     try:
-        mfusepy.FUSE(ops, str(mnt), foreground=True, nothreads=False, raw_fi=True,
+        PlusFUSE(ops, str(mnt), foreground=True, nothreads=False, raw_fi=True,
                      debug=debug, **options)
     except RuntimeError as e:
         if ready and str(e) == "8":

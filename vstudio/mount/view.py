@@ -235,20 +235,45 @@ class RepoView:
         return out
 
     # -- extended attributes ------------------------------------------------------------
-    def xattrs(self, path: str) -> dict[str, bytes]:
-        """``user.vstudio.*`` attributes of a path (files: id, rev, author, lock)."""
+    # Values are computed only when asked: ``ls -l`` probes ACL attributes of every file,
+    # and the revision/author of a file costs a history query.
+    def xattr_names(self, path: str) -> list[str]:
+        """Names of the ``user.vstudio.*`` attributes of a path."""
         node = self.lookup(path)
         if node.entry is None:
-            return {XATTR_PREFIX + "rev": str(node.rev).encode()} if node.rev else {}
+            return [XATTR_PREFIX + "rev"] if node.rev else []
+        names = [XATTR_PREFIX + n for n in ("author", "id", "rev")]
+        if self.lock_holder(node.entry.path):
+            names.append(XATTR_PREFIX + "lock")
+        return names
+
+    def xattr(self, path: str, name: str) -> bytes | None:
+        """One attribute's value (files: id, rev, author, lock; folders: rev), or None."""
+        if not name.startswith(XATTR_PREFIX):
+            self.lookup(path)
+            return None
+        key = name[len(XATTR_PREFIX):]
+        node = self.lookup(path)
+        if node.entry is None:
+            return str(node.rev).encode() if key == "rev" and node.rev else None
         entry = node.entry
-        out = {XATTR_PREFIX + "id": entry.oid.encode()}
-        changed = self.changed_in(entry.path, node.rev)
-        info = changed or self.commit(node.rev)
-        out[XATTR_PREFIX + "rev"] = str(info.rev).encode()
-        out[XATTR_PREFIX + "author"] = info.author.encode()
-        holder = self.lock_holder(entry.path)
-        if holder:
-            out[XATTR_PREFIX + "lock"] = holder.encode()
+        if key == "id":
+            return entry.oid.encode()
+        if key == "lock":
+            holder = self.lock_holder(entry.path)
+            return holder.encode() if holder else None
+        if key in ("rev", "author"):
+            info = self.changed_in(entry.path, node.rev) or self.commit(node.rev)
+            return str(info.rev).encode() if key == "rev" else info.author.encode()
+        return None
+
+    def xattrs(self, path: str) -> dict[str, bytes]:
+        """Every ``user.vstudio.*`` attribute of a path with its value."""
+        out = {}
+        for name in self.xattr_names(path):
+            value = self.xattr(path, name)
+            if value is not None:
+                out[name] = value
         return out
 
 
