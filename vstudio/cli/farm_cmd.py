@@ -1,0 +1,435 @@
+"""``submit``, ``jobs`` and ``workers``: the render farm from the command line (over HTTP)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vstudio.cli.common import emit, json_option, server_options
+from vstudio.errors import (
+    BadInput,
+    Conflict,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    ServerError,
+    VStudioError,
+)
+
+_STATUS_ERRORS: dict[int, type[VStudioError]] = {
+    400: BadInput, 401: NotAuthenticated, 403: PermissionDenied, 404: NotFound, 409: Conflict,
+    422: BadInput}
+FINAL = ("done", "failed", "canceled")
+
+
+class Api:
+    """A small client of the farm's HTTP API; HTTP errors become vstudio errors."""
+
+    def __init__(self, server: str, token: str | None) -> None:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.server = server
+        self.token = token
+        self.http = httpx.Client(base_url=server, headers=headers, timeout=60)
+
+    def call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        import httpx
+
+        try:
+            r = self.http.request(method, path, json=body,
+                                  params={k: v for k, v in params.items() if v is not None})
+        except httpx.HTTPError as e:
+            raise ServerError(f"cannot reach {self.server}: {e}") from None
+        if r.status_code >= 400:
+            try:
+                detail = r.json().get("detail", r.text)
+            except ValueError:
+                detail = r.text
+            raise _STATUS_ERRORS.get(r.status_code, ServerError)(f"{detail}")
+        return r.json() if r.content else None
+
+
+# -- submit ----------------------------------------------------------------------------
+def _common(f: Any) -> Any:
+    for deco in reversed([
+        click.option("--frames", "frames", metavar="LIST", help="1-250, 1-250x2 or 1,5,10-20"),
+        click.option("--chunk", type=click.IntRange(1, 100_000), default=None,
+                     help="frames per task"),
+        click.option("--priority", type=click.IntRange(0, 100), default=50, show_default=True),
+        click.option("--after", multiple=True, type=click.IntRange(1, 2**31 - 1),
+                     metavar="JOB", help="start after this job is done (repeatable)"),
+        click.option("--name", default=None, help="job name (default: from the file)"),
+        click.option("--project", default=None, help="the project the job belongs to"),
+        click.option("--tags", default="", help="worker tags required, comma-separated"),
+        click.option("--retries", type=click.IntRange(0, 100), default=2, show_default=True),
+        click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+                     help="seconds a task may run"),
+        click.option("--max-running", type=click.IntRange(1), default=None,
+                     help="at most this many tasks of the job at once"),
+        click.option("--paused", is_flag=True, help="submit paused"),
+        click.option("--shared-disk", is_flag=True,
+                     help="pass FILE as a path the workers can read; do not upload it"),
+        json_option, server_options,
+    ]):
+        f = deco(f)
+    return f
+
+
+def _file_input(api: Api, file: str, shared: bool) -> tuple[str, list[dict[str, str]]]:
+    """The file reference for params and the job inputs that carry it."""
+    if "@" in file and ":" in file.split("@", 1)[1] and not Path(file).exists():
+        path = file.split(":", 1)[1]
+        return path, [{"path": path, "ref": file}]  # PROJECT@REV:path in the repository
+    p = Path(file)
+    if shared:
+        return str(p.resolve()), []
+    if not p.is_file():
+        raise BadInput(f"{file}: no such file (or give PROJECT@REV:path)")
+    return p.name, [{"path": p.name, "oid": _upload(api, p)}]
+
+
+def _upload(api: Api, path: Path) -> str:
+    try:
+        from vstudio.store.remote import RemoteStore
+    except ImportError:
+        raise VStudioError("uploading needs the store's HTTP client (vstudio.store.remote); "
+                           "use --shared-disk or PROJECT@REV:path") from None
+    store: Any = RemoteStore(api.server, api.token)
+    return str(store.put_file(path))
+
+
+def _submit(api: Api, o: dict[str, Any], blocks: list[dict[str, Any]],
+            inputs: list[dict[str, str]], default_name: str) -> None:
+    spec = {"name": o["name"] or default_name, "project": o["project"],
+            "priority": o["priority"], "after": list(o["after"]), "paused": o["paused"],
+            "max_running": o["max_running"], "inputs": inputs, "blocks": blocks}
+    job = api.call("POST", "/api/jobs", spec)
+    emit({"id": job["id"]}, o["as_json"], lambda d: click.echo(f"submitted job {d['id']}"))
+
+
+def _block(o: dict[str, Any], name: str, type_: str, params: dict[str, Any]) -> dict[str, Any]:
+    b: dict[str, Any] = {"name": name, "type": type_, "params": params,
+                         "tags": [t for t in o["tags"].split(",") if t],
+                         "retries": o["retries"], "timeout": o["timeout"]}
+    if o["frames"]:
+        b["frames"] = o["frames"]
+    if o["chunk"]:
+        b["chunk"] = o["chunk"]
+    return b
+
+
+def _need_frames(o: dict[str, Any]) -> None:
+    if not o["frames"]:
+        raise click.UsageError("--frames is required (e.g. --frames 1-250)")
+
+
+@click.group("submit")
+def submit_group() -> None:
+    """Submit a render job to the farm."""
+
+
+@submit_group.command("blender")
+@click.argument("file")
+@click.option("--scene", default=None)
+@click.option("--camera", default=None)
+@click.option("--engine", type=click.Choice(["CYCLES", "BLENDER_EEVEE", "BLENDER_WORKBENCH"]))
+@click.option("--samples", type=click.IntRange(1), default=None)
+@click.option("--resolution", metavar="WxH", default=None)
+@click.option("--format", "fmt", type=click.Choice(["PNG", "OPEN_EXR", "JPEG"]), default="PNG")
+@click.option("--encode", metavar="VIDEO", default=None,
+              help="also encode the frames into this video (mp4/webm), frame by frame")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=24.0)
+@_common
+def submit_blender(file: str, scene: str | None, camera: str | None, engine: str | None,
+                   samples: int | None, resolution: str | None, fmt: str, encode: str | None,
+                   fps: float, server: str, token: str | None, **o: Any) -> None:
+    """Render a .blend file's frames."""
+    _need_frames(o)
+    api = Api(server, token)
+    ref, inputs = _file_input(api, file, o["shared_disk"])
+    params: dict[str, Any] = {"file": ref, "format": fmt, "scene": scene, "camera": camera,
+                              "engine": engine, "samples": samples}
+    if resolution:
+        try:
+            w, h = (int(x) for x in resolution.lower().split("x"))
+        except ValueError:
+            raise click.UsageError("--resolution must look like 1920x1080") from None
+        params["resolution"] = [w, h]
+    blocks = [_block(o, "render", "blender", {k: v for k, v in params.items() if v is not None})]
+    if encode:
+        codec = "vp9" if encode.endswith(".webm") else "h264"
+        blocks.append({"name": "encode", "type": "ffmpeg",
+                       "params": {"block": "render", "fps": fps, "codec": codec,
+                                  "output": encode}})
+    _submit(api, o, blocks, inputs, Path(ref).stem)
+
+
+@submit_group.command("synfig")
+@click.argument("file")
+@click.option("--width", type=click.IntRange(1), default=None)
+@click.option("--height", type=click.IntRange(1), default=None)
+@_common
+def submit_synfig(file: str, width: int | None, height: int | None, server: str,
+                  token: str | None, **o: Any) -> None:
+    """Render a Synfig file (.sif/.sifz)."""
+    _need_frames(o)
+    api = Api(server, token)
+    ref, inputs = _file_input(api, file, o["shared_disk"])
+    params = {k: v for k, v in {"file": ref, "width": width, "height": height}.items()
+              if v is not None}
+    _submit(api, o, [_block(o, "render", "synfig", params)], inputs, Path(ref).stem)
+
+
+@submit_group.command("krita")
+@click.argument("file")
+@_common
+def submit_krita(file: str, server: str, token: str | None, **o: Any) -> None:
+    """Export a Krita file (.kra)."""
+    o["frames"] = o["frames"] or "1"
+    api = Api(server, token)
+    ref, inputs = _file_input(api, file, o["shared_disk"])
+    _submit(api, o, [_block(o, "export", "krita", {"file": ref})], inputs, Path(ref).stem)
+
+
+@submit_group.command("ffmpeg")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--pattern", required=True, help="image2 pattern in FOLDER, e.g. frame_%04d.png")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=24.0)
+@click.option("--codec", type=click.Choice(["h264", "vp9"]), default="h264")
+@click.option("--output", default="video.mp4", show_default=True)
+@_common
+def submit_ffmpeg(folder: str, pattern: str, fps: float, codec: str, output: str, server: str,
+                  token: str | None, **o: Any) -> None:
+    """Encode a folder's frame sequence into a video (the frames are uploaded)."""
+    _need_frames(o)
+    api = Api(server, token)
+    inputs = [{"path": p.name, "oid": _upload(api, p)}
+              for p in sorted(Path(folder).iterdir()) if p.is_file()]
+    if not inputs:
+        raise BadInput(f"{folder} has no files")
+    o["chunk"] = o["chunk"] or 100_000  # one video unless asked otherwise
+    params = {"pattern": pattern, "fps": fps, "codec": codec, "output": output}
+    _submit(api, o, [_block(o, "encode", "ffmpeg", params)], inputs, Path(output).stem)
+
+
+@submit_group.command("command", context_settings={"ignore_unknown_options": True})
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
+@_common
+def submit_command(argv: tuple[str, ...], server: str, token: str | None, **o: Any) -> None:
+    """Run ARGV per task ({start}/{end} replaced); only workers with --allow-commands."""
+    _need_frames(o)
+    api = Api(server, token)
+    _submit(api, o, [_block(o, "command", "command", {"argv": list(argv)})], [],
+            Path(argv[0]).name)
+
+
+# -- jobs ------------------------------------------------------------------------------
+@click.group("jobs", invoke_without_command=True)
+@click.pass_context
+def jobs_group(ctx: click.Context) -> None:
+    """List, inspect and steer jobs (default: ls)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(jobs_ls)
+
+
+def _human_jobs(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        click.echo("no jobs")
+    for j in rows:
+        click.echo(f"{j['id']:>6}  {j['status']:<9} {j['progress']:>5.1f}%  "
+                   f"{j['tasks_done']}/{j['tasks_total']} tasks  p{j['priority']:<3} "
+                   f"{j['owner']:<12} {j['name']}")
+
+
+@jobs_group.command("ls")
+@click.option("--owner", default=None)
+@click.option("--status", type=click.Choice(["queued", "running", "paused", "done", "failed",
+                                             "canceled"]), default=None)
+@click.option("--limit", type=click.IntRange(1, 1000), default=100)
+@json_option
+@server_options
+def jobs_ls(owner: str | None, status: str | None, limit: int, as_json: bool, server: str,
+            token: str | None) -> None:
+    """Jobs, newest first."""
+    rows = Api(server, token).call("GET", "/api/jobs", owner=owner, status=status, limit=limit)
+    emit(rows, as_json, _human_jobs)
+
+
+def _human_job(j: dict[str, Any]) -> None:
+    click.echo(f"job {j['id']} {j['name']!r} by {j['owner']}: {j['status']}, "
+               f"{j['progress']:.1f}%, priority {j['priority']}")
+    for t in j.get("tasks", []):
+        extra = f" on {t['worker']}" if t["worker"] else ""
+        err = f"  ({t['error']})" if t.get("error") and t["status"] != "done" else ""
+        click.echo(f"  task {t['id']:>6} {t['block']:<10} {t['frames']:<12} {t['status']:<9}"
+                   f" {t['progress']:>5.1f}%{extra}{err}")
+    for b in j.get("blocklist", []):
+        click.echo(f"  blocklisted: {b['worker']} ({b['failures']} failures)")
+
+
+@jobs_group.command("show")
+@click.argument("job_id", type=click.IntRange(1, 2**31 - 1))
+@json_option
+@server_options
+def jobs_show(job_id: int, as_json: bool, server: str, token: str | None) -> None:
+    """A job with its blocks and tasks."""
+    emit(Api(server, token).call("GET", f"/api/jobs/{job_id}"), as_json, _human_job)
+
+
+@jobs_group.command("watch")
+@click.argument("job_id", type=click.IntRange(1, 2**31 - 1))
+@json_option
+@server_options
+def jobs_watch(job_id: int, as_json: bool, server: str, token: str | None) -> None:
+    """Follow a job's progress live until it is done, failed or canceled."""
+    import httpx
+
+    api = Api(server, token)
+    job = api.call("GET", f"/api/jobs/{job_id}", tasks=False)
+    last = None
+    while job["status"] not in FINAL:
+        line = (job["status"], job["progress"], job["tasks_done"])
+        if line != last:
+            _watch_line(job, as_json)
+            last = line
+        try:  # wait for an event of this job, then read its state
+            with api.http.stream("GET", "/api/events", params={"job": job_id},
+                                 timeout=httpx.Timeout(60, read=20)) as r:
+                for text in r.iter_lines():
+                    if text.startswith("data:"):
+                        break
+        except httpx.HTTPError:
+            time.sleep(1)
+        job = api.call("GET", f"/api/jobs/{job_id}", tasks=False)
+    _watch_line(job, as_json)
+    if job["status"] != "done":
+        sys.exit(1)
+
+
+def _watch_line(job: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({k: job[k] for k in ("id", "status", "progress", "tasks_done",
+                                                   "tasks_total")}))
+    else:
+        click.echo(f"job {job['id']}: {job['status']} {job['progress']:.1f}% "
+                   f"({job['tasks_done']}/{job['tasks_total']} tasks)")
+
+
+def _job_action(name: str, method: str = "POST") -> click.Command:
+    @click.command(name)
+    @click.argument("job_id", type=click.IntRange(1, 2**31 - 1))
+    @json_option
+    @server_options
+    def cmd(job_id: int, as_json: bool, server: str, token: str | None) -> None:
+        api = Api(server, token)
+        if method == "DELETE":
+            api.call("DELETE", f"/api/jobs/{job_id}")
+            emit({"id": job_id, "deleted": True}, as_json,
+                 lambda d: click.echo(f"deleted job {d['id']}"))
+            return
+        job = api.call("POST", f"/api/jobs/{job_id}/{name}")
+        emit(job, as_json, lambda j: click.echo(f"job {j['id']}: {j['status']}"))
+
+    cmd.help = {"pause": "Hand out no new task of a job.", "resume": "Resume a paused job.",
+                "cancel": "Cancel a job and stop its running tasks.",
+                "retry": "Queue a job's failed and canceled tasks again.",
+                "delete": "Delete a job and its records."}[name]
+    return cmd
+
+
+for _n in ("pause", "resume", "cancel", "retry"):
+    jobs_group.add_command(_job_action(_n))
+jobs_group.add_command(_job_action("delete", "DELETE"))
+
+
+@jobs_group.command("priority")
+@click.argument("job_id", type=click.IntRange(1, 2**31 - 1))
+@click.argument("priority", type=click.IntRange(0, 100))
+@json_option
+@server_options
+def jobs_priority(job_id: int, priority: int, as_json: bool, server: str,
+                  token: str | None) -> None:
+    """Change a job's priority (0-100, higher first)."""
+    job = Api(server, token).call("POST", f"/api/jobs/{job_id}/priority", {"priority": priority})
+    emit(job, as_json, lambda j: click.echo(f"job {j['id']}: priority {j['priority']}"))
+
+
+@jobs_group.command("retry-task")
+@click.argument("task_id", type=click.IntRange(1, 2**31 - 1))
+@server_options
+def jobs_retry_task(task_id: int, server: str, token: str | None) -> None:
+    """Queue one task again."""
+    Api(server, token).call("POST", f"/api/tasks/{task_id}/retry")
+    click.echo(f"task {task_id} queued")
+
+
+@jobs_group.command("log")
+@click.argument("task_id", type=click.IntRange(1, 2**31 - 1))
+@json_option
+@server_options
+def jobs_log(task_id: int, as_json: bool, server: str, token: str | None) -> None:
+    """A task's log."""
+    data = Api(server, token).call("GET", f"/api/tasks/{task_id}/log", limit=10_000)
+    emit(data, as_json, lambda d: click.echo("\n".join(x["line"] for x in d["lines"])))
+
+
+@jobs_group.command("fetch")
+@click.argument("job_id", type=click.IntRange(1, 2**31 - 1))
+@click.argument("dest", type=click.Path(file_okay=False))
+@json_option
+@server_options
+def jobs_fetch(job_id: int, dest: str, as_json: bool, server: str, token: str | None) -> None:
+    """Download a job's outputs into DEST/BLOCK/NAME."""
+    api = Api(server, token)
+    outputs = api.call("GET", f"/api/jobs/{job_id}/outputs")
+    try:
+        from vstudio.store.remote import RemoteStore
+    except ImportError:
+        raise VStudioError("fetching needs the store's HTTP client (vstudio.store.remote)") \
+            from None
+    store: Any = RemoteStore(server, token)
+    root = Path(dest)
+    written = []
+    for o in outputs:
+        name = Path(o["name"]).name  # never let a recorded name escape DEST
+        if not name or name in (".", ".."):
+            continue
+        target = root / Path(o["block"]).name / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        store.get_file(o["oid"], target)
+        written.append({"path": str(target), "oid": o["oid"], "frame": o["frame"]})
+    emit(written, as_json, lambda d: click.echo(f"fetched {len(d)} file(s) into {root}"))
+
+
+# -- workers ---------------------------------------------------------------------------
+@click.command("workers")
+@click.option("--drain", type=click.IntRange(1, 2**31 - 1), default=None, metavar="ID",
+              help="let worker ID finish its tasks and take no new ones")
+@click.option("--disable", type=click.IntRange(1, 2**31 - 1), default=None, metavar="ID")
+@click.option("--enable", type=click.IntRange(1, 2**31 - 1), default=None, metavar="ID")
+@json_option
+@server_options
+def workers_cmd(drain: int | None, disable: int | None, enable: int | None, as_json: bool,
+                server: str, token: str | None) -> None:
+    """Render nodes: state, tasks, tags (and drain/disable/enable one)."""
+    api = Api(server, token)
+    for action, wid in (("drain", drain), ("disable", disable), ("enable", enable)):
+        if wid is not None:
+            api.call("POST", f"/api/workers/{wid}/{action}")
+    rows = api.call("GET", "/api/workers")
+
+    def human(rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            click.echo("no workers")
+        for w in rows:
+            tasks = ",".join(map(str, w["tasks"])) or "-"
+            click.echo(f"{w['id']:>4}  {w['name']:<24} {w['state']:<9} slots {w['slots']}  "
+                       f"tasks {tasks}  tags {','.join(w['tags']) or '-'}")
+
+    emit(rows, as_json, human)
