@@ -112,4 +112,6 @@ def expand_sequence(path: str) -> list[str]:
     stem = p.stem.rstrip(string.digits)
     if stem == p.stem:
         return [path]
-    return sorted(glob.glob(glob.escape(str(p.parent / stem)) + "*" + glob.escape(p.suffix)))
+    pattern = os.path.join(glob.escape(str(p.parent)),
+                           glob.escape(stem) + "*" + glob.escape(p.suffix))
+    return sorted(glob.glob(pattern))
