@@ -38,12 +38,15 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 # Sections of the page; each module defines ``router``. A section whose domain is not
 # built yet (the farm, the repository) is simply absent from the navigation.
-SECTIONS = ["vstudio.web.farm_pages", "vstudio.web.repo_pages"]
+SECTIONS = ["vstudio.web.farm_pages", "vstudio.web.jobs_pages", "vstudio.web.repo_pages"]
 MINTED_COOKIE = "vstudio_minted"  # the session token was made by a password login
 
 
 def setup(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=render.HERE / "static"), name="static")
+    for module in _loaded:
+        if hasattr(module, "setup"):
+            module.setup(app)
 
 
 def _login_form(request: Request, *, error: str | None = None, status: int = 200,
@@ -126,6 +129,7 @@ def whoami(request: Request) -> Response:
     return html(request, "whoami.html", session)
 
 
+_loaded = []
 for _name in SECTIONS:
     try:
         _module = import_module(_name)
@@ -134,3 +138,4 @@ for _name in SECTIONS:
             raise
         continue
     router.include_router(_module.router)
+    _loaded.append(_module)

@@ -6,19 +6,17 @@ the API use) after a read-right check in the catalog.
 
 from __future__ import annotations
 
-import mimetypes
-import urllib.parse
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from vstudio.api.deps import get_studio
 from vstudio.catalog import accounts
 from vstudio.errors import BadInput, NotFound
 from vstudio.repo.api import Entry, RepoReader
+from vstudio.web.media import stream_bytes
 from vstudio.web.render import PageRoute, html, int_arg
 from vstudio.web.session import Session, require_session
 
@@ -27,7 +25,6 @@ SessionDep = Annotated[Session, Depends(require_session)]
 
 PER_PAGE = 200
 LOG_PER_PAGE = 50
-CHUNK = 1 << 20
 # Shown inline as thumbnails (scaled by the browser, loaded lazily); bigger images and
 # other types get a download link only, so a folder of 8K textures stays a light page.
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
@@ -177,13 +174,6 @@ def log_page(request: Request, session: SessionDep, project: str) -> Response:
                 has_next=has_next, versions=versions, lock=lock, head=repo.head(p.name))
 
 
-def _disposition(kind: str, path: str) -> str:
-    name = path.rsplit("/", 1)[-1]
-    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name)
-    return (f'{kind}; filename="{ascii_name}"; '
-            f"filename*=UTF-8''{urllib.parse.quote(name, safe='')}")
-
-
 @router.get("/repo/{project}/raw")
 def raw(request: Request, session: SessionDep, project: str) -> Response:
     """A file's bytes at a revision: images inline (for thumbnails), the rest as download."""
@@ -195,24 +185,6 @@ def raw(request: Request, session: SessionDep, project: str) -> Response:
     entry = repo.tree(p.name, rev).get(path) if rev and path else None
     if entry is None:
         raise NotFound(f"no file {path!r} in r{rev} of {p.name}")
-    kind = image_type(path)
-    inline = kind is not None and q.get("download") != "1"
-    media = kind if inline else (mimetypes.guess_type(path)[0] or "application/octet-stream")
-    if not inline:
-        media = "application/octet-stream"  # never render an uploaded HTML/SVG in our origin
-
-    def chunks() -> Iterator[bytes]:
-        offset = 0
-        while offset < entry.size:
-            data = repo.read(entry.oid, offset, min(CHUNK, entry.size - offset))
-            if not data:
-                break
-            offset += len(data)
-            yield data
-
-    headers = {"Content-Disposition": _disposition("inline" if inline else "attachment", path),
-               "Content-Length": str(entry.size), "X-Content-Type-Options": "nosniff",
-               "Cache-Control": "private, max-age=31536000, immutable" if q.get("rev")
-               else "no-store",
-               "Content-Security-Policy": "default-src 'none'; sandbox"}
-    return StreamingResponse(chunks(), media_type=media, headers=headers)
+    return stream_bytes(request, lambda o, n: repo.read(entry.oid, o, n), entry.size, path,
+                        download=q.get("download") == "1" or image_type(path) is None,
+                        immutable=bool(q.get("rev")))

@@ -38,6 +38,7 @@
   function num(v) { var n = parseInt(v, 10); return isNaN(n) ? null : n; }
 
   function onEvent(type, d) {
+    if (type === "resync") { resync(); return; }
     if (!d || typeof d !== "object") return;
     var kind = String(d.kind || d.type || type || "");
     var jobId = num(d.job_id !== undefined ? d.job_id : (d.job && typeof d.job === "object" ? d.job.id : d.job));
@@ -66,9 +67,10 @@
     pendingJobs = {};
     Object.keys(jobs).forEach(function (jobId) {
       var page = $('[data-job-page="' + jobId + '"]');
-      var tasks = Object.keys(jobs[jobId]);
+      var tasks = Object.keys(jobs[jobId]).filter(function (k) { return k !== "all"; });
       var url = "/jobs/" + jobId + "/live";
-      if (page && tasks.length) url += "?tasks=" + tasks.slice(0, 500).join(",");
+      if (page && (jobs[jobId].all || tasks.length > 500)) url += "?tasks=all";
+      else if (page && tasks.length) url += "?tasks=" + tasks.join(",");
       fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (s) { if (s) applyJob(jobId, s); })
@@ -115,6 +117,18 @@
         }
       });
     }
+  }
+
+  // Events were dropped (a slow connection): refresh everything shown.
+  function resync() {
+    $all("[data-job], [data-job-page]").forEach(function (el) {
+      var id = el.getAttribute("data-job") || el.getAttribute("data-job-page");
+      if (el.hasAttribute("data-job-page")) (pendingJobs[id] = pendingJobs[id] || {}).all = true;
+      else noteJob(num(id), null);
+    });
+    if (!flushTimer) flushTimer = setTimeout(flush, FLUSH_MS);
+    noteList();
+    noteWorkers();
   }
 
   // ---- lists refreshed as a whole fragment (jobs list, workers) -------------------------
@@ -234,7 +248,27 @@
     }
   }
 
-  document.addEventListener("DOMContentLoaded", function () { bind(document); connect(); });
+  function pollLists() {
+    // Heartbeats and lost workers do not always make events: the workers list also
+    // refreshes itself now and then.
+    var body = $("#workers-body[data-poll]");
+    if (body) setInterval(function () { refreshFragment("#workers-body"); },
+                          parseInt(body.getAttribute("data-poll"), 10) || 10000);
+  }
+
+  // htmx does not swap error answers: show their message instead of doing nothing.
+  document.addEventListener("htmx:responseError", function (e) {
+    var flash = $("#flash");
+    if (!flash) return;
+    var text = e.detail.xhr.responseText || "";
+    var m = /<p class="error"[^>]*>([\s\S]*?)<\/p>/.exec(text);
+    // DOMParser makes an inert document: nothing in it loads or runs.
+    flash.textContent = m ? new DOMParser().parseFromString(m[1], "text/html").body.textContent
+                          : "The action failed (" + e.detail.xhr.status + ").";
+    flash.hidden = false;
+  });
+
+  document.addEventListener("DOMContentLoaded", function () { bind(document); connect(); pollLists(); });
   // Actions posted by htmx swap in fresh fragments: bind their handlers too.
   document.addEventListener("htmx:load", function (e) { if (e.target !== document.body) bind(e.target); });
   window.vstudio = { onEvent: onEvent, openLog: openLog, csrf: csrf };

@@ -1,0 +1,195 @@
+"""Read queries the web page needs beyond the farm's own (``farm_queries``).
+
+Compact on purpose: the job page of a 10,000-task job and the list of 1,000 jobs must
+render in well under a second, so these select only the columns a page shows and count
+frames in SQL instead of decoding every task's frame list.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from vstudio.catalog.farm_tables import (
+    farm_blocklist,
+    farm_jobs,
+    farm_outputs,
+    farm_tasks,
+    farm_workers,
+)
+from vstudio.catalog.web_tables import web_farm_samples
+
+t = farm_tasks
+# Number of frames of a task: its frames column is a JSON list of ints, so the count of
+# commas plus one (the same on SQLite and PostgreSQL, no JSON functions needed).
+_NFRAMES = sa.func.length(t.c.frames) - sa.func.length(sa.func.replace(t.c.frames, ",", "")) + 1
+
+
+@dataclass(frozen=True)
+class FrameCount:
+    done: int
+    total: int
+    running_done: float  # frames of running tasks weighted by their progress
+
+
+@dataclass(frozen=True)
+class TaskCell:
+    id: int
+    block_id: int
+    status: str  # as stored (farm.model.TaskStatus)
+    first: int
+    last: int
+    frames: int
+    progress: float
+    worker: str | None
+    started: float | None
+    finished: float | None
+    error: str | None  # why its last attempt failed
+
+
+def frame_counts(conn: Connection, job_ids: list[int]) -> dict[int, FrameCount]:
+    out = {j: FrameCount(0, 0, 0.0) for j in job_ids}
+    if not job_ids:
+        return out
+    acc: dict[int, list[float]] = {j: [0, 0, 0.0] for j in job_ids}
+    q = (sa.select(t.c.job_id, t.c.status, sa.func.sum(_NFRAMES),
+                   sa.func.sum(_NFRAMES * t.c.progress))
+         .where(t.c.job_id.in_(job_ids)).group_by(t.c.job_id, t.c.status))
+    for jid, status, n, weighted in conn.execute(q):
+        a = acc[jid]
+        a[1] += int(n or 0)
+        if status == "done":
+            a[0] += int(n or 0)
+        elif status == "running":
+            a[2] += float(weighted or 0) / 100.0
+    return {j: FrameCount(int(a[0]), int(a[1]), float(a[2])) for j, a in acc.items()}
+
+
+def task_cells(conn: Connection, job_id: int, ids: list[int] | None = None) -> list[TaskCell]:
+    """Every task of a job (or the listed ones), in block and chunk order."""
+    q = (sa.select(t.c.id, t.c.block_id, t.c.status, t.c.first_frame, t.c.last_frame,
+                   _NFRAMES.label("n"), t.c.progress, farm_workers.c.name, t.c.started,
+                   t.c.finished, t.c.error)
+         .outerjoin(farm_workers, farm_workers.c.id == t.c.worker_id)
+         .where(t.c.job_id == job_id).order_by(t.c.block_id, t.c.idx))
+    if ids is not None:
+        q = q.where(t.c.id.in_(ids[:1000]))
+    return [TaskCell(r[0], r[1], r[2], r[3], r[4], int(r[5] or 0), float(r[6] or 0), r[7],
+                     r[8], r[9], r[10]) for r in conn.execute(q)]
+
+
+@dataclass(frozen=True)
+class JobHead:
+    id: int
+    name: str
+    owner: str
+    project: str | None
+    priority: int
+    state: str  # farm.model.JobState
+    created: float
+    started: float | None
+    finished: float | None
+
+
+_JOB_COLS = (farm_jobs.c.id, farm_jobs.c.name, farm_jobs.c.owner, farm_jobs.c.project,
+             farm_jobs.c.priority, farm_jobs.c.state, farm_jobs.c.created, farm_jobs.c.started,
+             farm_jobs.c.finished)
+
+
+def job_heads(conn: Connection, ids: list[int] | None = None,
+              owner: str | None = None) -> list[JobHead]:
+    """The list page's columns of every job (or of ``ids``): it filters, sorts and pages
+    these, then counts frames for one page only."""
+    q = sa.select(*_JOB_COLS)
+    if ids is not None:
+        q = q.where(farm_jobs.c.id.in_(ids))
+    if owner is not None:
+        q = q.where(farm_jobs.c.owner == owner)
+    return [JobHead(*r) for r in conn.execute(q)]
+
+
+def output_name(conn: Connection, job_id: int, oid: str) -> str | None:
+    """The name of a job's output (or thumbnail) with store id ``oid``; None if not the job's."""
+    q = (sa.select(farm_outputs.c.name, farm_outputs.c.oid)
+         .where((farm_outputs.c.job_id == job_id)
+                & ((farm_outputs.c.oid == oid) | (farm_outputs.c.thumbnail_oid == oid)))
+         .limit(1))
+    row = conn.execute(q).first()
+    if row is None:
+        return None
+    return str(row.name) if row.oid == oid else "thumbnail.png"
+
+
+def running_tasks(conn: Connection) -> dict[int, tuple[int, str, int, int, float]]:
+    """task id -> (job id, job name, first frame, last frame, progress) of running tasks."""
+    q = (sa.select(t.c.id, t.c.job_id, farm_jobs.c.name, t.c.first_frame, t.c.last_frame,
+                   t.c.progress)
+         .join(farm_jobs, farm_jobs.c.id == t.c.job_id).where(t.c.status == "running"))
+    return {r[0]: (r[1], r[2], r[3], r[4], float(r[5] or 0)) for r in conn.execute(q)}
+
+
+def blocklists(conn: Connection) -> dict[int, list[tuple[int, str, int]]]:
+    """worker id -> [(job id, job name, failures)] for the jobs it is kept off."""
+    q = (sa.select(farm_blocklist.c.worker_id, farm_blocklist.c.job_id, farm_jobs.c.name,
+                   farm_blocklist.c.failures)
+         .join(farm_jobs, farm_jobs.c.id == farm_blocklist.c.job_id)
+         .where(farm_blocklist.c.failures >= farm_jobs.c.blocklist_after))
+    out: dict[int, list[tuple[int, str, int]]] = {}
+    for wid, jid, name, n in conn.execute(q):
+        out.setdefault(wid, []).append((jid, name, int(n)))
+    return out
+
+
+def worker_failures(conn: Connection) -> dict[int, int]:
+    """worker id -> failed task attempts recorded against it (over all jobs)."""
+    q = (sa.select(farm_blocklist.c.worker_id, sa.func.sum(farm_blocklist.c.failures))
+         .group_by(farm_blocklist.c.worker_id))
+    return {wid: int(n or 0) for wid, n in conn.execute(q)}
+
+
+def task_status_counts(conn: Connection,
+                       ids: list[int] | None = None) -> dict[int, dict[str, int]]:
+    """job id -> task status -> count, for every job (the list page's status filter)."""
+    out: dict[int, dict[str, int]] = {}
+    q = sa.select(t.c.job_id, t.c.status, sa.func.count()).group_by(t.c.job_id, t.c.status)
+    if ids is not None:
+        q = q.where(t.c.job_id.in_(ids))
+    for jid, status, n in conn.execute(q):
+        out.setdefault(jid, {})[status] = int(n)
+    return out
+
+
+def finished_since(conn: Connection, since: float) -> list[float]:
+    """Finish times of tasks done since ``since`` (the overview's tasks per hour)."""
+    q = sa.select(t.c.finished).where((t.c.status == "done") & (t.c.finished >= since))
+    return [float(r[0]) for r in conn.execute(q)]
+
+
+def queue_counts(conn: Connection) -> dict[str, int]:
+    q = sa.select(t.c.status, sa.func.count()).group_by(t.c.status)
+    return {s: int(n) for s, n in conn.execute(q)}
+
+
+def add_sample(conn: Connection, period: int, busy: int, idle: int, offline: int,
+               queued: int, running: int, keep_seconds: float = 7 * 86400) -> bool:
+    """Record one sample for the period starting at ``period``; False if one exists."""
+    now = int(time.time())
+    try:
+        with conn.begin_nested():
+            conn.execute(web_farm_samples.insert().values(
+                time=period, busy=busy, idle=idle, offline=offline, queued=queued,
+                running=running))
+    except IntegrityError:
+        return False
+    conn.execute(web_farm_samples.delete().where(web_farm_samples.c.time < now - keep_seconds))
+    return True
+
+
+def samples(conn: Connection, since: float) -> list[tuple[int, int, int, int, int, int]]:
+    q = (sa.select(web_farm_samples).where(web_farm_samples.c.time >= since)
+         .order_by(web_farm_samples.c.time))
+    return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]

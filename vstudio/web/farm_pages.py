@@ -1,0 +1,171 @@
+"""Farm overview (busy/idle over time, queue, tasks per hour) and the workers page.
+
+The overview's history comes from samples the server records every minute
+(``[server] web_sample_seconds``); a studio that just started shows what it has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from vstudio.catalog import farm_queries as fq
+from vstudio.catalog import web_queries as wq
+from vstudio.errors import BadInput
+from vstudio.web import views
+from vstudio.web.jobs_pages import _id, farm_of, job_rows
+from vstudio.web.render import PageRoute, fragment, html
+from vstudio.web.session import Session, acting_session, require_actor, require_session
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+SessionDep = Annotated[Session, Depends(require_session)]
+ActingDep = Annotated[Session, Depends(acting_session)]
+log = logging.getLogger("vstudio.web")
+
+WORKER_ACTIONS = ("drain", "undrain", "disable", "enable")
+HOURS = 24
+
+
+def worker_rows(conn: Connection) -> list[dict[str, Any]]:
+    """The workers as the page shows them: state, current tasks, failures, blocklists."""
+    running = wq.running_tasks(conn)
+    blocked = wq.blocklists(conn)
+    failures = wq.worker_failures(conn)
+    rows = []
+    for w in fq.list_workers(conn):
+        state = w["state"]
+        if state not in ("offline", "disabled") and w["tasks"]:
+            state = "rendering" if not w["draining"] else "draining"
+        current = [{"id": tid, "job_id": running[tid][0], "job": running[tid][1],
+                    "frames": f"{running[tid][2]}-{running[tid][3]}",
+                    "progress": running[tid][4]} for tid in w["tasks"] if tid in running]
+        rows.append({**w, "shown_state": state, "current": current,
+                     "blocklisted": blocked.get(w["id"], []),
+                     "failures": failures.get(w["id"], 0)})
+    return rows
+
+
+def _counts(workers: list[dict[str, Any]]) -> dict[str, int]:
+    out = {"busy": 0, "idle": 0, "offline": 0, "disabled": 0}
+    for w in workers:
+        s = w["shown_state"]
+        key = ("offline" if s == "offline" else "disabled" if s == "disabled"
+               else "busy" if w["current"] else "idle")
+        out[key] += 1
+    return out
+
+
+def _overview(conn: Connection, now: float) -> dict[str, Any]:
+    workers = worker_rows(conn)
+    queue = wq.queue_counts(conn)
+    since = now - HOURS * 3600
+    finished = wq.finished_since(conn, since)
+    per_hour = [0] * HOURS
+    for f in finished:
+        per_hour[min(HOURS - 1, int((f - since) // 3600))] += 1
+    samples = wq.samples(conn, since)
+    heads = [h for h in wq.job_heads(conn) if h.state in ("active", "paused", "waiting")]
+    heads.sort(key=lambda h: (-h.priority, h.id))
+    return {"workers": _counts(workers), "queue": queue, "per_hour": per_hour,
+            "samples": samples, "active": job_rows(conn, heads[:10]), "nactive": len(heads)}
+
+
+@router.get("/farm")
+async def overview(request: Request, session: SessionDep) -> Response:
+    now = time.time()
+    d = await farm_of(request).read(lambda c: _overview(c, now))
+    series = {"busy": [(s[0], float(s[1])) for s in d["samples"]],
+              "idle": [(s[0], float(s[2])) for s in d["samples"]],
+              "queued": [(s[0], float(s[4])) for s in d["samples"]]}
+    chart = views.line_chart(series, now - HOURS * 3600, now)
+    top = max(d["per_hour"] + [1])
+    bars = [{"x": 30 + i * (850 / HOURS), "h": 120 * n / top, "n": n,
+             "label": f"{HOURS - i}h ago"} for i, n in enumerate(d["per_hour"])]
+    queue = d["queue"]
+    return html(request, "farm.html", session, w=d["workers"], chart=chart, bars=bars,
+                per_hour_max=top, queued=queue.get("queued", 0) + queue.get("blocked", 0),
+                running=queue.get("running", 0), done_hour=d["per_hour"][-1],
+                done_day=sum(d["per_hour"]), jobs=d["active"], nactive=d["nactive"],
+                nsamples=len(d["samples"]),
+                actions=lambda j: [])
+
+
+@router.get("/workers")
+async def workers_page(request: Request, session: SessionDep) -> Response:
+    rows = await farm_of(request).read(worker_rows)
+    return html(request, "workers.html", session, workers=rows, now=time.time(),
+                counts=_counts(rows))
+
+
+@router.get("/workers/rows")
+async def workers_rows(request: Request, session: SessionDep) -> Response:
+    rows = await farm_of(request).read(worker_rows)
+    return HTMLResponse(fragment("_worker_rows.html", workers=rows, session=session,
+                                 now=time.time()))
+
+
+@router.post("/workers/{worker_id}/action")
+async def worker_action(request: Request, session: ActingDep, worker_id: int,
+                        action: Annotated[str, Form(max_length=16)]) -> Response:
+    """Drain, undrain, disable or enable a render node (admin or its owner)."""
+    worker_id = _id(worker_id)
+    require_actor(session)
+    if action not in WORKER_ACTIONS:
+        raise BadInput(f"unknown action {action!r}: use {', '.join(WORKER_ACTIONS)}")
+    await farm_of(request).worker_action(session.user, worker_id, action)
+    if request.headers.get("hx-request") == "true":
+        rows = await farm_of(request).read(worker_rows)
+        return HTMLResponse(fragment("_worker_rows.html", workers=rows, session=session,
+                                     now=time.time()))
+    return RedirectResponse("/workers", status_code=303)
+
+
+# -- sampling for the overview's chart ------------------------------------------------------
+
+def _sample(conn: Connection, period: int) -> bool:
+    workers = worker_rows(conn)
+    c = _counts(workers)
+    q = wq.queue_counts(conn)
+    return wq.add_sample(conn, period, c["busy"], c["idle"], c["offline"],
+                         q.get("queued", 0) + q.get("blocked", 0), q.get("running", 0))
+
+
+def _record(engine: Any, period: int) -> None:
+    with engine.begin() as conn:
+        _sample(conn, period)
+
+
+def setup(app: FastAPI) -> None:
+    state: dict[str, asyncio.Task[None]] = {}
+
+    async def sample_forever() -> None:
+        every = max(5, int(app.state.studio.config.server.get("web_sample_seconds", 60)))
+        while True:
+            period = int(time.time()) // every * every
+            try:
+                await asyncio.to_thread(_record, app.state.studio.engine, period)
+            except Exception:
+                log.exception("recording a farm sample failed")
+            await asyncio.sleep(every - time.time() % every + 0.01)
+
+    async def start(app: FastAPI) -> None:
+        state["task"] = asyncio.create_task(sample_forever())
+
+    async def stop(app: FastAPI) -> None:
+        task = state.pop("task", None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.state.startup_hooks.append(start)
+    app.state.shutdown_hooks.append(stop)

@@ -1,0 +1,351 @@
+"""Job pages: the jobs list, a job's page (task grid, chart, frames, video), task logs,
+actions, and the small JSON the page's script asks for after an event.
+
+Reads go through ``Farm.read`` with the farm's and the web's catalog queries; actions go
+through ``Farm.job_action``, the same call the HTTP API makes, so rights, events and
+wake-ups are the same whichever way a person acts.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from markupsafe import Markup
+
+from vstudio.catalog import farm_queries as fq
+from vstudio.catalog import web_queries as wq
+from vstudio.errors import BadInput, NotFound
+from vstudio.farm.model import job_status, shown_task_status
+from vstudio.web import views
+from vstudio.web.render import PageRoute, fragment, html, int_arg
+from vstudio.web.session import Session, acting_session, require_actor, require_session
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from vstudio.farm.service import Farm
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+SessionDep = Annotated[Session, Depends(require_session)]
+ActingDep = Annotated[Session, Depends(acting_session)]
+
+PER_PAGE = 50
+TASKS_PER_PAGE = 100
+THUMBS = 48
+MAX_ID = 2**62
+SORTS = [("newest", "Newest first"), ("oldest", "Oldest first"), ("priority", "Priority"),
+         ("name", "Name"), ("owner", "Owner"), ("status", "Status")]
+FILTERS = ("all", "mine", "running", "failed", "queued", "paused", "done", "canceled")
+ACTIONS = ("pause", "resume", "cancel", "retry", "delete", "priority")
+
+
+def farm_of(request: Request) -> Farm:
+    farm = getattr(request.app.state, "farm", None)
+    if farm is None:
+        raise NotFound("the render farm is not running on this server")
+    return farm  # type: ignore[no-any-return]
+
+
+def _id(value: int) -> int:
+    if not 1 <= value <= MAX_ID:
+        raise NotFound(f"no job or task {value}")
+    return value
+
+
+def job_rows(conn: Connection, heads: list[wq.JobHead],
+             counts: dict[int, dict[str, int]] | None = None) -> list[views.JobRow]:
+    """Full list rows (status, frames, progress) for a page of job heads."""
+    ids = [h.id for h in heads]
+    counts = counts if counts is not None else wq.task_status_counts(conn, ids)
+    frames = wq.frame_counts(conn, ids)
+    rows = []
+    for h in heads:
+        c = counts.get(h.id, {})
+        fc = frames[h.id]
+        pct = 100.0 * (fc.done + fc.running_done) / fc.total if fc.total else 0.0
+        shown: dict[str, int] = {}
+        for status, n in c.items():
+            key = shown_task_status(status, h.state)
+            shown[key] = shown.get(key, 0) + n
+        rows.append(views.JobRow(h.id, h.name, h.owner, job_status(h.state, c), h.priority,
+                                 fc.done, fc.total, round(pct, 1), h.created, h.started,
+                                 h.finished, shown, h.project))
+    return rows
+
+
+def _sort_key(sort: str) -> Any:
+    order = {"running": 0, "queued": 1, "paused": 2, "failed": 3, "done": 4, "canceled": 5}
+    return {
+        "oldest": lambda r: r[0].id,
+        "priority": lambda r: (-r[0].priority, -r[0].id),
+        "name": lambda r: (r[0].name.lower(), -r[0].id),
+        "owner": lambda r: (r[0].owner, -r[0].id),
+        "status": lambda r: (order.get(r[1], 9), -r[0].id),
+    }.get(sort, lambda r: -r[0].id)
+
+
+def _list(conn: Connection, session: Session, flt: str, sort: str,
+          page: int) -> tuple[list[views.JobRow], int, int]:
+    heads = wq.job_heads(conn, owner=session.user.name if flt == "mine" else None)
+    counts = wq.task_status_counts(conn, [h.id for h in heads]) if len(heads) < 900 \
+        else wq.task_status_counts(conn)
+    with_status = [(h, job_status(h.state, counts.get(h.id, {}))) for h in heads]
+    if flt not in ("all", "mine"):
+        with_status = [hs for hs in with_status if hs[1] == flt]
+    with_status.sort(key=_sort_key(sort))
+    total = len(with_status)
+    pages = max(1, -(-total // PER_PAGE))
+    page = min(page, pages)
+    chosen = [h for h, _ in with_status[(page - 1) * PER_PAGE: page * PER_PAGE]]
+    return job_rows(conn, chosen, counts), total, page
+
+
+def _list_args(request: Request) -> tuple[str, str, int]:
+    q = request.query_params
+    flt = q.get("filter", "all")
+    sort = q.get("sort", "newest")
+    return (flt if flt in FILTERS else "all", sort if sort in dict(SORTS) else "newest",
+            int_arg(q.get("page"), 1, 1, 1_000_000))
+
+
+def _actions(session: Session) -> Any:
+    return lambda j: views.actions_for(j.status) if session.may_change_job(j.owner) else []
+
+
+@router.get("/jobs")
+async def jobs_page(request: Request, session: SessionDep) -> Response:
+    flt, sort, page = _list_args(request)
+    rows, total, page = await farm_of(request).read(lambda c: _list(c, session, flt, sort, page))
+    return html(request, "jobs.html", session, jobs=rows, total=total, page=page,
+                pages=max(1, -(-total // PER_PAGE)), filter=flt, sort=sort, sorts=SORTS,
+                actions=_actions(session))
+
+
+@router.get("/jobs/rows")
+async def jobs_rows(request: Request, session: SessionDep) -> Response:
+    """The list's rows alone: the page's script swaps them in when jobs come and go."""
+    flt, sort, page = _list_args(request)
+    rows, _, _ = await farm_of(request).read(lambda c: _list(c, session, flt, sort, page))
+    return HTMLResponse(fragment("_job_rows.html", jobs=rows, session=session, filter=flt,
+                                 actions=_actions(session)))
+
+
+def _grid(cells: list[wq.TaskCell], state: str) -> Markup:
+    """One ``<i>`` per task: id for live updates, class for colour, title for hover."""
+    parts = []
+    for c in cells:
+        shown = shown_task_status(c.status, state)
+        shown = shown if shown in views.CELL else "queued"  # only fixed words reach the markup
+        frames = f"{c.first}" if c.first == c.last else f"{c.first}-{c.last}"
+        parts.append(f'<i id="t{c.id}" class="{views.CELL.get(shown, "q")}" '
+                     f'title="task {c.id}: frames {frames}, {shown}"></i>')
+    return Markup("".join(parts))
+
+
+def _load_job(conn: Connection, job_id: int, tpage: int) -> dict[str, Any]:
+    job = fq.get_job(conn, job_id, with_tasks=False)
+    head = wq.job_heads(conn, [job_id])[0]
+    row = job_rows(conn, [head])[0]
+    cells = wq.task_cells(conn, job_id)
+    outputs = fq.job_outputs(conn, job_id)
+    by_block: dict[int, list[wq.TaskCell]] = {}
+    for c in cells:
+        by_block.setdefault(c.block_id, []).append(c)
+    names = {b["id"]: b["name"] for b in job["blocks"]}
+    blocks = []
+    for b in job["blocks"]:
+        bc = by_block.get(b["id"], [])
+        first = min((c.first for c in bc), default=0)
+        last = max((c.last for c in bc), default=0)
+        counts: dict[str, int] = {}
+        for c in bc:
+            s = shown_task_status(c.status, head.state)
+            counts[s] = counts.get(s, 0) + 1
+        blocks.append({
+            "id": b["id"], "name": b["name"], "type": b["type"], "ntasks": len(bc),
+            "frames": f"{first}-{last}" if bc else "–", "grid": _grid(bc, head.state),
+            "depends": ", ".join(f"{d['block']} ({d['mode']})" for d in b["depends_on"]),
+            "summary": ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))})
+    start = (tpage - 1) * TASKS_PER_PAGE
+    task_rows = [{
+        "id": c.id, "block": names.get(c.block_id, ""),
+        "frames": f"{c.first}" if c.first == c.last else f"{c.first}-{c.last}",
+        "status": shown_task_status(c.status, head.state), "progress": c.progress,
+        "worker": c.worker, "error": bool(c.error),
+        "seconds": (c.finished - c.started) if c.finished and c.started else None,
+    } for c in cells[start:start + TASKS_PER_PAGE]]
+    return {"job": job, "row": row, "blocks": blocks, "task_rows": task_rows,
+            "ntasks": len(cells), "outputs": outputs}
+
+
+def _media(job_id: int, outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    times = [(o["frame"], float(o["seconds"])) for o in outputs
+             if o["frame"] is not None and o["seconds"] is not None]
+    base = f"/jobs/{job_id}/outputs/"
+    videos = [{"name": o["name"], "url": f"{base}{o['oid']}"} for o in outputs
+              if o["name"].lower().endswith(views.VIDEO_EXT)]
+    stills = [o for o in outputs if o["frame"] is not None
+              and (o["thumbnail_oid"] or o["name"].lower().endswith(views.IMAGE_EXT))]
+    shown = stills[-THUMBS:]
+    thumbs = [{
+        "frame": o["frame"], "name": o["name"], "seconds": o["seconds"],
+        "thumb": base + (o["thumbnail_oid"] or o["oid"]),
+        "full": base + (o["oid"] if o["name"].lower().endswith(views.IMAGE_EXT)
+                        else o["thumbnail_oid"]),
+    } for o in shown]
+    return {"chart": views.frame_chart(times), "videos": videos, "thumbs": thumbs,
+            "more_thumbs": len(stills) if len(stills) > len(shown) else 0}
+
+
+@router.get("/jobs/{job_id}")
+async def job_page(request: Request, session: SessionDep, job_id: int) -> Response:
+    job_id = _id(job_id)
+    tpage = int_arg(request.query_params.get("tpage"), 1, 1, 1_000_000)
+    data = await farm_of(request).read(lambda c: _load_job(c, job_id, tpage))
+    j = data["row"]
+    return html(request, "job.html", session, j=j, blocks=data["blocks"],
+                task_rows=data["task_rows"], ntasks=data["ntasks"], tpage=tpage,
+                tper=TASKS_PER_PAGE, legend=views.LEGEND, actions=_actions(session),
+                **_media(job_id, data["outputs"]))
+
+
+_IDS = re.compile(r"^\d{1,19}(,\d{1,19}){0,999}$")
+
+
+def _live(conn: Connection, job_id: int, task_ids: list[int] | None) -> dict[str, Any]:
+    heads = wq.job_heads(conn, [job_id])
+    if not heads:
+        raise NotFound(f"no job {job_id}")
+    row = job_rows(conn, heads)[0]
+    out: dict[str, Any] = {"row": row}
+    if task_ids is not None:
+        state = heads[0].state
+        out["tasks"] = [[c.id, views.CELL.get(shown_task_status(c.status, state), "q"),
+                         c.progress, shown_task_status(c.status, state), c.worker]
+                        for c in wq.task_cells(conn, job_id, task_ids or None)]
+    return out
+
+
+@router.get("/jobs/{job_id}/live")
+async def job_live(request: Request, session: SessionDep, job_id: int) -> Response:
+    """A job's current numbers (and the listed tasks' states) for the page's script."""
+    job_id = _id(job_id)
+    raw = request.query_params.get("tasks")
+    if raw is not None and raw != "all" and not _IDS.match(raw):
+        raise BadInput("tasks must be a comma-separated list of task ids, or 'all'")
+    ids = None if raw is None else [] if raw == "all" else [int(x) for x in raw.split(",")]
+    data = await farm_of(request).read(lambda c: _live(c, job_id, ids))
+    row = data["row"]
+    body = views.live_json(row, session.may_change_job(row.owner))
+    if "tasks" in data:
+        body["tasks"] = data["tasks"]
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def _task_of_job(conn: Connection, job_id: int, task_id: int) -> dict[str, Any]:
+    if fq.task_job(conn, task_id) != job_id:
+        raise NotFound(f"job {job_id} has no task {task_id}")
+    cell = wq.task_cells(conn, job_id, [task_id])[0]
+    head = wq.job_heads(conn, [job_id])[0]
+    job = {"id": head.id, "name": head.name}
+    frames = f"{cell.first}" if cell.first == cell.last else f"{cell.first}-{cell.last}"
+    log = fq.task_log(conn, task_id, after=0, limit=2000)
+    task = {"id": task_id, "status": shown_task_status(cell.status, head.state),
+            "frames": frames, "worker": cell.worker, "error": cell.error}
+    return {"job": job, "task": task, "log": log}
+
+
+@router.get("/jobs/{job_id}/tasks/{task_id}")
+async def task_page(request: Request, session: SessionDep, job_id: int, task_id: int) -> Response:
+    job_id, task_id = _id(job_id), _id(task_id)
+    d = await farm_of(request).read(lambda c: _task_of_job(c, job_id, task_id))
+    lines = [line["line"] for line in d["log"]["lines"]]
+    nxt = d["log"]["lines"][-1]["id"] if lines else 0
+    return html(request, "task_log.html", session, job=d["job"], task=d["task"],
+                lines=lines, next=nxt, truncated=len(lines) >= 2000)
+
+
+@router.get("/jobs/{job_id}/tasks/{task_id}/log")
+async def task_log(request: Request, session: SessionDep, job_id: int, task_id: int) -> Response:
+    """New log lines after line id ``after`` as JSON (the log pane's live tail)."""
+    job_id, task_id = _id(job_id), _id(task_id)
+    after = int_arg(request.query_params.get("after"), 0, 0, MAX_ID)
+
+    def read(conn: Connection) -> dict[str, Any]:
+        if fq.task_job(conn, task_id) != job_id:
+            raise NotFound(f"job {job_id} has no task {task_id}")
+        return fq.task_log(conn, task_id, after=after, limit=2000)
+
+    log = await farm_of(request).read(read)
+    lines = log["lines"]
+    return JSONResponse({"lines": [x["line"] for x in lines],
+                         "next": lines[-1]["id"] if lines else after, "status": log["status"]},
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.post("/jobs/{job_id}/action")
+async def job_action(
+    request: Request, session: ActingDep, job_id: int,
+    action: Annotated[str, Form(max_length=16)],
+    priority: Annotated[str | None, Form(max_length=12)] = None,
+    ctx: Annotated[str, Form(max_length=8)] = "page",
+) -> Response:
+    """Pause, resume, cancel, retry, delete or re-prioritise a job (owner or admin)."""
+    job_id = _id(job_id)
+    require_actor(session)
+    if action not in ACTIONS:
+        raise BadInput(f"unknown action {action!r}: use {', '.join(ACTIONS)}")
+    prio = None
+    if action == "priority":
+        try:
+            prio = int(priority or "")
+        except ValueError:
+            raise BadInput("priority must be a whole number from 0 to 100") from None
+        if not 0 <= prio <= 100:
+            raise BadInput("priority must be a whole number from 0 to 100")
+    farm = farm_of(request)
+    await farm.job_action(session.user, job_id, action, prio)
+    htmx = request.headers.get("hx-request") == "true"
+    if action == "delete":
+        if htmx and ctx == "row":
+            return HTMLResponse("")
+        resp: Response = RedirectResponse("/jobs", status_code=303)
+        if htmx:
+            resp = HTMLResponse("", headers={"HX-Redirect": "/jobs"})
+        return resp
+    if not htmx:
+        return RedirectResponse("/jobs" if ctx == "row" else f"/jobs/{job_id}", status_code=303)
+    heads = await farm.read(lambda c: wq.job_heads(c, [job_id]))
+    row = (await farm.read(lambda c: job_rows(c, heads)))[0]
+    acts = views.actions_for(row.status) if session.may_change_job(row.owner) else []
+    name = "_job_row.html" if ctx == "row" else "_job_head.html"
+    return HTMLResponse(fragment(name, j=row, j_actions=acts, session=session))
+
+
+def _output(conn: Connection, job_id: int, oid: str) -> str:
+    fq.job_owner(conn, job_id)  # NotFound for an unknown job
+    name = wq.output_name(conn, job_id, oid)
+    if name is None:
+        raise NotFound(f"job {job_id} has no output {oid}")
+    return name
+
+
+_OID = re.compile(r"^[0-9a-f]{64}$")
+
+
+@router.get("/jobs/{job_id}/outputs/{oid}")
+async def output(request: Request, session: SessionDep, job_id: int, oid: str) -> Response:
+    """An output (frame, thumbnail or video) of a job, with byte ranges for seeking."""
+    from vstudio.web.media import stream_object
+
+    job_id = _id(job_id)
+    if not _OID.match(oid):
+        raise NotFound("no such output")
+    name = await farm_of(request).read(lambda c: _output(c, job_id, oid))
+    store = farm_of(request).studio.store
+    return await stream_object(request, store, oid, name,
+                               download=request.query_params.get("download") == "1")
+
