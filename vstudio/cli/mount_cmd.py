@@ -36,6 +36,7 @@ def mount_cmd(url: str, mountpoint: Path, token: str | None, cache_dir: Path | N
     if not foreground:
         # Check the URL here so mistakes are reported by this command, not in a log.
         runner.open_source(url, token).close()
+        runner.check_mountpoint(mnt)
         args = [url, str(mnt), "--max-cache", str(max_cache_gb)]
         if cache_dir is not None:
             args += ["--cache", str(cache_dir.expanduser().resolve())]

@@ -124,7 +124,7 @@ def unmount(mountpoint: Path) -> str:
     return "unmounted lazily (it was busy or stale)"
 
 
-def _check_mountpoint(mnt: Path) -> None:
+def check_mountpoint(mnt: Path) -> None:
     if mounted_at(mnt):
         if is_stale(mnt):
             log.warning("clearing the stale mount at %s", mnt)
@@ -144,7 +144,7 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
     from vstudio.mount.view import RepoView
 
     mnt = Path(os.path.abspath(mountpoint))
-    _check_mountpoint(mnt)
+    check_mountpoint(mnt)
     view = RepoView(source.reader, source.project, poll_seconds=poll_seconds)
     cache = BlockCache(cache_dir or default_cache_dir(), max_cache_bytes)
     blocks = BlockReader(source.reader.read, cache, threads=threads)
