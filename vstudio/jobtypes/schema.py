@@ -31,9 +31,19 @@ class _Params(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _no_nul(cls, v: Any) -> Any:
-        # NUL bytes cannot reach argv; refuse them at the edge.
-        if isinstance(v, str) and "\x00" in v:
-            raise ValueError("must not contain NUL characters")
+        # NUL bytes cannot reach argv (nor a database); refuse them at the edge.
+        def check(x: Any) -> None:
+            if isinstance(x, str) and "\x00" in x:
+                raise ValueError("must not contain NUL characters")
+            if isinstance(x, list | tuple):
+                for item in x:
+                    check(item)
+            if isinstance(x, dict):
+                for k, item in x.items():
+                    check(k)
+                    check(item)
+
+        check(v)
         return v
 
 

@@ -1,0 +1,180 @@
+"""The farm manager (writer, claim, reports, reaper) on real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vstudio.catalog import accounts, farm_queries
+from vstudio.catalog import farm_reports as report_sql
+from vstudio.catalog.accounts import User
+from vstudio.errors import Conflict, PermissionDenied
+from vstudio.farm.service import Farm
+from vstudio.farm.spec import JobSpec
+from vstudio.studio import Studio, init_studio
+
+OID = "ab" * 32
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def studio(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Studio]:
+    db = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    s = init_studio(tmp_path / "studio", store_url=None, db_url=db)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def run(studio: Studio, body: Callable[[Farm, User, User], Awaitable[None]],
+        lease: float = 60) -> None:
+    admin = accounts.add_user(studio.engine, "boss", "admin")[0]
+    artist = accounts.add_user(studio.engine, "ann", "artist")[0]
+
+    async def main() -> None:
+        farm = Farm(studio, lease_seconds=lease)
+        farm.reap_every = 3600  # tests call the reaper themselves
+        await farm.start()
+        try:
+            await body(farm, admin, artist)
+        finally:
+            await farm.stop()
+
+    asyncio.run(main())
+
+
+def cmd(name: str, frames: str, chunk: int = 1, **kw: Any) -> dict[str, Any]:
+    return {"name": name, "type": "command", "params": {"argv": ["true"]}, "frames": frames,
+            "chunk": chunk, **kw}
+
+
+def spec(*blocks: dict[str, Any], **kw: Any) -> JobSpec:
+    return JobSpec.model_validate({"name": "job", "blocks": list(blocks), **kw})
+
+
+async def worker(farm: Farm, user: User, name: str, **kw: Any) -> int:
+    return await farm.register(user, name, kw.pop("slots", 1), kw.pop("tags", []), [], True,
+                               False)
+
+
+async def finish(farm: Farm, user: User, task: dict[str, Any]) -> None:
+    outs = [{"frame": f, "oid": OID, "name": f"f{f}.png"} for f in task["frames"]]
+    await farm.done(user, task["id"], task["attempt"], outs)
+
+
+def test_frame_by_frame_dependency(studio: Studio) -> None:
+    async def body(farm: Farm, admin: User, ann: User) -> None:
+        await farm.submit(ann, spec(cmd("render", "1-6", 2),
+                                    {"name": "encode", "type": "ffmpeg", "chunk": 2,
+                                     "params": {"block": "render"}}))
+        w = await worker(farm, admin, "w1")
+        first = await farm.next_task(admin, w, 0)
+        assert first is not None and first["block"] == "render" and first["frames"] == [1, 2]
+        await finish(farm, admin, first)
+        # within a job, earlier blocks go first while they have queued tasks
+        second = await farm.next_task(admin, w, 0)
+        assert second is not None and second["block"] == "render"
+        await finish(farm, admin, second)
+        t = await farm.next_task(admin, w, 0)
+        assert t is not None and t["block"] == "render" and t["frames"] == [5, 6]
+        # render 5-6 still running: encode 1-2 and 3-4 may start, 5-6 may not
+        enc = [await farm.next_task(admin, w2, 0) for w2 in
+               [await worker(farm, admin, "w2"), await worker(farm, admin, "w3"),
+                await worker(farm, admin, "w4")]]
+        assert [e["frames"] if e else None for e in enc] == [[1, 2], [3, 4], None]
+        assert enc[0] is not None
+        assert [u["frame"] for u in enc[0]["upstream"]] == [1, 2]
+        await finish(farm, admin, t)
+        last = await farm.next_task(admin, w, 0)
+        assert last is not None and last["block"] == "encode" and last["frames"] == [5, 6]
+
+    run(studio, body)
+
+
+def test_stale_attempts_and_lost_workers(studio: Studio) -> None:
+    async def body(farm: Farm, admin: User, ann: User) -> None:
+        job = await farm.submit(ann, spec(cmd("c", "1")))
+        w1, w2 = await worker(farm, admin, "w1"), await worker(farm, admin, "w2")
+        t1 = await farm.next_task(admin, w1, 0)
+        assert t1 is not None and t1["attempt"] == 1
+        assert await farm.progress(admin, t1["id"], 1, 10.0, 1, ["line"]) is False
+        await asyncio.sleep(0.6)
+        await farm._write(lambda c: report_sql.reap(c, farm.cache, time.time(), 0.5))
+        t2 = await farm.next_task(admin, w2, 0)
+        assert t2 is not None and t2["id"] == t1["id"] and t2["attempt"] == 2
+        for call in (farm.progress(admin, t1["id"], 1, 50.0, None, []),
+                     farm.done(admin, t1["id"], 1, []), farm.fail(admin, t1["id"], 1, "x")):
+            with pytest.raises(Conflict):
+                await call
+        shown = await farm.read(lambda c: farm_queries.get_job(c, job))
+        assert shown["tasks"][0]["status"] == "running" and shown["tasks"][0]["worker"] == "w2"
+        await finish(farm, admin, t2)
+        log = await farm.read(lambda c: farm_queries.task_log(c, t1["id"]))
+        assert any("lease expired" in x["line"] for x in log["lines"])
+
+    run(studio, body, lease=0.5)
+
+
+def test_retries_blocklist_and_clear(studio: Studio) -> None:
+    async def body(farm: Farm, admin: User, ann: User) -> None:
+        job = await farm.submit(ann, spec(cmd("c", "1-4", retries=5), blocklist_after=2))
+        bad, good = await worker(farm, admin, "bad"), await worker(farm, admin, "good")
+        for _ in range(2):
+            t = await farm.next_task(admin, bad, 0)
+            assert t is not None
+            await farm.fail(admin, t["id"], t["attempt"], "boom")
+        assert await farm.next_task(admin, bad, 0) is None  # kept off this job
+        t = await farm.next_task(admin, good, 0)
+        assert t is not None
+        await farm.job_action(ann, job, "clear-blocklist")
+        assert await farm.next_task(admin, bad, 0) is not None
+
+    run(studio, body)
+
+
+def test_after_pause_cancel_and_rights(studio: Studio) -> None:
+    async def body(farm: Farm, admin: User, ann: User) -> None:
+        first = await farm.submit(ann, spec(cmd("c", "1")))
+        second = await farm.submit(ann, spec(cmd("c", "1"), after=[first], priority=90))
+        w = await worker(farm, admin, "w")
+        t = await farm.next_task(admin, w, 0)
+        assert t is not None and t["job_id"] == first
+        await farm.job_action(ann, second, "pause")
+        await finish(farm, admin, t)
+        assert await farm.next_task(admin, w, 0) is None  # after met, but paused
+        await farm.job_action(ann, second, "resume")
+        t = await farm.next_task(admin, w, 0)
+        assert t is not None and t["job_id"] == second
+        await farm.job_action(admin, second, "cancel")
+        assert await farm.progress(admin, t["id"], t["attempt"], 5.0, None, []) is True
+        bob = accounts.add_user(farm.studio.engine, "bob", "artist")[0]
+        with pytest.raises(PermissionDenied):
+            await farm.job_action(bob, first, "delete")
+        viewer = accounts.add_user(farm.studio.engine, "vic", "viewer")[0]
+        with pytest.raises(PermissionDenied):
+            await farm.submit(viewer, spec(cmd("c", "1")))
+
+    run(studio, body)
+
+
+def test_long_poll_wakes_on_submit_and_timeouts_fail(studio: Studio) -> None:
+    async def body(farm: Farm, admin: User, ann: User) -> None:
+        w = await worker(farm, admin, "w")
+        t0 = time.monotonic()
+        waiting = asyncio.create_task(farm.next_task(admin, w, 10))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        await farm.submit(ann, spec(cmd("c", "1", timeout=0.2, retries=0)))
+        task = await asyncio.wait_for(waiting, 5)
+        assert task is not None and time.monotonic() - t0 < 1.5
+        await asyncio.sleep(0.4)
+        await farm._write(lambda c: report_sql.reap(c, farm.cache, time.time(), 60))
+        job = await farm.read(lambda c: farm_queries.get_job(c, task["job_id"]))
+        assert job["status"] == "failed" and "timed out" in job["tasks"][0]["error"]
+
+    run(studio, body)
