@@ -6,6 +6,7 @@ is compared by hash with the repository itself, and a few with ``vstudio cat``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -79,10 +80,8 @@ def mount(url: str, mnt: Path, cache: Path, env: dict[str, str]) -> int:
 
 def cleanup(mnt: Path, pid: int) -> None:
     subprocess.run(["fusermount3", "-uz", str(mnt)], capture_output=True)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def revision_files(studio: Path, project: str, rev: int) -> dict[str, bytes]:
@@ -116,7 +115,8 @@ def check_every_revision(m: Mounted) -> None:
     assert {p: sha(b) for p, b in walk(m.mnt / "tags/v1").items()} == {
         p: sha(b) for p, b in revision_files(m.studio, "p", 1).items()}
     assert walk(m.mnt / "latest").keys() == revision_files(m.studio, "p", 3).keys()
-    for spec, path in (("a.txt@1", "r/1/a.txt"), ("shots/s1/plate.bin@3", "r/3/shots/s1/plate.bin")):
+    for spec, path in (("a.txt@1", "r/1/a.txt"),
+                       ("shots/s1/plate.bin@3", "r/3/shots/s1/plate.bin")):
         cat = subprocess.run([*cli_argv(), "cat", spec], cwd=m.wc, capture_output=True,
                              env={**os.environ, **m.env})
         assert cat.returncode == 0, cat.stderr
