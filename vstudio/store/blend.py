@@ -234,7 +234,8 @@ def _codec(header: BlendHeader, blocks: list[Block], dna: bytes | None) -> Point
         return None
     try:
         sdna = parse_sdna(dna, header.pointer_size, header.little_endian)
-        return PointerCodec(sdna, [b.old for b in blocks], header.pointer_size)
+        return PointerCodec(sdna, [b.old for b in blocks], [b.code != DATA for b in blocks],
+                            header.pointer_size)
     except SdnaError:
         return None
 
@@ -254,12 +255,16 @@ def layout_pieces(buf: bytes | mmap.mmap | memoryview
     side: list[int] = []
     rewritten: dict[int, bytes] = {}
     if codec is not None:
-        for i, b in enumerate(blocks):
-            if i != dna_index and b.length:
-                body = bytes(view[b.body_offset:b.end])
-                new = codec.encode(i, b.sdna, b.count, body, side)
-                if new is not body:
-                    rewritten[i] = new
+        try:
+            for i, b in enumerate(blocks):
+                if i != dna_index and b.length:
+                    body = bytes(view[b.body_offset:b.end])
+                    new = codec.encode(i, b.sdna, b.count, body, side)
+                    if new is not body:
+                        rewritten[i] = new
+        except (SdnaError, ValueError, IndexError, OverflowError, TypeError):
+            # An SDNA that does not describe these bodies: keep the pointers as they are.
+            codec, side, rewritten = None, [], {}
     lay = Layout(len(blocks), header.size, dna_index, codec is not None, len(side))
     return lay, _pieces(view, header, blocks, dna, side, rewritten, dna_index)
 

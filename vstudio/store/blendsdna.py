@@ -78,9 +78,9 @@ def parse_sdna(data: bytes, pointer_size: int, little_endian: bool) -> Sdna:
             fields = struct.unpack_from(f"{e}{2 * nfields}h", data, pos + 4)
             structs.append((type_idx, list(zip(fields[::2], fields[1::2], strict=True))))
             pos += 4 + 4 * nfields
-    except (struct.error, ValueError, IndexError) as err:
+        return _layout(names, types, tlen, structs, pointer_size)
+    except (struct.error, ValueError, IndexError, KeyError, RecursionError) as err:
         raise SdnaError(f"SDNA is unreadable: {err}") from None
-    return _layout(names, types, tlen, structs, pointer_size)
 
 
 def _layout(names: list[str], types: list[str], tlen: tuple[int, ...],
@@ -146,6 +146,13 @@ def _fields(fields: list[tuple[int, int]], names: list[str], types: list[str],
 # side list like pointers that point outside the file.  (struct type, field name)
 VOLATILE_FIELDS = {("ID", "session_uuid"), ("ID", "session_uid"), ("ID", "recalc"),
                    ("ID", "recalc_up_to_undo_push"), ("ID", "recalc_after_undo_push")}
+# Pointer fields to run-time data that Blender writes as they are: set in one session,
+# NULL in the next.  Always moved to the side list (NULL included), so that flipping does
+# not change the body.  Field names without '*' or array sizes.
+RUNTIME_POINTERS = {"runtime", "typeinfo", "table", "premultable", "py_instance",
+                    "depsgraph_hash", "object_bases_hash", "notifier_queue_set", "message_bus",
+                    "context", "interface_type", "autosavetimer", "defaultconf", "addonconf",
+                    "userconf", "edittree"}
 
 
 ESC = 1  # pointer code: the value is in the side list
@@ -154,29 +161,46 @@ ESC = 1  # pointer code: the value is in the side list
 class PointerCodec:
     """Rewrites the pointer fields of block bodies into session-independent values.
 
-    A pointer to the block whose address is the ``j``-th distinct address of the file,
-    found in a body of a block at position ``i``, becomes ``zigzag(j - i) + 2``: relative,
-    so inserting a block elsewhere does not change it.  Zero stays zero.  Any other value
+    A pointer to a block becomes a code relative to the block that holds it: for a target
+    that is a data-block (ID), ``4 * zigzag(IDs between them) + 2``; for a DATA block,
+    ``4 * zigzag(distinct addresses between them) + 3``.  So inserting a block elsewhere
+    changes no code, and adding DATA changes no pointer to an ID.  Zero stays zero.  Any
+    other value
     (a runtime pointer to memory that was not written) becomes ``ESC`` (1) and is moved to
     the side list, as are the volatile fields; decoding reads the side list in order.
     """
 
-    def __init__(self, sdna: Sdna, addresses: list[int], pointer_size: int) -> None:
+    def __init__(self, sdna: Sdna, addresses: list[int], is_id: list[bool],
+                 pointer_size: int) -> None:
         self.sdna = sdna
         self.psize = pointer_size
-        ordinal: dict[int, int] = {}
-        pos: list[int] = []
-        for a in addresses:
-            pos.append(len(ordinal))
-            if a and a not in ordinal:
-                ordinal[a] = len(ordinal)
-        self.ordinal = ordinal
-        self.distinct = list(ordinal)
-        self.position = pos
-        self.top = 2 * len(ordinal) + 2  # codes are below this
-        if any(a < self.top for a in ordinal):
+        # address -> code offset: 2*index (+1 for DATA blocks); index counts ID blocks for
+        # IDs and all blocks for DATA, so adding a DATA block moves no pointer to an ID.
+        target: dict[int, tuple[int, int]] = {}
+        ids: list[int] = []
+        distinct: list[int] = []
+        base: list[tuple[int, int]] = []
+        for a, id_block in zip(addresses, is_id, strict=True):
+            base.append((len(ids), len(distinct)))
+            if a and a not in target:
+                if id_block:
+                    target[a] = (0, len(ids))
+                    ids.append(a)
+                else:
+                    target[a] = (1, len(distinct))
+                distinct.append(a)
+        self.target = target
+        self.ids = ids
+        self.distinct = distinct
+        self.base = base
+        self.top = 4 * len(distinct) + 4  # every code is below this
+        if any(a < self.top for a in target):
             raise SdnaError("block addresses collide with pointer codes")
-        self._volatile = _volatile_offsets(sdna)
+        self._volatile = _volatile_offsets(sdna, pointer_size)
+        self._mapped = tuple(
+            tuple(o for o in offs if o % pointer_size == 0
+                  and o not in {m for m, _ in self._volatile[si]})
+            for si, offs in enumerate(sdna.pointer_offsets))
 
     def _columns(self, si: int, count: int, length: int) -> tuple[int, int] | None:
         sdna = self.sdna
@@ -185,7 +209,7 @@ class PointerCodec:
         size = sdna.struct_sizes[si]
         if size <= 0 or size * count != length or size % self.psize:
             return None  # raw data, or a layout this code does not rewrite: left as is
-        if not sdna.pointer_offsets[si] and not self._volatile[si]:
+        if not self._mapped[si] and not self._volatile[si]:
             return None
         return size, size // self.psize
 
@@ -197,24 +221,22 @@ class PointerCodec:
         fmt: Literal["Q", "I"] = "Q" if self.psize == 8 else "I"
         buf = bytearray(body)
         words = memoryview(buf).cast(fmt)
-        base = self.position[block]
-        ordinal = self.ordinal
-        for off in self.sdna.pointer_offsets[si]:
-            if off % self.psize:
-                continue
+        bases = self.base[block]
+        target = self.target
+        for off in self._mapped[si]:
             column = words[off // self.psize::step]
             new = []
             for v in column.tolist():
                 if v == 0:
                     new.append(0)
                     continue
-                j = ordinal.get(v)
-                if j is None:
+                t = target.get(v)
+                if t is None:
                     side.append(v)
                     new.append(ESC)
                 else:
-                    d = j - base
-                    new.append((d << 1 if d >= 0 else (-d << 1) - 1) + 2)
+                    d = t[1] - bases[t[0]]
+                    new.append(((d << 1 if d >= 0 else (-d << 1) - 1) << 1) + 2 + t[0])
             words[off // self.psize::step] = array(fmt, new)
         words.release()
         self._move_volatile(buf, si, size, side, None)
@@ -228,12 +250,10 @@ class PointerCodec:
         fmt: Literal["Q", "I"] = "Q" if self.psize == 8 else "I"
         buf = bytearray(body)
         words = memoryview(buf).cast(fmt)
-        base = self.position[block]
-        distinct, top = self.distinct, self.top
+        bases = self.base[block]
+        tables, top = (self.ids, self.distinct), self.top
         try:
-            for off in self.sdna.pointer_offsets[si]:
-                if off % self.psize:
-                    continue
+            for off in self._mapped[si]:
                 column = words[off // self.psize::step]
                 new = []
                 for v in column.tolist():
@@ -243,10 +263,12 @@ class PointerCodec:
                         new.append(next(side))
                     else:
                         z = v - 2
-                        j = base + ((z >> 1) if not z & 1 else -((z + 1) >> 1))
-                        if not 0 <= j < len(distinct) or v >= top:
+                        kind, r = z & 1, z >> 1
+                        j = bases[kind] + ((r >> 1) if not r & 1 else -((r + 1) >> 1))
+                        table = tables[kind]
+                        if not 0 <= j < len(table) or v >= top:
                             raise SdnaError(f"bad pointer code {v} in block {block}")
-                        new.append(distinct[j])
+                        new.append(table[j])
                 words[off // self.psize::step] = array(fmt, new)
         except StopIteration:
             raise SdnaError("pointer side list is cut short") from None
@@ -258,46 +280,50 @@ class PointerCodec:
 
     def _move_volatile(self, buf: bytearray, si: int, size: int, out: list[int] | None,
                        src: Iterator[int] | None) -> None:
-        offs = self._volatile[si]
-        if not offs:
+        fields = self._volatile[si]
+        if not fields:
             return
         for start in range(0, len(buf), size):
-            for off in offs:
+            for off, n in fields:
                 at = start + off
                 if out is not None:
-                    out.append(int.from_bytes(buf[at:at + 4], "little"))
-                    buf[at:at + 4] = b"\0\0\0\0"
+                    out.append(int.from_bytes(buf[at:at + n], "little"))
+                    buf[at:at + n] = bytes(n)
                 else:
                     assert src is not None
                     try:
-                        buf[at:at + 4] = next(src).to_bytes(4, "little")
-                    except StopIteration:
-                        raise SdnaError("volatile side list is cut short") from None
+                        buf[at:at + n] = next(src).to_bytes(n, "little")
+                    except (StopIteration, OverflowError):
+                        raise SdnaError("volatile side list is cut short or wrong") from None
 
 
-def _volatile_offsets(sdna: Sdna) -> tuple[tuple[int, ...], ...]:
-    """Per struct, offsets of 4-byte volatile fields, through embedded structs."""
+def _volatile_offsets(sdna: Sdna, psize: int) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Per struct, (offset, size) of volatile fields and run-time pointers, through
+    embedded structs."""
     by_name = {n: i for i, n in enumerate(sdna.struct_names)}
-    memo: dict[int, tuple[int, ...]] = {}
+    memo: dict[int, tuple[tuple[int, int], ...]] = {}
 
-    def walk(si: int, depth: int) -> tuple[int, ...]:
+    def walk(si: int, depth: int) -> tuple[tuple[int, int], ...]:
         if si in memo:
             return memo[si]
-        out: list[int] = []
+        out: list[tuple[int, int]] = []
         if depth < 32:
             name = sdna.struct_names[si]
             for off, size, ftype, fname in sdna.fields[si]:
                 if fname.startswith(("*", "(*")):
+                    bare = _ARRAY_DIM.sub("", fname.lstrip("*(").split(")")[0]).lstrip("*")
+                    if bare in RUNTIME_POINTERS and off % psize == 0:
+                        out.extend((off + k, psize) for k in range(0, size, psize))
                     continue
                 if (name, fname) in VOLATILE_FIELDS and size == 4:
-                    out.append(off)
+                    out.append((off, 4))
                     continue
                 sub = by_name.get(ftype)
                 if sub is not None and sdna.struct_sizes[sub] > 0:
                     inner = walk(sub, depth + 1)
-                    n = size // sdna.struct_sizes[sub]
-                    out.extend(off + k * sdna.struct_sizes[sub] + p for k in range(n)
-                               for p in inner)
+                    step = sdna.struct_sizes[sub]
+                    out.extend((off + k * step + p, n) for k in range(size // step)
+                               for p, n in inner)
         memo[si] = tuple(out)
         return memo[si]
 
