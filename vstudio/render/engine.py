@@ -127,14 +127,14 @@ class ProjectRender:
         by_file = {i.file: i for i in items}
         for item in items:
             if item.status == "cached":
-                self._assemble(item)
+                self.assemble_item(item)
         todo = [i for i in items if i.status == "planned"]
         if todo:
             self._render(todo, by_file)
         self.cache.save()
         return items
 
-    def _assemble(self, item: Item) -> None:
+    def assemble_item(self, item: Item) -> None:
         assert item.manifest is not None
         dest = self.project.root / item.output
         if self.cache.assembled.get(str(dest)) == item.key and dest.exists():
@@ -153,7 +153,7 @@ class ProjectRender:
             with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
                 while pending or running:
                     for item in list(pending):
-                        state = self._deps_state(item, by_file)
+                        state = self.deps_state(item, by_file)
                         if state == "wait":
                             continue
                         pending.remove(item)
@@ -185,7 +185,7 @@ class ProjectRender:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _deps_state(self, item: Item, by_file: dict[str, Item]) -> str:
+    def deps_state(self, item: Item, by_file: dict[str, Item]) -> str:
         for dep in item.deps:
             d = by_file.get(dep)
             if d is None:
@@ -209,7 +209,7 @@ class ProjectRender:
             item.status, item.error = "failed", e.message
             return
         item.status = "rendered"
-        self._assemble(item)
+        self.assemble_item(item)
         self.log(f"rendered {item.file} -> {item.output} ({item.seconds:.1f} s)")
 
     def _remap(self, item: Item) -> list[tuple[str, str]] | None:

@@ -46,6 +46,12 @@ def publish(store: ObjectStore, key: str, info: dict[str, Any], frames: dict[int
         if fmt == "mp4":
             with tempfile.TemporaryDirectory(prefix="vstudio-encode-") as tmp:
                 video = w.put_file(encode(frames, fps, Path(tmp)))
+    return record(store, key, info, ids, video, fmt, fps)
+
+
+def record(store: ObjectStore, key: str, info: dict[str, Any], ids: dict[int, str],
+           video: str | None, fmt: str, fps: float) -> dict[str, Any]:
+    """Write the manifest of objects already in the store (a farm job's outputs)."""
     manifest = {**info, "key": key, "format": fmt, "fps": fps,
                 "frames": [[f, ids[f]] for f in sorted(ids)], "video": video,
                 "created": time.time()}

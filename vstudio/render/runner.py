@@ -62,12 +62,11 @@ def task_for(path: Path, renderer: str, scene: SceneInfo | None, profile: Profil
             params["samples"] = int(s["samples"])
         if s.get("width") and s.get("height"):
             params["resolution"] = [int(s["width"]), int(s["height"])]
-        elif pct:
-            params["resolution"] = int(pct)
+        if pct:
+            params["resolution_percentage"] = int(pct)
         if s.get("engine"):
             params["engine"] = str(s["engine"]).upper()
-    elif renderer == "synfig":
-        params["format"] = "png"
+    elif renderer == "synfig":  # PNG is the synfig job type's only output here
         w, h = (scene.width, scene.height) if scene else (0, 0)
         if s.get("width") and s.get("height"):
             w, h = int(s["width"]), int(s["height"])
