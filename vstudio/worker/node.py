@@ -86,11 +86,23 @@ class Worker:
         self.lease_seconds = 60.0
         self.report_every = 0.5
         self.tasks_done = 0
+        self.away = False
         self.idle_monitor = None
         if opts.idle_only:
             from vstudio.worker.idle import IdleMonitor
 
             self.idle_monitor = IdleMonitor(opts.idle_after)
+
+    def manager_away(self, e: Exception) -> None:
+        """Say once per outage that the manager is away; the work goes on."""
+        if not self.away:
+            self.away = True
+            self.say(f"manager away ({e}); rendering goes on, reports wait")
+
+    def manager_back(self) -> None:
+        if self.away:
+            self.away = False
+            self.say("manager is back; reporting")
 
     def say(self, msg: str) -> None:
         if not self.opts.quiet:
@@ -166,8 +178,8 @@ class Worker:
             try:
                 task = self.api.next_task(self.worker_id, self.opts.poll_seconds)
             except ManagerAway as e:
-                self.say(f"manager away ({e.message}); retrying")
-                self.stopping.wait(2)
+                self.manager_away(e)
+                self.stopping.wait(1)
                 continue
             except NotFound:  # the manager forgot us (e.g. a fresh database): register again
                 self.register()
@@ -176,6 +188,7 @@ class Worker:
                 self.say(f"cannot take work: {e.message}")
                 self.stopping.wait(5)
                 continue
+            self.manager_back()
             if task is None:
                 continue
             tr = TaskRun(self, task)
@@ -203,7 +216,9 @@ class Worker:
                     tr.kill(f"user is back ({self.idle_monitor.reason})")
             try:
                 self.api.heartbeat(self.worker_id, state)
-            except ManagerAway:
+                self.manager_back()
+            except ManagerAway as e:
+                self.manager_away(e)
                 continue
             except NotFound:
                 try:

@@ -168,7 +168,9 @@ class TaskRun:
                 r.changed = False
             try:
                 cancel = api.progress(self.id, body)
-            except ManagerAway:
+                self.w.manager_back()
+            except ManagerAway as e:
+                self.w.manager_away(e)
                 last = now  # keep rendering; the lines wait for the manager
                 continue
             except StaleAttempt:
