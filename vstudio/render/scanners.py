@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import string
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -114,4 +115,6 @@ def expand_sequence(path: str) -> list[str]:
         return [path]
     pattern = os.path.join(glob.escape(str(p.parent)),
                            glob.escape(stem) + "*" + glob.escape(p.suffix))
-    return sorted(glob.glob(pattern))
+    # Only the same prefix followed by digits: "other.png" is not frame 0 of "0001.png".
+    frame = re.compile(re.escape(stem) + r"\d+" + re.escape(p.suffix) + "$")
+    return sorted(f for f in glob.glob(pattern) if frame.match(os.path.basename(f)))
