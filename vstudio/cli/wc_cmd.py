@@ -27,7 +27,11 @@ token_option = click.option("--token", metavar="TOKEN", default=None,
 def _wc(token: str | None = None) -> Any:
     from vstudio.repo.wcops import open_wc
 
-    return open_wc(None, token)
+    wc = open_wc(None, token)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # release database connections when the command ends
+        ctx.call_on_close(wc.backend.close)
+    return wc
 
 
 def _bar() -> Any:
@@ -52,6 +56,7 @@ def checkout_cmd(url: str, directory: str | None, rev: int | None, token: str | 
     from vstudio.repo.wcops import checkout
 
     wc = checkout(url, directory, rev, token, _bar())
+    click.get_current_context().call_on_close(wc.backend.close)
     data = {"path": str(wc.root), "rev": wc.index.rev, "files": len(wc.index.entries)}
     emit(data, as_json, lambda d: click.echo(
         f"checked out r{d['rev']} ({d['files']} files) into {d['path']}"))

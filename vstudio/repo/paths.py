@@ -64,8 +64,8 @@ def check_case_collisions(paths: Iterable[str], new: Iterable[str]) -> None:
                 seen.setdefault(a.casefold(), a)
     for p in new:
         for cand in (p, *[a for a in ancestors(p) if a]):
-            other = seen.get(cand.casefold())
-            if other is not None and other != cand:
+            other = seen.setdefault(cand.casefold(), cand)
+            if other != cand:
                 raise BadPath(f"{p!r} collides with {other!r}: the names differ only by case, "
                               "which Windows and macOS artists cannot check out")
 
