@@ -92,3 +92,25 @@ def test_store_round_trip_in_memory(blobs: list[bytes]) -> None:
         assert oid == blake3.blake3(b).hexdigest()
         assert store.get_bytes(oid) == b
         assert store.read_range(oid, len(b) // 3, 70_000) == b[len(b) // 3:len(b) // 3 + 70_000]
+
+
+class _Trickle:
+    """A pipe-like stream: short reads of a few KB."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data, self.pos, self.step = data, 0, step
+
+    def read(self, n: int = -1) -> bytes:
+        out = self.data[self.pos:self.pos + min(n, self.step)]
+        self.pos += len(out)
+        return out
+
+
+@given(st.binary(min_size=0, max_size=200_000), st.integers(1, 20_000))
+@settings(max_examples=25, deadline=None)
+def test_short_reads_cut_like_one_buffer(data: bytes, step: int) -> None:
+    seen: list[bytes] = []
+    pieces = [p.data for p in FASTCDC.split_stream(_Trickle(data, step),
+                                                   lambda b: seen.append(bytes(b)))]
+    assert pieces == [p.data for p in FASTCDC.split_bytes(data)]
+    assert b"".join(seen) == data

@@ -34,6 +34,7 @@ HEAD_BYTES = 4096
 CDC_AVG = 16 * 1024
 CDC_MIN = 4 * 1024
 CDC_MAX = 64 * 1024
+BLOCK = 8 << 20  # bytes read and cut at once
 
 
 @dataclass(frozen=True)
@@ -161,12 +162,44 @@ class FastCDCChunker:
         with open(path, "rb", buffering=0) as f:
             yield from self.split_stream(f)
 
-    def split_stream(self, stream: Any) -> Iterator[Piece]:
+    def split_stream(self, stream: Any,
+                     on_block: Callable[[memoryview], object] | None = None) -> Iterator[Piece]:
+        """Chunks of a stream, read in big blocks into one reused buffer.
+
+        The last chunk of a block may end only because the block did, so it moves to the
+        front of the buffer and is cut again with the next block's bytes (FastCDC restarts
+        cleanly at a chunk boundary, so the cuts equal those over the whole stream).
+        ``on_block`` sees each block's new bytes once, before they are cut (for hashing).
+        """
         from pyfastcdc import FastCDC
 
         cdc = FastCDC(CDC_AVG, min_size=CDC_MIN, max_size=CDC_MAX)  # not thread-safe
-        for chunk in cdc.cut_stream(stream):
-            yield Piece(bytes(chunk.data))
+        buf = bytearray(BLOCK + CDC_MAX)
+        view = memoryview(buf)
+        readinto = getattr(stream, "readinto", None)
+        tail = 0
+        while True:
+            if readinto is not None:
+                n = readinto(view[tail:tail + BLOCK]) or 0
+            else:
+                data = stream.read(BLOCK) or b""
+                n = len(data)
+                view[tail:tail + n] = data
+            if n and on_block is not None:
+                on_block(view[tail:tail + n])
+            end = tail + n
+            if not end:
+                return
+            chunks = list(cdc.cut_buf(view[:end]))
+            if n:  # short reads (pipes) are fine too: the tail waits for more bytes
+                chunks.pop()
+            for c in chunks:
+                yield Piece(bytes(view[c.offset:c.offset + c.length]))
+            if not n:
+                return
+            start = chunks[-1].offset + chunks[-1].length if chunks else 0
+            tail = end - start
+            view[:tail] = view[start:end]
 
     def split_bytes(self, data: bytes) -> Iterator[Piece]:
         from pyfastcdc import FastCDC

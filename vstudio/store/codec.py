@@ -49,17 +49,22 @@ class Codec:
         return d
 
     def seal(self, aad: bytes, plain: bytes, compress: bool = True) -> bytes:
+        return self.seal_ex(aad, plain, compress)[0]
+
+    def seal_ex(self, aad: bytes, plain: bytes, compress: bool = True) -> tuple[bytes, bool]:
+        """The sealed blob, and whether compression shrank it."""
         body = b""
         if compress and len(plain) > 64:
             z = self._cctx().compress(plain)
-            if len(z) < len(plain):  # random data: keep it raw, reading it back is faster
+            if len(z) < len(plain) - len(plain) // 32:  # not worth decompressing otherwise
                 body = bytes([ZSTD]) + z
+        shrank = bool(body)
         if not body:
             body = bytes([RAW]) + plain
         if self._aead is None:
-            return body
+            return body, shrank
         nonce = os.urandom(NONCE)
-        return nonce + self._aead.encrypt(nonce, body, aad)
+        return nonce + self._aead.encrypt(nonce, body, aad), shrank
 
     def open(self, aad: bytes, stored: bytes, what: str) -> bytes:
         if self._aead is not None:

@@ -51,6 +51,7 @@ class Store:
         self.upload_threads = upload_threads
         self.pool = ThreadPoolExecutor(2, thread_name_prefix="vstudio-seal")
         self.upload_pool = ThreadPoolExecutor(upload_threads, thread_name_prefix="vstudio-up")
+        self.hash_pool = ThreadPoolExecutor(1, thread_name_prefix="vstudio-hash")
         self.doomed: set[bytes] = set()  # blobs gc plans to delete: never deduplicate on them
         self._refresh_lock = threading.Lock()
         self.index.refresh()
@@ -61,6 +62,7 @@ class Store:
     def close(self) -> None:
         self.pool.shutdown(wait=True)
         self.upload_pool.shutdown(wait=True)
+        self.hash_pool.shutdown(wait=True)
 
     def is_doomed(self, key: bytes) -> bool:
         return key in self.doomed

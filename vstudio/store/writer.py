@@ -36,7 +36,8 @@ PACK_TARGET = 16 << 20
 SEGMENT_OVER = 128
 SEGMENT_MASK = 63  # about 64 chunks per segment
 SEGMENT_MIN, SEGMENT_MAX = 8, 512
-IN_FLIGHT = 32  # chunks being compressed at once
+BATCH_BYTES = 1 << 20  # pieces hashed and sealed together in a worker thread
+IN_FLIGHT = 4  # batches being sealed at once
 
 
 def _digest(data: bytes) -> bytes:
@@ -48,11 +49,14 @@ class Writer:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._buf = bytearray()
+        self._parts: list[bytes] = []  # sealed blobs of the pack being filled
+        self._size = 0
         self._entries: list[fmt.IndexEntry] = []
         self._written: dict[bytes, int] = {}  # blobs of this batch -> kind
         self._uploads: list[Future[None]] = []
-        self._sealing: deque[tuple[bytes, int, str, int, Future[bytes], bytes, int]] = deque()
+        self._sealing: deque[tuple[list[Piece], str, Future[list[tuple[bytes, bytes | None]]]]] \
+            = deque()
+        self._file_entries: list[fmt.Entry] = []
         self._lock = threading.Lock()
         self.closed = False
 
@@ -78,7 +82,7 @@ class Writer:
                 if oid is not None:
                     return oid
             with open(path, "rb", buffering=0) as f:
-                return self._put_pieces(FASTCDC.split_stream(f), FASTCDC.name, progress)
+                return self._put_fastcdc(f, progress)
         finally:
             progress.done()
 
@@ -86,7 +90,7 @@ class Writer:
         return self._put_pieces(FASTCDC.split_bytes(bytes(data)), FASTCDC.name, NO_PROGRESS)
 
     def put_stream(self, stream: BinaryIO, progress: Progress = NO_PROGRESS) -> str:
-        return self._put_pieces(FASTCDC.split_stream(stream), FASTCDC.name, progress)
+        return self._put_fastcdc(stream, progress)
 
     # --- plug-in chunkers ------------------------------------------------------------------
 
@@ -134,23 +138,87 @@ class Writer:
         entries, size = self._store_pieces(pieces, chunker, hasher, progress)
         return self._finish(fmt.Recipe(entries, size), hasher.digest(), chunker)
 
+    def _put_fastcdc(self, stream: BinaryIO, progress: Progress) -> str:
+        """FastCDC over a stream; each block read feeds the file's hash (no GIL held)."""
+        hasher = blake3.blake3()
+        entries, size = self._store_pieces(
+            FASTCDC.split_stream(stream, hasher.update), FASTCDC.name, None, progress)
+        return self._finish(fmt.Recipe(entries, size), hasher.digest(), FASTCDC.name)
+
     def _store_pieces(self, pieces: Iterable[Piece], chunker: str, hasher: blake3.blake3 | None,
                       progress: Progress) -> tuple[list[fmt.Entry], int]:
-        entries: list[fmt.Entry] = []
-        size = 0
+        """Store pieces: chunk ids and sealing run in threads, ~1 MiB of pieces at a time."""
+        self._file_entries = []
+        batch: list[Piece] = []
+        nbytes = size = 0
         for piece in pieces:
-            data = piece.data
-            size += len(data)
             if hasher is not None:
-                hasher.update(data)
-            if piece.inline:
-                entries.append(fmt.Entry(fmt.E_INLINE, len(data), data=bytes(data)))
-            else:
-                key = _digest(data)
-                self._add_blob(key, fmt.CHUNK, data, chunker)
-                entries.append(fmt.Entry(fmt.E_CHUNK, len(data), id=key))
-            progress.advance(len(data))
+                hasher.update(piece.data)
+            batch.append(piece)
+            nbytes += len(piece.data)
+            if nbytes >= BATCH_BYTES:
+                self._submit(batch, chunker)
+                progress.advance(nbytes)
+                size += nbytes
+                batch, nbytes = [], 0
+        if batch:
+            self._submit(batch, chunker)
+            progress.advance(nbytes)
+            size += nbytes
+        self._drain()
+        entries, self._file_entries = self._file_entries, []
         return entries, size
+
+    def _submit(self, batch: list[Piece], chunker: str) -> None:
+        fut = self.store.pool.submit(self._seal_batch, [None if p.inline else p.data
+                                                        for p in batch])
+        self._sealing.append((batch, chunker, fut))
+        if len(self._sealing) >= IN_FLIGHT:
+            self._drain(IN_FLIGHT // 2)
+
+    def _seal_batch(self, datas: list[bytes | None]) -> list[tuple[bytes, bytes | None]]:
+        """Ids and sealed bytes of new chunks (None for known ones), in a worker thread."""
+        codec = self.store.codec
+        out: list[tuple[bytes, bytes | None]] = []
+        incompressible = 0
+        for i, data in enumerate(datas):
+            if data is None:
+                out.append((b"", None))
+                continue
+            key = _digest(data)
+            if self._exists(key):
+                out.append((key, None))
+                continue
+            # Random or already compressed data: after two chunks that did not shrink,
+            # try only every eighth, so such files cost no compression time.
+            attempt = incompressible < 2 or i % 8 == 0
+            sealed, shrank = codec.seal_ex(key, data, attempt)
+            if attempt:
+                incompressible = 0 if shrank else incompressible + 1
+            out.append((key, sealed))
+        return out
+
+    def _drain(self, keep: int = 0) -> None:
+        while len(self._sealing) > keep:
+            batch, chunker, fut = self._sealing.popleft()
+            for piece, (key, sealed) in zip(batch, fut.result(), strict=True):
+                n = len(piece.data)
+                if piece.inline:
+                    self._file_entries.append(fmt.Entry(fmt.E_INLINE, n, data=bytes(piece.data)))
+                    continue
+                self._file_entries.append(fmt.Entry(fmt.E_CHUNK, n, id=key))
+                if sealed is not None and key not in self._written:
+                    self._append(key, fmt.CHUNK, chunker, n, sealed)
+
+    def _append(self, key: bytes, kind: int, chunker: str, raw_len: int, sealed: bytes,
+                check: bytes = b"", file_size: int = 0) -> None:
+        self._written[key] = kind
+        self._entries.append(fmt.IndexEntry(key, kind, chunker, self._size, len(sealed),
+                                            raw_len, check, file_size))
+        self._parts.append(sealed)
+        self._size += len(sealed)
+        if self._size >= PACK_TARGET:
+            self._seal_pack()
 
     def _finish(self, recipe: fmt.Recipe, digest: bytes, chunker: str) -> str:
         e = recipe.entries
@@ -194,7 +262,6 @@ class Writer:
 
     def _mark_file(self, key: bytes, chunker: str) -> None:
         """Flag a chunk of this batch as a whole file (for stats)."""
-        self._drain()
         with self._lock:
             for i, ent in enumerate(self._entries):
                 if ent.key == key and not ent.kind & fmt.FILE_FLAG:
@@ -204,23 +271,11 @@ class Writer:
 
     def _add_blob(self, key: bytes, kind: int, data: bytes, chunker: str,
                   check: bytes = b"", file_size: int = 0) -> None:
-        if self._exists(key):
-            return
-        self._written[key] = kind
-        fut = self.store.pool.submit(self.store.codec.seal, key, data)
-        self._sealing.append((key, kind, chunker, len(data), fut, check, file_size))
-        if len(self._sealing) >= IN_FLIGHT:
-            self._drain(IN_FLIGHT // 2)
-
-    def _drain(self, keep: int = 0) -> None:
-        while len(self._sealing) > keep:
-            key, kind, chunker, raw_len, fut, check, fsize = self._sealing.popleft()
-            sealed = fut.result()
-            self._entries.append(fmt.IndexEntry(key, kind, chunker, len(self._buf), len(sealed),
-                                                raw_len, check, fsize))
-            self._buf += sealed
-            if len(self._buf) >= PACK_TARGET:
-                self._seal_pack()
+        """Store a recipe, segment or the empty chunk, after every chunk before it."""
+        self._drain()
+        if not self._exists(key):
+            self._append(key, kind, chunker, len(data), self.store.codec.seal(key, data),
+                         check, file_size)
 
     def _seal_pack(self) -> None:
         if not self._entries:
@@ -228,12 +283,10 @@ class Writer:
         codec, backend, index = self.store.codec, self.store.backend, self.store.index
         entries, self._entries = self._entries, []
         raw_index = fmt.encode_index(entries)
-        body = self._buf
-        self._buf = bytearray()
         # The pack ends with a copy of its own index, so the bucket alone can rebuild it.
         trailer = codec.seal(b"pack-index", raw_index)
-        body += trailer + struct.pack("<I", len(trailer))
-        data = bytes(body)
+        data = b"".join([*self._parts, trailer, struct.pack("<I", len(trailer))])
+        self._parts, self._size = [], 0
         pack = blake3.blake3(data).hexdigest()
         sealed_index = codec.seal(index_aad(pack), raw_index)
 

@@ -1,0 +1,260 @@
+"""Object store benchmark (run by hand): ``.venv/bin/python bench/bench_store.py [--quick]``.
+
+Data (the issue's): one 200 MiB random file plus 500 files of 4-64 KB. Peers in the same
+run when installed: restic (local repo and the same moto S3 server), raw boto3 multipart.
+Prints medians of N runs and ratios. ``--rss`` adds the 2 GiB peak-memory run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PY = sys.executable
+MiB = 1 << 20
+
+
+def make_data(base: Path, big_mib: int) -> tuple[Path, Path, int]:
+    rnd = random.Random(42)
+    big = base / "data" / "big.bin"
+    small = base / "data" / "small"
+    small.mkdir(parents=True)
+    with open(big, "wb") as f:
+        for _ in range(big_mib):
+            f.write(rnd.randbytes(MiB))
+    total = big_mib * MiB
+    for i in range(500):
+        n = rnd.randint(4000, 64000)
+        (small / f"tex{i:03}.bin").write_bytes(rnd.randbytes(n))
+        total += n
+    return big, small, total
+
+
+def timed(fn: Callable[[], object], runs: int, setup: Callable[[], object] | None = None
+          ) -> float:
+    times = []
+    for _ in range(runs):
+        if setup:
+            setup()
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> str:
+    p = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if p.returncode:
+        raise SystemExit(f"{' '.join(args)} failed: {p.stderr[-2000:]}")
+    return p.stdout
+
+
+def vstudio_put(studio: Path, *paths: Path) -> None:
+    run(PY, "-m", "vstudio", "store", "put", "--studio", str(studio), "--json",
+        *map(str, paths))
+
+
+def new_studio(base: Path, name: str, store: str | None = None) -> Path:
+    d = base / name
+    if d.exists():
+        shutil.rmtree(d)
+    args = [PY, "-m", "vstudio", "init", str(d)]
+    if store:
+        args += ["--store", store]
+    run(*args)
+    return d
+
+
+def stats(studio: Path) -> dict[str, int]:
+    return json.loads(run(PY, "-m", "vstudio", "store", "stats", "--json", "--studio",
+                          str(studio)))  # type: ignore[no-any-return]
+
+
+def small_files(small: Path) -> list[Path]:
+    return sorted(small.iterdir())
+
+
+def bench_local(base: Path, big: Path, small: Path, total: int, runs: int) -> None:
+    holder: dict[str, Path] = {}
+
+    def fresh() -> None:
+        holder["s"] = new_studio(base, "local")
+
+    t = timed(lambda: vstudio_put(holder["s"], big, *small_files(small)), runs, fresh)
+    print(f"local put (CLI, incl. start-up): {t:.2f} s = {total / t / 1e6:.0f} MB/s")
+    if shutil.which("restic"):
+        env = {"RESTIC_PASSWORD": "bench", "RESTIC_CACHE_DIR": str(base / "rcache")}
+        repo = base / "restic"
+
+        def rfresh() -> None:
+            shutil.rmtree(repo, ignore_errors=True)
+            run("restic", "init", "-q", "-r", str(repo), env=env)
+
+        tr = timed(lambda: run("restic", "backup", "-q", "-r", str(repo), str(base / "data"),
+                               env=env), runs, rfresh)
+        print(f"local restic backup:             {tr:.2f} s = {total / tr / 1e6:.0f} MB/s; "
+              f"vstudio is {tr / t:.2f}x restic's speed")
+
+
+def bench_growth(base: Path, big: Path) -> None:
+    s = new_studio(base, "growth")
+    work = base / "edit.bin"
+    shutil.copy(big, work)
+    vstudio_put(s, work)
+    before = stats(s)["stored_bytes"]
+    size = work.stat().st_size
+    with open(work, "r+b") as f:
+        f.seek(size // 2)
+        f.write(random.Random(1).randbytes(MiB))
+    vstudio_put(s, work)
+    after = stats(s)["stored_bytes"]
+    print(f"after a 1 MiB overwrite in the middle: +{(after - before) / MiB:.3f} MiB "
+          "(target <= 1.1)")
+    data = work.read_bytes()
+    work.write_bytes(data[:50 * MiB] + random.Random(2).randbytes(100) + data[50 * MiB:])
+    del data
+    vstudio_put(s, work)
+    after2 = stats(s)["stored_bytes"]
+    print(f"after a 100-byte insert at 50 MiB:     +{(after2 - after) / MiB:.3f} MiB "
+          "(target <= 0.25)")
+    if shutil.which("restic"):
+        env = {"RESTIC_PASSWORD": "bench", "RESTIC_CACHE_DIR": str(base / "rcache")}
+        repo = base / "restic-growth"
+        shutil.rmtree(repo, ignore_errors=True)
+        run("restic", "init", "-q", "-r", str(repo), env=env)
+        shutil.copy(big, work)
+        run("restic", "backup", "-q", "-r", str(repo), str(work), env=env)
+        b = sum(p.stat().st_size for p in repo.rglob("*") if p.is_file())
+        with open(work, "r+b") as f:
+            f.seek(size // 2)
+            f.write(random.Random(1).randbytes(MiB))
+        run("restic", "backup", "-q", "-r", str(repo), str(work), env=env)
+        a = sum(p.stat().st_size for p in repo.rglob("*") if p.is_file())
+        print(f"restic after the same 1 MiB overwrite:  +{(a - b) / MiB:.3f} MiB")
+
+
+def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    from tests.helpers import free_port, wait_for
+
+    port = free_port()
+    exe = str(Path(PY).parent / "moto_server")
+    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        import urllib.request
+
+        with urllib.request.urlopen(endpoint + "/", timeout=1) as r:
+            return r.status == 200
+
+    wait_for(up, 30, "moto_server")
+    return proc, endpoint
+
+
+def bench_s3(base: Path, big: Path, small: Path, total: int, runs: int) -> None:
+    import boto3
+    from boto3.s3.transfer import TransferConfig
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench-secret")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    proc, endpoint = start_moto()
+    try:
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        counter = iter(range(1000))
+        holder: dict[str, Path] = {}
+
+        def fresh() -> None:
+            b = f"bench-{next(counter)}"
+            s3.create_bucket(Bucket=b)
+            holder["s"] = new_studio(base, "s3", f"s3://{b}/st?endpoint={endpoint}")
+
+        t = timed(lambda: vstudio_put(holder["s"], big, *small_files(small)), runs, fresh)
+        print(f"S3 put (CLI):                    {t:.2f} s = {total / t / 1e6:.0f} MB/s")
+        ts = timed(lambda: vstudio_put(holder["s"], *small_files(small)), runs, fresh)
+        print(f"S3 put of the 500 small files:   {ts:.2f} s (target <= 0.7; s3fs 14.4 s)")
+        s3.create_bucket(Bucket="raw")
+        cfg = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=16 * MiB,
+                             max_concurrency=4)
+        tb = timed(lambda: s3.upload_file(str(big), "raw", "big.bin", Config=cfg), runs)
+        print(f"raw boto3 multipart (200 MiB):   {tb:.2f} s = "
+              f"{big.stat().st_size / tb / 1e6:.0f} MB/s")
+        if shutil.which("restic"):
+            env = {"RESTIC_PASSWORD": "bench", "RESTIC_CACHE_DIR": str(base / "rcache"),
+                   "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+                   "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"]}
+            rb = {"n": 0}
+
+            def rfresh() -> None:
+                rb["n"] += 1
+                s3.create_bucket(Bucket=f"restic-{rb['n']}")
+                run("restic", "init", "-q", "-r", f"s3:{endpoint}/restic-{rb['n']}", env=env)
+
+            tr = timed(lambda: run("restic", "backup", "-q", "-r",
+                                   f"s3:{endpoint}/restic-{rb['n']}", str(base / "data"),
+                                   env=env), runs, rfresh)
+            print(f"S3 restic backup:                {tr:.2f} s; vstudio is {tr / t:.2f}x "
+                  "restic's speed")
+        big_only = timed(lambda: vstudio_put(holder["s"], big), runs, fresh)
+        print(f"S3 put of the 200 MiB file:      {big_only:.2f} s; "
+              f"{big_only / tb:.2f}x raw boto3 multipart's time (target <= 1.3)")
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def bench_rss(base: Path) -> None:
+    huge = base / "huge.bin"
+    with open(huge, "wb") as f:
+        block = os.urandom(MiB)
+        for i in range(2048):
+            f.write(block[i % 7:] + block[:i % 7])  # distinct chunks, cheap to make
+    s = new_studio(base, "rss")
+    t = time.perf_counter()
+    vstudio_put(s, huge)
+    t = time.perf_counter() - t
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"2 GiB put: {t:.1f} s, peak RSS of the largest child {rss:.0f} MB (target <= 250)")
+    huge.unlink()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--big-mib", type=int, default=200)
+    ap.add_argument("--rss", action="store_true", help="also the 2 GiB peak-memory run")
+    ap.add_argument("--only", choices=["local", "growth", "s3", "rss"], default=None)
+    a = ap.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="vstudio-bench-"))
+    try:
+        big, small, total = make_data(base, a.big_mib)
+        print(f"data: {total / 1e6:.0f} MB ({a.big_mib} MiB file + 500 small files), "
+              f"medians of {a.runs} runs")
+        if a.only in (None, "local"):
+            bench_local(base, big, small, total, a.runs)
+        if a.only in (None, "growth"):
+            bench_growth(base, big)
+        if a.only in (None, "s3"):
+            bench_s3(base, big, small, total, a.runs)
+        if a.rss or a.only == "rss":
+            bench_rss(base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
