@@ -1,0 +1,457 @@
+"""Shared set-up of the web page's browser tests: a server, Chromium, logins, seed data."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import ROOT, need
+
+ARTIFACTS = ROOT / "test-artifacts"
+# A 2x2 PNG: small, valid, and recognisably an image to the browser.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP4z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==")
+
+
+def launch_chromium(pw: Any) -> Any:
+    exe = need("chromium", "apt-get install chromium")
+    return pw.chromium.launch(executable_path=os.path.realpath(exe) if exe else None,
+                              args=["--no-sandbox", "--headless", "--disable-gpu"])
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is missing: pip install playwright (make test does)")
+    with sync_playwright() as pw:
+        b = launch_chromium(pw)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def login(browser: Any, base: str, token: str, viewport: dict[str, int] | None = None) -> Any:
+    """A new browser context logged in through the login form; returns its page."""
+    # CSP bypassed: Playwright's waits evaluate strings, and the XSS checks should prove
+    # the escaping itself, not lean on the page's script-src policy.
+    ctx = browser.new_context(viewport=viewport or {"width": 1280, "height": 900},
+                              accept_downloads=True, bypass_csp=True)
+    page = ctx.new_page()
+    page.goto(base + "/")
+    page.fill("#token", token)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(base + "/farm**")
+    return page
+
+
+def shot(page: Any, name: str, full_page: bool = True) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"web-{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def api(base: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"},
+                        timeout=30)
+
+
+def seed_repo(studio: Path, project: str = "film") -> dict[str, str]:
+    """A project with two revisions: a text file changed in r2, a PNG, a hostile name."""
+    from vstudio.catalog import accounts
+    from vstudio.repo.api import Entry
+    from vstudio.repo.service import Change, RepoService
+    from vstudio.studio import Studio
+
+    s = Studio.open(studio)
+    try:
+        accounts.create_project(s.engine, project)
+        repo = RepoService(s)
+
+        def add(path: str, data: bytes) -> Change:
+            return Change(path, None, Entry(path, s.store.put_bytes(data), len(data)))
+
+        repo.commit(project, "alice", "first <b>import</b>", [
+            add("notes.txt", b"version one\n"), add("tex/wood.png", PNG),
+            add("shots/s01/<img src=x onerror=window.__xss=1>.blend", b"BLENDER-v304")])
+        old = repo.tree(project, 1)["notes.txt"].oid
+        data = b"version two, longer\n"
+        repo.commit(project, "bob", "second", [
+            Change("notes.txt", old, Entry("notes.txt", s.store.put_bytes(data), len(data)))])
+        repo.lock(project, "tex/wood.png", "alice", "painting the grain")
+        return {"project": project}
+    finally:
+        s.close()
+
+
+class FakeNode:
+    """A render node simulated over the farm's HTTP API (what `vstudio worker` does)."""
+
+    def __init__(self, base: str, token: str, name: str) -> None:
+        self.http = api(base, token)
+        r = self.http.post("/api/workers", json={
+            "name": name, "slots": 1, "tags": [], "job_types": ["command"],
+            "allow_commands": True, "idle_only": False})
+        r.raise_for_status()
+        self.id = r.json()["id"]
+        self.task: dict[str, Any] = {}
+
+    def take(self) -> dict[str, Any]:
+        r = self.http.post(f"/api/workers/{self.id}/next", json={"timeout": 5})
+        assert r.status_code == 200, r.text
+        self.task = r.json()["task"]
+        return self.task
+
+    def progress(self, value: float, lines: list[str] | None = None) -> None:
+        r = self.http.post(f"/api/tasks/{self.task['id']}/progress", json={
+            "attempt": self.task["attempt"], "progress": value, "log": lines or []})
+        assert r.status_code == 200, r.text
+
+    def done(self, outputs: list[dict[str, Any]] | None = None) -> None:
+        r = self.http.post(f"/api/tasks/{self.task['id']}/done", json={
+            "attempt": self.task["attempt"], "outputs": outputs or []})
+        assert r.status_code == 200, r.text
+
+
+def submit(base: str, token: str, name: str, frames: str = "1-40", chunk: int = 10,
+           **extra: Any) -> int:
+    r = api(base, token).post("/api/jobs", json={
+        "name": name, **extra, "blocks": [{"name": "render", "type": "command",
+                                           "params": {"argv": ["true"]}, "frames": frames,
+                                           "chunk": chunk}]})
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def drain_queue(base: str, token: str) -> None:
+    """Cancel every open job so the next test's node takes that test's own task."""
+    c = api(base, token)
+    for j in c.get("/api/jobs", params={"limit": 1000}).json():
+        if j["status"] in ("queued", "running", "paused"):
+            c.post(f"/api/jobs/{j['id']}/cancel")
+
+
+# -- fixtures: one server per module (a server start costs ~2 s of the test budget) --------
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from tests.conftest import start_server
+    from vstudio.studio import init_studio
+
+    root = tmp_path_factory.mktemp("webstudio") / "studio"
+    init_studio(root, store_url=None, db_url=None).close()
+    seed_repo(root)
+    srv = start_server(root, root.parent / "server.log")
+    srv.viewer_token = srv.add_user("vera", "viewer")  # type: ignore[attr-defined]
+    srv.artist_token = srv.add_user("arty", "artist")  # type: ignore[attr-defined]
+    try:
+        yield srv
+    finally:
+        srv.process.terminate()
+        srv.process.wait(10)
+
+
+# -- login, session, CSRF ----------------------------------------------------------------
+
+def test_login_form_then_token_login_and_logout(web: Any, browser: Any) -> None:
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(web.url + "/")
+    assert page.locator("form#login-form input#token").count() == 1
+    shot(page, "login", full_page=False)
+    page.fill("#token", "vst_not_a_real_token")
+    page.click("#login-form button[type=submit]")
+    assert "invalid token" in page.locator(".error").inner_text()
+    page.fill("#token", web.admin_token)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(web.url + "/farm**")
+    cookie = next(c for c in ctx.cookies() if c["name"] == "vstudio_session")
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] in ("Lax", "Strict")
+    # The page's own API calls ride on the same cookie.
+    assert page.evaluate("fetch('/api/me').then(r => r.json())")["role"] == "admin"
+    page.click("header button:has-text('Log out')")
+    page.wait_for_url(web.url + "/")
+    assert page.locator("#token").count() == 1
+    assert not [c for c in ctx.cookies() if c["name"] == "vstudio_session"]
+    ctx.close()
+
+
+def test_password_login_mints_a_token_that_logout_revokes(web: Any) -> None:
+    from vstudio.catalog import accounts
+    from vstudio.studio import Studio
+
+    s = Studio.open(web.studio)
+    try:
+        accounts.add_user(s.engine, "paula", "artist", password="correct horse")
+    finally:
+        s.close()
+    with httpx.Client(base_url=web.url) as c:
+        page = c.get("/")
+        csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+        bad = c.post("/login", data={"csrf": csrf, "name": "paula", "password": "wrong"})
+        assert bad.status_code == 401 and "wrong user name or password" in bad.text
+        ok = c.post("/login", data={"csrf": csrf, "name": "paula", "password": "correct horse",
+                                    "next": "https://evil.example/"})
+        assert ok.status_code == 303
+        assert ok.headers["location"] == "/"  # never redirected off-site
+        token = c.cookies["vstudio_session"]
+        assert c.get("/whoami").status_code == 200
+        session_csrf = c.get("/whoami").text.split('data-csrf="')[1].split('"')[0]
+        assert c.post("/logout", data={"csrf": session_csrf}).status_code == 303
+    # The minted token is gone from the catalog (the API cache forgets it within 5 s).
+    s = Studio.open(web.studio)
+    try:
+        with pytest.raises(Exception, match="invalid token"):
+            accounts.user_by_token(s.engine, token)
+    finally:
+        s.close()
+
+
+def test_login_without_csrf_cookie_is_refused(web: Any) -> None:
+    r = httpx.post(web.url + "/login", data={"token": web.admin_token, "csrf": "x"})
+    assert r.status_code == 403
+    assert "vstudio_session" not in r.cookies
+
+
+def test_request_without_csrf_token_is_refused(web: Any) -> None:
+    cookies = {"vstudio_session": web.admin_token}
+    with httpx.Client(base_url=web.url, cookies=cookies) as c:
+        assert c.post("/logout").status_code == 403
+        assert c.post("/logout", data={"csrf": "0" * 40}).status_code == 403
+        assert c.post("/logout", headers={"X-CSRF-Token": "nope"}).status_code == 403
+        page = c.get("/whoami")
+        assert page.status_code == 200  # the refused posts did not log us out
+
+
+def test_anonymous_pages_redirect_to_login_and_worker_tokens_cannot_log_in(web: Any) -> None:
+    r = httpx.get(web.url + "/repo/film?rev=1")
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/?next=%2Frepo%2Ffilm")
+    worker = web.add_user("node1", "worker")
+    with httpx.Client(base_url=web.url) as c:
+        csrf = c.get("/").text.split('name="csrf" value="')[1].split('"')[0]
+        r = c.post("/login", data={"csrf": csrf, "token": worker})
+        assert r.status_code == 403 and "render node" in r.text
+
+
+# -- repository --------------------------------------------------------------------------
+
+def test_browse_older_revision_and_download_a_file(web: Any, browser: Any) -> None:
+    page = login(browser, web.url, web.artist_token)
+    page.click("nav >> text=Repository")
+    page.click("a:has-text('film')")
+    assert "at r2" in page.locator("h1").inner_text()
+    shot(page, "repo-tree")
+    page.select_option("#rev-pick", "1")  # submits by itself (no reload button needed)
+    page.wait_for_url("**rev=1**")
+    assert "at r1 (head is r2)" in page.locator("h1").inner_text()
+    row = page.locator("#tree tr", has_text="notes.txt")
+    with page.expect_download() as dl:
+        row.locator("a:has-text('Download')").click()
+    path = dl.value.path()
+    assert Path(path).read_bytes() == b"version one\n"
+    assert dl.value.suggested_filename == "notes.txt"
+    # The thumbnail of the PNG is the image itself, served inline.
+    page.click("a:has-text('tex/')")
+    img = page.locator("#tree img.thumb")
+    assert img.evaluate("i => i.complete && i.naturalWidth") == 2
+    assert "locked: alice" in page.locator("#tree").inner_text()
+    # A hostile file name is shown as text, never run.
+    page.goto(web.url + "/repo/film?rev=1&path=shots/s01")
+    assert page.locator("#tree").inner_text().count("<img src=x onerror=window.__xss=1>.blend") == 1
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    page.context.close()
+
+
+def test_file_history_lists_authors_and_downloads_each_version(web: Any, browser: Any) -> None:
+    page = login(browser, web.url, web.viewer_token)
+    page.goto(web.url + "/repo/film/log?path=notes.txt")
+    rows = page.locator("#log tbody tr")
+    assert rows.count() == 2
+    assert "bob" in rows.nth(0).inner_text() and "alice" in rows.nth(1).inner_text()
+    assert "first <b>import</b>" in rows.nth(1).inner_text()  # escaped, shown literally
+    shot(page, "repo-history")
+    with page.expect_download() as dl:
+        rows.nth(0).locator("a:has-text('Download r2')").click()
+    assert Path(dl.value.path()).read_bytes() == b"version two, longer\n"
+    page.context.close()
+
+
+def test_repository_bad_input_gives_html_errors_not_tracebacks(web: Any) -> None:
+    with httpx.Client(base_url=web.url, cookies={"vstudio_session": web.admin_token}) as c:
+        for url, status in [("/repo/nope", 404), ("/repo/film?rev=99", 404),
+                            ("/repo/film?rev=%3Cb%3E", 404), ("/repo/film?path=../../etc", 400),
+                            ("/repo/film?path=no/such/dir", 404),
+                            ("/repo/film/raw?rev=1&path=missing.txt", 404),
+                            ("/repo/film?page=zzz", 200), ("/repo/film/log?page=-5", 200)]:
+            r = c.get(url)
+            assert r.status_code == status, url
+            assert r.headers["content-type"].startswith("text/html")
+            assert "<b>" not in r.text.split("<main")[1]  # the tag came back escaped
+
+
+# -- farm ----------------------------------------------------------------------------------
+
+def test_progress_bar_advances_without_reload_and_log_tails_live(web: Any, browser: Any) -> None:
+    drain_queue(web.url, web.admin_token)
+    job = submit(web.url, web.admin_token, "live shot", frames="1-40", chunk=10)
+    node = FakeNode(web.url, web.admin_token, "node-live")
+    task = node.take()
+    assert task["job_id"] == job
+    page = login(browser, web.url, web.admin_token)
+    page.goto(f"{web.url}/jobs/{job}")
+    page.wait_for_function("document.getElementById('live').classList.contains('on')")
+    page.evaluate("window.__noReload = 1")
+    bar = page.locator("#job-head progress[data-progress]")
+    assert bar.evaluate("p => p.value") == 0
+    node.progress(50, ["Fra:1 Mem:9M | Sample 1/4", "Fra:2 Mem:9M | Sample 2/4"])
+    page.wait_for_function(
+        "document.querySelector('#job-head progress').value >= 12.4", timeout=5000)
+    node.progress(100)
+    node.done()
+    page.wait_for_function(
+        "document.querySelector('#job-head progress').value >= 24.9", timeout=5000)
+    assert page.locator("#job-head [data-frames]").inner_text() == "10/40"
+    assert page.locator(f"#t{task['id']}").get_attribute("class") == "d"
+    # The next task starts: open its log from the task grid and watch it grow.
+    t2 = node.take()
+    page.wait_for_function(f"document.getElementById('t{t2['id']}').className === 'r'",
+                           timeout=5000)
+    page.click(f"#t{t2['id']}")
+    pane = page.locator("#log-pane")
+    assert pane.is_visible()
+    node.progress(10, ["first line of task two"])
+    page.wait_for_function(
+        "document.querySelector('#log-pane pre').textContent.includes('first line')",
+        timeout=5000)
+    node.progress(20, ["second line"])
+    page.wait_for_function(
+        "document.querySelector('#log-pane pre').textContent.includes('second line')",
+        timeout=5000)
+    assert page.evaluate("window.__noReload") == 1  # all of it without a reload
+    shot(page, "job")
+    page.goto(f"{web.url}/jobs")
+    row = page.locator(f"tr[data-job='{job}']")
+    assert row.locator("progress").count() == 1
+    node.progress(80)
+    page.wait_for_function(
+        f"document.querySelector(\"tr[data-job='{job}'] progress\").value >= 44.9",
+        timeout=5000)
+    shot(page, "jobs")
+    node.done()
+    page.context.close()
+
+
+def test_task_log_page_and_xss_in_job_name_and_log_line(web: Any, browser: Any) -> None:
+    drain_queue(web.url, web.admin_token)
+    evil = "<script>window.__xss=1</script><img src=x onerror=window.__xss=2>"
+    job = submit(web.url, web.admin_token, evil + " shot", frames="1-2", chunk=1)
+    node = FakeNode(web.url, web.admin_token, "node-xss")
+    task = node.take()
+    node.progress(50, [evil, "plain line"])
+    page = login(browser, web.url, web.admin_token)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    for url in ("/jobs", f"/jobs/{job}", f"/jobs/{job}/tasks/{task['id']}", "/farm",
+                "/workers"):
+        page.goto(web.url + url)
+        assert page.evaluate("typeof window.__xss") == "undefined", url
+    page.goto(f"{web.url}/jobs/{job}/tasks/{task['id']}")
+    log_text = page.locator("#log-pane pre").inner_text()
+    assert evil in log_text and "plain line" in log_text  # shown literally, not run
+    assert evil in page.locator("nav.crumbs, ol.crumbs").first.inner_text()
+    shot(page, "task-log")
+    page.goto(f"{web.url}/jobs/{job}")
+    assert evil + " shot" in page.locator("#job-title").inner_text()
+    page.locator(f"a[data-task-log='{task['id']}']").click()
+    page.wait_for_function(
+        "document.querySelector('#log-pane pre').textContent.includes('plain line')")
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    assert not dialogs
+    node.done()
+    page.context.close()
+
+
+def test_pause_and_resume_a_job_from_its_page(web: Any, browser: Any) -> None:
+    drain_queue(web.url, web.admin_token)
+    job = submit(web.url, web.artist_token, "pausable", frames="1-30", chunk=10)
+    page = login(browser, web.url, web.artist_token)  # the owner, not an admin
+    page.goto(f"{web.url}/jobs/{job}")
+    status = page.locator("#job-head [data-status]")
+    assert status.inner_text() == "queued"
+    page.click("#job-head button[data-action='pause']")
+    page.wait_for_function(
+        "document.querySelector('#job-head [data-status]').textContent === 'paused'")
+    assert api(web.url, web.admin_token).get(f"/api/jobs/{job}").json()["status"] == "paused"
+    assert page.locator("#job-head button[data-action='pause']").is_disabled()
+    page.click("#job-head button[data-action='resume']")
+    page.wait_for_function(
+        "document.querySelector('#job-head [data-status]').textContent === 'queued'")
+    assert api(web.url, web.admin_token).get(f"/api/jobs/{job}").json()["status"] == "queued"
+    # Priority, from the list this time.
+    page.goto(f"{web.url}/jobs?filter=mine")
+    row = page.locator(f"tr[data-job='{job}']")
+    row.locator("input[name=priority]").fill("90")
+    row.locator("button[data-action='priority']").click()
+    page.wait_for_function(
+        f"document.querySelector(\"tr[data-job='{job}'] td:nth-child(9)\").textContent === '90'")
+    page.context.close()
+
+
+def test_viewer_sees_but_cannot_act(web: Any, browser: Any) -> None:
+    job = submit(web.url, web.admin_token, "not yours", frames="1-10", chunk=10)
+    page = login(browser, web.url, web.viewer_token)
+    page.goto(f"{web.url}/jobs/{job}")
+    assert page.locator("#job-head progress").count() == 1
+    assert page.locator("button[data-action]").count() == 0
+    csrf = page.evaluate("document.body.dataset.csrf")
+    # Even with a valid CSRF token the server refuses: the check is not in the page only.
+    r = page.request.post(f"{web.url}/jobs/{job}/action",
+                          form={"csrf": csrf, "action": "cancel"})
+    assert r.status == 403
+    assert "viewer" in r.text()
+    assert api(web.url, web.admin_token).get(f"/api/jobs/{job}").json()["status"] == "queued"
+    # An artist cannot act on an admin's job either.
+    other = login(browser, web.url, web.artist_token)
+    other.goto(f"{web.url}/jobs/{job}")
+    assert other.locator("button[data-action]").count() == 0
+    csrf = other.evaluate("document.body.dataset.csrf")
+    r = other.request.post(f"{web.url}/jobs/{job}/action", form={"csrf": csrf, "action": "pause"})
+    assert r.status == 403
+    api(web.url, web.admin_token).post(f"/api/jobs/{job}/cancel")
+    page.context.close()
+    other.context.close()
+
+
+def test_job_actions_refuse_missing_csrf_and_bad_input(web: Any) -> None:
+    job = submit(web.url, web.admin_token, "target", frames="1-10", chunk=10)
+    with httpx.Client(base_url=web.url, cookies={"vstudio_session": web.admin_token}) as c:
+        r = c.post(f"/jobs/{job}/action", data={"action": "cancel"})
+        assert r.status_code == 403 and "CSRF" in r.text
+        csrf = c.get("/whoami").text.split('data-csrf="')[1].split('"')[0]
+        for data, status in [({"action": "explode"}, 400), ({"action": "priority"}, 400),
+                             ({"action": "priority", "priority": "101"}, 400),
+                             ({"action": "priority", "priority": "<b>"}, 400)]:
+            r = c.post(f"/jobs/{job}/action", data={"csrf": csrf, **data})
+            assert r.status_code == status, data
+            assert r.headers["content-type"].startswith("text/html")
+        assert c.post("/jobs/99999999/action",
+                      data={"csrf": csrf, "action": "pause"}).status_code == 404
+        for url, status in [(f"/jobs/{job}/live?tasks=1;2", 400), ("/jobs/0", 404),
+                            ("/jobs/99999999999999999999", 404), (f"/jobs/{job}/tasks/1x", 400),
+                            (f"/jobs/{job}/outputs/{'a' * 64}", 404), ("/jobs?page=-1", 200),
+                            ("/jobs?sort=%3Cx%3E&filter=zzz", 200)]:
+            assert c.get(url).status_code == status, url
+        assert c.post(f"/jobs/{job}/action",
+                      data={"csrf": csrf, "action": "cancel"}).status_code == 303
+    assert api(web.url, web.admin_token).get(f"/api/jobs/{job}").json()["status"] == "canceled"
