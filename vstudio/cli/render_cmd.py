@@ -121,6 +121,9 @@ def _server_base(url: str) -> str:
 
 
 def _human(items: list[dict[str, Any]], dry_run: bool) -> None:
+    if not items:
+        click.echo("nothing to render: no .blend, .sif, .sifz or .kra files here")
+        return
     for i in items:
         status = "render" if i["status"] == "planned" else i["status"]
         line = f"{status:9} {i['file']}  {i['frames']} frames  {i['key'][:12]}  -> {i['output']}"

@@ -1,0 +1,91 @@
+"""`vstudio render`/`deps` bad input, and the render cache shared through an S3 bucket."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import S3Server
+from tests.helpers import cli, need
+from tests.render_projects import TOML, write_png, write_sif
+
+
+def synfig_project(root: Path) -> Path:
+    (root).mkdir(parents=True)
+    (root / "vstudio.toml").write_text(TOML)
+    write_png(root / "textures" / "logo.png", 16, 9, (200, 30, 30))
+    write_sif(root / "title.sif", "textures/logo.png", 3)
+    return root
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["render", "{p}/nope.sif"], 1, "does not exist"),
+    (["render", "{p}/textures/logo.png"], 1, "not a file vstudio can render"),
+    (["render", "{p}", "--profile", "nope"], 2, "no profile 'nope'"),
+    (["render", "{p}", "--farm", "http://127.0.0.1:9", "--local"], 2, "exclude each other"),
+    (["render", "{p}", "--farm", "ftp://x"], 1, "http(s)://host:port"),
+    (["render", "{p}", "-j", "0"], 2, "0 is not in the range"),
+    (["deps", "{p}"], 1, "is a folder"),
+    (["deps", "{p}/textures/logo.png"], 1, "no scanner for '.png'"),
+])
+def test_bad_input_is_a_clear_error(studio_dir: Path, tmp_path: Path, args: list[str],
+                                    code: int, message: str) -> None:
+    proj = synfig_project(tmp_path / "p")
+    argv = [a.replace("{p}", str(proj)) for a in args]
+    extra = ["--studio", str(studio_dir)] if argv[0] == "render" else ["--json"]
+    out = cli(*argv, *extra, check=False)
+    assert out.returncode == code, out.stderr
+    assert message in out.stderr + out.stdout
+    assert "Traceback" not in out.stderr and "internal error" not in out.stderr
+
+
+def test_bad_project_settings_and_damaged_files(studio_dir: Path, tmp_path: Path) -> None:
+    proj = synfig_project(tmp_path / "p")
+    (proj / "vstudio.toml").write_text("[profiles.draft]\nsampels = 4\n")
+    out = cli("render", str(proj), "--studio", str(studio_dir), "--profile", "draft",
+              check=False)
+    assert out.returncode == 1 and "unknown render setting 'sampels'" in out.stderr
+    (proj / "vstudio.toml").write_text("")
+    (proj / "broken.blend").write_bytes(b"BLENDER-v304 and then nothing useful")
+    out = cli("render", str(proj), "--studio", str(studio_dir), check=False)
+    assert out.returncode == 1 and "broken.blend" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_no_studio_is_explained(tmp_path: Path) -> None:
+    proj = synfig_project(tmp_path / "p")
+    out = cli("render", str(proj), check=False, cwd=tmp_path,
+              env={"VSTUDIO_STUDIO": "", "VSTUDIO_SERVER": "", "VSTUDIO_TOKEN": ""})
+    assert out.returncode == 1 and "--studio" in out.stderr
+
+
+def test_two_machines_share_renders_through_s3(s3_server: S3Server, tmp_path: Path) -> None:
+    need("synfig", "apt-get install synfig")
+    url = s3_server.url(s3_server.new_bucket())
+    for machine in ("a", "b"):
+        cli("init", str(tmp_path / machine / "studio"), "--store", url)
+    proj = synfig_project(tmp_path / "a" / "film")
+    first = json.loads(cli("render", str(proj), "--studio", str(tmp_path / "a" / "studio"),
+                           "--json").stdout)
+    assert [(i["file"], i["status"], i["frames"]) for i in first] == \
+        [("title.sif", "rendered", 3)]
+    other = tmp_path / "b" / "film"
+    shutil.copytree(proj, other, ignore=shutil.ignore_patterns("render", ".vstudio"))
+    second = json.loads(cli("render", str(other), "--studio", str(tmp_path / "b" / "studio"),
+                            "--json").stdout)
+    assert [(i["file"], i["status"]) for i in second] == [("title.sif", "cached")]
+    a = sorted((proj / "render/title.sif.png").iterdir())
+    b = sorted((other / "render/title.sif.png").iterdir())
+    assert [p.name for p in a] == [p.name for p in b] == ["0000.png", "0001.png", "0002.png"]
+    assert all(x.read_bytes() == y.read_bytes() for x, y in zip(a, b, strict=True))
+    # the mp4 format is a video made by ffmpeg, cached like frames
+    need("ffmpeg", "apt-get install ffmpeg")
+    (other / "vstudio.toml").write_text(TOML + '\n[profiles.video]\nformat = "mp4"\n')
+    video = json.loads(cli("render", str(other), "--studio", str(tmp_path / "b" / "studio"),
+                           "--profile", "video", "--json").stdout)
+    assert video[0]["status"] == "rendered"
+    mp4 = other / "render/video/title.sif.mp4"
+    assert mp4.is_file() and mp4.read_bytes()[4:8] == b"ftyp"
