@@ -110,11 +110,17 @@ class Demo:
         raise DemoError("the server did not start within 60 s")
 
     def start_workers(self) -> None:
+        import importlib.util
+
+        extra = []
+        if importlib.util.find_spec("vstudio.store.remote") is None:
+            # a build without the store's HTTP client: share the studio's store folder
+            extra = ["--store", f"file://{self.studio_dir / 'store'}"]
         for i in range(1, self.s.workers + 1):
             self._spawn(f"worker-{i}", [
                 "worker", "--server", self.url, "--token", self.worker_token,
                 "--name", f"demo-node-{i}", "--cache", str(self.s.root / "worker-cache"),
-                "--poll", "5"])
+                "--poll", "5", *extra])
         self.s.say(f"workers: {self.s.workers} render nodes started")
 
     def stop(self) -> None:
@@ -244,14 +250,28 @@ class Demo:
                 raise DemoError(f"{name} stopped (see {self.s.root / 'logs' / (name + '.log')})")
 
     def fetch_videos(self, job: dict[str, Any]) -> list[Path]:
+        """The job's videos from the studio's store into ``output/``."""
+        from vstudio.studio import Studio
+        from vstudio.worker.client import ManagerApi
+
         out_dir = self.s.root / "output"
         out_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "VSTUDIO_SERVER": self.url, "VSTUDIO_TOKEN": self.admin_token}
-        p = subprocess.run([sys.executable, "-m", "vstudio", "jobs", "fetch", str(job["id"]),
-                            str(out_dir)], env=env, capture_output=True, text=True, timeout=300)
-        if p.returncode != 0:
-            raise DemoError(f"could not fetch the job's outputs: {p.stderr.strip()[-300:]}")
-        return sorted(out_dir.rglob("*.mp4"))
+        api = ManagerApi(self.url, self.admin_token)
+        try:
+            outputs = api.call("GET", f"/api/jobs/{job['id']}/outputs").json()
+        finally:
+            api.close()
+        videos = []
+        studio = Studio.open(self.studio_dir)
+        try:
+            for o in outputs:
+                name = Path(str(o["name"])).name
+                if Path(name).suffix.lower() in (".mp4", ".webm"):
+                    studio.store.get_file(o["oid"], out_dir / name)
+                    videos.append(out_dir / name)
+        finally:
+            studio.close()
+        return videos
 
     def run(self) -> Path:
         self.make_studio()
