@@ -65,6 +65,16 @@ class PlusFUSE(mfusepy.FUSE):
         return 0
 
 
+    def read(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:
+        # One copy from the block into the kernel's buffer (mfusepy would slice first).
+        decoded = None if path is None else path.decode(self.encoding, self.errors)
+        data, start, n = self.operations.read_span(decoded, size, offset, fip.contents)
+        if n:
+            base = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0
+            ctypes.memmove(buf, base + start, n)
+        return int(n)
+
+
 class MountOps(mfusepy.Operations):
     """Read-only operations over one project's history."""
 
@@ -163,20 +173,25 @@ class MountOps(mfusepy.Operations):
             pass  # read-ahead is a bonus; the real read reports errors
 
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
+        data, start, n = self.read_span(path, size, offset, fi)
+        return data[start:start + n]
+
+    def read_span(self, path: str | None, size: int, offset: int,
+                  fi: Any) -> tuple[bytes, int, int]:
         handle = self._handles.get(fi.fh)
         if handle is None:
             raise mfusepy.FuseOSError(errno.EBADF)
         sequential = offset == handle.next_offset and offset > 0
         try:
-            data = self.blocks.read(handle.oid, handle.size, offset, size, sequential)
+            span = self.blocks.read_span(handle.oid, handle.size, offset, size, sequential)
         except VStudioError as e:
             log.error("%s: %s", path, e.message)
             raise mfusepy.FuseOSError(errno.EIO) from None
         except OSError as e:  # network or disk trouble below the store
             log.error("%s: %s", path, e)
             raise mfusepy.FuseOSError(errno.EIO) from None
-        handle.next_offset = offset + len(data)
-        return data
+        handle.next_offset = offset + span[2]
+        return span
 
     def release(self, path: str, fi: Any) -> int:
         with self._lock:

@@ -38,6 +38,9 @@ class Source:
     project: str
     describe: str
     close: Callable[[], None]
+    # Bytes come over a network (S3, a server): worth a disk cache. A local-folder store
+    # is its own cache; copying its bytes into another folder would only cost time.
+    remote_bytes: bool = True
 
 
 def parse_url(url: str) -> tuple[str | None, str, str]:
@@ -68,7 +71,8 @@ def open_source(url: str, token: str | None = None) -> Source:
     from vstudio.studio import Studio
 
     studio = Studio.open(studio_dir)
-    return Source(open_reader(studio), project, f"{studio.root}/{project}", studio.close)
+    return Source(open_reader(studio), project, f"{studio.root}/{project}", studio.close,
+                  remote_bytes=not studio.config.store_url.startswith("file://"))
 
 
 def mounted_at(mountpoint: Path) -> bool:
@@ -146,7 +150,8 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
     mnt = Path(os.path.abspath(mountpoint))
     check_mountpoint(mnt)
     view = RepoView(source.reader, source.project, poll_seconds=poll_seconds)
-    cache = BlockCache(cache_dir or default_cache_dir(), max_cache_bytes)
+    cache = (BlockCache(cache_dir or default_cache_dir(), max_cache_bytes)
+             if source.remote_bytes else None)
     blocks = BlockReader(source.reader.read, cache, threads=threads)
     ready: list[bool] = []
 
