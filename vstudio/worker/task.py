@@ -6,13 +6,12 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vstudio.errors import VStudioError
 from vstudio.worker.client import ManagerAway, StaleAttempt, retrying
 from vstudio.worker.runner import Run, RunResult
-from vstudio.worker.thumbs import thumbnail
+from vstudio.worker.thumbs import thumbnails
 
 if TYPE_CHECKING:
     from vstudio.worker.node import Worker
@@ -226,21 +225,18 @@ class TaskRun:
 
     def _store_outputs(self, result: RunResult) -> list[dict[str, Any]]:
         store = self.w.store()
-        thumbs = self.dir / "thumbs"
-        thumbs.mkdir(exist_ok=True)
+        thumbs = thumbnails({fo.frame: fo.path for fo in result.outputs}, self.dir / "thumbs")
+        files = [fo.path for fo in result.outputs] + [thumbs[f] for f in sorted(thumbs)]
+        oids = retrying(lambda: store.put_files(files), self.w.stopping)
+        by_path = dict(zip(files, oids, strict=True))
         out = []
-        def put(path: Path) -> str:
-            return retrying(lambda: store.put_file(path), self.w.stopping)
-
         for fo in result.outputs:
-            oid = put(fo.path)
-            item: dict[str, Any] = {"frame": fo.frame, "oid": oid, "name": fo.name}
+            item: dict[str, Any] = {"frame": fo.frame, "oid": by_path[fo.path], "name": fo.name}
             if fo.seconds is not None:
                 item["seconds"] = fo.seconds
             if fo.peak_mem:
                 item["peak_mem"] = fo.peak_mem
-            thumb = thumbnail(fo.path, thumbs / f"{fo.frame}.jpg")
-            if thumb is not None:
-                item["thumbnail_oid"] = put(thumb)
+            if fo.frame in thumbs:
+                item["thumbnail_oid"] = by_path[thumbs[fo.frame]]
             out.append(item)
         return out

@@ -1,4 +1,8 @@
-"""Small thumbnails of rendered frames, made with ffmpeg (no image library in the worker)."""
+"""Small thumbnails of rendered frames, made with ffmpeg (no image library in the worker).
+
+All frames of a task go through one ffmpeg process (one input and one output per frame):
+process start-up, not scaling, is what costs on small frames.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,42 @@ from pathlib import Path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".bmp", ".webp"}
 WIDTH = 160
+BATCH = 64  # frames per ffmpeg process (argv length and open files stay small)
+
+
+def thumbnails(sources: dict[int, Path], dest_dir: Path, width: int = WIDTH) -> dict[int, Path]:
+    """JPEGs at most ``width`` pixels wide, by frame; frames that failed are left out."""
+    exe = shutil.which("ffmpeg")
+    todo = {f: p for f, p in sources.items() if p.suffix.lower() in IMAGE_SUFFIXES}
+    if not exe or not todo:
+        return {}
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    made: dict[int, Path] = {}
+    items = sorted(todo.items())
+    for i in range(0, len(items), BATCH):
+        batch = items[i:i + BATCH]
+        argv = [exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+        for _, src in batch:
+            argv += ["-i", str(src)]
+        for n, (frame, _) in enumerate(batch):
+            argv += ["-map", f"{n}:v:0", "-vf", f"scale='min({width},iw)':-2",
+                     "-frames:v", "1", "-q:v", "5", str(dest_dir / f"{frame}.jpg")]
+        try:
+            subprocess.run(argv, capture_output=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        for frame, _ in batch:
+            out = dest_dir / f"{frame}.jpg"
+            if out.is_file() and out.stat().st_size > 0:
+                made[frame] = out
+    return made
 
 
 def thumbnail(src: Path, dest: Path, width: int = WIDTH) -> Path | None:
-    """A JPEG at most ``width`` pixels wide, or None (no ffmpeg, not an image, failure)."""
-    exe = shutil.which("ffmpeg")
-    if not exe or src.suffix.lower() not in IMAGE_SUFFIXES:
+    """One thumbnail at ``dest``, or None (no ffmpeg, not an image, failure)."""
+    made = thumbnails({0: src}, dest.parent / f".{dest.stem}", width)
+    if 0 not in made:
         return None
-    argv = [exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
-            "-vf", f"scale='min({width},iw)':-2", "-frames:v", "1", "-q:v", "5", str(dest)]
-    try:
-        proc = subprocess.run(argv, capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return dest if proc.returncode == 0 and dest.is_file() else None
+    made[0].replace(dest)
+    made[0].parent.rmdir()
+    return dest
