@@ -222,7 +222,12 @@ def submit_ffmpeg(folder: str, pattern: str, fps: float, codec: str, output: str
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 @_common
 def submit_command(argv: tuple[str, ...], server: str, token: str | None, **o: Any) -> None:
-    """Run ARGV per task ({start}/{end} replaced); only workers with --allow-commands."""
+    """Run ARGV per task ({start}/{end} replaced); only workers with --allow-commands.
+
+    A trailing --json after ARGV is read as the --json option (scripts append it).
+    """
+    if len(argv) > 1 and argv[-1] == "--json":
+        argv, o["as_json"] = argv[:-1], True
     _need_frames(o)
     api = Api(server, token)
     _submit(api, o, [_block(o, "command", "command", {"argv": list(argv)})], [],

@@ -1,0 +1,59 @@
+"""Two manager processes on one PostgreSQL database never hand one task out twice."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import start_server
+from vstudio.studio import init_studio
+
+TASKS = 300
+WORKERS = 24
+
+
+def test_two_managers_share_one_database(pg_url: str, tmp_path: Path) -> None:
+    root = tmp_path / "studio"
+    init_studio(root, store_url=None, db_url=pg_url).close()
+    a = start_server(root, tmp_path / "a.log")
+    b = start_server(root, tmp_path / "b.log")
+    handed: list[tuple[int, int]] = []
+    try:
+        headers = {"Authorization": f"Bearer {a.admin_token}"}
+        r = httpx.post(a.url + "/api/jobs", headers=headers, json={"name": "pg", "blocks": [
+            {"type": "command", "params": {"argv": ["true"]}, "frames": f"1-{TASKS}"}]})
+        job = r.json()["id"]
+
+        async def worker(n: int) -> None:
+            async with httpx.AsyncClient(headers=headers, timeout=30) as c:
+                urls = [a.url, b.url]
+                wid = (await c.post(urls[n % 2] + "/api/workers",
+                                    json={"name": f"w{n}", "allow_commands": True})).json()["id"]
+                i = n
+                while True:
+                    url = urls[i % 2]  # alternate managers, as behind a load balancer
+                    i += 1
+                    r = await c.post(f"{url}/api/workers/{wid}/next", json={"timeout": 0})
+                    if r.status_code == 204:
+                        return
+                    task = r.json()["task"]
+                    handed.append((task["id"], task["attempt"]))
+                    d = await c.post(f"{urls[i % 2]}/api/tasks/{task['id']}/done",
+                                     json={"attempt": task["attempt"], "outputs": []})
+                    assert d.status_code == 200, d.text
+
+        async def main() -> None:
+            await asyncio.gather(*(worker(n) for n in range(WORKERS)))
+
+        asyncio.run(main())
+        twice = [k for k, v in collections.Counter(t for t, _ in handed).items() if v > 1]
+        assert twice == [] and len(handed) == TASKS
+        shown = httpx.get(f"{b.url}/api/jobs/{job}", headers=headers).json()
+        assert shown["status"] == "done" and shown["tasks_done"] == TASKS
+    finally:
+        for srv in (a, b):
+            srv.process.kill()
+            srv.process.wait(10)
