@@ -92,6 +92,39 @@ class Writer:
     def put_stream(self, stream: BinaryIO, progress: Progress = NO_PROGRESS) -> str:
         return self._put_fastcdc(stream, progress)
 
+    # --- chunks and recipes from elsewhere (the HTTP API: clients chunk locally) ------------
+
+    def put_chunks(self, items: Iterable[tuple[bytes, bytes]]) -> int:
+        """Store chunks a client sent, each checked against its id; returns how many were new."""
+        new = 0
+        for key, data in items:
+            if _digest(data) != key:
+                raise BadInput(f"chunk {key.hex()} does not match its id")
+            if not self._exists(key):
+                self._add_blob(key, fmt.CHUNK, data, "fastcdc")
+                new += 1
+        return new
+
+    def mark_file(self, key: bytes) -> None:
+        self._mark_file(key, "fastcdc")
+
+    def missing(self, keys: Iterable[bytes]) -> list[bytes]:
+        return [k for k in keys if not self._exists(k)]
+
+    def put_recipe(self, oid: str, entries: list[fmt.Entry], chunker: str = "fastcdc") -> str:
+        """Store a file made of chunks already stored, after checking it rebuilds to ``oid``."""
+        absent = self.missing(e.id for e in entries if e.type == fmt.E_CHUNK)
+        if absent:
+            raise BadInput(f"{len(absent)} chunk(s) are missing, e.g. {absent[0].hex()}: "
+                           "upload them first")
+        if any(e.type == fmt.E_SEGMENT for e in entries):
+            raise BadInput("a file is sent as chunks and inline pieces, not segments")
+        recipe = fmt.Recipe(entries, sum(e.length for e in entries))
+        self.flush()  # the check reads the chunks back
+        if self.store.hash_recipe(recipe).hex() != oid:
+            raise BadInput(f"the chunks sent do not rebuild to {oid}")
+        return self._finish(recipe, bytes.fromhex(oid), chunker)
+
     # --- plug-in chunkers ------------------------------------------------------------------
 
     def _plugin_splits(self, path: Path, previous: str | None) -> Iterator[tuple[Split, str]]:

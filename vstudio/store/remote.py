@@ -1,0 +1,235 @@
+"""``RemoteStore``: the ``ObjectStore`` protocol over the studio server's HTTP API.
+
+Puts are deduplicated on the client: files are cut with FastCDC here, the server is asked
+which chunks it lacks, and only those travel. Whole-file reads are checked against the
+id on arrival (a wrong byte raises ``CorruptObject`` and leaves no file behind).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import blake3
+import httpx
+
+from vstudio.errors import (
+    AlreadyExists,
+    BadInput,
+    Conflict,
+    CorruptObject,
+    NotAuthenticated,
+    ObjectMissing,
+    PermissionDenied,
+    ServerError,
+    VStudioError,
+)
+from vstudio.store.api import NO_PROGRESS, Progress
+from vstudio.store.chunking import FASTCDC
+from vstudio.store.objects import check_ref_name, parse_id
+
+UPLOAD_BATCH = 8 << 20  # bytes of chunks per missing-check and upload request
+
+
+def _raise_for(resp: httpx.Response) -> None:
+    if resp.status_code < 400:
+        return
+    try:
+        detail = str(resp.json().get("detail", resp.text))
+    except ValueError:
+        detail = resp.text[:200] or resp.reason_phrase
+    cls: type[VStudioError] = {
+        400: BadInput, 401: NotAuthenticated, 403: PermissionDenied, 404: ObjectMissing,
+        409: Conflict, 422: BadInput}.get(resp.status_code, ServerError)
+    if resp.status_code == 409 and "exists" in detail:
+        cls = AlreadyExists
+    raise cls(detail)
+
+
+class RemoteWriter:
+    def __init__(self, store: RemoteStore) -> None:
+        self.store = store
+
+    def put_file(self, path: Path, progress: Progress = NO_PROGRESS,
+                 previous: str | None = None) -> str:
+        path = Path(path)
+        if path.is_dir():
+            raise BadInput(f"{path} is a folder: give files")
+        try:
+            size = path.stat().st_size
+            f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            raise BadInput(f"{path} does not exist") from None
+        progress.start(size, path.name)
+        try:
+            with f:
+                return self.put_stream(f, progress)
+        finally:
+            progress.done()
+
+    def put_bytes(self, data: bytes) -> str:
+        import io
+
+        return self.put_stream(io.BytesIO(bytes(data)))
+
+    def put_stream(self, stream: BinaryIO, progress: Progress = NO_PROGRESS) -> str:
+        hasher = blake3.blake3()
+        pieces: list[dict[str, Any]] = []
+        batch: list[tuple[bytes, bytes]] = []
+        nbytes = 0
+        for piece in FASTCDC.split_stream(stream, hasher.update):
+            key = blake3.blake3(piece.data).digest()
+            pieces.append({"id": key.hex(), "length": len(piece.data)})
+            batch.append((key, piece.data))
+            nbytes += len(piece.data)
+            if nbytes >= UPLOAD_BATCH:
+                self._upload(batch)
+                progress.advance(nbytes)
+                batch, nbytes = [], 0
+        if batch:
+            self._upload(batch)
+            progress.advance(nbytes)
+        oid = hasher.hexdigest()
+        resp = self.store._post("/files", json={"id": oid, "pieces": pieces})
+        return str(resp.json()["id"])
+
+    def _upload(self, batch: list[tuple[bytes, bytes]]) -> None:
+        unique = dict(batch)
+        resp = self.store._post("/chunks/missing", json={"ids": [k.hex() for k in unique]})
+        missing = resp.json()["missing"]
+        if not missing:
+            return
+        body = b"".join(bytes.fromhex(k) + struct.pack("<I", len(unique[bytes.fromhex(k)]))
+                        + unique[bytes.fromhex(k)] for k in missing)
+        self.store._post("/chunks", content=body,
+                         headers={"Content-Type": "application/octet-stream"})
+
+    def __enter__(self) -> RemoteWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class RemoteStore:
+    """The studio's store through ``server_url`` with an API token."""
+
+    def __init__(self, server_url: str, token: str | None, timeout: float = 60.0) -> None:
+        self.base = server_url.rstrip("/") + "/api/store"
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            resp = self.http.request(method, self.base + path, **kw)
+        except httpx.HTTPError as e:
+            raise ServerError(f"cannot reach the studio server at {self.base}: {e}") from None
+        _raise_for(resp)
+        return resp
+
+    def _post(self, path: str, **kw: Any) -> httpx.Response:
+        return self._request("POST", path, **kw)
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[RemoteWriter]:
+        yield RemoteWriter(self)
+
+    def put_file(self, path: Path, progress: Progress = NO_PROGRESS,
+                 previous: str | None = None) -> str:
+        return RemoteWriter(self).put_file(path, progress, previous)
+
+    def put_bytes(self, data: bytes) -> str:
+        return RemoteWriter(self).put_bytes(data)
+
+    def put_stream(self, stream: BinaryIO, progress: Progress = NO_PROGRESS) -> str:
+        return RemoteWriter(self).put_stream(stream, progress)
+
+    def iter_file(self, oid: str) -> Iterator[bytes]:
+        parse_id(oid)
+        h = blake3.blake3()
+        try:
+            with self.http.stream("GET", f"{self.base}/objects/{oid}") as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    _raise_for(resp)
+                for block in resp.iter_bytes(1 << 20):
+                    h.update(block)
+                    yield block
+        except httpx.HTTPError as e:
+            raise ServerError(f"download of {oid} failed: {e}") from None
+        if h.hexdigest() != oid:
+            raise CorruptObject(f"object {oid} arrived corrupt (it does not match its id)")
+
+    def get_file(self, oid: str, dest: Path, progress: Progress = NO_PROGRESS) -> None:
+        dest = Path(dest)
+        if dest.is_dir():
+            raise BadInput(f"{dest} is a folder: give the file name to write")
+        size = self.size(oid)
+        tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.part"
+        progress.start(size, dest.name)
+        try:
+            with open(tmp, "wb") as f:
+                for block in self.iter_file(oid):
+                    f.write(block)
+                    progress.advance(len(block))
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+            progress.done()
+
+    def get_bytes(self, oid: str) -> bytes:
+        return b"".join(self.iter_file(oid))
+
+    def read_range(self, oid: str, offset: int, length: int) -> bytes:
+        parse_id(oid)
+        if offset < 0 or length < 0:
+            raise BadInput("offset and length must not be negative")
+        return self._request("GET", f"/objects/{oid}",
+                             params={"offset": offset, "length": length}).content
+
+    def size(self, oid: str) -> int:
+        parse_id(oid)
+        return int(self._request("GET", f"/objects/{oid}/size").json()["size"])
+
+    def has(self, oid: str) -> bool:
+        parse_id(oid)
+        return oid in self._post("/objects/has", json={"ids": [oid]}).json()["present"]
+
+    def put_ref(self, name: str, data: bytes) -> None:
+        self._request("PUT", f"/refs/{check_ref_name(name)}", content=bytes(data))
+
+    def create_ref(self, name: str, data: bytes) -> bool:
+        resp = self._request("PUT", f"/refs/{check_ref_name(name)}", content=bytes(data),
+                             params={"create": "true"})
+        return bool(resp.json()["created"])
+
+    def get_ref(self, name: str) -> bytes:
+        return self._request("GET", f"/refs/{check_ref_name(name)}").content
+
+    def list_refs(self, prefix: str = "") -> list[str]:
+        return list(self._request("GET", "/refs", params={"prefix": prefix}).json()["refs"])
+
+    def delete_ref(self, name: str) -> None:
+        self._request("DELETE", f"/refs/{check_ref_name(name)}")
+
+    def gc(self, live: Iterable[str] = (), grace_seconds: float = 3600.0) -> dict[str, int]:
+        return dict(self._post("/gc", json={"live": list(live),
+                                           "grace_seconds": grace_seconds}).json())
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self._request("GET", "/stats").json())
+
+    def check(self, read_data: bool = False) -> list[str]:
+        resp = self._post("/check", params={"read_data": str(read_data).lower()})
+        return list(resp.json()["problems"])
+
+
+__all__ = ["RemoteStore", "RemoteWriter"]
