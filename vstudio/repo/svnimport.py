@@ -10,6 +10,7 @@ folders, unknown revision properties) is listed in the report, not dropped silen
 from __future__ import annotations
 
 import calendar
+import contextlib
 import hashlib
 import tempfile
 import time
@@ -61,14 +62,14 @@ def _headers(f: BinaryIO) -> dict[str, str] | None:
     if not line:
         return None
     out: dict[str, str] = {}
-    while line not in (b"\n", b""):
+    while line != b"\n":
+        if not line.endswith(b"\n"):
+            raise BadDump("the dump is truncated")  # EOF inside a header block
         key, sep, value = line.decode("utf-8", "replace").rstrip("\n").partition(": ")
         if not sep:
             raise BadDump(f"the dump has a bad header line {line[:60]!r}")
         out[key] = value
         line = f.readline()
-    if not line and len(out) and "Content-length" in out:
-        raise BadDump("the dump is truncated")
     return out
 
 
@@ -112,9 +113,10 @@ def _svn_time(s: bytes | None) -> float:
 
 
 class _Importer:
-    def __init__(self, backend: WcBackend, writer: Writer, tmp: Path) -> None:
+    def __init__(self, backend: WcBackend, tmp: Path) -> None:
         self.b = backend
-        self.w = writer
+        self.batch = contextlib.ExitStack()
+        self.w: Writer | None = None
         self.tmp = tmp
         self.files: dict[str, Entry] = {}
         self.props: dict[str, dict[str, bytes]] = {}
@@ -169,7 +171,15 @@ class _Importer:
         if md5 and h.hexdigest() != md5:
             raise BadDump(f"the dump is corrupt: {where} does not match its MD5")
         self.versions += 1
+        if self.w is None:
+            # One write batch per revision: its objects are durable when it closes,
+            # before the revision that names them is committed.
+            self.w = self.batch.enter_context(self.b.store.writer())
         return self.w.put_file(out_path), size
+
+    def end_batch(self) -> None:
+        self.batch.close()
+        self.w = None
 
     def node(self, f: BinaryIO, h: dict[str, str], rev: int,
              changes: dict[str, Entry | None]) -> None:
@@ -269,7 +279,10 @@ def import_dump(f: BinaryIO, backend: WcBackend,
     if backend.head() != 0:
         raise Conflict(f"project {backend.project!r} is not empty: svn-import fills an empty "
                        "project created beforehand")
-    first = _headers(f)
+    try:
+        first = _headers(f)
+    except BadDump:
+        first = None
     if not first or "SVN-fs-dump-format-version" not in first:
         raise BadDump("not a Subversion dump (no SVN-fs-dump-format-version header)")
     if first["SVN-fs-dump-format-version"] not in ("2", "3"):
@@ -277,9 +290,8 @@ def import_dump(f: BinaryIO, backend: WcBackend,
                       "(2 and 3 are)")
     revs = 0
     first_rev = last_rev = 0
-    with tempfile.TemporaryDirectory(prefix="vstudio-svn-") as tmp, \
-            backend.store.writer() as w:
-        imp = _Importer(backend, w, Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="vstudio-svn-") as tmp:
+        imp = _Importer(backend, Path(tmp))
         pending: tuple[int, dict[str, bytes]] | None = None
         changes: dict[str, Entry | None] = {}
 
@@ -292,6 +304,7 @@ def import_dump(f: BinaryIO, backend: WcBackend,
                 if k not in REV_PROPS:
                     imp.note(f"revision property {k}", f"r{rev}")
             ch = [Change(p, ANY, e) for p, e in changes.items()]
+            imp.end_batch()
             backend.import_commit(
                 rev, rprops.get("svn:author", b"").decode("utf-8", "replace") or "(no author)",
                 _svn_time(rprops.get("svn:date")),
