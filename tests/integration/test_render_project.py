@@ -64,13 +64,18 @@ def test_render_only_what_changed(studio_dir: Path, tmp_path: Path) -> None:
     assert {i["file"]: i["key"] for i in third}["shots/s2.blend"] == keys["shots/s2.blend"]
 
     # a named profile renders side by side; changing it re-renders that profile only
+    # (without the default outputs: the draft edit must read the draft shots)
+    shutil.rmtree(proj / "render" / "shots")
+    shutil.rmtree(proj / "render" / "title.sif.png")
     draft = render(proj, studio_dir, "--profile", "draft")
     assert set(status(draft).values()) == {"rendered"}
-    assert (proj / "render/draft/edit.blend.png/0001.png").is_file()
+    draft_edit = sorted((proj / "render/draft/edit.blend.png").iterdir())
+    assert len(draft_edit) == 6 and len({p.read_bytes() for p in draft_edit}) >= 3
     toml = proj / "vstudio.toml"
     toml.write_text(toml.read_text().replace("samples = 2", "samples = 3"))
     assert set(status(render(proj, studio_dir, "--profile", "draft")).values()) == {"rendered"}
     assert set(status(render(proj, studio_dir)).values()) == {"cached"}
+    assert (proj / "render/shots/s1.blend.png/0002.png").is_file()  # assembled again
     assert set(status(render(proj, studio_dir, "--profile", "final")).values()) == {"rendered"}
 
     # a per-file override (sidecar) changes that file and what uses its render

@@ -7,8 +7,11 @@ reading ``render/...``) gets its reads redirected to ``render/<profile>/...``.
 
 from __future__ import annotations
 
+import gzip
+import html
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -81,10 +84,23 @@ def task_for(path: Path, renderer: str, scene: SceneInfo | None, profile: Profil
 def run_chunk(task: dict[str, Any], work_dir: Path,
               remap: list[tuple[str, str]] | None = None) -> dict[int, Path]:
     """Render one chunk into ``work_dir``; frame -> output file. Raises RenderFailed."""
-    from vstudio.jobtypes import TaskError, build
-
     work_dir.mkdir(parents=True, exist_ok=True)
     label = Path(task["params"]["file"]).name
+    copy = None
+    if remap and task["type"] == "synfig":
+        copy = _remapped_sif(Path(task["params"]["file"]), remap, work_dir.name)
+        task = {**task, "params": {**task["params"], "file": str(copy)}}
+    try:
+        return _run(task, work_dir, label, remap)
+    finally:
+        if copy is not None:
+            copy.unlink(missing_ok=True)
+
+
+def _run(task: dict[str, Any], work_dir: Path, label: str,
+         remap: list[tuple[str, str]] | None) -> dict[int, Path]:
+    from vstudio.jobtypes import TaskError, build
+
     try:
         inv = build(task, work_dir)
     except TaskError as e:
@@ -111,6 +127,31 @@ def run_chunk(task: dict[str, Any], work_dir: Path,
         raise RenderFailed(f"{label} frames {task['frames'][0]}-{task['frames'][-1]} failed "
                            f"({what}): {why}")
     return dict(inv.outputs)
+
+
+_SIF_REFS = re.compile(r'(<string>)([^<]+)(</string>)|(use=")([^"#]+)(#)')
+
+
+def _remapped_sif(sif: Path, remap: list[tuple[str, str]], tag: str) -> Path:
+    """A copy of ``sif`` beside it (so relative references still resolve) whose
+    references into one render folder point into another."""
+    raw = sif.read_bytes()
+    packed = raw[:2] == b"\x1f\x8b"
+    text = (gzip.decompress(raw) if packed else raw).decode("utf-8")
+
+    def sub(m: re.Match[str]) -> str:
+        head, ref, tail = (m[1], m[2], m[3]) if m[1] else (m[4], m[5], m[6])
+        target = os.path.normpath(os.path.join(sif.parent, html.unescape(ref)))
+        for old, new in remap:
+            if target.startswith(old):
+                moved = os.path.relpath(new + target[len(old):], sif.parent)
+                return head + html.escape(moved.replace(os.sep, "/"), quote=True) + tail
+        return m[0]
+
+    out = _SIF_REFS.sub(sub, text).encode("utf-8")
+    copy = sif.with_name(f".vstudio-{tag}-{os.getpid()}-{sif.name}")
+    copy.write_bytes(gzip.compress(out) if packed else out)
+    return copy
 
 
 def chunks(frames: list[int], size: int) -> list[list[int]]:
