@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ PNG = base64.b64decode(
 
 def launch_chromium(pw: Any) -> Any:
     exe = need("chromium", "apt-get install chromium")
-    return pw.chromium.launch(executable_path=os.path.realpath(exe) if exe else None,
+    return pw.chromium.launch(executable_path=exe,
                               args=["--no-sandbox", "--headless", "--disable-gpu"])
 
 
@@ -455,3 +454,137 @@ def test_job_actions_refuse_missing_csrf_and_bad_input(web: Any) -> None:
         assert c.post(f"/jobs/{job}/action",
                       data={"csrf": csrf, "action": "cancel"}).status_code == 303
     assert api(web.url, web.admin_token).get(f"/api/jobs/{job}").json()["status"] == "canceled"
+
+
+def _store_put(studio: Path, files: list[Path]) -> list[str]:
+    from vstudio.studio import Studio
+
+    s = Studio.open(studio)
+    try:
+        return [s.store.put_file(f) for f in files]
+    finally:
+        s.close()
+
+
+def test_frames_thumbnails_chart_and_playable_video(web: Any, browser: Any,
+                                                    tmp_path: Path) -> None:
+    import subprocess
+
+    ffmpeg = need("ffmpeg", "apt-get install ffmpeg")
+    frames = []
+    for i in range(1, 4):
+        f = tmp_path / f"frame_{i:04d}.png"
+        subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i",
+                        f"color=c=0x{40 * i:02x}6090:s=64x36", "-frames:v", "1", str(f)],
+                       check=True)
+        frames.append(f)
+    video = tmp_path / "video.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=s=64x36:r=12:d=1",
+                    "-pix_fmt", "yuv420p", "-c:v", "libx264", "-movflags", "+faststart",
+                    str(video)], check=True)
+    oids = _store_put(web.studio, [*frames, video])
+    drain_queue(web.url, web.admin_token)
+    r = api(web.url, web.admin_token).post("/api/jobs", json={"name": "with media", "blocks": [
+        {"name": "render", "type": "command", "params": {"argv": ["true"]}, "frames": "1-3",
+         "chunk": 3},
+        {"name": "encode", "type": "command", "params": {"argv": ["true"]}, "frames": "1",
+         "depends_on": [{"block": "render"}]}]})
+    job = r.json()["id"]
+    node = FakeNode(web.url, web.admin_token, "node-media")
+    node.take()
+    node.done([{"frame": i + 1, "oid": oids[i], "name": f"frame_{i + 1:04d}.png",
+                "seconds": [0.5, 2.0, 1.0][i], "thumbnail_oid": oids[i]} for i in range(3)])
+    node.take()
+    node.done([{"frame": None, "oid": oids[3], "name": "video.mp4"}])
+    page = login(browser, web.url, web.viewer_token)
+    page.goto(f"{web.url}/jobs/{job}")
+    assert page.locator("#job-head [data-status]").inner_text() == "done"
+    assert page.locator("#job-head [data-frames]").inner_text() == "4/4"
+    # The chart names the slowest frame.
+    assert "frame 2 2.0 s" in page.locator("svg.chart desc").text_content()
+    thumbs = page.locator(".thumbs img")
+    assert thumbs.count() == 3
+    page.wait_for_function("[...document.querySelectorAll('.thumbs img')]"
+                           ".every(i => i.complete && i.naturalWidth === 64)")
+    thumbs.nth(1).click()
+    dialog = page.locator("dialog#preview")
+    assert dialog.is_visible()
+    assert dialog.locator("img").evaluate("i => i.src").endswith(oids[1])
+    page.keyboard.press("Escape")
+    assert not dialog.is_visible()
+    vid = page.locator("video")
+    vid.scroll_into_view_if_needed()
+    page.wait_for_function("document.querySelector('video').readyState >= 1", timeout=10000)
+    assert abs(vid.evaluate("v => v.duration") - 1.0) < 0.2
+    assert vid.evaluate("v => v.videoWidth") == 64
+    shot(page, "job-media")
+    # Seeking works because the server answers byte ranges.
+    r2 = page.request.get(f"{web.url}/jobs/{job}/outputs/{oids[3]}",
+                          headers={"Range": "bytes=0-99"})
+    assert r2.status == 206 and len(r2.body()) == 100
+    assert r2.headers["content-type"] == "video/mp4"
+    page.context.close()
+
+
+def test_phone_width_pages_fit_and_keyboard_reaches_actions(web: Any, browser: Any) -> None:
+    job = submit(web.url, web.admin_token, "phone", frames="1-10", chunk=5)
+    page = login(browser, web.url, web.admin_token, viewport={"width": 390, "height": 844})
+    for name, url in (("farm-phone", "/farm"), ("jobs-phone", "/jobs"),
+                      ("job-phone", f"/jobs/{job}"), ("repo-phone", "/repo/film")):
+        page.goto(web.url + url)
+        # Nothing but the scrollable tables is wider than the screen.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, url
+        shot(page, name)
+    page.goto(f"{web.url}/jobs/{job}")
+    # Keyboard: Tab from the top reaches the skip link first, then the job's buttons.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.dataset.action") == "pause":
+            break
+    else:
+        raise AssertionError("the Pause button is not reachable by keyboard")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "document.querySelector('#job-head [data-status]').textContent === 'paused'")
+    page.context.close()
+
+
+def test_worker_goes_offline_live(tmp_path: Path, browser: Any) -> None:
+    from tests.conftest import start_server
+    from vstudio.studio import init_studio
+
+    root = tmp_path / "studio"
+    init_studio(root, store_url=None, db_url=None).close()
+    with open(root / "studio.toml", "a", encoding="utf-8") as f:
+        f.write("\n[farm]\nlease_seconds = 1.5\n")
+    srv = start_server(root, tmp_path / "server.log")
+    try:
+        submit(srv.url, srv.admin_token, "lost node", frames="1-4", chunk=2)
+        node = FakeNode(srv.url, srv.admin_token, "node-lost")
+        page = login(browser, srv.url, srv.admin_token)
+        page.goto(srv.url + "/workers")
+        state = page.locator("#workers-body tr[data-worker] [data-wstate]")
+        assert state.inner_text() in ("idle", "offline")
+        node.take()
+        node.progress(10)
+        page.wait_for_function(
+            "document.querySelector('#workers-body [data-wstate]').textContent === 'rendering'",
+            timeout=5000)
+        assert "task" in page.locator("#workers-body tr[data-worker] td").nth(2).inner_text()
+        shot(page, "workers")
+        # The node dies: no more progress or heartbeats. Its lease runs out, the task goes
+        # back to the queue and the page shows the node offline without a reload.
+        page.evaluate("window.__noReload = 1")
+        page.wait_for_function(
+            "document.querySelector('#workers-body [data-wstate]').textContent === 'offline'",
+            timeout=15000)
+        assert page.evaluate("window.__noReload") == 1
+        page.goto(srv.url + "/farm")
+        assert "1\noffline" in page.locator("#farm-stats").inner_text()
+        shot(page, "farm")
+        page.context.close()
+    finally:
+        srv.process.terminate()
+        srv.process.wait(10)

@@ -109,8 +109,8 @@ async def workers_page(request: Request, session: SessionDep) -> Response:
 @router.get("/workers/rows")
 async def workers_rows(request: Request, session: SessionDep) -> Response:
     rows = await farm_of(request).read(worker_rows)
-    return HTMLResponse(fragment("_worker_rows.html", workers=rows, session=session,
-                                 now=time.time()))
+    return HTMLResponse(fragment("_workers_table.html", workers=rows, session=session,
+                                 now=time.time(), counts=_counts(rows)))
 
 
 @router.post("/workers/{worker_id}/action")
@@ -124,8 +124,8 @@ async def worker_action(request: Request, session: ActingDep, worker_id: int,
     await farm_of(request).worker_action(session.user, worker_id, action)
     if request.headers.get("hx-request") == "true":
         rows = await farm_of(request).read(worker_rows)
-        return HTMLResponse(fragment("_worker_rows.html", workers=rows, session=session,
-                                     now=time.time()))
+        return HTMLResponse(fragment("_workers_table.html", workers=rows, session=session,
+                                     now=time.time(), counts=_counts(rows)))
     return RedirectResponse("/workers", status_code=303)
 
 

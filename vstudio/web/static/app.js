@@ -140,7 +140,7 @@
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         if (html === null) return;
-        var tmp = document.createElement("tbody");
+        var tmp = document.createElement(el.tagName);
         tmp.innerHTML = html;   // our own server's autoescaped fragment
         el.replaceChildren.apply(el, Array.prototype.slice.call(tmp.childNodes));
       })
@@ -174,6 +174,8 @@
         if (d.lines.length) pre.appendChild(document.createTextNode(d.lines.join("\n") + "\n"));
         pre.setAttribute("data-next", String(d.next));
         setText(pane, "[data-log-status]", d.status);
+        var badge = $("[data-log-status]", pane);
+        if (badge) badge.className = "status " + d.status;
         if (atEnd) pre.scrollTop = pre.scrollHeight;
       })
       .catch(function () {});
