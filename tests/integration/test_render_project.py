@@ -58,6 +58,10 @@ def test_render_only_what_changed(studio_dir: Path, tmp_path: Path) -> None:
 
     # a new texture re-renders exactly the shot that uses it, and the edit
     write_png(proj / "textures" / "wood.png", 8, 8, (20, 200, 60))
+    why = {i["file"]: i["reason"] for i in render(proj, studio_dir, "--dry-run")}
+    assert why["shots/s1.blend"].endswith("changed since its last render here: "
+                                          "textures/wood.png")
+    assert why["edit.blend"].endswith("render of shots/s1.blend")
     third = render(proj, studio_dir)
     assert status(third) == {"shots/s1.blend": "rendered", "shots/s2.blend": "cached",
                              "title.sif": "cached", "edit.blend": "rendered"}

@@ -47,10 +47,11 @@ class Item:
     renderer: str = field(default="", repr=False)
     deps: list[str] = field(default_factory=list, repr=False)
     manifest: dict[str, Any] | None = field(default=None, repr=False)
+    inputs: dict[str, str] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("path", "profile_obj", "frame_list", "renderer", "deps", "manifest"):
+        for k in ("path", "profile_obj", "frame_list", "renderer", "deps", "manifest", "inputs"):
             d.pop(k)
         d["seconds"] = round(self.seconds, 3)
         return d
@@ -107,18 +108,32 @@ class ProjectRender:
                     profile=profile.name, output=self.project.rel(dest), path=node.path,
                     profile_obj=profile, frame_list=list(range(start, end + 1)),
                     renderer=node.renderer, deps=list(node.render_deps))
+        item.inputs = keys.inputs(rel)
         manifest = None if self.force else outputs.lookup(self.store, key)
         if manifest is not None:
             item.status, item.manifest = "cached", manifest
             item.reason = "an output for this render key is in the studio's store"
         elif self.force:
             item.reason = "--force"
-        elif self.cache.assembled.get(str(dest)):
-            item.reason = "its content, an input, the profile or the renderer changed"
         else:
-            item.reason = "never rendered with these inputs and settings"
+            item.reason = self._why(item, item.inputs)
         item.chunks = 0 if manifest else len(chunks(item.frame_list, profile.chunk))
         return item
+
+    def _why(self, item: Item, now: dict[str, str]) -> str:
+        before = self.cache.last.get(f"{item.profile}:{item.file}")
+        if not before:
+            return "never rendered with these inputs and settings"
+        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        if not changed:
+            return "its output is no longer in the studio's store"
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more"
+                                          if len(changed) > 5 else "")
+        return f"changed since its last render here: {shown}"
+
+    def _remember(self, item: Item) -> None:
+        self.cache.last[f"{item.profile}:{item.file}"] = item.inputs
+        self.cache.dirty = True
 
     # -- running
 
@@ -138,10 +153,12 @@ class ProjectRender:
         assert item.manifest is not None
         dest = self.project.root / item.output
         if self.cache.assembled.get(str(dest)) == item.key and dest.exists():
+            if self.cache.last.get(f"{item.profile}:{item.file}") != item.inputs:
+                self._remember(item)
             return
         outputs.assemble(self.store, item.manifest, dest)
         self.cache.assembled[str(dest)] = item.key
-        self.cache.dirty = True
+        self._remember(item)
 
     def _render(self, todo: list[Item], by_file: dict[str, Item]) -> None:
         work = Path(tempfile.mkdtemp(prefix="vstudio-render-"))

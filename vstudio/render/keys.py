@@ -99,6 +99,23 @@ class KeyMaker:
             self._dep[rel] = _h("dep", node.cid, ",".join(files), ",".join(renders))
         return self._dep[rel]
 
+    def inputs(self, rel: str) -> dict[str, str]:
+        """What ``rel``'s render key is made of, by name, to tell what changed."""
+        node = self.graph.nodes[rel]
+        profile: Profile = self.profile_of(rel)  # type: ignore[operator]
+        out = {"profile settings": json.dumps(profile.key_settings(), sort_keys=True),
+               "renderer": self.version(node.renderer or "none")}
+        todo, seen = [rel], set()
+        while todo:
+            f = todo.pop()
+            if f not in seen:
+                seen.add(f)
+                out[f] = self.graph.nodes[f].cid
+                todo += self.graph.nodes[f].file_deps
+        for dep in node.render_deps:
+            out[f"render of {dep}"] = self.render_key(dep)
+        return out
+
     def render_key(self, rel: str) -> str:
         if rel not in self._render:
             node = self.graph.nodes[rel]

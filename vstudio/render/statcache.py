@@ -43,6 +43,8 @@ class FileCache:
         self.files: dict[str, list[Any]] = {}
         self.scans: dict[str, dict[str, Any]] = {}
         self.assembled: dict[str, str] = {}
+        # "profile:file" -> what its last render here was made from (to say why it changed)
+        self.last: dict[str, dict[str, str]] = {}
         self.dirty = False
         self.hashed = 0  # files read for their content this run
         self.scanned = 0  # files parsed this run
@@ -53,6 +55,7 @@ class FileCache:
                     self.files = data.get("files", {})
                     self.scans = data.get("scans", {})
                     self.assembled = data.get("assembled", {})
+                    self.last = data.get("last", {})
             except (OSError, ValueError):
                 pass  # a missing or damaged cache only costs time
 
@@ -95,7 +98,8 @@ class FileCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"version": CACHE_VERSION, "files": self.files,
-                                   "scans": self.scans, "assembled": self.assembled}),
+                                   "scans": self.scans, "assembled": self.assembled,
+                                   "last": self.last}),
                        encoding="utf-8")
         os.replace(tmp, self.path)
         self.dirty = False
