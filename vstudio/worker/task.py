@@ -201,10 +201,13 @@ class TaskRun:
         stop = None if self.w.stopping.is_set() else self.w.stopping
         try:
             if result.error is None and not self.lost:
+                t0 = time.monotonic()
                 outputs = self._store_outputs(result)
+                stored = time.monotonic() - t0
                 retrying(self._flush_logs, stop)
                 retrying(lambda: api.done(self.id, self.attempt, outputs), stop)
-                self.w.say(f"{self.label}: done in {result.seconds:.1f} s")
+                self.w.say(f"{self.label}: done: rendered in {result.seconds:.2f} s, "
+                           f"{len(outputs)} output(s) stored in {stored:.2f} s")
                 self.w.tasks_done += 1
             elif self.given_back or self.w.stopping.is_set():
                 retrying(lambda: api.release(self.id, self.attempt, "worker stopping"),
@@ -226,7 +229,8 @@ class TaskRun:
     def _store_outputs(self, result: RunResult) -> list[dict[str, Any]]:
         store = self.w.store()
         thumbs = thumbnails({fo.frame: fo.path for fo in result.outputs}, self.dir / "thumbs")
-        files = [fo.path for fo in result.outputs] + [thumbs[f] for f in sorted(thumbs)]
+        files = [fo.path for fo in result.outputs]
+        files += [thumbs[f] for f in sorted(thumbs) if thumbs[f] not in files]
         oids = retrying(lambda: store.put_files(files), self.w.stopping)
         by_path = dict(zip(files, oids, strict=True))
         out = []

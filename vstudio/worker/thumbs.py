@@ -15,14 +15,37 @@ WIDTH = 160
 BATCH = 64  # frames per ffmpeg process (argv length and open files stay small)
 
 
+def png_width(path: Path) -> int | None:
+    """Width from a PNG's IHDR chunk, without decoding the image."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big")
+
+
 def thumbnails(sources: dict[int, Path], dest_dir: Path, width: int = WIDTH) -> dict[int, Path]:
-    """JPEGs at most ``width`` pixels wide, by frame; frames that failed are left out."""
-    exe = shutil.which("ffmpeg")
-    todo = {f: p for f, p in sources.items() if p.suffix.lower() in IMAGE_SUFFIXES}
-    if not exe or not todo:
-        return {}
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    """Images at most ``width`` pixels wide, by frame; frames that failed are left out.
+
+    A PNG no wider than ``width`` is its own thumbnail (same bytes, same store id).
+    """
     made: dict[int, Path] = {}
+    todo = {}
+    for f, p in sources.items():
+        if p.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        w = png_width(p) if p.suffix.lower() == ".png" else None
+        if w is not None and w <= width:
+            made[f] = p
+        else:
+            todo[f] = p
+    exe = shutil.which("ffmpeg")
+    if not exe or not todo:
+        return made
+    dest_dir.mkdir(parents=True, exist_ok=True)
     items = sorted(todo.items())
     for i in range(0, len(items), BATCH):
         batch = items[i:i + BATCH]
