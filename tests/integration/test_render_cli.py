@@ -89,3 +89,24 @@ def test_two_machines_share_renders_through_s3(s3_server: S3Server, tmp_path: Pa
     assert video[0]["status"] == "rendered"
     mp4 = other / "render/video/title.sif.mp4"
     assert mp4.is_file() and mp4.read_bytes()[4:8] == b"ftyp"
+
+
+def test_krita_file_layers_and_render(studio_dir: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    root = tmp_path / "paint"
+    png = write_png(root / "ref.png", 8, 8, (5, 100, 5))
+    with zipfile.ZipFile(root / "board.kra", "w") as z:
+        z.writestr("mimetype", "application/x-krita")
+        z.writestr("maindoc.xml", '<DOC><IMAGE width="8" height="8"><layers><layer name="r" '
+                   'nodetype="filelayer" source="ref.png"/></layers><animation><range '
+                   'from="0" to="2"/></animation></IMAGE></DOC>')
+        z.write(png, "mergedimage.png")
+    deps = json.loads(cli("deps", str(root / "board.kra"), "--json").stdout)
+    assert [(u["path"], u["kind"]) for u in deps["uses"]] == [("ref.png", "layer")]
+    items = json.loads(cli("render", str(root), "--studio", str(studio_dir), "--json").stdout)
+    assert [(i["file"], i["status"], i["frames"]) for i in items] == \
+        [("board.kra", "rendered", 3)]
+    frames = sorted((root / "render/board.kra.png").iterdir())
+    assert [f.name for f in frames] == ["0000.png", "0001.png", "0002.png"]
+    assert frames[0].read_bytes() == png.read_bytes()  # no Krita here: its merged image
