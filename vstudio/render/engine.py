@@ -187,6 +187,9 @@ class ProjectRender:
                                               self._remap(item))
                             running[fut] = (item, time.monotonic())
                     if not running:
+                        for item in pending:  # cannot happen with an acyclic graph
+                            item.status, item.error = "failed", "its dependencies never finished"
+                        pending.clear()
                         continue
                     done, _ = wait(list(running), return_when=FIRST_COMPLETED)
                     for fut in done:

@@ -82,6 +82,9 @@ def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1
             job.log(f"submitted {item.file} as farm job {job_id}")
             running[job_id] = (item, time.monotonic())
         if not running:
+            for item in pending:  # cannot happen with an acyclic graph
+                item.status, item.error = "failed", "its dependencies never finished"
+            pending.clear()
             continue
         time.sleep(poll)
         for job_id, (item, started) in list(running.items()):
