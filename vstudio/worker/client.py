@@ -107,7 +107,7 @@ def retrying(fn: Callable[[], T], stop: threading.Event | None = None,
 
     Gives up (re-raises) when ``stop`` is set or after ``give_up`` seconds.
     """
-    delay = 0.25
+    delay = min(0.25, max_delay)
     started = time.monotonic()
     while True:
         try:
