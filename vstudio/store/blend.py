@@ -31,7 +31,7 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import zstandard
 
@@ -81,8 +81,7 @@ class BlendHeader:
         return struct.Struct(e + ("4siQii" if self.pointer_size == 8 else "4siIii"))
 
 
-@dataclass(frozen=True)
-class Block:
+class Block(NamedTuple):
     """One block: where its header starts and what it says."""
 
     offset: int  # of the block header in the file
@@ -90,7 +89,7 @@ class Block:
     length: int  # bytes of the body
     old: int  # memory address at save time
     sdna: int
-    count: int
+    nr: int  # number of structs in the body (BHead "nr")
     head_size: int
 
     @property
@@ -257,11 +256,9 @@ def layout_pieces(buf: bytes | mmap.mmap | memoryview
     if codec is not None:
         try:
             for i, b in enumerate(blocks):
-                if i != dna_index and b.length:
+                if i != dna_index and codec.rewrites(b.sdna, b.nr, b.length):
                     body = bytes(view[b.body_offset:b.end])
-                    new = codec.encode(i, b.sdna, b.count, body, side)
-                    if new is not body:
-                        rewritten[i] = new
+                    rewritten[i] = codec.encode(i, b.sdna, b.nr, body, side)
         except (SdnaError, ValueError, IndexError, OverflowError, TypeError):
             # An SDNA that does not describe these bodies: keep the pointers as they are.
             codec, side, rewritten = None, [], {}
@@ -318,30 +315,46 @@ def _pieces(view: memoryview, header: BlendHeader, blocks: list[Block], dna: byt
 
 
 class _Stream:
-    """Exact-size reads over an iterator of byte chunks."""
+    """Exact-size reads over an iterator of byte chunks, copying as little as possible."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._it = iter(chunks)
-        self._buf = bytearray()
+        self._cur = b""
+        self._pos = 0
 
     def read(self, n: int) -> bytes:
-        while len(self._buf) < n:
+        cur, pos = self._cur, self._pos
+        if len(cur) - pos >= n:
+            self._pos = pos + n
+            # A piece read whole (the common case: one body) is returned as it is.
+            return cur if pos == 0 and n == len(cur) else cur[pos:pos + n]
+        parts = [cur[pos:]]
+        need = n - (len(cur) - pos)
+        while need > 0:
             try:
-                self._buf += next(self._it)
+                cur = bytes(next(self._it))
             except StopIteration:
                 raise BlendFormatError("blend layout stream is cut short") from None
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
-        return out
+            if len(cur) >= need:
+                parts.append(cur[:need])
+                self._cur, self._pos = cur, need
+                need = 0
+            else:
+                parts.append(cur)
+                need -= len(cur)
+                self._cur, self._pos = b"", 0
+        return b"".join(parts)
 
     def at_end(self) -> bool:
-        return not self._buf and next(self._it, b"") == b""
+        if self._pos < len(self._cur):
+            return False
+        return all(not c for c in self._it)
 
     def rest(self) -> Iterator[bytes]:
         """The bytes not read yet, as chunks."""
-        if self._buf:
-            yield bytes(self._buf)
-            self._buf.clear()
+        if self._pos < len(self._cur):
+            yield self._cur[self._pos:]
+        self._cur, self._pos = b"", 0
         yield from self._it
 
 
@@ -384,7 +397,7 @@ def decode_layout(params: dict[str, Any], chunks: Iterator[bytes]) -> Iterator[b
         elif b.length:
             body = src.read(b.length)
             if codec is not None:
-                body = codec.decode(i, b.sdna, b.count, body, side)
+                body = codec.decode(i, b.sdna, b.nr, body, side)
             yield body
     if not src.at_end() or next(side, None) is not None:
         raise BlendFormatError("blend layout stream is longer than its blocks")

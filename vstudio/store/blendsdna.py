@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import re
 import struct
-from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Literal
 
 from vstudio.errors import BadInput
@@ -56,8 +55,12 @@ def _names(data: bytes, pos: int, tag: bytes, endian: str) -> tuple[list[str], i
     return out, (pos + 3) & ~3
 
 
+@lru_cache(maxsize=8)
 def parse_sdna(data: bytes, pointer_size: int, little_endian: bool) -> Sdna:
-    """Read a DNA1 block body: names, types, type lengths, structs."""
+    """Read a DNA1 block body: names, types, type lengths, structs.
+
+    Cached: every file saved by one Blender version carries the same SDNA, and decoding a
+    file parses it again right after the put."""
     e = "<" if little_endian else ">"
     try:
         if data[:4] != b"SDNA":
@@ -201,6 +204,11 @@ class PointerCodec:
             tuple(o for o in offs if o % pointer_size == 0
                   and o not in {m for m, _ in self._volatile[si]})
             for si, offs in enumerate(sdna.pointer_offsets))
+        self._words = tuple(tuple(o // pointer_size for o in offs) for offs in self._mapped)
+
+    def rewrites(self, si: int, count: int, length: int) -> bool:
+        """Whether ``encode`` would change a body of this shape (else it is left as is)."""
+        return self._columns(si, count, length) is not None
 
     def _columns(self, si: int, count: int, length: int) -> tuple[int, int] | None:
         sdna = self.sdna
@@ -213,6 +221,13 @@ class PointerCodec:
             return None
         return size, size // self.psize
 
+    def _positions(self, si: int, count: int, step: int) -> list[int] | tuple[int, ...]:
+        """Word indices of the mapped pointers, field by field then element by element."""
+        idx = self._words[si]
+        if count == 1:
+            return idx
+        return [e * step + k for k in idx for e in range(count)]
+
     def encode(self, block: int, si: int, count: int, body: bytes, side: list[int]) -> bytes:
         cols = self._columns(si, count, len(body))
         if cols is None:
@@ -223,21 +238,17 @@ class PointerCodec:
         words = memoryview(buf).cast(fmt)
         bases = self.base[block]
         target = self.target
-        for off in self._mapped[si]:
-            column = words[off // self.psize::step]
-            new = []
-            for v in column.tolist():
-                if v == 0:
-                    new.append(0)
-                    continue
-                t = target.get(v)
-                if t is None:
-                    side.append(v)
-                    new.append(ESC)
-                else:
-                    d = t[1] - bases[t[0]]
-                    new.append(((d << 1 if d >= 0 else (-d << 1) - 1) << 1) + 2 + t[0])
-            words[off // self.psize::step] = array(fmt, new)
+        for p in self._positions(si, count, step):
+            v = words[p]
+            if v == 0:
+                continue
+            t = target.get(v)
+            if t is None:
+                side.append(v)
+                words[p] = ESC
+            else:
+                d = t[1] - bases[t[0]]
+                words[p] = ((d << 1 if d >= 0 else (-d << 1) - 1) << 1) + 2 + t[0]
         words.release()
         self._move_volatile(buf, si, size, side, None)
         return bytes(buf)
@@ -253,25 +264,24 @@ class PointerCodec:
         bases = self.base[block]
         tables, top = (self.ids, self.distinct), self.top
         try:
-            for off in self._mapped[si]:
-                column = words[off // self.psize::step]
-                new = []
-                for v in column.tolist():
-                    if v == 0:
-                        new.append(0)
-                    elif v == ESC:
-                        new.append(next(side))
-                    else:
-                        z = v - 2
-                        kind, r = z & 1, z >> 1
-                        j = bases[kind] + ((r >> 1) if not r & 1 else -((r + 1) >> 1))
-                        table = tables[kind]
-                        if not 0 <= j < len(table) or v >= top:
-                            raise SdnaError(f"bad pointer code {v} in block {block}")
-                        new.append(table[j])
-                words[off // self.psize::step] = array(fmt, new)
+            for p in self._positions(si, count, step):
+                v = words[p]
+                if v == 0:
+                    continue
+                if v == ESC:
+                    words[p] = next(side)
+                    continue
+                z = v - 2
+                kind, r = z & 1, z >> 1
+                j = bases[kind] + ((r >> 1) if not r & 1 else -((r + 1) >> 1))
+                table = tables[kind]
+                if not 0 <= j < len(table) or v >= top:
+                    raise SdnaError(f"bad pointer code {v} in block {block}")
+                words[p] = table[j]
         except StopIteration:
             raise SdnaError("pointer side list is cut short") from None
+        except (ValueError, OverflowError):
+            raise SdnaError("pointer side list holds a value too large") from None
         finally:
             words.release()
         # Same order as encode: pointer escapes first, then volatile fields.
