@@ -162,8 +162,8 @@ class FastCDCChunker:
         with open(path, "rb", buffering=0) as f:
             yield from self.split_stream(f)
 
-    def split_stream(self, stream: Any,
-                     on_block: Callable[[memoryview], object] | None = None) -> Iterator[Piece]:
+    def split_stream(self, stream: Any, on_block: Callable[[memoryview], object] | None = None,
+                     size_hint: int | None = None) -> Iterator[Piece]:
         """Chunks of a stream, read in big blocks into one reused buffer.
 
         The last chunk of a block may end only because the block did, so it moves to the
@@ -174,15 +174,16 @@ class FastCDCChunker:
         from pyfastcdc import FastCDC
 
         cdc = FastCDC(CDC_AVG, min_size=CDC_MIN, max_size=CDC_MAX)  # not thread-safe
-        buf = bytearray(BLOCK + CDC_MAX)
+        block = BLOCK if size_hint is None else max(CDC_MAX, min(BLOCK, size_hint + 1))
+        buf = bytearray(block + CDC_MAX)  # small files: a small buffer (it is zero-filled)
         view = memoryview(buf)
         readinto = getattr(stream, "readinto", None)
         tail = 0
         while True:
             if readinto is not None:
-                n = readinto(view[tail:tail + BLOCK]) or 0
+                n = readinto(view[tail:tail + block]) or 0
             else:
-                data = stream.read(BLOCK) or b""
+                data = stream.read(block) or b""
                 n = len(data)
                 view[tail:tail + n] = data
             if n and on_block is not None:

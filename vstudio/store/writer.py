@@ -82,7 +82,7 @@ class Writer:
                 if oid is not None:
                     return oid
             with open(path, "rb", buffering=0) as f:
-                return self._put_fastcdc(f, progress)
+                return self._put_fastcdc(f, progress, size)
         finally:
             progress.done()
 
@@ -171,11 +171,12 @@ class Writer:
         entries, size = self._store_pieces(pieces, chunker, hasher, progress)
         return self._finish(fmt.Recipe(entries, size), hasher.digest(), chunker)
 
-    def _put_fastcdc(self, stream: BinaryIO, progress: Progress) -> str:
+    def _put_fastcdc(self, stream: BinaryIO, progress: Progress,
+                     size_hint: int | None = None) -> str:
         """FastCDC over a stream; each block read feeds the file's hash (no GIL held)."""
         hasher = blake3.blake3()
         entries, size = self._store_pieces(
-            FASTCDC.split_stream(stream, hasher.update), FASTCDC.name, None, progress)
+            FASTCDC.split_stream(stream, hasher.update, size_hint), FASTCDC.name, None, progress)
         return self._finish(fmt.Recipe(entries, size), hasher.digest(), FASTCDC.name)
 
     def _store_pieces(self, pieces: Iterable[Piece], chunker: str, hasher: blake3.blake3 | None,
@@ -195,7 +196,11 @@ class Writer:
                 size += nbytes
                 batch, nbytes = [], 0
         if batch:
-            self._submit(batch, chunker)
+            if not self._sealing:  # a small file: a thread hand-off would cost more
+                self._sealing.append((batch, chunker, _done(self._seal_batch(
+                    [None if p.inline else p.data for p in batch]))))
+            else:
+                self._submit(batch, chunker)
             progress.advance(nbytes)
             size += nbytes
         self._drain()
@@ -358,6 +363,12 @@ class Writer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _done(value: list[tuple[bytes, bytes | None]]) -> Future[list[tuple[bytes, bytes | None]]]:
+    fut: Future[list[tuple[bytes, bytes | None]]] = Future()
+    fut.set_result(value)
+    return fut
 
 
 def _hash_file(path: Path) -> bytes:
