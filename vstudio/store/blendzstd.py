@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import struct
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
@@ -127,9 +130,24 @@ class Decoded:
     trailer: bytes  # the seek-table frame, verbatim
 
     def params(self) -> dict[str, object]:
+        # No trailer: it is rebuilt from the frames (decode checked that it can be).
         return {"level": self.level, "sizes": self.sizes,
-                "literal": {str(i): len(b) for i, b in sorted(self.literal.items())},
-                "trailer": self.trailer.hex()}
+                "literal": {str(i): len(b) for i, b in sorted(self.literal.items())}}
+
+
+def _workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _check_frame(lib: _Lib, comp: bytes, usize: int, level: int, i: int) -> tuple[bytes, bool]:
+    """Decompress one frame; say whether re-compressing it gives the same bytes."""
+    try:
+        plain = zstandard.ZstdDecompressor().decompress(comp, max_output_size=usize)
+    except zstandard.ZstdError as e:
+        raise ZstdFormatError(f"zstd frame {i} does not decompress: {e}") from None
+    if len(plain) != usize:
+        raise ZstdFormatError(f"zstd frame {i} has {len(plain)} bytes, table says {usize}")
+    return plain, lib.compress(plain, level) == comp
 
 
 def decode(buf: bytes | memoryview, level: int = BLENDER_LEVEL,
@@ -138,52 +156,71 @@ def decode(buf: bytes | memoryview, level: int = BLENDER_LEVEL,
 
     Raises ``ZstdFormatError`` if the stream is not seekable zstd or if more than
     ``max_literal_share`` of the compressed bytes would have to be kept verbatim (then the
-    plain fallback chunker stores the file more cheaply).
+    plain fallback chunker stores the file more cheaply).  Frames are checked in parallel
+    (zstd releases the GIL).
     """
     frames, table_at = seek_table(buf)
     view = memoryview(buf)
     lib = libzstd()
-    dctx = zstandard.ZstdDecompressor()
-    parts: list[bytes] = []
-    literal: dict[int, bytes] = {}
-    for i, fr in enumerate(frames):
-        comp = bytes(view[fr.offset:fr.offset + fr.csize])
-        try:
-            plain = dctx.decompress(comp, max_output_size=fr.usize)
-        except zstandard.ZstdError as e:
-            raise ZstdFormatError(f"zstd frame {i} does not decompress: {e}") from None
-        if len(plain) != fr.usize:
-            raise ZstdFormatError(f"zstd frame {i} has {len(plain)} bytes, table says "
-                                  f"{fr.usize}")
-        if lib.compress(plain, level) != comp:
-            literal[i] = comp
-        parts.append(plain)
+    comps = [bytes(view[fr.offset:fr.offset + fr.csize]) for fr in frames]
+    with ThreadPoolExecutor(_workers()) as pool:
+        results = list(pool.map(lambda a: _check_frame(lib, a[1], frames[a[0]].usize, level,
+                                                       a[0]), enumerate(comps)))
+    literal = {i: comps[i] for i, (_, same) in enumerate(results) if not same}
+    trailer = bytes(view[table_at:])
+    if trailer != seek_trailer([(f.csize, f.usize) for f in frames]):
+        raise ZstdFormatError("zstd seek table not written the way Blender writes it")
     if sum(len(b) for b in literal.values()) > max_literal_share * table_at:
         raise ZstdFormatError(f"{len(literal)} of {len(frames)} zstd frames do not reproduce")
-    return Decoded(b"".join(parts), level, [f.usize for f in frames], literal,
-                   bytes(view[table_at:]))
+    return Decoded(b"".join(plain for plain, _ in results), level, [f.usize for f in frames],
+                   literal, trailer)
+
+
+def seek_trailer(frames: list[tuple[int, int]]) -> bytes:
+    """The seek-table frame Blender appends: per frame (compressed, decompressed) sizes."""
+    entries = b"".join(struct.pack("<II", c, u) for c, u in frames)
+    footer = struct.pack("<IBI", len(frames), 0, SEEKABLE_FOOTER_MAGIC)
+    return struct.pack("<II", SKIPPABLE_SEEK_MAGIC, len(entries) + len(footer)) + entries + footer
 
 
 def encode(params: dict[str, object], literal_frames: Iterable[bytes],
            stream: Iterator[bytes]) -> Iterator[bytes]:
     """Rebuild the compressed file from ``params``, the literal frames (in frame order)
-    and the decompressed stream's chunks."""
+    and the decompressed stream's chunks.  Frames are compressed a few at a time in
+    parallel, and yielded in order."""
     level = int(params["level"])  # type: ignore[call-overload]
     sizes = [int(s) for s in params["sizes"]]  # type: ignore[attr-defined]
     literal_idx = sorted(int(k) for k in params["literal"])  # type: ignore[attr-defined]
     literal = dict(zip(literal_idx, literal_frames, strict=True))
     lib = libzstd()
-    buf = bytearray()
     source = iter(stream)
-    for i, size in enumerate(sizes):
-        while len(buf) < size:
-            try:
-                buf += next(source)
-            except StopIteration:
-                raise ZstdFormatError("decoded stream is shorter than its frames") from None
-        frame = bytes(buf[:size])
-        del buf[:size]
-        yield literal[i] if i in literal else lib.compress(frame, level)
-    if buf or next(source, b""):
-        raise ZstdFormatError("decoded stream is longer than its frames")
-    yield bytes.fromhex(str(params["trailer"]))
+    buf = bytearray()
+    workers = _workers()
+    csizes: list[int] = []
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future[bytes] | bytes] = deque()
+        for i, size in enumerate(sizes):
+            while len(buf) < size:
+                try:
+                    buf += next(source)
+                except StopIteration:
+                    raise ZstdFormatError("decoded stream is shorter than its frames") from None
+            frame = bytes(buf[:size])
+            del buf[:size]
+            pending.append(literal[i] if i in literal else pool.submit(lib.compress, frame,
+                                                                        level))
+            while len(pending) > workers:
+                out = _result(pending.popleft())
+                csizes.append(len(out))
+                yield out
+        if buf or next(source, b""):
+            raise ZstdFormatError("decoded stream is longer than its frames")
+        while pending:
+            out = _result(pending.popleft())
+            csizes.append(len(out))
+            yield out
+    yield seek_trailer(list(zip(csizes, sizes, strict=True)))
+
+
+def _result(item: Future[bytes] | bytes) -> bytes:
+    return item if isinstance(item, bytes) else item.result()
