@@ -1,0 +1,164 @@
+"""Benchmark of the web page in headless Chromium (run by hand, not in pytest).
+
+    .venv/bin/python bench/bench_web.py [--runs 5] [--tasks 10000] [--jobs 1000]
+
+Measures, on a fresh studio served by a real ``vstudio serve``:
+  1. the job page of a job with 10,000 tasks: first contentful paint and load (budget 1.0 s);
+  2. the jobs list with 1,000 jobs (budget 1.0 s);
+  3. live-update latency from a task's progress report (HTTP POST by a simulated render
+     node) to the new value in the page's <progress> bar (budget 0.5 s).
+Peers in the same run: the budgets from the issue, and the server's own JSON API for the
+same data (``GET /api/jobs/ID``, ``GET /api/jobs?limit=1000``) fetched by the browser, so
+the page's cost can be read against the cost of just moving the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import start_server  # noqa: E402
+from vstudio.studio import init_studio  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def submit(c: Any, name: str, frames: str, chunk: int) -> int:
+    r = c.post("/api/jobs", json={"name": name, "blocks": [
+        {"name": "render", "type": "command", "params": {"argv": ["true"]},
+         "frames": frames, "chunk": chunk}]})
+    r.raise_for_status()
+    return int(r.json()["id"])
+
+
+def paint_times(page: Any, url: str) -> tuple[float, float]:
+    """(first contentful paint, load event) in seconds from the navigation's start."""
+    page.goto("about:blank")  # a cross-document start: no paint holding from the last page
+    page.goto(url, wait_until="load")
+    fcp = page.evaluate(
+        "performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1")
+    load = page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd")
+    return fcp / 1000.0, load / 1000.0
+
+
+def api_fetch(page: Any, path: str) -> float:
+    ms = page.evaluate("""async (p) => { const t = performance.now();
+        const r = await fetch(p); await r.json(); return performance.now() - t; }""", path)
+    return float(ms) / 1000.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--tasks", type=int, default=10_000)
+    ap.add_argument("--jobs", type=int, default=1_000)
+    args = ap.parse_args()
+
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    tmp = Path(tempfile.mkdtemp(prefix="vst-bench-web-"))
+    root = tmp / "studio"
+    init_studio(root, store_url=None, db_url=None).close()
+    srv = start_server(root, tmp / "server.log")
+    try:
+        c = httpx.Client(base_url=srv.url, timeout=120,
+                         headers={"Authorization": f"Bearer {srv.admin_token}"})
+        t = time.perf_counter()
+        big = submit(c, "big job", f"1-{args.tasks}", 1)
+        print(f"setup: submitted a {args.tasks}-task job in {time.perf_counter() - t:.2f} s")
+        t = time.perf_counter()
+        for i in range(args.jobs - 1):
+            submit(c, f"shot {i:04d}", "1-20", 5)
+        print(f"setup: submitted {args.jobs - 1} more jobs in {time.perf_counter() - t:.1f} s")
+        w = c.post("/api/workers", json={"name": "bench-node", "slots": 1, "tags": [],
+                                         "job_types": ["command"], "allow_commands": True,
+                                         "idle_only": False}).json()
+        c.post(f"/api/jobs/{big}/priority", json={"priority": 100})
+        r = c.post(f"/api/workers/{w['id']}/next", json={"timeout": 5})
+        assert r.status_code == 200, (r.status_code, r.text, w)
+        task = r.json()["task"]
+        assert task["job_id"] == big, task
+
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM,
+                                         args=["--no-sandbox", "--headless", "--disable-gpu"])
+            # CSP bypassed only so Playwright can evaluate its probes in the page.
+            ctx = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+            ctx.add_cookies([{"name": "vstudio_session", "value": srv.admin_token,
+                              "url": srv.url}])
+            page = ctx.new_page()
+            page.goto(srv.url + "/farm")  # warm-up: templates compiled, caches filled
+
+            job_fcp, job_load, job_api = [], [], []
+            for _ in range(args.runs):
+                f, ld = paint_times(page, f"{srv.url}/jobs/{big}")
+                job_fcp.append(f)
+                job_load.append(ld)
+                job_api.append(api_fetch(page, f"/api/jobs/{big}"))
+            cells = page.locator(".grid i").count()
+            assert cells == args.tasks, cells
+
+            list_fcp, list_load, list_api = [], [], []
+            for _ in range(args.runs):
+                f, ld = paint_times(page, f"{srv.url}/jobs")
+                list_fcp.append(f)
+                list_load.append(ld)
+                list_api.append(api_fetch(page, "/api/jobs?limit=1000"))
+            pages_total = page.locator("nav.pager span").inner_text()
+
+            # Live latency: the page waits for the bar to change and stamps the moment.
+            page.goto(f"{srv.url}/jobs/{big}")
+            page.wait_for_function("document.getElementById('live').classList.contains('on')")
+            lat = []
+            for i in range(args.runs * 2):
+                value = float(10 + i * 4)
+                # One task of 10,000 barely moves the job's bar: watch the task's own
+                # progress cell, which the same event updates.
+                page.evaluate("""(id) => { window.__seen = null;
+                    const el = document.querySelector('#tr' + id + ' [data-tprogress]');
+                    const was = el.textContent;
+                    const tick = () => { if (el.textContent !== was) window.__seen = Date.now();
+                                         else requestAnimationFrame(tick); };
+                    requestAnimationFrame(tick); }""", task["id"])
+                sent = time.time()
+                c.post(f"/api/tasks/{task['id']}/progress",
+                       json={"attempt": task["attempt"], "progress": value, "log": []})
+                page.wait_for_function("window.__seen !== null", timeout=5000)
+                lat.append(page.evaluate("window.__seen") / 1000.0 - sent)
+                time.sleep(0.2)
+            browser.close()
+
+        print(f"\nweb page benchmark ({args.runs} runs; medians; Chromium headless, 2 cores)")
+        print(f"{'measure':<46}{'median':>9}{'budget':>8}{'ratio':>7}{'JSON API':>10}")
+
+        def line(name: str, xs: list[float], budget: float, api: list[float] | None) -> None:
+            m = med(xs)
+            peer = f"{med(api):8.3f}s" if api else "        –"
+            print(f"{name:<46}{m:8.3f}s{budget:7.1f}s{m / budget:7.2f}{peer:>10}")
+
+        line(f"job page, {args.tasks} tasks: first paint", job_fcp, 1.0, job_api)
+        line(f"job page, {args.tasks} tasks: load event", job_load, 1.0, None)
+        line(f"jobs list, {args.jobs} jobs: first paint", list_fcp, 1.0, list_api)
+        line(f"jobs list, {args.jobs} jobs: load event", list_load, 1.0, None)
+        line("live update, progress POST -> task's cell", lat, 0.5, None)
+        print(f"(jobs list shows {pages_total.lower()}; live latency max {max(lat):.3f} s)")
+    finally:
+        srv.process.terminate()
+        srv.process.wait(10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The web page's catalog queries on SQLite and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from vstudio.catalog import farm_jobs as jobs_sql
+from vstudio.catalog import web_queries as wq
+from vstudio.catalog.db import open_catalog
+from vstudio.catalog.farm_tables import farm_blocklist, farm_outputs, farm_tasks
+from vstudio.farm.spec import JobSpec, compile_job
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    url = (f"sqlite:///{tmp_path / 'c.db'}" if request.param == "sqlite"
+           else request.getfixturevalue("pg_url"))
+    eng = open_catalog(url)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+def _job(conn: sa.Connection, name: str, frames: str, chunk: int, owner: str = "ann") -> int:
+    spec = JobSpec.model_validate({"name": name, "blocks": [
+        {"name": "r", "type": "command", "params": {"argv": ["true"]}, "frames": frames,
+         "chunk": chunk}]})
+    return jobs_sql.insert_job(conn, owner, spec, compile_job(spec), [], False, time.time())
+
+
+def test_frame_counts_count_stepped_chunks_exactly(engine: Engine) -> None:
+    with engine.begin() as conn:
+        a = _job(conn, "stepped", "1-100x5", 3)  # 20 frames in chunks of 3: 7 tasks
+        b = _job(conn, "plain", "1-10", 10)
+        first = conn.execute(sa.select(farm_tasks.c.id).where(farm_tasks.c.job_id == a)
+                             .order_by(farm_tasks.c.idx)).scalars().all()
+        conn.execute(farm_tasks.update().where(farm_tasks.c.id == first[0])
+                     .values(status="done", progress=100.0))
+        conn.execute(farm_tasks.update().where(farm_tasks.c.id == first[1])
+                     .values(status="running", progress=50.0))
+    with engine.connect() as conn:
+        fc = wq.frame_counts(conn, [a, b, 999])
+    assert (fc[a].done, fc[a].total) == (3, 20)
+    assert fc[a].running_done == pytest.approx(1.5)
+    assert (fc[b].done, fc[b].total) == (0, 10)
+    assert (fc[999].done, fc[999].total) == (0, 0)
+
+
+def test_task_cells_heads_counts_and_outputs(engine: Engine) -> None:
+    with engine.begin() as conn:
+        a = _job(conn, "<script>x</script>", "1-50", 10, owner="bob")
+        _job(conn, "other", "1-5", 1)
+        wid = jobs_sql.register_worker(conn, "node", "bob", 1, [], ["command"], True, False,
+                                       time.time())
+        tid = conn.execute(sa.select(farm_tasks.c.id).where(farm_tasks.c.job_id == a)
+                           .order_by(farm_tasks.c.idx).limit(1)).scalar_one()
+        conn.execute(farm_tasks.update().where(farm_tasks.c.id == tid).values(
+            status="running", worker_id=wid, progress=25.0))
+        block = conn.execute(sa.select(farm_tasks.c.block_id)
+                             .where(farm_tasks.c.id == tid)).scalar_one()
+        conn.execute(farm_outputs.insert().values(task_id=tid, job_id=a, block_id=block,
+                                                  frame=1, name="f.png", oid="a" * 64,
+                                                  thumbnail_oid="b" * 64, seconds=1.5))
+        conn.execute(farm_blocklist.insert().values(job_id=a, worker_id=wid, failures=5,
+                                                    last_error="boom"))
+    with engine.connect() as conn:
+        cells = wq.task_cells(conn, a)
+        assert [c.first for c in cells] == [1, 11, 21, 31, 41]
+        assert cells[0].worker == "node" and cells[0].status == "running"
+        assert cells[1].worker is None and cells[0].span == 10
+        assert [c.id for c in wq.task_cells(conn, a, [cells[2].id])] == [cells[2].id]
+        heads = {h.id: h for h in wq.job_heads(conn)}
+        assert heads[a].name == "<script>x</script>" and heads[a].owner == "bob"
+        assert [h.id for h in wq.job_heads(conn, owner="bob")] == [a]
+        assert wq.task_status_counts(conn, [a])[a] == {"running": 1, "queued": 4}
+        assert wq.output_name(conn, a, "a" * 64) == "f.png"
+        assert wq.output_name(conn, a, "b" * 64) == "thumbnail.png"
+        assert wq.output_name(conn, a + 1, "a" * 64) is None
+        assert wq.running_tasks(conn)[tid][:2] == (a, "<script>x</script>")
+        assert wq.blocklists(conn)[wid] == [(a, "<script>x</script>", 5)]
+        assert wq.worker_failures(conn)[wid] == 5
+        assert wq.queue_counts(conn)["queued"] == 9
+
+
+def test_samples_one_row_per_period_and_old_ones_pruned(engine: Engine) -> None:
+    now = int(time.time())
+    with engine.begin() as conn:
+        assert wq.add_sample(conn, now - 8 * 86400, 1, 1, 0, 0, 0)
+    with engine.begin() as conn:
+        assert wq.add_sample(conn, now - 60, 2, 1, 0, 5, 1)
+        assert not wq.add_sample(conn, now - 60, 9, 9, 9, 9, 9)  # another replica, same minute
+        assert wq.add_sample(conn, now, 3, 0, 1, 4, 2)
+    with engine.connect() as conn:
+        rows = wq.samples(conn, now - 30 * 86400)
+    assert rows == [(now - 60, 2, 1, 0, 5, 1), (now, 3, 0, 1, 4, 2)]
