@@ -8,6 +8,7 @@ backoff, and the finished task is reported when the manager is back.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import sys
@@ -183,6 +184,7 @@ class Worker:
         return self.idle_monitor is None or self.idle_monitor.idle(rendering)
 
     def _slot(self) -> None:
+        backoff = 0.25  # grows while the manager is away, so a long outage costs it nothing
         while not self.stopping.is_set():
             if not self._may_work(rendering=bool(self.running)):
                 self.stopping.wait(5)
@@ -191,7 +193,8 @@ class Worker:
                 task = self.api.next_task(self.worker_id, self.opts.poll_seconds)
             except ManagerAway as e:
                 self.manager_away(e)
-                self.stopping.wait(1)
+                self.stopping.wait(backoff * (0.75 + random.random() / 2))
+                backoff = min(5.0, backoff * 2)
                 continue
             except NotFound:  # the manager forgot us (e.g. a fresh database): register again
                 self.register()
@@ -201,6 +204,7 @@ class Worker:
                 self.stopping.wait(5)
                 continue
             self.manager_back()
+            backoff = 0.25
             if task is None:
                 continue
             tr = TaskRun(self, task)
