@@ -22,6 +22,7 @@ from vstudio.catalog import farm_jobs as jobs_sql
 from vstudio.catalog import farm_queries as read_sql
 from vstudio.catalog import farm_reports as report_sql
 from vstudio.catalog.accounts import Role, User
+from vstudio.catalog.farm_batch import Report, apply_reports
 from vstudio.catalog.farm_cache import FarmCache
 from vstudio.catalog.farm_db import Listener, notify, write_engine
 from vstudio.errors import BadInput, PermissionDenied
@@ -48,11 +49,14 @@ class Farm:
         self.events = EventBus()
         self._engine = write_engine(studio.config.db_url)
         self._pg = self._engine.dialect.name == "postgresql"
-        self.writer = BatchWriter(self._engine, self._claim, self._committed)
+        self.writer = BatchWriter(self._engine, {"claim": self._claim, "report": self._reports},
+                                  self._committed)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._listener: Listener | None = None
-        self._worker_users: dict[int, str] = {}
+        self._worker_users: dict[int, str] = {}  # worker id -> user who runs it
+        self._user_workers: dict[str, set[int]] = {}
+        self._owners: dict[int, str] = {}  # the writer thread's copy, for report checks
 
     # -- life cycle ---------------------------------------------------------------
     async def start(self) -> None:
@@ -84,9 +88,17 @@ class Farm:
                 log.exception("farm reaper failed")
 
     # -- plumbing -----------------------------------------------------------------
-    def _claim(self, conn: Connection, worker_ids: list[int]) -> list[dict[str, Any] | None]:
+    def _claim(self, conn: Connection, worker_ids: list[int]) -> tuple[list[Any], None]:
         got = claim_sql.claim_batch(conn, self.cache, worker_ids, time.time(), self.lease_seconds)
-        return [claim_sql.task_payload(conn, c) if c is not None else None for c in got]
+        return [claim_sql.task_payload(conn, c) if c is not None else None for c in got], None
+
+    def _reports(self, conn: Connection, reports: list[Report]) -> tuple[list[Any], Any]:
+        results, extra = apply_reports(conn, self.cache, reports, time.time(),
+                                       self.lease_seconds, self._owners)
+        if self._pg and (extra.wake or any(isinstance(r, report_sql.Effects) and r.wake
+                                           for r in results)):
+            notify(conn)
+        return results, extra
 
     def _committed(self, results: list[Any]) -> None:
         """Called by the writer thread after a commit: publish events, wake waiters."""
@@ -137,9 +149,13 @@ class Farm:
         owner = self._worker_users.get(worker_id)
         if owner is None:
             owner = await self._read(lambda c: read_sql.worker_user(c, worker_id))
-            self._worker_users[worker_id] = owner
+            self._remember(worker_id, owner)
         if owner != user.name and not user.is_admin:
             raise PermissionDenied(f"worker {worker_id} belongs to another user")
+
+    def _remember(self, worker_id: int, user: str) -> None:
+        self._worker_users[worker_id] = user
+        self._user_workers.setdefault(user, set()).add(worker_id)
 
     async def _check_job(self, user: User, job_id: int) -> None:
         owner = await self._read(lambda c: read_sql.job_owner(c, job_id))
@@ -156,7 +172,7 @@ class Farm:
             raise PermissionDenied("only admin, artist and worker tokens run render nodes")
         wid = await self._write(lambda c: jobs_sql.register_worker(
             c, name, user.name, slots, tags, job_types, allow_commands, idle_only, time.time()))
-        self._worker_users[wid] = user.name
+        self._remember(wid, user.name)
         self.notifier.wake()
         self.events.publish("worker", {"id": wid, "name": name, "state": "idle"})
         return wid
@@ -168,7 +184,7 @@ class Farm:
         deadline = loop.time() + timeout
         while True:
             generation = self.notifier.generation
-            task = await asyncio.wrap_future(self.writer.claim(worker_id))
+            task = await asyncio.wrap_future(self.writer.group("claim", worker_id))
             if task is not None:
                 return task  # type: ignore[no-any-return]
             remaining = deadline - loop.time()
@@ -181,53 +197,33 @@ class Farm:
         await self._write(lambda c: report_sql.heartbeat(c, worker_id, state, time.time(),
                                                          self.lease_seconds))
 
-    async def _task_worker_check(self, user: User) -> set[int] | None:
+    async def _report(self, user: User, report: Report) -> Any:
         if user.role not in RUNNERS:
             raise PermissionDenied("only render nodes report on tasks")
-        return None if user.is_admin else {w for w, u in self._worker_users.items()
-                                           if u == user.name}
+        return await asyncio.wrap_future(self.writer.group("report", report))
+
+    def _mine(self, user: User) -> set[int] | None:
+        """The user's workers, for checking who may report on a task (None: anyone)."""
+        return None if user.is_admin else self._user_workers.setdefault(user.name, set())
 
     async def progress(self, user: User, task_id: int, attempt: int, value: float,
                        frame: int | None, lines: list[str]) -> bool:
-        mine = await self._task_worker_check(user)
-        fx = await self._write(self._guarded(task_id, user, mine, lambda c: report_sql.progress(
-            c, task_id, attempt, value, frame, lines, time.time(), self.lease_seconds)))
-        return fx.cancel
+        fx = await self._report(user, Report("progress", task_id, attempt, user.name,
+                                             self._mine(user), value, frame, lines))
+        return bool(fx.cancel)
 
     async def done(self, user: User, task_id: int, attempt: int,
                    outputs: list[dict[str, Any]]) -> None:
-        mine = await self._task_worker_check(user)
-        await self._write(self._guarded(task_id, user, mine, lambda c: report_sql.done(
-            c, self.cache, task_id, attempt, outputs, time.time())))
+        await self._report(user, Report("done", task_id, attempt, user.name, self._mine(user),
+                                        outputs=outputs))
 
     async def fail(self, user: User, task_id: int, attempt: int, error: str) -> None:
-        mine = await self._task_worker_check(user)
-        await self._write(self._guarded(task_id, user, mine, lambda c: report_sql.fail(
-            c, self.cache, task_id, attempt, error, time.time())))
+        await self._report(user, Report("fail", task_id, attempt, user.name, self._mine(user),
+                                        error=error))
 
     async def release(self, user: User, task_id: int, attempt: int, reason: str) -> None:
-        mine = await self._task_worker_check(user)
-        await self._write(self._guarded(task_id, user, mine, lambda c: report_sql.release(
-            c, task_id, attempt, reason, time.time())))
-
-    def _guarded(self, task_id: int, user: User, mine: set[int] | None,
-                 fn: Callable[[Connection], T]) -> Callable[[Connection], T]:
-        def run(conn: Connection) -> T:
-            self._guard(conn, task_id, user, mine)
-            return fn(conn)
-
-        return run
-
-    def _guard(self, conn: Connection, task_id: int, user: User, mine: set[int] | None) -> None:
-        """Refuse reports on a task held by a worker of another user (before any write)."""
-        if mine is None:
-            return
-        holder = read_sql.task_worker(conn, task_id)
-        if holder is not None and holder not in mine:
-            owner = self._worker_users.get(holder) or read_sql.worker_user(conn, holder)
-            self._worker_users[holder] = owner
-            if owner != user.name:
-                raise PermissionDenied(f"task {task_id} is held by another user's worker")
+        await self._report(user, Report("release", task_id, attempt, user.name,
+                                        self._mine(user), error=reason))
 
     # -- people -----------------------------------------------------------------------
     async def submit(self, user: User, spec: JobSpec) -> int:

@@ -3,7 +3,8 @@
 Every state change (claims, reports, submits, actions) is queued here; the thread takes
 everything waiting, runs it in one transaction and commits before any caller hears back,
 so an acknowledged change is durable. Batching is what makes thousands of claims and
-reports per second possible: one commit (and on SQLite one write lock) per batch.
+reports per second possible: one commit (and on SQLite one write lock) per batch, and
+claims and reports each handled as a group by one handler call.
 """
 
 from __future__ import annotations
@@ -23,24 +24,27 @@ from vstudio.errors import BackendUnavailable, VStudioError
 log = logging.getLogger("vstudio.farm")
 
 Fn = Callable[[Connection], Any]
-ClaimFn = Callable[[Connection, list[int]], list[Any]]
+# A group handler gets every queued argument of its kind and returns one result per
+# argument (a value, or a VStudioError that refused it) plus batch-wide effects.
+Handler = Callable[[Connection, list[Any]], tuple[list[Any], Any]]
 _STOP = object()
 
 
 class _Op:
-    __slots__ = ("arg", "fn", "future")
+    __slots__ = ("arg", "fn", "future", "group")
 
-    def __init__(self, fn: Fn | None, arg: int | None) -> None:
+    def __init__(self, fn: Fn | None, group: str | None, arg: Any) -> None:
         self.fn = fn
+        self.group = group
         self.arg = arg
         self.future: Future[Any] = Future()
 
 
 class BatchWriter:
-    def __init__(self, engine: Engine, claim: ClaimFn,
-                 on_commit: Callable[[list[Any]], None], max_batch: int = 500) -> None:
+    def __init__(self, engine: Engine, handlers: dict[str, Handler],
+                 on_commit: Callable[[list[Any]], None], max_batch: int = 1000) -> None:
         self._engine = engine
-        self._claim = claim
+        self._handlers = handlers
         self._on_commit = on_commit
         self._max = max_batch
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -57,12 +61,13 @@ class BatchWriter:
 
     def call(self, fn: Fn) -> Future[Any]:
         """Run ``fn(conn)`` in the next batch's transaction."""
-        op = _Op(fn, None)
+        op = _Op(fn, None, None)
         self._q.put(op)
         return op.future
 
-    def claim(self, worker_id: int) -> Future[Any]:
-        op = _Op(None, worker_id)
+    def group(self, name: str, arg: Any) -> Future[Any]:
+        """Hand ``arg`` to the ``name`` handler together with the others queued."""
+        op = _Op(None, name, arg)
         self._q.put(op)
         return op.future
 
@@ -89,7 +94,7 @@ class BatchWriter:
     def _run(self, ops: list[_Op]) -> None:
         try:
             with self._engine.begin() as conn:
-                results = self._execute(conn, ops)
+                results, extras = self._execute(conn, ops)
         except Exception as e:
             if len(ops) > 1:  # isolate the op that broke the batch
                 for op in ops:
@@ -103,30 +108,36 @@ class BatchWriter:
             return
         self.batches += 1
         self.ops += len(ops)
-        committed = []
-        for op, (ok, value) in zip(ops, results, strict=True):
-            if ok:
+        committed = list(extras)
+        for op, value in zip(ops, results, strict=True):
+            if isinstance(value, VStudioError):
+                op.future.set_exception(value)
+            else:
                 op.future.set_result(value)
                 committed.append(value)
-            else:
-                op.future.set_exception(value)
         try:
             self._on_commit(committed)
         except Exception:  # events are best effort; the data is committed
             log.exception("farm event publishing failed")
 
-    def _execute(self, conn: Connection, ops: list[_Op]) -> list[tuple[bool, Any]]:
-        results: list[tuple[bool, Any]] = [(True, None)] * len(ops)
-        claims = [i for i, op in enumerate(ops) if op.fn is None]
-        if claims:
-            got = self._claim(conn, [ops[i].arg for i in claims])  # type: ignore[misc]
-            for i, value in zip(claims, got, strict=True):
-                results[i] = (True, value)
+    def _execute(self, conn: Connection, ops: list[_Op]) -> tuple[list[Any], list[Any]]:
+        results: list[Any] = [None] * len(ops)
+        extras: list[Any] = []
+        groups: dict[str, list[int]] = {}
+        for i, op in enumerate(ops):
+            if op.group is not None:
+                groups.setdefault(op.group, []).append(i)
+        # Reports first: a finished task frees its worker's slot for a claim in the batch.
+        for name, idx in sorted(groups.items(), key=lambda kv: kv[0] != "report"):
+            got, extra = self._handlers[name](conn, [ops[i].arg for i in idx])
+            extras.append(extra)
+            for i, value in zip(idx, got, strict=True):
+                results[i] = value
         for i, op in enumerate(ops):
             if op.fn is None:
                 continue
             try:
-                results[i] = (True, op.fn(conn))
+                results[i] = op.fn(conn)
             except VStudioError as e:  # refused before writing anything (see farm_reports)
-                results[i] = (False, e)
-        return results
+                results[i] = e
+        return results, extras

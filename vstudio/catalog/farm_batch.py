@@ -1,0 +1,184 @@
+"""Worker reports applied in batches: one read of every task named, then bulk writes.
+
+The hot path of the farm is ``progress`` and ``done`` from hundreds of render nodes.
+Applying them one by one costs a handful of statements each; here a whole batch costs
+one SELECT plus one ``executemany`` per kind of write, and each job's end-of-job check
+runs once per batch. Every report is checked against the state as the batch has left
+it (a ``done`` after a ``progress`` of the same task is fine; the reverse is stale).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from vstudio.catalog.farm_cache import FarmCache
+from vstudio.catalog.farm_reports import (
+    LOG_KEEP,
+    RUNNING,
+    Effects,
+    StaleReport,
+    _count_failure,
+    add_log,
+    finish_job_if_closed,
+    release,
+    release_dependents,
+)
+from vstudio.catalog.farm_tables import farm_logs, farm_outputs, farm_tasks, farm_workers
+from vstudio.errors import NotFound, PermissionDenied, VStudioError
+from vstudio.farm.model import TaskStatus
+
+t = farm_tasks
+DONE = TaskStatus.DONE.value
+CANCELED = TaskStatus.CANCELED.value
+
+Q_ROWS = sa.select(t.c.id, t.c.status, t.c.attempt, t.c.job_id, t.c.block_id, t.c.worker_id,
+                   t.c.log_count, t.c.failures).where(
+    t.c.id.in_(sa.bindparam("ids", expanding=True)))
+U_PROGRESS = t.update().where(t.c.id == sa.bindparam("tid")).values(
+    progress=sa.bindparam("p"), frame=sa.bindparam("f"), lease_until=sa.bindparam("lease"),
+    log_count=sa.bindparam("lc"))
+U_DONE = t.update().where(t.c.id == sa.bindparam("tid")).values(
+    status=DONE, progress=100.0, finished=sa.bindparam("now"), lease_until=None,
+    log_count=sa.bindparam("lc"))
+D_OUTPUTS = farm_outputs.delete().where(farm_outputs.c.task_id == sa.bindparam("tid"))
+Q_WORKER_USER = sa.select(farm_workers.c.user_name).where(farm_workers.c.id == sa.bindparam("w"))
+
+
+@dataclass
+class Report:
+    """One worker report; ``workers`` are the caller's worker ids (None: an admin)."""
+
+    kind: str  # progress | done | fail | release
+    task_id: int
+    attempt: int
+    user: str
+    workers: Set[int] | None
+    progress: float = 0.0
+    frame: int | None = None
+    lines: list[str] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass
+class _Row:
+    id: int
+    status: str
+    attempt: int
+    job_id: int
+    block_id: int
+    worker_id: int | None
+    log_count: int
+    failures: int
+
+
+def _check(conn: Connection, r: Report, row: _Row | None,
+           owners: dict[int, str]) -> None:
+    if row is None:
+        raise NotFound(f"no task {r.task_id}")
+    if row.attempt != r.attempt:
+        raise StaleReport(f"task {r.task_id}: attempt {r.attempt} is stale (now {row.attempt})")
+    holder = row.worker_id
+    if r.workers is not None and holder is not None and holder not in r.workers:
+        if holder not in owners:
+            owners[holder] = str(conn.execute(Q_WORKER_USER, {"w": holder}).scalar())
+        if owners[holder] != r.user:
+            raise PermissionDenied(f"task {r.task_id} is held by another user's worker")
+    if row.status == CANCELED and r.kind == "progress":
+        return
+    if row.status != RUNNING:
+        raise StaleReport(f"task {r.task_id} is {row.status}, not running")
+
+
+def apply_reports(conn: Connection, cache: FarmCache, reports: list[Report], now: float,
+                  lease_seconds: float, owners: dict[int, str]) -> tuple[list[Any], Effects]:
+    """For each report its ``Effects`` or the ``VStudioError`` that refused it; plus the
+    effects of the batch as a whole (dependent tasks released, jobs finished)."""
+    rows = {r.id: _Row(*r) for r in conn.execute(
+        Q_ROWS, {"ids": sorted({x.task_id for x in reports})})}
+    results: list[Any] = []
+    progress: dict[int, dict[str, Any]] = {}
+    logs: list[dict[str, Any]] = []
+    done: dict[int, dict[str, Any]] = {}
+    outputs: list[dict[str, Any]] = []
+    finished_blocks: set[tuple[int, int, int]] = set()
+    for r in reports:
+        row = rows.get(r.task_id)
+        try:
+            _check(conn, r, row, owners)
+        except VStudioError as e:
+            results.append(e)
+            continue
+        assert row is not None
+        if r.kind == "progress":
+            if row.status == CANCELED:
+                results.append(Effects(cancel=True))
+                continue
+            logs.extend({"task_id": row.id, "attempt": r.attempt, "time": now, "line": line}
+                        for line in r.lines)
+            row.log_count += len(r.lines)
+            progress[row.id] = {"tid": row.id, "p": r.progress, "f": r.frame,
+                                "lease": now + lease_seconds, "lc": row.log_count}
+            results.append(Effects(tasks=[{"id": row.id, "job_id": row.job_id,
+                                           "status": RUNNING, "progress": r.progress,
+                                           "frame": r.frame}]))
+        elif r.kind == "done":
+            row.status = DONE
+            done[row.id] = {"tid": row.id, "now": now, "lc": row.log_count}
+            outputs.extend({"task_id": row.id, "job_id": row.job_id, "block_id": row.block_id,
+                            "frame": o.get("frame"), "name": o["name"], "oid": o["oid"],
+                            "seconds": o.get("seconds"), "peak_mem": o.get("peak_mem"),
+                            "thumbnail_oid": o.get("thumbnail_oid")} for o in r.outputs)
+            finished_blocks.add((row.job_id, row.block_id, row.id))
+            results.append(Effects(wake=True, jobs={row.job_id}, tasks=[
+                {"id": row.id, "job_id": row.job_id, "status": DONE, "progress": 100.0}]))
+        else:
+            results.append(None)  # fail / release: applied below, after the bulk writes
+    if logs:
+        conn.execute(farm_logs.insert(), logs)
+    if progress:
+        conn.execute(U_PROGRESS, list(progress.values()))
+    if done:
+        conn.execute(D_OUTPUTS, [{"tid": tid} for tid in done])
+        if outputs:
+            conn.execute(farm_outputs.insert(), outputs)
+        conn.execute(U_DONE, list(done.values()))
+    for tid, p in progress.items():
+        if p["lc"] > LOG_KEEP + LOG_KEEP // 4:
+            add_log(conn, tid, 0, [], now, p["lc"])  # trims
+            conn.execute(t.update().where(t.c.id == tid).values(log_count=LOG_KEEP))
+    for i, r in enumerate(reports):
+        if results[i] is None:
+            results[i] = _fail_or_release(conn, cache, r, rows[r.task_id], now)
+    return results, _close(conn, cache, finished_blocks, now)
+
+
+def _fail_or_release(conn: Connection, cache: FarmCache, r: Report, row: _Row,
+                     now: float) -> Any:
+    try:
+        if row.status != RUNNING:  # changed earlier in this batch
+            raise StaleReport(f"task {r.task_id} is {row.status}, not running")
+        if r.kind == "release":
+            fx = release(conn, r.task_id, r.attempt, r.error, now)
+        else:
+            fx = _count_failure(conn, cache, r.task_id, row, r.attempt, r.error, now)
+        row.status = "queued"
+        return fx
+    except VStudioError as e:
+        return e
+
+
+def _close(conn: Connection, cache: FarmCache, finished: set[tuple[int, int, int]],
+           now: float) -> Effects:
+    """Release dependent tasks and close finished jobs, once per block and job."""
+    extra = Effects()
+    for job_id, block_id, task_id in sorted(finished):
+        release_dependents(conn, cache, job_id, block_id, task_id, extra)
+    for job_id in sorted({j for j, _, _ in finished}):
+        finish_job_if_closed(conn, job_id, now, extra)
+    return extra
