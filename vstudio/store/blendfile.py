@@ -1,0 +1,159 @@
+"""The .blend container format: file header and block headers (BHead), nothing more.
+
+A .blend file is a file header followed by blocks; each block is a block header (BHead:
+code, length, old memory address, SDNA struct index, count) and a body of ``length`` bytes,
+ending with an ``ENDB`` block.
+
+Layouts handled (``decode_header``):
+- 12-byte header ``BLENDER`` + ``_``/``-`` (4/8-byte pointers) + ``v``/``V`` (little/big
+  endian) + 3 version digits: BHead4 (20 bytes) or SmallBHead8 (24 bytes).
+- 17-byte header ``BLENDER`` + 2-digit header size ``17`` + ``-`` + 2-digit format
+  version ``01`` + ``v``/``V`` + 4 version digits (Blender 5.0+): LargeBHead8 (32 bytes:
+  code, SDNA index, old address, 64-bit length, 64-bit count).
+
+Anything that does not parse exactly (truncated, a length running past the end, garbage
+after ``ENDB``) raises ``BlendFormatError``.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from vstudio.errors import BadInput
+
+MAGIC = b"BLENDER"
+ENDB = b"ENDB"
+DATA = b"DATA"
+
+
+class BlendFormatError(BadInput):
+    """Not a .blend file this parser can cut exactly."""
+
+
+@dataclass(frozen=True)
+class BlendHeader:
+    """The file header: how block headers are laid out."""
+
+    size: int  # bytes of the file header (12 or 17)
+    pointer_size: int  # 4 or 8
+    little_endian: bool
+    version: int  # Blender version, e.g. 304 for 3.4, 500 for 5.0
+    format_version: int  # 0: BHead4/SmallBHead8; 1: LargeBHead8
+
+    @property
+    def bhead_size(self) -> int:
+        if self.format_version >= 1:
+            return 32
+        return 24 if self.pointer_size == 8 else 20
+
+    @property
+    def bhead_struct(self) -> struct.Struct:
+        """Unpacks (code, length, old, sdna, count) in that order whatever the layout."""
+        e = "<" if self.little_endian else ">"
+        if self.format_version >= 1:
+            return struct.Struct(e + "4siQqq")  # code, sdna, old, len, nr (reordered below)
+        return struct.Struct(e + ("4siQii" if self.pointer_size == 8 else "4siIii"))
+
+
+class Block(NamedTuple):
+    """One block: where its header starts and what it says."""
+
+    offset: int  # of the block header in the file
+    code: bytes
+    length: int  # bytes of the body
+    old: int  # memory address at save time
+    sdna: int
+    nr: int  # number of structs in the body (BHead "nr")
+    head_size: int
+
+    @property
+    def body_offset(self) -> int:
+        return self.offset + self.head_size
+
+    @property
+    def end(self) -> int:
+        return self.body_offset + self.length
+
+
+def _digits(raw: bytes, what: str) -> int:
+    if not raw.isdigit():
+        raise BlendFormatError(f"not a .blend file: bad {what} {raw!r} in the header")
+    return int(raw)
+
+
+def _endianness(c: int) -> bool:
+    if c == ord("v"):
+        return True
+    if c == ord("V"):
+        return False
+    raise BlendFormatError(f"not a .blend file: bad endianness byte {chr(c)!r}")
+
+
+def decode_header(head: bytes) -> BlendHeader:
+    """Decode the first bytes (>= 17) of an uncompressed .blend file."""
+    if len(head) < 12 or not head.startswith(MAGIC):
+        raise BlendFormatError("not a .blend file: no BLENDER magic")
+    c7 = head[7]
+    if c7 in (ord("_"), ord("-")):
+        return BlendHeader(12, 4 if c7 == ord("_") else 8, _endianness(head[8]),
+                           _digits(head[9:12], "version"), 0)
+    # Newer layout: the header states its own size, then '-', a format version, endianness.
+    if len(head) < 17:
+        raise BlendFormatError("not a .blend file: header cut short")
+    size = _digits(head[7:9], "header size")
+    if size != 17 or head[9] != ord("-"):
+        raise BlendFormatError(f"unknown .blend header layout {bytes(head[:17])!r}")
+    fmt = _digits(head[10:12], "format version")
+    if fmt != 1:
+        raise BlendFormatError(f"unknown .blend file format version {fmt}")
+    return BlendHeader(17, 8, _endianness(head[12]), _digits(head[13:17], "version"), fmt)
+
+
+def iter_blocks(buf: bytes | mmap.mmap | memoryview,
+                header: BlendHeader | None = None) -> Iterator[Block]:
+    """Every block of an uncompressed .blend in ``buf``, ``ENDB`` last.
+
+    Raises ``BlendFormatError`` as soon as the structure is not exactly a .blend file:
+    a header or body running past the end, a negative length, or bytes after ``ENDB``.
+    """
+    header = header or decode_header(bytes(buf[:17]))
+    unpack = header.bhead_struct.unpack_from
+    hsize = header.bhead_size
+    large = header.format_version >= 1
+    total = len(buf)
+    pos = header.size
+    while True:
+        if pos + hsize > total:
+            raise BlendFormatError(f"truncated .blend: block header at {pos} runs past the end")
+        if large:
+            code, sdna, old, length, count = unpack(buf, pos)
+        else:
+            code, length, old, sdna, count = unpack(buf, pos)
+        if length < 0 or pos + hsize + length > total:
+            raise BlendFormatError(f"bad .blend block at {pos}: length {length} does not fit")
+        block = Block(pos, bytes(code), length, old, sdna, count, hsize)
+        yield block
+        pos = block.end
+        if block.code == ENDB:
+            break
+    if pos != total:
+        raise BlendFormatError(f"{total - pos} bytes after the ENDB block")
+
+
+def scan(buf: bytes | mmap.mmap | memoryview) -> tuple[BlendHeader, list[Block]]:
+    """Parse the whole structure first, so a bad file fails before any piece is made."""
+    header = decode_header(bytes(buf[:17]))
+    return header, list(iter_blocks(buf, header))
+
+
+def is_blend(head: bytes) -> bool:
+    """True when ``head`` starts like an uncompressed .blend this module can parse."""
+    try:
+        decode_header(bytes(head[:17]))
+    except BlendFormatError:
+        return False
+    return True
