@@ -151,7 +151,7 @@ class Demo:
         return scenes
 
     def check_in(self, scenes: dict[str, Path]) -> list[dict[str, str]]:
-        """Commit the scenes to the project; inputs for the job as ``{path, oid}``."""
+        """Commit the scenes to the project; the job's inputs (``ref`` or ``oid``)."""
         try:
             return self._commit(scenes)
         except (VStudioError, OSError, ImportError, subprocess.SubprocessError) as e:
@@ -192,8 +192,12 @@ class Demo:
             tree = reader.tree(PROJECT, rev)
         finally:
             studio.close()
+        missing = [name for name in scenes if name not in tree]
+        if missing:
+            raise DemoError(f"the commit lacks {', '.join(missing)}")
         self.s.say(f"checked in: {PROJECT} r{rev}")
-        return [{"path": name, "oid": tree[name].oid} for name in scenes]
+        # the manager resolves repository references to store ids when the job is submitted
+        return [{"path": name, "ref": f"{PROJECT}@{rev}:{name}"} for name in scenes]
 
     # --- the job ---
 
