@@ -7,7 +7,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -170,32 +170,38 @@ class Store:
             else:
                 yield ent
 
-    def _decoded(self, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
+    def _decoded(self, entries: Iterable[fmt.Entry],
+                 read: Callable[[list[bytes]], Iterator[bytes]] | None = None
+                 ) -> Iterator[bytes]:
         """The pieces' bytes in order, reading chunk runs together."""
+        read = read or self.blobs
         pending: list[bytes] = []
         for ent in entries:
             if ent.type == fmt.E_INLINE:
                 if pending:
-                    yield from self.blobs(pending)
+                    yield from read(pending)
                     pending = []
                 yield ent.data
             else:
                 pending.append(ent.id)
                 if len(pending) >= 256:
-                    yield from self.blobs(pending)
+                    yield from read(pending)
                     pending = []
         if pending:
-            yield from self.blobs(pending)
+            yield from read(pending)
 
-    def _stream(self, recipe: fmt.Recipe) -> Iterator[bytes]:
-        decoded = self._decoded(self._flat(recipe.entries))
+    def _stream(self, recipe: fmt.Recipe,
+                read: Callable[[list[bytes]], Iterator[bytes]] | None = None) -> Iterator[bytes]:
+        decoded = self._decoded(self._flat(recipe.entries), read)
         if not recipe.transform:
             return decoded
         return transform(recipe.transform)(recipe.params, self)(decoded)
 
-    def hash_recipe(self, recipe: fmt.Recipe) -> bytes:
+    def hash_recipe(self, recipe: fmt.Recipe,
+                    read: Callable[[list[bytes]], Iterator[bytes]] | None = None) -> bytes:
+        """BLAKE3 of the file a recipe rebuilds (``read`` may serve unflushed chunks)."""
         h = blake3.blake3()
-        for block in self._stream(recipe):
+        for block in self._stream(recipe, read):
             h.update(block)
         return h.digest()
 

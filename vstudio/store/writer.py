@@ -10,10 +10,10 @@ from __future__ import annotations
 import io
 import logging
 import struct
-import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -50,6 +50,7 @@ class Writer:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._parts: list[bytes] = []  # sealed blobs of the pack being filled
+        self._pending: dict[bytes, int] = {}  # their keys -> position in _parts/_entries
         self._size = 0
         self._entries: list[fmt.IndexEntry] = []
         self._written: dict[bytes, int] = {}  # blobs of this batch -> kind
@@ -57,7 +58,6 @@ class Writer:
         self._sealing: deque[tuple[list[Piece], str, Future[list[tuple[bytes, bytes | None]]]]] \
             = deque()
         self._file_entries: list[fmt.Entry] = []
-        self._lock = threading.Lock()
         self.closed = False
 
     # --- the Writer protocol -------------------------------------------------------------
@@ -120,8 +120,7 @@ class Writer:
         if any(e.type == fmt.E_SEGMENT for e in entries):
             raise BadInput("a file is sent as chunks and inline pieces, not segments")
         recipe = fmt.Recipe(entries, sum(e.length for e in entries))
-        self.flush()  # the check reads the chunks back
-        if self.store.hash_recipe(recipe).hex() != oid:
+        if self.store.hash_recipe(recipe, self._read_back).hex() != oid:
             raise BadInput(f"the chunks sent do not rebuild to {oid}")
         return self._finish(recipe, bytes.fromhex(oid), chunker)
 
@@ -153,8 +152,7 @@ class Writer:
         try:
             entries, _ = self._store_pieces(split.pieces, name, None, NO_PROGRESS)
             recipe = fmt.Recipe(entries, size, split.transform or "", dict(split.params))
-            self.flush()  # the check below reads the pieces back through the store
-            got = self.store.hash_recipe(recipe)
+            got = self.store.hash_recipe(recipe, self._read_back)
         except Exception as e:
             log.warning("chunker %s failed on %s: %s; using fastcdc", name, path, e)
             return None
@@ -251,6 +249,7 @@ class Writer:
     def _append(self, key: bytes, kind: int, chunker: str, raw_len: int, sealed: bytes,
                 check: bytes = b"", file_size: int = 0) -> None:
         self._written[key] = kind
+        self._pending[key] = len(self._parts)
         self._entries.append(fmt.IndexEntry(key, kind, chunker, self._size, len(sealed),
                                             raw_len, check, file_size))
         self._parts.append(sealed)
@@ -299,13 +298,12 @@ class Writer:
         return self.store.index.get(key) is not None and not self.store.is_doomed(key)
 
     def _mark_file(self, key: bytes, chunker: str) -> None:
-        """Flag a chunk of this batch as a whole file (for stats)."""
-        with self._lock:
-            for i, ent in enumerate(self._entries):
-                if ent.key == key and not ent.kind & fmt.FILE_FLAG:
-                    self._entries[i] = fmt.IndexEntry(key, ent.kind | fmt.FILE_FLAG, chunker,
-                                                      ent.offset, ent.length, ent.raw_length)
-                    return
+        """Flag a chunk of the pack being filled as a whole file (for stats)."""
+        pos = self._pending.get(key)
+        if pos is not None:
+            ent = self._entries[pos]
+            if not ent.kind & fmt.FILE_FLAG:
+                self._entries[pos] = replace(ent, kind=ent.kind | fmt.FILE_FLAG, chunker=chunker)
 
     def _add_blob(self, key: bytes, kind: int, data: bytes, chunker: str,
                   check: bytes = b"", file_size: int = 0) -> None:
@@ -324,7 +322,7 @@ class Writer:
         # The pack ends with a copy of its own index, so the bucket alone can rebuild it.
         trailer = codec.seal(b"pack-index", raw_index)
         data = b"".join([*self._parts, trailer, struct.pack("<I", len(trailer))])
-        self._parts, self._size = [], 0
+        self._parts, self._size, self._pending = [], 0, {}
         pack = blake3.blake3(data).hexdigest()
         sealed_index = codec.seal(index_aad(pack), raw_index)
 
@@ -343,6 +341,24 @@ class Writer:
         while len([u for u in self._uploads if not u.done()]) >= self.store.upload_threads:
             next(u for u in self._uploads if not u.done()).exception()
         self._uploads.append(self.store.upload_pool.submit(upload))
+
+    def _read_back(self, keys: list[bytes]) -> Iterator[bytes]:
+        """Plain bytes of blobs, including this batch's that are not in the index yet."""
+        self._drain()
+        for key in keys:
+            pos = self._pending.get(key)
+            if pos is not None:
+                e = self._entries[pos]
+                yield self.store._open_blob("(being written)", e, self._parts[pos])
+                continue
+            if key in self._written:  # in a pack on its way to the backend
+                self._wait_uploads()
+            yield self.store.blob(key)
+
+    def _wait_uploads(self) -> None:
+        errors = [e for e in (u.exception() for u in self._uploads) if e is not None]
+        if errors:
+            raise errors[0]
 
     def flush(self) -> None:
         """Seal and upload everything written so far; raise the first upload error."""
