@@ -182,3 +182,41 @@ def test_short_store_read_is_an_error_not_short_data(tmp_path: Path) -> None:
             blocks.read(oid, 200, 0, 200)  # the tree claims 200 bytes, the store has 100
     finally:
         blocks.close()
+
+
+def test_batched_read_ahead_checks_what_the_batch_returns(tmp_path: Path) -> None:
+    r = FakeReader()
+    files = {f"f{i:02d}": os.urandom(100 + i) for i in range(20)}
+    r.commit("p", files)
+    tree = r.tree("p", 1)
+    ents = [tree[k] for k in sorted(tree)]
+    asked: list[list[str]] = []
+
+    def read_many(oids: list[str]):  # type: ignore[no-untyped-def]
+        asked.append(list(oids))
+        for i, oid in enumerate(oids):
+            if i == 3:
+                yield oid, b"wrong bytes of the right length"[: len(r.blobs[oid])]
+            elif i == 5:
+                continue  # not delivered at all
+            elif i == 7:
+                raise CorruptObject("the batch broke")
+            else:
+                yield oid, r.blobs[oid]
+
+    blocks = BlockReader(r.read, BlockCache(tmp_path, 1 << 30), read_many=read_many,
+                         block_size=1000)
+    try:
+        blocks.warm_many([(e.oid, e.size) for e in ents[:10]], min_batch=4)
+        for e in ents[:10]:
+            assert blocks.read(e.oid, e.size, 0, e.size) == files[e.path]
+        assert len(asked) == 1 and len(asked[0]) == 10
+        # the ones the batch got wrong or left out were read one by one
+        single = {oid for oid, _, _ in r.reads}
+        assert {ents[3].oid, ents[5].oid, ents[7].oid} <= single
+        assert ents[0].oid not in single
+        # nothing new is asked for until enough files are missing
+        blocks.warm_many([(e.oid, e.size) for e in ents[1:12]], min_batch=4)
+        assert len(asked) == 1
+    finally:
+        blocks.close()

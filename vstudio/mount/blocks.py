@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -133,19 +133,26 @@ class BlockCache:
 
 
 ReadFn = Callable[[str, int, int], bytes]
+# Optional: whole small files by id in one go, yielding (id, bytes) as they come. A store
+# that keeps small files side by side in packs answers many with one request. What it
+# yields is checked against the id here, so a wrong or partial answer costs only a retry.
+ReadManyFn = Callable[[list[str]], Iterator[tuple[str, bytes]]]
 
 
 class BlockReader:
     """Serves ``read(oid, size, offset, length)`` from blocks; fetches run in a pool."""
 
     def __init__(self, read_fn: ReadFn, cache: BlockCache | None, *,
-                 block_size: int = BLOCK_SIZE, threads: int = 8,
-                 memory_bytes: int = 96 * 1024 * 1024, readahead_blocks: int = 8) -> None:
+                 read_many: ReadManyFn | None = None,
+                 block_size: int = BLOCK_SIZE, threads: int = 12,
+                 memory_bytes: int = 128 * 1024 * 1024, readahead_blocks: int = 12) -> None:
         self._read_fn = read_fn
+        self._read_many = read_many
         self.cache = cache
         self.block_size = block_size
         self.readahead_blocks = readahead_blocks
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="vstudio-block")
+        self._saver = ThreadPoolExecutor(1, thread_name_prefix="vstudio-cache")
         # Reentrant: a future that is already done runs its callback in the caller's thread.
         self._lock = threading.RLock()
         self._memory: OrderedDict[tuple[str, int], bytes] = OrderedDict()
@@ -156,6 +163,7 @@ class BlockReader:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._saver.shutdown(wait=True)  # blocks being saved are kept, not half-written
 
     def _key(self, oid: str, index: int) -> str:
         return f"{oid}.{self.block_size}.{index}"
@@ -173,7 +181,8 @@ class BlockReader:
             raise CorruptObject(f"object {oid}: expected {want} bytes at {start}, got {len(data)}")
         self.fetched += 1
         if self.cache is not None:
-            self.cache.put(key, data)
+            # Off the critical path: the waiting reader gets the block before it is saved.
+            self._saver.submit(self.cache.put, key, data)
         return data
 
     def _future(self, oid: str, size: int, index: int) -> Future[bytes] | bytes:
@@ -243,6 +252,67 @@ class BlockReader:
         """Fetch a small file's first block in the background (directory read-ahead)."""
         if size > 0:
             self._future(oid, size, 0)
+
+    def warm_many(self, files: list[tuple[str, int]], min_batch: int = 1) -> None:
+        """Fetch whole small files (one block each) in the background, batched if possible.
+
+        Unless the first file is missing, nothing is asked for until ``min_batch`` files
+        are, so a reader walking a folder causes a few big batches, not one per file.
+        """
+        small = [(oid, size) for oid, size in files if 0 < size <= self.block_size]
+        if self._read_many is None:
+            for oid, size in small:
+                self._future(oid, size, 0)
+            return
+        mine: dict[str, tuple[int, Future[bytes]]] = {}
+        with self._lock:
+            missing = [f for f in small
+                       if (f[0], 0) not in self._memory and (f[0], 0) not in self._inflight]
+            first_missing = bool(small) and bool(missing) and missing[0] == small[0]
+            if not first_missing and len(missing) < min_batch:
+                return
+            for oid, size in missing:
+                k = (oid, 0)
+                if k in self._memory or k in self._inflight or oid in mine:
+                    continue
+                fut: Future[bytes] = Future()
+                self._inflight[k] = fut
+                fut.add_done_callback(lambda f, k=k: self._landed(k, f))  # type: ignore[misc]
+                mine[oid] = (size, fut)
+        if mine:
+            self._pool.submit(self._fetch_many, mine)
+
+    def _fetch_many(self, wanted: dict[str, tuple[int, Future[bytes]]]) -> None:
+        pending = dict(wanted)
+        cached = self.cache
+        try:
+            if cached is not None:
+                for oid in list(pending):
+                    hit = cached.get(self._key(oid, 0))
+                    if hit is not None:
+                        pending.pop(oid)[1].set_result(hit)
+            if pending and self._read_many is not None:
+                for oid, data in self._read_many(list(pending)):
+                    item = pending.get(oid)
+                    if item is None or len(data) != item[0]:
+                        continue
+                    if blake3.blake3(data).hexdigest() != oid:
+                        continue  # not the file's bytes (e.g. a multi-chunk file's recipe)
+                    del pending[oid]
+                    self.fetched += 1
+                    if cached is not None:
+                        self._saver.submit(cached.put, self._key(oid, 0), data)
+                    item[1].set_result(data)
+        except Exception:  # the batch is only a shortcut; single reads below say what failed
+            pass
+        for oid, (size, fut) in pending.items():  # the rest one by one, in parallel
+            self._pool.submit(self._fetch_into, oid, size, fut)
+
+    def _fetch_into(self, oid: str, size: int, fut: Future[bytes]) -> None:
+        try:
+            fut.set_result(self._fetch(oid, size, 0))
+        except Exception as e:
+            fut.set_exception(e)
 
 
 def wait_idle(reader: BlockReader, timeout: float = 10.0) -> None:

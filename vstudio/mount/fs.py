@@ -29,7 +29,7 @@ from vstudio.mount.view import Node, RepoView
 log = logging.getLogger("vstudio.mount")
 
 SMALL_FILE = 1024 * 1024  # files up to this size trigger read-ahead of their next siblings
-SIBLING_READAHEAD = 32
+SIBLING_READAHEAD = 64
 ATTR_CACHE = 200_000  # attributes of paths in numbered revisions, kept until this many
 
 
@@ -166,9 +166,10 @@ class MountOps(mfusepy.Operations):
 
     def _read_ahead_siblings(self, path: str, node: Node) -> None:
         try:
-            for entry in self.view.siblings_after(path, SIBLING_READAHEAD):
-                if entry.size <= SMALL_FILE:
-                    self.blocks.warm(entry.oid, entry.size)
+            nxt = self.view.siblings_after(path, SIBLING_READAHEAD)
+            here = [(node.entry.oid, node.size)] if node.entry else []
+            self.blocks.warm_many(here + [(e.oid, e.size) for e in nxt if e.size <= SMALL_FILE],
+                                  min_batch=SIBLING_READAHEAD // 4)
         except VStudioError:
             pass  # read-ahead is a bonus; the real read reports errors
 
