@@ -175,3 +175,21 @@ def test_doomed_blobs_are_stored_afresh(store: ObjectStore) -> None:
     store.put_ref("now-kept", again.encode())
     store.gc([], grace_seconds=0)
     assert store.get_bytes(oid) == data
+
+
+def test_gc_repacks_mostly_dead_packs(store_url: str, tmp_path: Path) -> None:
+    store = open_store(store_url, {}, cache_dir=tmp_path / "c1")
+    rnd = random.Random(8)
+    with store.writer() as w:  # one pack holding both
+        big = w.put_bytes(rnd.randbytes(1_000_000))
+        small = w.put_bytes(rnd.randbytes(50_000))
+    reader = open_store(store_url, {}, cache_dir=tmp_path / "c2")  # knows the old pack
+    assert reader.size(small) == 50_000
+    store.put_ref("keep", small.encode())
+    before = store.stats()["stored_bytes"]  # type: ignore[attr-defined]
+    res = store.gc([], grace_seconds=0)
+    assert res["packs_repacked"] == 1 and res["packs_deleted"] == 0
+    assert store.stats()["stored_bytes"] < before - 900_000  # type: ignore[attr-defined]
+    assert not store.has(big)
+    assert reader.get_bytes(small) == store.get_bytes(small)  # follows the move
+    assert store.check(read_data=True) == []  # type: ignore[attr-defined]

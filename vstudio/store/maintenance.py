@@ -173,7 +173,11 @@ def gc(store: Store, live: Iterable[str], grace: float) -> dict[str, int]:
     backend = store.backend
     store.index.refresh()
     roots = ref_roots(store) | {bytes.fromhex(x) for x in live}
-    alive, _ = reachable(store, roots)
+    alive, problems = reachable(store, roots)
+    if any("missing" not in p for p in problems):
+        # An unreadable recipe hides what it uses: deleting now could delete live data.
+        raise StoreError(f"gc stopped, the store has damage ({problems[0]}): run "
+                         "'vstudio store check --read-data' and repair it first")
     unreached = set(store.index.blobs) - alive
     doomed = {k: t for k, t in load_doomed(store).items() if k in unreached}
     for k in unreached:
@@ -186,7 +190,7 @@ def gc(store: Store, live: Iterable[str], grace: float) -> dict[str, int]:
     if grace > 0 and any(grace < now - o.mtime <= STALE_WRITER for o in writers):
         deletable = set()  # a long batch is still open: it may use doomed blobs
     pack_age = {o.name.rsplit("/", 1)[-1]: now - o.mtime for o in backend.list(PACK_PREFIX)}
-    removed = freed = 0
+    removed = freed = repacked = 0
     for pack, entries in list(store.index.packs.items()):
         if pack_age.get(pack, 0.0) < grace:
             continue
@@ -199,6 +203,8 @@ def gc(store: Store, live: Iterable[str], grace: float) -> dict[str, int]:
             removed += 1
             for e in entries:
                 doomed.pop(e.key, None)
+        elif entries:
+            repacked += _maybe_repack(store, pack, entries, deletable, doomed)
     indexed = set(store.index.packs) | set(store.index.bad)
     orphans = 0
     for pack, age in pack_age.items():
@@ -209,8 +215,40 @@ def gc(store: Store, live: Iterable[str], grace: float) -> dict[str, int]:
     backend.put(DOOMED, store.codec.seal(DOOMED.encode(), json.dumps(
         {k.hex(): t for k, t in doomed.items()}).encode()))
     store.doomed = set(doomed)
-    return {"packs_deleted": removed, "orphan_packs_deleted": orphans, "bytes_freed": freed,
+    return {"packs_deleted": removed, "orphan_packs_deleted": orphans,
+            "packs_repacked": repacked, "bytes_freed": freed,
             "live_objects": len(alive), "doomed_objects": len(doomed)}
+
+
+REPACK_WASTE = 0.3  # repack a pack once this share of its bytes is dead or duplicated
+
+
+def _maybe_repack(store: Store, pack: str, entries: list[fmt.IndexEntry],
+                  deletable: set[bytes], doomed: dict[bytes, float]) -> int:
+    """Copy a mostly dead pack's live blobs into a new pack, then delete the old one."""
+    def dead(e: fmt.IndexEntry) -> bool:
+        home = store.index.get(e.key)
+        return e.key in deletable or (home is not None and home[0] != pack)
+
+    total = sum(e.length for e in entries)
+    waste = sum(e.length for e in entries if dead(e))
+    if not total or waste / total < REPACK_WASTE:
+        return 0
+    data = store.backend.get(pack_object(pack))
+    with store.writer() as w:
+        for e in entries:
+            if not dead(e) and e.key not in w._written:
+                # Sealed bytes move as they are: their associated data is the blob's id.
+                w._append(e.key, e.kind, e.chunker, e.raw_length,
+                          data[e.offset:e.offset + e.length], e.check, e.file_size)
+    # The copies are indexed now; the old index goes first, then the pack.
+    store.backend.delete(index_object(pack))
+    store.backend.delete(pack_object(pack))
+    store.index.remove_packs([pack])
+    for e in entries:
+        if e.key in deletable:
+            doomed.pop(e.key, None)
+    return 1
 
 
 def _size(store: Store, pack: str) -> int:

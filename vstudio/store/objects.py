@@ -40,6 +40,10 @@ def check_ref_name(name: str) -> str:
     return name
 
 
+class _PackGone(CorruptObject):
+    """A pack the index names is not in the backend."""
+
+
 class Store:
     """``ObjectStore`` over a backend: see ``store/__init__.py`` for the terms."""
 
@@ -120,12 +124,24 @@ class Store:
         try:
             return self.backend.get_range(pack_object(pack), offset, length)
         except ObjectMissing:
-            raise CorruptObject(f"pack {pack} is missing from the store: run "
-                                "'vstudio store check'") from None
+            raise _PackGone(f"pack {pack} is missing from the store: run "
+                            "'vstudio store check'") from None
+
+    def _moved(self) -> None:
+        """A pack vanished under us: a gc repacked it; learn the new places."""
+        with self._refresh_lock:
+            self.index.refresh()
 
     def blob(self, key: bytes) -> bytes:
         pack, e = self._locate(key)
-        return self._open_blob(pack, e, self._fetch(pack, e.offset, e.length))
+        try:
+            return self._open_blob(pack, e, self._fetch(pack, e.offset, e.length))
+        except _PackGone:
+            self._moved()
+            pack2, e = self._locate(key)
+            if pack2 == pack:
+                raise
+            return self._open_blob(pack2, e, self._fetch(pack2, e.offset, e.length))
 
     def blobs(self, keys: Iterable[bytes]) -> Iterator[bytes]:
         """Chunks in order; neighbours in one pack are read with one request."""
@@ -134,7 +150,14 @@ class Store:
         def flush() -> Iterator[bytes]:
             pack, first = run[0]
             last = run[-1][1]
-            data = self._fetch(pack, first.offset, last.offset + last.length - first.offset)
+            try:
+                data = self._fetch(pack, first.offset, last.offset + last.length - first.offset)
+            except _PackGone:
+                keys = [e.key for _, e in run]
+                run.clear()
+                for k in keys:
+                    yield self.blob(k)
+                return
             for _, e in run:
                 start = e.offset - first.offset
                 yield self._open_blob(pack, e, data[start:start + e.length])
