@@ -466,6 +466,33 @@ def _store_put(studio: Path, files: list[Path]) -> list[str]:
         s.close()
 
 
+def test_failed_task_blocklist_and_retry_from_the_job_page(web: Any, browser: Any) -> None:
+    drain_queue(web.url, web.admin_token)
+    r = api(web.url, web.admin_token).post("/api/jobs", json={
+        "name": "fragile", "blocklist_after": 1, "blocks": [
+            {"name": "render", "type": "command", "params": {"argv": ["false"]},
+             "frames": "1-2", "chunk": 2, "retries": 0}]})
+    job = r.json()["id"]
+    node = FakeNode(web.url, web.admin_token, "node-flaky")
+    task = node.take()
+    fail = node.http.post(f"/api/tasks/{task['id']}/fail",
+                          json={"attempt": task["attempt"], "error": "exit 1: <oops>"})
+    assert fail.status_code == 200, fail.text
+    page = login(browser, web.url, web.admin_token)
+    page.goto(f"{web.url}/jobs/{job}")
+    assert page.locator("#job-head [data-status]").inner_text() == "failed"
+    assert "node-flaky: 1 failures" in page.locator("#bl-h + ul").inner_text()
+    page.click("button:has-text('Let them take this job again')")
+    page.wait_for_load_state()
+    assert page.locator("#bl-h").count() == 0
+    page.click(f"#tr{task['id']} button:has-text('Retry')")
+    page.wait_for_load_state()
+    assert page.locator(f"#tr{task['id']} [data-tstatus]").inner_text() == "queued"
+    assert api(web.url, web.admin_token).get(f"/api/jobs/{job}").json()["status"] == "queued"
+    api(web.url, web.admin_token).post(f"/api/jobs/{job}/cancel")
+    page.context.close()
+
+
 def test_frames_thumbnails_chart_and_playable_video(web: Any, browser: Any,
                                                     tmp_path: Path) -> None:
     import subprocess
@@ -574,6 +601,10 @@ def test_worker_goes_offline_live(tmp_path: Path, browser: Any) -> None:
             timeout=5000)
         assert "task" in page.locator("#workers-body tr[data-worker] td").nth(2).inner_text()
         shot(page, "workers")
+        page.click("#workers-body button:has-text('Drain')")
+        page.wait_for_function(
+            "document.querySelector('#workers-body [data-wstate]').textContent === 'draining'",
+            timeout=5000)
         # The node dies: no more progress or heartbeats. Its lease runs out, the task goes
         # back to the queue and the page shows the node offline without a reload.
         page.evaluate("window.__noReload = 1")

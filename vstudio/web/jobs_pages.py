@@ -39,7 +39,7 @@ MAX_ID = 2**62
 SORTS = [("newest", "Newest first"), ("oldest", "Oldest first"), ("priority", "Priority"),
          ("name", "Name"), ("owner", "Owner"), ("status", "Status")]
 FILTERS = ("all", "mine", "running", "failed", "queued", "paused", "done", "canceled")
-ACTIONS = ("pause", "resume", "cancel", "retry", "delete", "priority")
+ACTIONS = ("pause", "resume", "cancel", "retry", "delete", "priority", "clear-blocklist")
 
 
 def farm_of(request: Request) -> Farm:
@@ -178,7 +178,7 @@ def _load_job(conn: Connection, job_id: int, tpage: int) -> dict[str, Any]:
         "seconds": (c.finished - c.started) if c.finished and c.started else None,
     } for c in cells[start:start + TASKS_PER_PAGE]]
     return {"job": job, "row": row, "blocks": blocks, "task_rows": task_rows,
-            "ntasks": len(cells), "outputs": outputs}
+            "ntasks": len(cells), "outputs": outputs, "blocklist": job.get("blocklist", [])}
 
 
 def _media(job_id: int, outputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -209,6 +209,7 @@ async def job_page(request: Request, session: SessionDep, job_id: int) -> Respon
     return html(request, "job.html", session, j=j, blocks=data["blocks"],
                 task_rows=data["task_rows"], ntasks=data["ntasks"], tpage=tpage,
                 tper=TASKS_PER_PAGE, legend=views.LEGEND, actions=_actions(session),
+                blocklist=data["blocklist"], may_change=session.may_change_job(j.owner),
                 **_media(job_id, data["outputs"]))
 
 
@@ -316,13 +317,30 @@ async def job_action(
         if htmx:
             resp = HTMLResponse("", headers={"HX-Redirect": "/jobs"})
         return resp
-    if not htmx:
+    if not htmx or action == "clear-blocklist":
         return RedirectResponse("/jobs" if ctx == "row" else f"/jobs/{job_id}", status_code=303)
     heads = await farm.read(lambda c: wq.job_heads(c, [job_id]))
     row = (await farm.read(lambda c: job_rows(c, heads)))[0]
     acts = views.actions_for(row.status) if session.may_change_job(row.owner) else []
     name = "_job_row.html" if ctx == "row" else "_job_head.html"
     return HTMLResponse(fragment(name, j=row, j_actions=acts, session=session))
+
+
+@router.post("/jobs/{job_id}/tasks/{task_id}/retry")
+async def retry_task(request: Request, session: ActingDep, job_id: int,
+                     task_id: int) -> Response:
+    """Queue one task again (owner or admin); back to the job's task list."""
+    job_id, task_id = _id(job_id), _id(task_id)
+    require_actor(session)
+    farm = farm_of(request)
+
+    def check(conn: Connection) -> None:
+        if fq.task_job(conn, task_id) != job_id:
+            raise NotFound(f"job {job_id} has no task {task_id}")
+
+    await farm.read(check)
+    await farm.retry_task(session.user, task_id)
+    return RedirectResponse(f"/jobs/{job_id}#tr{task_id}", status_code=303)
 
 
 def _output(conn: Connection, job_id: int, oid: str) -> str:

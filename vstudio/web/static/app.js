@@ -50,7 +50,8 @@
     if (jobId !== null) noteJob(jobId, taskId);
     if (workerId !== null || kind.indexOf("worker") === 0 || taskId !== null) noteWorkers();
     if (taskId !== null) noteLog(taskId);
-    if (jobId !== null && !$('[data-job="' + jobId + '"]')) noteList();
+    // A job that is not shown appeared or went away: the list's page may change.
+    if (jobId !== null && kind.indexOf("job") === 0 && !$('[data-job="' + jobId + '"]')) noteList();
   }
 
   function noteJob(jobId, taskId) {
@@ -72,7 +73,12 @@
       if (page && (jobs[jobId].all || tasks.length > 500)) url += "?tasks=all";
       else if (page && tasks.length) url += "?tasks=" + tasks.join(",");
       fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (r) {
+          if (r.status === 404) {  // deleted meanwhile: drop its row from a list
+            $all('tr[data-job="' + jobId + '"]').forEach(function (tr) { tr.remove(); });
+          }
+          return r.ok ? r.json() : null;
+        })
         .then(function (s) { if (s) applyJob(jobId, s); })
         .catch(function () {});
     });
