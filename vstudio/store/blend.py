@@ -15,13 +15,15 @@ falls back to FastCDC: bytes in == bytes out, always (the store also checks the 
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import mmap
 import sys
 from array import array
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import zstandard
 
@@ -106,7 +108,7 @@ def _codec(header: BlendHeader, blocks: list[Block], dna: bytes | None) -> Point
 
 
 def layout_pieces(buf: bytes | mmap.mmap | memoryview
-                  ) -> tuple[Layout, Iterator[tuple[bytes, bool]]]:
+                  ) -> tuple[Layout, Generator[tuple[bytes, bool], None, None]]:
     """Parse ``buf`` (whole, so a bad file fails here) and return the layout's params and
     its ``(data, inline)`` pieces; ``decode_layout`` turns the pieces back into ``buf``."""
     header, blocks = scan(buf)
@@ -134,7 +136,7 @@ def layout_pieces(buf: bytes | mmap.mmap | memoryview
 
 def _pieces(view: memoryview, header: BlendHeader, blocks: list[Block], dna: bytes | None,
             side: list[int], rewritten: dict[int, bytes], dna_index: int
-            ) -> Iterator[tuple[bytes, bool]]:
+            ) -> Generator[tuple[bytes, bool], None, None]:
     yield bytes(view[:header.size]), True
     psize = header.pointer_size
     heads = bytearray()
@@ -275,12 +277,23 @@ def decode_layout(params: dict[str, Any], chunks: Iterator[bytes]) -> Iterator[b
 LAYOUT_TRANSFORM = "blend"
 ZSTD_TRANSFORM = "blend-zstd"
 # Compressed saves are decoded in memory; past this the plain chunker is the safer choice.
-MAX_DECODED = 4 << 30
+MAX_DECODED = 2 << 30
 
 
 def _as_pieces(pieces: Iterator[tuple[bytes, bool]]) -> Iterator[Piece]:
     for data, inline in pieces:
         yield Piece(data, inline)
+
+
+def _mapped_pieces(pieces: Generator[tuple[bytes, bool], None, None], mm: mmap.mmap,
+                   f: BinaryIO) -> Iterator[Piece]:
+    try:
+        yield from _as_pieces(pieces)
+    finally:
+        pieces.close()  # drops its views of the map, so the map can close
+        with contextlib.suppress(BufferError):  # a view still alive: the GC closes it
+            mm.close()
+        f.close()
 
 
 @register_chunker
@@ -293,10 +306,21 @@ class BlendChunker:
         return is_blend(head)
 
     def split(self, path: Path) -> Split:
-        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            # Parse and rewrite now, while the map is open; pieces are copies.
+        # Pieces are cut lazily from a memory map, so a big file is never all in memory;
+        # the map is closed when the store has consumed (or dropped) the pieces.
+        f = open(path, "rb")  # noqa: SIM115 - closed by _mapped_pieces
+        try:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (ValueError, OSError):
+            f.close()
+            raise BlendFormatError("cannot map the file (empty?)") from None
+        try:
             lay, pieces = layout_pieces(mm)
-            return Split(list(_as_pieces(pieces)), LAYOUT_TRANSFORM, lay.params())
+        except BaseException:
+            mm.close()
+            f.close()
+            raise
+        return Split(_mapped_pieces(pieces, mm, f), LAYOUT_TRANSFORM, lay.params())
 
 
 @register_chunker
@@ -325,7 +349,7 @@ class BlendZstdChunker:
         lay, pieces = layout_pieces(dec.stream)
         literal = [Piece(dec.literal[i]) for i in sorted(dec.literal)]
         params = {"zstd": dec.params(), "layout": lay.params()}
-        return Split(literal + list(_as_pieces(pieces)), ZSTD_TRANSFORM, params)
+        return Split(itertools.chain(literal, _as_pieces(pieces)), ZSTD_TRANSFORM, params)
 
 
 @register_transform(LAYOUT_TRANSFORM)
