@@ -108,3 +108,21 @@ def test_any_frames_round_trip(frames: list[bytes], data: st.DataObject) -> None
     except ZstdFormatError:
         pytest.fail("a well-formed seekable stream must decode")
     assert rebuild(dec, chunk=data.draw(st.integers(1, 5000))) == raw
+
+
+def test_seek_table_not_written_like_blender_is_refused() -> None:
+    """Per-frame checksums (flag 0x80) are valid seekable zstd, but not Blender's layout."""
+    lib = z.libzstd()
+    comp = [lib.compress(f, 3) for f in FRAMES]
+    table = b"".join(struct.pack("<III", len(c), len(f), 0) for c, f in zip(comp, FRAMES,
+                                                                              strict=True))
+    table += struct.pack("<IBI", len(FRAMES), 0x80, z.SEEKABLE_FOOTER_MAGIC)
+    data = b"".join(comp) + struct.pack("<II", z.SKIPPABLE_SEEK_MAGIC, len(table)) + table
+    with pytest.raises(ZstdFormatError):
+        z.decode(data)
+
+
+def test_params_name_the_library_version() -> None:
+    params = z.decode(seekable(FRAMES)).params()
+    assert params["lib"] == z.libzstd().version
+    assert "trailer" not in params  # rebuilt, not stored

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 import struct
 import threading
@@ -30,6 +31,8 @@ from functools import cache
 import zstandard
 
 from vstudio.errors import BadInput
+
+log = logging.getLogger("vstudio.store")
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 SKIPPABLE_SEEK_MAGIC = 0x184D2A5E
@@ -131,7 +134,8 @@ class Decoded:
 
     def params(self) -> dict[str, object]:
         # No trailer: it is rebuilt from the frames (decode checked that it can be).
-        return {"level": self.level, "sizes": self.sizes,
+        # "lib": zstd promises the same output only for the same library version.
+        return {"level": self.level, "sizes": self.sizes, "lib": libzstd().version,
                 "literal": {str(i): len(b) for i, b in sorted(self.literal.items())}}
 
 
@@ -193,6 +197,10 @@ def encode(params: dict[str, object], literal_frames: Iterable[bytes],
     literal_idx = sorted(int(k) for k in params["literal"])  # type: ignore[attr-defined]
     literal = dict(zip(literal_idx, literal_frames, strict=True))
     lib = libzstd()
+    if params.get("lib", lib.version) != lib.version:
+        # Output may still match (the store checks the hash and says so if it does not).
+        log.warning("re-encoding a compressed .blend stored with libzstd %s using %s",
+                    params.get("lib"), lib.version)
     source = iter(stream)
     buf = bytearray()
     workers = _workers()
