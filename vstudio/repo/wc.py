@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import stat as st
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -302,6 +301,3 @@ def read_meta(root: Path) -> dict[str, object]:
 def is_empty_dir(p: Path) -> bool:
     return p.is_dir() and not any(p.iterdir())
 
-
-def mode_ok(s: os.stat_result) -> bool:
-    return st.S_ISREG(s.st_mode)
