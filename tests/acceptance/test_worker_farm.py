@@ -53,8 +53,6 @@ class Farm:
         args = [*VSTUDIO, "worker", "--server", self.url, "--token", self.worker_token,
                 "--name", name, "--cache", str(self.tmp / f"cache-{name}"), "--poll", "2",
                 *extra]
-        if not Path(__file__).parents[2].joinpath("vstudio/store/remote.py").is_file():
-            args += ["--store", f"file://{self.studio / 'store'}"]  # until RemoteStore lands
         p = subprocess.Popen(args, stdout=log, stderr=log)
         self.workers[name] = p
         return p
