@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,7 +26,8 @@ from vstudio.store.writer import Writer
 REF_PREFIX = "refs/"
 _REF_NAME = re.compile(r"^[A-Za-z0-9._@+=-]+(/[A-Za-z0-9._@+=-]+)*$")
 _HEX_ID = re.compile(r"^[0-9a-f]{64}$")
-COALESCE = 8 << 20  # read neighbouring chunks of one pack in one request, up to this
+COALESCE = 4 << 20  # read neighbouring chunks of one pack in one request, up to this
+PREFETCH = 4  # such requests under way at once while a file is read
 
 
 def parse_id(oid: str) -> bytes:
@@ -56,6 +58,7 @@ class Store:
         self.pool = ThreadPoolExecutor(2, thread_name_prefix="vstudio-seal")
         self.upload_pool = ThreadPoolExecutor(upload_threads, thread_name_prefix="vstudio-up")
         self.hash_pool = ThreadPoolExecutor(1, thread_name_prefix="vstudio-hash")
+        self.read_pool = ThreadPoolExecutor(PREFETCH + 1, thread_name_prefix="vstudio-read")
         self.doomed: set[bytes] = set()  # blobs gc plans to delete: never deduplicate on them
         self._refresh_lock = threading.Lock()
         self.index.refresh()
@@ -67,6 +70,7 @@ class Store:
         self.pool.shutdown(wait=True)
         self.upload_pool.shutdown(wait=True)
         self.hash_pool.shutdown(wait=True)
+        self.read_pool.shutdown(wait=True)
 
     def is_doomed(self, key: bytes) -> bool:
         return key in self.doomed
@@ -197,7 +201,9 @@ class Store:
                  read: Callable[[list[bytes]], Iterator[bytes]] | None = None
                  ) -> Iterator[bytes]:
         """The pieces' bytes in order, reading chunk runs together."""
-        read = read or self.blobs
+        if read is None:
+            yield from self._prefetched(entries)
+            return
         pending: list[bytes] = []
         for ent in entries:
             if ent.type == fmt.E_INLINE:
@@ -212,6 +218,60 @@ class Store:
                     pending = []
         if pending:
             yield from read(pending)
+
+    def _prefetched(self, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
+        """Pieces in order; runs of neighbouring chunks are fetched a few at once."""
+        window: deque[tuple[list[tuple[str, fmt.IndexEntry]] | None, Any]] = deque()
+        run: list[tuple[str, fmt.IndexEntry]] = []
+        fetching = 0
+
+        def close() -> None:
+            nonlocal fetching
+            window.append((list(run), self.read_pool.submit(self._fetch_run, list(run))))
+            fetching += 1
+            run.clear()
+
+        def emit() -> Iterator[bytes]:
+            nonlocal fetching
+            item, payload = window.popleft()
+            if item is None:
+                yield payload
+                return
+            fetching -= 1
+            try:
+                data = payload.result()
+            except _PackGone:
+                for _, e in item:
+                    yield self.blob(e.key)
+                return
+            base = item[0][1].offset
+            for pack, e in item:
+                start = e.offset - base
+                yield self._open_blob(pack, e, data[start:start + e.length])
+
+        for ent in entries:
+            if ent.type == fmt.E_INLINE:
+                if run:
+                    close()
+                window.append((None, ent.data))
+            else:
+                pack, e = self._locate(ent.id)
+                if run:
+                    rp, prev = run[-1]
+                    if (rp != pack or e.offset != prev.offset + prev.length
+                            or e.offset + e.length - run[0][1].offset > COALESCE):
+                        close()
+                run.append((pack, e))
+            while fetching > PREFETCH or (window and window[0][0] is None):
+                yield from emit()
+        if run:
+            close()
+        while window:
+            yield from emit()
+
+    def _fetch_run(self, run: list[tuple[str, fmt.IndexEntry]]) -> bytes:
+        first, last = run[0][1], run[-1][1]
+        return self._fetch(run[0][0], first.offset, last.offset + last.length - first.offset)
 
     def _stream(self, recipe: fmt.Recipe,
                 read: Callable[[list[bytes]], Iterator[bytes]] | None = None) -> Iterator[bytes]:
