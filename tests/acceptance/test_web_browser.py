@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -619,3 +620,26 @@ def test_worker_goes_offline_live(tmp_path: Path, browser: Any) -> None:
     finally:
         srv.process.terminate()
         srv.process.wait(10)
+
+
+def test_farm_overview_charts_busy_idle_history_and_tasks_per_hour(web: Any) -> None:
+    import re
+
+    from vstudio.catalog import web_queries as wq
+    from vstudio.studio import Studio
+
+    now = int(time.time())
+    s = Studio.open(web.studio)
+    try:
+        with s.engine.begin() as conn:
+            for i, (busy, idle) in enumerate([(0, 2), (2, 0), (1, 1)]):
+                wq.add_sample(conn, now - 3600 * (3 - i), busy, idle, 0, 5 - i, busy)
+    finally:
+        s.close()
+    with httpx.Client(base_url=web.url, cookies={"vstudio_session": web.viewer_token}) as c:
+        page = c.get("/farm").text
+        stats = c.get("/farm/stats")
+    busy = re.search(r'<polyline class="busy" points="([^"]+)"', page)
+    assert busy is not None and len(busy.group(1).split()) >= 3
+    assert "tasks finished per hour" in page.lower()
+    assert stats.status_code == 200 and "workers rendering" in stats.text

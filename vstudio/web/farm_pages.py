@@ -99,6 +99,24 @@ async def overview(request: Request, session: SessionDep) -> Response:
                 actions=lambda j: [])
 
 
+def _stats(conn: Connection, now: float) -> dict[str, Any]:
+    queue = wq.queue_counts(conn)
+    per_hour = [0] * 2
+    for f in wq.finished_since(conn, now - 86400):
+        per_hour[0 if f < now - 3600 else 1] += 1
+    return {"w": _counts(worker_rows(conn)), "queued": queue.get("queued", 0)
+            + queue.get("blocked", 0), "running": queue.get("running", 0),
+            "done_hour": per_hour[1], "done_day": sum(per_hour)}
+
+
+@router.get("/farm/stats")
+async def farm_stats(request: Request, session: SessionDep) -> Response:
+    """The overview's counters alone (the page refreshes them every few seconds)."""
+    now = time.time()
+    d = await farm_of(request).read(lambda c: _stats(c, now))
+    return HTMLResponse(fragment("_farm_stats.html", **d))
+
+
 @router.get("/workers")
 async def workers_page(request: Request, session: SessionDep) -> Response:
     rows = await farm_of(request).read(worker_rows)

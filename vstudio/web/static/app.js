@@ -20,7 +20,10 @@
   function connect() {
     if (!document.body.hasAttribute("data-csrf") || !window.EventSource) return;
     var live = $("#live");
-    var es = new EventSource("/api/events");
+    // A job's page needs only that job's events (the server filters them); other pages
+    // follow the whole farm.
+    var page = $("[data-job-page]");
+    var es = new EventSource("/api/events" + (page ? "?job=" + page.getAttribute("data-job-page") : ""));
     es.onopen = function () { if (live) { live.classList.add("on"); live.title = "live updates on"; } };
     es.onerror = function () { if (live) { live.classList.remove("on"); live.title = "reconnecting…"; } };
     var handler = function (ev) {
@@ -257,11 +260,12 @@
   }
 
   function pollLists() {
-    // Heartbeats and lost workers do not always make events: the workers list also
-    // refreshes itself now and then.
-    var body = $("#workers-body[data-poll]");
-    if (body) setInterval(function () { refreshFragment("#workers-body"); },
-                          parseInt(body.getAttribute("data-poll"), 10) || 10000);
+    // Heartbeats and lost workers do not always make events: the workers list and the
+    // farm's counters also refresh themselves now and then.
+    $all("[data-poll][id]").forEach(function (el) {
+      setInterval(function () { if (!document.hidden) refreshFragment("#" + el.id); },
+                  parseInt(el.getAttribute("data-poll"), 10) || 10000);
+    });
   }
 
   // htmx does not swap error answers: show their message instead of doing nothing.
