@@ -237,6 +237,7 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
     mnt = Path(os.path.abspath(mountpoint))
     check_mountpoint(mnt)
     view = RepoView(source.reader, source.project, poll_seconds=poll_seconds)
+    _warm_up(view)
     cache = (BlockCache(cache_dir or default_cache_dir(), max_cache_bytes)
              if source.remote_bytes else None)
     blocks = BlockReader(source.reader.read, cache, threads=threads,
@@ -266,6 +267,17 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
     finally:
         blocks.close()
         source.close()
+
+
+def _warm_up(view: Any) -> None:
+    """Load the head revision's tree before mounting, so the first listing is quick."""
+    try:
+        head = view.head()
+        if head:
+            view.index(head)
+            view.commit(head)
+    except VStudioError as e:  # the mount still serves what it can; reads will say why
+        log.warning("could not load r%s ahead: %s", "head", e.message)
 
 
 def spawn_daemon(args: list[str], mountpoint: Path, log_path: Path,
