@@ -144,3 +144,20 @@ def test_cli_put_stats_get(scenes: Scenes, studio_dir: Path, tmp_path: Path) -> 
 
     cli("store", "get", put[1]["id"], str(out), "--studio", str(studio_dir))
     assert out.read_bytes() == scenes.c2.read_bytes()
+
+
+def test_other_zstd_files_use_the_fallback(tmp_path: Path) -> None:
+    from vstudio.store import blendzstd
+
+    lib = blendzstd.libzstd()
+    payload = b"not a blend file, just text\n" * 5000
+    plain = tmp_path / "notes.zst"
+    plain.write_bytes(lib.compress(payload, 3))  # one frame, no seek table
+    frame = lib.compress(payload, 3)
+    seekable = tmp_path / "seekable.zst"  # Blender's container, other content
+    seekable.write_bytes(frame + blendzstd.seek_trailer([(len(frame), len(payload))]))
+    store = open_store(f"file://{tmp_path / 'store'}")
+    ids = [store.put_file(plain), store.put_file(seekable)]
+    assert store.stats()["chunkers"] == {"fastcdc": 2}
+    for oid, p in zip(ids, (plain, seekable), strict=True):
+        assert_same(store, oid, p, tmp_path)

@@ -335,7 +335,16 @@ class BlendZstdChunker:
         return head.startswith(blendzstd.ZSTD_MAGIC)
 
     def split(self, path: Path) -> Split:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            # Cheap refusals first: any zstd file lands here (a 10 GB .tar.zst too).
+            size = f.seek(0, 2)
+            if size < 17 or size > MAX_DECODED:
+                raise BlendFormatError("not a compressed .blend of a size this can decode")
+            f.seek(size - 4)
+            if int.from_bytes(f.read(4), "little") != blendzstd.SEEKABLE_FOOTER_MAGIC:
+                raise BlendFormatError("zstd file without a seek table: not a Blender save")
+            f.seek(0)
+            data = f.read()
         frames, _ = blendzstd.seek_table(data)
         if sum(f.usize for f in frames) > MAX_DECODED:
             raise BlendFormatError("compressed .blend too large to decode in memory")
