@@ -1,0 +1,126 @@
+"""The render nodes' hot path (next, progress, done, fail, heartbeat) as plain ASGI.
+
+A busy farm's requests are almost all these five. Served through the framework, each
+pays for routing over every route, dependency resolution and response-model handling,
+which on a 2-core manager caps the farm well below what the database side sustains.
+This middleware answers exactly those five routes with the same models, the same
+rules (``Farm``) and the same error bodies as the documented FastAPI routes in
+``routes_farm`` (which stay the contract and serve anything this does not match).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from vstudio.api import deps
+from vstudio.catalog.accounts import User
+from vstudio.errors import NotAuthenticated, VStudioError
+from vstudio.farm.service import Farm
+from vstudio.farm.wire import MAX_ID, DoneIn, FailIn, HeartbeatIn, NextIn, ProgressIn
+
+HOT = re.compile(r"^/api/(workers|tasks)/([0-9]{1,10})/(next|heartbeat|progress|done|fail)$")
+MODELS: dict[tuple[str, str], type[BaseModel]] = {
+    ("workers", "next"): NextIn, ("workers", "heartbeat"): HeartbeatIn,
+    ("tasks", "progress"): ProgressIn, ("tasks", "done"): DoneIn, ("tasks", "fail"): FailIn}
+MAX_BODY = 64 * 2**20
+_JSON = [(b"content-type", b"application/json")]
+
+
+class FastPath:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        m = HOT.match(scope["path"])
+        model = MODELS.get((m.group(1), m.group(3))) if m else None
+        if m is None or model is None or not 1 <= int(m.group(2)) <= MAX_ID:
+            return await self.app(scope, receive, send)  # the documented route answers
+        status, payload = await self._handle(scope, receive, model, m.group(3), int(m.group(2)))
+        body = b"" if payload is None else json.dumps(payload).encode()
+        headers = [*_JSON, (b"content-length", str(len(body)).encode())] if body else []
+        if status == 401:
+            headers.append((b"www-authenticate", b"Bearer"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _handle(self, scope: Scope, receive: Receive, model: type[BaseModel],
+                      action: str, ident: int) -> tuple[int, Any]:
+        try:
+            user = await _user(scope)
+            raw = await _body(receive)
+            try:
+                body: Any = model.model_validate_json(raw or b"{}")
+            except ValidationError as e:
+                return 422, _invalid(e)
+            farm: Farm = scope["app"].state.farm
+            if action == "next":
+                task = await farm.next_task(user, ident, body.timeout)
+                return (204, None) if task is None else (200, {"task": task})
+            if action == "heartbeat":
+                await farm.heartbeat(user, ident, body.state)
+                return 200, {"lease_seconds": farm.lease_seconds}
+            if action == "progress":
+                cancel = await farm.progress(user, ident, body.attempt, body.progress,
+                                             body.frame, body.log)
+                return 200, {"cancel": cancel}
+            if action == "done":
+                await farm.done(user, ident, body.attempt, [o.model_dump() for o in body.outputs])
+                return 200, {"ok": True}
+            await farm.fail(user, ident, body.attempt, body.error)
+            return 200, {"ok": True}
+        except VStudioError as e:
+            return e.http_status, {"detail": e.message}
+
+
+async def _user(scope: Scope) -> User:
+    token = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, cred = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and cred.strip():
+                token = cred.strip()
+        elif name == b"cookie" and token is None:
+            for part in value.decode("latin-1").split(";"):
+                k, _, v = part.strip().partition("=")
+                if k == deps.SESSION_COOKIE and v:
+                    token = v
+    if token is None:
+        raise NotAuthenticated("missing credentials: send 'Authorization: Bearer TOKEN'")
+    hit = deps._token_cache.get(token)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    return await asyncio.to_thread(deps.user_for_token, scope["app"].state.studio, token)
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise VStudioError("the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise VStudioError("request body too large")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _invalid(e: ValidationError) -> dict[str, Any]:
+    errors = e.errors()
+    first: dict[str, Any] = dict(errors[0]) if errors else {}
+    where = ".".join(str(p) for p in ("body", *first.get("loc", ())))
+    return {"detail": f"invalid input at {where}: {first.get('msg', 'invalid')}",
+            "errors": [{"loc": ["body", *e.get("loc", ())], "msg": e.get("msg")}
+                       for e in errors[:20]]}
