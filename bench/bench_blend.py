@@ -163,6 +163,14 @@ def main() -> None:
               f"(medians of {args.runs})")
         print(f"FastCDC-only put v1: {len(a) / cdc['put1_s'] / 1e6:.0f} MB/s, "
               f"v2: {size / cdc['put2_s'] / 1e6:.0f} MB/s (1 run)")
+        if kind == "compressed":
+            from vstudio.store.blendzstd import seek_table
+
+            plain = sum(f.usize for f in seek_table(b)[0])
+            print(f"  in decoded .blend bytes ({mb(plain).strip()}): put v1 "
+                  f"{plain / vst['put1_s'] / 1e6:.0f} MB/s, put v2 "
+                  f"{plain / vst['put2_s'] / 1e6:.0f} MB/s, get v2 "
+                  f"{plain / vst['get_s'] / 1e6:.0f} MB/s")
 
 
 if __name__ == "__main__":
