@@ -75,3 +75,37 @@ def test_server_rejects_lying_clients(server: object) -> None:
     assert r.status_code == 400 and "missing" in r.json()["detail"]
     r = httpx.get(f"{url}/api/store/stats")
     assert r.status_code == 401
+
+
+def test_reads_go_straight_to_the_bucket(tmp_path: Path, s3_url: str) -> None:
+    import boto3
+    import httpx
+
+    from tests.conftest import start_server
+    from vstudio.errors import CorruptObject
+    from vstudio.studio import init_studio
+
+    init_studio(tmp_path / "st", store_url=s3_url, db_url=None).close()
+    srv = start_server(tmp_path / "st", tmp_path / "server.log")
+    try:
+        store = RemoteStore(srv.url, srv.admin_token)
+        data = random.Random(9).randbytes(2_500_000)
+        oid = store.put_bytes(data)
+        plan = httpx.get(f"{srv.url}/api/store/objects/{oid}/plan",
+                         headers={"Authorization": f"Bearer {srv.admin_token}"}).json()
+        assert plan["direct"] and plan["packs"] and plan["size"] == len(data)
+        assert store.get_bytes(oid) == data
+        # a byte flipped in the bucket: the client notices, whatever the server says
+        bucket, _, rest = s3_url[len("s3://"):].partition("/")
+        endpoint = rest.split("endpoint=")[1].split("&")[0]
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        key = max((o for o in s3.list_objects_v2(Bucket=bucket)["Contents"]
+                   if "/packs/" in o["Key"]), key=lambda o: o["Size"])["Key"]  # the chunks
+        raw = bytearray(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        raw[1000] ^= 0xFF
+        s3.put_object(Bucket=bucket, Key=key, Body=bytes(raw))
+        with pytest.raises(CorruptObject):
+            store.get_bytes(oid)
+    finally:
+        srv.process.terminate()
+        srv.process.wait(10)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import struct
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -21,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from vstudio.api.deps import CurrentUser, StudioDep, require_role
 from vstudio.catalog.accounts import Role, User
-from vstudio.errors import BadInput
+from vstudio.errors import BadInput, CorruptObject
 from vstudio.store import format as fmt
 from vstudio.store.objects import check_ref_name, parse_id
 
@@ -58,6 +59,20 @@ class PieceIn(BaseModel):
 class FileIn(BaseModel):
     id: str
     pieces: list[PieceIn] = Field(max_length=10_000_000)
+
+
+class StoreDamaged(CorruptObject):
+    """The server's store holds damaged data: an admin should run 'vstudio store check'."""
+
+    http_status = 502  # the storage behind the server failed, not the request
+
+
+@contextmanager
+def _damage_is_not_your_fault() -> Iterator[None]:
+    try:
+        yield
+    except CorruptObject as e:
+        raise StoreDamaged(e.message) from None
 
 
 def _ids(raw: list[str]) -> list[bytes]:
@@ -145,6 +160,20 @@ def objects_has(body: Ids, studio: StudioDep, _: CurrentUser) -> dict[str, list[
     return {"present": [x for x in body.ids if studio.store.has(x)]}
 
 
+@router.get("/objects/{oid}/plan")
+def object_plan(oid: str, studio: StudioDep, _: CurrentUser) -> dict[str, Any]:
+    """Pre-signed bucket URLs and byte ranges of the object's chunks, so the bytes go
+    straight from the bucket to the client (which checks every chunk's hash);
+    ``{"direct": false}`` when the store cannot (a local folder, encryption)."""
+    store: Any = studio.store
+    with _damage_is_not_your_fault():
+        plan = store.read_plan(oid) if hasattr(store, "read_plan") else None
+    if plan is None:
+        store.size(oid)  # 404 for an unknown id
+        return {"direct": False}
+    return {"direct": True, **plan}
+
+
 @router.get("/objects/{oid}", response_class=StreamingResponse,
             responses={200: {"content": {"application/octet-stream": {}}}})
 def object_get(oid: str, studio: StudioDep, _: CurrentUser,
@@ -155,8 +184,9 @@ def object_get(oid: str, studio: StudioDep, _: CurrentUser,
     size = store.size(oid)
     if offset or length is not None:
         n = size - offset if length is None else length
-        return Response(store.read_range(oid, offset, max(0, n)),
-                        media_type="application/octet-stream")
+        with _damage_is_not_your_fault():
+            data = store.read_range(oid, offset, max(0, n))
+        return Response(data, media_type="application/octet-stream")
     return StreamingResponse(store.iter_file(oid), media_type="application/octet-stream",
                              headers={"Content-Length": str(size), "X-Object-Id": oid})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import re
@@ -380,6 +381,52 @@ class Store:
                 yield data
             else:
                 yield data[max(0, start - at):end - at]
+
+    # --- direct reads (the HTTP API hands these to clients) ---------------------------------
+
+    def read_plan(self, oid: str, expires: int = 3600) -> dict[str, Any] | None:
+        """Where a file's chunks sit, with pre-signed pack URLs, so a client can fetch them
+        from the bucket itself; None when the store cannot (not S3, encrypted, transform)."""
+        presign = getattr(self.backend, "presign_get", None)
+        if presign is None or self.codec.encrypted:
+            return None
+        recipe = self.recipe(oid)
+        if recipe is None:
+            entries = [fmt.Entry(fmt.E_CHUNK, self.size(oid), id=bytes.fromhex(oid))]
+        elif recipe.transform:
+            return None
+        else:
+            entries = list(self._flat(recipe.entries))
+        urls: dict[str, str] = {}
+        parts: list[dict[str, Any]] = []
+        run: list[fmt.IndexEntry] = []
+        run_pack = ""
+
+        def close() -> None:
+            base = run[0].offset
+            parts.append({"pack": run_pack, "offset": base,
+                          "length": run[-1].offset + run[-1].length - base,
+                          "blobs": [[e.key.hex(), e.offset - base, e.length, e.raw_length]
+                                    for e in run]})
+            run.clear()
+
+        for ent in entries:
+            if ent.type == fmt.E_INLINE:
+                if run:
+                    close()
+                parts.append({"inline": base64.b64encode(ent.data).decode()})
+                continue
+            pack, e = self._locate(ent.id)
+            if run and (pack != run_pack or e.offset != run[-1].offset + run[-1].length
+                        or e.offset + e.length - run[0].offset > COALESCE):
+                close()
+            if pack not in urls:
+                urls[pack] = presign(pack_object(pack), expires)
+            run_pack = pack
+            run.append(e)
+        if run:
+            close()
+        return {"id": oid, "size": self.size(oid), "packs": urls, "parts": parts}
 
     # --- references ---------------------------------------------------------------------------
 
