@@ -643,3 +643,46 @@ def test_farm_overview_charts_busy_idle_history_and_tasks_per_hour(web: Any) -> 
     assert busy is not None and len(busy.group(1).split()) >= 3
     assert "tasks finished per hour" in page.lower()
     assert stats.status_code == 200 and "workers rendering" in stats.text
+
+
+# WCAG 2 contrast of every element that holds text, against the first opaque background
+# found up its ancestors (what a person sees; no alpha blending on our pages).
+CONTRAST_JS = """() => {
+  const rgb = s => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = c => { const v = c.slice(0, 3).map(x => { x /= 255;
+      return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+      return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const bg = el => { for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c; }
+    return [255, 255, 255]; };
+  const bad = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    const st = getComputedStyle(el);
+    if (!own || st.visibility === 'hidden' || st.display === 'none') continue;
+    if (!el.getClientRects().length) continue;
+    if (el.closest('.sr-only, option, [hidden]')) continue;
+    const a = lum(rgb(st.color)), b = lum(bg(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(st.fontSize);
+    const big = size >= 24 || (size >= 18.66 && +st.fontWeight >= 700);
+    const need = el.matches('button:disabled, button:disabled *') ? 0 : big ? 3 : 4.5;
+    const what = el.tagName + '.' + el.className + ' "' + el.textContent.trim().slice(0, 30);
+    if (ratio < need) bad.push(what + '" ' + ratio.toFixed(2));
+  }
+  return bad;
+}"""
+
+
+def test_text_contrast_meets_wcag_aa_on_the_main_pages(web: Any, browser: Any) -> None:
+    job = submit(web.url, web.admin_token, "contrast", frames="1-10", chunk=5)
+    page = login(browser, web.url, web.admin_token)
+    for url in ("/farm", "/jobs", f"/jobs/{job}", "/workers", "/repo/film", "/repo/film/log"):
+        page.goto(web.url + url)
+        assert page.evaluate(CONTRAST_JS) == [], url
+    page.context.close()
+    anon = browser.new_page()
+    anon.goto(web.url + "/")
+    assert anon.evaluate(CONTRAST_JS) == []
+    anon.close()
