@@ -24,11 +24,15 @@ def normalise(path: str) -> str:
     """
     if not isinstance(path, str) or not path:
         raise BadPath("empty path")
-    if any(ord(c) < 32 or c == "\x7f" for c in path) or "\\" in path:
+    # isprintable() is False for control characters (and other invisible ones that
+    # would confuse artists), checked in C: this runs for every path of a checkout.
+    if not path.isprintable() or "\\" in path:
         raise BadPath(f"bad path {path!r}: control characters and backslashes are not allowed")
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
         raise BadPath(f"bad path {path!r}: absolute paths are not allowed")
-    parts = [p for p in path.split("/") if p not in ("", ".")]
+    parts = path.split("/")
+    if "" in parts or "." in parts:
+        parts = [p for p in parts if p not in ("", ".")]
     if not parts:
         raise BadPath(f"bad path {path!r}: names no file")
     if ".." in parts:

@@ -25,6 +25,7 @@ from vstudio.repo.service import Change
 from vstudio.store.api import NO_PROGRESS, Progress
 
 FETCH_THREADS = 8
+SMALL_FILE = 4 << 20
 
 
 class NotAWorkingCopy(VStudioError):
@@ -76,18 +77,20 @@ class WorkingCopy:
     def _safe_parent(self, rel: str, checked: set[str]) -> Path:
         """Create the folders of ``rel``; refuse to write through a symbolic link."""
         d = P.parent(rel)
-        parts = d.split("/") if d else []
+        if d in checked or not d:
+            return self.root / d
         cur = ""
-        for part in parts:
+        for part in d.split("/"):
             cur = f"{cur}/{part}" if cur else part
             if cur in checked:
                 continue
-            full = self.root / cur
-            if full.is_symlink():
+            full = os.path.join(self.root, cur)
+            if os.path.islink(full):
                 raise P.BadPath(f"{cur} is a symbolic link: refusing to write through it")
-            if full.exists() and not full.is_dir():
+            if os.path.lexists(full) and not os.path.isdir(full):
                 raise Conflict(f"{cur} is a file in the working copy but a folder upstream")
-            full.mkdir(exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(full)
             checked.add(cur)
         return self.root / d
 
@@ -105,28 +108,44 @@ class WorkingCopy:
         for e in entries:  # folders first, in one thread: creating them races otherwise
             self._safe_parent(targets[e.path], checked)
 
+        root = str(self.root)
+
         def one(e: Entry) -> None:
-            target = self.root / targets[e.path]
-            if replace:
-                tmp = tmpdir / f"{threading.get_ident()}-{os.path.basename(e.path)}"
-                store.get_file(e.oid, tmp)
-                os.chmod(tmp, writable(e.mode, self.needs_lock(e.path)
-                                       and e.path not in self.index.locks))
-                os.replace(tmp, target)
+            target = root + "/" + targets[e.path]
+            mode = writable(e.mode, self.needs_lock(e.path) and e.path not in self.index.locks)
+            dest = tmpdir / f"{threading.get_ident()}.tmp" if replace else Path(target)
+            if e.size <= SMALL_FILE:
+                # Small files in one read and one write: the store's own get_file makes
+                # a temporary file and renames it, which doubles the cost per file.
+                data = store.get_bytes(e.oid)
+                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    os.fchmod(fd, mode)
+                finally:
+                    os.close(fd)
             else:
-                store.get_file(e.oid, target)
-                os.chmod(target, writable(e.mode, self.needs_lock(e.path)))
+                store.get_file(e.oid, dest)
+                os.chmod(dest, mode)
+            if replace:
+                os.replace(dest, target)
             s = os.lstat(target)
             with lock:
                 stats[e.path] = s
                 progress.advance(e.size)
 
-        if len(entries) < 4:
-            for e in entries:
+        def batch(part: list[Entry]) -> None:
+            for e in part:
                 one(e)
-        else:
-            with ThreadPoolExecutor(FETCH_THREADS) as pool:
-                list(pool.map(one, entries))
+
+        n = FETCH_THREADS if len(entries) >= 4 else 1
+        if n == 1:
+            batch(entries)
+        else:  # one task per thread, not per file: 20,000 futures cost seconds
+            with ThreadPoolExecutor(n) as pool:
+                list(pool.map(batch, [entries[i::n] for i in range(n)]))
         progress.done()
         return stats
 
