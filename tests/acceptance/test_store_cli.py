@@ -140,3 +140,16 @@ def test_put_json_order_with_progress_off(studio_dir: Path, tmp_path: Path, n: i
     out = json.loads(cli("store", "put", *reversed(files), "--json", "--studio",
                          str(studio_dir)).stdout)
     assert [r["path"] for r in out] == list(reversed(files))
+
+
+def test_put_get_through_a_server(server: object, tmp_path: Path) -> None:
+    url, token = server.url, server.admin_token  # type: ignore[attr-defined]
+    f = tmp_path / "f"
+    f.write_bytes(random.Random(4).randbytes(400_000))
+    remote = ("--server", url, "--token", token)
+    oid = cli_json("store", "put", str(f), *remote)[0]["id"]
+    cli("store", "get", oid, str(tmp_path / "o"), *remote)
+    assert (tmp_path / "o").read_bytes() == f.read_bytes()
+    assert cli_json("store", "stats", *remote)["logical_bytes"] >= 400_000
+    msg = _fail("store", "get", oid, str(tmp_path / "o2"), "--server", url, "--token", "bad")
+    assert "token" in msg.lower() or "credentials" in msg.lower()

@@ -11,6 +11,24 @@ import click
 from vstudio.cli.common import emit, json_option, open_studio_from, studio_option
 from vstudio.errors import BadInput
 
+server_option = click.option(
+    "--server", metavar="URL", default=None,
+    help="Use the store of this studio server instead of a local studio "
+         "(token from --token or VSTUDIO_TOKEN).")
+token_option = click.option("--token", metavar="TOKEN", default=None,
+                            help="API token for --server (default: $VSTUDIO_TOKEN).")
+
+
+def _open(studio_dir: str | None, server: str | None = None, token: str | None = None) -> Any:
+    """The local studio's store, or a server's over HTTP."""
+    if server:
+        import os
+
+        from vstudio.store.remote import RemoteStore
+
+        return RemoteStore(server, token or os.environ.get("VSTUDIO_TOKEN"))
+    return open_studio_from(studio_dir).store
+
 
 @click.group("store")
 def store_group() -> None:
@@ -20,8 +38,11 @@ def store_group() -> None:
 @store_group.command("put")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @studio_option
+@server_option
+@token_option
 @json_option
-def store_put(paths: tuple[Path, ...], studio_dir: str | None, as_json: bool) -> None:
+def store_put(paths: tuple[Path, ...], studio_dir: str | None, server: str | None,
+              token: str | None, as_json: bool) -> None:
     """Store files; prints each file's id."""
     from vstudio.cli.progress import bar
 
@@ -30,7 +51,7 @@ def store_put(paths: tuple[Path, ...], studio_dir: str | None, as_json: bool) ->
             raise BadInput(f"{p} does not exist")
         if p.is_dir():
             raise BadInput(f"{p} is a folder: give files (for example {p}/*)")
-    store = open_studio_from(studio_dir).store
+    store = _open(studio_dir, server, token)
     progress = bar()
     out = []
     with store.writer() as w:
@@ -43,13 +64,16 @@ def store_put(paths: tuple[Path, ...], studio_dir: str | None, as_json: bool) ->
 @click.argument("oid", metavar="ID")
 @click.argument("dest", type=click.Path(path_type=Path))
 @studio_option
-def store_get(oid: str, dest: Path, studio_dir: str | None) -> None:
+@server_option
+@token_option
+def store_get(oid: str, dest: Path, studio_dir: str | None, server: str | None,
+              token: str | None) -> None:
     """Write the object ID to the file DEST ('-' for standard output)."""
     from vstudio.cli.progress import bar
     from vstudio.store.objects import parse_id
 
     parse_id(oid)
-    store = open_studio_from(studio_dir).store
+    store = _open(studio_dir, server, token)
     if str(dest) == "-":
         for block in store.iter_file(oid):  # type: ignore[attr-defined]
             sys.stdout.buffer.write(block)
@@ -59,10 +83,13 @@ def store_get(oid: str, dest: Path, studio_dir: str | None) -> None:
 
 @store_group.command("stats")
 @studio_option
+@server_option
+@token_option
 @json_option
-def store_stats(studio_dir: str | None, as_json: bool) -> None:
+def store_stats(studio_dir: str | None, server: str | None, token: str | None,
+                as_json: bool) -> None:
     """Sizes and counts: bytes put, bytes the backend holds, chunks, packs."""
-    data: dict[str, Any] = open_studio_from(studio_dir).store.stats()
+    data: dict[str, Any] = _open(studio_dir, server, token).stats()
 
     def human(d: dict[str, Any]) -> None:
         ratio = d["stored_bytes"] / d["logical_bytes"] if d["logical_bytes"] else 0.0

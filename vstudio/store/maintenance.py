@@ -62,6 +62,8 @@ def load_doomed(store: Store) -> dict[bytes, float]:
 def stats(store: Store) -> dict[str, Any]:
     store.index.refresh()
     stored = sum(o.size for o in store.backend.list(""))
+    temp = getattr(store.backend, "temp_bytes", None)
+    stored += temp() if temp is not None else 0  # a local folder's half-written files
     logical = chunks = 0
     chunkers: Counter[str] = Counter()
     for _, e in store.index.blobs.values():
@@ -212,6 +214,9 @@ def gc(store: Store, live: Iterable[str], grace: float) -> dict[str, int]:
             freed += _size(store, pack)
             backend.delete(pack_object(pack))
             orphans += 1
+    clean = getattr(backend, "clean_temp", None)
+    if clean is not None:
+        clean(max(grace, 60.0))
     backend.put(DOOMED, store.codec.seal(DOOMED.encode(), json.dumps(
         {k.hex(): t for k, t in doomed.items()}).encode()))
     store.doomed = set(doomed)

@@ -137,3 +137,24 @@ class LocalBackend:
 
     def describe(self) -> str:
         return f"file://{self.root}"
+
+    def temp_bytes(self) -> int:
+        """Bytes in temp files (a write under way, or left by a killed writer)."""
+        total = 0
+        for p in (self.root / _TMP).iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                total += p.stat().st_size
+        return total
+
+    def clean_temp(self, older_than: float) -> int:
+        """Remove temp files a killed writer left, older than ``older_than`` seconds."""
+        import time
+
+        removed = 0
+        now = time.time()
+        for p in (self.root / _TMP).iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if now - p.stat().st_mtime >= older_than:
+                    p.unlink()
+                    removed += 1
+        return removed
