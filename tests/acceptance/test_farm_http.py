@@ -191,3 +191,37 @@ def test_lost_worker_is_requeued_and_events_stream(studio_dir: Path, tmp_path: P
     finally:
         srv.process.kill()
         srv.process.wait(10)
+
+
+def test_submit_uploads_and_fetch_downloads(server: ServerProc, tmp_path: Path) -> None:
+    from vstudio.store.remote import RemoteStore
+
+    blend = tmp_path / "shot.blend"
+    blend.write_bytes(b"BLENDER-v304" + bytes(range(256)) * 40)
+    job = cli_json("submit", "blender", str(blend), "--frames", "1-2", "--chunk", "2",
+                   "--resolution", "64x36", "--samples", "4", "--encode", "shot.mp4",
+                   env=env(server))["id"]
+    with client(server) as c:
+        shown = c.get(f"/api/jobs/{job}").json()
+        assert [b["name"] for b in shown["blocks"]] == ["render", "encode"]
+        assert shown["blocks"][0]["params"]["resolution"] == [64, 36]
+        (inp,) = shown["inputs"]
+        store = RemoteStore(server.url, server.admin_token)
+        assert inp["path"] == "shot.blend" and store.get_bytes(inp["oid"]) == blend.read_bytes()
+        wid = c.post("/api/workers", json={"name": "r"}).json()["id"]
+        t = take(c, wid)
+        assert t is not None and t["inputs"] == [inp] and t["params"]["file"] == "shot.blend"
+        frames = {f: store.put_bytes(f"png {f}".encode()) for f in t["frames"]}
+        r = c.post(f"/api/tasks/{t['id']}/done", json={"attempt": t["attempt"], "outputs": [
+            {"frame": f, "oid": oid, "name": f"frame_{f:04d}.png"} for f, oid in frames.items()]})
+        assert r.status_code == 200
+        enc = take(c, wid)
+        assert enc is not None and enc["block"] == "encode"
+        assert sorted(u["oid"] for u in enc["upstream"]) == sorted(frames.values())
+        video = store.put_bytes(b"mp4 bytes")
+        c.post(f"/api/tasks/{enc['id']}/done", json={"attempt": enc["attempt"], "outputs": [
+            {"oid": video, "name": "shot.mp4"}]})
+    fetched = cli_json("jobs", "fetch", str(job), str(tmp_path / "out"), env=env(server))
+    assert len(fetched) == 3
+    assert (tmp_path / "out" / "encode" / "shot.mp4").read_bytes() == b"mp4 bytes"
+    assert (tmp_path / "out" / "render" / "frame_0002.png").read_bytes() == b"png 2"

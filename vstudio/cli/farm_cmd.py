@@ -236,11 +236,12 @@ def submit_command(argv: tuple[str, ...], server: str, token: str | None, **o: A
 
 # -- jobs ------------------------------------------------------------------------------
 @click.group("jobs", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with no subcommand: ls).")
 @click.pass_context
-def jobs_group(ctx: click.Context) -> None:
+def jobs_group(ctx: click.Context, as_json: bool) -> None:
     """List, inspect and steer jobs (default: ls)."""
     if ctx.invoked_subcommand is None:
-        ctx.invoke(jobs_ls)
+        ctx.invoke(jobs_ls, as_json=as_json)
 
 
 def _human_jobs(rows: list[dict[str, Any]]) -> None:
