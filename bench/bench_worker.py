@@ -48,7 +48,12 @@ class Bench:
         log = open(tmp / "server.log", "ab")  # noqa: SIM115
         self.procs.append(subprocess.Popen([*VS, "serve", "--studio", str(self.studio_dir),
                                             "--port", str(self.port)], stdout=log, stderr=log))
-        wait_for(lambda: httpx.get(self.url + "/openapi.json").status_code == 200, 30, "server")
+        try:
+            wait_for(lambda: httpx.get(self.url + "/openapi.json").status_code == 200, 30,
+                     "server")
+        except AssertionError:
+            self.close()
+            raise AssertionError((tmp / "server.log").read_text()[-2000:]) from None
         self.http = httpx.Client(base_url=self.url, timeout=60,
                                  headers={"Authorization": f"Bearer {self.admin}"})
 
@@ -109,7 +114,11 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=200)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-worker-"))
-    b = Bench(tmp)
+    try:
+        b = Bench(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         w1 = b.worker("w1", "--allow-commands")
         time.sleep(5)

@@ -283,10 +283,13 @@ def test_cancel_kills_the_process_tree(farm: Farm, tmp_path: Path) -> None:
 def test_worker_without_allow_commands_never_runs_commands(farm: Farm, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     farm.worker("plain")
+    # --idle-only: no input for an hour is impossible here, so it takes nothing either
+    farm.worker("desk", "--allow-commands", "--idle-only", "--idle-after", "3600")
     job_id = farm.submit([{"type": "command", "frames": "1",
                            "params": {"argv": ["touch", str(marker)]}}])
     wait_for(lambda: "registered" in farm.log("plain"), 30, "the worker to register")
-    time.sleep(4)
+    wait_for(lambda: "while the user is here" in farm.log("desk"), 30, "the desk to wait")
+    time.sleep(3)
     assert not marker.exists() and farm.job(job_id)["tasks"][0]["status"] == "queued"
     workers = {w["name"]: w for w in farm.call("GET", "/api/workers")}
     assert "command" not in workers["plain"]["job_types"]

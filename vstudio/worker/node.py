@@ -100,6 +100,7 @@ class Worker:
         self.report_every = 0.5
         self.tasks_done = 0
         self.away = False
+        self._was_idle: bool | None = None
         self.idle_monitor = None
         if opts.idle_only:
             from vstudio.worker.idle import IdleMonitor
@@ -181,7 +182,14 @@ class Worker:
             signal.signal(sig, lambda *_: self.stop())
 
     def _may_work(self, rendering: bool) -> bool:
-        return self.idle_monitor is None or self.idle_monitor.idle(rendering)
+        if self.idle_monitor is None:
+            return True
+        ok = self.idle_monitor.idle(rendering)
+        if ok != self._was_idle:
+            self._was_idle = ok
+            self.say("the user is away: taking work" if ok else
+                     f"not taking work while the user is here ({self.idle_monitor.reason})")
+        return ok
 
     def _slot(self) -> None:
         backoff = 0.25  # grows while the manager is away, so a long outage costs it nothing
