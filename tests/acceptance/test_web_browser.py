@@ -369,6 +369,7 @@ def test_task_log_page_and_xss_in_job_name_and_log_line(web: Any, browser: Any) 
     page.goto(f"{web.url}/jobs/{job}/tasks/{task['id']}")
     log_text = page.locator("#log-pane pre").inner_text()
     assert evil in log_text and "plain line" in log_text  # shown literally, not run
+    assert "──── attempt 1 ────" in log_text
     assert evil in page.locator("nav.crumbs, ol.crumbs").first.inner_text()
     shot(page, "task-log")
     page.goto(f"{web.url}/jobs/{job}")

@@ -105,3 +105,13 @@ def test_small_formatters() -> None:
     assert size(0) == "0 B" and size(2048) == "2.0 KiB"
     assert int_arg("7", 1, 1, 5) == 5 and int_arg("x", 3, 1, 5) == 3 and int_arg(None, 2, 1, 5) == 2
     assert int_arg("-9", 1, 1, 5) == 1
+
+
+def test_log_marks_each_new_attempt() -> None:
+    from vstudio.web.jobs_pages import with_attempts
+
+    lines = [{"attempt": 1, "line": "a"}, {"attempt": 1, "line": "b"},
+             {"attempt": 2, "line": "c"}]
+    assert with_attempts(lines, 0) == ["──── attempt 1 ────", "a", "b",
+                                       "──── attempt 2 ────", "c"]
+    assert with_attempts(lines[2:], 2) == ["c"]  # the tail continues the same attempt

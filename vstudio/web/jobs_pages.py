@@ -263,10 +263,22 @@ def _task_of_job(conn: Connection, job_id: int, task_id: int) -> dict[str, Any]:
 async def task_page(request: Request, session: SessionDep, job_id: int, task_id: int) -> Response:
     job_id, task_id = _id(job_id), _id(task_id)
     d = await farm_of(request).read(lambda c: _task_of_job(c, job_id, task_id))
-    lines = [line["line"] for line in d["log"]["lines"]]
-    nxt = d["log"]["lines"][-1]["id"] if lines else 0
+    raw = d["log"]["lines"]
+    lines = with_attempts(raw, 0)
     return html(request, "task_log.html", session, job=d["job"], task=d["task"],
-                lines=lines, next=nxt, truncated=len(lines) >= 2000)
+                lines=lines, next=raw[-1]["id"] if raw else 0,
+                attempt=raw[-1]["attempt"] if raw else 0, truncated=len(raw) >= 2000)
+
+
+def with_attempts(lines: list[dict[str, Any]], shown: int) -> list[str]:
+    """Log lines, with a marker wherever a new attempt (a retry, another worker) begins."""
+    out = []
+    for line in lines:
+        if line["attempt"] != shown:
+            shown = line["attempt"]
+            out.append(f"──── attempt {shown} ────")
+        out.append(line["line"])
+    return out
 
 
 @router.get("/jobs/{job_id}/tasks/{task_id}/log")
@@ -274,6 +286,7 @@ async def task_log(request: Request, session: SessionDep, job_id: int, task_id: 
     """New log lines after line id ``after`` as JSON (the log pane's live tail)."""
     job_id, task_id = _id(job_id), _id(task_id)
     after = int_arg(request.query_params.get("after"), 0, 0, MAX_ID)
+    shown = int_arg(request.query_params.get("attempt"), 0, 0, MAX_ID)
 
     def read(conn: Connection) -> dict[str, Any]:
         if fq.task_job(conn, task_id) != job_id:
@@ -282,8 +295,10 @@ async def task_log(request: Request, session: SessionDep, job_id: int, task_id: 
 
     log = await farm_of(request).read(read)
     lines = log["lines"]
-    return JSONResponse({"lines": [x["line"] for x in lines],
-                         "next": lines[-1]["id"] if lines else after, "status": log["status"]},
+    return JSONResponse({"lines": with_attempts(lines, shown),
+                         "next": lines[-1]["id"] if lines else after,
+                         "attempt": lines[-1]["attempt"] if lines else shown,
+                         "status": log["status"]},
                         headers={"Cache-Control": "no-store"})
 
 

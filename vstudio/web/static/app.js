@@ -174,7 +174,8 @@
     var pane = $("#log-pane");
     if (!pane) return;
     var pre = $("pre", pane);
-    var url = pane.getAttribute("data-log") + "?after=" + (pre.getAttribute("data-next") || "0");
+    var url = pane.getAttribute("data-log") + "?after=" + (pre.getAttribute("data-next") || "0") +
+              "&attempt=" + (pre.getAttribute("data-attempt") || "0");
     fetch(url, { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (d) {
@@ -182,6 +183,7 @@
         var atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
         if (d.lines.length) pre.appendChild(document.createTextNode(d.lines.join("\n") + "\n"));
         pre.setAttribute("data-next", String(d.next));
+        pre.setAttribute("data-attempt", String(d.attempt));
         setText(pane, "[data-log-status]", d.status);
         var badge = $("[data-log-status]", pane);
         if (badge) badge.className = "status " + d.status;
@@ -204,6 +206,7 @@
     var pre = $("pre", pane);
     pre.textContent = "";
     pre.setAttribute("data-next", "0");
+    pre.setAttribute("data-attempt", "0");
     tailLog();
     if (focus) pane.focus();
     history.replaceState(null, "", "#task-" + taskId);
