@@ -193,3 +193,14 @@ def test_gc_repacks_mostly_dead_packs(store_url: str, tmp_path: Path) -> None:
     assert not store.has(big)
     assert reader.get_bytes(small) == store.get_bytes(small)  # follows the move
     assert store.check(read_data=True) == []  # type: ignore[attr-defined]
+
+
+def test_gc_merges_many_small_packs(store: ObjectStore) -> None:
+    oids = [store.put_bytes(f"object {i}".encode() * 100) for i in range(10)]
+    store.put_ref("all", " ".join(oids).encode())
+    assert store.stats()["packs"] == 10  # type: ignore[attr-defined]
+    res = store.gc([], grace_seconds=0)
+    assert res["packs_repacked"] == 10
+    assert store.stats()["packs"] == 1  # type: ignore[attr-defined]
+    assert [store.get_bytes(o) for o in oids] == [f"object {i}".encode() * 100
+                                                   for i in range(10)]

@@ -83,8 +83,7 @@ def _ids(raw: list[str]) -> list[bytes]:
 def chunks_missing(body: Ids, studio: StudioDep, _: Writer) -> dict[str, list[str]]:
     """Which of these chunk ids the store does not hold yet."""
     store: Any = studio.store
-    with store.writer() as w:
-        return {"missing": [k.hex() for k in w.missing(_ids(body.ids))]}
+    return {"missing": [k.hex() for k in store.missing(_ids(body.ids))]}
 
 
 def _records(body: bytes) -> Iterator[tuple[bytes, bytes]]:

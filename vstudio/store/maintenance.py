@@ -207,6 +207,7 @@ def gc(store: Store, live: Iterable[str], grace: float) -> dict[str, int]:
                 doomed.pop(e.key, None)
         elif entries:
             repacked += _maybe_repack(store, pack, entries, deletable, doomed)
+    repacked += _compact_small(store, pack_age, grace, deletable, doomed)
     indexed = set(store.index.packs) | set(store.index.bad)
     orphans = 0
     for pack, age in pack_age.items():
@@ -226,6 +227,34 @@ def gc(store: Store, live: Iterable[str], grace: float) -> dict[str, int]:
 
 
 REPACK_WASTE = 0.3  # repack a pack once this share of its bytes is dead or duplicated
+SMALL_PACK = 4 << 20  # many puts of a few files leave small packs: merge them
+SMALL_PACKS_MIN = 8
+
+
+def _compact_small(store: Store, pack_age: dict[str, float], grace: float,
+                   deletable: set[bytes], doomed: dict[bytes, float]) -> int:
+    """Merge many small packs into few, so opening the store lists fewer indexes."""
+    small = [p for p, es in store.index.packs.items()
+             if pack_age.get(p, 0.0) >= grace and sum(e.length for e in es) < SMALL_PACK]
+    if len(small) < SMALL_PACKS_MIN:
+        return 0
+    with store.writer() as w:
+        for pack in small:
+            data = store.backend.get(pack_object(pack))
+            for e in store.index.packs[pack]:
+                home = store.index.get(e.key)
+                if e.key in deletable or e.key in w._written or (home and home[0] != pack):
+                    continue
+                w._append(e.key, e.kind, e.chunker, e.raw_length,
+                          data[e.offset:e.offset + e.length], e.check, e.file_size)
+    for pack in small:
+        for e in store.index.packs.get(pack, []):
+            if e.key in deletable:
+                doomed.pop(e.key, None)
+        store.backend.delete(index_object(pack))
+        store.backend.delete(pack_object(pack))
+    store.index.remove_packs(small)
+    return len(small)
 
 
 def _maybe_repack(store: Store, pack: str, entries: list[fmt.IndexEntry],

@@ -76,6 +76,10 @@ class Store:
     def is_doomed(self, key: bytes) -> bool:
         return key in self.doomed
 
+    def missing(self, keys: Iterable[bytes]) -> list[bytes]:
+        """Which of these blob ids the store lacks (or would not deduplicate against)."""
+        return [k for k in keys if self.index.get(k) is None or k in self.doomed]
+
     # --- writing -------------------------------------------------------------------------------
 
     @contextlib.contextmanager
