@@ -100,3 +100,24 @@ def test_samples_one_row_per_period_and_old_ones_pruned(engine: Engine) -> None:
     with engine.connect() as conn:
         rows = wq.samples(conn, now - 30 * 86400)
     assert rows == [(now - 60, 2, 1, 0, 5, 1), (now, 3, 0, 1, 4, 2)]
+
+
+def test_job_page_grid_is_bounded_and_task_list_paged(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from vstudio.web import jobs_pages as jp
+
+    eng = open_catalog(f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        with eng.begin() as conn:
+            job = _job(conn, "big", "1-300", 1)
+        monkeypatch.setattr(jp, "GRID_MAX", 120)
+        with eng.connect() as conn:
+            data = jp._load_job(conn, job, tpage=3)
+    finally:
+        eng.dispose()
+    block = data["blocks"][0]
+    assert block["ntasks"] == 300 and block["hidden"] == 180
+    assert str(block["grid"]).count("<i ") == 120
+    assert data["ntasks"] == 300
+    assert [t["frames"] for t in data["task_rows"]][:2] == ["201", "202"]
+    assert len(data["task_rows"]) == jp.TASKS_PER_PAGE

@@ -35,6 +35,7 @@ ActingDep = Annotated[Session, Depends(acting_session)]
 PER_PAGE = 50
 TASKS_PER_PAGE = 100
 THUMBS = 48
+GRID_MAX = 25_000  # cells drawn per job page
 MAX_ID = 2**62
 SORTS = [("newest", "Newest first"), ("oldest", "Oldest first"), ("priority", "Priority"),
          ("name", "Name"), ("owner", "Owner"), ("status", "Status")]
@@ -154,6 +155,7 @@ def _load_job(conn: Connection, job_id: int, tpage: int) -> dict[str, Any]:
     by_block: dict[int, list[wq.TaskCell]] = {}
     for c in cells:
         by_block.setdefault(c.block_id, []).append(c)
+    shown_cells = 0
     names = {b["id"]: b["name"] for b in job["blocks"]}
     blocks = []
     for b in job["blocks"]:
@@ -164,9 +166,13 @@ def _load_job(conn: Connection, job_id: int, tpage: int) -> dict[str, Any]:
         for c in bc:
             s = shown_task_status(c.status, head.state)
             counts[s] = counts.get(s, 0) + 1
+        # The grid stays bounded for the biggest jobs; the task list pages through all.
+        grid_cells = bc[:max(0, GRID_MAX - shown_cells)]
+        shown_cells += len(grid_cells)
         blocks.append({
             "id": b["id"], "name": b["name"], "type": b["type"], "ntasks": len(bc),
-            "frames": f"{first}-{last}" if bc else "–", "grid": _grid(bc, head.state),
+            "frames": f"{first}-{last}" if bc else "–", "grid": _grid(grid_cells, head.state),
+            "hidden": len(bc) - len(grid_cells),
             "depends": ", ".join(f"{d['block']} ({d['mode']})" for d in b["depends_on"]),
             "summary": ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))})
     start = (tpage - 1) * TASKS_PER_PAGE
