@@ -147,7 +147,7 @@ def _fields(fields: list[tuple[int, int]], names: list[str], types: list[str],
 
 # Non-pointer fields that change every session although nothing was edited: moved to the
 # side list like pointers that point outside the file.  (struct type, field name)
-VOLATILE_FIELDS = {("ID", "session_uuid"), ("ID", "session_uid"), ("ID", "recalc"),
+VOLATILE_FIELDS = {("ID", "session_uuid"), ("ID", "session_uid"), ("ID", "recalc"), ("ID", "tag"),
                    ("ID", "recalc_up_to_undo_push"), ("ID", "recalc_after_undo_push")}
 # Pointer fields to run-time data that Blender writes as they are: set in one session,
 # NULL in the next.  Always moved to the side list (NULL included), so that flipping does
@@ -156,6 +156,9 @@ RUNTIME_POINTERS = {"runtime", "typeinfo", "table", "premultable", "py_instance"
                     "depsgraph_hash", "object_bases_hash", "notifier_queue_set", "message_bus",
                     "context", "interface_type", "autosavetimer", "defaultconf", "addonconf",
                     "userconf", "edittree"}
+# The same, for one struct only: (struct type, field name).  The outliner's tree store
+# keeps pointers to IDs that may no longer exist, NULL or not depending on the session.
+RUNTIME_STRUCT_POINTERS = {("TreeStoreElem", "id")}
 
 
 ESC = 1  # pointer code: the value is in the side list
@@ -322,7 +325,8 @@ def _volatile_offsets(sdna: Sdna, psize: int) -> tuple[tuple[tuple[int, int], ..
             for off, size, ftype, fname in sdna.fields[si]:
                 if fname.startswith(("*", "(*")):
                     bare = _ARRAY_DIM.sub("", fname.lstrip("*(").split(")")[0]).lstrip("*")
-                    if bare in RUNTIME_POINTERS and off % psize == 0:
+                    runtime = bare in RUNTIME_POINTERS or (name, bare) in RUNTIME_STRUCT_POINTERS
+                    if runtime and off % psize == 0:
                         out.extend((off + k, psize) for k in range(0, size, psize))
                     continue
                 if (name, fname) in VOLATILE_FIELDS and size == 4:
