@@ -160,7 +160,7 @@ def _pieces(view: memoryview, header: BlendHeader, blocks: list[Block], dna: byt
     yield bytes(heads[start:]), False
     # The per-session values: one piece that changes with every save.
     yield bytes(addrs) + array("Q", side).tobytes(), False
-    if dna is not None:
+    if dna:
         yield dna, False
     group: list[bytes] = []
     size = 0
