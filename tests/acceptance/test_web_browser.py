@@ -682,6 +682,8 @@ def test_text_contrast_meets_wcag_aa_on_the_main_pages(web: Any, browser: Any) -
     for url in ("/farm", "/jobs", f"/jobs/{job}", "/workers", "/repo/film", "/repo/film/log"):
         page.goto(web.url + url)
         assert page.evaluate(CONTRAST_JS) == [], url
+        if url == "/farm":
+            shot(page, "farm-overview")
     page.context.close()
     anon = browser.new_page()
     anon.goto(web.url + "/")
