@@ -406,6 +406,11 @@ def test_pause_and_resume_a_job_from_its_page(web: Any, browser: Any) -> None:
     row.locator("button[data-action='priority']").click()
     page.wait_for_function(
         f"document.querySelector(\"tr[data-job='{job}'] td:nth-child(9)\").textContent === '90'")
+    # Delete asks first, then the row goes away without a reload.
+    page.once("dialog", lambda d: d.accept())
+    page.locator(f"tr[data-job='{job}'] button[data-action='delete']").click()
+    page.wait_for_function(f"!document.querySelector(\"tr[data-job='{job}']\")")
+    assert api(web.url, web.admin_token).get(f"/api/jobs/{job}").status_code == 404
     page.context.close()
 
 
@@ -689,3 +694,33 @@ def test_text_contrast_meets_wcag_aa_on_the_main_pages(web: Any, browser: Any) -
     anon.goto(web.url + "/")
     assert anon.evaluate(CONTRAST_JS) == []
     anon.close()
+
+
+def test_pages_on_a_postgresql_studio(tmp_path: Path, pg_url: str) -> None:
+    """The same pages over a studio whose catalog is PostgreSQL (the at-scale set-up)."""
+    from tests.conftest import start_server
+    from vstudio.studio import init_studio
+
+    root = tmp_path / "studio"
+    init_studio(root, store_url=None, db_url=pg_url).close()
+    seed_repo(root)
+    srv = start_server(root, tmp_path / "server.log")
+    try:
+        job = submit(srv.url, srv.admin_token, "<b>pg</b> shot", frames="1-30", chunk=10)
+        node = FakeNode(srv.url, srv.admin_token, "node-pg")
+        task = node.take()
+        node.progress(50, ["on postgres"])
+        with httpx.Client(base_url=srv.url, cookies={"vstudio_session": srv.admin_token}) as c:
+            for url, text in [("/farm", "1</b> workers rendering"),
+                              ("/jobs", "&lt;b&gt;pg&lt;/b&gt; shot"),
+                              (f"/jobs/{job}", f'id="t{task["id"]}" class="r"'),
+                              (f"/jobs/{job}/live?tasks={task['id']}", '"frames_total":30'),
+                              (f"/jobs/{job}/tasks/{task['id']}", "on postgres"),
+                              ("/workers", "node-pg"), ("/repo/film?rev=1", "notes.txt"),
+                              ("/repo/film/log?path=notes.txt", "bob")]:
+                r = c.get(url)
+                assert r.status_code == 200, url
+                assert text in r.text, url
+    finally:
+        srv.process.terminate()
+        srv.process.wait(10)
