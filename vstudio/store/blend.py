@@ -15,9 +15,7 @@ falls back to FastCDC: bytes in == bytes out, always (the store also checks the 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import mmap
 import sys
 from array import array
 from collections.abc import Generator, Iterator
@@ -33,6 +31,8 @@ from vstudio.store.blendfile import (
     BlendFormatError,
     BlendHeader,
     Block,
+    Buffer,
+    FileView,
     decode_header,
     is_blend,
     scan,
@@ -107,14 +107,13 @@ def _codec(header: BlendHeader, blocks: list[Block], dna: bytes | None) -> Point
         return None
 
 
-def layout_pieces(buf: bytes | mmap.mmap | memoryview
-                  ) -> tuple[Layout, Generator[tuple[bytes, bool], None, None]]:
+def layout_pieces(buf: Buffer) -> tuple[Layout, Generator[tuple[bytes, bool], None, None]]:
     """Parse ``buf`` (whole, so a bad file fails here) and return the layout's params and
-    its ``(data, inline)`` pieces; ``decode_layout`` turns the pieces back into ``buf``."""
+    its ``(data, inline)`` pieces; ``decode_layout`` turns the pieces back into ``buf``.
+    Bodies are read from ``buf`` as the pieces are consumed."""
     header, blocks = scan(buf)
-    view = memoryview(buf)
     dna_index = next((i for i, b in enumerate(blocks) if b.code == b"DNA1"), -1)
-    dna = bytes(view[blocks[dna_index].body_offset:blocks[dna_index].end]) \
+    dna = bytes(buf[blocks[dna_index].body_offset:blocks[dna_index].end]) \
         if dna_index >= 0 else None
     codec = _codec(header, blocks, dna)
     # Rewrite the pointer-bearing bodies first (they are small structs): the side list
@@ -125,25 +124,25 @@ def layout_pieces(buf: bytes | mmap.mmap | memoryview
         try:
             for i, b in enumerate(blocks):
                 if i != dna_index and codec.rewrites(b.sdna, b.nr, b.length):
-                    body = bytes(view[b.body_offset:b.end])
+                    body = bytes(buf[b.body_offset:b.end])
                     rewritten[i] = codec.encode(i, b.sdna, b.nr, body, side)
         except (SdnaError, ValueError, IndexError, OverflowError, TypeError):
             # An SDNA that does not describe these bodies: keep the pointers as they are.
             codec, side, rewritten = None, [], {}
     lay = Layout(len(blocks), header.size, dna_index, codec is not None, len(side))
-    return lay, _pieces(view, header, blocks, dna, side, rewritten, dna_index)
+    return lay, _pieces(buf, header, blocks, dna, side, rewritten, dna_index)
 
 
-def _pieces(view: memoryview, header: BlendHeader, blocks: list[Block], dna: bytes | None,
+def _pieces(buf: Buffer, header: BlendHeader, blocks: list[Block], dna: bytes | None,
             side: list[int], rewritten: dict[int, bytes], dna_index: int
             ) -> Generator[tuple[bytes, bool], None, None]:
-    yield bytes(view[:header.size]), True
+    yield bytes(buf[:header.size]), True
     psize = header.pointer_size
     heads = bytearray()
     zero = bytes(psize)
     addrs = bytearray()
     for b in blocks:
-        h = view[b.offset:b.body_offset]
+        h = b.head
         heads += h[:ADDRESS_AT]
         heads += zero
         heads += h[ADDRESS_AT + psize:]
@@ -169,7 +168,7 @@ def _pieces(view: memoryview, header: BlendHeader, blocks: list[Block], dna: byt
             continue
         body = rewritten.get(i)
         if body is None:
-            body = bytes(view[b.body_offset:b.end])
+            body = bytes(buf[b.body_offset:b.end])
         if group and (b.code != DATA or size + b.length > GROUP_LIMIT or b.length >= SMALL_BODY):
             yield b"".join(group), False
             group, size = [], 0
@@ -285,14 +284,12 @@ def _as_pieces(pieces: Iterator[tuple[bytes, bool]]) -> Iterator[Piece]:
         yield Piece(data, inline)
 
 
-def _mapped_pieces(pieces: Generator[tuple[bytes, bool], None, None], mm: mmap.mmap,
-                   f: BinaryIO) -> Iterator[Piece]:
+def _file_pieces(pieces: Generator[tuple[bytes, bool], None, None], f: BinaryIO
+                 ) -> Iterator[Piece]:
     try:
         yield from _as_pieces(pieces)
     finally:
-        pieces.close()  # drops its views of the map, so the map can close
-        with contextlib.suppress(BufferError):  # a view still alive: the GC closes it
-            mm.close()
+        pieces.close()
         f.close()
 
 
@@ -306,21 +303,15 @@ class BlendChunker:
         return is_blend(head)
 
     def split(self, path: Path) -> Split:
-        # Pieces are cut lazily from a memory map, so a big file is never all in memory;
-        # the map is closed when the store has consumed (or dropped) the pieces.
-        f = open(path, "rb")  # noqa: SIM115 - closed by _mapped_pieces
+        # Bodies are read as the store consumes the pieces, so a big file is never all in
+        # memory; the file is closed when the pieces are consumed (or dropped).
+        f = open(path, "rb")  # noqa: SIM115 - closed by _file_pieces
         try:
-            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (ValueError, OSError):
-            f.close()
-            raise BlendFormatError("cannot map the file (empty?)") from None
-        try:
-            lay, pieces = layout_pieces(mm)
+            lay, pieces = layout_pieces(FileView(f))
         except BaseException:
-            mm.close()
             f.close()
             raise
-        return Split(_mapped_pieces(pieces, mm, f), LAYOUT_TRANSFORM, lay.params())
+        return Split(_file_pieces(pieces, f), LAYOUT_TRANSFORM, lay.params())
 
 
 @register_chunker

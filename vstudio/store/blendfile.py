@@ -17,11 +17,11 @@ after ``ENDB``) raises ``BlendFormatError``.
 
 from __future__ import annotations
 
-import mmap
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 from vstudio.errors import BadInput
 
@@ -69,6 +69,7 @@ class Block(NamedTuple):
     sdna: int
     nr: int  # number of structs in the body (BHead "nr")
     head_size: int
+    head: bytes = b""  # the block header's own bytes
 
     @property
     def body_offset(self) -> int:
@@ -113,15 +114,43 @@ def decode_header(head: bytes) -> BlendHeader:
     return BlendHeader(17, 8, _endianness(head[12]), _digits(head[13:17], "version"), fmt)
 
 
-def iter_blocks(buf: bytes | mmap.mmap | memoryview,
-                header: BlendHeader | None = None) -> Iterator[Block]:
+class FileView:
+    """Read-only slices of an open file by position (``os.pread``), like a bytes object.
+
+    Used instead of a memory map: a file truncated by another program while it is mapped
+    kills the process with SIGBUS; here it gives a short read and a clean error.
+    """
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._fd = f.fileno()
+        self._size = os.fstat(self._fd).st_size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, s: slice) -> bytes:
+        start, stop, _ = s.indices(self._size)
+        want = max(0, stop - start)
+        out = os.pread(self._fd, want, start)
+        while len(out) < want:
+            more = os.pread(self._fd, want - len(out), start + len(out))
+            if not more:
+                raise BlendFormatError("the file changed while it was being read")
+            out += more
+        return out
+
+
+Buffer = bytes | memoryview | FileView
+
+
+def iter_blocks(buf: Buffer, header: BlendHeader | None = None) -> Iterator[Block]:
     """Every block of an uncompressed .blend in ``buf``, ``ENDB`` last.
 
     Raises ``BlendFormatError`` as soon as the structure is not exactly a .blend file:
     a header or body running past the end, a negative length, or bytes after ``ENDB``.
     """
     header = header or decode_header(bytes(buf[:17]))
-    unpack = header.bhead_struct.unpack_from
+    unpack = header.bhead_struct.unpack
     hsize = header.bhead_size
     large = header.format_version >= 1
     total = len(buf)
@@ -129,13 +158,14 @@ def iter_blocks(buf: bytes | mmap.mmap | memoryview,
     while True:
         if pos + hsize > total:
             raise BlendFormatError(f"truncated .blend: block header at {pos} runs past the end")
+        head = bytes(buf[pos:pos + hsize])
         if large:
-            code, sdna, old, length, count = unpack(buf, pos)
+            code, sdna, old, length, count = unpack(head)
         else:
-            code, length, old, sdna, count = unpack(buf, pos)
+            code, length, old, sdna, count = unpack(head)
         if length < 0 or pos + hsize + length > total:
             raise BlendFormatError(f"bad .blend block at {pos}: length {length} does not fit")
-        block = Block(pos, bytes(code), length, old, sdna, count, hsize)
+        block = Block(pos, code, length, old, sdna, count, hsize, head)
         yield block
         pos = block.end
         if block.code == ENDB:
@@ -144,7 +174,7 @@ def iter_blocks(buf: bytes | mmap.mmap | memoryview,
         raise BlendFormatError(f"{total - pos} bytes after the ENDB block")
 
 
-def scan(buf: bytes | mmap.mmap | memoryview) -> tuple[BlendHeader, list[Block]]:
+def scan(buf: Buffer) -> tuple[BlendHeader, list[Block]]:
     """Parse the whole structure first, so a bad file fails before any piece is made."""
     header = decode_header(bytes(buf[:17]))
     return header, list(iter_blocks(buf, header))
