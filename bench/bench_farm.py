@@ -43,6 +43,15 @@ class Conn:
         self.w: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        try:
+            return await self._post(path, body)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            # the server closes idle keep-alive connections; reconnect once
+            self.close()
+            self.w = None
+            return await self._post(path, body)
+
+    async def _post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         if self.w is None:
             self.r, self.w = await asyncio.open_connection(self.host, self.port)
         data = json.dumps(body).encode()
@@ -122,8 +131,9 @@ async def latency(host: str, port: int, token: str, trials: int) -> tuple[float,
 
 
 async def throughput(host: str, port: int, token: str, workers: int, tasks: int,
-                     seconds: float) -> tuple[float, int, int]:
-    """(assignments/s, tasks handed out, tasks handed out twice) over a timed window."""
+                     seconds: float, cpu: Any = lambda: 0.0) -> tuple[float, int, int, float]:
+    """(assignments/s, tasks handed out, tasks handed out twice, manager CPU seconds per
+    assignment) over a timed window."""
     admin = Conn(host, port, token)
     t0 = time.perf_counter()
     status, _ = await admin.post("/api/jobs", job(tasks, "throughput"))
@@ -159,15 +169,17 @@ async def throughput(host: str, port: int, token: str, workers: int, tasks: int,
     await asyncio.sleep(3)  # warm up: every worker connected and cycling
     counting = True
     t0 = time.perf_counter()
+    c0 = cpu()
     await asyncio.sleep(seconds)
     counting = False
     rate = count / (time.perf_counter() - t0)
+    cpu_each = (cpu() - c0) / max(1, count)
     stop = True
     await asyncio.wait(runners, timeout=10)
     for c in conns:
         c.close()
     admin.close()
-    return rate, len(seen), sum(1 for v in seen.values() if v > 1)
+    return rate, len(seen), sum(1 for v in seen.values() if v > 1), cpu_each
 
 
 def rss_mb(pid: int) -> float:
@@ -185,11 +197,22 @@ def bench(db: str | None, label: str, args: argparse.Namespace, tmp: Path) -> No
               f"{start * 1000:.1f} ms (Afanasy: 2000 ms; ratio {2.0 / start:.0f}x)")
         print(f"{label}: done -> next task gap, median: {gap * 1000:.1f} ms "
               f"(Afanasy: ~2000 ms per task; ratio {2.0 / gap:.0f}x)", flush=True)
-        rate, handed, twice = asyncio.run(throughput(host, port, token, args.workers,
-                                                     args.tasks, args.seconds))
+        import psutil
+
+        server = psutil.Process(proc.pid)
+
+        def cpu() -> float:
+            t = server.cpu_times()
+            return float(t.user + t.system)
+
+        rate, handed, twice, each = asyncio.run(throughput(host, port, token, args.workers,
+                                                           args.tasks, args.seconds, cpu))
         print(f"{label}: {rate:.0f} assignments/s (take + report) with {args.workers} workers, "
               f"{args.tasks} tasks queued; {handed} handed out, {twice} twice "
               f"(Afanasy default cap: 100/s; ratio {rate / 100:.0f}x)")
+        print(f"{label}: manager CPU per assignment {each * 1000:.2f} ms "
+              f"(=> {1 / each if each else 0:.0f}/s per fully used core); "
+              f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(f"{label}: manager RSS with {args.tasks} tasks: {rss_mb(proc.pid):.0f} MB",
               flush=True)
     finally:
@@ -227,7 +250,7 @@ def main() -> None:
             finally:
                 with psycopg.connect(args.pg, autocommit=True) as admin:
                     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    os.sys.stdout.flush()
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -23,6 +25,21 @@ def test_two_managers_share_one_database(pg_url: str, tmp_path: Path) -> None:
     handed: list[tuple[int, int]] = []
     try:
         headers = {"Authorization": f"Bearer {a.admin_token}"}
+        # LISTEN/NOTIFY: a worker waiting on manager B wakes when A accepts a job
+        wid = httpx.post(b.url + "/api/workers", headers=headers,
+                         json={"name": "waiter", "allow_commands": True}).json()["id"]
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(httpx.post, f"{b.url}/api/workers/{wid}/next",
+                                  headers=headers, json={"timeout": 20}, timeout=30)
+            time.sleep(1.0)
+            t0 = time.monotonic()
+            httpx.post(a.url + "/api/jobs", headers=headers, json={"name": "wake", "blocks": [
+                {"type": "command", "params": {"argv": ["true"]}, "frames": "1"}]})
+            got = waiting.result(30)
+            assert got.status_code == 200 and time.monotonic() - t0 < 3
+        task = got.json()["task"]
+        httpx.post(f"{a.url}/api/tasks/{task['id']}/done", headers=headers,
+                   json={"attempt": task["attempt"]})
         r = httpx.post(a.url + "/api/jobs", headers=headers, json={"name": "pg", "blocks": [
             {"type": "command", "params": {"argv": ["true"]}, "frames": f"1-{TASKS}"}]})
         job = r.json()["id"]

@@ -16,6 +16,7 @@ from vstudio.catalog.farm_reports import (
     Effects,
     after_jobs_done,
     finish_job_if_closed,
+    start_waiting_jobs,
 )
 from vstudio.catalog.farm_tables import (
     farm_blocklist,
@@ -180,7 +181,10 @@ def delete(conn: Connection, cache: FarmCache, job_id: int) -> Effects:
     conn.execute(farm_job_after.delete().where(farm_job_after.c.job_id == job_id))
     conn.execute(farm_jobs.delete().where(farm_jobs.c.id == job_id))
     cache.forget(job_id)
-    return Effects(wake=True, jobs={job_id})
+    fx = Effects(wake=True, jobs={job_id})
+    start_waiting_jobs(conn, job_id, fx)  # nothing to wait for any more
+    conn.execute(farm_job_after.delete().where(farm_job_after.c.after_id == job_id))
+    return fx
 
 
 def set_priority(conn: Connection, job_id: int, priority: int) -> Effects:

@@ -243,14 +243,12 @@ def start_waiting_jobs(conn: Connection, done_job_id: int, fx: Effects) -> None:
 
 
 def after_jobs_done(conn: Connection, job_id: int) -> bool:
+    """True when every job this one waits for is done (a deleted one no longer counts)."""
     q = (sa.select(farm_jobs.c.id)
          .join(farm_job_after, farm_job_after.c.after_id == farm_jobs.c.id)
          .where((farm_job_after.c.job_id == job_id)
                 & (farm_jobs.c.state != JobState.DONE.value)).limit(1))
-    missing = conn.execute(sa.select(farm_job_after.c.after_id).where(
-        (farm_job_after.c.job_id == job_id)
-        & ~farm_job_after.c.after_id.in_(sa.select(farm_jobs.c.id))).limit(1)).first()
-    return conn.execute(q).first() is None and missing is None
+    return conn.execute(q).first() is None
 
 
 def heartbeat(conn: Connection, worker_id: int, state: str, now: float,
