@@ -57,8 +57,9 @@ __all__ = ["BlendFormatError", "Layout", "decode_header", "decode_layout", "is_b
 #   file header | block headers, address zeroed | addresses | DNA1 body | bodies
 #
 # Per-session addresses are gathered in one small piece; headers without them dedupe as
-# long as the file's structure is unchanged; bodies have their pointer fields swapped to
-# ordinals (blendsdna), so a body whose only change is the session's addresses dedupes.
+# long as the file's structure is unchanged; bodies have their pointer fields rewritten to
+# relative codes (blendsdna), so a body whose only change is the session's addresses
+# dedupes.
 # Small bodies are grouped per data-block (an ID block and the DATA blocks after it), so
 # one edited object costs one group, and the store does not index thousands of 40-byte
 # chunks.  Version 1 of the layout; ``LAYOUT_VERSION`` guards readers.
@@ -116,8 +117,8 @@ def layout_pieces(buf: Buffer) -> tuple[Layout, Generator[tuple[bytes, bool], No
     dna = bytes(buf[blocks[dna_index].body_offset:blocks[dna_index].end]) \
         if dna_index >= 0 else None
     codec = _codec(header, blocks, dna)
-    # Rewrite the pointer-bearing bodies first (they are small structs): the side list
-    # they fill goes before the bodies in the stream.
+    # Rewrite the pointer-bearing bodies first (mostly small structs; kept in memory): the
+    # side list they fill goes before the bodies in the stream.
     side: list[int] = []
     rewritten: dict[int, bytes] = {}
     if codec is not None:
