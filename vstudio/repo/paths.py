@@ -58,14 +58,17 @@ def ancestors(path: str) -> Iterable[str]:
     yield ""
 
 
-def check_case_collisions(paths: Iterable[str], new: Iterable[str]) -> None:
-    """Refuse new paths that differ from another path (or its folders) only by case."""
-    seen: dict[str, str] = {}
-    for p in paths:
-        seen.setdefault(p.casefold(), p)
-        for a in ancestors(p):
-            if a:
-                seen.setdefault(a.casefold(), a)
+def check_case_collisions(paths: Iterable[str], folders: Iterable[str],
+                          new: Iterable[str]) -> None:
+    """Refuse new paths that differ from another path (or its folders) only by case.
+
+    ``paths`` are the files and ``folders`` the folders already in the tree.
+    """
+    new = list(new)
+    if not new:
+        return
+    seen = {p.casefold(): p for p in paths}
+    seen.update((f.casefold(), f) for f in folders if f)
     for p in new:
         for cand in (p, *[a for a in ancestors(p) if a]):
             other = seen.setdefault(cand.casefold(), cand)

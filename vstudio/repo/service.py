@@ -223,20 +223,21 @@ class RepoService:
         if stale:
             raise OutOfDate(self._stale_message(p, stale))
         new_paths = [path for path, c in by_path.items() if c.new and path not in base_files]
-        P.check_case_collisions(base_files, new_paths)
+        P.check_case_collisions(base_files, base_folders, new_paths)
         entries: dict[str, Entry | None] = {}
         for path, c in by_path.items():
             entries[path] = None if c.new is None else Entry(
                 path, c.new.oid, c.new.size, c.new.mode & 0o777 or 0o644, c.new.mtime)
-        tree_oid, _ = trees.build_tree(self.store, base_files, base_folders, entries)
         now = time.time() if when is None else when
         rev = h + 1
-        commit = {"t": "commit", "project": p.name, "rev": rev,
-                  "parent": head_row.commit_oid if head_row else None, "tree": tree_oid,
-                  "author": author, "time": now, "message": message,
-                  "changed": sorted(by_path)}
-        data = json.dumps(commit, separators=(",", ":"), ensure_ascii=False).encode()
-        commit_oid = self.store.put_bytes(data)
+        with self.store.writer() as w:  # durable when the block ends, before the commit
+            tree_oid, _ = trees.build_tree(w, base_files, base_folders, entries)
+            commit = {"t": "commit", "project": p.name, "rev": rev,
+                      "parent": head_row.commit_oid if head_row else None, "tree": tree_oid,
+                      "author": author, "time": now, "message": message,
+                      "changed": sorted(by_path)}
+            data = json.dumps(commit, separators=(",", ":"), ensure_ascii=False).encode()
+            commit_oid = w.put_bytes(data)
         with engine.begin() as conn:
             self._check_locks(conn, p, author, list(by_path))
             rs.insert_revision(conn, p.id, rs.RevisionRow(rev, commit_oid, tree_oid, author,

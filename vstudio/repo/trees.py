@@ -24,7 +24,7 @@ import blake3
 from vstudio.errors import BadInput, CorruptObject
 from vstudio.repo.api import Entry
 from vstudio.repo.paths import BadPath, ancestors
-from vstudio.store.api import ObjectStore
+from vstudio.store.api import ObjectStore, Writer
 
 EMPTY_TREE = b'{"t":"tree","e":[]}'
 
@@ -100,13 +100,14 @@ def load_tree(store: ObjectStore, root_oid: str) -> tuple[dict[str, Entry], dict
 EMPTY_OID = oid_of(EMPTY_TREE)
 
 
-def build_tree(store: ObjectStore, base_files: Mapping[str, Entry],
+def build_tree(store: Writer, base_files: Mapping[str, Entry],
                base_folders: Mapping[str, str],
                changes: Mapping[str, Entry | None]) -> tuple[str, dict[str, Entry]]:
     """Apply ``changes`` (path -> entry, or None to remove) to a tree; upload new folders.
 
     Returns the new root id and the new flat tree. Only folders on a changed path are
-    serialised; the others keep their ids.
+    serialised; the others keep their ids. ``store`` is a write batch: one batch for all
+    folders of a commit instead of one durable write each.
     """
     files = dict(base_files)
     for path, entry in changes.items():
@@ -115,13 +116,12 @@ def build_tree(store: ObjectStore, base_files: Mapping[str, Entry],
         else:
             files[path] = entry
     dirty: set[str] = set()
-    for path in changes:
-        dirty.update(ancestors(path))
-    # A file and a folder cannot share a name.
-    folder_names = {a for p in files for a in ancestors(p) if a}
-    clash = sorted(folder_names & files.keys())
-    if clash:
-        raise BadPath(f"{clash[0]!r} cannot be both a file and a folder")
+    folder_names = {f for f in base_folders if f}
+    for path, entry in changes.items():
+        up = [a for a in ancestors(path)]
+        dirty.update(up)
+        if entry is not None:
+            folder_names.update(a for a in up if a)
     children: dict[str, list[list[Any]]] = {d: [] for d in dirty}
     subfolders: dict[str, set[str]] = {d: set() for d in dirty}
     for path, e in files.items():
@@ -133,15 +133,17 @@ def build_tree(store: ObjectStore, base_files: Mapping[str, Entry],
         if d in subfolders:
             subfolders[d].add(f)
     new_ids: dict[str, str] = {}
+    emptied: set[str] = set()
     for d in sorted(dirty, key=lambda x: x.count("/") + (1 if x else 0), reverse=True):
         items = children[d]
-        for sub in subfolders[d]:
+        for sub in subfolders[d] - emptied:
             sub_oid = new_ids.get(sub) or base_folders.get(sub)
             if sub_oid is None:
                 raise BadInput(f"internal: folder {sub!r} has no tree")
             items.append([posixpath.basename(sub), "d", sub_oid])
         if d and not items:
-            continue  # a folder left empty disappears
+            emptied.add(d)  # a folder left empty disappears
+            continue
         data = encode_folder(items)
         oid = oid_of(data)
         if oid != base_folders.get(d) and oid != EMPTY_OID:
@@ -149,5 +151,9 @@ def build_tree(store: ObjectStore, base_files: Mapping[str, Entry],
             if got != oid:
                 raise CorruptObject(f"the store named a tree {got}, expected {oid}")
         new_ids[d] = oid
+    # A file and a folder cannot share a name.
+    clash = sorted((folder_names - emptied) & files.keys())
+    if clash:
+        raise BadPath(f"{clash[0]!r} cannot be both a file and a folder")
     root = new_ids.get("", base_folders.get("", EMPTY_OID))
     return root, files
