@@ -95,6 +95,12 @@ class Worker:
         self.running: dict[Any, TaskRun] = {}
         self._lock = threading.Lock()
         self._store = _StoreAdapter(store) if store is not None else None
+        from concurrent.futures import ThreadPoolExecutor
+
+        # outputs go to the store from a few threads while renders go on; a store the
+        # worker opened itself (--store) gets one thread, as its writers expect
+        self.uploads = ThreadPoolExecutor(max_workers=4 if store is None else 1,
+                                          thread_name_prefix="upload")
         self.worker_id: Any = None
         self.lease_seconds = 60.0
         self.report_every = 0.5
@@ -222,6 +228,8 @@ class Worker:
                 self.running[tr.id] = tr
             try:
                 tr.execute()
+            except Exception as e:  # a bug must not take the slot down with it
+                self.say(f"{tr.label}: internal error: {type(e).__name__}: {e}")
             finally:
                 with self._lock:
                     self.running.pop(tr.id, None)

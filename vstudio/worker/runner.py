@@ -67,10 +67,12 @@ class Run:
 
     def __init__(self, inv: Invocation,
                  on_progress: Callable[[float, int | None], None] = _nothing,
-                 on_log: Callable[[str], None] = _nothing) -> None:
+                 on_log: Callable[[str], None] = _nothing,
+                 on_saved: Callable[[int, Path], None] = _nothing) -> None:
         self.inv = inv
         self.on_progress = on_progress
         self.on_log = on_log
+        self.on_saved = on_saved  # a frame's file is complete: it may be stored already
         self.canceled = False
         self._started = time.monotonic()
         env = {**os.environ, **(inv.env or {})}
@@ -116,7 +118,10 @@ class Run:
             return
         ev = self.inv.parser.feed(line)
         if ev.saved is not None:
-            self._saved_at.setdefault(ev.saved, time.monotonic())
+            if ev.saved not in self._saved_at:
+                self._saved_at[ev.saved] = time.monotonic()
+                if ev.saved in self.inv.outputs:
+                    self.on_saved(ev.saved, self.inv.outputs[ev.saved])
             if ev.seconds is not None:
                 self._seconds[ev.saved] = ev.seconds
             if ev.peak_mem:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vstudio.errors import VStudioError
@@ -45,6 +47,7 @@ class TaskRun:
         self.lost = False  # the manager took the task away (stale attempt or cancel)
         self.given_back = False
         self.timed_out = False
+        self.early: dict[Path, Future[str]] = {}  # frames stored during the render
         self._done = threading.Event()
 
     @property
@@ -55,6 +58,10 @@ class TaskRun:
                f"frames {span})"
 
     # --- callbacks from the runner (reader thread) ---
+
+    def on_saved(self, frame: int, path: Path) -> None:
+        """Store a finished frame while the next one renders."""
+        self.early[path] = self.w.uploads.submit(self.w.store().put_file, path)
 
     def on_progress(self, progress: float, frame: int | None) -> None:
         with self.reports.lock:
@@ -104,7 +111,8 @@ class TaskRun:
         if self.lost or self.w.stopping.is_set():
             return RunResult(returncode=-1, canceled=True, error="stopped before rendering")
         inv = jobtypes.build(self.task, self.dir, allow_commands=self.w.opts.allow_commands)
-        self.run = Run(inv, on_progress=self.on_progress, on_log=self.on_log)
+        self.run = Run(inv, on_progress=self.on_progress, on_log=self.on_log,
+                       on_saved=self.on_saved)
         if self.lost:  # canceled while starting
             self.run.kill()
         timer = None
@@ -202,7 +210,14 @@ class TaskRun:
         try:
             if result.error is None and not self.lost:
                 t0 = time.monotonic()
-                outputs = self._store_outputs(result)
+                try:
+                    outputs = self._store_outputs(result)
+                except (VStudioError, OSError) as e:
+                    why = e.message if isinstance(e, VStudioError) else str(e)
+                    retrying(lambda: api.fail(self.id, self.attempt,
+                                              f"could not store the outputs: {why}"), stop)
+                    self.w.say(f"{self.label}: failed storing outputs: {why}")
+                    return
                 stored = time.monotonic() - t0
                 retrying(self._flush_logs, stop)
                 retrying(lambda: api.done(self.id, self.attempt, outputs), stop)
@@ -225,14 +240,25 @@ class TaskRun:
             self.w.say(f"{self.label}: the manager had given the task to another worker")
         except ManagerAway as e:
             self.w.say(f"{self.label}: could not report ({e.message})")
+        except VStudioError as e:  # the manager refused the report: say so, keep working
+            self.w.say(f"{self.label}: report refused: {e.message}")
+
+    def _put_patiently(self, store: Any, path: Path) -> str:
+        return retrying(lambda: str(store.put_file(path)), self.w.stopping)
 
     def _store_outputs(self, result: RunResult) -> list[dict[str, Any]]:
         store = self.w.store()
         thumbs = thumbnails({fo.frame: fo.path for fo in result.outputs}, self.dir / "thumbs")
         files = [fo.path for fo in result.outputs]
         files += [thumbs[f] for f in sorted(thumbs) if thumbs[f] not in files]
-        oids = retrying(lambda: store.put_files(files), self.w.stopping)
-        by_path = dict(zip(files, oids, strict=True))
+        pending = {p: self.early.get(p) or self.w.uploads.submit(store.put_file, p)
+                   for p in files}
+        by_path: dict[Path, str] = {}
+        for path, fut in pending.items():
+            try:
+                by_path[path] = fut.result()
+            except ManagerAway:  # stored again, patiently, once the manager is back
+                by_path[path] = self._put_patiently(store, path)
         out = []
         for fo in result.outputs:
             item: dict[str, Any] = {"frame": fo.frame, "oid": by_path[fo.path], "name": fo.name}
