@@ -112,7 +112,7 @@ def test_kill_9_during_put(studio_dir: Path, tmp_path: Path) -> None:
     rnd = random.Random(7)
     s = ("--studio", str(studio_dir))
     for trial in range(20):
-        big.write_bytes(rnd.randbytes(24 << 20))  # new bytes each time: real work to kill
+        big.write_bytes(rnd.randbytes(20 << 20))  # new bytes each time: real work to kill
         proc = subprocess.Popen([*VSTUDIO, "store", "put", str(big), "--json", *s],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(rnd.uniform(0.3, 1.6))
@@ -120,13 +120,13 @@ def test_kill_9_during_put(studio_dir: Path, tmp_path: Path) -> None:
         proc.wait()
         check = cli("store", "check", *s, check=False)
         assert check.returncode == 0, f"trial {trial}: {check.stdout} {check.stderr}"
+        oid = cli_json("store", "put", str(big), *s)[0]["id"]  # a repeated put completes
         if trial % 5 == 4:
-            oid = cli_json("store", "put", str(big), *s)[0]["id"]
             cli("store", "get", oid, str(tmp_path / "back"), *s)
             assert (tmp_path / "back").read_bytes() == big.read_bytes()
     assert cli_json("store", "check", "--read-data", *s)["ok"]
     res = cli_json("store", "gc", "--grace", "0", *s)
-    assert res["orphan_packs_deleted"] + res["packs_deleted"] >= 1
+    assert res["orphan_packs_deleted"] >= 1  # some kills did land between pack and index
     assert cli_json("store", "check", "--read-data", *s)["ok"]
 
 
