@@ -453,7 +453,11 @@ def test_job_actions_refuse_missing_csrf_and_bad_input(web: Any) -> None:
             assert r.headers["content-type"].startswith("text/html")
         assert c.post("/jobs/99999999/action",
                       data={"csrf": csrf, "action": "pause"}).status_code == 404
+        live = c.get(f"/jobs/live?ids={job},99999")
+        assert live.status_code == 200 and list(live.json()) == [str(job)]
         for url, status in [(f"/jobs/{job}/live?tasks=1;2", 400), ("/jobs/0", 404),
+                            ("/jobs/live?ids=", 400), ("/jobs/live?ids=1,x", 400),
+                            ("/jobs/live?ids=" + ",".join(["1"] * 101), 400),
                             ("/jobs/99999999999999999999", 404), (f"/jobs/{job}/tasks/1x", 400),
                             (f"/jobs/{job}/outputs/{'a' * 64}", 404), ("/jobs?page=-1", 200),
                             ("/jobs?sort=%3Cx%3E&filter=zzz", 200)]:

@@ -40,6 +40,7 @@ MAX_ID = 2**62
 SORTS = [("newest", "Newest first"), ("oldest", "Oldest first"), ("priority", "Priority"),
          ("name", "Name"), ("owner", "Owner"), ("status", "Status")]
 FILTERS = ("all", "mine", "running", "failed", "queued", "paused", "done", "canceled")
+_IDS = re.compile(r"^\d{1,19}(,\d{1,19}){0,999}$")
 ACTIONS = ("pause", "resume", "cancel", "retry", "delete", "priority", "clear-blocklist")
 
 
@@ -123,6 +124,18 @@ async def jobs_page(request: Request, session: SessionDep) -> Response:
     return html(request, "jobs.html", session, jobs=rows, total=total, page=page,
                 pages=max(1, -(-total // PER_PAGE)), filter=flt, sort=sort, sorts=SORTS,
                 actions=_actions(session))
+
+
+@router.get("/jobs/live")
+async def jobs_live(request: Request, session: SessionDep) -> Response:
+    """Current numbers of several jobs at once (the lists' rows after events)."""
+    raw = request.query_params.get("ids", "")
+    if not _IDS.match(raw) or raw.count(",") >= 100:
+        raise BadInput("ids must be a comma-separated list of at most 100 job ids")
+    ids = [int(x) for x in raw.split(",")]
+    rows = await farm_of(request).read(lambda c: job_rows(c, wq.job_heads(c, ids)))
+    return JSONResponse({str(r.id): views.live_json(r, session.may_change_job(r.owner))
+                         for r in rows}, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/jobs/rows")
@@ -217,9 +230,6 @@ async def job_page(request: Request, session: SessionDep, job_id: int) -> Respon
                 tper=TASKS_PER_PAGE, legend=views.LEGEND, actions=_actions(session),
                 blocklist=data["blocklist"], may_change=session.may_change_job(j.owner),
                 **_media(job_id, data["outputs"]))
-
-
-_IDS = re.compile(r"^\d{1,19}(,\d{1,19}){0,999}$")
 
 
 def _live(conn: Connection, job_id: int, task_ids: list[int] | None) -> dict[str, Any]:

@@ -65,26 +65,42 @@
     if (!flushTimer) flushTimer = setTimeout(flush, FLUSH_MS);
   }
 
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } });
+  }
+
   function flush() {
     flushTimer = null;
     var jobs = pendingJobs;
     pendingJobs = {};
+    var listed = [];
     Object.keys(jobs).forEach(function (jobId) {
-      var page = $('[data-job-page="' + jobId + '"]');
+      if (!$('[data-job-page="' + jobId + '"]')) { listed.push(jobId); return; }
+      // The job's own page: its numbers and the changed tasks' cells.
       var tasks = Object.keys(jobs[jobId]).filter(function (k) { return k !== "all"; });
       var url = "/jobs/" + jobId + "/live";
-      if (page && (jobs[jobId].all || tasks.length > 500)) url += "?tasks=all";
-      else if (page && tasks.length) url += "?tasks=" + tasks.join(",");
-      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-        .then(function (r) {
-          if (r.status === 404) {  // deleted meanwhile: drop its row from a list
-            $all('tr[data-job="' + jobId + '"]').forEach(function (tr) { tr.remove(); });
-          }
-          return r.ok ? r.json() : null;
-        })
+      if (jobs[jobId].all || tasks.length > 500) url += "?tasks=all";
+      else if (tasks.length) url += "?tasks=" + tasks.join(",");
+      getJSON(url)
+        .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (s) { if (s) applyJob(jobId, s); })
         .catch(function () {});
     });
+    // Rows of a list: every changed job in one request.
+    for (var i = 0; i < listed.length; i += 100) {
+      var ids = listed.slice(i, i + 100);
+      getJSON("/jobs/live?ids=" + ids.join(","))
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (all) {
+          if (!all) return;
+          this.forEach(function (jobId) {
+            if (all[jobId]) applyJob(jobId, all[jobId]);
+            else  // deleted meanwhile: drop its row
+              $all('tr[data-job="' + jobId + '"]').forEach(function (tr) { tr.remove(); });
+          });
+        }.bind(ids))
+        .catch(function () {});
+    }
   }
 
   function setText(root, sel, text) {
