@@ -2,21 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ServerProc
+from tests.conftest import ServerProc, start_server
+from vstudio.studio import init_studio
 
-EXAMPLES = 15
+EXAMPLES = 10
 # The event stream never ends by design; the rest is fuzzed.
 SKIP = {("GET", "/api/events")}
 
 
-def test_fuzz_farm_api_no_server_errors(server: ServerProc) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProc]:
+    """The server on the default SQLite catalog, and on PostgreSQL (stricter about text)."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("server")
+        return
+    root = tmp_path / "pg-studio"
+    init_studio(root, store_url=None, db_url=request.getfixturevalue("pg_url")).close()
+    srv = start_server(root, tmp_path / "pg-server.log")
+    try:
+        yield srv
+    finally:
+        srv.process.kill()
+        srv.process.wait(10)
+
+
+def test_text_a_database_cannot_store_is_refused(any_server: ServerProc) -> None:
+    headers = {"Authorization": f"Bearer {any_server.admin_token}",
+               "Content-Type": "application/json"}
+    block = '{"type": "command", "params": {"argv": ["x"]}, "frames": "1"}'
+    for name in ('"a\\u0000b"', '"\\ud800"'):
+        body = '{"name": ' + name + ', "blocks": [' + block + "]}"  # JSON escapes, sent raw
+        r = httpx.post(any_server.url + "/api/jobs", headers=headers, content=body)
+        assert r.status_code == 422, (body, r.text)
+    r = httpx.get(any_server.url + "/api/jobs", headers=headers, params={"owner": "a\x00"})
+    assert r.status_code == 422
+
+
+def test_fuzz_farm_api_no_server_errors(any_server: ServerProc) -> None:
+    server = any_server
     headers = {"Authorization": f"Bearer {server.admin_token}"}
     with httpx.Client(base_url=server.url, headers=headers, timeout=60) as c:
         # some state for the fuzzer to hit: a job, a worker, a running task

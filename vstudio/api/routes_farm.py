@@ -23,7 +23,7 @@ from vstudio.catalog.accounts import Role, User
 from vstudio.errors import NotAuthenticated, PermissionDenied
 from vstudio.farm.model import JOB_STATUSES
 from vstudio.farm.service import Farm
-from vstudio.farm.spec import JobSpec
+from vstudio.farm.spec import JobSpec, Text
 from vstudio.farm.wire import (
     MAX_ID,
     DoneIn,
@@ -153,7 +153,7 @@ async def submit(spec: JobSpec, user: Person, request: Request) -> Any:
 
 @router.get("/jobs", response_model=list[JobSummary])
 async def list_jobs(user: Person, request: Request,
-                    owner: Annotated[str | None, Query(max_length=64)] = None,
+                    owner: Annotated[Text | None, Query(max_length=64)] = None,
                     status: Annotated[Literal[JOB_STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                     offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> Any:

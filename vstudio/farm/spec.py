@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from vstudio.errors import BadInput
 from vstudio.farm.frames import chunk, parse_frames
@@ -16,6 +16,20 @@ MAX_BLOCKS = 64
 MAX_TASKS = 200_000
 OID_RE = re.compile(r"^[0-9a-f]{64}$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def clean_text(v: str) -> str:
+    """Refuse what a database cannot store: NUL characters and lone surrogates."""
+    if "\x00" in v:
+        raise ValueError("must not contain NUL characters")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return v
+
+
+Text = Annotated[str, AfterValidator(clean_text)]
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 JobType = Literal["blender", "synfig", "krita", "ffmpeg", "command"]
 assert set(JOB_TYPES) == {"blender", "synfig", "krita", "ffmpeg", "command"}
@@ -28,22 +42,22 @@ class _Spec(BaseModel):
 class InputSpec(_Spec):
     """A file the worker fetches from the store (``oid``) or the repository (``ref``)."""
 
-    path: str = Field(min_length=1, max_length=1024)
+    path: Text = Field(min_length=1, max_length=1024)
     oid: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    ref: str | None = Field(default=None, max_length=2048,
+    ref: Text | None = Field(default=None, max_length=2048,
                             description="PROJECT@REV:path in the studio's repository")
 
 
 class DependSpec(_Spec):
-    block: str = Field(min_length=1, max_length=128)
+    block: Text = Field(min_length=1, max_length=128)
     mode: Literal["whole", "frame"] = "whole"
 
 
 class BlockSpec(_Spec):
-    name: str = Field(default="main", min_length=1, max_length=128)
+    name: Text = Field(default="main", min_length=1, max_length=128)
     type: JobType
     params: dict[str, Any] = Field(default_factory=dict)
-    frames: str | None = Field(default=None, max_length=10_000,
+    frames: Text | None = Field(default=None, max_length=10_000,
                                description="1-250, 1-250x2 or 1,5,10-20")
     chunk: int = Field(default=1, ge=1, le=100_000)
     tags: list[Tag] = Field(default_factory=list, max_length=32)
@@ -55,8 +69,8 @@ class BlockSpec(_Spec):
 
 
 class JobSpec(_Spec):
-    name: str = Field(min_length=1, max_length=200)
-    project: str | None = Field(default=None, min_length=1, max_length=128)
+    name: Text = Field(min_length=1, max_length=200)
+    project: Text | None = Field(default=None, min_length=1, max_length=128)
     priority: int = Field(default=50, ge=0, le=100)
     paused: bool = False
     after: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(default_factory=list,

@@ -10,20 +10,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from vstudio.farm.spec import JobType, Tag
+from vstudio.farm.spec import JobType, Tag, Text
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
-
-
-def _clean(v: str) -> str:
-    """Refuse what a database cannot store: NUL characters and lone surrogates."""
-    if "\x00" in v:
-        raise ValueError("must not contain NUL characters")
-    try:
-        v.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return v
 
 
 def _line(v: str) -> str:
@@ -31,7 +20,6 @@ def _line(v: str) -> str:
     return v.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
-Text = Annotated[str, AfterValidator(_clean)]
 LogLine = Annotated[str, Field(max_length=10_000), AfterValidator(_line)]
 Oid = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
