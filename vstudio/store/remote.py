@@ -35,7 +35,8 @@ from vstudio.store.chunking import FASTCDC
 from vstudio.store.codec import Codec
 from vstudio.store.objects import check_ref_name, parse_id
 
-UPLOAD_BATCH = 8 << 20  # bytes of chunks per missing-check and upload request
+UPLOAD_BATCH = 16 << 20  # bytes of chunks per missing-check and upload request (one pack)
+UPLOADS = 3  # upload requests under way at once
 
 
 def _raise_for(resp: httpx.Response) -> None:
@@ -82,22 +83,33 @@ class RemoteWriter:
         return self.put_stream(io.BytesIO(bytes(data)))
 
     def put_stream(self, stream: BinaryIO, progress: Progress = NO_PROGRESS) -> str:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
         hasher = blake3.blake3()
         pieces: list[dict[str, Any]] = []
         batch: list[tuple[bytes, bytes]] = []
         nbytes = 0
-        for piece in FASTCDC.split_stream(stream, hasher.update):
-            key = blake3.blake3(piece.data).digest()
-            pieces.append({"id": key.hex(), "length": len(piece.data)})
-            batch.append((key, piece.data))
-            nbytes += len(piece.data)
-            if nbytes >= UPLOAD_BATCH:
-                self._upload(batch)
-                progress.advance(nbytes)
-                batch, nbytes = [], 0
-        if batch:
-            self._upload(batch)
-            progress.advance(nbytes)
+        sending: list[Future[None]] = []
+        with ThreadPoolExecutor(UPLOADS) as pool:  # a few requests under way at once
+
+            def send(batch: list[tuple[bytes, bytes]], n: int) -> None:
+                while sum(not f.done() for f in sending) >= UPLOADS:
+                    next(f for f in sending if not f.done()).result()
+                sending.append(pool.submit(self._upload, batch))
+                progress.advance(n)
+
+            for piece in FASTCDC.split_stream(stream, hasher.update):
+                key = blake3.blake3(piece.data).digest()
+                pieces.append({"id": key.hex(), "length": len(piece.data)})
+                batch.append((key, piece.data))
+                nbytes += len(piece.data)
+                if nbytes >= UPLOAD_BATCH:
+                    send(batch, nbytes)
+                    batch, nbytes = [], 0
+            if batch:
+                send(batch, nbytes)
+            for f in sending:
+                f.result()
         oid = hasher.hexdigest()
         resp = self.store._post("/files", json={"id": oid, "pieces": pieces})
         return str(resp.json()["id"])
