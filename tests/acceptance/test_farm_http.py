@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -225,3 +228,40 @@ def test_submit_uploads_and_fetch_downloads(server: ServerProc, tmp_path: Path) 
     assert len(fetched) == 3
     assert (tmp_path / "out" / "encode" / "shot.mp4").read_bytes() == b"mp4 bytes"
     assert (tmp_path / "out" / "render" / "frame_0002.png").read_bytes() == b"png 2"
+
+
+def test_watch_drain_priority_retry(server: ServerProc) -> None:
+    e = env(server)
+    low = cli_json("submit", "command", "--frames", "1-2", "--priority", "10", "--", "true",
+                   env=e)["id"]
+    high = cli_json("submit", "command", "--frames", "1", "--priority", "20", "--", "true",
+                    env=e)["id"]
+    assert cli_json("jobs", "priority", str(low), "90", env=e)["priority"] == 90
+    watch = subprocess.Popen([sys.executable, "-m", "vstudio", "jobs", "watch", str(low),
+                              "--json"], env={**os.environ, **e},
+                             stdout=subprocess.PIPE, text=True)
+    with client(server) as c:
+        wid = c.post("/api/workers", json={"name": "d", "allow_commands": True}).json()["id"]
+        cli("workers", "--drain", str(wid), env=e)
+        assert cli_json("workers", env=e)[0]["state"] == "draining"
+        assert take(c, wid) is None  # a draining worker gets nothing new
+        cli("workers", "--enable", str(wid), env=e)
+        t = take(c, wid)
+        assert t is not None and t["job_id"] == low  # priority changed: low is first now
+        assert c.post(f"/api/tasks/{t['id']}/fail",
+                      json={"attempt": t["attempt"], "error": "bad frame"}).status_code == 200
+        t2 = take(c, wid)
+        assert t2 is not None
+        assert done(c, t2).status_code == 200
+        while (t := take(c, wid)) is not None:
+            assert done(c, t).status_code == 200
+        first = cli_json("jobs", "show", str(low), env=e)["tasks"][0]
+        cli("jobs", "retry-task", str(first["id"]), env=e)
+        assert cli_json("jobs", "show", str(low), env=e)["status"] in ("queued", "running")
+        t = take(c, wid)
+        assert t is not None and t["id"] == first["id"] and t["attempt"] > first["attempt"]
+        assert done(c, t).status_code == 200
+    out, _ = watch.communicate(timeout=60)
+    assert watch.returncode == 0
+    assert json.loads(out.strip().splitlines()[-1])["status"] == "done"
+    assert cli_json("jobs", "show", str(high), env=e)["status"] == "done"
