@@ -161,3 +161,34 @@ def test_other_zstd_files_use_the_fallback(tmp_path: Path) -> None:
     assert store.stats()["chunkers"] == {"fastcdc": 2}
     for oid, p in zip(ids, (plain, seekable), strict=True):
         assert_same(store, oid, p, tmp_path)
+
+
+def _gzopen_wb1(src: Path, dest: Path) -> Path:
+    """What Blender 2.80-2.93 wrote for "Compress": zlib gzopen(path, "wb1")."""
+    import zlib
+
+    c = zlib.compressobj(1, zlib.DEFLATED, 31)
+    dest.write_bytes(c.compress(src.read_bytes()) + c.flush())
+    return dest
+
+
+def test_gzip_saves_of_older_blenders(scenes: Scenes, tmp_path: Path) -> None:
+    import gzip
+
+    one, two = (_gzopen_wb1(p, tmp_path / f"{p.stem}.gz.blend") for p in (scenes.v1, scenes.v2))
+    named = tmp_path / "named.blend"  # a gzip header with a file name: not Blender's
+    with open(named, "wb") as f, gzip.GzipFile("x.blend", "wb", fileobj=f) as g:
+        g.write(scenes.v1.read_bytes())
+    other = tmp_path / "notes.gz"
+    other.write_bytes(gzip.compress(b"plain text " * 10_000))
+    root = tmp_path / "store"
+    store = open_store(f"file://{root}")
+    ids = [store.put_file(one)]
+    before = stored_bytes(root)
+    ids.append(store.put_file(two))
+    assert stored_bytes(root) - before < 60_000
+    assert store.stats()["chunkers"] == {"blend-gzip": 2}
+    ids += [store.put_file(named), store.put_file(other)]
+    assert store.stats()["chunkers"] == {"blend-gzip": 2, "fastcdc": 2}
+    for oid, p in zip(ids, (one, two, named, other), strict=True):
+        assert_same(store, oid, p, tmp_path)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+import zlib
 from array import array
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -25,13 +26,14 @@ from typing import Any, BinaryIO, Literal
 
 import zstandard
 
-from vstudio.store import blendzstd
+from vstudio.store import blendgzip, blendzstd
 from vstudio.store.blendfile import (
     DATA,
     BlendFormatError,
     BlendHeader,
     Block,
     Buffer,
+    ByteStream,
     FileView,
     decode_header,
     is_blend,
@@ -182,54 +184,10 @@ def _pieces(buf: Buffer, header: BlendHeader, blocks: list[Block], dna: bytes | 
         yield b"".join(group), False
 
 
-class _Stream:
-    """Exact-size reads over an iterator of byte chunks, copying as little as possible."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._it = iter(chunks)
-        self._cur = b""
-        self._pos = 0
-
-    def read(self, n: int) -> bytes:
-        cur, pos = self._cur, self._pos
-        if len(cur) - pos >= n:
-            self._pos = pos + n
-            # A piece read whole (the common case: one body) is returned as it is.
-            return cur if pos == 0 and n == len(cur) else cur[pos:pos + n]
-        parts = [cur[pos:]]
-        need = n - (len(cur) - pos)
-        while need > 0:
-            try:
-                cur = bytes(next(self._it))
-            except StopIteration:
-                raise BlendFormatError("blend layout stream is cut short") from None
-            if len(cur) >= need:
-                parts.append(cur[:need])
-                self._cur, self._pos = cur, need
-                need = 0
-            else:
-                parts.append(cur)
-                need -= len(cur)
-                self._cur, self._pos = b"", 0
-        return b"".join(parts)
-
-    def at_end(self) -> bool:
-        if self._pos < len(self._cur):
-            return False
-        return all(not c for c in self._it)
-
-    def rest(self) -> Iterator[bytes]:
-        """The bytes not read yet, as chunks."""
-        if self._pos < len(self._cur):
-            yield self._cur[self._pos:]
-        self._cur, self._pos = b"", 0
-        yield from self._it
-
-
 def decode_layout(params: dict[str, Any], chunks: Iterator[bytes]) -> Iterator[bytes]:
     """The file's bytes, in order, from the layout's params and stream."""
     lay = Layout.from_params(params)
-    src = _Stream(chunks)
+    src = ByteStream(chunks)
     head = src.read(lay.header_size)
     header = decode_header(head + bytes(17 - len(head)))
     yield head
@@ -276,6 +234,7 @@ def decode_layout(params: dict[str, Any], chunks: Iterator[bytes]) -> Iterator[b
 
 LAYOUT_TRANSFORM = "blend"
 ZSTD_TRANSFORM = "blend-zstd"
+GZIP_TRANSFORM = "blend-gzip"
 # Compressed saves are decoded in memory; past this the plain chunker is the safer choice.
 MAX_DECODED = 2 << 30
 
@@ -353,6 +312,38 @@ class BlendZstdChunker:
         return Split(itertools.chain(literal, _as_pieces(pieces)), ZSTD_TRANSFORM, params)
 
 
+@register_chunker
+class BlendGzipChunker:
+    """gzip-compressed saves of Blender 2.80-2.93: the block stream stored, re-deflated."""
+
+    name = "blend-gzip"
+
+    def detect(self, head: bytes) -> bool:
+        if not head.startswith(blendgzip.GZIP_MAGIC) or len(head) < 11:
+            return False
+        try:  # only .blend inside: other .gz files go to the fallback straight away
+            start = zlib.decompressobj(-zlib.MAX_WBITS).decompress(head[10:], 64)
+        except zlib.error:
+            return False
+        return is_blend(start[:17])
+
+    def split(self, path: Path) -> Split:
+        if Path(path).stat().st_size > MAX_DECODED:
+            raise BlendFormatError("compressed .blend too large to decode in memory")
+        dec = blendgzip.decode(Path(path).read_bytes())
+        lay, pieces = layout_pieces(dec.stream)
+        params = {"gzip": dec.params(), "layout": lay.params()}
+        return Split(_as_pieces(pieces), GZIP_TRANSFORM, params)
+
+
+@register_transform(GZIP_TRANSFORM)
+def _gzip_transform(params: dict[str, Any], source: ObjectSource) -> Encoder:
+    def encode(chunks: Iterator[bytes]) -> Iterator[bytes]:
+        return blendgzip.encode(params["gzip"], decode_layout(params["layout"], chunks))
+
+    return encode
+
+
 @register_transform(LAYOUT_TRANSFORM)
 def _layout_transform(params: dict[str, Any], source: ObjectSource) -> Encoder:
     def encode(chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -367,7 +358,7 @@ def _zstd_transform(params: dict[str, Any], source: ObjectSource) -> Encoder:
     lengths = [int(v) for _, v in sorted(zparams["literal"].items(), key=lambda kv: int(kv[0]))]
 
     def encode(chunks: Iterator[bytes]) -> Iterator[bytes]:
-        src = _Stream(chunks)
+        src = ByteStream(chunks)
         literal = [src.read(n) for n in lengths]
         return blendzstd.encode(zparams, literal, decode_layout(params["layout"], src.rest()))
 

@@ -187,3 +187,47 @@ def is_blend(head: bytes) -> bool:
     except BlendFormatError:
         return False
     return True
+
+
+class ByteStream:
+    """Exact-size reads over an iterator of byte chunks, copying as little as possible."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._it = iter(chunks)
+        self._cur = b""
+        self._pos = 0
+
+    def read(self, n: int) -> bytes:
+        cur, pos = self._cur, self._pos
+        if len(cur) - pos >= n:
+            self._pos = pos + n
+            # A piece read whole (the common case: one body) is returned as it is.
+            return cur if pos == 0 and n == len(cur) else cur[pos:pos + n]
+        parts = [cur[pos:]]
+        need = n - (len(cur) - pos)
+        while need > 0:
+            try:
+                cur = bytes(next(self._it))
+            except StopIteration:
+                raise BlendFormatError("stream is cut short") from None
+            if len(cur) >= need:
+                parts.append(cur[:need])
+                self._cur, self._pos = cur, need
+                need = 0
+            else:
+                parts.append(cur)
+                need -= len(cur)
+                self._cur, self._pos = b"", 0
+        return b"".join(parts)
+
+    def at_end(self) -> bool:
+        if self._pos < len(self._cur):
+            return False
+        return all(not c for c in self._it)
+
+    def rest(self) -> Iterator[bytes]:
+        """The bytes not read yet, as chunks."""
+        if self._pos < len(self._cur):
+            yield self._cur[self._pos:]
+        self._cur, self._pos = b"", 0
+        yield from self._it
