@@ -108,7 +108,7 @@ def test_small_formatters() -> None:
 
 
 def test_log_marks_each_new_attempt() -> None:
-    from vstudio.web.jobs_pages import with_attempts
+    from vstudio.web.tasks_pages import with_attempts
 
     lines = [{"attempt": 1, "line": "a"}, {"attempt": 1, "line": "b"},
              {"attempt": 2, "line": "c"}]
