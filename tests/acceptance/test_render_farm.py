@@ -21,8 +21,8 @@ def worker(server: ServerProc, tmp_path: Path) -> Iterator[subprocess.Popen[byte
     log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
         [sys.executable, "-m", "vstudio", "worker", "--server", server.url, "--token", token,
-         "--slots", "2", "--poll", "1", "--cache", str(tmp_path / "wcache"),
-         "--store", f"file://{server.studio / 'store'}"], stdout=log, stderr=log)
+         "--slots", "2", "--poll", "1", "--cache", str(tmp_path / "wcache")],
+        stdout=log, stderr=log)
     try:
         yield proc
     finally:
@@ -39,8 +39,17 @@ def test_render_on_farm_then_cached_locally(server: ServerProc, worker: object,
     need("blender", "apt-get install blender")
     need("synfig", "apt-get install synfig")
     proj = make_project(tmp_path / "film", shots=1)
-    out = cli("render", str(proj), "--studio", str(server.studio), "--farm", server.url,
-              "--token", server.admin_token, "--json", check=False, timeout=600)
+    # no shared disk, no studio folder here: inputs and outputs travel through the server
+    try:
+        out = cli("render", str(proj), "--farm", server.url, "--token", server.admin_token,
+                  "--json", check=False, timeout=240, cwd=tmp_path,
+                  env={"VSTUDIO_STUDIO": "", "VSTUDIO_SERVER": ""})
+    except subprocess.TimeoutExpired as e:
+        jobs = cli("jobs", "ls", "--server", server.url, "--token", server.admin_token,
+                   "--json", check=False).stdout
+        raise AssertionError(f"render --farm hung; jobs: {jobs}\nrender: {e.stderr!r}\n"
+                             f"worker: {(tmp_path / 'worker.log').read_text()[-3000:]}"
+                             ) from None
     assert out.returncode == 0, out.stderr + (tmp_path / "worker.log").read_text()[-3000:]
     items = json.loads(out.stdout)
     assert {i["file"]: i["status"] for i in items} == {

@@ -88,10 +88,19 @@ def render_cmd(paths: tuple[Path, ...], profile: str | None, farm_url: str | Non
 
 def _open_store(studio_dir: str | None, root: Path, farm_url: str | None,
                 token: str | None) -> Any:
-    """The studio's store: --studio, $VSTUDIO_STUDIO, the folder upwards, or the server's."""
+    """The studio's store: --studio, the farm server's, $VSTUDIO_STUDIO, the folder upwards,
+    or $VSTUDIO_SERVER's. With --farm the server's store comes first, because its render
+    nodes read their inputs from it."""
     from vstudio import config as cfg
     from vstudio.studio import Studio
 
+    token = token or os.environ.get("VSTUDIO_TOKEN")
+    if farm_url and not studio_dir:
+        if not token:
+            raise UsageError("--farm needs a token: pass --token or set VSTUDIO_TOKEN")
+        from vstudio.store.remote import RemoteStore
+
+        return RemoteStore(_server_base(farm_url), token)
     try:
         return Studio.open(studio_dir).store
     except StudioNotFound:
@@ -100,8 +109,7 @@ def _open_store(studio_dir: str | None, root: Path, farm_url: str | None,
     for folder in (root, *root.parents):
         if (folder / cfg.STUDIO_FILE).is_file():
             return Studio.open(folder).store
-    server = farm_url or os.environ.get("VSTUDIO_SERVER")
-    token = token or os.environ.get("VSTUDIO_TOKEN")
+    server = os.environ.get("VSTUDIO_SERVER")
     if server and token:
         try:
             from vstudio.store.remote import RemoteStore

@@ -64,6 +64,7 @@ def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1
             job.assemble_item(item)
     pending = [i for i in items if i.status == "planned"]
     running: dict[int, tuple[Item, float]] = {}
+    seen: dict[int, str] = {}  # last status told, to tell only changes
     while pending or running:
         for item in list(pending):
             state = job.deps_state(item, by_file)
@@ -90,6 +91,9 @@ def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1
         for job_id, (item, started) in list(running.items()):
             status = client.call("GET", f"/api/jobs/{job_id}")["status"]
             if status not in FINAL:
+                if status != seen.get(job_id):
+                    job.log(f"farm job {job_id} ({item.file}): {status}")
+                    seen[job_id] = status
                 continue
             del running[job_id]
             item.seconds = time.monotonic() - started
