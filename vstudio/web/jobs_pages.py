@@ -1,5 +1,5 @@
-"""Job pages: the jobs list, a job's page (task grid, chart, frames, video), task logs,
-actions, and the small JSON the page's script asks for after an event.
+"""Job pages: the jobs list, a job's page (task grid, chart, frames, video), actions,
+and the small JSON the page's script asks for after an event.
 
 Reads go through ``Farm.read`` with the farm's and the web's catalog queries; actions go
 through ``Farm.job_action``, the same call the HTTP API makes, so rights, events and
