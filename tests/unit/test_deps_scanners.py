@@ -27,6 +27,8 @@ SIF = """<?xml version="1.0" encoding="UTF-8"?>
  <layer type="paste_canvas"><param name="canvas" use="parts/arm.sif#"/></layer>
  <layer type="circle"><param name="color" use="palette.sif#:skin"/></layer>
  <layer type="circle"><param name="color" use="#local"/></layer>
+ <layer type="text"><param name="family"><string>fonts/Comic.ttf</string></param></layer>
+ <layer type="text"><param name="family"><string>Sans Serif</string></param></layer>
 </canvas>
 """
 
@@ -45,13 +47,13 @@ def test_sif_scanner_lists_imports_lists_canvases_and_values(tmp_path: Path) -> 
     got = {(Path(u.path).relative_to(tmp_path).as_posix(), u.kind, u.exists) for u in result.uses}
     assert got == {("img/bg.png", "import", True), ("walk.lst", "list", False),
                    ("audio/line.wav", "sound", False), ("parts/arm.sif", "canvas", False),
-                   ("palette.sif", "canvas", False)}
+                   ("palette.sif", "canvas", False), ("fonts/Comic.ttf", "font", False)}
     assert result.scene is not None
     assert (result.scene.start, result.scene.end, result.scene.fps) == (0, 30, 25.0)
     assert (result.scene.width, result.scene.height) == (120, 60)
     # the same scene gzip-compressed
     (tmp_path / "scene.sifz").write_bytes(gzip.compress(SIF.encode()))
-    assert len(scan_file(tmp_path / "scene.sifz").uses) == 5
+    assert len(scan_file(tmp_path / "scene.sifz").uses) == 6
 
 
 def test_parse_time() -> None:

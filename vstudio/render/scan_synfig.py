@@ -13,6 +13,7 @@ from vstudio.render.scanners import Record, resolve, scanner, suffix_of
 
 # Layer types whose "filename" parameter names a file.
 _FILE_LAYERS = {"import": "import", "sound": "sound"}
+_FONT_FILES = (".ttf", ".otf", ".ttc", ".pfb")
 _TIME_PART = re.compile(r"(-?\d+(?:\.\d+)?)\s*([hmsf]?)")
 
 
@@ -36,6 +37,12 @@ def scan_sif(path: Path) -> Iterator[Record]:
                     seen.add((ref, kind))
                     detail = el.get("desc") or el.get("type") or ""
                     yield _use(path, ref, kind, detail)
+        if el.tag == "layer" and el.get("type") == "text":
+            # A family is usually an installed font's name; a path to a font file is a use.
+            family = next((str(p.findtext("string") or "").strip() for p in el.findall("param")
+                           if p.get("name") == "family"), "")
+            if family.lower().endswith(_FONT_FILES):
+                yield _use(path, family, "font", el.get("desc") or "text")
         use = el.get("use")
         # use="file.sif#" is an external canvas, "file.sif#:id" an exported value;
         # "#id" alone points inside this file.
