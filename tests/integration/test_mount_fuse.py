@@ -66,6 +66,8 @@ def make_history() -> FakeReader:
              when=1_600_000_100.0, author="bob")
     r.commit("p", {"shots/s1/scene.blend": big[:5_000_000] + b"EDIT" + big[5_000_004:],
                    "bad.bin": b"corrupt me" * 100}, when=1_600_000_200.0, author="cid")
+    r.commit("p", {f"many/frame{i:04d}.png": b"%d" % i for i in range(700)},
+             when=1_600_000_300.0, author="dee")
     r.tag_map["p"] = {"v1": 1}
     bad_oid = r.tree("p", 3)["bad.bin"].oid
     r.fail_oids[bad_oid] = CorruptObject(f"object {bad_oid} is corrupt")
@@ -123,7 +125,7 @@ def walk_files(root: Path) -> dict[str, bytes]:
 def test_every_revision_matches_byte_for_byte(fake_mount: FakeMount) -> None:
     r, mnt = fake_mount.reader, fake_mount.mnt
     assert sorted(os.listdir(mnt)) == ["latest", "r", "tags"]
-    assert sorted(os.listdir(mnt / "r")) == ["1", "2", "3"]
+    assert sorted(os.listdir(mnt / "r")) == ["1", "2", "3", "4"]
     for rev in (1, 2):
         assert walk_files(mnt / "r" / str(rev)) == expected_files(r, rev)
     assert walk_files(mnt / "tags" / "v1") == expected_files(r, 1)
@@ -162,6 +164,15 @@ def test_unix_tools_work(fake_mount: FakeMount, tmp_path: Path) -> None:
     with tarfile.open(tar) as t:
         names = {m.name.removeprefix("./") for m in t.getmembers() if m.isfile()}
     assert names == set(expected_files(fake_mount.reader, 1))
+    dots = subprocess.run(["ls", "-a", str(mnt / "r/1")], capture_output=True, text=True,
+                          check=True).stdout.split()
+    assert dots[:2] == [".", ".."]
+    # a folder bigger than one kernel buffer is listed in pieces, with attributes
+    many = subprocess.run(["ls", "-l", str(mnt / "r/4/many")], capture_output=True, text=True,
+                          check=True).stdout.splitlines()[1:]
+    assert len(many) == 700 and all(" frame" in line for line in many)
+    assert sorted(os.listdir(mnt / "r/4/many")) == [f"frame{i:04d}.png" for i in range(700)]
+    assert (mnt / "r/4/many/frame0699.png").read_bytes() == b"699"
     cat = subprocess.run(["cat", str(mnt / "latest/a.txt")], capture_output=True, check=True)
     assert cat.stdout == b"two\n"
 
@@ -212,7 +223,7 @@ def test_latest_follows_a_new_commit(fake_mount: FakeMount) -> None:
     wait_for(lambda: (mnt / "latest/new.txt").exists(), 10, "latest/new.txt")
     assert (mnt / "latest/new.txt").read_bytes() == b"fresh"
     assert (mnt / "latest/a.txt").read_bytes() == b"three\n"
-    assert (mnt / "r/4/a.txt").read_bytes() == b"three\n"
+    assert (mnt / "r/5/a.txt").read_bytes() == b"three\n"
     assert (mnt / "r/3/a.txt").read_bytes() == b"two\n"
 
 

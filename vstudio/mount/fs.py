@@ -48,22 +48,24 @@ FILL_DIR_PLUS = 2  # libfuse3's FUSE_FILL_DIR_PLUS: the entry carries valid attr
 class PlusFUSE(mfusepy.FUSE):
     """mfusepy's FUSE, with directory entries that carry full attributes (libfuse3).
 
-    mfusepy passes only the file type to libfuse; giving the whole stat with
-    FUSE_FILL_DIR_PLUS lets the kernel answer the ``stat`` that ``ls -l``, ``find`` and
-    ``rsync`` make on every entry from the listing, instead of one round trip per file.
+    mfusepy passes only the file type to libfuse, so the kernel then sends one LOOKUP per
+    entry for the ``stat`` that ``ls -l``, ``find`` and ``rsync`` make. Entries given with
+    FUSE_FILL_DIR_PLUS *and a non-zero offset* (libfuse ignores the attributes in its
+    all-at-once mode) reach the kernel as readdirplus: no round trip per file. The
+    listing is taken once per open folder (``MountOps.opendir``) and served in pieces.
     """
 
     def readdir_fuse_3(self, path: bytes | None, buf: Any, filler: Any, offset: int,
                        fip: Any, flags: int) -> int:
         st = mfusepy.c_stat()
-        decoded = None if path is None else path.decode(self.encoding, self.errors)
-        for name, attrs, _ in self.operations.readdir(decoded, fip.contents.fh):
+        items = self.operations.dir_items(fip.contents.fh)
+        for i in range(offset, len(items)):
+            name, attrs = items[i]
             ctypes.memset(ctypes.byref(st), 0, ctypes.sizeof(st))
             mfusepy.set_st_attrs(st, attrs, use_ns=True)
-            if filler(buf, name.encode(self.encoding, self.errors), st, 0, FILL_DIR_PLUS):
-                break
+            if filler(buf, name.encode(self.encoding, self.errors), st, i + 1, FILL_DIR_PLUS):
+                break  # the kernel's buffer is full: it asks again from offset i+1
         return 0
-
 
     def read(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:
         # One copy from the block into the kernel's buffer (mfusepy would slice first).
@@ -86,6 +88,7 @@ class MountOps(mfusepy.Operations):
         self.blocks = blocks
         self._handles: dict[int, Handle] = {}
         self._attrs: dict[str, dict[str, Any]] = {}
+        self._dirs: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._on_ready = on_ready
@@ -133,8 +136,7 @@ class MountOps(mfusepy.Operations):
             self._attrs[path] = attrs
         return attrs
 
-    def readdir(self, path: str, fh: Any) -> Iterator[tuple[str, dict[str, Any], int]]:
-        """Names with full attributes: ``PlusFUSE`` hands them to the kernel (readdirplus)."""
+    def _listing(self, path: str) -> list[tuple[str, dict[str, Any]]]:
         try:
             items = self.view.listdir(path)
         except NotFound:
@@ -142,11 +144,29 @@ class MountOps(mfusepy.Operations):
         except VStudioError as e:
             log.error("%s: %s", path, e.message)
             raise mfusepy.FuseOSError(errno.EIO) from None
-        here = self._stat(Node(True, 0o555, 0, 0.0))
-        yield ".", here, 0
-        yield "..", here, 0
-        for name, node in items:
-            yield name, self._stat(node), 0
+        # glibc hides entries whose inode number is 0, which libfuse leaves for the dots
+        here = {**self._stat(Node(True, 0o555, 0, 0.0)), "st_ino": 1}
+        return [(".", here), ("..", here)] + [(n, self._stat(node)) for n, node in items]
+
+    def opendir(self, path: str) -> int:
+        listing = self._listing(path)
+        with self._lock:
+            fh = next(self._ids)
+            self._dirs[fh] = listing
+        return fh
+
+    def dir_items(self, fh: int) -> list[tuple[str, dict[str, Any]]]:
+        return self._dirs.get(fh, [])
+
+    def releasedir(self, path: str | None, fh: int) -> int:
+        with self._lock:
+            self._dirs.pop(fh, None)
+        return 0
+
+    def readdir(self, path: str, fh: Any) -> Iterator[tuple[str, dict[str, Any], int]]:
+        """Plain mfusepy readdir (unused by ``PlusFUSE``, which reads ``dir_items``)."""
+        for name, attrs in self._dirs.get(fh) or self._listing(path):
+            yield name, attrs, 0
 
     def open(self, path: str, fi: Any) -> int:
         if fi.flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND):
