@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -60,6 +61,10 @@ class Farm:
 
     # -- life cycle ---------------------------------------------------------------
     async def start(self) -> None:
+        # The writer thread gives up the GIL for every database call; with the default
+        # 5 ms switch interval a busy event loop makes it wait that long to get it back
+        # (each batch has a dozen such calls). A shorter interval keeps batches short.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         self._loop = asyncio.get_running_loop()
         self.writer.start()
         self._reaper = asyncio.create_task(self._reap_forever())
