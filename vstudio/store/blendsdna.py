@@ -203,9 +203,9 @@ class PointerCodec:
         if any(a < self.top for a in target):
             raise SdnaError("block addresses collide with pointer codes")
         self._volatile = _volatile_offsets(sdna, pointer_size)
+        moved = [{m for m, _ in v} for v in self._volatile]
         self._mapped = tuple(
-            tuple(o for o in offs if o % pointer_size == 0
-                  and o not in {m for m, _ in self._volatile[si]})
+            tuple(o for o in offs if o % pointer_size == 0 and o not in moved[si])
             for si, offs in enumerate(sdna.pointer_offsets))
         self._words = tuple(tuple(o // pointer_size for o in offs) for offs in self._mapped)
 
