@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import re
 import threading
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -225,58 +223,9 @@ class Store:
             yield from read(pending)
 
     def _prefetched(self, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
-        """Pieces in order; runs of neighbouring chunks are fetched a few at once."""
-        window: deque[tuple[list[tuple[str, fmt.IndexEntry]] | None, Any]] = deque()
-        run: list[tuple[str, fmt.IndexEntry]] = []
-        fetching = 0
+        from vstudio.store.direct import prefetched
 
-        def close() -> None:
-            nonlocal fetching
-            window.append((list(run), self.read_pool.submit(self._fetch_run, list(run))))
-            fetching += 1
-            run.clear()
-
-        def emit() -> Iterator[bytes]:
-            nonlocal fetching
-            item, payload = window.popleft()
-            if item is None:
-                yield payload
-                return
-            fetching -= 1
-            try:
-                data = payload.result()
-            except _PackGone:
-                for _, e in item:
-                    yield self.blob(e.key)
-                return
-            base = item[0][1].offset
-            for pack, e in item:
-                start = e.offset - base
-                yield self._open_blob(pack, e, data[start:start + e.length])
-
-        for ent in entries:
-            if ent.type == fmt.E_INLINE:
-                if run:
-                    close()
-                window.append((None, ent.data))
-            else:
-                pack, e = self._locate(ent.id)
-                if run:
-                    rp, prev = run[-1]
-                    if (rp != pack or e.offset != prev.offset + prev.length
-                            or e.offset + e.length - run[0][1].offset > COALESCE):
-                        close()
-                run.append((pack, e))
-            while fetching > PREFETCH or (window and window[0][0] is None):
-                yield from emit()
-        if run:
-            close()
-        while window:
-            yield from emit()
-
-    def _fetch_run(self, run: list[tuple[str, fmt.IndexEntry]]) -> bytes:
-        first, last = run[0][1], run[-1][1]
-        return self._fetch(run[0][0], first.offset, last.offset + last.length - first.offset)
+        return prefetched(self, entries)
 
     def _stream(self, recipe: fmt.Recipe,
                 read: Callable[[list[bytes]], Iterator[bytes]] | None = None) -> Iterator[bytes]:
@@ -386,51 +335,11 @@ class Store:
             else:
                 yield data[max(0, start - at):end - at]
 
-    # --- direct reads (the HTTP API hands these to clients) ---------------------------------
-
     def read_plan(self, oid: str, expires: int = 3600) -> dict[str, Any] | None:
-        """Where a file's chunks sit, with pre-signed pack URLs, so a client can fetch them
-        from the bucket itself; None when the store cannot (not S3, encrypted, transform)."""
-        presign = getattr(self.backend, "presign_get", None)
-        if presign is None or self.codec.encrypted:
-            return None
-        recipe = self.recipe(oid)
-        if recipe is None:
-            entries = [fmt.Entry(fmt.E_CHUNK, self.size(oid), id=bytes.fromhex(oid))]
-        elif recipe.transform:
-            return None
-        else:
-            entries = list(self._flat(recipe.entries))
-        urls: dict[str, str] = {}
-        parts: list[dict[str, Any]] = []
-        run: list[fmt.IndexEntry] = []
-        run_pack = ""
+        """Pre-signed URLs and ranges of a file's chunks (see ``store/direct.py``)."""
+        from vstudio.store.direct import read_plan
 
-        def close() -> None:
-            base = run[0].offset
-            parts.append({"pack": run_pack, "offset": base,
-                          "length": run[-1].offset + run[-1].length - base,
-                          "blobs": [[e.key.hex(), e.offset - base, e.length, e.raw_length]
-                                    for e in run]})
-            run.clear()
-
-        for ent in entries:
-            if ent.type == fmt.E_INLINE:
-                if run:
-                    close()
-                parts.append({"inline": base64.b64encode(ent.data).decode()})
-                continue
-            pack, e = self._locate(ent.id)
-            if run and (pack != run_pack or e.offset != run[-1].offset + run[-1].length
-                        or e.offset + e.length - run[0].offset > COALESCE):
-                close()
-            if pack not in urls:
-                urls[pack] = presign(pack_object(pack), expires)
-            run_pack = pack
-            run.append(e)
-        if run:
-            close()
-        return {"id": oid, "size": self.size(oid), "packs": urls, "parts": parts}
+        return read_plan(self, oid, expires)
 
     # --- references ---------------------------------------------------------------------------
 

@@ -1,0 +1,121 @@
+"""Reading many chunks fast: prefetching runs of a file, and plans for direct reads.
+
+A *run* is a stretch of neighbouring chunks in one pack, read with one range request.
+``prefetched`` keeps a few runs in flight while a file streams out; ``read_plan`` hands
+a client pre-signed URLs and the runs so it can read from the bucket itself.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from vstudio.store import format as fmt
+from vstudio.store.index import pack_object
+from vstudio.store.objects import COALESCE, PREFETCH, _PackGone
+
+if TYPE_CHECKING:
+    from vstudio.store.objects import Store
+
+
+def prefetched(store: Store, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
+    """Pieces in order; runs of neighbouring chunks are fetched a few at once."""
+    window: deque[tuple[list[tuple[str, fmt.IndexEntry]] | None, Any]] = deque()
+    run: list[tuple[str, fmt.IndexEntry]] = []
+    fetching = 0
+
+    def close() -> None:
+        nonlocal fetching
+        window.append((list(run), store.read_pool.submit(_fetch_run, store, list(run))))
+        fetching += 1
+        run.clear()
+
+    def emit() -> Iterator[bytes]:
+        nonlocal fetching
+        item, payload = window.popleft()
+        if item is None:
+            yield payload
+            return
+        fetching -= 1
+        try:
+            data = payload.result()
+        except _PackGone:
+            for _, e in item:
+                yield store.blob(e.key)
+            return
+        base = item[0][1].offset
+        for pack, e in item:
+            start = e.offset - base
+            yield store._open_blob(pack, e, data[start:start + e.length])
+
+    for ent in entries:
+        if ent.type == fmt.E_INLINE:
+            if run:
+                close()
+            window.append((None, ent.data))
+        else:
+            pack, e = store._locate(ent.id)
+            if run:
+                rp, prev = run[-1]
+                if (rp != pack or e.offset != prev.offset + prev.length
+                        or e.offset + e.length - run[0][1].offset > COALESCE):
+                    close()
+            run.append((pack, e))
+        while fetching > PREFETCH or (window and window[0][0] is None):
+            yield from emit()
+    if run:
+        close()
+    while window:
+        yield from emit()
+
+def _fetch_run(store: Store, run: list[tuple[str, fmt.IndexEntry]]) -> bytes:
+    first, last = run[0][1], run[-1][1]
+    return store._fetch(run[0][0], first.offset, last.offset + last.length - first.offset)
+
+
+def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | None:
+    """Where a file's chunks sit, with pre-signed pack URLs, so a client can fetch them
+    from the bucket itself; None when the store cannot (not S3, encrypted, transform)."""
+    presign = getattr(store.backend, "presign_get", None)
+    if presign is None or store.codec.encrypted:
+        return None
+    recipe = store.recipe(oid)
+    if recipe is None:
+        entries = [fmt.Entry(fmt.E_CHUNK, store.size(oid), id=bytes.fromhex(oid))]
+    elif recipe.transform:
+        return None
+    else:
+        entries = list(store._flat(recipe.entries))
+    urls: dict[str, str] = {}
+    parts: list[dict[str, Any]] = []
+    run: list[fmt.IndexEntry] = []
+    run_pack = ""
+
+    def close() -> None:
+        base = run[0].offset
+        parts.append({"pack": run_pack, "offset": base,
+                      "length": run[-1].offset + run[-1].length - base,
+                      "blobs": [[e.key.hex(), e.offset - base, e.length, e.raw_length]
+                                for e in run]})
+        run.clear()
+
+    for ent in entries:
+        if ent.type == fmt.E_INLINE:
+            if run:
+                close()
+            parts.append({"inline": base64.b64encode(ent.data).decode()})
+            continue
+        pack, e = store._locate(ent.id)
+        if run and (pack != run_pack or e.offset != run[-1].offset + run[-1].length
+                    or e.offset + e.length - run[0].offset > COALESCE):
+            close()
+        if pack not in urls:
+            urls[pack] = presign(pack_object(pack), expires)
+        run_pack = pack
+        run.append(e)
+    if run:
+        close()
+    return {"id": oid, "size": store.size(oid), "packs": urls, "parts": parts}
+
