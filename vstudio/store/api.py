@@ -49,7 +49,7 @@ class ObjectInfo:
 class Backend(Protocol):
     """Where bytes live: a local folder, S3, memory. Names are '/'-separated keys.
 
-    Contracts every backend keeps (checked by tests/integration/test_backend_conformance):
+    Contracts every backend keeps (checked by tests/integration/test_store_backends.py):
     - ``put`` is atomic: a reader sees the whole new object or the old one/none, never part.
     - ``create`` stores only if no object of that name exists and says whether it did;
       where the service cannot do this atomically the backend says so in ``atomic_create``.
