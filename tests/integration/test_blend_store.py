@@ -18,6 +18,7 @@ from vstudio.store import open_store
 class Scenes:
     v1: Path  # a small scene with a packed texture, uncompressed
     v2: Path  # v1 reopened in a new session, one object moved, saved
+    v3: Path  # v2 reopened, another object moved, saved
     c1: Path  # the same scene saved with "Compress" (zstd)
     c2: Path  # c1 reopened, one object moved, saved compressed
     linking: Path  # a file linking an object from v1
@@ -29,11 +30,12 @@ def scenes(tmp_path_factory: pytest.TempPathFactory) -> Scenes:
     d = tmp_path_factory.mktemp("blend")
     v1 = blendgen.make_scene(d / "v1.blend", spheres=8, segments=32, rings=16, texture=64)
     v2 = blendgen.resave_moved(v1, d / "v2.blend")
+    v3 = blendgen.resave_moved(v2, d / "v3.blend", obj="sphere_0005", offset=(0, 0, 2))
     c1 = blendgen.make_scene(d / "c1.blend", spheres=8, segments=32, rings=16, texture=64,
                              compress=True)
     c2 = blendgen.resave_moved(c1, d / "c2.blend")
     linking = blendgen.make_linking(d / "shot.blend", v1)
-    return Scenes(v1, v2, c1, c2, linking, d)
+    return Scenes(v1, v2, v3, c1, c2, linking, d)
 
 
 def stored_bytes(root: Path) -> int:
@@ -66,6 +68,12 @@ def test_edit_in_a_new_session_costs_kilobytes(scenes: Scenes, tmp_path: Path) -
     assert store.stats()["chunkers"] == {"blend": 2}
     assert_same(store, one, scenes.v1, tmp_path)
     assert_same(store, two, scenes.v2, tmp_path)
+    # Between two sessions that both loaded the file, less changes than after the first.
+    before = stored_bytes(root)
+    three = store.put_file(scenes.v3)
+    print("second edit growth", stored_bytes(root) - before)
+    assert stored_bytes(root) - before < 40_000
+    assert_same(store, three, scenes.v3, tmp_path)
 
 
 def test_compressed_saves_on_s3_round_trip_byte_exact(scenes: Scenes, s3_server: S3Server,
