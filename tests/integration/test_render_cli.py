@@ -110,3 +110,31 @@ def test_krita_file_layers_and_render(studio_dir: Path, tmp_path: Path) -> None:
     frames = sorted((root / "render/board.kra.png").iterdir())
     assert [f.name for f in frames] == ["0000.png", "0001.png", "0002.png"]
     assert frames[0].read_bytes() == png.read_bytes()  # no Krita here: its merged image
+
+
+def test_an_interrupted_render_resumes_after_its_stored_chunks(studio_dir: Path,
+                                                                tmp_path: Path) -> None:
+    need("synfig", "apt-get install synfig")
+    from vstudio.render import outputs
+    from vstudio.studio import Studio
+
+    proj = synfig_project(tmp_path / "p")
+    (proj / "vstudio.toml").write_text("[render]\nchunk = 1\n")
+    plan = json.loads(cli("render", str(proj), "--studio", str(studio_dir), "--dry-run",
+                          "--json").stdout)
+    assert [(i["status"], i["chunks"]) for i in plan] == [("planned", 3)]
+    # an earlier run stored frame 1's chunk and was killed
+    marker = write_png(tmp_path / "marker.png", 64, 36, (1, 2, 3))
+    studio = Studio.open(studio_dir)
+    outputs.save_chunk(studio.store, plan[0]["key"], {1: marker})
+    studio.close()
+    again = json.loads(cli("render", str(proj), "--studio", str(studio_dir), "--dry-run",
+                           "--json").stdout)
+    assert again[0]["chunks"] == 2 and "resuming: 1 frames" in again[0]["reason"]
+    done = json.loads(cli("render", str(proj), "--studio", str(studio_dir), "--json").stdout)
+    assert done[0]["status"] == "rendered"
+    frames = proj / "render/title.sif.png"
+    assert (frames / "0001.png").read_bytes() == marker.read_bytes()
+    assert (frames / "0000.png").read_bytes() != marker.read_bytes()
+    studio = Studio.open(studio_dir)
+    assert studio.store.list_refs(f"render-chunks/{plan[0]['key']}/") == []

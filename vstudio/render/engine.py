@@ -48,10 +48,12 @@ class Item:
     deps: list[str] = field(default_factory=list, repr=False)
     manifest: dict[str, Any] | None = field(default=None, repr=False)
     inputs: dict[str, str] = field(default_factory=dict, repr=False)
+    saved: dict[int, str] = field(default_factory=dict, repr=False)  # frame -> oid stored
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("path", "profile_obj", "frame_list", "renderer", "deps", "manifest", "inputs"):
+        for k in ("path", "profile_obj", "frame_list", "renderer", "deps", "manifest", "inputs",
+                  "saved"):
             d.pop(k)
         d["seconds"] = round(self.seconds, 3)
         return d
@@ -117,8 +119,19 @@ class ProjectRender:
             item.reason = "--force"
         else:
             item.reason = self._why(item, item.inputs)
-        item.chunks = 0 if manifest else len(chunks(item.frame_list, profile.chunk))
+        if manifest is None:
+            # Chunks an interrupted run already stored are not rendered again.
+            item.saved = {} if self.force else outputs.saved_chunks(self.store, key)
+            todo = self.todo_chunks(item)
+            item.chunks = len(todo)
+            if item.saved and item.frames:
+                item.reason += f" (resuming: {len(item.saved)} frames already rendered)"
         return item
+
+    def todo_chunks(self, item: Item) -> list[list[int]]:
+        size = item.profile_obj.chunk if item.profile_obj else 10
+        return [c for c in chunks(item.frame_list, size)
+                if not all(f in item.saved for f in c)]
 
     def _why(self, item: Item, now: dict[str, str]) -> str:
         before = self.cache.last.get(f"{item.profile}:{item.file}")
@@ -164,8 +177,7 @@ class ProjectRender:
         work = Path(tempfile.mkdtemp(prefix="vstudio-render-"))
         pending = list(todo)  # in dependency order
         running: dict[Future[dict[int, Path]], tuple[Item, float]] = {}
-        frames: dict[str, dict[int, Path]] = {i.file: {} for i in todo}
-        left: dict[str, int] = {i.file: i.chunks for i in todo}
+        left: dict[str, int] = {}
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
                 while pending or running:
@@ -179,11 +191,15 @@ class ProjectRender:
                             continue
                         self.log(f"render {item.file} ({item.frames} frames, "
                                  f"{item.chunks} chunks, profile {item.profile})")
-                        for n, chunk in enumerate(chunks(item.frame_list, item.profile_obj.chunk
-                                                         if item.profile_obj else 10)):
+                        todo_chunks = self.todo_chunks(item)
+                        left[item.file] = len(todo_chunks)
+                        if not todo_chunks:  # every chunk was stored by an earlier run
+                            self._finish(item)
+                        for chunk in todo_chunks:
                             task = task_for(item.path, item.renderer, self.graph.nodes[
                                 item.file].scene, item.profile_obj or Profile("default"), chunk)
-                            fut = pool.submit(run_chunk, task, work / item.key[:16] / str(n),
+                            fut = pool.submit(run_chunk, task,
+                                              work / item.key[:16] / str(chunk[0]),
                                               self._remap(item))
                             running[fut] = (item, time.monotonic())
                     if not running:
@@ -197,11 +213,14 @@ class ProjectRender:
                         item.seconds += time.monotonic() - started
                         left[item.file] -= 1
                         try:
-                            frames[item.file].update(fut.result())
+                            files = fut.result()
+                            item.saved.update(outputs.save_chunk(self.store, item.key, files))
+                            for f in files.values():
+                                f.unlink(missing_ok=True)  # in the store now
                         except RenderFailed as e:
                             item.status, item.error = "failed", e.message
                         if left[item.file] == 0 and item.status != "failed":
-                            self._finish(item, frames[item.file])
+                            self._finish(item)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -216,15 +235,15 @@ class ProjectRender:
                 return "wait"
         return "ok"
 
-    def _finish(self, item: Item, frames: dict[int, Path]) -> None:
+    def _finish(self, item: Item) -> None:
         profile = item.profile_obj or Profile("default")
         scene = self.graph.nodes[item.file].scene
         fps = scene.fps if scene else 24.0
         info = {"file": item.file, "profile": profile.name, "renderer": item.renderer,
                 "seconds": round(item.seconds, 3)}
+        ids = {f: item.saved[f] for f in item.frame_list}
         try:
-            item.manifest = outputs.publish(self.store, item.key, info, frames,
-                                            profile.format, fps)
+            item.manifest = outputs.publish(self.store, item.key, info, ids, profile.format, fps)
         except RenderFailed as e:
             item.status, item.error = "failed", e.message
             return

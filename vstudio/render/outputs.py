@@ -21,6 +21,7 @@ from vstudio.render.runner import RenderFailed
 from vstudio.store.api import ObjectStore
 
 REF_PREFIX = "render/"
+CHUNK_PREFIX = "render-chunks/"
 FRAME_NAME = "{:04d}.png"
 
 
@@ -37,16 +38,51 @@ def lookup(store: ObjectStore, key: str) -> dict[str, Any] | None:
     return manifest if isinstance(manifest, dict) and manifest.get("key") == key else None
 
 
-def publish(store: ObjectStore, key: str, info: dict[str, Any], frames: dict[int, Path],
+def publish(store: ObjectStore, key: str, info: dict[str, Any], ids: dict[int, str],
             fmt: str, fps: float) -> dict[str, Any]:
-    """Put the frames (and the video) into the store and record them under ``key``."""
+    """Record stored frames under ``key`` (encoding the video first for ``mp4``)."""
+    video = None
+    if fmt == "mp4":
+        with tempfile.TemporaryDirectory(prefix="vstudio-encode-") as tmp:
+            files = {}
+            for f, oid in ids.items():
+                files[f] = Path(tmp) / f"in{f:08d}.png"
+                store.get_file(oid, files[f])
+            (Path(tmp) / "enc").mkdir()
+            video = store.put_file(encode(files, fps, Path(tmp) / "enc"))
+    manifest = record(store, key, info, ids, video, fmt, fps)
+    drop_chunks(store, key)
+    return manifest
+
+
+def save_chunk(store: ObjectStore, key: str, frames: dict[int, Path]) -> dict[int, str]:
+    """Store one rendered chunk at once, so an interrupted run resumes after it."""
     with store.writer() as w:
         ids = {f: w.put_file(frames[f]) for f in sorted(frames)}
-        video = None
-        if fmt == "mp4":
-            with tempfile.TemporaryDirectory(prefix="vstudio-encode-") as tmp:
-                video = w.put_file(encode(frames, fps, Path(tmp)))
-    return record(store, key, info, ids, video, fmt, fps)
+    if ids:
+        name = f"{CHUNK_PREFIX}{key}/{min(ids)}-{max(ids)}"
+        store.put_ref(name, json.dumps(sorted(ids.items())).encode())
+    return ids
+
+
+def saved_chunks(store: ObjectStore, key: str) -> dict[int, str]:
+    """Frames of ``key`` that earlier, unfinished runs stored: frame -> object id."""
+    out: dict[int, str] = {}
+    try:
+        for name in store.list_refs(f"{CHUNK_PREFIX}{key}/"):
+            for frame, oid in json.loads(store.get_ref(name)):
+                out[int(frame)] = str(oid)
+    except (NotFound, StoreError, ValueError, TypeError):
+        return out  # a damaged record only costs a re-render
+    return out
+
+
+def drop_chunks(store: ObjectStore, key: str) -> None:
+    try:
+        for name in store.list_refs(f"{CHUNK_PREFIX}{key}/"):
+            store.delete_ref(name)
+    except (NotFound, StoreError):
+        pass  # leftovers are harmless: the manifest is what counts
 
 
 def record(store: ObjectStore, key: str, info: dict[str, Any], ids: dict[int, str],
