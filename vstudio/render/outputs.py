@@ -2,7 +2,10 @@
 
 A cached render is a ref ``render/<key>`` holding a JSON manifest: the file, profile,
 format, fps and the object ids of its frames (and of its video for ``mp4``). Refs live in
-the studio's store, so every machine of the studio sees every render.
+the studio's store, so every machine of the studio sees every render, and every object id
+a ref names stays alive through ``store gc``. While a file renders, each finished chunk
+is recorded under ``render-chunks/<key>/<first>-<last>``; those records let an
+interrupted render resume and are dropped once the manifest is written.
 """
 
 from __future__ import annotations
