@@ -240,6 +240,10 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
     _warm_up(view)
     cache = (BlockCache(cache_dir or default_cache_dir(), max_cache_bytes)
              if source.remote_bytes else None)
+    # Over a network many fetches in flight hide latency; from a local folder the work is
+    # CPU (decompress, hash), where more Python threads than cores only contend.
+    threads = int(os.environ.get("VSTUDIO_MOUNT_THREADS",
+                                 threads if source.remote_bytes else min(threads, 4)))
     blocks = BlockReader(source.reader.read, cache, threads=threads,
                          read_many=source.read_many)
     ready: list[bool] = []
