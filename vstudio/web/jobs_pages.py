@@ -201,8 +201,13 @@ def _load_job(conn: Connection, job_id: int, tpage: int) -> dict[str, Any]:
 
 
 def _media(job_id: int, outputs: list[dict[str, Any]]) -> dict[str, Any]:
-    times = [(o["frame"], float(o["seconds"])) for o in outputs
-             if o["frame"] is not None and o["seconds"] is not None]
+    # One chart per block: frame numbers of different blocks (a 3D render, a 2D one)
+    # are different frames.
+    times: dict[str, list[tuple[int, float]]] = {}
+    for o in outputs:
+        if (o["frame"] is not None and o["seconds"] is not None
+                and not o["name"].lower().endswith(views.VIDEO_EXT)):
+            times.setdefault(o["block"], []).append((o["frame"], float(o["seconds"])))
     base = f"/jobs/{job_id}/outputs/"
     videos = [{"name": o["name"], "url": f"{base}{o['oid']}"} for o in outputs
               if o["name"].lower().endswith(views.VIDEO_EXT)]
@@ -215,7 +220,9 @@ def _media(job_id: int, outputs: list[dict[str, Any]]) -> dict[str, Any]:
         "full": base + (o["oid"] if o["name"].lower().endswith(views.IMAGE_EXT)
                         else o["thumbnail_oid"]),
     } for o in shown]
-    return {"chart": views.frame_chart(times), "videos": videos, "thumbs": thumbs,
+    charts = [{"block": name, "id": n, **views.frame_chart(pts)}
+              for n, (name, pts) in enumerate(times.items()) if len(pts) > 1]
+    return {"charts": charts, "videos": videos, "thumbs": thumbs,
             "more_thumbs": len(stills) if len(stills) > len(shown) else 0}
 
 
