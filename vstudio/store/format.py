@@ -33,7 +33,7 @@ _ENTRY = struct.Struct("<32sBBIII")
 _RECIPE_EXTRA = struct.Struct("<32sQ")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IndexEntry:
     """Where one blob lives: in ``pack`` at ``offset``, ``length`` stored bytes."""
 
@@ -96,7 +96,7 @@ def decode_index(data: bytes, what: str) -> list[IndexEntry]:
         raise CorruptObject(f"{what} is corrupt ({e}): run 'vstudio store check'") from None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One step of a recipe: a chunk, a segment (a list of chunks) or inline bytes."""
 
