@@ -204,3 +204,13 @@ def test_gc_merges_many_small_packs(store: ObjectStore) -> None:
     assert store.stats()["packs"] == 1  # type: ignore[attr-defined]
     assert [store.get_bytes(o) for o in oids] == [f"object {i}".encode() * 100
                                                    for i in range(10)]
+
+
+def test_data_without_config_is_not_silently_reinitialised(tmp_path: Path) -> None:
+    from vstudio.errors import StoreError
+
+    url = f"file://{tmp_path / 's'}"
+    open_store(url, {}).put_bytes(b"precious")
+    (tmp_path / "s" / "config").unlink()
+    with pytest.raises(StoreError, match="no 'config'"):
+        open_store(url, {})

@@ -49,6 +49,10 @@ def open_store(url: str, options: dict[str, Any] | None = None, *,
     except ObjectMissing:
         if not create:
             raise StoreError(f"no store at {backend.describe()}: run 'vstudio init'") from None
+        if any(True for _ in backend.list("index/")):
+            # Data without its config: making a new one would mismatch keys or formats.
+            raise StoreError(f"{backend.describe()} holds store data but no 'config' object: "
+                             "restore it from a backup of the bucket") from None
         enc = new_encryption(options)
         cfg: dict[str, Any] = {"format": FORMAT, "id": os.urandom(16).hex(),
                                "created": time.time(), "encryption": enc[0] if enc else None}
