@@ -215,7 +215,7 @@ def _media(job_id: int, outputs: list[dict[str, Any]]) -> dict[str, Any]:
               and (o["thumbnail_oid"] or o["name"].lower().endswith(views.IMAGE_EXT))]
     shown = stills[-THUMBS:]
     thumbs = [{
-        "frame": o["frame"], "name": o["name"], "seconds": o["seconds"],
+        "frame": o["frame"], "name": o["name"], "seconds": o["seconds"], "block": o["block"],
         "thumb": base + (o["thumbnail_oid"] or o["oid"]),
         "full": base + (o["oid"] if o["name"].lower().endswith(views.IMAGE_EXT)
                         else o["thumbnail_oid"]),
