@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,17 +33,21 @@ def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def make_scenes(work: Path, spheres: int) -> dict[str, tuple[Path, Path]]:
+def make_scenes(work: Path, spheres: int) -> dict[str, list[Path]]:
+    """Per kind: v1 (made by a script), v2 (new session, one object moved), v3 (another
+    new session on v2, another object moved)."""
     out = {}
     for kind, compress in (("uncompressed", False), ("compressed", True)):
-        v1, v2 = work / f"{kind}-v1.blend", work / f"{kind}-v2.blend"
+        v1, v2, v3 = (work / f"{kind}-v{i}.blend" for i in (1, 2, 3))
         if not (v1.exists() and v2.exists()):
             t = time.monotonic()
             blendgen.make_scene(v1, spheres=spheres, segments=64, rings=32, texture=1024,
                                 seed=7, compress=compress)
             blendgen.resave_moved(v1, v2)
             print(f"  made {kind} scene in {time.monotonic() - t:.1f} s", flush=True)
-        out[kind] = (v1, v2)
+        if not v3.exists():
+            blendgen.resave_moved(v2, v3, obj="sphere_0100", offset=(0, 1, 0))
+        out[kind] = [v1, v2, v3]
     return out
 
 
@@ -51,27 +56,30 @@ def run(cmd: list[str], **kw: object) -> None:
                    **kw)  # type: ignore[call-overload]
 
 
-def bench_svn(v1: Path, v2: Path, tmp: Path) -> tuple[int, int]:
+def bench_svn(versions: list[Path], tmp: Path) -> list[int]:
+    """Repository growth of each commit."""
     repo, wc = tmp / "svnrepo", tmp / "svnwc"
     run(["svnadmin", "create", str(repo)])
     run(["svn", "checkout", "-q", f"file://{repo}", str(wc)])
-    shutil.copy(v1, wc / "scene.blend")
+    shutil.copy(versions[0], wc / "scene.blend")
     run(["svn", "add", "-q", str(wc / "scene.blend")])
-    base = du(repo)
-    run(["svn", "commit", "-q", "-m", "v1", str(wc)])
-    first = du(repo)
-    shutil.copy(v2, wc / "scene.blend")
-    run(["svn", "commit", "-q", "-m", "v2", str(wc)])
-    return first - base, du(repo) - first
+    growth = []
+    for i, v in enumerate(versions):
+        shutil.copy(v, wc / "scene.blend")
+        before = du(repo)
+        run(["svn", "commit", "-q", "-m", f"v{i + 1}", str(wc)])
+        growth.append(du(repo) - before)
+    return growth
 
 
-def bench_restic(v1: Path, v2: Path, tmp: Path) -> tuple[int, int]:
+def bench_restic(versions: list[Path], tmp: Path) -> tuple[int, int]:
     repo, src = tmp / "resticrepo", tmp / "resticsrc"
     src.mkdir()
     env = {**os.environ, "RESTIC_PASSWORD": "bench", "RESTIC_REPOSITORY": str(repo),
            "RESTIC_CACHE_DIR": str(tmp / "resticcache")}
     run(["restic", "init", "-q"], env=env)
     base = du(repo)
+    v1, v2 = versions[:2]
     shutil.copy(v1, src / "scene.blend")
     run(["restic", "backup", "-q", str(src)], env=env)
     first = du(repo)
@@ -80,17 +88,18 @@ def bench_restic(v1: Path, v2: Path, tmp: Path) -> tuple[int, int]:
     return first - base, du(repo) - first
 
 
-def bench_vstudio(v1: Path, v2: Path, tmp: Path, runs: int, fastcdc: bool = False
-                  ) -> dict[str, float]:
-    """Growth of each version and put throughput, median of ``runs`` fresh stores."""
-    t1s, t2s, g1s, g2s, t_get = [], [], [], [], []
+def bench_vstudio(versions: list[Path], tmp: Path, runs: int, fastcdc: bool = False
+                  ) -> dict[str, Any]:
+    """Growth of each version and put/get times, medians of ``runs`` fresh stores."""
+    times: list[list[float]] = [[] for _ in versions]
+    growths: list[list[int]] = [[] for _ in versions]
+    t_get: list[float] = []
     chunkers: dict[str, int] = {}
     for i in range(runs):
         root = tmp / f"vst{'-cdc' if fastcdc else ''}-{i}"
         store = open_store(f"file://{root}")
-        base = du(root)
         ids = []
-        for path, times, growths in ((v1, t1s, g1s), (v2, t2s, g2s)):
+        for k, path in enumerate(versions):
             before = du(root)
             t = time.perf_counter()
             if fastcdc:
@@ -98,19 +107,18 @@ def bench_vstudio(v1: Path, v2: Path, tmp: Path, runs: int, fastcdc: bool = Fals
                     ids.append(store.put_stream(f))
             else:
                 ids.append(store.put_file(path))
-            times.append(time.perf_counter() - t)
-            growths.append(du(root) - before)
+            times[k].append(time.perf_counter() - t)
+            growths[k].append(du(root) - before)
         t = time.perf_counter()
         store.get_file(ids[1], tmp / "back.blend")
         t_get.append(time.perf_counter() - t)
-        if (tmp / "back.blend").read_bytes() != v2.read_bytes():
+        if (tmp / "back.blend").read_bytes() != versions[1].read_bytes():
             raise SystemExit("vstudio returned different bytes!")
         chunkers = store.stats()["chunkers"]
-        del base
         shutil.rmtree(root)
-    return {"first": statistics.median(g1s), "growth": statistics.median(g2s),
-            "put1_s": statistics.median(t1s), "put2_s": statistics.median(t2s),
-            "get_s": statistics.median(t_get), "chunkers": chunkers}  # type: ignore[dict-item]
+    return {"growth": [statistics.median(g) for g in growths],
+            "put_s": [statistics.median(t) for t in times],
+            "get_s": statistics.median(t_get), "chunkers": chunkers}
 
 
 def mb(n: float) -> str:
@@ -129,7 +137,8 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"scenes in {args.workdir} (kept between runs)")
     scenes = make_scenes(args.workdir, args.spheres)
-    for kind, (v1, v2) in scenes.items():
+    for kind, versions in scenes.items():
+        v1, v2 = versions[:2]
         size = v2.stat().st_size
         a, b = v1.read_bytes(), v2.read_bytes()
         differing = sum(x != y for x, y in zip(a, b, strict=False)) + abs(len(a) - len(b))
@@ -137,40 +146,42 @@ def main() -> None:
               f"{differing} bytes differ ==")
         with tempfile.TemporaryDirectory(dir=args.workdir) as t:
             tmp = Path(t)
-            svn = bench_svn(v1, v2, tmp)
-            restic = bench_restic(v1, v2, tmp)
-            vst = bench_vstudio(v1, v2, tmp, args.runs)
-            cdc = bench_vstudio(v1, v2, tmp, 1, fastcdc=True)
+            svn = bench_svn(versions, tmp)
+            restic = bench_restic(versions, tmp)
+            vst = bench_vstudio(versions, tmp, args.runs)
+            cdc = bench_vstudio(versions[:2], tmp, 1, fastcdc=True)
             # The same layout with pointers left as Blender wrote them: what cutting at
             # block boundaries alone gives, without rewriting pointer-bearing bodies.
             saved = blend._codec
             blend._codec = lambda *a: None  # type: ignore[assignment]
             try:
-                raw = bench_vstudio(v1, v2, tmp, 1)
+                raw = bench_vstudio(versions, tmp, 1)
             finally:
                 blend._codec = saved
-        rows = [("subversion 1.14 (FSFS)", svn[0], svn[1]),
-                ("restic", restic[0], restic[1]),
-                ("vstudio, FastCDC only", cdc["first"], cdc["growth"]),
-                ("vstudio, blocks, pointers as saved", raw["first"], raw["growth"]),
-                (f"vstudio, {'+'.join(vst['chunkers'])} chunker", vst["first"], vst["growth"])]
-        print(f"{'system':34} {'v1 stored':>12} {'edit growth':>12} {'vs svn':>8}")
-        for name, first, growth in rows:
-            print(f"{name:34} {mb(first)} {mb(growth)} {growth / svn[1]:7.3f}x")
-        print(f"vstudio put v1: {vst['put1_s']:.3f} s = {len(a) / vst['put1_s'] / 1e6:.0f} MB/s; "
-              f"put v2: {vst['put2_s']:.3f} s = {size / vst['put2_s'] / 1e6:.0f} MB/s; "
+        rows = [("subversion 1.14 (FSFS)", svn),
+                ("restic", [*restic, 0]),
+                ("vstudio, FastCDC only", [*cdc["growth"], 0]),
+                ("vstudio, blocks, pointers as saved", raw["growth"]),
+                (f"vstudio, {'+'.join(vst['chunkers'])} chunker", vst["growth"])]
+        print(f"{'system':36} {'v1 stored':>11} {'edit (v2)':>11} {'vs svn':>7} "
+              f"{'2nd (v3)':>11} {'vs svn':>7}")
+        for name, g in rows:
+            third = f"{mb(g[2])} {g[2] / svn[2]:6.3f}x" if g[2] else f"{'-':>11} {'':>7}"
+            print(f"{name:36} {mb(g[0])} {mb(g[1])} {g[1] / svn[1]:6.3f}x {third}")
+        put1, put2 = vst["put_s"][0], vst["put_s"][1]
+        print(f"vstudio put v1: {put1:.3f} s = {len(a) / put1 / 1e6:.0f} MB/s; "
+              f"put v2: {put2:.3f} s = {size / put2 / 1e6:.0f} MB/s; "
               f"get v2: {vst['get_s']:.3f} s = {size / vst['get_s'] / 1e6:.0f} MB/s "
               f"(medians of {args.runs})")
-        print(f"FastCDC-only put v1: {len(a) / cdc['put1_s'] / 1e6:.0f} MB/s, "
-              f"v2: {size / cdc['put2_s'] / 1e6:.0f} MB/s (1 run)")
+        print(f"FastCDC-only put v1: {len(a) / cdc['put_s'][0] / 1e6:.0f} MB/s, "
+              f"v2: {size / cdc['put_s'][1] / 1e6:.0f} MB/s (1 run)")
         if kind == "compressed":
             from vstudio.store.blendzstd import seek_table
 
             plain = sum(f.usize for f in seek_table(b)[0])
             print(f"  in decoded .blend bytes ({mb(plain).strip()}): put v1 "
-                  f"{plain / vst['put1_s'] / 1e6:.0f} MB/s, put v2 "
-                  f"{plain / vst['put2_s'] / 1e6:.0f} MB/s, get v2 "
-                  f"{plain / vst['get_s'] / 1e6:.0f} MB/s")
+                  f"{plain / put1 / 1e6:.0f} MB/s, put v2 {plain / put2 / 1e6:.0f} MB/s, "
+                  f"get v2 {plain / vst['get_s'] / 1e6:.0f} MB/s")
 
 
 if __name__ == "__main__":
