@@ -24,8 +24,15 @@
     // follow the whole farm.
     var page = $("[data-job-page]");
     var es = new EventSource("/api/events" + (page ? "?job=" + page.getAttribute("data-job-page") : ""));
-    es.onopen = function () { if (live) { live.classList.add("on"); live.title = "live updates on"; } };
-    es.onerror = function () { if (live) { live.classList.remove("on"); live.title = "reconnecting…"; } };
+    var lost = false;
+    es.onopen = function () {
+      if (live) { live.classList.add("on"); live.title = "live updates on"; }
+      if (lost) { lost = false; resync(); }  // events were missed while disconnected
+    };
+    es.onerror = function () {
+      lost = true;
+      if (live) { live.classList.remove("on"); live.title = "reconnecting…"; }
+    };
     var handler = function (ev) {
       var data;
       try { data = JSON.parse(ev.data); } catch (e) { return; }
