@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +28,7 @@ _REF_NAME = re.compile(r"^[A-Za-z0-9._@+=-]+(/[A-Za-z0-9._@+=-]+)*$")
 _HEX_ID = re.compile(r"^[0-9a-f]{64}$")
 COALESCE = 4 << 20  # read neighbouring chunks of one pack in one request, up to this
 PREFETCH = 4  # such requests under way at once while a file is read
+META_CACHE = 512  # decoded recipes and segments kept in memory
 
 
 def parse_id(oid: str) -> bytes:
@@ -60,6 +62,8 @@ class Store:
         self.read_pool = ThreadPoolExecutor(PREFETCH + 1, thread_name_prefix="vstudio-read")
         self.doomed: set[bytes] = set()  # blobs gc plans to delete: never deduplicate on them
         self._refresh_lock = threading.Lock()
+        self._meta: OrderedDict[bytes, Any] = OrderedDict()
+        self._meta_lock = threading.Lock()
         self.index.refresh()
 
     def describe(self) -> str:
@@ -188,15 +192,35 @@ class Store:
         key = parse_id(oid)
         _, e = self._locate(key)
         if e.base_kind == fmt.RECIPE:
-            return fmt.decode_recipe(self.blob(key), f"recipe of {oid}")
+            return self._cached(key, lambda: fmt.decode_recipe(self.blob(key),
+                                                               f"recipe of {oid}"))
         if e.base_kind != fmt.CHUNK:
             raise ObjectMissing(f"no file {oid} in the store (it is a part of one)")
         return None
 
+    def _cached(self, key: bytes, load: Callable[[], Any]) -> Any:
+        """Decoded recipes and segments, kept a while: range reads (the mount, video
+        streaming) ask for the same ones over and over, and ids never change content."""
+        with self._meta_lock:
+            hit = self._meta.get(key)
+            if hit is not None:
+                self._meta.move_to_end(key)
+                return hit
+        value = load()
+        with self._meta_lock:
+            self._meta[key] = value
+            while len(self._meta) > META_CACHE:
+                self._meta.popitem(last=False)
+        return value
+
+    def _segment(self, key: bytes) -> list[fmt.Entry]:
+        return self._cached(key, lambda: fmt.decode_segment(self.blob(key),
+                                                            f"segment {key.hex()}"))
+
     def _flat(self, entries: list[fmt.Entry]) -> Iterator[fmt.Entry]:
         for ent in entries:
             if ent.type == fmt.E_SEGMENT:
-                yield from fmt.decode_segment(self.blob(ent.id), f"segment {ent.id.hex()}")
+                yield from self._segment(ent.id)
             else:
                 yield ent
 
@@ -322,7 +346,7 @@ class Store:
                 break
             if pos + ent.length > start:
                 if ent.type == fmt.E_SEGMENT:
-                    seg = fmt.decode_segment(self.blob(ent.id), f"segment {ent.id.hex()}")
+                    seg = self._segment(ent.id)
                     inner = list(self._range(seg, start - pos, end - pos))
                     wanted.append((fmt.Entry(fmt.E_INLINE, 0, data=b"".join(inner)), -1))
                 else:
