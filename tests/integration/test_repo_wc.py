@@ -284,3 +284,37 @@ def test_concurrent_commits_get_distinct_revisions(tmp_path: Path, n: int) -> No
     assert cli_json("update", cwd=wcs[0])["rev"] == n
     assert sorted(x.name for x in wcs[0].iterdir() if x.name.startswith("file")) == [
         f"file{i}.txt" for i in range(n)]
+
+
+def test_store_gc_keeps_every_revision(tmp_path: Path, vs: InProcess) -> None:
+    from vstudio.repo import open_reader
+    from vstudio.studio import Studio
+
+    root = _studio(tmp_path, None, None)
+    wc = tmp_path / "wc"
+    vs.cli("checkout", f"{root}/film", str(wc))
+    (wc / "d").mkdir()
+    (wc / "d" / "a.bin").write_bytes(os.urandom(200_000))
+    (wc / "b.txt").write_text("b")
+    vs.cli("commit", "-m", "one", cwd=wc)
+    (wc / "d" / "a.bin").write_bytes(os.urandom(100_000))
+    vs.cli("commit", "-m", "two", cwd=wc)
+    (wc / "b.txt").unlink()
+    vs.cli("commit", "-m", "three", cwd=wc)
+    s = Studio.open(root)
+    try:
+        s.store.put_bytes(b"garbage nobody references " * 100)
+    finally:
+        s.close()
+    first = vs.cli_json("store", "gc", "--grace", "0", "--studio", str(root))
+    assert first["packs_deleted"] + first["doomed_objects"] >= 1  # the garbage goes
+    vs.cli_json("store", "gc", "--grace", "0", "--studio", str(root))
+    assert vs.cli("store", "check", "--studio", str(root)).returncode == 0
+    s = Studio.open(root)
+    try:
+        reader = open_reader(s)
+        for rev in (1, 2, 3):
+            for e in reader.tree("film", rev).values():
+                assert len(reader.read(e.oid, 0, e.size + 1)) == e.size
+    finally:
+        s.close()

@@ -231,13 +231,20 @@ class RepoService:
         now = time.time() if when is None else when
         rev = h + 1
         with self.store.writer() as w:  # durable when the block ends, before the commit
-            tree_oid, _ = trees.build_tree(w, base_files, base_folders, entries)
+            created: list[str] = []
+            tree_oid, _ = trees.build_tree(w, base_files, base_folders, entries, created)
+            # "objects" lists every id this revision brings in (new folders and file
+            # contents): the store's gc keeps whatever ids a ref names, so the union of
+            # all revision refs keeps every tree and file of the history alive.
             commit = {"t": "commit", "project": p.name, "rev": rev,
                       "parent": head_row.commit_oid if head_row else None, "tree": tree_oid,
                       "author": author, "time": now, "message": message,
-                      "changed": sorted(by_path)}
+                      "changed": sorted(by_path),
+                      "objects": sorted(set(created) | {e.oid for e in entries.values()
+                                                        if e is not None})}
             data = json.dumps(commit, separators=(",", ":"), ensure_ascii=False).encode()
-            commit_oid = w.put_bytes(data)
+        # The commit's bytes live in its ref; its id is that of those bytes.
+        commit_oid = trees.oid_of(data)
         with engine.begin() as conn:
             self._check_locks(conn, p, author, list(by_path))
             rs.insert_revision(conn, p.id, rs.RevisionRow(rev, commit_oid, tree_oid, author,

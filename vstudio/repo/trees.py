@@ -101,13 +101,14 @@ EMPTY_OID = oid_of(EMPTY_TREE)
 
 
 def build_tree(store: Writer, base_files: Mapping[str, Entry],
-               base_folders: Mapping[str, str],
-               changes: Mapping[str, Entry | None]) -> tuple[str, dict[str, Entry]]:
+               base_folders: Mapping[str, str], changes: Mapping[str, Entry | None],
+               created: list[str] | None = None) -> tuple[str, dict[str, Entry]]:
     """Apply ``changes`` (path -> entry, or None to remove) to a tree; upload new folders.
 
     Returns the new root id and the new flat tree. Only folders on a changed path are
     serialised; the others keep their ids. ``store`` is a write batch: one batch for all
-    folders of a commit instead of one durable write each.
+    folders of a commit instead of one durable write each. The ids of new folder objects
+    are appended to ``created``.
     """
     files = dict(base_files)
     for path, entry in changes.items():
@@ -150,6 +151,8 @@ def build_tree(store: Writer, base_files: Mapping[str, Entry],
             got = store.put_bytes(data)
             if got != oid:
                 raise CorruptObject(f"the store named a tree {got}, expected {oid}")
+            if created is not None:
+                created.append(oid)
         new_ids[d] = oid
     # A file and a folder cannot share a name.
     clash = sorted((folder_names - emptied) & files.keys())

@@ -118,20 +118,23 @@ class WorkingCopy:
                 # Small files in one read and one write: the store's own get_file makes
                 # a temporary file and renames it, which doubles the cost per file.
                 data = store.get_bytes(e.oid)
-                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                if replace:  # a fresh file takes ``mode`` (less the umask)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(dest)
+                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
                 try:
                     view = memoryview(data)
                     while view:
                         view = view[os.write(fd, view):]
-                    os.fchmod(fd, mode)
+                    s = os.fstat(fd)
                 finally:
                     os.close(fd)
             else:
                 store.get_file(e.oid, dest)
                 os.chmod(dest, mode)
+                s = os.lstat(dest)
             if replace:
                 os.replace(dest, target)
-            s = os.lstat(target)
             with lock:
                 stats[e.path] = s
                 progress.advance(e.size)

@@ -193,20 +193,36 @@ class Ignore:
 
 
 class Scan:
-    """What a scan found: path -> lstat result of every candidate file, and oddities."""
+    """What a scan found: files that are new or whose stat changed, and what was seen."""
 
-    def __init__(self, files: dict[str, os.stat_result] | None = None,
-                 links: list[str] | None = None) -> None:
-        self.files = files if files is not None else {}
-        self.links = links if links is not None else []  # symbolic links: never committed
+    def __init__(self) -> None:
+        self.changed: dict[str, os.stat_result] = {}  # not in the index, or stat differs
+        self.links: list[str] = []  # symbolic links: never committed
+        self.seen = bytearray()  # per index entry: 1 when found on disk
 
 
-def _scan_dirs(root: str, dirs: list[str], ign: Ignore, files: dict[str, os.stat_result],
-               links: list[str], subdirs: list[str]) -> None:
+def _scan_dirs(root: str, dirs: list[str], ign: Ignore, table: Table, out: Scan,
+               subdirs: list[str]) -> None:
+    """Scan ``dirs`` (not recursively), comparing each file's stat with the index."""
+    pos = table.pos
+    stats = table.stats
+    modes = table.modes
+    seen = out.seen
+    changed = out.changed
+    names = ign.files.names
+    suffixes = ign.files.suffixes
+    slow = bool(ign.files.other) or bool(ign.extra)
     for rel in dirs:
+        # scandir on a folder descriptor: each stat is an fstatat() of a bare name, so
+        # the kernel does not walk the whole path again for every file.
         try:
-            it = os.scandir(root + "/" + rel if rel else root)
+            fd = os.open(root + "/" + rel if rel else root, os.O_RDONLY | os.O_DIRECTORY)
         except (FileNotFoundError, NotADirectoryError):
+            continue
+        try:
+            it = os.scandir(fd)
+        except OSError:
+            os.close(fd)
             continue
         with it:
             for e in it:
@@ -214,57 +230,82 @@ def _scan_dirs(root: str, dirs: list[str], ign: Ignore, files: dict[str, os.stat
                 r = rel + "/" + name if rel else name
                 try:
                     if e.is_symlink():
-                        links.append(r)
-                    elif e.is_dir(follow_symlinks=False):
+                        out.links.append(r)
+                        continue
+                    if e.is_dir(follow_symlinks=False):
                         if not (not rel and name == META) and not ign.skip_dir(r, name):
                             subdirs.append(r)
-                    elif not ign.skip_file(r, name):
-                        files[r] = e.stat(follow_symlinks=False)
+                        continue
+                    if name in names or (suffixes and name.endswith(suffixes)) or (
+                            slow and ign.skip_file(r, name)):
+                        continue
+                    s = e.stat(follow_symlinks=False)
                 except FileNotFoundError:  # vanished during the scan: counts as absent
-                    pass
+                    continue
+                i = pos.get(r)
+                if i is None:
+                    changed[r] = s
+                    continue
+                seen[i] = 1
+                if (stats[2 * i] != s.st_size or stats[2 * i + 1] != s.st_mtime_ns
+                        or modes[i] != (1 if s.st_mode & 0o100 else 0)):
+                    changed[r] = s
+        os.close(fd)
 
 
 def walk(root: str, index: Index, under: str = "") -> Scan:
-    """List the working copy's files (below ``under``) with their stat.
+    """Scan the working copy (below ``under``) against the index.
 
     Folders are scanned level by level; a level with many folders is split between
     threads, since ``scandir`` and ``stat`` release the GIL.
     """
     ign = Ignore(read_ignore(root), set(index.conflicts.values()))
+    table = index.table()
+    out = Scan()
+    out.seen = bytearray(len(table.paths))
     if under and not os.path.isdir(os.path.join(root, under)):
         try:
             s = os.lstat(os.path.join(root, under))
         except FileNotFoundError:
-            return Scan()
+            return out
         if st.S_ISLNK(s.st_mode):
-            return Scan(links=[under])
-        return Scan({under: s})
-    files: dict[str, os.stat_result] = {}
-    links: list[str] = []
+            out.links.append(under)
+            return out
+        i = table.pos.get(under)
+        if i is not None:
+            out.seen[i] = 1
+        if i is None or table.entry(i)[1:3] != (s.st_size, s.st_mtime_ns) or \
+                table.modes[i] != (1 if s.st_mode & 0o100 else 0):
+            out.changed[under] = s
+        return out
     level = [under]
     while level:
         nxt: list[str] = []
         if len(level) < 8:
-            _scan_dirs(root, level, ign, files, links, nxt)
+            _scan_dirs(root, level, ign, table, out, nxt)
         else:
             import threading
 
             n = min(4, len(level))
             parts = [level[i::n] for i in range(n)]
-            outs: list[tuple[dict[str, os.stat_result], list[str], list[str]]] = [
-                ({}, [], []) for _ in parts]
-            threads = [threading.Thread(target=_scan_dirs, args=(root, part, ign, *out))
-                       for part, out in zip(parts, outs, strict=True)]
+            outs: list[tuple[Scan, list[str]]] = []
+            for _ in parts:
+                sc = Scan()
+                sc.seen = out.seen  # threads set distinct bytes of one array
+                outs.append((sc, []))
+            threads = [threading.Thread(target=_scan_dirs, args=(root, part, ign, table,
+                                                                 sc, sub))
+                       for part, (sc, sub) in zip(parts, outs, strict=True)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
-            for f, ln, sub in outs:
-                files.update(f)
-                links.extend(ln)
+            for sc, sub in outs:
+                out.changed.update(sc.changed)
+                out.links.extend(sc.links)
                 nxt.extend(sub)
         level = nxt
-    return Scan(files, links)
+    return out
 
 
 def hash_file(path: str) -> str:
@@ -293,7 +334,7 @@ class Status:
         self.deleted: list[str] = []
         self.conflicts: list[str] = []
         self.links: list[str] = []
-        self.stats: dict[str, os.stat_result] = {}
+        self.stats: dict[str, os.stat_result] = {}  # of added and stat-changed files
         self.hashes: dict[str, str] = {}  # files read during the scan
         self.refreshed = False  # stat cache entries updated: save the index
 
@@ -313,26 +354,26 @@ def status(root: str, index: Index, under: str = "") -> Status:
     scan = walk(root, index, under)
     res = Status()
     res.links = sorted(scan.links)
-    res.stats = files = scan.files
+    res.stats = scan.changed
     t = index.table()
-    pos, stats, modes = t.pos, t.stats, t.modes
     refresh: dict[str, Entry] = {}
-    for path, s in files.items():
-        i = pos.get(path)
+    for path, s in scan.changed.items():
+        i = t.pos.get(path)
         if i is None:
             res.added.append(path)
-        elif not (stats[2 * i] == s.st_size and stats[2 * i + 1] == s.st_mtime_ns
-                  and modes[i] == (1 if s.st_mode & 0o100 else 0)):
-            h = hash_file(os.path.join(root, path))
-            res.hashes[path] = h
-            if h == t.oid(i) and modes[i] == (1 if s.st_mode & 0o100 else 0):
-                refresh[path] = (h, s.st_size, s.st_mtime_ns, 0o755 if modes[i] else 0o644)
-            else:
-                res.modified.append(path)
-    prefix = under + "/" if under else ""
-    for path in t.paths:
-        if path not in files and (not under or path == under or path.startswith(prefix)):
-            res.deleted.append(path)
+            continue
+        h = hash_file(os.path.join(root, path))
+        res.hashes[path] = h
+        if h == t.oid(i) and t.modes[i] == (1 if s.st_mode & 0o100 else 0):
+            refresh[path] = (h, s.st_size, s.st_mtime_ns, 0o755 if t.modes[i] else 0o644)
+        else:
+            res.modified.append(path)
+    if 0 in scan.seen:  # some indexed file was not found
+        prefix = under + "/" if under else ""
+        seen = scan.seen
+        for i, path in enumerate(t.paths):
+            if not seen[i] and (not under or path == under or path.startswith(prefix)):
+                res.deleted.append(path)
     if refresh:
         index.entries.update(refresh)
         res.refreshed = True
