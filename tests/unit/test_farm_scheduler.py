@@ -139,3 +139,21 @@ def test_eligibility_type_tags_blocklist_limits() -> None:
     assert rank(WorkerView(4, enabled=False), snap) == []
     assert rank(WorkerView(4, slots=2, running=2), snap) == []
     assert first_block(WorkerView(4), snap, exhausted=[41]) is not None
+
+
+def test_first_block_agrees_with_rank() -> None:
+    import random
+
+    rnd = random.Random(7)
+    for _ in range(200):
+        jobs = [JobView(j, rnd.choice("abc"), rnd.choice([10, 50, 50, 90]), rnd.random(),
+                        max_running=rnd.choice([None, 1, 3]), running=rnd.randint(0, 3),
+                        blocks=[_block(j * 10 + k, j, rnd.choice(["blender", "synfig"]),
+                                       index=k) for k in range(rnd.randint(1, 3))])
+                for j in range(1, 8)]
+        snap = Snapshot(jobs, owner_running={o: rnd.randint(0, 5) for o in "abc"},
+                        blocklist={1: {rnd.randint(1, 7)}})
+        w = WorkerView(1, job_types=frozenset(rnd.sample(["blender", "synfig"], 1)))
+        gone = {b.id for j in jobs for b in j.blocks if rnd.random() < 0.2}
+        ranked = [b for b in rank(w, snap) if b.id not in gone]
+        assert first_block(w, snap, gone) == (ranked[0] if ranked else None)

@@ -108,9 +108,25 @@ def rank(worker: WorkerView, snapshot: Snapshot) -> list[BlockView]:
 
 def first_block(worker: WorkerView, snapshot: Snapshot,
                 exhausted: Iterable[int] = ()) -> BlockView | None:
-    """The best block for ``worker`` skipping blocks known to have no queued task left."""
-    gone = set(exhausted)
-    for b in rank(worker, snapshot):
-        if b.id not in gone:
-            return b
-    return None
+    """The best block for ``worker`` skipping blocks known to have no queued task left.
+
+    Same order as ``rank`` but one pass over the jobs (no sort): the claim calls this
+    once per waiting worker, and a busy farm can have hundreds of jobs with work.
+    """
+    if not worker.wants_work:
+        return None
+    gone = exhausted if isinstance(exhausted, set | frozenset) else set(exhausted)
+    banned = snapshot.blocklist.get(worker.id, ())
+    best: BlockView | None = None
+    best_key: tuple[int, int, float, int] | None = None
+    for job in snapshot.jobs:
+        if job.id in banned or not job_open(job):
+            continue
+        key = (-job.priority, snapshot.owner_running.get(job.owner, 0), job.created, job.id)
+        if best_key is not None and key >= best_key:
+            continue
+        for b in sorted(job.blocks, key=lambda b: b.index):
+            if b.id not in gone and block_fits(worker, b, snapshot):
+                best, best_key = b, key
+                break
+    return best
