@@ -199,7 +199,13 @@ def test_corrupt_blend_and_missing_texture_fail_clearly(farm: Farm, scenes: Path
     # the texture is not among the inputs: Blender alone would render magenta, exit 0
     missing = farm.submit([{"type": "blender", "frames": "1", "retries": 0,
                             "params": {"file": "tex.blend"}}], {"tex.blend": scenes / "tex.blend"})
+    # with the texture among the inputs, at the path the .blend expects, it renders
+    present = farm.submit([{"type": "blender", "frames": "1", "retries": 0,
+                            "params": {"file": "shots/tex.blend"}}],
+                          {"shots/tex.blend": scenes / "tex.blend",
+                           "shots/tex.png": scenes / "tex.png"})
     j1, j2 = farm.wait(corrupt), farm.wait(missing)
+    assert farm.wait(present)["status"] == "done"
     assert j1["status"] == j2["status"] == "failed"
     assert "Failed to read blend file" in j1["tasks"][0]["error"]
     assert j2["tasks"][0]["error"] == "blender exited with code 3: missing input files: //tex.png"

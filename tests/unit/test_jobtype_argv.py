@@ -138,3 +138,18 @@ def test_every_schema_field_is_read_by_a_builder() -> None:
             if name == "ffmpeg" and field == "block":
                 continue  # resolved by the manager into the task's inputs
             assert f'"{field}"' in sources[name], f"{name}.{field} is not used by the worker"
+
+
+def test_synfig_missing_import_fails_before_rendering(tmp_path: Path) -> None:
+    sif = ('<?xml version="1.0"?><canvas version="1.2" width="64" height="36" fps="24" '
+           'begin-time="0f" end-time="3f"><layer type="import"><param name="filename">'
+           '<string>img/bg.png</string></param></layer></canvas>')
+    t = _task(tmp_path, "synfig", {"file": "s/a.sif"}, [0, 1], {"s/a.sif": sif.encode()})
+    with pytest.raises(MissingInput, match=r"missing input files of a\.sif: img/bg\.png"):
+        jobtypes.build(t, tmp_path)
+    (tmp_path / "files/s/img").mkdir()
+    (tmp_path / "files/s/img/bg.png").write_bytes(PNG_1PX)
+    assert jobtypes.build(t, tmp_path).argv[0].endswith("synfig")
+    t2 = _task(tmp_path / "b", "synfig", {"file": "b.sif"}, [0], {"b.sif": b"<canvas"})
+    with pytest.raises(TaskError, match="not a readable Synfig file"):
+        jobtypes.build(t2, tmp_path / "b")

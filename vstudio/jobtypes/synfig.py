@@ -6,7 +6,14 @@ import re
 import shutil
 from pathlib import Path
 
-from vstudio.jobtypes.base import Event, Invocation, TaskError, TaskSpec, resolve_file
+from vstudio.jobtypes.base import (
+    Event,
+    Invocation,
+    MissingInput,
+    TaskError,
+    TaskSpec,
+    resolve_file,
+)
 
 FORMATS = {"png": ".png", "exr": ".exr", "jpeg": ".jpg", "jpg": ".jpg"}
 
@@ -19,9 +26,31 @@ def _size(value: object, what: str) -> int | None:
     return value
 
 
+def check_uses(sif: Path) -> None:
+    """Refuse a scene whose imported images, sounds or external canvases are missing.
+
+    Synfig renders a missing imported image as nothing, with exit code 0.
+    """
+    from xml.etree.ElementTree import ParseError
+
+    from vstudio.render.model import Use
+    from vstudio.render.scan_synfig import scan_sif
+
+    try:
+        missing = [r for r in scan_sif(sif) if isinstance(r, Use) and not r.exists]
+    except (ParseError, OSError, EOFError, ValueError) as e:
+        raise TaskError(f"{sif.name} is not a readable Synfig file ({e})") from None
+    if missing:
+        names = ", ".join(sorted({Path(u.path).relative_to(sif.parent).as_posix()
+                                  if Path(u.path).is_relative_to(sif.parent) else u.path
+                                  for u in missing})[:5])
+        raise MissingInput(f"missing input files of {sif.name}: {names}")
+
+
 def build(spec: TaskSpec, task_dir: Path) -> Invocation:
     p = spec.params
     sif = resolve_file(spec, task_dir / "files", str(p.get("file", "")), what="Synfig file")
+    check_uses(sif)
     fmt = str(p.get("format") or "png").lower()
     if fmt not in FORMATS:
         raise TaskError(f"Synfig output format {fmt} is not one of {', '.join(FORMATS)}")
