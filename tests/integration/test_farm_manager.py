@@ -178,3 +178,27 @@ def test_long_poll_wakes_on_submit_and_timeouts_fail(studio: Studio) -> None:
         assert job["status"] == "failed" and "timed out" in job["tasks"][0]["error"]
 
     run(studio, body)
+
+
+def test_repository_references_become_store_ids(studio: Studio) -> None:
+    from vstudio.errors import BadInput, NotFound
+    from vstudio.repo.api import Entry
+    from vstudio.repo.service import Change, RepoService
+
+    accounts.create_project(studio.engine, "film")
+    oid = studio.store.put_bytes(b"a blend file")
+    RepoService(studio).commit("film", "ann", "shot", [
+        Change("shots/a.blend", None, Entry("shots/a.blend", oid, 12))])
+
+    async def body(farm: Farm, admin: User, ann: User) -> None:
+        job = await farm.submit(ann, spec(cmd("c", "1"), project="film", inputs=[
+            {"path": "a.blend", "ref": "film@1:shots/a.blend"},
+            {"path": "b.blend", "ref": "film@HEAD:shots/a.blend"}]))
+        shown = await farm.read(lambda c: farm_queries.get_job(c, job))
+        assert shown["inputs"] == [{"path": "a.blend", "oid": oid},
+                                   {"path": "b.blend", "oid": oid}]
+        for ref in ("film@1:nope.blend", "film@x:shots/a.blend", "nofilm@1:a"):
+            with pytest.raises((BadInput, NotFound)):
+                await farm.submit(ann, spec(cmd("c", "1"), inputs=[{"path": "a", "ref": ref}]))
+
+    run(studio, body)
