@@ -126,3 +126,13 @@ def test_params_name_the_library_version() -> None:
     params = z.decode(seekable(FRAMES)).params()
     assert params["lib"] == z.libzstd().version
     assert "trailer" not in params  # rebuilt, not stored
+
+
+def test_other_zstd_output_is_named_not_silently_wrong() -> None:
+    """A reader whose libzstd compresses a frame differently gets a clear error."""
+    dec = z.decode(seekable(FRAMES))
+    params = dec.params()
+    marks = list(params["marks"])  # type: ignore[call-overload]
+    marks[2] = "000000000000"
+    with pytest.raises(z.ReencodeError, match="frame 2"):
+        b"".join(z.encode({**params, "marks": marks}, [], iter([dec.stream])))

@@ -28,9 +28,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
+import blake3
 import zstandard
 
-from vstudio.errors import BadInput
+from vstudio.errors import BadInput, StoreError
 
 log = logging.getLogger("vstudio.store")
 
@@ -42,6 +43,10 @@ BLENDER_LEVEL = 3  # ZSTD_COMPRESSION_LEVEL in Blender's writefile.cc (3.0 to 4.
 
 class ZstdFormatError(BadInput):
     """Not a seekable zstd stream this module can rebuild exactly."""
+
+
+class ReencodeError(StoreError):
+    """This machine's zstd library cannot rebuild a stored compressed .blend exactly."""
 
 
 class _Lib:
@@ -131,12 +136,19 @@ class Decoded:
     sizes: list[int]  # decompressed size of every frame, in order
     literal: dict[int, bytes]  # frame index -> verbatim compressed bytes (did not reproduce)
     trailer: bytes  # the seek-table frame, verbatim
+    marks: list[str]  # a short fingerprint of every compressed frame
 
     def params(self) -> dict[str, object]:
         # No trailer: it is rebuilt from the frames (decode checked that it can be).
-        # "lib": zstd promises the same output only for the same library version.
+        # "lib" and "marks": zstd promises the same output only for the same library
+        # version; a reader with another one says which frame differs and why.
         return {"level": self.level, "sizes": self.sizes, "lib": libzstd().version,
+                "marks": self.marks,
                 "literal": {str(i): len(b) for i, b in sorted(self.literal.items())}}
+
+
+def _mark(frame: bytes) -> str:
+    return blake3.blake3(frame).hexdigest(length=6)
 
 
 def _workers() -> int:
@@ -177,7 +189,7 @@ def decode(buf: bytes | memoryview, level: int = BLENDER_LEVEL,
     if sum(len(b) for b in literal.values()) > max_literal_share * table_at:
         raise ZstdFormatError(f"{len(literal)} of {len(frames)} zstd frames do not reproduce")
     return Decoded(b"".join(plain for plain, _ in results), level, [f.usize for f in frames],
-                   literal, trailer)
+                   literal, trailer, [_mark(c) for c in comps])
 
 
 def seek_trailer(frames: list[tuple[int, int]]) -> bytes:
@@ -205,6 +217,17 @@ def encode(params: dict[str, object], literal_frames: Iterable[bytes],
     buf = bytearray()
     workers = _workers()
     csizes: list[int] = []
+    marks = params.get("marks")
+
+    def checked(frame: bytes) -> bytes:
+        i = len(csizes)
+        if isinstance(marks, list) and i < len(marks) and _mark(frame) != marks[i]:
+            raise ReencodeError(f"libzstd {lib.version} compresses frame {i} of this .blend "
+                                f"differently from libzstd {params.get('lib')}, which stored "
+                                "it: install that libzstd version to read the file")
+        csizes.append(len(frame))
+        return frame
+
     with ThreadPoolExecutor(workers) as pool:
         pending: deque[Future[bytes] | bytes] = deque()
         for i, size in enumerate(sizes):
@@ -218,15 +241,11 @@ def encode(params: dict[str, object], literal_frames: Iterable[bytes],
             pending.append(literal[i] if i in literal else pool.submit(lib.compress, frame,
                                                                         level))
             while len(pending) > workers:
-                out = _result(pending.popleft())
-                csizes.append(len(out))
-                yield out
+                yield checked(_result(pending.popleft()))
         if buf or next(source, b""):
             raise ZstdFormatError("decoded stream is longer than its frames")
         while pending:
-            out = _result(pending.popleft())
-            csizes.append(len(out))
-            yield out
+            yield checked(_result(pending.popleft()))
     yield seek_trailer(list(zip(csizes, sizes, strict=True)))
 
 
