@@ -47,8 +47,13 @@ def paint_times(page: Any, url: str) -> tuple[float, float]:
     """(first contentful paint, load event) in seconds from the navigation's start."""
     page.goto("about:blank")  # a cross-document start: no paint holding from the last page
     page.goto(url, wait_until="load")
-    fcp = page.evaluate(
-        "performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1")
+    # The paint entry can be recorded after the load event on a fast page: wait for it.
+    fcp = page.evaluate("""() => new Promise(done => {
+        new PerformanceObserver(list => {
+            const e = list.getEntriesByName('first-contentful-paint')[0];
+            if (e) done(e.startTime);
+        }).observe({type: 'paint', buffered: true});
+        setTimeout(() => done(-1000), 3000); })""")
     load = page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd")
     return fcp / 1000.0, load / 1000.0
 
