@@ -227,11 +227,12 @@ def test_latest_follows_a_new_commit(fake_mount: FakeMount) -> None:
     assert (mnt / "r/3/a.txt").read_bytes() == b"two\n"
 
 
-def test_sigterm_unmounts_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signals_unmount_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
     m = start(tmp_path, make_history())
     try:
         assert (m.mnt / "r/1/a.txt").read_bytes() == b"one\n"
-        m.proc.send_signal(signal.SIGTERM)
+        m.proc.send_signal(sig)
         assert m.proc.wait(15) == 0
         assert not mounted_at(m.mnt)
     finally:

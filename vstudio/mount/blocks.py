@@ -47,7 +47,9 @@ class BlockCache:
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root = root
         self.max_bytes = max_bytes
-        root.mkdir(parents=True, exist_ok=True)
+        if not root.is_dir():
+            # Plain bytes of possibly encrypted stores end up here: keep them private.
+            root.mkdir(parents=True, mode=0o700)
         self._lock = threading.Lock()
         self._total = self._scan_total()
         self.hits = 0
