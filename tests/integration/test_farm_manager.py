@@ -202,3 +202,16 @@ def test_repository_references_become_store_ids(studio: Studio) -> None:
                 await farm.submit(ann, spec(cmd("c", "1"), inputs=[{"path": "a", "ref": ref}]))
 
     run(studio, body)
+
+
+def test_references_need_read_rights(studio: Studio) -> None:
+    accounts.create_project(studio.engine, "secret")
+    accounts.add_user(studio.engine, "keeper", "artist")
+    accounts.set_right(studio.engine, "secret", "keeper", "write", True)
+
+    async def body(farm: Farm, admin: User, ann: User) -> None:
+        with pytest.raises(PermissionDenied):
+            await farm.submit(ann, spec(cmd("c", "1"), inputs=[
+                {"path": "a", "ref": "secret@1:a.blend"}]))
+
+    run(studio, body)

@@ -241,6 +241,14 @@ class Farm:
             project = await self._read(lambda c: accounts.get_project(c, spec.project or ""))
             await self._read(lambda c: accounts.require(c, project, user, "read"))
             trusted = project.trusted
+        refs = sorted({i["ref"].partition("@")[0] for i in inputs if "ref" in i})
+        if refs:
+            # a reference reads the repository: only from projects the submitter may read
+            def check(c: Connection) -> None:
+                for name in refs:
+                    accounts.require(c, accounts.get_project(c, name), user, "read")
+
+            await self._read(check)
         inputs = await asyncio.to_thread(self._resolve_refs, inputs)
         now = time.time()
 
