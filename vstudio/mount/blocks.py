@@ -49,7 +49,7 @@ class BlockCache:
         self.max_bytes = max_bytes
         if not root.is_dir():
             # Plain bytes of possibly encrypted stores end up here: keep them private.
-            root.mkdir(parents=True, mode=0o700)
+            root.mkdir(parents=True, mode=0o700, exist_ok=True)
         self._lock = threading.Lock()
         self._total = self._scan_total()
         self.hits = 0
