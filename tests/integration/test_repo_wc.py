@@ -318,3 +318,45 @@ def test_store_gc_keeps_every_revision(tmp_path: Path, vs: InProcess) -> None:
                 assert len(reader.read(e.oid, 0, e.size + 1)) == e.size
     finally:
         s.close()
+
+
+class _Sabotage:
+    """A progress callback that deletes or edits the next file while a commit uploads."""
+
+    def __init__(self, victim: Path, action: str) -> None:
+        self.victim, self.action, self.fired = victim, action, False
+
+    def start(self, total: int, label: str = "") -> None:
+        pass
+
+    def advance(self, amount: int) -> None:
+        if not self.fired:
+            self.fired = True
+            if self.action == "delete":
+                self.victim.unlink()
+            else:
+                self.victim.write_text("edited while committing, longer than before")
+
+    def done(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("action,message", [("delete", "vanished"),
+                                            ("edit", "changed during the commit")])
+def test_file_vanishing_or_changing_during_commit(tmp_path: Path, vs: InProcess,
+                                                  action: str, message: str) -> None:
+    from vstudio.errors import VStudioError
+    from vstudio.repo.wcops import open_wc
+
+    root = _studio(tmp_path, None, None)
+    wc_dir = tmp_path / "wc"
+    vs.cli("checkout", f"{root}/film", str(wc_dir))
+    (wc_dir / "a.txt").write_text("a")
+    (wc_dir / "b.txt").write_text("b")
+    wc = open_wc(str(wc_dir))
+    try:
+        with pytest.raises(VStudioError, match=message):
+            wc.commit("racy", progress=_Sabotage(wc_dir / "b.txt", action))
+        assert wc.backend.head() == 0  # no partial revision
+    finally:
+        wc.backend.close()

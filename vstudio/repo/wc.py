@@ -215,7 +215,9 @@ class WorkingCopy:
                 try:
                     oid = w.put_file(full)
                     after = os.lstat(full)
-                except FileNotFoundError:
+                except (FileNotFoundError, BadInput, NotFound):
+                    if os.path.lexists(full):  # the store's own error, not a lost file
+                        raise
                     raise BadInput(f"{p} vanished during the commit; nothing was "
                                    "committed") from None
                 if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
