@@ -204,6 +204,8 @@ def decode_layout(params: dict[str, Any], chunks: Iterator[bytes]) -> Iterator[b
         f = unpack(heads, i * hsize)
         code, sdna_nr, count, length = ((f[0], f[1], f[4], f[3]) if large
                                         else (f[0], f[3], f[4], f[1]))
+        if length < 0:
+            raise BlendFormatError(f"blend layout: block {i} has a negative length")
         old = int.from_bytes(addrs[i * psize:(i + 1) * psize], order)
         blocks.append(Block(0, bytes(code), length, old, sdna_nr, count, hsize))
     dna = src.read(blocks[lay.dna_index].length) if lay.dna_index >= 0 else None
