@@ -47,6 +47,8 @@ class TaskRun:
         self.lost = False  # the manager took the task away (stale attempt or cancel)
         self.given_back = False
         self.timed_out = False
+        self.t_start = time.monotonic()
+        self.prepared = 0.0  # seconds from taking the task to starting the renderer
         self.early: dict[Path, Future[str]] = {}  # frames stored during the render
         self._done = threading.Event()
 
@@ -105,12 +107,14 @@ class TaskRun:
         from vstudio import jobtypes
 
         self.w.say(f"{self.label}: starting")
+        self.t_start = time.monotonic()
         shutil.rmtree(self.dir, ignore_errors=True)
         (self.dir / "files").mkdir(parents=True)
         self._fetch_inputs()
         if self.lost or self.w.stopping.is_set():
             return RunResult(returncode=-1, canceled=True, error="stopped before rendering")
         inv = jobtypes.build(self.task, self.dir, allow_commands=self.w.opts.allow_commands)
+        self.prepared = time.monotonic() - self.t_start
         self.run = Run(inv, on_progress=self.on_progress, on_log=self.on_log,
                        on_saved=self.on_saved)
         if self.lost:  # canceled while starting
@@ -221,8 +225,9 @@ class TaskRun:
                 stored = time.monotonic() - t0
                 retrying(self._flush_logs, stop)
                 retrying(lambda: api.done(self.id, self.attempt, outputs), stop)
-                self.w.say(f"{self.label}: done: rendered in {result.seconds:.2f} s, "
-                           f"{len(outputs)} output(s) stored in {stored:.2f} s")
+                self.w.say(f"{self.label}: done in {time.monotonic() - self.t_start:.2f} s "
+                           f"(inputs {self.prepared:.2f} s, render {result.seconds:.2f} s, "
+                           f"{len(outputs)} output(s) stored {stored:.2f} s after)")
                 self.w.tasks_done += 1
             elif self.given_back or self.w.stopping.is_set():
                 retrying(lambda: api.release(self.id, self.attempt, "worker stopping"),
