@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ServerProc
 from tests.helpers import cli, cli_json, need
 
 
@@ -155,3 +156,17 @@ def test_svn_import_bad_dumps(tmp_path: Path, svn_repo: tuple[Path, str, int],
     cli("project", "create", "bad", "--studio", str(studio_dir))
     r = cli("svn-import", str(bad), f"{studio_dir}/bad", check=False)
     assert r.returncode == 1 and "MD5" in r.stderr
+
+
+def test_svn_import_through_server(tmp_path: Path, svn_repo: tuple[Path, str, int],
+                                   server: ServerProc) -> None:
+    repo, url, head = svn_repo
+    dump = _dump(repo, tmp_path / "repo.dump", "--deltas")
+    cli("project", "create", "imp", "--studio", str(server.studio))
+    artist = server.add_user("art")
+    r = cli("svn-import", str(dump), f"{server.url}/imp", "--token", artist, check=False)
+    assert r.returncode == 1 and "admin" in r.stderr  # keeping authors and dates is an admin's
+    report = cli_json("svn-import", str(dump), f"{server.url}/imp", "--token",
+                      server.admin_token)
+    assert report["revisions"] == head
+    _compare(server.studio, "imp", url, head)

@@ -161,7 +161,7 @@ class RemoteBackend:
     def _commit(self, message: str, changes: list[Change],
                 imp: dict[str, Any] | None) -> int:
         body: dict[str, Any] = {"message": message, "changes": [
-            {"path": c.path, "old": c.old,
+            {"path": c.path, "old": None if imp else c.old,  # imports skip the check
              "new": None if c.new is None else {"oid": c.new.oid, "size": c.new.size,
                                                 "mode": c.new.mode, "mtime": c.new.mtime}}
             for c in changes]}
