@@ -728,3 +728,45 @@ def test_pages_on_a_postgresql_studio(tmp_path: Path, pg_url: str) -> None:
     finally:
         srv.process.terminate()
         srv.process.wait(10)
+
+
+def test_page_catches_up_after_the_manager_restarts(tmp_path: Path, browser: Any) -> None:
+    """The event stream reconnects by itself and the page refreshes what it missed."""
+    import subprocess
+    import sys
+
+    from tests.conftest import start_server
+    from tests.helpers import wait_for
+    from vstudio.studio import init_studio
+
+    root = tmp_path / "studio"
+    init_studio(root, store_url=None, db_url=None).close()
+    srv = start_server(root, tmp_path / "server.log")
+    port = srv.url.rsplit(":", 1)[1]
+    proc = srv.process
+    try:
+        job = submit(srv.url, srv.admin_token, "restart", frames="1-20", chunk=10)
+        page = login(browser, srv.url, srv.admin_token)
+        page.goto(f"{srv.url}/jobs/{job}")
+        page.wait_for_function("document.getElementById('live').classList.contains('on')")
+        page.evaluate("window.__noReload = 1")
+        proc.kill()  # the manager dies (and the page's open stream with it)
+        proc.wait(15)
+        page.wait_for_function("!document.getElementById('live').classList.contains('on')")
+        # While the manager is down nothing can reach the page; it then comes back and a
+        # node reports progress on the restarted manager.
+        log = open(tmp_path / "server2.log", "ab")  # noqa: SIM115 - the child's output
+        proc = subprocess.Popen([sys.executable, "-m", "vstudio", "serve", "--studio",
+                                 str(root), "--port", port], stdout=log, stderr=log)
+        wait_for(lambda: httpx.get(srv.url + "/openapi.json", timeout=2).status_code == 200,
+                 30, "the manager to restart")
+        node = FakeNode(srv.url, srv.admin_token, "node-after-restart")
+        node.take()
+        node.progress(50)
+        page.wait_for_function(
+            "document.querySelector('#job-head progress').value >= 24.9", timeout=15000)
+        assert page.evaluate("window.__noReload") == 1
+        page.context.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
