@@ -307,6 +307,7 @@ def test_embedded_s3_store(s3_url: str, tmp_path: Path) -> None:
     pid = mount(url, mnt, tmp_path / "cache", {})
     try:
         check_every_revision(Mounted(url, mnt, pid, tmp_path / "wc", {}, studio))
+        assert list((tmp_path / "cache/blocks").rglob("*.0")), "blocks are cached on disk"
         want = revision_files(studio, "p", 3)["shots/s1/plate.bin"]
         with open(mnt / "r/3/shots/s1/plate.bin", "rb") as f:
             for off in (0, 1, 4 * 1024 * 1024 - 3, BIG - 10, 2_000_000):
@@ -331,5 +332,9 @@ def test_bad_inputs(tmp_path: Path, studio_dir: Path) -> None:
         assert out.stderr.startswith("error: ") and text in out.stderr, (args, out.stderr)
         assert "Traceback" not in out.stderr
     assert not mounted_at(tmp_path / "mnt")
-    usage = cli("mount", "http://host-only", str(tmp_path / "mnt"), check=False)
-    assert usage.returncode == 2
+    for args in (["mount", "http://host-only", str(tmp_path / "mnt")],
+                 ["mount", f"{studio_dir}/p", str(tmp_path / "mnt"), "--max-cache", "0"],
+                 ["mount", f"{studio_dir}/p"]):
+        usage = cli(*args, check=False)
+        assert usage.returncode == 2, (args, usage.stderr)
+        assert "Traceback" not in usage.stderr

@@ -16,8 +16,8 @@ import click
 @click.option("--token", metavar="TOKEN", default=None,
               help="API token for an http(s) URL (default: $VSTUDIO_TOKEN).")
 @click.option("--cache", "cache_dir", metavar="DIR", type=click.Path(path_type=Path),
-              default=None, help="Block cache folder, shared by mounts "
-              "(default: $VSTUDIO_CACHE/blocks or ~/.cache/vstudio/blocks).")
+              default=None, help="Cache folder shared by mounts: blocks in DIR/blocks, "
+              "logs in DIR/logs (default: $VSTUDIO_CACHE or ~/.cache/vstudio).")
 @click.option("--max-cache", "max_cache_gb", metavar="GB", type=click.FloatRange(min=0.01),
               default=10.0, show_default=True, help="Bound of the block cache in GB.")
 @click.option("--foreground", is_flag=True, help="Serve in this process until unmounted.")
@@ -41,8 +41,7 @@ def mount_cmd(url: str, mountpoint: Path, token: str | None, cache_dir: Path | N
         if cache_dir is not None:
             args += ["--cache", str(cache_dir.expanduser().resolve())]
         digest = hashlib.sha256(str(mnt).encode()).hexdigest()[:12]
-        log_path = Path(cache_dir or Path.home() / ".cache" / "vstudio").expanduser() \
-            / "logs" / f"mount-{digest}.log"
+        log_path = _cache_root(cache_dir) / "logs" / f"mount-{digest}.log"
         pid = runner.spawn_daemon(args, mnt, log_path, env={"VSTUDIO_TOKEN": token} if token
                                   else None)
         click.echo(f"mounted {url} at {mnt} (pid {pid}; log {log_path})")
@@ -52,6 +51,14 @@ def mount_cmd(url: str, mountpoint: Path, token: str | None, cache_dir: Path | N
     source = runner.open_source(url, token)
     runner.run_foreground(source, mnt, cache_dir=cache_dir,
                           max_cache_bytes=int(max_cache_gb * 1024**3), debug=debug)
+
+
+def _cache_root(cache_dir: Path | None) -> Path:
+    if cache_dir is not None:
+        return cache_dir.expanduser()
+    from vstudio.mount.blocks import default_cache_dir
+
+    return default_cache_dir().parent
 
 
 @click.command("umount")

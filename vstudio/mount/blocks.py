@@ -67,8 +67,8 @@ class BlockCache:
     def _entries(self) -> list[tuple[Path, int, float]]:
         out = []
         for sub in os.scandir(self.root):
-            if not sub.is_dir():
-                continue
+            if len(sub.name) != 2 or not sub.is_dir():
+                continue  # only the two-hex-digit folders this class makes
             for f in os.scandir(sub.path):
                 try:
                     st = f.stat()

@@ -238,7 +238,8 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
     check_mountpoint(mnt)
     view = RepoView(source.reader, source.project, poll_seconds=poll_seconds)
     _warm_up(view)
-    cache = (BlockCache(cache_dir or default_cache_dir(), max_cache_bytes)
+    cache = (BlockCache(cache_dir / "blocks" if cache_dir else default_cache_dir(),
+                        max_cache_bytes)
              if source.remote_bytes else None)
     # Over a network many fetches in flight hide latency; from a local folder the work is
     # CPU (decompress, hash), where more Python threads than cores only contend.
