@@ -125,7 +125,10 @@ def file_from_chunks(body: FileIn, studio: StudioDep, _: Writer) -> dict[str, st
     entries = []
     for p in body.pieces:
         if p.inline is not None:
-            data = base64.b64decode(p.inline)
+            try:
+                data = base64.b64decode(p.inline, validate=True)
+            except ValueError:
+                raise BadInput("an inline piece is not valid base64") from None
             entries.append(fmt.Entry(fmt.E_INLINE, len(data), data=data))
         elif p.id is not None:
             entries.append(fmt.Entry(fmt.E_CHUNK, p.length, id=parse_id(p.id)))

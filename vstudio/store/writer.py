@@ -105,6 +105,16 @@ class Writer:
                 new += 1
         return new
 
+    def _raw_length(self, key: bytes) -> int:
+        pos = self._pending.get(key)
+        if pos is not None:
+            return self._entries[pos].raw_length
+        hit = self.store.index.get(key)
+        if hit is None:
+            self._wait_uploads()  # in a pack on its way
+            hit = self.store.index.get(key)
+        return hit[1].raw_length if hit else -1
+
     def mark_file(self, key: bytes) -> None:
         self._mark_file(key, "fastcdc")
 
@@ -119,6 +129,10 @@ class Writer:
                            "upload them first")
         if any(e.type == fmt.E_SEGMENT for e in entries):
             raise BadInput("a file is sent as chunks and inline pieces, not segments")
+        for e in entries:
+            if e.type == fmt.E_CHUNK and self._raw_length(e.id) != e.length:
+                raise BadInput(f"chunk {e.id.hex()} is {self._raw_length(e.id)} bytes, "
+                               f"not {e.length}")
         recipe = fmt.Recipe(entries, sum(e.length for e in entries))
         if self.store.hash_recipe(recipe, self._read_back).hex() != oid:
             raise BadInput(f"the chunks sent do not rebuild to {oid}")
