@@ -27,7 +27,8 @@ def mount_cmd(url: str, mountpoint: Path, token: str | None, cache_dir: Path | N
     """Mount every revision of a project read-only at MOUNTPOINT.
 
     URL is STUDIO_DIR/PROJECT or http(s)://HOST:PORT/PROJECT. Layout: latest/, r/N/,
-    tags/NAME/. Without --foreground it returns once the mount is ready.
+    tags/NAME/. Files carry the extended attributes user.vstudio.id, .rev, .author and
+    .lock (getfattr -d FILE). Without --foreground it returns once the mount is ready.
     """
     from vstudio.mount import runner
 
