@@ -261,9 +261,14 @@ def test_status_fast_path_rehashes_only_changed_stat(tmp_path: Path) -> None:
     assert out == "A  .vstudioignore\nM  d/4.txt\nD  d/5.txt\n"
     slow = cli("status", cwd=wc, env={"VSTUDIO_NO_FAST_PATH": "1"}).stdout
     assert slow == out
-    assert json.loads(cli("status", "--json", "d", cwd=wc).stdout) == [
-        {"path": "d/4.txt", "status": "modified", "locked": False},
-        {"path": "d/5.txt", "status": "deleted", "locked": False}]
+    fast_json = json.loads(cli("status", "--json", "d", cwd=wc).stdout)
+    assert fast_json == [
+        {"path": "d/4.txt", "status": "modified", "locked": False, "lock_owner": None,
+         "out_of_date": False},
+        {"path": "d/5.txt", "status": "deleted", "locked": False, "lock_owner": None,
+         "out_of_date": False}]
+    assert json.loads(cli("status", "--json", "d", cwd=wc,
+                          env={"VSTUDIO_NO_FAST_PATH": "1"}).stdout) == fast_json
 
 
 @pytest.mark.parametrize("n", [3])

@@ -39,6 +39,7 @@ def main(args: list[str]) -> int | None:
             return 1
         unders.append(rel.replace(os.sep, "/"))
     out_json: list[dict[str, object]] = []
+    user: str | None = None
     refreshed = False
     for under in unders:
         res = wcindex.status(root, index, under)
@@ -46,7 +47,12 @@ def main(args: list[str]) -> int | None:
         prefix = under + "/" if under else ""
         locks = [p for p in index.locks if not under or p == under or p.startswith(prefix)]
         if as_json:
-            out_json.extend(wcindex.status_json(res, locks))
+            if user is None:
+                import json
+
+                with open(os.path.join(root, wcindex.META, "wc.json")) as f:
+                    user = str(json.load(f).get("user") or "")
+            out_json.extend(wcindex.status_json(res, locks, user))
         else:
             sys.stdout.write(wcindex.format_lines(res.lines(locks)))
     if as_json:

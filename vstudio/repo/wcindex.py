@@ -389,8 +389,10 @@ def format_lines(lines: list[tuple[str, str]]) -> str:
     return "".join(f"{c} {p}\n" for c, p in lines)
 
 
-def status_json(res: Status, locks: list[str]) -> list[dict[str, Any]]:
+def status_json(res: Status, locks: list[str], user: str | None) -> list[dict[str, Any]]:
+    """Rows as ``status --json`` prints them (the full command adds others' locks)."""
     names = {"M": "modified", "A": "added", "D": "deleted", "C": "conflicted",
              "L": "link", " ": "normal"}
-    return [{"path": p, "status": names[c[0]], "locked": c[1] == "K"}
+    return [{"path": p, "status": names[c[0]], "locked": c[1] == "K",
+             "lock_owner": user if c[1] == "K" else None, "out_of_date": False}
             for c, p in res.lines(locks)]
