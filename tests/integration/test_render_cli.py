@@ -28,6 +28,7 @@ def synfig_project(root: Path) -> Path:
     (["render", "{p}", "--farm", "http://127.0.0.1:9", "--local"], 2, "exclude each other"),
     (["render", "{p}", "--farm", "ftp://x"], 1, "http(s)://host:port"),
     (["render", "{p}", "-j", "0"], 2, "0 is not in the range"),
+    (["render", "{p}", "{p}/.."], 1, "render one project at a time"),
     (["deps", "{p}"], 1, "is a folder"),
     (["deps", "{p}/textures/logo.png"], 1, "no scanner for '.png'"),
 ])

@@ -59,7 +59,9 @@ def render_cmd(paths: tuple[Path, ...], profile: str | None, farm_url: str | Non
 
     A folder renders its roots (files no other file uses) and the renders they need;
     outputs go to render/<path>.<ext> beside the sources (render/<profile>/... for a
-    named profile that is not the project's default).
+    named profile that is not the project's default). --json prints one entry per file
+    considered: file, key, status (rendered, cached, failed; planned with --dry-run),
+    frames, seconds, and the reason it renders.
     """
     from vstudio.render.engine import ProjectRender
     from vstudio.render.project import find_root

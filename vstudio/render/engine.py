@@ -80,6 +80,10 @@ class ProjectRender:
         if not self.paths:
             raise BadInput("name at least one file or folder to render")
         self.project = Project(find_root(self.paths[0].resolve()))
+        for p in self.paths[1:]:
+            if self.project.rel(p.resolve()).startswith("/"):
+                raise BadInput(f"{p} is outside the project {self.project.root}: "
+                               "render one project at a time")
         name = self.project.check_profile(self.profile)
         self.cache = FileCache(self.project.cache_path)
         self.graph = build(self.project, self.paths, self.cache)
