@@ -46,6 +46,7 @@ def test_bad_inputs(studio_dir: Path, tmp_path: Path) -> None:
     s = ("--studio", str(studio_dir))
     assert "does not exist" in _fail("store", "put", str(tmp_path / "missing"), *s)
     assert "is a folder" in _fail("store", "put", str(tmp_path), *s)
+    assert "not a regular file" in _fail("store", "put", "/dev/zero", *s)
     assert "not an object id" in _fail("store", "get", "xyz", str(tmp_path / "o"), *s)
     assert "no object" in _fail("store", "get", "ab" * 32, str(tmp_path / "o"), *s)
     usage = cli("store", "put", *s, check=False)  # no paths: bad usage (click's message)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import stat
 import struct
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -66,9 +67,12 @@ class Writer:
                  previous: str | None = None) -> str:
         path = Path(path)
         try:
-            size = path.stat().st_size
+            st = path.stat()
+            size = st.st_size
             if path.is_dir():
                 raise BadInput(f"{path} is a folder: give files")
+            if not stat.S_ISREG(st.st_mode):  # a device or pipe might never end
+                raise BadInput(f"{path} is not a regular file")
             with open(path, "rb"):
                 pass
         except FileNotFoundError:
