@@ -37,7 +37,9 @@ from vstudio.store.blendfile import (
     FileView,
     decode_header,
     is_blend,
+    pack_addresses,
     scan,
+    unpack_addresses,
 )
 from vstudio.store.blendsdna import PointerCodec, SdnaError, parse_sdna
 from vstudio.store.chunking import (
@@ -82,10 +84,12 @@ class Layout:
     dna_index: int  # index of the DNA1 block, -1 if none
     normalised: bool
     side: int  # values in the side list (escaped pointers, volatile fields)
+    addr_bytes: int  # length of the packed address table
 
     def params(self) -> dict[str, object]:
         return {"v": LAYOUT_VERSION, "blocks": self.blocks, "header": self.header_size,
-                "dna": self.dna_index, "norm": self.normalised, "side": self.side}
+                "dna": self.dna_index, "norm": self.normalised, "side": self.side,
+                "addr": self.addr_bytes}
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Layout:
@@ -93,7 +97,7 @@ class Layout:
             raise BlendFormatError(f"unknown blend layout version {params.get('v')!r}: "
                                    "upgrade vstudio")
         return cls(int(params["blocks"]), int(params["header"]), int(params["dna"]),
-                   bool(params["norm"]), int(params["side"]))
+                   bool(params["norm"]), int(params["side"]), int(params["addr"]))
 
 
 def _codec(header: BlendHeader, blocks: list[Block], dna: bytes | None) -> PointerCodec | None:
@@ -132,24 +136,24 @@ def layout_pieces(buf: Buffer) -> tuple[Layout, Generator[tuple[bytes, bool], No
         except (SdnaError, ValueError, IndexError, OverflowError, TypeError):
             # An SDNA that does not describe these bodies: keep the pointers as they are.
             codec, side, rewritten = None, [], {}
-    lay = Layout(len(blocks), header.size, dna_index, codec is not None, len(side))
-    return lay, _pieces(buf, header, blocks, dna, side, rewritten, dna_index)
+    addrs = pack_addresses([b.old for b in blocks])
+    lay = Layout(len(blocks), header.size, dna_index, codec is not None, len(side), len(addrs))
+    return lay, _pieces(buf, header, blocks, dna, addrs + array("Q", side).tobytes(),
+                        rewritten, dna_index)
 
 
 def _pieces(buf: Buffer, header: BlendHeader, blocks: list[Block], dna: bytes | None,
-            side: list[int], rewritten: dict[int, bytes], dna_index: int
+            session: bytes, rewritten: dict[int, bytes], dna_index: int
             ) -> Generator[tuple[bytes, bool], None, None]:
     yield bytes(buf[:header.size]), True
     psize = header.pointer_size
     heads = bytearray()
     zero = bytes(psize)
-    addrs = bytearray()
     for b in blocks:
         h = b.head
         heads += h[:ADDRESS_AT]
         heads += zero
         heads += h[ADDRESS_AT + psize:]
-        addrs += h[ADDRESS_AT:ADDRESS_AT + psize]
     # Headers change only where blocks are added, removed or resized.  Cut the table
     # before data-block (ID) headers once a piece has HEAD_PIECE bytes, so an insertion
     # shifts no boundary elsewhere (the table is too regular for content-defined cuts).
@@ -160,8 +164,8 @@ def _pieces(buf: Buffer, header: BlendHeader, blocks: list[Block], dna: bytes | 
             yield bytes(heads[start:at]), False
             start = at
     yield bytes(heads[start:]), False
-    # The per-session values: one piece that changes with every save.
-    yield bytes(addrs) + array("Q", side).tobytes(), False
+    # The per-session values (addresses, side list): one piece that changes every save.
+    yield session, False
     if dna:
         yield dna, False
     group: list[bytes] = []
@@ -193,7 +197,7 @@ def decode_layout(params: dict[str, Any], chunks: Iterator[bytes]) -> Iterator[b
     yield head
     psize, hsize = header.pointer_size, header.bhead_size
     heads = src.read(lay.blocks * hsize)
-    addrs = src.read(lay.blocks * psize)
+    olds = unpack_addresses(src.read(lay.addr_bytes), lay.blocks)
     side_values = array("Q")
     side_values.frombytes(src.read(lay.side * 8))
     unpack = header.bhead_struct.unpack_from
@@ -206,8 +210,7 @@ def decode_layout(params: dict[str, Any], chunks: Iterator[bytes]) -> Iterator[b
                                         else (f[0], f[3], f[4], f[1]))
         if length < 0:
             raise BlendFormatError(f"blend layout: block {i} has a negative length")
-        old = int.from_bytes(addrs[i * psize:(i + 1) * psize], order)
-        blocks.append(Block(0, bytes(code), length, old, sdna_nr, count, hsize))
+        blocks.append(Block(0, bytes(code), length, olds[i], sdna_nr, count, hsize))
     dna = src.read(blocks[lay.dna_index].length) if lay.dna_index >= 0 else None
     codec = _codec(header, blocks, dna) if lay.normalised else None
     if lay.normalised and sys.byteorder != "little":
@@ -218,7 +221,7 @@ def decode_layout(params: dict[str, Any], chunks: Iterator[bytes]) -> Iterator[b
     side = iter(side_values.tolist())
     for i, b in enumerate(blocks):
         h = heads[i * hsize:(i + 1) * hsize]
-        yield h[:ADDRESS_AT] + addrs[i * psize:(i + 1) * psize] + h[ADDRESS_AT + psize:]
+        yield h[:ADDRESS_AT] + b.old.to_bytes(psize, order) + h[ADDRESS_AT + psize:]
         if i == lay.dna_index:
             assert dna is not None
             yield dna
