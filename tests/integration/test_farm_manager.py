@@ -215,3 +215,28 @@ def test_references_need_read_rights(studio: Studio) -> None:
                 {"path": "a", "ref": "secret@1:a.blend"}]))
 
     run(studio, body)
+
+
+def test_waiting_workers_wake_when_work_appears(studio: Studio) -> None:
+    async def body(farm: Farm, admin: User, ann: User) -> None:
+        await farm.submit(ann, spec(cmd("c", "1-2"), max_running=1))
+        await farm.submit(ann, spec(cmd("render", "1-2", 2),
+                                    {"name": "encode", "type": "ffmpeg",
+                                     "params": {"block": "render"}}, priority=10))
+        a, b = (await worker(farm, admin, "a", slots=2), await worker(farm, admin, "b", slots=2))
+        first = await farm.next_task(admin, a, 0)
+        render = await farm.next_task(admin, b, 0)
+        assert first and render and render["block"] == "render"
+        for holder, task in ((a, first), (b, render)):
+            # the other task of the limited job / the encode is not ready yet
+            other = a if holder == b else b
+            waiting = asyncio.create_task(farm.next_task(admin, other, 10))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+            t0 = time.monotonic()
+            await finish(farm, admin, task)
+            got = await asyncio.wait_for(waiting, 5)
+            assert got is not None and time.monotonic() - t0 < 1
+            await finish(farm, admin, got)
+
+    run(studio, body)

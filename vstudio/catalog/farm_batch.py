@@ -135,7 +135,11 @@ def apply_reports(conn: Connection, cache: FarmCache, reports: list[Report], now
                             "seconds": o.get("seconds"), "peak_mem": o.get("peak_mem"),
                             "thumbnail_oid": o.get("thumbnail_oid")} for o in r.outputs)
             finished_blocks.add((row.job_id, row.block_id, row.id))
-            results.append(Effects(wake=True, jobs={row.job_id}, tasks=[
+            # A finished task makes new work only through what _close finds (released
+            # dependents, started jobs) or by freeing a place under the job's limit;
+            # waking every idle worker on each report would be a thundering herd.
+            limited = cache.job(conn, row.job_id).max_running is not None
+            results.append(Effects(wake=limited, jobs={row.job_id}, tasks=[
                 {"id": row.id, "job_id": row.job_id, "status": DONE, "progress": 100.0}]))
         else:
             results.append(None)  # fail / release: applied below, after the bulk writes

@@ -41,6 +41,7 @@ class JobInfo:
     trusted: bool
     inputs: list[dict[str, str]]
     blocklist_after: int
+    max_running: int | None
     blocks: tuple[BlockInfo, ...]
     # block id -> ids of the blocks of this job that depend on it
     dependents: dict[int, tuple[int, ...]] = field(default_factory=dict)
@@ -64,7 +65,8 @@ class FarmCache:
             return hit
         row = conn.execute(sa.select(farm_jobs.c.id, farm_jobs.c.name, farm_jobs.c.owner,
                                      farm_jobs.c.project, farm_jobs.c.trusted,
-                                     farm_jobs.c.inputs, farm_jobs.c.blocklist_after)
+                                     farm_jobs.c.inputs, farm_jobs.c.blocklist_after,
+                                     farm_jobs.c.max_running)
                            .where(farm_jobs.c.id == job_id)).first()
         if row is None:
             raise NotFound(f"no job {job_id}")
@@ -79,7 +81,7 @@ class FarmCache:
             for dep_id, _mode in b.depends:
                 dependents.setdefault(dep_id, []).append(b.id)
         info = JobInfo(row.id, row.name, row.owner, row.project, bool(row.trusted),
-                       json.loads(row.inputs), row.blocklist_after, blocks,
+                       json.loads(row.inputs), row.blocklist_after, row.max_running, blocks,
                        {k: tuple(v) for k, v in dependents.items()})
         if len(self._jobs) >= self._limit:
             self._jobs.clear()

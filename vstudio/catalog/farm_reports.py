@@ -105,7 +105,7 @@ def done(conn: Connection, cache: FarmCache, task_id: int, attempt: int,
              "thumbnail_oid": o.get("thumbnail_oid")} for o in outputs])
     conn.execute(t.update().where(t.c.id == task_id).values(
         status=TaskStatus.DONE.value, progress=100.0, finished=now, lease_until=None))
-    fx = Effects(wake=True, jobs={row.job_id},
+    fx = Effects(wake=cache.job(conn, row.job_id).max_running is not None, jobs={row.job_id},
                  tasks=[{"id": task_id, "job_id": row.job_id, "status": "done",
                          "progress": 100.0}])
     release_dependents(conn, cache, row.job_id, row.block_id, task_id, fx)
