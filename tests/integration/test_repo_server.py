@@ -133,3 +133,34 @@ def test_lock_race_exactly_one_wins(server: ServerProc) -> None:
         assert sorted(results) == [200] + [409] * (len(tokens) - 1)
         locks = httpx.get(f"{base}/locks", headers=_h(tokens[0])).json()
         assert [lk["path"] for lk in locks].count(path) == 1
+
+
+def test_text_postgres_cannot_store_is_a_4xx(tmp_path: Path, pg_url: str) -> None:
+    from tests.conftest import start_server
+    from vstudio.studio import init_studio
+
+    root = tmp_path / "pg-studio"
+    init_studio(root, store_url=None, db_url=pg_url).close()
+    srv = start_server(root, tmp_path / "pg-server.log")
+    try:
+        _project(srv, "film")
+        h = {**_h(srv.admin_token), "Content-Type": "application/json"}
+        base = f"{srv.url}/api/repo"
+        bad = '"a\\u0000b"'
+        for url, body in [
+            ("/film/commits", '{"message": ' + bad + ', "changes": []}'),
+            ("/film/locks", '{"path": "x.blend", "message": ' + bad + '}'),
+            ("/film/locks", '{"path": ' + bad + '}'),
+            ("/film/tags", '{"name": ' + bad + '}'),
+            ("/film/lock-rules", '{"patterns": [' + bad + ']}'),
+            ("/film/commits", '{"message": "\\ud800", "changes": []}'),
+        ]:
+            r = httpx.post(base + url, content=body, headers=h)
+            assert 400 <= r.status_code < 500, (url, body, r.text)
+        for url in ("/fi%00lm", "/film/tree/99999999999999999999", "/film/tree/-1",
+                    "/film/log?path=a%00b", "/film/log?limit=0"):
+            r = httpx.get(base + url, headers=h)
+            assert 400 <= r.status_code < 500, (url, r.text)
+    finally:
+        srv.process.kill()
+        srv.process.wait(10)

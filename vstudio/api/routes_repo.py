@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Path, Query
+from pydantic import AfterValidator, BaseModel, Field
 
 from vstudio.api.deps import CurrentUser, Person, StudioDep, require_role
 from vstudio.catalog import accounts
@@ -23,9 +23,26 @@ from vstudio.studio import Studio
 router = APIRouter(prefix="/api/repo", tags=["repository"])
 
 OID = Field(pattern=r"^[0-9a-f]{64}$")
+MAX_REV = 2**31 - 1
+
+
+def _storable(text: str) -> str:
+    """Refuse text a database cannot store (NUL, lone surrogates): a 422, never a 500."""
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+Rev = Annotated[int, Path(ge=0, le=MAX_REV)]
 
 
 def _service(studio: Studio, project: str, user: User, right: str) -> RepoService:
+    accounts.check_name("project", project)
     svc = RepoService(studio)
     accounts.require(studio.engine, svc.project(project), user, right)
     return svc
@@ -61,51 +78,51 @@ class LockOut(BaseModel):
 
 
 class LockIn(BaseModel):
-    path: str = Field(min_length=1, max_length=1000)
-    message: str = Field(default="", max_length=10_000)
+    path: Text = Field(min_length=1, max_length=1000)
+    message: Text = Field(default="", max_length=10_000)
 
 
 class UnlockIn(BaseModel):
-    path: str = Field(min_length=1, max_length=1000)
+    path: Text = Field(min_length=1, max_length=1000)
     force: bool = False
 
 
 class PathsIn(BaseModel):
-    paths: list[str] = Field(max_length=100_000)
+    paths: list[Annotated[Text, Field(max_length=1000)]] = Field(max_length=100_000)
 
 
 class RulesIn(BaseModel):
-    patterns: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
+    patterns: list[Annotated[Text, Field(min_length=1, max_length=1000)]] = Field(
         min_length=1, max_length=1000)
 
 
 class TagIn(BaseModel):
-    name: str = Field(min_length=1, max_length=64)
-    rev: int | None = Field(default=None, ge=1)
+    name: Text = Field(min_length=1, max_length=64)
+    rev: int | None = Field(default=None, ge=1, le=MAX_REV)
 
 
 class NewFile(BaseModel):
     oid: str = OID
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=2**62)
     mode: int = Field(default=0o644, ge=0, le=0o7777)
-    mtime: float = 0.0
+    mtime: float = Field(default=0.0, allow_inf_nan=False)
 
 
 class ChangeIn(BaseModel):
-    path: str = Field(min_length=1, max_length=1000)
+    path: Text = Field(min_length=1, max_length=1000)
     # The id the committer started from; None: it had no file there.
     old: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     new: NewFile | None = None  # None removes the path
 
 
 class ImportIn(BaseModel):
-    rev: int = Field(ge=1)
-    author: str = Field(max_length=128)
-    time: float
+    rev: int = Field(ge=1, le=MAX_REV)
+    author: Text = Field(max_length=128)
+    time: float = Field(allow_inf_nan=False)
 
 
 class CommitIn(BaseModel):
-    message: str = Field(max_length=100_000)
+    message: Text = Field(max_length=100_000)
     changes: list[ChangeIn] = Field(max_length=1_000_000)
     import_: ImportIn | None = Field(default=None, alias="import")
 
@@ -124,7 +141,7 @@ def project_info(project: str, user: CurrentUser, studio: StudioDep) -> ProjectI
 
 @router.get("/{project}/log", response_model=list[CommitOut])
 def log(project: str, user: CurrentUser, studio: StudioDep,
-        path: Annotated[str | None, Query(max_length=1000)] = None,
+        path: Annotated[Text | None, Query(max_length=1000)] = None,
         limit: Annotated[int | None, Query(ge=1, le=100_000)] = None) -> list[CommitOut]:
     svc = _service(studio, project, user, "read")
     return [CommitOut(rev=c.rev, author=c.author, time=c.time, message=c.message,
@@ -132,7 +149,7 @@ def log(project: str, user: CurrentUser, studio: StudioDep,
 
 
 @router.get("/{project}/tree/{rev}", response_model=TreeOut)
-def tree(project: str, rev: int, user: CurrentUser, studio: StudioDep) -> TreeOut:
+def tree(project: str, rev: Rev, user: CurrentUser, studio: StudioDep) -> TreeOut:
     svc = _service(studio, project, user, "read")
     files = svc.tree(project, rev)
     return TreeOut(rev=rev, entries=[(e.path, e.oid, e.size, e.mode, e.mtime)

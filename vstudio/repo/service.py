@@ -188,6 +188,9 @@ class RepoService:
         ``rev`` demands a specific number (imports keep Subversion's numbers).
         """
         p = self.project(project)
+        for text in (author, message):
+            if "\x00" in text:
+                raise BadInput("commit messages and authors must not contain NUL characters")
         by_path: dict[str, Change] = {}
         for c in changes:
             path = P.normalise(c.path)
