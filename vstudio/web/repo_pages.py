@@ -164,14 +164,13 @@ def log_page(request: Request, session: SessionDep, project: str) -> Response:
     entries = repo.log(p.name, path=path, limit=page * LOG_PER_PAGE + 1)
     rows = entries[(page - 1) * LOG_PER_PAGE: page * LOG_PER_PAGE]
     has_next = len(entries) > page * LOG_PER_PAGE
-    # For a file, which revisions hold it (for the per-version download links).
-    versions: dict[int, Entry | None] = {}
-    if path:
-        for c in rows:
-            versions[c.rev] = repo.tree(p.name, c.rev).get(path)
+    # Whether the path is a file (per-version downloads) or a folder: one tree, the head's.
+    # Loading every listed revision's tree would cost a whole tree per row.
+    head = repo.head(p.name)
+    is_file = bool(path) and head > 0 and path in repo.tree(p.name, head)
     lock = repo.locks(p.name).get(path) if path else None
     return html(request, "repo_log.html", session, project=p, path=path, rows=rows, page=page,
-                has_next=has_next, versions=versions, lock=lock, head=repo.head(p.name))
+                has_next=has_next, is_file=is_file, lock=lock, head=head)
 
 
 @router.get("/repo/{project}/raw")
