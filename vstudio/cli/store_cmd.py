@@ -127,7 +127,10 @@ def store_check(read_data: bool, studio_dir: str | None, as_json: bool) -> None:
 @json_option
 def store_gc(grace: float, studio_dir: str | None, as_json: bool) -> None:
     """Remove what no ref reaches (two runs, GRACE apart, when others may be writing)."""
-    result = open_studio_from(studio_dir).store.gc((), grace)
+    from vstudio.store.roots import live_ids
+
+    studio = open_studio_from(studio_dir)
+    result = studio.store.gc(set(live_ids(studio)), grace)
     emit(result, as_json, lambda d: click.echo(
         f"deleted {d['packs_deleted']} packs and {d['orphan_packs_deleted']} orphan packs "
         f"({d['bytes_freed']} bytes); {d['doomed_objects']} unreferenced objects wait "
