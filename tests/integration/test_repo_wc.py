@@ -365,3 +365,35 @@ def test_file_vanishing_or_changing_during_commit(tmp_path: Path, vs: InProcess,
         assert wc.backend.head() == 0  # no partial revision
     finally:
         wc.backend.close()
+
+
+def test_update_edge_cases(tmp_path: Path, vs: InProcess) -> None:
+    root = _studio(tmp_path, None, None)
+    a, b = tmp_path / "a", tmp_path / "b"
+    vs.cli("checkout", f"{root}/film", str(a))
+    for name in ("gone.txt", "same.txt", "mine.txt"):
+        (a / name).write_text(name)
+    vs.cli("commit", "-m", "one", cwd=a)
+    vs.cli("checkout", f"{root}/film", str(b))
+    # upstream: remove gone.txt and mine.txt, change same.txt, add new.txt
+    (a / "gone.txt").unlink()
+    (a / "mine.txt").unlink()
+    (a / "same.txt").write_text("both sides")
+    (a / "new.txt").write_text("upstream new")
+    vs.cli("commit", "-m", "two", cwd=a)
+    # locally: edit mine.txt (removed upstream), make the same edit to same.txt, and create
+    # an unversioned new.txt with other content
+    (b / "mine.txt").write_text("my edit")
+    (b / "same.txt").write_text("both sides")
+    (b / "new.txt").write_text("my own new")
+    up = vs.cli_json("update", cwd=b)
+    assert up["removed"] == ["gone.txt"] and not (b / "gone.txt").exists()
+    assert up["kept"] == ["mine.txt"] and (b / "mine.txt").read_text() == "my edit"
+    assert up["conflicts"] == {"new.txt": "new.txt.r2"}
+    assert (b / "new.txt").read_text() == "my own new"
+    assert (b / "new.txt.r2").read_text() == "upstream new"
+    st = {r["path"]: r["status"] for r in vs.cli_json("status", cwd=b)}
+    assert st == {"mine.txt": "added", "new.txt": "conflicted"}  # same.txt merged cleanly
+    (b / "new.txt.r2").unlink()
+    assert vs.cli_json("commit", "-m", "resolved", cwd=b)["rev"] == 3
+    assert vs.cli("cat", "new.txt@3", cwd=b).stdout == "my own new"
