@@ -710,7 +710,8 @@ def test_pages_on_a_postgresql_studio(tmp_path: Path, pg_url: str) -> None:
     seed_repo(root)
     srv = start_server(root, tmp_path / "server.log")
     try:
-        job = submit(srv.url, srv.admin_token, "<b>pg</b> shot", frames="1-30", chunk=10)
+        job = submit(srv.url, srv.admin_token, "<b>pg</b> shot", frames="1-30", chunk=10,
+                     project="film")
         node = FakeNode(srv.url, srv.admin_token, "node-pg")
         task = node.take()
         node.progress(50, ["on postgres"])
@@ -721,6 +722,7 @@ def test_pages_on_a_postgresql_studio(tmp_path: Path, pg_url: str) -> None:
                               (f"/jobs/{job}/live?tasks={task['id']}", '"frames_total":30'),
                               (f"/jobs/{job}/tasks/{task['id']}", "on postgres"),
                               ("/workers", "node-pg"), ("/repo/film?rev=1", "notes.txt"),
+                              ("/repo/film", f'<tr data-job="{job}">'),
                               ("/repo/film/log?path=notes.txt", "bob")]:
                 r = c.get(url)
                 assert r.status_code == 200, url

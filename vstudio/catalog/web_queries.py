@@ -108,8 +108,8 @@ _JOB_COLS = (farm_jobs.c.id, farm_jobs.c.name, farm_jobs.c.owner, farm_jobs.c.pr
              farm_jobs.c.finished)
 
 
-def job_heads(conn: Connection, ids: list[int] | None = None,
-              owner: str | None = None) -> list[JobHead]:
+def job_heads(conn: Connection, ids: list[int] | None = None, owner: str | None = None,
+              project: str | None = None, newest: int | None = None) -> list[JobHead]:
     """The list page's columns of every job (or of ``ids``): it filters, sorts and pages
     these, then counts frames for one page only."""
     q = sa.select(*_JOB_COLS)
@@ -117,6 +117,10 @@ def job_heads(conn: Connection, ids: list[int] | None = None,
         q = q.where(farm_jobs.c.id.in_(ids))
     if owner is not None:
         q = q.where(farm_jobs.c.owner == owner)
+    if project is not None:
+        q = q.where(farm_jobs.c.project == project)
+    if newest is not None:
+        q = q.order_by(farm_jobs.c.id.desc()).limit(newest)
     return [JobHead(*r) for r in conn.execute(q)]
 
 

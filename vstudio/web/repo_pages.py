@@ -7,7 +7,7 @@ the API use) after a read-right check in the catalog.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -111,6 +111,17 @@ def listing(tree: dict[str, Entry], folder: str) -> list[Row]:
     return rows + sorted(files, key=lambda r: r.name)
 
 
+def _project_jobs(request: Request, project: str) -> list[Any]:
+    """The project's newest render jobs, when this server runs the farm."""
+    if getattr(request.app.state, "farm", None) is None:
+        return []
+    from vstudio.catalog import web_queries as wq
+    from vstudio.web.jobs_pages import job_rows
+
+    with get_studio(request).engine.connect() as conn:
+        return job_rows(conn, wq.job_heads(conn, project=project, newest=10))
+
+
 @router.get("/repo")
 def projects(request: Request, session: SessionDep) -> Response:
     engine = get_studio(request).engine
@@ -144,12 +155,13 @@ def tree_page(request: Request, session: SessionDep, project: str) -> Response:
         acc = f"{acc}/{part}" if acc else part
         crumbs.append((part, acc))
     recent = repo.log(p.name, limit=10)
+    jobs = _project_jobs(request, p.name)
     return html(request, "repo_tree.html", session, project=p, head=head, rev=rev,
                 folder=folder, crumbs=crumbs, rows=rows[(page - 1) * PER_PAGE: page * PER_PAGE],
                 total=len(rows), page=page, per_page=PER_PAGE, files=len(tree),
                 tags=sorted(repo.tags(p.name).items(), key=lambda t: -t[1]),
                 locks=sorted(repo.locks(p.name).values(), key=lambda lk: lk.path),
-                recent=recent, thumb_max=THUMB_MAX_BYTES)
+                recent=recent, thumb_max=THUMB_MAX_BYTES, jobs=jobs)
 
 
 @router.get("/repo/{project}/log")
