@@ -6,8 +6,8 @@ and must not pay for SQLAlchemy or the store on that path.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+# Not ``typing.TYPE_CHECKING``: importing typing costs the fast status path ~2 ms.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from vstudio.repo.api import RepoReader
     from vstudio.studio import Studio

@@ -22,7 +22,6 @@ from __future__ import annotations
 import marshal
 import os
 import stat as st
-from typing import Any
 
 META = ".vstudio"
 INDEX = "index"
@@ -389,7 +388,7 @@ def format_lines(lines: list[tuple[str, str]]) -> str:
     return "".join(f"{c} {p}\n" for c, p in lines)
 
 
-def status_json(res: Status, locks: list[str], user: str | None) -> list[dict[str, Any]]:
+def status_json(res: Status, locks: list[str], user: str | None) -> list[dict[str, object]]:
     """Rows as ``status --json`` prints them (the full command adds others' locks)."""
     names = {"M": "modified", "A": "added", "D": "deleted", "C": "conflicted",
              "L": "link", " ": "normal"}
