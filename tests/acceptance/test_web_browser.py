@@ -772,3 +772,47 @@ def test_page_catches_up_after_the_manager_restarts(tmp_path: Path, browser: Any
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_jobs_list_filters_sorts_and_pages(web: Any) -> None:
+    import re
+
+    drain_queue(web.url, web.admin_token)
+    mine = [submit(web.url, web.artist_token, f"zz-list-{i:02d}", frames="1-2", chunk=2)
+            for i in range(3)]
+    for i in range(52):
+        submit(web.url, web.admin_token, f"aa-bulk-{i:02d}", frames="1", chunk=1)
+    failed = submit(web.url, web.admin_token, "fails", frames="1", chunk=1, priority=100)
+    node = FakeNode(web.url, web.admin_token, "node-list")
+    task = node.take()
+    assert task["job_id"] == failed
+    node.http.post(f"/api/tasks/{task['id']}/fail", json={"attempt": task["attempt"],
+                                                          "error": "boom"})
+    for _ in range(3):  # retries (2 by default) then failed
+        t = node.take()
+        if t["job_id"] != failed:
+            break
+        node.http.post(f"/api/tasks/{t['id']}/fail", json={"attempt": t["attempt"],
+                                                           "error": "boom"})
+
+    def ids(html: str) -> list[int]:
+        return [int(x) for x in re.findall(r'<tr data-job="(\d+)"', html)]
+
+    with httpx.Client(base_url=web.url, cookies={"vstudio_session": web.artist_token}) as c:
+        assert ids(c.get("/jobs?filter=mine").text) == sorted(mine, reverse=True)
+        assert ids(c.get("/jobs?filter=mine&sort=oldest").text) == sorted(mine)
+        assert ids(c.get("/jobs?filter=failed").text) == [failed]
+        first = c.get("/jobs").text
+        assert len(ids(first)) == 50 and "Page 1 of" in first
+        second = ids(c.get("/jobs?page=2").text)
+        assert second and not set(second) & set(ids(first))
+        by_name = c.get("/jobs?sort=name").text
+        assert ids(by_name)[0] != ids(first)[0]
+        assert "aa-bulk-00" in by_name.split("<tbody")[1][:3000]
+        top = ids(c.get("/jobs?sort=priority").text)[0]
+        assert top == failed
+        # An artist sees the admin's jobs but gets no buttons for them.
+        row = re.search(rf'<tr data-job="{failed}".*?</tr>', first + c.get("/jobs?page=2").text,
+                        re.S)
+        assert row is not None and "data-action" not in row.group(0)
+    drain_queue(web.url, web.admin_token)
