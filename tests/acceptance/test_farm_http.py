@@ -191,6 +191,9 @@ def test_lost_worker_is_requeued_and_events_stream(studio_dir: Path, tmp_path: P
                                  for e in events), 10, "a progress event")
             wait_for(lambda: any(e["kind"] == "job" and e.get("id") == job for e in events),
                      10, "a job event")
+            wait_for(lambda: any(e["kind"] == "worker" and e.get("name") == "lost"
+                                 and e.get("state") == "offline" for e in events),
+                     10, "the lost worker's offline event")
     finally:
         srv.process.kill()
         srv.process.wait(10)
@@ -255,6 +258,7 @@ def test_watch_drain_priority_retry(server: ServerProc) -> None:
         assert done(c, t2).status_code == 200
         while (t := take(c, wid)) is not None:
             assert done(c, t).status_code == 200
+        cli("jobs", "clear-blocklist", str(low), env=e)
         first = cli_json("jobs", "show", str(low), env=e)["tasks"][0]
         cli("jobs", "retry-task", str(first["id"]), env=e)
         assert cli_json("jobs", "show", str(low), env=e)["status"] in ("queued", "running")

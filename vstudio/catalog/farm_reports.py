@@ -44,6 +44,7 @@ class Effects:
     wake: bool = False
     jobs: set[int] = field(default_factory=set)
     tasks: list[dict[str, Any]] = field(default_factory=list)
+    workers: list[dict[str, Any]] = field(default_factory=list)
     cancel: bool = False
 
 
@@ -293,7 +294,10 @@ def reap(conn: Connection, cache: FarmCache, now: float, lease_seconds: float) -
         fx.wake = True
         fx.jobs |= sub.jobs
         fx.tasks += sub.tasks
-    conn.execute(farm_workers.update().where(
-        (farm_workers.c.last_seen < now - lease_seconds) & (farm_workers.c.state != "offline"))
-        .values(state="offline"))
+    lost = (farm_workers.c.last_seen < now - lease_seconds) & (farm_workers.c.state != "offline")
+    gone = conn.execute(sa.select(farm_workers.c.id, farm_workers.c.name).where(lost)).all()
+    if gone:
+        conn.execute(farm_workers.update().where(farm_workers.c.id.in_([w.id for w in gone]))
+                     .values(state="offline"))
+        fx.workers = [{"id": w.id, "name": w.name, "state": "offline"} for w in gone]
     return fx

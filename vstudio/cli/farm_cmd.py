@@ -196,6 +196,15 @@ def jobs_priority(job_id: int, priority: int, as_json: bool, server: str,
     emit(job, as_json, lambda j: click.echo(f"job {j['id']}: priority {j['priority']}"))
 
 
+@jobs_group.command("clear-blocklist")
+@click.argument("job_id", type=click.IntRange(1, 2**31 - 1))
+@server_options
+def jobs_clear_blocklist(job_id: int, server: str, token: str | None) -> None:
+    """Let the workers kept off a job (too many failures) take its tasks again."""
+    Api(server, token).call("DELETE", f"/api/jobs/{job_id}/blocklist")
+    click.echo(f"job {job_id}: blocklist cleared")
+
+
 @jobs_group.command("retry-task")
 @click.argument("task_id", type=click.IntRange(1, 2**31 - 1))
 @server_options

@@ -121,6 +121,8 @@ class Farm:
                         self.events.publish("task", t)
                     for j in sorted(r.jobs):
                         self.events.publish("job", {"id": j})
+                    for w in r.workers:
+                        self.events.publish("worker", w)
             elif isinstance(r, dict) and self.events.listening and "attempt" in r:
                 self.events.publish("task", {"id": r["id"], "job_id": r["job_id"],
                                              "status": "running", "progress": 0.0})
