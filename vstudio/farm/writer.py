@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from vstudio.errors import BackendUnavailable, VStudioError
+from vstudio.errors import BackendUnavailable, Conflict, VStudioError
 
 log = logging.getLogger("vstudio.farm")
 
@@ -91,7 +91,7 @@ class BatchWriter:
             if stop:
                 return
 
-    def _run(self, ops: list[_Op]) -> None:
+    def _run(self, ops: list[_Op], tries: int = 3) -> None:
         try:
             with self._engine.begin() as conn:
                 results, extras = self._execute(conn, ops)
@@ -100,7 +100,14 @@ class BatchWriter:
                 for op in ops:
                     self._run([op])
                 return
-            if not isinstance(e, VStudioError):
+            if isinstance(e, sa.exc.OperationalError) and tries > 1:
+                # deadlock or serialization failure between managers: try again
+                self._run(ops, tries - 1)
+                return
+            if isinstance(e, sa.exc.IntegrityError):
+                # another manager wrote the same thing first (e.g. a worker name)
+                e = Conflict(f"changed concurrently, try again: {e.orig}")
+            elif not isinstance(e, VStudioError):
                 log.exception("farm write failed")
                 if isinstance(e, sa.exc.OperationalError):
                     e = BackendUnavailable(f"catalog database error: {e.orig}")

@@ -1,0 +1,54 @@
+"""The batching writer: one transaction per batch, a broken op isolated, errors kept apart."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from vstudio.catalog.farm_db import write_engine
+from vstudio.errors import Conflict, NotFound
+from vstudio.farm.writer import BatchWriter
+
+
+def test_batches_isolate_failures(tmp_path: Path) -> None:
+    engine = write_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    with engine.begin() as c:
+        c.execute(sa.text("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+    committed: list[Any] = []
+    gate = threading.Event()
+
+    def claim(conn: Any, args: list[int]) -> tuple[list[Any], Any]:
+        return [a * 10 for a in args], "batch"
+
+    w = BatchWriter(engine, {"claim": claim}, committed.extend)
+    w.start()
+    try:
+        blocker = w.call(lambda c: gate.wait(5))  # holds the thread so the rest batch up
+
+        def insert(k: str) -> Any:
+            return lambda c: c.execute(sa.text("INSERT INTO t VALUES (:k)"), {"k": k}).rowcount
+
+        def refuse(c: Any) -> None:
+            raise NotFound("nothing here")
+
+        futs = [w.call(insert("a")), w.call(refuse), w.call(insert("a")),
+                w.group("claim", 1), w.group("claim", 2), w.call(insert("b"))]
+        gate.set()
+        assert blocker.result(5) is True
+        assert futs[0].result(5) == 1
+        with pytest.raises(NotFound):
+            futs[1].result(5)
+        with pytest.raises(Conflict):  # the duplicate, isolated from the batch
+            futs[2].result(5)
+        assert [futs[3].result(5), futs[4].result(5)] == [10, 20]
+        assert futs[5].result(5) == 1
+        with engine.connect() as c:
+            assert sorted(r[0] for r in c.execute(sa.text("SELECT k FROM t"))) == ["a", "b"]
+        assert "batch" in committed
+    finally:
+        w.stop()
+        engine.dispose()
