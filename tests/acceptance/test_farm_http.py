@@ -269,3 +269,26 @@ def test_watch_drain_priority_retry(server: ServerProc) -> None:
     assert watch.returncode == 0
     assert json.loads(out.strip().splitlines()[-1])["status"] == "done"
     assert cli_json("jobs", "show", str(high), env=e)["status"] == "done"
+
+
+def test_jobs_of_unreadable_projects_are_hidden(server: ServerProc) -> None:
+    from vstudio.catalog import accounts
+    from vstudio.studio import Studio
+
+    keeper, ann = server.add_user("keeper", "artist"), server.add_user("ann", "artist")
+    s = Studio.open(server.studio)
+    try:
+        accounts.create_project(s.engine, "secret")
+        accounts.set_right(s.engine, "secret", "keeper", "write", True)
+    finally:
+        s.close()
+    job = cli_json("submit", "command", "--frames", "1", "--project", "secret", "--", "true",
+                   env=env(server, keeper))["id"]
+    assert [j["id"] for j in cli_json("jobs", "ls", env=env(server, keeper))] == [job]
+    assert cli_json("jobs", "ls", env=env(server, ann)) == []
+    p = cli("jobs", "show", str(job), env=env(server, ann), check=False)
+    assert p.returncode == 1 and "may not read" in p.stderr
+    assert cli_json("jobs", "show", str(job), env=env(server))["project"] == "secret"
+    p = cli("submit", "command", "--frames", "1", "--project", "secret", "--", "true",
+            env=env(server, ann), check=False)
+    assert p.returncode == 1

@@ -157,15 +157,18 @@ async def list_jobs(user: Person, request: Request,
                     status: Annotated[Literal[JOB_STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                     offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> Any:
-    """Jobs, newest first."""
-    return await farm_of(request).read(
+    """Jobs, newest first (of the projects you may read)."""
+    farm = farm_of(request)
+    jobs = await farm.read(
         lambda c: q.list_jobs(c, owner=owner, status=status, limit=limit, offset=offset))
+    return await farm.visible_jobs(user, jobs)
 
 
 @router.get("/jobs/{job_id}", response_model=JobDetail)
 async def show_job(job_id: Id, user: Person, request: Request,
                    tasks: bool = True) -> Any:
     """A job with its blocks and (unless ``tasks=false``) its tasks."""
+    await farm_of(request).check_visible(user, job_id)
     return await farm_of(request).read(lambda c: q.get_job(c, job_id, with_tasks=tasks))
 
 
@@ -173,7 +176,7 @@ async def show_job(job_id: Id, user: Person, request: Request,
 async def job_outputs(job_id: Id, user: Person, request: Request) -> Any:
     """Every recorded output (frames, videos) of a job with its store id."""
     farm = farm_of(request)
-    await farm.read(lambda c: q.job_owner(c, job_id))
+    await farm.check_visible(user, job_id)
     return await farm.read(lambda c: q.job_outputs(c, job_id))
 
 
@@ -226,8 +229,9 @@ async def task_log(task_id: Id, user: Person, request: Request,
                    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
                    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Any:
     """A task's log lines after line id ``after`` (the newest are kept, older trimmed)."""
-    return await farm_of(request).read(lambda c: q.task_log(c, task_id, after=after,
-                                                            limit=limit))
+    farm = farm_of(request)
+    await farm.check_visible(user, await farm.read(lambda c: q.task_job(c, task_id)))
+    return await farm.read(lambda c: q.task_log(c, task_id, after=after, limit=limit))
 
 
 @router.get("/workers", response_model=list[WorkerOut])

@@ -173,3 +173,10 @@ def task_worker(conn: Connection, task_id: int) -> int | None:
     if row is None:
         raise NotFound(f"no task {task_id}")
     return None if row.worker_id is None else int(row.worker_id)
+
+
+def job_project(conn: Connection, job_id: int) -> str | None:
+    row = conn.execute(sa.select(farm_jobs.c.project).where(farm_jobs.c.id == job_id)).first()
+    if row is None:
+        raise NotFound(f"no job {job_id}")
+    return None if row.project is None else str(row.project)

@@ -26,7 +26,7 @@ from vstudio.catalog.accounts import Role, User
 from vstudio.catalog.farm_batch import Report, apply_reports
 from vstudio.catalog.farm_cache import FarmCache
 from vstudio.catalog.farm_db import Listener, notify, write_engine
-from vstudio.errors import BadInput, PermissionDenied
+from vstudio.errors import BadInput, NotFound, PermissionDenied
 from vstudio.farm.events import EventBus, Notifier
 from vstudio.farm.spec import JobSpec, check_inputs, compile_job
 from vstudio.farm.writer import BatchWriter
@@ -321,5 +321,31 @@ class Farm:
         self.events.publish("worker", {"id": worker_id, "action": action})
 
     # -- reads ------------------------------------------------------------------------
+    @staticmethod
+    def _can_read(conn: Connection, user: User, project: str | None) -> bool:
+        if project is None or user.is_admin:
+            return True
+        try:
+            p = accounts.get_project(conn, project)
+        except NotFound:  # the project is gone; its jobs stay visible
+            return True
+        return accounts.rights(conn, p, user)[0]
+
+    async def visible_jobs(self, user: User, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The jobs of ``jobs`` whose project ``user`` may read."""
+        projects = {j["project"] for j in jobs if j.get("project")}
+        if user.is_admin or not projects:
+            return jobs
+        ok = await self._read(lambda c: {p for p in projects if self._can_read(c, user, p)})
+        return [j for j in jobs if not j.get("project") or j["project"] in ok]
+
+    async def check_visible(self, user: User, job_id: int) -> None:
+        """``PermissionDenied`` unless ``user`` may read the job's project."""
+        def check(c: Connection) -> bool:
+            return self._can_read(c, user, read_sql.job_project(c, job_id))
+
+        if not await self._read(check):
+            raise PermissionDenied(f"job {job_id} belongs to a project you may not read")
+
     async def read(self, fn: Callable[[Connection], T]) -> T:
         return await self._read(fn)
