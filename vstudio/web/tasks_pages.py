@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+# Lines per answer: more than the manager keeps per task (2,000, trimmed at 2,500), so a
+# finished task's whole kept log is one page.
+LOG_LINES = 5000
 
 
 def _task_of_job(conn: Connection, job_id: int, task_id: int) -> dict[str, Any]:
@@ -31,7 +34,7 @@ def _task_of_job(conn: Connection, job_id: int, task_id: int) -> dict[str, Any]:
     head = wq.job_heads(conn, [job_id])[0]
     job = {"id": head.id, "name": head.name}
     frames = f"{cell.first}" if cell.first == cell.last else f"{cell.first}-{cell.last}"
-    log = fq.task_log(conn, task_id, after=0, limit=2000)
+    log = fq.task_log(conn, task_id, after=0, limit=LOG_LINES)
     task = {"id": task_id, "status": shown_task_status(cell.status, head.state),
             "frames": frames, "worker": cell.worker, "error": cell.error}
     return {"job": job, "task": task, "log": log}
@@ -45,7 +48,7 @@ async def task_page(request: Request, session: SessionDep, job_id: int, task_id:
     lines = with_attempts(raw, 0)
     return html(request, "task_log.html", session, job=d["job"], task=d["task"],
                 lines=lines, next=raw[-1]["id"] if raw else 0,
-                attempt=raw[-1]["attempt"] if raw else 0, truncated=len(raw) >= 2000)
+                attempt=raw[-1]["attempt"] if raw else 0, truncated=len(raw) >= LOG_LINES)
 
 
 def with_attempts(lines: list[dict[str, Any]], shown: int) -> list[str]:
@@ -69,7 +72,7 @@ async def task_log(request: Request, session: SessionDep, job_id: int, task_id: 
     def read(conn: Connection) -> dict[str, Any]:
         if fq.task_job(conn, task_id) != job_id:
             raise NotFound(f"job {job_id} has no task {task_id}")
-        return fq.task_log(conn, task_id, after=after, limit=2000)
+        return fq.task_log(conn, task_id, after=after, limit=LOG_LINES)
 
     log = await farm_of(request).read(read)
     lines = log["lines"]
