@@ -18,6 +18,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -272,7 +273,31 @@ def test_corrupt_chunk_is_eio_and_sigkill_leaves_nothing_umount_cannot_clear(
         cleanup(mnt, pid)
 
 
-def test_through_server(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["local", "s3"])
+def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """``vstudio serve`` on a studio whose store is a local folder or the S3 server."""
+    from tests.conftest import start_server
+    from vstudio.studio import init_studio
+
+    store_url = None
+    if request.param == "s3":
+        s3 = request.getfixturevalue("s3_server")
+        store_url = s3.url(s3.new_bucket())
+    studio = tmp_path / "served"
+    init_studio(studio, store_url=store_url, db_url=None).close()
+    srv = start_server(studio, tmp_path / "server.log")
+    try:
+        yield srv
+    finally:
+        srv.process.terminate()
+        try:
+            srv.process.wait(10)
+        except subprocess.TimeoutExpired:
+            srv.process.kill()
+
+
+def test_through_server(any_server: Any, tmp_path: Path) -> None:
+    server = any_server
     cli("project", "create", "p", "--studio", str(server.studio))
     env = {"VSTUDIO_TOKEN": server.admin_token}
     url = f"{server.url}/p"
