@@ -816,3 +816,26 @@ def test_jobs_list_filters_sorts_and_pages(web: Any) -> None:
                         re.S)
         assert row is not None and "data-action" not in row.group(0)
     drain_queue(web.url, web.admin_token)
+
+
+def test_hidden_tab_lets_go_of_its_stream_and_catches_up(web: Any, browser: Any) -> None:
+    drain_queue(web.url, web.admin_token)
+    job = submit(web.url, web.admin_token, "background tab", frames="1-20", chunk=10)
+    node = FakeNode(web.url, web.admin_token, "node-hidden")
+    node.take()
+    page = login(browser, web.url, web.admin_token)
+    page.goto(f"{web.url}/jobs/{job}")
+    page.wait_for_function("document.getElementById('live').classList.contains('on')")
+    flip = ("h => { Object.defineProperty(document, 'hidden', {value: h, configurable: true});"
+            " document.dispatchEvent(new Event('visibilitychange')); }")
+    page.evaluate(flip, True)
+    assert not page.evaluate("document.getElementById('live').classList.contains('on')")
+    node.progress(60)
+    page.wait_for_timeout(600)  # nothing arrives while hidden: the stream is closed
+    assert page.evaluate("document.querySelector('#job-head progress').value") == 0
+    page.evaluate(flip, False)
+    page.wait_for_function(
+        "document.querySelector('#job-head progress').value >= 29.9", timeout=5000)
+    page.wait_for_function("document.getElementById('live').classList.contains('on')")
+    node.done()
+    page.context.close()

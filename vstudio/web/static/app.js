@@ -17,13 +17,15 @@
   function csrf() { return document.body.getAttribute("data-csrf") || ""; }
 
   // ---- event stream -------------------------------------------------------------------
+  var stream = null;
+
   function connect() {
-    if (!document.body.hasAttribute("data-csrf") || !window.EventSource) return;
+    if (!document.body.hasAttribute("data-csrf") || !window.EventSource || stream) return;
     var live = $("#live");
     // A job's page needs only that job's events (the server filters them); other pages
     // follow the whole farm.
     var page = $("[data-job-page]");
-    var es = new EventSource("/api/events" + (page ? "?job=" + page.getAttribute("data-job-page") : ""));
+    var es = stream = new EventSource("/api/events" + (page ? "?job=" + page.getAttribute("data-job-page") : ""));
     var lost = false;
     es.onopen = function () {
       if (live) { live.classList.add("on"); live.title = "live updates on"; }
@@ -42,8 +44,24 @@
     ["job", "task", "worker", "jobs", "tasks", "workers", "progress", "log"].forEach(function (t) {
       es.addEventListener(t, handler);
     });
-    window.addEventListener("beforeunload", function () { es.close(); });
   }
+
+  function disconnect() {
+    if (!stream) return;
+    stream.close();
+    stream = null;
+    var live = $("#live");
+    if (live) { live.classList.remove("on"); live.title = "paused while the tab is hidden"; }
+  }
+
+  // A browser opens at most six HTTP/1.1 connections to one server, and every open
+  // stream holds one: a tab in the background lets go of its stream and catches up
+  // when it is shown again, so many open tabs do not stall each other.
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) { disconnect(); return; }
+    if (!stream) { connect(); resync(); }
+  });
+  window.addEventListener("pagehide", disconnect);
 
   function num(v) { var n = parseInt(v, 10); return isNaN(n) ? null : n; }
 
