@@ -154,3 +154,25 @@ def test_put_get_through_a_server(server: object, tmp_path: Path) -> None:
     assert cli_json("store", "stats", *remote)["logical_bytes"] >= 400_000
     msg = _fail("store", "get", oid, str(tmp_path / "o2"), "--server", url, "--token", "bad")
     assert "token" in msg.lower() or "credentials" in msg.lower()
+
+
+def test_gc_while_another_process_writes(studio_dir: Path, tmp_path: Path) -> None:
+    s = ("--studio", str(studio_dir))
+    old = tmp_path / "old"
+    old.write_bytes(random.Random(5).randbytes(3 << 20))
+    cli_json("store", "put", str(old), *s)  # unreferenced, and older than nothing yet
+    big = tmp_path / "big"
+    big.write_bytes(old.read_bytes() + random.Random(6).randbytes(20 << 20))  # reuses old
+    cli("store", "gc", "--grace", "0.5", *s)  # dooms the old chunks (a first gc run)
+    proc = subprocess.Popen([*VSTUDIO, "store", "put", str(big), "--json", *s],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    runs = 0
+    while proc.poll() is None or runs < 2:
+        cli("store", "gc", "--grace", "0.5", *s)  # deletes doomed, unreferenced data
+        runs += 1
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    oid = json.loads(out)[0]["id"]
+    cli("store", "get", oid, str(tmp_path / "back"), *s)
+    assert (tmp_path / "back").read_bytes() == big.read_bytes()
+    assert cli_json("store", "check", "--read-data", *s)["ok"]
