@@ -140,7 +140,7 @@ class FileView:
         return out
 
 
-Buffer = bytes | memoryview | FileView
+Buffer = bytes | bytearray | memoryview | FileView
 
 
 def iter_blocks(buf: Buffer, header: BlendHeader | None = None) -> Iterator[Block]:

@@ -131,7 +131,7 @@ def seek_table(buf: bytes | memoryview) -> tuple[list[Frame], int]:
 class Decoded:
     """A compressed .blend taken apart: the block stream and how to rebuild the file."""
 
-    stream: bytes  # the decompressed bytes (an uncompressed .blend)
+    stream: bytes | bytearray  # the decompressed bytes (an uncompressed .blend)
     level: int
     sizes: list[int]  # decompressed size of every frame, in order
     literal: dict[int, bytes]  # frame index -> verbatim compressed bytes (did not reproduce)
@@ -188,8 +188,17 @@ def decode(buf: bytes | memoryview, level: int = BLENDER_LEVEL,
         raise ZstdFormatError("zstd seek table not written the way Blender writes it")
     if sum(len(b) for b in literal.values()) > max_literal_share * table_at:
         raise ZstdFormatError(f"{len(literal)} of {len(frames)} zstd frames do not reproduce")
-    return Decoded(b"".join(plain for plain, _ in results), level, [f.usize for f in frames],
-                   literal, trailer, [_mark(c) for c in comps])
+    marks = [_mark(c) for c in comps]
+    del comps
+    # Copy frames into one zeroed (lazily mapped) buffer, dropping each as it is copied,
+    # so memory peaks near one decoded copy, not two.
+    stream = bytearray(sum(f.usize for f in frames))
+    pos = 0
+    for i, (plain, _) in enumerate(results):
+        stream[pos:pos + len(plain)] = plain
+        pos += len(plain)
+        results[i] = (b"", True)
+    return Decoded(stream, level, [f.usize for f in frames], literal, trailer, marks)
 
 
 def seek_trailer(frames: list[tuple[int, int]]) -> bytes:
