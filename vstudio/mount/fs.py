@@ -189,7 +189,7 @@ class MountOps(mfusepy.Operations):
             nxt = self.view.siblings_after(path, SIBLING_READAHEAD)
             here = [(node.entry.oid, node.size)] if node.entry else []
             self.blocks.warm_many(here + [(e.oid, e.size) for e in nxt if e.size <= SMALL_FILE],
-                                  min_batch=SIBLING_READAHEAD // 4)
+                                  min_batch=SIBLING_READAHEAD // 2)
         except VStudioError:
             pass  # read-ahead is a bonus; the real read reports errors
 
