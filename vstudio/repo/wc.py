@@ -15,6 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from vstudio.errors import BadInput, Conflict, NotFound, VStudioError
 from vstudio.repo import paths as P
@@ -167,7 +168,7 @@ class WorkingCopy:
             raise BadInput("a commit needs a message: -m MESSAGE")
         res = W.Status()
         for under in targets or [""]:
-            r = W.status(str(self.root), self.index, under)
+            r = W.status(str(self.root), self.index, under, hash_changed=False)
             for name in ("modified", "added", "deleted", "conflicts", "links"):
                 getattr(res, name).extend(getattr(r, name))
             res.stats.update(r.stats)
@@ -183,8 +184,18 @@ class WorkingCopy:
         for p in upload:
             P.normalise(p)
         changes = self._upload(upload, res.stats, progress)
+        same = [c for c in changes if c.new is not None and c.old == c.new.oid
+                and c.new.mode == self.index.entries[c.path][3]]
+        for c in same:  # touched but unchanged: only the stat cache learns something
+            s = res.stats[c.path]
+            self.index.entries[c.path] = (c.old or "", s.st_size, s.st_mtime_ns, c.new.mode
+                                          if c.new else 0o644)
+        changes = [c for c in changes if c not in same]
         for p in res.deleted:
             changes.append(Change(p, self.index.entries[p][0], None))
+        if not changes:
+            self.save()
+            return None
         rev = self.backend.commit(message, changes)
         for c in changes:
             if c.new is None:
@@ -212,8 +223,11 @@ class WorkingCopy:
             for p in paths:
                 full = self.root / p
                 before = stats[p]
+                old = self.index.entries.get(p)
                 try:
-                    oid = w.put_file(full)
+                    # The base id lets format-aware chunkers (.blend) align with it.
+                    oid = (cast(Any, w).put_file(full, previous=old[0]) if old
+                           else w.put_file(full))
                     after = os.lstat(full)
                 except (FileNotFoundError, BadInput, NotFound):
                     if os.path.lexists(full):  # the store's own error, not a lost file
@@ -224,7 +238,6 @@ class WorkingCopy:
                     raise Conflict(f"{p} changed during the commit; nothing was committed: "
                                    "save your work and commit again")
                 stats[p] = after
-                old = self.index.entries.get(p)
                 changes.append(Change(p, old[0] if old else None,
                                       Entry(p, oid, after.st_size, W.repo_mode(after),
                                             after.st_mtime)))

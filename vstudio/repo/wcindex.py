@@ -348,8 +348,12 @@ class Status:
         return sorted(((c, p) for p, c in codes.items()), key=lambda x: x[1])
 
 
-def status(root: str, index: Index, under: str = "") -> Status:
-    """Compare the files on disk with the index; hash only files whose stat changed."""
+def status(root: str, index: Index, under: str = "", hash_changed: bool = True) -> Status:
+    """Compare the files on disk with the index; hash only files whose stat changed.
+
+    With ``hash_changed=False`` a file whose stat changed counts as modified unread: a
+    commit reads it anyway to store it, and drops it if its id turns out unchanged.
+    """
     scan = walk(root, index, under)
     res = Status()
     res.links = sorted(scan.links)
@@ -360,6 +364,9 @@ def status(root: str, index: Index, under: str = "") -> Status:
         i = t.pos.get(path)
         if i is None:
             res.added.append(path)
+            continue
+        if not hash_changed:
+            res.modified.append(path)
             continue
         h = hash_file(os.path.join(root, path))
         res.hashes[path] = h
