@@ -36,7 +36,11 @@ def mount_cmd(url: str, mountpoint: Path, token: str | None, cache_dir: Path | N
     mnt = Path(os.path.abspath(mountpoint))
     if not foreground:
         # Check the URL here so mistakes are reported by this command, not in a log.
-        runner.open_source(url, token).close()
+        source = runner.open_source(url, token)
+        try:
+            source.reader.head(source.project)  # unknown project, bad token: say so here
+        finally:
+            source.close()
         runner.check_mountpoint(mnt)
         args = [url, str(mnt), "--max-cache", str(max_cache_gb)]
         if cache_dir is not None:

@@ -45,7 +45,9 @@ class Source:
     # Bytes come over a network (S3, a server): worth a disk cache. A local-folder store
     # is its own cache; copying its bytes into another folder would only cost time.
     remote_bytes: bool = True
-    read_many: ReadManyFn | None = None
+    # Builds the optional batch reader; called only by the serving process (it may open
+    # the store, which a quick validity check of the URL should not pay for).
+    read_many: Callable[[], ReadManyFn | None] = lambda: None
 
 
 def parse_url(url: str) -> tuple[str | None, str, str]:
@@ -78,7 +80,7 @@ def open_source(url: str, token: str | None = None) -> Source:
     studio = Studio.open(studio_dir)
     return Source(open_reader(studio), project, f"{studio.root}/{project}", studio.close,
                   remote_bytes=not studio.config.store_url.startswith("file://"),
-                  read_many=store_read_many(studio.store))
+                  read_many=lambda: store_read_many(studio.store))
 
 
 def mounted_at(mountpoint: Path) -> bool:
@@ -188,7 +190,7 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
     threads = int(os.environ.get("VSTUDIO_MOUNT_THREADS",
                                  threads if source.remote_bytes else min(threads, 4)))
     blocks = BlockReader(source.reader.read, cache, threads=threads,
-                         read_many=source.read_many)
+                         read_many=source.read_many())
     ready: list[bool] = []
 
     def mark_ready() -> None:
