@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -67,6 +68,12 @@ class Claimed:
     frames: list[int]
 
 
+@lru_cache(maxsize=4096)
+def _names(text: str) -> frozenset[str]:
+    """A stored JSON list of tags or job types; the same few texts repeat on every claim."""
+    return frozenset(json.loads(text))
+
+
 def _workers(conn: Connection, ids: list[int]
              ) -> tuple[dict[int, WorkerView], dict[tuple[int, int], int]]:
     """The workers of a batch, and how many tasks of each block each of them runs."""
@@ -78,8 +85,8 @@ def _workers(conn: Connection, ids: list[int]
     out = {}
     for r in conn.execute(Q_WORKERS, {"ids": ids}):
         out[r.id] = WorkerView(
-            id=r.id, slots=r.slots, tags=frozenset(json.loads(r.tags)),
-            job_types=frozenset(json.loads(r.job_types)), allow_commands=bool(r.allow_commands),
+            id=r.id, slots=r.slots, tags=_names(r.tags),
+            job_types=_names(r.job_types), allow_commands=bool(r.allow_commands),
             enabled=bool(r.enabled), draining=bool(r.draining), running=running.get(r.id, 0))
     return out, per_block
 

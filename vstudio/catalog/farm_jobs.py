@@ -15,6 +15,7 @@ from vstudio.catalog.farm_reports import (
     RUNNING,
     Effects,
     after_jobs_done,
+    deps_met,
     finish_job_if_closed,
     start_waiting_jobs,
 )
@@ -136,15 +137,13 @@ def retry(conn: Connection, cache: FarmCache, job_id: int) -> Effects:
 
 
 def _reblock(conn: Connection, cache: FarmCache, job_id: int) -> None:
-    from vstudio.catalog.farm_reports import _deps_met
-
     job = cache.job(conn, job_id)
     for b in job.blocks:
         if not b.depends:
             continue
         for r in conn.execute(sa.select(t.c.id, t.c.first_frame, t.c.last_frame).where(
                 (t.c.block_id == b.id) & (t.c.status == QUEUED))).all():
-            if not _deps_met(conn, b.depends, r.first_frame, r.last_frame):
+            if not deps_met(conn, b.depends, r.first_frame, r.last_frame):
                 conn.execute(t.update().where(t.c.id == r.id).values(status=BLOCKED))
 
 

@@ -171,7 +171,7 @@ def _blocklist_add(conn: Connection, job_id: int, worker_id: int, error: str) ->
                                                                last_error=error[:2000]))
 
 
-def _deps_met(conn: Connection, deps: tuple[tuple[int, str], ...], lo: int, hi: int) -> bool:
+def deps_met(conn: Connection, deps: tuple[tuple[int, str], ...], lo: int, hi: int) -> bool:
     for dep_id, mode in deps:
         q = sa.select(t.c.id).where((t.c.block_id == dep_id)
                                     & (t.c.status != TaskStatus.DONE.value))
@@ -202,7 +202,7 @@ def release_dependents(conn: Connection, cache: FarmCache, job_id: int, block_id
             q = q.where((t.c.first_frame <= span.last_frame)
                         & (t.c.last_frame >= span.first_frame))
         ready = [r.id for r in conn.execute(q)
-                 if _deps_met(conn, block.depends, r.first_frame, r.last_frame)]
+                 if deps_met(conn, block.depends, r.first_frame, r.last_frame)]
         if ready:
             conn.execute(t.update().where(t.c.id.in_(ready) & (t.c.status == BLOCKED))
                          .values(status=QUEUED))
