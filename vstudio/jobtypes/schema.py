@@ -22,6 +22,7 @@ JOB_TYPES = ("blender", "synfig", "krita", "ffmpeg", "command")
 # but that is the worker's decision; here we only refuse what can never be valid.
 FileRef = Annotated[str, Field(min_length=1, max_length=4096)]
 
+_PROPERTY = r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$"  # render.fps, no _private
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -55,12 +56,12 @@ class BlenderParams(_Params):
     camera: str | None = Field(default=None, max_length=256)
     engine: Literal["CYCLES", "BLENDER_EEVEE", "BLENDER_WORKBENCH"] | None = None
     samples: int | None = Field(default=None, ge=1, le=1_000_000)
-    resolution: tuple[Annotated[int, Field(ge=1, le=65536)],
-                      Annotated[int, Field(ge=1, le=65536)]] | None = None
-    resolution_percentage: int | None = Field(default=None, ge=1, le=1000)
+    # the worker accepts 4-32768 pixels per side; refuse the rest at submit time
+    resolution: tuple[Annotated[int, Field(ge=4, le=32768)],
+                      Annotated[int, Field(ge=4, le=32768)]] | None = None
     format: Literal["PNG", "OPEN_EXR", "JPEG"] = "PNG"
     # Simple scene property overrides, e.g. {"render.fps": 24}; values are scalars only.
-    overrides: dict[Annotated[str, Field(max_length=256, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")],
+    overrides: dict[Annotated[str, Field(max_length=256, pattern=_PROPERTY)],
                     bool | int | float | Annotated[str, Field(max_length=1024)]] | None = None
 
 
