@@ -33,11 +33,6 @@ def run(cmd: list[str], cwd: Path | None = None) -> float:
     return time.perf_counter() - t
 
 
-def median_of(runs: int, cmd: list[str], cwd: Path) -> float:
-    run(cmd, cwd)  # warm the page cache once, as a user's second status would be
-    return statistics.median(run(cmd, cwd) for _ in range(runs))
-
-
 def disk_use(path: Path) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(path):
@@ -109,16 +104,21 @@ def bench(tmp: Path, n: int, big_mib: int, runs: int) -> None:
     row(f"commit of {n} small files (svn import)", ours, theirs)
 
     # -- checkout of N small files ------------------------------------------------------
-    co_ours = [run([*VSTUDIO, "checkout", f"{studio}/film", str(tmp / f"co{i}")])
-               for i in range(2)]
-    co_svn = [run(["svn", "checkout", "-q", url, str(tmp / f"svnco{i}")]) for i in range(2)]
+    co_ours, co_svn = [], []
+    for i in range(2):  # alternated, so both see the same machine load
+        co_ours.append(run([*VSTUDIO, "checkout", f"{studio}/film", str(tmp / f"co{i}")]))
+        co_svn.append(run(["svn", "checkout", "-q", url, str(tmp / f"svnco{i}")]))
     row(f"checkout of {n} small files", statistics.median(co_ours),
         statistics.median(co_svn))
 
-    # -- status on the unchanged working copies -----------------------------------------
-    ours = median_of(runs, [*VSTUDIO, "status"], tmp / "co0")
-    theirs = median_of(runs, ["svn", "status"], tmp / "svnco0")
-    row(f"status, {n} unchanged files", ours, theirs)
+    # -- status on the unchanged working copies, alternated -----------------------------
+    run([*VSTUDIO, "status"], tmp / "co0")
+    run(["svn", "status"], tmp / "svnco0")
+    st_ours, st_svn = [], []
+    for _ in range(runs):
+        st_ours.append(run([*VSTUDIO, "status"], tmp / "co0"))
+        st_svn.append(run(["svn", "status"], tmp / "svnco0"))
+    row(f"status, {n} unchanged files", statistics.median(st_ours), statistics.median(st_svn))
 
     # -- disk use -----------------------------------------------------------------------
     ours_d = disk_use(tmp / "co0") / files_size(tmp / "co0", ".vstudio")
