@@ -59,6 +59,7 @@ class BlenderParams(_Params):
     # the worker accepts 4-32768 pixels per side; refuse the rest at submit time
     resolution: tuple[Annotated[int, Field(ge=4, le=32768)],
                       Annotated[int, Field(ge=4, le=32768)]] | None = None
+    resolution_percentage: int | None = Field(default=None, ge=1, le=1000)
     format: Literal["PNG", "OPEN_EXR", "JPEG"] = "PNG"
     # Simple scene property overrides, e.g. {"render.fps": 24}; values are scalars only.
     overrides: dict[Annotated[str, Field(max_length=256, pattern=_PROPERTY)],
