@@ -12,7 +12,6 @@ import os
 import shutil
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
@@ -71,8 +70,6 @@ def checkout_cmd(url: str, directory: str | None, rev: int | None, token: str | 
 def status_cmd(paths: tuple[str, ...], show_updates: bool, token: str | None,
                as_json: bool) -> None:
     """Changed files: M modified, A added, D deleted, C conflict, L link; K locked by you."""
-    from vstudio.repo import wcindex as W
-
     wc = _wc(token)
     rows: list[dict[str, Any]] = []
     remote_locks: dict[str, Any] = {}
@@ -116,7 +113,6 @@ def status_cmd(paths: tuple[str, ...], show_updates: bool, token: str | None,
                        else f"{code}{lk} {r['path']}")
 
     emit(rows, as_json, human)
-    _ = W
 
 
 @click.command("add")
@@ -401,5 +397,3 @@ def catalog_rebuild(studio_dir: str | None, as_json: bool) -> None:
     emit(report, as_json, lambda d: click.echo(
         "\n".join(f"{p}: {n} revisions" for p, n in d["projects"].items()) or "nothing found"))
 
-
-_ = Path
