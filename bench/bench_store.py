@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -224,10 +223,15 @@ def bench_rss(base: Path) -> None:
             f.write(os.urandom(MiB))
     s = new_studio(base, "rss")
     t = time.perf_counter()
-    vstudio_put(s, huge)
+    proc = subprocess.Popen([PY, "-m", "vstudio", "store", "put", "--studio", str(s),
+                             str(huge)], stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not moto's
+    proc.returncode = os.waitstatus_to_exitcode(status)
     t = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"2 GiB put: {t:.1f} s, peak RSS of the largest child {rss:.0f} MB (target <= 250)")
+    if proc.returncode:
+        raise SystemExit("the 2 GiB put failed")
+    rss = usage.ru_maxrss / 1024
+    print(f"2 GiB put: {t:.1f} s, peak RSS of the put process {rss:.0f} MB (target <= 250)")
     huge.unlink()
 
 
