@@ -69,8 +69,15 @@ def check_case_collisions(paths: Iterable[str], folders: Iterable[str],
         return
     seen = {p.casefold(): p for p in paths}
     seen.update((f.casefold(), f) for f in folders if f)
+    checked_dirs: set[str] = set()
     for p in new:
-        for cand in (p, *[a for a in ancestors(p) if a]):
+        cands = [p]
+        d = posixpath.dirname(p)
+        while d and d not in checked_dirs:  # each folder is checked once
+            checked_dirs.add(d)
+            cands.append(d)
+            d = posixpath.dirname(d)
+        for cand in cands:
             other = seen.setdefault(cand.casefold(), cand)
             if other != cand:
                 raise BadPath(f"{p!r} collides with {other!r}: the names differ only by case, "

@@ -116,13 +116,20 @@ def build_tree(store: Writer, base_files: Mapping[str, Entry],
             files.pop(path, None)
         else:
             files[path] = entry
+    # Folders of the changed paths: dirname once per path, the ancestor chain once per
+    # distinct folder (a 20,000-file commit has a few hundred).
+    changed_dirs = {posixpath.dirname(p) for p in changes}
+    added_dirs = {posixpath.dirname(p) for p, e in changes.items() if e is not None}
     dirty: set[str] = set()
+    for d in changed_dirs:
+        if d not in dirty:
+            dirty.add(d)
+            dirty.update(ancestors(d) if d else ())
     folder_names = {f for f in base_folders if f}
-    for path, entry in changes.items():
-        up = [a for a in ancestors(path)]
-        dirty.update(up)
-        if entry is not None:
-            folder_names.update(a for a in up if a)
+    for d in added_dirs:
+        if d and d not in folder_names:
+            folder_names.add(d)
+            folder_names.update(a for a in ancestors(d) if a)
     children: dict[str, list[list[Any]]] = {d: [] for d in dirty}
     subfolders: dict[str, set[str]] = {d: set() for d in dirty}
     for path, e in files.items():

@@ -221,8 +221,9 @@ class WorkingCopy:
         changes: list[Change] = []
         progress.start(sum(stats[p].st_size for p in paths), "commit")
         with self.backend.store.writer() as w:
+            root = str(self.root)
             for p in paths:
-                full = self.root / p
+                full = root + "/" + p
                 before = stats[p]
                 old = self.index.entries.get(p)
                 try:
@@ -231,9 +232,13 @@ class WorkingCopy:
                         # cheaper than put_file's checks (20,000-file commits).
                         with open(full, "rb") as f:
                             oid = w.put_bytes(f.read())
-                    else:  # the base id lets format-aware chunkers (.blend) align
-                        oid = (cast(Any, w).put_file(full, previous=old[0]) if old
-                               else w.put_file(full))
+                    elif old and p.endswith(".blend"):
+                        # The base id lets the store delta a .blend against it (scattered
+                        # pointer changes defeat plain chunking); for other files that
+                        # costs a full read of the base and was measured slower.
+                        oid = cast(Any, w).put_file(Path(full), previous=old[0])
+                    else:
+                        oid = w.put_file(Path(full))
                     after = os.lstat(full)
                 except (FileNotFoundError, BadInput, NotFound):
                     if os.path.lexists(full):  # the store's own error, not a lost file
