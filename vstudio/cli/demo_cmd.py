@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -41,6 +42,12 @@ def demo_cmd(directory: str | None, once: bool, frames: int, size: str, samples:
         click.echo(msg, err=once)  # with --once stdout ends with the path alone
 
     demo = Demo(DemoSettings(root=root, frames=frames, size=(w, h), samples=samples, say=say))
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # unwinds to the cleanup below, which stops every process
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupted)
     try:
         video = demo.run()
         say(f"web page: {demo.url}/  (log in with the token {demo.admin_token})")
