@@ -336,23 +336,24 @@ class Writer:
             return
         codec, backend, index = self.store.codec, self.store.backend, self.store.index
         entries, self._entries = self._entries, []
-        raw_index = fmt.encode_index(entries)
-        # The pack ends with a copy of its own index, so the bucket alone can rebuild it.
-        trailer = codec.seal(b"pack-index", raw_index)
-        data = b"".join([*self._parts, trailer, struct.pack("<I", len(trailer))])
+        parts = self._parts
         self._parts, self._size, self._pending = [], 0, {}
-        pack = blake3.blake3(data).hexdigest()
-        sealed_index = codec.seal(index_aad(pack), raw_index)
-
         prev = self._uploads[-1] if self._uploads else None
 
         def upload() -> None:
+            # Joining, hashing and sealing the index happen here, off the chunking thread.
+            raw_index = fmt.encode_index(entries)
+            # The pack ends with a copy of its own index, so the bucket alone can rebuild it.
+            trailer = codec.seal(b"pack-index", raw_index)
+            data = b"".join([*parts, trailer, struct.pack("<I", len(trailer))])
+            parts.clear()
+            pack = blake3.blake3(data).hexdigest()
             backend.put(pack_object(pack), data)
             # Packs upload in parallel, but indexes appear in order: a recipe's pack is
             # indexed only once every earlier pack (holding its chunks) is.
             if prev is not None:
                 prev.result()
-            backend.put(index_object(pack), sealed_index)
+            backend.put(index_object(pack), codec.seal(index_aad(pack), raw_index))
             index.add(pack, entries, raw_index)
 
         # Bounded: at most a few packs in memory waiting for the backend.
