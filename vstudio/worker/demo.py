@@ -28,6 +28,15 @@ class DemoError(VStudioError):
     """The demo could not finish."""
 
 
+def _end_with_us() -> None:  # pragma: no cover - runs in the child
+    # A demo killed outright must not leave its server and render nodes running.
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -84,7 +93,7 @@ class Demo:
         logs.mkdir(parents=True, exist_ok=True)
         out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
         proc = subprocess.Popen([sys.executable, "-m", "vstudio", *args], stdout=out,
-                                stderr=out, stdin=subprocess.DEVNULL)
+                                stderr=out, stdin=subprocess.DEVNULL, preexec_fn=_end_with_us)
         out.close()
         self.procs.append((name, proc))
         return proc
