@@ -345,10 +345,17 @@ class Writer:
             raw_index = fmt.encode_index(entries)
             # The pack ends with a copy of its own index, so the bucket alone can rebuild it.
             trailer = codec.seal(b"pack-index", raw_index)
-            data = b"".join([*parts, trailer, struct.pack("<I", len(trailer))])
+            parts.extend([trailer, struct.pack("<I", len(trailer))])
+            h = blake3.blake3()
+            for part in parts:
+                h.update(part)
+            pack = h.hexdigest()
+            put_parts = getattr(backend, "put_parts", None)
+            if put_parts is not None:  # a local folder writes the parts as they are
+                put_parts(pack_object(pack), parts)
+            else:
+                backend.put(pack_object(pack), b"".join(parts))
             parts.clear()
-            pack = blake3.blake3(data).hexdigest()
-            backend.put(pack_object(pack), data)
             # Packs upload in parallel, but indexes appear in order: a recipe's pack is
             # indexed only once every earlier pack (holding its chunks) is.
             if prev is not None:

@@ -66,6 +66,20 @@ class LocalBackend:
             tmp.unlink(missing_ok=True)
             raise
 
+    def put_parts(self, name: str, parts: list[bytes]) -> None:
+        """``put`` of the parts' concatenation, written without joining them in memory."""
+        dest = self._path(name)
+        tmp = self._tmp()
+        try:
+            with open(tmp, "wb") as f:
+                f.writelines(parts)
+                f.flush()
+                os.fsync(f.fileno())
+            self._install(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
     def put_path(self, name: str, path: Path) -> None:
         dest = self._path(name)
         tmp = self._tmp()
