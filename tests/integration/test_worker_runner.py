@@ -182,3 +182,10 @@ def test_krita_without_krita_uses_the_merged_image(tmp_path: Path) -> None:
     else:
         assert res.error is None and any("Krita is not installed" in x for x in lines)
         assert [o.path.read_bytes() for o in res.outputs] == [PNG_1PX, PNG_1PX]
+
+
+def test_unknown_camera_or_scene_is_a_clear_task_error(scenes: Path, tmp_path: Path) -> None:
+    res, _, _ = _run(tmp_path, {"id": 9, "type": "blender", "frames": [1],
+                                "params": {"file": "a.blend", "camera": "Nope"}},
+                     {"a.blend": scenes / "a.blend"})
+    assert res.error == "blender exited with code 4: camera 'Nope' is not in the file"

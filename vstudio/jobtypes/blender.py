@@ -33,7 +33,7 @@ PAD = 6
 # built at run time so that Blender's echo of a failed script is never mistaken for it.
 _SCRIPT = r"""
 import bpy, json, os
-s = json.loads(%r)
+s = json.loads(__SETTINGS__)
 sc = bpy.context.scene
 def _missing():
     out = []
@@ -56,8 +56,15 @@ m = _missing()
 if m:
     print("vstudio" + ": missing input files: " + ", ".join(m), flush=True)
     raise SystemExit(3)
+if s.get("scene") and sc.name != s["scene"]:
+    print("vstudio" + ": scene %r is not in the file" % s["scene"], flush=True)
+    raise SystemExit(4)
 if s.get("camera"):
-    sc.camera = bpy.data.objects[s["camera"]]
+    cam = bpy.data.objects.get(s["camera"])
+    if cam is None or cam.type != "CAMERA":
+        print("vstudio" + ": camera %r is not in the file" % s["camera"], flush=True)
+        raise SystemExit(4)
+    sc.camera = cam
 if hasattr(sc, "cycles"):
     sc.cycles.use_denoising = False
     for vl in sc.view_layers:
@@ -140,7 +147,8 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
     resolution = parse_resolution(p.get("resolution")) or {}
     if p.get("resolution_percentage"):
         resolution.update(parse_resolution(int(p["resolution_percentage"])) or {})
-    settings = {"camera": p.get("camera"), "samples": samples, "resolution": resolution,
+    settings = {"camera": p.get("camera"), "scene": p.get("scene"), "samples": samples,
+                "resolution": resolution,
                 "overrides": check_overrides(p.get("overrides"))}
     out_dir = task_dir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -150,7 +158,7 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
         argv += ["-S", str(p["scene"])]
     if engine:
         argv += ["-E", engine]
-    argv += ["--python-expr", _SCRIPT % json.dumps(settings)]
+    argv += ["--python-expr", _SCRIPT.replace("__SETTINGS__", repr(json.dumps(settings)))]
     argv += ["-o", str(out_dir / ("frame_" + "#" * PAD)), "-F", fmt, "-x", "1"]
     if contiguous(spec.frames):
         argv += ["-s", str(spec.start), "-e", str(spec.end), "-a"]
