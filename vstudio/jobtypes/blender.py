@@ -84,9 +84,15 @@ if "percent" in r:
 for path, value in s.get("overrides", {}).items():
     *head, last = path.split(".")
     obj = sc
-    for part in head:
-        obj = getattr(obj, part)
-    setattr(obj, last, value)
+    try:
+        for part in head:
+            obj = getattr(obj, part)
+        if not hasattr(obj, last):
+            raise AttributeError("no such property")
+        setattr(obj, last, value)
+    except (AttributeError, TypeError, ValueError) as e:
+        print("vstudio" + ": override scene.%s = %r failed: %s" % (path, value, e), flush=True)
+        raise SystemExit(4)
 sc.render.use_overwrite = True
 sc.render.use_placeholder = False
 """
