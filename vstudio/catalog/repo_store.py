@@ -50,12 +50,17 @@ def revision(conn: Connection, project_id: int, rev: int) -> RevisionRow | None:
 
 def insert_revision(conn: Connection, project_id: int, row: RevisionRow,
                     changed: Iterable[str]) -> None:
-    """Insert one revision; ``RevisionTaken`` if its number exists already."""
+    """Insert one revision; ``RevisionTaken`` if its number exists already.
+
+    No SAVEPOINT here: with Python's sqlite3 driver a SAVEPOINT outside a transaction
+    starts one that its RELEASE commits, which would make the revision visible before
+    the rest of its transaction. After ``RevisionTaken`` the caller's transaction is
+    spoiled and must be rolled back (it is, by leaving its ``with`` block).
+    """
     try:
-        with conn.begin_nested():
-            conn.execute(repo_revisions.insert().values(
-                project_id=project_id, rev=row.rev, commit_oid=row.commit_oid,
-                tree_oid=row.tree_oid, author=row.author, time=row.time, message=row.message))
+        conn.execute(repo_revisions.insert().values(
+            project_id=project_id, rev=row.rev, commit_oid=row.commit_oid,
+            tree_oid=row.tree_oid, author=row.author, time=row.time, message=row.message))
     except sa.exc.IntegrityError:
         raise RevisionTaken(f"revision {row.rev} was committed by someone else first") from None
     rows = [{"project_id": project_id, "rev": row.rev, "path": p} for p in sorted(set(changed))]
@@ -121,17 +126,18 @@ def locks_on(conn: Connection, project_id: int, paths: Iterable[str]) -> dict[st
     return out
 
 
-def take_lock(conn: Connection, project_id: int, lock: LockRow) -> LockRow | None:
-    """Insert a lock; return the existing lock instead when someone holds it already."""
+class LockTaken(Conflict):
+    """Someone holds this lock already."""
+
+
+def take_lock(conn: Connection, project_id: int, lock: LockRow) -> None:
+    """Insert a lock; ``LockTaken`` (transaction spoiled) when the path is locked."""
     try:
-        with conn.begin_nested():
-            conn.execute(repo_locks.insert().values(project_id=project_id, path=lock.path,
-                                                    owner=lock.owner, time=lock.time,
-                                                    message=lock.message))
-        return None
+        conn.execute(repo_locks.insert().values(project_id=project_id, path=lock.path,
+                                                owner=lock.owner, time=lock.time,
+                                                message=lock.message))
     except sa.exc.IntegrityError:
-        held = locks_on(conn, project_id, [lock.path])
-        return held.get(lock.path) or lock
+        raise LockTaken(f"{lock.path} is locked already") from None
 
 
 def drop_lock(conn: Connection, project_id: int, path: str) -> None:

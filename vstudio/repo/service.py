@@ -156,8 +156,18 @@ class RepoService:
         path = P.normalise(path)
         p = self.project(project)
         lock = rs.LockRow(path, owner, time.time(), message)
-        with self.studio.engine.begin() as conn:
-            held = rs.take_lock(conn, p.id, lock)
+        held: rs.LockRow | None = None
+        for _attempt in range(5):  # the holder may unlock between our insert and read
+            try:
+                with self.studio.engine.begin() as conn:
+                    rs.take_lock(conn, p.id, lock)
+                held = None
+                break
+            except rs.LockTaken:
+                with self.studio.engine.connect() as conn:
+                    held = rs.locks_on(conn, p.id, [path]).get(path)
+                if held is not None:
+                    break
         if held is not None and held.owner != owner:
             raise Locked(f"{path} is locked by {held.owner} since "
                          f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(held.time))}"
@@ -249,9 +259,12 @@ class RepoService:
         # The commit's bytes live in its ref; its id is that of those bytes.
         commit_oid = trees.oid_of(data)
         with engine.begin() as conn:
-            self._check_locks(conn, p, author, list(by_path))
+            # Write first, then read: on SQLite a transaction that reads and then writes
+            # cannot wait for another writer (it fails "database is locked"); one that
+            # starts by writing waits its turn. The lock check still sees committed locks.
             rs.insert_revision(conn, p.id, rs.RevisionRow(rev, commit_oid, tree_oid, author,
                                                           now, message), by_path)
+            self._check_locks(conn, p, author, list(by_path))
             # Written while the row is still uncommitted: once the revision is visible,
             # the bucket can rebuild it. A crash before COMMIT leaves a ref that the next
             # commit of this number overwrites.
