@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from vstudio.catalog.tables import metadata
 
 
-
 def _project_fk() -> sa.ForeignKey:
     return sa.ForeignKey("projects.id", ondelete="CASCADE")
 
