@@ -29,6 +29,12 @@ from vstudio.store.index import index_aad, index_object, pack_object
 if TYPE_CHECKING:
     from vstudio.store.objects import Store
 
+
+def release_memory() -> None:
+    from vstudio.store.objects import release_memory as release
+
+    release()
+
 log = logging.getLogger("vstudio.store")
 
 PACK_TARGET = 16 << 20
@@ -362,6 +368,7 @@ class Writer:
                 prev.result()
             backend.put(index_object(pack), codec.seal(index_aad(pack), raw_index))
             index.add(pack, entries, raw_index)
+            release_memory()
 
         # Bounded: at most a few packs in memory waiting for the backend.
         while len([u for u in self._uploads if not u.done()]) >= self.store.upload_threads:
