@@ -65,3 +65,32 @@ def test_render_on_farm_then_cached_locally(server: ServerProc, worker: object,
     again = json.loads(cli("render", str(proj), "--studio", str(server.studio),
                            "--json").stdout)
     assert {i["status"] for i in again} == {"cached"}
+
+
+def test_farm_timeout_names_stuck_jobs_and_cancels_them(server: ServerProc,
+                                                          tmp_path: Path) -> None:
+    # no render node runs: the job can only sit in the queue until --timeout
+    from tests.render_projects import write_png, write_sif
+
+    proj = tmp_path / "film"
+    write_png(proj / "logo.png", 4, 4, (200, 10, 10))
+    write_sif(proj / "title.sif", "logo.png", 2)
+    (proj / "vstudio.toml").write_text("[render]\nchunk = 1\n", encoding="utf-8")
+    out = cli("render", str(proj), "--farm", server.url, "--token", server.admin_token,
+              "--timeout", "2", "--json", check=False, timeout=60, cwd=tmp_path,
+              env={"VSTUDIO_STUDIO": "", "VSTUDIO_SERVER": ""})
+    assert out.returncode == 1, out.stderr
+    assert "timed out after 2 s" in out.stderr
+    assert "(title.sif): queued" in out.stderr and "2 queued" in out.stderr
+    assert "no render node took them" in out.stderr
+    items = json.loads(out.stdout)
+    assert [(i["file"], i["status"]) for i in items] == [("title.sif", "failed")]
+    jobs = json.loads(cli("jobs", "ls", "--server", server.url, "--token",
+                          server.admin_token, "--json").stdout)
+    assert [j["status"] for j in jobs] == ["canceled"]
+    # --timeout belongs to farm renders; a bad value is a usage error
+    bad = cli("render", str(proj), "--timeout", "0", check=False, cwd=tmp_path)
+    assert bad.returncode == 2 and "timeout" in bad.stderr.lower()
+    local = cli("render", str(proj), "--timeout", "5", "--studio", str(server.studio),
+                check=False, cwd=tmp_path)
+    assert local.returncode == 2 and "--timeout applies to --farm" in local.stderr

@@ -50,11 +50,14 @@ def deps_cmd(file: Path, tree: bool, allow_missing: bool, as_json: bool) -> None
 @click.option("--dry-run", is_flag=True, help="Print the plan and render nothing.")
 @click.option("--force", is_flag=True, help="Render again even what is cached.")
 @click.option("--token", default=None, help="API token for --farm (default: $VSTUDIO_TOKEN).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="With --farm: give up after SECONDS, cancel the "
+              "unfinished jobs and name them.")
 @json_option
 @studio_option
 def render_cmd(paths: tuple[Path, ...], profile: str | None, farm_url: str | None, local: bool,
-               jobs: int | None, dry_run: bool, force: bool, token: str | None, as_json: bool,
-               studio_dir: str | None) -> None:
+               jobs: int | None, dry_run: bool, force: bool, token: str | None,
+               timeout: float | None, as_json: bool, studio_dir: str | None) -> None:
     """Render files or folders in dependency order; only what changed renders.
 
     A folder renders its roots (files no other file uses) and the renders they need;
@@ -68,6 +71,8 @@ def render_cmd(paths: tuple[Path, ...], profile: str | None, farm_url: str | Non
 
     if farm_url and local:
         raise UsageError("--farm and --local exclude each other")
+    if timeout is not None and not farm_url:
+        raise UsageError("--timeout applies to --farm renders")
     root = find_root(paths[0].resolve())
     store = _open_store(studio_dir, root, farm_url, token)
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
@@ -76,9 +81,14 @@ def render_cmd(paths: tuple[Path, ...], profile: str | None, farm_url: str | Non
     items = job.plan()
     if not dry_run:
         if farm_url:
-            from vstudio.render.farm import run_on_farm
+            from vstudio.render.farm import FarmTimeout, run_on_farm
 
-            run_on_farm(job, farm_url, token or os.environ.get("VSTUDIO_TOKEN"))
+            try:
+                run_on_farm(job, farm_url, token or os.environ.get("VSTUDIO_TOKEN"),
+                            timeout=timeout)
+            except FarmTimeout:
+                emit([i.to_json() for i in items], as_json, lambda d: _human(d, dry_run))
+                raise
         else:
             job.run()
     emit([i.to_json() for i in items], as_json, lambda d: _human(d, dry_run))

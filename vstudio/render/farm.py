@@ -24,6 +24,10 @@ from vstudio.render.runner import task_for
 FINAL = ("done", "failed", "canceled")
 
 
+class FarmTimeout(VStudioError):
+    """``render --farm --timeout`` ran out with jobs still unfinished."""
+
+
 class FarmClient:
     """The few farm calls project rendering needs; HTTP errors become vstudio errors."""
 
@@ -54,9 +58,16 @@ class FarmClient:
         return r.json() if r.content else None
 
 
-def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1.0) -> None:
-    """Render ``job``'s planned items as farm jobs; updates the items in place."""
+def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1.0,
+                timeout: float | None = None) -> None:
+    """Render ``job``'s planned items as farm jobs; updates the items in place.
+
+    With ``timeout`` (seconds), jobs still unfinished then are canceled on the farm, their
+    files (and the files waiting for them) marked failed, and ``FarmTimeout`` raised naming
+    each stuck job and what its tasks were doing.
+    """
     client = FarmClient(url, token)
+    deadline = None if timeout is None else time.monotonic() + timeout
     items = job.items
     by_file = {i.file: i for i in items}
     for item in items:
@@ -87,7 +98,9 @@ def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1
                 item.status, item.error = "failed", "its dependencies never finished"
             pending.clear()
             continue
-        time.sleep(poll)
+        if deadline is not None and time.monotonic() >= deadline:
+            _time_out(job, client, running, pending, timeout or 0.0)
+        time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
         for job_id, (item, started) in list(running.items()):
             status = client.call("GET", f"/api/jobs/{job_id}")["status"]
             if status not in FINAL:
@@ -102,6 +115,46 @@ def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1
                 continue
             _collect(job, item, client.call("GET", f"/api/jobs/{job_id}/outputs"))
     job.cache.save()
+
+
+def _time_out(job: ProjectRender, client: FarmClient, running: dict[int, tuple[Item, float]],
+              pending: list[Item], timeout: float) -> None:
+    """Cancel the unfinished jobs, mark their files failed and raise ``FarmTimeout``."""
+    lines = []
+    for job_id, (item, started) in sorted(running.items()):
+        item.seconds = time.monotonic() - started
+        try:
+            lines.append(f"farm job {job_id} ({item.file}): "
+                         + _stuck(client.call("GET", f"/api/jobs/{job_id}")))
+            client.call("POST", f"/api/jobs/{job_id}/cancel")
+        except VStudioError as e:  # the farm went away: still report what we know
+            lines.append(f"farm job {job_id} ({item.file}): {e.message}")
+        item.status, item.error = "failed", f"timed out: farm job {job_id} did not finish"
+    for item in pending:
+        item.status, item.error = "failed", "timed out before its dependencies finished"
+    job.cache.save()
+    n = len(running)
+    raise FarmTimeout(f"render --farm timed out after {timeout:g} s with {n} farm job"
+                      f"{'s' if n != 1 else ''} unfinished (canceled on the farm); "
+                      f"{len(pending)} more file(s) never submitted:\n  " + "\n  ".join(lines))
+
+
+def _stuck(detail: dict[str, Any]) -> str:
+    """What a job's tasks are doing, e.g. "running; 1 running on node1 (40%), 3 queued"."""
+    tasks = detail.get("tasks") or []
+    counts: dict[str, int] = {}
+    busy = []
+    for t in tasks:
+        counts[t["status"]] = counts.get(t["status"], 0) + 1
+        if t["status"] == "running":
+            busy.append(f"{t.get('worker') or '?'} at {float(t.get('progress') or 0):.0f}%")
+    parts = [f"{n} {s}" for s, n in sorted(counts.items())]
+    text = f"{detail.get('status')}; tasks: " + (", ".join(parts) or "none")
+    if busy:
+        text += " (" + ", ".join(busy[:5]) + ")"
+    if tasks and not busy and all(t["status"] in ("queued", "blocked") for t in tasks):
+        text += ": no render node took them (are workers running, with the right tags?)"
+    return text
 
 
 def _job_spec(job: ProjectRender, item: Item, by_file: dict[str, Item]) -> dict[str, Any]:
