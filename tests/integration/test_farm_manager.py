@@ -240,3 +240,39 @@ def test_waiting_workers_wake_when_work_appears(studio: Studio) -> None:
             await finish(farm, admin, got)
 
     run(studio, body)
+
+
+def test_status_filter_in_sql_matches_the_derived_status(studio: Studio) -> None:
+    async def body(farm: Farm, admin: User, ann: User) -> None:
+        w = await worker(farm, admin, "w", slots=8)
+        queued = await farm.submit(ann, spec(cmd("c", "1-2")))
+        paused = await farm.submit(ann, spec(cmd("c", "1")))
+        await farm.job_action(ann, paused, "pause")
+        canceled = await farm.submit(ann, spec(cmd("c", "1")))
+        await farm.job_action(ann, canceled, "cancel")
+        failed = await farm.submit(ann, spec(cmd("c", "1", retries=0), priority=99))
+        t = await farm.next_task(admin, w, 0)
+        assert t is not None and t["job_id"] == failed
+        await farm.fail(admin, t["id"], t["attempt"], "boom")
+        done = await farm.submit(ann, spec(cmd("c", "1"), priority=98))
+        t = await farm.next_task(admin, w, 0)
+        assert t is not None and t["job_id"] == done
+        await finish(farm, admin, t)
+        running = await farm.submit(ann, spec(cmd("c", "1"), priority=97))
+        t = await farm.next_task(admin, w, 0)
+        assert t is not None and t["job_id"] == running
+        expect = {"queued": [queued], "paused": [paused], "canceled": [canceled],
+                  "failed": [failed], "done": [done], "running": [running]}
+        every = await farm.read(lambda c: farm_queries.list_jobs(c))
+        assert {s: [j["id"] for j in every if j["status"] == s] for s in expect} == expect
+        for status, ids in expect.items():
+            got = await farm.read(lambda c, s=status: farm_queries.list_jobs(c, status=s))
+            assert [j["id"] for j in got] == ids, status
+        # limit and offset apply after the filter
+        for _ in range(3):
+            await farm.submit(ann, spec(cmd("c", "1")))
+        page = await farm.read(lambda c: farm_queries.list_jobs(c, status="queued", limit=2,
+                                                                offset=1))
+        assert len(page) == 2 and all(j["status"] == "queued" for j in page)
+
+    run(studio, body)

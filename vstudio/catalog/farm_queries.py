@@ -20,7 +20,7 @@ from vstudio.catalog.farm_tables import (
 )
 from vstudio.errors import NotFound
 from vstudio.farm.frames import format_frames
-from vstudio.farm.model import job_status, shown_task_status
+from vstudio.farm.model import JobState, TaskStatus, job_status, shown_task_status
 
 t = farm_tasks
 
@@ -55,12 +55,35 @@ def list_jobs(conn: Connection, *, owner: str | None = None, status: str | None 
     q = sa.select(farm_jobs).order_by(farm_jobs.c.id.desc())
     if owner:
         q = q.where(farm_jobs.c.owner == owner)
-    rows = conn.execute(q).all() if status else conn.execute(q.limit(limit).offset(offset)).all()
-    counts = _counts(conn, [r.id for r in rows])
-    jobs = [_job_dict(r, counts[r.id]) for r in rows]
     if status:
-        jobs = [j for j in jobs if j["status"] == status][offset:offset + limit]
-    return jobs
+        # filtered in SQL: a farm with thousands of finished jobs lists its running few
+        # without loading every job and its task counts
+        q = q.where(_status_sql() == status)
+    rows = conn.execute(q.limit(limit).offset(offset)).all()
+    counts = _counts(conn, [r.id for r in rows])
+    return [_job_dict(r, counts[r.id]) for r in rows]
+
+
+def _status_sql() -> sa.ColumnElement[str]:
+    """``model.job_status`` as one SQL expression over the job's task counts."""
+    def n(*statuses: str) -> sa.ScalarSelect[int]:
+        return (sa.select(sa.func.count()).select_from(t)
+                .where((t.c.job_id == farm_jobs.c.id) & t.c.status.in_(statuses))
+                .scalar_subquery())
+
+    running, waiting = n(TaskStatus.RUNNING), n(TaskStatus.QUEUED, TaskStatus.BLOCKED)
+    failed, done = n(TaskStatus.FAILED), n(TaskStatus.DONE)
+    state = farm_jobs.c.state
+    return sa.case(
+        (state == JobState.CANCELED.value, "canceled"),
+        (state == JobState.DONE.value, "done"),
+        ((running == 0) & (waiting == 0) & (failed == 0) & (done > 0), "done"),
+        ((state == JobState.PAUSED.value) & (running == 0), "paused"),
+        (running > 0, "running"),
+        ((waiting == 0) & (failed > 0), "failed"),
+        (state == JobState.PAUSED.value, "paused"),
+        ((done > 0) | (failed > 0), "running"),
+        else_="queued")
 
 
 def get_job(conn: Connection, job_id: int, *, with_tasks: bool = True) -> dict[str, Any]:
