@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -11,9 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from vstudio.catalog.db import create_engine
+from vstudio.farm.events import EVENTS, WATCH
 
 log = logging.getLogger("vstudio.farm")
-CHANNEL = "vstudio_farm"
+CHANNEL = "vstudio_farm"  # work may be ready
 
 
 def write_engine(url: str) -> Engine:
@@ -42,13 +44,17 @@ def notify(conn: Connection) -> None:
 
 
 class Listener:
-    """A thread that calls ``on_notify`` whenever any manager sends ``notify``."""
+    """A thread that calls ``on_notify`` whenever any manager sends ``notify``, and
+    ``on_message(channel, payload)`` for the event relay's channels."""
 
-    def __init__(self, url: str, on_notify: Callable[[], None]) -> None:
+    def __init__(self, url: str, on_notify: Callable[[], None],
+                 on_message: Callable[[str, str], None] | None = None) -> None:
         self._url = url
         self._on_notify = on_notify
+        self._on_message = on_message
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="farm-listen", daemon=True)
+        self.ready = threading.Event()  # set once LISTEN is in place (tests wait on it)
 
     def start(self) -> None:
         self._thread.start()
@@ -59,14 +65,76 @@ class Listener:
     def _run(self) -> None:
         import psycopg
 
-        dsn = self._url.replace("postgresql+psycopg://", "postgresql://")
+        dsn = _dsn(self._url)
+        channels = [CHANNEL, *((EVENTS, WATCH) if self._on_message else ())]
         while not self._stop.is_set():
             try:
                 with psycopg.connect(dsn, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    for name in channels:
+                        conn.execute(f"LISTEN {name}")
+                    self.ready.set()
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0):
-                            self._on_notify()
+                        for n in conn.notifies(timeout=1.0):
+                            if n.channel == CHANNEL:
+                                self._on_notify()
+                            elif self._on_message is not None:
+                                self._on_message(n.channel, n.payload)
             except Exception as e:  # reconnect: the database may be restarting
                 log.warning("farm LISTEN connection lost: %s", e)
                 self._stop.wait(1.0)
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+class Relay:
+    """Sends (channel, payload) notifications from a thread of its own, in batches.
+
+    Events are relayed after their change is committed and never inside the farm's
+    write transactions, so the hot path pays only for a queue put.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._q: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="farm-relay", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._q.put(None)
+
+    def send(self, channel: str, payload: str) -> None:
+        self._q.put((channel, payload))
+
+    def _run(self) -> None:
+        import psycopg
+
+        conn: Any = None
+        while True:
+            item = self._q.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < 500:
+                try:
+                    nxt = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._q.put(None)
+                    break
+                batch.append(nxt)
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(_dsn(self._url), autocommit=True)
+                with conn.transaction():  # one round trip's worth of commits for the batch
+                    for channel, payload in batch:
+                        conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+            except Exception as e:  # events are best effort: a reconnect drops a batch
+                log.warning("farm event relay failed: %s", e)
+                conn = None
+        if conn is not None:
+            conn.close()

@@ -25,9 +25,9 @@ from vstudio.catalog import farm_reports as report_sql
 from vstudio.catalog.accounts import Role, User
 from vstudio.catalog.farm_batch import Report, apply_reports
 from vstudio.catalog.farm_cache import FarmCache
-from vstudio.catalog.farm_db import Listener, notify, write_engine
+from vstudio.catalog.farm_db import Listener, Relay, notify, write_engine
 from vstudio.errors import BadInput, NotFound, PermissionDenied
-from vstudio.farm.events import EventBus, Notifier
+from vstudio.farm.events import EventBus, EventRelay, Notifier
 from vstudio.farm.spec import JobSpec, check_inputs, compile_job
 from vstudio.farm.writer import BatchWriter
 from vstudio.studio import Studio
@@ -55,6 +55,8 @@ class Farm:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._listener: Listener | None = None
+        self._relay: Relay | None = None
+        self.relay: EventRelay | None = None  # events to and from other managers
         self._worker_users: dict[int, str] = {}  # worker id -> user who runs it
         self._user_workers: dict[str, set[int]] = {}
         self._owners: dict[int, str] = {}  # the writer thread's copy, for report checks
@@ -69,8 +71,12 @@ class Farm:
         self.writer.start()
         self._reaper = asyncio.create_task(self._reap_forever())
         if self._pg:
-            self._listener = Listener(self._engine.url.render_as_string(hide_password=False),
-                                      self._wake_threadsafe)
+            url = self._engine.url.render_as_string(hide_password=False)
+            self._relay = Relay(url)
+            self._relay.start()
+            self.relay = EventRelay(self.events, self._relay.send)
+            self.relay.start()
+            self._listener = Listener(url, self._wake_threadsafe, self._message_threadsafe)
             self._listener.start()
 
     async def stop(self) -> None:
@@ -80,6 +86,10 @@ class Farm:
                 await self._reaper
         if self._listener:
             self._listener.stop()
+        if self.relay:
+            await self.relay.stop()
+        if self._relay:
+            self._relay.stop()
         await asyncio.to_thread(self.writer.stop)
         self._engine.dispose()
 
@@ -128,6 +138,10 @@ class Farm:
                                              "status": "running", "progress": 0.0})
         if wake:
             self.notifier.wake()
+
+    def _message_threadsafe(self, channel: str, payload: str) -> None:
+        if self._loop is not None and self.relay is not None:
+            self._loop.call_soon_threadsafe(self.relay.received, channel, payload)
 
     def _wake_threadsafe(self) -> None:
         if self._loop is not None:
