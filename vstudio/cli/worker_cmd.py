@@ -35,10 +35,13 @@ from vstudio.cli.common import server_options
               help="Use the studio's object store directly (a shared folder or an S3 bucket "
                    "this machine may reach) instead of through the server.")
 @click.option("--keep-task-dirs", is_flag=True, help="Keep task folders (for debugging).")
+@click.option("--no-warm-blender", "no_warm_blender", is_flag=True,
+              help="Start a fresh blender for every task instead of keeping one running per "
+                   "slot (which re-uses the open file when the next task has the same one).")
 def worker_cmd(server: str, token: str | None, slots: int, tags: str, name: str,
                idle_only: bool, idle_after: float, allow_commands: bool, cache_dir: str | None,
                max_cache: float, poll: float, store_url: str | None,
-               keep_task_dirs: bool) -> None:
+               keep_task_dirs: bool, no_warm_blender: bool = False) -> None:
     """Render for the studio at --server: take tasks, run them, report, repeat."""
     from vstudio.worker.node import Worker, WorkerOptions
 
@@ -51,7 +54,8 @@ def worker_cmd(server: str, token: str | None, slots: int, tags: str, name: str,
         server=server, token=token, slots=slots,
         tags=[t.strip() for t in tags.split(",") if t.strip()], name=name,
         idle_only=idle_only, idle_after=idle_after, allow_commands=allow_commands,
-        max_cache_bytes=int(max_cache * 1e9), poll_seconds=poll, keep_task_dirs=keep_task_dirs)
+        max_cache_bytes=int(max_cache * 1e9), poll_seconds=poll, keep_task_dirs=keep_task_dirs,
+        warm_blender=not no_warm_blender)
     if cache_dir:
         opts.cache_dir = Path(cache_dir).expanduser().resolve()
     store = None

@@ -60,6 +60,8 @@ class Invocation:
     env: dict[str, str] | None = None
     label: str = ""  # program name for messages
     names: dict[int, str] = field(default_factory=dict)  # frame -> output name in the store
+    # what a warm Blender session needs to render the same thing (None: not possible)
+    warm: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,7 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
         argv += ["-S", str(p["scene"])]
     if engine:
         argv += ["-E", engine]
-    argv += ["--python-expr", _SCRIPT.replace("__SETTINGS__", repr(json.dumps(settings)))]
+    argv += ["--python-expr", settings_script(settings)]
     argv += ["-o", str(out_dir / ("frame_" + "#" * PAD)), "-F", fmt, "-x", "1"]
     if contiguous(spec.frames):
         argv += ["-s", str(spec.start), "-e", str(spec.end), "-a"]
@@ -172,8 +172,21 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
         argv += ["-f", ",".join(str(f) for f in spec.frames)]
     ext = FORMATS[fmt]
     outputs = {f: out_dir / f"frame_{f:0{PAD}d}{ext}" for f in spec.frames}
+    # A warm session cannot switch scenes the way -S does (no window in background mode),
+    # so a task naming a scene always gets a fresh process.
+    rel = str(p.get("file", "")).replace("\\", "/").lstrip("/")
+    warm = None if p.get("scene") else {
+        "file": rel if rel in spec.inputs else str(blend), "trusted": spec.trusted,
+        "inputs": dict(spec.inputs), "files_dir": str(task_dir / "files"),
+        "settings": settings, "engine": engine,
+        "out": str(out_dir / ("frame_" + "#" * PAD)), "format": fmt}
     return Invocation(argv=argv, cwd=task_dir, outputs=outputs, parser=BlenderParser(spec.frames),
-                      label="blender", names={f: o.name for f, o in outputs.items()})
+                      label="blender", names={f: o.name for f, o in outputs.items()}, warm=warm)
+
+
+def settings_script(settings: dict[str, Any]) -> str:
+    """The Python that checks inputs and applies the typed settings inside Blender."""
+    return _SCRIPT.replace("__SETTINGS__", repr(json.dumps(settings)))
 
 
 _FRA = re.compile(r"^Fra:\s*(-?\d+)\b")

@@ -22,6 +22,7 @@ from vstudio.errors import NotFound, VStudioError
 from vstudio.worker.cache import InputCache
 from vstudio.worker.client import ManagerApi, ManagerAway, retrying
 from vstudio.worker.task import TaskRun
+from vstudio.worker.warm import BlenderSession
 
 
 @dataclass
@@ -39,6 +40,7 @@ class WorkerOptions:
     poll_seconds: float = 10.0
     keep_task_dirs: bool = False
     quiet: bool = False
+    warm_blender: bool = True  # keep a Blender process per slot between tasks
 
 
 class _StoreAdapter:
@@ -124,6 +126,7 @@ class Worker:
         self.tasks_done = 0
         self.away = False
         self._was_idle: bool | None = None
+        self._sessions: dict[int, BlenderSession] = {}
         self.idle_monitor = None
         if opts.idle_only:
             from vstudio.worker.idle import IdleMonitor
@@ -145,6 +148,36 @@ class Worker:
         if not self.opts.quiet:
             print(f"[{time.strftime('%H:%M:%S')}] {self.name}: {msg}", file=sys.stderr,
                   flush=True)
+
+    def warm_session(self, slot: int) -> BlenderSession | None:
+        """The slot's live Blender session, started now if there is none; None: cold only.
+
+        Called from the slot's own thread: the session's Blender dies with that thread
+        (PDEATHSIG), and slot threads live as long as the worker.
+        """
+        if not self.opts.warm_blender or "blender" not in self.job_types:
+            return None
+        s = self._sessions.get(slot)
+        if s is not None and s.alive:
+            return s
+        if s is not None:
+            s.close(grace=0)
+        threads = None
+        if self.opts.slots > 1:  # two renders each using every core only thrash
+            threads = max(1, (os.cpu_count() or 1) // self.opts.slots)
+        try:
+            s = BlenderSession(self.tasks_dir / f"warm-{slot}", threads).start()
+        except OSError as e:
+            self.say(f"cannot start a warm blender session: {e}")
+            self._sessions.pop(slot, None)
+            return None
+        self._sessions[slot] = s
+        return s
+
+    def close_session(self, slot: int) -> None:
+        s = self._sessions.pop(slot, None)
+        if s is not None:
+            s.close()
 
     def store(self) -> _StoreAdapter:
         if self._store is None:
@@ -176,8 +209,8 @@ class Worker:
             self.register()
         except ManagerAway:
             return 1 if not self.stopping.is_set() else 0
-        threads = [threading.Thread(target=self._slot, name=f"slot-{i}", daemon=True)
-                   for i in range(self.opts.slots)]
+        threads = [threading.Thread(target=self._slot, args=(i,), name=f"slot-{i}",
+                                    daemon=True) for i in range(self.opts.slots)]
         threads.append(threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True))
         for t in threads:
             t.start()
@@ -191,6 +224,8 @@ class Worker:
         deadline = time.monotonic() + self.opts.poll_seconds + 15
         for t in threads[:-1]:
             t.join(timeout=max(0.1, deadline - time.monotonic()))
+        for slot in list(self._sessions):
+            self.close_session(slot)
         self.api.close()
         self.say("stopped")
         return 0
@@ -214,12 +249,14 @@ class Worker:
                      f"not taking work while the user is here ({self.idle_monitor.reason})")
         return ok
 
-    def _slot(self) -> None:
+    def _slot(self, slot: int = 0) -> None:
         backoff = 0.25  # grows while the manager is away, so a long outage costs it nothing
         while not self.stopping.is_set():
             if not self._may_work(rendering=bool(self.running)):
+                self.close_session(slot)  # the user's memory back while they work
                 self.stopping.wait(5)
                 continue
+            self.warm_session(slot)  # start-up while waiting for work, not after
             try:
                 task = self.api.next_task(self.worker_id, self.opts.poll_seconds)
             except ManagerAway as e:
@@ -238,7 +275,7 @@ class Worker:
             backoff = 0.25
             if task is None:
                 continue
-            tr = TaskRun(self, task)
+            tr = TaskRun(self, task, slot)
             if self.stopping.is_set():
                 tr.lost = True
             with self._lock:

@@ -69,18 +69,23 @@ class Run:
                  on_progress: Callable[[float, int | None], None] = _nothing,
                  on_log: Callable[[str], None] = _nothing,
                  on_saved: Callable[[int, Path], None] = _nothing) -> None:
-        self.inv = inv
-        self.on_progress = on_progress
-        self.on_log = on_log
-        self.on_saved = on_saved  # a frame's file is complete: it may be stored already
-        self.canceled = False
-        self._started = time.monotonic()
+        self._init_state(inv, on_progress, on_log, on_saved)
         env = {**os.environ, **(inv.env or {})}
         self.proc = subprocess.Popen(
             inv.argv, cwd=inv.cwd, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with_parent if _LIBC is not None else None)
         self.pgid = self.proc.pid  # a new session leader's pid is its group id
+
+    def _init_state(self, inv: Invocation, on_progress: Callable[[float, int | None], None],
+                    on_log: Callable[[str], None],
+                    on_saved: Callable[[int, Path], None]) -> None:
+        self.inv = inv
+        self.on_progress = on_progress
+        self.on_log = on_log
+        self.on_saved = on_saved  # a frame's file is complete: it may be stored already
+        self.canceled = False
+        self._started = time.monotonic()
         self._errors: list[str] = []
         self._saved_at: dict[int, float] = {}
         self._seconds: dict[int, float] = {}

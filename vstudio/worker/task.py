@@ -14,6 +14,7 @@ from vstudio.errors import VStudioError
 from vstudio.worker.client import ManagerAway, StaleAttempt, retrying
 from vstudio.worker.runner import Run, RunResult
 from vstudio.worker.thumbs import thumbnails
+from vstudio.worker.warm import WarmRun
 
 if TYPE_CHECKING:
     from vstudio.worker.node import Worker
@@ -36,8 +37,9 @@ class Reports:
 
 
 class TaskRun:
-    def __init__(self, worker: Worker, task: dict[str, Any]) -> None:
+    def __init__(self, worker: Worker, task: dict[str, Any], slot: int = 0) -> None:
         self.w = worker
+        self.slot = slot  # whose warm Blender session the task may use
         self.task = task
         self.id = task["id"]
         self.attempt = int(task.get("attempt", 0))
@@ -115,8 +117,13 @@ class TaskRun:
             return RunResult(returncode=-1, canceled=True, error="stopped before rendering")
         inv = jobtypes.build(self.task, self.dir, allow_commands=self.w.opts.allow_commands)
         self.prepared = time.monotonic() - self.t_start
-        self.run = Run(inv, on_progress=self.on_progress, on_log=self.on_log,
-                       on_saved=self.on_saved)
+        session = self.w.warm_session(self.slot) if inv.warm is not None else None
+        if session is not None:
+            self.run = WarmRun(session, inv, on_progress=self.on_progress, on_log=self.on_log,
+                               on_saved=self.on_saved)
+        else:
+            self.run = Run(inv, on_progress=self.on_progress, on_log=self.on_log,
+                           on_saved=self.on_saved)
         if self.lost:  # canceled while starting
             self.run.kill()
         timer = None
@@ -127,12 +134,27 @@ class TaskRun:
             timer.start()
         try:
             result = self.run.wait()
+            if isinstance(self.run, WarmRun) and self.run.session_lost and not (
+                    self.lost or self.timed_out or self.w.stopping.is_set()):
+                result = self._cold_again(result)
         finally:
             if timer is not None:
                 timer.cancel()
         if self.timed_out:
             result.canceled, result.error = False, f"timed out after {limit} s"
         return result
+
+    def _cold_again(self, warm: RunResult) -> RunResult:
+        """The warm session died on its own: render the task with a fresh ``blender``."""
+        from vstudio import jobtypes
+
+        self.on_log(f"vstudio: {warm.error}; rendering with a fresh blender process")
+        inv = jobtypes.build(self.task, self.dir, allow_commands=self.w.opts.allow_commands)
+        self.run = Run(inv, on_progress=self.on_progress, on_log=self.on_log,
+                       on_saved=self.on_saved)
+        if self.lost or self.timed_out:  # stopped while the new process started
+            self.run.kill()
+        return self.run.wait()
 
     def _time_out(self, limit: float) -> None:
         self.timed_out = True
