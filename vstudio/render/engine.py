@@ -7,6 +7,8 @@ under its render key, and assembles every target's output beside the sources.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import tempfile
 import time
@@ -75,6 +77,10 @@ class ProjectRender:
     cache: FileCache = field(init=False)
     graph: Graph = field(init=False)
     items: list[Item] = field(default_factory=list, init=False)
+    # while rendering: frames of each file written where its users read them, and the
+    # files some other file of this run reads
+    _ready: dict[str, set[int]] = field(default_factory=dict, init=False, repr=False)
+    _early: set[str] = field(default_factory=set, init=False, repr=False)
 
     def plan(self) -> list[Item]:
         if not self.paths:
@@ -178,55 +184,144 @@ class ProjectRender:
         self._remember(item)
 
     def _render(self, todo: list[Item], by_file: dict[str, Item]) -> None:
+        """Render chunks on a pool; a chunk of a file that reads another file's render
+        starts as soon as the frames it reads are written (frame by frame), not when
+        that whole render is done. Chunks of later files (the users) go first, so an
+        edit's first frames appear while the shots are still rendering."""
         work = Path(tempfile.mkdtemp(prefix="vstudio-render-"))
-        pending = list(todo)  # in dependency order
-        running: dict[Future[dict[int, Path]], tuple[Item, float]] = {}
+        order = {item.file: n for n, item in enumerate(todo)}  # dependency order
+        waiting: list[tuple[Item, list[int], dict[str, set[int] | None]]] = []
+        running: dict[Future[dict[int, Path]], tuple[Item, list[int], float]] = {}
         left: dict[str, int] = {}
+        unfinished: list[Item] = []  # all chunks rendered; waits for its inputs' renders
+        self._ready = {}
+        self._early = {dep for item in todo for dep in item.deps}
+        for item in todo:
+            self.log(f"render {item.file} ({item.frames} frames, "
+                     f"{item.chunks} chunks, profile {item.profile})")
+            todo_chunks = self.todo_chunks(item)
+            left[item.file] = len(todo_chunks)
+            self._ready[item.file] = set()
+            if item.file in self._early:
+                self._write_saved(item)
+            if not todo_chunks:  # every chunk was stored by an earlier run
+                unfinished.append(item)
+            waiting += [(item, c, self._needs(item, c, by_file)) for c in todo_chunks]
+        slots = max(1, self.jobs)
         try:
-            with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
-                while pending or running:
-                    for item in list(pending):
+            with ThreadPoolExecutor(max_workers=slots) as pool:
+                while waiting or running or unfinished:
+                    moved = False  # anything finished or started this round
+                    for item in list(unfinished):
                         state = self.deps_state(item, by_file)
                         if state == "wait":
                             continue
-                        pending.remove(item)
+                        unfinished.remove(item)
+                        moved = True
                         if state != "ok":
                             item.status, item.error = "failed", state
-                            continue
-                        self.log(f"render {item.file} ({item.frames} frames, "
-                                 f"{item.chunks} chunks, profile {item.profile})")
-                        todo_chunks = self.todo_chunks(item)
-                        left[item.file] = len(todo_chunks)
-                        if not todo_chunks:  # every chunk was stored by an earlier run
+                        elif item.status != "failed":
                             self._finish(item)
-                        for chunk in todo_chunks:
-                            task = task_for(item.path, item.renderer, self.graph.nodes[
-                                item.file].scene, item.profile_obj or Profile("default"), chunk)
-                            fut = pool.submit(run_chunk, task,
-                                              work / item.key[:16] / str(chunk[0]),
-                                              self._remap(item))
-                            running[fut] = (item, time.monotonic())
+                    ready = []
+                    for entry in list(waiting):
+                        item, chunk, needs = entry
+                        state = self._chunk_state(item, needs, by_file)
+                        if state == "wait":
+                            continue
+                        if state == "ok" and item.status != "failed":
+                            ready.append(entry)
+                            continue
+                        waiting.remove(entry)  # its file or a file it reads failed
+                        moved = True
+                        if item.status != "failed":
+                            item.status, item.error = "failed", state
+                    ready.sort(key=lambda e: (-order[e[0].file], e[1][0]))
+                    for item, chunk, needs in ready[:max(0, slots - len(running))]:
+                        waiting.remove((item, chunk, needs))
+                        moved = True
+                        early = [d for d in needs if by_file[d].status == "planned"]
+                        if early:
+                            self.log(f"{item.file} frames {chunk[0]}-{chunk[-1]}: start with "
+                                     f"the frames they read of {', '.join(early)}")
+                        task = task_for(item.path, item.renderer, self.graph.nodes[
+                            item.file].scene, item.profile_obj or Profile("default"), chunk)
+                        fut = pool.submit(run_chunk, task, work / item.key[:16] / str(chunk[0]),
+                                          self._remap(item))
+                        running[fut] = (item, chunk, time.monotonic())
                     if not running:
-                        for item in pending:  # cannot happen with an acyclic graph
-                            item.status, item.error = "failed", "its dependencies never finished"
-                        pending.clear()
+                        if not moved:  # stuck: cannot happen with an acyclic graph
+                            for item in [e[0] for e in waiting] + unfinished:
+                                item.status, item.error = "failed", ("its dependencies never "
+                                                                     "finished")
+                            waiting.clear()
+                            unfinished.clear()
                         continue
                     done, _ = wait(list(running), return_when=FIRST_COMPLETED)
                     for fut in done:
-                        item, started = running.pop(fut)
+                        item, chunk, started = running.pop(fut)
                         item.seconds += time.monotonic() - started
                         left[item.file] -= 1
                         try:
                             files = fut.result()
                             item.saved.update(outputs.save_chunk(self.store, item.key, files))
-                            for f in files.values():
-                                f.unlink(missing_ok=True)  # in the store now
+                            self._publish_frames(item, files)
                         except RenderFailed as e:
                             item.status, item.error = "failed", e.message
                         if left[item.file] == 0 and item.status != "failed":
-                            self._finish(item)
+                            unfinished.append(item)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def _needs(self, item: Item, chunk: list[int],
+               by_file: dict[str, Item]) -> dict[str, set[int] | None]:
+        """Per render it reads: the frames ``chunk`` reads, or None for "all of it"."""
+        out: dict[str, set[int] | None] = {d: set() for d in item.deps if d in by_file}
+        for use in self.graph.nodes[item.file].uses:
+            dep = self.project.source_of_output(use.path, lambda p: p.is_file())
+            if dep is None or dep not in out:
+                continue
+            d = by_file[dep]
+            frames = None if d.profile_obj and d.profile_obj.format != "png" else (
+                use.frames_for(chunk) if use.kind == "sequence" else _frame_of(use.path))
+            known = out[dep]
+            out[dep] = None if frames is None or known is None else (
+                known | (frames & set(d.frame_list)))
+        return out
+
+    def _chunk_state(self, item: Item, needs: dict[str, set[int] | None],
+                     by_file: dict[str, Item]) -> str:
+        for dep, frames in needs.items():
+            d = by_file[dep]
+            if d.status == "failed":
+                return f"not rendered: it needs {dep}, which failed"
+            if d.status == "planned" and (frames is None or not frames <= self._ready[dep]):
+                return "wait"
+        return "ok"
+
+    def _publish_frames(self, item: Item, files: dict[int, Path]) -> None:
+        """Move a chunk's frames where its users read them, if any user renders now."""
+        dest = self.project.root / item.output
+        if item.file not in self._early or (item.profile_obj
+                                            and item.profile_obj.format != "png"):
+            for f in files.values():
+                f.unlink(missing_ok=True)  # in the store now
+            return
+        dest.mkdir(parents=True, exist_ok=True)
+        for frame, f in files.items():
+            os.replace(f, dest / outputs.FRAME_NAME.format(frame))
+            self._ready[item.file].add(frame)
+
+    def _write_saved(self, item: Item) -> None:
+        """Frames an earlier, interrupted run stored: on disk for users reading them now."""
+        if not item.saved or (item.profile_obj and item.profile_obj.format != "png"):
+            return
+        dest = self.project.root / item.output
+        dest.mkdir(parents=True, exist_ok=True)
+        for frame, oid in item.saved.items():
+            tmp = dest / f".{frame}.{os.getpid()}.tmp"
+            self.store.get_file(oid, tmp)
+            os.replace(tmp, dest / outputs.FRAME_NAME.format(frame))
+            self._ready[item.file].add(frame)
 
     def deps_state(self, item: Item, by_file: dict[str, Item]) -> str:
         for dep in item.deps:
@@ -261,3 +356,12 @@ class ProjectRender:
             return None
         base = self.project.root / RENDER_DIR
         return [(f"{base / dep}.", f"{base / item.profile / dep}.") for dep in item.deps]
+
+
+_FRAME_FILE = re.compile(r"^(\d+)\.png$")
+
+
+def _frame_of(path: str) -> set[int] | None:
+    """A use of one rendered frame file (``render/a.sif.png/0003.png``) reads frame 3."""
+    m = _FRAME_FILE.match(os.path.basename(path))
+    return {int(m[1])} if m else None

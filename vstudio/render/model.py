@@ -19,13 +19,41 @@ class Use:
     kind: str
     exists: bool
     detail: str = ""  # the block or layer that uses it, to name in messages
+    # For a numbered sequence shown on a timeline (a sequencer image strip): which of its
+    # frames each frame of the user shows, as (start, first, last, number, count) spans:
+    # frames first..last show the sequence's number + clamp(frame - start, 0, count - 1).
+    # None when unknown; then a user's frame may need any frame of the sequence.
+    spans: tuple[tuple[int, int, int, int, int], ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Use:
-        return cls(str(d["path"]), str(d["kind"]), bool(d["exists"]), str(d.get("detail", "")))
+        return cls(str(d["path"]), str(d["kind"]), bool(d["exists"]), str(d.get("detail", "")),
+                   spans_of(d.get("spans")))
+
+    def frames_for(self, frames: list[int]) -> set[int] | None:
+        """The sequence's frame numbers that ``frames`` of the user show, None if unknown."""
+        if self.spans is None:
+            return None
+        out: set[int] = set()
+        for start, first, last, number, count in self.spans:
+            for f in frames:
+                if first <= f <= last:
+                    out.add(number + min(max(f - start, 0), count - 1))
+        return out
+
+
+def spans_of(value: Any) -> tuple[tuple[int, int, int, int, int], ...] | None:
+    """Spans from JSON (lists), or None when absent or malformed."""
+    if not isinstance(value, list | tuple):
+        return None
+    try:
+        out = tuple((int(a), int(b), int(c), int(d), int(e)) for a, b, c, d, e in value)
+    except (TypeError, ValueError):
+        return None
+    return out if all(s[4] > 0 for s in out) else None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ without BAT's ``open_cached`` registry, so nothing stays open after a scan.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +61,13 @@ def scan_blend(path: Path) -> Iterator[Record]:
 
     bfile = _blend_file_class()(path)
     try:
+        spans = _strip_spans(bfile, path)
         for block in trace.asset_holding_blocks(bfile.blocks):
             for usage in blocks2assets.iter_assets(block):
-                yield _use(path, block.code, usage)
+                use = _use(path, block.code, usage)
+                if block.code == b"SC" and use.kind == "sequence":
+                    use = replace(use, spans=spans.get(use.path))
+                yield use
         scene = _scene(bfile)
         if scene is not None:
             yield scene
@@ -89,6 +95,70 @@ def _use(path: Path, code: bytes, usage: object) -> Use:
         name = name[2:]
     exists = bool(expand_sequence(str(target))) if kind == "sequence" else target.exists()
     return Use(str(target), kind, exists, name)
+
+
+_SEQ_IMAGE, _SEQ_META, _SEQ_SPEED = 0, 1, 29
+_SEQ_REVERSE = 1 << 16  # SEQ_REVERSE_FRAMES
+_NUMBER = re.compile(r"^(.*?)(\d+)(\.[^.]*)$")
+Span = tuple[int, int, int, int, int]
+
+
+def _strip_spans(bfile: Any, path: Path) -> dict[str, tuple[Span, ...] | None]:
+    """Image strips of the sequencers: first file's path -> spans (``Use.spans``).
+
+    Only plain cases get spans (consecutive numbered files, no speed effect, not reversed,
+    not inside a meta strip); for anything else the path maps to None and a render
+    reading it waits for the whole sequence, as before.
+    """
+    from blender_asset_tracer.blendfile import iterators
+
+    out: dict[str, list[Span] | None] = {}
+    for scene in bfile.find_blocks_from_code(b"SC"):
+        ed = scene.get_pointer(b"ed")
+        if ed is None:
+            continue
+        strips = list(iterators.listbase(ed.get_pointer((b"seqbase", b"first"))))
+        retimed = any(int(s.get(b"type")) in (_SEQ_SPEED, _SEQ_META) for s in strips)
+        for seq in strips:
+            if int(seq.get(b"type")) != _SEQ_IMAGE:
+                continue
+            key, span = _image_strip(seq, path)
+            if key is None:
+                continue
+            known = out.get(key, [])
+            if span is None or retimed or known is None:
+                out[key] = None
+            else:
+                out[key] = [*known, span]
+    return {k: (tuple(v) if v is not None else None) for k, v in out.items()}
+
+
+def _image_strip(seq: Any, path: Path) -> tuple[str | None, Span | None]:
+    from blender_asset_tracer.blendfile import iterators
+
+    strip = seq.get_pointer(b"strip")
+    elems = strip.get_pointer(b"stripdata") if strip is not None else None
+    if elems is None:
+        return None, None
+    folder = strip.get(b"dir", as_str=True)
+    names = [e.get(b"name", as_str=True) for e in iterators.dynamic_array(elems)]
+    if not names:
+        return None, None
+    ref = folder + names[0]
+    if ref.startswith("//"):
+        ref = ref[2:].replace("\\", "/")
+    key = str(resolve(path.parent, ref))
+    parsed = [_NUMBER.match(n) for n in names]
+    if any(m is None for m in parsed) or int(seq.get(b"flag")) & _SEQ_REVERSE:
+        return key, None
+    numbers = [int(m[2]) for m in parsed if m is not None]
+    if numbers != list(range(numbers[0], numbers[0] + len(numbers))):
+        return key, None
+    start = round(float(seq.get(b"start")))
+    count = int(seq.get(b"len")) or len(names)
+    first = start + round(float(seq.get(b"startofs")))
+    last = start + count - 1 - round(float(seq.get(b"endofs")))
+    return key, (start, first, last, numbers[0], min(count, len(names)))
 
 
 def _scene(bfile: object) -> SceneInfo | None:

@@ -18,10 +18,10 @@ from typing import Any
 
 import blake3
 
-from vstudio.render.model import ScanResult, SceneInfo, Use
+from vstudio.render.model import ScanResult, SceneInfo, Use, spans_of
 from vstudio.render.scanners import scan_file, suffix_of
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: uses keep the sequencer spans of image strips
 RACY_NS = 2_000_000_000
 _MMAP_FROM = 4 << 20
 
@@ -80,14 +80,17 @@ class FileCache:
         base = path.parent
         if cached is not None:
             uses = [Use(os.path.normpath(os.path.join(base, u["ref"])), u["kind"], False,
-                        u.get("detail", "")) for u in cached["uses"]]
+                        u.get("detail", ""), spans_of(u.get("spans")))
+                    for u in cached["uses"]]
             scene = cached.get("scene")
             return ScanResult(uses, SceneInfo.from_json(scene) if scene else None)
         result = scan_file(path)
         self.scanned += 1
         self.scans[skey] = {
             "uses": [{"ref": os.path.relpath(u.path, base) if not _outside(u.path, base)
-                      else u.path, "kind": u.kind, "detail": u.detail} for u in result.uses],
+                      else u.path, "kind": u.kind, "detail": u.detail,
+                      **({"spans": u.spans} if u.spans is not None else {})}
+                     for u in result.uses],
             "scene": result.scene.to_json() if result.scene else None}
         self.dirty = True
         return result
