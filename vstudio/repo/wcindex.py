@@ -22,6 +22,12 @@ from __future__ import annotations
 import marshal
 import os
 import stat as st
+import time
+
+# Not ``typing.TYPE_CHECKING``: importing typing costs the fast status path ~2 ms.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 META = ".vstudio"
 INDEX = "index"
@@ -72,7 +78,9 @@ class Table:
     def from_entries(cls, entries: dict[str, Entry]) -> Table:
         from array import array
 
-        paths = list(entries)
+        # Grouped by folder (each folder's files next to each other), so the folder cache
+        # can name a folder's files as one slice of the columns.
+        paths = sorted(entries, key=lambda p: p.rpartition("/")[::2])
         stats = array("q")
         oids = bytearray()
         modes = bytearray()
@@ -95,10 +103,13 @@ class Index:
         self.conflicts = conflicts or {}
         self.locks = locks or []
         self.rules = rules or []
+        # Folder cache (see ``wccache``): valid only for the table it was made with.
+        self.dcache: dict[str, Any] | None = None
 
     @property
     def entries(self) -> dict[str, Entry]:
         """path -> (oid, size, mtime_ns, mode); the caller may change it."""
+        self.dcache = None  # the caller may change entries: the folder cache no longer holds
         if self._entries is None:
             t = self._table
             self._entries = {p: t.entry(i) for i, p in enumerate(t.paths)} if t else {}
@@ -120,17 +131,20 @@ class Index:
         idx = cls(doc["rev"], None, doc["conflicts"], list(doc["locks"]), list(doc["rules"]))
         idx._entries = None
         idx._table = Table(doc["paths"], doc["stats"], doc["oids"], doc["modes"])
+        idx.dcache = doc.get("dcache")
         return idx
 
     def save(self, root: str) -> None:
         t = self.table()
         path = os.path.join(root, META, INDEX)
         tmp = f"{path}.{os.getpid()}.tmp"
+        doc = {"v": VERSION, "rev": self.rev, "paths": t.paths, "stats": t.stats.tobytes(),
+               "oids": t.oids, "modes": t.modes, "conflicts": self.conflicts,
+               "locks": self.locks, "rules": self.rules}
+        if self.dcache is not None:  # an optional key: older readers ignore it
+            doc["dcache"] = self.dcache
         with open(tmp, "wb") as f:
-            f.write(marshal.dumps({"v": VERSION, "rev": self.rev, "paths": t.paths,
-                                   "stats": t.stats.tobytes(), "oids": t.oids,
-                                   "modes": t.modes, "conflicts": self.conflicts,
-                                   "locks": self.locks, "rules": self.rules}))
+            f.write(marshal.dumps(doc))
         os.replace(tmp, path)
 
 
@@ -198,10 +212,40 @@ class Scan:
         self.changed: dict[str, os.stat_result] = {}  # not in the index, or stat differs
         self.links: list[str] = []  # symbolic links: never committed
         self.seen = bytearray()  # per index entry: 1 when found on disk
+        # Folders listed (not answered by the folder cache): rel -> (folder mtime_ns,
+        # clean: only indexed or ignored entries, subfolders); feeds ``wccache.rebuild``.
+        self.listed: dict[str, tuple[int, bool, list[str]]] = {}
+        self.st_modes: dict[int, int] = {}  # index position -> st_mode seen when listing
+        self.hits: list[str] = []  # folders answered by the folder cache
+        self.start = time.time_ns()
+
+
+def _cached_dir(fd: int, rel: str, c: tuple[int, int, int, list[str]], table: Table,
+                cmodes: memoryview, seen: bytearray, subdirs: list[str]) -> bool:
+    """Answer a folder from the cache: True when its mtime is unchanged (no entry added,
+    removed or renamed since the cache was made) and each indexed file's stat matches."""
+    mtime, first, count, subs = c
+    if os.fstat(fd).st_mtime_ns != mtime:
+        return False
+    end = first + count
+    k = len(rel) + 1 if rel else 0
+    stat = os.stat
+    try:
+        got = [(s.st_size, s.st_mtime_ns, s.st_mode) for s in
+               [stat(p[k:], dir_fd=fd, follow_symlinks=False) for p in table.paths[first:end]]]
+    except OSError:
+        return False
+    stats = table.stats
+    if got != list(zip(stats[2 * first:2 * end:2], stats[2 * first + 1:2 * end:2],
+                       cmodes[first:end], strict=True)):
+        return False
+    seen[first:end] = b"\x01" * count
+    subdirs.extend(subs)
+    return True
 
 
 def _scan_dirs(root: str, dirs: list[str], ign: Ignore, table: Table, out: Scan,
-               subdirs: list[str]) -> None:
+               subdirs: list[str], cache: dict[str, Any] | None) -> None:
     """Scan ``dirs`` (not recursively), comparing each file's stat with the index."""
     pos = table.pos
     stats = table.stats
@@ -211,13 +255,24 @@ def _scan_dirs(root: str, dirs: list[str], ign: Ignore, table: Table, out: Scan,
     names = ign.files.names
     suffixes = ign.files.suffixes
     slow = bool(ign.files.other) or bool(ign.extra)
+    cdirs = cache["dirs"] if cache else {}
+    cmodes = memoryview(cache["st_modes"]).cast("I") if cache else memoryview(b"")
+    st_modes = out.st_modes
     for rel in dirs:
-        # scandir on a folder descriptor: each stat is an fstatat() of a bare name, so
-        # the kernel does not walk the whole path again for every file.
+        # A folder descriptor: each stat is an fstatat() of a bare name, so the kernel
+        # does not walk the whole path again for every file.
         try:
             fd = os.open(root + "/" + rel if rel else root, os.O_RDONLY | os.O_DIRECTORY)
         except (FileNotFoundError, NotADirectoryError):
             continue
+        c = cdirs.get(rel)
+        if c is not None and _cached_dir(fd, rel, c, table, cmodes, seen, subdirs):
+            os.close(fd)
+            out.hits.append(rel)
+            continue
+        dir_mtime = os.fstat(fd).st_mtime_ns
+        clean = True
+        mine: list[str] = []
         try:
             it = os.scandir(fd)
         except OSError:
@@ -233,31 +288,43 @@ def _scan_dirs(root: str, dirs: list[str], ign: Ignore, table: Table, out: Scan,
                     # One stat call gives the type too: cheaper than is_symlink()/is_dir().
                     s = e.stat(follow_symlinks=False)
                 except FileNotFoundError:  # vanished during the scan: counts as absent
+                    clean = False
                     continue
                 kind = s.st_mode & 0o170000
                 if kind != 0o100000:  # not a regular file
                     if kind == 0o040000:
                         if not (not rel and name == META) and not ign.skip_dir(r, name):
                             subdirs.append(r)
-                    elif kind == 0o120000:
-                        out.links.append(r)
+                            mine.append(r)
+                    else:
+                        clean = False
+                        if kind == 0o120000:
+                            out.links.append(r)
                     continue
                 if slow and ign.skip_file(r, name):
                     continue
                 i = pos.get(r)
                 if i is None:
                     changed[r] = s
+                    clean = False
                     continue
                 seen[i] = 1
+                st_modes[i] = s.st_mode
                 if (stats[2 * i] != s.st_size or stats[2 * i + 1] != s.st_mtime_ns
                         or modes[i] != (1 if s.st_mode & 0o100 else 0)):
                     changed[r] = s
         os.close(fd)
+        out.listed[rel] = (dir_mtime, clean, mine)
 
 
 def walk(root: str, index: Index, under: str = "") -> Scan:
-    """Scan the working copy (below ``under``) against the index, folder by folder."""
-    ign = Ignore(read_ignore(root), set(index.conflicts.values()))
+    """Scan the working copy (below ``under``) against the index, folder by folder.
+
+    Folders whose mtime has not changed since the folder cache was made are not listed
+    again (as git's untracked cache does): their indexed files are still each stat-ed.
+    """
+    patterns = read_ignore(root)
+    ign = Ignore(patterns, set(index.conflicts.values()))
     table = index.table()
     out = Scan()
     out.seen = bytearray(len(table.paths))
@@ -276,12 +343,17 @@ def walk(root: str, index: Index, under: str = "") -> Scan:
                 table.modes[i] != (1 if s.st_mode & 0o100 else 0):
             out.changed[under] = s
         return out
+    cache = index.dcache
+    if cache is not None and (cache.get("ignore") != patterns
+                              or cache.get("conflicts") != index.conflicts
+                              or len(cache.get("st_modes", b"")) != 4 * len(table.paths)):
+        cache = index.dcache = None  # made under other ignore rules or conflicts
     # One thread: measured here, splitting the folders between threads was slower, as
     # each stat is too short to pay for handing the GIL over.
     level = [under]
     while level:
         nxt: list[str] = []
-        _scan_dirs(root, level, ign, table, out, nxt)
+        _scan_dirs(root, level, ign, table, out, nxt, cache)
         level = nxt
     return out
 
@@ -334,6 +406,12 @@ def status(root: str, index: Index, under: str = "", hash_changed: bool = True) 
     commit reads it anyway to store it, and drops it if its id turns out unchanged.
     """
     scan = walk(root, index, under)
+    if scan.listed and not under:
+        from vstudio.repo import wccache
+
+        res_cache = wccache.rebuild(root, index, scan)
+    else:
+        res_cache = False
     res = Status()
     res.links = sorted(scan.links)
     res.stats = scan.changed
@@ -360,8 +438,10 @@ def status(root: str, index: Index, under: str = "", hash_changed: bool = True) 
             if not seen[i] and (not under or path == under or path.startswith(prefix)):
                 res.deleted.append(path)
     if refresh:
-        index.entries.update(refresh)
+        index.entries.update(refresh)  # drops the folder cache: the next scan remakes it
         res.refreshed = True
+    elif res_cache:
+        res.refreshed = True  # save the new folder cache
     for path, copy in index.conflicts.items():
         if os.path.exists(os.path.join(root, copy)):
             res.conflicts.append(path)
