@@ -113,7 +113,10 @@ class BlenderSession:
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [exe, "-b", "-Y", "--python-expr", _DRIVER], cwd=self.workdir, env=env,
+            # the folder after "--" is for Blender's Python only; it names the process, so
+            # that `pgrep -f` finds a node's sessions as it finds its task processes
+            [exe, "-b", "-Y", "--python-expr", _DRIVER, "--", str(self.workdir)],
+            cwd=self.workdir, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=_die_with_parent if _LIBC is not None else None)
         self.key, self.tasks, self.buf = None, 0, b""
