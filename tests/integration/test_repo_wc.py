@@ -200,14 +200,35 @@ def test_catalog_rebuild_from_bucket(tmp_path: Path, vs: InProcess) -> None:
         (wc / f"f{i}.txt").write_text(str(i))
         vs.cli("commit", "-m", f"c{i}", cwd=wc)
     vs.cli("tag", "done", cwd=wc)
+    # Lock state travels through the bucket too: a kept lock, an unlocked one, and one
+    # a commit released.
+    vs.cli("lock", "f0.txt", "-m", "mine", cwd=wc, env={"VSTUDIO_USER": "ann"})
+    vs.cli("lock", "f1.txt", cwd=wc, env={"VSTUDIO_USER": "ann"})
+    vs.cli("unlock", "f1.txt", cwd=wc, env={"VSTUDIO_USER": "ann"})
+    vs.cli("lock", "f2.txt", cwd=wc)
+    (wc / "f2.txt").write_text("changed")
+    vs.cli("commit", "-m", "c3", cwd=wc)
     before = vs.cli_json("log", cwd=wc)
     (root / "catalog.db").unlink()
     for extra in ("catalog.db-wal", "catalog.db-shm"):
         (root / extra).unlink(missing_ok=True)
     report = vs.cli_json("catalog", "rebuild", "--studio", str(root))
-    assert report["projects"] == {"film": 3} and report["created"] == ["film"]
+    assert report["projects"] == {"film": 4} and report["created"] == ["film"]
+    assert report["locks"] == {"film": 1}
     assert vs.cli_json("log", cwd=wc) == before
     assert vs.cli_json("info", cwd=wc)["tags"] == {"done": 3}
+    from vstudio.repo import open_reader
+    from vstudio.studio import Studio
+
+    s = Studio.open(root)
+    try:
+        locks = open_reader(s).locks("film")
+    finally:
+        s.close()
+    assert list(locks) == ["f0.txt"]
+    assert locks["f0.txt"].owner == "ann" and locks["f0.txt"].message == "mine"
+    assert vs.cli("lock", "f0.txt", cwd=wc, check=False,
+                  env={"VSTUDIO_USER": "bob"}).returncode == 1
 
 
 def test_bad_paths_and_inputs(tmp_path: Path, vs: InProcess) -> None:

@@ -1,8 +1,9 @@
 """``vstudio catalog rebuild``: recreate the repository's catalog rows from the bucket.
 
 Reads the refs ``projects/<name>/revs/<n>`` (commit JSON), ``projects/<name>/tags`` and
-``projects/<name>/lock-rules``. Projects missing from the catalog are created. Locks are
-not in the bucket (they are short-lived) and are kept as they are.
+``projects/<name>/lock-rules`` and ``projects/<name>/locks/<hash>`` (one per lock).
+Projects missing from the catalog are created. Locks recorded in the bucket are restored
+where the catalog has none on that path; locks the catalog holds already are kept.
 """
 
 from __future__ import annotations
@@ -42,6 +43,21 @@ def _commits(studio: Studio, project: str) -> list[dict[str, Any]]:
     return good
 
 
+def _locks(studio: Studio, project: str) -> list[rs.LockRow]:
+    out: dict[str, rs.LockRow] = {}
+    for name in studio.store.list_refs(f"projects/{project}/locks/"):
+        try:
+            doc = json.loads(studio.store.get_ref(name))
+            lk = rs.LockRow(str(doc["path"]), str(doc["owner"]), float(doc["time"]),
+                            str(doc.get("message") or ""))
+        except NotFound:
+            continue  # unlocked while we listed
+        except (ValueError, KeyError, TypeError) as e:
+            raise CorruptObject(f"ref {name} is not a lock: {e}") from None
+        out[lk.path] = lk
+    return sorted(out.values(), key=lambda lk: lk.path)
+
+
 def rebuild(studio: Studio) -> dict[str, Any]:
     store = studio.store
     names = sorted({r.split("/")[1] for r in store.list_refs("projects/")
@@ -69,5 +85,11 @@ def rebuild(studio: Studio) -> dict[str, Any]:
             with contextlib.suppress(NotFound):
                 rs.add_lock_rules(conn, project.id,
                                   json.loads(store.get_ref(f"projects/{name}/lock-rules")))
+            locks = _locks(studio, name)
+            held = rs.locks_on(conn, project.id, [lk.path for lk in locks])
+            for lk in locks:
+                if lk.path not in held:
+                    rs.take_lock(conn, project.id, lk)
         report["projects"][name] = len(commits)
+        report.setdefault("locks", {})[name] = len(locks)
     return report

@@ -11,6 +11,7 @@ uploaded without a revision are garbage for ``store gc``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -162,6 +163,7 @@ class RepoService:
                 with self.studio.engine.begin() as conn:
                     rs.take_lock(conn, p.id, lock)
                 held = None
+                self._record_lock(project, lock)
                 break
             except rs.LockTaken:
                 with self.studio.engine.connect() as conn:
@@ -186,7 +188,23 @@ class RepoService:
                 raise Locked(f"{path} is locked by {held.owner}, not you: "
                              "use --force to break the lock")
             rs.drop_lock(conn, p.id, path)
+        self._forget_lock(project, path)
         return LockInfo(held.path, held.owner, held.time, held.message)
+
+    # Each lock is also a ref ``projects/<name>/locks/<hash of path>`` (JSON), so that
+    # ``catalog rebuild`` can restore locks from the bucket alone. The catalog stays the
+    # authority (its unique key decides lock races); the ref is written after the
+    # catalog's transaction commits, so a crash in between loses at most that record.
+
+    def _record_lock(self, project: str, lock: rs.LockRow) -> None:
+        self.store.put_ref(lock_ref(project, lock.path), json.dumps(
+            {"path": lock.path, "owner": lock.owner, "time": lock.time,
+             "message": lock.message}).encode())
+
+    def _forget_lock(self, project: str, path: str) -> None:
+        # NotFound: a lock taken before locks were recorded in the bucket
+        with contextlib.suppress(NotFound):
+            self.store.delete_ref(lock_ref(project, path))
 
     # -- commits ------------------------------------------------------------------------
 
@@ -289,12 +307,21 @@ class RepoService:
         p = self.project(project)
         with self.studio.engine.begin() as conn:
             held = rs.locks_on(conn, p.id, paths)
-            for lk in held.values():
-                if lk.owner == owner:
-                    rs.drop_lock(conn, p.id, lk.path)
+            mine = [lk.path for lk in held.values() if lk.owner == owner]
+            for path in mine:
+                rs.drop_lock(conn, p.id, path)
+        for path in mine:
+            self._forget_lock(project, path)
 
     def check_right(self, project: str, user: accounts.User, right: str) -> None:
         accounts.require(self.studio.engine, self.project(project), user, right)
+
+
+def lock_ref(project: str, path: str) -> str:
+    """The ref recording a lock (a hash: paths may hold characters refs may not)."""
+    import hashlib
+
+    return f"projects/{project}/locks/{hashlib.sha256(path.encode()).hexdigest()[:32]}"
 
 
 def require_owner_or_admin(user: accounts.User, owner: str) -> None:
