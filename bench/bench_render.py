@@ -6,6 +6,8 @@
    cache) <= 2 s, warm <= 0.3 s; peer: blender-asset-tracer's own recursive `trace.deps`.
 3. After changing the one texture used by 1 of 20 shots: frames rendered must equal that
    shot's frames + the edit's frames.
+4. (``stream``) 2 shots of 6 frames and their edit, chunk 1, -j 2: time to the edit's first
+   frame and to the end, frame by frame vs the round-1 way (the edit waits for whole shots).
 Peer for 1: RenderChan analyses each file by launching Blender; we time that launch
 (`blender -b FILE --python-expr pass`) on 3 files and show the per-file median.
 """
@@ -109,6 +111,40 @@ def bench_project(tmp: Path) -> None:
           f"{'OK' if rendered == expected else 'MISMATCH'})")
 
 
+def bench_stream(tmp: Path) -> None:
+    """Frame by frame vs waiting for whole renders: 2 shots x 6 frames (chunk 1) + edit, -j 2."""
+    from vstudio.render import engine
+    from vstudio.studio import Studio
+
+    studio = tmp / "studio-stream"
+    run("init", str(studio))
+    proj = make_project(tmp / "stream", shots=2, frames=6, edit=True, synfig=False)
+    (proj / "vstudio.toml").write_text("[render]\nchunk = 1\n", encoding="utf-8")
+    store = Studio.open(studio).store
+    real_save = engine.outputs.save_chunk
+    for stream in (False, True, False, True):
+        first: list[float] = []
+        job = engine.ProjectRender([proj], store, force=True, jobs=2, stream=stream)
+        items = job.plan()
+        edit_key = next(i.key for i in items if i.file == "edit.blend")
+
+        def save(st, key, files, _first=first, _edit=edit_key):  # type: ignore[no-untyped-def]
+            if key == _edit and not _first:
+                _first.append(time.perf_counter())
+            return real_save(st, key, files)
+
+        engine.outputs.save_chunk = save  # type: ignore[assignment]
+        t0 = time.perf_counter()
+        try:
+            job.run()
+        finally:
+            engine.outputs.save_chunk = real_save  # type: ignore[assignment]
+        total = time.perf_counter() - t0
+        assert {i.status for i in items} == {"rendered"}, [i.error for i in items]
+        print(f"{'frame by frame' if stream else 'whole renders '}: first edit frame after "
+              f"{first[0] - t0:.1f} s, all done in {total:.1f} s")
+
+
 def main() -> None:
     os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="vstudio-bench-cache-"))
     with tempfile.TemporaryDirectory(prefix="vstudio-bench-render-") as d:
@@ -118,6 +154,8 @@ def main() -> None:
             bench_scan(tmp)
         if which in ("project", "all"):
             bench_project(tmp)
+        if which in ("stream", "all"):
+            bench_stream(tmp)
 
 
 if __name__ == "__main__":

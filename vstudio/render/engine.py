@@ -73,6 +73,7 @@ class ProjectRender:
     force: bool = False
     jobs: int = 1
     log: Callable[[str], None] = _quiet
+    stream: bool = True  # False: a file waits for the whole renders it reads (round-1 way)
     project: Project = field(init=False)
     cache: FileCache = field(init=False)
     graph: Graph = field(init=False)
@@ -276,6 +277,7 @@ class ProjectRender:
                by_file: dict[str, Item]) -> dict[str, set[int] | None]:
         """Per render it reads: the frames ``chunk`` reads, or None for "all of it"."""
         out: dict[str, set[int] | None] = {d: set() for d in item.deps if d in by_file}
+        seen: set[str] = set()
         for use in self.graph.nodes[item.file].uses:
             dep = self.project.source_of_output(use.path, lambda p: p.is_file())
             if dep is None or dep not in out:
@@ -283,10 +285,13 @@ class ProjectRender:
             d = by_file[dep]
             frames = None if d.profile_obj and d.profile_obj.format != "png" else (
                 use.frames_for(chunk) if use.kind == "sequence" else _frame_of(use.path))
+            if self.stream:
+                seen.add(dep)
             known = out[dep]
             out[dep] = None if frames is None or known is None else (
                 known | (frames & set(d.frame_list)))
-        return out
+        # a render read in a way not traced to a use here: wait for all of it
+        return {dep: (frames if dep in seen else None) for dep, frames in out.items()}
 
     def _chunk_state(self, item: Item, needs: dict[str, set[int] | None],
                      by_file: dict[str, Item]) -> str:
