@@ -3,7 +3,8 @@
 Uploads are deduplicated: the client cuts files into chunks itself, asks which chunks
 the store lacks (``POST chunks/missing``), sends only those (``POST chunks``, a body of
 ``id(32) | length(u32 LE) | bytes`` records) and then the file's chunk list (``POST
-files``); the server checks every chunk's hash and that the list rebuilds to the file id.
+files``, with the transform and its parameters for a format-aware chunker's pieces); the
+server checks every chunk's hash and that the list rebuilds to the file id.
 Viewers read; artists, workers and admins write; gc and check are for admins.
 """
 
@@ -59,6 +60,11 @@ class PieceIn(BaseModel):
 class FileIn(BaseModel):
     id: str
     pieces: list[PieceIn] = Field(max_length=10_000_000)
+    transform: str | None = Field(default=None, max_length=64,
+                                  description="how the pieces rebuild the file (e.g. blend)")
+    params: dict[str, Any] = Field(default_factory=dict, description="the transform's own")
+    chunker: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$",
+                                description="the chunker that cut the pieces (for stats)")
 
 
 class StoreDamaged(CorruptObject):
@@ -102,7 +108,9 @@ def _records(body: bytes) -> Iterator[tuple[bytes, bytes]]:
 
 @router.post("/chunks", openapi_extra={"requestBody": {"content": {
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
-async def chunks_upload(request: Request, studio: StudioDep, _: Writer) -> dict[str, int]:
+async def chunks_upload(request: Request, studio: StudioDep, _: Writer,
+                        chunker: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$")]
+                        = "fastcdc") -> dict[str, int]:
     """Store chunks: a body of ``id(32) | length(u32 LE) | bytes`` records."""
     body = bytearray()
     async for part in request.stream():
@@ -113,7 +121,7 @@ async def chunks_upload(request: Request, studio: StudioDep, _: Writer) -> dict[
     def store_them() -> int:
         store: Any = studio.store
         with store.writer() as w:
-            return int(w.put_chunks(_records(bytes(body))))
+            return int(w.put_chunks(_records(bytes(body)), chunker))
 
     return {"stored": await run_in_threadpool(store_them)}
 
@@ -137,7 +145,13 @@ def file_from_chunks(body: FileIn, studio: StudioDep, _: Writer) -> dict[str, st
     store: Any = studio.store
     if store.has(body.id):
         return {"id": body.id}
+    chunker = body.chunker or "fastcdc"
     with store.writer() as w:
+        if body.transform:  # a format-aware chunker's pieces (e.g. a .blend's blocks)
+            if len(body.params) > 1000 or len(str(body.params)) > 1 << 20:
+                raise BadInput("the transform's parameters are too large")
+            return {"id": w.put_recipe(body.id, entries, chunker, body.transform,
+                                       body.params)}
         if not entries:  # the empty file
             return {"id": w.put_bytes(b"")}
         if len(entries) == 1 and entries[0].type == fmt.E_CHUNK:
@@ -147,7 +161,7 @@ def file_from_chunks(body: FileIn, studio: StudioDep, _: Writer) -> dict[str, st
                 raise BadInput(f"chunk {body.id} is missing: upload it first")
             w.mark_file(entries[0].id)
             return {"id": body.id}
-        return {"id": w.put_recipe(body.id, entries)}
+        return {"id": w.put_recipe(body.id, entries, chunker)}
 
 
 @router.get("/objects/{oid}/size")

@@ -1,14 +1,18 @@
 """``RemoteStore``: the ``ObjectStore`` protocol over the studio server's HTTP API.
 
-Puts are deduplicated on the client: files are cut with FastCDC here, the server is asked
-which chunks it lacks, and only those travel. Whole-file reads are checked against the
-id on arrival (a wrong byte raises ``CorruptObject`` and leaves no file behind).
+Puts are deduplicated on the client: files are cut here (by the format-aware chunker their
+magic bytes pick, as a local put does, else FastCDC), the server is asked which chunks it
+lacks, and only those travel; a transformed file's recipe (its pieces, the transform and
+its parameters) goes last, and the server checks that it rebuilds the file's id.
+Whole-file reads are checked against the id on arrival (a wrong byte raises
+``CorruptObject`` and leaves no file behind).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import os
 import struct
 import uuid
@@ -31,9 +35,13 @@ from vstudio.errors import (
     VStudioError,
 )
 from vstudio.store.api import NO_PROGRESS, Progress
-from vstudio.store.chunking import FASTCDC
+from vstudio.store.chunking import FASTCDC, Split, pick_chunker
 from vstudio.store.codec import Codec
 from vstudio.store.objects import check_ref_name, parse_id
+from vstudio.store.verify import StreamCheck
+from vstudio.store.writer import _hash_file
+
+log = logging.getLogger("vstudio.store")
 
 UPLOAD_BATCH = 16 << 20  # bytes of chunks per missing-check and upload request (one pack)
 UPLOADS = 3  # upload requests under way at once
@@ -56,6 +64,49 @@ def _raise_for(resp: httpx.Response) -> None:
     raise cls(detail)
 
 
+class _Uploads:
+    """Chunks on their way to the server: batched (one missing-check and one upload
+    request per ~16 MiB), a few requests under way at once, piece list kept in order."""
+
+    def __init__(self, store: RemoteStore, chunker: str = "fastcdc") -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.store = store
+        self.chunker = chunker
+        self.pieces: list[dict[str, Any]] = []
+        self._batch: list[tuple[bytes, bytes]] = []
+        self._nbytes = 0
+        self._pool = ThreadPoolExecutor(UPLOADS)
+        self._sending: list[Any] = []
+
+    def add(self, data: bytes, inline: bool = False, key: bytes | None = None) -> None:
+        if inline:
+            self.pieces.append({"inline": base64.b64encode(data).decode(), "length": len(data)})
+            return
+        key = key or blake3.blake3(data).digest()
+        self.pieces.append({"id": key.hex(), "length": len(data)})
+        self._batch.append((key, data))
+        self._nbytes += len(data)
+        if self._nbytes >= UPLOAD_BATCH:
+            self._send()
+
+    def _send(self) -> None:
+        while sum(not f.done() for f in self._sending) >= UPLOADS:
+            next(f for f in self._sending if not f.done()).result()
+        self._sending.append(self._pool.submit(self.store._upload, self._batch, self.chunker))
+        self._batch, self._nbytes = [], 0
+
+    def finish(self) -> None:
+        """Wait until every chunk is on the server; raise the first upload error."""
+        try:
+            if self._batch:
+                self._send()
+            for f in self._sending:
+                f.result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 class RemoteWriter:
     def __init__(self, store: RemoteStore) -> None:
         self.store = store
@@ -70,12 +121,61 @@ class RemoteWriter:
             f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
         except FileNotFoundError:
             raise BadInput(f"{path} does not exist") from None
+        except PermissionError:
+            raise BadInput(f"{path} is not readable (permission denied)") from None
         progress.start(size, path.name)
         try:
             with f:
+                # Format-aware chunkers (.blend) first, as a local put does: their pieces
+                # dedupe across saves where FastCDC's do not.  (Delta hooks are local only:
+                # bounding their chains needs the store's recipes.)
+                oid = self._put_plugin(path, size, progress)
+                if oid is not None:
+                    return oid
                 return self.put_stream(f, progress)
         finally:
             progress.done()
+
+    def _put_plugin(self, path: Path, size: int, progress: Progress) -> str | None:
+        """Put ``path`` with the chunker its magic bytes pick; None when that is FastCDC or
+        the chunker's pieces do not rebuild the file (checked here as they stream past,
+        and again by the server before it records the recipe)."""
+        chunker = pick_chunker(path)
+        if chunker is FASTCDC:
+            return None
+        try:
+            out = chunker.split(path)
+            split = out if isinstance(out, Split) else Split(out)
+            want = _hash_file(path)
+            check = StreamCheck(split.transform, split.params, self.store)
+            up = _Uploads(self.store, chunker.name)
+            try:
+                for piece in split.pieces:
+                    check.feed(piece.data)
+                    up.add(piece.data, piece.inline)
+            finally:
+                got = check.digest()
+                up.finish()
+        except (VStudioError, httpx.HTTPError):
+            raise
+        except Exception as e:
+            log.warning("chunker %s failed on %s: %s; using fastcdc", chunker.name, path, e)
+            return None
+        if got != want:
+            log.warning("chunker %s does not rebuild %s exactly; using fastcdc",
+                        chunker.name, path)
+            return None
+        body: dict[str, Any] = {"id": want.hex(), "pieces": up.pieces, "chunker": chunker.name}
+        if split.transform:
+            body.update(transform=split.transform, params=split.params)
+        try:
+            resp = self.store._post("/files", json=body)
+        except BadInput as e:  # an older or stricter server: the plain way still works
+            log.warning("the server refused the %s pieces of %s (%s); using fastcdc",
+                        chunker.name, path, e)
+            return None
+        progress.advance(size)
+        return str(resp.json()["id"])
 
     def put_bytes(self, data: bytes) -> str:
         import io
@@ -83,47 +183,17 @@ class RemoteWriter:
         return self.put_stream(io.BytesIO(bytes(data)))
 
     def put_stream(self, stream: BinaryIO, progress: Progress = NO_PROGRESS) -> str:
-        from concurrent.futures import Future, ThreadPoolExecutor
-
         hasher = blake3.blake3()
-        pieces: list[dict[str, Any]] = []
-        batch: list[tuple[bytes, bytes]] = []
-        nbytes = 0
-        sending: list[Future[None]] = []
-        with ThreadPoolExecutor(UPLOADS) as pool:  # a few requests under way at once
-
-            def send(batch: list[tuple[bytes, bytes]], n: int) -> None:
-                while sum(not f.done() for f in sending) >= UPLOADS:
-                    next(f for f in sending if not f.done()).result()
-                sending.append(pool.submit(self._upload, batch))
-                progress.advance(n)
-
+        up = _Uploads(self.store)
+        try:
             for piece in FASTCDC.split_stream(stream, hasher.update):
-                key = blake3.blake3(piece.data).digest()
-                pieces.append({"id": key.hex(), "length": len(piece.data)})
-                batch.append((key, piece.data))
-                nbytes += len(piece.data)
-                if nbytes >= UPLOAD_BATCH:
-                    send(batch, nbytes)
-                    batch, nbytes = [], 0
-            if batch:
-                send(batch, nbytes)
-            for f in sending:
-                f.result()
+                up.add(piece.data)
+                progress.advance(len(piece.data))
+        finally:
+            up.finish()
         oid = hasher.hexdigest()
-        resp = self.store._post("/files", json={"id": oid, "pieces": pieces})
+        resp = self.store._post("/files", json={"id": oid, "pieces": up.pieces})
         return str(resp.json()["id"])
-
-    def _upload(self, batch: list[tuple[bytes, bytes]]) -> None:
-        unique = dict(batch)
-        resp = self.store._post("/chunks/missing", json={"ids": [k.hex() for k in unique]})
-        missing = resp.json()["missing"]
-        if not missing:
-            return
-        body = b"".join(bytes.fromhex(k) + struct.pack("<I", len(unique[bytes.fromhex(k)]))
-                        + unique[bytes.fromhex(k)] for k in missing)
-        self.store._post("/chunks", content=body,
-                         headers={"Content-Type": "application/octet-stream"})
 
     def __enter__(self) -> RemoteWriter:
         return self
@@ -158,6 +228,16 @@ class RemoteStore:
 
     def _post(self, path: str, **kw: Any) -> httpx.Response:
         return self._request("POST", path, **kw)
+
+    def _upload(self, batch: list[tuple[bytes, bytes]], chunker: str = "fastcdc") -> None:
+        unique = dict(batch)
+        resp = self._post("/chunks/missing", json={"ids": [k.hex() for k in unique]})
+        missing = [bytes.fromhex(k) for k in resp.json()["missing"]]
+        if not missing:
+            return
+        body = b"".join(k + struct.pack("<I", len(unique[k])) + unique[k] for k in missing)
+        self._post("/chunks", content=body, params={"chunker": chunker},
+                   headers={"Content-Type": "application/octet-stream"})
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[RemoteWriter]:

@@ -16,14 +16,22 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import blake3
 
-from vstudio.errors import BadInput, StoreError
+from vstudio.errors import BadInput, CorruptObject, ObjectMissing, StoreError
 from vstudio.store import format as fmt
 from vstudio.store.api import NO_PROGRESS, Progress
-from vstudio.store.chunking import FASTCDC, Chunker, Piece, Split, delta_hooks, pick_chunker
+from vstudio.store.chunking import (
+    FASTCDC,
+    Chunker,
+    Piece,
+    Split,
+    delta_hooks,
+    pick_chunker,
+    transform,
+)
 from vstudio.store.index import index_aad, index_object, pack_object
 
 if TYPE_CHECKING:
@@ -104,14 +112,14 @@ class Writer:
 
     # --- chunks and recipes from elsewhere (the HTTP API: clients chunk locally) ------------
 
-    def put_chunks(self, items: Iterable[tuple[bytes, bytes]]) -> int:
+    def put_chunks(self, items: Iterable[tuple[bytes, bytes]], chunker: str = "fastcdc") -> int:
         """Store chunks a client sent, each checked against its id; returns how many were new."""
         new = 0
         for key, data in items:
             if _digest(data) != key:
                 raise BadInput(f"chunk {key.hex()} does not match its id")
             if not self._exists(key):
-                self._add_blob(key, fmt.CHUNK, data, "fastcdc")
+                self._add_blob(key, fmt.CHUNK, data, chunker)
                 new += 1
         return new
 
@@ -131,8 +139,11 @@ class Writer:
     def missing(self, keys: Iterable[bytes]) -> list[bytes]:
         return [k for k in keys if not self._exists(k)]
 
-    def put_recipe(self, oid: str, entries: list[fmt.Entry], chunker: str = "fastcdc") -> str:
-        """Store a file made of chunks already stored, after checking it rebuilds to ``oid``."""
+    def put_recipe(self, oid: str, entries: list[fmt.Entry], chunker: str = "fastcdc",
+                   transform_name: str | None = None,
+                   params: dict[str, Any] | None = None) -> str:
+        """Store a file made of chunks already stored, after checking it rebuilds to ``oid``
+        (through ``transform_name`` with ``params`` for a format-aware chunker's pieces)."""
         absent = self.missing(e.id for e in entries if e.type == fmt.E_CHUNK)
         if absent:
             raise BadInput(f"{len(absent)} chunk(s) are missing, e.g. {absent[0].hex()}: "
@@ -144,7 +155,24 @@ class Writer:
                 raise BadInput(f"chunk {e.id.hex()} is {self._raw_length(e.id)} bytes, "
                                f"not {e.length}")
         recipe = fmt.Recipe(entries, sum(e.length for e in entries))
-        if self.store.hash_recipe(recipe, self._read_back).hex() != oid:
+        if transform_name:
+            transform(transform_name)  # an unknown one: StoreError before any reading
+            recipe.transform, recipe.params = transform_name, dict(params or {})
+            try:  # the rebuilt size is known only by rebuilding: count it as it passes
+                size = 0
+                h = blake3.blake3()
+                for block in self.store._stream(recipe, self._read_back):
+                    h.update(block)
+                    size += len(block)
+            except (CorruptObject, ObjectMissing):
+                raise
+            except Exception as e:  # bad params from a client: a clear 400, not a 500
+                raise BadInput(f"the pieces sent do not rebuild to {oid} with "
+                               f"{transform_name!r}: {e}") from None
+            recipe.size = size
+            if h.hexdigest() != oid:
+                raise BadInput(f"the chunks sent do not rebuild to {oid}")
+        elif self.store.hash_recipe(recipe, self._read_back).hex() != oid:
             raise BadInput(f"the chunks sent do not rebuild to {oid}")
         return self._finish(recipe, bytes.fromhex(oid), chunker)
 
