@@ -52,3 +52,33 @@ def test_batches_isolate_failures(tmp_path: Path) -> None:
     finally:
         w.stop()
         engine.dispose()
+
+
+def test_async_callers_get_results_and_errors_per_batch(tmp_path: Path) -> None:
+    import asyncio
+
+    engine = write_engine(f"sqlite:///{tmp_path / 'w.db'}")
+
+    def claim(conn: Any, args: list[int]) -> tuple[list[Any], Any]:
+        return [NotFound(f"no {a}") if a % 7 == 0 else a * 10 for a in args], None
+
+    w = BatchWriter(engine, {"claim": claim}, lambda _: None)
+    w.start()
+
+    async def main() -> list[Any]:
+        futs = [w.group_async("claim", i) for i in range(1, 200)]
+        futs.append(w.call_async(lambda c: c.execute(sa.text("SELECT 41 + 1")).scalar()))
+        return await asyncio.gather(*futs, return_exceptions=True)
+
+    try:
+        got = asyncio.run(main())
+        assert got[-1] == 42
+        for i, value in enumerate(got[:-1], start=1):
+            if i % 7 == 0:
+                assert isinstance(value, NotFound) and str(i) in str(value)
+            else:
+                assert value == i * 10
+        assert w.batches < 199  # they were batched, not run one by one
+    finally:
+        w.stop()
+        engine.dispose()

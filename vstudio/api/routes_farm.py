@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
+from starlette.types import ASGIApp
 
 from vstudio.api import deps
 from vstudio.catalog import farm_queries as q
@@ -299,4 +300,11 @@ def setup(app: FastAPI) -> None:
                  + [r for r in routes if getattr(r, "path", None) not in hot])
     from vstudio.api.routes_farm_fast import FastPath
 
-    app.add_middleware(FastPath)
+    # FastPath goes outside the whole middleware stack (it answers with its own error
+    # bodies and body limit), so the hot calls skip every layer of it.
+    build = app.build_middleware_stack
+
+    def outermost() -> ASGIApp:
+        return FastPath(build())
+
+    app.build_middleware_stack = outermost  # type: ignore[method-assign]

@@ -154,7 +154,7 @@ class Farm:
                 notify(conn)
             return result
 
-        return await asyncio.wrap_future(self.writer.call(run))  # type: ignore[no-any-return]
+        return await self.writer.call_async(run)  # type: ignore[no-any-return]
 
     async def _read(self, fn: Callable[[Connection], T]) -> T:
         def run() -> T:
@@ -205,7 +205,7 @@ class Farm:
         deadline = loop.time() + timeout
         while True:
             generation = self.notifier.generation
-            task = await asyncio.wrap_future(self.writer.group("claim", worker_id))
+            task = await self.writer.group_async("claim", worker_id)
             if task is not None:
                 return task  # type: ignore[no-any-return]
             remaining = deadline - loop.time()
@@ -221,7 +221,7 @@ class Farm:
     async def _report(self, user: User, report: Report) -> Any:
         if user.role not in RUNNERS:
             raise PermissionDenied("only render nodes report on tasks")
-        return await asyncio.wrap_future(self.writer.group("report", report))
+        return await self.writer.group_async("report", report)
 
     def _mine(self, user: User) -> set[int] | None:
         """The user's workers, for checking who may report on a task (None: anyone)."""

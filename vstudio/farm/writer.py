@@ -9,6 +9,8 @@ claims and reports each handled as a group by one handler call.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -31,13 +33,26 @@ _STOP = object()
 
 
 class _Op:
-    __slots__ = ("arg", "fn", "future", "group")
+    __slots__ = ("arg", "fn", "future", "group", "loop")
 
-    def __init__(self, fn: Fn | None, group: str | None, arg: Any) -> None:
+    def __init__(self, fn: Fn | None, group: str | None, arg: Any,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.fn = fn
         self.group = group
         self.arg = arg
-        self.future: Future[Any] = Future()
+        self.loop = loop
+        # an asyncio future for callers on an event loop, settled a batch at a time
+        self.future: Any = loop.create_future() if loop is not None else Future()
+
+
+def _settle(items: list[tuple[Any, Any, bool]]) -> None:
+    for fut, value, failed in items:
+        if fut.done():  # an asyncio caller that gave up (request cancelled)
+            continue
+        if failed:
+            fut.set_exception(value)
+        else:
+            fut.set_result(value)
 
 
 class BatchWriter:
@@ -70,6 +85,36 @@ class BatchWriter:
         op = _Op(None, name, arg)
         self._q.put(op)
         return op.future
+
+    def call_async(self, fn: Fn) -> asyncio.Future[Any]:
+        """``call`` for a caller on the running event loop: an awaitable future, settled
+        together with the rest of its batch by one call into the loop."""
+        op = _Op(fn, None, None, asyncio.get_running_loop())
+        self._q.put(op)
+        return op.future  # type: ignore[no-any-return]
+
+    def group_async(self, name: str, arg: Any) -> asyncio.Future[Any]:
+        op = _Op(None, name, arg, asyncio.get_running_loop())
+        self._q.put(op)
+        return op.future  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _finish(settled: list[tuple[_Op, Any, bool]]) -> None:
+        """Hand results to their callers: thread futures directly, asyncio futures with
+        one ``call_soon_threadsafe`` per loop (one wake-up of the loop per batch, not per
+        request)."""
+        per_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any, bool]]] = {}
+        for op, value, failed in settled:
+            if op.loop is None:
+                if failed:
+                    op.future.set_exception(value)
+                else:
+                    op.future.set_result(value)
+            else:
+                per_loop.setdefault(op.loop, []).append((op.future, value, failed))
+        for loop, items in per_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, items)
 
     def _loop(self) -> None:
         while True:
@@ -111,17 +156,18 @@ class BatchWriter:
                 log.exception("farm write failed")
                 if isinstance(e, sa.exc.OperationalError):
                     e = BackendUnavailable(f"catalog database error: {e.orig}")
-            ops[0].future.set_exception(e)
+            self._finish([(ops[0], e, True)])
             return
         self.batches += 1
         self.ops += len(ops)
         committed = list(extras)
+        settled: list[tuple[_Op, Any, bool]] = []
         for op, value in zip(ops, results, strict=True):
-            if isinstance(value, VStudioError):
-                op.future.set_exception(value)
-            else:
-                op.future.set_result(value)
+            failed = isinstance(value, VStudioError)
+            settled.append((op, value, failed))
+            if not failed:
                 committed.append(value)
+        self._finish(settled)
         try:
             self._on_commit(committed)
         except Exception:  # events are best effort; the data is committed
