@@ -137,3 +137,63 @@ def test_delta_hook_gets_the_previous_id(registry: list[Any], tmp_path: Path) ->
     store.put_ref("keep", second.encode())
     store.gc([], grace_seconds=0)
     assert store.get_bytes(second).endswith(b"tail")
+
+
+class LateParams(Deflated):
+    """Fills its transform's params only once its pieces are consumed."""
+
+    name = "late"
+
+    def split(self, path: Path) -> Split:
+        plain = zlib.decompress(path.read_bytes())
+        split = Split([], transform="test-zlib")
+
+        def pieces() -> Iterator[Piece]:
+            for i in range(0, len(plain), 5000):
+                yield Piece(plain[i:i + 5000])
+            split.params["level"] = 6
+
+        split.pieces = pieces()
+        return split
+
+
+class Short(Deflated):
+    """Its transform reads only the first piece: extra pieces must not pass as good."""
+
+    name = "short"
+
+    def split(self, path: Path) -> Split:
+        plain = zlib.decompress(path.read_bytes())
+        return Split([Piece(plain), Piece(b"extra")], transform="test-first")
+
+
+def test_rebuild_is_checked_as_pieces_stream(registry: list[Any], tmp_path: Path) -> None:
+    chunking.register_transform("test-zlib")(_zlib_transform)
+
+    @chunking.register_transform("test-first")
+    def first(params: dict[str, Any], source: Any) -> Any:
+        def encode(chunks: Iterator[bytes]) -> Iterator[bytes]:
+            yield zlib.compress(next(chunks), 6)
+
+        return encode
+
+    store: Any = open_store(f"memory://{uuid.uuid4().hex}")
+    reads: list[str] = []  # blobs opened (read back) by the store
+    open_blob = store._open_blob
+    store._open_blob = lambda pack, e, stored: reads.append(pack) or open_blob(pack, e, stored)
+    data = zlib.compress(b"frames of text " * 30000, 6)
+    p = tmp_path / "z"
+    p.write_bytes(data)
+    for plugin, chunker in ((Deflated, "deflated"), (LateParams, "late"), (Short, "fastcdc")):
+        registry.clear()
+        chunking.register_chunker(plugin)
+        fresh: Any = open_store(f"memory://{uuid.uuid4().hex}")
+        oid = fresh.put_file(p)
+        assert fresh.get_bytes(oid) == data
+        assert fresh.stats()["chunkers"] == {chunker: 1}, plugin
+    # A checked put reads nothing back (it hashed what streamed past).
+    registry.clear()
+    chunking.register_chunker(Deflated)
+    oid = store.put_file(p)
+    assert reads == []
+    assert store.get_bytes(oid) == data and reads

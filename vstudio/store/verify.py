@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import blake3
 
-from vstudio.store.chunking import ObjectSource, transform
+from vstudio.store.chunking import ObjectSource, Piece, transform
 
 QUEUE = 32  # pieces waiting for the encoder: bounds memory, keeps both threads busy
 _END = None
@@ -39,6 +39,7 @@ class StreamCheck:
         self._snapshot = _frozen(params)
         self.size = 0
         self.error: BaseException | None = None
+        self.params_changed = False
         self._thread: threading.Thread | None = None
         if name:
             encode = transform(name)(params, source)
@@ -58,9 +59,16 @@ class StreamCheck:
         if self._thread is not None:
             self._queue.put(_END)
             self._thread.join()
-        if self.error is not None or _frozen(self._params) != self._snapshot:
+        self.params_changed = _frozen(self._params) != self._snapshot
+        if self.error is not None or self.params_changed:
             return None
         return self._hasher.digest()
+
+    def fed(self, pieces: Iterable[Piece]) -> Iterator[Piece]:
+        """``pieces`` unchanged, each fed to the check on its way."""
+        for piece in pieces:
+            self.feed(piece.data)
+            yield piece
 
     def _chunks(self) -> Iterator[bytes]:
         while True:

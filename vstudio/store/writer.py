@@ -33,6 +33,7 @@ from vstudio.store.chunking import (
     transform,
 )
 from vstudio.store.index import index_aad, index_object, pack_object
+from vstudio.store.verify import StreamCheck
 
 if TYPE_CHECKING:
     from vstudio.store.objects import Store
@@ -199,15 +200,28 @@ class Writer:
 
     def _try_split(self, path: Path, split: Split, name: str, size: int,
                    progress: Progress) -> str | None:
-        """Store a plug-in's split if it rebuilds the file exactly; None to fall back."""
-        want = _hash_file(path)
+        """Store a plug-in's split if it rebuilds the file exactly; None to fall back.
+
+        The rebuild is checked as the pieces stream past (``StreamCheck``), not by reading
+        them back through the store; only a chunker that fills its transform's params while
+        its pieces are consumed is checked by reading back."""
+        wanted = self.store.hash_pool.submit(_hash_file, path)  # in parallel (no GIL held)
         try:
-            entries, _ = self._store_pieces(split.pieces, name, None, NO_PROGRESS)
+            check = StreamCheck(split.transform, split.params, self.store)
+            entries, _ = self._store_pieces(check.fed(split.pieces), name, None, NO_PROGRESS)
+            got = check.digest()
             recipe = fmt.Recipe(entries, size, split.transform or "", dict(split.params))
-            got = self.store.hash_recipe(recipe, self._read_back)
+            if got is None and check.error is None and check.params_changed:
+                got = self.store.hash_recipe(recipe, self._read_back)
+            elif got is not None and check.size != size:
+                got = None
         except Exception as e:
             log.warning("chunker %s failed on %s: %s; using fastcdc", name, path, e)
             return None
+        if check.error is not None:
+            log.warning("chunker %s failed on %s: %s; using fastcdc", name, path, check.error)
+            return None
+        want = wanted.result()
         if got != want:
             log.warning("chunker %s does not rebuild %s exactly; using fastcdc", name, path)
             return None
