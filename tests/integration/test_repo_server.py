@@ -164,3 +164,64 @@ def test_text_postgres_cannot_store_is_a_4xx(tmp_path: Path, pg_url: str) -> Non
     finally:
         srv.process.kill()
         srv.process.wait(10)
+
+
+def test_checkout_batches_small_files(server: ServerProc, tmp_path: Path, vs: InProcess,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many small files come in few ``/blobs`` requests, each checked against its id."""
+    import os
+
+    from vstudio.repo import remote
+    from vstudio.repo import wc as wcmod
+
+    _project(server, "film")
+    _project(server, "secret")
+    alice = server.add_user("alice")
+    server.add_user("rn1")
+    wc = tmp_path / "wc"
+    vs.cli("checkout", f"{server.url}/film", str(wc), "--token", alice)
+    files = {f"d{i % 7}/f{i}.txt": os.urandom(50 + i % 300) for i in range(300)}
+    files["big.bin"] = os.urandom(3 << 19)  # above the batch size: fetched on its own
+    for rel, data in files.items():
+        (wc / rel).parent.mkdir(exist_ok=True)
+        (wc / rel).write_bytes(data)
+    vs.cli("commit", "-m", "many", cwd=wc)
+    calls: list[int] = []
+    real = remote.RemoteBackend.get_many
+
+    def counting(self: remote.RemoteBackend, oids: list[str]) -> list[bytes]:
+        calls.append(len(oids))
+        return real(self, oids)
+
+    monkeypatch.setattr(remote.RemoteBackend, "get_many", counting)
+    monkeypatch.setattr(wcmod, "BATCH_COUNT", 120)  # small numbers keep the test quick
+    co = tmp_path / "co"
+    vs.cli("checkout", f"{server.url}/film", str(co), "--token", alice)
+    assert sorted(calls) == [60, 120, 120]  # 300 small files, three requests
+    for rel, data in files.items():
+        assert (co / rel).read_bytes() == data
+    assert vs.cli("status", cwd=co).stdout == ""
+
+    base = f"{server.url}/api/repo"
+    tree = httpx.get(f"{base}/film/tree/1", headers=_h(alice)).json()["entries"]
+    small = [e[1] for e in tree if e[2] < 1000][:3]
+    big = next(e[1] for e in tree if e[0] == "big.bin")
+    r = httpx.post(f"{base}/film/blobs", json={"ids": small}, headers=_h(alice))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    assert httpx.post(f"{base}/film/blobs", json={"ids": small}).status_code == 401
+    assert httpx.post(f"{base}/film/blobs", json={"ids": ["0" * 64]},
+                      headers=_h(alice)).status_code == 404
+    assert httpx.post(f"{base}/film/blobs", json={"ids": ["../etc/passwd"]},
+                      headers=_h(alice)).status_code == 422
+    r = httpx.post(f"{base}/film/blobs", json={"ids": [big] * 22}, headers=_h(alice))
+    assert r.status_code == 400 and "at most" in r.json()["detail"]
+    from vstudio.catalog import accounts
+    from vstudio.studio import Studio
+
+    s = Studio.open(server.studio)
+    try:
+        accounts.set_right(s.engine, "secret", "rn1", "read", True)
+    finally:
+        s.close()
+    assert httpx.post(f"{base}/secret/blobs", json={"ids": small},
+                      headers=_h(alice)).status_code == 403

@@ -28,6 +28,12 @@ from vstudio.store.api import NO_PROGRESS, Progress
 FETCH_THREADS = 8
 SMALL_FILE = 4 << 20
 SMALL_UPLOAD = 1 << 20
+# Through a server, files up to BATCH_FILE travel many to a request (``get_many``):
+# one request per small file made a checkout of 20,000 files take a minute.
+BATCH_FILE = 1 << 20
+BATCH_BYTES = 8 << 20
+BATCH_COUNT = 1000
+BATCH_THREADS = 4
 
 
 class NotAWorkingCopy(VStudioError):
@@ -42,6 +48,22 @@ class UpdateResult:
     removed: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)  # user's file kept, incoming beside it
     kept: list[str] = field(default_factory=list)  # removed upstream, kept as modified
+
+
+def _batches(entries: list[Entry]) -> list[list[Entry]]:
+    """Small files cut in groups of at most BATCH_BYTES and BATCH_COUNT."""
+    groups: list[list[Entry]] = []
+    cur: list[Entry] = []
+    nbytes = 0
+    for e in entries:
+        if cur and (nbytes + e.size > BATCH_BYTES or len(cur) >= BATCH_COUNT):
+            groups.append(cur)
+            cur, nbytes = [], 0
+        cur.append(e)
+        nbytes += e.size
+    if cur:
+        groups.append(cur)
+    return groups
 
 
 def writable(mode: int, readonly: bool) -> int:
@@ -112,14 +134,15 @@ class WorkingCopy:
 
         root = str(self.root)
 
-        def one(e: Entry) -> None:
+        def one(e: Entry, data: bytes | None = None) -> None:
             target = root + "/" + targets[e.path]
             mode = writable(e.mode, self.needs_lock(e.path) and e.path not in self.index.locks)
             dest = tmpdir / f"{threading.get_ident()}.tmp" if replace else Path(target)
             if e.size <= SMALL_FILE:
                 # Small files in one read and one write: the store's own get_file makes
                 # a temporary file and renames it, which doubles the cost per file.
-                data = store.get_bytes(e.oid)
+                if data is None:
+                    data = store.get_bytes(e.oid)
                 if replace:  # a fresh file takes ``mode`` (less the umask)
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(dest)
@@ -144,6 +167,19 @@ class WorkingCopy:
         def batch(part: list[Entry]) -> None:
             for e in part:
                 one(e)
+
+        get_many = getattr(self.backend, "get_many", None)
+        if get_many is not None:
+            groups = _batches([e for e in entries if e.size <= BATCH_FILE])
+            entries = [e for e in entries if e.size > BATCH_FILE]
+
+            def fetch_group(group: list[Entry]) -> None:
+                for e, data in zip(group, get_many([e.oid for e in group]), strict=True):
+                    one(e, data)
+
+            if groups:
+                with ThreadPoolExecutor(min(BATCH_THREADS, len(groups))) as pool:
+                    list(pool.map(fetch_group, groups))
 
         n = FETCH_THREADS if len(entries) >= 4 else 1
         if n == 1:
