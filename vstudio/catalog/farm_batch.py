@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from vstudio.catalog.farm_cache import FarmCache
+from vstudio.catalog.farm_db import ByDialect
 from vstudio.catalog.farm_reports import (
     LOG_KEEP,
     RUNNING,
@@ -36,9 +37,9 @@ t = farm_tasks
 DONE = TaskStatus.DONE.value
 CANCELED = TaskStatus.CANCELED.value
 
-Q_ROWS = sa.select(t.c.id, t.c.status, t.c.attempt, t.c.job_id, t.c.block_id, t.c.worker_id,
-                   t.c.log_count, t.c.failures).where(
-    t.c.id.in_(sa.bindparam("ids", expanding=True)))
+Q_ROWS = ByDialect(lambda id_in: sa.select(
+    t.c.id, t.c.status, t.c.attempt, t.c.job_id, t.c.block_id, t.c.worker_id, t.c.log_count,
+    t.c.failures).where(id_in(t.c.id)))
 U_PROGRESS = t.update().where(t.c.id == sa.bindparam("tid")).values(
     progress=sa.bindparam("p"), frame=sa.bindparam("f"), lease_until=sa.bindparam("lease"),
     log_count=sa.bindparam("lc"))
@@ -100,7 +101,7 @@ def apply_reports(conn: Connection, cache: FarmCache, reports: list[Report], now
     """For each report its ``Effects`` or the ``VStudioError`` that refused it; plus the
     effects of the batch as a whole (dependent tasks released, jobs finished)."""
     rows = {r.id: _Row(*r) for r in conn.execute(
-        Q_ROWS, {"ids": sorted({x.task_id for x in reports})})}
+        Q_ROWS(conn), {"ids": sorted({x.task_id for x in reports})})}
     results: list[Any] = []
     progress: dict[int, dict[str, Any]] = {}
     logs: list[dict[str, Any]] = []

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from vstudio.catalog.farm_cache import FarmCache, JobInfo
+from vstudio.catalog.farm_db import ByDialect
 from vstudio.catalog.farm_tables import (
     farm_blocklist,
     farm_blocks,
@@ -41,16 +42,16 @@ Q_JOBS = (sa.select(farm_jobs.c.id, farm_jobs.c.owner, farm_jobs.c.priority,
 Q_RUNNING_BY_JOB = (sa.select(t.c.job_id, farm_jobs.c.owner, sa.func.count())
                     .select_from(t.join(farm_jobs, farm_jobs.c.id == t.c.job_id))
                     .where(t.c.status == RUNNING).group_by(t.c.job_id, farm_jobs.c.owner))
-Q_WORKER_RUNNING = (sa.select(t.c.worker_id, t.c.block_id, sa.func.count())
-                    .where((t.c.status == RUNNING) & t.c.worker_id.in_(sa.bindparam("ids",
-                                                                         expanding=True)))
-                    .group_by(t.c.worker_id, t.c.block_id))
-Q_WORKERS = sa.select(farm_workers).where(farm_workers.c.id.in_(sa.bindparam("ids",
-                                                                              expanding=True)))
-Q_BLOCKLIST = (sa.select(farm_blocklist.c.worker_id, farm_blocklist.c.job_id)
-               .join(farm_jobs, farm_jobs.c.id == farm_blocklist.c.job_id)
-               .where(farm_blocklist.c.worker_id.in_(sa.bindparam("ids", expanding=True))
-                      & (farm_blocklist.c.failures >= farm_jobs.c.blocklist_after)))
+Q_WORKER_RUNNING = ByDialect(lambda id_in: sa.select(t.c.worker_id, t.c.block_id,
+                                                      sa.func.count())
+                             .where((t.c.status == RUNNING) & id_in(t.c.worker_id))
+                             .group_by(t.c.worker_id, t.c.block_id))
+Q_WORKERS = ByDialect(lambda id_in: sa.select(farm_workers).where(id_in(farm_workers.c.id)))
+Q_BLOCKLIST = ByDialect(lambda id_in: sa.select(farm_blocklist.c.worker_id,
+                                                farm_blocklist.c.job_id)
+                        .join(farm_jobs, farm_jobs.c.id == farm_blocklist.c.job_id)
+                        .where(id_in(farm_blocklist.c.worker_id)
+                               & (farm_blocklist.c.failures >= farm_jobs.c.blocklist_after)))
 U_CLAIM = (t.update().where(t.c.id == sa.bindparam("tid"))
            .values(status=RUNNING, worker_id=sa.bindparam("wid"), attempt=t.c.attempt + 1,
                    progress=0.0, frame=None, started=sa.bindparam("now"),
@@ -79,11 +80,11 @@ def _workers(conn: Connection, ids: list[int]
     """The workers of a batch, and how many tasks of each block each of them runs."""
     running: dict[int, int] = {}
     per_block: dict[tuple[int, int], int] = {}
-    for wid, bid, n in conn.execute(Q_WORKER_RUNNING, {"ids": ids}):
+    for wid, bid, n in conn.execute(Q_WORKER_RUNNING(conn), {"ids": ids}):
         running[wid] = running.get(wid, 0) + n
         per_block[(wid, bid)] = n
     out = {}
-    for r in conn.execute(Q_WORKERS, {"ids": ids}):
+    for r in conn.execute(Q_WORKERS(conn), {"ids": ids}):
         out[r.id] = WorkerView(
             id=r.id, slots=r.slots, tags=_names(r.tags),
             job_types=_names(r.job_types), allow_commands=bool(r.allow_commands),
@@ -108,7 +109,7 @@ def load_snapshot(conn: Connection, cache: FarmCache, worker_ids: list[int],
         if jid in jobs:
             jobs[jid].running = n
     blocklist: dict[int, set[int]] = {}
-    for wid, jid in conn.execute(Q_BLOCKLIST, {"ids": worker_ids}):
+    for wid, jid in conn.execute(Q_BLOCKLIST(conn), {"ids": worker_ids}):
         blocklist.setdefault(wid, set()).add(jid)
     return Snapshot([j for j in jobs.values() if j.blocks], owner_running, dict(per_block),
                     blocklist)

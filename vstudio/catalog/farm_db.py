@@ -37,6 +37,33 @@ def write_engine(url: str) -> Engine:
     return engine
 
 
+class ByDialect:
+    """One statement built for each dialect, picked per connection.
+
+    A list of ids (``id_in``) is an expanding ``IN (...)`` on SQLite but ``= ANY(array)``
+    on PostgreSQL: an expanding list gives the driver a new SQL text for every batch
+    size, which psycopg parses afresh each time (measured: about a fifth of the claim
+    and report batches' CPU on PostgreSQL); one array parameter keeps the text fixed.
+    """
+
+    def __init__(self, build: Callable[[Callable[..., Any]], Any]) -> None:
+        self._sqlite = build(_in_expanding)
+        self._pg = build(_any_array)
+
+    def __call__(self, conn: Connection) -> Any:
+        return self._pg if conn.dialect.name == "postgresql" else self._sqlite
+
+
+def _in_expanding(col: Any, name: str = "ids") -> Any:
+    return col.in_(sa.bindparam(name, expanding=True))
+
+
+def _any_array(col: Any, name: str = "ids") -> Any:
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    return col == sa.any_(sa.bindparam(name, type_=ARRAY(sa.Integer)))
+
+
 def notify(conn: Connection) -> None:
     """Tell other managers on this database that work may be ready (sent at commit)."""
     if conn.dialect.name == "postgresql":
