@@ -158,3 +158,9 @@ def test_store_routes_never_answer_5xx(server: object) -> None:
         assert r.status_code < 500, (method, path, kw, r.status_code, r.text[:300])
 
     fuzz()
+
+
+def test_remote_read_many(server: object) -> None:
+    store = RemoteStore(server.url, server.admin_token)  # type: ignore[attr-defined]
+    a, b = store.put_bytes(b"one" * 100), store.put_bytes(b"two" * 50_000)
+    assert dict(store.read_many([a, b, "cd" * 32])) == {a: b"one" * 100, b: b"two" * 50_000}

@@ -72,12 +72,15 @@ def open_store(url: str, options: dict[str, Any] | None = None, *,
     if key is None and options.get("key_file"):
         raise BadInput("the store is not encrypted, but a key_file is set: remove key_file "
                        "from studio.toml or use a new store")
-    cache = None
+    cache = rebuilt = None
     if cache_dir is not None:
         tag = hashlib.sha256(f"{backend.describe()}|{cfg['id']}".encode()).hexdigest()[:16]
         cache = Path(cache_dir) / "store-index" / tag
+        # Rebuilt transformed files (compressed .blend) for range reads: plain bytes, so an
+        # encrypted store keeps them only in memory, never in a folder on disk.
+        rebuilt = None if key is not None else Path(cache_dir) / "store-rebuilt" / tag
     threads = int(options.get("upload_threads", 4 if url.startswith("s3://") else 2))
-    store = Store(backend, Codec(key), cache, upload_threads=threads)
+    store = Store(backend, Codec(key), cache, upload_threads=threads, rebuilt_dir=rebuilt)
     store.doomed = set(load_doomed(store))
     return store  # type: ignore[return-value]
 

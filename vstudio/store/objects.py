@@ -21,6 +21,7 @@ from vstudio.store.api import NO_PROGRESS, Backend, Progress
 from vstudio.store.chunking import transform
 from vstudio.store.codec import Codec
 from vstudio.store.index import Index, pack_object
+from vstudio.store.reads import Rebuilt, read_many
 from vstudio.store.writer import Writer
 
 REF_PREFIX = "refs/"
@@ -75,7 +76,7 @@ class Store:
     """``ObjectStore`` over a backend: see ``store/__init__.py`` for the terms."""
 
     def __init__(self, backend: Backend, codec: Codec, cache_dir: Path | None,
-                 upload_threads: int = 2) -> None:
+                 upload_threads: int = 2, rebuilt_dir: Path | None = None) -> None:
         self.backend = backend
         self.codec = codec
         self.index = Index(backend, codec, cache_dir)
@@ -89,6 +90,7 @@ class Store:
         self._refresh_lock = threading.Lock()
         self._meta: OrderedDict[bytes, Any] = OrderedDict()
         self._meta_lock = threading.Lock()
+        self.rebuilt = Rebuilt(self, rebuilt_dir)
         self.index.refresh()
 
     def describe(self) -> str:
@@ -351,7 +353,12 @@ class Store:
         if recipe is None:
             return self.blob(bytes.fromhex(oid))[offset:offset + length]
         end = min(offset + length, recipe.size)
-        if recipe.transform:  # re-encoding is sequential: stream up to the range
+        if offset >= end:
+            return b""
+        if recipe.transform:  # re-encoding is sequential: rebuild once, keep it a while
+            hit = self.rebuilt.read(oid, recipe.size, offset, end)
+            if hit is not None:
+                return hit
             out = bytearray()
             pos = 0
             for block in self._stream(recipe):
@@ -362,6 +369,11 @@ class Store:
                     break
             return bytes(out)
         return b"".join(self._range(recipe.entries, offset, end))
+
+    def read_many(self, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """``(id, bytes)`` of those files that can be read, small neighbours in one request
+        per pack run; each checked against its id; missing or damaged ones left out."""
+        return read_many(self, list(oids))
 
     def _range(self, entries: list[fmt.Entry], start: int, end: int) -> Iterator[bytes]:
         pos = 0

@@ -331,6 +331,15 @@ class RemoteStore:
     def get_bytes(self, oid: str) -> bytes:
         return b"".join(self.iter_file(oid))
 
+    def read_many(self, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """``(id, bytes)`` of those files that can be read, each checked against its id;
+        missing or damaged ones are left out (as the local store's ``read_many``)."""
+        for oid in dict.fromkeys(oids):
+            try:
+                yield oid, self.get_bytes(oid)
+            except (ObjectMissing, CorruptObject, BadInput):
+                continue
+
     def read_range(self, oid: str, offset: int, length: int) -> bytes:
         parse_id(oid)
         if offset < 0 or length < 0:
