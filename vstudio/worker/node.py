@@ -41,6 +41,8 @@ class WorkerOptions:
     keep_task_dirs: bool = False
     quiet: bool = False
     warm_blender: bool = True  # keep a Blender process per slot between tasks
+    # a slot without work this long ends its Blender (~200 MB) until the next task
+    warm_idle_seconds: float = 600.0
 
 
 class _StoreAdapter:
@@ -251,12 +253,16 @@ class Worker:
 
     def _slot(self, slot: int = 0) -> None:
         backoff = 0.25  # grows while the manager is away, so a long outage costs it nothing
+        last_task = time.monotonic()
         while not self.stopping.is_set():
             if not self._may_work(rendering=bool(self.running)):
                 self.close_session(slot)  # the user's memory back while they work
                 self.stopping.wait(5)
                 continue
-            self.warm_session(slot)  # start-up while waiting for work, not after
+            if time.monotonic() - last_task < self.opts.warm_idle_seconds:
+                self.warm_session(slot)  # start-up while waiting for work, not after
+            else:
+                self.close_session(slot)
             try:
                 task = self.api.next_task(self.worker_id, self.opts.poll_seconds)
             except ManagerAway as e:
@@ -285,6 +291,7 @@ class Worker:
             except Exception as e:  # a bug must not take the slot down with it
                 self.say(f"{tr.label}: internal error: {type(e).__name__}: {e}")
             finally:
+                last_task = time.monotonic()
                 with self._lock:
                     self.running.pop(tr.id, None)
                     idle = not self.running

@@ -118,6 +118,11 @@ class TaskRun:
         inv = jobtypes.build(self.task, self.dir, allow_commands=self.w.opts.allow_commands)
         self.prepared = time.monotonic() - self.t_start
         session = self.w.warm_session(self.slot) if inv.warm is not None else None
+        if session is not None and session.stale_for(inv):
+            # a trusted file ran its own scripts in this Blender: what they left behind (app
+            # handlers, modules) must not meet another file
+            self.w.close_session(self.slot)
+            session = self.w.warm_session(self.slot)
         if session is not None:
             self.run = WarmRun(session, inv, on_progress=self.on_progress, on_log=self.on_log,
                                on_saved=self.on_saved)

@@ -102,6 +102,7 @@ class BlenderSession:
         self.key: str | None = None  # what is open: file, inputs and settings
         self.tasks = 0
         self.buf = b""
+        self.ran_scripts = False  # a trusted file was opened with its scripts allowed
 
     def start(self) -> BlenderSession:
         """Start Blender now, so that its start-up overlaps with waiting for work.
@@ -119,7 +120,7 @@ class BlenderSession:
             cwd=self.workdir, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=_die_with_parent if _LIBC is not None else None)
-        self.key, self.tasks, self.buf = None, 0, b""
+        self.key, self.tasks, self.buf, self.ran_scripts = None, 0, b"", False
         return self
 
     @property
@@ -181,11 +182,17 @@ class BlenderSession:
         self.key = None  # until Blender says it opened the file
         return path, True
 
+    def stale_for(self, inv: Invocation) -> bool:
+        """Whether ``inv`` needs a fresh process rather than this one."""
+        assert inv.warm is not None
+        return self.ran_scripts and self._key(inv.warm) != self.key
+
     def command(self, inv: Invocation) -> tuple[dict[str, Any], bool]:
         """The command for ``inv`` and whether it re-opens the file."""
         warm = inv.warm
         assert warm is not None
         path, load = self._stage(warm)
+        self.ran_scripts |= load and bool(warm["trusted"])
         cmd = {"load": load, "file": path, "trusted": warm["trusted"],
                "engine": warm["engine"], "script": settings_script(warm["settings"]),
                "out": warm["out"], "format": warm["format"],
