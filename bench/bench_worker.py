@@ -2,8 +2,9 @@
 
 1. 200 trivial `command` tasks (`true`) on 2 workers: total time and the median gap between
    a task's end and the same worker's next start (server-side times).
-2. A 48-frame 64x36 Blender job on 2 workers vs one local `blender -a` call: wall time and
-   overhead %.
+2. A 48-frame 64x36 Blender job vs one local `blender -a` call (wall time, overhead %), on
+   2 workers with warm Blender sessions (the default), on 2 workers with
+   --no-warm-blender, and on one worker with --slots 2 (one render thread per slot).
 3. Resident memory of an idle worker.
 """
 
@@ -97,6 +98,15 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _children_rss(pid: int) -> float:
+    """Resident memory of a process's children (a warm worker's Blender)."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += rss_mb(int(child))
+    return total
+
+
 def gaps(job: Any) -> list[float]:
     by_worker: dict[str, list[Any]] = {}
     for t in job["tasks"]:
@@ -143,7 +153,19 @@ def main() -> None:
         blend = make_blend(tmp / "b.blend", frames=48, size=(64, 36))
         oid = b.store.put_file(blend)
         exe = shutil.which("blender") or "blender"
-        local, pair, farm = [], [], {}
+        # each farm set-up is a pair of slots on its own tag, so that the runs can alternate
+        # and every set-up sees the same machine load
+        setups = {"2 workers (warm blender)": "warm",
+                  "2 workers --no-warm-blender": "cold",
+                  "1 worker --slots 2 (warm, 1 render thread per slot)": "slots2"}
+        b.worker("warm1", "--tags", "warm")
+        warm1 = b.worker("warm2", "--tags", "warm")
+        b.worker("cold1", "--tags", "cold", "--no-warm-blender")
+        b.worker("cold2", "--tags", "cold", "--no-warm-blender")
+        b.worker("slots", "--tags", "slots2", "--slots", "2")
+        local: list[float] = []
+        pair: list[float] = []
+        farm: dict[tuple[str, int], list[float]] = {}
 
         def local_argv(start: int, end: int) -> list[str]:
             return [exe, "-b", str(blend), "-Y", "--python-expr",
@@ -163,27 +185,32 @@ def main() -> None:
             for h in halves:
                 h.wait()
             pair.append(time.monotonic() - t0)
-            for chunk in (24, 12):
-                t0 = time.monotonic()
-                jid = b.submit({"name": "blend48", "inputs": [{"path": "b.blend", "oid": oid}],
-                                "blocks": [{"type": "blender", "frames": "1-48", "chunk": chunk,
-                                            "params": {"file": "b.blend"}}]})
-                job = b.wait(jid)
-                assert job["status"] == "done", job
-                farm.setdefault(chunk, []).append(time.monotonic() - t0)
+            for label, tag in setups.items():
+                for chunk in (24, 12):
+                    t0 = time.monotonic()
+                    jid = b.submit({"name": "blend48",
+                                    "inputs": [{"path": "b.blend", "oid": oid}],
+                                    "blocks": [{"type": "blender", "frames": "1-48",
+                                                "chunk": chunk, "tags": [tag],
+                                                "params": {"file": "b.blend"}}]})
+                    job = b.wait(jid)
+                    assert job["status"] == "done", job
+                    farm.setdefault((label, chunk), []).append(time.monotonic() - t0)
         lm = statistics.median(local)
         print(f"48 frames 64x36, one local blender -a: {lm:.2f} s "
               f"(runs {', '.join(f'{t:.2f}' for t in local)})")
         pm = statistics.median(pair)
         print(f"48 frames as two local blender -a processes of 24 in parallel: {pm:.2f} s "
               f"(runs {', '.join(f'{t:.2f}' for t in pair)})")
-        for chunk, times in farm.items():
+        for (label, chunk), times in farm.items():
             fm = statistics.median(times)
-            print(f"48 frames on 2 workers, chunk {chunk}: {fm:.2f} s "
+            print(f"48 frames on {label}, chunk {chunk}: {fm:.2f} s "
                   f"(runs {', '.join(f'{t:.2f}' for t in times)}), "
                   f"{100 * (fm - lm) / lm:+.0f}% vs one local call (target overhead <= 15%), "
                   f"{100 * (fm - pm) / pm:+.0f}% vs two local processes")
-        print(f"idle worker RSS after the jobs: {rss_mb(w1.pid):.1f} MB")
+        print(f"idle worker RSS after the jobs: {rss_mb(warm1.pid):.1f} MB (a warm worker; "
+              f"its Blender session is a separate process: "
+              f"{_children_rss(warm1.pid):.1f} MB)")
     finally:
         b.close()
         shutil.rmtree(tmp, ignore_errors=True)
