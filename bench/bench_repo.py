@@ -5,10 +5,14 @@
 Measures (medians; ratio = vstudio / svn):
 - status on an unchanged working copy of N small files (vstudio's fast path vs svn status)
 - checkout of N small files; commit of them (vstudio commit vs svn import)
+- checkout of N small files through ``vstudio serve`` (HTTP) against the embedded one
 - commit after a 1 MiB edit in a big file
 - working-copy disk use against the files' own size
 Everything runs in a temporary folder, embedded studio (SQLite + local store) and a
 file:// Subversion repository.
+
+vstudio runs without ``PYTHONDONTWRITEBYTECODE`` (set on some CI machines): an installed
+package has compiled ``.pyc`` files, and compiling ``vstudio`` on every start costs ~5 ms.
 """
 
 from __future__ import annotations
@@ -25,12 +29,36 @@ import time
 from pathlib import Path
 
 VSTUDIO = [str(Path(sys.executable).parent / "vstudio")]
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def run(cmd: list[str], cwd: Path | None = None) -> float:
+def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> float:
     t = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, env=env or ENV)
     return time.perf_counter() - t
+
+
+def start_server(studio: Path, log: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    import socket
+    import urllib.request
+
+    out = subprocess.run([*VSTUDIO, "user", "add", "bench", "--role", "admin", "--studio",
+                          str(studio)], check=True, capture_output=True, text=True, env=ENV)
+    token = out.stdout.strip().splitlines()[-1].split()[-1]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([*VSTUDIO, "serve", "--studio", str(studio), "--port", str(port)],
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT, env=ENV)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url + "/openapi.json", timeout=1).close()
+            return proc, url, token
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"vstudio serve did not start: {log.read_text()[-2000:]}")
 
 
 def disk_use(path: Path) -> int:
@@ -110,6 +138,19 @@ def bench(tmp: Path, n: int, big_mib: int, runs: int) -> None:
         co_svn.append(run(["svn", "checkout", "-q", url, str(tmp / f"svnco{i}")]))
     row(f"checkout of {n} small files", statistics.median(co_ours),
         statistics.median(co_svn))
+
+    # -- the same checkout through vstudio serve (HTTP, local store) ---------------------
+    proc, server, token = start_server(studio, tmp / "serve.log")
+    try:
+        co_http = [run([*VSTUDIO, "checkout", f"{server}/film", str(tmp / f"hco{i}"),
+                        "--token", token]) for i in range(2)]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    co_http_m = statistics.median(co_http)
+    print(f"{'checkout through vstudio serve (HTTP)':<44} vstudio {co_http_m:8.3f}s   "
+          f"embedded {statistics.median(co_ours):8.3f}s   svn {statistics.median(co_svn):8.3f}s"
+          f"   ratio to svn {co_http_m / statistics.median(co_svn):5.2f}x", flush=True)
 
     # -- status on the unchanged working copies, alternated -----------------------------
     run([*VSTUDIO, "status"], tmp / "co0")
