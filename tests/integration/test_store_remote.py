@@ -164,3 +164,23 @@ def test_remote_read_many(server: object) -> None:
     store = RemoteStore(server.url, server.admin_token)  # type: ignore[attr-defined]
     a, b = store.put_bytes(b"one" * 100), store.put_bytes(b"two" * 50_000)
     assert dict(store.read_many([a, b, "cd" * 32])) == {a: b"one" * 100, b: b"two" * 50_000}
+
+
+def test_remote_ranges_come_as_checked_chunks(server: object, tmp_path: Path) -> None:
+    import httpx
+
+    url, admin = server.url, server.admin_token  # type: ignore[attr-defined]
+    store = RemoteStore(url, admin)
+    data = random.Random(4).randbytes(2_500_000)
+    oid = store.put_bytes(data)
+    for off, n in ((0, 10), (1_234_567, 4 << 20), (2_499_990, 100), (3_000_000, 5)):
+        assert store.read_range(oid, off, n) == data[off:off + n]
+    h = {"Authorization": f"Bearer {admin}"}
+    r = httpx.get(f"{url}/api/store/objects/{oid}/pieces", headers=h,
+                  params={"offset": 5, "length": 10})
+    assert r.status_code == 200 and r.content.startswith(b"VSP1")
+    r = httpx.get(f"{url}/api/store/objects/{'ab' * 32}/pieces", headers=h)
+    assert r.status_code == 404
+    r = httpx.get(f"{url}/api/store/objects/{oid}/pieces", headers=h,
+                  params={"offset": -1})
+    assert r.status_code == 422

@@ -125,3 +125,29 @@ def test_read_many_batches_small_files_and_skips_damage(deflated: None,
     got = dict(store.read_many(list(files)))
     assert got and len(got) < len(files)
     assert all(blake3.blake3(d).hexdigest() == oid for oid, d in got.items())
+
+
+def test_range_pieces_are_checked_by_the_client(deflated: None, tmp_path: Path) -> None:
+    from vstudio.errors import CorruptObject
+    from vstudio.store.reads import parse_pieces, range_pieces
+
+    store: Any = open_store(f"file://{tmp_path / 'store'}")
+    data = random.Random(9).randbytes(3_000_000)  # ~190 chunks: a recipe with segments
+    big = store.put_bytes(data)
+    small = store.put_bytes(b"tiny file")
+    rnd = random.Random(2)
+    for oid, content in ((big, data), (small, b"tiny file")):
+        for _ in range(30):
+            off = rnd.randrange(len(content) + 10)
+            n = rnd.choice([0, 1, 100, 70_000, 4 << 20])
+            body = range_pieces(store, oid, off, n)
+            assert body is not None
+            assert parse_pieces(body, oid, off, n) == content[off:off + n]
+    body = bytearray(range_pieces(store, big, 1_000_000, 50_000) or b"")
+    body[len(body) // 2] ^= 1  # a server (or proxy) that changed a byte
+    with pytest.raises(CorruptObject):
+        parse_pieces(bytes(body), big, 1_000_000, 50_000)
+    with pytest.raises(CorruptObject):
+        parse_pieces(bytes(body[:-7]), big, 1_000_000, 50_000)
+    p, _ = _zfile(tmp_path)
+    assert range_pieces(store, store.put_file(p), 0, 10) is None  # transformed

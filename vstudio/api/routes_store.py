@@ -207,6 +207,26 @@ def object_get(oid: str, studio: StudioDep, _: CurrentUser,
                              headers={"Content-Length": str(size), "X-Object-Id": oid})
 
 
+@router.get("/objects/{oid}/pieces", responses={200: {"content": {
+    "application/octet-stream": {}}}})
+def object_pieces(oid: str, studio: StudioDep, _: CurrentUser,
+                  offset: Annotated[int, Query(ge=0)] = 0,
+                  length: Annotated[int, Query(ge=0, le=MAX_UPLOAD)] = MAX_UPLOAD) -> Response:
+    """The whole chunks covering a range, with their ids, so the client checks each one
+    before slicing the range out (``store.reads.range_pieces``); 409 for a transformed
+    file (a compressed .blend), whose bytes are not its pieces'."""
+    from vstudio.errors import Conflict
+    from vstudio.store.reads import range_pieces
+
+    parse_id(oid)
+    studio.store.size(oid)  # 404 for an unknown id
+    with _damage_is_not_your_fault():
+        body = range_pieces(studio.store, oid, offset, length)  # type: ignore[arg-type]
+    if body is None:
+        raise Conflict(f"{oid} is rebuilt by a transform: read its range whole")
+    return Response(body, media_type="application/octet-stream")
+
+
 @router.get("/refs")
 def refs_list(studio: StudioDep, _: CurrentUser, prefix: str = "") -> dict[str, list[str]]:
     return {"refs": studio.store.list_refs(prefix)}

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import threading
 import uuid
 from collections import OrderedDict
@@ -204,3 +205,71 @@ def _fetch(store: Store, located: dict[str, tuple[str, fmt.IndexEntry]]) -> dict
 
 def _end(e: fmt.IndexEntry) -> int:
     return e.offset + e.length
+
+
+PIECES_MAGIC = b"VSP1"
+
+
+def range_pieces(store: Store, oid: str, offset: int, length: int) -> bytes | None:
+    """The whole pieces covering ``offset:offset+length`` of a file, for a client that
+    checks each chunk against its id before it slices the range out (``RemoteStore``):
+    ``VSP1 | first piece's offset (u64) | records``, each record ``type (u8) | id (32) |
+    length (u32) | bytes`` (inline pieces have a zero id).  None for a transformed file,
+    whose bytes are not its pieces'."""
+    recipe = store.recipe(oid)
+    out = bytearray(PIECES_MAGIC)
+    if recipe is None:  # a one-chunk file: the chunk, whose id is the file's
+        key = bytes.fromhex(oid)
+        data = store.blob(key)
+        out += struct.pack("<Q", 0) + _record(fmt.E_CHUNK, key, data)
+        return bytes(out)
+    if recipe.transform:
+        return None
+    end = min(offset + length, recipe.size)
+    wanted: list[fmt.Entry] = []
+    first = -1
+    pos = 0
+    for ent in recipe.entries:
+        if pos >= end:
+            break
+        if pos + ent.length > offset:
+            inner = store._segment(ent.id) if ent.type == fmt.E_SEGMENT else [ent]
+            for sub in inner:
+                if pos < end and pos + sub.length > offset:
+                    first = pos if first < 0 else first
+                    wanted.append(sub)
+                pos += sub.length
+        else:
+            pos += ent.length
+    out += struct.pack("<Q", max(first, 0))
+    for ent, data in zip(wanted, store._decoded(wanted), strict=True):
+        out += _record(ent.type, ent.id if ent.type == fmt.E_CHUNK else bytes(32), data)
+    return bytes(out)
+
+
+def _record(typ: int, key: bytes, data: bytes) -> bytes:
+    return struct.pack("<B32sI", typ, key, len(data)) + data
+
+
+def parse_pieces(body: bytes, oid: str, offset: int, length: int) -> bytes:
+    """The range from ``range_pieces``' answer, every chunk checked against its id."""
+    if body[:4] != PIECES_MAGIC or len(body) < 12:
+        raise CorruptObject(f"the server's answer for {oid} is not a piece list")
+    (first,) = struct.unpack_from("<Q", body, 4)
+    pos, parts = 12, []
+    while pos < len(body):
+        if pos + 37 > len(body):
+            raise CorruptObject(f"the server's piece list for {oid} is truncated")
+        typ, key, n = struct.unpack_from("<B32sI", body, pos)
+        data = body[pos + 37:pos + 37 + n]
+        if len(data) != n:
+            raise CorruptObject(f"the server's piece list for {oid} is truncated")
+        if typ == fmt.E_CHUNK and blake3.blake3(data).digest() != key:
+            raise CorruptObject(f"chunk {key.hex()} of {oid} arrived corrupt")
+        parts.append(data)
+        pos += 37 + n
+    joined = b"".join(parts)
+    start = offset - first
+    if start < 0:
+        raise CorruptObject(f"the server's piece list for {oid} starts after the range")
+    return joined[start:start + length]
