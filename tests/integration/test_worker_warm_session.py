@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,13 @@ def scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_blend(d / "a.blend", frames=6)
     (d / "tex.png").write_bytes(PNG_1PX)
     make_blend(d / "tex.blend", frames=2, texture=d / "tex.png")
+    # a second scene, smaller, that only a scene switch renders
+    subprocess.run(["blender", "-b", str(d / "a.blend"), "--python-expr",
+                    "import bpy; o = bpy.context.scene.copy(); o.name = 'Other'; "
+                    "o.use_fake_user = True; "
+                    "o.render.resolution_x, o.render.resolution_y = 32, 18; "
+                    f"bpy.ops.wm.save_as_mainfile(filepath={str(d / 'two.blend')!r})"],
+                   check=True, capture_output=True)
     return d
 
 
@@ -119,3 +128,22 @@ def test_after_a_trusted_file_another_file_needs_a_fresh_process(
                             "params": {"file": "a.blend"},
                             "inputs": [{"path": "a.blend", "oid": "another"}]}, tmp_path / "t2")
     assert not session.stale_for(same) and session.stale_for(other)
+
+
+def test_scene_and_camera_are_checked_as_on_the_command_path(session: BlenderSession,
+                                                             scenes: Path, tmp_path: Path) -> None:
+    files = {"a.blend": scenes / "a.blend"}
+    res, _ = _task(session, tmp_path / "t1", [1], files, "a.blend", scene="Nope")
+    assert res.error == "blender exited with code 4: scene 'Nope' is not in the file"
+    res, _ = _task(session, tmp_path / "t2", [1], files, "a.blend", camera="Nope")
+    assert res.error == "blender exited with code 4: camera 'Nope' is not in the file"
+    res, lines = _task(session, tmp_path / "t3", [1, 2], files, "a.blend", scene="Scene",
+                       camera="Camera")
+    assert res.error is None and [o.frame for o in res.outputs] == [1, 2], lines
+    two = {"two.blend": scenes / "two.blend"}
+    for scene, width in (("Other", 32), ("Scene", 64), ("Other", 32)):
+        res, lines = _task(session, tmp_path / f"t-{scene}-{width}", [1], two, "two.blend",
+                           scene=scene)
+        assert res.error is None, lines
+        png = res.outputs[0].path.read_bytes()
+        assert struct.unpack(">I", png[16:20])[0] == width, scene

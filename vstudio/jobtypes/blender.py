@@ -172,10 +172,10 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
         argv += ["-f", ",".join(str(f) for f in spec.frames)]
     ext = FORMATS[fmt]
     outputs = {f: out_dir / f"frame_{f:0{PAD}d}{ext}" for f in spec.frames}
-    # A warm session cannot switch scenes the way -S does (no window in background mode),
-    # so a task naming a scene always gets a fresh process.
+    # the same render for a warm Blender session (vstudio.worker.warm), which applies these
+    # in the order the argv above does
     rel = str(p.get("file", "")).replace("\\", "/").lstrip("/")
-    warm = None if p.get("scene") else {
+    warm = {
         "file": rel if rel in spec.inputs else str(blend), "trusted": spec.trusted,
         "inputs": dict(spec.inputs), "files_dir": str(task_dir / "files"),
         "settings": settings, "engine": engine,

@@ -51,6 +51,10 @@ for _line in sys.stdin:
         if _cmd.get("load"):
             bpy.ops.wm.open_mainfile(filepath=_cmd["file"], load_ui=False,
                                      use_scripts=bool(_cmd.get("trusted")))
+        _want = _cmd["settings"].get("scene")
+        _wins = bpy.context.window_manager.windows
+        if _want and _want in bpy.data.scenes and _wins:  # as -S does; else the script says
+            _wins[0].scene = bpy.data.scenes[_want]
         _sc = bpy.context.scene
         if _cmd.get("engine"):
             _sc.render.engine = _cmd["engine"]
@@ -194,6 +198,7 @@ class BlenderSession:
         path, load = self._stage(warm)
         self.ran_scripts |= load and bool(warm["trusted"])
         cmd = {"load": load, "file": path, "trusted": warm["trusted"],
+               "settings": warm["settings"],
                "engine": warm["engine"], "script": settings_script(warm["settings"]),
                "out": warm["out"], "format": warm["format"],
                "runs": _runs(sorted(inv.outputs)), "threads": self.threads}
