@@ -194,6 +194,12 @@ def test_lost_worker_is_requeued_and_events_stream(studio_dir: Path, tmp_path: P
             wait_for(lambda: any(e["kind"] == "worker" and e.get("name") == "lost"
                                  and e.get("state") == "offline" for e in events),
                      10, "the lost worker's offline event")
+            # it comes back: asking for work (or a heartbeat) makes it online again, live
+            assert take(c, lost["id"]) is None
+            wait_for(lambda: any(e["kind"] == "worker" and e.get("name") == "lost"
+                                 and e.get("state") == "idle" for e in events),
+                     10, "the returning worker's event")
+            assert c.get("/api/workers").json()[0]["state"] == "idle"
     finally:
         srv.process.kill()
         srv.process.wait(10)

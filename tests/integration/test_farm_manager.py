@@ -276,3 +276,23 @@ def test_status_filter_in_sql_matches_the_derived_status(studio: Studio) -> None
         assert len(page) == 2 and all(j["status"] == "queued" for j in page)
 
     run(studio, body)
+
+
+def test_worker_offline_and_back_are_events(studio: Studio) -> None:
+    async def body(farm: Farm, admin: User, ann: User) -> None:
+        w = await worker(farm, admin, "w")
+        async with farm.events.subscribe() as q:
+            await asyncio.sleep(0.6)  # no call within the lease: lost
+            await farm._write(lambda c: report_sql.reap(c, farm.cache, time.time(), 0.5))
+            await asyncio.sleep(0.05)  # events reach the loop after the commit
+            got = [q.get_nowait()[1:] for _ in range(q.qsize())]
+            assert ("worker", {"id": w, "name": "w", "state": "offline"}) in got
+            await farm.heartbeat(admin, w, "idle")
+            await asyncio.sleep(0.05)
+            got = [q.get_nowait()[1:] for _ in range(q.qsize())]
+            assert got == [("worker", {"id": w, "name": "w", "state": "idle"})]
+            await farm.heartbeat(admin, w, "idle")  # no change, no event
+            await asyncio.sleep(0.05)
+            assert q.empty()
+
+    run(studio, body, lease=0.5)

@@ -75,9 +75,10 @@ def _names(text: str) -> frozenset[str]:
     return frozenset(json.loads(text))
 
 
-def _workers(conn: Connection, ids: list[int]
+def _workers(conn: Connection, ids: list[int], back: list[dict[str, Any]] | None = None
              ) -> tuple[dict[int, WorkerView], dict[tuple[int, int], int]]:
-    """The workers of a batch, and how many tasks of each block each of them runs."""
+    """The workers of a batch, and how many tasks of each block each of them runs;
+    workers marked offline that ask again are added to ``back``."""
     running: dict[int, int] = {}
     per_block: dict[tuple[int, int], int] = {}
     for wid, bid, n in conn.execute(Q_WORKER_RUNNING(conn), {"ids": ids}):
@@ -85,6 +86,9 @@ def _workers(conn: Connection, ids: list[int]
         per_block[(wid, bid)] = n
     out = {}
     for r in conn.execute(Q_WORKERS(conn), {"ids": ids}):
+        if back is not None and r.state == "offline":
+            back.append({"id": r.id, "name": r.name,
+                         "state": "busy" if running.get(r.id) else "idle"})
         out[r.id] = WorkerView(
             id=r.id, slots=r.slots, tags=_names(r.tags),
             job_types=_names(r.job_types), allow_commands=bool(r.allow_commands),
@@ -116,10 +120,12 @@ def load_snapshot(conn: Connection, cache: FarmCache, worker_ids: list[int],
 
 
 def claim_batch(conn: Connection, cache: FarmCache, worker_ids: list[int], now: float,
-                lease_seconds: float) -> list[Claimed | None]:
-    """For each request (a worker id, repeated for several slots) the task it now runs."""
+                lease_seconds: float, back: list[dict[str, Any]] | None = None
+                ) -> list[Claimed | None]:
+    """For each request (a worker id, repeated for several slots) the task it now runs;
+    workers that were offline and ask again are added to ``back`` (for events)."""
     ids = sorted(set(worker_ids))
-    workers, per_block = _workers(conn, ids)
+    workers, per_block = _workers(conn, ids, back)
     snap = load_snapshot(conn, cache, ids, per_block)
     # Each block's queued tasks are locked lazily, a batch's worth at a time.
     pools: dict[int, deque[Any]] = {}

@@ -253,15 +253,20 @@ def after_jobs_done(conn: Connection, job_id: int) -> bool:
 
 
 def heartbeat(conn: Connection, worker_id: int, state: str, now: float,
-              lease_seconds: float) -> list[int]:
-    """Renew the worker's leases; return its tasks that were canceled meanwhile."""
-    res = conn.execute(farm_workers.update().where(farm_workers.c.id == worker_id)
-                       .values(last_seen=now, state=state[:32]))
-    if not res.rowcount:
+              lease_seconds: float) -> Effects:
+    """Renew the worker's leases; a worker marked offline is back (an event)."""
+    prev = conn.execute(sa.select(farm_workers.c.name, farm_workers.c.state)
+                        .where(farm_workers.c.id == worker_id)).first()
+    if prev is None:
         raise NotFound(f"no worker {worker_id}: register again")
+    conn.execute(farm_workers.update().where(farm_workers.c.id == worker_id)
+                 .values(last_seen=now, state=state[:32]))
     conn.execute(t.update().where((t.c.worker_id == worker_id) & (t.c.status == RUNNING))
                  .values(lease_until=now + lease_seconds))
-    return []
+    fx = Effects()
+    if prev.state != state[:32]:
+        fx.workers = [{"id": worker_id, "name": prev.name, "state": state[:32]}]
+    return fx
 
 
 def reap(conn: Connection, cache: FarmCache, now: float, lease_seconds: float) -> Effects:

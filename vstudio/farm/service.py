@@ -103,9 +103,13 @@ class Farm:
                 log.exception("farm reaper failed")
 
     # -- plumbing -----------------------------------------------------------------
-    def _claim(self, conn: Connection, worker_ids: list[int]) -> tuple[list[Any], None]:
-        got = claim_sql.claim_batch(conn, self.cache, worker_ids, time.time(), self.lease_seconds)
-        return [claim_sql.task_payload(conn, c) if c is not None else None for c in got], None
+    def _claim(self, conn: Connection, worker_ids: list[int]
+               ) -> tuple[list[Any], report_sql.Effects | None]:
+        back: list[dict[str, Any]] = []
+        got = claim_sql.claim_batch(conn, self.cache, worker_ids, time.time(), self.lease_seconds,
+                                    back)
+        payloads = [claim_sql.task_payload(conn, c) if c is not None else None for c in got]
+        return payloads, (report_sql.Effects(workers=back) if back else None)
 
     def _reports(self, conn: Connection, reports: list[Report]) -> tuple[list[Any], Any]:
         results, extra = apply_reports(conn, self.cache, reports, time.time(),
