@@ -185,7 +185,17 @@ def test_checkout_batches_small_files(server: ServerProc, tmp_path: Path, vs: In
     for rel, data in files.items():
         (wc / rel).parent.mkdir(exist_ok=True)
         (wc / rel).write_bytes(data)
+    puts: list[int] = []
+    real_put = remote.RemoteBackend.put_many
+
+    def counting_put(self: remote.RemoteBackend, blobs: list[bytes]) -> list[str]:
+        puts.append(len(blobs))
+        return real_put(self, blobs)
+
+    monkeypatch.setattr(remote.RemoteBackend, "put_many", counting_put)
+    monkeypatch.setattr(wcmod, "BATCH_COUNT", 120)  # small numbers keep the test quick
     vs.cli("commit", "-m", "many", cwd=wc)
+    assert sorted(puts) == [60, 120, 120]  # the big file went on its own
     calls: list[int] = []
     real = remote.RemoteBackend.get_many
 
@@ -194,7 +204,6 @@ def test_checkout_batches_small_files(server: ServerProc, tmp_path: Path, vs: In
         return real(self, oids)
 
     monkeypatch.setattr(remote.RemoteBackend, "get_many", counting)
-    monkeypatch.setattr(wcmod, "BATCH_COUNT", 120)  # small numbers keep the test quick
     co = tmp_path / "co"
     vs.cli("checkout", f"{server.url}/film", str(co), "--token", alice)
     assert sorted(calls) == [60, 120, 120]  # 300 small files, three requests
@@ -224,4 +233,14 @@ def test_checkout_batches_small_files(server: ServerProc, tmp_path: Path, vs: In
     finally:
         s.close()
     assert httpx.post(f"{base}/secret/blobs", json={"ids": small},
+                      headers=_h(alice)).status_code == 403
+    # Batched puts: the ids come back; a malformed body, a reader or no token: 4xx.
+    body = b"".join(len(b).to_bytes(8, "little") + b for b in (b"x", b"hello"))
+    r = httpx.post(f"{base}/film/blobs/put", content=body, headers=_h(alice))
+    assert r.status_code == 200 and len(r.json()["ids"]) == 2
+    for bad in (b"\x01", (99).to_bytes(8, "little") + b"short"):
+        r = httpx.post(f"{base}/film/blobs/put", content=bad, headers=_h(alice))
+        assert r.status_code == 400 and "malformed" in r.json()["detail"]
+    assert httpx.post(f"{base}/film/blobs/put", content=body).status_code == 401
+    assert httpx.post(f"{base}/secret/blobs/put", content=body,
                       headers=_h(alice)).status_code == 403

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 
 from vstudio.api.deps import CurrentUser, Person, StudioDep, require_role
@@ -249,3 +249,41 @@ def blobs(project: str, body: BlobsIn, user: CurrentUser, studio: StudioDep) -> 
         parts.append(struct.pack("<Q", len(data)))
         parts.append(data)
     return Response(b"".join(parts), media_type="application/octet-stream")
+
+
+class PutOut(BaseModel):
+    ids: list[str]
+
+
+@router.post("/{project}/blobs/put", response_model=PutOut)
+async def put_blobs(project: str, request: Request, user: Person,
+                    studio: StudioDep) -> PutOut:
+    """Many small files stored in one request (a commit of 20,000 files): the body is,
+    per file, its length (uint64 little-endian) then its bytes; the answer their ids,
+    which the client compares with its own."""
+    from starlette.concurrency import run_in_threadpool
+
+    _service(studio, project, user, "write")
+    body = bytearray()
+    async for block in request.stream():
+        body += block
+        if len(body) > BLOBS_MAX_BYTES + 8 * BLOBS_MAX_IDS:
+            raise BadInput(f"more than {BLOBS_MAX_BYTES} bytes in one request")
+    return PutOut(ids=await run_in_threadpool(_put_all, studio, bytes(body)))
+
+
+def _put_all(studio: Studio, body: bytes) -> list[str]:
+    import struct
+
+    parts: list[bytes] = []
+    at = 0
+    while at < len(body):
+        if at + 8 > len(body) or len(parts) >= BLOBS_MAX_IDS:
+            raise BadInput("malformed body: give per file a uint64 length, then the bytes")
+        (n,) = struct.unpack_from("<Q", body, at)
+        if at + 8 + n > len(body):
+            raise BadInput("malformed body: a file is shorter than its length says")
+        parts.append(body[at + 8:at + 8 + n])
+        at += 8 + n
+    with studio.store.writer() as w:  # durable when the block ends
+        return [w.put_bytes(data) for data in parts]

@@ -12,10 +12,11 @@ import contextlib
 import json
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from vstudio.errors import BadInput, Conflict, NotFound, VStudioError
 from vstudio.repo import paths as P
@@ -50,20 +51,28 @@ class UpdateResult:
     kept: list[str] = field(default_factory=list)  # removed upstream, kept as modified
 
 
-def _batches(entries: list[Entry]) -> list[list[Entry]]:
+T = TypeVar("T")
+
+
+def _batches_by(items: list[T], size: Callable[[T], int]) -> list[list[T]]:
     """Small files cut in groups of at most BATCH_BYTES and BATCH_COUNT."""
-    groups: list[list[Entry]] = []
-    cur: list[Entry] = []
+    groups: list[list[T]] = []
+    cur: list[T] = []
     nbytes = 0
-    for e in entries:
-        if cur and (nbytes + e.size > BATCH_BYTES or len(cur) >= BATCH_COUNT):
+    for e in items:
+        n = size(e)
+        if cur and (nbytes + n > BATCH_BYTES or len(cur) >= BATCH_COUNT):
             groups.append(cur)
             cur, nbytes = [], 0
         cur.append(e)
-        nbytes += e.size
+        nbytes += n
     if cur:
         groups.append(cur)
     return groups
+
+
+def _batches(entries: list[Entry]) -> list[list[Entry]]:
+    return _batches_by(entries, lambda e: e.size)
 
 
 def writable(mode: int, readonly: bool) -> int:
@@ -256,6 +265,15 @@ class WorkingCopy:
                 progress: Progress) -> list[Change]:
         changes: list[Change] = []
         progress.start(sum(stats[p].st_size for p in paths), "commit")
+        put_many = getattr(self.backend, "put_many", None)
+        if put_many is not None:  # through a server: small files many to a request
+            small = [p for p in paths if stats[p].st_size <= BATCH_FILE]
+            paths = [p for p in paths if stats[p].st_size > BATCH_FILE]
+            for group in _batches_by(small, lambda p: stats[p].st_size):
+                datas = [self._read_small(p) for p in group]
+                for p, oid in zip(group, put_many(datas), strict=True):
+                    changes.append(self._uploaded(p, stats, oid))
+                    progress.advance(stats[p].st_size)
         with self.backend.store.writer() as w:
             root = str(self.root)
             for p in paths:
@@ -291,6 +309,28 @@ class WorkingCopy:
                 progress.advance(after.st_size)
         progress.done()
         return changes
+
+    def _read_small(self, p: str) -> bytes:
+        try:
+            with open(str(self.root) + "/" + p, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise BadInput(f"{p} vanished during the commit; nothing was committed") from None
+
+    def _uploaded(self, p: str, stats: dict[str, os.stat_result], oid: str) -> Change:
+        """The change of a file sent in a batch, once its bytes are stored."""
+        before = stats[p]
+        try:
+            after = os.lstat(str(self.root) + "/" + p)
+        except FileNotFoundError:
+            raise BadInput(f"{p} vanished during the commit; nothing was committed") from None
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            raise Conflict(f"{p} changed during the commit; nothing was committed: "
+                           "save your work and commit again")
+        stats[p] = after
+        old = self.index.entries.get(p)
+        return Change(p, old[0] if old else None,
+                      Entry(p, oid, after.st_size, W.repo_mode(after), after.st_mtime))
 
     # -- update -------------------------------------------------------------------------
 
