@@ -151,3 +151,26 @@ def test_range_pieces_are_checked_by_the_client(deflated: None, tmp_path: Path) 
         parse_pieces(bytes(body[:-7]), big, 1_000_000, 50_000)
     p, _ = _zfile(tmp_path)
     assert range_pieces(store, store.put_file(p), 0, 10) is None  # transformed
+
+
+def test_server_checks_a_recipe_from_the_chunks_it_just_received(tmp_path: Path) -> None:
+    from vstudio.errors import BadInput
+    from vstudio.store import format as fmt
+
+    store: Any = open_store(f"file://{tmp_path / 'store'}")
+    data = random.Random(6).randbytes(400_000)
+    pieces = [data[i:i + 20_000] for i in range(0, len(data), 20_000)]
+    keys = [blake3.blake3(p).digest() for p in pieces]
+    with store.writer() as w:  # as the chunk upload route does: a batch of its own
+        assert w.put_chunks(zip(keys, pieces, strict=True)) == len(pieces)
+    opened: list[str] = []
+    real = store._open_blob
+    store._open_blob = lambda pack, e, stored: opened.append(pack) or real(pack, e, stored)
+    entries = [fmt.Entry(fmt.E_CHUNK, len(p), id=k) for p, k in zip(pieces, keys, strict=True)]
+    oid = blake3.blake3(data).hexdigest()
+    with store.writer() as w:
+        with pytest.raises(BadInput):
+            w.put_recipe("ab" * 32, entries)
+        assert w.put_recipe(oid, entries) == oid
+    assert opened == [] and store.recent.hits >= 2 * len(pieces)
+    assert store.get_bytes(oid) == data

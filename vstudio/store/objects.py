@@ -21,7 +21,7 @@ from vstudio.store.api import NO_PROGRESS, Backend, Progress
 from vstudio.store.chunking import transform
 from vstudio.store.codec import Codec
 from vstudio.store.index import Index, pack_object
-from vstudio.store.reads import Rebuilt, read_many
+from vstudio.store.reads import Rebuilt, Recent, read_many
 from vstudio.store.writer import Writer
 
 REF_PREFIX = "refs/"
@@ -91,6 +91,7 @@ class Store:
         self._meta: OrderedDict[bytes, Any] = OrderedDict()
         self._meta_lock = threading.Lock()
         self.rebuilt = Rebuilt(self, rebuilt_dir)
+        self.recent = Recent()  # chunks clients just uploaded (store/reads.py)
         self.index.refresh()
 
     def describe(self) -> str:

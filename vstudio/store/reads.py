@@ -32,7 +32,8 @@ DISK_LIMIT = 4 << 30  # rebuilt files kept in the cache folder, oldest used drop
 MEMORY_LIMIT = 64 << 20  # without a cache folder: rebuilt files kept in memory
 GAP = 512 * 1024  # read across holes up to this size rather than make another request
 SPAN = 16 << 20  # at most this much per ranged request
-SMALL_FILE = 4 << 20  # read_many rebuilds transformed or segmented files up to this size
+SMALL_FILE = 4 << 20
+RECENT_LIMIT = 128 << 20  # read_many rebuilds transformed or segmented files up to this size
 
 
 class Rebuilt:
@@ -123,6 +124,39 @@ class Rebuilt:
             if p != keep and not p.name.startswith("."):
                 p.unlink(missing_ok=True)
                 total -= size
+
+
+class Recent:
+    """Chunks a client just uploaded (each checked against its id on arrival), kept a while
+    so the server's check that a recipe rebuilds its file reads them from memory instead of
+    back from the bucket.  Bounded; least recently used dropped first."""
+
+    def __init__(self, limit: int = RECENT_LIMIT) -> None:
+        self.limit = limit
+        self._items: OrderedDict[bytes, bytes] = OrderedDict()
+        self._used = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def put(self, key: bytes, data: bytes) -> None:
+        if len(data) > self.limit // 4:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = data
+            self._used += len(data)
+            while self._used > self.limit:
+                _, dropped = self._items.popitem(last=False)
+                self._used -= len(dropped)
+
+    def get(self, key: bytes) -> bytes | None:
+        with self._lock:
+            data = self._items.get(key)
+            if data is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+            return data
 
 
 def read_many(store: Store, oids: list[str]) -> Iterator[tuple[str, bytes]]:

@@ -119,6 +119,7 @@ class Writer:
         for key, data in items:
             if _digest(data) != key:
                 raise BadInput(f"chunk {key.hex()} does not match its id")
+            self.store.recent.put(key, data)  # the recipe's check reads it from memory
             if not self._exists(key):
                 self._add_blob(key, fmt.CHUNK, data, chunker)
                 new += 1
@@ -421,6 +422,10 @@ class Writer:
         """Plain bytes of blobs, including this batch's that are not in the index yet."""
         self._drain()
         for key in keys:
+            recent = self.store.recent.get(key)
+            if recent is not None:
+                yield recent
+                continue
             pos = self._pending.get(key)
             if pos is not None:
                 e = self._entries[pos]
