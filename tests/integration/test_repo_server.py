@@ -171,8 +171,7 @@ def test_checkout_batches_small_files(server: ServerProc, tmp_path: Path, vs: In
     """Many small files come in few ``/blobs`` requests, each checked against its id."""
     import os
 
-    from vstudio.repo import remote
-    from vstudio.repo import wc as wcmod
+    from vstudio.repo import remote, wcbatch
 
     _project(server, "film")
     _project(server, "secret")
@@ -193,7 +192,7 @@ def test_checkout_batches_small_files(server: ServerProc, tmp_path: Path, vs: In
         return real_put(self, blobs)
 
     monkeypatch.setattr(remote.RemoteBackend, "put_many", counting_put)
-    monkeypatch.setattr(wcmod, "BATCH_COUNT", 120)  # small numbers keep the test quick
+    monkeypatch.setattr(wcbatch, "BATCH_COUNT", 120)  # small numbers keep the test quick
     vs.cli("commit", "-m", "many", cwd=wc)
     assert sorted(puts) == [60, 120, 120]  # the big file went on its own
     calls: list[int] = []

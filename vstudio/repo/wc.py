@@ -12,11 +12,10 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from vstudio.errors import BadInput, Conflict, NotFound, VStudioError
 from vstudio.repo import paths as P
@@ -24,17 +23,12 @@ from vstudio.repo import wcindex as W
 from vstudio.repo.api import Entry
 from vstudio.repo.backend import WcBackend
 from vstudio.repo.service import Change
+from vstudio.repo.wcbatch import BATCH_FILE, BATCH_THREADS, batches, batches_by
 from vstudio.store.api import NO_PROGRESS, Progress
 
 FETCH_THREADS = 8
 SMALL_FILE = 4 << 20
 SMALL_UPLOAD = 1 << 20
-# Through a server, files up to BATCH_FILE travel many to a request (``get_many``):
-# one request per small file made a checkout of 20,000 files take a minute.
-BATCH_FILE = 1 << 20
-BATCH_BYTES = 8 << 20
-BATCH_COUNT = 1000
-BATCH_THREADS = 4
 
 
 class NotAWorkingCopy(VStudioError):
@@ -49,30 +43,6 @@ class UpdateResult:
     removed: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)  # user's file kept, incoming beside it
     kept: list[str] = field(default_factory=list)  # removed upstream, kept as modified
-
-
-T = TypeVar("T")
-
-
-def _batches_by(items: list[T], size: Callable[[T], int]) -> list[list[T]]:
-    """Small files cut in groups of at most BATCH_BYTES and BATCH_COUNT."""
-    groups: list[list[T]] = []
-    cur: list[T] = []
-    nbytes = 0
-    for e in items:
-        n = size(e)
-        if cur and (nbytes + n > BATCH_BYTES or len(cur) >= BATCH_COUNT):
-            groups.append(cur)
-            cur, nbytes = [], 0
-        cur.append(e)
-        nbytes += n
-    if cur:
-        groups.append(cur)
-    return groups
-
-
-def _batches(entries: list[Entry]) -> list[list[Entry]]:
-    return _batches_by(entries, lambda e: e.size)
 
 
 def writable(mode: int, readonly: bool) -> int:
@@ -179,7 +149,7 @@ class WorkingCopy:
 
         get_many = getattr(self.backend, "get_many", None)
         if get_many is not None:
-            groups = _batches([e for e in entries if e.size <= BATCH_FILE])
+            groups = batches([e for e in entries if e.size <= BATCH_FILE])
             entries = [e for e in entries if e.size > BATCH_FILE]
 
             def fetch_group(group: list[Entry]) -> None:
@@ -269,7 +239,7 @@ class WorkingCopy:
         if put_many is not None:  # through a server: small files many to a request
             small = [p for p in paths if stats[p].st_size <= BATCH_FILE]
             paths = [p for p in paths if stats[p].st_size > BATCH_FILE]
-            for group in _batches_by(small, lambda p: stats[p].st_size):
+            for group in batches_by(small, lambda p: stats[p].st_size):
                 datas = [self._read_small(p) for p in group]
                 for p, oid in zip(group, put_many(datas), strict=True):
                     changes.append(self._uploaded(p, stats, oid))
