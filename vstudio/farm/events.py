@@ -160,8 +160,9 @@ class EventRelay:
             msg = json.loads(payload)
         except ValueError:
             return
-        if not isinstance(msg, dict) or msg.get("o") == self.origin:
-            return
-        for item in msg.get("e", []):
+        if not isinstance(msg, dict) or msg.get("o") == self.origin \
+                or not isinstance(msg.get("e"), list):
+            return  # our own events come back too; anything malformed is dropped
+        for item in msg["e"]:
             if isinstance(item, list) and len(item) == 2 and isinstance(item[1], dict):
                 self.bus.publish(str(item[0]), item[1], relay=False)
