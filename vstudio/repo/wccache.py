@@ -24,8 +24,9 @@ from array import array
 from vstudio.repo.wcindex import Index, Scan, read_ignore
 
 # A folder changed within this long before the scan began is not cached: a later change
-# inside the file system's timestamp granularity could leave its mtime unchanged.
-RACY_NS = 1_000_000_000
+# inside the file system's timestamp granularity could leave its mtime unchanged (FAT
+# and some network file systems keep 1 or 2 s steps).
+RACY_NS = 3_000_000_000
 
 
 def _groups(paths: list[str]) -> tuple[dict[str, tuple[int, int]], set[str]]:
