@@ -60,11 +60,48 @@ def test_render_on_farm_then_cached_locally(server: ServerProc, worker: object,
     assert len({p.read_bytes() for p in edit}) > 1
     jobs = json.loads(cli("jobs", "ls", "--server", server.url, "--token",
                           server.admin_token, "--json").stdout)
-    assert len(jobs) == 3 and {j["status"] for j in jobs} == {"done"}
+    # the whole plan went as one job, a block per file
+    assert len(jobs) == 1 and jobs[0]["status"] == "done"
     # the farm's renders are in the studio's render cache: nothing renders again
     again = json.loads(cli("render", str(proj), "--studio", str(server.studio),
                            "--json").stdout)
     assert {i["status"] for i in again} == {"cached"}
+
+
+def test_shot_and_edit_one_job_frame_dependency(server: ServerProc, worker: object,
+                                                 tmp_path: Path) -> None:
+    need("blender", "apt-get install blender")
+    proj = make_project(tmp_path / "film", shots=1, frames=3, synfig=False)
+    env = {"VSTUDIO_STUDIO": "", "VSTUDIO_SERVER": ""}
+    args = ("render", str(proj), "--farm", server.url, "--token", server.admin_token, "--json")
+    out = cli(*args, check=False, timeout=240, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr + (tmp_path / "worker.log").read_text()[-3000:]
+    assert {i["file"]: i["status"] for i in json.loads(out.stdout)} == {
+        "shots/s1.blend": "rendered", "edit.blend": "rendered"}
+    jobs = json.loads(cli("jobs", "ls", "--server", server.url, "--token",
+                          server.admin_token, "--json").stdout)
+    assert len(jobs) == 1 and jobs[0]["status"] == "done"
+    detail = json.loads(cli("jobs", "show", str(jobs[0]["id"]), "--server", server.url,
+                            "--token", server.admin_token, "--json").stdout)
+    blocks = {b["name"]: b for b in detail["blocks"]}
+    assert sorted(blocks) == ["b1-shots_s1.blend", "b2-edit.blend"]
+    edit = blocks["b2-edit.blend"]
+    # the edit's strip shows shot frame N at edit frame N: frame by frame, not whole
+    assert edit["depends_on"] == [{"block": "b1-shots_s1.blend", "mode": "frame"}]
+    assert edit["params"]["upstream_paths"] == {
+        "b1-shots_s1.blend": "render/shots/s1.blend.png/{frame:04d}.png"}
+    shot = sorted((proj / "render/shots/s1.blend.png").glob("*.png"))
+    frames = sorted((proj / "render/edit.blend.png").glob("*.png"))
+    assert [p.name for p in shot] == [p.name for p in frames] == [
+        "0001.png", "0002.png", "0003.png"]
+    # the node rendered the edit with the shot's frames in place (the shot moves per frame)
+    assert len({p.read_bytes() for p in frames}) == 3
+    again = cli(*args, check=False, timeout=120, cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr
+    assert {i["status"] for i in json.loads(again.stdout)} == {"cached"}
+    jobs = json.loads(cli("jobs", "ls", "--server", server.url, "--token",
+                          server.admin_token, "--json").stdout)
+    assert len(jobs) == 1  # nothing submitted the second time
 
 
 def test_farm_timeout_names_stuck_jobs_and_cancels_them(server: ServerProc,

@@ -98,8 +98,9 @@ class TaskSpec:
                 raise TaskError(f"input {item.get('path')} has no store id (a repository "
                                 f"reference {item.get('ref')!r} the manager did not resolve)")
             inputs[safe_relpath(str(item["path"]))] = str(item["oid"])
-        upstream = tuple((str(u["block"]), int(u["frame"]), upstream_path(u), str(u["oid"]))
-                         for u in task.get("upstream") or [])
+        where = upstream_templates(task)
+        upstream = tuple((str(u["block"]), int(u["frame"]), upstream_path(u, where),
+                          str(u["oid"])) for u in task.get("upstream") or [])
         for _, _, rel, oid in upstream:
             inputs[rel] = oid
         return cls(id=int(task.get("id", 0)), type=str(task.get("type", "")),
@@ -111,17 +112,43 @@ class TaskSpec:
 UPSTREAM_DIR = ".upstream"
 
 
-def upstream_path(item: dict[str, Any]) -> str:
-    """Where an upstream output goes in the task folder: unique per block and frame."""
+def upstream_templates(task: dict[str, Any]) -> dict[str, str]:
+    """The block's ``upstream_paths`` param: upstream block -> path template (may be empty)."""
+    params = task.get("params")
+    where = params.get("upstream_paths") if isinstance(params, dict) else None
+    if not where:
+        return {}
+    if not isinstance(where, dict):
+        raise TaskError("upstream_paths must map block names to path templates")
+    return {str(k): str(v) for k, v in where.items()}
+
+
+def upstream_path(item: dict[str, Any], where: dict[str, str] | None = None) -> str:
+    """Where an upstream output goes in the task folder.
+
+    By default ``.upstream/<block>/<frame>_<name>``, unique per block and frame; with a
+    template for the block (``upstream_paths``), where the file being rendered reads it,
+    e.g. ``render/shot.blend.png/{frame:04d}.png``.
+    """
+    from vstudio.jobtypes.schema import check_upstream_template
+
     name = PurePosixPath(str(item.get("name") or "output").replace("\\", "/")).name
-    return safe_relpath(f"{UPSTREAM_DIR}/{item['block']}/{int(item['frame']):06d}_{name}")
+    template = (where or {}).get(str(item["block"]))
+    if template is None:
+        return safe_relpath(f"{UPSTREAM_DIR}/{item['block']}/{int(item['frame']):06d}_{name}")
+    try:  # checked at submit time too; a payload from elsewhere is checked again
+        path = check_upstream_template(template).format(frame=int(item["frame"]), name=name)
+    except (ValueError, KeyError, IndexError) as e:
+        raise TaskError(f"bad upstream path template {template!r}: {e}") from None
+    return safe_relpath(path)
 
 
 def inputs_to_fetch(task: dict[str, Any]) -> list[tuple[str, str]]:
     """(relative path, oid) of every file the task needs: job inputs and upstream outputs."""
     spec_inputs = [(safe_relpath(str(i["path"])), str(i.get("oid") or ""))
                    for i in task.get("inputs") or []]
-    ups = [(upstream_path(u), str(u["oid"])) for u in task.get("upstream") or []]
+    where = upstream_templates(task)
+    ups = [(upstream_path(u, where), str(u["oid"])) for u in task.get("upstream") or []]
     return [(p, o) for p, o in spec_inputs + ups if o]
 
 

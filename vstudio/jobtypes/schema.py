@@ -9,6 +9,7 @@ a typo ("sampels") is an error, not a silently ignored setting.
 from __future__ import annotations
 
 import re
+from string import Formatter
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -48,7 +49,57 @@ class _Params(BaseModel):
         return v
 
 
-class BlenderParams(_Params):
+_TEMPLATE_FIELDS = {"frame", "name"}
+_FRAME_SPEC = re.compile(r"^(0?[1-9]|)d?$")  # "", "d", "04d", "6d": digits of a frame number
+
+
+def check_upstream_template(template: str) -> str:
+    """A relative path template of an upstream output: ``{frame}``, ``{frame:04d}``, ``{name}``.
+
+    Checked here so the worker never formats attribute look-ups (``{frame.__class__}``) or
+    writes outside its task folder; the formatted path goes through ``safe_relpath`` too.
+    """
+    p = template.replace("\\", "/")
+    parts = p.split("/")
+    if p.startswith("/") or any(s in ("", ".", "..") for s in parts):
+        raise ValueError("must be a relative path without '..' or empty parts")
+    try:
+        pieces = list(Formatter().parse(template))
+    except ValueError as e:
+        raise ValueError(f"is not a format template ({e})") from None
+    for _text, name, spec, conv in pieces:
+        if name is None:
+            continue
+        if name not in _TEMPLATE_FIELDS or conv is not None:
+            raise ValueError("may only use {frame}, {frame:04d} (digits) and {name}")
+        if spec and (name != "frame" or not _FRAME_SPEC.match(spec)):
+            raise ValueError(f"bad format {{{name}:{spec}}}: only {{frame:0Nd}} takes one")
+    return template
+
+
+# block name -> where the outputs of that upstream block go (relative to the task's files)
+UpstreamPaths = dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")],
+                     Annotated[str, Field(min_length=1, max_length=1024)]]
+
+
+class _Upstream(_Params):
+    upstream_paths: UpstreamPaths | None = None
+
+    @field_validator("upstream_paths")
+    @classmethod
+    def _templates(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        if v is not None:
+            if len(v) > 1000:
+                raise ValueError("at most 1000 upstream blocks")
+            for block, template in v.items():
+                try:
+                    check_upstream_template(template)
+                except ValueError as e:
+                    raise ValueError(f"{block}: {template!r} {e}") from None
+        return v
+
+
+class BlenderParams(_Upstream):
     """Render a .blend: frames come from the task, the rest from here."""
 
     file: FileRef
@@ -66,7 +117,7 @@ class BlenderParams(_Params):
                     bool | int | float | Annotated[str, Field(max_length=1024)]] | None = None
 
 
-class SynfigParams(_Params):
+class SynfigParams(_Upstream):
     """Render a .sif/.sifz/.sfg file to PNG frames."""
 
     file: FileRef

@@ -1,22 +1,28 @@
-"""Rendering on the farm: one job per file, submitted in dependency order.
+"""Rendering on the farm: the whole plan as ONE farm job, a block per file.
 
-Render nodes share no disk, so every job carries its inputs as store objects at their
-paths relative to the project root: the file, everything it uses (recursively), and the
-frames of the renders it reads, put where the file expects them (``render/<dep>.png/``).
-A file that reads another file's render can only list those frames once they exist, so
-it is submitted when the jobs it needs are done; independent files run at the same time.
-Outputs come back as object ids and are recorded in the render cache without a download.
+Render nodes share no disk, so the job carries its inputs as store objects at their
+paths relative to the project root: the files, everything they use (recursively), and
+the frames of cached renders they read, put where the files expect them
+(``render/<dep>.png/``). A file reading the render of another file of the same job
+depends on that file's block: frame by frame when each of its frames reads the same
+frame number of the render (a sequencer strip that lines up, ``Use.spans``), else on the
+whole block; the farm hands the upstream frames to the task and the block's
+``upstream_paths`` param tells the worker where the file reads them. Outputs come back
+as object ids and are recorded in the render cache without a download.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from vstudio.errors import BadInput, NotFound, ServerError, VStudioError
 from vstudio.render import outputs
 from vstudio.render.engine import Item, ProjectRender
+from vstudio.render.model import Use
 from vstudio.render.outputs import FRAME_NAME
 from vstudio.render.project import Profile
 from vstudio.render.runner import task_for
@@ -60,83 +66,211 @@ class FarmClient:
 
 def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1.0,
                 timeout: float | None = None) -> None:
-    """Render ``job``'s planned items as farm jobs; updates the items in place.
+    """Render ``job``'s planned items as one farm job; updates the items in place.
 
-    With ``timeout`` (seconds), jobs still unfinished then are canceled on the farm, their
-    files (and the files waiting for them) marked failed, and ``FarmTimeout`` raised naming
-    each stuck job and what its tasks were doing.
+    With ``timeout`` (seconds), a job still unfinished then is canceled on the farm, its
+    unfinished files marked failed, and ``FarmTimeout`` raised naming what each file's
+    tasks were doing.
     """
     client = FarmClient(url, token)
     deadline = None if timeout is None else time.monotonic() + timeout
-    items = job.items
-    by_file = {i.file: i for i in items}
-    for item in items:
+    for item in job.items:
         if item.status == "cached":
             job.assemble_item(item)
-    pending = [i for i in items if i.status == "planned"]
-    running: dict[int, tuple[Item, float]] = {}
-    seen: dict[int, str] = {}  # last status told, to tell only changes
-    while pending or running:
-        for item in list(pending):
-            state = job.deps_state(item, by_file)
-            if state == "wait":
-                continue
-            pending.remove(item)
-            if state != "ok":
-                item.status, item.error = "failed", state
-                continue
-            try:
-                spec = _job_spec(job, item, by_file)
-                job_id = int(client.call("POST", "/api/jobs", spec)["id"])
-            except VStudioError as e:
-                item.status, item.error = "failed", e.message
-                continue
-            job.log(f"submitted {item.file} as farm job {job_id}")
-            running[job_id] = (item, time.monotonic())
-        if not running:
-            for item in pending:  # cannot happen with an acyclic graph
-                item.status, item.error = "failed", "its dependencies never finished"
-            pending.clear()
-            continue
+    blocks = _plan_blocks(job)
+    if not blocks:
+        job.cache.save()
+        return
+    spec = _job_spec(job, blocks)
+    try:
+        job_id = int(client.call("POST", "/api/jobs", spec)["id"])
+    except VStudioError as e:
+        for b in blocks:
+            b.item.status, b.item.error = "failed", e.message
+        job.cache.save()
+        return
+    job.log(f"submitted {len(blocks)} file(s) as farm job {job_id} "
+            f"({', '.join(b.item.file for b in blocks[:5])}{' ...' if len(blocks) > 5 else ''})")
+    started = time.monotonic()
+    seen = ""
+    collected: set[str] = set()
+    while True:
         if deadline is not None and time.monotonic() >= deadline:
-            _time_out(job, client, running, pending, timeout or 0.0)
+            _time_out(job, client, job_id, blocks, collected, started, timeout or 0.0)
         time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
-        for job_id, (item, started) in list(running.items()):
-            status = client.call("GET", f"/api/jobs/{job_id}")["status"]
-            if status not in FINAL:
-                if status != seen.get(job_id):
-                    job.log(f"farm job {job_id} ({item.file}): {status}")
-                    seen[job_id] = status
-                continue
-            del running[job_id]
-            item.seconds = time.monotonic() - started
-            if status != "done":
-                item.status, item.error = "failed", f"farm job {job_id} {status}"
-                continue
-            _collect(job, item, client.call("GET", f"/api/jobs/{job_id}/outputs"))
+        detail = client.call("GET", f"/api/jobs/{job_id}")
+        status = str(detail["status"])
+        if status != seen:
+            job.log(f"farm job {job_id}: {status}")
+            seen = status
+        done = _blocks_done(detail, blocks, final=status in FINAL)
+        fresh = [b for b in blocks if b.name in done and b.item.file not in collected]
+        if fresh:  # a file whose blocks are all done is recorded while the others render
+            rows = client.call("GET", f"/api/jobs/{job_id}/outputs")
+            for b in fresh:
+                collected.add(b.item.file)
+                b.item.seconds = time.monotonic() - started
+                _collect(job, b, rows)
+        if status in FINAL:
+            break
+    for b in blocks:
+        if b.item.file not in collected:
+            b.item.status = "failed"
+            b.item.error = f"farm job {job_id} {status} before {b.name} finished"
     job.cache.save()
 
 
-def _time_out(job: ProjectRender, client: FarmClient, running: dict[int, tuple[Item, float]],
-              pending: list[Item], timeout: float) -> None:
-    """Cancel the unfinished jobs, mark their files failed and raise ``FarmTimeout``."""
-    lines = []
-    for job_id, (item, started) in sorted(running.items()):
-        item.seconds = time.monotonic() - started
+@dataclass
+class Block:
+    """The farm block(s) of one file: ``name`` renders, ``encode`` (mp4) makes its video."""
+
+    item: Item
+    name: str
+    spec: list[dict[str, Any]] = field(default_factory=list)
+    inputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def encode(self) -> str | None:
+        return f"{self.name}-encode" if len(self.spec) > 1 else None
+
+
+def _block_name(n: int, rel: str) -> str:
+    return f"b{n}-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", rel)[:100]
+
+
+def _plan_blocks(job: ProjectRender) -> list[Block]:
+    """A block per planned file, in dependency order; a file that cannot go is failed."""
+    by_file = {i.file: i for i in job.items}
+    blocks: dict[str, Block] = {}
+    for item in job.items:
+        if item.status != "planned":
+            continue
+        state = _deps_failed(item, by_file)
+        if state:
+            item.status, item.error = "failed", state
+            continue
         try:
-            lines.append(f"farm job {job_id} ({item.file}): "
-                         + _stuck(client.call("GET", f"/api/jobs/{job_id}")))
-            client.call("POST", f"/api/jobs/{job_id}/cancel")
-        except VStudioError as e:  # the farm went away: still report what we know
-            lines.append(f"farm job {job_id} ({item.file}): {e.message}")
-        item.status, item.error = "failed", f"timed out: farm job {job_id} did not finish"
-    for item in pending:
-        item.status, item.error = "failed", "timed out before its dependencies finished"
+            blocks[item.file] = _block(job, item, len(blocks) + 1, by_file, blocks)
+        except VStudioError as e:
+            item.status, item.error = "failed", e.message
+    return list(blocks.values())
+
+
+def _deps_failed(item: Item, by_file: dict[str, Item]) -> str:
+    for dep in item.deps:
+        d = by_file.get(dep)
+        if d is not None and d.status == "failed":
+            return f"not rendered: it needs {dep}, which failed"
+    return ""
+
+
+def _block(job: ProjectRender, item: Item, n: int, by_file: dict[str, Item],
+           upstream: dict[str, Block]) -> Block:
+    profile = item.profile_obj or Profile("default")
+    node = job.graph.nodes[item.file]
+    params = task_for(item.path, item.renderer, node.scene, profile, item.frame_list)["params"]
+    params["file"] = item.file
+    b = Block(item, _block_name(n, item.file))
+    b.inputs = _inputs(job, item, by_file)
+    paths: dict[str, str] = {}
+    modes: dict[str, str] = {}
+    for use in node.uses:  # renders of this job it reads: wait for them, put them in place
+        dep = job.project.source_of_output(use.path, lambda p: p.is_file())
+        if dep is None or dep not in upstream:
+            continue
+        up = upstream[dep]
+        rel = job.project.rel(use.path)
+        if up.encode and use.kind != "sequence":  # reads the video
+            paths.setdefault(up.encode, rel.replace("{", "{{").replace("}", "}}"))
+            modes[up.encode] = "whole"
+            continue
+        folder = rel.rsplit("/", 1)[0].replace("{", "{{").replace("}", "}}")
+        paths.setdefault(up.name, f"{folder}/{{frame:04d}}.png")
+        aligned = use.kind == "sequence" and _lines_up(use, item.frame_list, up.item.frame_list)
+        modes[up.name] = "frame" if aligned and modes.get(up.name, "frame") == "frame" \
+            else "whole"
+    if paths:
+        params["upstream_paths"] = paths
+    main: dict[str, Any] = {
+        "name": b.name, "type": item.renderer, "params": params,
+        "frames": f"{item.frame_list[0]}-{item.frame_list[-1]}", "chunk": profile.chunk}
+    if modes:
+        main["depends_on"] = [{"block": k, "mode": m} for k, m in sorted(modes.items())]
+    b.spec.append(main)
+    if profile.format == "mp4":
+        fps = node.scene.fps if node.scene else 24.0
+        b.spec.append({"name": f"{b.name}-encode", "type": "ffmpeg",
+                       "params": {"block": b.name, "fps": fps, "output": "video.mp4"}})
+    return b
+
+
+def _lines_up(use: Use, frames: list[int], dep_frames: list[int]) -> bool:
+    """Each frame of the user shows the same frame number of the render, or none of it."""
+    have = set(dep_frames)
+    for f in frames:
+        shown = use.frames_for([f])
+        if shown is None or not shown <= ({f} & have):
+            return False
+    return True
+
+
+def _job_spec(job: ProjectRender, blocks: list[Block]) -> dict[str, Any]:
+    inputs: dict[str, str] = {}
+    for b in blocks:
+        inputs.update(b.inputs)
+    files = ", ".join(b.item.file for b in blocks[:3]) + (" ..." if len(blocks) > 3 else "")
+    profiles = sorted({b.item.profile for b in blocks})
+    return {"name": f"render {files} [{', '.join(profiles)}]"[:200],
+            "inputs": [{"path": p, "oid": oid} for p, oid in sorted(inputs.items())],
+            "blocks": [s for b in blocks for s in b.spec]}
+
+
+def _blocks_done(detail: dict[str, Any], blocks: list[Block], final: bool) -> set[str]:
+    """Names of the render blocks whose tasks (and encode's) are all done."""
+    status: dict[str, set[str]] = {}
+    for t in detail.get("tasks") or []:
+        status.setdefault(str(t.get("block")), set()).add(str(t["status"]))
+    out = set()
+    for b in blocks:
+        names = [b.name] + ([b.encode] if b.encode else [])
+        if all(status.get(n) == {"done"} for n in names):
+            out.add(b.name)
+    return out
+
+
+def _time_out(job: ProjectRender, client: FarmClient, job_id: int, blocks: list[Block],
+              collected: set[str], started: float, timeout: float) -> None:
+    """Cancel the unfinished job, mark its unfinished files failed, raise ``FarmTimeout``."""
+    lines = []
+    left = [b for b in blocks if b.item.file not in collected]
+    try:
+        detail = client.call("GET", f"/api/jobs/{job_id}")
+        for b in left:
+            names = {b.name, b.encode}
+            mine = dict(detail, tasks=[t for t in detail.get("tasks") or []
+                                       if t.get("block") in names])
+            mine["status"] = _block_status(mine["tasks"]) or detail.get("status")
+            lines.append(f"farm job {job_id} ({b.item.file}): " + _stuck(mine))
+        client.call("POST", f"/api/jobs/{job_id}/cancel")
+    except VStudioError as e:  # the farm went away: still report what we know
+        lines.append(f"farm job {job_id}: {e.message}")
+    for b in left:
+        b.item.seconds = time.monotonic() - started
+        b.item.status = "failed"
+        b.item.error = f"timed out: farm job {job_id} did not finish {b.name}"
     job.cache.save()
-    n = len(running)
-    raise FarmTimeout(f"render --farm timed out after {timeout:g} s with {n} farm job"
-                      f"{'s' if n != 1 else ''} unfinished (canceled on the farm); "
-                      f"{len(pending)} more file(s) never submitted:\n  " + "\n  ".join(lines))
+    n = len(left)
+    raise FarmTimeout(f"render --farm timed out after {timeout:g} s with {n} file"
+                      f"{'s' if n != 1 else ''} of farm job {job_id} unfinished (canceled on "
+                      "the farm):\n  " + "\n  ".join(lines))
+
+
+def _block_status(tasks: list[dict[str, Any]]) -> str:
+    states = {t["status"] for t in tasks}
+    for s in ("running", "failed", "queued", "blocked", "paused"):
+        if s in states:
+            return s
+    return "done" if states == {"done"} else ""
 
 
 def _stuck(detail: dict[str, Any]) -> str:
@@ -157,24 +291,7 @@ def _stuck(detail: dict[str, Any]) -> str:
     return text
 
 
-def _job_spec(job: ProjectRender, item: Item, by_file: dict[str, Item]) -> dict[str, Any]:
-    profile = item.profile_obj or Profile("default")
-    node = job.graph.nodes[item.file]
-    params = task_for(item.path, item.renderer, node.scene, profile, item.frame_list)["params"]
-    params["file"] = item.file
-    inputs = _inputs(job, item, by_file)
-    blocks: list[dict[str, Any]] = [{
-        "name": "render", "type": item.renderer, "params": params,
-        "frames": f"{item.frame_list[0]}-{item.frame_list[-1]}", "chunk": profile.chunk}]
-    if profile.format == "mp4":
-        fps = node.scene.fps if node.scene else 24.0
-        blocks.append({"name": "encode", "type": "ffmpeg",
-                       "params": {"block": "render", "fps": fps, "output": "video.mp4"}})
-    return {"name": f"render {item.file} [{item.profile}]"[:200], "inputs": inputs,
-            "blocks": blocks}
-
-
-def _inputs(job: ProjectRender, item: Item, by_file: dict[str, Item]) -> list[dict[str, str]]:
+def _inputs(job: ProjectRender, item: Item, by_file: dict[str, Item]) -> dict[str, str]:
     graph, store = job.graph, job.store
     out: dict[str, str] = {}
     todo, seen = [item.file], set()
@@ -195,7 +312,7 @@ def _inputs(job: ProjectRender, item: Item, by_file: dict[str, Item]) -> list[di
     for use in node.uses:  # frames of the renders it reads, where it reads them
         dep = job.project.source_of_output(use.path, lambda p: p.is_file())
         manifest = by_file[dep].manifest if dep in by_file else None
-        if manifest is None:
+        if manifest is None:  # rendered by this job: the farm hands it over (upstream)
             continue
         rel = job.project.rel(use.path)
         if manifest.get("video") and use.kind != "sequence":
@@ -204,15 +321,16 @@ def _inputs(job: ProjectRender, item: Item, by_file: dict[str, Item]) -> list[di
             folder = rel.rsplit("/", 1)[0]
             for frame, oid in manifest["frames"]:
                 out[f"{folder}/{FRAME_NAME.format(int(frame))}"] = str(oid)
-    return [{"path": p, "oid": oid} for p, oid in sorted(out.items())]
+    return out
 
 
-def _collect(job: ProjectRender, item: Item, rows: list[dict[str, Any]]) -> None:
+def _collect(job: ProjectRender, block: Block, rows: list[dict[str, Any]]) -> None:
+    item = block.item
     profile = item.profile_obj or Profile("default")
     scene = job.graph.nodes[item.file].scene
     ids = {int(r["frame"]): str(r["oid"]) for r in rows
-           if r["block"] == "render" and r.get("frame") is not None}
-    video = next((str(r["oid"]) for r in rows if r["block"] == "encode"), None)
+           if r["block"] == block.name and r.get("frame") is not None}
+    video = next((str(r["oid"]) for r in rows if r["block"] == block.encode), None)
     missing = sorted(set(item.frame_list) - set(ids))
     if missing or (profile.format == "mp4" and not video):
         item.status = "failed"
