@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import httpx
 
 from vstudio.errors import NotFound, ServerError, VStudioError
+from vstudio.httpapi import ApiClient, detail
 
 T = TypeVar("T")
 
@@ -27,36 +28,35 @@ class StaleAttempt(VStudioError):
     """The manager gave this task to someone else; our report was ignored."""
 
 
-class ManagerApi:
-    def __init__(self, server: str, token: str | None, timeout: float = 30.0) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.server = server.rstrip("/")
-        self.http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
+class ManagerApi(ApiClient):
+    """The farm API as a render node sees it: network trouble and 5xx mean "retry later"."""
 
-    def call(self, method: str, path: str, body: Any = None,
+    def __init__(self, server: str, token: str | None, timeout: float = 30.0) -> None:
+        super().__init__(server, token, timeout)
+
+    def unreachable(self, exc: httpx.HTTPError) -> VStudioError:
+        return ManagerAway(f"manager at {self.server} is unreachable: {exc}")
+
+    def check(self, resp: httpx.Response) -> httpx.Response:
+        if resp.status_code >= 500:
+            raise ManagerAway(f"manager answered {resp.status_code} to "
+                              f"{resp.request.method} {resp.request.url.path}")
+        if resp.status_code == 409:
+            raise StaleAttempt(detail(resp))
+        return super().check(resp)
+
+    def send(self, method: str, path: str, body: Any = None,
              timeout: float | None = None) -> httpx.Response:
-        try:
-            limit = timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT
-            r = self.http.request(method, path, json=body, timeout=limit)
-        except httpx.TransportError as e:
-            raise ManagerAway(f"manager at {self.server} is unreachable: {e}") from None
-        if r.status_code >= 500:
-            raise ManagerAway(f"manager answered {r.status_code} to {method} {path}")
-        if r.status_code == 409:
-            raise StaleAttempt(_detail(r))
-        if r.status_code == 404:
-            raise NotFound(_detail(r))
-        if r.status_code >= 400:
-            raise VStudioError(f"{method} {path}: {r.status_code} {_detail(r)}")
-        return r
+        limit = timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT
+        return self.request(method, path, json=body, timeout=limit)
 
     # --- the farm API (common brief) ---
 
     def register(self, info: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.call("POST", "/api/workers", info).json())
+        return dict(self.send("POST", "/api/workers", info).json())
 
     def next_task(self, worker_id: Any, wait: float) -> dict[str, Any] | None:
-        r = self.call("POST", f"/api/workers/{worker_id}/next", {"timeout": wait},
+        r = self.send("POST", f"/api/workers/{worker_id}/next", {"timeout": wait},
                       timeout=wait + 15)
         if r.status_code == 204 or not r.content:
             return None
@@ -65,40 +65,29 @@ class ManagerApi:
         return dict(task) if task else None
 
     def heartbeat(self, worker_id: Any, state: str) -> dict[str, Any]:
-        r = self.call("POST", f"/api/workers/{worker_id}/heartbeat", {"state": state})
+        r = self.send("POST", f"/api/workers/{worker_id}/heartbeat", {"state": state})
         return dict(r.json()) if r.content else {}
 
     def progress(self, task_id: Any, body: dict[str, Any]) -> bool:
         """Report progress; True when the manager asks us to cancel."""
-        r = self.call("POST", f"/api/tasks/{task_id}/progress", body)
+        r = self.send("POST", f"/api/tasks/{task_id}/progress", body)
         return bool(r.json().get("cancel")) if r.content else False
 
     def done(self, task_id: Any, attempt: int, outputs: list[dict[str, Any]]) -> None:
-        self.call("POST", f"/api/tasks/{task_id}/done", {"attempt": attempt, "outputs": outputs})
+        self.send("POST", f"/api/tasks/{task_id}/done", {"attempt": attempt, "outputs": outputs})
 
     def fail(self, task_id: Any, attempt: int, error: str) -> None:
-        self.call("POST", f"/api/tasks/{task_id}/fail", {"attempt": attempt, "error": error})
+        self.send("POST", f"/api/tasks/{task_id}/fail", {"attempt": attempt, "error": error})
 
     def release(self, task_id: Any, attempt: int, reason: str) -> None:
         """Give a task back without counting a failure (falls back to ``fail``)."""
         try:
-            self.call("POST", f"/api/tasks/{task_id}/release",
+            self.send("POST", f"/api/tasks/{task_id}/release",
                       {"attempt": attempt, "reason": reason})
         except (NotFound, VStudioError) as e:
             if isinstance(e, ManagerAway | StaleAttempt):
                 raise
             self.fail(task_id, attempt, reason)
-
-    def close(self) -> None:
-        self.http.close()
-
-
-def _detail(r: httpx.Response) -> str:
-    try:
-        return str(r.json().get("detail", r.text))[:500]
-    except ValueError:
-        return r.text[:500]
-
 
 def retrying(fn: Callable[[], T], stop: threading.Event | None = None,
              on_wait: Callable[[Exception, float], None] | None = None,

@@ -237,12 +237,12 @@ class Demo:
 
         api = ManagerApi(self.url, self.admin_token)
         try:
-            job_id = api.call("POST", "/api/jobs", spec).json()["id"]
+            job_id = api.send("POST", "/api/jobs", spec).json()["id"]
             self.s.say(f"job {job_id}: {sum(1 for _ in spec['blocks'])} blocks submitted")
             deadline = time.monotonic() + self.s.timeout
             shown = -1
             while time.monotonic() < deadline:
-                job = api.call("GET", f"/api/jobs/{job_id}").json()
+                job = api.send("GET", f"/api/jobs/{job_id}").json()
                 tasks = job.get("tasks") or []
                 pct = int(sum(float(t.get("progress") or 0) for t in tasks) / max(1, len(tasks)))
                 done = sum(1 for t in tasks if t.get("status") == "done")
@@ -271,7 +271,7 @@ class Demo:
         out_dir.mkdir(parents=True, exist_ok=True)
         api = ManagerApi(self.url, self.admin_token)
         try:
-            outputs = api.call("GET", f"/api/jobs/{job['id']}/outputs").json()
+            outputs = api.send("GET", f"/api/jobs/{job['id']}/outputs").json()
         finally:
             api.close()
         videos = []
