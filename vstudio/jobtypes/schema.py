@@ -50,7 +50,7 @@ class _Params(BaseModel):
 
 
 _TEMPLATE_FIELDS = {"frame", "name"}
-_FRAME_SPEC = re.compile(r"^(0?[1-9]|)d?$")  # "", "d", "04d", "6d": digits of a frame number
+_FRAME_SPEC = re.compile(r"^(0[1-9])?d$")  # "d", "04d": zero-padded, never spaces in a path
 
 
 def check_upstream_template(template: str) -> str:
