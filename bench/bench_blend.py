@@ -121,6 +121,34 @@ def bench_vstudio(versions: list[Path], tmp: Path, runs: int, fastcdc: bool = Fa
             "get_s": statistics.median(t_get), "chunkers": chunkers}
 
 
+def bench_remote(versions: list[Path], tmp: Path) -> dict[str, Any]:
+    """The same puts by an artist's client through ``vstudio serve`` (RemoteStore): growth
+    of the server's store and put times (one run)."""
+    from tests.conftest import start_server
+    from vstudio.store.remote import RemoteStore
+    from vstudio.studio import init_studio
+
+    root = tmp / "served"
+    init_studio(root, store_url=None, db_url=None).close()
+    srv = start_server(root, tmp / "server.log")
+    growth, times = [], []
+    try:
+        remote = RemoteStore(srv.url, srv.admin_token)
+        for path in versions:
+            before = du(root / "store")
+            t = time.perf_counter()
+            oid = remote.put_file(path)
+            times.append(time.perf_counter() - t)
+            growth.append(du(root / "store") - before)
+        if remote.get_bytes(oid) != versions[-1].read_bytes():
+            raise SystemExit("vstudio returned different bytes through the server!")
+        remote.close()
+    finally:
+        srv.process.terminate()
+        srv.process.wait(10)
+    return {"growth": growth, "put_s": times}
+
+
 def mb(n: float) -> str:
     return f"{n / 1e6:8.3f} MB"
 
@@ -150,6 +178,7 @@ def main() -> None:
             restic = bench_restic(versions, tmp)
             vst = bench_vstudio(versions, tmp, args.runs)
             cdc = bench_vstudio(versions[:2], tmp, 1, fastcdc=True)
+            served = bench_remote(versions, tmp)
             # The same layout with pointers left as Blender wrote them: what cutting at
             # block boundaries alone gives, without rewriting pointer-bearing bodies.
             saved = blend._codec
@@ -162,7 +191,8 @@ def main() -> None:
                 ("restic", [*restic, 0]),
                 ("vstudio, FastCDC only", [*cdc["growth"], 0]),
                 ("vstudio, blocks, pointers as saved", raw["growth"]),
-                (f"vstudio, {'+'.join(vst['chunkers'])} chunker", vst["growth"])]
+                (f"vstudio, {'+'.join(vst['chunkers'])} chunker", vst["growth"]),
+                ("vstudio through vstudio serve", served["growth"])]
         print(f"{'system':36} {'v1 stored':>11} {'edit (v2)':>11} {'vs svn':>7} "
               f"{'2nd (v3)':>11} {'vs svn':>7}")
         for name, g in rows:
@@ -173,6 +203,8 @@ def main() -> None:
               f"put v2: {put2:.3f} s = {size / put2 / 1e6:.0f} MB/s; "
               f"get v2: {vst['get_s']:.3f} s = {size / vst['get_s'] / 1e6:.0f} MB/s "
               f"(medians of {args.runs})")
+        print(f"through the server: put v1 {len(a) / served['put_s'][0] / 1e6:.0f} MB/s, "
+              f"v2 {size / served['put_s'][1] / 1e6:.0f} MB/s (1 run)")
         print(f"FastCDC-only put v1: {len(a) / cdc['put_s'][0] / 1e6:.0f} MB/s, "
               f"v2: {size / cdc['put_s'][1] / 1e6:.0f} MB/s (1 run)")
         if kind == "compressed":
