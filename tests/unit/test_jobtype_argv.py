@@ -137,6 +137,10 @@ def test_every_schema_field_is_read_by_a_builder() -> None:
         for field in model.model_fields:
             if name == "ffmpeg" and field == "block":
                 continue  # resolved by the manager into the task's inputs
+            if field == "upstream_paths":  # read for every type where inputs are placed
+                assert '"upstream_paths"' in (Path(jobtypes.__file__).parent
+                                              / "base.py").read_text()
+                continue
             assert f'"{field}"' in sources[name], f"{name}.{field} is not used by the worker"
 
 
