@@ -296,3 +296,31 @@ def test_worker_offline_and_back_are_events(studio: Studio) -> None:
             assert q.empty()
 
     run(studio, body, lease=0.5)
+
+
+def test_batched_progress_and_done_writes(studio: Studio) -> None:
+    """Many reports in one batch (on PostgreSQL one array statement per kind of write)."""
+    async def body(farm: Farm, admin: User, ann: User) -> None:
+        job = await farm.submit(ann, spec(cmd("c", "1-6")))
+        ws = [await worker(farm, admin, f"w{i}") for i in range(6)]
+        tasks = await asyncio.gather(*(farm.next_task(admin, w, 0) for w in ws))
+        assert all(t is not None for t in tasks)
+        ts = [t for t in tasks if t is not None]
+        await asyncio.gather(*(farm.progress(admin, t["id"], t["attempt"], 10.0 * i,
+                                             None if i % 2 else i, [f"l{i}"])
+                               for i, t in enumerate(ts)))
+        shown = {x["id"]: x for x in
+                 (await farm.read(lambda c: farm_queries.get_job(c, job)))["tasks"]}
+        for i, t in enumerate(ts):
+            assert shown[t["id"]]["progress"] == 10.0 * i
+            assert shown[t["id"]]["frame"] == (None if i % 2 else i)
+        await asyncio.gather(*(finish(farm, admin, t) for t in ts[:4]))
+        shown = {x["id"]: x for x in
+                 (await farm.read(lambda c: farm_queries.get_job(c, job)))["tasks"]}
+        assert [shown[t["id"]]["status"] for t in ts] == ["done"] * 4 + ["running"] * 2
+        outs = await farm.read(lambda c: farm_queries.job_outputs(c, job))
+        assert sorted(o["frame"] for o in outs) == sorted(f for t in ts[:4] for f in t["frames"])
+        workers = {w["name"]: w for w in await farm.read(farm_queries.list_workers)}
+        assert sum(1 for w in workers.values() if w["state"] == "busy") == 6
+
+    run(studio, body)

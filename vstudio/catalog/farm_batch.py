@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from vstudio.catalog.farm_cache import FarmCache
-from vstudio.catalog.farm_db import ByDialect
+from vstudio.catalog.farm_db import ByDialect, bulk
 from vstudio.catalog.farm_reports import (
     LOG_KEEP,
     RUNNING,
@@ -47,6 +47,18 @@ U_DONE = t.update().where(t.c.id == sa.bindparam("tid")).values(
     status=DONE, progress=100.0, finished=sa.bindparam("now"), lease_until=None,
     log_count=sa.bindparam("lc"))
 D_OUTPUTS = farm_outputs.delete().where(farm_outputs.c.task_id == sa.bindparam("tid"))
+# PostgreSQL forms of the three bulk writes, one statement per batch (farm_db.bulk)
+PG_PROGRESS = sa.text(
+    "UPDATE farm_tasks AS t SET progress = v.p, frame = v.f, lease_until = v.lease, "
+    "log_count = v.lc FROM unnest(CAST(:tids AS integer[]), CAST(:ps AS double precision[]), "
+    "CAST(:fs AS integer[]), CAST(:leases AS double precision[]), CAST(:lcs AS integer[])) "
+    "AS v(tid, p, f, lease, lc) WHERE t.id = v.tid")
+PG_DONE = sa.text(
+    "UPDATE farm_tasks AS t SET status = 'done', progress = 100.0, finished = :now, "
+    "lease_until = NULL, log_count = v.lc "
+    "FROM unnest(CAST(:tids AS integer[]), CAST(:lcs AS integer[])) AS v(tid, lc) "
+    "WHERE t.id = v.tid")
+PG_D_OUTPUTS = sa.text("DELETE FROM farm_outputs WHERE task_id = ANY(CAST(:tids AS integer[]))")
 Q_WORKER_USER = sa.select(farm_workers.c.user_name).where(farm_workers.c.id == sa.bindparam("w"))
 
 
@@ -147,12 +159,14 @@ def apply_reports(conn: Connection, cache: FarmCache, reports: list[Report], now
     if logs:
         conn.execute(farm_logs.insert(), logs)
     if progress:
-        conn.execute(U_PROGRESS, list(progress.values()))
+        bulk(conn, U_PROGRESS, PG_PROGRESS, list(progress.values()),
+             {"tid": "tids", "p": "ps", "f": "fs", "lease": "leases", "lc": "lcs"})
     if done:
-        conn.execute(D_OUTPUTS, [{"tid": tid} for tid in done])
+        bulk(conn, D_OUTPUTS, PG_D_OUTPUTS, [{"tid": tid} for tid in done], {"tid": "tids"})
         if outputs:
             conn.execute(farm_outputs.insert(), outputs)
-        conn.execute(U_DONE, list(done.values()))
+        bulk(conn, U_DONE, PG_DONE, list(done.values()), {"tid": "tids", "lc": "lcs"},
+             now=now)
     for tid, p in progress.items():
         if p["lc"] > LOG_KEEP + LOG_KEEP // 4:
             add_log(conn, tid, 0, [], now, p["lc"])  # trims

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from vstudio.catalog.farm_cache import FarmCache, JobInfo
-from vstudio.catalog.farm_db import ByDialect
+from vstudio.catalog.farm_db import ByDialect, bulk
 from vstudio.catalog.farm_tables import (
     farm_blocklist,
     farm_blocks,
@@ -56,6 +56,17 @@ U_CLAIM = (t.update().where(t.c.id == sa.bindparam("tid"))
            .values(status=RUNNING, worker_id=sa.bindparam("wid"), attempt=t.c.attempt + 1,
                    progress=0.0, frame=None, started=sa.bindparam("now"),
                    lease_until=sa.bindparam("lease"), finished=None, error=None))
+# The same two updates for PostgreSQL, one statement per batch (see farm_db.bulk).
+PG_CLAIM = sa.text(
+    "UPDATE farm_tasks AS t SET status = 'running', worker_id = v.wid, "
+    "attempt = t.attempt + 1, progress = 0.0, frame = NULL, started = :now, "
+    "lease_until = :lease, finished = NULL, error = NULL "
+    "FROM unnest(CAST(:tids AS integer[]), CAST(:wids AS integer[])) AS v(tid, wid) "
+    "WHERE t.id = v.tid")
+PG_WORKER_SEEN = sa.text(
+    "UPDATE farm_workers AS w SET last_seen = :now, state = v.st "
+    "FROM unnest(CAST(:wids AS integer[]), CAST(:sts AS text[])) AS v(wid, st) "
+    "WHERE w.id = v.wid")
 U_WORKER_SEEN = (farm_workers.update().where(farm_workers.c.id == sa.bindparam("wid"))
                  .values(last_seen=sa.bindparam("now"), state=sa.bindparam("st")))
 
@@ -156,15 +167,15 @@ def claim_batch(conn: Connection, cache: FarmCache, worker_ids: list[int], now: 
             workers[wid] = replace(w, running=w.running + 1)
             break
     if updates:
-        conn.execute(U_CLAIM, updates)
+        bulk(conn, U_CLAIM, PG_CLAIM, updates, {"tid": "tids", "wid": "wids"}, now=now,
+             lease=now + lease_seconds)
         started = sorted({c.job.id for c in out if c is not None})
         conn.execute(farm_jobs.update().where(farm_jobs.c.id.in_(started)
                                               & farm_jobs.c.started.is_(None))
                      .values(started=now))
     seen = [{"wid": wid, "now": now, "st": "busy" if workers[wid].running else "idle"}
             for wid in ids if wid in workers]
-    if seen:
-        conn.execute(U_WORKER_SEEN, seen)
+    bulk(conn, U_WORKER_SEEN, PG_WORKER_SEEN, seen, {"wid": "wids", "st": "sts"}, now=now)
     return out
 
 

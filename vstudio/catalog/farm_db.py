@@ -64,6 +64,24 @@ def _any_array(col: Any, name: str = "ids") -> Any:
     return col == sa.any_(sa.bindparam(name, type_=ARRAY(sa.Integer)))
 
 
+def bulk(conn: Connection, generic: Any, pg: Any, rows: list[dict[str, Any]],
+         columns: dict[str, str], **same: Any) -> None:
+    """Apply one statement to many rows.
+
+    ``generic`` is run with ``executemany`` (SQLite). On PostgreSQL, psycopg sends an
+    ``executemany`` as one statement per row; ``pg`` instead takes each of ``columns``
+    (row key -> name of its array parameter) as one array and updates every row in
+    one statement (``UPDATE ... FROM unnest(...)``), and ``same`` as plain parameters.
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(generic, rows)
+        return
+    params = {array: [r[key] for r in rows] for key, array in columns.items()}
+    conn.execute(pg, {**params, **same})
+
+
 def notify(conn: Connection) -> None:
     """Tell other managers on this database that work may be ready (sent at commit)."""
     if conn.dialect.name == "postgresql":
