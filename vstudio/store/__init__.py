@@ -81,6 +81,10 @@ def open_store(url: str, options: dict[str, Any] | None = None, *,
         rebuilt = None if key is not None else Path(cache_dir) / "store-rebuilt" / tag
     threads = int(options.get("upload_threads", 4 if url.startswith("s3://") else 2))
     store = Store(backend, Codec(key), cache, upload_threads=threads, rebuilt_dir=rebuilt)
+    try:  # [store] rebuilt_cache_mb in studio.toml: the folder of rebuilt compressed files
+        store.rebuilt.disk_limit = int(options.get("rebuilt_cache_mb", 4096)) << 20
+    except (TypeError, ValueError):
+        raise BadInput("store option rebuilt_cache_mb must be a whole number of MiB") from None
     store.doomed = set(load_doomed(store))
     return store  # type: ignore[return-value]
 
