@@ -24,7 +24,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[test]"
+# "compat" editable mode is a plain path entry: no import hook at every start-up, which
+# keeps fast commands such as `vstudio status` fast (~10 ms less per run).
+.venv/bin/python -m pip install -q -e ".[test]" --config-settings editable_mode=compat
 
 if [ "${1:-}" = "--tests" ]; then
   bash scripts/ensure-postgres.sh
