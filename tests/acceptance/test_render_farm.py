@@ -131,3 +131,28 @@ def test_farm_timeout_names_stuck_jobs_and_cancels_them(server: ServerProc,
     local = cli("render", str(proj), "--timeout", "5", "--studio", str(server.studio),
                 check=False, cwd=tmp_path)
     assert local.returncode == 2 and "--timeout applies to --farm" in local.stderr
+
+
+def test_plan_larger_than_a_job_goes_as_jobs_in_order(server: ServerProc, worker: object,
+                                                      tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # a job holds at most MAX_BLOCKS blocks: with one per job, the edit goes in a second
+    # job submitted after the shot's render is recorded, its frames as plain job inputs
+    need("blender", "apt-get install blender")
+    from vstudio.render import farm
+    from vstudio.render.engine import ProjectRender
+    from vstudio.store.remote import RemoteStore
+
+    proj = make_project(tmp_path / "film", shots=1, frames=2, synfig=False)
+    monkeypatch.setattr(farm, "MAX_BLOCKS", 1)
+    job = ProjectRender([proj], RemoteStore(server.url, server.admin_token))
+    job.plan()
+    farm.run_on_farm(job, server.url, server.admin_token, poll=0.3, timeout=200)
+    assert {i.file: i.status for i in job.items} == {
+        "shots/s1.blend": "rendered", "edit.blend": "rendered"}, [i.error for i in job.items]
+    jobs = json.loads(cli("jobs", "ls", "--server", server.url, "--token",
+                          server.admin_token, "--json").stdout)
+    assert len(jobs) == 2 and {j["status"] for j in jobs} == {"done"}
+    edit = sorted((proj / "render/edit.blend.png").glob("*.png"))
+    assert [p.name for p in edit] == ["0001.png", "0002.png"]
+    assert len({p.read_bytes() for p in edit}) == 2

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from vstudio.errors import BadInput, NotFound, ServerError, VStudioError
+from vstudio.farm.spec import MAX_BLOCKS
 from vstudio.render import outputs
 from vstudio.render.engine import Item, ProjectRender
 from vstudio.render.model import Use
@@ -68,7 +69,9 @@ def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1
                 timeout: float | None = None) -> None:
     """Render ``job``'s planned items as one farm job; updates the items in place.
 
-    With ``timeout`` (seconds), a job still unfinished then is canceled on the farm, its
+    A plan of more files than a job holds blocks (``MAX_BLOCKS``) goes as a few jobs, each
+    submitted once the renders it reads from the earlier ones are recorded. With
+    ``timeout`` (seconds), a job still unfinished then is canceled on the farm, the
     unfinished files marked failed, and ``FarmTimeout`` raised naming what each file's
     tasks were doing.
     """
@@ -77,17 +80,23 @@ def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1
     for item in job.items:
         if item.status == "cached":
             job.assemble_item(item)
-    blocks = _plan_blocks(job)
-    if not blocks:
-        job.cache.save()
-        return
+    while True:
+        blocks = _plan_blocks(job)
+        if not blocks:
+            break
+        _run_job(job, client, blocks, poll, deadline, timeout)
+    job.cache.save()
+
+
+def _run_job(job: ProjectRender, client: FarmClient, blocks: list[Block], poll: float,
+             deadline: float | None, timeout: float | None) -> None:
+    """Submit ``blocks`` as one farm job, record each file's render as its blocks finish."""
     spec = _job_spec(job, blocks)
     try:
         job_id = int(client.call("POST", "/api/jobs", spec)["id"])
     except VStudioError as e:
         for b in blocks:
             b.item.status, b.item.error = "failed", e.message
-        job.cache.save()
         return
     job.log(f"submitted {len(blocks)} file(s) as farm job {job_id} "
             f"({', '.join(b.item.file for b in blocks[:5])}{' ...' if len(blocks) > 5 else ''})")
@@ -103,7 +112,7 @@ def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1
         if status != seen:
             job.log(f"farm job {job_id}: {status}")
             seen = status
-        done = _blocks_done(detail, blocks, final=status in FINAL)
+        done = _blocks_done(detail, blocks)
         fresh = [b for b in blocks if b.name in done and b.item.file not in collected]
         if fresh:  # a file whose blocks are all done is recorded while the others render
             rows = client.call("GET", f"/api/jobs/{job_id}/outputs")
@@ -117,7 +126,6 @@ def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1
         if b.item.file not in collected:
             b.item.status = "failed"
             b.item.error = f"farm job {job_id} {status} before {b.name} finished"
-    job.cache.save()
 
 
 @dataclass
@@ -139,9 +147,11 @@ def _block_name(n: int, rel: str) -> str:
 
 
 def _plan_blocks(job: ProjectRender) -> list[Block]:
-    """A block per planned file, in dependency order; a file that cannot go is failed."""
+    """A block per planned file, in dependency order, as many as one job holds; a file
+    that cannot go is failed, one reading a render left for a later job waits with it."""
     by_file = {i.file: i for i in job.items}
     blocks: dict[str, Block] = {}
+    used = 0
     for item in job.items:
         if item.status != "planned":
             continue
@@ -149,6 +159,12 @@ def _plan_blocks(job: ProjectRender) -> list[Block]:
         if state:
             item.status, item.error = "failed", state
             continue
+        need = 2 if (item.profile_obj and item.profile_obj.format == "mp4") else 1
+        later = [d for d in item.deps if d in by_file and by_file[d].status == "planned"
+                 and d not in blocks]
+        if later or used + need > MAX_BLOCKS:
+            continue  # the next job: the render it reads is recorded by then
+        used += need
         try:
             blocks[item.file] = _block(job, item, len(blocks) + 1, by_file, blocks)
         except VStudioError as e:
@@ -225,7 +241,7 @@ def _job_spec(job: ProjectRender, blocks: list[Block]) -> dict[str, Any]:
             "blocks": [s for b in blocks for s in b.spec]}
 
 
-def _blocks_done(detail: dict[str, Any], blocks: list[Block], final: bool) -> set[str]:
+def _blocks_done(detail: dict[str, Any], blocks: list[Block]) -> set[str]:
     """Names of the render blocks whose tasks (and encode's) are all done."""
     status: dict[str, set[str]] = {}
     for t in detail.get("tasks") or []:
@@ -258,11 +274,15 @@ def _time_out(job: ProjectRender, client: FarmClient, job_id: int, blocks: list[
         b.item.seconds = time.monotonic() - started
         b.item.status = "failed"
         b.item.error = f"timed out: farm job {job_id} did not finish {b.name}"
+    later = [i for i in job.items if i.status == "planned"]  # left for a next job
+    for item in later:
+        item.status, item.error = "failed", "timed out before it was submitted"
     job.cache.save()
     n = len(left)
     raise FarmTimeout(f"render --farm timed out after {timeout:g} s with {n} file"
                       f"{'s' if n != 1 else ''} of farm job {job_id} unfinished (canceled on "
-                      "the farm):\n  " + "\n  ".join(lines))
+                      "the farm)" + (f"; {len(later)} more file(s) never submitted"
+                                     if later else "") + ":\n  " + "\n  ".join(lines))
 
 
 def _block_status(tasks: list[dict[str, Any]]) -> str:
