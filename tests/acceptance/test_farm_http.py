@@ -90,6 +90,11 @@ def test_rights_and_bad_input(server: ServerProc) -> None:
     assert p.returncode == 1 and "error:" in p.stderr
     assert cli_json("jobs", "ls", env=env(server, viewer))[0]["id"] == job
     assert cli_json("jobs", "pause", str(job), env=env(server))["status"] == "paused"
+    assert [j["id"] for j in cli_json("jobs", "ls", "--status", "paused",
+                                      env=env(server))] == [job]
+    assert cli_json("jobs", "ls", "--status", "queued", env=env(server)) == []
+    p = cli("jobs", "ls", "--status", "bogus", env=env(server), check=False)
+    assert p.returncode == 2 and "bogus" in p.stderr
     with client(server, ann) as c:
         for body in ({}, {"name": "x", "blocks": []},
                      {"name": "x", "blocks": [{"type": "blender", "params": {}}]},
