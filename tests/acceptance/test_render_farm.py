@@ -156,3 +156,36 @@ def test_plan_larger_than_a_job_goes_as_jobs_in_order(server: ServerProc, worker
     edit = sorted((proj / "render/edit.blend.png").glob("*.png"))
     assert [p.name for p in edit] == ["0001.png", "0002.png"]
     assert len({p.read_bytes() for p in edit}) == 2
+
+
+def test_failed_block_fails_its_readers_and_ends_the_job(server: ServerProc, worker: object,
+                                                         tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # the shot's block fails on the node (a scene not in the file): the edit's tasks would
+    # wait for it forever on the farm; render --farm fails both and cancels the job
+    need("blender", "apt-get install blender")
+    from vstudio.render import farm
+    from vstudio.render.engine import ProjectRender
+    from vstudio.store.remote import RemoteStore
+
+    proj = make_project(tmp_path / "film", shots=1, frames=2, synfig=False)
+    real = farm.task_for
+
+    def broken(path: Path, *args: object) -> dict[str, object]:
+        task = real(path, *args)  # type: ignore[arg-type]
+        if path.name == "s1.blend":
+            task["params"]["scene"] = "NoSuchScene"  # type: ignore[index]
+        return task
+
+    monkeypatch.setattr(farm, "task_for", broken)
+    job = ProjectRender([proj], RemoteStore(server.url, server.admin_token))
+    job.plan()
+    farm.run_on_farm(job, server.url, server.admin_token, poll=0.3, timeout=200)
+    by = {i.file: i for i in job.items}
+    assert by["shots/s1.blend"].status == "failed"
+    assert "NoSuchScene" in by["shots/s1.blend"].error, by["shots/s1.blend"].error
+    assert by["edit.blend"].status == "failed"
+    assert by["edit.blend"].error == "not rendered: it needs shots/s1.blend, which failed"
+    jobs = json.loads(cli("jobs", "ls", "--server", server.url, "--token",
+                          server.admin_token, "--json").stdout)
+    assert [j["status"] for j in jobs] == ["canceled"]

@@ -113,6 +113,7 @@ def _run_job(job: ProjectRender, client: FarmClient, blocks: list[Block], poll: 
             job.log(f"farm job {job_id}: {status}")
             seen = status
         done = _blocks_done(detail, blocks)
+        doomed = _doomed(detail, blocks, done | collected)
         fresh = [b for b in blocks if b.name in done and b.item.file not in collected]
         if fresh:  # a file whose blocks are all done is recorded while the others render
             rows = client.call("GET", f"/api/jobs/{job_id}/outputs")
@@ -122,6 +123,14 @@ def _run_job(job: ProjectRender, client: FarmClient, blocks: list[Block], poll: 
                 _collect(job, b, rows)
         if status in FINAL:
             break
+        if doomed and all(b.name in doomed or b.item.file in collected for b in blocks):
+            # the farm keeps tasks waiting for a failed block; nothing more can finish
+            client.call("POST", f"/api/jobs/{job_id}/cancel")
+            for b in blocks:
+                if b.name in doomed:
+                    b.item.status, b.item.error = "failed", doomed[b.name]
+            job.log(f"farm job {job_id}: canceled, a block failed")
+            return
     for b in blocks:
         if b.item.file not in collected:
             b.item.status = "failed"
@@ -136,6 +145,7 @@ class Block:
     name: str
     spec: list[dict[str, Any]] = field(default_factory=list)
     inputs: dict[str, str] = field(default_factory=dict)
+    after: set[str] = field(default_factory=set)  # files of this job whose renders it reads
 
     @property
     def encode(self) -> str | None:
@@ -195,6 +205,7 @@ def _block(job: ProjectRender, item: Item, n: int, by_file: dict[str, Item],
         if dep is None or dep not in upstream:
             continue
         up = upstream[dep]
+        b.after.add(dep)
         rel = job.project.rel(use.path)
         if up.encode and use.kind != "sequence":  # reads the video
             paths.setdefault(up.encode, rel.replace("{", "{{").replace("}", "}}"))
@@ -251,6 +262,27 @@ def _blocks_done(detail: dict[str, Any], blocks: list[Block]) -> set[str]:
         names = [b.name] + ([b.encode] if b.encode else [])
         if all(status.get(n) == {"done"} for n in names):
             out.add(b.name)
+    return out
+
+
+def _doomed(detail: dict[str, Any], blocks: list[Block], finished: set[str]) -> dict[str, str]:
+    """Blocks that failed on the farm (retries used up) or read one that did: why."""
+    errors: dict[str, str] = {}
+    for t in detail.get("tasks") or []:
+        if t["status"] == "failed":
+            errors.setdefault(str(t.get("block")),
+                              f"frames {t.get('frames')}: {t.get('error') or 'failed'}")
+    out: dict[str, str] = {}
+    for b in blocks:  # in dependency order: a block's upstream is decided before it
+        if b.name in finished or b.item.file in finished:
+            continue
+        own = errors.get(b.name) or (errors.get(b.encode) if b.encode else None)
+        if own:
+            out[b.name] = f"failed on the farm: {own}"[:1000]
+            continue
+        bad = next((u for u in blocks if u.item.file in b.after and u.name in out), None)
+        if bad is not None:
+            out[b.name] = f"not rendered: it needs {bad.item.file}, which failed"
     return out
 
 
