@@ -70,3 +70,16 @@ def test_server_refuses_a_transform_recipe_that_lies(server: object) -> None:
         assert r.status_code in (400, 422), (body, r.status_code, r.text)
     assert not store.has("cd" * 32)
     assert store.check() == []
+
+
+def test_damaged_blend_through_the_server_is_stored_exactly(server: object,
+                                                           tmp_path: Path) -> None:
+    """A file that looks like a .blend but is not one falls back to plain chunks."""
+    import os
+
+    url, token = server.url, server.admin_token  # type: ignore[attr-defined]
+    bad = tmp_path / "bad.blend"
+    bad.write_bytes(b"BLENDER-v304" + os.urandom(50_000))
+    store = RemoteStore(url, token)
+    oid = store.put_file(bad)
+    assert store.get_bytes(oid) == bad.read_bytes()

@@ -16,7 +16,7 @@ import logging
 import os
 import struct
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -109,6 +109,21 @@ class _Uploads:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+class _UploadFailed(Exception):
+    """An upload error, told apart from a chunker's failure to cut a file."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _uploading(fn: Callable[..., None], *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception as e:
+        raise _UploadFailed(e) from e
+
+
 class RemoteWriter:
     def __init__(self, store: RemoteStore) -> None:
         self.store = store
@@ -145,22 +160,22 @@ class RemoteWriter:
         chunker = pick_chunker(path)
         if chunker is FASTCDC:
             return None
+        up = _Uploads(self.store, chunker.name)
         try:
-            out = chunker.split(path)
-            split = out if isinstance(out, Split) else Split(out)
-            want = _hash_file(path)
-            check = StreamCheck(split.transform, split.params, self.store)
-            up = _Uploads(self.store, chunker.name)
             try:
+                out = chunker.split(path)
+                split = out if isinstance(out, Split) else Split(out)
+                want = _hash_file(path)
+                check = StreamCheck(split.transform, split.params, self.store)
                 for piece in split.pieces:
                     check.feed(piece.data)
-                    up.add(piece.data, piece.inline)
-            finally:
+                    _uploading(up.add, piece.data, piece.inline)
                 got = check.digest()
-                up.finish()
-        except (VStudioError, httpx.HTTPError):
-            raise
-        except Exception as e:
+            finally:
+                _uploading(up.finish)
+        except _UploadFailed as e:  # the server or the network: not the chunker's fault
+            raise e.cause from None
+        except Exception as e:  # a file the chunker cannot cut exactly (a damaged .blend)
             log.warning("chunker %s failed on %s: %s; using fastcdc", chunker.name, path, e)
             return None
         if got != want:
