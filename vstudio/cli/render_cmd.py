@@ -43,7 +43,8 @@ def deps_cmd(file: Path, tree: bool, allow_missing: bool, as_json: bool) -> None
 @click.option("--profile", default=None, help="Profile of vstudio.toml (default: [render] "
               "profile, else the file's own settings).")
 @click.option("--farm", "farm_url", metavar="URL", default=None,
-              help="Render as jobs on the farm at URL (token: --token or $VSTUDIO_TOKEN).")
+              help="Render on the farm at URL as one job, a block per file (token: "
+              "--token or $VSTUDIO_TOKEN).")
 @click.option("--local", "local", is_flag=True, help="Render on this machine (the default).")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None,
               help="Renderer processes at once (default: number of CPUs, at most 4).")
@@ -52,7 +53,7 @@ def deps_cmd(file: Path, tree: bool, allow_missing: bool, as_json: bool) -> None
 @click.option("--token", default=None, help="API token for --farm (default: $VSTUDIO_TOKEN).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="With --farm: give up after SECONDS, cancel the "
-              "unfinished jobs and name them.")
+              "unfinished job and name what its files were doing.")
 @json_option
 @studio_option
 def render_cmd(paths: tuple[Path, ...], profile: str | None, farm_url: str | None, local: bool,
