@@ -72,7 +72,7 @@ def _status_sql() -> sa.ColumnElement[str]:
                 .scalar_subquery())
 
     running, waiting = n(TaskStatus.RUNNING), n(TaskStatus.QUEUED, TaskStatus.BLOCKED)
-    failed, done = n(TaskStatus.FAILED), n(TaskStatus.DONE)
+    failed, done, queued = n(TaskStatus.FAILED), n(TaskStatus.DONE), n(TaskStatus.QUEUED)
     state = farm_jobs.c.state
     return sa.case(
         (state == JobState.CANCELED.value, "canceled"),
@@ -80,7 +80,7 @@ def _status_sql() -> sa.ColumnElement[str]:
         ((running == 0) & (waiting == 0) & (failed == 0) & (done > 0), "done"),
         ((state == JobState.PAUSED.value) & (running == 0), "paused"),
         (running > 0, "running"),
-        ((waiting == 0) & (failed > 0), "failed"),
+        ((queued == 0) & (failed > 0), "failed"),
         (state == JobState.PAUSED.value, "paused"),
         ((done > 0) | (failed > 0), "running"),
         else_="queued")

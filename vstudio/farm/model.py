@@ -49,7 +49,9 @@ def job_status(state: str, counts: Mapping[str, int]) -> str:
         return "paused"
     if running:
         return "running"
-    if waiting == 0 and counts.get(TaskStatus.FAILED, 0):
+    # Nothing running and nothing ready to run: what still waits (blocked tasks) waits on
+    # a failed task, so the job cannot finish without a retry.
+    if counts.get(TaskStatus.QUEUED, 0) == 0 and counts.get(TaskStatus.FAILED, 0):
         return "failed"
     if state == JobState.PAUSED:
         return "paused"

@@ -1,0 +1,23 @@
+"""A job's status derived from its state and task counts."""
+
+from __future__ import annotations
+
+from vstudio.farm.model import job_status
+
+
+def test_failed_render_leaves_its_encode_blocked_and_the_job_failed() -> None:
+    # The render tasks failed for good; the encode waits on them and never can run.
+    assert job_status("active", {"failed": 2, "blocked": 1}) == "failed"
+
+
+def test_work_left_to_do_keeps_a_job_running() -> None:
+    assert job_status("active", {"failed": 1, "queued": 1}) == "running"
+    assert job_status("active", {"failed": 1, "running": 1, "blocked": 1}) == "running"
+
+
+def test_plain_cases() -> None:
+    assert job_status("active", {"queued": 3}) == "queued"
+    assert job_status("active", {"done": 3}) == "done"
+    assert job_status("canceled", {"queued": 3}) == "canceled"
+    assert job_status("paused", {"queued": 3}) == "paused"
+    assert job_status("active", {"done": 1, "blocked": 2}) == "running"
