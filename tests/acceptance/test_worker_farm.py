@@ -252,7 +252,9 @@ def test_manager_restarted_mid_job(farm: Farm, scenes: Path) -> None:
     farm.start_server()
     farm.worker("w1")
     job_id = farm.submit([{"type": "blender", "frames": "1-6", "chunk": 3,
-                           "params": {"file": "a.blend", "samples": 250}}],
+                           # enough samples that a warm Blender is still rendering
+                           # a chunk through the whole outage
+                           "params": {"file": "a.blend", "samples": 4000}}],
                          {"a.blend": scenes / "a.blend"})
     running = _running(farm, job_id)
     farm.kill_server()
