@@ -188,4 +188,5 @@ def test_failed_block_fails_its_readers_and_ends_the_job(server: ServerProc, wor
     assert by["edit.blend"].error == "not rendered: it needs shots/s1.blend, which failed"
     jobs = json.loads(cli("jobs", "ls", "--server", server.url, "--token",
                           server.admin_token, "--json").stdout)
-    assert [j["status"] for j in jobs] == ["canceled"]
+    # the farm ends the job itself (failed) once nothing can run, or render cancels it first
+    assert [j["status"] for j in jobs] in (["failed"], ["canceled"])

@@ -250,7 +250,8 @@ def test_manager_restarted_mid_job(farm: Farm, scenes: Path) -> None:
     toml = farm.studio / "studio.toml"
     toml.write_text(toml.read_text().replace("lease_seconds = 4", "lease_seconds = 60"))
     farm.start_server()
-    farm.worker("w1")
+    # a cold Blender per task: a warm one can finish a chunk before the outage begins
+    farm.worker("w1", "--no-warm-blender")
     job_id = farm.submit([{"type": "blender", "frames": "1-6", "chunk": 3,
                            # enough samples that a warm Blender is still rendering
                            # a chunk through the whole outage

@@ -134,7 +134,8 @@ def _run_job(job: ProjectRender, client: FarmClient, blocks: list[Block], poll: 
     for b in blocks:
         if b.item.file not in collected:
             b.item.status = "failed"
-            b.item.error = f"farm job {job_id} {status} before {b.name} finished"
+            b.item.error = (doomed.get(b.name)
+                            or f"farm job {job_id} {status} before {b.name} finished")
 
 
 @dataclass
