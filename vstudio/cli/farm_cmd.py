@@ -12,47 +12,15 @@ import click
 
 from vstudio.cli.common import emit, json_option, server_options
 from vstudio.errors import (
-    BadInput,
-    Conflict,
-    NotAuthenticated,
-    NotFound,
-    PermissionDenied,
-    ServerError,
     VStudioError,
 )
+from vstudio.httpapi import ApiClient
 
-_STATUS_ERRORS: dict[int, type[VStudioError]] = {
-    400: BadInput, 401: NotAuthenticated, 403: PermissionDenied, 404: NotFound, 409: Conflict,
-    422: BadInput}
 FINAL = ("done", "failed", "canceled")
 
 
-class Api:
-    """A small client of the farm's HTTP API; HTTP errors become vstudio errors."""
-
-    def __init__(self, server: str, token: str | None) -> None:
-        import httpx
-
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.server = server
-        self.token = token
-        self.http = httpx.Client(base_url=server, headers=headers, timeout=60)
-
-    def call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
-        import httpx
-
-        try:
-            r = self.http.request(method, path, json=body,
-                                  params={k: v for k, v in params.items() if v is not None})
-        except httpx.HTTPError as e:
-            raise ServerError(f"cannot reach {self.server}: {e}") from None
-        if r.status_code >= 400:
-            try:
-                detail = r.json().get("detail", r.text)
-            except ValueError:
-                detail = r.text
-            raise _STATUS_ERRORS.get(r.status_code, ServerError)(f"{detail}")
-        return r.json() if r.content else None
+class Api(ApiClient):
+    """The farm's HTTP API from the command line."""
 
 
 def __getattr__(name: str) -> Any:

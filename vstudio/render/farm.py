@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from vstudio.errors import BadInput, NotFound, ServerError, VStudioError
+from vstudio.errors import BadInput, ServerError, VStudioError
 from vstudio.farm.spec import MAX_BLOCKS
+from vstudio.httpapi import ApiClient
 from vstudio.render import outputs
 from vstudio.render.engine import Item, ProjectRender
 from vstudio.render.model import Use
@@ -35,34 +36,17 @@ class FarmTimeout(VStudioError):
     """``render --farm --timeout`` ran out with jobs still unfinished."""
 
 
-class FarmClient:
+class FarmClient(ApiClient):
     """The few farm calls project rendering needs; HTTP errors become vstudio errors."""
 
     def __init__(self, url: str, token: str | None) -> None:
-        import httpx
-
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise BadInput(f"--farm {url}: give the server's http(s)://host:port")
-        self.base = f"{parts.scheme}://{parts.netloc}"
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=self.base, headers=headers, timeout=60)
+        super().__init__(f"{parts.scheme}://{parts.netloc}", token)
 
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        import httpx
-
-        try:
-            r = self.http.request(method, path, json=body)
-        except httpx.HTTPError as e:
-            raise ServerError(f"cannot reach the farm at {self.base}: {e}") from None
-        if r.status_code >= 400:
-            try:
-                detail = r.json().get("detail", r.text)
-            except ValueError:
-                detail = r.text
-            cls = NotFound if r.status_code == 404 else ServerError
-            raise cls(f"farm {method} {path}: {r.status_code} {detail}")
-        return r.json() if r.content else None
+    def unreachable(self, exc: Exception) -> VStudioError:
+        return ServerError(f"cannot reach the farm at {self.server}: {exc}")
 
 
 def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1.0,

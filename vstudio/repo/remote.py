@@ -11,49 +11,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
-
 from vstudio.errors import (
-    BadInput,
-    Conflict,
     CorruptObject,
     NotAuthenticated,
-    NotFound,
-    PermissionDenied,
-    ServerError,
-    VStudioError,
 )
+from vstudio.httpapi import ApiClient
 from vstudio.repo.api import CommitInfo, Entry, LockInfo
 from vstudio.repo.service import Change
 
 if TYPE_CHECKING:
     from vstudio.store.api import ObjectStore
 
-_BY_STATUS: dict[int, type[VStudioError]] = {400: BadInput, 401: NotAuthenticated,
-                                             403: PermissionDenied, 404: NotFound,
-                                             409: Conflict, 422: BadInput}
-
-
 class Client:
+    """Repository calls to the server; errors mapped once, in ``vstudio.httpapi``."""
+
     def __init__(self, server: str, token: str | None) -> None:
-        self.server = server.rstrip("/")
+        self.api = ApiClient(server, token, timeout=300)
+        self.server = self.api.server
         self.token = token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=self.server, headers=headers, timeout=300)
+        self.http = self.api.http
 
     def call(self, method: str, path: str, *, raw: bool = False, **kw: Any) -> Any:
-        try:
-            r = self.http.request(method, path, **kw)
-        except httpx.HTTPError as e:
-            raise ServerError(f"cannot reach {self.server}: {e}") from None
-        if r.status_code >= 400:
-            try:
-                detail = r.json().get("detail", r.text)
-            except ValueError:
-                detail = r.text
-            raise _BY_STATUS.get(r.status_code, ServerError)(
-                f"{detail}" if r.status_code < 500 else f"server error {r.status_code}: "
-                                                          f"{detail}")
+        r = self.api.request(method, path, **kw)
         if raw:
             return r.content
         return r.json() if r.status_code != 204 and r.content else None
