@@ -152,7 +152,8 @@ def test_corrupt_blend_fails_clearly_and_the_session_recovers(farm: Farm, blend:
 
 def test_a_session_that_dies_falls_back_to_a_fresh_blender(farm: Farm, blend: Path) -> None:
     farm.worker("w1")
-    job = _submit(farm, blend, frames="1-2", chunk=2, samples=200)
+    # long enough to be caught running (a warm Blender renders a short chunk in a blink)
+    job = _submit(farm, blend, frames="1-6", chunk=6, samples=2000)
     pid = _running_pid(farm, job)
     os.kill(pid, signal.SIGKILL)  # not a cancel: the session crashed
     j = farm.wait(job, 180)
@@ -160,6 +161,6 @@ def test_a_session_that_dies_falls_back_to_a_fresh_blender(farm: Farm, blend: Pa
     lines = [x["line"] for x in farm.call("GET", f"/api/tasks/{j['tasks'][0]['id']}/log")["lines"]]
     assert any("rendering with a fresh blender process" in x for x in lines), lines
     assert j["tasks"][0]["attempt"] == 1  # the same attempt: the worker did not give it up
-    assert sorted(_outputs(farm, job)) == [1, 2]
+    assert sorted(_outputs(farm, job)) == [1, 2, 3, 4, 5, 6]
     time.sleep(0.5)
     assert "internal error" not in farm.log("w1")
