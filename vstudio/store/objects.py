@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +18,7 @@ from vstudio.store import format as fmt
 from vstudio.store.api import NO_PROGRESS, Backend, Progress
 from vstudio.store.chunking import transform
 from vstudio.store.codec import Codec
+from vstudio.store.download import write_file
 from vstudio.store.index import Index, pack_object
 from vstudio.store.reads import Rebuilt, Recent, read_many
 from vstudio.store.writer import Writer
@@ -311,23 +310,7 @@ class Store:
                                 "run 'vstudio store check'")
 
     def get_file(self, oid: str, dest: Path, progress: Progress = NO_PROGRESS) -> None:
-        dest = Path(dest)
-        if dest.is_dir():
-            raise BadInput(f"{dest} is a folder: give the file name to write")
-        size = self.size(oid)
-        if not dest.parent.is_dir():
-            raise BadInput(f"folder {dest.parent} does not exist")
-        tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.part"
-        progress.start(size, dest.name)
-        try:
-            with open(tmp, "wb") as f:
-                for block in self.iter_file(oid):
-                    f.write(block)
-                    progress.advance(len(block))
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-            progress.done()
+        write_file(dest, lambda: self.size(oid), lambda: self.iter_file(oid), progress)
 
     def get_bytes(self, oid: str) -> bytes:
         return b"".join(self.iter_file(oid))

@@ -13,9 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
-import os
 import struct
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -37,6 +35,7 @@ from vstudio.errors import (
 from vstudio.store.api import NO_PROGRESS, Progress
 from vstudio.store.chunking import FASTCDC, Split, pick_chunker
 from vstudio.store.codec import Codec
+from vstudio.store.download import write_file
 from vstudio.store.objects import check_ref_name, parse_id
 from vstudio.store.reads import parse_pieces
 from vstudio.store.verify import StreamCheck
@@ -330,21 +329,7 @@ class RemoteStore:
             raise CorruptObject(f"object {oid} arrived corrupt (it does not match its id)")
 
     def get_file(self, oid: str, dest: Path, progress: Progress = NO_PROGRESS) -> None:
-        dest = Path(dest)
-        if dest.is_dir():
-            raise BadInput(f"{dest} is a folder: give the file name to write")
-        size = self.size(oid)
-        tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.part"
-        progress.start(size, dest.name)
-        try:
-            with open(tmp, "wb") as f:
-                for block in self.iter_file(oid):
-                    f.write(block)
-                    progress.advance(len(block))
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-            progress.done()
+        write_file(dest, lambda: self.size(oid), lambda: self.iter_file(oid), progress)
 
     def get_bytes(self, oid: str) -> bytes:
         return b"".join(self.iter_file(oid))
