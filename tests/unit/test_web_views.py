@@ -35,7 +35,13 @@ def test_actions_follow_status() -> None:
     assert "pause" in views.actions_for("running") and "resume" not in views.actions_for("running")
     assert "resume" in views.actions_for("paused")
     assert "cancel" not in views.actions_for("done")
-    assert "retry" in views.actions_for("failed")
+    assert "retry" in views.actions_for("failed", failed=2)
+    # "Retry failed" means something only when a task failed (or the job was canceled)
+    assert "retry" not in views.actions_for("running")
+    assert "retry" in views.actions_for("running", failed=1)
+    assert "retry" in views.actions_for("canceled", canceled=3)
+    # a pausing job can be resumed but not paused again
+    assert views.actions_for("pausing")[:2] == ["resume", "cancel"]
     assert {"delete", "priority"} <= set(views.actions_for("canceled"))
 
 

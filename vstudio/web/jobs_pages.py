@@ -17,8 +17,9 @@ from markupsafe import Markup
 
 from vstudio.catalog import farm_queries as fq
 from vstudio.catalog import web_queries as wq
+from vstudio.catalog.farm_conditions import conditions
 from vstudio.errors import BadInput, NotFound
-from vstudio.farm.model import job_status, shown_task_status
+from vstudio.farm.model import shown_task_status
 from vstudio.web import views
 from vstudio.web.render import PageRoute, fragment, html, int_arg
 from vstudio.web.session import Session, acting_session, require_actor, require_session
@@ -39,7 +40,8 @@ GRID_MAX = 25_000  # cells drawn per job page
 MAX_ID = 2**62
 SORTS = [("newest", "Newest first"), ("oldest", "Oldest first"), ("priority", "Priority"),
          ("name", "Name"), ("owner", "Owner"), ("status", "Status")]
-FILTERS = ("all", "mine", "running", "failed", "queued", "paused", "done", "canceled")
+FILTERS = ("all", "mine", "running", "stalled", "failed", "waiting", "queued", "pausing",
+           "paused", "done", "canceled")
 _IDS = re.compile(r"^\d{1,19}(,\d{1,19}){0,999}$")
 ACTIONS = ("pause", "resume", "cancel", "retry", "delete", "priority", "clear-blocklist")
 
@@ -63,6 +65,7 @@ def job_rows(conn: Connection, heads: list[wq.JobHead],
     ids = [h.id for h in heads]
     counts = counts if counts is not None else wq.task_status_counts(conn, ids)
     frames = wq.frame_counts(conn, ids)
+    conds = conditions(conn, [(h.id, h.state) for h in heads], counts)
     rows = []
     for h in heads:
         c = counts.get(h.id, {})
@@ -72,14 +75,16 @@ def job_rows(conn: Connection, heads: list[wq.JobHead],
         for status, n in c.items():
             key = shown_task_status(status, h.state)
             shown[key] = shown.get(key, 0) + n
-        rows.append(views.JobRow(h.id, h.name, h.owner, job_status(h.state, c), h.priority,
-                                 fc.done, fc.total, round(pct, 1), h.created, h.started,
-                                 h.finished, shown, h.project))
+        cond = conds[h.id]
+        rows.append(views.JobRow(h.id, h.name, h.owner, cond.status, h.priority,
+                                 fc.rendered, fc.to_render, round(pct, 1), h.created, h.started,
+                                 h.finished, shown, h.project, cond.reason))
     return rows
 
 
 def _sort_key(sort: str) -> Any:
-    order = {"running": 0, "queued": 1, "paused": 2, "failed": 3, "done": 4, "canceled": 5}
+    order = {s: i for i, s in enumerate(("stalled", "running", "pausing", "queued", "waiting",
+                                         "paused", "failed", "done", "canceled"))}
     return {
         "oldest": lambda r: r[0].id,
         "priority": lambda r: (-r[0].priority, -r[0].id),
@@ -94,7 +99,8 @@ def _list(conn: Connection, session: Session, flt: str, sort: str,
     heads = wq.job_heads(conn, owner=session.user.name if flt == "mine" else None)
     counts = wq.task_status_counts(conn, [h.id for h in heads]) if len(heads) < 900 \
         else wq.task_status_counts(conn)
-    with_status = [(h, job_status(h.state, counts.get(h.id, {}))) for h in heads]
+    conds = conditions(conn, [(h.id, h.state) for h in heads], counts)
+    with_status = [(h, conds[h.id].status) for h in heads]
     if flt not in ("all", "mine"):
         with_status = [hs for hs in with_status if hs[1] == flt]
     with_status.sort(key=_sort_key(sort))
@@ -114,7 +120,7 @@ def _list_args(request: Request) -> tuple[str, str, int]:
 
 
 def _actions(session: Session) -> Any:
-    return lambda j: views.actions_for(j.status) if session.may_change_job(j.owner) else []
+    return lambda j: j.actions if session.may_change_job(j.owner) else []
 
 
 @router.get("/jobs")
@@ -303,6 +309,6 @@ async def job_action(
         return RedirectResponse("/jobs" if ctx == "row" else f"/jobs/{job_id}", status_code=303)
     heads = await farm.read(lambda c: wq.job_heads(c, [job_id]))
     row = (await farm.read(lambda c: job_rows(c, heads)))[0]
-    acts = views.actions_for(row.status) if session.may_change_job(row.owner) else []
+    acts = row.actions if session.may_change_job(row.owner) else []
     name = "_job_row.html" if ctx == "row" else "_job_head.html"
     return HTMLResponse(fragment(name, j=row, j_actions=acts, session=session))
