@@ -121,3 +121,14 @@ def test_log_marks_each_new_attempt() -> None:
     assert with_attempts(lines, 0) == ["──── attempt 1 ────", "a", "b",
                                        "──── attempt 2 ────", "c"]
     assert with_attempts(lines[2:], 2) == ["c"]  # the tail continues the same attempt
+
+
+def test_a_paused_jobs_clock_stops_at_its_last_task() -> None:
+    row = views.JobRow(id=1, name="j", owner="o", status="paused", priority=50,
+                       frames_done=1, frames_total=4, progress=25.0, created=0.0,
+                       started=100.0, finished=None, stopped=130.0)
+    assert row.elapsed == 30.0
+    running = views.JobRow(id=1, name="j", owner="o", status="running", priority=50,
+                           frames_done=1, frames_total=4, progress=25.0, created=0.0,
+                           started=100.0, finished=None, stopped=130.0)
+    assert running.elapsed is not None and running.elapsed > 1000

@@ -192,6 +192,15 @@ def task_status_counts(conn: Connection,
     return out
 
 
+def last_finished(conn: Connection, job_ids: list[int]) -> dict[int, float]:
+    """job id -> when its last task ended (a paused job's clock stops there)."""
+    if not job_ids:
+        return {}
+    q = (sa.select(t.c.job_id, sa.func.max(t.c.finished)).where(t.c.job_id.in_(job_ids))
+         .group_by(t.c.job_id))
+    return {jid: float(f) for jid, f in conn.execute(q) if f is not None}
+
+
 def finished_since(conn: Connection, since: float) -> list[float]:
     """Finish times of tasks done since ``since`` (the overview's tasks per hour)."""
     q = sa.select(t.c.finished).where((t.c.status == "done") & (t.c.finished >= since))

@@ -9,6 +9,8 @@ wake-ups are the same whichever way a person acts.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -66,6 +68,8 @@ def job_rows(conn: Connection, heads: list[wq.JobHead],
     counts = counts if counts is not None else wq.task_status_counts(conn, ids)
     frames = wq.frame_counts(conn, ids)
     conds = conditions(conn, [(h.id, h.state) for h in heads], counts)
+    # A paused job's clock stops when its last running task ended.
+    stopped = wq.last_finished(conn, [h.id for h in heads if conds[h.id].status == "paused"])
     rows = []
     for h in heads:
         c = counts.get(h.id, {})
@@ -78,7 +82,8 @@ def job_rows(conn: Connection, heads: list[wq.JobHead],
         cond = conds[h.id]
         rows.append(views.JobRow(h.id, h.name, h.owner, cond.status, h.priority,
                                  fc.rendered, fc.to_render, round(pct, 1), h.created, h.started,
-                                 h.finished, shown, h.project, cond.reason))
+                                 h.finished, shown, h.project, cond.reason,
+                                 stopped.get(h.id)))
     return rows
 
 
@@ -165,7 +170,32 @@ def _grid(cells: list[wq.TaskCell], state: str) -> Markup:
     return Markup("".join(parts))
 
 
-def _load_job(conn: Connection, job_id: int, tpage: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TaskFilter:
+    """The job page's task list filter: a shown status, a worker, a frame to go to."""
+
+    status: str = ""
+    worker: str = ""
+    frame: int | None = None
+
+    @classmethod
+    def of(cls, q: Mapping[str, str]) -> TaskFilter:
+        status = q.get("tstatus", "")
+        frame = q.get("frame", "").strip()
+        return cls(status if status in views.CELL else "", q.get("tworker", "")[:128],
+                   int_arg(frame, 1, -10**9, 10**9) if frame else None)
+
+
+def _pick_tasks(cells: list[wq.TaskCell], state: str, f: TaskFilter) -> list[wq.TaskCell]:
+    if f.status:
+        cells = [c for c in cells if shown_task_status(c.status, state) == f.status]
+    if f.worker:
+        cells = [c for c in cells if c.worker == f.worker]
+    return cells
+
+
+def _load_job(conn: Connection, job_id: int, tpage: int,
+              tfilter: TaskFilter = TaskFilter()) -> dict[str, Any]:
     job = fq.get_job(conn, job_id, with_tasks=False)
     head = wq.job_heads(conn, [job_id])[0]
     row = job_rows(conn, [head])[0]
@@ -194,6 +224,10 @@ def _load_job(conn: Connection, job_id: int, tpage: int) -> dict[str, Any]:
             "hidden": len(bc) - len(grid_cells),
             "depends": ", ".join(f"{d['block']} ({d['mode']})" for d in b["depends_on"]),
             "summary": ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))})
+    picked = _pick_tasks(cells, head.state, tfilter)
+    if tfilter.frame is not None:  # "go to frame N": the page of the task that renders it
+        at = next((i for i, c in enumerate(picked) if c.first <= tfilter.frame <= c.last), 0)
+        tpage = at // TASKS_PER_PAGE + 1
     start = (tpage - 1) * TASKS_PER_PAGE
     task_rows = [{
         "id": c.id, "block": names.get(c.block_id, ""),
@@ -201,9 +235,12 @@ def _load_job(conn: Connection, job_id: int, tpage: int) -> dict[str, Any]:
         "status": shown_task_status(c.status, head.state), "progress": c.progress,
         "worker": c.worker, "error": bool(c.error),
         "seconds": (c.finished - c.started) if c.finished and c.started else None,
-    } for c in cells[start:start + TASKS_PER_PAGE]]
+        "hit": tfilter.frame is not None and c.first <= tfilter.frame <= c.last,
+    } for c in picked[start:start + TASKS_PER_PAGE]]
+    workers = sorted({c.worker for c in cells if c.worker})
     return {"job": job, "row": row, "blocks": blocks, "task_rows": task_rows,
-            "ntasks": len(cells), "outputs": outputs, "blocklist": job.get("blocklist", [])}
+            "ntasks": len(picked), "tpage": tpage, "task_workers": workers,
+            "outputs": outputs, "blocklist": job.get("blocklist", [])}
 
 
 def _media(job_id: int, outputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -236,10 +273,12 @@ def _media(job_id: int, outputs: list[dict[str, Any]]) -> dict[str, Any]:
 async def job_page(request: Request, session: SessionDep, job_id: int) -> Response:
     job_id = _id(job_id)
     tpage = int_arg(request.query_params.get("tpage"), 1, 1, 1_000_000)
-    data = await farm_of(request).read(lambda c: _load_job(c, job_id, tpage))
+    tfilter = TaskFilter.of(request.query_params)
+    data = await farm_of(request).read(lambda c: _load_job(c, job_id, tpage, tfilter))
     j = data["row"]
-    return html(request, "job.html", session, j=j, blocks=data["blocks"],
-                task_rows=data["task_rows"], ntasks=data["ntasks"], tpage=tpage,
+    return html(request, "job.html", session, j=j, blocks=data["blocks"], spec=data["job"],
+                task_rows=data["task_rows"], ntasks=data["ntasks"], tpage=data["tpage"],
+                tfilter=tfilter, task_workers=data["task_workers"],
                 tper=TASKS_PER_PAGE, legend=views.LEGEND, actions=_actions(session),
                 blocklist=data["blocklist"], may_change=session.may_change_job(j.owner),
                 **_media(job_id, data["outputs"]))

@@ -37,6 +37,7 @@ class JobRow:
     counts: dict[str, int] = field(default_factory=dict)  # shown task status -> tasks
     project: str | None = None
     reason: str = ""  # farm.condition: why it waits, is queued, stalled, pausing or failed
+    stopped: float | None = None  # paused: when its last task ended (the clock stops)
 
     @property
     def actions(self) -> list[str]:
@@ -47,7 +48,8 @@ class JobRow:
     def elapsed(self) -> float | None:
         if not self.started:
             return None
-        return (self.finished or time.time()) - self.started
+        end = self.finished or (self.stopped if self.status == "paused" else None)
+        return max(0.0, (end or time.time()) - self.started)
 
     @property
     def eta(self) -> float | None:
