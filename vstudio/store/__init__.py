@@ -14,7 +14,8 @@ Terms, used the same way in every module here:
 - **ref**: a small named mutable record (``refs/NAME``); the roots of garbage collection.
 
 Backend layout: ``config``, ``packs/XX/PACK``, ``index/PACK``, ``refs/NAME``,
-``writers/ID`` (open write batches), ``gc/doomed`` (blobs the last gc found unreached).
+``writers/ID`` (open write batches), ``gc/doomed-N`` (blobs the last gc found unreached;
+``gc/doomed`` in stores written before generations).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ def open_store(url: str, options: dict[str, Any] | None = None, *,
     """Open (and on first use create) the store at ``url``."""
     from vstudio.store.backends import open_backend
     from vstudio.store.codec import Codec, dump_config, new_encryption, open_encryption
-    from vstudio.store.maintenance import load_doomed
     from vstudio.store.objects import Store
 
     options = dict(options or {})
@@ -85,7 +85,6 @@ def open_store(url: str, options: dict[str, Any] | None = None, *,
         store.rebuilt.disk_limit = int(options.get("rebuilt_cache_mb", 4096)) << 20
     except (TypeError, ValueError):
         raise BadInput("store option rebuilt_cache_mb must be a whole number of MiB") from None
-    store.doomed = set(load_doomed(store))
     return store  # type: ignore[return-value]
 
 
