@@ -37,7 +37,10 @@ FORMAT = 1
 def open_store(url: str, options: dict[str, Any] | None = None, *,
                cache_dir: str | os.PathLike[str] | None = None,
                create: bool = True) -> ObjectStore:
-    """Open (and on first use create) the store at ``url``."""
+    """Open the store at ``url``; with ``create``, make it first if there is none.
+
+    Only ``vstudio init`` (``studio.init_studio``) passes ``create=True`` among the
+    commands: a mistyped folder or prefix must never start a second, empty store."""
     from vstudio.store.backends import open_backend
     from vstudio.store.codec import Codec, dump_config, new_encryption, open_encryption
     from vstudio.store.objects import Store
@@ -48,7 +51,9 @@ def open_store(url: str, options: dict[str, Any] | None = None, *,
         raw = backend.get(CONFIG)
     except ObjectMissing:
         if not create:
-            raise StoreError(f"no store at {backend.describe()}: run 'vstudio init'") from None
+            raise StoreError(f"no vstudio store at {backend.describe()} (a missing folder "
+                             "or an empty bucket/prefix): check the store URL; only "
+                             "'vstudio init' creates a store") from None
         if any(True for _ in backend.list("index/")):
             # Data without its config: making a new one would mismatch keys or formats.
             raise StoreError(f"{backend.describe()} holds store data but no 'config' object: "
