@@ -89,19 +89,20 @@ def _pixels(png: Path) -> str:
     return out.strip().splitlines()[-1].split(",")[-1].strip()
 
 
-def test_chunk_sizes_grow_to_one_per_slot_within_limits() -> None:
+def test_default_chunk_grows_to_one_per_slot_within_limits() -> None:
     job = ProjectRender([Path(".")], store=None, jobs=2)  # type: ignore[arg-type]
 
-    def size(frames: int, chunk: int = 10) -> int:
+    def size(frames: int, chunk: int | None = None) -> int:
+        settings = {} if chunk is None else {"chunk": chunk}
         item = Item(file="a.blend", key="k", status="planned", frames=frames,
-                    profile_obj=Profile("default", {"chunk": chunk}),
+                    profile_obj=Profile("default", settings),
                     frame_list=list(range(1, frames + 1)))
         return job.chunk_size(item)
 
-    assert size(5) == 10  # never below the profile's chunk
+    assert size(5) == 10  # never below the default chunk
     assert size(24) == 12  # one chunk per slot
     assert size(50) == 25
     assert size(500) == 40  # at most 4 chunks' worth: frames still flow in steps
-    assert size(500, chunk=1) == 4
+    assert size(500, chunk=1) == 1 and size(24, chunk=30) == 30  # the project's own choice
     job.jobs = 1
     assert size(24) == 24

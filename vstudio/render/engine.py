@@ -22,7 +22,7 @@ from vstudio.errors import BadInput
 from vstudio.render import outputs
 from vstudio.render.graph import Graph, build
 from vstudio.render.keys import KeyMaker
-from vstudio.render.project import RENDER_DIR, Profile, Project, find_root
+from vstudio.render.project import DEFAULTS, RENDER_DIR, Profile, Project, find_root
 from vstudio.render.runner import RenderFailed, WarmPool, chunks, run_chunk, task_for
 from vstudio.render.statcache import FileCache
 from vstudio.store.api import ObjectStore
@@ -144,10 +144,13 @@ class ProjectRender:
                 if not all(f in item.saved for f in c)]
 
     def chunk_size(self, item: Item) -> int:
-        """The profile's chunk at least; larger so that a file is about one chunk per slot
-        (start-up and opening the file are paid per chunk), but at most 4 chunks' worth so
-        that frames still reach their users, and interrupted runs resume, in steps."""
-        size = item.profile_obj.chunk if item.profile_obj else 10
+        """A chunk size the project sets is kept. The default lets vstudio choose: about one
+        chunk per slot (start-up and opening the file are paid per chunk), from the default
+        up to 4x it, so that frames still reach their users, and interrupted runs resume,
+        in steps."""
+        size = item.profile_obj.chunk if item.profile_obj else DEFAULTS["chunk"]
+        if size != DEFAULTS["chunk"]:
+            return size
         even = -(-len(item.frame_list) // max(1, self.jobs))
         return max(size, min(even, 4 * size))
 
