@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from vstudio.errors import BadInput
 from vstudio.farm.frames import chunk, parse_frames
-from vstudio.jobtypes.schema import JOB_TYPES, validate_params
+from vstudio.jobtypes.schema import JOB_TYPES, LOCAL_PATHS_TAG, local_paths, validate_params
 
 MAX_BLOCKS = 64
 MAX_TASKS = 200_000
@@ -147,11 +147,12 @@ def compile_job(spec: JobSpec) -> list[BlockPlan]:
         else:
             raise BadInput(f"block {b.name!r} needs frames (e.g. \"frames\": \"1-250\")")
         frames_of[i] = frames
+        tags = set(b.tags) | ({LOCAL_PATHS_TAG} if local_paths(params) else set())
         # An encode without an explicit chunk makes one video of the whole range.
         size = b.chunk if (b.chunk > 1 or b.type != "ffmpeg" or "chunk" in b.model_fields_set) \
             else len(frames)
         plans.append(BlockPlan(
-            index=i, name=b.name, type=b.type, params=params, tags=sorted(set(b.tags)),
+            index=i, name=b.name, type=b.type, params=params, tags=sorted(tags),
             chunk=size, max_per_worker=b.max_per_worker, retries=b.retries, timeout=b.timeout,
             depends=[(index[n], m) for n, m in deps.items()], tasks=chunk(frames, size)))
     if sum(len(p.tasks) for p in plans) > MAX_TASKS:
