@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import struct
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,11 +30,7 @@ def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Serve
     try:
         yield srv
     finally:
-        srv.process.terminate()
-        try:
-            srv.process.wait(10)
-        except subprocess.TimeoutExpired:
-            srv.process.kill()
+        srv.stop()
 
 
 def _int_params(op: dict[str, Any]) -> list[tuple[str, str]]:
