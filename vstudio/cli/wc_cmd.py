@@ -173,13 +173,16 @@ def mv_cmd(source: str, dest: str) -> None:
 @click.command("commit")
 @click.argument("paths", nargs=-1)
 @click.option("-m", "--message", required=True, help="What changed and why.")
+@click.option("--keep-locks", "--no-unlock", "keep_locks", is_flag=True,
+              help="Keep your locks on the committed files (default: released).")
 @token_option
 @json_option
-def commit_cmd(paths: tuple[str, ...], message: str, token: str | None, as_json: bool) -> None:
+def commit_cmd(paths: tuple[str, ...], message: str, keep_locks: bool, token: str | None,
+               as_json: bool) -> None:
     """Commit the changes of the working copy (or below PATHS) as a new revision."""
     wc = _wc(token)
     targets = [wc.rel(t) for t in paths] or None
-    done = wc.commit(message, targets, _bar())
+    done = wc.commit(message, targets, _bar(), keep_locks)
     if done is None:
         emit({"rev": None, "changed": []}, as_json, lambda d: click.echo("nothing to commit"))
         return

@@ -87,12 +87,33 @@ def how_to_lock(url: str) -> str:
             "executable), then run this svn-sync --final again to pull the last revisions")
 
 
+def _check_same_history(url: str, rev: int, backend: WcBackend) -> None:
+    """The project's head must be the repository's revision of that number."""
+    import xml.etree.ElementTree as ET
+
+    done = subprocess.run([_program("svn"), "log", "--xml", "--non-interactive", "-r", str(rev),
+                           url], capture_output=True)
+    if done.returncode != 0:
+        raise SvnFailed(f"cannot read {url}: {_last_line(done.stderr.decode('utf-8', 'replace'))}")
+    try:
+        entry = ET.fromstring(done.stdout).find("logentry")
+    except ET.ParseError:
+        entry = None
+    mine = backend.log(None, 1)[0]
+    if entry is None or (entry.findtext("author") or "(no author)") != mine.author or (
+            entry.findtext("msg") or "") != mine.message:
+        raise BadInput(f"r{rev} of {url} is not the project's r{rev} (other author or "
+                       "message): is this the repository the project came from?")
+
+
 def sync(url: str, backend: WcBackend, progress: Progress = NO_PROGRESS) -> dict[str, Any]:
     """Import the revisions after the project's head up to the repository's youngest."""
     head, top = backend.head(), youngest(url)
     if top < head:
         raise BadInput(f"{url} is at r{top} but the project is at r{head}: "
                        "is this the repository the project came from?")
+    if head:
+        _check_same_history(url, head, backend)
     if top == head:
         return {"revisions": 0, "skipped": 0, "head": head, "youngest": top,
                 "not_carried": [], "files": 0, "lock_rules": []}
