@@ -19,7 +19,7 @@ from vstudio.catalog.farm_conditions import conditions
 from vstudio.errors import BadInput, VStudioError
 from vstudio.web import views
 from vstudio.web.job_rows import job_rows, row_actions
-from vstudio.web.jobs_pages import ActingDep, SessionDep, farm_of
+from vstudio.web.jobs_pages import ActingDep, SessionDep, farm_of, parse_priority
 from vstudio.web.render import PageRoute, fragment, html, int_arg
 from vstudio.web.session import Session, require_actor
 
@@ -165,14 +165,7 @@ async def jobs_bulk(
         raise BadInput(f"unknown action {action!r}: use {', '.join(BULK)}")
     if not ids:
         raise BadInput("select at least one job")
-    prio = None
-    if action == "priority":
-        try:
-            prio = int(priority or "")
-        except ValueError:
-            raise BadInput("priority must be a whole number from 0 to 100") from None
-        if not 0 <= prio <= 100:
-            raise BadInput("priority must be a whole number from 0 to 100")
+    prio = parse_priority(priority) if action == "priority" else None
     farm = farm_of(request)
     done = refused = 0
     for job_id in dict.fromkeys(ids):

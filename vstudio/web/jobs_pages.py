@@ -50,6 +50,17 @@ def farm_of(request: Request) -> Farm:
     return farm  # type: ignore[no-any-return]
 
 
+def parse_priority(raw: str | None) -> int:
+    """A priority typed into a form: a whole number from 0 to 100, else ``BadInput``."""
+    try:
+        prio = int(raw or "")
+    except ValueError:
+        raise BadInput("priority must be a whole number from 0 to 100") from None
+    if not 0 <= prio <= 100:
+        raise BadInput("priority must be a whole number from 0 to 100")
+    return prio
+
+
 def _id(value: int) -> int:
     if not 1 <= value <= MAX_ID:
         raise NotFound(f"no job or task {value}")
@@ -224,14 +235,7 @@ async def job_action(
     require_actor(session)
     if action not in ACTIONS:
         raise BadInput(f"unknown action {action!r}: use {', '.join(ACTIONS)}")
-    prio = None
-    if action == "priority":
-        try:
-            prio = int(priority or "")
-        except ValueError:
-            raise BadInput("priority must be a whole number from 0 to 100") from None
-        if not 0 <= prio <= 100:
-            raise BadInput("priority must be a whole number from 0 to 100")
+    prio = parse_priority(priority) if action == "priority" else None
     farm = farm_of(request)
     await farm.job_action(session.user, job_id, action, prio)
     htmx = request.headers.get("hx-request") == "true"
