@@ -300,3 +300,35 @@ def test_farm_overview_shows_work_by_project_and_owner_and_time_to_empty(srv: An
         page = c.get("/farm").text
         assert re.search(r"Time to empty the queue at the recent pace: about <b>[^<]+</b> "
                          r"\(1 slot\)", page), page[:3000]
+
+
+def test_pages_of_a_job_in_a_project_the_person_may_not_read_are_refused(srv: Any) -> None:
+    import httpx
+
+    from vstudio.catalog import accounts
+    from vstudio.studio import Studio
+
+    s = Studio.open(srv.studio)
+    try:
+        accounts.create_project(s.engine, "secret")
+        accounts.add_user(s.engine, "keeper", "artist")
+        accounts.set_right(s.engine, "secret", "keeper", "read", True)  # rights now set
+    finally:
+        s.close()
+    url, tok = srv.url, srv.admin_token
+    job = _job(url, tok, name="secret shot", project="secret", blocks=[_cmd_block()])
+    node = FakeNode(url, tok, "node-s")
+    task = node.take()
+    node.progress(10, ["secret log line"])
+    with httpx.Client(base_url=url, cookies={"vstudio_session": srv.artist_token}) as c:
+        for path in (f"/jobs/{job}", f"/jobs/{job}/live", f"/jobs/{job}/tasks/{task['id']}",
+                     f"/jobs/{job}/tasks/{task['id']}/log", f"/jobs/{job}/outputs/{'0' * 64}"):
+            r = c.get(path)
+            assert r.status_code == 403, (path, r.status_code)
+            assert "secret log line" not in r.text and "secret shot" not in r.text
+        for path in ("/jobs", "/jobs?q=secret", f"/jobs/live?ids={job}", "/farm"):
+            r = c.get(path)
+            assert r.status_code == 200 and "secret shot" not in r.text, path
+            assert f'data-job="{job}"' not in r.text and ">secret<" not in r.text, path
+    with httpx.Client(base_url=url, cookies={"vstudio_session": tok}) as c:  # an admin sees it
+        assert "secret shot" in c.get("/jobs").text and c.get(f"/jobs/{job}").status_code == 200

@@ -64,7 +64,7 @@ def _counts(workers: list[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-def _overview(conn: Connection, now: float) -> dict[str, Any]:
+def _overview(conn: Connection, now: float, heads: list[wq.JobHead]) -> dict[str, Any]:
     workers = worker_rows(conn)
     queue = wq.queue_counts(conn)
     since = now - HOURS * 3600
@@ -73,8 +73,7 @@ def _overview(conn: Connection, now: float) -> dict[str, Any]:
     for f in finished:
         per_hour[min(HOURS - 1, int((f - since) // 3600))] += 1
     samples = wq.samples(conn, since)
-    heads = [h for h in wq.job_heads(conn) if h.state in ("active", "paused", "waiting")]
-    heads.sort(key=lambda h: (-h.priority, h.id))
+    heads = sorted(heads, key=lambda h: (-h.priority, h.id))
     by_owner = wq.work_by_owner(conn)
     slots = sum(w["slots"] for w in workers
                 if w["shown_state"] not in ("offline", "disabled") and not w["draining"])
@@ -85,10 +84,20 @@ def _overview(conn: Connection, now: float) -> dict[str, Any]:
             "by_owner": by_owner, "eta": eta, "slots": slots}
 
 
+def _open_heads(conn: Connection) -> list[wq.JobHead]:
+    return [h for h in wq.job_heads(conn) if h.state in ("active", "paused", "waiting")]
+
+
 @router.get("/farm")
 async def overview(request: Request, session: SessionDep) -> Response:
     now = time.time()
-    d = await farm_of(request).read(lambda c: _overview(c, now))
+    farm = farm_of(request)
+    # Only jobs, and counts per project, of projects the person may read are shown.
+    heads = [v["h"] for v in await farm.visible_jobs(
+        session.user, [{"project": h.project, "h": h} for h in await farm.read(_open_heads)])]
+    d = await farm.read(lambda c: _overview(c, now, heads))
+    d["by_owner"] = [v["r"] for v in await farm.visible_jobs(
+        session.user, [{"project": r[0], "r": r} for r in d["by_owner"]])]
     series = {"busy": [(s[0], float(s[1])) for s in d["samples"]],
               "idle": [(s[0], float(s[2])) for s in d["samples"]],
               "queued": [(s[0], float(s[4])) for s in d["samples"]]}

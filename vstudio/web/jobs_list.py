@@ -121,7 +121,10 @@ async def jobs_page(request: Request, session: SessionDep) -> Response:
     a = ListArgs.of(request.query_params)
     rows, total, page = await _list(request, session, a)
     a = replace(a, page=page)
-    owners, projects = await farm_of(request).read(wq.owners_and_projects)
+    farm = farm_of(request)
+    owners, projects = await farm.read(wq.owners_and_projects)
+    projects = [v["project"] for v in await farm.visible_jobs(
+        session.user, [{"project": p} for p in projects])]
     bulk = request.query_params.get("bulk", "")
     return html(request, "jobs.html", session, jobs=rows, total=total, page=page,
                 pages=max(1, -(-total // PER_PAGE)), filter=a.filter, sort=a.sort, sorts=SORTS,
@@ -137,7 +140,11 @@ async def jobs_live(request: Request, session: SessionDep) -> Response:
     if not _IDS.match(raw) or raw.count(",") >= 100:
         raise BadInput("ids must be a comma-separated list of at most 100 job ids")
     ids = [int(x) for x in raw.split(",")]
-    rows = await farm_of(request).read(lambda c: job_rows(c, wq.job_heads(c, ids)))
+    farm = farm_of(request)
+    heads = await farm.read(lambda c: wq.job_heads(c, ids))
+    heads = [v["head"] for v in await farm.visible_jobs(
+        session.user, [{"project": h.project, "head": h} for h in heads])]
+    rows = await farm.read(lambda c: job_rows(c, heads))
     return JSONResponse({str(r.id): views.live_json(r, session.may_change_job(r.owner))
                          for r in rows}, headers={"Cache-Control": "no-store"})
 

@@ -50,6 +50,12 @@ def farm_of(request: Request) -> Farm:
     return farm  # type: ignore[no-any-return]
 
 
+async def check_readable(request: Request, session: Session, job_id: int) -> None:
+    """``PermissionDenied`` unless the person may read the job's project (``NotFound`` for
+    an unknown job): every page of a job asks this first, as the API does."""
+    await farm_of(request).check_visible(session.user, job_id)
+
+
 def parse_priority(raw: str | None) -> int:
     """A priority typed into a form: a whole number from 0 to 100, else ``BadInput``."""
     try:
@@ -183,6 +189,7 @@ async def job_page(request: Request, session: SessionDep, job_id: int) -> Respon
     job_id = _id(job_id)
     tpage = int_arg(request.query_params.get("tpage"), 1, 1, 1_000_000)
     tfilter = TaskFilter.of(request.query_params)
+    await check_readable(request, session, job_id)
     data = await farm_of(request).read(lambda c: _load_job(c, job_id, tpage, tfilter))
     j = data["row"]
     return html(request, "job.html", session, j=j, blocks=data["blocks"], spec=data["job"],
@@ -215,6 +222,7 @@ async def job_live(request: Request, session: SessionDep, job_id: int) -> Respon
     if raw is not None and raw != "all" and not _IDS.match(raw):
         raise BadInput("tasks must be a comma-separated list of task ids, or 'all'")
     ids = None if raw is None else [] if raw == "all" else [int(x) for x in raw.split(",")]
+    await check_readable(request, session, job_id)
     data = await farm_of(request).read(lambda c: _live(c, job_id, ids))
     row = data["row"]
     body = views.live_json(row, session.may_change_job(row.owner))
@@ -236,6 +244,7 @@ async def job_action(
     if action not in ACTIONS:
         raise BadInput(f"unknown action {action!r}: use {', '.join(ACTIONS)}")
     prio = parse_priority(priority) if action == "priority" else None
+    await check_readable(request, session, job_id)
     farm = farm_of(request)
     await farm.job_action(session.user, job_id, action, prio)
     htmx = request.headers.get("hx-request") == "true"

@@ -14,7 +14,7 @@ from vstudio.catalog import farm_queries as fq
 from vstudio.catalog import web_queries as wq
 from vstudio.errors import NotFound
 from vstudio.farm.model import shown_task_status
-from vstudio.web.jobs_pages import MAX_ID, ActingDep, SessionDep, _id, farm_of
+from vstudio.web.jobs_pages import MAX_ID, ActingDep, SessionDep, _id, check_readable, farm_of
 from vstudio.web.render import PageRoute, html, int_arg
 from vstudio.web.session import require_actor
 
@@ -43,6 +43,7 @@ def _task_of_job(conn: Connection, job_id: int, task_id: int) -> dict[str, Any]:
 @router.get("/jobs/{job_id}/tasks/{task_id}")
 async def task_page(request: Request, session: SessionDep, job_id: int, task_id: int) -> Response:
     job_id, task_id = _id(job_id), _id(task_id)
+    await check_readable(request, session, job_id)
     d = await farm_of(request).read(lambda c: _task_of_job(c, job_id, task_id))
     raw = d["log"]["lines"]
     lines = with_attempts(raw, 0)
@@ -68,6 +69,7 @@ async def task_log(request: Request, session: SessionDep, job_id: int, task_id: 
     job_id, task_id = _id(job_id), _id(task_id)
     after = int_arg(request.query_params.get("after"), 0, 0, MAX_ID)
     shown = int_arg(request.query_params.get("attempt"), 0, 0, MAX_ID)
+    await check_readable(request, session, job_id)
 
     def read(conn: Connection) -> dict[str, Any]:
         if fq.task_job(conn, task_id) != job_id:
@@ -89,6 +91,7 @@ async def retry_task(request: Request, session: ActingDep, job_id: int,
     """Queue one task again (owner or admin); back to the job's task list."""
     job_id, task_id = _id(job_id), _id(task_id)
     require_actor(session)
+    await check_readable(request, session, job_id)
     farm = farm_of(request)
 
     def check(conn: Connection) -> None:
@@ -119,6 +122,7 @@ async def output(request: Request, session: SessionDep, job_id: int, oid: str) -
     job_id = _id(job_id)
     if not _OID.match(oid):
         raise NotFound("no such output")
+    await check_readable(request, session, job_id)
     name = await farm_of(request).read(lambda c: _output(c, job_id, oid))
     store = farm_of(request).studio.store
     return await stream_object(request, store, oid, name,
