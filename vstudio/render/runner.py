@@ -111,8 +111,9 @@ def _run(task: dict[str, Any], work_dir: Path, label: str,
          version: str) -> dict[int, Path]:
     from vstudio.jobtypes import TaskError, build
 
+    # the project's files are on this machine's disk, rendered by their own user
     try:
-        inv = build(task, work_dir)
+        inv = build(task, work_dir, allow_local_paths=True)
     except TaskError as e:
         raise RenderFailed(f"{label}: {e.message}") from None
     if sessions is not None and inv.warm is not None:
@@ -120,7 +121,7 @@ def _run(task: dict[str, Any], work_dir: Path, label: str,
         done = sessions.render(inv, f"{label} frames {task['frames'][0]}-{task['frames'][-1]}")
         if done is not None:
             return done
-        inv = build(task, work_dir)  # the session died on its own: a fresh blender
+        inv = build(task, work_dir, allow_local_paths=True)  # the session died: a fresh one
     argv = list(inv.argv)
     if remap and task["type"] == "blender":
         # Blender runs its arguments in order: the remap must come before -o/-a.
