@@ -135,12 +135,13 @@ def test_delete_and_cancel_ask_first_and_a_no_sends_nothing(srv: Any, browser: A
     sent: list[str] = []
     page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
     asked: list[str] = []
+    answer = {"yes": False}
 
-    def say_no(d: Any) -> None:
+    def answer_dialog(d: Any) -> None:
         asked.append(d.message)
-        d.dismiss()
+        d.accept() if answer["yes"] else d.dismiss()
 
-    page.on("dialog", say_no)
+    page.on("dialog", answer_dialog)
     page.click("#job-head button[data-action='delete']")
     page.click("#job-head button[data-action='cancel']")
     # give a request that should not exist the time to leave
@@ -149,8 +150,7 @@ def test_delete_and_cancel_ask_first_and_a_no_sends_nothing(srv: Any, browser: A
                      f"Cancel job {job}? Running tasks are stopped."]
     assert sent == []
     assert api(url, tok).get(f"/api/jobs/{job}").status_code == 200
-    page.remove_listener("dialog", say_no)
-    page.once("dialog", lambda d: d.accept())
+    answer["yes"] = True
     page.click("#job-head button[data-action='delete']")
     wait_for(lambda: api(url, tok).get(f"/api/jobs/{job}").status_code == 404, 10,
              "the job to be deleted after a yes")
@@ -195,6 +195,8 @@ def test_job_page_shows_its_settings_and_filters_tasks(srv: Any, browser: Any) -
                                                           "error": "exit 1"})
     page = login(browser, url, tok)
     page.goto(f"{url}/jobs/{job}")
+    # the encode waits for the render's frames: the legend counts it as waiting
+    assert page.locator("[data-count='waiting']").inner_text() == "1"
     page.click("#settings summary")
     settings = page.locator("#settings").inner_text()
     assert "Submitted by" in settings and f"job {first}" in settings

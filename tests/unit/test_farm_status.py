@@ -21,3 +21,12 @@ def test_plain_cases() -> None:
     assert job_status("canceled", {"queued": 3}) == "canceled"
     assert job_status("paused", {"queued": 3}) == "paused"
     assert job_status("active", {"done": 1, "blocked": 2}) == "running"
+
+
+def test_a_task_waiting_for_frames_of_another_block_is_shown_waiting() -> None:
+    from vstudio.farm.model import shown_task_status
+
+    assert shown_task_status("blocked", "active") == "waiting"
+    assert shown_task_status("queued", "active") == "queued"
+    assert shown_task_status("blocked", "paused") == "paused"
+    assert shown_task_status("running", "paused") == "running"

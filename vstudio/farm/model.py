@@ -32,9 +32,12 @@ OPEN = (TaskStatus.QUEUED, TaskStatus.BLOCKED, TaskStatus.RUNNING)
 
 
 def shown_task_status(status: str, job_state: str) -> str:
-    """The task status people see: waiting tasks are queued, a paused job's are paused."""
+    """The task status people see: a task that waits for frames of another block is
+    ``waiting``, a paused job's unstarted tasks are ``paused``."""
     if status in (TaskStatus.QUEUED, TaskStatus.BLOCKED):
-        return "paused" if job_state == JobState.PAUSED else "queued"
+        if job_state == JobState.PAUSED:
+            return "paused"
+        return "waiting" if status == TaskStatus.BLOCKED else "queued"
     return status
 
 

@@ -304,7 +304,7 @@ def _time_out(job: ProjectRender, client: FarmClient, job_id: int, blocks: list[
 
 def _block_status(tasks: list[dict[str, Any]]) -> str:
     states = {t["status"] for t in tasks}
-    for s in ("running", "failed", "queued", "blocked", "paused"):
+    for s in ("running", "failed", "queued", "waiting", "paused"):
         if s in states:
             return s
     return "done" if states == {"done"} else ""
@@ -323,7 +323,7 @@ def _stuck(detail: dict[str, Any]) -> str:
     text = f"{detail.get('status')}; tasks: " + (", ".join(parts) or "none")
     if busy:
         text += " (" + ", ".join(busy[:5]) + ")"
-    if tasks and not busy and all(t["status"] in ("queued", "blocked") for t in tasks):
+    if tasks and not busy and all(t["status"] in ("queued", "waiting") for t in tasks):
         text += ": no render node took them (are workers running, with the right tags?)"
     return text
 

@@ -386,7 +386,13 @@
     flash.hidden = false;
   });
 
-  document.addEventListener("DOMContentLoaded", function () { bind(document); connect(); pollLists(); });
+  // On a phone the list comes first: the search folds away unless it is in use.
+  function foldSearch() {
+    var d = $("details.search");
+    if (d && window.innerWidth <= 720 && !d.hasAttribute("data-keep-open")) d.open = false;
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { foldSearch(); bind(document); connect(); pollLists(); });
   // Actions posted by htmx swap in fresh fragments: bind their handlers too.
   document.addEventListener("htmx:load", function (e) { if (e.target !== document.body) bind(e.target); });
   window.vstudio = { onEvent: onEvent, openLog: openLog, csrf: csrf };

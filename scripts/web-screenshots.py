@@ -1,0 +1,97 @@
+"""Screenshots of the web page for the README (run by hand; needs Debian's chromium).
+
+    .venv/bin/python scripts/web-screenshots.py [DEST]   (default: docs/screenshots)
+
+Starts a throwaway studio with a few jobs in the states a wrangler meets (running,
+stalled, waiting, queued without a matching node, paused) and simulated render nodes,
+then photographs the jobs list, a job page, the workers page and the farm overview at
+desktop and phone width.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.acceptance.test_web_browser import FakeNode, api, launch_chromium  # noqa: E402
+from tests.conftest import start_server  # noqa: E402
+from vstudio.studio import init_studio  # noqa: E402
+
+
+def block(name: str = "render", frames: str = "1-48", chunk: int = 4, **kw: object) -> dict:
+    return {"name": name, "type": "command", "params": {"argv": ["true"]}, "frames": frames,
+            "chunk": chunk, **kw}
+
+
+def seed(url: str, token: str) -> int:
+    c = api(url, token)
+
+    def job(**spec: object) -> int:
+        r = c.post("/api/jobs", json=spec)
+        r.raise_for_status()
+        return int(r.json()["id"])
+
+    shot = job(name="ep01 sh010 lighting", priority=70, blocks=[
+        block(), block("encode", "1", 1, depends_on=[{"block": "render"}])])
+    fragile = job(name="ep01 sh020 fluid bake", blocklist_after=1,
+                  blocks=[block(frames="1-8", chunk=2, retries=3)])
+    gpu = job(name="ep01 sh030 hair", blocks=[block(tags=["gpu"])])
+    job(name="ep01 edit", after=[shot, gpu], blocks=[block(frames="1-240", chunk=24)])
+    paused = job(name="ep02 animatic", blocks=[block(frames="1-96", chunk=8)])
+    c.post(f"/api/jobs/{paused}/pause")
+    c.post(f"/api/jobs/{fragile}/priority", json={"priority": 90})
+    bad = FakeNode(url, token, "volunteer-anna")
+    t = bad.take()
+    bad.http.post(f"/api/tasks/{t['id']}/fail", json={"attempt": t["attempt"],
+                                                      "error": "exit 137: out of memory"})
+    nodes = [FakeNode(url, token, f"studio-pc-{i}") for i in range(1, 4)]
+    for i, n in enumerate(nodes):
+        n.take()
+        n.progress(20.0 + 25 * i, [f"Fra:{i + 1} Mem:120M | Sample {i * 8}/32"])
+        if i == 0:
+            n.done()
+            n.take()
+            n.progress(60.0)
+    return shot
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    dest = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots"
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="vst-shots-"))
+    root = tmp / "studio"
+    init_studio(root, store_url=None, db_url=None).close()
+    srv = start_server(root, tmp / "server.log")
+    try:
+        shot = seed(srv.url, srv.admin_token)
+        with sync_playwright() as pw:
+            browser = launch_chromium(pw)
+            for label, size in (("desktop", {"width": 1280, "height": 860}),
+                                ("phone", {"width": 390, "height": 844})):
+                ctx = browser.new_context(viewport=size, device_scale_factor=1)
+                ctx.add_cookies([{"name": "vstudio_session", "value": srv.admin_token,
+                                  "url": srv.url}])
+                page = ctx.new_page()
+                for name, path in (("jobs", "/jobs"), ("job", f"/jobs/{shot}"),
+                                   ("workers", "/workers"), ("farm", "/farm")):
+                    page.goto(srv.url + path)
+                    page.wait_for_load_state("load")
+                    page.wait_for_timeout(800)
+                    out = dest / f"{name}-{label}.png"
+                    page.screenshot(path=str(out), full_page=label == "desktop")
+                    print(out)
+                ctx.close()
+            browser.close()
+    finally:
+        srv.process.terminate()
+        srv.process.wait(10)
+
+
+if __name__ == "__main__":
+    main()
