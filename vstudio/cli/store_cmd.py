@@ -109,8 +109,13 @@ def store_stats(studio_dir: str | None, server: str | None, token: str | None,
 @studio_option
 @json_option
 def store_check(read_data: bool, studio_dir: str | None, as_json: bool) -> None:
-    """Check the store; exit 1 naming each bad or missing object."""
-    problems: list[str] = open_studio_from(studio_dir).store.check(read_data)
+    """Check the store from every root; exit 1 naming each bad or missing object and
+    each ref that names one."""
+    from vstudio.store.roots import live_ids
+
+    studio = open_studio_from(studio_dir)
+    problems: list[str] = studio.store.check(  # type: ignore[attr-defined]
+        read_data, set(live_ids(studio)))
     emit({"ok": not problems, "problems": problems}, as_json, lambda d: click.echo(
         "store is consistent" if d["ok"] else "\n".join(d["problems"])))
     if problems:
