@@ -118,3 +118,43 @@ def test_get_refuses_symlinks_and_pipes(studio_dir: Path, tmp_path: Path) -> Non
     cli("store", "get", oid, str(tmp_path / "plain"), *s)  # a regular file is fine
     cli("store", "get", oid, str(tmp_path / "plain"), *s)  # and replaced
     assert (tmp_path / "plain").read_bytes() == f.read_bytes()
+
+
+def _flip_byte(pack: Path, at: int) -> None:
+    raw = bytearray(pack.read_bytes())
+    raw[at] ^= 1
+    pack.write_bytes(bytes(raw))
+
+
+def test_repair_rewrites_damaged_pieces_from_the_original(studio_dir: Path,
+                                                          tmp_path: Path) -> None:
+    s = ("--studio", str(studio_dir))
+    rnd = random.Random(5)
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.write_bytes(rnd.randbytes(400_000))
+    two.write_bytes(rnd.randbytes(400_000))
+    ids = [r["id"] for r in cli_json("store", "put", str(one), str(two), *s)]  # one pack
+    (pack,) = [p for p in (studio_dir / "store" / "packs").rglob("*") if p.is_file()]
+    _flip_byte(pack, 100)  # inside the first chunk of 'one'
+    out = tmp_path / "out"
+    assert "corrupt" in _fail("store", "get", ids[0], str(out), *s)
+    cli("store", "put", str(one), *s)  # a put reuses the stored copy without reading it
+    assert "corrupt" in _fail("store", "get", ids[0], str(out), *s)
+    assert "nothing to repair" in cli("store", "repair", str(two), *s).stdout
+    done = cli_json("store", "repair", str(one), *s)
+    assert done["files"] == [{"path": str(one), "id": ids[0]}]
+    assert done["repaired_objects"] >= 1 and done["packs_rewritten"] == 1
+    for oid, src in zip(ids, (one, two), strict=True):
+        cli("store", "get", oid, str(out), *s)
+        assert out.read_bytes() == src.read_bytes()
+    assert cli_json("store", "check", "--read-data", *s)["ok"]
+    # A lost pack: its files come back from the originals.
+    for p in (studio_dir / "store" / "packs").rglob("*"):
+        if p.is_file():
+            p.unlink()
+    assert not cli_json("store", "check", *s, check=False)["ok"]
+    cli("store", "repair", str(one), str(two), *s)
+    cli("store", "get", ids[1], str(out), *s)
+    assert out.read_bytes() == two.read_bytes()
+    assert cli_json("store", "check", "--read-data", *s)["ok"]
+    assert "does not exist" in _fail("store", "repair", str(tmp_path / "nope"), *s)

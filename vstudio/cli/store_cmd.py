@@ -140,3 +140,28 @@ def store_gc(grace: float, studio_dir: str | None, as_json: bool) -> None:
         f"deleted {d['packs_deleted']} packs and {d['orphan_packs_deleted']} orphan packs "
         f"({d['bytes_freed']} bytes); {d['doomed_objects']} unreferenced objects wait "
         "for the next gc"))
+
+
+@store_group.command("repair")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@studio_option
+@json_option
+def store_repair(paths: tuple[Path, ...], studio_dir: str | None, as_json: bool) -> None:
+    """Rewrite damaged or lost pieces of the store from the original files."""
+    from vstudio.cli.progress import bar
+    from vstudio.store.repair import repair
+
+    for p in paths:  # check all before storing any, as put does
+        if not p.exists():
+            raise BadInput(f"{p} does not exist")
+        if p.is_dir():
+            raise BadInput(f"{p} is a folder: give files (for example {p}/*)")
+    done = repair(open_studio_from(studio_dir).store, paths, bar())  # type: ignore[arg-type]
+    data = {"files": [{"path": p, "id": i} for p, i in done.files],
+            "repaired_objects": done.objects, "packs_rewritten": done.packs}
+    emit(data, as_json, lambda d: click.echo(
+        "\n".join(f"{f['id']}  {f['path']}" for f in d["files"]) + "\n"
+        + (f"repaired {d['repaired_objects']} damaged or lost objects "
+           f"({d['packs_rewritten']} packs rewritten); run 'vstudio store check "
+           "--read-data' to see what is left" if d["repaired_objects"] else
+           "nothing to repair: every stored piece of these files is intact")))

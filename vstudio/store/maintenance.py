@@ -28,7 +28,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import blake3
@@ -330,10 +330,20 @@ def _maybe_repack(store: Store, pack: str, entries: list[fmt.IndexEntry],
     waste = sum(e.length for e in entries if dead(e))
     if not total or waste / total < REPACK_WASTE:
         return 0
-    data = store.backend.get(pack_object(pack))
+    move_blobs(store, pack, store.backend.get(pack_object(pack)), lambda e: not dead(e))
+    for e in entries:
+        if e.key in deletable:
+            doomed.pop(e.key, None)
+    return 1
+
+
+def move_blobs(store: Store, pack: str, data: bytes,
+               keep: Callable[[fmt.IndexEntry], bool]) -> None:
+    """Copy the blobs of ``pack`` (its bytes: ``data``) that ``keep`` accepts into a new
+    pack, then delete the old pack and its index."""
     with store.writer() as w:
-        for e in entries:
-            if not dead(e) and e.key not in w._written:
+        for e in store.index.packs.get(pack, []):
+            if keep(e) and e.key not in w._written:
                 # Sealed bytes move as they are: their associated data is the blob's id.
                 w._append(e.key, e.kind, e.chunker, e.raw_length,
                           data[e.offset:e.offset + e.length], e.check, e.file_size)
@@ -341,10 +351,6 @@ def _maybe_repack(store: Store, pack: str, entries: list[fmt.IndexEntry],
     store.backend.delete(index_object(pack))
     store.backend.delete(pack_object(pack))
     store.index.remove_packs([pack])
-    for e in entries:
-        if e.key in deletable:
-            doomed.pop(e.key, None)
-    return 1
 
 
 def _size(store: Store, pack: str) -> int:
