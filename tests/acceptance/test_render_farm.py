@@ -210,7 +210,7 @@ def test_renderchan_project_on_the_farm(server: ServerProc, worker: object,
     assert out.returncode == 0, out.stderr + (tmp_path / "worker.log").read_text()[-3000:]
     items = {i["file"]: i["status"] for i in json.loads(out.stdout)}
     assert items == {"shots/s1.blend": "rendered", "title.sif": "rendered",
-                     "edit.blend": "rendered"}
+                     "edit.blend": "rendered", "shots/s2.blend": "rendered"}  # s2: a root
     assert sorted(p.name for p in (proj / "render/shots/s1.blend.png").iterdir()) == [
         "file.00001.png", "file.00002.png"]
     edit = sorted((proj / "render/edit.blend.png").iterdir())
