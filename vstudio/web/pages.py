@@ -41,8 +41,8 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 # Sections of the page; each module defines ``router``. A section whose domain is not
 # built yet (the farm, the repository) is simply absent from the navigation.
-SECTIONS = ["vstudio.web.farm_pages", "vstudio.web.jobs_pages", "vstudio.web.tasks_pages",
-            "vstudio.web.repo_pages"]
+SECTIONS = ["vstudio.web.farm_pages", "vstudio.web.jobs_list", "vstudio.web.jobs_pages",
+            "vstudio.web.tasks_pages", "vstudio.web.repo_pages"]
 MINTED_COOKIE = "vstudio_minted"  # set by older versions; cleared at logout
 
 
