@@ -28,6 +28,10 @@ TEXT_SIF = """<?xml version="1.0" encoding="UTF-8"?>
   <param name="text"><string>BY</string></param>
   <param name="family"><string>DejaVuSans-Bold.ttf</string></param>
  </layer>
+ <layer type="text" active="true" version="0.3" desc="as in RenderChan's template">
+  <param name="text"><string>SA</string></param>
+  <param name="family"><string>../../fonts/DejaVuSans-Bold.ttf</string></param>
+ </layer>
 </canvas>
 """
 
@@ -176,7 +180,9 @@ def test_font_families_single_frames_and_settings_warnings(studio_dir: Path,
     (proj / "license.sif.conf").write_text("SINGLE=1\nformat=png\n")
     deps = cli("deps", str(proj / "license.sif"), "--json")
     report = json.loads(deps.stdout)
-    assert report["missing"] == [] and report["uses"] == []  # a font family is no file
+    assert report["missing"] == []  # a font family is no file; an installed one is used
+    assert [u["path"].endswith("/fonts/DejaVuSans-Bold.ttf") for u in report["uses"]] == [True]
+    assert "the installed /" in deps.stderr and "DejaVuSans-Bold.ttf" in deps.stderr
     out = cli("render", str(proj), "--studio", str(studio_dir), "--json")
     (item,) = json.loads(out.stdout)
     assert (item["file"], item["status"], item["frames"]) == ("license.sif", "rendered", 1)
@@ -217,3 +223,55 @@ def test_deps_writes_nothing_beside_the_sources(tmp_path: Path) -> None:
     assert [u["path"] for u in json.loads(out.stdout)["uses"]] == ["logo.png"]
     assert sorted(p.relative_to(proj) for p in proj.rglob("*")) == before
     assert list((cache / "vstudio" / "projects").glob("film-*.json"))
+
+
+def test_library_cycle_is_broken_with_a_warning(studio_dir: Path, tmp_path: Path) -> None:
+    from tests.blendgen import run_blender
+
+    a, b = tmp_path / "film" / "a.blend", tmp_path / "film" / "b.blend"
+    a.parent.mkdir()
+    (a.parent / "project.conf").write_text("[main]\nactive_profile=t\n[t]\nWIDTH=16\n"
+                                           "HEIGHT=9\nblender.cycles_samples=1\n")
+    save = "bpy.ops.wm.save_as_mainfile(filepath=%r, relative_remap=True)"
+
+    def coll(name: str) -> str:
+        return (f"bpy.ops.mesh.primitive_cube_add(); c = bpy.data.collections.new({name!r}); "
+                "c.objects.link(bpy.context.active_object); "
+                "bpy.context.scene.collection.children.link(c)")
+
+    def link(lib: Path, name: str) -> str:
+        return (f"with bpy.data.libraries.load({str(lib)!r}, link=True, relative=True) as "
+                f"(s, d): d.collections = [{name!r}]\n"
+                "bpy.context.scene.collection.children.link(d.collections[0])")
+
+    run_blender(f"import bpy\nbpy.ops.wm.read_factory_settings(use_empty=True)\n"
+                f"{coll('A')}\nsc = bpy.context.scene\nsc.frame_end = 1\n"
+                "cam = bpy.data.objects.new('C', bpy.data.cameras.new('C'))\n"
+                "sc.collection.objects.link(cam); sc.camera = cam; cam.location.z = 5\n"
+                f"{save % str(a)}")
+    run_blender(f"import bpy\nbpy.ops.wm.read_factory_settings(use_empty=True)\n"
+                f"{coll('B')}\n{save % str(b)}\n{link(a, 'A')}\n{save % str(b)}")
+    run_blender(f"import bpy\n{link(b, 'B')}\nbpy.ops.wm.save_mainfile()", blend=a)
+    deps = cli("deps", str(a), "--json")
+    assert "library cycle" in deps.stderr
+    assert [u["path"] for u in json.loads(deps.stdout)["uses"]] == ["b.blend", "a.blend"]
+    out = cli("render", str(a), "--studio", str(studio_dir), "--json")
+    assert "library cycle" in out.stderr
+    assert [(i["file"], i["status"]) for i in json.loads(out.stdout)] == [
+        ("a.blend", "rendered")]
+    assert (a.parent / "render/a.blend.png/file.00001.png").is_file()
+
+
+def test_lossless_video_keeps_odd_sizes(tmp_path: Path) -> None:
+    need("ffmpeg", "apt-get install ffmpeg")
+    from vstudio.render.media import encode
+
+    frames = [write_png(tmp_path / f"f{n}.png", 81, 45, (10 * n, 200, 30)) for n in range(3)]
+    lossless = encode(frames, 24, tmp_path / "a.mp4", "lossless")
+    (v,) = probe(lossless)
+    assert (v["width"], v["height"], v["nb_read_frames"]) == (81, 45, "3")
+    _, _, px = rgba(lossless, 2)
+    assert px[:4] == bytes((20, 200, 30, 255))  # exact
+    delivery = encode(frames, 24, tmp_path / "b.mov", "h264", crf=30)
+    (d,) = probe(delivery)
+    assert (d["width"], d["height"], d["codec_name"]) == (81, 45, "h264")

@@ -16,7 +16,12 @@ from pathlib import Path
 from vstudio.errors import BadInput
 from vstudio.render.model import SceneInfo, Use
 from vstudio.render.project import RENDER_DIR, Project
-from vstudio.render.scanners import expand_sequence, has_scanner, renderer_for
+from vstudio.render.scanners import (
+    expand_sequence,
+    has_scanner,
+    installed_font,
+    renderer_for,
+)
 from vstudio.render.statcache import FileCache
 
 
@@ -189,6 +194,13 @@ def _add_use(graph: Graph, node: Node, use: Use, queue: list[Path]) -> None:
         return
     files = expand_sequence(use.path) if use.kind == "sequence" else [use.path]
     files = [f for f in files if os.path.isfile(f)]
+    if not files and use.kind == "font" and installed_font(os.path.basename(use.path)):
+        # Synfig and Blender fall back to the installed font of that name (RenderChan's
+        # own template names fonts that way)
+        graph.warnings.append(f"{project.rel(use.path)} (font used by {node.rel}) is not "
+                              f"there; the installed {installed_font(os.path.basename(use.path))}"
+                              " is used")
+        return
     if not files:
         graph.missing.append(Missing(project.rel(use.path), node.rel, use.kind, use.detail))
         return
