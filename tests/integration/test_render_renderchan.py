@@ -275,3 +275,21 @@ def test_lossless_video_keeps_odd_sizes(tmp_path: Path) -> None:
     delivery = encode(frames, 24, tmp_path / "b.mov", "h264", crf=30)
     (d,) = probe(delivery)
     assert (d["width"], d["height"], d["codec_name"]) == (81, 45, "h264")
+
+
+def test_an_edit_that_comes_out_empty_is_a_loud_warning(studio_dir: Path,
+                                                        tmp_path: Path) -> None:
+    need("blender", "apt-get install blender")
+    need("synfig", "apt-get install synfig")
+    # the strip is there and its frames render, but it is muted: every edit frame is empty
+    strips: list[dict[str, object]] = [
+        {"dir": "render/title.sif.png", "first": 0, "frames": 2, "name": "file.%04d.png",
+         "mute": True}]
+    proj = make_rc_project(tmp_path / "film", strips=strips)
+    out = cli("render", str(proj / "edit.blend"), "--studio", str(studio_dir), "--json")
+    items = by_file(json.loads(out.stdout))
+    assert items["edit.blend"]["status"] == "rendered"
+    assert "every frame of edit.blend is empty" in items["edit.blend"]["warning"]
+    assert "WARNING: every frame of edit.blend is empty" in out.stderr
+    assert "title.sif" in items["edit.blend"]["warning"]
+    assert items["title.sif"]["warning"] == ""
