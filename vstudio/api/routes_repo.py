@@ -68,6 +68,7 @@ class CommitOut(BaseModel):
     time: float
     message: str
     changed: list[str]
+    props: dict[str, str] = {}
 
 
 class TreeOut(BaseModel):
@@ -129,6 +130,8 @@ class ImportIn(BaseModel):
     rev: int = Field(ge=1, le=MAX_REV)
     author: Text = Field(max_length=128)
     time: float = Field(allow_inf_nan=False)
+    props: dict[Annotated[Text, Field(max_length=128)],
+                Annotated[Text, Field(max_length=10_000)]] = Field(default={}, max_length=100)
 
 
 class CommitIn(BaseModel):
@@ -155,7 +158,7 @@ def log(project: str, user: Person, studio: StudioDep,
         limit: Annotated[int | None, Query(ge=1, le=100_000)] = None) -> list[CommitOut]:
     svc = _service(studio, project, user, "read")
     return [CommitOut(rev=c.rev, author=c.author, time=c.time, message=c.message,
-                      changed=c.changed) for c in svc.log(project, path, limit)]
+                      changed=c.changed, props=c.props) for c in svc.log(project, path, limit)]
 
 
 @router.get("/{project}/tree/{rev}", response_model=TreeOut)
@@ -231,7 +234,7 @@ def commit(project: str, body: CommitIn, user: Person, studio: StudioDep) -> Com
 
         changes = [Change(c.path, ANY, c.new) for c in changes]
         rev = svc.commit(project, imp.author, body.message, changes, when=imp.time,
-                         rev=imp.rev, allow_empty=True)
+                         rev=imp.rev, allow_empty=True, props=imp.props)
     else:
         rev = svc.commit(project, user.name, body.message, changes)
     return CommitDone(rev=rev)

@@ -168,6 +168,16 @@ def get_project(engine: Engine | Connection, name: str) -> Project:
     return Project(row.id, row.name, row.created, bool(row.trusted))
 
 
+def remove_project(engine: Engine, name: str) -> None:
+    """Delete a project's row; its revisions, locks, tags and rights go with it (cascade)."""
+    with engine.begin() as conn:
+        pid = conn.execute(sa.select(projects.c.id).where(projects.c.name == name)).scalar()
+        if pid is None:
+            raise NotFound(f"no project {name!r}")
+        conn.execute(project_rights.delete().where(project_rights.c.project_id == pid))
+        conn.execute(projects.delete().where(projects.c.id == pid))
+
+
 def list_projects(engine: Engine) -> list[Project]:
     with engine.connect() as conn:
         rows = conn.execute(sa.select(projects).order_by(projects.c.name))

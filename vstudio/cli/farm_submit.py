@@ -30,7 +30,8 @@ def _common(f: Any) -> Any:
                      help="at most this many tasks of the job at once"),
         click.option("--paused", is_flag=True, help="submit paused"),
         click.option("--shared-disk", is_flag=True,
-                     help="pass FILE as a path the workers can read; do not upload it"),
+                     help="pass FILE as a path the workers can read; do not upload it "
+                          "(only workers started with --allow-local-paths take it)"),
         json_option, server_options,
     ]):
         f = deco(f)

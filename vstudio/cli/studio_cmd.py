@@ -57,6 +57,29 @@ def project_create(name: str, trusted: bool, studio_dir: str | None, as_json: bo
          lambda d: click.echo(f"created project {d['name']}"))
 
 
+@project_group.command("rm")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@studio_option
+@json_option
+def project_rm(name: str, yes: bool, studio_dir: str | None, as_json: bool) -> None:
+    """Remove a project and its history (its data is freed by the next 'store gc')."""
+    import sys
+
+    from vstudio.repo.removal import describe, remove_project
+
+    studio = open_studio_from(studio_dir)
+    info = describe(studio, name)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("removing a project cannot be undone: pass --yes")
+        click.confirm(f"Remove project {name!r} and its {info['head']} revisions for good?",
+                      abort=True)
+    remove_project(studio, name)
+    emit(info, as_json, lambda d: click.echo(
+        f"removed project {d['project']} (r{d['head']}); 'vstudio store gc' frees its data"))
+
+
 @project_group.command("ls")
 @studio_option
 @json_option

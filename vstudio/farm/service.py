@@ -28,7 +28,7 @@ from vstudio.catalog.farm_cache import FarmCache
 from vstudio.catalog.farm_db import Listener, Relay, notify, write_engine
 from vstudio.errors import BadInput, NotFound, PermissionDenied
 from vstudio.farm.events import EventBus, EventRelay, Notifier
-from vstudio.farm.spec import JobSpec, check_inputs, compile_job
+from vstudio.farm.spec import JobSpec, check_inputs, compile_job, parse_ref
 from vstudio.farm.writer import BatchWriter
 from vstudio.studio import Studio
 
@@ -307,14 +307,8 @@ class Farm:
             if ref is None:
                 out.append(item)
                 continue
-            project, _, rest = ref.partition("@")
-            rev_s, _, path = rest.partition(":")
-            if not project or not path:
-                raise BadInput(f"bad repository reference {ref!r}: use PROJECT@REV:path")
-            try:
-                rev = reader.head(project) if rev_s in ("", "HEAD") else int(rev_s.lstrip("r"))
-            except ValueError:
-                raise BadInput(f"bad revision in {ref!r}") from None
+            project, want, path = parse_ref(ref)
+            rev = reader.head(project) if want is None else want
             entry = reader.tree(project, rev).get(path)
             if entry is None:
                 raise BadInput(f"{path} is not in {project} r{rev}")

@@ -131,6 +131,7 @@ class JobSummary(BaseModel):
     project: str | None
     priority: int
     status: str
+    reason: str = ""  # why it is waiting, queued, stalled, pausing or failed
     paused: bool
     max_running: int | None
     created: float

@@ -22,8 +22,8 @@ from vstudio.errors import BadInput
 from vstudio.render import outputs
 from vstudio.render.graph import Graph, build
 from vstudio.render.keys import KeyMaker
-from vstudio.render.project import RENDER_DIR, Profile, Project, find_root
-from vstudio.render.runner import RenderFailed, chunks, run_chunk, task_for
+from vstudio.render.project import DEFAULTS, RENDER_DIR, Profile, Project, find_root
+from vstudio.render.runner import RenderFailed, WarmPool, chunks, run_chunk, task_for
 from vstudio.render.statcache import FileCache
 from vstudio.store.api import ObjectStore
 
@@ -140,9 +140,19 @@ class ProjectRender:
         return item
 
     def todo_chunks(self, item: Item) -> list[list[int]]:
-        size = item.profile_obj.chunk if item.profile_obj else 10
-        return [c for c in chunks(item.frame_list, size)
+        return [c for c in chunks(item.frame_list, self.chunk_size(item))
                 if not all(f in item.saved for f in c)]
+
+    def chunk_size(self, item: Item) -> int:
+        """A chunk size the project sets is kept. The default lets vstudio choose: about one
+        chunk per slot (start-up and opening the file are paid per chunk), from the default
+        up to 4x it, so that frames still reach their users, and interrupted runs resume,
+        in steps."""
+        size = item.profile_obj.chunk if item.profile_obj else DEFAULTS["chunk"]
+        if size != DEFAULTS["chunk"]:
+            return size
+        even = -(-len(item.frame_list) // max(1, self.jobs))
+        return max(size, min(even, 4 * size))
 
     def _why(self, item: Item, now: dict[str, str]) -> str:
         before = self.cache.last.get(f"{item.profile}:{item.file}")
@@ -209,6 +219,8 @@ class ProjectRender:
                 unfinished.append(item)
             waiting += [(item, c, self._needs(item, c, by_file)) for c in todo_chunks]
         slots = max(1, self.jobs)
+        warm = sum(1 for i in todo if i.renderer == "blender" for _ in self.todo_chunks(i))
+        sessions = WarmPool(work, min(slots, warm)) if warm else None
         try:
             with ThreadPoolExecutor(max_workers=slots) as pool:
                 while waiting or running or unfinished:
@@ -247,7 +259,7 @@ class ProjectRender:
                         task = task_for(item.path, item.renderer, self.graph.nodes[
                             item.file].scene, item.profile_obj or Profile("default"), chunk)
                         fut = pool.submit(run_chunk, task, work / item.key[:16] / str(chunk[0]),
-                                          self._remap(item))
+                                          self._remap(item), sessions, item.key)
                         running[fut] = (item, chunk, time.monotonic())
                     if not running:
                         if not moved:  # stuck: cannot happen with an acyclic graph
@@ -271,6 +283,8 @@ class ProjectRender:
                         if left[item.file] == 0 and item.status != "failed":
                             unfinished.append(item)
         finally:
+            if sessions is not None:
+                sessions.close()
             shutil.rmtree(work, ignore_errors=True)
 
     def _needs(self, item: Item, chunk: list[int],

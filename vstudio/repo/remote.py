@@ -89,8 +89,8 @@ class RemoteReader:
         if limit:
             params["limit"] = limit
         rows = self.client.call("GET", _p(project) + "/log", params=params)
-        return [CommitInfo(r["rev"], r["author"], r["time"], r["message"], r["changed"])
-                for r in rows]
+        return [CommitInfo(r["rev"], r["author"], r["time"], r["message"], r["changed"],
+                           r.get("props") or {}) for r in rows]
 
     def tree(self, project: str, rev: int) -> dict[str, Entry]:
         doc = self.client.call("GET", f"{_p(project)}/tree/{int(rev)}")
@@ -192,8 +192,9 @@ class RemoteBackend:
         return self._commit(message, changes, None)
 
     def import_commit(self, rev: int, author: str, when: float, message: str,
-                      changes: list[Change]) -> int:
-        return self._commit(message, changes, {"rev": rev, "author": author, "time": when})
+                      changes: list[Change], props: dict[str, str] | None = None) -> int:
+        return self._commit(message, changes, {"rev": rev, "author": author, "time": when,
+                                               "props": props or {}})
 
     def release_locks(self, paths: list[str]) -> None:
         self.client.call("POST", _p(self.project) + "/locks/release", json={"paths": paths})

@@ -9,6 +9,8 @@ wake-ups are the same whichever way a person acts.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -17,8 +19,9 @@ from markupsafe import Markup
 
 from vstudio.catalog import farm_queries as fq
 from vstudio.catalog import web_queries as wq
+from vstudio.catalog.farm_conditions import conditions
 from vstudio.errors import BadInput, NotFound
-from vstudio.farm.model import job_status, shown_task_status
+from vstudio.farm.model import shown_task_status
 from vstudio.web import views
 from vstudio.web.render import PageRoute, fragment, html, int_arg
 from vstudio.web.session import Session, acting_session, require_actor, require_session
@@ -39,7 +42,8 @@ GRID_MAX = 25_000  # cells drawn per job page
 MAX_ID = 2**62
 SORTS = [("newest", "Newest first"), ("oldest", "Oldest first"), ("priority", "Priority"),
          ("name", "Name"), ("owner", "Owner"), ("status", "Status")]
-FILTERS = ("all", "mine", "running", "failed", "queued", "paused", "done", "canceled")
+FILTERS = ("all", "mine", "running", "stalled", "failed", "waiting", "queued", "pausing",
+           "paused", "done", "canceled")
 _IDS = re.compile(r"^\d{1,19}(,\d{1,19}){0,999}$")
 ACTIONS = ("pause", "resume", "cancel", "retry", "delete", "priority", "clear-blocklist")
 
@@ -63,6 +67,9 @@ def job_rows(conn: Connection, heads: list[wq.JobHead],
     ids = [h.id for h in heads]
     counts = counts if counts is not None else wq.task_status_counts(conn, ids)
     frames = wq.frame_counts(conn, ids)
+    conds = conditions(conn, [(h.id, h.state) for h in heads], counts)
+    # A paused job's clock stops when its last running task ended.
+    stopped = wq.last_finished(conn, [h.id for h in heads if conds[h.id].status == "paused"])
     rows = []
     for h in heads:
         c = counts.get(h.id, {})
@@ -72,14 +79,17 @@ def job_rows(conn: Connection, heads: list[wq.JobHead],
         for status, n in c.items():
             key = shown_task_status(status, h.state)
             shown[key] = shown.get(key, 0) + n
-        rows.append(views.JobRow(h.id, h.name, h.owner, job_status(h.state, c), h.priority,
-                                 fc.done, fc.total, round(pct, 1), h.created, h.started,
-                                 h.finished, shown, h.project))
+        cond = conds[h.id]
+        rows.append(views.JobRow(h.id, h.name, h.owner, cond.status, h.priority,
+                                 fc.rendered, fc.to_render, round(pct, 1), h.created, h.started,
+                                 h.finished, shown, h.project, cond.reason,
+                                 stopped.get(h.id)))
     return rows
 
 
 def _sort_key(sort: str) -> Any:
-    order = {"running": 0, "queued": 1, "paused": 2, "failed": 3, "done": 4, "canceled": 5}
+    order = {s: i for i, s in enumerate(("stalled", "running", "pausing", "queued", "waiting",
+                                         "paused", "failed", "done", "canceled"))}
     return {
         "oldest": lambda r: r[0].id,
         "priority": lambda r: (-r[0].priority, -r[0].id),
@@ -94,7 +104,8 @@ def _list(conn: Connection, session: Session, flt: str, sort: str,
     heads = wq.job_heads(conn, owner=session.user.name if flt == "mine" else None)
     counts = wq.task_status_counts(conn, [h.id for h in heads]) if len(heads) < 900 \
         else wq.task_status_counts(conn)
-    with_status = [(h, job_status(h.state, counts.get(h.id, {}))) for h in heads]
+    conds = conditions(conn, [(h.id, h.state) for h in heads], counts)
+    with_status = [(h, conds[h.id].status) for h in heads]
     if flt not in ("all", "mine"):
         with_status = [hs for hs in with_status if hs[1] == flt]
     with_status.sort(key=_sort_key(sort))
@@ -114,7 +125,7 @@ def _list_args(request: Request) -> tuple[str, str, int]:
 
 
 def _actions(session: Session) -> Any:
-    return lambda j: views.actions_for(j.status) if session.may_change_job(j.owner) else []
+    return lambda j: j.actions if session.may_change_job(j.owner) else []
 
 
 @router.get("/jobs")
@@ -159,7 +170,32 @@ def _grid(cells: list[wq.TaskCell], state: str) -> Markup:
     return Markup("".join(parts))
 
 
-def _load_job(conn: Connection, job_id: int, tpage: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TaskFilter:
+    """The job page's task list filter: a shown status, a worker, a frame to go to."""
+
+    status: str = ""
+    worker: str = ""
+    frame: int | None = None
+
+    @classmethod
+    def of(cls, q: Mapping[str, str]) -> TaskFilter:
+        status = q.get("tstatus", "")
+        frame = q.get("frame", "").strip()
+        return cls(status if status in views.CELL else "", q.get("tworker", "")[:128],
+                   int_arg(frame, 1, -10**9, 10**9) if frame else None)
+
+
+def _pick_tasks(cells: list[wq.TaskCell], state: str, f: TaskFilter) -> list[wq.TaskCell]:
+    if f.status:
+        cells = [c for c in cells if shown_task_status(c.status, state) == f.status]
+    if f.worker:
+        cells = [c for c in cells if c.worker == f.worker]
+    return cells
+
+
+def _load_job(conn: Connection, job_id: int, tpage: int,
+              tfilter: TaskFilter = TaskFilter()) -> dict[str, Any]:
     job = fq.get_job(conn, job_id, with_tasks=False)
     head = wq.job_heads(conn, [job_id])[0]
     row = job_rows(conn, [head])[0]
@@ -188,6 +224,10 @@ def _load_job(conn: Connection, job_id: int, tpage: int) -> dict[str, Any]:
             "hidden": len(bc) - len(grid_cells),
             "depends": ", ".join(f"{d['block']} ({d['mode']})" for d in b["depends_on"]),
             "summary": ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))})
+    picked = _pick_tasks(cells, head.state, tfilter)
+    if tfilter.frame is not None:  # "go to frame N": the page of the task that renders it
+        at = next((i for i, c in enumerate(picked) if c.first <= tfilter.frame <= c.last), 0)
+        tpage = at // TASKS_PER_PAGE + 1
     start = (tpage - 1) * TASKS_PER_PAGE
     task_rows = [{
         "id": c.id, "block": names.get(c.block_id, ""),
@@ -195,9 +235,12 @@ def _load_job(conn: Connection, job_id: int, tpage: int) -> dict[str, Any]:
         "status": shown_task_status(c.status, head.state), "progress": c.progress,
         "worker": c.worker, "error": bool(c.error),
         "seconds": (c.finished - c.started) if c.finished and c.started else None,
-    } for c in cells[start:start + TASKS_PER_PAGE]]
+        "hit": tfilter.frame is not None and c.first <= tfilter.frame <= c.last,
+    } for c in picked[start:start + TASKS_PER_PAGE]]
+    workers = sorted({c.worker for c in cells if c.worker})
     return {"job": job, "row": row, "blocks": blocks, "task_rows": task_rows,
-            "ntasks": len(cells), "outputs": outputs, "blocklist": job.get("blocklist", [])}
+            "ntasks": len(picked), "tpage": tpage, "task_workers": workers,
+            "outputs": outputs, "blocklist": job.get("blocklist", [])}
 
 
 def _media(job_id: int, outputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -230,10 +273,12 @@ def _media(job_id: int, outputs: list[dict[str, Any]]) -> dict[str, Any]:
 async def job_page(request: Request, session: SessionDep, job_id: int) -> Response:
     job_id = _id(job_id)
     tpage = int_arg(request.query_params.get("tpage"), 1, 1, 1_000_000)
-    data = await farm_of(request).read(lambda c: _load_job(c, job_id, tpage))
+    tfilter = TaskFilter.of(request.query_params)
+    data = await farm_of(request).read(lambda c: _load_job(c, job_id, tpage, tfilter))
     j = data["row"]
-    return html(request, "job.html", session, j=j, blocks=data["blocks"],
-                task_rows=data["task_rows"], ntasks=data["ntasks"], tpage=tpage,
+    return html(request, "job.html", session, j=j, blocks=data["blocks"], spec=data["job"],
+                task_rows=data["task_rows"], ntasks=data["ntasks"], tpage=data["tpage"],
+                tfilter=tfilter, task_workers=data["task_workers"],
                 tper=TASKS_PER_PAGE, legend=views.LEGEND, actions=_actions(session),
                 blocklist=data["blocklist"], may_change=session.may_change_job(j.owner),
                 **_media(job_id, data["outputs"]))
@@ -303,6 +348,6 @@ async def job_action(
         return RedirectResponse("/jobs" if ctx == "row" else f"/jobs/{job_id}", status_code=303)
     heads = await farm.read(lambda c: wq.job_heads(c, [job_id]))
     row = (await farm.read(lambda c: job_rows(c, heads)))[0]
-    acts = views.actions_for(row.status) if session.may_change_job(row.owner) else []
+    acts = row.actions if session.may_change_job(row.owner) else []
     name = "_job_row.html" if ctx == "row" else "_job_head.html"
     return HTMLResponse(fragment(name, j=row, j_actions=acts, session=session))

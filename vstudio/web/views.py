@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from vstudio.farm.condition import actions_for
+
 # Task status -> one-letter class of its grid cell (keeps a 10,000-cell grid small).
 CELL = {"queued": "q", "blocked": "w", "waiting": "w", "running": "r", "done": "d",
         "failed": "f", "paused": "p", "canceled": "c"}
@@ -32,14 +34,22 @@ class JobRow:
     created: float
     started: float | None
     finished: float | None
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # shown task status -> tasks
     project: str | None = None
+    reason: str = ""  # farm.condition: why it waits, is queued, stalled, pausing or failed
+    stopped: float | None = None  # paused: when its last task ended (the clock stops)
+
+    @property
+    def actions(self) -> list[str]:
+        return actions_for(self.status, self.counts.get("failed", 0),
+                           self.counts.get("canceled", 0))
 
     @property
     def elapsed(self) -> float | None:
         if not self.started:
             return None
-        return (self.finished or time.time()) - self.started
+        end = self.finished or (self.stopped if self.status == "paused" else None)
+        return max(0.0, (end or time.time()) - self.started)
 
     @property
     def eta(self) -> float | None:
@@ -47,24 +57,9 @@ class JobRow:
         if self.status in ("done", "canceled", "failed") or not self.started:
             return None
         el = self.elapsed
-        if el is None or self.progress <= 0.5 or self.status == "paused":
+        if el is None or self.progress <= 0.5 or self.status not in ("running", "pausing"):
             return None
         return el * (100.0 - self.progress) / self.progress
-
-
-def actions_for(status: str) -> list[str]:
-    """The actions that make sense for a job in ``status``."""
-    out = []
-    if status in ("queued", "running"):
-        out.append("pause")
-    if status == "paused":
-        out.append("resume")
-    if status not in ("done", "canceled"):
-        out.append("cancel")
-    if status in ("failed", "running", "paused", "queued", "canceled"):
-        out.append("retry")
-    out += ["delete", "priority"]
-    return out
 
 
 def progress_of(tasks: list[tuple[str, int, float]]) -> tuple[int, int, float]:
@@ -86,7 +81,8 @@ def live_json(job: JobRow, may_act: bool) -> dict[str, Any]:
         "frames_done": job.frames_done, "frames_total": job.frames_total,
         "elapsed_text": duration(job.elapsed) if job.elapsed is not None else "–",
         "eta_text": duration(eta) if eta is not None else "–",
-        "counts": job.counts, "actions": actions_for(job.status) if may_act else [],
+        "counts": job.counts, "actions": job.actions if may_act else [],
+        "reason": job.reason,
     }
 
 
