@@ -217,17 +217,24 @@ def test_checkout_batches_small_files(server: ServerProc, tmp_path: Path, vs: In
     assert vs.cli("status", cwd=co).stdout == ""
 
     base = f"{server.url}/api/repo"
-    tree = httpx.get(f"{base}/film/tree/1", headers=_h(alice)).json()["entries"]
+    doc = httpx.get(f"{base}/film/tree/1", headers=_h(alice)).json()
+    tree, granted = doc["entries"], dict(zip((e[1] for e in doc["entries"]), doc["grants"],
+                                             strict=True))
     small = [e[1] for e in tree if e[2] < 1000][:3]
     big = next(e[1] for e in tree if e[0] == "big.bin")
-    r = httpx.post(f"{base}/film/blobs", json={"ids": small}, headers=_h(alice))
+    body = {"ids": small, "grants": [granted[o] for o in small]}
+    r = httpx.post(f"{base}/film/blobs", json=body, headers=_h(alice))
     assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
-    assert httpx.post(f"{base}/film/blobs", json={"ids": small}).status_code == 401
+    assert httpx.post(f"{base}/film/blobs", json=body).status_code == 401
+    r = httpx.post(f"{base}/film/blobs", json={"ids": small}, headers=_h(alice))
+    assert r.status_code == 403 and "grant" in r.json()["detail"]  # ids alone read nothing
     assert httpx.post(f"{base}/film/blobs", json={"ids": ["0" * 64]},
-                      headers=_h(alice)).status_code == 404
+                      headers=_h(server.admin_token)).status_code == 404
     assert httpx.post(f"{base}/film/blobs", json={"ids": ["../etc/passwd"]},
                       headers=_h(alice)).status_code == 422
-    r = httpx.post(f"{base}/film/blobs", json={"ids": [big] * 22}, headers=_h(alice))
+    r = httpx.post(f"{base}/film/blobs", json={"ids": [big] * 22,
+                                               "grants": [granted[big]] * 22},
+                   headers=_h(alice))
     assert r.status_code == 400 and "at most" in r.json()["detail"]
     from vstudio.catalog import accounts
     from vstudio.studio import Studio
