@@ -13,7 +13,7 @@ row in ``EXPECTED`` fails this test. Roles, in the order of each row:
 Path parameters name the project ``film`` (r1 has one file), a job of ``film`` owned by
 ``owner`` (a fresh one for each call, so one role's cancel or delete does not change
 what the next role sees), one of its tasks, the worker token's render node, and the
-ref of ``film``'s r1. Store objects are asked for without a read grant: only an admin
+ref of ``film``'s r1, and a spare token of ``owner``'s (sessions). Store objects are asked for without a read grant: only an admin
 reads them (``test_store_rights`` covers reads with grants).
 """
 
@@ -44,6 +44,9 @@ EXPECTED: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/users"): (*A401, 201, 403, 403, 403, 403, 403),
     ("GET", "/api/projects"): (*A401, 200, 200, 200, 200, 403, 200),
     ("POST", "/api/projects"): (*A401, 201, 201, 201, 403, 403, 201),  # artists make projects
+    # sessions: everyone their own; the session asked about is a spare token of owner's
+    ("GET", "/api/sessions"): (*A401, 200, 200, 200, 200, 403, 200),
+    ("DELETE", "/api/sessions/{session_id}"): (*A401, 200, 200, 404, 404, 403, 404),
     # store: uploads for runners; reads only with a grant (none here) or as admin
     ("POST", "/api/store/chunks/missing"): (*A401, 200, 200, 200, 403, 200, 200),
     ("POST", "/api/store/chunks"): (*A401, 200, 200, 200, 403, 200, 200),
@@ -176,11 +179,23 @@ class World:
         detail = self.call("owner", "GET", f"/api/jobs/{self.job()}").json()
         return int(detail["tasks"][0]["id"])
 
+    def session(self) -> int:
+        """A fresh spare token of the owner's: its id (revoking it locks nobody out)."""
+        from vstudio.catalog import web_sessions
+
+        s = Studio.open(self.srv.studio)
+        try:
+            accounts.new_user_token(s.engine, "alice")
+            return max(r.id for r in web_sessions.list_sessions(s.engine, "alice"))
+        finally:
+            s.close()
+
     def params(self, path: str) -> dict[str, Any]:
         fill: dict[str, Callable[[], Any]] = {
             "project": lambda: "film", "rev": lambda: 1, "oid": lambda: self.oid,
             "name": lambda: REF, "job_id": self.job, "task_id": self.task,
-            "worker_id": lambda: self.worker_id, "action": lambda: "drain"}
+            "worker_id": lambda: self.worker_id, "action": lambda: "drain",
+            "session_id": self.session}
         return {k: f() for k, f in fill.items() if "{" + k + "}" in _openapi_path(path)}
 
     def body(self, method: str, path: str) -> dict[str, Any]:

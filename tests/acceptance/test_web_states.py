@@ -215,3 +215,88 @@ def test_job_page_shows_its_settings_and_filters_tasks(srv: Any, browser: Any) -
     page.goto(f"{url}/jobs/{job}?tstatus=<script>&frame=abc&tworker=%00")
     assert page.locator("#tasks tbody tr").count() == 0  # junk filters show nothing, no error
     page.context.close()
+
+
+def test_jobs_list_search_filters_and_bulk_actions(srv: Any, browser: Any) -> None:
+    import re
+
+    import httpx
+
+    url, art = srv.url, srv.artist_token
+    a1 = submit(url, art, "alpha one", frames="1-2", chunk=1)
+    a2 = submit(url, art, "alpha two", frames="1-2", chunk=1)
+    beta = submit(url, art, "beta", frames="1-2", chunk=1)
+    theirs = submit(url, srv.admin_token, "alpha of the admin", frames="1-2", chunk=1)
+
+    def ids(html: str) -> list[int]:
+        return [int(x) for x in re.findall(r'<tr data-job="(\d+)"', html)]
+
+    with httpx.Client(base_url=url, cookies={"vstudio_session": art}) as c:
+        assert ids(c.get("/jobs?q=ALPHA").text) == [theirs, a2, a1]
+        assert ids(c.get("/jobs", params={"q": "alpha", "owner": "arty"}).text) == [a2, a1]
+        assert ids(c.get("/jobs?type=command&sort=name").text) == [theirs, a1, a2, beta]
+        assert ids(c.get("/jobs?type=blender").text) == []
+        assert ids(c.get("/jobs?q=%3Cscript%3E&owner=%00&type=nope").text) == []
+        # a job that is not yours is refused, the others are done, all in one request
+        page = c.get("/jobs").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        r = c.post("/jobs/bulk", data={"csrf": csrf, "action": "pause",
+                                       "ids": [str(beta), str(theirs)], "back": "/jobs?q=b"})
+        assert r.status_code == 303 and r.headers["location"] == "/jobs?q=b&bulk=pause.1.1"
+        assert "pause: 1 job done, 1 refused" in c.get(r.headers["location"]).text
+        r = c.post("/jobs/bulk", data={"csrf": csrf, "action": "explode", "ids": [str(a1)]})
+        assert r.status_code == 400
+        r = c.post("/jobs/bulk", data={"csrf": csrf, "action": "pause", "ids": [str(a1)],
+                                       "back": "//evil.example/"})
+        assert r.headers["location"].startswith("/jobs?bulk=")
+    assert _state(url, art, beta)[0] == "paused"
+    assert _state(url, art, theirs)[0] == "queued"
+    assert _state(url, art, a1)[0] == "paused"
+    api(url, art).post(f"/api/jobs/{a1}/resume")
+    # In the browser: select two, one question naming how many, both deleted.
+    page = login(browser, url, art)
+    page.goto(f"{url}/jobs?q=alpha&owner=arty")
+    page.check(f"tr[data-job='{a1}'] input[name=ids]")
+    page.check(f"tr[data-job='{a2}'] input[name=ids]")
+    page.select_option("#bulk-action", "delete")
+    asked: list[str] = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
+    page.click("#bulk button[type=submit]")
+    page.wait_for_selector("#bulk-result")
+    assert asked == ["Apply this to the 2 selected jobs?"]
+    assert "delete: 2 jobs done" in page.locator("#bulk-result").inner_text()
+    assert api(url, art).get(f"/api/jobs/{a1}").status_code == 404
+    assert api(url, art).get(f"/api/jobs/{a2}").status_code == 404
+    # Keyboard: an action on a row keeps the focus in that row.
+    page.goto(f"{url}/jobs?filter=mine")
+    page.focus(f"tr[data-job='{beta}'] button[data-action='resume']")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"document.querySelector(\"tr[data-job='{beta}'] [data-status]\").textContent "
+        "=== 'queued'")
+    page.wait_for_function(
+        f"document.activeElement && document.activeElement.closest(\"tr[data-job='{beta}']\")")
+    page.context.close()
+
+
+def test_farm_overview_shows_work_by_project_and_owner_and_time_to_empty(srv: Any) -> None:
+    import re
+
+    import httpx
+
+    url = srv.url
+    submit(url, srv.artist_token, "overview", frames="1-6", chunk=1)
+    node = FakeNode(url, srv.admin_token, "node-o")
+    with httpx.Client(base_url=url, cookies={"vstudio_session": srv.admin_token}) as c:
+        node.take()
+        page = c.get("/farm").text
+        row = re.search(r'<table id="by-owner".*?</table>', page, re.S)
+        assert row is not None
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0))
+        assert [re.sub("<[^>]+>", "", x) for x in cells[1:4]] == ["arty", "1", "5"], cells
+        assert "not known yet" in page  # nothing finished: no pace to go by
+        node.done()
+        node.take()
+        page = c.get("/farm").text
+        assert re.search(r"Time to empty the queue at the recent pace: about <b>[^<]+</b> "
+                         r"\(1 slot\)", page), page[:3000]

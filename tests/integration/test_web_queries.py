@@ -155,3 +155,25 @@ def test_a_paused_jobs_waiting_tasks_are_not_counted_as_queued(engine: Engine) -
     with engine.connect() as conn:
         q = wq.queue_counts(conn)
     assert q.get("queued") == 3 and q.get("paused") == 16
+
+
+def test_work_by_owner_and_recent_task_times(engine: Engine) -> None:
+    with engine.begin() as conn:
+        a = _job(conn, "a", "1-4", 1, owner="ann")
+        b = _job(conn, "b", "1-2", 1, owner="bob")
+        c = _job(conn, "c", "1-5", 1, owner="bob")
+        jobs_sql.pause(conn, c)
+        first = conn.execute(sa.select(farm_tasks.c.id).where(farm_tasks.c.job_id == a)
+                             .order_by(farm_tasks.c.idx)).scalars().all()
+        conn.execute(farm_tasks.update().where(farm_tasks.c.id == first[0])
+                     .values(status="running", started=time.time()))
+        conn.execute(farm_tasks.update().where(farm_tasks.c.id == first[1])
+                     .values(status="done", started=100.0, finished=107.5))
+        conn.execute(farm_tasks.update().where(farm_tasks.c.job_id == b)
+                     .values(status="done", started=200.0, finished=202.0))
+    with engine.connect() as conn:
+        rows = wq.work_by_owner(conn)
+        times = sorted(wq.recent_task_seconds(conn))
+    # ann: 1 running, 2 waiting; bob's b is done and c is paused (waits for a person)
+    assert rows == [(None, "ann", 1, 2)]
+    assert times == [2.0, 2.0, 7.5]

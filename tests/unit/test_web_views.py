@@ -132,3 +132,10 @@ def test_a_paused_jobs_clock_stops_at_its_last_task() -> None:
                            frames_done=1, frames_total=4, progress=25.0, created=0.0,
                            started=100.0, finished=None, stopped=130.0)
     assert running.elapsed is not None and running.elapsed > 1000
+
+
+def test_queue_eta_from_the_recent_pace_and_the_slots() -> None:
+    assert views.queue_eta(0, 0, []) == 0.0
+    assert views.queue_eta(10, 2, [4.0, 100.0, 6.0]) == 10 * 6.0 / 2  # the median, not mean
+    assert views.queue_eta(10, 0, [5.0]) is None  # nobody renders: never empties
+    assert views.queue_eta(10, 4, []) is None  # no pace yet

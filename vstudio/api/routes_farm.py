@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials
 from starlette.types import ASGIApp
 
 from vstudio.api import deps
 from vstudio.catalog import farm_queries as q
-from vstudio.catalog.accounts import Role, User
-from vstudio.errors import NotAuthenticated, NotFound, PermissionDenied
+from vstudio.catalog.accounts import User
+from vstudio.errors import NotFound, PermissionDenied
 from vstudio.farm.model import JOB_STATUSES
 from vstudio.farm.service import Farm
 from vstudio.farm.spec import JobSpec, Text
@@ -58,31 +56,8 @@ def farm_of(request: Request) -> Farm:
     return request.app.state.farm  # type: ignore[no-any-return]
 
 
-async def _caller(request: Request,
-                  creds: Annotated[HTTPAuthorizationCredentials | None,
-                                   Depends(deps._bearer)]) -> User:
-    """``deps.current_user`` without a thread hop on a cache hit (the farm's hot path).
-
-    FastAPI runs plain-function dependencies in a thread pool; at thousands of requests
-    per second that hop costs more than the lookup itself.
-    """
-    token = creds.credentials if creds is not None else request.cookies.get(deps.SESSION_COOKIE)
-    if not token:
-        raise NotAuthenticated("missing credentials: send 'Authorization: Bearer TOKEN'")
-    hit = deps._token_cache.get(token)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    return await asyncio.to_thread(deps.user_for_token, deps.get_studio(request), token)
-
-
-async def _person(user: Annotated[User, Depends(_caller)]) -> User:
-    if user.role is Role.WORKER:
-        raise PermissionDenied("a worker token can only take and report work")
-    return user
-
-
-CurrentUser = Annotated[User, Depends(_caller)]
-Person = Annotated[User, Depends(_person)]
+CurrentUser = deps.CurrentUser
+Person = deps.Person
 
 
 # -- render nodes ------------------------------------------------------------------------

@@ -141,6 +141,20 @@ def job_heads(conn: Connection, ids: list[int] | None = None, owner: str | None 
     return [JobHead(*r) for r in conn.execute(q)]
 
 
+def jobs_with_type(conn: Connection, job_type: str) -> set[int]:
+    """Ids of the jobs that have a block of ``job_type``."""
+    q = sa.select(farm_blocks.c.job_id).where(farm_blocks.c.type == job_type).distinct()
+    return {int(r[0]) for r in conn.execute(q)}
+
+
+def owners_and_projects(conn: Connection) -> tuple[list[str], list[str]]:
+    """Everyone who submitted a job, and every project a job names (the list's filters)."""
+    owners = conn.execute(sa.select(farm_jobs.c.owner).distinct()).scalars().all()
+    projects = conn.execute(sa.select(farm_jobs.c.project).distinct()
+                            .where(farm_jobs.c.project.is_not(None))).scalars().all()
+    return sorted(str(o) for o in owners), sorted(str(p) for p in projects)
+
+
 def output_name(conn: Connection, job_id: int, oid: str) -> str | None:
     """The name of a job's output (or thumbnail) with store id ``oid``; None if not the job's."""
     q = (sa.select(farm_outputs.c.name, farm_outputs.c.oid)
@@ -199,6 +213,34 @@ def last_finished(conn: Connection, job_ids: list[int]) -> dict[int, float]:
     q = (sa.select(t.c.job_id, sa.func.max(t.c.finished)).where(t.c.job_id.in_(job_ids))
          .group_by(t.c.job_id))
     return {jid: float(f) for jid, f in conn.execute(q) if f is not None}
+
+
+def work_by_owner(conn: Connection) -> list[tuple[str | None, str, int, int]]:
+    """(project, owner, running tasks, waiting tasks) of the jobs that are not finished;
+    a paused job's waiting tasks are not counted (they wait for a person, not the farm)."""
+    live = farm_jobs.c.state.in_(("active", "waiting", "paused"))
+    q = (sa.select(farm_jobs.c.project, farm_jobs.c.owner, farm_jobs.c.state, t.c.status,
+                   sa.func.count())
+         .join(farm_jobs, farm_jobs.c.id == t.c.job_id)
+         .where(live & t.c.status.in_(("running", "queued", "blocked")))
+         .group_by(farm_jobs.c.project, farm_jobs.c.owner, farm_jobs.c.state, t.c.status))
+    acc: dict[tuple[str | None, str], list[int]] = {}
+    for project, owner, state, status, n in conn.execute(q):
+        a = acc.setdefault((project, owner), [0, 0])
+        if status == "running":
+            a[0] += int(n)
+        elif state != "paused":
+            a[1] += int(n)
+    return sorted(((p, o, a[0], a[1]) for (p, o), a in acc.items() if a[0] or a[1]),
+                  key=lambda r: (-r[2], -r[3], r[0] or "", r[1]))
+
+
+def recent_task_seconds(conn: Connection, last: int = 200) -> list[float]:
+    """How long the last ``last`` finished tasks took (the queue's time-to-empty estimate)."""
+    q = (sa.select(t.c.started, t.c.finished)
+         .where((t.c.status == "done") & t.c.started.is_not(None) & t.c.finished.is_not(None))
+         .order_by(t.c.finished.desc()).limit(last))
+    return [max(0.0, float(f) - float(s)) for s, f in conn.execute(q)]
 
 
 def finished_since(conn: Connection, since: float) -> list[float]:

@@ -19,10 +19,10 @@ from markupsafe import Markup
 
 from vstudio.catalog import farm_queries as fq
 from vstudio.catalog import web_queries as wq
-from vstudio.catalog.farm_conditions import conditions
 from vstudio.errors import BadInput, NotFound
 from vstudio.farm.model import shown_task_status
 from vstudio.web import views
+from vstudio.web.job_rows import job_rows, row_actions
 from vstudio.web.render import PageRoute, fragment, html, int_arg
 from vstudio.web.session import Session, acting_session, require_actor, require_session
 
@@ -35,15 +35,10 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 SessionDep = Annotated[Session, Depends(require_session)]
 ActingDep = Annotated[Session, Depends(acting_session)]
 
-PER_PAGE = 50
 TASKS_PER_PAGE = 100
 THUMBS = 48
 GRID_MAX = 25_000  # cells drawn per job page
 MAX_ID = 2**62
-SORTS = [("newest", "Newest first"), ("oldest", "Oldest first"), ("priority", "Priority"),
-         ("name", "Name"), ("owner", "Owner"), ("status", "Status")]
-FILTERS = ("all", "mine", "running", "stalled", "failed", "waiting", "queued", "pausing",
-           "paused", "done", "canceled")
 _IDS = re.compile(r"^\d{1,19}(,\d{1,19}){0,999}$")
 ACTIONS = ("pause", "resume", "cancel", "retry", "delete", "priority", "clear-blocklist")
 
@@ -55,107 +50,21 @@ def farm_of(request: Request) -> Farm:
     return farm  # type: ignore[no-any-return]
 
 
+def parse_priority(raw: str | None) -> int:
+    """A priority typed into a form: a whole number from 0 to 100, else ``BadInput``."""
+    try:
+        prio = int(raw or "")
+    except ValueError:
+        raise BadInput("priority must be a whole number from 0 to 100") from None
+    if not 0 <= prio <= 100:
+        raise BadInput("priority must be a whole number from 0 to 100")
+    return prio
+
+
 def _id(value: int) -> int:
     if not 1 <= value <= MAX_ID:
         raise NotFound(f"no job or task {value}")
     return value
-
-
-def job_rows(conn: Connection, heads: list[wq.JobHead],
-             counts: dict[int, dict[str, int]] | None = None) -> list[views.JobRow]:
-    """Full list rows (status, frames, progress) for a page of job heads."""
-    ids = [h.id for h in heads]
-    counts = counts if counts is not None else wq.task_status_counts(conn, ids)
-    frames = wq.frame_counts(conn, ids)
-    conds = conditions(conn, [(h.id, h.state) for h in heads], counts)
-    # A paused job's clock stops when its last running task ended.
-    stopped = wq.last_finished(conn, [h.id for h in heads if conds[h.id].status == "paused"])
-    rows = []
-    for h in heads:
-        c = counts.get(h.id, {})
-        fc = frames[h.id]
-        pct = 100.0 * (fc.done + fc.running_done) / fc.total if fc.total else 0.0
-        shown: dict[str, int] = {}
-        for status, n in c.items():
-            key = shown_task_status(status, h.state)
-            shown[key] = shown.get(key, 0) + n
-        cond = conds[h.id]
-        rows.append(views.JobRow(h.id, h.name, h.owner, cond.status, h.priority,
-                                 fc.rendered, fc.to_render, round(pct, 1), h.created, h.started,
-                                 h.finished, shown, h.project, cond.reason,
-                                 stopped.get(h.id)))
-    return rows
-
-
-def _sort_key(sort: str) -> Any:
-    order = {s: i for i, s in enumerate(("stalled", "running", "pausing", "queued", "waiting",
-                                         "paused", "failed", "done", "canceled"))}
-    return {
-        "oldest": lambda r: r[0].id,
-        "priority": lambda r: (-r[0].priority, -r[0].id),
-        "name": lambda r: (r[0].name.lower(), -r[0].id),
-        "owner": lambda r: (r[0].owner, -r[0].id),
-        "status": lambda r: (order.get(r[1], 9), -r[0].id),
-    }.get(sort, lambda r: -r[0].id)
-
-
-def _list(conn: Connection, session: Session, flt: str, sort: str,
-          page: int) -> tuple[list[views.JobRow], int, int]:
-    heads = wq.job_heads(conn, owner=session.user.name if flt == "mine" else None)
-    counts = wq.task_status_counts(conn, [h.id for h in heads]) if len(heads) < 900 \
-        else wq.task_status_counts(conn)
-    conds = conditions(conn, [(h.id, h.state) for h in heads], counts)
-    with_status = [(h, conds[h.id].status) for h in heads]
-    if flt not in ("all", "mine"):
-        with_status = [hs for hs in with_status if hs[1] == flt]
-    with_status.sort(key=_sort_key(sort))
-    total = len(with_status)
-    pages = max(1, -(-total // PER_PAGE))
-    page = min(page, pages)
-    chosen = [h for h, _ in with_status[(page - 1) * PER_PAGE: page * PER_PAGE]]
-    return job_rows(conn, chosen, counts), total, page
-
-
-def _list_args(request: Request) -> tuple[str, str, int]:
-    q = request.query_params
-    flt = q.get("filter", "all")
-    sort = q.get("sort", "newest")
-    return (flt if flt in FILTERS else "all", sort if sort in dict(SORTS) else "newest",
-            int_arg(q.get("page"), 1, 1, 1_000_000))
-
-
-def _actions(session: Session) -> Any:
-    return lambda j: j.actions if session.may_change_job(j.owner) else []
-
-
-@router.get("/jobs")
-async def jobs_page(request: Request, session: SessionDep) -> Response:
-    flt, sort, page = _list_args(request)
-    rows, total, page = await farm_of(request).read(lambda c: _list(c, session, flt, sort, page))
-    return html(request, "jobs.html", session, jobs=rows, total=total, page=page,
-                pages=max(1, -(-total // PER_PAGE)), filter=flt, sort=sort, sorts=SORTS,
-                actions=_actions(session))
-
-
-@router.get("/jobs/live")
-async def jobs_live(request: Request, session: SessionDep) -> Response:
-    """Current numbers of several jobs at once (the lists' rows after events)."""
-    raw = request.query_params.get("ids", "")
-    if not _IDS.match(raw) or raw.count(",") >= 100:
-        raise BadInput("ids must be a comma-separated list of at most 100 job ids")
-    ids = [int(x) for x in raw.split(",")]
-    rows = await farm_of(request).read(lambda c: job_rows(c, wq.job_heads(c, ids)))
-    return JSONResponse({str(r.id): views.live_json(r, session.may_change_job(r.owner))
-                         for r in rows}, headers={"Cache-Control": "no-store"})
-
-
-@router.get("/jobs/rows")
-async def jobs_rows(request: Request, session: SessionDep) -> Response:
-    """The list's rows alone: the page's script swaps them in when jobs come and go."""
-    flt, sort, page = _list_args(request)
-    rows, _, _ = await farm_of(request).read(lambda c: _list(c, session, flt, sort, page))
-    return HTMLResponse(fragment("_job_rows.html", jobs=rows, session=session, filter=flt,
-                                 actions=_actions(session)))
 
 
 def _grid(cells: list[wq.TaskCell], state: str) -> Markup:
@@ -279,7 +188,7 @@ async def job_page(request: Request, session: SessionDep, job_id: int) -> Respon
     return html(request, "job.html", session, j=j, blocks=data["blocks"], spec=data["job"],
                 task_rows=data["task_rows"], ntasks=data["ntasks"], tpage=data["tpage"],
                 tfilter=tfilter, task_workers=data["task_workers"],
-                tper=TASKS_PER_PAGE, legend=views.LEGEND, actions=_actions(session),
+                tper=TASKS_PER_PAGE, legend=views.LEGEND, actions=row_actions(session),
                 blocklist=data["blocklist"], may_change=session.may_change_job(j.owner),
                 **_media(job_id, data["outputs"]))
 
@@ -326,14 +235,7 @@ async def job_action(
     require_actor(session)
     if action not in ACTIONS:
         raise BadInput(f"unknown action {action!r}: use {', '.join(ACTIONS)}")
-    prio = None
-    if action == "priority":
-        try:
-            prio = int(priority or "")
-        except ValueError:
-            raise BadInput("priority must be a whole number from 0 to 100") from None
-        if not 0 <= prio <= 100:
-            raise BadInput("priority must be a whole number from 0 to 100")
+    prio = parse_priority(priority) if action == "priority" else None
     farm = farm_of(request)
     await farm.job_action(session.user, job_id, action, prio)
     htmx = request.headers.get("hx-request") == "true"

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from vstudio.farm.condition import actions_for
+from vstudio.farm.spec import JobType
+
+JOB_TYPES = get_args(JobType)
 
 # Task status -> one-letter class of its grid cell (keeps a 10,000-cell grid small).
 CELL = {"queued": "q", "blocked": "w", "waiting": "w", "running": "r", "done": "d",
@@ -84,6 +87,18 @@ def live_json(job: JobRow, may_act: bool) -> dict[str, Any]:
         "counts": job.counts, "actions": job.actions if may_act else [],
         "reason": job.reason,
     }
+
+
+def queue_eta(tasks: int, slots: int, recent: list[float]) -> float | None:
+    """Seconds until the farm's open tasks are done at the recent pace: tasks times the
+    median task time, spread over the slots of the nodes that take work. None without a
+    pace (no task finished yet) or without a node to render."""
+    if tasks == 0:
+        return 0.0
+    if not recent or slots <= 0:
+        return None
+    per_task = sorted(recent)[len(recent) // 2]
+    return tasks * per_task / slots
 
 
 def frame_chart(points: list[tuple[int, float]], width: int = 880,

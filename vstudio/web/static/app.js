@@ -334,11 +334,38 @@
   // htmx or the browser sends anything, whichever button of the form was pressed.
   document.addEventListener("submit", function (e) {
     var b = e.submitter;
-    if (b && b.hasAttribute("data-confirm") && !window.confirm(b.getAttribute("data-confirm"))) {
+    if (!b || !b.hasAttribute("data-confirm")) return;
+    var text = b.getAttribute("data-confirm");
+    var of = b.getAttribute("data-confirm-count");
+    if (of) {  // "the {n} selected jobs": count the boxes that belong to this form
+      var n = $all('input[type=checkbox][form="' + of + '"]:checked').length;
+      if (!n) { e.preventDefault(); e.stopImmediatePropagation(); window.alert("Select jobs first."); return; }
+      text = text.replace("{n}", String(n));
+    }
+    if (!window.confirm(text)) {
       e.preventDefault();
       e.stopImmediatePropagation();
     }
   }, true);
+
+  // Keyboard users keep their place: after a row or the job head is swapped for its new
+  // state, focus returns to the same button (or the row's link when it is now disabled).
+  var refocus = null;
+  document.addEventListener("htmx:beforeRequest", function () {
+    var el = document.activeElement;
+    var holder = el && el.closest ? el.closest("[data-job]") : null;
+    refocus = holder && el.hasAttribute("data-action")
+      ? { job: holder.getAttribute("data-job"), action: el.getAttribute("data-action") } : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!refocus) return;
+    var want = refocus;
+    refocus = null;
+    var holder = $('[data-job="' + want.job + '"]');
+    if (!holder) return;
+    var b = $('[data-action="' + want.action + '"]', holder);
+    (b && !b.disabled ? b : $("a, button:not([disabled])", holder) || holder).focus();
+  });
 
   // The request never reached the manager: say that the action was not done.
   document.addEventListener("htmx:sendError", function () {
