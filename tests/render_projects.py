@@ -133,6 +133,7 @@ if edit:
         for n in names[1:]:
             strip.elements.append(n)
         strip.directory = rel(folder, path) + "/"
+        strip.mute = bool(s.get("mute"))
         start += s["frames"]
     if edit.get("frames"):
         scene.frame_end = edit["frames"]

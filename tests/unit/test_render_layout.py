@@ -152,6 +152,8 @@ def test_blank_frames_are_recognised(tmp_path: Path) -> None:
         return path
 
     assert png_blank(rgba(tmp_path / "empty.png", 5, 3, b"\0\0\0\0"))
+    # dithered colour under zero alpha (Blender's empty frames) is still empty
+    assert png_blank(rgba(tmp_path / "dither.png", 5, 3, b"\1\0\1\0"))
     assert not png_blank(rgba(tmp_path / "dot.png", 5, 3, b"\0\0\0\1"))
     assert not png_blank(write_png(tmp_path / "wood.png", 4, 4, (150, 90, 40)))
     assert not png_blank(tmp_path / "nope.png")

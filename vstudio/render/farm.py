@@ -60,6 +60,7 @@ def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1
     tasks were doing.
     """
     client = FarmClient(url, token)
+    reads.convert_audio(job)
     deadline = None if timeout is None else time.monotonic() + timeout
     for item in job.items:
         if item.status == "cached":

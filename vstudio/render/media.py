@@ -121,5 +121,40 @@ def png_blank(path: Path) -> bool:
         raw = zlib.decompress(b"".join(idat))
     except zlib.error:
         return False
+    if color in (4, 6) and depth == 8:
+        return _alpha_zero(raw, width, height, stride, _CHANNELS[color])
     # every filter of all-zero rows gives zero bytes, and only they do: no unfiltering needed
     return all(not any(raw[r * stride + 1:(r + 1) * stride]) for r in range(height))
+
+
+def _alpha_zero(raw: bytes, width: int, height: int, stride: int, bpp: int) -> bool:
+    """Whether every alpha byte is 0. PNG filters predict a byte from the same channel of
+    its neighbours, so the alpha channel unfilters alone (renderers dither the colour of
+    transparent pixels: only alpha tells emptiness)."""
+    prev = [0] * width
+    for r in range(height):
+        row = raw[r * stride:(r + 1) * stride]
+        kind, filt = row[0], row[bpp::bpp]
+        if kind == 0:
+            cur = list(filt)
+        elif kind == 2:
+            cur = [(x + b) & 255 for x, b in zip(filt, prev, strict=False)]
+        else:
+            cur = [0] * width
+            left = up_left = 0
+            for i, x in enumerate(filt):
+                up = prev[i]
+                if kind == 1:
+                    v = x + left
+                elif kind == 3:
+                    v = x + ((left + up) >> 1)
+                else:
+                    p = left + up - up_left
+                    pa, pb, pc = abs(p - left), abs(p - up), abs(p - up_left)
+                    v = x + (left if pa <= pb and pa <= pc else up if pb <= pc else up_left)
+                left, up_left = v & 255, up
+                cur[i] = left
+        if any(cur):
+            return False
+        prev = cur
+    return True
