@@ -293,3 +293,36 @@ def test_an_edit_that_comes_out_empty_is_a_loud_warning(studio_dir: Path,
     assert "WARNING: every frame of edit.blend is empty" in out.stderr
     assert "title.sif" in items["edit.blend"]["warning"]
     assert items["title.sif"]["warning"] == ""
+
+
+def test_sound_files_are_converted_where_the_edit_reads_them(studio_dir: Path,
+                                                             tmp_path: Path) -> None:
+    need("blender", "apt-get install blender")
+    ffmpeg = need("ffmpeg", "apt-get install ffmpeg")
+    from tests.render_projects import write_wav
+
+    root = tmp_path / "film"
+    beep = write_wav(tmp_path / "beep.wav", seconds=0.3, rate=22050)
+    (root / "sounds").mkdir(parents=True)
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(beep), str(root / "sounds/beep.flac")],
+                   check=True)
+    write_wav(root / "render/sounds/beep.flac.wav")  # a stand-in while the strip is made
+    strips: list[dict[str, object]] = [
+        {"dir": "render/title.sif.png", "first": 0, "frames": 2, "name": "file.%04d.png"},
+        {"sound": "render/sounds/beep.flac.wav"}]
+    make_rc_project(root, strips=strips)
+    (root / "render/sounds/beep.flac.wav").unlink()
+    (root / "edit.blend.conf").write_text("FORMAT=mp4\n")
+    deps = json.loads(cli("deps", str(root / "edit.blend"), "--json").stdout)
+    paths = {u["path"]: u["exists"] for u in deps["uses"]}
+    assert paths["render/sounds/beep.flac.wav"]  # made from sounds/beep.flac
+    out = cli("render", str(root / "edit.blend"), "--studio", str(studio_dir), "--json")
+    assert by_file(json.loads(out.stdout))["edit.blend"]["status"] == "rendered"
+    wav = probe(root / "render/sounds/beep.flac.wav")
+    assert [(s["codec_name"]) for s in wav] == ["pcm_s16le"]
+    rate = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=sample_rate",
+                           "-of", "csv=p=0", str(root / "render/sounds/beep.flac.wav")],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert rate == "48000"  # AUDIO_RATE
+    streams = probe(root / "render/edit.blend.mp4")
+    assert [s["codec_name"] for s in streams if s["codec_type"] == "audio"] == ["aac"]

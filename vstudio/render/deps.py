@@ -38,7 +38,7 @@ def deps_report(file: Path) -> dict[str, Any]:
                     also.append(node_rel)
                 continue
             source = project.source_of_output(use.path, lambda p: p.is_file())
-            exists = (source is not None
+            exists = (source is not None or project.rel(use.path) in graph.conversions
                       or (bool(expand_sequence(use.path)) if use.kind == "sequence"
                           else os.path.exists(use.path)))
             listed[use.path] = {"path": project.rel(use.path), "kind": use.kind,

@@ -183,6 +183,7 @@ class ProjectRender:
 
     def run(self) -> list[Item]:
         items = self.plan() if not self.items else self.items
+        reads.convert_audio(self)  # render/X.flac.wav and the like, before what reads them
         by_file = {i.file: i for i in items}
         for item in items:
             if item.status == "cached":

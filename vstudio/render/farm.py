@@ -27,6 +27,7 @@ from vstudio.render.engine import Item, ProjectRender
 from vstudio.render.model import Use
 from vstudio.render.project import Profile
 from vstudio.render.runner import task_for
+from vstudio.store.remote import grant_field, remember_rows
 
 FINAL = ("done", "failed", "canceled")
 
@@ -59,6 +60,7 @@ def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1
     tasks were doing.
     """
     client = FarmClient(url, token)
+    reads.convert_audio(job)
     deadline = None if timeout is None else time.monotonic() + timeout
     for item in job.items:
         if item.status == "cached":
@@ -100,6 +102,7 @@ def _run_job(job: ProjectRender, client: FarmClient, blocks: list[Block], poll: 
         fresh = [b for b in blocks if b.name in done and b.item.file not in collected]
         if fresh:  # a file whose blocks are all done is recorded while the others render
             rows = client.call("GET", f"/api/jobs/{job_id}/outputs")
+            remember_rows(job.store, rows)  # read grants for the frames
             for b in fresh:
                 collected.add(b.item.file)
                 b.item.seconds = time.monotonic() - started
@@ -232,7 +235,8 @@ def _job_spec(job: ProjectRender, blocks: list[Block]) -> dict[str, Any]:
     files = ", ".join(b.item.file for b in blocks[:3]) + (" ..." if len(blocks) > 3 else "")
     profiles = sorted({b.item.profile for b in blocks})
     return {"name": f"render {files} [{', '.join(profiles)}]"[:200],
-            "inputs": [{"path": p, "oid": oid} for p, oid in sorted(inputs.items())],
+            "inputs": [{"path": p, "oid": oid, **grant_field(job.store, oid)}
+                       for p, oid in sorted(inputs.items())],
             "blocks": [s for b in blocks for s in b.spec]}
 
 

@@ -65,6 +65,8 @@ class Graph:
     explicit: list[str] = field(default_factory=list)  # sources named on the command line
     found: list[str] = field(default_factory=list)  # sources found in the folders named
     warnings: list[str] = field(default_factory=list)
+    # render/X.wav read by a file -> X, the sound file converted there (RenderChan's way)
+    conversions: dict[str, str] = field(default_factory=dict)
 
     def users(self) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {rel: set() for rel in self.nodes}
@@ -185,6 +187,14 @@ def build(project: Project, paths: Iterable[Path], cache: FileCache,
 
 def _add_use(graph: Graph, node: Node, use: Use, queue: list[Path]) -> None:
     project = graph.project
+    sound = project.audio_source(use.path)
+    if sound is not None:  # made before rendering (reads.convert_audio), keyed by its source
+        graph.conversions[project.rel(use.path)] = sound
+        if sound not in node.file_deps:
+            node.file_deps.append(sound)
+        if sound not in graph.nodes:
+            queue.append(project.root / sound)
+        return
     source = project.source_of_output(use.path, lambda p: p.is_file())
     if source is not None:
         if source not in node.render_deps:

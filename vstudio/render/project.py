@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {"format": "png", "chunk": 10, "denoise": False}
 FORMATS = ("png", *VIDEO)
 # what a path read from render/ may end in (besides the formats): lists, converted audio
 READ_EXTS = (*FORMATS, "lst", "wav", "exr")
+AUDIO_EXTS = (".wav", ".flac", ".mp3", ".ogg")  # what RenderChan converts to render/X.wav
 # Settings that change how work is split, not what is produced: kept out of render keys.
 NOT_IN_KEY = {"chunk"}
 # Every setting a profile may hold, with its type (anything else is a typo to report).
@@ -197,8 +198,21 @@ class Project:
                 stem, dot, ext = parts[i].rpartition(".")
                 if dot and ext.lower() in READ_EXTS:
                     candidate = "/".join([*parts[skip:i], stem])
+                    if candidate.lower().endswith(AUDIO_EXTS):
+                        return None  # a converted sound file (audio_source)
                     if candidate and exists(self.root / candidate):
                         return candidate
+        return None
+
+    def audio_source(self, path: str) -> str | None:
+        """The sound file that ``render/<it>.wav`` is RenderChan's conversion of, if any:
+        ``render/music/theme.flac.wav`` -> ``music/theme.flac``."""
+        rel = self.rel(path)
+        if not (rel.startswith(RENDER_DIR + "/") and rel.lower().endswith(".wav")):
+            return None
+        source = rel[len(RENDER_DIR) + 1:-len(".wav")]
+        if source.lower().endswith(AUDIO_EXTS) and (self.root / source).is_file():
+            return source
         return None
 
 

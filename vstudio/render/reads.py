@@ -177,6 +177,10 @@ def cached_inputs(job: ProjectRender, item: Item) -> dict[str, str]:
 
     by_file = {i.file: i for i in job.items}
     out: dict[str, str] = {}
+    for use in job.graph.nodes[item.file].uses:  # converted sound files it reads
+        converted = job.project.rel(use.path)
+        if converted in job.graph.conversions:
+            out[converted] = job.store.put_file(job.project.root / converted)
     for r in reads_of(job, item.file):
         d = by_file.get(r.dep)
         if d is None or d.manifest is None or r.output is None:
@@ -196,3 +200,31 @@ def cached_inputs(job: ProjectRender, item: Item) -> dict[str, str]:
             raise BadInput(f"{item.file} reads {r.path}: image lists are not sent to the "
                            "farm yet; render it locally")
     return out
+
+
+def convert_audio(job: ProjectRender) -> None:
+    """Write ``render/X.wav`` for each sound file X that a file reads that way, at the
+    profile's AUDIO_RATE, as RenderChan does (its flac, mp3 and vorbis modules)."""
+    import shutil
+    import subprocess
+    from functools import partial
+
+    ffmpeg = shutil.which("ffmpeg")
+    for dest, source in sorted(job.graph.conversions.items()):
+        node = job.graph.nodes[source]
+        rate = int(job.project.profile(job.profile or job.project.default_profile, source)
+                   .settings.get("audio_rate", 48000))
+        if not ffmpeg:
+            raise BadInput(f"{dest}: converting {source} needs ffmpeg "
+                           "(apt-get install ffmpeg)")
+        tag = f"{node.cid}:{rate}"
+        job.files.put(job.project.root / dest, tag,
+                      partial(_to_wav, ffmpeg, subprocess, node.path, rate))
+
+
+def _to_wav(ffmpeg: str, subprocess: Any, source: Any, rate: int, dest: Any) -> None:
+    proc = subprocess.run([ffmpeg, "-y", "-loglevel", "error", "-i", str(source), "-ar",
+                           str(rate), "-c:a", "pcm_s16le", "-f", "wav", str(dest)],
+                          capture_output=True, text=True, errors="replace")
+    if proc.returncode != 0:
+        raise BadInput(f"cannot convert {source} to WAV: {proc.stderr.strip()[-300:]}")
