@@ -12,9 +12,9 @@ row in ``EXPECTED`` fails this test. Roles, in the order of each row:
 
 Path parameters name the project ``film`` (r1 has one file), a job of ``film`` owned by
 ``owner`` (a fresh one for each call, so one role's cancel or delete does not change
-what the next role sees), one of its tasks, the worker token's render node, and the
-ref of ``film``'s r1, and a spare token of ``owner``'s (sessions). Store objects are asked for without a read grant: only an admin
-reads them (``test_store_rights`` covers reads with grants).
+what the next role sees), one of its tasks, the worker token's render node, the ref of
+``film``'s r1, and a spare token of ``owner``'s (sessions). Store objects are asked for
+without a read grant: only an admin reads them (``test_store_rights`` covers grants).
 """
 
 from __future__ import annotations
