@@ -19,6 +19,8 @@ from starlette.types import ASGIApp
 from vstudio.api import deps
 from vstudio.api.farm_reads import FarmReads
 from vstudio.catalog import farm_queries as q
+from vstudio.catalog.accounts import User
+from vstudio.errors import NotFound, PermissionDenied
 from vstudio.farm.model import JOB_STATUSES
 from vstudio.farm.service import Farm
 from vstudio.farm.spec import JobSpec, Text
@@ -44,6 +46,7 @@ from vstudio.farm.wire import (
     WorkerOut,
     WorkerRegistered,
 )
+from vstudio.grants import grants_of
 
 router = APIRouter(prefix="/api", tags=["farm"])
 
@@ -122,7 +125,12 @@ async def task_release(task_id: Id, body: ReleaseIn, user: CurrentUser,
 # -- people ------------------------------------------------------------------------------
 @router.post("/jobs", response_model=JobCreated, status_code=201)
 async def submit(spec: JobSpec, user: Person, request: Request) -> Any:
-    """Submit a job: blocks of typed work cut into tasks."""
+    """Submit a job: blocks of typed work cut into tasks. An input given by store id needs
+    the submitter's read grant for it (from a tree, a job's outputs or an upload)."""
+    signer = grants_of(deps.get_studio(request))
+    for item in spec.inputs:
+        if item.oid is not None:
+            signer.require(user, item.oid, item.grant)
     return {"id": await farm_of(request).submit(user, spec)}
 
 
@@ -153,10 +161,12 @@ def _json(body: bytes) -> Response:
 
 @router.get("/jobs/{job_id}/outputs", response_model=list[OutputOut])
 async def job_outputs(job_id: Id, user: Person, request: Request) -> Any:
-    """Every recorded output (frames, videos) of a job with its store id."""
+    """Every recorded output (frames, videos) of a job with its store id and a read grant."""
     farm = farm_of(request)
     await farm.check_visible(user, job_id)
-    return await farm.read(lambda c: q.job_outputs(c, job_id))
+    rows = await farm.read(lambda c: q.job_outputs(c, job_id))
+    signer = grants_of(deps.get_studio(request))
+    return [{**r, "grant": signer.mint(user.name, r["oid"])} for r in rows]
 
 
 def _action(name: str) -> Any:
@@ -234,6 +244,7 @@ async def events(user: Person, request: Request,
                  job: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Any:
     """Server-sent events of job/task/worker changes (``job=ID`` for one job's only)."""
     farm = farm_of(request)
+    seen = _Visibility(farm, user)
 
     async def stream() -> AsyncIterator[bytes]:
         async with farm.events.subscribe() as queue:
@@ -246,13 +257,38 @@ async def events(user: Person, request: Request,
                         return
                     yield b": keep-alive\n\n"
                     continue
-                if job is not None and kind != "resync" and \
-                        data.get("job_id", data.get("id") if kind == "job" else None) != job:
+                about = data.get("job_id", data.get("id") if kind == "job" else None)
+                if job is not None and kind != "resync" and about != job:
                     continue
+                if kind in ("job", "task") and not await seen.job(about):
+                    continue  # a job of a project this user may not read
                 yield f"id: {seq}\nevent: {kind}\ndata: {json.dumps(data)}\n\n".encode()
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+class _Visibility:
+    """Which jobs one watcher may see, asked once per job and remembered."""
+
+    def __init__(self, farm: Farm, user: User) -> None:
+        self.farm, self.user = farm, user
+        self.jobs: dict[int, bool] = {}
+
+    async def job(self, job_id: Any) -> bool:
+        if self.user.is_admin:
+            return True
+        if not isinstance(job_id, int):
+            return False
+        if job_id not in self.jobs:
+            if len(self.jobs) > 10_000:
+                self.jobs.clear()
+            try:
+                await self.farm.check_visible(self.user, job_id)
+                self.jobs[job_id] = True
+            except (PermissionDenied, NotFound):
+                self.jobs[job_id] = False
+        return self.jobs[job_id]
 
 
 def setup(app: FastAPI) -> None:

@@ -242,13 +242,13 @@ def rights(engine: Engine | Connection, project: Project, user: User) -> tuple[b
     """(can read, can write) of ``user`` on ``project``.
 
     Until any right is set on a project, every artist reads and writes it and viewers
-    read it; after that only the listed users do. Admins always do; workers read only
-    what a job hands them, through the farm, not through rights.
+    read it; after that only the listed users do. Admins always do; workers never: they
+    read only the inputs of the task they hold, by the grants the farm hands them.
     """
     if user.role is Role.ADMIN:
         return True, True
     if user.role is Role.WORKER:
-        return True, False
+        return False, False
     q_any = (sa.select(project_rights.c.user_id)
              .where(project_rights.c.project_id == project.id).limit(1))
     q_me = sa.select(project_rights).where((project_rights.c.project_id == project.id)

@@ -47,6 +47,9 @@ class InputSpec(_Spec):
     oid: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     ref: Text | None = Field(default=None, max_length=2048,
                             description="PROJECT@REV:path in the studio's repository")
+    grant: str | None = Field(default=None, max_length=64,
+                              description="the submitter's read grant for oid (from a "
+                                          "tree, a job's outputs or an upload)")
 
 
 class DependSpec(_Spec):
