@@ -78,6 +78,11 @@ class Grants:
                            "a job's outputs, a task or an upload")
 
 
+def proof_key(nonce: str) -> bytes:
+    """The BLAKE3 key of an upload's proof that the client holds a chunk's bytes."""
+    return hashlib.sha256(b"vstudio chunk proof\n" + nonce.encode()).digest()
+
+
 def grants_of(studio: Studio) -> Grants:
     """The studio's grant signer (its key made on first use)."""
     cached = getattr(studio, "_grants", None)

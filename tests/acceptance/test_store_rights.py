@@ -139,6 +139,37 @@ def test_job_inputs_by_id_need_the_submitters_grant(server: ServerProc,
                       headers=_h(t["bob"])).status_code == 403
 
 
+def test_an_upload_earns_a_grant_only_with_the_bytes(server: ServerProc) -> None:
+    """Uploads send only missing chunks; naming present ones must not buy a grant."""
+    t = _secret_project(server)
+    small = b"a small secret, one chunk"
+    big = random.Random(5).randbytes(3_000_000)  # several chunks
+    _, one = _commit(server, t["alice"], "film", "one.txt", small)
+    _, many = _commit(server, t["alice"], "film", "many.bin", big)
+    files = f"{server.url}/api/store/files"
+    r = httpx.post(files, headers=_h(t["bob"]), json={
+        "id": one, "pieces": [{"id": one, "length": len(small)}]})
+    assert r.status_code == 200 and "grant" not in r.json()
+    fake = {one: {"nonce": "1.AAAA", "mac": "00" * 32}}
+    r = httpx.post(files, headers=_h(t["bob"]), json={
+        "id": one, "pieces": [{"id": one, "length": len(small)}], "proofs": fake})
+    assert "grant" not in r.json()
+    nonce = httpx.post(f"{server.url}/api/store/chunks/missing", headers=_h(t["bob"]),
+                       json={"ids": [one]}).json()["nonce"]
+    r = httpx.post(files, headers=_h(t["bob"]), json={
+        "id": one, "pieces": [{"id": one, "length": len(small)}],
+        "proofs": {one: {"nonce": nonce, "mac": "00" * 32}}})
+    assert "grant" not in r.json()
+    bob = RemoteStore(server.url, t["bob"])
+    with pytest.raises(PermissionDenied):
+        bob.get_bytes(one)
+    # whoever has the bytes proves it without sending them again, big files included
+    before = bob.stats()["stored_bytes"]
+    assert bob.put_bytes(small) == one and bob.put_bytes(big) == many
+    assert bob.stats()["stored_bytes"] - before < 1000  # nothing new was stored
+    assert bob.get_bytes(one) == small and bob.get_bytes(many) == big
+
+
 def test_worker_token_reads_only_its_tasks_inputs(server: ServerProc) -> None:
     t = _secret_project(server)
     _, secret = _commit(server, t["alice"], "film", "plan.txt", b"secret")

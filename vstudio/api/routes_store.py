@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from vstudio.api.deps import CurrentUser, Person, StudioDep, require_role
+from vstudio.api.possession import chunk_subject, proven
 from vstudio.catalog.accounts import Role, User
 from vstudio.errors import BadInput, CorruptObject, PermissionDenied
 from vstudio.grants import grants_of
@@ -72,6 +73,10 @@ class FileIn(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="the transform's own")
     chunker: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$",
                                 description="the chunker that cut the pieces (for stats)")
+    proofs: dict[str, dict[str, str]] = Field(
+        default_factory=dict, max_length=10_000_000,
+        description="per chunk id: {receipt} from POST chunks, or {nonce, mac} (BLAKE3 "
+                    "of its bytes keyed by the nonce of POST chunks/missing)")
 
 
 class StoreDamaged(CorruptObject):
@@ -102,10 +107,13 @@ def _readable(studio: Any, user: User, oid: str, grant: str | None) -> None:
 
 
 @router.post("/chunks/missing")
-def chunks_missing(body: Ids, studio: StudioDep, _: Writer) -> dict[str, list[str]]:
-    """Which of these chunk ids the store does not hold yet."""
+def chunks_missing(body: Ids, studio: StudioDep, user: Writer) -> dict[str, Any]:
+    """Which of these chunk ids the store does not hold yet, and a nonce to prove, in
+    ``POST files``, that the client holds the bytes of the others
+    (``vstudio.api.possession``)."""
     store: Any = studio.store
-    return {"missing": [k.hex() for k in store.missing(_ids(body.ids))]}
+    return {"missing": [k.hex() for k in store.missing(_ids(body.ids))],
+            "nonce": grants_of(studio).mint(user.name, "nonce")}
 
 
 def _records(body: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -124,33 +132,55 @@ def _records(body: bytes) -> Iterator[tuple[bytes, bytes]]:
 
 @router.post("/chunks", openapi_extra={"requestBody": {"content": {
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
-async def chunks_upload(request: Request, studio: StudioDep, _: Writer,
+async def chunks_upload(request: Request, studio: StudioDep, user: Writer,
                         chunker: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$")]
-                        = "fastcdc") -> dict[str, int]:
-    """Store chunks: a body of ``id(32) | length(u32 LE) | bytes`` records."""
+                        = "fastcdc") -> dict[str, Any]:
+    """Store chunks: a body of ``id(32) | length(u32 LE) | bytes`` records. The answer
+    has a receipt per chunk: proof, in ``POST files``, that this user sent its bytes."""
     body = bytearray()
     async for part in request.stream():
         body += part
         if len(body) > MAX_UPLOAD:
             raise BadInput(f"upload larger than {MAX_UPLOAD} bytes: send fewer chunks at once")
 
+    keys: list[str] = []
+
+    def records() -> Iterator[tuple[bytes, bytes]]:
+        for key, data in _records(bytes(body)):
+            keys.append(key.hex())
+            yield key, data
+
     def store_them() -> int:
         store: Any = studio.store
         with store.writer() as w:
-            return int(w.put_chunks(_records(bytes(body)), chunker))
+            return int(w.put_chunks(records(), chunker))
 
-    return {"stored": await run_in_threadpool(store_them)}
+    stored = await run_in_threadpool(store_them)  # every chunk checked against its id
+    signer = grants_of(studio)
+    return {"stored": stored,
+            "receipts": {k: signer.mint(user.name, chunk_subject(k)) for k in keys}}
 
 
 @router.post("/files")
 def file_from_chunks(body: FileIn, studio: StudioDep, user: Writer) -> dict[str, str]:
     """Record a file made of chunks the store holds; the server checks it rebuilds to id.
-    The answer carries a read grant of the file for the uploader."""
-    oid = _file_from_chunks(body, studio)
+    The answer carries a read grant of the file for an uploader who proved they hold its
+    bytes (``proofs``: see ``vstudio.api.possession``)."""
+    oid, entries, existed = _file_from_chunks(body, studio)
+    if not proven(studio, user, oid, entries, existed, body.transform, body.proofs):
+        return {"id": oid}
     return {"id": oid, "grant": grants_of(studio).mint(user.name, oid)}
 
 
-def _file_from_chunks(body: FileIn, studio: Studio) -> str:
+def _file_from_chunks(body: FileIn, studio: Studio) -> tuple[str, list[fmt.Entry], bool]:
+    """The file recorded, its pieces, and whether the store had it already."""
+    entries = _entries(body)
+    if studio.store.has(body.id):
+        return body.id, entries, True
+    return _record_file(body, studio, entries), entries, False
+
+
+def _entries(body: FileIn) -> list[fmt.Entry]:
     parse_id(body.id)
     entries = []
     for p in body.pieces:
@@ -164,9 +194,11 @@ def _file_from_chunks(body: FileIn, studio: Studio) -> str:
             entries.append(fmt.Entry(fmt.E_CHUNK, p.length, id=parse_id(p.id)))
         else:
             raise BadInput("each piece needs an id or inline bytes")
+    return entries
+
+
+def _record_file(body: FileIn, studio: Studio, entries: list[fmt.Entry]) -> str:
     store: Any = studio.store
-    if store.has(body.id):
-        return body.id
     chunker = body.chunker or "fastcdc"
     with store.writer() as w:
         if body.transform:  # a format-aware chunker's pieces (e.g. a .blend's blocks)

@@ -38,6 +38,7 @@ from vstudio.errors import (
     ServerError,
     VStudioError,
 )
+from vstudio.grants import proof_key
 from vstudio.store.api import NO_PROGRESS, Progress
 from vstudio.store.chunking import FASTCDC, Split, pick_chunker
 from vstudio.store.codec import Codec
@@ -93,6 +94,7 @@ class _Uploads:
         self._nbytes = 0
         self._pool = ThreadPoolExecutor(UPLOADS)
         self._sending: list[Any] = []
+        self.proofs: dict[str, dict[str, str]] = {}  # chunk id -> proof the bytes are here
 
     def add(self, data: bytes, inline: bool = False, key: bytes | None = None) -> None:
         if inline:
@@ -117,7 +119,7 @@ class _Uploads:
             if self._batch:
                 self._send()
             for f in self._sending:
-                f.result()
+                self.proofs.update(f.result())
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -195,7 +197,8 @@ class RemoteWriter:
             log.warning("chunker %s does not rebuild %s exactly; using fastcdc",
                         chunker.name, path)
             return None
-        body: dict[str, Any] = {"id": want.hex(), "pieces": up.pieces, "chunker": chunker.name}
+        body: dict[str, Any] = {"id": want.hex(), "pieces": up.pieces, "chunker": chunker.name,
+                                "proofs": up.proofs}
         if split.transform:
             body.update(transform=split.transform, params=split.params)
         try:
@@ -221,7 +224,8 @@ class RemoteWriter:
                 progress.advance(len(piece.data))
         finally:
             up.finish()
-        return self.store._file({"id": hasher.hexdigest(), "pieces": up.pieces})
+        return self.store._file({"id": hasher.hexdigest(), "pieces": up.pieces,
+                                 "proofs": up.proofs})
 
     def __enter__(self) -> RemoteWriter:
         return self
@@ -283,15 +287,27 @@ class RemoteStore:
     def _post(self, path: str, **kw: Any) -> httpx.Response:
         return self._request("POST", path, **kw)
 
-    def _upload(self, batch: list[tuple[bytes, bytes]], chunker: str = "fastcdc") -> None:
+    def _upload(self, batch: list[tuple[bytes, bytes]],
+                chunker: str = "fastcdc") -> dict[str, dict[str, str]]:
+        """Send the chunks the store lacks; return, per chunk, the proof that this client
+        holds its bytes (a receipt for those sent, a keyed hash for the others)."""
         unique = dict(batch)
-        resp = self._post("/chunks/missing", json={"ids": [k.hex() for k in unique]})
-        missing = [bytes.fromhex(k) for k in resp.json()["missing"]]
+        doc = self._post("/chunks/missing", json={"ids": [k.hex() for k in unique]}).json()
+        missing = [bytes.fromhex(k) for k in doc["missing"]]
+        nonce = str(doc.get("nonce") or "")
+        proofs: dict[str, dict[str, str]] = {}
+        if nonce:
+            key = proof_key(nonce)
+            sent = set(missing)
+            proofs = {k.hex(): {"nonce": nonce, "mac": blake3.blake3(d, key=key).hexdigest()}
+                      for k, d in unique.items() if k not in sent}
         if not missing:
-            return
+            return proofs
         body = b"".join(k + struct.pack("<I", len(unique[k])) + unique[k] for k in missing)
-        self._post("/chunks", content=body, params={"chunker": chunker},
-                   headers={"Content-Type": "application/octet-stream"})
+        resp = self._post("/chunks", content=body, params={"chunker": chunker},
+                          headers={"Content-Type": "application/octet-stream"})
+        proofs.update({k: {"receipt": r} for k, r in (resp.json().get("receipts") or {}).items()})
+        return proofs
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[RemoteWriter]:
