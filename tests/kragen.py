@@ -3,7 +3,7 @@
 Krita converts a PNG into a one-layer document; an animated document is assembled from
 such documents' layer data with a keyframes file, the way Krita saves one (each frame's
 pixels in ``layerN.fM``, their times in ``layerN.keyframes.xml``). Krita on Linux needs
-an X display: ``xvfb-run`` gives it one on a machine without.
+an X display: ``vstudio.jobtypes.xserver`` gives it one on a machine without.
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ KRITA_INSTALL = "apt-get install -y krita xvfb"
 
 
 def krita_argv() -> list[str]:
-    """``krita`` (under ``xvfb-run`` without a display); fails the test when missing."""
-    import os
-
+    """``krita`` (under a private Xvfb without a display); fails the test when missing."""
     import pytest
 
-    krita, xvfb = shutil.which("krita"), shutil.which("xvfb-run")
-    if not krita or (not os.environ.get("DISPLAY") and not xvfb):
-        pytest.fail(f"krita or xvfb-run is missing: install them with '{KRITA_INSTALL}' "
+    from vstudio.jobtypes import krita, xserver
+
+    exe = shutil.which("krita")
+    if not exe or not krita.installed():
+        pytest.fail(f"krita or Xvfb is missing: install them with '{KRITA_INSTALL}' "
                     "(make test does)")
-    return [krita] if os.environ.get("DISPLAY") else [str(xvfb), "-a", krita]
+    return xserver.wrap([exe])
 
 
 def make_still(path: Path, rgb: tuple[int, int, int], size: tuple[int, int] = (32, 18)) -> Path:

@@ -179,6 +179,7 @@ class OutputOut(BaseModel):
     seconds: float | None
     peak_mem: float | None
     thumbnail_oid: str | None
+    grant: str = Field(default="", description="the caller's read grant for oid")
 
 
 class LogLineOut(BaseModel):

@@ -31,6 +31,7 @@ TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "synfig": ("vstudio.jobtypes.synfig", ("synfig",)),
     "krita": ("vstudio.jobtypes.krita", ("krita",)),
     "ffmpeg": ("vstudio.jobtypes.ffmpeg", ("ffmpeg",)),
+    "inkscape": ("vstudio.jobtypes.inkscape", ("inkscape",)),
     "command": ("vstudio.jobtypes.command", ()),
 }
 

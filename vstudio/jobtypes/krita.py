@@ -9,8 +9,8 @@ folder. ``krita --export-sequence`` would start Krita once, but Krita 5.1 ends i
 load 8 on 2 cores, after it worked at a lower load), so it is not relied upon.
 
 Krita on Linux always opens an X display, so a render node without ``DISPLAY`` runs it
-under ``xvfb-run``; a machine with neither Krita nor a way to give it a display does not
-offer the job type (``installed``).
+under a private Xvfb (``xserver``); a machine without Krita or a way to give it a display
+does not offer the job type (``installed``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
+from vstudio.jobtypes import xserver
 from vstudio.jobtypes.base import (
     Invocation,
     PlainParser,
@@ -39,23 +40,16 @@ _TIME = re.compile(rb"<currentTime\b[^>]*>")
 _SOURCE = re.compile(rb'(<layer\b[^>]*\bsource=")([^"]*)(")')
 
 
-def display_wrapper() -> list[str] | None:
-    """What to put before ``krita`` so it has a display; None: it cannot have one."""
-    if os.environ.get("DISPLAY"):
-        return []
-    xvfb = shutil.which("xvfb-run")
-    return [xvfb, "-a"] if xvfb else None
-
-
 def installed() -> bool:
-    return shutil.which("krita") is not None and display_wrapper() is not None
+    return shutil.which("krita") is not None and (
+        bool(os.environ.get("DISPLAY")) or shutil.which("Xvfb") is not None)
 
 
 def build(spec: TaskSpec, task_dir: Path) -> Invocation:
     kra = resolve_file(spec, task_dir / "files", str(spec.params.get("file", "")),
                        what="Krita file")
-    krita, wrapper = shutil.which("krita"), display_wrapper()
-    if krita is None or wrapper is None:
+    krita = shutil.which("krita")
+    if krita is None or not installed():
         raise TaskError(f"this worker cannot run Krita (install it: {INSTALL})")
     out_dir = task_dir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -64,14 +58,13 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
     _check_sources(spec, kra, sources, task_dir / "files")
     if not animated:
         still = out_dir / "still.png"
-        argv = [krita, "--export", "--export-filename", str(still), str(kra)]
+        argv = xserver.wrap([krita, "--export", "--export-filename", str(still), str(kra)])
         outputs = {f: still for f in spec.frames}
     else:
         outputs = {f: out_dir / names[f] for f in spec.frames}
         argv = [sys.executable, "-m", "vstudio.jobtypes.krita", str(kra), str(task_dir / "work"),
                 *(f"{f}={o}" for f, o in outputs.items())]
-        wrapper = []  # the driver puts it before each krita it runs
-    return Invocation(argv=[*wrapper, *argv], cwd=task_dir, outputs=outputs,
+    return Invocation(argv=argv, cwd=task_dir, outputs=outputs,
                       parser=PlainParser(), label="krita", names=names)
 
 
@@ -147,8 +140,8 @@ def main(args: list[str]) -> int:
               file=sys.stderr)
         return 2
     kra, work = Path(args[0]), Path(args[1])
-    krita, wrapper = shutil.which("krita"), display_wrapper()
-    if krita is None or wrapper is None:
+    krita = shutil.which("krita")
+    if krita is None or not installed():
         print(f"error: this machine cannot run Krita (install it: {INSTALL})", file=sys.stderr)
         return 1
     for item in args[2:]:
@@ -161,8 +154,8 @@ def main(args: list[str]) -> int:
             print(f"error: {e.message}", file=sys.stderr)
             return 1
         print(f"krita: exporting frame {frame}", flush=True)
-        proc = subprocess.run([*wrapper, krita, "--export", "--export-filename", out,
-                               str(staged)], stdin=subprocess.DEVNULL)
+        proc = subprocess.run(xserver.wrap([krita, "--export", "--export-filename", out,
+                                            str(staged)]), stdin=subprocess.DEVNULL)
         staged.unlink(missing_ok=True)
         if proc.returncode != 0 or not Path(out).is_file():
             print(f"error: krita failed to export frame {frame} (exit {proc.returncode})",

@@ -69,6 +69,11 @@ class _StoreAdapter:
     def get_file(self, oid: str, dest: Path) -> None:
         self._call(self.inner.get_file, oid, dest)
 
+    def remember(self, rows: list[dict[str, Any]]) -> None:
+        from vstudio.store.remote import remember_rows
+
+        remember_rows(self.inner, rows)
+
     def put_file(self, path: Path) -> str:
         return str(self._call(self.inner.put_file, path))
 

@@ -178,6 +178,8 @@ class TaskRun:
         if not inputs:
             return
         store = self.w.store()
+        # the read grants the manager handed out with the task: the only reads it allows
+        store.remember([*(self.task.get("inputs") or []), *(self.task.get("upstream") or [])])
         self.on_log(f"vstudio: fetching {len(inputs)} input file(s)")
         def place(oid: str, rel: str) -> None:
             retrying(lambda: self.w.cache.place(store, oid, self.dir / "files" / rel),
