@@ -122,6 +122,13 @@ class ServerProc:
         finally:
             studio.close()
 
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
 
 def start_server(studio: Path, log: Path) -> ServerProc:
     from vstudio.catalog import accounts
@@ -159,11 +166,7 @@ def server(studio_dir: Path, tmp_path: Path) -> Iterator[ServerProc]:
     try:
         yield srv
     finally:
-        srv.process.terminate()
-        try:
-            srv.process.wait(10)
-        except subprocess.TimeoutExpired:
-            srv.process.kill()
+        srv.stop()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

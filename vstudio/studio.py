@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 class Studio:
     config: cfg.StudioConfig
     _closed: bool = field(default=False, repr=False)
+    create_store: bool = field(default=False, repr=False)  # only 'vstudio init' makes one
 
     @classmethod
     def open(cls, studio_dir: str | os.PathLike[str] | None = None) -> Studio:
@@ -41,7 +42,7 @@ class Studio:
         from vstudio.store import open_store
 
         return open_store(self.config.store_url, self.config.store_options,
-                          cache_dir=self.root / "cache")
+                          cache_dir=self.root / "cache", create=self.create_store)
 
     def close(self) -> None:
         if "engine" in self.__dict__:
@@ -62,7 +63,7 @@ def init_studio(root: Path, *, store_url: str | None, db_url: str | None,
                      store_url=store_url or "file://store",
                      store_options=dict(store_options or {}))
     try:
-        studio = Studio(cfg.load(root))
+        studio = Studio(cfg.load(root), create_store=True)
         _ = studio.engine  # creates and migrates the schema
         studio.store.put_ref("studio", b"vstudio studio\n")  # proves the store is writable
     except Exception:

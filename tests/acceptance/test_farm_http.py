@@ -227,7 +227,10 @@ def test_submit_uploads_and_fetch_downloads(server: ServerProc, tmp_path: Path) 
         assert inp["path"] == "shot.blend" and store.get_bytes(inp["oid"]) == blend.read_bytes()
         wid = c.post("/api/workers", json={"name": "r"}).json()["id"]
         t = take(c, wid)
-        assert t is not None and t["inputs"] == [inp] and t["params"]["file"] == "shot.blend"
+        assert t is not None and t["params"]["file"] == "shot.blend"
+        # the node gets each input with a read grant for it (its only way to read it)
+        assert [{k: v for k, v in i.items() if k != "grant"} for i in t["inputs"]] == [inp]
+        assert t["inputs"][0]["grant"]
         frames = {f: store.put_bytes(f"png {f}".encode()) for f in t["frames"]}
         r = c.post(f"/api/tasks/{t['id']}/done", json={"attempt": t["attempt"], "outputs": [
             {"frame": f, "oid": oid, "name": f"frame_{f:04d}.png"} for f, oid in frames.items()]})

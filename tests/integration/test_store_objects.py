@@ -159,7 +159,8 @@ def test_gc_keeps_referenced_and_removes_the_rest(store: ObjectStore, tmp_path: 
     store.put_ref("keep", f"tree {keep}\n".encode())
     # With a grace period nothing young is deleted, only marked.
     res = store.gc([live_only], grace_seconds=3600)
-    assert res["packs_deleted"] == 0 and store.has(drop)
+    assert res["packs_deleted"] == 0 and store.get_bytes(drop)
+    assert not store.has(drop)  # doomed: a client that asks uploads it again
     res = store.gc([live_only], grace_seconds=0)
     assert res["packs_deleted"] == 1
     assert not store.has(drop)

@@ -121,3 +121,59 @@ def test_job_page_grid_is_bounded_and_task_list_paged(tmp_path: Path,
     assert data["ntasks"] == 300
     assert [t["frames"] for t in data["task_rows"]][:2] == ["201", "202"]
     assert len(data["task_rows"]) == jp.TASKS_PER_PAGE
+
+
+def test_frames_of_a_shot_with_its_encode_count_once(engine: Engine) -> None:
+    # The encode block names the same 48 frames again: the page shows 48, not 96.
+    spec = JobSpec.model_validate({"name": "shot", "blocks": [
+        {"name": "render", "type": "command", "params": {"argv": ["true"]}, "frames": "1-48",
+         "chunk": 12},
+        {"name": "encode", "type": "ffmpeg", "params": {"block": "render"}, "frames": "1-48",
+         "chunk": 48, "depends_on": [{"block": "render", "mode": "frame"}]}]})
+    enc = JobSpec.model_validate({"name": "encode only", "blocks": [
+        {"name": "encode", "type": "ffmpeg", "params": {"pattern": "f_%04d.png"},
+         "frames": "1-10", "chunk": 10}]})
+    with engine.begin() as conn:
+        a = jobs_sql.insert_job(conn, "ann", spec, compile_job(spec), [], False, time.time())
+        b = jobs_sql.insert_job(conn, "ann", enc, compile_job(enc), [], False, time.time())
+        conn.execute(farm_tasks.update().where((farm_tasks.c.job_id == a)
+                                               & (farm_tasks.c.idx == 0)
+                                               & (farm_tasks.c.status == "queued"))
+                     .values(status="done"))
+    with engine.connect() as conn:
+        fc = wq.frame_counts(conn, [a, b])
+    assert (fc[a].rendered, fc[a].to_render) == (12, 48)
+    assert fc[a].total == 96  # progress still weighs the encode's work
+    assert (fc[b].rendered, fc[b].to_render) == (0, 10)
+
+
+def test_a_paused_jobs_waiting_tasks_are_not_counted_as_queued(engine: Engine) -> None:
+    with engine.begin() as conn:
+        a = _job(conn, "paused one", "1-16", 1)
+        _job(conn, "active one", "1-3", 1)
+        jobs_sql.pause(conn, a)
+    with engine.connect() as conn:
+        q = wq.queue_counts(conn)
+    assert q.get("queued") == 3 and q.get("paused") == 16
+
+
+def test_work_by_owner_and_recent_task_times(engine: Engine) -> None:
+    with engine.begin() as conn:
+        a = _job(conn, "a", "1-4", 1, owner="ann")
+        b = _job(conn, "b", "1-2", 1, owner="bob")
+        c = _job(conn, "c", "1-5", 1, owner="bob")
+        jobs_sql.pause(conn, c)
+        first = conn.execute(sa.select(farm_tasks.c.id).where(farm_tasks.c.job_id == a)
+                             .order_by(farm_tasks.c.idx)).scalars().all()
+        conn.execute(farm_tasks.update().where(farm_tasks.c.id == first[0])
+                     .values(status="running", started=time.time()))
+        conn.execute(farm_tasks.update().where(farm_tasks.c.id == first[1])
+                     .values(status="done", started=100.0, finished=107.5))
+        conn.execute(farm_tasks.update().where(farm_tasks.c.job_id == b)
+                     .values(status="done", started=200.0, finished=202.0))
+    with engine.connect() as conn:
+        rows = wq.work_by_owner(conn)
+        times = sorted(wq.recent_task_seconds(conn))
+    # ann: 1 running, 2 waiting; bob's b is done and c is paused (waits for a person)
+    assert rows == [(None, "ann", 1, 2)]
+    assert times == [2.0, 2.0, 7.5]

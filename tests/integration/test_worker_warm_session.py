@@ -54,7 +54,8 @@ def _task(session: BlenderSession, task_dir: Path, frames: list[int], files: dic
     inv = jobtypes.build({"id": 1, "type": "blender", "frames": frames, "trusted": trusted,
                           "params": {"file": file, **params},
                           "inputs": [{"path": r, "oid": f"{r}:{src.stat().st_size}"}
-                                     for r, src in files.items()]}, task_dir)
+                                     for r, src in files.items()]}, task_dir,
+                         allow_local_paths=True)  # the shared-disk case names one
     assert inv.warm is not None
     lines: list[str] = []
     res = WarmRun(session, inv, on_log=lines.append).wait()

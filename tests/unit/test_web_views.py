@@ -35,7 +35,13 @@ def test_actions_follow_status() -> None:
     assert "pause" in views.actions_for("running") and "resume" not in views.actions_for("running")
     assert "resume" in views.actions_for("paused")
     assert "cancel" not in views.actions_for("done")
-    assert "retry" in views.actions_for("failed")
+    assert "retry" in views.actions_for("failed", failed=2)
+    # "Retry failed" means something only when a task failed (or the job was canceled)
+    assert "retry" not in views.actions_for("running")
+    assert "retry" in views.actions_for("running", failed=1)
+    assert "retry" in views.actions_for("canceled", canceled=3)
+    # a pausing job can be resumed but not paused again
+    assert views.actions_for("pausing")[:2] == ["resume", "cancel"]
     assert {"delete", "priority"} <= set(views.actions_for("canceled"))
 
 
@@ -115,3 +121,21 @@ def test_log_marks_each_new_attempt() -> None:
     assert with_attempts(lines, 0) == ["──── attempt 1 ────", "a", "b",
                                        "──── attempt 2 ────", "c"]
     assert with_attempts(lines[2:], 2) == ["c"]  # the tail continues the same attempt
+
+
+def test_a_paused_jobs_clock_stops_at_its_last_task() -> None:
+    row = views.JobRow(id=1, name="j", owner="o", status="paused", priority=50,
+                       frames_done=1, frames_total=4, progress=25.0, created=0.0,
+                       started=100.0, finished=None, stopped=130.0)
+    assert row.elapsed == 30.0
+    running = views.JobRow(id=1, name="j", owner="o", status="running", priority=50,
+                           frames_done=1, frames_total=4, progress=25.0, created=0.0,
+                           started=100.0, finished=None, stopped=130.0)
+    assert running.elapsed is not None and running.elapsed > 1000
+
+
+def test_queue_eta_from_the_recent_pace_and_the_slots() -> None:
+    assert views.queue_eta(0, 0, []) == 0.0
+    assert views.queue_eta(10, 2, [4.0, 100.0, 6.0]) == 10 * 6.0 / 2  # the median, not mean
+    assert views.queue_eta(10, 0, [5.0]) is None  # nobody renders: never empties
+    assert views.queue_eta(10, 4, []) is None  # no pace yet

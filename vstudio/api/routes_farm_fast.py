@@ -10,10 +10,8 @@ rules (``Farm``) and the same error bodies as the documented FastAPI routes in
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import time
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -82,6 +80,9 @@ class FastPath:
 
 
 async def _user(scope: Scope) -> User:
+    known = scope.get("state", {}).get(deps.SCOPE_USER)
+    if isinstance(known, User):  # authenticated by api.guard already
+        return known
     token = None
     for name, value in scope["headers"]:
         if name == b"authorization":
@@ -95,10 +96,7 @@ async def _user(scope: Scope) -> User:
                     token = v
     if token is None:
         raise NotAuthenticated("missing credentials: send 'Authorization: Bearer TOKEN'")
-    hit = deps._token_cache.get(token)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    return await asyncio.to_thread(deps.user_for_token, scope["app"].state.studio, token)
+    return await deps.user_for_token_async(scope["app"].state.studio, token)
 
 
 async def _body(receive: Receive) -> bytes:

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from vstudio.catalog.farm_conditions import conditions
 from vstudio.catalog.farm_tables import (
     farm_blocklist,
     farm_blocks,
@@ -19,8 +20,9 @@ from vstudio.catalog.farm_tables import (
     farm_workers,
 )
 from vstudio.errors import NotFound
+from vstudio.farm.condition import COARSE, Condition
 from vstudio.farm.frames import format_frames
-from vstudio.farm.model import JobState, TaskStatus, job_status, shown_task_status
+from vstudio.farm.model import JobState, TaskStatus, shown_task_status
 
 t = farm_tasks
 
@@ -37,11 +39,11 @@ def _counts(conn: Connection, job_ids: list[int]) -> dict[int, dict[str, int]]:
     return out
 
 
-def _job_dict(row: Any, counts: dict[str, int]) -> dict[str, Any]:
+def _job_dict(row: Any, counts: dict[str, int], cond: Condition) -> dict[str, Any]:
     total = sum(v for k, v in counts.items() if not k.startswith("_"))
     return {
         "id": row.id, "name": row.name, "owner": row.owner, "project": row.project,
-        "priority": row.priority, "status": job_status(row.state, counts),
+        "priority": row.priority, "status": cond.status, "reason": cond.reason,
         "paused": row.state == "paused", "max_running": row.max_running,
         "created": row.created, "started": row.started, "finished": row.finished,
         "tasks_total": total, "tasks_done": counts.get("done", 0),
@@ -55,13 +57,21 @@ def list_jobs(conn: Connection, *, owner: str | None = None, status: str | None 
     q = sa.select(farm_jobs).order_by(farm_jobs.c.id.desc())
     if owner:
         q = q.where(farm_jobs.c.owner == owner)
+    exact = status is None or COARSE[status] == (status,)
     if status:
         # filtered in SQL: a farm with thousands of finished jobs lists its running few
-        # without loading every job and its task counts
-        q = q.where(_status_sql() == status)
-    rows = conn.execute(q.limit(limit).offset(offset)).all()
+        # without loading every job and its task counts; the statuses that need more
+        # than counts (stalled, waiting, ...) are refined below among the open jobs
+        q = q.where(_status_sql().in_(COARSE[status]))
+    if exact:
+        q = q.limit(limit).offset(offset)
+    rows = conn.execute(q).all()
     counts = _counts(conn, [r.id for r in rows])
-    return [_job_dict(r, counts[r.id]) for r in rows]
+    conds = conditions(conn, [(r.id, r.state) for r in rows], counts)
+    out = [_job_dict(r, counts[r.id], conds[r.id]) for r in rows]
+    if not exact:
+        out = [j for j in out if j["status"] == status][offset:offset + limit]
+    return out
 
 
 def _status_sql() -> sa.ColumnElement[str]:
@@ -90,7 +100,8 @@ def get_job(conn: Connection, job_id: int, *, with_tasks: bool = True) -> dict[s
     row = conn.execute(sa.select(farm_jobs).where(farm_jobs.c.id == job_id)).first()
     if row is None:
         raise NotFound(f"no job {job_id}")
-    job = _job_dict(row, _counts(conn, [job_id])[job_id])
+    counts = _counts(conn, [job_id])
+    job = _job_dict(row, counts[job_id], conditions(conn, [(job_id, row.state)], counts)[job_id])
     job["inputs"] = json.loads(row.inputs)
     job["after"] = [r[0] for r in conn.execute(
         sa.select(farm_job_after.c.after_id).where(farm_job_after.c.job_id == job_id))]

@@ -13,6 +13,7 @@ from vstudio.catalog.repo_tables import (
     repo_lock_rules,
     repo_locks,
     repo_revisions,
+    repo_revprops,
     repo_tags,
 )
 from vstudio.errors import Conflict
@@ -49,7 +50,7 @@ def revision(conn: Connection, project_id: int, rev: int) -> RevisionRow | None:
 
 
 def insert_revision(conn: Connection, project_id: int, row: RevisionRow,
-                    changed: Iterable[str]) -> None:
+                    changed: Iterable[str], props: dict[str, str] | None = None) -> None:
     """Insert one revision; ``RevisionTaken`` if its number exists already.
 
     No SAVEPOINT here: with Python's sqlite3 driver a SAVEPOINT outside a transaction
@@ -66,10 +67,24 @@ def insert_revision(conn: Connection, project_id: int, row: RevisionRow,
     rows = [{"project_id": project_id, "rev": row.rev, "path": p} for p in sorted(set(changed))]
     if rows:
         conn.execute(repo_changes.insert(), rows)
+    if props:
+        conn.execute(repo_revprops.insert(), [
+            {"project_id": project_id, "rev": row.rev, "name": k, "value": v}
+            for k, v in sorted(props.items())])
+
+
+def revprops(conn: Connection, project_id: int, lo: int, hi: int) -> dict[int, dict[str, str]]:
+    """Revision properties of revisions ``lo..hi``: rev -> name -> value."""
+    q = sa.select(repo_revprops).where((repo_revprops.c.project_id == project_id)
+                                       & (repo_revprops.c.rev >= lo) & (repo_revprops.c.rev <= hi))
+    out: dict[int, dict[str, str]] = {}
+    for r in conn.execute(q):
+        out.setdefault(r.rev, {})[r.name] = r.value
+    return out
 
 
 def log(conn: Connection, project_id: int, path: str | None,
-        limit: int | None) -> list[tuple[RevisionRow, list[str]]]:
+        limit: int | None) -> list[tuple[RevisionRow, list[str], dict[str, str]]]:
     """Revisions newest first, each with its changed paths; ``path`` filters (file or folder)."""
     q = sa.select(repo_revisions).where(repo_revisions.c.project_id == project_id)
     if path:
@@ -91,11 +106,12 @@ def log(conn: Connection, project_id: int, path: str | None,
         & (repo_changes.c.rev <= hi)).order_by(repo_changes.c.path)
     for rev, p in conn.execute(cq):
         changed.setdefault(rev, []).append(p)
-    return [(r, changed.get(r.rev, [])) for r in revs]
+    props = revprops(conn, project_id, lo, hi)
+    return [(r, changed.get(r.rev, []), props.get(r.rev, {})) for r in revs]
 
 
 def delete_project_history(conn: Connection, project_id: int) -> None:
-    for t in (repo_changes, repo_revisions, repo_tags, repo_lock_rules):
+    for t in (repo_changes, repo_revprops, repo_revisions, repo_tags, repo_lock_rules):
         conn.execute(t.delete().where(t.c.project_id == project_id))
 
 

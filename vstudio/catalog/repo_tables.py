@@ -38,6 +38,17 @@ repo_changes = sa.Table(
     sa.Index("ix_repo_changes_path", "project_id", "path"),
 )
 
+# Named values of a revision beyond author/time/message ("svn-original-rev": the
+# Subversion number of a revision imported under another number).
+repo_revprops = sa.Table(
+    "repo_revprops",
+    metadata,
+    sa.Column("project_id", sa.Integer, _project_fk(), primary_key=True),
+    sa.Column("rev", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
 repo_locks = sa.Table(
     "repo_locks",
     metadata,

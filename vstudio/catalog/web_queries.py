@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from vstudio.catalog.farm_tables import (
     farm_blocklist,
+    farm_blocks,
     farm_jobs,
     farm_outputs,
     farm_tasks,
@@ -35,6 +36,10 @@ class FrameCount:
     done: int
     total: int
     running_done: float  # frames of running tasks weighted by their progress
+    # Frames rendered / to render: an encode block's tasks name the same frames again,
+    # so a 48-frame shot with its encode is 48 frames, not 96.
+    rendered: int = 0
+    to_render: int = 0
 
 
 class TaskCell(NamedTuple):
@@ -53,22 +58,34 @@ class TaskCell(NamedTuple):
     error: str | None  # why its last attempt failed
 
 
+ENCODE_TYPES = ("ffmpeg",)
+
+
 def frame_counts(conn: Connection, job_ids: list[int]) -> dict[int, FrameCount]:
     out = {j: FrameCount(0, 0, 0.0) for j in job_ids}
     if not job_ids:
         return out
-    acc: dict[int, list[float]] = {j: [0, 0, 0.0] for j in job_ids}
-    q = (sa.select(t.c.job_id, t.c.status, sa.func.sum(_NFRAMES),
+    # per job: [done, total, running weighted, rendered, to render, encode done, encode total]
+    acc: dict[int, list[float]] = {j: [0, 0, 0.0, 0, 0, 0, 0] for j in job_ids}
+    q = (sa.select(t.c.job_id, farm_blocks.c.type, t.c.status, sa.func.sum(_NFRAMES),
                    sa.func.sum(_NFRAMES * t.c.progress))
-         .where(t.c.job_id.in_(job_ids)).group_by(t.c.job_id, t.c.status))
-    for jid, status, n, weighted in conn.execute(q):
-        a = acc[jid]
-        a[1] += int(n or 0)
+         .join(farm_blocks, farm_blocks.c.id == t.c.block_id)
+         .where(t.c.job_id.in_(job_ids)).group_by(t.c.job_id, farm_blocks.c.type, t.c.status))
+    for jid, btype, status, n, weighted in conn.execute(q):
+        a, n = acc[jid], int(n or 0)
+        a[1] += n
+        side = 5 if btype in ENCODE_TYPES else 3
+        a[side + 1] += n
         if status == "done":
-            a[0] += int(n or 0)
+            a[0] += n
+            a[side] += n
         elif status == "running":
             a[2] += float(weighted or 0) / 100.0
-    return {j: FrameCount(int(a[0]), int(a[1]), float(a[2])) for j, a in acc.items()}
+    for j, a in acc.items():
+        # a job of encodes only (an ffmpeg job) shows the frames it encodes
+        rendered, to_render = (a[3], a[4]) if a[4] else (a[5], a[6])
+        out[j] = FrameCount(int(a[0]), int(a[1]), float(a[2]), int(rendered), int(to_render))
+    return out
 
 
 def task_cells(conn: Connection, job_id: int, ids: list[int] | None = None) -> list[TaskCell]:
@@ -124,6 +141,20 @@ def job_heads(conn: Connection, ids: list[int] | None = None, owner: str | None 
     return [JobHead(*r) for r in conn.execute(q)]
 
 
+def jobs_with_type(conn: Connection, job_type: str) -> set[int]:
+    """Ids of the jobs that have a block of ``job_type``."""
+    q = sa.select(farm_blocks.c.job_id).where(farm_blocks.c.type == job_type).distinct()
+    return {int(r[0]) for r in conn.execute(q)}
+
+
+def owners_and_projects(conn: Connection) -> tuple[list[str], list[str]]:
+    """Everyone who submitted a job, and every project a job names (the list's filters)."""
+    owners = conn.execute(sa.select(farm_jobs.c.owner).distinct()).scalars().all()
+    projects = conn.execute(sa.select(farm_jobs.c.project).distinct()
+                            .where(farm_jobs.c.project.is_not(None))).scalars().all()
+    return sorted(str(o) for o in owners), sorted(str(p) for p in projects)
+
+
 def output_name(conn: Connection, job_id: int, oid: str) -> str | None:
     """The name of a job's output (or thumbnail) with store id ``oid``; None if not the job's."""
     q = (sa.select(farm_outputs.c.name, farm_outputs.c.oid)
@@ -175,6 +206,43 @@ def task_status_counts(conn: Connection,
     return out
 
 
+def last_finished(conn: Connection, job_ids: list[int]) -> dict[int, float]:
+    """job id -> when its last task ended (a paused job's clock stops there)."""
+    if not job_ids:
+        return {}
+    q = (sa.select(t.c.job_id, sa.func.max(t.c.finished)).where(t.c.job_id.in_(job_ids))
+         .group_by(t.c.job_id))
+    return {jid: float(f) for jid, f in conn.execute(q) if f is not None}
+
+
+def work_by_owner(conn: Connection) -> list[tuple[str | None, str, int, int]]:
+    """(project, owner, running tasks, waiting tasks) of the jobs that are not finished;
+    a paused job's waiting tasks are not counted (they wait for a person, not the farm)."""
+    live = farm_jobs.c.state.in_(("active", "waiting", "paused"))
+    q = (sa.select(farm_jobs.c.project, farm_jobs.c.owner, farm_jobs.c.state, t.c.status,
+                   sa.func.count())
+         .join(farm_jobs, farm_jobs.c.id == t.c.job_id)
+         .where(live & t.c.status.in_(("running", "queued", "blocked")))
+         .group_by(farm_jobs.c.project, farm_jobs.c.owner, farm_jobs.c.state, t.c.status))
+    acc: dict[tuple[str | None, str], list[int]] = {}
+    for project, owner, state, status, n in conn.execute(q):
+        a = acc.setdefault((project, owner), [0, 0])
+        if status == "running":
+            a[0] += int(n)
+        elif state != "paused":
+            a[1] += int(n)
+    return sorted(((p, o, a[0], a[1]) for (p, o), a in acc.items() if a[0] or a[1]),
+                  key=lambda r: (-r[2], -r[3], r[0] or "", r[1]))
+
+
+def recent_task_seconds(conn: Connection, last: int = 200) -> list[float]:
+    """How long the last ``last`` finished tasks took (the queue's time-to-empty estimate)."""
+    q = (sa.select(t.c.started, t.c.finished)
+         .where((t.c.status == "done") & t.c.started.is_not(None) & t.c.finished.is_not(None))
+         .order_by(t.c.finished.desc()).limit(last))
+    return [max(0.0, float(f) - float(s)) for s, f in conn.execute(q)]
+
+
 def finished_since(conn: Connection, since: float) -> list[float]:
     """Finish times of tasks done since ``since`` (the overview's tasks per hour)."""
     q = sa.select(t.c.finished).where((t.c.status == "done") & (t.c.finished >= since))
@@ -182,8 +250,14 @@ def finished_since(conn: Connection, since: float) -> list[float]:
 
 
 def queue_counts(conn: Connection) -> dict[str, int]:
-    q = sa.select(t.c.status, sa.func.count()).group_by(t.c.status)
-    return {s: int(n) for s, n in conn.execute(q)}
+    """Task status -> count; a paused job's waiting tasks count as ``paused``, not queued."""
+    q = (sa.select(t.c.status, farm_jobs.c.state, sa.func.count())
+         .join(farm_jobs, farm_jobs.c.id == t.c.job_id).group_by(t.c.status, farm_jobs.c.state))
+    out: dict[str, int] = {}
+    for status, state, n in conn.execute(q):
+        key = "paused" if state == "paused" and status in ("queued", "blocked") else status
+        out[key] = out.get(key, 0) + int(n)
+    return out
 
 
 def add_sample(conn: Connection, period: int, busy: int, idle: int, offline: int,

@@ -14,6 +14,7 @@ from vstudio.cli.common import emit, json_option, server_options
 from vstudio.errors import (
     VStudioError,
 )
+from vstudio.farm.model import JOB_STATUSES
 from vstudio.httpapi import ApiClient
 
 FINAL = ("done", "failed", "canceled")
@@ -49,12 +50,13 @@ def _human_jobs(rows: list[dict[str, Any]]) -> None:
         click.echo(f"{j['id']:>6}  {j['status']:<9} {j['progress']:>5.1f}%  "
                    f"{j['tasks_done']}/{j['tasks_total']} tasks  p{j['priority']:<3} "
                    f"{j['owner']:<12} {j['name']}")
+        if j.get("reason"):
+            click.echo(f"        {j['reason']}")
 
 
 @jobs_group.command("ls")
 @click.option("--owner", default=None)
-@click.option("--status", type=click.Choice(["queued", "running", "paused", "done", "failed",
-                                             "canceled"]), default=None)
+@click.option("--status", type=click.Choice(JOB_STATUSES), default=None)
 @click.option("--limit", type=click.IntRange(1, 1000), default=100)
 @json_option
 @server_options
@@ -68,6 +70,8 @@ def jobs_ls(owner: str | None, status: str | None, limit: int, as_json: bool, se
 def _human_job(j: dict[str, Any]) -> None:
     click.echo(f"job {j['id']} {j['name']!r} by {j['owner']}: {j['status']}, "
                f"{j['progress']:.1f}%, priority {j['priority']}")
+    if j.get("reason"):
+        click.echo(f"  {j['reason']}")
     for t in j.get("tasks", []):
         extra = f" on {t['worker']}" if t["worker"] else ""
         err = f"  ({t['error']})" if t.get("error") and t["status"] != "done" else ""
@@ -202,11 +206,12 @@ def jobs_fetch(job_id: int, dest: str, as_json: bool, server: str, token: str | 
     api = Api(server, token)
     outputs = api.call("GET", f"/api/jobs/{job_id}/outputs")
     try:
-        from vstudio.store.remote import RemoteStore
+        from vstudio.store.remote import RemoteStore, remember_rows
     except ImportError:
         raise VStudioError("fetching needs the store's HTTP client (vstudio.store.remote)") \
             from None
     store: Any = RemoteStore(server, token)
+    remember_rows(store, outputs)
     root = Path(dest)
     written = []
     for o in outputs:

@@ -158,7 +158,10 @@ def mv_cmd(source: str, dest: str) -> None:
     """Rename SOURCE to DEST; the next commit records it (no bytes are uploaded again)."""
     wc = _wc()
     a, b = wc.rel(source), wc.rel(dest)
-    if os.path.lexists(wc.root / b):
+    # A case-only rename on a case-insensitive disk: dest "exists" as source itself.
+    case_only = a != b and a.casefold() == b.casefold()
+    if os.path.lexists(wc.root / b) and not (
+            case_only and os.path.samefile(wc.root / a, wc.root / b)):
         from vstudio.errors import AlreadyExists
 
         raise AlreadyExists(f"{dest} exists")
@@ -170,13 +173,16 @@ def mv_cmd(source: str, dest: str) -> None:
 @click.command("commit")
 @click.argument("paths", nargs=-1)
 @click.option("-m", "--message", required=True, help="What changed and why.")
+@click.option("--keep-locks", "--no-unlock", "keep_locks", is_flag=True,
+              help="Keep your locks on the committed files (default: released).")
 @token_option
 @json_option
-def commit_cmd(paths: tuple[str, ...], message: str, token: str | None, as_json: bool) -> None:
+def commit_cmd(paths: tuple[str, ...], message: str, keep_locks: bool, token: str | None,
+               as_json: bool) -> None:
     """Commit the changes of the working copy (or below PATHS) as a new revision."""
     wc = _wc(token)
     targets = [wc.rel(t) for t in paths] or None
-    done = wc.commit(message, targets, _bar())
+    done = wc.commit(message, targets, _bar(), keep_locks)
     if done is None:
         emit({"rev": None, "changed": []}, as_json, lambda d: click.echo("nothing to commit"))
         return
@@ -222,7 +228,7 @@ def log_cmd(path: str | None, limit: int | None, verbose: bool, token: str | Non
     rel = wc.rel(path) if path else None
     entries = wc.backend.log(rel or None, limit)
     rows = [{"rev": c.rev, "author": c.author, "time": c.time, "message": c.message,
-             "changed": c.changed} for c in entries]
+             "changed": c.changed, "props": c.props} for c in entries]
     if as_json:
         emit(rows, True)
         return
@@ -235,6 +241,8 @@ def log_cmd(path: str | None, limit: int | None, verbose: bool, token: str | Non
         click.echo(f"r{r['rev']} | {r['author']} | {_when(r['time'])} | "
                    f"{len(r['changed'])} paths")
         if verbose:
+            for k, v in sorted(r["props"].items()):
+                click.echo(f"   {k}: {v}")
             for p in r["changed"]:
                 click.echo(f"   {p}")
         click.echo(f"\n{r['message']}")
@@ -357,27 +365,6 @@ def info_cmd(token: str | None, as_json: bool) -> None:
             "needs_lock": wc.index.rules, "tags": wc.backend.tags()}
     emit(data, as_json, lambda d: click.echo("\n".join(
         f"{k}: {v}" for k, v in d.items())))
-
-
-@click.command("svn-import")
-@click.argument("dumpfile", type=click.Path(dir_okay=False, allow_dash=True))
-@click.argument("url")
-@token_option
-@json_option
-def svn_import_cmd(dumpfile: str, url: str, token: str | None, as_json: bool) -> None:
-    """Import an 'svnadmin dump' stream (format 2 or 3) into an empty project."""
-    from vstudio.repo.svnimport import import_dump
-    from vstudio.repo.wcops import open_backend, parse_url
-
-    backend = open_backend(dict(parse_url(url)), token)
-    if dumpfile == "-":
-        report = import_dump(sys.stdin.buffer, backend, progress=_bar())
-    else:
-        with open(dumpfile, "rb") as f:
-            report = import_dump(f, backend, progress=_bar())
-    emit(report, as_json, lambda d: click.echo(
-        f"imported r{d['first']}..r{d['last']} ({d['revisions']} revisions, {d['files']} "
-        f"file versions)" + "".join(f"\n  not carried: {n}" for n in d["not_carried"])))
 
 
 @click.group("catalog")

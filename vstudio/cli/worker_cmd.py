@@ -24,6 +24,9 @@ from vstudio.cli.common import server_options
               help="Seconds without input before the machine counts as idle.")
 @click.option("--allow-commands", is_flag=True,
               help="Also run raw 'command' tasks (arbitrary programs: trusted farms only).")
+@click.option("--allow-local-paths", is_flag=True,
+              help="Let tasks name files by absolute path on this machine (a farm with a "
+                   "shared disk); without it a task may read only the files sent with it.")
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
               help="Folder for fetched inputs and task folders "
                    "(default: ~/.cache/vstudio/worker).")
@@ -41,7 +44,8 @@ from vstudio.cli.common import server_options
 def worker_cmd(server: str, token: str | None, slots: int, tags: str, name: str,
                idle_only: bool, idle_after: float, allow_commands: bool, cache_dir: str | None,
                max_cache: float, poll: float, store_url: str | None,
-               keep_task_dirs: bool, no_warm_blender: bool = False) -> None:
+               keep_task_dirs: bool, no_warm_blender: bool = False,
+               allow_local_paths: bool = False) -> None:
     """Render for the studio at --server: take tasks, run them, report, repeat."""
     from vstudio.worker.node import Worker, WorkerOptions
 
@@ -54,6 +58,7 @@ def worker_cmd(server: str, token: str | None, slots: int, tags: str, name: str,
         server=server, token=token, slots=slots,
         tags=[t.strip() for t in tags.split(",") if t.strip()], name=name,
         idle_only=idle_only, idle_after=idle_after, allow_commands=allow_commands,
+        allow_local_paths=allow_local_paths,
         max_cache_bytes=int(max_cache * 1e9), poll_seconds=poll, keep_task_dirs=keep_task_dirs,
         warm_blender=not no_warm_blender)
     if cache_dir:

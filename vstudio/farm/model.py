@@ -25,7 +25,9 @@ class JobState(StrEnum):
     DONE = "done"  # every task is done
 
 
-JOB_STATUSES = ("queued", "running", "paused", "done", "failed", "canceled")
+# Shown statuses (``farm.condition`` explains each); ``job_status`` gives the coarse six.
+JOB_STATUSES = ("queued", "waiting", "running", "pausing", "paused", "stalled", "failed",
+                "done", "canceled")
 OPEN = (TaskStatus.QUEUED, TaskStatus.BLOCKED, TaskStatus.RUNNING)
 
 

@@ -28,7 +28,7 @@ from vstudio.catalog.farm_cache import FarmCache
 from vstudio.catalog.farm_db import Listener, Relay, notify, write_engine
 from vstudio.errors import BadInput, NotFound, PermissionDenied
 from vstudio.farm.events import EventBus, EventRelay, Notifier
-from vstudio.farm.spec import JobSpec, check_inputs, compile_job
+from vstudio.farm.spec import JobSpec, check_inputs, compile_job, parse_ref
 from vstudio.farm.writer import BatchWriter
 from vstudio.studio import Studio
 
@@ -211,11 +211,23 @@ class Farm:
             generation = self.notifier.generation
             task = await self.writer.group_async("claim", worker_id)
             if task is not None:
-                return task  # type: ignore[no-any-return]
+                return self._granted(user, task)
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
             await self.notifier.wait(generation, remaining)
+
+    def _granted(self, user: User, task: dict[str, Any]) -> dict[str, Any]:
+        """The task with a read grant on each input: the node reads these and no more."""
+        from vstudio.grants import grants_of
+
+        signer = grants_of(self.studio)
+
+        def sign(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+            return [{**i, "grant": signer.mint(user.name, i["oid"])} if i.get("oid") else i
+                    for i in items or []]
+
+        return {**task, "inputs": sign(task.get("inputs")), "upstream": sign(task.get("upstream"))}
 
     async def heartbeat(self, user: User, worker_id: int, state: str) -> None:
         await self._check_worker(user, worker_id)
@@ -295,14 +307,8 @@ class Farm:
             if ref is None:
                 out.append(item)
                 continue
-            project, _, rest = ref.partition("@")
-            rev_s, _, path = rest.partition(":")
-            if not project or not path:
-                raise BadInput(f"bad repository reference {ref!r}: use PROJECT@REV:path")
-            try:
-                rev = reader.head(project) if rev_s in ("", "HEAD") else int(rev_s.lstrip("r"))
-            except ValueError:
-                raise BadInput(f"bad revision in {ref!r}") from None
+            project, want, path = parse_ref(ref)
+            rev = reader.head(project) if want is None else want
             entry = reader.tree(project, rev).get(path)
             if entry is None:
                 raise BadInput(f"{path} is not in {project} r{rev}")

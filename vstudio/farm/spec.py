@@ -10,9 +10,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from vstudio.errors import BadInput
 from vstudio.farm.frames import chunk, parse_frames
-from vstudio.jobtypes.schema import JOB_TYPES, validate_params
+from vstudio.jobtypes.schema import JOB_TYPES, LOCAL_PATHS_TAG, local_paths, validate_params
 
 MAX_BLOCKS = 64
+MAX_ID = 2**31 - 1  # job ids and revisions are 32-bit integers on PostgreSQL
 MAX_TASKS = 200_000
 OID_RE = re.compile(r"^[0-9a-f]{64}$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -46,6 +47,9 @@ class InputSpec(_Spec):
     oid: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     ref: Text | None = Field(default=None, max_length=2048,
                             description="PROJECT@REV:path in the studio's repository")
+    grant: str | None = Field(default=None, max_length=64,
+                              description="the submitter's read grant for oid (from a "
+                                          "tree, a job's outputs or an upload)")
 
 
 class DependSpec(_Spec):
@@ -73,7 +77,7 @@ class JobSpec(_Spec):
     project: Text | None = Field(default=None, min_length=1, max_length=128)
     priority: int = Field(default=50, ge=0, le=100)
     paused: bool = False
-    after: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(default_factory=list,
+    after: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(default_factory=list,
                                                                 max_length=100)
     max_running: int | None = Field(default=None, ge=1, le=1_000_000)
     blocklist_after: int = Field(default=3, ge=1, le=1000,
@@ -108,12 +112,36 @@ def _check_path(path: str) -> str:
     return p
 
 
+_REF_REV = re.compile(r"^r?([0-9]{1,10})$")
+
+
+def parse_ref(ref: str) -> tuple[str, int | None, str]:
+    """``PROJECT@REV:path`` as (project, revision or None for HEAD, path), or ``BadInput``.
+
+    The revision is bounded here: a number the catalog cannot hold would otherwise reach
+    its query and fail there as a server error.
+    """
+    project, _, rest = ref.partition("@")
+    rev_s, _, path = rest.partition(":")
+    if not project or not path:
+        raise BadInput(f"bad repository reference {ref!r}: use PROJECT@REV:path")
+    if rev_s in ("", "HEAD"):
+        return project, None, path
+    m = _REF_REV.match(rev_s)
+    if m is None or int(m[1]) > MAX_ID:
+        raise BadInput(f"bad revision {rev_s[:40]!r} in {ref[:200]!r}: give a revision "
+                       f"number from 0 to {MAX_ID}, rN or HEAD")
+    return project, int(m[1]), path
+
+
 def check_inputs(inputs: list[InputSpec]) -> list[dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for item in inputs:
         path = _check_path(item.path)
         if (item.oid is None) == (item.ref is None):
             raise BadInput(f"input {path!r}: give exactly one of 'oid' or 'ref'")
+        if item.ref is not None:
+            parse_ref(item.ref)
         if path in out:
             raise BadInput(f"input {path!r} is listed twice")
         out[path] = {"path": path, **({"oid": item.oid} if item.oid else {"ref": item.ref or ""})}
@@ -147,11 +175,12 @@ def compile_job(spec: JobSpec) -> list[BlockPlan]:
         else:
             raise BadInput(f"block {b.name!r} needs frames (e.g. \"frames\": \"1-250\")")
         frames_of[i] = frames
+        tags = set(b.tags) | ({LOCAL_PATHS_TAG} if local_paths(params) else set())
         # An encode without an explicit chunk makes one video of the whole range.
         size = b.chunk if (b.chunk > 1 or b.type != "ffmpeg" or "chunk" in b.model_fields_set) \
             else len(frames)
         plans.append(BlockPlan(
-            index=i, name=b.name, type=b.type, params=params, tags=sorted(set(b.tags)),
+            index=i, name=b.name, type=b.type, params=params, tags=sorted(tags),
             chunk=size, max_per_worker=b.max_per_worker, retries=b.retries, timeout=b.timeout,
             depends=[(index[n], m) for n, m in deps.items()], tasks=chunk(frames, size)))
     if sum(len(p.tasks) for p in plans) > MAX_TASKS:

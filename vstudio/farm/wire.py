@@ -131,6 +131,7 @@ class JobSummary(BaseModel):
     project: str | None
     priority: int
     status: str
+    reason: str = ""  # why it is waiting, queued, stalled, pausing or failed
     paused: bool
     max_running: int | None
     created: float
@@ -178,6 +179,7 @@ class OutputOut(BaseModel):
     seconds: float | None
     peak_mem: float | None
     thumbnail_oid: str | None
+    grant: str = Field(default="", description="the caller's read grant for oid")
 
 
 class LogLineOut(BaseModel):

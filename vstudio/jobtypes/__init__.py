@@ -7,6 +7,7 @@ lists the types this machine can run, which is what a worker advertises to the m
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,13 @@ def available(allow_commands: bool = False) -> list[str]:
     return out
 
 
-def build(task: dict[str, Any], task_dir: Path, *, allow_commands: bool = False) -> Invocation:
-    """The invocation for ``task``; inputs must already be in ``task_dir/files``."""
-    spec = TaskSpec.from_payload(task)
+def build(task: dict[str, Any], task_dir: Path, *, allow_commands: bool = False,
+          allow_local_paths: bool = False) -> Invocation:
+    """The invocation for ``task``; inputs must already be in ``task_dir/files``.
+
+    ``allow_local_paths``: the task may name absolute paths on this machine's disk.
+    """
+    spec = replace(TaskSpec.from_payload(task), local_paths=allow_local_paths)
     if spec.type not in TYPES:
         raise TaskError(f"unknown job type {spec.type!r}")
     if spec.type == "command" and not allow_commands:

@@ -76,6 +76,8 @@ class TaskSpec:
     inputs: dict[str, str]  # relative path -> oid
     # outputs of the blocks this task depends on: (block, frame, relative path, oid)
     upstream: tuple[tuple[str, int, str, str], ...] = ()
+    # the worker lets tasks name files on its own disk (``--allow-local-paths``)
+    local_paths: bool = False
 
     @property
     def start(self) -> int:
@@ -168,13 +170,31 @@ def resolve_file(spec: TaskSpec, files_dir: Path, name: str, *, what: str = "fil
     if rel in spec.inputs:
         path = files_dir / rel
     elif Path(name).is_absolute():
-        path = Path(name)  # a farm with a shared disk names files by absolute path
+        path = local_path(spec, name, what)
     else:
         path = files_dir / safe_relpath(name)
     if not path.is_file():
         raise MissingInput(f"input {what} {name} is missing (not among the task's inputs "
                            "and not on this machine)", path=str(path))
     return path
+
+
+class LocalPathRefused(TaskError):
+    """The task names a file on the worker's own disk, which this worker does not allow."""
+
+
+def local_path(spec: TaskSpec, name: str, what: str = "file") -> Path:
+    """An absolute path on this machine (a farm with a shared disk), if the worker allows it.
+
+    Without the opt-in a job would read (and render into its outputs) any file the
+    worker's user can read, e.g. a volunteer's own pictures.
+    """
+    if not spec.local_paths:
+        raise LocalPathRefused(
+            f"the {what} {name} is a path on the worker's own disk; this worker renders only "
+            "files sent with the job (start it with --allow-local-paths on a farm with a "
+            "shared disk)")
+    return Path(name)
 
 
 def check_inputs(spec: TaskSpec, files_dir: Path) -> None:

@@ -12,7 +12,16 @@ import re
 import shutil
 from pathlib import Path
 
-from vstudio.jobtypes.base import Event, Invocation, TaskError, TaskSpec, progress_of, safe_relpath
+from vstudio.jobtypes.base import (
+    Event,
+    Invocation,
+    TaskError,
+    TaskSpec,
+    local_path,
+    progress_of,
+    resolve_file,
+    safe_relpath,
+)
 
 IMAGES = {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".bmp", ".webp"}
 VIDEOS = {".mp4", ".webm", ".mkv", ".mov"}
@@ -65,12 +74,7 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
     videos = [f for f in fetched if Path(f).suffix.lower() in VIDEOS]
     images = [f for f in fetched if Path(f).suffix.lower() in IMAGES]
     audio = p.get("audio")
-    audio_path = None
-    if audio:
-        audio_path = files / safe_relpath(str(audio)) if str(audio) in spec.inputs else Path(
-            str(audio))
-        if not audio_path.is_file():
-            raise TaskError(f"audio file {audio} is missing")
+    audio_path = resolve_file(spec, files, str(audio), what="audio file") if audio else None
     exe = shutil.which("ffmpeg") or "ffmpeg"
     base = [exe, "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
             "-progress", "pipe:1", "-nostats"]
@@ -93,7 +97,8 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
         elif p.get("pattern"):
             # an image2 pattern among the job's inputs, or (shared disk) an absolute one
             raw = str(p["pattern"])
-            pattern = raw if Path(raw).is_absolute() else str(files / safe_relpath(raw))
+            pattern = (str(local_path(spec, raw, "frame pattern")) if Path(raw).is_absolute()
+                       else str(files / safe_relpath(raw)))
             start, total = spec.start, len(spec.frames)
             try:
                 first = Path(pattern % start)

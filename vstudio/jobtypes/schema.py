@@ -199,6 +199,24 @@ def parse_params(job_type: str, params: dict[str, Any]) -> _Params:
         raise BadInput(f"bad {job_type} parameters: {e}") from None
 
 
+LOCAL_PATHS_TAG = "local-paths"  # what workers started with --allow-local-paths offer
+_FILE_PARAMS = ("file", "audio", "pattern")  # the parameters that name files
+
+
+def local_paths(params: dict[str, Any]) -> list[str]:
+    """The parameters' file names that are absolute paths on a worker's own disk.
+
+    A block naming one asks for the ``local-paths`` tag, so only workers that opted in
+    (a farm with a shared disk) take its tasks; Windows spellings count too.
+    """
+    out = []
+    for key in _FILE_PARAMS:
+        v = params.get(key)
+        if isinstance(v, str) and (v.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", v)):
+            out.append(v)
+    return out
+
+
 def validate_params(job_type: str, params: dict[str, Any]) -> dict[str, Any]:
     """Validate and normalise; the result is JSON-ready (defaults filled, None dropped)."""
     return parse_params(job_type, params).model_dump(mode="json", exclude_none=True)

@@ -13,12 +13,15 @@ import json
 import os
 import re
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
 from vstudio.errors import VStudioError
+from vstudio.jobtypes.base import Invocation
 from vstudio.render.model import SceneInfo
 from vstudio.render.project import Profile
+from vstudio.worker.warm import BlenderSession, WarmRun
 
 
 class RenderFailed(VStudioError):
@@ -63,9 +66,15 @@ def task_for(path: Path, renderer: str, scene: SceneInfo | None, profile: Profil
         params["format"] = "PNG"
         if s.get("samples"):
             params["samples"] = int(s["samples"])
-        if s.get("width") and s.get("height"):
-            params["resolution"] = [int(s["width"]), int(s["height"])]
-        if pct:
+        w, h = (int(s["width"]), int(s["height"])) if s.get("width") and s.get("height") \
+            else (scene.width, scene.height) if scene and pct else (0, 0)
+        if pct and w and h:
+            # an exact size at 100%: a percentage would scale an edit's strips (renders
+            # already at that percentage) a second time
+            w, h = max(4, round(w * pct / 100)), max(4, round(h * pct / 100))
+        if w and h:
+            params["resolution"] = [w, h]
+        elif pct:
             params["resolution_percentage"] = int(pct)
         if s.get("engine"):
             params["engine"] = str(s["engine"]).upper()
@@ -82,8 +91,14 @@ def task_for(path: Path, renderer: str, scene: SceneInfo | None, profile: Profil
 
 
 def run_chunk(task: dict[str, Any], work_dir: Path,
-              remap: list[tuple[str, str]] | None = None) -> dict[int, Path]:
-    """Render one chunk into ``work_dir``; frame -> output file. Raises RenderFailed."""
+              remap: list[tuple[str, str]] | None = None,
+              sessions: WarmPool | None = None, version: str = "") -> dict[int, Path]:
+    """Render one chunk into ``work_dir``; frame -> output file. Raises RenderFailed.
+
+    With ``sessions``, a Blender chunk renders in one of the pool's warm Blender sessions;
+    ``version`` (the render key of the file with all it reads) tells a session whether the
+    file it has open is still the one to render.
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
     label = Path(task["params"]["file"]).name
     copy = None
@@ -91,24 +106,33 @@ def run_chunk(task: dict[str, Any], work_dir: Path,
         copy = _remapped_sif(Path(task["params"]["file"]), remap, work_dir.name)
         task = {**task, "params": {**task["params"], "file": str(copy)}}
     try:
-        return _run(task, work_dir, label, remap)
+        return _run(task, work_dir, label, remap, sessions, version)
     finally:
         if copy is not None:
             copy.unlink(missing_ok=True)
 
 
 def _run(task: dict[str, Any], work_dir: Path, label: str,
-         remap: list[tuple[str, str]] | None) -> dict[int, Path]:
+         remap: list[tuple[str, str]] | None, sessions: WarmPool | None,
+         version: str) -> dict[int, Path]:
     from vstudio.jobtypes import TaskError, build
 
+    # the project's files are on this machine's disk, rendered by their own user
     try:
-        inv = build(task, work_dir)
+        inv = build(task, work_dir, allow_local_paths=True)
     except TaskError as e:
         raise RenderFailed(f"{label}: {e.message}") from None
+    if sessions is not None and inv.warm is not None:
+        inv.warm.update(version=version, post=_REMAP % json.dumps(remap) if remap else None)
+        done = sessions.render(inv, f"{label} frames {task['frames'][0]}-{task['frames'][-1]}")
+        if done is not None:
+            return done
+        inv = build(task, work_dir, allow_local_paths=True)  # the session died: a fresh one
     argv = list(inv.argv)
     if remap and task["type"] == "blender":
-        # Blender runs its arguments in order: the remap must come before -o/-a.
-        at = argv.index("--python-expr") + 2
+        # Blender runs its arguments in order: the remap must come before the settings
+        # script (which checks that every input exists) and before -o/-a.
+        at = argv.index("--python-expr")
         argv[at:at] = ["--python-expr", _REMAP % json.dumps(remap)]
     env = {**os.environ, **(inv.env or {})}
     try:
@@ -152,6 +176,59 @@ def _remapped_sif(sif: Path, remap: list[tuple[str, str]], tag: str) -> Path:
     copy = sif.with_name(f".vstudio-{tag}-{os.getpid()}-{sif.name}")
     copy.write_bytes(gzip.compress(out) if packed else out)
     return copy
+
+
+class WarmPool:
+    """Warm Blender sessions (:mod:`vstudio.worker.warm`, as render nodes use) for a local
+    render: one per slot, each rendering chunk after chunk without a new process.
+
+    Sessions start at once, so Blender's start-up overlaps planning and the first cold
+    chunks. A chunk takes the free session that has its file open if there is one. Local
+    files are never trusted: sessions open them with autoexec off.
+    """
+
+    def __init__(self, workdir: Path, slots: int) -> None:
+        threads = max(1, (os.cpu_count() or 1) // slots) if slots > 1 else None
+        self._free = [BlenderSession(workdir / f"warm-{n}", threads).start()
+                      for n in range(slots)]
+        self._all = list(self._free)
+        self._lock = threading.Condition()
+
+    def _take(self, file: str) -> BlenderSession:
+        with self._lock:
+            self._lock.wait_for(lambda: bool(self._free))
+            best = next((s for s in self._free if s.file == file), self._free[0])
+            self._free.remove(best)
+            return best
+
+    def _give(self, session: BlenderSession) -> None:
+        with self._lock:
+            self._free.append(session)
+            self._lock.notify()
+
+    def render(self, inv: Invocation, what: str) -> dict[int, Path] | None:
+        """Render ``inv`` warm; None when the session died (render it cold then)."""
+        assert inv.warm is not None
+        session = self._take(inv.warm["file"])
+        try:
+            if not session.alive:
+                session.close(grace=0)
+                session.start()
+            run = WarmRun(session, inv)
+            res = run.wait()
+            if run.session_lost:
+                session.close(grace=0)
+                session.start()  # for the next chunk; this one renders cold
+                return None
+        finally:
+            self._give(session)
+        if res.error:
+            raise RenderFailed(f"{what} failed ({res.error})")
+        return dict(inv.outputs)
+
+    def close(self) -> None:
+        for s in self._all:
+            s.close(grace=1.0)
 
 
 def chunks(frames: list[int], size: int) -> list[list[int]]:

@@ -27,13 +27,15 @@ class Entry:
 
 @dataclass(frozen=True)
 class CommitInfo:
-    """One revision of a project; ``changed`` lists the paths it added, changed or removed."""
+    """One revision of a project; ``changed`` lists the paths it added, changed or removed;
+    ``props`` holds revision properties such as ``svn-original-rev``."""
 
     rev: int
     author: str
     time: float
     message: str
     changed: list[str] = field(default_factory=list)
+    props: dict[str, str] = field(default_factory=dict)  # revision properties
 
 
 @dataclass(frozen=True)

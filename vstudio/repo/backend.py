@@ -37,7 +37,7 @@ class WcBackend(Protocol):
     def add_lock_rules(self, patterns: list[str]) -> None: ...
     def commit(self, message: str, changes: list[Change]) -> int: ...
     def import_commit(self, rev: int, author: str, when: float, message: str,
-                      changes: list[Change]) -> int: ...
+                      changes: list[Change], props: dict[str, str] | None = None) -> int: ...
     def release_locks(self, paths: list[str]) -> None: ...
     def close(self) -> None: ...
 
@@ -94,9 +94,9 @@ class LocalBackend:
         return self.service.commit(self.project, self.user, message, changes)
 
     def import_commit(self, rev: int, author: str, when: float, message: str,
-                      changes: list[Change]) -> int:
+                      changes: list[Change], props: dict[str, str] | None = None) -> int:
         return self.service.commit(self.project, author, message, changes, when=when, rev=rev,
-                                   allow_empty=True)
+                                   allow_empty=True, props=props)
 
     def release_locks(self, paths: list[str]) -> None:
         self.service.release_locks(self.project, self.user, paths)

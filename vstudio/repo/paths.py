@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from vstudio.errors import BadInput
 
 META_DIR = ".vstudio"  # a working copy's metadata folder; never a repository path
+_META_KEY = META_DIR.casefold()
+_META_UPPER = META_DIR.upper()
 MAX_PATH = 1000
 
 
@@ -20,7 +22,10 @@ def normalise(path: str) -> str:
     """Return the canonical form of a path inside a project, or raise ``BadPath``.
 
     No absolute paths, no ``..``, no empty names, no control characters or backslashes
-    (a Windows artist's ``a\\b`` would mean something else there), no ``.vstudio``.
+    (a Windows artist's ``a\\b`` would mean something else there), and no folder or file
+    named ``.vstudio`` at any depth in any case: a committed ``sub/.vstudio/wc.json``
+    would make that folder of every checkout a working copy of a server the committer
+    chose, and ``vstudio update`` run there would send the artist's token to it.
     """
     if not isinstance(path, str) or not path:
         raise BadPath("empty path")
@@ -37,12 +42,26 @@ def normalise(path: str) -> str:
         raise BadPath(f"bad path {path!r}: names no file")
     if ".." in parts:
         raise BadPath(f"bad path {path!r}: '..' is not allowed")
-    if parts[0] == META_DIR:
-        raise BadPath(f"bad path {path!r}: {META_DIR} is the working copy's own folder")
+    # Every spelling of the reserved name starts with a dot: most paths skip the loop.
+    if (path[0] == "." or "/." in path) and any(_reserved(p) for p in parts):
+        raise BadPath(f"bad path {path!r}: {META_DIR} (in any case) is the name of a "
+                      "working copy's own folder, reserved at every depth")
     out = "/".join(parts)
     if len(out.encode("utf-8", "surrogateescape")) > MAX_PATH:
         raise BadPath(f"path too long ({len(out)} characters): {out[:60]}...")
     return out
+
+
+def _reserved(name: str) -> bool:
+    """Would this name be the working copy's folder on some artist's file system?
+
+    Windows drops trailing dots and spaces (".vstudio." is ".vstudio" there); case-
+    insensitive file systems also fold "ſ" to "s" and "ı" to "I", hence both foldings.
+    """
+    if len(name) < len(META_DIR):
+        return False
+    name = name.rstrip(". ")
+    return name.casefold() == _META_KEY or name.upper() == _META_UPPER
 
 
 def parent(path: str) -> str:

@@ -75,7 +75,7 @@ def rebuild(studio: Studio) -> dict[str, Any]:
             for d in commits:
                 rs.insert_revision(conn, project.id, rs.RevisionRow(
                     d["rev"], d["_oid"], d["tree"], d["author"], float(d["time"]),
-                    d["message"]), d.get("changed", []))
+                    d["message"]), d.get("changed", []), d.get("props"))
             try:
                 tags = json.loads(store.get_ref(f"projects/{name}/tags"))
                 for tag, rev in tags.items():

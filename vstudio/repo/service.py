@@ -94,7 +94,7 @@ class RepoService:
             path = P.normalise(path)
         with self.studio.engine.connect() as conn:
             rows = rs.log(conn, p.id, path, limit)
-        return [CommitInfo(r.rev, r.author, r.time, r.message, ch) for r, ch in rows]
+        return [CommitInfo(r.rev, r.author, r.time, r.message, ch, pr) for r, ch, pr in rows]
 
     def tree(self, project: str, rev: int) -> dict[str, Entry]:
         return dict(self.tree_and_folders(project, rev)[0])
@@ -210,10 +210,11 @@ class RepoService:
 
     def commit(self, project: str, author: str, message: str, changes: list[Change], *,
                when: float | None = None, rev: int | None = None,
-               allow_empty: bool = False) -> int:
+               allow_empty: bool = False, props: dict[str, str] | None = None) -> int:
         """Record ``changes`` as the next revision and return its number.
 
-        ``rev`` demands a specific number (imports keep Subversion's numbers).
+        ``rev`` demands a specific number (imports keep Subversion's numbers); ``props``
+        are revision properties (kept in the catalog and in the commit object).
         """
         p = self.project(project)
         for text in (author, message):
@@ -229,7 +230,7 @@ class RepoService:
             raise BadInput("nothing to commit")
         for _attempt in range(20):
             try:
-                return self._try_commit(p, author, message, by_path, when, rev)
+                return self._try_commit(p, author, message, by_path, when, rev, props or {})
             except rs.RevisionTaken:
                 if rev is not None:
                     raise
@@ -237,7 +238,7 @@ class RepoService:
         raise Conflict("the project is too busy: too many commits raced this one; try again")
 
     def _try_commit(self, p: Project, author: str, message: str, by_path: dict[str, Change],
-                    when: float | None, want_rev: int | None) -> int:
+                    when: float | None, want_rev: int | None, props: dict[str, str]) -> int:
         engine = self.studio.engine
         with engine.connect() as conn:
             h = rs.head(conn, p.id)
@@ -254,7 +255,8 @@ class RepoService:
         if stale:
             raise OutOfDate(self._stale_message(p, stale))
         new_paths = [path for path, c in by_path.items() if c.new and path not in base_files]
-        P.check_case_collisions(base_files, base_folders, new_paths)
+        if new_paths:
+            P.check_case_collisions(*_live_after(base_files, base_folders, by_path), new_paths)
         entries: dict[str, Entry | None] = {}
         for path, c in by_path.items():
             entries[path] = None if c.new is None else Entry(
@@ -273,6 +275,8 @@ class RepoService:
                       "changed": sorted(by_path),
                       "objects": sorted(set(created) | {e.oid for e in entries.values()
                                                         if e is not None})}
+            if props:
+                commit["props"] = dict(sorted(props.items()))
             data = json.dumps(commit, separators=(",", ":"), ensure_ascii=False).encode()
         # The commit's bytes live in its ref; its id is that of those bytes.
         commit_oid = trees.oid_of(data)
@@ -281,7 +285,7 @@ class RepoService:
             # cannot wait for another writer (it fails "database is locked"); one that
             # starts by writing waits its turn. The lock check still sees committed locks.
             rs.insert_revision(conn, p.id, rs.RevisionRow(rev, commit_oid, tree_oid, author,
-                                                          now, message), by_path)
+                                                          now, message), by_path, props)
             self._check_locks(conn, p, author, list(by_path))
             # Written while the row is still uncommitted: once the revision is visible,
             # the bucket can rebuild it. A crash before COMMIT leaves a ref that the next
@@ -315,6 +319,24 @@ class RepoService:
 
     def check_right(self, project: str, user: accounts.User, right: str) -> None:
         accounts.require(self.studio.engine, self.project(project), user, right)
+
+
+def _live_after(files: dict[str, Entry], folders: dict[str, str],
+                by_path: dict[str, Change]) -> tuple[dict[str, Entry], list[str]]:
+    """Files and folders that stay after this commit's removals (before its additions).
+
+    A case-only rename (``foo.blend`` -> ``Foo.blend``, or ``Shots/`` -> ``shots/``)
+    removes the old name in the same revision: comparing the new name with a tree that
+    still holds the old one would refuse it.
+    """
+    removed = [p for p, c in by_path.items() if c.new is None and p in files]
+    if not removed:
+        return files, list(folders)
+    live = {p: e for p, e in files.items() if p not in by_path or by_path[p].new is not None}
+    # Only folders holding a removed file can become empty; keep those still holding one.
+    maybe_gone = {a for p in removed for a in P.ancestors(p) if a}
+    kept = {a for p in live for a in P.ancestors(p) if a in maybe_gone}
+    return live, [f for f in folders if f not in maybe_gone or f in kept]
 
 
 def lock_ref(project: str, path: str) -> str:

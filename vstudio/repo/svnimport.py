@@ -1,10 +1,17 @@
-"""``vstudio svn-import``: a Subversion dump stream into an empty project, numbers kept.
+"""``vstudio svn-import``: a Subversion dump stream into a project, numbers kept.
 
-Streams: headers are read line by line, file texts and deltas in 1 MiB pieces through
-temporary files, so a 15 GB dump needs little memory. Each Subversion revision becomes
-one commit with the same number, author, date and message (empty revisions too). What
-cannot be carried (properties other than ``svn:needs-lock``/``svn:executable``, empty
-folders, unknown revision properties) is listed in the report, not dropped silently.
+Streams: records are read by ``svndump`` (headers line by line, file texts and deltas in
+1 MiB pieces through temporary files), so a 15 GB dump needs little memory. Each
+Subversion revision becomes one commit (atomic: a revision is wholly in the project or
+not at all) with the same number, author, date and message, empty revisions too.
+
+Incremental and resumable: the dump may start anywhere up to the project's head + 1.
+Revisions the project has already are compared (author, message, date) and skipped, so
+rerunning the same command after a kill or a refused revision continues where it
+stopped; a dump starting later is refused naming both numbers, unless ``renumber``
+maps it onto the next revisions (as ``svnadmin load`` does for svndumpfilter output),
+keeping each original number as the revision property ``svn-original-rev``. What
+cannot be carried is listed in the report with how many paths or revisions it concerns.
 """
 
 from __future__ import annotations
@@ -14,121 +21,109 @@ import contextlib
 import hashlib
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from vstudio.errors import BadInput, Conflict
+from vstudio.errors import BadInput, Conflict, VStudioError
 from vstudio.repo import paths as P
 from vstudio.repo import svndiff
-from vstudio.repo.api import Entry
+from vstudio.repo.api import CommitInfo, Entry
 from vstudio.repo.backend import WcBackend
 from vstudio.repo.service import ANY, Change
+from vstudio.repo.svndump import PIECE, BadDump, Reader, Record, Text, next_record, number
 from vstudio.store.api import NO_PROGRESS, Progress, Writer
 
-PIECE = 1 << 20
+SMALL_TEXT = 1 << 20  # texts up to this size are stored from memory
 CARRIED = {"svn:needs-lock", "svn:executable"}
 REV_PROPS = {"svn:log", "svn:author", "svn:date"}
+ORIGINAL = "svn-original-rev"  # revision property: the Subversion number, when renumbered
+__all__ = ["ORIGINAL", "BadDump", "import_dump"]
 
 
-class BadDump(BadInput):
-    """The Subversion dump is corrupt or truncated."""
-
-
-class _Limited:
-    """At most ``n`` bytes of a stream (one record's content)."""
-
-    def __init__(self, f: BinaryIO, n: int) -> None:
-        self.f, self.left = f, n
-
-    def read(self, n: int = -1) -> bytes:
-        n = self.left if n < 0 else min(n, self.left)
-        data = self.f.read(n) if n else b""
-        if len(data) < n:
-            raise BadDump("the dump is truncated")
-        self.left -= len(data)
-        return data
-
-    def drain(self) -> None:
-        while self.left:
-            self.read(min(self.left, PIECE))
-
-
-def _headers(f: BinaryIO) -> dict[str, str] | None:
-    """The next record's headers; None at the end of the stream."""
-    line = f.readline()
-    while line in (b"\n", b"\r\n"):
-        line = f.readline()
-    if not line:
-        return None
-    out: dict[str, str] = {}
-    while line != b"\n":
-        if not line.endswith(b"\n"):
-            raise BadDump("the dump is truncated")  # EOF inside a header block
-        key, sep, value = line.decode("utf-8", "replace").rstrip("\n").partition(": ")
-        if not sep:
-            raise BadDump(f"the dump has a bad header line {line[:60]!r}")
-        out[key] = value
-        line = f.readline()
-    return out
-
-
-def _props(data: bytes) -> tuple[dict[str, bytes], set[str]]:
-    """Parse a property block: (set properties, deleted ones)."""
-    props: dict[str, bytes] = {}
-    deleted: set[str] = set()
-    pos = 0
-    try:
-        while True:
-            end = data.index(b"\n", pos)
-            line = data[pos:end]
-            pos = end + 1
-            if line == b"PROPS-END":
-                return props, deleted
-            kind, n = line[:1], int(line[2:])
-            key = data[pos:pos + n].decode("utf-8", "replace")
-            pos += n + 1
-            if kind == b"D":
-                deleted.add(key)
-                continue
-            vline_end = data.index(b"\n", pos)
-            vn = int(data[pos + 2:vline_end])
-            pos = vline_end + 1
-            props[key] = data[pos:pos + vn]
-            pos += vn + 1
-    except (ValueError, IndexError):
-        raise BadDump("the dump has a corrupt property block") from None
-
-
-def _svn_time(s: bytes | None) -> float:
-    if not s:
-        return time.time()
-    text = s.decode().rstrip("Z")
-    main, _, frac = text.partition(".")
+def _svn_time(raw: bytes) -> float:
+    text = raw.decode("utf-8", "replace")
+    main, _, frac = text.rstrip("Z").partition(".")
     try:
         t = calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S"))
+        return t + (float("0." + frac) if frac else 0.0)
     except ValueError:
-        raise BadDump(f"bad svn:date {s!r}") from None
-    return t + (float("0." + frac) if frac else 0.0)
+        raise BadDump(f"bad svn:date {text[:40]!r}") from None
+
+
+def _prop_note(key: str, is_dir: bool) -> str | None:
+    if key in CARRIED and not is_dir:
+        return None
+    if key in ("svn:externals", "svn:mergeinfo"):
+        return key
+    if key == "svn:special":
+        return "svn:special link (kept as a file holding 'link TARGET')"
+    return f"{'folder' if is_dir else 'file'} property {key}"
+
+
+class _Notes:
+    """What is not carried: per kind, the distinct paths or revisions it concerns."""
+
+    def __init__(self) -> None:
+        self.places: dict[str, set[str]] = {}
+        self.examples: dict[str, str] = {}
+
+    def add(self, what: str, place: str) -> None:
+        self.places.setdefault(what, set()).add(place)
+        self.examples.setdefault(what, place)
+
+    def report(self) -> list[str]:
+        return [f"{what}: {len(p)} time(s), e.g. {self.examples[what]}"
+                for what, p in sorted(self.places.items())]
 
 
 class _Importer:
-    def __init__(self, backend: WcBackend, tmp: Path) -> None:
+    def __init__(self, backend: WcBackend, tmp: Path, renumber: bool) -> None:
         self.b = backend
+        self.tmp = tmp
+        self.renumber = renumber
+        self.head = backend.head()
         self.batch = contextlib.ExitStack()
         self.w: Writer | None = None
-        self.tmp = tmp
-        self.files: dict[str, Entry] = {}
+        self.files: dict[str, Entry] | None = None  # loaded at the first new revision
         self.props: dict[str, dict[str, bytes]] = {}
         self.trees: dict[int, dict[str, Entry]] = {}
-        self.dirs_added: set[str] = set()
-        self.not_carried: Counter[str] = Counter()
-        self.examples: dict[str, str] = {}
-        self.versions = 0
+        self.history: dict[int, CommitInfo] | None = None
+        self.rev_map: dict[int, int] = {}  # Subversion number -> project number
+        self.dirs: set[str] = set()
+        self.rules: set[str] = set()
+        self.seen: dict[str, tuple[str, int]] = {}  # SHA-1 of a text -> (id, size)
+        self.new_rules: list[str] = []
+        self.notes = _Notes()
+        self.versions = self.imported = self.skipped = 0
+        self.first = self.last = self.last_svn = 0
+        self.last_time: float | None = None
+        # where we are, for error messages: revision, node path, byte offset
+        self.loc: tuple[int | None, str | None, int] = (None, None, 0)
 
-    def note(self, what: str, example: str) -> None:
-        self.not_carried[what] += 1
-        self.examples.setdefault(what, example)
+    # -- the project's side ---------------------------------------------------------------
+
+    def known(self) -> dict[int, CommitInfo]:
+        if self.history is None:
+            self.history = {c.rev: c for c in self.b.log(None, None)} if self.head else {}
+            for c in self.history.values():
+                if ORIGINAL in c.props:
+                    self.rev_map[int(c.props[ORIGINAL])] = c.rev
+        return self.history
+
+    def start_new(self) -> None:
+        """State of the project's head, before the first revision this run adds."""
+        self.files = dict(self.b.tree(self.head)) if self.head else {}
+        self.rules = set(self.b.lock_rules()) if self.head else set()
+        self.props = {p: self._carried(p, e) for p, e in self.files.items()}
+        if self.head and self.last_time is None:
+            self.last_time = self.b.log(None, 1)[0].time
+
+    def _carried(self, path: str, e: Entry) -> dict[str, bytes]:
+        """The carried properties of a file the project has: its mode and lock rules."""
+        props = {"svn:executable": b"*"} if e.mode & 0o111 else {}
+        if _escape(path) in self.rules:
+            props["svn:needs-lock"] = b"*"
+        return props
 
     def tree_at(self, rev: int) -> dict[str, Entry]:
         if rev not in self.trees:
@@ -137,28 +132,184 @@ class _Importer:
             self.trees[rev] = self.b.tree(rev)
         return self.trees[rev]
 
-    def base_file(self, entry: Entry | None) -> Path:
-        base = self.tmp / "base"
-        if entry is None:
-            base.write_bytes(b"")
-        else:
-            self.b.store.get_file(entry.oid, base)
-        return base
+    def target(self, svn_rev: int) -> int | None:
+        """The project revision for ``svn_rev``; None when the project has it already."""
+        if self.renumber:  # present: imported before under another number
+            self.known()
+            return None if svn_rev in self.rev_map else self.head + 1
+        if svn_rev <= self.head:
+            return None
+        if svn_rev != self.head + 1:
+            raise Conflict(f"the dump continues at r{svn_rev} but project {self.b.project!r} "
+                           f"is at r{self.head}: expected r{self.head + 1}, found r{svn_rev} "
+                           f"(import r{self.head + 1}..r{svn_rev - 1} first, or use "
+                           f"--renumber to store r{svn_rev} as r{self.head + 1})")
+        return svn_rev
 
-    def text(self, content: _Limited, delta: bool, base: Entry | None,
-             md5: str | None, where: str) -> tuple[str, int]:
+    def check_same(self, svn_rev: int, rprops: dict[str, bytes]) -> None:
+        """A revision the project has: it must be the dump's, or this is another history."""
+        rev = self.rev_map.get(svn_rev, svn_rev) if self.renumber else svn_rev
+        have = self.known().get(rev)
+        author, message = _author(rprops), rprops.get("svn:log", b"").decode("utf-8", "replace")
+        differs = have is None or have.author != author or have.message != message or (
+            "svn:date" in rprops and abs(have.time - _svn_time(rprops["svn:date"])) > 0.001)
+        if differs:
+            raise Conflict(f"the dump's r{svn_rev} is not the project's r{rev} (other author, "
+                           "message or date): is this dump from another repository?")
+        self.skipped += 1
+        self.last_svn = svn_rev
+
+    # -- revisions ----------------------------------------------------------------------
+
+    def commit(self, svn_rev: int, rev: int, rprops: dict[str, bytes],
+               changes: dict[str, Entry | None]) -> None:
+        for k in rprops:
+            if k not in REV_PROPS:
+                self.notes.add(f"revision property {k}", f"r{svn_rev}")
+        if "svn:date" in rprops:
+            when = _svn_time(rprops["svn:date"])
+        else:
+            self.notes.add("revision without svn:date (given the previous one's)", f"r{svn_rev}")
+            when = self.last_time if self.last_time is not None else time.time()
+        new_rules = sorted(_escape(p) for p, e in changes.items() if e is not None
+                           and "svn:needs-lock" in self.props.get(p, {}))
+        new_rules = [r for r in new_rules if r not in self.rules]
+        if new_rules:  # before the revision: a rule without its file is harmless
+            self.b.add_lock_rules(new_rules)
+            self.rules.update(new_rules)
+            self.new_rules += new_rules
+        self.end_batch()
+        self.b.import_commit(rev, _author(rprops), when,
+                             rprops.get("svn:log", b"").decode("utf-8", "replace"),
+                             [Change(p, ANY, e) for p, e in changes.items()],
+                             {ORIGINAL: str(svn_rev)} if self.renumber else None)
+        self.rev_map[svn_rev] = rev
+        self.head = self.last = rev
+        self.first = self.first or rev
+        self.last_svn = svn_rev
+        self.last_time = when
+        self.imported += 1
+
+    def end_batch(self) -> None:
+        self.batch.close()
+        self.w = None
+
+    # -- nodes --------------------------------------------------------------------------
+
+    def node(self, rec: Record, svn_rev: int, rev: int, changes: dict[str, Entry | None]) -> None:
+        assert self.files is not None
+        raw = rec.get("Node-path")
+        action, kind = rec.get("Node-action"), rec.get("Node-kind")
+        path = P.normalise(raw) if raw.strip("/") else ""
+        where = f"{path or '/'}@r{svn_rev}"
+        if not path:
+            self._note_props(rec, "/", True, where)
+            return
+        if action in ("delete", "replace"):
+            self._remove(path, changes)
+        if action == "delete":
+            return
+        if action not in ("add", "change", "replace"):
+            raise BadDump(f"unknown Node-action {action!r}")
+        src = self._copy(rec, path, kind, svn_rev, rev, changes)
+        if kind == "dir" or (kind == "" and path not in self.files and src is None
+                             and rec.text is None):
+            self.dirs.add(path)
+            self._note_props(rec, path, True, where)
+            return
+        current = src or (self.files.get(path) if action == "change" else None)
+        props = self.props.setdefault(path, {})
+        if rec.has_props:
+            if rec.get("Prop-delta") != "true":
+                props.clear()
+            for k in rec.deleted:
+                props.pop(k, None)
+            props.update(rec.props)
+            self._note_props(rec, path, False, where)
+        mode = 0o755 if "svn:executable" in props else 0o644
+        if rec.text is not None or (current is None and action in ("add", "replace")):
+            # (no text and nothing to copy: an empty file)
+            oid, size = self.text(rec, path, current, current or self.files.get(path))
+        elif current is not None:
+            oid, size = current.oid, current.size
+        else:
+            raise BadDump("a change to a file that does not exist")
+        self._set(Entry(path, oid, size, mode, 0.0), changes)
+
+    def _note_props(self, rec: Record, path: str, is_dir: bool, where: str) -> None:
+        for k in rec.props:
+            what = _prop_note(k, is_dir)
+            if what:
+                self.notes.add(what, path if path != "/" else where)
+
+    def _copy(self, rec: Record, path: str, kind: str, svn_rev: int, rev: int,
+              changes: dict[str, Entry | None]) -> Entry | None:
+        if "Node-copyfrom-path" not in rec.headers:
+            return None
+        raw = rec.get("Node-copyfrom-path")
+        cpath = P.normalise(raw) if raw.strip("/") else ""
+        csvn = number(rec.headers, "Node-copyfrom-rev")
+        crev = self.rev_map.get(csvn, csvn - (svn_rev - rev)) if self.renumber else csvn
+        if csvn >= svn_rev or crev < 0 or crev > self.head:
+            raise BadDump(f"copies from {cpath or '/'}@r{csvn}, which the project does not "
+                          "have (import the earlier revisions first)")
+        old = self.tree_at(crev)
+        if kind == "dir":
+            pre = cpath + "/" if cpath else ""
+            for p, e in old.items():
+                if p.startswith(pre):
+                    new = f"{path}/{p[len(pre):]}"
+                    self._set(Entry(new, e.oid, e.size, e.mode, e.mtime), changes)
+                    self.props[new] = dict(self.props.get(p) or self._carried(p, e))
+            return None
+        src = old.get(cpath)
+        if src is None:
+            raise BadDump(f"copies {cpath}@r{csvn}, which does not exist")
+        self.props[path] = dict(self.props.get(cpath) or self._carried(cpath, src))
+        return src
+
+    def text(self, rec: Record, path: str, base: Entry | None,
+             previous: Entry | None) -> tuple[str, int]:
+        """Store a node's text (``base``: what a delta applies to); (id, size).
+
+        Texts seen before in this import (same SHA-1, as svnadmin's rep-sharing finds
+        them) are not stored again. A .blend's previous version lets the store delta it.
+        """
+        content = rec.text or _EMPTY
+        sha1 = rec.get("Text-content-sha1") or None
+        if sha1 in self.seen:
+            content.drain()
+            return self.seen[sha1]  # type: ignore[index]
+        delta = rec.get("Text-delta") == "true"
+        if not delta and content.left <= SMALL_TEXT:  # in memory: no temporary file
+            data = content.read()
+            _verify(rec, hashlib.md5(data, usedforsecurity=False),
+                    hashlib.sha1(data, usedforsecurity=False) if sha1 else None)
+            got = self._writer().put_bytes(data), len(data)
+        else:
+            got = self._text_file(rec, content, base if delta else None, previous, path)
+        self.versions += 1
+        if sha1:
+            self.seen[sha1] = got
+        return got
+
+    def _text_file(self, rec: Record, content: Text | _Empty, base: Entry | None,
+                   previous: Entry | None, path: str) -> tuple[str, int]:
         out_path = self.tmp / "text"
-        h = hashlib.md5(usedforsecurity=False)
+        md5 = hashlib.md5(usedforsecurity=False)
+        sha1 = hashlib.sha1(usedforsecurity=False) if rec.get("Text-content-sha1") else None
         size = 0
         with open(out_path, "wb") as out:
             def write(b: bytes) -> None:
                 nonlocal size
                 out.write(b)
-                h.update(b)
+                md5.update(b)
+                if sha1 is not None:
+                    sha1.update(b)
                 size += len(b)
 
-            if delta:
-                with open(self.base_file(base), "rb") as src:
+            if rec.get("Text-delta") == "true":
+                with open(self._base_file(base), "rb") as src:
                     def read_source(off: int, n: int) -> bytes:
                         src.seek(off)
                         return src.read(n)
@@ -166,193 +317,169 @@ class _Importer:
                     svndiff.apply(content, read_source, write)  # type: ignore[arg-type]
             else:
                 while content.left:
-                    write(content.read(min(PIECE, content.left)))
+                    write(content.read(PIECE))
         content.drain()
-        if md5 and h.hexdigest() != md5:
-            raise BadDump(f"the dump is corrupt: {where} does not match its MD5")
-        self.versions += 1
+        _verify(rec, md5, sha1)
+        w: Any = self._writer()
+        if previous is not None and path.endswith(".blend"):
+            # As a working copy's commit does: the store may delta it against its base.
+            return w.put_file(out_path, previous=previous.oid), size
+        return w.put_file(out_path), size
+
+    def _writer(self) -> Writer:
         if self.w is None:
             # One write batch per revision: its objects are durable when it closes,
             # before the revision that names them is committed.
             self.w = self.batch.enter_context(self.b.store.writer())
-        return self.w.put_file(out_path), size
+        return self.w
 
-    def end_batch(self) -> None:
-        self.batch.close()
-        self.w = None
-
-    def node(self, f: BinaryIO, h: dict[str, str], rev: int,
-             changes: dict[str, Entry | None]) -> None:
-        raw_path = h.get("Node-path", "")
-        action = h.get("Node-action", "")
-        kind = h.get("Node-kind", "")
-        where = f"{raw_path}@r{rev}"
-        plen = int(h.get("Prop-content-length", 0) or 0)
-        tlen = int(h.get("Text-content-length", 0) or 0)
-        clen = int(h.get("Content-length", plen + tlen) or 0)
-        body = _Limited(f, clen)
-        prop_data = body.read(plen) if plen else b""
-        path = P.normalise(raw_path) if raw_path.strip("/") else ""
-        if not path:
-            body.drain()
-            if prop_data:
-                for k in _props(prop_data)[0]:
-                    self.note(f"property {k} on the repository root", where)
-            return
-        if action in ("delete", "replace"):
-            self._remove(path, changes)
-        if action == "delete":
-            body.drain()
-            return
-        if action not in ("add", "change", "replace"):
-            raise BadDump(f"unknown Node-action {action!r} at {where}")
-        src_entry: Entry | None = None
-        if "Node-copyfrom-path" in h:
-            crev = int(h.get("Node-copyfrom-rev", "0"))
-            cpath = P.normalise(h["Node-copyfrom-path"]) if h["Node-copyfrom-path"].strip(
-                "/") else ""
-            if crev >= rev:
-                raise BadDump(f"{where} copies from a later revision r{crev}")
-            old = self.tree_at(crev)
-            if kind == "dir":
-                pre = cpath + "/" if cpath else ""
-                for p, e in old.items():
-                    if p.startswith(pre):
-                        new = f"{path}/{p[len(pre):]}"
-                        self._set(Entry(new, e.oid, e.size, e.mode, e.mtime), changes)
-                        if p in self.props:
-                            self.props[new] = dict(self.props[p])
-            else:
-                src_entry = old.get(cpath)
-                if src_entry is None:
-                    raise BadDump(f"{where} copies {cpath}@r{crev}, which does not exist")
-                if cpath in self.props:
-                    self.props[path] = dict(self.props[cpath])
-        if kind == "dir" or (kind == "" and path not in self.files and src_entry is None
-                             and tlen == 0):
-            self.dirs_added.add(path)
-            if prop_data:
-                for k in _props(prop_data)[0]:
-                    self.note(f"folder property {k}", where)
-            body.drain()
-            return
-        current = src_entry or (self.files.get(path) if action == "change" else None)
-        props = self.props.setdefault(path, {})
-        if prop_data:
-            new_props, deleted = _props(prop_data)
-            if h.get("Prop-delta") != "true":
-                props.clear()
-            for k in deleted:
-                props.pop(k, None)
-            props.update(new_props)
-            for k in new_props:
-                if k not in CARRIED:
-                    self.note(f"file property {k}", where)
-        mode = 0o755 if "svn:executable" in props else 0o644
-        if "Text-content-length" in h:
-            delta = h.get("Text-delta") == "true"
-            oid, size = self.text(body, delta, current if delta else None,
-                                  h.get("Text-content-md5"), where)
-        elif current is not None:
-            oid, size = current.oid, current.size
-        elif action == "add":
-            oid, size = self.text(body, False, None, None, where)  # an empty file
+    def _base_file(self, entry: Entry | None) -> Path:
+        base = self.tmp / "base"
+        if entry is None:
+            base.write_bytes(b"")
         else:
-            raise BadDump(f"{where} changes a file that does not exist")
-        body.drain()
-        self._set(Entry(path, oid, size, mode, 0.0), changes)
+            self.b.store.get_file(entry.oid, base)
+        return base
 
     def _set(self, e: Entry, changes: dict[str, Entry | None]) -> None:
+        assert self.files is not None
         self.files[e.path] = e
         changes[e.path] = e
 
     def _remove(self, path: str, changes: dict[str, Entry | None]) -> None:
+        assert self.files is not None
         pre = path + "/"
         for p in [p for p in self.files if p == path or p.startswith(pre)]:
             del self.files[p]
             self.props.pop(p, None)
             changes[p] = None
+        self.dirs = {d for d in self.dirs if d != path and not d.startswith(pre)}
+
+    def where(self, e: VStudioError) -> str:
+        rev, path, offset = self.loc
+        if "offset" in e.context:  # raised while reading a record: its own place
+            path = str(e.context.get("path") or "") or None
+            rev = e.context.get("rev") or rev  # type: ignore[assignment]
+        offset = int(str(e.context.get("offset", offset)))
+        return ((f"r{rev}" if rev is not None else "before the first revision")
+                + (f", node {path}" if path else "") + f", byte {offset}")
 
 
-def import_dump(f: BinaryIO, backend: WcBackend,
-                progress: Progress = NO_PROGRESS) -> dict[str, Any]:
-    if backend.head() != 0:
-        raise Conflict(f"project {backend.project!r} is not empty: svn-import fills an empty "
-                       "project created beforehand")
+def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRESS, *,
+                renumber: bool = False) -> dict[str, Any]:
+    """Import (or continue importing) a dump; returns the report."""
+    r = Reader(f)
     try:
-        first = _headers(f)
+        first = next_record(r)
     except BadDump:
         first = None
-    if not first or "SVN-fs-dump-format-version" not in first:
+    if not first or "SVN-fs-dump-format-version" not in first.headers:
         raise BadDump("not a Subversion dump (no SVN-fs-dump-format-version header)")
-    if first["SVN-fs-dump-format-version"] not in ("2", "3"):
-        raise BadDump(f"dump format {first['SVN-fs-dump-format-version']} is not supported "
-                      "(2 and 3 are)")
-    revs = 0
-    first_rev = last_rev = 0
     with tempfile.TemporaryDirectory(prefix="vstudio-svn-") as tmp:
-        imp = _Importer(backend, Path(tmp))
-        pending: tuple[int, dict[str, bytes]] | None = None
-        changes: dict[str, Entry | None] = {}
-
-        def flush() -> None:
-            nonlocal revs, first_rev, last_rev
-            if pending is None or pending[0] == 0:
-                return
-            rev, rprops = pending
-            for k in rprops:
-                if k not in REV_PROPS:
-                    imp.note(f"revision property {k}", f"r{rev}")
-            ch = [Change(p, ANY, e) for p, e in changes.items()]
+        imp = _Importer(backend, Path(tmp), renumber)
+        progress.start(0, "import")
+        try:
+            _check_format(first)
+            _records(r, imp, progress)
+        except (BadInput, Conflict) as e:
+            raise type(e)(f"{e.message} (at {imp.where(e)})") from None
+        finally:
             imp.end_batch()
-            backend.import_commit(
-                rev, rprops.get("svn:author", b"").decode("utf-8", "replace") or "(no author)",
-                _svn_time(rprops.get("svn:date")),
-                rprops.get("svn:log", b"").decode("utf-8", "replace"), ch)
-            revs += 1
-            first_rev = first_rev or rev
-            last_rev = rev
+        progress.done()
+    have_dirs = {a for p in imp.files or () for a in P.ancestors(p)}
+    for d in sorted(imp.dirs - have_dirs):
+        imp.notes.add("empty folder", d)
+    return {"revisions": imp.imported, "skipped": imp.skipped, "first": imp.first,
+            "last": imp.last, "last_svn": imp.last_svn, "head": imp.head,
+            "files": imp.versions, "lock_rules": sorted(imp.new_rules),
+            "not_carried": imp.notes.report()}
+
+
+def _check_format(rec: Record) -> None:
+    version = rec.get("SVN-fs-dump-format-version")
+    if version not in ("2", "3"):
+        raise BadDump(f"dump format {version[:20]} is not supported (2 and 3 are)")
+
+
+def _records(r: Reader, imp: _Importer, progress: Progress) -> None:
+    pending: tuple[int, int | None, dict[str, bytes], int] | None = None
+    changes: dict[str, Entry | None] = {}
+
+    def flush() -> None:
+        if pending is not None and pending[1] is not None:
+            imp.loc = (pending[0], None, pending[3])
+            imp.commit(pending[0], pending[1], pending[2], changes)
             changes.clear()
             progress.advance(1)
 
-        progress.start(0, "import")
-        while True:
-            h = _headers(f)
-            if h is None:
-                break
-            if "Revision-number" in h:
-                flush()
-                rev = int(h["Revision-number"])
-                plen = int(h.get("Prop-content-length", 0) or 0)
-                body = _Limited(f, int(h.get("Content-length", plen) or 0))
-                rprops = _props(body.read(plen))[0] if plen else {}
-                body.drain()
-                pending = (rev, rprops)
-            elif "Node-path" in h:
-                if pending is None:
-                    raise BadDump("the dump has a node before any revision")
-                imp.node(f, h, pending[0], changes)
-            elif "UUID" in h:
-                continue
-            else:
-                raise BadDump(f"the dump has an unknown record {sorted(h)[:3]}")
-        flush()
-        progress.done()
-    rules = sorted(_escape(p) for p, pr in imp.props.items()
-                   if "svn:needs-lock" in pr and p in imp.files)
-    if rules:
-        backend.add_lock_rules(rules)
-    have_dirs = {a for p in imp.files for a in P.ancestors(p)}
-    empty = sorted(imp.dirs_added - have_dirs)
-    if empty:
-        imp.note("empty folder", empty[0])
-    not_carried = [f"{what}: {n} time(s), e.g. {imp.examples[what]}"
-                   for what, n in sorted(imp.not_carried.items())]
-    return {"revisions": revs, "first": first_rev, "last": last_rev, "files": imp.versions,
-            "lock_rules": rules, "not_carried": not_carried}
+    while True:
+        imp.loc = (pending[0] if pending else None, None, r.pos)
+        rec = next_record(r)
+        if rec is None:
+            break
+        if "Revision-number" in rec.headers:
+            flush()
+            svn_rev = number(rec.headers, "Revision-number")
+            imp.loc = (svn_rev, None, rec.offset)
+            rec.finish(r)
+            pending = (svn_rev, _revision(imp, svn_rev, rec), rec.props, rec.offset)
+        elif "Node-path" in rec.headers:
+            if pending is None:
+                raise BadDump("a node before any revision")
+            imp.loc = (pending[0], rec.get("Node-path"), rec.offset)
+            if pending[1] is not None:
+                imp.node(rec, pending[0], pending[1], changes)
+            rec.finish(r)
+        elif "SVN-fs-dump-format-version" in rec.headers:
+            _check_format(rec)  # concatenated dumps, as svnadmin accepts
+            rec.finish(r)
+        elif "UUID" in rec.headers:
+            rec.finish(r)
+        else:
+            raise BadDump(f"unknown record (headers {', '.join(sorted(rec.headers)[:3])})")
+    flush()
+
+
+def _revision(imp: _Importer, svn_rev: int, rec: Record) -> int | None:
+    """The project number a dump revision goes to; None to skip it (r0, or present)."""
+    if svn_rev == 0:
+        for k in rec.props:
+            imp.notes.add(f"r0 property {k}", "r0")
+        return None
+    rev = imp.target(svn_rev)
+    if rev is None:
+        imp.check_same(svn_rev, rec.props)
+    elif imp.files is None:
+        imp.start_new()
+    return rev
+
+
+class _Empty:
+    left = 0
+
+    def read(self, n: int = -1) -> bytes:
+        return b""
+
+    def drain(self) -> None:
+        return None
+
+
+_EMPTY: Any = _Empty()
+
+
+def _verify(rec: Record, md5: Any, sha1: Any) -> None:
+    want = rec.get("Text-content-md5")
+    if want and md5.hexdigest() != want:
+        raise BadDump("the text does not match its MD5 (the dump is corrupt)")
+    want = rec.get("Text-content-sha1")
+    if want and sha1 is not None and sha1.hexdigest() != want:
+        raise BadDump("the text does not match its SHA-1 (the dump is corrupt)")
+
+
+def _author(rprops: dict[str, bytes]) -> str:
+    return rprops.get("svn:author", b"").decode("utf-8", "replace") or "(no author)"
 
 
 def _escape(path: str) -> str:
     """A glob that matches exactly ``path``."""
     return "".join(f"[{c}]" if c in "*?[" else c for c in path)
-

@@ -178,8 +178,11 @@ class WorkingCopy:
         return res
 
     def commit(self, message: str, targets: list[str] | None = None,
-               progress: Progress = NO_PROGRESS) -> tuple[int, list[str]] | None:
-        """Commit the changes below ``targets`` (all by default); None if nothing changed."""
+               progress: Progress = NO_PROGRESS,
+               keep_locks: bool = False) -> tuple[int, list[str]] | None:
+        """Commit the changes below ``targets`` (all by default); None if nothing changed.
+
+        The committer's locks on committed paths are released unless ``keep_locks``."""
         if not message.strip():
             raise BadInput("a commit needs a message: -m MESSAGE")
         res = W.Status()
@@ -222,7 +225,7 @@ class WorkingCopy:
         if self.index.rev == rev - 1:
             self.index.rev = rev
         mine = [c.path for c in changes if c.path in self.index.locks]
-        if mine:  # as Subversion does, a commit releases the committer's locks
+        if mine and not keep_locks:  # as Subversion does, unless --keep-locks
             self.backend.release_locks(mine)
             self.index.locks = [p for p in self.index.locks if p not in mine]
             for p in mine:

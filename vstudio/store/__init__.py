@@ -14,7 +14,8 @@ Terms, used the same way in every module here:
 - **ref**: a small named mutable record (``refs/NAME``); the roots of garbage collection.
 
 Backend layout: ``config``, ``packs/XX/PACK``, ``index/PACK``, ``refs/NAME``,
-``writers/ID`` (open write batches), ``gc/doomed`` (blobs the last gc found unreached).
+``writers/ID`` (open write batches), ``gc/doomed-N`` (blobs the last gc found unreached;
+``gc/doomed`` in stores written before generations).
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ FORMAT = 1
 def open_store(url: str, options: dict[str, Any] | None = None, *,
                cache_dir: str | os.PathLike[str] | None = None,
                create: bool = True) -> ObjectStore:
-    """Open (and on first use create) the store at ``url``."""
+    """Open the store at ``url``; with ``create``, make it first if there is none.
+
+    Only ``vstudio init`` (``studio.init_studio``) passes ``create=True`` among the
+    commands: a mistyped folder or prefix must never start a second, empty store."""
     from vstudio.store.backends import open_backend
     from vstudio.store.codec import Codec, dump_config, new_encryption, open_encryption
-    from vstudio.store.maintenance import load_doomed
     from vstudio.store.objects import Store
 
     options = dict(options or {})
@@ -48,7 +51,9 @@ def open_store(url: str, options: dict[str, Any] | None = None, *,
         raw = backend.get(CONFIG)
     except ObjectMissing:
         if not create:
-            raise StoreError(f"no store at {backend.describe()}: run 'vstudio init'") from None
+            raise StoreError(f"no vstudio store at {backend.describe()} (a missing folder "
+                             "or an empty bucket/prefix): check the store URL; only "
+                             "'vstudio init' creates a store") from None
         if any(True for _ in backend.list("index/")):
             # Data without its config: making a new one would mismatch keys or formats.
             raise StoreError(f"{backend.describe()} holds store data but no 'config' object: "
@@ -85,7 +90,6 @@ def open_store(url: str, options: dict[str, Any] | None = None, *,
         store.rebuilt.disk_limit = int(options.get("rebuilt_cache_mb", 4096)) << 20
     except (TypeError, ValueError):
         raise BadInput("store option rebuilt_cache_mb must be a whole number of MiB") from None
-    store.doomed = set(load_doomed(store))
     return store  # type: ignore[return-value]
 
 

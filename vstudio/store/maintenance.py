@@ -3,14 +3,21 @@
 Garbage collection is safe while other processes write, in two phases:
 
 1. A run finds blobs that nothing reaches (from the refs and the ids the caller passes)
-   and records them in ``gc/doomed`` with the time. Writers load that list and never
-   deduplicate against a doomed blob: they store a fresh copy instead.
+   and records them with the time in a new generation object ``gc/doomed-NNN``. Writers
+   never deduplicate against a doomed blob: they store a fresh copy instead.
 2. A later run, at least ``grace`` seconds on, deletes the doomed blobs that are still
    unreached, in packs older than ``grace``. A writer that deduplicated against a blob
    before it was doomed has had ``grace`` seconds to reference it.
 
-Writer batches leave a marker ``writers/ID`` while open; a batch older than ``grace`` that
-is still open holds deletion back. ``grace=0`` deletes at once (no concurrent writers).
+Every write batch (and ``missing``/``has``, at most a second stale) first looks which
+generation is the newest: one LIST. A process that opened the store long ago (``vstudio
+serve``) thereby learns both the new doomed set and, by re-reading the index, which packs
+the last gc deleted; it never deduplicates against a blob that is gone or about to go.
+
+Writer batches leave a marker ``writers/ID`` while open, written before the batch reads
+the generation; a batch that may have read an older generation than a doomed blob's (its
+marker is older than ``grace`` minus ``SLACK``) and is still open holds deletion back.
+``grace=0`` deletes at once (no concurrent writers).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import blake3
@@ -34,8 +41,12 @@ if TYPE_CHECKING:
     from vstudio.store.objects import Store
 
 WRITERS = "writers/"
-DOOMED = "gc/doomed"
+DOOMED = "gc/doomed"  # the single object of stores written before generations
+GENERATION = "gc/doomed-"  # + 20-digit nanosecond time + random: newest name wins
 STALE_WRITER = 24 * 3600.0
+# A gc stamps its marks before the generation object is stored: a batch may start while
+# that put is under way and miss it. Its marker is then at most this much younger.
+SLACK = 60.0
 _HEX = re.compile(rb"[0-9a-f]{64}")
 
 
@@ -50,13 +61,40 @@ def writer_marker(store: Store) -> Iterator[None]:
             store.backend.delete(name)
 
 
-def load_doomed(store: Store) -> dict[bytes, float]:
-    try:
-        raw = store.codec.open(DOOMED.encode(), store.backend.get(DOOMED), DOOMED)
-    except ObjectMissing:
+def generations(store: Store) -> list[str]:
+    """Names of the doomed-set objects, oldest first (the legacy single one first)."""
+    names = {o.name for o in store.backend.list(DOOMED)}  # one LIST finds both kinds
+    return sorted(names - {DOOMED}) if DOOMED not in names else \
+        [DOOMED, *sorted(names - {DOOMED})]
+
+
+def load_doomed(store: Store, name: str | None) -> dict[bytes, float]:
+    """The doomed set stored under ``name`` (None: there is none yet)."""
+    if name is None:
         return {}
+    try:
+        raw = store.codec.open(name.encode(), store.backend.get(name), name)
+    except ObjectMissing:  # replaced by a newer generation since it was listed
+        return load_doomed(store, latest_generation(store))
     data = json.loads(raw)
     return {bytes.fromhex(k): float(v) for k, v in data.items()}
+
+
+def latest_generation(store: Store) -> str | None:
+    names = generations(store)
+    return names[-1] if names else None
+
+
+def _store_generation(store: Store, doomed: dict[bytes, float]) -> None:
+    """Write the doomed set as the newest generation, then drop the older ones."""
+    old = generations(store)
+    name = f"{GENERATION}{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+    store.backend.put(name, store.codec.seal(name.encode(), json.dumps(
+        {k.hex(): t for k, t in doomed.items()}).encode()))
+    for n in old:
+        store.backend.delete(n)
+    store.doomed = set(doomed)
+    store.gc_generation = name
 
 
 def stats(store: Store) -> dict[str, Any]:
@@ -98,8 +136,10 @@ def _children(store: Store, key: bytes, e: fmt.IndexEntry) -> Iterator[bytes]:
             yield ent.id
 
 
-def reachable(store: Store, roots: Iterable[bytes]) -> tuple[set[bytes], list[str]]:
-    seen: set[bytes] = set()
+def reachable(store: Store, roots: Iterable[bytes],
+              seen: set[bytes] | None = None) -> tuple[set[bytes], list[str]]:
+    """Blobs reached from ``roots`` (added to ``seen``, walked only once) and problems."""
+    seen = set() if seen is None else seen
     problems: list[str] = []
     todo = list(roots)
     while todo:
@@ -118,16 +158,40 @@ def reachable(store: Store, roots: Iterable[bytes]) -> tuple[set[bytes], list[st
     return seen, problems
 
 
-def ref_roots(store: Store) -> set[bytes]:
+def ids_in(value: bytes) -> set[bytes]:
     """Every 64-hex id written anywhere in a ref's value keeps that object alive."""
+    return {bytes.fromhex(m.decode()) for m in _HEX.findall(value)}
+
+
+def ref_roots(store: Store) -> set[bytes]:
     roots: set[bytes] = set()
     for name in store.list_refs():
-        with contextlib.suppress(ObjectMissing):
-            roots.update(bytes.fromhex(m.decode()) for m in _HEX.findall(store.get_ref(name)))
+        with contextlib.suppress(ObjectMissing):  # deleted since the listing
+            roots.update(ids_in(store.get_ref(name)))
     return roots
 
 
-def check(store: Store, read_data: bool = False) -> list[str]:
+def check_roots(store: Store, live: Iterable[str] = ()) -> list[str]:
+    """Walk from every root: each ref, then the ids the catalog keeps (``live``).
+
+    Each problem names the root it was reached from, so a dangling ref is named."""
+    problems: list[str] = []
+    seen: set[bytes] = set()
+    for name in store.list_refs():  # a failing listing is an error, not "consistent"
+        try:
+            ids = ids_in(store.get_ref(name))
+        except ObjectMissing:
+            continue  # deleted since the listing
+        except StoreError as err:
+            problems.append(f"ref {name}: {err.message}")
+            continue
+        problems += [f"ref {name}: {p}" for p in reachable(store, ids, seen)[1]]
+    live_ids = {bytes.fromhex(x) for x in live}
+    problems += [f"catalog: {p}" for p in reachable(store, live_ids, seen)[1]]
+    return problems
+
+
+def check(store: Store, read_data: bool = False, live: Iterable[str] = ()) -> list[str]:
     store.index.refresh()
     problems = [f"index of pack {p}: {why}" for p, why in sorted(store.index.bad.items())]
     packs = {o.name.rsplit("/", 1)[-1]: o for o in store.backend.list(PACK_PREFIX)}
@@ -145,13 +209,7 @@ def check(store: Store, read_data: bool = False) -> list[str]:
     files = [(k, e) for k, (_, e) in store.index.blobs.items() if e.base_kind == fmt.RECIPE]
     _, missing = reachable(store, (k for k, _ in files))
     problems += sorted(set(missing))
-    with contextlib.suppress(Exception):
-        for name in store.list_refs():
-            try:
-                store.get_ref(name)
-            except StoreError as err:
-                problems.append(err.message)
-    return problems
+    return problems + check_roots(store, live)
 
 
 def _check_pack_data(store: Store, pack: str, entries: list[fmt.IndexEntry]) -> list[str]:
@@ -173,6 +231,10 @@ def _check_pack_data(store: Store, pack: str, entries: list[fmt.IndexEntry]) -> 
 def gc(store: Store, live: Iterable[str], grace: float) -> dict[str, int]:
     now = time.time()
     backend = store.backend
+    # Open batches are listed before the refs: a batch that closes after this point has
+    # written its ids before the refs below are read, or its caller will do so later
+    # with ids it checked against the doomed set it read (see the module docstring).
+    writers = [o for o in backend.list(WRITERS)]
     store.index.refresh()
     roots = ref_roots(store) | {bytes.fromhex(x) for x in live}
     alive, problems = reachable(store, roots)
@@ -181,16 +243,16 @@ def gc(store: Store, live: Iterable[str], grace: float) -> dict[str, int]:
         raise StoreError(f"gc stopped, the store has damage ({problems[0]}): run "
                          "'vstudio store check --read-data' and repair it first")
     unreached = set(store.index.blobs) - alive
-    doomed = {k: t for k, t in load_doomed(store).items() if k in unreached}
+    doomed = {k: t for k, t in load_doomed(store, latest_generation(store)).items()
+              if k in unreached}
     for k in unreached:
         doomed.setdefault(k, now)
     deletable = {k for k, t in doomed.items() if now - t >= grace}
-    writers = [o for o in backend.list(WRITERS)]
     for o in writers:
         if now - o.mtime > STALE_WRITER:
             backend.delete(o.name)  # left by a crashed process
-    if grace > 0 and any(grace < now - o.mtime <= STALE_WRITER for o in writers):
-        deletable = set()  # a long batch is still open: it may use doomed blobs
+    if grace > 0 and any(grace - SLACK < now - o.mtime <= STALE_WRITER for o in writers):
+        deletable = set()  # a batch that may not know of the doomed blobs is still open
     pack_age = {o.name.rsplit("/", 1)[-1]: now - o.mtime for o in backend.list(PACK_PREFIX)}
     removed = freed = repacked = 0
     for pack, entries in list(store.index.packs.items()):
@@ -218,9 +280,9 @@ def gc(store: Store, live: Iterable[str], grace: float) -> dict[str, int]:
     clean = getattr(backend, "clean_temp", None)
     if clean is not None:
         clean(max(grace, 60.0))
-    backend.put(DOOMED, store.codec.seal(DOOMED.encode(), json.dumps(
-        {k.hex(): t for k, t in doomed.items()}).encode()))
-    store.doomed = set(doomed)
+    # Written after the deletions: a process that reads this generation re-reads the
+    # index, so it no longer sees the deleted blobs that this set no longer names.
+    _store_generation(store, doomed)
     return {"packs_deleted": removed, "orphan_packs_deleted": orphans,
             "packs_repacked": repacked, "bytes_freed": freed,
             "live_objects": len(alive), "doomed_objects": len(doomed)}
@@ -268,10 +330,20 @@ def _maybe_repack(store: Store, pack: str, entries: list[fmt.IndexEntry],
     waste = sum(e.length for e in entries if dead(e))
     if not total or waste / total < REPACK_WASTE:
         return 0
-    data = store.backend.get(pack_object(pack))
+    move_blobs(store, pack, store.backend.get(pack_object(pack)), lambda e: not dead(e))
+    for e in entries:
+        if e.key in deletable:
+            doomed.pop(e.key, None)
+    return 1
+
+
+def move_blobs(store: Store, pack: str, data: bytes,
+               keep: Callable[[fmt.IndexEntry], bool]) -> None:
+    """Copy the blobs of ``pack`` (its bytes: ``data``) that ``keep`` accepts into a new
+    pack, then delete the old pack and its index."""
     with store.writer() as w:
-        for e in entries:
-            if not dead(e) and e.key not in w._written:
+        for e in store.index.packs.get(pack, []):
+            if keep(e) and e.key not in w._written:
                 # Sealed bytes move as they are: their associated data is the blob's id.
                 w._append(e.key, e.kind, e.chunker, e.raw_length,
                           data[e.offset:e.offset + e.length], e.check, e.file_size)
@@ -279,10 +351,6 @@ def _maybe_repack(store: Store, pack: str, entries: list[fmt.IndexEntry],
     store.backend.delete(index_object(pack))
     store.backend.delete(pack_object(pack))
     store.index.remove_packs([pack])
-    for e in entries:
-        if e.key in deletable:
-            doomed.pop(e.key, None)
-    return 1
 
 
 def _size(store: Store, pack: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ _HEX_ID = re.compile(r"^[0-9a-f]{64}$")
 COALESCE = 4 << 20  # read neighbouring chunks of one pack in one request, up to this
 PREFETCH = 4  # such requests under way at once while a file is read
 META_CACHE = 512  # decoded recipes and segments kept in memory
+GC_RECHECK = 1.0  # seconds ``missing``/``has`` may lean on the last look at gc's state
 
 
 def parse_id(oid: str) -> bytes:
@@ -86,12 +88,15 @@ class Store:
         self.hash_pool = ThreadPoolExecutor(1, thread_name_prefix="vstudio-hash")
         self.read_pool = ThreadPoolExecutor(PREFETCH + 1, thread_name_prefix="vstudio-read")
         self.doomed: set[bytes] = set()  # blobs gc plans to delete: never deduplicate on them
+        self.gc_generation: str | None = None  # the doomed set's object that was read
+        self._gc_checked = -GC_RECHECK
+        self._gc_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._meta: OrderedDict[bytes, Any] = OrderedDict()
         self._meta_lock = threading.Lock()
         self.rebuilt = Rebuilt(self, rebuilt_dir)
         self.recent = Recent()  # chunks clients just uploaded (store/reads.py)
-        self.index.refresh()
+        self.sync_gc(force=True, reindex=True)
 
     def describe(self) -> str:
         return self.backend.describe()
@@ -105,8 +110,30 @@ class Store:
     def is_doomed(self, key: bytes) -> bool:
         return key in self.doomed
 
+    def sync_gc(self, force: bool = False, reindex: bool = False) -> None:
+        """Learn what the newest gc doomed and deleted (``store/maintenance.py``).
+
+        One LIST; when a gc has run since, read its doomed set and then the index, so
+        that this process, however long it has been open, never deduplicates against a
+        blob that a gc marked or removed. Without ``force``, at most every GC_RECHECK s."""
+        from vstudio.store.maintenance import latest_generation, load_doomed
+
+        with self._gc_lock:
+            now = time.monotonic()
+            if not force and now - self._gc_checked < GC_RECHECK:
+                return
+            name = latest_generation(self)
+            self._gc_checked = now
+            if name == self.gc_generation and not reindex:
+                return
+            doomed = set(load_doomed(self, name))
+            with self._refresh_lock:
+                self.index.refresh()  # after the name: it shows that gc's deletions
+            self.doomed, self.gc_generation = doomed, name
+
     def missing(self, keys: Iterable[bytes]) -> list[bytes]:
         """Which of these blob ids the store lacks (or would not deduplicate against)."""
+        self.sync_gc()
         return [k for k in keys if self.index.get(k) is None or k in self.doomed]
 
     # --- writing -------------------------------------------------------------------------------
@@ -117,6 +144,7 @@ class Store:
         from vstudio.store.maintenance import writer_marker
 
         with writer_marker(self):
+            self.sync_gc(force=True)  # after the marker: see maintenance.SLACK
             try:
                 yield w
             finally:
@@ -324,8 +352,14 @@ class Store:
         return e.raw_length
 
     def has(self, oid: str) -> bool:
+        """Whether the store holds this file and keeps it: a doomed file counts as absent,
+        so callers that skip an upload on ``has`` never lean on what gc will delete."""
+        key = parse_id(oid)
+        self.sync_gc()
+        if key in self.doomed:
+            return False
         try:
-            _, e = self._locate(parse_id(oid))
+            _, e = self._locate(key)
         except ObjectMissing:
             return False
         return e.base_kind in (fmt.CHUNK, fmt.RECIPE)
@@ -421,10 +455,11 @@ class Store:
 
         return gc(self, live, grace_seconds)
 
-    def check(self, read_data: bool = False) -> list[str]:
+    def check(self, read_data: bool = False, live: Iterable[str] = ()) -> list[str]:
+        """Problems found walking packs, indexes and every root (refs, then ``live``)."""
         from vstudio.store.maintenance import check
 
-        return check(self, read_data)
+        return check(self, read_data, live)
 
     def stats(self) -> dict[str, Any]:
         from vstudio.store.maintenance import stats

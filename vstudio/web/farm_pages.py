@@ -75,8 +75,14 @@ def _overview(conn: Connection, now: float) -> dict[str, Any]:
     samples = wq.samples(conn, since)
     heads = [h for h in wq.job_heads(conn) if h.state in ("active", "paused", "waiting")]
     heads.sort(key=lambda h: (-h.priority, h.id))
+    by_owner = wq.work_by_owner(conn)
+    slots = sum(w["slots"] for w in workers
+                if w["shown_state"] not in ("offline", "disabled") and not w["draining"])
+    eta = views.queue_eta(sum(r[2] + r[3] for r in by_owner), slots,
+                          wq.recent_task_seconds(conn))
     return {"workers": _counts(workers), "queue": queue, "per_hour": per_hour,
-            "samples": samples, "active": job_rows(conn, heads[:10]), "nactive": len(heads)}
+            "samples": samples, "active": job_rows(conn, heads[:10]), "nactive": len(heads),
+            "by_owner": by_owner, "eta": eta, "slots": slots}
 
 
 @router.get("/farm")
@@ -95,7 +101,8 @@ async def overview(request: Request, session: SessionDep) -> Response:
                 per_hour_max=top, queued=queue.get("queued", 0) + queue.get("blocked", 0),
                 running=queue.get("running", 0), done_hour=d["per_hour"][-1],
                 done_day=sum(d["per_hour"]), jobs=d["active"], nactive=d["nactive"],
-                nsamples=len(d["samples"]),
+                nsamples=len(d["samples"]), by_owner=d["by_owner"], queue_eta=d["eta"],
+                slots=d["slots"],
                 actions=lambda j: [])
 
 

@@ -9,6 +9,8 @@ wake-ups are the same whichever way a person acts.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -18,8 +20,9 @@ from markupsafe import Markup
 from vstudio.catalog import farm_queries as fq
 from vstudio.catalog import web_queries as wq
 from vstudio.errors import BadInput, NotFound
-from vstudio.farm.model import job_status, shown_task_status
+from vstudio.farm.model import shown_task_status
 from vstudio.web import views
+from vstudio.web.job_rows import job_rows, row_actions
 from vstudio.web.render import PageRoute, fragment, html, int_arg
 from vstudio.web.session import Session, acting_session, require_actor, require_session
 
@@ -32,14 +35,10 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 SessionDep = Annotated[Session, Depends(require_session)]
 ActingDep = Annotated[Session, Depends(acting_session)]
 
-PER_PAGE = 50
 TASKS_PER_PAGE = 100
 THUMBS = 48
 GRID_MAX = 25_000  # cells drawn per job page
 MAX_ID = 2**62
-SORTS = [("newest", "Newest first"), ("oldest", "Oldest first"), ("priority", "Priority"),
-         ("name", "Name"), ("owner", "Owner"), ("status", "Status")]
-FILTERS = ("all", "mine", "running", "failed", "queued", "paused", "done", "canceled")
 _IDS = re.compile(r"^\d{1,19}(,\d{1,19}){0,999}$")
 ACTIONS = ("pause", "resume", "cancel", "retry", "delete", "priority", "clear-blocklist")
 
@@ -51,100 +50,21 @@ def farm_of(request: Request) -> Farm:
     return farm  # type: ignore[no-any-return]
 
 
+def parse_priority(raw: str | None) -> int:
+    """A priority typed into a form: a whole number from 0 to 100, else ``BadInput``."""
+    try:
+        prio = int(raw or "")
+    except ValueError:
+        raise BadInput("priority must be a whole number from 0 to 100") from None
+    if not 0 <= prio <= 100:
+        raise BadInput("priority must be a whole number from 0 to 100")
+    return prio
+
+
 def _id(value: int) -> int:
     if not 1 <= value <= MAX_ID:
         raise NotFound(f"no job or task {value}")
     return value
-
-
-def job_rows(conn: Connection, heads: list[wq.JobHead],
-             counts: dict[int, dict[str, int]] | None = None) -> list[views.JobRow]:
-    """Full list rows (status, frames, progress) for a page of job heads."""
-    ids = [h.id for h in heads]
-    counts = counts if counts is not None else wq.task_status_counts(conn, ids)
-    frames = wq.frame_counts(conn, ids)
-    rows = []
-    for h in heads:
-        c = counts.get(h.id, {})
-        fc = frames[h.id]
-        pct = 100.0 * (fc.done + fc.running_done) / fc.total if fc.total else 0.0
-        shown: dict[str, int] = {}
-        for status, n in c.items():
-            key = shown_task_status(status, h.state)
-            shown[key] = shown.get(key, 0) + n
-        rows.append(views.JobRow(h.id, h.name, h.owner, job_status(h.state, c), h.priority,
-                                 fc.done, fc.total, round(pct, 1), h.created, h.started,
-                                 h.finished, shown, h.project))
-    return rows
-
-
-def _sort_key(sort: str) -> Any:
-    order = {"running": 0, "queued": 1, "paused": 2, "failed": 3, "done": 4, "canceled": 5}
-    return {
-        "oldest": lambda r: r[0].id,
-        "priority": lambda r: (-r[0].priority, -r[0].id),
-        "name": lambda r: (r[0].name.lower(), -r[0].id),
-        "owner": lambda r: (r[0].owner, -r[0].id),
-        "status": lambda r: (order.get(r[1], 9), -r[0].id),
-    }.get(sort, lambda r: -r[0].id)
-
-
-def _list(conn: Connection, session: Session, flt: str, sort: str,
-          page: int) -> tuple[list[views.JobRow], int, int]:
-    heads = wq.job_heads(conn, owner=session.user.name if flt == "mine" else None)
-    counts = wq.task_status_counts(conn, [h.id for h in heads]) if len(heads) < 900 \
-        else wq.task_status_counts(conn)
-    with_status = [(h, job_status(h.state, counts.get(h.id, {}))) for h in heads]
-    if flt not in ("all", "mine"):
-        with_status = [hs for hs in with_status if hs[1] == flt]
-    with_status.sort(key=_sort_key(sort))
-    total = len(with_status)
-    pages = max(1, -(-total // PER_PAGE))
-    page = min(page, pages)
-    chosen = [h for h, _ in with_status[(page - 1) * PER_PAGE: page * PER_PAGE]]
-    return job_rows(conn, chosen, counts), total, page
-
-
-def _list_args(request: Request) -> tuple[str, str, int]:
-    q = request.query_params
-    flt = q.get("filter", "all")
-    sort = q.get("sort", "newest")
-    return (flt if flt in FILTERS else "all", sort if sort in dict(SORTS) else "newest",
-            int_arg(q.get("page"), 1, 1, 1_000_000))
-
-
-def _actions(session: Session) -> Any:
-    return lambda j: views.actions_for(j.status) if session.may_change_job(j.owner) else []
-
-
-@router.get("/jobs")
-async def jobs_page(request: Request, session: SessionDep) -> Response:
-    flt, sort, page = _list_args(request)
-    rows, total, page = await farm_of(request).read(lambda c: _list(c, session, flt, sort, page))
-    return html(request, "jobs.html", session, jobs=rows, total=total, page=page,
-                pages=max(1, -(-total // PER_PAGE)), filter=flt, sort=sort, sorts=SORTS,
-                actions=_actions(session))
-
-
-@router.get("/jobs/live")
-async def jobs_live(request: Request, session: SessionDep) -> Response:
-    """Current numbers of several jobs at once (the lists' rows after events)."""
-    raw = request.query_params.get("ids", "")
-    if not _IDS.match(raw) or raw.count(",") >= 100:
-        raise BadInput("ids must be a comma-separated list of at most 100 job ids")
-    ids = [int(x) for x in raw.split(",")]
-    rows = await farm_of(request).read(lambda c: job_rows(c, wq.job_heads(c, ids)))
-    return JSONResponse({str(r.id): views.live_json(r, session.may_change_job(r.owner))
-                         for r in rows}, headers={"Cache-Control": "no-store"})
-
-
-@router.get("/jobs/rows")
-async def jobs_rows(request: Request, session: SessionDep) -> Response:
-    """The list's rows alone: the page's script swaps them in when jobs come and go."""
-    flt, sort, page = _list_args(request)
-    rows, _, _ = await farm_of(request).read(lambda c: _list(c, session, flt, sort, page))
-    return HTMLResponse(fragment("_job_rows.html", jobs=rows, session=session, filter=flt,
-                                 actions=_actions(session)))
 
 
 def _grid(cells: list[wq.TaskCell], state: str) -> Markup:
@@ -159,7 +79,32 @@ def _grid(cells: list[wq.TaskCell], state: str) -> Markup:
     return Markup("".join(parts))
 
 
-def _load_job(conn: Connection, job_id: int, tpage: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TaskFilter:
+    """The job page's task list filter: a shown status, a worker, a frame to go to."""
+
+    status: str = ""
+    worker: str = ""
+    frame: int | None = None
+
+    @classmethod
+    def of(cls, q: Mapping[str, str]) -> TaskFilter:
+        status = q.get("tstatus", "")
+        frame = q.get("frame", "").strip()
+        return cls(status if status in views.CELL else "", q.get("tworker", "")[:128],
+                   int_arg(frame, 1, -10**9, 10**9) if frame else None)
+
+
+def _pick_tasks(cells: list[wq.TaskCell], state: str, f: TaskFilter) -> list[wq.TaskCell]:
+    if f.status:
+        cells = [c for c in cells if shown_task_status(c.status, state) == f.status]
+    if f.worker:
+        cells = [c for c in cells if c.worker == f.worker]
+    return cells
+
+
+def _load_job(conn: Connection, job_id: int, tpage: int,
+              tfilter: TaskFilter = TaskFilter()) -> dict[str, Any]:
     job = fq.get_job(conn, job_id, with_tasks=False)
     head = wq.job_heads(conn, [job_id])[0]
     row = job_rows(conn, [head])[0]
@@ -188,6 +133,10 @@ def _load_job(conn: Connection, job_id: int, tpage: int) -> dict[str, Any]:
             "hidden": len(bc) - len(grid_cells),
             "depends": ", ".join(f"{d['block']} ({d['mode']})" for d in b["depends_on"]),
             "summary": ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))})
+    picked = _pick_tasks(cells, head.state, tfilter)
+    if tfilter.frame is not None:  # "go to frame N": the page of the task that renders it
+        at = next((i for i, c in enumerate(picked) if c.first <= tfilter.frame <= c.last), 0)
+        tpage = at // TASKS_PER_PAGE + 1
     start = (tpage - 1) * TASKS_PER_PAGE
     task_rows = [{
         "id": c.id, "block": names.get(c.block_id, ""),
@@ -195,9 +144,12 @@ def _load_job(conn: Connection, job_id: int, tpage: int) -> dict[str, Any]:
         "status": shown_task_status(c.status, head.state), "progress": c.progress,
         "worker": c.worker, "error": bool(c.error),
         "seconds": (c.finished - c.started) if c.finished and c.started else None,
-    } for c in cells[start:start + TASKS_PER_PAGE]]
+        "hit": tfilter.frame is not None and c.first <= tfilter.frame <= c.last,
+    } for c in picked[start:start + TASKS_PER_PAGE]]
+    workers = sorted({c.worker for c in cells if c.worker})
     return {"job": job, "row": row, "blocks": blocks, "task_rows": task_rows,
-            "ntasks": len(cells), "outputs": outputs, "blocklist": job.get("blocklist", [])}
+            "ntasks": len(picked), "tpage": tpage, "task_workers": workers,
+            "outputs": outputs, "blocklist": job.get("blocklist", [])}
 
 
 def _media(job_id: int, outputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -230,11 +182,13 @@ def _media(job_id: int, outputs: list[dict[str, Any]]) -> dict[str, Any]:
 async def job_page(request: Request, session: SessionDep, job_id: int) -> Response:
     job_id = _id(job_id)
     tpage = int_arg(request.query_params.get("tpage"), 1, 1, 1_000_000)
-    data = await farm_of(request).read(lambda c: _load_job(c, job_id, tpage))
+    tfilter = TaskFilter.of(request.query_params)
+    data = await farm_of(request).read(lambda c: _load_job(c, job_id, tpage, tfilter))
     j = data["row"]
-    return html(request, "job.html", session, j=j, blocks=data["blocks"],
-                task_rows=data["task_rows"], ntasks=data["ntasks"], tpage=tpage,
-                tper=TASKS_PER_PAGE, legend=views.LEGEND, actions=_actions(session),
+    return html(request, "job.html", session, j=j, blocks=data["blocks"], spec=data["job"],
+                task_rows=data["task_rows"], ntasks=data["ntasks"], tpage=data["tpage"],
+                tfilter=tfilter, task_workers=data["task_workers"],
+                tper=TASKS_PER_PAGE, legend=views.LEGEND, actions=row_actions(session),
                 blocklist=data["blocklist"], may_change=session.may_change_job(j.owner),
                 **_media(job_id, data["outputs"]))
 
@@ -281,14 +235,7 @@ async def job_action(
     require_actor(session)
     if action not in ACTIONS:
         raise BadInput(f"unknown action {action!r}: use {', '.join(ACTIONS)}")
-    prio = None
-    if action == "priority":
-        try:
-            prio = int(priority or "")
-        except ValueError:
-            raise BadInput("priority must be a whole number from 0 to 100") from None
-        if not 0 <= prio <= 100:
-            raise BadInput("priority must be a whole number from 0 to 100")
+    prio = parse_priority(priority) if action == "priority" else None
     farm = farm_of(request)
     await farm.job_action(session.user, job_id, action, prio)
     htmx = request.headers.get("hx-request") == "true"
@@ -303,6 +250,6 @@ async def job_action(
         return RedirectResponse("/jobs" if ctx == "row" else f"/jobs/{job_id}", status_code=303)
     heads = await farm.read(lambda c: wq.job_heads(c, [job_id]))
     row = (await farm.read(lambda c: job_rows(c, heads)))[0]
-    acts = views.actions_for(row.status) if session.may_change_job(row.owner) else []
+    acts = row.actions if session.may_change_job(row.owner) else []
     name = "_job_row.html" if ctx == "row" else "_job_head.html"
     return HTMLResponse(fragment(name, j=row, j_actions=acts, session=session))

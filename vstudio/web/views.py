@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
+
+from vstudio.farm.condition import actions_for
+from vstudio.farm.spec import JobType
+
+JOB_TYPES = get_args(JobType)
 
 # Task status -> one-letter class of its grid cell (keeps a 10,000-cell grid small).
 CELL = {"queued": "q", "blocked": "w", "waiting": "w", "running": "r", "done": "d",
@@ -32,14 +37,22 @@ class JobRow:
     created: float
     started: float | None
     finished: float | None
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # shown task status -> tasks
     project: str | None = None
+    reason: str = ""  # farm.condition: why it waits, is queued, stalled, pausing or failed
+    stopped: float | None = None  # paused: when its last task ended (the clock stops)
+
+    @property
+    def actions(self) -> list[str]:
+        return actions_for(self.status, self.counts.get("failed", 0),
+                           self.counts.get("canceled", 0))
 
     @property
     def elapsed(self) -> float | None:
         if not self.started:
             return None
-        return (self.finished or time.time()) - self.started
+        end = self.finished or (self.stopped if self.status == "paused" else None)
+        return max(0.0, (end or time.time()) - self.started)
 
     @property
     def eta(self) -> float | None:
@@ -47,24 +60,9 @@ class JobRow:
         if self.status in ("done", "canceled", "failed") or not self.started:
             return None
         el = self.elapsed
-        if el is None or self.progress <= 0.5 or self.status == "paused":
+        if el is None or self.progress <= 0.5 or self.status not in ("running", "pausing"):
             return None
         return el * (100.0 - self.progress) / self.progress
-
-
-def actions_for(status: str) -> list[str]:
-    """The actions that make sense for a job in ``status``."""
-    out = []
-    if status in ("queued", "running"):
-        out.append("pause")
-    if status == "paused":
-        out.append("resume")
-    if status not in ("done", "canceled"):
-        out.append("cancel")
-    if status in ("failed", "running", "paused", "queued", "canceled"):
-        out.append("retry")
-    out += ["delete", "priority"]
-    return out
 
 
 def progress_of(tasks: list[tuple[str, int, float]]) -> tuple[int, int, float]:
@@ -86,8 +84,21 @@ def live_json(job: JobRow, may_act: bool) -> dict[str, Any]:
         "frames_done": job.frames_done, "frames_total": job.frames_total,
         "elapsed_text": duration(job.elapsed) if job.elapsed is not None else "–",
         "eta_text": duration(eta) if eta is not None else "–",
-        "counts": job.counts, "actions": actions_for(job.status) if may_act else [],
+        "counts": job.counts, "actions": job.actions if may_act else [],
+        "reason": job.reason,
     }
+
+
+def queue_eta(tasks: int, slots: int, recent: list[float]) -> float | None:
+    """Seconds until the farm's open tasks are done at the recent pace: tasks times the
+    median task time, spread over the slots of the nodes that take work. None without a
+    pace (no task finished yet) or without a node to render."""
+    if tasks == 0:
+        return 0.0
+    if not recent or slots <= 0:
+        return None
+    per_task = sorted(recent)[len(recent) // 2]
+    return tasks * per_task / slots
 
 
 def frame_chart(points: list[tuple[int, float]], width: int = 880,

@@ -35,6 +35,7 @@ class WorkerOptions:
     idle_only: bool = False
     idle_after: float = 300.0
     allow_commands: bool = False
+    allow_local_paths: bool = False  # tasks may name files on this machine's disk
     cache_dir: Path = Path.home() / ".cache" / "vstudio" / "worker"
     max_cache_bytes: int = 20 << 30
     poll_seconds: float = 10.0
@@ -67,6 +68,11 @@ class _StoreAdapter:
 
     def get_file(self, oid: str, dest: Path) -> None:
         self._call(self.inner.get_file, oid, dest)
+
+    def remember(self, rows: list[dict[str, Any]]) -> None:
+        from vstudio.store.remote import remember_rows
+
+        remember_rows(self.inner, rows)
 
     def put_file(self, path: Path) -> str:
         return str(self._call(self.inner.put_file, path))
@@ -191,7 +197,12 @@ class Worker:
     # --- life cycle ---
 
     def register(self) -> None:
-        info = {"name": self.name, "slots": self.opts.slots, "tags": self.opts.tags,
+        from vstudio.jobtypes.schema import LOCAL_PATHS_TAG
+
+        tags = list(self.opts.tags)
+        if self.opts.allow_local_paths and LOCAL_PATHS_TAG not in tags:
+            tags.append(LOCAL_PATHS_TAG)  # jobs naming local paths ask for it (see schema)
+        info = {"name": self.name, "slots": self.opts.slots, "tags": tags,
                 "job_types": self.job_types, "allow_commands": self.opts.allow_commands,
                 "idle_only": self.opts.idle_only}
 

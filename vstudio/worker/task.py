@@ -17,6 +17,7 @@ from vstudio.worker.thumbs import thumbnails
 from vstudio.worker.warm import WarmRun
 
 if TYPE_CHECKING:
+    from vstudio.jobtypes import Invocation
     from vstudio.worker.node import Worker
 
 MAX_LOG_BATCH = 200  # lines per progress report
@@ -106,8 +107,6 @@ class TaskRun:
                 shutil.rmtree(self.dir, ignore_errors=True)
 
     def _render(self) -> RunResult:
-        from vstudio import jobtypes
-
         self.w.say(f"{self.label}: starting")
         self.t_start = time.monotonic()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -115,7 +114,7 @@ class TaskRun:
         self._fetch_inputs()
         if self.lost or self.w.stopping.is_set():
             return RunResult(returncode=-1, canceled=True, error="stopped before rendering")
-        inv = jobtypes.build(self.task, self.dir, allow_commands=self.w.opts.allow_commands)
+        inv = self._invocation()
         self.prepared = time.monotonic() - self.t_start
         session = self.w.warm_session(self.slot) if inv.warm is not None else None
         if session is not None and session.stale_for(inv):
@@ -149,12 +148,17 @@ class TaskRun:
             result.canceled, result.error = False, f"timed out after {limit} s"
         return result
 
-    def _cold_again(self, warm: RunResult) -> RunResult:
-        """The warm session died on its own: render the task with a fresh ``blender``."""
+    def _invocation(self) -> Invocation:
         from vstudio import jobtypes
 
+        opts = self.w.opts
+        return jobtypes.build(self.task, self.dir, allow_commands=opts.allow_commands,
+                              allow_local_paths=opts.allow_local_paths)
+
+    def _cold_again(self, warm: RunResult) -> RunResult:
+        """The warm session died on its own: render the task with a fresh ``blender``."""
         self.on_log(f"vstudio: {warm.error}; rendering with a fresh blender process")
-        inv = jobtypes.build(self.task, self.dir, allow_commands=self.w.opts.allow_commands)
+        inv = self._invocation()
         self.run = Run(inv, on_progress=self.on_progress, on_log=self.on_log,
                        on_saved=self.on_saved)
         if self.lost or self.timed_out:  # stopped while the new process started
@@ -174,6 +178,8 @@ class TaskRun:
         if not inputs:
             return
         store = self.w.store()
+        # the read grants the manager handed out with the task: the only reads it allows
+        store.remember([*(self.task.get("inputs") or []), *(self.task.get("upstream") or [])])
         self.on_log(f"vstudio: fetching {len(inputs)} input file(s)")
         def place(oid: str, rel: str) -> None:
             retrying(lambda: self.w.cache.place(store, oid, self.dir / "files" / rel),

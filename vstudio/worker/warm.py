@@ -63,6 +63,8 @@ for _line in sys.stdin:
         except SystemExit as _e:
             _reply(done=True, code=_e.code if isinstance(_e.code, int) else 1)
             continue
+        if _cmd.get("post"):  # as a second --python-expr after the settings script
+            exec(_cmd["post"], {"bpy": bpy, "__name__": "vstudio_post"})
         _sc = bpy.context.scene
         _sc.render.filepath = _cmd["out"]
         _sc.render.image_settings.file_format = _cmd["format"]
@@ -107,6 +109,7 @@ class BlenderSession:
         self.tasks = 0
         self.buf = b""
         self.ran_scripts = False  # a trusted file was opened with its scripts allowed
+        self.file = ""  # the file last opened (a pool prefers the session that has it)
 
     def start(self) -> BlenderSession:
         """Start Blender now, so that its start-up overlaps with waiting for work.
@@ -125,6 +128,7 @@ class BlenderSession:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=_die_with_parent if _LIBC is not None else None)
         self.key, self.tasks, self.buf, self.ran_scripts = None, 0, b"", False
+        self.file = ""
         return self
 
     @property
@@ -157,8 +161,11 @@ class BlenderSession:
     @staticmethod
     def _key(warm: dict[str, Any]) -> str:
         """What must match for a task to use the open file as it is."""
+        # "version" (a local render's key of the file and all it reads) and "post" (a script
+        # after the settings) are optional: a worker's inputs are content ids already
         key = json.dumps([warm["file"], warm["trusted"], sorted(warm["inputs"].items()),
-                          warm["settings"], warm["engine"]])
+                          warm["settings"], warm["engine"], warm.get("version"),
+                          warm.get("post")])
         if warm["file"] not in warm["inputs"]:  # a shared-disk path: it may have changed
             st = os.stat(warm["file"])
             key += f"|{st.st_mtime_ns}|{st.st_size}"
@@ -200,7 +207,7 @@ class BlenderSession:
         cmd = {"load": load, "file": path, "trusted": warm["trusted"],
                "settings": warm["settings"],
                "engine": warm["engine"], "script": settings_script(warm["settings"]),
-               "out": warm["out"], "format": warm["format"],
+               "out": warm["out"], "format": warm["format"], "post": warm.get("post"),
                "runs": _runs(sorted(inv.outputs)), "threads": self.threads}
         return cmd, load
 
@@ -208,6 +215,7 @@ class BlenderSession:
         """Blender opened ``inv``'s file: the next task with the same key reuses it."""
         assert inv.warm is not None
         self.key = self._key(inv.warm)
+        self.file = inv.warm["file"]
 
 
 class WarmRun(Run):

@@ -22,11 +22,9 @@ class LocalBackend:
         self.root = Path(root).expanduser()
         if self.root.exists() and not self.root.is_dir():
             raise BadInput(f"store folder {self.root} exists and is not a folder")
-        try:
-            (self.root / _TMP).mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise BackendUnavailable(
-                f"cannot create the store folder {self.root}: {e.strerror}") from None
+        # The folder is made by the first write, not here: opening a mistyped path must
+        # not leave an empty folder behind (only 'vstudio init' creates a store).
+        self._tmp_ready = False
 
     def _path(self, name: str) -> Path:
         if not name or name.startswith("/") or ".." in name.split("/") or name.startswith(_TMP):
@@ -34,6 +32,13 @@ class LocalBackend:
         return self.root / name
 
     def _tmp(self) -> Path:
+        if not self._tmp_ready:
+            try:
+                (self.root / _TMP).mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise BackendUnavailable(
+                    f"cannot create the store folder {self.root}: {e.strerror}") from None
+            self._tmp_ready = True
         return self.root / _TMP / uuid.uuid4().hex
 
     @staticmethod
@@ -152,10 +157,14 @@ class LocalBackend:
     def describe(self) -> str:
         return f"file://{self.root}"
 
+    def _temp_files(self) -> Iterator[Path]:
+        with contextlib.suppress(FileNotFoundError):  # nothing was written yet
+            yield from (self.root / _TMP).iterdir()
+
     def temp_bytes(self) -> int:
         """Bytes in temp files (a write under way, or left by a killed writer)."""
         total = 0
-        for p in (self.root / _TMP).iterdir():
+        for p in self._temp_files():
             with contextlib.suppress(FileNotFoundError):
                 total += p.stat().st_size
         return total
@@ -166,7 +175,7 @@ class LocalBackend:
 
         removed = 0
         now = time.time()
-        for p in (self.root / _TMP).iterdir():
+        for p in self._temp_files():
             with contextlib.suppress(FileNotFoundError):
                 if now - p.stat().st_mtime >= older_than:
                     p.unlink()

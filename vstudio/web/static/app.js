@@ -18,6 +18,19 @@
 
   // ---- event stream -------------------------------------------------------------------
   var stream = null;
+  var offlineTimer = null;
+
+  // The manager is away: say so in words (the dot alone is easy to miss), keep the
+  // numbers but mark them stale.
+  function managerGone() {
+    var b = $("#offline");
+    if (b && b.hidden) { b.hidden = false; document.body.classList.add("stale"); }
+  }
+  function managerBack() {
+    if (offlineTimer) { clearTimeout(offlineTimer); offlineTimer = null; }
+    var b = $("#offline");
+    if (b && !b.hidden) { b.hidden = true; document.body.classList.remove("stale"); }
+  }
 
   function connect() {
     if (!document.body.hasAttribute("data-csrf") || !window.EventSource || stream) return;
@@ -29,11 +42,15 @@
     var lost = false;
     es.onopen = function () {
       if (live) { live.classList.add("on"); live.title = "live updates on"; }
+      managerBack();
       if (lost) { lost = false; resync(); }  // events were missed while disconnected
     };
     es.onerror = function () {
       lost = true;
       if (live) { live.classList.remove("on"); live.title = "reconnecting…"; }
+      // A blip (a proxy closing an idle stream) reconnects at once: only a manager that
+      // stays away for a few seconds gets the banner.
+      if (!offlineTimer) offlineTimer = setTimeout(function () { offlineTimer = null; if (es.readyState !== 1) managerGone(); }, 3000);
     };
     var handler = function (ev) {
       var data;
@@ -109,7 +126,7 @@
       getJSON(url)
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (s) { if (s) applyJob(jobId, s); })
-        .catch(function () {});
+        .catch(managerGone);
     });
     // Rows of a list: every changed job in one request.
     for (var i = 0; i < listed.length; i += 100) {
@@ -124,7 +141,7 @@
               $all('tr[data-job="' + jobId + '"]').forEach(function (tr) { tr.remove(); });
           });
         }.bind(ids))
-        .catch(function () {});
+        .catch(managerGone);
     }
   }
 
@@ -143,6 +160,7 @@
       setText(root, "[data-frames]", s.frames_done + "/" + s.frames_total);
       setText(root, "[data-elapsed]", s.elapsed_text);
       setText(root, "[data-eta]", s.eta_text);
+      setText(root, "[data-reason]", s.reason || "");
       $all("[data-status]", root).forEach(function (el) {
         if (el.textContent !== s.status) { el.textContent = s.status; el.className = "status " + s.status; }
       });
@@ -187,14 +205,14 @@
     if (!el) return;
     var url = el.getAttribute("data-refresh");
     fetch(url, { credentials: "same-origin" })
-      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (r) { if (r.status < 500) managerBack(); return r.ok ? r.text() : null; })
       .then(function (html) {
         if (html === null) return;
         var tmp = document.createElement(el.tagName);
         tmp.innerHTML = html;   // our own server's autoescaped fragment
         el.replaceChildren.apply(el, Array.prototype.slice.call(tmp.childNodes));
       })
-      .catch(function () {});
+      .catch(managerGone);
   }
   function noteList() {
     if (!$("#jobs-body") || listTimer) return;
@@ -230,7 +248,7 @@
         if (badge) badge.className = "status " + d.status;
         if (atEnd) pre.scrollTop = pre.scrollHeight;
       })
-      .catch(function () {});
+      .catch(managerGone);
   }
   function openLog(taskId, focus) {
     var page = $("[data-job-page]");
@@ -311,6 +329,50 @@
                   parseInt(el.getAttribute("data-poll"), 10) || 10000);
     });
   }
+
+  // A button that asks first (delete, cancel, disable): the question is asked before
+  // htmx or the browser sends anything, whichever button of the form was pressed.
+  document.addEventListener("submit", function (e) {
+    var b = e.submitter;
+    if (!b || !b.hasAttribute("data-confirm")) return;
+    var text = b.getAttribute("data-confirm");
+    var of = b.getAttribute("data-confirm-count");
+    if (of) {  // "the {n} selected jobs": count the boxes that belong to this form
+      var n = $all('input[type=checkbox][form="' + of + '"]:checked').length;
+      if (!n) { e.preventDefault(); e.stopImmediatePropagation(); window.alert("Select jobs first."); return; }
+      text = text.replace("{n}", String(n));
+    }
+    if (!window.confirm(text)) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+    }
+  }, true);
+
+  // Keyboard users keep their place: after a row or the job head is swapped for its new
+  // state, focus returns to the same button (or the row's link when it is now disabled).
+  var refocus = null;
+  document.addEventListener("htmx:beforeRequest", function () {
+    var el = document.activeElement;
+    var holder = el && el.closest ? el.closest("[data-job]") : null;
+    refocus = holder && el.hasAttribute("data-action")
+      ? { job: holder.getAttribute("data-job"), action: el.getAttribute("data-action") } : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!refocus) return;
+    var want = refocus;
+    refocus = null;
+    var holder = $('[data-job="' + want.job + '"]');
+    if (!holder) return;
+    var b = $('[data-action="' + want.action + '"]', holder);
+    (b && !b.disabled ? b : $("a, button:not([disabled])", holder) || holder).focus();
+  });
+
+  // The request never reached the manager: say that the action was not done.
+  document.addEventListener("htmx:sendError", function () {
+    var flash = $("#flash");
+    managerGone();
+    if (flash) { flash.textContent = "The manager did not answer: the action was not done."; flash.hidden = false; }
+  });
 
   // htmx does not swap error answers: show their message instead of doing nothing.
   document.addEventListener("htmx:responseError", function (e) {

@@ -1,0 +1,302 @@
+"""The page tells the truth about jobs that cannot move, and about a manager that is away.
+
+A real `vstudio serve`, render nodes simulated over the HTTP API, headless Chromium.
+Each test here failed on the page before job states were defined in one place
+(``farm.condition``): delete without asking, "running" while pausing, stalled jobs
+shown as running, queued jobs without a reason, and no word when the manager is down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.acceptance.test_web_browser import FakeNode, api, browser, login, shot, submit
+from tests.helpers import cli_json, wait_for
+
+__all__ = ["browser"]  # the module-scoped Chromium fixture, shared
+
+
+@pytest.fixture
+def srv(tmp_path: Path) -> Iterator[Any]:
+    from tests.conftest import start_server
+    from vstudio.studio import init_studio
+
+    root = tmp_path / "studio"
+    init_studio(root, store_url=None, db_url=None).close()
+    s = start_server(root, tmp_path / "server.log")
+    s.artist_token = s.add_user("arty", "artist")  # type: ignore[attr-defined]
+    try:
+        yield s
+    finally:
+        s.process.terminate()
+        s.process.wait(10)
+
+
+def _job(base: str, token: str, **spec: Any) -> int:
+    r = api(base, token).post("/api/jobs", json=spec)
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def _cmd_block(**kw: Any) -> dict[str, Any]:
+    return {"name": "render", "type": "command", "params": {"argv": ["true"]},
+            "frames": "1-4", "chunk": 2, **kw}
+
+
+def _state(base: str, token: str, job: int) -> tuple[str, str]:
+    j = api(base, token).get(f"/api/jobs/{job}", params={"tasks": False}).json()
+    return j["status"], j["reason"]
+
+
+def test_queued_waiting_and_stalled_jobs_say_why_in_api_cli_and_page(srv: Any,
+                                                                      browser: Any) -> None:
+    url, tok = srv.url, srv.admin_token
+    # Nobody to render at all.
+    lonely = _job(url, tok, name="lonely", blocks=[_cmd_block()])
+    assert _state(url, tok, lonely) == ("queued",
+                                        "no render node has registered with this manager")
+    # A node that renders only for one job: it fails there and is kept off the job.
+    fragile = _job(url, tok, name="fragile", blocklist_after=1,
+                   blocks=[_cmd_block(retries=3, frames="1-2", chunk=1)])
+    api(url, tok).post(f"/api/jobs/{lonely}/pause")
+    node = FakeNode(url, tok, "node-a")
+    task = node.take()
+    assert task["job_id"] == fragile
+    r = node.http.post(f"/api/tasks/{task['id']}/fail",
+                       json={"attempt": task["attempt"], "error": "exit 1"})
+    assert r.status_code == 200, r.text
+    status, reason = _state(url, tok, fragile)
+    assert status == "stalled" and "node-a" in reason, reason
+    # A tag no node has, a job waiting on another, raw commands with no node allowing them.
+    gpu = _job(url, tok, name="needs gpu", blocks=[_cmd_block(tags=["gpu"])])
+    after = _job(url, tok, name="after gpu", after=[gpu], blocks=[_cmd_block()])
+    assert _state(url, tok, gpu) == ("queued", "no online render node has the tag gpu")
+    assert _state(url, tok, after) == ("waiting", f"waiting for job {gpu} to finish")
+    # The CLI filters on the same statuses and prints the same reason.
+    env = {"VSTUDIO_SERVER": url, "VSTUDIO_TOKEN": tok}
+    rows = cli_json("jobs", "ls", "--status", "stalled", "--json", env=env)
+    assert [(j["id"], j["status"]) for j in rows] == [(fragile, "stalled")]
+    rows = cli_json("jobs", "ls", "--status", "waiting", "--json", env=env)
+    assert [j["id"] for j in rows] == [after]
+    shown = cli_json("jobs", "show", str(gpu), "--json", env=env)
+    assert shown["reason"] == "no online render node has the tag gpu"
+    # The page: reasons in the list, the Stalled filter, the job page's own line.
+    page = login(browser, url, tok)
+    page.goto(f"{url}/jobs")
+    assert "no online render node has the tag gpu" in \
+        page.locator(f"tr[data-job='{gpu}'] [data-reason]").inner_text()
+    assert page.locator(f"tr[data-job='{after}'] [data-status]").inner_text() == "waiting"
+    shot(page, "jobs-reasons")
+    page.goto(f"{url}/jobs?filter=stalled")
+    assert page.locator("#jobs-body tr[data-job]").count() == 1
+    assert page.locator(f"tr[data-job='{fragile}'] [data-status]").inner_text() == "stalled"
+    page.goto(f"{url}/jobs/{fragile}")
+    assert "kept off this job" in page.locator("#job-head [data-reason]").inner_text()
+    # "Retry failed" has nothing to retry here; clearing the blocklist unsticks the job.
+    assert page.locator("#job-head button[data-action='retry']").is_disabled()
+    page.context.close()
+
+
+def test_pause_shows_pausing_at_once_then_paused_live(srv: Any, browser: Any) -> None:
+    url = srv.url
+    job = submit(url, srv.artist_token, "long one", frames="1-30", chunk=10)
+    node = FakeNode(url, srv.admin_token, "node-p")
+    node.take()
+    node.progress(20)
+    page = login(browser, url, srv.artist_token)
+    page.goto(f"{url}/jobs?filter=mine")
+    row = f"tr[data-job='{job}']"
+    assert page.locator(f"{row} [data-status]").inner_text() == "running"
+    page.click(f"{row} button[data-action='pause']")
+    # The answer to the click already says pausing: no minutes of "running".
+    page.wait_for_function(
+        f"document.querySelector(\"{row} [data-status]\").textContent === 'pausing'",
+        timeout=5000)
+    assert page.locator(f"{row} button[data-action='pause']").is_disabled()
+    assert page.locator(f"{row} button[data-action='resume']").is_enabled()
+    assert "still running" in page.locator(f"{row} [data-reason]").inner_text()
+    assert _state(url, srv.admin_token, job)[0] == "pausing"
+    node.done()
+    page.wait_for_function(
+        f"document.querySelector(\"{row} [data-status]\").textContent === 'paused'",
+        timeout=10000)
+    page.context.close()
+
+
+def test_delete_and_cancel_ask_first_and_a_no_sends_nothing(srv: Any, browser: Any) -> None:
+    url, tok = srv.url, srv.admin_token
+    job = submit(url, tok, "keep me", frames="1-4", chunk=2)
+    page = login(browser, url, tok)
+    page.goto(f"{url}/jobs/{job}")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+    asked: list[str] = []
+
+    def say_no(d: Any) -> None:
+        asked.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", say_no)
+    page.click("#job-head button[data-action='delete']")
+    page.click("#job-head button[data-action='cancel']")
+    # give a request that should not exist the time to leave
+    page.wait_for_timeout(500)
+    assert asked == [f"Delete job {job} and its outputs?",
+                     f"Cancel job {job}? Running tasks are stopped."]
+    assert sent == []
+    assert api(url, tok).get(f"/api/jobs/{job}").status_code == 200
+    page.remove_listener("dialog", say_no)
+    page.once("dialog", lambda d: d.accept())
+    page.click("#job-head button[data-action='delete']")
+    wait_for(lambda: api(url, tok).get(f"/api/jobs/{job}").status_code == 404, 10,
+             "the job to be deleted after a yes")
+    page.context.close()
+
+
+def test_manager_down_shows_a_banner_and_failed_actions_say_so(srv: Any,
+                                                               browser: Any) -> None:
+    url, tok = srv.url, srv.admin_token
+    job = submit(url, tok, "watched", frames="1-4", chunk=2)
+    page = login(browser, url, tok)
+    page.goto(f"{url}/jobs/{job}")
+    page.wait_for_function("document.getElementById('live').classList.contains('on')",
+                           timeout=10000)
+    assert page.locator("#offline").is_hidden()
+    srv.process.terminate()
+    srv.process.wait(10)
+    page.wait_for_selector("#offline", state="visible", timeout=15000)
+    assert "not answering" in page.locator("#offline").inner_text()
+    page.click("#job-head button[data-action='pause']")
+    page.wait_for_selector("#flash", state="visible", timeout=10000)
+    assert "did not answer" in page.locator("#flash").inner_text()
+    shot(page, "manager-down")
+    page.context.close()
+
+
+def test_job_page_shows_its_settings_and_filters_tasks(srv: Any, browser: Any) -> None:
+    url, tok = srv.url, srv.admin_token
+    first = _job(url, tok, name="first", blocks=[_cmd_block()])
+    job = _job(url, tok, name="shot", after=[first], priority=70, blocks=[
+        {"name": "render", "type": "command", "params": {"argv": ["true", "{start}"]},
+         "frames": "1-40", "chunk": 10, "retries": 0, "timeout": 3600},
+        {"name": "encode", "type": "command", "params": {"argv": ["true"]}, "frames": "1",
+         "depends_on": [{"block": "render"}]}])
+    node = FakeNode(url, tok, "node-f")
+    for _ in range(2):  # the first job's two tasks, then the shot may start
+        assert node.take()["job_id"] == first
+        node.done()
+    task = node.take()
+    assert task["job_id"] == job
+    node.http.post(f"/api/tasks/{task['id']}/fail", json={"attempt": task["attempt"],
+                                                          "error": "exit 1"})
+    page = login(browser, url, tok)
+    page.goto(f"{url}/jobs/{job}")
+    page.click("#settings summary")
+    settings = page.locator("#settings").inner_text()
+    assert "Submitted by" in settings and f"job {first}" in settings
+    row = page.locator("#settings tbody tr").first.inner_text()
+    assert "render" in row and "argv=" in row and "\t10\t" in row and "1h 00m" in row, row
+    assert "render (whole)" in page.locator("#settings tbody tr").nth(1).inner_text()
+    # Only the failed task, then only node-f's tasks, then the task that renders frame 25.
+    page.select_option("#tstatus", "failed")
+    page.click("form[aria-label='Filter tasks'] button")
+    page.wait_for_load_state()
+    assert page.locator("#tasks tbody tr").count() == 1
+    assert page.locator(f"#tr{task['id']} [data-tstatus]").inner_text() == "failed"
+    page.goto(f"{url}/jobs/{job}?frame=25#tasks")
+    hit = page.locator("#tasks tbody tr.hit")
+    assert hit.count() == 1 and "21-30" in hit.inner_text()
+    page.goto(f"{url}/jobs/{job}?tworker=node-f")
+    assert page.locator("#tasks tbody tr").count() == 1
+    page.goto(f"{url}/jobs/{job}?tstatus=<script>&frame=abc&tworker=%00")
+    assert page.locator("#tasks tbody tr").count() == 0  # junk filters show nothing, no error
+    page.context.close()
+
+
+def test_jobs_list_search_filters_and_bulk_actions(srv: Any, browser: Any) -> None:
+    import re
+
+    import httpx
+
+    url, art = srv.url, srv.artist_token
+    a1 = submit(url, art, "alpha one", frames="1-2", chunk=1)
+    a2 = submit(url, art, "alpha two", frames="1-2", chunk=1)
+    beta = submit(url, art, "beta", frames="1-2", chunk=1)
+    theirs = submit(url, srv.admin_token, "alpha of the admin", frames="1-2", chunk=1)
+
+    def ids(html: str) -> list[int]:
+        return [int(x) for x in re.findall(r'<tr data-job="(\d+)"', html)]
+
+    with httpx.Client(base_url=url, cookies={"vstudio_session": art}) as c:
+        assert ids(c.get("/jobs?q=ALPHA").text) == [theirs, a2, a1]
+        assert ids(c.get("/jobs", params={"q": "alpha", "owner": "arty"}).text) == [a2, a1]
+        assert ids(c.get("/jobs?type=command&sort=name").text) == [theirs, a1, a2, beta]
+        assert ids(c.get("/jobs?type=blender").text) == []
+        assert ids(c.get("/jobs?q=%3Cscript%3E&owner=%00&type=nope").text) == []
+        # a job that is not yours is refused, the others are done, all in one request
+        page = c.get("/jobs").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        r = c.post("/jobs/bulk", data={"csrf": csrf, "action": "pause",
+                                       "ids": [str(beta), str(theirs)], "back": "/jobs?q=b"})
+        assert r.status_code == 303 and r.headers["location"] == "/jobs?q=b&bulk=pause.1.1"
+        assert "pause: 1 job done, 1 refused" in c.get(r.headers["location"]).text
+        r = c.post("/jobs/bulk", data={"csrf": csrf, "action": "explode", "ids": [str(a1)]})
+        assert r.status_code == 400
+        r = c.post("/jobs/bulk", data={"csrf": csrf, "action": "pause", "ids": [str(a1)],
+                                       "back": "//evil.example/"})
+        assert r.headers["location"].startswith("/jobs?bulk=")
+    assert _state(url, art, beta)[0] == "paused"
+    assert _state(url, art, theirs)[0] == "queued"
+    assert _state(url, art, a1)[0] == "paused"
+    api(url, art).post(f"/api/jobs/{a1}/resume")
+    # In the browser: select two, one question naming how many, both deleted.
+    page = login(browser, url, art)
+    page.goto(f"{url}/jobs?q=alpha&owner=arty")
+    page.check(f"tr[data-job='{a1}'] input[name=ids]")
+    page.check(f"tr[data-job='{a2}'] input[name=ids]")
+    page.select_option("#bulk-action", "delete")
+    asked: list[str] = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
+    page.click("#bulk button[type=submit]")
+    page.wait_for_selector("#bulk-result")
+    assert asked == ["Apply this to the 2 selected jobs?"]
+    assert "delete: 2 jobs done" in page.locator("#bulk-result").inner_text()
+    assert api(url, art).get(f"/api/jobs/{a1}").status_code == 404
+    assert api(url, art).get(f"/api/jobs/{a2}").status_code == 404
+    # Keyboard: an action on a row keeps the focus in that row.
+    page.goto(f"{url}/jobs?filter=mine")
+    page.focus(f"tr[data-job='{beta}'] button[data-action='resume']")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"document.querySelector(\"tr[data-job='{beta}'] [data-status]\").textContent "
+        "=== 'queued'")
+    page.wait_for_function(
+        f"document.activeElement && document.activeElement.closest(\"tr[data-job='{beta}']\")")
+    page.context.close()
+
+
+def test_farm_overview_shows_work_by_project_and_owner_and_time_to_empty(srv: Any) -> None:
+    import re
+
+    import httpx
+
+    url = srv.url
+    submit(url, srv.artist_token, "overview", frames="1-6", chunk=1)
+    node = FakeNode(url, srv.admin_token, "node-o")
+    with httpx.Client(base_url=url, cookies={"vstudio_session": srv.admin_token}) as c:
+        node.take()
+        page = c.get("/farm").text
+        row = re.search(r'<table id="by-owner".*?</table>', page, re.S)
+        assert row is not None
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0))
+        assert [re.sub("<[^>]+>", "", x) for x in cells[1:4]] == ["arty", "1", "5"], cells
+        assert "not known yet" in page  # nothing finished: no pace to go by
+        node.done()
+        node.take()
+        page = c.get("/farm").text
+        assert re.search(r"Time to empty the queue at the recent pace: about <b>[^<]+</b> "
+                         r"\(1 slot\)", page), page[:3000]

@@ -1,0 +1,236 @@
+"""Moving a live Subversion studio: case-only renames, tolerant parsing, incremental and
+resumed imports, renumbered dumps. Every dump is made by the real svnadmin."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import VSTUDIO, cli, cli_json, wait_for
+from tests.svnkit import commit, compare, dump, head, new_repo, svn
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Seven revisions: case-only renames (file and folder), links, externals, mergeinfo,
+    empty folders, a revision without svn:date."""
+    repo, url, wc = new_repo(tmp_path_factory.mktemp("svnh"))
+    (wc / "shots").mkdir()
+    (wc / "shots" / "a.txt").write_text("a\n" * 50)
+    (wc / "foo.blend").write_bytes(os.urandom(3000))
+    (wc / "empty1").mkdir()
+    (wc / "empty2").mkdir()
+    (wc / "gone").mkdir()
+    os.symlink("shots/a.txt", wc / "link")
+    commit(wc, "r1: first")
+    svn("mv", "-q", "foo.blend", "Foo.blend", cwd=wc)
+    svn("mv", "-q", "shots", "Shots", cwd=wc)
+    commit(wc, "r2: case-only renames", "bob")
+    (wc / "Shots" / "a.txt").write_text("a\n" * 49 + "b\n")
+    svn("rm", "-q", "gone", cwd=wc)
+    commit(wc, "r3: edit, an empty folder removed")
+    svn("propset", "-q", "svn:externals", "ext http://example.invalid/repo", ".", cwd=wc)
+    svn("propset", "-q", "svn:mergeinfo", "/branches/x:2", "Shots", cwd=wc)
+    svn("copy", "-q", "Foo.blend", "Foo_copy.blend", cwd=wc)
+    commit(wc, "r4: externals, mergeinfo, copy")
+    (wc / "Foo_copy.blend").write_bytes(os.urandom(2000))
+    commit(wc, "r5: edit the copy")
+    svn("rm", "-q", "Foo.blend", cwd=wc)
+    commit(wc, "r6: delete", "bob")
+    (wc / "new.txt").write_text("new\n")
+    commit(wc, "r7: add")
+    hook = repo / "hooks" / "pre-revprop-change"
+    hook.write_text("#!/bin/sh\nexit 0\n")
+    hook.chmod(0o755)
+    svn("propdel", "-q", "--revprop", "-r", "5", "svn:date", url)
+    return repo, url
+
+
+def _full(url: str, n: int = 7) -> dict[int, int]:
+    return {r: r for r in range(1, n + 1)}
+
+
+def test_case_only_renames_and_not_carried(tmp_path: Path, history: tuple[Path, str],
+                                           studio_dir: Path) -> None:
+    repo, url = history
+    d = dump(repo, tmp_path / "h.dump")
+    cli("project", "create", "p", "--studio", str(studio_dir))
+    report = cli_json("svn-import", str(d), f"{studio_dir}/p")
+    assert report["revisions"] == 7
+    compare(studio_dir, "p", url, _full(url))
+    notes = {n.split(": ")[0]: int(n.split(": ")[1].split(" ")[0]) for n in report["not_carried"]}
+    # empty1 and empty2 stay empty; 'gone' was removed in r3 and is not counted
+    assert notes["empty folder"] == 2
+    assert notes["svn:externals"] == 1 and notes["svn:mergeinfo"] == 1
+    assert notes["svn:special link (kept as a file holding 'link TARGET')"] == 1
+    assert notes["r0 property svn:date"] == 1
+    assert notes["revision without svn:date (given the previous one's)"] == 1
+    from vstudio.repo import open_reader
+    from vstudio.studio import Studio
+
+    s = Studio.open(studio_dir)
+    try:
+        log = {c.rev: c for c in open_reader(s).log("p")}
+        assert log[5].time == log[4].time  # r5 has no date: r4's, not the import's
+    finally:
+        s.close()
+
+
+def test_case_only_rename_with_vstudio_mv(tmp_path: Path, studio_dir: Path) -> None:
+    cli("project", "create", "c", "--studio", str(studio_dir))
+    wc = tmp_path / "wc"
+    cli("checkout", f"{studio_dir}/c", str(wc))
+    (wc / "shots").mkdir()
+    (wc / "shots" / "foo.blend").write_bytes(os.urandom(100))
+    (wc / "bar.txt").write_text("bar\n")
+    cli("commit", "-m", "first", cwd=wc)
+    cli("mv", "shots/foo.blend", "shots/Foo.blend", cwd=wc)
+    assert cli_json("commit", "-m", "case", cwd=wc)["rev"] == 2
+    cli("mv", "shots", "Shots", cwd=wc)
+    assert cli_json("commit", "-m", "folder case", cwd=wc)["rev"] == 3
+    log = cli_json("log", "-v", cwd=wc)
+    assert log[0]["changed"] == ["Shots/Foo.blend", "shots/Foo.blend"]
+    # Two live names differing only by case are still refused.
+    (wc / "Bar.txt").write_text("other\n")
+    r = cli("commit", "-m", "clash", cwd=wc, check=False)
+    assert r.returncode == 1 and "differ only by case" in r.stderr
+
+
+def _mutate(data: bytes, rev: int, old: bytes, new: bytes) -> bytes:
+    """Replace the first ``old`` after revision ``rev``'s record."""
+    at = data.index(f"Revision-number: {rev}\n".encode())
+    i = data.index(old, at)
+    return data[:i] + new + data[i + len(old):]
+
+
+def test_tolerant_parsing_like_svnadmin(tmp_path: Path, history: tuple[Path, str],
+                                        studio_dir: Path) -> None:
+    repo, url = history
+    data = dump(repo, tmp_path / "h.dump").read_bytes()
+    # Property blocks edited without fixing their lengths (too long, too short, in both
+    # headers alike): svnadmin reads them up to PROPS-END.
+    pat = re.compile(rb"Prop-content-length: (\d+)\n(?:Text-content-length: \d+\n)?"
+                     rb"Content-length: (\d+)\n")
+    for rev, delta in ((1, 10), (4, -3), (5, 7)):
+        m = pat.search(data, data.index(f"Revision-number: {rev}\n".encode()) + 30)
+        assert m is not None
+        data = (data[:m.start(1)] + str(int(m.group(1)) + delta).encode()
+                + data[m.end(1):m.start(2)] + str(int(m.group(2)) + delta).encode()
+                + data[m.end(2):])
+    # Concatenated dumps (a second format header mid-stream), as 'cat a b' makes.
+    tail = dump(repo, tmp_path / "t.dump", "-r", "7", "--incremental").read_bytes()
+    cut = data.index(b"Revision-number: 7\n")
+    odd = tmp_path / "odd.dump"
+    odd.write_bytes(data[:cut] + tail)
+    ref = tmp_path / "ref"
+    subprocess.run(["svnadmin", "create", str(ref)], check=True)
+    with open(odd, "rb") as f:  # the reference: svnadmin loads it
+        subprocess.run(["svnadmin", "load", "-q", str(ref)], stdin=f, check=True)
+    cli("project", "create", "odd", "--studio", str(studio_dir))
+    assert cli_json("svn-import", str(odd), f"{studio_dir}/odd")["revisions"] == 7
+    compare(studio_dir, "odd", f"file://{ref}", _full(url))
+
+
+def test_refusals_name_revision_path_and_offset(tmp_path: Path, history: tuple[Path, str],
+                                                studio_dir: Path) -> None:
+    repo, _url = history
+    data = dump(repo, tmp_path / "h.dump").read_bytes()
+    at = data.index(b"Node-path: Shots/a.txt\n", data.index(b"Revision-number: 3\n"))
+    text = data.index(b"a\na\n", at)
+    bad = tmp_path / "md5.dump"
+    bad.write_bytes(data[:text] + b"X" + data[text + 1:])
+    cli("project", "create", "m", "--studio", str(studio_dir))
+    r = cli("svn-import", str(bad), f"{studio_dir}/m", check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"MD5 (the dump is corrupt) (at r3, node Shots/a.txt, byte {at})" in r.stderr
+    assert head(studio_dir, "m") == 2  # whole revisions only
+    # A bad date: the text is shown, not a Python bytes repr, with the revision.
+    m = re.compile(rb"svn:date\nV 27\n(.{27})\n").search(data, data.index(b"Revision-number: 2"))
+    assert m is not None
+    baddate = tmp_path / "date.dump"
+    baddate.write_bytes(data[:m.start(1)] + b"2026-13-45T99:99:99.000000Z" + data[m.end(1):])
+    cli("project", "create", "d", "--studio", str(studio_dir))
+    r = cli("svn-import", str(baddate), f"{studio_dir}/d", check=False)
+    rev2 = data.index(b"Revision-number: 2\n")
+    assert r.returncode == 1
+    assert f"bad svn:date '2026-13-45T99:99:99.000000Z' (at r2, byte {rev2})" in r.stderr
+    assert "b'" not in r.stderr
+    # A corrupt property block names its record.
+    pb = data.index(b"K 10\nsvn:author", rev2)
+    broken = tmp_path / "props.dump"
+    broken.write_bytes(data[:pb] + b"Q 10\nsvn:author" + data[pb + 15:])
+    cli("project", "create", "b", "--studio", str(studio_dir))
+    r = cli("svn-import", str(broken), f"{studio_dir}/b", check=False)
+    assert r.returncode == 1 and "corrupt property block" in r.stderr
+    assert f"(at r2, byte {rev2})" in r.stderr
+
+
+def test_incremental_dumps_continue_the_project(tmp_path: Path, history: tuple[Path, str],
+                                                studio_dir: Path) -> None:
+    repo, url = history
+    cli("project", "create", "inc", "--studio", str(studio_dir))
+    first = dump(repo, tmp_path / "a.dump", "-r", "0:3")
+    assert cli_json("svn-import", str(first), f"{studio_dir}/inc")["last"] == 3
+    later = dump(repo, tmp_path / "c.dump", "-r", "6:7", "--incremental")
+    r = cli("svn-import", str(later), f"{studio_dir}/inc", check=False)
+    assert r.returncode == 1 and "expected r4, found r6" in r.stderr
+    nxt = dump(repo, tmp_path / "b.dump", "-r", "4:7", "--incremental", "--deltas")
+    report = cli_json("svn-import", str(nxt), f"{studio_dir}/inc")
+    assert (report["first"], report["last"], report["skipped"]) == (4, 7, 0)
+    compare(studio_dir, "inc", url, _full(url))
+
+
+def test_killed_import_resumes_with_the_same_command(tmp_path: Path, history: tuple[Path, str],
+                                                     studio_dir: Path) -> None:
+    repo, url = history
+    d = dump(repo, tmp_path / "h.dump", "--deltas")
+    data = d.read_bytes()
+    cli("project", "create", "k", "--studio", str(studio_dir))
+    proc = subprocess.Popen([*VSTUDIO, "svn-import", "-", f"{studio_dir}/k"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    assert proc.stdin is not None
+    # Everything up to r4's first node: r1..r3 get committed, r4 is being read.
+    r4 = data.index(b"Revision-number: 4\n")
+    proc.stdin.write(data[:data.index(b"Node-path:", r4) + 20])
+    proc.stdin.flush()
+    try:
+        wait_for(lambda: head(studio_dir, "k") == 3, 60, "r3 imported")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert head(studio_dir, "k") == 3
+    report = cli_json("svn-import", str(d), f"{studio_dir}/k")
+    assert (report["skipped"], report["first"], report["last"]) == (3, 4, 7)
+    compare(studio_dir, "k", url, _full(url))
+    # Another repository's dump does not pass for the project's history.
+    other, _ou, owc = new_repo(tmp_path / "other")
+    (owc / "x.txt").write_text("x\n")
+    commit(owc, "something else")
+    r = cli("svn-import", str(dump(other, tmp_path / "o.dump")), f"{studio_dir}/k", check=False)
+    assert r.returncode == 1 and "another repository" in r.stderr
+
+
+def test_renumbered_dump_keeps_original_numbers(tmp_path: Path, history: tuple[Path, str],
+                                                studio_dir: Path) -> None:
+    repo, url = history
+    part = dump(repo, tmp_path / "p.dump", "-r", "3:7")  # r3 as a full tree, then r4..r7
+    cli("project", "create", "ren", "--studio", str(studio_dir))
+    r = cli("svn-import", str(part), f"{studio_dir}/ren", check=False)
+    assert r.returncode == 1 and "expected r1, found r3" in r.stderr and "--renumber" in r.stderr
+    report = cli_json("svn-import", "--renumber", str(part), f"{studio_dir}/ren")
+    assert (report["first"], report["last"]) == (1, 5)
+    compare(studio_dir, "ren", url, {r: r + 2 for r in range(1, 6)})
+    wc = tmp_path / "wc"
+    cli("checkout", f"{studio_dir}/ren", str(wc))
+    log = cli_json("log", cwd=wc)
+    assert [e["props"]["svn-original-rev"] for e in log] == ["7", "6", "5", "4", "3"]
+    text = cli("log", "-v", "-l", "1", cwd=wc).stdout
+    assert "r5 |" in text and "svn-original-rev: 7" in text
+    again = cli_json("svn-import", "--renumber", str(part), f"{studio_dir}/ren")
+    assert (again["revisions"], again["skipped"]) == (0, 5)

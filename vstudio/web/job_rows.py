@@ -1,0 +1,47 @@
+"""Rows of the job lists (jobs page, farm overview, a project's renders): status with its
+reason (``farm.condition``), frames, progress and the actions a person may take."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vstudio.catalog import web_queries as wq
+from vstudio.catalog.farm_conditions import conditions
+from vstudio.farm.model import shown_task_status
+from vstudio.web import views
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from vstudio.web.session import Session
+
+
+def job_rows(conn: Connection, heads: list[wq.JobHead],
+             counts: dict[int, dict[str, int]] | None = None) -> list[views.JobRow]:
+    """Full list rows (status, frames, progress) for a page of job heads."""
+    ids = [h.id for h in heads]
+    counts = counts if counts is not None else wq.task_status_counts(conn, ids)
+    frames = wq.frame_counts(conn, ids)
+    conds = conditions(conn, [(h.id, h.state) for h in heads], counts)
+    # A paused job's clock stops when its last running task ended.
+    stopped = wq.last_finished(conn, [h.id for h in heads if conds[h.id].status == "paused"])
+    rows = []
+    for h in heads:
+        c = counts.get(h.id, {})
+        fc = frames[h.id]
+        pct = 100.0 * (fc.done + fc.running_done) / fc.total if fc.total else 0.0
+        shown: dict[str, int] = {}
+        for status, n in c.items():
+            key = shown_task_status(status, h.state)
+            shown[key] = shown.get(key, 0) + n
+        cond = conds[h.id]
+        rows.append(views.JobRow(h.id, h.name, h.owner, cond.status, h.priority,
+                                 fc.rendered, fc.to_render, round(pct, 1), h.created, h.started,
+                                 h.finished, shown, h.project, cond.reason,
+                                 stopped.get(h.id)))
+    return rows
+
+
+def row_actions(session: Session) -> Any:
+    """For templates: the actions ``session`` may take on a row."""
+    return lambda j: j.actions if session.may_change_job(j.owner) else []
