@@ -190,3 +190,4 @@ def test_errors_wrong_token_and_server_down(setup: Setup) -> None:
     cli_err = cli("update", cwd=s.wc_ana, check=False).stderr.strip()
     assert "cannot reach" in cli_err and texts(recs[1], "ERROR") == [cli_err]
     assert len(texts(recs[2], "ERROR")) == 1 and "cannot reach" in texts(recs[2], "ERROR")[0]
+

@@ -169,11 +169,16 @@ def submit_cmd(file: Path, frames: str, chunk: int | None, priority: int, profil
     chunk = chunk or params.pop("chunk", None)
     params.pop("chunk", None)
 
-    def upload(p: Path) -> str:
-        from vstudio.store.remote import RemoteStore
+    store: Any = None
 
-        store: Any = RemoteStore(api.server, api.token)
-        return str(store.put_file(p))
+    def upload(p: Path) -> dict[str, str]:
+        """Put ``p``; the job input names its id and the read grant the upload brought."""
+        nonlocal store
+        from vstudio.store.remote import RemoteStore, grant_field
+
+        store = store or RemoteStore(api.server, api.token)
+        oid = str(store.put_file(p))
+        return {"oid": oid, **grant_field(store, oid)}
 
     ref, inputs = job_inputs(file, committed, upload)
     block: dict[str, Any] = {"name": "render", "type": "blender", "frames": frames,

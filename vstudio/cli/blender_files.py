@@ -112,8 +112,9 @@ def job_inputs(path: Path, committed: bool, upload: Any) -> tuple[str, list[dict
 
     ``committed``: ``PROJECT@REV:path`` references to the working copy's base revision
     (refused when the file or a library has changes not committed). Else every file is
-    uploaded through ``upload(path) -> oid``. Paths are kept relative to the working copy
-    (or to the file's folder) so the renderer finds libraries where the file expects them.
+    uploaded through ``upload(path) -> {"oid": …, "grant": …}``. Paths are kept relative
+    to the working copy (or to the file's folder) so the renderer finds libraries where
+    the file expects them.
     """
     path = Path(os.path.abspath(path))
     if not path.is_file():
@@ -124,8 +125,7 @@ def job_inputs(path: Path, committed: bool, upload: Any) -> tuple[str, list[dict
     if committed:
         return _committed_inputs(path, uses)
     base = _common_root(path, uses)
-    inputs = [{"path": p.relative_to(base).as_posix(), "oid": str(upload(p))}
-              for p in [path, *uses]]
+    inputs = [{"path": p.relative_to(base).as_posix(), **upload(p)} for p in [path, *uses]]
     return inputs[0]["path"], inputs
 
 
