@@ -251,6 +251,15 @@ class Farm:
 
     async def done(self, user: User, task_id: int, attempt: int,
                    outputs: list[dict[str, Any]]) -> None:
+        if outputs and not user.is_admin:
+            # an output becomes readable to the job's readers: it must be the node's own
+            from vstudio.grants import grants_of
+
+            signer = grants_of(self.studio)
+            for o in outputs:
+                signer.require(user, o["oid"], o.get("grant"))
+                if o.get("thumbnail_oid"):
+                    signer.require(user, o["thumbnail_oid"], o.get("thumbnail_grant"))
         await self._report(user, Report("done", task_id, attempt, user.name, self._mine(user),
                                         outputs=outputs))
 
