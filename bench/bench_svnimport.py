@@ -226,6 +226,11 @@ def main() -> None:
     runs = [one_run(work, base, tail, src, k, "svn" if k % 2 else "vstudio")
             for k in range(1, args.runs + 1)]
 
+    for k, r in enumerate(runs, start=1):
+        print(f"run {k}: " + ", ".join(
+            f"{key} {v / 1e6:.2f} MB" if key.endswith(("du", "store", "studio"))
+            else f"{key} {v:.2f} s" for key, v in sorted(r.items())))
+
     def med(key: str) -> float:
         return statistics.median(r[key] for r in runs)
 
