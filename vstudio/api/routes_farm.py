@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import ASGIApp
 
 from vstudio.api import deps
+from vstudio.api.farm_reads import FarmReads
 from vstudio.catalog import farm_queries as q
 from vstudio.catalog.accounts import User
 from vstudio.errors import NotFound, PermissionDenied
@@ -140,18 +141,22 @@ async def list_jobs(user: Person, request: Request,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                     offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> Any:
     """Jobs, newest first (of the projects you may read)."""
-    farm = farm_of(request)
-    jobs = await farm.read(
-        lambda c: q.list_jobs(c, owner=owner, status=status, limit=limit, offset=offset))
-    return await farm.visible_jobs(user, jobs)
+    return _json(await reads_of(request).jobs(user, owner, status, limit, offset))
 
 
 @router.get("/jobs/{job_id}", response_model=JobDetail)
 async def show_job(job_id: Id, user: Person, request: Request,
                    tasks: bool = True) -> Any:
     """A job with its blocks and (unless ``tasks=false``) its tasks."""
-    await farm_of(request).check_visible(user, job_id)
-    return await farm_of(request).read(lambda c: q.get_job(c, job_id, with_tasks=tasks))
+    return _json(await reads_of(request).job(user, job_id, tasks))
+
+
+def reads_of(request: Request) -> FarmReads:
+    return request.app.state.farm_reads  # type: ignore[no-any-return]
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 @router.get("/jobs/{job_id}/outputs", response_model=list[OutputOut])
@@ -291,6 +296,7 @@ def setup(app: FastAPI) -> None:
 
     async def start(app: FastAPI) -> None:
         app.state.farm = Farm(app.state.studio)
+        app.state.farm_reads = FarmReads(app.state.farm)
         await app.state.farm.start()
 
     async def stop(app: FastAPI) -> None:

@@ -32,8 +32,8 @@ def clean_text(v: str) -> str:
 
 Text = Annotated[str, AfterValidator(clean_text)]
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-JobType = Literal["blender", "synfig", "krita", "ffmpeg", "command"]
-assert set(JOB_TYPES) == {"blender", "synfig", "krita", "ffmpeg", "command"}
+JobType = Literal["blender", "synfig", "krita", "inkscape", "ffmpeg", "command"]
+assert set(JOB_TYPES) == {"blender", "synfig", "krita", "inkscape", "ffmpeg", "command"}
 
 
 class _Spec(BaseModel):

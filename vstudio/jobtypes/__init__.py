@@ -30,6 +30,7 @@ TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "synfig": ("vstudio.jobtypes.synfig", ("synfig",)),
     "krita": ("vstudio.jobtypes.krita", ()),  # falls back to the .kra's merged image
     "ffmpeg": ("vstudio.jobtypes.ffmpeg", ("ffmpeg",)),
+    "inkscape": ("vstudio.jobtypes.inkscape", ("inkscape",)),
     "command": ("vstudio.jobtypes.command", ()),
 }
 

@@ -11,6 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from vstudio.jobtypes import xserver
 from vstudio.jobtypes.base import Invocation, PlainParser, TaskError, TaskSpec, resolve_file
 
 
@@ -32,6 +33,8 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
     else:
         argv = [sys.executable, "-m", "vstudio.jobtypes.krita", str(kra),
                 *[str(o) for o in outputs.values()]]
+    if krita:  # Krita needs an X display even to export
+        argv = xserver.wrap(argv)
     return Invocation(argv=argv, cwd=task_dir, outputs=outputs, parser=PlainParser(),
                       label="krita", names={f: o.name for f, o in outputs.items()})
 

@@ -78,7 +78,7 @@ def task_for(path: Path, renderer: str, scene: SceneInfo | None, profile: Profil
             params["resolution_percentage"] = int(pct)
         if s.get("engine"):
             params["engine"] = str(s["engine"]).upper()
-    elif renderer == "synfig":  # PNG is the synfig job type's only output here
+    elif renderer in ("synfig", "inkscape"):  # PNG is their only output here
         w, h = (scene.width, scene.height) if scene else (0, 0)
         if s.get("width") and s.get("height"):
             w, h = int(s["width"]), int(s["height"])
