@@ -18,8 +18,7 @@ import httpx
 
 from tests.conftest import ServerProc, start_server
 from tests.helpers import cli, cli_json, wait_for
-
-OID = "cd" * 32
+from vstudio.store.remote import RemoteStore
 
 
 def client(srv: ServerProc, token: str | None = None) -> httpx.Client:
@@ -38,8 +37,12 @@ def take(c: httpx.Client, wid: int, timeout: float = 0) -> dict[str, Any] | None
 
 
 def done(c: httpx.Client, task: dict[str, Any]) -> httpx.Response:
-    outs = [{"frame": f, "oid": OID, "name": f"frame_{f:04d}.png", "seconds": 0.1}
-            for f in task["frames"]]
+    """Report the task done with one stored frame per frame; a node reports only files
+    it stored itself (each with the grant its upload brought)."""
+    store = RemoteStore(str(c.base_url).rstrip("/"), c.headers["Authorization"].split()[1])
+    oid = store.put_bytes(b"a frame")
+    outs = [{"frame": f, "oid": oid, "grant": store.grant(oid), "name": f"frame_{f:04d}.png",
+             "seconds": 0.1} for f in task["frames"]]
     return c.post(f"/api/tasks/{task['id']}/done",
                   json={"attempt": task["attempt"], "outputs": outs})
 

@@ -200,6 +200,18 @@ def test_worker_token_reads_only_its_tasks_inputs(server: ServerProc) -> None:
     assert node.get_bytes(given) == b"the task's input"
     with pytest.raises(PermissionDenied):
         node.get_bytes(secret)
+    # nor can it launder an id it knows into the job's outputs (readable by the job's
+    # readers): an output needs the node's grant from its own upload
+    done = f"{server.url}/api/tasks/{task['id']}/done"
+    stolen = {"frame": 1, "oid": secret, "name": "f1.png"}
+    r = httpx.post(done, json={"attempt": task["attempt"], "outputs": [stolen]},
+                   headers=_h(t["wok"]))
+    assert r.status_code == 403 and "grant" in r.json()["detail"]
+    frame = node.put_bytes(b"a rendered frame")
+    mine = {"frame": 1, "oid": frame, "name": "f1.png", "grant": node.grant(frame)}
+    r = httpx.post(done, json={"attempt": task["attempt"], "outputs": [mine]},
+                   headers=_h(t["wok"]))
+    assert r.status_code == 200, r.text
 
 
 def test_events_show_only_jobs_of_readable_projects(server: ServerProc) -> None:

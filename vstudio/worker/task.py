@@ -299,12 +299,15 @@ class TaskRun:
                 by_path[path] = self._put_patiently(store, path)
         out = []
         for fo in result.outputs:
-            item: dict[str, Any] = {"frame": fo.frame, "oid": by_path[fo.path], "name": fo.name}
+            oid = by_path[fo.path]
+            item: dict[str, Any] = {"frame": fo.frame, "oid": oid, "name": fo.name,
+                                    "grant": store.grant(oid)}
             if fo.seconds is not None:
                 item["seconds"] = fo.seconds
             if fo.peak_mem:
                 item["peak_mem"] = fo.peak_mem
             if fo.frame in thumbs:
                 item["thumbnail_oid"] = by_path[thumbs[fo.frame]]
+                item["thumbnail_grant"] = store.grant(item["thumbnail_oid"])
             out.append(item)
         return out
