@@ -110,20 +110,33 @@ if edit:
     path = os.path.join(root, edit["path"])
     reset()
     scene = bpy.context.scene
-    total = sum(s["frames"] for s in edit["strips"])
+    total = sum(s.get("frames", 0) for s in edit["strips"])
     setup(scene, total)
     scene.render.use_sequencer = True
     seq = scene.sequence_editor_create()
     start = 1
     for i, s in enumerate(edit["strips"]):
+        if s.get("sound"):  # under the whole edit, on its own channel
+            seq.sequences.new_sound("sound%d" % i, os.path.join(root, s["sound"]),
+                                    channel=5, frame_start=1)
+            continue
+        if s.get("movie"):  # made on a stand-in movie of the same length, then pointed
+            strip = seq.sequences.new_movie("strip%d" % i, s["standin"],
+                                            channel=1 + i % 2, frame_start=start)
+            strip.filepath = rel(os.path.join(root, s["movie"]), path)
+            start += s["frames"]
+            continue
         folder = os.path.join(root, s["dir"])
-        names = ["%04d.png" % (s["first"] + n) for n in range(s["frames"])]
+        names = [s.get("name", "%04d.png") % (s["first"] + n) for n in range(s["frames"])]
         strip = seq.sequences.new_image("strip%d" % i, os.path.join(folder, names[0]),
                                         channel=1 + i % 2, frame_start=start)
         for n in names[1:]:
             strip.elements.append(n)
         strip.directory = rel(folder, path) + "/"
+        strip.mute = bool(s.get("mute"))
         start += s["frames"]
+    if edit.get("frames"):
+        scene.frame_end = edit["frames"]
     save(path)
 '''
 
@@ -209,4 +222,76 @@ def make_project(root: Path, shots: int = 2, frames: int = 2, edit: bool = True,
     if edit:
         spec["edit"] = {"path": "edit.blend", "strips": strips}
     run_blender(spec)
+    return root
+
+
+RC_CONF = """[main]
+active_profile=test
+
+[test]
+WIDTH=64
+HEIGHT=36
+FORMAT=png
+AUDIO_RATE=48000
+blender.cycles_samples=4
+blender.packet_size=10
+"""
+
+
+def write_wav(path: Path, seconds: float = 0.5, rate: int = 48000) -> Path:
+    """A 440 Hz tone: a sound strip's file."""
+    import math
+    import wave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * 440 * i
+                                                                           / rate)))
+                               for i in range(int(seconds * rate))))
+    return path
+
+
+def standin_movie(path: Path, frames: int) -> Path:
+    """A tiny real movie Blender can open while a movie strip is being made."""
+    ffmpeg = need("ffmpeg", "apt-get install ffmpeg")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([ffmpeg, "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    f"color=c=red:s=64x36:r=24:d={frames / 24}", "-frames:v", str(frames),
+                    "-pix_fmt", "yuv420p", str(path)], check=True, timeout=120)
+    return path
+
+
+def make_rc_project(root: Path, frames: int = 2, strips: list[dict[str, object]] | None = None,
+                    conf: str = RC_CONF) -> Path:
+    """A RenderChan-layout project: ``project.conf``, no vstudio.toml, and an edit reading
+    the shots the way RenderChan names them.
+
+    Default strips: shot 1 as ``render/shots/s1.blend.png/file.NNNNN.png`` frames, shot 2
+    as the movie ``render/shots/s2.blend.mp4``, the Synfig title as
+    ``render/title.sif.png/file.NNNN.png``, and a sound strip (``sounds/beep.wav``).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "project.conf").write_text(conf, encoding="utf-8")
+    write_png(root / "textures" / "wood.png", 8, 8, (150, 90, 40))
+    write_png(root / "textures" / "stone.png", 8, 8, (120, 120, 130))
+    write_png(root / "textures" / "logo.png", 16, 9, (230, 200, 20))
+    write_sif(root / "title.sif", "textures/logo.png", 2)
+    write_wav(root / "sounds" / "beep.wav")
+    shots = [{"path": f"shots/s{i}.blend", "frames": frames, "x": 0.1 * i,
+              "texture": "textures/wood.png" if i == 1 else "textures/stone.png"}
+             for i in (1, 2)]
+    if strips is None:
+        strips = [{"dir": "render/shots/s1.blend.png", "first": 1, "frames": frames,
+                   "name": "file.%05d.png"},
+                  {"movie": "render/shots/s2.blend.mp4", "frames": frames,
+                   "standin": str(standin_movie(root.parent / f".{root.name}-standin.mp4",
+                                                frames))},
+                  {"dir": "render/title.sif.png", "first": 0, "frames": 2,
+                   "name": "file.%04d.png"},
+                  {"sound": "sounds/beep.wav"}]
+    run_blender({"root": str(root), "shots": shots,
+                 "edit": {"path": "edit.blend", "strips": strips}})
     return root

@@ -18,8 +18,7 @@ import httpx
 
 from tests.conftest import ServerProc, start_server
 from tests.helpers import cli, cli_json, wait_for
-
-OID = "cd" * 32
+from vstudio.store.remote import RemoteStore
 
 
 def client(srv: ServerProc, token: str | None = None) -> httpx.Client:
@@ -38,8 +37,12 @@ def take(c: httpx.Client, wid: int, timeout: float = 0) -> dict[str, Any] | None
 
 
 def done(c: httpx.Client, task: dict[str, Any]) -> httpx.Response:
-    outs = [{"frame": f, "oid": OID, "name": f"frame_{f:04d}.png", "seconds": 0.1}
-            for f in task["frames"]]
+    """Report the task done with one stored frame per frame; a node reports only files
+    it stored itself (each with the grant its upload brought)."""
+    store = RemoteStore(str(c.base_url).rstrip("/"), c.headers["Authorization"].split()[1])
+    oid = store.put_bytes(b"a frame")
+    outs = [{"frame": f, "oid": oid, "grant": store.grant(oid), "name": f"frame_{f:04d}.png",
+             "seconds": 0.1} for f in task["frames"]]
     return c.post(f"/api/tasks/{task['id']}/done",
                   json={"attempt": task["attempt"], "outputs": outs})
 
@@ -227,7 +230,10 @@ def test_submit_uploads_and_fetch_downloads(server: ServerProc, tmp_path: Path) 
         assert inp["path"] == "shot.blend" and store.get_bytes(inp["oid"]) == blend.read_bytes()
         wid = c.post("/api/workers", json={"name": "r"}).json()["id"]
         t = take(c, wid)
-        assert t is not None and t["inputs"] == [inp] and t["params"]["file"] == "shot.blend"
+        assert t is not None and t["params"]["file"] == "shot.blend"
+        # the node gets each input with a read grant for it (its only way to read it)
+        assert [{k: v for k, v in i.items() if k != "grant"} for i in t["inputs"]] == [inp]
+        assert t["inputs"][0]["grant"]
         frames = {f: store.put_bytes(f"png {f}".encode()) for f in t["frames"]}
         r = c.post(f"/api/tasks/{t['id']}/done", json={"attempt": t["attempt"], "outputs": [
             {"frame": f, "oid": oid, "name": f"frame_{f:04d}.png"} for f, oid in frames.items()]})

@@ -190,3 +190,37 @@ def test_failed_block_fails_its_readers_and_ends_the_job(server: ServerProc, wor
                           server.admin_token, "--json").stdout)
     # the farm ends the job itself (failed) once nothing can run, or render cancels it first
     assert [j["status"] for j in jobs] in (["failed"], ["canceled"])
+
+
+def test_renderchan_project_on_the_farm(server: ServerProc, worker: object,
+                                        tmp_path: Path) -> None:
+    need("blender", "apt-get install blender")
+    need("synfig", "apt-get install synfig")
+    from tests.render_projects import make_rc_project
+
+    # the edit reads shot 1 as RenderChan's file.NNNNN.png frames and the title's frames;
+    # one more title frame than the title has: that edit must fail, named, not render empty
+    strips: list[dict[str, object]] = [
+        {"dir": "render/shots/s1.blend.png", "first": 1, "frames": 2, "name": "file.%05d.png"},
+        {"dir": "render/title.sif.png", "first": 0, "frames": 2, "name": "file.%04d.png"}]
+    proj = make_rc_project(tmp_path / "film", strips=strips)
+    env = {"VSTUDIO_STUDIO": "", "VSTUDIO_SERVER": ""}
+    args = ("render", str(proj), "--farm", server.url, "--token", server.admin_token, "--json")
+    out = cli(*args, check=False, timeout=300, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr + (tmp_path / "worker.log").read_text()[-3000:]
+    items = {i["file"]: i["status"] for i in json.loads(out.stdout)}
+    assert items == {"shots/s1.blend": "rendered", "title.sif": "rendered",
+                     "edit.blend": "rendered", "shots/s2.blend": "rendered"}  # s2: a root
+    assert sorted(p.name for p in (proj / "render/shots/s1.blend.png").iterdir()) == [
+        "file.00001.png", "file.00002.png"]
+    edit = sorted((proj / "render/edit.blend.png").iterdir())
+    assert [p.name for p in edit] == [f"file.{n:05d}.png" for n in range(1, 5)]
+    assert len({p.read_bytes() for p in edit}) == 4  # every frame shows its source
+
+    bad = make_rc_project(tmp_path / "film2", strips=[
+        {"dir": "render/title.sif.png", "first": 0, "frames": 3, "name": "file.%04d.png"}])
+    out = cli("render", str(bad), "--farm", server.url, "--token", server.admin_token,
+              "--json", check=False, timeout=300, cwd=tmp_path, env=env)
+    assert out.returncode == 1
+    assert "render/title.sif.png/file.0002.png" in out.stderr
+    assert not (bad / "render/edit.blend.png").exists()

@@ -75,15 +75,21 @@ def test_authentication_rights_and_bad_input(server: ServerProc, tmp_path: Path,
     vs.cli("checkout", f"{server.url}/film", str(wc), "--token", alice)
     (wc / "a.txt").write_text("a")
     assert vs.cli_json("commit", "-m", "one", cwd=wc)["rev"] == 1
-    oid = httpx.get(f"{base}/film/tree/1", headers=_h(alice)).json()["entries"][0][1]
-    good = {"message": "m", "changes": [{"path": "b.txt", "new": {"oid": oid, "size": 1}}]}
+    doc = httpx.get(f"{base}/film/tree/1", headers=_h(alice)).json()
+    oid, grant = doc["entries"][0][1], doc["grants"][0]
+    good = {"message": "m", "changes": [{"path": "b.txt", "new": {"oid": oid, "size": 1},
+                                         "grant": grant}]}
+    # naming a known id is not enough: a commit needs the author's grant for it
+    ungranted = {"message": "m", "changes": [{"path": "b.txt", "new": {"oid": oid, "size": 1}}]}
+    r = httpx.post(f"{base}/film/commits", json=ungranted, headers=_h(alice))
+    assert r.status_code == 403 and "grant" in r.json()["detail"]
     # Viewers and workers cannot commit; nobody commits unknown or out-of-project paths.
     assert httpx.post(f"{base}/film/commits", json=good,
                       headers=_h(viewer)).status_code == 403
     assert httpx.post(f"{base}/film/commits", json=good,
                       headers=_h(worker)).status_code == 403
     for bad_path in ("../../etc/passwd", "/etc/passwd", "a/../../b", ".vstudio/x", "a\\b"):
-        body = {"message": "m", "changes": [{"path": bad_path,
+        body = {"message": "m", "changes": [{"path": bad_path, "grant": grant,
                                              "new": {"oid": oid, "size": 1}}]}
         r = httpx.post(f"{base}/film/commits", json=body, headers=_h(alice))
         assert r.status_code == 400, (bad_path, r.text)
@@ -95,7 +101,7 @@ def test_authentication_rights_and_bad_input(server: ServerProc, tmp_path: Path,
     skip_check = {"message": "m", "changes": [{"path": "a.txt", "old": "*", "new": None}]}
     assert httpx.post(f"{base}/film/commits", json=skip_check,
                       headers=_h(alice)).status_code == 422
-    stale = {"message": "m", "changes": [{"path": "a.txt", "old": None,
+    stale = {"message": "m", "changes": [{"path": "a.txt", "old": None, "grant": grant,
                                           "new": {"oid": oid, "size": 1}}]}
     r = httpx.post(f"{base}/film/commits", json=stale, headers=_h(alice))
     assert r.status_code == 409 and "a.txt" in r.json()["detail"]
@@ -211,17 +217,24 @@ def test_checkout_batches_small_files(server: ServerProc, tmp_path: Path, vs: In
     assert vs.cli("status", cwd=co).stdout == ""
 
     base = f"{server.url}/api/repo"
-    tree = httpx.get(f"{base}/film/tree/1", headers=_h(alice)).json()["entries"]
+    doc = httpx.get(f"{base}/film/tree/1", headers=_h(alice)).json()
+    tree, granted = doc["entries"], dict(zip((e[1] for e in doc["entries"]), doc["grants"],
+                                             strict=True))
     small = [e[1] for e in tree if e[2] < 1000][:3]
     big = next(e[1] for e in tree if e[0] == "big.bin")
-    r = httpx.post(f"{base}/film/blobs", json={"ids": small}, headers=_h(alice))
+    body = {"ids": small, "grants": [granted[o] for o in small]}
+    r = httpx.post(f"{base}/film/blobs", json=body, headers=_h(alice))
     assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
-    assert httpx.post(f"{base}/film/blobs", json={"ids": small}).status_code == 401
+    assert httpx.post(f"{base}/film/blobs", json=body).status_code == 401
+    r = httpx.post(f"{base}/film/blobs", json={"ids": small}, headers=_h(alice))
+    assert r.status_code == 403 and "grant" in r.json()["detail"]  # ids alone read nothing
     assert httpx.post(f"{base}/film/blobs", json={"ids": ["0" * 64]},
-                      headers=_h(alice)).status_code == 404
+                      headers=_h(server.admin_token)).status_code == 404
     assert httpx.post(f"{base}/film/blobs", json={"ids": ["../etc/passwd"]},
                       headers=_h(alice)).status_code == 422
-    r = httpx.post(f"{base}/film/blobs", json={"ids": [big] * 22}, headers=_h(alice))
+    r = httpx.post(f"{base}/film/blobs", json={"ids": [big] * 22,
+                                               "grants": [granted[big]] * 22},
+                   headers=_h(alice))
     assert r.status_code == 400 and "at most" in r.json()["detail"]
     from vstudio.catalog import accounts
     from vstudio.studio import Studio

@@ -47,9 +47,11 @@ def test_remote_round_trip_dedup_refs_and_roles(server: object, tmp_path: Path) 
         store.get_bytes("ab" * 32)
     with pytest.raises(BadInput):
         store.size("nope")
-    # a viewer reads but cannot write
+    # a viewer cannot write, and knowing an id is not enough to read it: reads need the
+    # grant a tree, a job or an upload hands out
     viewer = RemoteStore(url, server.add_user("vic", "viewer"))  # type: ignore[attr-defined]
-    assert viewer.get_bytes(small) == b"tiny"
+    with pytest.raises(PermissionDenied, match="read grant"):
+        viewer.get_bytes(small)
     with pytest.raises(PermissionDenied):
         viewer.put_bytes(b"not allowed")
     assert store.check() == []

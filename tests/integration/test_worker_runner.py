@@ -167,23 +167,6 @@ def test_worker_cli_bad_usage() -> None:
     assert p.returncode == 2 and "http(s)://" in p.stderr
 
 
-def test_krita_without_krita_uses_the_merged_image(tmp_path: Path) -> None:
-    import zipfile
-
-    kra = tmp_path / "paint.kra"
-    with zipfile.ZipFile(kra, "w") as z:
-        z.writestr("mimetype", "application/x-krita")
-        z.writestr("mergedimage.png", PNG_1PX)
-    res, lines, _ = _run(tmp_path / "k", {"id": 8, "type": "krita", "frames": [1, 2],
-                                          "params": {"file": "art/paint.kra"}},
-                         {"art/paint.kra": kra})
-    if shutil.which("krita"):
-        assert res.error is None, lines
-    else:
-        assert res.error is None and any("Krita is not installed" in x for x in lines)
-        assert [o.path.read_bytes() for o in res.outputs] == [PNG_1PX, PNG_1PX]
-
-
 def test_unknown_camera_or_scene_is_a_clear_task_error(scenes: Path, tmp_path: Path) -> None:
     res, _, _ = _run(tmp_path, {"id": 9, "type": "blender", "frames": [1],
                                 "params": {"file": "a.blend", "camera": "Nope"}},

@@ -79,6 +79,11 @@ def test_lst_and_kra_scanners(tmp_path: Path) -> None:
     result = scan_file(kra)
     assert [(Path(u.path).relative_to(tmp_path).as_posix(), u.kind) for u in result.uses] == \
         [("refs/photo.png", "layer")]
+    assert result.scene is not None  # Krita saves a range in stills too: no keyframes, a still
+    assert (result.scene.start, result.scene.end, result.scene.width) == (0, 0, 640)
+    with zipfile.ZipFile(kra, "a") as z:
+        z.writestr("paint/layers/layer2.keyframes.xml", "<keyframes/>")
+    result = scan_file(kra)
     assert result.scene is not None
     assert (result.scene.start, result.scene.end, result.scene.width) == (3, 9, 640)
 

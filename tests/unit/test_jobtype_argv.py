@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,6 @@ import pytest
 
 from vstudio import jobtypes
 from vstudio.jobtypes.base import MissingInput, TaskError
-from vstudio.jobtypes.krita import extract_merged
 from vstudio.jobtypes.samples import PNG_1PX
 from vstudio.jobtypes.schema import PARAMS
 
@@ -115,18 +113,6 @@ def test_command_needs_permission_and_substitutes(tmp_path: Path) -> None:
     assert inv.argv == ["echo", "4-6", "$HOME;rm"]
     assert "command" not in jobtypes.available(False)
     assert "command" in jobtypes.available(True)
-
-
-def test_krita_merged_image_fallback(tmp_path: Path) -> None:
-    kra = tmp_path / "p.kra"
-    with zipfile.ZipFile(kra, "w") as z:
-        z.writestr("mimetype", "application/x-krita")
-        z.writestr("mergedimage.png", PNG_1PX)
-    out = tmp_path / "o.png"
-    extract_merged(kra, [out])
-    assert out.read_bytes() == PNG_1PX
-    with pytest.raises(TaskError, match="merged image"):
-        extract_merged(tmp_path / "o.png", [out])
 
 
 def test_every_schema_field_is_read_by_a_builder() -> None:

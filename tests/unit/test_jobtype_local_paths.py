@@ -3,6 +3,7 @@ blocks ask for workers that opted in."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ def test_absolute_file_refused_without_opt_in(tmp_path: Path, type_: str) -> Non
     secret.parent.mkdir()
     if type_ == "synfig":
         make_sif(secret, frames=2)
+    elif type_ == "krita":
+        with zipfile.ZipFile(secret, "w") as z:
+            z.writestr("maindoc.xml", "<DOC><IMAGE width='4' height='4'><layers/></IMAGE></DOC>")
     else:
         secret.write_bytes(b"the volunteer's own file")
     task = _task(type_, {"file": str(secret)})

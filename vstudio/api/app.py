@@ -11,10 +11,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from vstudio import __version__
+from vstudio.api.throttle import LoginThrottle
 from vstudio.errors import VStudioError
 from vstudio.studio import Studio
+from vstudio.web.session import session_lifetime
 
 # Modules that contribute routes. Each defines ``router`` (an APIRouter) and may define
 # ``setup(app)`` for start-up and shut-down work (e.g. the farm's lease reaper).
@@ -54,6 +57,8 @@ def create_app(studio: Studio) -> FastAPI:
                   # variables on every request (~10% of the farm's hot-path CPU, measured)
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.studio = studio
+    app.state.login_throttle = LoginThrottle()
+    session_lifetime(studio.config.server)  # a bad value stops the start, with its key
     app.state.startup_hooks = startup
     app.state.shutdown_hooks = shutdown
 
@@ -96,4 +101,19 @@ def create_app(studio: Studio) -> FastAPI:
         app.include_router(module.router)
         if hasattr(module, "setup"):
             module.setup(app)
+    _guard_outermost(app, studio)
     return app
+
+
+def _guard_outermost(app: FastAPI, studio: Studio) -> None:
+    """Authentication, CSRF and body caps before anything else (even the farm's fast path)
+    touches a request: see ``api.guard``."""
+    from vstudio.api.guard import BodyLimits, Guard
+
+    limits = BodyLimits.from_config(studio.config.server)
+    build = app.build_middleware_stack
+
+    def guarded() -> ASGIApp:
+        return Guard(build(), studio, limits)
+
+    app.build_middleware_stack = guarded  # type: ignore[method-assign]

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials
 from starlette.types import ASGIApp
 
 from vstudio.api import deps
+from vstudio.api.farm_reads import FarmReads
 from vstudio.catalog import farm_queries as q
-from vstudio.catalog.accounts import Role, User
-from vstudio.errors import NotAuthenticated, PermissionDenied
+from vstudio.catalog.accounts import User
+from vstudio.errors import NotFound, PermissionDenied
 from vstudio.farm.model import JOB_STATUSES
 from vstudio.farm.service import Farm
 from vstudio.farm.spec import JobSpec, Text
@@ -47,6 +46,7 @@ from vstudio.farm.wire import (
     WorkerOut,
     WorkerRegistered,
 )
+from vstudio.grants import grants_of
 
 router = APIRouter(prefix="/api", tags=["farm"])
 
@@ -57,31 +57,8 @@ def farm_of(request: Request) -> Farm:
     return request.app.state.farm  # type: ignore[no-any-return]
 
 
-async def _caller(request: Request,
-                  creds: Annotated[HTTPAuthorizationCredentials | None,
-                                   Depends(deps._bearer)]) -> User:
-    """``deps.current_user`` without a thread hop on a cache hit (the farm's hot path).
-
-    FastAPI runs plain-function dependencies in a thread pool; at thousands of requests
-    per second that hop costs more than the lookup itself.
-    """
-    token = creds.credentials if creds is not None else request.cookies.get(deps.SESSION_COOKIE)
-    if not token:
-        raise NotAuthenticated("missing credentials: send 'Authorization: Bearer TOKEN'")
-    hit = deps._token_cache.get(token)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    return await asyncio.to_thread(deps.user_for_token, deps.get_studio(request), token)
-
-
-async def _person(user: Annotated[User, Depends(_caller)]) -> User:
-    if user.role is Role.WORKER:
-        raise PermissionDenied("a worker token can only take and report work")
-    return user
-
-
-CurrentUser = Annotated[User, Depends(_caller)]
-Person = Annotated[User, Depends(_person)]
+CurrentUser = deps.CurrentUser
+Person = deps.Person
 
 
 # -- render nodes ------------------------------------------------------------------------
@@ -148,7 +125,12 @@ async def task_release(task_id: Id, body: ReleaseIn, user: CurrentUser,
 # -- people ------------------------------------------------------------------------------
 @router.post("/jobs", response_model=JobCreated, status_code=201)
 async def submit(spec: JobSpec, user: Person, request: Request) -> Any:
-    """Submit a job: blocks of typed work cut into tasks."""
+    """Submit a job: blocks of typed work cut into tasks. An input given by store id needs
+    the submitter's read grant for it (from a tree, a job's outputs or an upload)."""
+    signer = grants_of(deps.get_studio(request))
+    for item in spec.inputs:
+        if item.oid is not None:
+            signer.require(user, item.oid, item.grant)
     return {"id": await farm_of(request).submit(user, spec)}
 
 
@@ -159,26 +141,32 @@ async def list_jobs(user: Person, request: Request,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                     offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> Any:
     """Jobs, newest first (of the projects you may read)."""
-    farm = farm_of(request)
-    jobs = await farm.read(
-        lambda c: q.list_jobs(c, owner=owner, status=status, limit=limit, offset=offset))
-    return await farm.visible_jobs(user, jobs)
+    return _json(await reads_of(request).jobs(user, owner, status, limit, offset))
 
 
 @router.get("/jobs/{job_id}", response_model=JobDetail)
 async def show_job(job_id: Id, user: Person, request: Request,
                    tasks: bool = True) -> Any:
     """A job with its blocks and (unless ``tasks=false``) its tasks."""
-    await farm_of(request).check_visible(user, job_id)
-    return await farm_of(request).read(lambda c: q.get_job(c, job_id, with_tasks=tasks))
+    return _json(await reads_of(request).job(user, job_id, tasks))
+
+
+def reads_of(request: Request) -> FarmReads:
+    return request.app.state.farm_reads  # type: ignore[no-any-return]
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 @router.get("/jobs/{job_id}/outputs", response_model=list[OutputOut])
 async def job_outputs(job_id: Id, user: Person, request: Request) -> Any:
-    """Every recorded output (frames, videos) of a job with its store id."""
+    """Every recorded output (frames, videos) of a job with its store id and a read grant."""
     farm = farm_of(request)
     await farm.check_visible(user, job_id)
-    return await farm.read(lambda c: q.job_outputs(c, job_id))
+    rows = await farm.read(lambda c: q.job_outputs(c, job_id))
+    signer = grants_of(deps.get_studio(request))
+    return [{**r, "grant": signer.mint(user.name, r["oid"])} for r in rows]
 
 
 def _action(name: str) -> Any:
@@ -256,6 +244,7 @@ async def events(user: Person, request: Request,
                  job: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Any:
     """Server-sent events of job/task/worker changes (``job=ID`` for one job's only)."""
     farm = farm_of(request)
+    seen = _Visibility(farm, user)
 
     async def stream() -> AsyncIterator[bytes]:
         async with farm.events.subscribe() as queue:
@@ -268,13 +257,38 @@ async def events(user: Person, request: Request,
                         return
                     yield b": keep-alive\n\n"
                     continue
-                if job is not None and kind != "resync" and \
-                        data.get("job_id", data.get("id") if kind == "job" else None) != job:
+                about = data.get("job_id", data.get("id") if kind == "job" else None)
+                if job is not None and kind != "resync" and about != job:
                     continue
+                if kind in ("job", "task") and not await seen.job(about):
+                    continue  # a job of a project this user may not read
                 yield f"id: {seq}\nevent: {kind}\ndata: {json.dumps(data)}\n\n".encode()
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+class _Visibility:
+    """Which jobs one watcher may see, asked once per job and remembered."""
+
+    def __init__(self, farm: Farm, user: User) -> None:
+        self.farm, self.user = farm, user
+        self.jobs: dict[int, bool] = {}
+
+    async def job(self, job_id: Any) -> bool:
+        if self.user.is_admin:
+            return True
+        if not isinstance(job_id, int):
+            return False
+        if job_id not in self.jobs:
+            if len(self.jobs) > 10_000:
+                self.jobs.clear()
+            try:
+                await self.farm.check_visible(self.user, job_id)
+                self.jobs[job_id] = True
+            except (PermissionDenied, NotFound):
+                self.jobs[job_id] = False
+        return self.jobs[job_id]
 
 
 def setup(app: FastAPI) -> None:
@@ -282,6 +296,7 @@ def setup(app: FastAPI) -> None:
 
     async def start(app: FastAPI) -> None:
         app.state.farm = Farm(app.state.studio)
+        app.state.farm_reads = FarmReads(app.state.farm)
         await app.state.farm.start()
 
     async def stop(app: FastAPI) -> None:

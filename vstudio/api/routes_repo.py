@@ -2,7 +2,10 @@
 
 Only metadata moves here; file bytes go through the store's routes (``/api/store``), or
 straight to the bucket with pre-signed URLs, so this server is not the bottleneck.
-Reads need the project's read right, everything else its write right.
+Reads need the project's read right, everything else its write right; render nodes'
+worker tokens get neither (they read only the inputs of the task they hold). A tree hands
+out read grants for its files (``vstudio.api.grants``), and a commit names only files
+its author holds grants for, so no route turns a known id into readable bytes.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 
-from vstudio.api.deps import CurrentUser, Person, StudioDep, require_role
+from vstudio.api.deps import Person, StudioDep, require_role
 from vstudio.catalog import accounts
 from vstudio.catalog.accounts import Role, User
 from vstudio.errors import BadInput
+from vstudio.grants import grants_of
 from vstudio.repo.api import Entry
 from vstudio.repo.service import Change, RepoService
 from vstudio.studio import Studio
@@ -71,6 +75,8 @@ class TreeOut(BaseModel):
     rev: int
     # [path, oid, size, mode, mtime] per file: compact for 20,000-file trees.
     entries: list[tuple[str, str, int, int, float]]
+    grants: list[str] = Field(default_factory=list,
+                              description="a read grant per entry, in the same order")
 
 
 class LockOut(BaseModel):
@@ -116,6 +122,8 @@ class ChangeIn(BaseModel):
     # The id the committer started from; None: it had no file there.
     old: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     new: NewFile | None = None  # None removes the path
+    grant: str | None = Field(default=None, max_length=64,
+                              description="the author's read grant for new.oid")
 
 
 class ImportIn(BaseModel):
@@ -137,7 +145,7 @@ class CommitDone(BaseModel):
 
 
 @router.get("/{project}", response_model=ProjectInfo)
-def project_info(project: str, user: CurrentUser, studio: StudioDep) -> ProjectInfo:
+def project_info(project: str, user: Person, studio: StudioDep) -> ProjectInfo:
     svc = _service(studio, project, user, "read")
     return ProjectInfo(project=project, head=svc.head(project),
                        lock_rules=svc.lock_rules(project), tags=svc.tags(project),
@@ -145,7 +153,7 @@ def project_info(project: str, user: CurrentUser, studio: StudioDep) -> ProjectI
 
 
 @router.get("/{project}/log", response_model=list[CommitOut])
-def log(project: str, user: CurrentUser, studio: StudioDep,
+def log(project: str, user: Person, studio: StudioDep,
         path: Annotated[Text | None, Query(max_length=1000)] = None,
         limit: Annotated[int | None, Query(ge=1, le=100_000)] = None) -> list[CommitOut]:
     svc = _service(studio, project, user, "read")
@@ -154,15 +162,15 @@ def log(project: str, user: CurrentUser, studio: StudioDep,
 
 
 @router.get("/{project}/tree/{rev}", response_model=TreeOut)
-def tree(project: str, rev: Rev, user: CurrentUser, studio: StudioDep) -> TreeOut:
+def tree(project: str, rev: Rev, user: Person, studio: StudioDep) -> TreeOut:
     svc = _service(studio, project, user, "read")
-    files = svc.tree(project, rev)
-    return TreeOut(rev=rev, entries=[(e.path, e.oid, e.size, e.mode, e.mtime)
-                                     for e in files.values()])
+    files = list(svc.tree(project, rev).values())
+    return TreeOut(rev=rev, entries=[(e.path, e.oid, e.size, e.mode, e.mtime) for e in files],
+                   grants=grants_of(studio).mint_many(user.name, [e.oid for e in files]))
 
 
 @router.get("/{project}/locks", response_model=list[LockOut])
-def locks(project: str, user: CurrentUser, studio: StudioDep) -> list[LockOut]:
+def locks(project: str, user: Person, studio: StudioDep) -> list[LockOut]:
     svc = _service(studio, project, user, "read")
     return [LockOut(path=lk.path, owner=lk.owner, time=lk.time, message=lk.message)
             for lk in svc.locks(project).values()]
@@ -196,7 +204,7 @@ def add_lock_rules(project: str, body: RulesIn, user: Person, studio: StudioDep)
 
 
 @router.get("/{project}/tags", response_model=dict[str, int])
-def tags(project: str, user: CurrentUser, studio: StudioDep) -> dict[str, int]:
+def tags(project: str, user: Person, studio: StudioDep) -> dict[str, int]:
     return _service(studio, project, user, "read").tags(project)
 
 
@@ -215,6 +223,10 @@ def commit(project: str, body: CommitIn, user: Person, studio: StudioDep) -> Com
     missing = [c.path for c in changes if c.new is not None and not studio.store.has(c.new.oid)]
     if missing:  # a client must upload the bytes before naming them in a commit
         raise BadInput("the store has no content for: " + ", ".join(missing[:10]))
+    signer = grants_of(studio)
+    for c in body.changes:  # else a commit would turn any known id into a readable file
+        if c.new is not None:
+            signer.require(user, c.new.oid, c.grant)
     if body.import_ is not None:
         require_role(user, Role.ADMIN)
         imp = body.import_
@@ -230,17 +242,24 @@ def commit(project: str, body: CommitIn, user: Person, studio: StudioDep) -> Com
 
 class BlobsIn(BaseModel):
     ids: list[Annotated[str, OID]] = Field(max_length=BLOBS_MAX_IDS)
+    grants: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=BLOBS_MAX_IDS,
+        description="a read grant per id, in the same order")
 
 
 @router.post("/{project}/blobs", response_class=Response,
              responses={200: {"content": {"application/octet-stream": {}}}})
-def blobs(project: str, body: BlobsIn, user: CurrentUser, studio: StudioDep) -> Response:
+def blobs(project: str, body: BlobsIn, user: Person, studio: StudioDep) -> Response:
     """Many small files in one answer (a checkout of 20,000 files needs few requests):
     for each id in order, its length (uint64 little-endian) then its bytes. The client
     checks every file against its id."""
     _service(studio, project, user, "read")
     import struct
 
+    signer = grants_of(studio)
+    grants = body.grants + [""] * (len(body.ids) - len(body.grants))
+    for oid, grant in zip(body.ids, grants, strict=False):
+        signer.require(user, oid, grant)
     store = studio.store
     total = sum(store.size(oid) for oid in body.ids)  # a missing id: 404 before any read
     if total > BLOBS_MAX_BYTES:
@@ -256,6 +275,7 @@ def blobs(project: str, body: BlobsIn, user: CurrentUser, studio: StudioDep) -> 
 
 class PutOut(BaseModel):
     ids: list[str]
+    grants: list[str] = Field(default_factory=list, description="a read grant per id")
 
 
 @router.post("/{project}/blobs/put", response_model=PutOut)
@@ -272,7 +292,8 @@ async def put_blobs(project: str, request: Request, user: Person,
         body += block
         if len(body) > BLOBS_MAX_BYTES + 8 * BLOBS_MAX_IDS:
             raise BadInput(f"more than {BLOBS_MAX_BYTES} bytes in one request")
-    return PutOut(ids=await run_in_threadpool(_put_all, studio, bytes(body)))
+    ids = await run_in_threadpool(_put_all, studio, bytes(body))
+    return PutOut(ids=ids, grants=grants_of(studio).mint_many(user.name, ids))
 
 
 def _put_all(studio: Studio, body: bytes) -> list[str]:

@@ -5,12 +5,17 @@ the store lacks (``POST chunks/missing``), sends only those (``POST chunks``, a 
 ``id(32) | length(u32 LE) | bytes`` records) and then the file's chunk list (``POST
 files``, with the transform and its parameters for a format-aware chunker's pieces); the
 server checks every chunk's hash and that the list rebuilds to the file id.
-Viewers read; artists, workers and admins write; gc and check are for admins.
+Artists, workers and admins upload. Reading an object needs a read grant
+(``vstudio.api.grants``) from a route that knows the caller may read it, or an admin.
+Refs are written by the server's own repository and farm code only: over HTTP an admin
+reads them, and artists read and write only the studio's render cache (``render/``,
+``render-chunks/``), naming only objects they hold grants for. gc and check are for admins.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,14 +23,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field, ValidationError
 
-from vstudio.api.deps import CurrentUser, StudioDep, require_role
+from vstudio.api.deps import CurrentUser, Person, StudioDep, require_role
+from vstudio.api.possession import chunk_subject, proven
 from vstudio.catalog.accounts import Role, User
-from vstudio.errors import BadInput, CorruptObject
+from vstudio.errors import BadInput, CorruptObject, PermissionDenied
+from vstudio.grants import grants_of
 from vstudio.store import format as fmt
 from vstudio.store.objects import check_ref_name, parse_id
+from vstudio.studio import Studio
 
 router = APIRouter(prefix="/api/store", tags=["store"])
 
@@ -65,6 +73,10 @@ class FileIn(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="the transform's own")
     chunker: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$",
                                 description="the chunker that cut the pieces (for stats)")
+    proofs: dict[str, dict[str, str]] = Field(
+        default_factory=dict, max_length=10_000_000,
+        description="per chunk id: {receipt} from POST chunks, or {nonce, mac} (BLAKE3 "
+                    "of its bytes keyed by the nonce of POST chunks/missing)")
 
 
 class StoreDamaged(CorruptObject):
@@ -85,11 +97,23 @@ def _ids(raw: list[str]) -> list[bytes]:
     return [parse_id(x) for x in raw]
 
 
+Grant = Annotated[str | None, Query(alias="g", max_length=64,
+                                    description="a read grant for the object")]
+
+
+def _readable(studio: Any, user: User, oid: str, grant: str | None) -> None:
+    parse_id(oid)
+    grants_of(studio).require(user, oid, grant)
+
+
 @router.post("/chunks/missing")
-def chunks_missing(body: Ids, studio: StudioDep, _: Writer) -> dict[str, list[str]]:
-    """Which of these chunk ids the store does not hold yet."""
+def chunks_missing(body: Ids, studio: StudioDep, user: Writer) -> dict[str, Any]:
+    """Which of these chunk ids the store does not hold yet, and a nonce to prove, in
+    ``POST files``, that the client holds the bytes of the others
+    (``vstudio.api.possession``)."""
     store: Any = studio.store
-    return {"missing": [k.hex() for k in store.missing(_ids(body.ids))]}
+    return {"missing": [k.hex() for k in store.missing(_ids(body.ids))],
+            "nonce": grants_of(studio).mint(user.name, "nonce")}
 
 
 def _records(body: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -108,27 +132,55 @@ def _records(body: bytes) -> Iterator[tuple[bytes, bytes]]:
 
 @router.post("/chunks", openapi_extra={"requestBody": {"content": {
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
-async def chunks_upload(request: Request, studio: StudioDep, _: Writer,
+async def chunks_upload(request: Request, studio: StudioDep, user: Writer,
                         chunker: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$")]
-                        = "fastcdc") -> dict[str, int]:
-    """Store chunks: a body of ``id(32) | length(u32 LE) | bytes`` records."""
+                        = "fastcdc") -> dict[str, Any]:
+    """Store chunks: a body of ``id(32) | length(u32 LE) | bytes`` records. The answer
+    has a receipt per chunk: proof, in ``POST files``, that this user sent its bytes."""
     body = bytearray()
     async for part in request.stream():
         body += part
         if len(body) > MAX_UPLOAD:
             raise BadInput(f"upload larger than {MAX_UPLOAD} bytes: send fewer chunks at once")
 
+    keys: list[str] = []
+
+    def records() -> Iterator[tuple[bytes, bytes]]:
+        for key, data in _records(bytes(body)):
+            keys.append(key.hex())
+            yield key, data
+
     def store_them() -> int:
         store: Any = studio.store
         with store.writer() as w:
-            return int(w.put_chunks(_records(bytes(body)), chunker))
+            return int(w.put_chunks(records(), chunker))
 
-    return {"stored": await run_in_threadpool(store_them)}
+    stored = await run_in_threadpool(store_them)  # every chunk checked against its id
+    signer = grants_of(studio)
+    return {"stored": stored,
+            "receipts": {k: signer.mint(user.name, chunk_subject(k)) for k in keys}}
 
 
 @router.post("/files")
-def file_from_chunks(body: FileIn, studio: StudioDep, _: Writer) -> dict[str, str]:
-    """Record a file made of chunks the store holds; the server checks it rebuilds to id."""
+def file_from_chunks(body: FileIn, studio: StudioDep, user: Writer) -> dict[str, str]:
+    """Record a file made of chunks the store holds; the server checks it rebuilds to id.
+    The answer carries a read grant of the file for an uploader who proved they hold its
+    bytes (``proofs``: see ``vstudio.api.possession``)."""
+    oid, entries, existed = _file_from_chunks(body, studio)
+    if not proven(studio, user, oid, entries, existed, body.transform, body.proofs):
+        return {"id": oid}
+    return {"id": oid, "grant": grants_of(studio).mint(user.name, oid)}
+
+
+def _file_from_chunks(body: FileIn, studio: Studio) -> tuple[str, list[fmt.Entry], bool]:
+    """The file recorded, its pieces, and whether the store had it already."""
+    entries = _entries(body)
+    if studio.store.has(body.id):
+        return body.id, entries, True
+    return _record_file(body, studio, entries), entries, False
+
+
+def _entries(body: FileIn) -> list[fmt.Entry]:
     parse_id(body.id)
     entries = []
     for p in body.pieces:
@@ -142,45 +194,50 @@ def file_from_chunks(body: FileIn, studio: StudioDep, _: Writer) -> dict[str, st
             entries.append(fmt.Entry(fmt.E_CHUNK, p.length, id=parse_id(p.id)))
         else:
             raise BadInput("each piece needs an id or inline bytes")
+    return entries
+
+
+def _record_file(body: FileIn, studio: Studio, entries: list[fmt.Entry]) -> str:
     store: Any = studio.store
-    if store.has(body.id):
-        return {"id": body.id}
     chunker = body.chunker or "fastcdc"
     with store.writer() as w:
         if body.transform:  # a format-aware chunker's pieces (e.g. a .blend's blocks)
             if len(body.params) > 1000 or len(str(body.params)) > 1 << 20:
                 raise BadInput("the transform's parameters are too large")
-            return {"id": w.put_recipe(body.id, entries, chunker, body.transform,
-                                       body.params)}
+            return str(w.put_recipe(body.id, entries, chunker, body.transform, body.params))
         if not entries:  # the empty file
-            return {"id": w.put_bytes(b"")}
+            return str(w.put_bytes(b""))
         if len(entries) == 1 and entries[0].type == fmt.E_CHUNK:
             if entries[0].id.hex() != body.id:
                 raise BadInput("a one-chunk file has the chunk's id")
             if w.missing([entries[0].id]):
                 raise BadInput(f"chunk {body.id} is missing: upload it first")
             w.mark_file(entries[0].id)
-            return {"id": body.id}
-        return {"id": w.put_recipe(body.id, entries, chunker)}
+            return body.id
+        return str(w.put_recipe(body.id, entries, chunker))
 
 
 @router.get("/objects/{oid}/size")
-def object_size(oid: str, studio: StudioDep, _: CurrentUser) -> dict[str, int]:
+def object_size(oid: str, studio: StudioDep, user: CurrentUser,
+                g: Grant = None) -> dict[str, int]:
+    _readable(studio, user, oid, g)
     return {"size": studio.store.size(oid)}
 
 
 @router.post("/objects/has")
-def objects_has(body: Ids, studio: StudioDep, _: CurrentUser) -> dict[str, list[str]]:
+def objects_has(body: Ids, studio: StudioDep, _: Writer) -> dict[str, list[str]]:
     """Which of these file ids the store holds."""
     _ids(body.ids)
     return {"present": [x for x in body.ids if studio.store.has(x)]}
 
 
 @router.get("/objects/{oid}/plan")
-def object_plan(oid: str, studio: StudioDep, _: CurrentUser) -> dict[str, Any]:
+def object_plan(oid: str, studio: StudioDep, user: CurrentUser,
+                g: Grant = None) -> dict[str, Any]:
     """Pre-signed bucket URLs and byte ranges of the object's chunks, so the bytes go
     straight from the bucket to the client (which checks every chunk's hash);
     ``{"direct": false}`` when the store cannot (a local folder, encryption)."""
+    _readable(studio, user, oid, g)
     store: Any = studio.store
     with _damage_is_not_your_fault():
         plan = store.read_plan(oid) if hasattr(store, "read_plan") else None
@@ -192,10 +249,12 @@ def object_plan(oid: str, studio: StudioDep, _: CurrentUser) -> dict[str, Any]:
 
 @router.get("/objects/{oid}", response_class=StreamingResponse,
             responses={200: {"content": {"application/octet-stream": {}}}})
-def object_get(oid: str, studio: StudioDep, _: CurrentUser,
+def object_get(oid: str, studio: StudioDep, user: CurrentUser,
                offset: Annotated[int, Query(ge=0)] = 0,
-               length: Annotated[int | None, Query(ge=0)] = None) -> Response:
+               length: Annotated[int | None, Query(ge=0)] = None,
+               g: Grant = None) -> Response:
     """The object's bytes, or ``length`` bytes from ``offset``."""
+    _readable(studio, user, oid, g)
     store: Any = studio.store
     size = store.size(oid)
     if offset or length is not None:
@@ -209,16 +268,17 @@ def object_get(oid: str, studio: StudioDep, _: CurrentUser,
 
 @router.get("/objects/{oid}/pieces", responses={200: {"content": {
     "application/octet-stream": {}}}})
-def object_pieces(oid: str, studio: StudioDep, _: CurrentUser,
+def object_pieces(oid: str, studio: StudioDep, user: CurrentUser,
                   offset: Annotated[int, Query(ge=0)] = 0,
-                  length: Annotated[int, Query(ge=0, le=MAX_UPLOAD)] = MAX_UPLOAD) -> Response:
+                  length: Annotated[int, Query(ge=0, le=MAX_UPLOAD)] = MAX_UPLOAD,
+                  g: Grant = None) -> Response:
     """The whole chunks covering a range, with their ids, so the client checks each one
     before slicing the range out (``store.reads.range_pieces``); 409 for a transformed
     file (a compressed .blend), whose bytes are not its pieces'."""
     from vstudio.errors import Conflict
     from vstudio.store.reads import range_pieces
 
-    parse_id(oid)
+    _readable(studio, user, oid, g)
     studio.store.size(oid)  # 404 for an unknown id
     with _damage_is_not_your_fault():
         body = range_pieces(studio.store, oid, offset, length)  # type: ignore[arg-type]
@@ -227,26 +287,77 @@ def object_pieces(oid: str, studio: StudioDep, _: CurrentUser,
     return Response(body, media_type="application/octet-stream")
 
 
+CACHE_PREFIXES = ("render/", "render-chunks/")  # the studio's render cache, by render key
+_HIDDEN = ("server/",)  # the grant key: never served
+_HEX = re.compile(rb"[0-9a-f]{64}")
+
+
+def _ref_access(user: User, name: str, write: bool = False) -> str:
+    """``name`` checked, or ``PermissionDenied``: refs other than the render cache are the
+    server's own (revisions, tags, locks), written only by its repository code."""
+    if write:
+        check_ref_name(name)
+    if name.startswith(_HIDDEN):
+        raise PermissionDenied("this ref is the server's own")
+    cache = name.startswith(CACHE_PREFIXES)
+    if cache and user.role in (Role.ADMIN, Role.ARTIST):
+        return name
+    if write:
+        raise PermissionDenied("refs are written by the server's repository and farm code; "
+                               "over HTTP only the render cache (render/, render-chunks/) is")
+    if not user.is_admin:
+        raise PermissionDenied("reading refs needs the admin role (artists read the render "
+                               "cache: render/, render-chunks/)")
+    return name
+
+
 @router.get("/refs")
-def refs_list(studio: StudioDep, _: CurrentUser, prefix: str = "") -> dict[str, list[str]]:
-    return {"refs": studio.store.list_refs(prefix)}
+def refs_list(studio: StudioDep, user: CurrentUser, prefix: str = "") -> dict[str, list[str]]:
+    _ref_access(user, prefix)
+    return {"refs": [r for r in studio.store.list_refs(prefix) if not r.startswith(_HIDDEN)]}
 
 
 @router.get("/refs/{name:path}", responses={200: {"content": {
     "application/octet-stream": {}}}})
-def ref_get(name: str, studio: StudioDep, _: CurrentUser) -> Response:
-    return Response(studio.store.get_ref(check_ref_name(name)),
-                    media_type="application/octet-stream")
+def ref_get(name: str, studio: StudioDep, user: CurrentUser,
+            grants: bool = False) -> Response:
+    """The ref's bytes; ``grants=true``: JSON with the bytes (base64) and a read grant for
+    each object id they name (render cache refs name only objects their writer could read)."""
+    data = studio.store.get_ref(_ref_access(user, name))
+    if not grants:
+        return Response(data, media_type="application/octet-stream")
+    ids = sorted({m.decode() for m in _HEX.findall(data)})
+    signed = dict(zip(ids, grants_of(studio).mint_many(user.name, ids), strict=True))
+    return JSONResponse({"data": base64.b64encode(data).decode(), "grants": signed})
 
 
-@router.put("/refs/{name:path}")
-async def ref_put(name: str, request: Request, studio: StudioDep, _: Writer,
+class RefIn(BaseModel):
+    data: str = Field(max_length=24 << 20, description="the ref's bytes, base64")
+    grants: dict[str, str] = Field(default_factory=dict, max_length=1_000_000,
+                                   description="a read grant per object id the bytes name")
+
+
+@router.put("/refs/{name:path}", openapi_extra={"requestBody": {"content": {
+    "application/json": {"schema": RefIn.model_json_schema()}}}})
+async def ref_put(name: str, request: Request, studio: StudioDep, user: Writer,
                   create: bool = False) -> dict[str, bool]:
-    """Set a ref to the request body; with ``create=true`` only if it does not exist."""
-    check_ref_name(name)
-    data = await request.body()
+    """Set a render cache ref; with ``create=true`` only if it does not exist. The body is
+    ``{"data": base64, "grants": {id: grant}}``: every object id the bytes name needs the
+    caller's read grant, so a ref never hands out objects its writer could not read."""
+    _ref_access(user, name, write=True)
+    raw = await request.body()
+    if len(raw) > 24 << 20:
+        raise BadInput("a ref holds at most 16 MiB")
+    try:
+        body = RefIn.model_validate_json(raw)
+        data = base64.b64decode(body.data, validate=True)
+    except (ValidationError, ValueError):
+        raise BadInput('send {"data": BASE64, "grants": {ID: GRANT}} as JSON') from None
     if len(data) > 16 << 20:
         raise BadInput("a ref holds at most 16 MiB")
+    signer = grants_of(studio)
+    for m in _HEX.findall(data):
+        signer.require(user, m.decode(), body.grants.get(m.decode()))
     if create:
         return {"created": await run_in_threadpool(studio.store.create_ref, name, data)}
     await run_in_threadpool(studio.store.put_ref, name, data)
@@ -254,13 +365,13 @@ async def ref_put(name: str, request: Request, studio: StudioDep, _: Writer,
 
 
 @router.delete("/refs/{name:path}")
-def ref_delete(name: str, studio: StudioDep, _: Writer) -> dict[str, bool]:
-    studio.store.delete_ref(check_ref_name(name))
+def ref_delete(name: str, studio: StudioDep, user: Writer) -> dict[str, bool]:
+    studio.store.delete_ref(_ref_access(user, name, write=True))
     return {"deleted": True}
 
 
 @router.get("/stats")
-def store_stats(studio: StudioDep, _: CurrentUser) -> dict[str, Any]:
+def store_stats(studio: StudioDep, _: Person) -> dict[str, Any]:
     store: Any = studio.store
     return dict(store.stats())
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import re
 import secrets
@@ -116,17 +118,27 @@ def remove_user(engine: Engine, name: str) -> None:
 def user_by_token(engine: Engine | Connection, token: str | None) -> User:
     if not token:
         raise NotAuthenticated()
-    q = (sa.select(users.c.id, users.c.name, users.c.role)
+    return token_user(engine, _hash_token(token))[0]
+
+
+def token_user(engine: Engine | Connection, digest: str) -> tuple[User, float | None]:
+    """The user of the token with this SHA-256 and when it expires (None: never).
+
+    An expired session is refused like an unknown token.
+    """
+    q = (sa.select(users.c.id, users.c.name, users.c.role, tokens.c.expires)
          .join(tokens, tokens.c.user_id == users.c.id)
-         .where(tokens.c.token_hash == _hash_token(token)))
+         .where((tokens.c.token_hash == digest)
+                & (tokens.c.expires.is_(None) | (tokens.c.expires > time.time()))))
     if isinstance(engine, Engine):
         with engine.connect() as conn:
             row = conn.execute(q).first()
     else:
         row = engine.execute(q).first()
     if row is None:
-        raise NotAuthenticated("invalid token: ask an admin for a new one ('vstudio user add')")
-    return User(row.id, row.name, Role(row.role))
+        raise NotAuthenticated("invalid token: ask an admin for a new one ('vstudio user add')"
+                               " or log in again")
+    return User(row.id, row.name, Role(row.role)), row.expires
 
 
 def user_by_password(engine: Engine, name: str, password: str) -> User:
@@ -135,13 +147,24 @@ def user_by_password(engine: Engine, name: str, password: str) -> User:
 
     with engine.connect() as conn:
         row = conn.execute(sa.select(users).where(users.c.name == name)).first()
+    hasher = PasswordHasher()
     if row is None or not row.password_hash:
+        # as slow as a real check, so the answer's timing does not tell who exists
+        with contextlib.suppress(VerificationError):
+            hasher.verify(_dummy_hash(), password)
         raise NotAuthenticated("wrong user name or password")
     try:
-        PasswordHasher().verify(row.password_hash, password)
+        hasher.verify(row.password_hash, password)
     except VerificationError:
         raise NotAuthenticated("wrong user name or password") from None
     return User(row.id, row.name, Role(row.role))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher().hash(secrets.token_urlsafe(16))
 
 
 def create_project(engine: Engine, name: str, *, trusted: bool = False) -> Project:
@@ -219,13 +242,13 @@ def rights(engine: Engine | Connection, project: Project, user: User) -> tuple[b
     """(can read, can write) of ``user`` on ``project``.
 
     Until any right is set on a project, every artist reads and writes it and viewers
-    read it; after that only the listed users do. Admins always do; workers read only
-    what a job hands them, through the farm, not through rights.
+    read it; after that only the listed users do. Admins always do; workers never: they
+    read only the inputs of the task they hold, by the grants the farm hands them.
     """
     if user.role is Role.ADMIN:
         return True, True
     if user.role is Role.WORKER:
-        return True, False
+        return False, False
     q_any = (sa.select(project_rights.c.user_id)
              .where(project_rights.c.project_id == project.id).limit(1))
     q_me = sa.select(project_rights).where((project_rights.c.project_id == project.id)

@@ -269,11 +269,15 @@ def heartbeat(conn: Connection, worker_id: int, state: str, now: float,
     return fx
 
 
-def reap(conn: Connection, cache: FarmCache, now: float, lease_seconds: float) -> Effects:
-    """Requeue tasks whose lease ran out; fail tasks over their timeout; mark lost workers."""
+def reap(conn: Connection, cache: FarmCache, now: float, lease_seconds: float,
+         cutoff: float | None = None) -> Effects:
+    """Requeue tasks whose lease ends before ``cutoff`` (default: ``now``; see
+    ``farm.model.requeue_cutoff``); fail tasks over their timeout; mark lost workers."""
     fx = Effects()
+    until = now if cutoff is None else cutoff
     expired = conn.execute(sa.select(t.c.id, t.c.job_id, t.c.attempt).where(
-        (t.c.status == RUNNING) & (t.c.lease_until < now)).with_for_update(skip_locked=True)).all()
+        (t.c.status == RUNNING) & (t.c.lease_until < until))
+        .with_for_update(skip_locked=True)).all()
     for r in expired:
         line = f"[manager] attempt {r.attempt}: lease expired (worker lost); requeued"
         conn.execute(farm_logs.insert().values(task_id=r.id, attempt=r.attempt, time=now,

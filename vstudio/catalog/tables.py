@@ -28,6 +28,11 @@ tokens = sa.Table(
     # sha256 of the token: a leaked database does not leak usable tokens.
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created", sa.Float, nullable=False),
+    # "token" (from 'vstudio user add/token': lives until revoked) or "session" (minted by
+    # a password login: ends at ``expires``). Added by migration 0004_sessions.
+    sa.Column("kind", sa.String(16), nullable=False, server_default="token"),
+    sa.Column("expires", sa.Float),
+    sa.Column("label", sa.String(200)),
 )
 
 projects = sa.Table(

@@ -206,11 +206,12 @@ def jobs_fetch(job_id: int, dest: str, as_json: bool, server: str, token: str | 
     api = Api(server, token)
     outputs = api.call("GET", f"/api/jobs/{job_id}/outputs")
     try:
-        from vstudio.store.remote import RemoteStore
+        from vstudio.store.remote import RemoteStore, remember_rows
     except ImportError:
         raise VStudioError("fetching needs the store's HTTP client (vstudio.store.remote)") \
             from None
     store: Any = RemoteStore(server, token)
+    remember_rows(store, outputs)
     root = Path(dest)
     written = []
     for o in outputs:

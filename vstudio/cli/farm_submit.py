@@ -48,17 +48,19 @@ def _file_input(api: Api, file: str, shared: bool) -> tuple[str, list[dict[str, 
         return str(p.resolve()), []
     if not p.is_file():
         raise BadInput(f"{file}: no such file (or give PROJECT@REV:path)")
-    return p.name, [{"path": p.name, "oid": _upload(api, p)}]
+    return p.name, [_upload(api, p)]
 
 
-def _upload(api: Api, path: Path) -> str:
+def _upload(api: Api, path: Path) -> dict[str, str]:
+    """The job input of a file uploaded now, with the read grant the upload brought."""
     try:
-        from vstudio.store.remote import RemoteStore
+        from vstudio.store.remote import RemoteStore, grant_field
     except ImportError:
         raise VStudioError("uploading needs the store's HTTP client (vstudio.store.remote); "
                            "use --shared-disk or PROJECT@REV:path") from None
     store: Any = RemoteStore(api.server, api.token)
-    return str(store.put_file(path))
+    oid = str(store.put_file(path))
+    return {"path": path.name, "oid": oid, **grant_field(store, oid)}
 
 
 def _submit(api: Api, o: dict[str, Any], blocks: list[dict[str, Any]],
@@ -166,8 +168,7 @@ def submit_ffmpeg(folder: str, pattern: str, fps: float, codec: str, output: str
     """Encode a folder's frame sequence into a video (the frames are uploaded)."""
     _need_frames(o)
     api = Api(server, token)
-    inputs = [{"path": p.name, "oid": _upload(api, p)}
-              for p in sorted(Path(folder).iterdir()) if p.is_file()]
+    inputs = [_upload(api, p) for p in sorted(Path(folder).iterdir()) if p.is_file()]
     if not inputs:
         raise BadInput(f"{folder} has no files")
     o["chunk"] = o["chunk"] or 100_000  # one video unless asked otherwise

@@ -26,6 +26,8 @@ def deps_cmd(file: Path, tree: bool, allow_missing: bool, as_json: bool) -> None
     from vstudio.render.deps import deps_report, format_flat, format_tree
 
     report = deps_report(file)
+    for line in report["warnings"]:
+        click.echo(f"warning: {line}", err=True)
     if as_json:
         emit(report, True)
     else:
@@ -50,6 +52,8 @@ def deps_cmd(file: Path, tree: bool, allow_missing: bool, as_json: bool) -> None
               help="Renderer processes at once (default: number of CPUs, at most 4).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and render nothing.")
 @click.option("--force", is_flag=True, help="Render again even what is cached.")
+@click.option("--overwrite", is_flag=True, help="Replace files under render/ that vstudio "
+              "did not write (a RenderChan render); without it they are never touched.")
 @click.option("--token", default=None, help="API token for --farm (default: $VSTUDIO_TOKEN).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="With --farm: give up after SECONDS, cancel the "
@@ -57,16 +61,20 @@ def deps_cmd(file: Path, tree: bool, allow_missing: bool, as_json: bool) -> None
 @json_option
 @studio_option
 def render_cmd(paths: tuple[Path, ...], profile: str | None, farm_url: str | None, local: bool,
-               jobs: int | None, dry_run: bool, force: bool, token: str | None,
+               jobs: int | None, dry_run: bool, force: bool, overwrite: bool, token: str | None,
                timeout: float | None, as_json: bool, studio_dir: str | None) -> None:
     """Render files or folders in dependency order; only what changed renders.
 
     A folder renders its roots (files no other file uses) and the renders they need;
     outputs go to render/<path>.<ext> beside the sources (render/<profile>/... for a
-    named profile that is not the project's default). --json prints one entry per file
-    considered: file, key, status (rendered, cached, failed; planned with --dry-run),
-    frames, seconds, and the reason it renders.
+    named profile that is not the project's default). A folder with RenderChan's
+    project.conf takes RenderChan's names and settings (render/PATH.png/file.00001.png,
+    render/PATH.mp4). --json prints one entry per file considered: file, key, status
+    (rendered, cached, failed; planned with --dry-run), frames, seconds (wall time), and
+    the reason it renders.
     """
+    import time
+
     from vstudio.render.engine import ProjectRender
     from vstudio.render.project import find_root
 
@@ -78,8 +86,11 @@ def render_cmd(paths: tuple[Path, ...], profile: str | None, farm_url: str | Non
     store = _open_store(studio_dir, root, farm_url, token)
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
     job = ProjectRender(list(paths), store, profile=profile, force=force,
-                        jobs=jobs or min(4, os.cpu_count() or 1), log=log)
+                        jobs=jobs or min(4, os.cpu_count() or 1), log=log, overwrite=overwrite)
+    started = time.monotonic()
     items = job.plan()
+    for line in job.graph.warnings + job.project.warnings:
+        click.echo(f"warning: {line}", err=True)
     if not dry_run:
         if farm_url:
             from vstudio.render.farm import FarmTimeout, run_on_farm
@@ -88,11 +99,16 @@ def render_cmd(paths: tuple[Path, ...], profile: str | None, farm_url: str | Non
                 run_on_farm(job, farm_url, token or os.environ.get("VSTUDIO_TOKEN"),
                             timeout=timeout)
             except FarmTimeout:
-                emit([i.to_json() for i in items], as_json, lambda d: _human(d, dry_run))
+                emit([i.to_json() for i in items], as_json,
+                     lambda d: _human(d, dry_run, time.monotonic() - started))
                 raise
         else:
             job.run()
-    emit([i.to_json() for i in items], as_json, lambda d: _human(d, dry_run))
+    wall = time.monotonic() - started
+    emit([i.to_json() for i in items], as_json, lambda d: _human(d, dry_run, wall))
+    for i in items:
+        if i.warning:
+            click.echo(f"WARNING: {i.warning}", err=True)
     failed = [i for i in items if i.status == "failed"]
     if failed:
         raise VStudioError(f"{len(failed)} of {len(items)} files failed: "
@@ -141,7 +157,7 @@ def _server_base(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _human(items: list[dict[str, Any]], dry_run: bool) -> None:
+def _human(items: list[dict[str, Any]], dry_run: bool, wall: float) -> None:
     if not items:
         click.echo("nothing to render: no .blend, .sif, .sifz or .kra files here")
         return
@@ -160,4 +176,4 @@ def _human(items: list[dict[str, Any]], dry_run: bool) -> None:
                    f"({sum(i['chunks'] for i in items)} chunks), {counts['cached']} cached")
     else:
         click.echo(f"{counts['rendered']} rendered, {counts['cached']} cached, "
-                   f"{counts['failed']} failed")
+                   f"{counts['failed']} failed in {wall:.1f} s")

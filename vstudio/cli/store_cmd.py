@@ -109,8 +109,13 @@ def store_stats(studio_dir: str | None, server: str | None, token: str | None,
 @studio_option
 @json_option
 def store_check(read_data: bool, studio_dir: str | None, as_json: bool) -> None:
-    """Check the store; exit 1 naming each bad or missing object."""
-    problems: list[str] = open_studio_from(studio_dir).store.check(read_data)
+    """Check the store from every root; exit 1 naming each bad or missing object and
+    each ref that names one."""
+    from vstudio.store.roots import live_ids
+
+    studio = open_studio_from(studio_dir)
+    problems: list[str] = studio.store.check(  # type: ignore[attr-defined]
+        read_data, set(live_ids(studio)))
     emit({"ok": not problems, "problems": problems}, as_json, lambda d: click.echo(
         "store is consistent" if d["ok"] else "\n".join(d["problems"])))
     if problems:
@@ -135,3 +140,28 @@ def store_gc(grace: float, studio_dir: str | None, as_json: bool) -> None:
         f"deleted {d['packs_deleted']} packs and {d['orphan_packs_deleted']} orphan packs "
         f"({d['bytes_freed']} bytes); {d['doomed_objects']} unreferenced objects wait "
         "for the next gc"))
+
+
+@store_group.command("repair")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@studio_option
+@json_option
+def store_repair(paths: tuple[Path, ...], studio_dir: str | None, as_json: bool) -> None:
+    """Rewrite damaged or lost pieces of the store from the original files."""
+    from vstudio.cli.progress import bar
+    from vstudio.store.repair import repair
+
+    for p in paths:  # check all before storing any, as put does
+        if not p.exists():
+            raise BadInput(f"{p} does not exist")
+        if p.is_dir():
+            raise BadInput(f"{p} is a folder: give files (for example {p}/*)")
+    done = repair(open_studio_from(studio_dir).store, paths, bar())  # type: ignore[arg-type]
+    data = {"files": [{"path": p, "id": i} for p, i in done.files],
+            "repaired_objects": done.objects, "packs_rewritten": done.packs}
+    emit(data, as_json, lambda d: click.echo(
+        "\n".join(f"{f['id']}  {f['path']}" for f in d["files"]) + "\n"
+        + (f"repaired {d['repaired_objects']} damaged or lost objects "
+           f"({d['packs_rewritten']} packs rewritten); run 'vstudio store check "
+           "--read-data' to see what is left" if d["repaired_objects"] else
+           "nothing to repair: every stored piece of these files is intact")))

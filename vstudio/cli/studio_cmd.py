@@ -181,3 +181,40 @@ def user_rm(name: str, studio_dir: str | None) -> None:
 
     accounts.remove_user(open_studio_from(studio_dir).engine, name)
     click.echo(f"removed {name}")
+
+
+@user_group.command("sessions")
+@click.argument("name", required=False)
+@studio_option
+@json_option
+def user_sessions(name: str | None, studio_dir: str | None, as_json: bool) -> None:
+    """List live sessions (password logins) and tokens, of NAME or of everyone."""
+    from vstudio.catalog import web_sessions
+
+    rows = [{"id": s.id, "user": s.user, "kind": s.kind, "created": s.created,
+             "expires": s.expires, "label": s.label}
+            for s in web_sessions.list_sessions(open_studio_from(studio_dir).engine, name)]
+    emit(rows, as_json, lambda d: click.echo("\n".join(_session_line(r) for r in d)
+                                             or "no sessions"))
+
+
+def _session_line(r: dict[str, Any]) -> str:
+    import time
+
+    def when(t: float | None) -> str:
+        return "never" if t is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+    return (f"{r['id']:>6}  {r['user']:<20} {r['kind']:<8} created {when(r['created'])}  "
+            f"expires {when(r['expires'])}  {r['label'] or ''}").rstrip()
+
+
+@user_group.command("revoke-session")
+@click.argument("session_id", type=click.IntRange(1, 2**31 - 1), metavar="ID")
+@studio_option
+def user_revoke_session(session_id: int, studio_dir: str | None) -> None:
+    """End session or token ID (see 'vstudio user sessions'); a running server stops
+    accepting it within 5 seconds."""
+    from vstudio.catalog import web_sessions
+
+    web_sessions.revoke(open_studio_from(studio_dir).engine, session_id)
+    click.echo(f"revoked session {session_id}")

@@ -77,5 +77,17 @@ def lease_expired(lease_until: float | None, now: float) -> bool:
     return lease_until is not None and lease_until < now
 
 
+def requeue_cutoff(now: float, started: float, lease_seconds: float,
+                   reap_every: float) -> float:
+    """Leases ending before this time are requeued by a reaper pass at ``now``.
+
+    Leases that end before the next pass go now, so a lost worker's task is back within
+    ``lease_seconds`` of its last report, not a pass later. A manager that has just
+    (re)started requeues nothing for one lease: its workers could not report while it
+    was down, and each gets that long to renew before its task is run elsewhere."""
+    upto = now + reap_every
+    return upto if upto > started + lease_seconds else 0.0
+
+
 def timed_out(started: float | None, timeout: float | None, now: float) -> bool:
     return started is not None and timeout is not None and now - started > timeout

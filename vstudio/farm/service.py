@@ -28,6 +28,7 @@ from vstudio.catalog.farm_cache import FarmCache
 from vstudio.catalog.farm_db import Listener, Relay, notify, write_engine
 from vstudio.errors import BadInput, NotFound, PermissionDenied
 from vstudio.farm.events import EventBus, EventRelay, Notifier
+from vstudio.farm.model import requeue_cutoff
 from vstudio.farm.spec import JobSpec, check_inputs, compile_job, parse_ref
 from vstudio.farm.writer import BatchWriter
 from vstudio.studio import Studio
@@ -45,6 +46,7 @@ class Farm:
         if self.lease_seconds <= 0:
             raise BadInput("[farm] lease_seconds must be positive")
         self.reap_every = float(conf.get("reap_seconds", min(5.0, self.lease_seconds / 4)))
+        self.started = time.time()  # reset by start(): workers get a lease to report
         self.cache = FarmCache()
         self.notifier = Notifier()
         self.events = EventBus()
@@ -68,6 +70,7 @@ class Farm:
         # (each batch has a dozen such calls). A shorter interval keeps batches short.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         self._loop = asyncio.get_running_loop()
+        self.started = time.time()
         self.writer.start()
         self._reaper = asyncio.create_task(self._reap_forever())
         if self._pg:
@@ -97,10 +100,14 @@ class Farm:
         while True:
             await asyncio.sleep(self.reap_every)
             try:
-                await self._write(lambda c: report_sql.reap(c, self.cache, time.time(),
-                                                             self.lease_seconds))
+                await self._write(lambda c: self.reap(c, time.time()))
             except Exception:
                 log.exception("farm reaper failed")
+
+    def reap(self, conn: Connection, now: float) -> report_sql.Effects:
+        """One reaper pass at ``now`` (tests pass their own clock)."""
+        return report_sql.reap(conn, self.cache, now, self.lease_seconds, cutoff=requeue_cutoff(
+            now, self.started, self.lease_seconds, self.reap_every))
 
     # -- plumbing -----------------------------------------------------------------
     def _claim(self, conn: Connection, worker_ids: list[int]
@@ -211,11 +218,23 @@ class Farm:
             generation = self.notifier.generation
             task = await self.writer.group_async("claim", worker_id)
             if task is not None:
-                return task  # type: ignore[no-any-return]
+                return self._granted(user, task)
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
             await self.notifier.wait(generation, remaining)
+
+    def _granted(self, user: User, task: dict[str, Any]) -> dict[str, Any]:
+        """The task with a read grant on each input: the node reads these and no more."""
+        from vstudio.grants import grants_of
+
+        signer = grants_of(self.studio)
+
+        def sign(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+            return [{**i, "grant": signer.mint(user.name, i["oid"])} if i.get("oid") else i
+                    for i in items or []]
+
+        return {**task, "inputs": sign(task.get("inputs")), "upstream": sign(task.get("upstream"))}
 
     async def heartbeat(self, user: User, worker_id: int, state: str) -> None:
         await self._check_worker(user, worker_id)
@@ -239,6 +258,15 @@ class Farm:
 
     async def done(self, user: User, task_id: int, attempt: int,
                    outputs: list[dict[str, Any]]) -> None:
+        if outputs and not user.is_admin:
+            # an output becomes readable to the job's readers: it must be the node's own
+            from vstudio.grants import grants_of
+
+            signer = grants_of(self.studio)
+            for o in outputs:
+                signer.require(user, o["oid"], o.get("grant"))
+                if o.get("thumbnail_oid"):
+                    signer.require(user, o["thumbnail_oid"], o.get("thumbnail_grant"))
         await self._report(user, Report("done", task_id, attempt, user.name, self._mine(user),
                                         outputs=outputs))
 

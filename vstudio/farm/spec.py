@@ -32,8 +32,8 @@ def clean_text(v: str) -> str:
 
 Text = Annotated[str, AfterValidator(clean_text)]
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-JobType = Literal["blender", "synfig", "krita", "ffmpeg", "command"]
-assert set(JOB_TYPES) == {"blender", "synfig", "krita", "ffmpeg", "command"}
+JobType = Literal["blender", "synfig", "krita", "inkscape", "ffmpeg", "command"]
+assert set(JOB_TYPES) == {"blender", "synfig", "krita", "inkscape", "ffmpeg", "command"}
 
 
 class _Spec(BaseModel):
@@ -47,6 +47,9 @@ class InputSpec(_Spec):
     oid: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     ref: Text | None = Field(default=None, max_length=2048,
                             description="PROJECT@REV:path in the studio's repository")
+    grant: str | None = Field(default=None, max_length=64,
+                              description="the submitter's read grant for oid (from a "
+                                          "tree, a job's outputs or an upload)")
 
 
 class DependSpec(_Spec):

@@ -95,6 +95,10 @@ class OutputIn(_In):
     seconds: float | None = Field(default=None, ge=0, le=10**9)
     peak_mem: float | None = Field(default=None, ge=0, le=10**15)
     thumbnail_oid: Oid | None = None
+    # the node's read grants for oid and thumbnail_oid, from their upload: a node
+    # reports only files it stored, never an id it merely knows
+    grant: str | None = Field(default=None, max_length=64)
+    thumbnail_grant: str | None = Field(default=None, max_length=64)
 
 
 class DoneIn(_In):
@@ -179,6 +183,7 @@ class OutputOut(BaseModel):
     seconds: float | None
     peak_mem: float | None
     thumbnail_oid: str | None
+    grant: str = Field(default="", description="the caller's read grant for oid")
 
 
 class LogLineOut(BaseModel):

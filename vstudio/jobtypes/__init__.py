@@ -24,12 +24,14 @@ from vstudio.jobtypes.base import (
 __all__ = ["TYPES", "Event", "Invocation", "MissingInput", "TaskError", "TaskSpec",
            "available", "build"]
 
-# type -> (module, programs of which one must be installed; empty: always available)
+# type -> (module, programs of which one must be installed; empty: always available).
+# A module may also define ``installed()`` for what else it needs (Krita: a display).
 TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "blender": ("vstudio.jobtypes.blender", ("blender",)),
     "synfig": ("vstudio.jobtypes.synfig", ("synfig",)),
-    "krita": ("vstudio.jobtypes.krita", ()),  # falls back to the .kra's merged image
+    "krita": ("vstudio.jobtypes.krita", ("krita",)),
     "ffmpeg": ("vstudio.jobtypes.ffmpeg", ("ffmpeg",)),
+    "inkscape": ("vstudio.jobtypes.inkscape", ("inkscape",)),
     "command": ("vstudio.jobtypes.command", ()),
 }
 
@@ -37,10 +39,13 @@ TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
 def available(allow_commands: bool = False) -> list[str]:
     """The job types this machine can run; ``command`` only when explicitly allowed."""
     out = []
-    for name, (_, programs) in TYPES.items():
+    for name, (module, programs) in TYPES.items():
         if name == "command" and not allow_commands:
             continue
-        if not programs or any(shutil.which(p) for p in programs):
+        if programs and not any(shutil.which(p) for p in programs):
+            continue
+        check = getattr(import_module(module), "installed", None)
+        if check is None or check():
             out.append(name)
     return out
 

@@ -51,10 +51,28 @@ def _missing():
     for lib in bpy.data.libraries:
         if not os.path.exists(bpy.path.abspath(lib.filepath)):
             out.append(lib.filepath)
+    # sequencer strips read files that are no datablock (an edit's shots, movies): those
+    # the frames of this task show (s["frames"]: first, last)
+    first, last = s.get("frames") or (0, -1)
+    strips = sc.sequence_editor.sequences_all if sc.sequence_editor else []
+    for st in strips:
+        lo, hi = max(first, st.frame_final_start), min(last, st.frame_final_end - 1)
+        if st.mute or lo > hi:
+            continue
+        if st.type == "IMAGE":
+            folder = bpy.path.abspath(st.directory)
+            shown = {st.strip_elem_from_frame(f) for f in range(lo, hi + 1)} \
+                if hi - lo < 100000 else set(st.elements)
+            for e in shown:
+                if e is not None and not os.path.exists(os.path.join(folder, e.filename)):
+                    out.append(st.directory + e.filename)
+        elif st.type == "MOVIE" and not os.path.exists(bpy.path.abspath(st.filepath)):
+            out.append(st.filepath)
     return sorted(set(out))
 m = _missing()
 if m:
-    print("vstudio" + ": missing input files: " + ", ".join(m), flush=True)
+    more = " and %d more" % (len(m) - 5) if len(m) > 5 else ""
+    print("vstudio" + ": missing input files: " + ", ".join(m[:5]) + more, flush=True)
     raise SystemExit(3)
 if s.get("scene") and sc.name != s["scene"]:
     print("vstudio" + ": scene %r is not in the file" % s["scene"], flush=True)
@@ -164,7 +182,10 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
         argv += ["-S", str(p["scene"])]
     if engine:
         argv += ["-E", engine]
-    argv += ["--python-expr", settings_script(settings)]
+    # the frames tell the input check which strip files this chunk shows; a warm session
+    # (below) opens the file once for many chunks and gets no frames
+    frames = [min(spec.frames), max(spec.frames)]
+    argv += ["--python-expr", settings_script({**settings, "frames": frames})]
     argv += ["-o", str(out_dir / ("frame_" + "#" * PAD)), "-F", fmt, "-x", "1"]
     if contiguous(spec.frames):
         argv += ["-s", str(spec.start), "-e", str(spec.end), "-a"]

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vstudio.errors import BadInput
 
-JOB_TYPES = ("blender", "synfig", "krita", "ffmpeg", "command")
+JOB_TYPES = ("blender", "synfig", "krita", "inkscape", "ffmpeg", "command")
 
 # A file reference: a store id (64 hex), a path relative to the job's inputs, or a
 # repository reference ``PROJECT@REV:path``. Never absolute outside shared-disk farms,
@@ -131,6 +131,14 @@ class KritaParams(_Params):
     file: FileRef
 
 
+class InkscapeParams(_Params):
+    """Export a .svg/.svgz drawing to PNG (a still: the same picture for every frame)."""
+
+    file: FileRef
+    width: int | None = Field(default=None, ge=1, le=32768)
+    height: int | None = Field(default=None, ge=1, le=32768)
+
+
 class FfmpegParams(_Params):
     """Encode a frame sequence into a video.
 
@@ -172,6 +180,7 @@ PARAMS: dict[str, type[_Params]] = {
     "blender": BlenderParams,
     "synfig": SynfigParams,
     "krita": KritaParams,
+    "inkscape": InkscapeParams,
     "ffmpeg": FfmpegParams,
     "command": CommandParams,
 }

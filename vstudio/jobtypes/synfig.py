@@ -35,9 +35,11 @@ def check_uses(sif: Path) -> None:
 
     from vstudio.render.model import Use
     from vstudio.render.scan_synfig import scan_sif
+    from vstudio.render.scanners import installed_font
 
     try:
-        missing = [r for r in scan_sif(sif) if isinstance(r, Use) and not r.exists]
+        missing = [r for r in scan_sif(sif) if isinstance(r, Use) and not r.exists
+                   and not (r.kind == "font" and installed_font(Path(r.path).name))]
     except (ParseError, OSError, EOFError, ValueError) as e:
         raise TaskError(f"{sif.name} is not a readable Synfig file ({e})") from None
     if missing:

@@ -24,22 +24,32 @@ def deps_report(file: Path) -> dict[str, Any]:
     project = Project(find_root(path))
     cache = FileCache(project.cache_path)
     graph = build(project, [path], cache, any_file=True)
+    graph.break_library_cycles()
     cache.save()
     rel = project.rel(path)
     uses: list[dict[str, Any]] = []
+    listed: dict[str, dict[str, Any]] = {}
     for node_rel in _reachable(graph, rel):
         node = graph.nodes[node_rel]
         for use in node.uses:
+            if use.path in listed:  # once each, however many files, layers or blocks use it
+                also = listed[use.path]["also_used_by"]
+                if node_rel != listed[use.path]["used_by"] and node_rel not in also:
+                    also.append(node_rel)
+                continue
             source = project.source_of_output(use.path, lambda p: p.is_file())
-            exists = (source is not None
+            exists = (source is not None or project.rel(use.path) in graph.conversions
                       or (bool(expand_sequence(use.path)) if use.kind == "sequence"
                           else os.path.exists(use.path)))
-            uses.append({"path": project.rel(use.path), "kind": use.kind, "exists": exists,
-                         "used_by": node_rel, "detail": use.detail, "render_of": source})
+            listed[use.path] = {"path": project.rel(use.path), "kind": use.kind,
+                                "exists": exists, "used_by": node_rel, "also_used_by": [],
+                                "detail": use.detail, "render_of": source}
+            uses.append(listed[use.path])
     scene = graph.nodes[rel].scene
     return {"file": rel, "root": str(project.root),
             "scene": scene.to_json() if scene else None, "uses": uses,
-            "missing": [m.__dict__ for m in graph.missing], "cycle": graph.find_cycle()}
+            "missing": [m.__dict__ for m in graph.missing], "cycle": graph.find_cycle(),
+            "warnings": graph.warnings + project.warnings}
 
 
 def _reachable(graph: Graph, start: str) -> list[str]:
@@ -62,7 +72,8 @@ def format_flat(report: dict[str, Any]) -> str:
     for u in report["uses"]:
         mark = "" if u["exists"] else "  MISSING"
         via = f"  (render of {u['render_of']})" if u["render_of"] else ""
-        by = f"  [{u['used_by']}]" if u["used_by"] != report["file"] else ""
+        users = [x for x in (u["used_by"], *u.get("also_used_by", [])) if x != report["file"]]
+        by = f"  [{', '.join(users)}]" if users else ""
         lines.append(f"  {u['kind']:9} {u['path']}{via}{by}{mark}")
     return "\n".join(lines)
 
@@ -70,7 +81,8 @@ def format_flat(report: dict[str, Any]) -> str:
 def format_tree(report: dict[str, Any]) -> str:
     by_user: dict[str, list[dict[str, Any]]] = {}
     for u in report["uses"]:
-        by_user.setdefault(u["used_by"], []).append(u)
+        for user in (u["used_by"], *u.get("also_used_by", [])):
+            by_user.setdefault(user, []).append(u)
     lines = [report["file"]]
 
     def walk(rel: str, depth: int, trail: tuple[str, ...]) -> None:

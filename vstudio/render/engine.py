@@ -7,24 +7,25 @@ under its render key, and assembles every target's output beside the sources.
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vstudio.errors import BadInput
-from vstudio.render import outputs
+from vstudio.errors import BadInput, VStudioError
+from vstudio.render import media, outputs, reads, writer
 from vstudio.render.graph import Graph, build
 from vstudio.render.keys import KeyMaker
+from vstudio.render.layout import Output
 from vstudio.render.project import DEFAULTS, RENDER_DIR, Profile, Project, find_root
-from vstudio.render.runner import RenderFailed, WarmPool, chunks, run_chunk, task_for
+from vstudio.render.runner import WarmPool, chunks, run_chunk, task_for
 from vstudio.render.statcache import FileCache
+from vstudio.render.writer import Writer
 from vstudio.store.api import ObjectStore
 
 
@@ -42,6 +43,7 @@ class Item:
     reason: str = ""
     error: str = ""
     chunks: int = 0
+    warning: str = ""
     # not printed
     path: Path = field(default=Path(), repr=False)
     profile_obj: Profile | None = field(default=None, repr=False)
@@ -51,11 +53,14 @@ class Item:
     manifest: dict[str, Any] | None = field(default=None, repr=False)
     inputs: dict[str, str] = field(default_factory=dict, repr=False)
     saved: dict[int, str] = field(default_factory=dict, repr=False)  # frame -> oid stored
+    outs: list[Output] = field(default_factory=list, repr=False)  # where it is written
+    started: float = field(default=0.0, repr=False)  # when its first chunk started
+    blank: bool = field(default=True, repr=False)  # every frame rendered so far is empty
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         for k in ("path", "profile_obj", "frame_list", "renderer", "deps", "manifest", "inputs",
-                  "saved"):
+                  "saved", "outs", "started", "blank"):
             d.pop(k)
         d["seconds"] = round(self.seconds, 3)
         return d
@@ -74,7 +79,9 @@ class ProjectRender:
     jobs: int = 1
     log: Callable[[str], None] = _quiet
     stream: bool = True  # False: a file waits for the whole renders it reads (round-1 way)
+    overwrite: bool = False  # replace files under render/ that vstudio did not write
     project: Project = field(init=False)
+    files: Writer = field(init=False)  # writes under render/, never over others' files
     cache: FileCache = field(init=False)
     graph: Graph = field(init=False)
     items: list[Item] = field(default_factory=list, init=False)
@@ -93,6 +100,7 @@ class ProjectRender:
                                "render one project at a time")
         name = self.project.check_profile(self.profile)
         self.cache = FileCache(self.project.cache_path)
+        self.files = Writer(self.project.root, self.cache, self.overwrite)
         self.graph = build(self.project, self.paths, self.cache)
         self.graph.check()
         profiles: dict[str, Profile] = {}
@@ -104,6 +112,7 @@ class ProjectRender:
 
         keys = KeyMaker(self.graph, profile_of)
         self.items = [self._item(rel, keys, profile_of(rel)) for rel in self.graph.targets()]
+        reads.attach(self)
         self.cache.save()
         return self.items
 
@@ -113,12 +122,13 @@ class ProjectRender:
             raise BadInput(f"{rel} has no scene to render")
         start = int(profile.settings.get("start", node.scene.start))
         end = int(profile.settings.get("end", node.scene.end))
+        if profile.settings.get("single") is not None:
+            start = end = int(profile.settings["single"])
         if end < start:
             raise BadInput(f"{rel}: frame range {start}-{end} is empty")
         key = keys.render_key(rel)
-        dest = self.project.output_path(rel, profile)
         item = Item(file=rel, key=key, status="planned", frames=end - start + 1,
-                    profile=profile.name, output=self.project.rel(dest), path=node.path,
+                    profile=profile.name, path=node.path,
                     profile_obj=profile, frame_list=list(range(start, end + 1)),
                     renderer=node.renderer, deps=list(node.render_deps))
         item.inputs = keys.inputs(rel)
@@ -173,6 +183,7 @@ class ProjectRender:
 
     def run(self) -> list[Item]:
         items = self.plan() if not self.items else self.items
+        reads.convert_audio(self)  # render/X.flac.wav and the like, before what reads them
         by_file = {i.file: i for i in items}
         for item in items:
             if item.status == "cached":
@@ -185,13 +196,20 @@ class ProjectRender:
 
     def assemble_item(self, item: Item) -> None:
         assert item.manifest is not None
-        dest = self.project.root / item.output
-        if self.cache.assembled.get(str(dest)) == item.key and dest.exists():
+        tag = item.key + "".join(f"|{o.kind}:{o.pattern}:{o.read}" for o in item.outs)
+        dests = [self.project.root / o.path for o in item.outs]
+        if all(self.cache.assembled.get(str(d)) == tag and d.exists() for d in dests):
             if self.cache.last.get(f"{item.profile}:{item.file}") != item.inputs:
                 self._remember(item)
             return
-        outputs.assemble(self.store, item.manifest, dest)
-        self.cache.assembled[str(dest)] = item.key
+        try:
+            writer.assemble(self.store, item.manifest, item.outs, self.project.root,
+                            self.files, lambda out: writer.video_of(self, item, out))
+        except VStudioError as e:
+            item.status, item.error = "failed", e.message
+            return
+        for d in dests:
+            self.cache.assembled[str(d)] = tag
         self._remember(item)
 
     def _render(self, todo: list[Item], by_file: dict[str, Item]) -> None:
@@ -252,6 +270,11 @@ class ProjectRender:
                     for item, chunk, needs in ready[:max(0, slots - len(running))]:
                         waiting.remove((item, chunk, needs))
                         moved = True
+                        missing = reads.missing_now(self, item, chunk)
+                        if missing:  # never render a chunk that would read nothing
+                            item.status, item.error = "failed", missing
+                            continue
+                        item.started = item.started or time.monotonic()
                         early = [d for d in needs if by_file[d].status == "planned"]
                         if early:
                             self.log(f"{item.file} frames {chunk[0]}-{chunk[-1]}: start with "
@@ -271,14 +294,16 @@ class ProjectRender:
                         continue
                     done, _ = wait(list(running), return_when=FIRST_COMPLETED)
                     for fut in done:
-                        item, chunk, started = running.pop(fut)
-                        item.seconds += time.monotonic() - started
+                        item, chunk, _ = running.pop(fut)
+                        item.seconds = time.monotonic() - item.started  # wall time
                         left[item.file] -= 1
                         try:
                             files = fut.result()
+                            item.blank = item.blank and all(
+                                media.png_blank(f) for f in files.values())
                             item.saved.update(outputs.save_chunk(self.store, item.key, files))
                             self._publish_frames(item, files)
-                        except RenderFailed as e:
+                        except VStudioError as e:
                             item.status, item.error = "failed", e.message
                         if left[item.file] == 0 and item.status != "failed":
                             unfinished.append(item)
@@ -292,17 +317,16 @@ class ProjectRender:
         """Per render it reads: the frames ``chunk`` reads, or None for "all of it"."""
         out: dict[str, set[int] | None] = {d: set() for d in item.deps if d in by_file}
         seen: set[str] = set()
-        for use in self.graph.nodes[item.file].uses:
-            dep = self.project.source_of_output(use.path, lambda p: p.is_file())
-            if dep is None or dep not in out:
+        for r in reads.reads_of(self, item.file):
+            if r.dep not in out:
                 continue
-            d = by_file[dep]
-            frames = None if d.profile_obj and d.profile_obj.format != "png" else (
-                use.frames_for(chunk) if use.kind == "sequence" else _frame_of(use.path))
+            d = by_file[r.dep]
+            frames = reads.frames_read(r, chunk) if r.output and r.output.kind == "frames" \
+                else None
             if self.stream:
-                seen.add(dep)
-            known = out[dep]
-            out[dep] = None if frames is None or known is None else (
+                seen.add(r.dep)
+            known = out[r.dep]
+            out[r.dep] = None if frames is None or known is None else (
                 known | (frames & set(d.frame_list)))
         # a render read in a way not traced to a use here: wait for all of it
         return {dep: (frames if dep in seen else None) for dep, frames in out.items()}
@@ -319,28 +343,31 @@ class ProjectRender:
 
     def _publish_frames(self, item: Item, files: dict[int, Path]) -> None:
         """Move a chunk's frames where its users read them, if any user renders now."""
-        dest = self.project.root / item.output
-        if item.file not in self._early or (item.profile_obj
-                                            and item.profile_obj.format != "png"):
+        outs = [o for o in item.outs if o.kind == "frames"]
+        if item.file not in self._early or not outs:
             for f in files.values():
                 f.unlink(missing_ok=True)  # in the store now
             return
-        dest.mkdir(parents=True, exist_ok=True)
         for frame, f in files.items():
-            os.replace(f, dest / outputs.FRAME_NAME.format(frame))
+            for o in outs[1:]:
+                self.files.put(self.project.root / o.frame_file(frame), None,
+                               partial(shutil.copyfile, f))
+            self.files.move_in(f, self.project.root / outs[0].frame_file(frame))
             self._ready[item.file].add(frame)
 
     def _write_saved(self, item: Item) -> None:
         """Frames an earlier, interrupted run stored: on disk for users reading them now."""
-        if not item.saved or (item.profile_obj and item.profile_obj.format != "png"):
+        outs = [o for o in item.outs if o.kind == "frames"]
+        if not item.saved or not outs:
             return
-        dest = self.project.root / item.output
-        dest.mkdir(parents=True, exist_ok=True)
-        for frame, oid in item.saved.items():
-            tmp = dest / f".{frame}.{os.getpid()}.tmp"
-            self.store.get_file(oid, tmp)
-            os.replace(tmp, dest / outputs.FRAME_NAME.format(frame))
-            self._ready[item.file].add(frame)
+        try:
+            for frame, oid in item.saved.items():
+                for o in outs:
+                    self.files.put(self.project.root / o.frame_file(frame), oid,
+                                   partial(self.store.get_file, oid))
+                self._ready[item.file].add(frame)
+        except VStudioError as e:
+            item.status, item.error = "failed", e.message
 
     def deps_state(self, item: Item, by_file: dict[str, Item]) -> str:
         for dep in item.deps:
@@ -360,14 +387,25 @@ class ProjectRender:
         info = {"file": item.file, "profile": profile.name, "renderer": item.renderer,
                 "seconds": round(item.seconds, 3)}
         ids = {f: item.saved[f] for f in item.frame_list}
-        try:
-            item.manifest = outputs.publish(self.store, item.key, info, ids, profile.format, fps)
-        except RenderFailed as e:
-            item.status, item.error = "failed", e.message
-            return
+        # frames only: videos are encoded from them when assembled (writer.video_of)
+        item.manifest = outputs.publish(self.store, item.key, info, ids, "png", fps)
         item.status = "rendered"
         self.assemble_item(item)
-        self.log(f"rendered {item.file} -> {item.output} ({item.seconds:.1f} s)")
+        self._check_blank(item)
+        if item.status == "rendered":
+            self.log(f"rendered {item.file} -> {item.output} ({item.seconds:.1f} s)")
+
+    def _check_blank(self, item: Item) -> None:
+        """Loudly warn when every frame came out empty although what it reads is not."""
+        if not item.blank or len(item.saved) < len(item.frame_list):
+            return
+        by_file = {i.file: i for i in self.items}
+        inputs = [d for d in item.deps if d in by_file and not by_file[d].blank] + [
+            f for f in self.graph.nodes[item.file].file_deps if not f.endswith(".blend")]
+        if inputs:
+            item.warning = (f"every frame of {item.file} is empty (all pixels 0: fully "
+                            f"transparent) although it reads {', '.join(inputs[:3])}")
+            self.log("WARNING: " + item.warning)
 
     def _remap(self, item: Item) -> list[tuple[str, str]] | None:
         """For a named profile, reads of render/<dep>.* go to render/<profile>/<dep>.*."""
@@ -375,12 +413,3 @@ class ProjectRender:
             return None
         base = self.project.root / RENDER_DIR
         return [(f"{base / dep}.", f"{base / item.profile / dep}.") for dep in item.deps]
-
-
-_FRAME_FILE = re.compile(r"^(\d+)\.png$")
-
-
-def _frame_of(path: str) -> set[int] | None:
-    """A use of one rendered frame file (``render/a.sif.png/0003.png``) reads frame 3."""
-    m = _FRAME_FILE.match(os.path.basename(path))
-    return {int(m[1])} if m else None

@@ -22,12 +22,12 @@ from urllib.parse import urlsplit
 from vstudio.errors import BadInput, ServerError, VStudioError
 from vstudio.farm.spec import MAX_BLOCKS
 from vstudio.httpapi import ApiClient
-from vstudio.render import outputs
+from vstudio.render import layout, outputs, reads
 from vstudio.render.engine import Item, ProjectRender
 from vstudio.render.model import Use
-from vstudio.render.outputs import FRAME_NAME
 from vstudio.render.project import Profile
 from vstudio.render.runner import task_for
+from vstudio.store.remote import grant_field, remember_rows
 
 FINAL = ("done", "failed", "canceled")
 
@@ -60,6 +60,7 @@ def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1
     tasks were doing.
     """
     client = FarmClient(url, token)
+    reads.convert_audio(job)
     deadline = None if timeout is None else time.monotonic() + timeout
     for item in job.items:
         if item.status == "cached":
@@ -101,6 +102,7 @@ def _run_job(job: ProjectRender, client: FarmClient, blocks: list[Block], poll: 
         fresh = [b for b in blocks if b.name in done and b.item.file not in collected]
         if fresh:  # a file whose blocks are all done is recorded while the others render
             rows = client.call("GET", f"/api/jobs/{job_id}/outputs")
+            remember_rows(job.store, rows)  # read grants for the frames
             for b in fresh:
                 collected.add(b.item.file)
                 b.item.seconds = time.monotonic() - started
@@ -155,8 +157,9 @@ def _plan_blocks(job: ProjectRender) -> list[Block]:
             item.status, item.error = "failed", state
             continue
         need = 2 if (item.profile_obj and item.profile_obj.format == "mp4") else 1
+        # a render read as one file (a video) is made once it is recorded: a later job
         later = [d for d in item.deps if d in by_file and by_file[d].status == "planned"
-                 and d not in blocks]
+                 and (d not in blocks or reads.reads_video(job, item, d))]
         if later or used + need > MAX_BLOCKS:
             continue  # the next job: the render it reads is recorded by then
         used += need
@@ -196,8 +199,7 @@ def _block(job: ProjectRender, item: Item, n: int, by_file: dict[str, Item],
             paths.setdefault(up.encode, rel.replace("{", "{{").replace("}", "}}"))
             modes[up.encode] = "whole"
             continue
-        folder = rel.rsplit("/", 1)[0].replace("{", "{{").replace("}", "}}")
-        paths.setdefault(up.name, f"{folder}/{{frame:04d}}.png")
+        paths.setdefault(up.name, layout.upstream_pattern(rel))
         aligned = use.kind == "sequence" and _lines_up(use, item.frame_list, up.item.frame_list)
         modes[up.name] = "frame" if aligned and modes.get(up.name, "frame") == "frame" \
             else "whole"
@@ -233,7 +235,8 @@ def _job_spec(job: ProjectRender, blocks: list[Block]) -> dict[str, Any]:
     files = ", ".join(b.item.file for b in blocks[:3]) + (" ..." if len(blocks) > 3 else "")
     profiles = sorted({b.item.profile for b in blocks})
     return {"name": f"render {files} [{', '.join(profiles)}]"[:200],
-            "inputs": [{"path": p, "oid": oid} for p, oid in sorted(inputs.items())],
+            "inputs": [{"path": p, "oid": oid, **grant_field(job.store, oid)}
+                       for p, oid in sorted(inputs.items())],
             "blocks": [s for b in blocks for s in b.spec]}
 
 
@@ -345,19 +348,7 @@ def _inputs(job: ProjectRender, item: Item, by_file: dict[str, Item]) -> dict[st
             store.put_file(node.path)
         out[rel] = node.cid
         todo += node.file_deps
-    node = graph.nodes[item.file]
-    for use in node.uses:  # frames of the renders it reads, where it reads them
-        dep = job.project.source_of_output(use.path, lambda p: p.is_file())
-        manifest = by_file[dep].manifest if dep in by_file else None
-        if manifest is None:  # rendered by this job: the farm hands it over (upstream)
-            continue
-        rel = job.project.rel(use.path)
-        if manifest.get("video") and use.kind != "sequence":
-            out[rel] = str(manifest["video"])
-        else:
-            folder = rel.rsplit("/", 1)[0]
-            for frame, oid in manifest["frames"]:
-                out[f"{folder}/{FRAME_NAME.format(int(frame))}"] = str(oid)
+    out.update(reads.cached_inputs(job, item))  # renders it reads, where it reads them
     return out
 
 

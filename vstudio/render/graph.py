@@ -16,7 +16,12 @@ from pathlib import Path
 from vstudio.errors import BadInput
 from vstudio.render.model import SceneInfo, Use
 from vstudio.render.project import RENDER_DIR, Project
-from vstudio.render.scanners import expand_sequence, has_scanner, renderer_for
+from vstudio.render.scanners import (
+    expand_sequence,
+    has_scanner,
+    installed_font,
+    renderer_for,
+)
 from vstudio.render.statcache import FileCache
 
 
@@ -59,6 +64,9 @@ class Graph:
     missing: list[Missing] = field(default_factory=list)
     explicit: list[str] = field(default_factory=list)  # sources named on the command line
     found: list[str] = field(default_factory=list)  # sources found in the folders named
+    warnings: list[str] = field(default_factory=list)
+    # render/X.wav read by a file -> X, the sound file converted there (RenderChan's way)
+    conversions: dict[str, str] = field(default_factory=dict)
 
     def users(self) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {rel: set() for rel in self.nodes}
@@ -68,13 +76,29 @@ class Graph:
         return out
 
     def check(self) -> None:
-        """Raise for missing files (naming each and its user) and for cycles."""
+        """Raise for missing files (naming each and its user) and for cycles other than
+        Blender's library cycles, which are broken with a warning."""
         if self.missing:
             lines = [m.message() for m in self.missing]
             raise MissingFiles("missing files:\n  " + "\n  ".join(lines))
+        self.break_library_cycles()
         cycle = self.find_cycle()
         if cycle:
             raise CycleError("dependency cycle: " + " -> ".join(cycle))
+
+    def break_library_cycles(self) -> None:
+        """Blender lets .blend files link each other in a cycle (a library linking back
+        to its user); drop the edge back so keys and order stay defined, and say so."""
+        while True:
+            cycle = self.find_cycle()
+            if not cycle or not all(r.endswith(".blend") for r in cycle):
+                return
+            a, b = cycle[-2], cycle[-1]
+            if b not in self.nodes[a].file_deps:
+                return  # a render read in the cycle: a real error
+            self.nodes[a].file_deps.remove(b)
+            self.warnings.append(f"library cycle {' -> '.join(cycle)}: Blender allows it; "
+                                 f"the link from {a} back to {b} is left out of its key")
 
     def find_cycle(self) -> list[str] | None:
         state: dict[str, int] = {}  # 1 on the stack, 2 done
@@ -163,6 +187,14 @@ def build(project: Project, paths: Iterable[Path], cache: FileCache,
 
 def _add_use(graph: Graph, node: Node, use: Use, queue: list[Path]) -> None:
     project = graph.project
+    sound = project.audio_source(use.path)
+    if sound is not None:  # made before rendering (reads.convert_audio), keyed by its source
+        graph.conversions[project.rel(use.path)] = sound
+        if sound not in node.file_deps:
+            node.file_deps.append(sound)
+        if sound not in graph.nodes:
+            queue.append(project.root / sound)
+        return
     source = project.source_of_output(use.path, lambda p: p.is_file())
     if source is not None:
         if source not in node.render_deps:
@@ -172,6 +204,13 @@ def _add_use(graph: Graph, node: Node, use: Use, queue: list[Path]) -> None:
         return
     files = expand_sequence(use.path) if use.kind == "sequence" else [use.path]
     files = [f for f in files if os.path.isfile(f)]
+    if not files and use.kind == "font" and installed_font(os.path.basename(use.path)):
+        # Synfig and Blender fall back to the installed font of that name (RenderChan's
+        # own template names fonts that way)
+        graph.warnings.append(f"{project.rel(use.path)} (font used by {node.rel}) is not "
+                              f"there; the installed {installed_font(os.path.basename(use.path))}"
+                              " is used")
+        return
     if not files:
         graph.missing.append(Missing(project.rel(use.path), node.rel, use.kind, use.detail))
         return

@@ -13,13 +13,12 @@ import json
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import blake3
 
 from vstudio.render import RENDER_VERSION
 from vstudio.render.graph import Graph
-from vstudio.render.project import Profile
+from vstudio.render.project import Profile, cache_dir
 
 # Renderer name -> program to run and the argument that prints its version.
 PROGRAMS: dict[str, tuple[str, str]] = {
@@ -31,11 +30,6 @@ PROGRAMS: dict[str, tuple[str, str]] = {
 
 def _h(*parts: str) -> str:
     return blake3.blake3("\0".join(parts).encode()).hexdigest()
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "vstudio"
 
 
 def program(renderer: str) -> str | None:

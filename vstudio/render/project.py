@@ -19,6 +19,11 @@
 A sidecar ``shots/s1.blend.toml`` holds the same keys as a ``[files."…"]`` table.
 Outputs of the default profile go to ``render/<path>.<ext>``; any other profile's to
 ``render/<profile>/<path>.<ext>``, so several profiles live side by side.
+
+A folder holding RenderChan's ``project.conf`` is a project root too: its profiles and
+per-file ``FILE.conf`` are read as RenderChan reads them (``rcconf``), outputs take
+RenderChan's names (``layout``) and every profile renders into ``render/`` as in
+RenderChan. Where ``vstudio.toml`` also exists, its settings win.
 """
 
 from __future__ import annotations
@@ -29,21 +34,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import blake3
+
 from vstudio.errors import BadInput, UsageError
+from vstudio.render import rcconf
+from vstudio.render.layout import RENDER_DIR, VIDEO
 
 PROJECT_FILE = "vstudio.toml"
-RENDER_DIR = "render"
-CACHE_FILE = Path(".vstudio") / "render-cache.json"
+ROOT_FILES = (PROJECT_FILE, rcconf.CONF_FILE, "remake.conf")
 
 DEFAULTS: dict[str, Any] = {"format": "png", "chunk": 10, "denoise": False}
-FORMATS = ("png", "mp4")
+FORMATS = ("png", *VIDEO)
+# what a path read from render/ may end in (besides the formats): lists, converted audio
+READ_EXTS = (*FORMATS, "lst", "wav", "exr")
+AUDIO_EXTS = (".wav", ".flac", ".mp3", ".ogg")  # what RenderChan converts to render/X.wav
 # Settings that change how work is split, not what is produced: kept out of render keys.
 NOT_IN_KEY = {"chunk"}
 # Every setting a profile may hold, with its type (anything else is a typo to report).
 KNOWN: dict[str, tuple[type, ...]] = {
     "format": (str,), "chunk": (int,), "denoise": (bool,), "resolution": (int, float),
     "samples": (int,), "width": (int,), "height": (int,), "engine": (str,),
-    "start": (int,), "end": (int,)}
+    "start": (int,), "end": (int,), "single": (int,), "fps": (int, float),
+    "audio_rate": (int,), "own_size": (bool,), "codec": (str,), "crf": (int,)}
+CODECS = ("lossless", "h264")
 
 
 @dataclass(frozen=True)
@@ -66,11 +79,18 @@ class Profile:
         return {k: v for k, v in sorted(self.settings.items()) if k not in NOT_IN_KEY}
 
 
+def cache_dir() -> Path:
+    """vstudio's folder in the user's cache folder ($XDG_CACHE_HOME, else ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "vstudio"
+
+
 def find_root(path: Path) -> Path:
-    """The nearest folder upwards holding vstudio.toml, else the folder of ``path``."""
+    """The nearest folder upwards holding vstudio.toml or RenderChan's project.conf,
+    else the folder of ``path``."""
     start = path if path.is_dir() else path.parent
     for folder in (start, *start.parents):
-        if (folder / PROJECT_FILE).is_file():
+        if any((folder / name).is_file() for name in ROOT_FILES):
             return folder
     return start
 
@@ -91,14 +111,26 @@ class Project:
         render = self.config.get("render", {})
         if not isinstance(render, dict):
             raise BadInput(f"{self.root / PROJECT_FILE}: [render] must be a table")
-        self.default_profile = str(render.get("profile", "default"))
+        self.rc = rcconf.RenderChanConf.read(self.root)
+        # RenderChan's names, and every profile rendering into render/ as RenderChan does
+        self.renderchan = self.rc is not None or (self.root / "remake.conf").is_file()
+        rc_default = self.rc.active if self.rc and self.rc.active else "default"
+        self.default_profile = str(render.get("profile", rc_default))
         self.profiles = self.config.get("profiles", {})
         if not isinstance(self.profiles, dict):
             raise BadInput(f"{self.root / PROJECT_FILE}: [profiles] must hold tables")
+        self.warnings: list[str] = []  # settings vstudio cannot honour, one line each
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
 
     @property
     def cache_path(self) -> Path:
-        return self.root / CACHE_FILE
+        """The render cache of this project, in the user's cache folder: a read-only
+        project (a mount) works too, and the sources stay free of vstudio's files."""
+        tag = blake3.blake3(str(self.root).encode()).hexdigest()[:24]
+        return cache_dir() / "projects" / f"{self.root.name[:40]}-{tag}.json"
 
     def rel(self, path: str | Path) -> str:
         """'/'-separated path relative to the root (absolute when outside it)."""
@@ -107,15 +139,33 @@ class Project:
 
     def check_profile(self, name: str | None) -> str:
         name = name or self.default_profile
-        if name != "default" and name not in self.profiles:
-            known = ", ".join(sorted(self.profiles)) or "none"
-            raise UsageError(f"no profile '{name}' in {self.root / PROJECT_FILE} "
-                             f"(profiles: {known})")
+        rc_profiles = set(self.rc.profiles) if self.rc else set()
+        if name != "default" and name not in self.profiles and name not in rc_profiles:
+            known = ", ".join(sorted(set(self.profiles) | rc_profiles)) or "none"
+            where = " or ".join(str(p) for p in (
+                [self.root / PROJECT_FILE] + ([self.rc.path] if self.rc else [])))
+            raise UsageError(f"no profile '{name}' in {where} (profiles: {known})")
         return name
 
+    def _renderchan(self, name: str, rel: str) -> dict[str, Any]:
+        """RenderChan's settings for ``rel``: project.conf's profile, then FILE.conf."""
+        from vstudio.render.scanners import renderer_for
+
+        if not self.renderchan or rel.startswith("/"):
+            return {}
+        profile = name if self.rc and name in self.rc.profiles else (
+            self.rc.active if self.rc else "")
+        file_conf = rcconf.read_file_conf(self.root / (rel + ".conf"))
+        module = renderer_for(rel) or ""
+        return rcconf.settings(self.rc, profile, module, file_conf, rel + ".conf", self.warn)
+
     def profile(self, name: str, rel: str) -> Profile:
-        """Defaults < [render] < [profiles.NAME] < per-file table < per-file sidecar."""
+        """Defaults < RenderChan's project.conf and FILE.conf < [render] < [profiles.NAME]
+        < per-file table < per-file sidecar."""
         merged: dict[str, Any] = dict(DEFAULTS)
+        merged.update(self._renderchan(name, rel))
+        if self.renderchan:
+            merged["codec"] = "lossless"  # RenderChan's videos are lossless
         render = {k: v for k, v in self.config.get("render", {}).items() if k != "profile"}
         layers: list[tuple[str, dict[str, Any]]] = [("[render]", render)]
         if name != "default":
@@ -130,13 +180,8 @@ class Project:
             for k, v in table.items():
                 _check(label, k, v)
                 merged[k] = v
-        return Profile(name, merged, is_default=name == self.default_profile)
-
-    def output_path(self, rel: str, profile: Profile) -> Path:
-        base = self.root / RENDER_DIR
-        if not profile.is_default:
-            base = base / profile.name
-        return base / f"{rel}.{profile.format}"
+        return Profile(name, merged,
+                       is_default=self.renderchan or name == self.default_profile)
 
     def source_of_output(self, path: str, exists: Any) -> str | None:
         """The source file whose render output ``path`` is or lies in, if any.
@@ -151,10 +196,23 @@ class Project:
         for skip in (0, 1):
             for i in range(skip, len(parts)):
                 stem, dot, ext = parts[i].rpartition(".")
-                if dot and ext.lower() in FORMATS:
+                if dot and ext.lower() in READ_EXTS:
                     candidate = "/".join([*parts[skip:i], stem])
+                    if candidate.lower().endswith(AUDIO_EXTS):
+                        return None  # a converted sound file (audio_source)
                     if candidate and exists(self.root / candidate):
                         return candidate
+        return None
+
+    def audio_source(self, path: str) -> str | None:
+        """The sound file that ``render/<it>.wav`` is RenderChan's conversion of, if any:
+        ``render/music/theme.flac.wav`` -> ``music/theme.flac``."""
+        rel = self.rel(path)
+        if not (rel.startswith(RENDER_DIR + "/") and rel.lower().endswith(".wav")):
+            return None
+        source = rel[len(RENDER_DIR) + 1:-len(".wav")]
+        if source.lower().endswith(AUDIO_EXTS) and (self.root / source).is_file():
+            return source
         return None
 
 
@@ -167,5 +225,8 @@ def _check(label: str, key: str, value: Any) -> None:
         raise BadInput(f"{label}: '{key}' must be {types[0].__name__}, not {value!r}")
     if key == "format" and value not in FORMATS:
         raise BadInput(f"{label}: format must be one of {', '.join(FORMATS)}, not {value!r}")
-    if key in ("resolution", "samples", "chunk", "width", "height") and float(value) <= 0:  # type: ignore[arg-type]
+    if key == "codec" and value not in CODECS:
+        raise BadInput(f"{label}: codec must be one of {', '.join(CODECS)}, not {value!r}")
+    if key in ("resolution", "samples", "chunk", "width", "height", "fps",
+               "audio_rate") and float(value) <= 0:  # type: ignore[arg-type]
         raise BadInput(f"{label}: '{key}' must be positive, not {value!r}")

@@ -66,13 +66,19 @@ def task_for(path: Path, renderer: str, scene: SceneInfo | None, profile: Profil
         params["format"] = "PNG"
         if s.get("samples"):
             params["samples"] = int(s["samples"])
-        if s.get("width") and s.get("height"):
-            params["resolution"] = [int(s["width"]), int(s["height"])]
-        if pct:
+        w, h = (int(s["width"]), int(s["height"])) if s.get("width") and s.get("height") \
+            else (scene.width, scene.height) if scene and pct else (0, 0)
+        if pct and w and h:
+            # an exact size at 100%: a percentage would scale an edit's strips (renders
+            # already at that percentage) a second time
+            w, h = max(4, round(w * pct / 100)), max(4, round(h * pct / 100))
+        if w and h:
+            params["resolution"] = [w, h]
+        elif pct:
             params["resolution_percentage"] = int(pct)
         if s.get("engine"):
             params["engine"] = str(s["engine"]).upper()
-    elif renderer == "synfig":  # PNG is the synfig job type's only output here
+    elif renderer in ("synfig", "inkscape"):  # PNG is their only output here
         w, h = (scene.width, scene.height) if scene else (0, 0)
         if s.get("width") and s.get("height"):
             w, h = int(s["width"]), int(s["height"])
@@ -124,8 +130,9 @@ def _run(task: dict[str, Any], work_dir: Path, label: str,
         inv = build(task, work_dir, allow_local_paths=True)  # the session died: a fresh one
     argv = list(inv.argv)
     if remap and task["type"] == "blender":
-        # Blender runs its arguments in order: the remap must come before -o/-a.
-        at = argv.index("--python-expr") + 2
+        # Blender runs its arguments in order: the remap must come before the settings
+        # script (which checks that every input exists) and before -o/-a.
+        at = argv.index("--python-expr")
         argv[at:at] = ["--python-expr", _REMAP % json.dumps(remap)]
     env = {**os.environ, **(inv.env or {})}
     try:

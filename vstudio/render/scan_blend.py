@@ -60,11 +60,15 @@ def scan_blend(path: Path) -> Iterator[Record]:
     from blender_asset_tracer.trace import blocks2assets
 
     bfile = _blend_file_class()(path)
+    seen: set[tuple[str, str]] = set()  # each file once per kind, however many blocks use it
     try:
         spans = _strip_spans(bfile, path)
         for block in trace.asset_holding_blocks(bfile.blocks):
             for usage in blocks2assets.iter_assets(block):
                 use = _use(path, block.code, usage)
+                if (use.path, use.kind) in seen:
+                    continue
+                seen.add((use.path, use.kind))
                 if block.code == b"SC" and use.kind == "sequence":
                     use = replace(use, spans=spans.get(use.path))
                 yield use

@@ -15,6 +15,9 @@ from vstudio.render.scanners import Record, resolve, scanner
 def scan_kra(path: Path) -> Iterator[Record]:
     with zipfile.ZipFile(path) as z:
         root = ET.fromstring(z.read("maindoc.xml"))
+        # Krita saves a 0-100 range in every document; only keyframes make an animation
+        # (RenderChan's test, and what `krita --export-sequence` refuses without)
+        animated = any(n.endswith(".keyframes.xml") for n in z.namelist())
     width = height = 0
     start = end = 0
     fps = 24.0
@@ -25,7 +28,7 @@ def scan_kra(path: Path) -> Iterator[Record]:
         elif tag == "layer" and el.get("nodetype") == "filelayer" and el.get("source"):
             target = resolve(path.parent, el.get("source", ""))
             yield Use(str(target), "layer", target.exists(), el.get("name", ""))
-        elif tag == "range" and el.get("from") is not None:
+        elif tag == "range" and el.get("from") is not None and animated:
             start, end = int(el.get("from", "0")), int(el.get("to", "0"))
         elif tag == "framerate" and el.get("value"):
             fps = float(el.get("value", "24"))

@@ -34,6 +34,8 @@ def scan_sif(path: Path) -> Iterator[Record]:
                     kind = _FILE_LAYERS[el.get("type", "")]
                     if ref.lower().endswith(".lst"):
                         kind = "list"
+                    if (ref, kind) in seen:
+                        continue
                     seen.add((ref, kind))
                     detail = el.get("desc") or el.get("type") or ""
                     yield _use(path, ref, kind, detail)
@@ -41,7 +43,8 @@ def scan_sif(path: Path) -> Iterator[Record]:
             # A family is usually an installed font's name; a path to a font file is a use.
             family = next((str(p.findtext("string") or "").strip() for p in el.findall("param")
                            if p.get("name") == "family"), "")
-            if family.lower().endswith(_FONT_FILES):
+            if _font_file(path, family) and (family, "font") not in seen:
+                seen.add((family, "font"))
                 yield _use(path, family, "font", el.get("desc") or "text")
         use = el.get("use")
         # use="file.sif#" is an external canvas, "file.sif#:id" an exported value;
@@ -53,6 +56,15 @@ def scan_sif(path: Path) -> Iterator[Record]:
                 yield _use(path, ref, "canvas", use)
     if root.tag == "canvas":
         yield _scene(root)
+
+
+def _font_file(path: Path, family: str) -> bool:
+    """Whether a text layer's family names a font file. Synfig also takes a file name
+    (``DejaVuSans-Bold.ttf``) as a family that fontconfig resolves, so only a path with a
+    folder, or a file beside the scene, is a file the scene uses."""
+    if not family.lower().endswith(_FONT_FILES):
+        return False
+    return "/" in family.replace("\\", "/") or resolve(path.parent, family).exists()
 
 
 def _use(path: Path, ref: str, kind: str, detail: str) -> Use:

@@ -11,10 +11,13 @@ directly (a library's own uses come from scanning the library). Register one wit
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import re
+import shutil
 import string
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -51,7 +54,7 @@ def _load() -> None:
     # top, keeps this module free of import cycles and cheap when only stat caches are hit.
     global _loaded
     if not _loaded:
-        from vstudio.render import scan_blend, scan_krita, scan_synfig  # noqa: F401
+        from vstudio.render import scan_blend, scan_krita, scan_svg, scan_synfig  # noqa: F401
 
         _loaded = True
 
@@ -118,3 +121,23 @@ def expand_sequence(path: str) -> list[str]:
     # Only the same prefix followed by digits: "other.png" is not frame 0 of "0001.png".
     frame = re.compile(re.escape(stem) + r"\d+" + re.escape(p.suffix) + "$")
     return sorted(f for f in glob.glob(pattern) if frame.match(os.path.basename(f)))
+
+
+@functools.cache
+def _installed_fonts() -> dict[str, str]:
+    """Font files fontconfig knows, by file name."""
+    fc_list = shutil.which("fc-list")
+    if not fc_list:
+        return {}
+    try:
+        out = subprocess.run([fc_list, "-f", "%{file}\\n"], capture_output=True, text=True,
+                             timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {os.path.basename(f): f for f in out.splitlines() if f}
+
+
+def installed_font(name: str) -> str | None:
+    """The installed font file named ``name`` (``DejaVuSans-Bold.ttf``), if any: Synfig
+    and Blender fall back to it when a scene's font path is not there."""
+    return _installed_fonts().get(name)

@@ -45,6 +45,9 @@ class FileCache:
         self.assembled: dict[str, str] = {}
         # "profile:file" -> what its last render here was made from (to say why it changed)
         self.last: dict[str, dict[str, str]] = {}
+        # files vstudio wrote beside the sources: absolute path -> [size, mtime_ns]; what
+        # is not here (or changed since) is someone else's and is never deleted or replaced
+        self.written: dict[str, list[Any]] = {}  # [size, mtime_ns, content id if known]
         self.dirty = False
         self.hashed = 0  # files read for their content this run
         self.scanned = 0  # files parsed this run
@@ -56,6 +59,7 @@ class FileCache:
                     self.scans = data.get("scans", {})
                     self.assembled = data.get("assembled", {})
                     self.last = data.get("last", {})
+                    self.written = data.get("written", {})
             except (OSError, ValueError):
                 pass  # a missing or damaged cache only costs time
 
@@ -102,7 +106,7 @@ class FileCache:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"version": CACHE_VERSION, "files": self.files,
                                    "scans": self.scans, "assembled": self.assembled,
-                                   "last": self.last}),
+                                   "last": self.last, "written": self.written}),
                        encoding="utf-8")
         os.replace(tmp, self.path)
         self.dirty = False

@@ -1,11 +1,14 @@
 """The repository through ``vstudio serve``: a working-copy backend and a ``RepoReader``.
 
 Metadata goes to ``/api/repo/...``; bytes go through the store's ``RemoteStore`` (which
-uses pre-signed bucket URLs where the server offers them and verifies every hash).
+uses pre-signed bucket URLs where the server offers them and verifies every hash). A tree
+comes with a read grant per file; the reader keeps them in the store and fetches the tree
+again when a grant it needs is about to expire (a long-lived mount).
 """
 
 from __future__ import annotations
 
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +24,7 @@ from vstudio.repo.service import Change
 
 if TYPE_CHECKING:
     from vstudio.store.api import ObjectStore
+    from vstudio.store.remote import RemoteStore
 
 class Client:
     """Repository calls to the server; errors mapped once, in ``vstudio.httpapi``."""
@@ -38,10 +42,14 @@ class Client:
         return r.json() if r.status_code != 204 and r.content else None
 
     @cached_property
-    def store(self) -> ObjectStore:
+    def remote(self) -> RemoteStore:
         from vstudio.store.remote import RemoteStore
 
-        return RemoteStore(self.server, self.token)  # type: ignore[return-value]
+        return RemoteStore(self.server, self.token)
+
+    @property
+    def store(self) -> ObjectStore:
+        return self.remote  # type: ignore[return-value]
 
 
 def _p(project: str) -> str:
@@ -53,6 +61,22 @@ class RemoteReader:
 
     def __init__(self, server: str, token: str | None) -> None:
         self.client = Client(server, token)
+        self._origin: dict[str, tuple[str, int]] = {}  # id -> a tree that granted it
+        self._base: tuple[str, int] | None = None
+        self._tried: dict[str, float] = {}  # id -> when its grant was last sought
+        self.client.remote.renew = self._renew
+
+    def _renew(self, oid: str) -> None:
+        """Fetch again the tree that granted ``oid`` (or the working copy's base tree),
+        at most once a minute per id: an id no tree holds costs one try."""
+        origin = self._origin.get(oid) or self._base
+        now = time.monotonic()
+        if origin is None or self._tried.get(oid, -60.0) > now - 60:
+            return
+        if len(self._tried) > 100_000:
+            self._tried.clear()
+        self._tried[oid] = now
+        self.tree(*origin)
 
     def head(self, project: str) -> int:
         return int(self.client.call("GET", _p(project))["head"])
@@ -70,6 +94,12 @@ class RemoteReader:
 
     def tree(self, project: str, rev: int) -> dict[str, Entry]:
         doc = self.client.call("GET", f"{_p(project)}/tree/{int(rev)}")
+        grants = doc.get("grants") or []
+        self.client.remote.remember({e[1]: g for e, g in zip(doc["entries"], grants,
+                                                             strict=False)})
+        if len(self._origin) > 1_000_000:
+            self._origin.clear()
+        self._origin.update((e[1], (project, int(rev))) for e in doc["entries"])
         return {e[0]: Entry(e[0], e[1], int(e[2]), int(e[3]), float(e[4]))
                 for e in doc["entries"]}
 
@@ -116,6 +146,11 @@ class RemoteBackend:
     def tags(self) -> dict[str, int]:
         return self.reader.tags(self.project)
 
+    def grant_base(self, rev: int) -> None:
+        """Objects of ``rev`` may be read without fetching its tree first (revert, diff):
+        their grants come with that tree when first needed."""
+        self.reader._base = (self.project, rev)
+
     def set_tag(self, name: str, rev: int | None) -> int:
         tags = self.client.call("POST", _p(self.project) + "/tags",
                                 json={"name": name, "rev": rev})
@@ -142,10 +177,12 @@ class RemoteBackend:
 
     def _commit(self, message: str, changes: list[Change],
                 imp: dict[str, Any] | None) -> int:
+        grant = self.client.remote.grant
         body: dict[str, Any] = {"message": message, "changes": [
             {"path": c.path, "old": None if imp else c.old,  # imports skip the check
              "new": None if c.new is None else {"oid": c.new.oid, "size": c.new.size,
-                                                "mode": c.new.mode, "mtime": c.new.mtime}}
+                                                "mode": c.new.mode, "mtime": c.new.mtime},
+             "grant": None if c.new is None else grant(c.new.oid)}
             for c in changes]}
         if imp:
             body["import"] = imp
@@ -170,11 +207,12 @@ class RemoteBackend:
         import blake3
 
         body = b"".join(struct.pack("<Q", len(b)) + b for b in blobs)
-        ids = self.client.call("POST", _p(self.project) + "/blobs/put", content=body,
-                               headers={"Content-Type": "application/octet-stream"})["ids"]
+        doc = self.client.call("POST", _p(self.project) + "/blobs/put", content=body,
+                               headers={"Content-Type": "application/octet-stream"})
         want = [blake3.blake3(b).hexdigest() for b in blobs]
-        if ids != want:
+        if doc["ids"] != want:
             raise CorruptObject("the server stored other bytes than were sent")
+        self.client.remote.remember(dict(zip(want, doc.get("grants") or [], strict=False)))
         return want
 
     def get_many(self, oids: list[str]) -> list[bytes]:
@@ -183,8 +221,9 @@ class RemoteBackend:
 
         import blake3
 
+        grant = self.client.remote.grant
         body = self.client.call("POST", _p(self.project) + "/blobs", raw=True,
-                                json={"ids": oids})
+                                json={"ids": oids, "grants": [grant(o) or "" for o in oids]})
         view = memoryview(body)
         out: list[bytes] = []
         at = 0

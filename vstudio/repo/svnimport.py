@@ -33,6 +33,7 @@ from vstudio.repo.service import ANY, Change
 from vstudio.repo.svndump import PIECE, BadDump, Reader, Record, Text, next_record, number
 from vstudio.store.api import NO_PROGRESS, Progress, Writer
 
+SMALL_TEXT = 1 << 20  # texts up to this size are stored from memory
 CARRIED = {"svn:needs-lock", "svn:executable"}
 REV_PROPS = {"svn:log", "svn:author", "svn:date"}
 ORIGINAL = "svn-original-rev"  # revision property: the Subversion number, when renumbered
@@ -90,6 +91,7 @@ class _Importer:
         self.rev_map: dict[int, int] = {}  # Subversion number -> project number
         self.dirs: set[str] = set()
         self.rules: set[str] = set()
+        self.seen: dict[str, tuple[str, int]] = {}  # SHA-1 of a text -> (id, size)
         self.new_rules: list[str] = []
         self.notes = _Notes()
         self.versions = self.imported = self.skipped = 0
@@ -225,14 +227,11 @@ class _Importer:
             props.update(rec.props)
             self._note_props(rec, path, False, where)
         mode = 0o755 if "svn:executable" in props else 0o644
-        if rec.text is not None:
-            delta = rec.get("Text-delta") == "true"
-            oid, size = self.text(rec.text, delta, current if delta else None,
-                                  rec.get("Text-content-md5"))
+        if rec.text is not None or (current is None and action in ("add", "replace")):
+            # (no text and nothing to copy: an empty file)
+            oid, size = self.text(rec, path, current, current or self.files.get(path))
         elif current is not None:
             oid, size = current.oid, current.size
-        elif action in ("add", "replace"):
-            oid, size = self.text(_EMPTY, False, None, None)  # an empty file
         else:
             raise BadDump("a change to a file that does not exist")
         self._set(Entry(path, oid, size, mode, 0.0), changes)
@@ -269,19 +268,47 @@ class _Importer:
         self.props[path] = dict(self.props.get(cpath) or self._carried(cpath, src))
         return src
 
-    def text(self, content: Text, delta: bool, base: Entry | None,
-             md5: str | None) -> tuple[str, int]:
+    def text(self, rec: Record, path: str, base: Entry | None,
+             previous: Entry | None) -> tuple[str, int]:
+        """Store a node's text (``base``: what a delta applies to); (id, size).
+
+        Texts seen before in this import (same SHA-1, as svnadmin's rep-sharing finds
+        them) are not stored again. A .blend's previous version lets the store delta it.
+        """
+        content = rec.text or _EMPTY
+        sha1 = rec.get("Text-content-sha1") or None
+        if sha1 in self.seen:
+            content.drain()
+            return self.seen[sha1]  # type: ignore[index]
+        delta = rec.get("Text-delta") == "true"
+        if not delta and content.left <= SMALL_TEXT:  # in memory: no temporary file
+            data = content.read()
+            _verify(rec, hashlib.md5(data, usedforsecurity=False),
+                    hashlib.sha1(data, usedforsecurity=False) if sha1 else None)
+            got = self._writer().put_bytes(data), len(data)
+        else:
+            got = self._text_file(rec, content, base if delta else None, previous, path)
+        self.versions += 1
+        if sha1:
+            self.seen[sha1] = got
+        return got
+
+    def _text_file(self, rec: Record, content: Text | _Empty, base: Entry | None,
+                   previous: Entry | None, path: str) -> tuple[str, int]:
         out_path = self.tmp / "text"
-        h = hashlib.md5(usedforsecurity=False)
+        md5 = hashlib.md5(usedforsecurity=False)
+        sha1 = hashlib.sha1(usedforsecurity=False) if rec.get("Text-content-sha1") else None
         size = 0
         with open(out_path, "wb") as out:
             def write(b: bytes) -> None:
                 nonlocal size
                 out.write(b)
-                h.update(b)
+                md5.update(b)
+                if sha1 is not None:
+                    sha1.update(b)
                 size += len(b)
 
-            if delta:
+            if rec.get("Text-delta") == "true":
                 with open(self._base_file(base), "rb") as src:
                     def read_source(off: int, n: int) -> bytes:
                         src.seek(off)
@@ -292,14 +319,19 @@ class _Importer:
                 while content.left:
                     write(content.read(PIECE))
         content.drain()
-        if md5 and h.hexdigest() != md5:
-            raise BadDump("the text does not match its MD5 (the dump is corrupt)")
-        self.versions += 1
+        _verify(rec, md5, sha1)
+        w: Any = self._writer()
+        if previous is not None and path.endswith(".blend"):
+            # As a working copy's commit does: the store may delta it against its base.
+            return w.put_file(out_path, previous=previous.oid), size
+        return w.put_file(out_path), size
+
+    def _writer(self) -> Writer:
         if self.w is None:
             # One write batch per revision: its objects are durable when it closes,
             # before the revision that names them is committed.
             self.w = self.batch.enter_context(self.b.store.writer())
-        return self.w.put_file(out_path), size
+        return self.w
 
     def _base_file(self, entry: Entry | None) -> Path:
         base = self.tmp / "base"
@@ -433,6 +465,15 @@ class _Empty:
 
 
 _EMPTY: Any = _Empty()
+
+
+def _verify(rec: Record, md5: Any, sha1: Any) -> None:
+    want = rec.get("Text-content-md5")
+    if want and md5.hexdigest() != want:
+        raise BadDump("the text does not match its MD5 (the dump is corrupt)")
+    want = rec.get("Text-content-sha1")
+    if want and sha1 is not None and sha1.hexdigest() != want:
+        raise BadDump("the text does not match its SHA-1 (the dump is corrupt)")
 
 
 def _author(rprops: dict[str, bytes]) -> str:

@@ -197,6 +197,27 @@ class Ignore:
                             + [p for p in patterns if not p.endswith("/")])
         self.files = Matcher([p for p in patterns if not p.endswith("/")])
         self.extra = extra_files  # conflict copies: never committed
+        self._tracked_dirs: set[str] | None = None
+        self.hidden: set[str] = set()  # ignored folders entered only for tracked files
+
+    def enter_ignored(self, rel: str, table: Table) -> bool:
+        if self.holds_tracked(rel, table):
+            self.hidden.add(rel)
+            return True
+        return False
+
+    def holds_tracked(self, rel: str, table: Table) -> bool:
+        """Whether a matching folder holds tracked files: those are never ignored (a
+        commit would delete them). Built on the first ignored folder seen."""
+        if self._tracked_dirs is None:
+            dirs: set[str] = set()
+            for p in table.paths:
+                i = p.rfind("/")
+                while i > 0 and p[:i] not in dirs:
+                    dirs.add(p[:i])
+                    i = p.rfind("/", 0, i)
+            self._tracked_dirs = dirs
+        return rel in self._tracked_dirs
 
     def skip_dir(self, rel: str, name: str) -> bool:
         return self.dirs(rel, name)
@@ -271,6 +292,7 @@ def _scan_dirs(root: str, dirs: list[str], ign: Ignore, table: Table, out: Scan,
             out.hits.append(rel)
             continue
         dir_mtime = os.fstat(fd).st_mtime_ns
+        hidden = rel in ign.hidden  # an ignored folder entered for its tracked files
         clean = True
         mine: list[str] = []
         try:
@@ -282,7 +304,8 @@ def _scan_dirs(root: str, dirs: list[str], ign: Ignore, table: Table, out: Scan,
             for e in it:
                 name = e.name
                 r = rel + "/" + name if rel else name
-                if name in names or (suffixes and name.endswith(suffixes)):
+                if (hidden or name in names or (suffixes and name.endswith(suffixes))) \
+                        and r not in pos and not ign.holds_tracked(r, table):
                     continue  # ignored (file or folder): no stat needed
                 try:
                     # One stat call gives the type too: cheaper than is_symlink()/is_dir().
@@ -293,7 +316,9 @@ def _scan_dirs(root: str, dirs: list[str], ign: Ignore, table: Table, out: Scan,
                 kind = s.st_mode & 0o170000
                 if kind != 0o100000:  # not a regular file
                     if kind == 0o040000:
-                        if not (not rel and name == META) and not ign.skip_dir(r, name):
+                        if not (not rel and name == META) and (
+                                not (hidden or ign.skip_dir(r, name))
+                                or ign.enter_ignored(r, table)):
                             subdirs.append(r)
                             mine.append(r)
                     else:
@@ -301,8 +326,8 @@ def _scan_dirs(root: str, dirs: list[str], ign: Ignore, table: Table, out: Scan,
                         if kind == 0o120000:
                             out.links.append(r)
                     continue
-                if slow and ign.skip_file(r, name):
-                    continue
+                if (slow or hidden) and r not in pos and (hidden or ign.skip_file(r, name)):
+                    continue  # a tracked file is never ignored
                 i = pos.get(r)
                 if i is None:
                     changed[r] = s

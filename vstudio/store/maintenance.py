@@ -28,7 +28,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import blake3
@@ -136,8 +136,10 @@ def _children(store: Store, key: bytes, e: fmt.IndexEntry) -> Iterator[bytes]:
             yield ent.id
 
 
-def reachable(store: Store, roots: Iterable[bytes]) -> tuple[set[bytes], list[str]]:
-    seen: set[bytes] = set()
+def reachable(store: Store, roots: Iterable[bytes],
+              seen: set[bytes] | None = None) -> tuple[set[bytes], list[str]]:
+    """Blobs reached from ``roots`` (added to ``seen``, walked only once) and problems."""
+    seen = set() if seen is None else seen
     problems: list[str] = []
     todo = list(roots)
     while todo:
@@ -156,16 +158,43 @@ def reachable(store: Store, roots: Iterable[bytes]) -> tuple[set[bytes], list[st
     return seen, problems
 
 
-def ref_roots(store: Store) -> set[bytes]:
+def ids_in(value: bytes) -> set[bytes]:
     """Every 64-hex id written anywhere in a ref's value keeps that object alive."""
+    return {bytes.fromhex(m.decode()) for m in _HEX.findall(value)}
+
+
+def ref_roots(store: Store) -> set[bytes]:
     roots: set[bytes] = set()
     for name in store.list_refs():
-        with contextlib.suppress(ObjectMissing):
-            roots.update(bytes.fromhex(m.decode()) for m in _HEX.findall(store.get_ref(name)))
+        with contextlib.suppress(ObjectMissing):  # deleted since the listing
+            roots.update(ids_in(store.get_ref(name)))
     return roots
 
 
-def check(store: Store, read_data: bool = False) -> list[str]:
+def check_roots(store: Store, live: Iterable[str] = ()) -> list[str]:
+    """Walk from every root: each ref, then the ids the catalog keeps (``live``).
+
+    Each problem names the root it was reached from, so a dangling ref is named."""
+    problems: list[str] = []
+    values: dict[str, bytes] = {}
+    for name in store.list_refs():  # a failing listing is an error, not "consistent"
+        try:
+            values[name] = store.get_ref(name)
+        except ObjectMissing:
+            continue  # deleted since the listing
+        except StoreError as err:
+            problems.append(f"ref {name}: {err.message}")
+    # A ref may name another ref's value by its id (a commit its parent commit, whose
+    # bytes live in a ref): such an id is satisfied by that ref, not by an object.
+    seen = {blake3.blake3(v).digest() for v in values.values()}
+    for name, value in values.items():
+        problems += [f"ref {name}: {p}" for p in reachable(store, ids_in(value), seen)[1]]
+    live_ids = {bytes.fromhex(x) for x in live}
+    problems += [f"catalog: {p}" for p in reachable(store, live_ids, seen)[1]]
+    return problems
+
+
+def check(store: Store, read_data: bool = False, live: Iterable[str] = ()) -> list[str]:
     store.index.refresh()
     problems = [f"index of pack {p}: {why}" for p, why in sorted(store.index.bad.items())]
     packs = {o.name.rsplit("/", 1)[-1]: o for o in store.backend.list(PACK_PREFIX)}
@@ -183,13 +212,7 @@ def check(store: Store, read_data: bool = False) -> list[str]:
     files = [(k, e) for k, (_, e) in store.index.blobs.items() if e.base_kind == fmt.RECIPE]
     _, missing = reachable(store, (k for k, _ in files))
     problems += sorted(set(missing))
-    with contextlib.suppress(Exception):
-        for name in store.list_refs():
-            try:
-                store.get_ref(name)
-            except StoreError as err:
-                problems.append(err.message)
-    return problems
+    return problems + check_roots(store, live)
 
 
 def _check_pack_data(store: Store, pack: str, entries: list[fmt.IndexEntry]) -> list[str]:
@@ -310,10 +333,20 @@ def _maybe_repack(store: Store, pack: str, entries: list[fmt.IndexEntry],
     waste = sum(e.length for e in entries if dead(e))
     if not total or waste / total < REPACK_WASTE:
         return 0
-    data = store.backend.get(pack_object(pack))
+    move_blobs(store, pack, store.backend.get(pack_object(pack)), lambda e: not dead(e))
+    for e in entries:
+        if e.key in deletable:
+            doomed.pop(e.key, None)
+    return 1
+
+
+def move_blobs(store: Store, pack: str, data: bytes,
+               keep: Callable[[fmt.IndexEntry], bool]) -> None:
+    """Copy the blobs of ``pack`` (its bytes: ``data``) that ``keep`` accepts into a new
+    pack, then delete the old pack and its index."""
     with store.writer() as w:
-        for e in entries:
-            if not dead(e) and e.key not in w._written:
+        for e in store.index.packs.get(pack, []):
+            if keep(e) and e.key not in w._written:
                 # Sealed bytes move as they are: their associated data is the blob's id.
                 w._append(e.key, e.kind, e.chunker, e.raw_length,
                           data[e.offset:e.offset + e.length], e.check, e.file_size)
@@ -321,10 +354,6 @@ def _maybe_repack(store: Store, pack: str, entries: list[fmt.IndexEntry],
     store.backend.delete(index_object(pack))
     store.backend.delete(pack_object(pack))
     store.index.remove_packs([pack])
-    for e in entries:
-        if e.key in deletable:
-            doomed.pop(e.key, None)
-    return 1
 
 
 def _size(store: Store, pack: str) -> int:

@@ -455,10 +455,11 @@ class Store:
 
         return gc(self, live, grace_seconds)
 
-    def check(self, read_data: bool = False) -> list[str]:
+    def check(self, read_data: bool = False, live: Iterable[str] = ()) -> list[str]:
+        """Problems found walking packs, indexes and every root (refs, then ``live``)."""
         from vstudio.store.maintenance import check
 
-        return check(self, read_data)
+        return check(self, read_data, live)
 
     def stats(self) -> dict[str, Any]:
         from vstudio.store.maintenance import stats

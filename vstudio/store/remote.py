@@ -6,6 +6,10 @@ lacks, and only those travel; a transformed file's recipe (its pieces, the trans
 its parameters) goes last, and the server checks that it rebuilds the file's id.
 Whole-file reads are checked against the id on arrival (a wrong byte raises
 ``CorruptObject`` and leaves no file behind).
+
+Reads carry the read grant the server handed out with the id (a tree, a job's outputs, a
+task, an upload: see ``vstudio.grants``); the store keeps them in ``grants``, and calls
+``renew`` for an id whose grant is about to expire.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
+import re
 import struct
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -32,6 +38,7 @@ from vstudio.errors import (
     ServerError,
     VStudioError,
 )
+from vstudio.grants import proof_key
 from vstudio.store.api import NO_PROGRESS, Progress
 from vstudio.store.chunking import FASTCDC, Split, pick_chunker
 from vstudio.store.codec import Codec
@@ -42,6 +49,14 @@ from vstudio.store.verify import StreamCheck
 from vstudio.store.writer import _hash_file
 
 log = logging.getLogger("vstudio.store")
+_HEX = re.compile(rb"[0-9a-f]{64}")
+
+
+def _expires(grant: str) -> float:
+    try:
+        return int(grant.partition(".")[0], 16)
+    except ValueError:
+        return 0.0
 
 UPLOAD_BATCH = 16 << 20  # bytes of chunks per missing-check and upload request (one pack)
 UPLOADS = 3  # upload requests under way at once
@@ -79,6 +94,7 @@ class _Uploads:
         self._nbytes = 0
         self._pool = ThreadPoolExecutor(UPLOADS)
         self._sending: list[Any] = []
+        self.proofs: dict[str, dict[str, str]] = {}  # chunk id -> proof the bytes are here
 
     def add(self, data: bytes, inline: bool = False, key: bytes | None = None) -> None:
         if inline:
@@ -103,7 +119,7 @@ class _Uploads:
             if self._batch:
                 self._send()
             for f in self._sending:
-                f.result()
+                self.proofs.update(f.result())
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -181,17 +197,18 @@ class RemoteWriter:
             log.warning("chunker %s does not rebuild %s exactly; using fastcdc",
                         chunker.name, path)
             return None
-        body: dict[str, Any] = {"id": want.hex(), "pieces": up.pieces, "chunker": chunker.name}
+        body: dict[str, Any] = {"id": want.hex(), "pieces": up.pieces, "chunker": chunker.name,
+                                "proofs": up.proofs}
         if split.transform:
             body.update(transform=split.transform, params=split.params)
         try:
-            resp = self.store._post("/files", json=body)
+            oid = self.store._file(body)
         except BadInput as e:  # an older or stricter server: the plain way still works
             log.warning("the server refused the %s pieces of %s (%s); using fastcdc",
                         chunker.name, path, e)
             return None
         progress.advance(size)
-        return str(resp.json()["id"])
+        return oid
 
     def put_bytes(self, data: bytes) -> str:
         import io
@@ -207,9 +224,8 @@ class RemoteWriter:
                 progress.advance(len(piece.data))
         finally:
             up.finish()
-        oid = hasher.hexdigest()
-        resp = self.store._post("/files", json={"id": oid, "pieces": up.pieces})
-        return str(resp.json()["id"])
+        return self.store._file({"id": hasher.hexdigest(), "pieces": up.pieces,
+                                 "proofs": up.proofs})
 
     def __enter__(self) -> RemoteWriter:
         return self
@@ -230,6 +246,31 @@ class RemoteStore:
         self.direct = direct
         self.bucket = httpx.Client(timeout=timeout)
         self._transformed: set[str] = set()  # ids whose ranges cannot be checked by chunk
+        self.grants: dict[str, str] = {}  # object id -> this user's read grant
+        self.renew: Callable[[str], None] | None = None  # refreshes the grant of an id
+
+    def remember(self, grants: Mapping[str, str]) -> None:
+        """Keep read grants the server handed out (``{id: grant}``)."""
+        self.grants.update(grants)
+
+    def grant(self, oid: str) -> str | None:
+        """This user's read grant for ``oid`` (renewed when about to expire), or None."""
+        g = self.grants.get(oid)
+        if self.renew is not None and (g is None or _expires(g) < time.time() + 60):
+            self.renew(oid)
+            g = self.grants.get(oid)
+        return g
+
+    def _g(self, oid: str, **params: Any) -> dict[str, Any]:
+        g = self.grant(oid)
+        return {**params, "g": g} if g else params
+
+    def _file(self, body: dict[str, Any]) -> str:
+        """Record an uploaded file's pieces; keep the read grant the answer carries."""
+        doc = self._post("/files", json=body).json()
+        if doc.get("grant"):
+            self.grants[str(doc["id"])] = str(doc["grant"])
+        return str(doc["id"])
 
     def close(self) -> None:
         self.http.close()
@@ -246,15 +287,27 @@ class RemoteStore:
     def _post(self, path: str, **kw: Any) -> httpx.Response:
         return self._request("POST", path, **kw)
 
-    def _upload(self, batch: list[tuple[bytes, bytes]], chunker: str = "fastcdc") -> None:
+    def _upload(self, batch: list[tuple[bytes, bytes]],
+                chunker: str = "fastcdc") -> dict[str, dict[str, str]]:
+        """Send the chunks the store lacks; return, per chunk, the proof that this client
+        holds its bytes (a receipt for those sent, a keyed hash for the others)."""
         unique = dict(batch)
-        resp = self._post("/chunks/missing", json={"ids": [k.hex() for k in unique]})
-        missing = [bytes.fromhex(k) for k in resp.json()["missing"]]
+        doc = self._post("/chunks/missing", json={"ids": [k.hex() for k in unique]}).json()
+        missing = [bytes.fromhex(k) for k in doc["missing"]]
+        nonce = str(doc.get("nonce") or "")
+        proofs: dict[str, dict[str, str]] = {}
+        if nonce:
+            key = proof_key(nonce)
+            sent = set(missing)
+            proofs = {k.hex(): {"nonce": nonce, "mac": blake3.blake3(d, key=key).hexdigest()}
+                      for k, d in unique.items() if k not in sent}
         if not missing:
-            return
+            return proofs
         body = b"".join(k + struct.pack("<I", len(unique[k])) + unique[k] for k in missing)
-        self._post("/chunks", content=body, params={"chunker": chunker},
-                   headers={"Content-Type": "application/octet-stream"})
+        resp = self._post("/chunks", content=body, params={"chunker": chunker},
+                          headers={"Content-Type": "application/octet-stream"})
+        proofs.update({k: {"receipt": r} for k, r in (resp.json().get("receipts") or {}).items()})
+        return proofs
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[RemoteWriter]:
@@ -272,13 +325,15 @@ class RemoteStore:
 
     def iter_file(self, oid: str) -> Iterator[bytes]:
         parse_id(oid)
-        plan = self._request("GET", f"/objects/{oid}/plan").json() if self.direct else {}
+        params = self._g(oid)
+        plan = (self._request("GET", f"/objects/{oid}/plan", params=params).json()
+                if self.direct else {})
         if plan.get("direct"):
             yield from self._iter_direct(oid, plan)
             return
         h = blake3.blake3()
         try:
-            with self.http.stream("GET", f"{self.base}/objects/{oid}") as resp:
+            with self.http.stream("GET", f"{self.base}/objects/{oid}", params=params) as resp:
                 if resp.status_code >= 400:
                     resp.read()
                     _raise_for(resp)
@@ -351,31 +406,47 @@ class RemoteStore:
             # The whole chunks covering the range, each checked against its id here.
             try:
                 body = self._request("GET", f"/objects/{oid}/pieces",
-                                     params={"offset": offset, "length": length}).content
+                                     params=self._g(oid, offset=offset, length=length)).content
                 return parse_pieces(body, oid, offset, length)
             except Conflict:  # a transformed file: its bytes are not its chunks'
                 self._transformed.add(oid)
         return self._request("GET", f"/objects/{oid}",
-                             params={"offset": offset, "length": length}).content
+                             params=self._g(oid, offset=offset, length=length)).content
 
     def size(self, oid: str) -> int:
         parse_id(oid)
-        return int(self._request("GET", f"/objects/{oid}/size").json()["size"])
+        return int(self._request("GET", f"/objects/{oid}/size",
+                                 params=self._g(oid)).json()["size"])
 
     def has(self, oid: str) -> bool:
+        """Whether the store holds ``oid`` and this client may read it (without a grant,
+        putting the file again costs only the missing-chunk check and brings one)."""
         parse_id(oid)
+        if oid not in self.grants:
+            return False
         return oid in self._post("/objects/has", json={"ids": [oid]}).json()["present"]
 
+    def _ref_body(self, data: bytes) -> dict[str, Any]:
+        """A ref's bytes with this client's grant for every object id they name (the
+        server takes a ref only from someone who may read what it names)."""
+        ids = {m.decode() for m in _HEX.findall(bytes(data))}
+        return {"data": base64.b64encode(bytes(data)).decode(),
+                "grants": {i: g for i in ids if (g := self.grant(i))}}
+
     def put_ref(self, name: str, data: bytes) -> None:
-        self._request("PUT", f"/refs/{check_ref_name(name)}", content=bytes(data))
+        self._request("PUT", f"/refs/{check_ref_name(name)}", json=self._ref_body(data))
 
     def create_ref(self, name: str, data: bytes) -> bool:
-        resp = self._request("PUT", f"/refs/{check_ref_name(name)}", content=bytes(data),
+        resp = self._request("PUT", f"/refs/{check_ref_name(name)}", json=self._ref_body(data),
                              params={"create": "true"})
         return bool(resp.json()["created"])
 
     def get_ref(self, name: str) -> bytes:
-        return self._request("GET", f"/refs/{check_ref_name(name)}").content
+        """A ref's bytes, with read grants for the objects it names (the render cache)."""
+        doc = self._request("GET", f"/refs/{check_ref_name(name)}",
+                            params={"grants": "true"}).json()
+        self.remember(doc.get("grants") or {})
+        return base64.b64decode(doc["data"])
 
     def list_refs(self, prefix: str = "") -> list[str]:
         return list(self._request("GET", "/refs", params={"prefix": prefix}).json()["refs"])
@@ -395,4 +466,19 @@ class RemoteStore:
         return list(resp.json()["problems"])
 
 
-__all__ = ["RemoteStore", "RemoteWriter"]
+def grant_field(store: Any, oid: str) -> dict[str, str]:
+    """``{"grant": …}`` for a job input naming ``oid``, when ``store`` holds one."""
+    grant = getattr(store, "grant", None)
+    g = grant(oid) if grant is not None else None
+    return {"grant": g} if g else {}
+
+
+def remember_rows(store: Any, rows: Iterable[dict[str, Any]]) -> None:
+    """Keep the grants of rows the server answered (a job's outputs, a task's inputs)."""
+    remember = getattr(store, "remember", None)
+    if remember is not None:
+        remember({str(r["oid"]): str(r["grant"]) for r in rows
+                  if r.get("oid") and r.get("grant")})
+
+
+__all__ = ["RemoteStore", "RemoteWriter", "grant_field", "remember_rows"]

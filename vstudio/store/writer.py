@@ -75,6 +75,10 @@ class Writer:
             = deque()
         self._file_entries: list[fmt.Entry] = []
         self.closed = False
+        # Repair mode (``store repair``): a stored copy is read and checked before it is
+        # reused; a damaged or lost one is stored afresh and noted here (key -> its pack).
+        self.verify_existing = False
+        self.replaced: dict[bytes, str] = {}
 
     # --- the Writer protocol -------------------------------------------------------------
 
@@ -362,7 +366,18 @@ class Writer:
     def _exists(self, key: bytes) -> bool:
         if key in self._written:
             return True
-        return self.store.index.get(key) is not None and not self.store.is_doomed(key)
+        hit = self.store.index.get(key)
+        if hit is None or self.store.is_doomed(key):
+            return False
+        return not self.verify_existing or self._intact(key, hit[0])
+
+    def _intact(self, key: bytes, pack: str) -> bool:
+        try:
+            self.store.blob(key)
+        except (CorruptObject, ObjectMissing):
+            self.replaced[key] = pack
+            return False
+        return True
 
     def _mark_file(self, key: bytes, chunker: str) -> None:
         """Flag a chunk of the pack being filled as a whole file (for stats)."""

@@ -15,8 +15,9 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from vstudio.api.deps import get_studio, user_for_token
-from vstudio.catalog import accounts
+from vstudio.api.deps import forget_token, get_studio, user_for_token
+from vstudio.api.throttle import LoginThrottle, TooManyAttempts
+from vstudio.catalog import accounts, web_sessions
 from vstudio.catalog.accounts import Role
 from vstudio.errors import NotAuthenticated, PermissionDenied
 from vstudio.web import render
@@ -25,10 +26,12 @@ from vstudio.web.session import (
     Session,
     acting_session,
     check_login_csrf,
+    client_address,
     end_session,
     is_secure,
     login_csrf,
     safe_next,
+    session_lifetime,
     session_of,
     set_login_csrf,
     start_session,
@@ -40,7 +43,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 # built yet (the farm, the repository) is simply absent from the navigation.
 SECTIONS = ["vstudio.web.farm_pages", "vstudio.web.jobs_list", "vstudio.web.jobs_pages",
             "vstudio.web.tasks_pages", "vstudio.web.repo_pages"]
-MINTED_COOKIE = "vstudio_minted"  # the session token was made by a password login
+MINTED_COOKIE = "vstudio_minted"  # set by older versions; cleared at logout
 
 
 def setup(app: FastAPI) -> None:
@@ -81,38 +84,47 @@ def login(
 ) -> Response:
     check_login_csrf(request, csrf)
     studio = get_studio(request)
-    minted = False
+    address = client_address(request)
+    throttle: LoginThrottle = request.app.state.login_throttle
+    who = name.strip() if name and not (token and token.strip()) else None
     try:
+        throttle.check(who, address)
         if token and token.strip():
             token = token.strip()
             user = user_for_token(studio, token)
-        elif name and password:
-            user = accounts.user_by_password(studio.engine, name.strip(), password)
-            token = accounts.new_user_token(studio.engine, user.name)
-            minted = True
+        elif who and password:
+            user = accounts.user_by_password(studio.engine, who, password)
+            throttle.succeeded(user.name)
+            token = None
         else:
             return _login_form(request, status=400, name=name or "",
                                error="Enter a token, or a user name and password.")
     except NotAuthenticated as e:
+        throttle.failed(who, address)
         return _login_form(request, status=401, error=e.message, name=name or "")
+    except TooManyAttempts as e:
+        resp = _login_form(request, status=429, error=e.message, name=name or "")
+        resp.headers["Retry-After"] = str(e.retry_after)
+        return resp
     if user.role is Role.WORKER:
         return _login_form(request, status=403, error="A render node's token cannot log in.")
+    lifetime = session_lifetime(studio.config.server)
+    if token is None:  # a password login: a session of its own, which ends
+        token, _ = web_sessions.new_session(studio.engine, user.name, lifetime,
+                                            f"web login from {address}")
     resp = RedirectResponse(safe_next(next) if next != "/" else "/farm", status_code=303)
-    start_session(resp, token, is_secure(request))
-    if minted:
-        resp.set_cookie(MINTED_COOKIE, "1", httponly=True, samesite="lax",
-                        secure=is_secure(request), path="/")
+    start_session(resp, token, is_secure(request), lifetime)
     return resp
 
 
 @router.post("/logout")
 def logout(request: Request, session: Annotated[Session, Depends(acting_session)]) -> Response:
-    if request.cookies.get(MINTED_COOKIE):
-        # A token minted for this browser dies with the session; a typed-in token is the
-        # user's own (their CLI may use it) and stays valid.
-        from vstudio.catalog import web_sessions
-
-        web_sessions.revoke_token(get_studio(request).engine, session.token)
+    engine = get_studio(request).engine
+    known = web_sessions.session_id_of(engine, session.token)
+    if known is not None and known[1] == web_sessions.SESSION:
+        # A password login's session ends here; a typed-in token is the user's own (their
+        # CLI may use it) and stays valid.
+        forget_token(web_sessions.revoke_token(engine, session.token))
     resp = RedirectResponse("/", status_code=303)
     end_session(resp)
     resp.delete_cookie(MINTED_COOKIE, path="/")

@@ -13,20 +13,19 @@ which has no session yet, uses a double-submit cookie instead.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request, Response
 
-from vstudio.api.deps import SESSION_COOKIE, get_studio, user_for_token
+from vstudio.api.deps import CSRF_HEADER, SESSION_COOKIE, csrf_for, get_studio, user_for_token
 from vstudio.catalog.accounts import Role, User
-from vstudio.errors import NotAuthenticated, PermissionDenied, VStudioError
+from vstudio.errors import BadInput, NotAuthenticated, PermissionDenied, VStudioError
 
 LOGIN_CSRF_COOKIE = "vstudio_login_csrf"
 CSRF_FIELD = "csrf"
-CSRF_HEADER = "x-csrf-token"
 SESSION_MAX_AGE = 14 * 24 * 3600
 
 
@@ -52,11 +51,6 @@ class Session:
 
     def may_change_job(self, owner: str | None) -> bool:
         return self.user.is_admin or (self.user.role is Role.ARTIST and owner == self.user.name)
-
-
-def csrf_for(session_token: str) -> str:
-    # Domain-separated so the value differs from the token hash kept in the catalog.
-    return hashlib.sha256(b"vstudio-csrf\0" + session_token.encode()).hexdigest()[:40]
 
 
 def session_of(request: Request) -> Session | None:
@@ -115,8 +109,23 @@ def check_login_csrf(request: Request, sent: str | None) -> None:
         raise CsrfRefused()
 
 
-def start_session(response: Response, token: str, secure: bool) -> None:
-    response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_MAX_AGE, httponly=True,
+def session_lifetime(server: dict[str, Any]) -> float:
+    """Seconds a password login's session lasts: ``[server] session_hours`` (14 days)."""
+    hours = server.get("session_hours", SESSION_MAX_AGE / 3600)
+    if isinstance(hours, bool) or not isinstance(hours, int | float) \
+            or not 0.0001 <= hours <= 24 * 366:
+        raise BadInput(f"[server] session_hours must be a number of hours from 0.0001 to 8784, "
+                       f"not {hours!r}")
+    return float(hours) * 3600
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def start_session(response: Response, token: str, secure: bool,
+                  lifetime: float = SESSION_MAX_AGE) -> None:
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(lifetime), httponly=True,
                         samesite="lax", secure=secure, path="/")
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
 

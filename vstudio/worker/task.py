@@ -178,6 +178,8 @@ class TaskRun:
         if not inputs:
             return
         store = self.w.store()
+        # the read grants the manager handed out with the task: the only reads it allows
+        store.remember([*(self.task.get("inputs") or []), *(self.task.get("upstream") or [])])
         self.on_log(f"vstudio: fetching {len(inputs)} input file(s)")
         def place(oid: str, rel: str) -> None:
             retrying(lambda: self.w.cache.place(store, oid, self.dir / "files" / rel),
@@ -297,12 +299,15 @@ class TaskRun:
                 by_path[path] = self._put_patiently(store, path)
         out = []
         for fo in result.outputs:
-            item: dict[str, Any] = {"frame": fo.frame, "oid": by_path[fo.path], "name": fo.name}
+            oid = by_path[fo.path]
+            item: dict[str, Any] = {"frame": fo.frame, "oid": oid, "name": fo.name,
+                                    "grant": store.grant(oid)}
             if fo.seconds is not None:
                 item["seconds"] = fo.seconds
             if fo.peak_mem:
                 item["peak_mem"] = fo.peak_mem
             if fo.frame in thumbs:
                 item["thumbnail_oid"] = by_path[thumbs[fo.frame]]
+                item["thumbnail_grant"] = store.grant(item["thumbnail_oid"])
             out.append(item)
         return out

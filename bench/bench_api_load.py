@@ -1,0 +1,276 @@
+"""The API under many clients: 200 keep-alive connections against a real `vstudio serve`.
+
+Each client loops over a mix of 80% reads (``GET /api/me``, the job list, one job's page
+data) and 20% job submits, as artists of one project. Peers, alternating in the same run:
+the same load on a SQLite studio and on a PostgreSQL studio. Printed per peer: requests
+and reads per second, p50/p99 latency of reads and of submits (medians over the runs),
+and the PostgreSQL/SQLite ratio. Target from issue 12: >= 1,000 reads/s, read p99 <= 0.5 s.
+
+Loopback only; bounded by --seconds per run and --max-requests per run.
+
+    .venv/bin/python bench/bench_api_load.py [--runs 3] [--clients 200] [--seconds 8]
+        [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--only sqlite|postgresql]
+        [--reads-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ARTISTS = 20
+SEED_JOBS = 200
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection with a bearer token (cheap for the generator)."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port = port
+        self.head = f"Host: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+        for attempt in (1, 2):
+            try:
+                return await self._call(method, path, body)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                self.close()  # the server dropped an idle connection: one fresh try
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _call(self, method: str, path: str, body: Any) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        data = b"" if body is None else json.dumps(body).encode()
+        extra = (f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+                 if body is not None else "")
+        self.writer.write(f"{method} {path} HTTP/1.1\r\n{self.head}{extra}\r\n".encode() + data)
+        assert self.reader is not None
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        return status, (await self.reader.readexactly(length) if length else b"")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+@dataclass
+class Tally:
+    reads: list[float] = field(default_factory=list)
+    writes: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def job_spec(name: str) -> dict[str, Any]:
+    return {"name": name, "project": "film", "blocks": [
+        {"name": "render", "type": "command", "params": {"argv": ["true"]},
+         "frames": "1-10", "chunk": 5}]}
+
+
+async def client_loop(c: Client, tally: Tally, job_ids: list[int], until: float,
+                      budget: list[int], reads_only: bool, rng: random.Random) -> None:
+    while time.perf_counter() < until and budget[0] > 0:
+        budget[0] -= 1
+        roll = rng.random()
+        t = time.perf_counter()
+        if roll < 0.2 and not reads_only:
+            status, body = await c.call("POST", "/api/jobs", job_spec("load"))
+            ok = status == 201
+            if ok:
+                tally.writes.append(time.perf_counter() - t)
+                job_ids.append(json.loads(body)["id"])
+            kind = "submit"
+        else:
+            which = int(roll * 3) % 3
+            if which == 0:
+                kind, path = "me", "/api/me"
+            elif which == 1:
+                kind, path = "list", "/api/jobs?limit=50"
+            else:
+                kind, path = "job", f"/api/jobs/{rng.choice(job_ids)}?tasks=false"
+            status, _ = await c.call("GET", path)
+            ok = status == 200
+            if ok:
+                tally.reads.append(time.perf_counter() - t)
+        if not ok:
+            key = f"{kind} {status}"
+            tally.errors[key] = tally.errors.get(key, 0) + 1
+
+
+def pct(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+async def one_run(port: int, tokens: list[str], job_ids: list[int], pid: int,
+                  args: argparse.Namespace) -> dict[str, float]:
+    import psutil
+
+    server, me = psutil.Process(pid), psutil.Process()
+    clients = [Client(port, tokens[i % len(tokens)]) for i in range(args.clients)]
+    await asyncio.gather(*(c.call("GET", "/api/me") for c in clients))  # connect all first
+    tally = Tally()
+    budget = [args.max_requests]
+    cpu0 = (sum(server.cpu_times()[:2]), sum(me.cpu_times()[:2]))
+    t0 = time.perf_counter()
+    until = t0 + args.seconds
+    await asyncio.gather(*(client_loop(c, tally, job_ids, until, budget, args.reads_only,
+                                       random.Random(i)) for i, c in enumerate(clients)))
+    wall = time.perf_counter() - t0
+    cpu = (sum(server.cpu_times()[:2]) - cpu0[0], sum(me.cpu_times()[:2]) - cpu0[1])
+    for c in clients:
+        c.close()
+    if tally.errors:
+        print(f"    errors: {tally.errors}")
+    return {"req/s": (len(tally.reads) + len(tally.writes)) / wall,
+            "reads/s": len(tally.reads) / wall,
+            "read p50": pct(tally.reads, 0.5), "read p99": pct(tally.reads, 0.99),
+            "submit p50": pct(tally.writes, 0.5), "submit p99": pct(tally.writes, 0.99),
+            "server cpu%": 100 * cpu[0] / wall, "client cpu%": 100 * cpu[1] / wall}
+
+
+@contextmanager
+def serving(db_url: str | None, tmp: Path) -> Iterator[tuple[int, list[str], list[int], int]]:
+    """A fresh studio served by `vstudio serve`: its port, artist tokens, seeded job ids."""
+    import httpx
+
+    from tests.helpers import free_port, wait_for
+    from vstudio.catalog import accounts
+    from vstudio.studio import Studio, init_studio
+
+    root = tmp / f"studio-{uuid.uuid4().hex[:6]}"
+    init_studio(root, store_url=None, db_url=db_url).close()
+    s = Studio.open(root)
+    try:
+        accounts.create_project(s.engine, "film")
+        tokens = [accounts.add_user(s.engine, f"artist{i}", "artist")[1] for i in range(ARTISTS)]
+    finally:
+        s.close()
+    port = free_port()
+    with open(tmp / f"serve-{port}.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "vstudio", "serve", "--studio", str(root),
+                                 "--port", str(port)], stdout=log, stderr=log)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: httpx.get(base + "/openapi.json").status_code == 200, 30, "the server")
+        with httpx.Client(base_url=base, timeout=60) as h:
+            ids = []
+            for i in range(SEED_JOBS):
+                r = h.post("/api/jobs", json=job_spec(f"seed {i}"),
+                           headers={"Authorization": f"Bearer {tokens[i % ARTISTS]}"})
+                r.raise_for_status()
+                ids.append(int(r.json()["id"]))
+        yield port, tokens, ids, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def pg_database(admin_url: str) -> tuple[str, str]:
+    import psycopg
+
+    name = f"vst_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return admin_url.rsplit("/", 1)[0] + "/" + name, name
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--clients", type=int, default=200)
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--max-requests", type=int, default=60_000, help="cap per run")
+    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
+    ap.add_argument("--reads-only", action="store_true", help="no submits in the mix")
+    args = ap.parse_args()
+    if not (1 <= args.clients <= 1000 and 0 < args.seconds <= 120 and 1 <= args.runs <= 20):
+        ap.error("keep it bounded: 1-1000 clients, at most 120 s and 20 runs")
+
+    peers = [p for p in ("sqlite", "postgresql") if args.only in (None, p)]
+    results: dict[str, list[dict[str, float]]] = {p: [] for p in peers}
+    with tempfile.TemporaryDirectory(prefix="vst-bench-load-") as tmp:
+        pg_url, pg_name = pg_database(args.pg) if "postgresql" in peers else (None, "")
+        try:
+            with serving(None, Path(tmp)) as lite, \
+                    (serving(pg_url, Path(tmp)) if pg_url else _none()) as pg:
+                servers = {"sqlite": lite, "postgresql": pg}
+                for run in range(args.runs):
+                    for peer in peers:  # alternating, so drift hits both alike
+                        port, tokens, ids, pid = servers[peer]  # type: ignore[misc]
+                        print(f"run {run + 1} {peer}: load average "
+                              f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
+                        r = asyncio.run(one_run(port, tokens, ids, pid, args))
+                        results[peer].append(r)
+                        print("    " + "  ".join(f"{k} {v:.0f}" if k.endswith(("/s", "%"))
+                                                 else f"{k} {v:.3f} s" for k, v in r.items()))
+        finally:
+            if pg_url:
+                drop_database(args.pg, pg_name)
+    report(results, args)
+
+
+@contextmanager
+def _none() -> Iterator[None]:
+    yield None
+
+
+def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> None:
+    mix = "reads only" if args.reads_only else "80% reads, 20% submits"
+    print(f"\nmedians over {args.runs} runs, {args.clients} clients, {mix}:")
+    med: dict[str, dict[str, float]] = {}
+    for peer, runs in results.items():
+        med[peer] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        m = med[peer]
+        print(f"  {peer:<11} {m['req/s']:7.0f} req/s  {m['reads/s']:7.0f} reads/s  "
+              f"read p50 {m['read p50']:.3f} s  p99 {m['read p99']:.3f} s  "
+              f"submit p50 {m['submit p50']:.3f} s  p99 {m['submit p99']:.3f} s  "
+              f"CPU server {m['server cpu%']:.0f}% client {m['client cpu%']:.0f}%")
+        ok = m["reads/s"] >= 1000 and m["read p99"] <= 0.5
+        print(f"  {'':<11} target (>= 1000 reads/s, read p99 <= 0.5 s): "
+              f"{'met' if ok else 'NOT met'}")
+    if len(med) == 2:
+        a, b = med["postgresql"], med["sqlite"]
+        print(f"  postgresql/sqlite: reads/s x{a['reads/s'] / b['reads/s']:.2f}, "
+              f"read p99 x{a['read p99'] / b['read p99']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,280 @@
+"""Every ``/api/`` route, called by every role, answers the status its rights allow.
+
+The routes come from the application itself (``app.routes``), so a route added without a
+row in ``EXPECTED`` fails this test. Roles, in the order of each row:
+
+    none      no credentials                 garbage   a token nobody was given
+    admin     an admin                       owner     artist with rights on ``film``,
+                                                       owner of the job
+    other     artist with rights on ``film``, not the job's owner
+    viewer    viewer with read on ``film``   worker    a render node's worker token
+    outsider  an artist without any right on ``film``
+
+Path parameters name the project ``film`` (r1 has one file), a job of ``film`` owned by
+``owner`` (a fresh one for each call, so one role's cancel or delete does not change
+what the next role sees), one of its tasks, the worker token's render node, the ref of
+``film``'s r1, and a spare token of ``owner``'s (sessions). Store objects are asked for
+without a read grant: only an admin reads them (``test_store_rights`` covers grants).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ServerProc
+from vstudio.catalog import accounts
+from vstudio.store.remote import RemoteStore
+from vstudio.studio import Studio
+
+ROLES = ("none", "garbage", "admin", "owner", "other", "viewer", "worker", "outsider")
+EMPTY = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"  # blake3(b"")
+REF = "projects/film/revs/0000000001"
+
+# (method, path) -> status per role, in ROLES order.
+A401 = (401, 401)
+EXPECTED: dict[tuple[str, str], tuple[int, ...]] = {
+    ("GET", "/api/me"): (*A401, 200, 200, 200, 200, 200, 200),
+    ("GET", "/api/users"): (*A401, 200, 403, 403, 403, 403, 403),
+    ("POST", "/api/users"): (*A401, 201, 403, 403, 403, 403, 403),
+    ("GET", "/api/projects"): (*A401, 200, 200, 200, 200, 403, 200),
+    ("POST", "/api/projects"): (*A401, 201, 201, 201, 403, 403, 201),  # artists make projects
+    # sessions: everyone their own; the session asked about is a spare token of owner's
+    ("GET", "/api/sessions"): (*A401, 200, 200, 200, 200, 403, 200),
+    ("DELETE", "/api/sessions/{session_id}"): (*A401, 200, 200, 404, 404, 403, 404),
+    # store: uploads for runners; reads only with a grant (none here) or as admin
+    ("POST", "/api/store/chunks/missing"): (*A401, 200, 200, 200, 403, 200, 200),
+    ("POST", "/api/store/chunks"): (*A401, 200, 200, 200, 403, 200, 200),
+    ("POST", "/api/store/files"): (*A401, 200, 200, 200, 403, 200, 200),
+    ("POST", "/api/store/objects/has"): (*A401, 200, 200, 200, 403, 200, 200),
+    ("GET", "/api/store/objects/{oid}/size"): (*A401, 200, 403, 403, 403, 403, 403),
+    ("GET", "/api/store/objects/{oid}/plan"): (*A401, 200, 403, 403, 403, 403, 403),
+    ("GET", "/api/store/objects/{oid}"): (*A401, 200, 403, 403, 403, 403, 403),
+    ("GET", "/api/store/objects/{oid}/pieces"): (*A401, 200, 403, 403, 403, 403, 403),
+    ("GET", "/api/store/refs"): (*A401, 200, 403, 403, 403, 403, 403),
+    ("GET", "/api/store/refs/{name:path}"): (*A401, 200, 403, 403, 403, 403, 403),
+    ("PUT", "/api/store/refs/{name:path}"): (*A401, 403, 403, 403, 403, 403, 403),
+    ("DELETE", "/api/store/refs/{name:path}"): (*A401, 403, 403, 403, 403, 403, 403),
+    ("GET", "/api/store/stats"): (*A401, 200, 200, 200, 200, 403, 200),
+    ("POST", "/api/store/gc"): (*A401, 200, 403, 403, 403, 403, 403),
+    ("POST", "/api/store/check"): (*A401, 200, 403, 403, 403, 403, 403),
+    # repository: read right to read, write right to write; workers neither
+    ("GET", "/api/repo/{project}"): (*A401, 200, 200, 200, 200, 403, 403),
+    ("GET", "/api/repo/{project}/log"): (*A401, 200, 200, 200, 200, 403, 403),
+    ("GET", "/api/repo/{project}/tree/{rev}"): (*A401, 200, 200, 200, 200, 403, 403),
+    ("GET", "/api/repo/{project}/locks"): (*A401, 200, 200, 200, 200, 403, 403),
+    ("POST", "/api/repo/{project}/locks"): (*A401, 200, 200, 200, 403, 403, 403),
+    # a.txt is not locked: writers get as far as the lock table
+    ("POST", "/api/repo/{project}/unlock"): (*A401, 404, 404, 404, 403, 403, 403),
+    ("POST", "/api/repo/{project}/locks/release"): (*A401, 204, 204, 204, 403, 403, 403),
+    ("POST", "/api/repo/{project}/lock-rules"): (*A401, 200, 200, 200, 403, 403, 403),
+    ("GET", "/api/repo/{project}/tags"): (*A401, 200, 200, 200, 200, 403, 403),
+    ("POST", "/api/repo/{project}/tags"): (*A401, 200, 200, 200, 403, 403, 403),
+    ("POST", "/api/repo/{project}/commits"): (*A401, 201, 201, 201, 403, 403, 403),
+    ("POST", "/api/repo/{project}/blobs"): (*A401, 200, 200, 200, 200, 403, 403),
+    ("POST", "/api/repo/{project}/blobs/put"): (*A401, 200, 200, 200, 403, 403, 403),
+    # render nodes: a worker (or an admin) drives its own node; viewers run none
+    ("POST", "/api/workers"): (*A401, 200, 200, 200, 403, 200, 200),
+    ("POST", "/api/workers/{worker_id}/next"): (*A401, 204, 403, 403, 403, 204, 403),
+    ("POST", "/api/workers/{worker_id}/heartbeat"): (*A401, 200, 403, 403, 403, 200, 403),
+    ("POST", "/api/tasks/{task_id}/progress"): (*A401, 409, 409, 409, 403, 409, 409),
+    ("POST", "/api/tasks/{task_id}/done"): (*A401, 409, 409, 409, 403, 409, 409),
+    ("POST", "/api/tasks/{task_id}/fail"): (*A401, 409, 409, 409, 403, 409, 409),
+    ("POST", "/api/tasks/{task_id}/release"): (*A401, 409, 409, 409, 403, 409, 409),
+    # jobs: artists and admins submit; readers of the project see; owner or admin change
+    ("POST", "/api/jobs"): (*A401, 201, 201, 201, 403, 403, 403),
+    ("GET", "/api/jobs"): (*A401, 200, 200, 200, 200, 403, 200),
+    ("GET", "/api/jobs/{job_id}"): (*A401, 200, 200, 200, 200, 403, 403),
+    ("GET", "/api/jobs/{job_id}/outputs"): (*A401, 200, 200, 200, 200, 403, 403),
+    ("POST", "/api/jobs/{job_id}/pause"): (*A401, 200, 200, 403, 403, 403, 403),
+    ("POST", "/api/jobs/{job_id}/resume"): (*A401, 200, 200, 403, 403, 403, 403),
+    ("POST", "/api/jobs/{job_id}/cancel"): (*A401, 200, 200, 403, 403, 403, 403),
+    ("POST", "/api/jobs/{job_id}/retry"): (*A401, 200, 200, 403, 403, 403, 403),
+    ("DELETE", "/api/jobs/{job_id}/blocklist"): (*A401, 200, 200, 403, 403, 403, 403),
+    ("POST", "/api/jobs/{job_id}/priority"): (*A401, 200, 200, 403, 403, 403, 403),
+    ("DELETE", "/api/jobs/{job_id}"): (*A401, 200, 200, 403, 403, 403, 403),
+    ("POST", "/api/tasks/{task_id}/retry"): (*A401, 200, 200, 403, 403, 403, 403),
+    ("GET", "/api/tasks/{task_id}/log"): (*A401, 200, 200, 200, 200, 403, 403),
+    ("GET", "/api/workers"): (*A401, 200, 200, 200, 200, 403, 200),
+    # the node is the worker token's: only an admin steers it from outside
+    ("POST", "/api/workers/{worker_id}/{action}"): (*A401, 200, 403, 403, 403, 403, 403),
+    ("GET", "/api/events"): (*A401, 200, 200, 200, 200, 403, 200),
+}
+
+
+def api_routes(app: Any) -> set[tuple[str, str]]:
+    """(method, path) of every ``/api/`` route the application serves."""
+
+    def walk(routes: list[Any]) -> Iterator[Any]:
+        for r in routes:
+            if hasattr(r, "effective_route_contexts"):  # an included router (FastAPI >= 0.16x)
+                yield from r.effective_route_contexts()
+            elif hasattr(r, "routes"):
+                yield from walk(r.routes)
+            else:
+                yield r
+
+    out = {(m, r.path) for r in walk(app.routes) if getattr(r, "path", "").startswith("/api/")
+           for m in (getattr(r, "methods", None) or ()) if m != "HEAD"}
+    # and every route the contract documents, should the walk above miss a kind of route
+    for path, ops in app.openapi()["paths"].items():
+        if path.startswith("/api/"):
+            out |= {(m.upper(), path) for m in ops}
+    return out
+
+
+def _openapi_path(path: str) -> str:
+    return path.replace("{name:path}", "{name}")
+
+
+class World:
+    """The studio the matrix runs in: users, project ``film``, a worker and jobs."""
+
+    def __init__(self, srv: ServerProc) -> None:
+        self.srv = srv
+        self.n = itertools.count()
+        names = {"owner": ("alice", "artist"), "other": ("bob", "artist"),
+                 "viewer": ("vic", "viewer"), "worker": ("wok", "worker"),
+                 "outsider": ("eve", "artist")}
+        self.tokens = {"none": "", "garbage": "vst_" + "x" * 43, "admin": srv.admin_token}
+        for role, (name, kind) in names.items():
+            self.tokens[role] = srv.add_user(name, kind)
+        s = Studio.open(srv.studio)
+        try:
+            accounts.create_project(s.engine, "film")
+            for name in ("alice", "bob"):
+                accounts.set_right(s.engine, "film", name, "read", True)
+                accounts.set_right(s.engine, "film", name, "write", True)
+            accounts.set_right(s.engine, "film", "vic", "read", True)
+        finally:
+            s.close()
+        store = RemoteStore(srv.url, self.tokens["owner"])
+        self.oid = store.put_bytes(b"frame one")
+        r = self.call("owner", "POST", "/api/repo/film/commits", json={
+            "message": "r1", "changes": [{"path": "a.txt", "grant": store.grant(self.oid),
+                                          "new": {"oid": self.oid, "size": 9}}]})
+        assert r.status_code == 201, r.text
+        self.worker_id = self.call("worker", "POST", "/api/workers",
+                                   json={"name": "node"}).json()["id"]
+
+    def call(self, role: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        token = self.tokens[role]
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers.update(kw.pop("headers", {}))
+        return httpx.request(method, self.srv.url + path, headers=headers, timeout=30, **kw)
+
+    def job(self) -> int:
+        spec = {"name": f"j{next(self.n)}", "project": "film", "blocks": [
+            {"type": "command", "params": {"argv": ["true"]}, "frames": "1"}]}
+        r = self.call("owner", "POST", "/api/jobs", json=spec)
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
+    def task(self) -> int:
+        detail = self.call("owner", "GET", f"/api/jobs/{self.job()}").json()
+        return int(detail["tasks"][0]["id"])
+
+    def session(self) -> int:
+        """A fresh spare token of the owner's: its id (revoking it locks nobody out)."""
+        from vstudio.catalog import web_sessions
+
+        s = Studio.open(self.srv.studio)
+        try:
+            accounts.new_user_token(s.engine, "alice")
+            return max(r.id for r in web_sessions.list_sessions(s.engine, "alice"))
+        finally:
+            s.close()
+
+    def params(self, path: str) -> dict[str, Any]:
+        fill: dict[str, Callable[[], Any]] = {
+            "project": lambda: "film", "rev": lambda: 1, "oid": lambda: self.oid,
+            "name": lambda: REF, "job_id": self.job, "task_id": self.task,
+            "worker_id": lambda: self.worker_id, "action": lambda: "drain",
+            "session_id": self.session}
+        return {k: f() for k, f in fill.items() if "{" + k + "}" in _openapi_path(path)}
+
+    def body(self, method: str, path: str) -> dict[str, Any]:
+        """A valid request body, so the answer is about rights, not about input."""
+        n = next(self.n)
+        job = {"name": f"j{n}", "project": "film", "blocks": [
+            {"type": "command", "params": {"argv": ["true"]}, "frames": "1"}]}
+        bodies: dict[str, Any] = {
+            "/api/users": {"json": {"name": f"u{n}", "role": "viewer"}},
+            "/api/projects": {"json": {"name": f"p{n}"}},
+            "/api/store/chunks/missing": {"json": {"ids": [self.oid]}},
+            "/api/store/chunks": {"content": b"",
+                                  "headers": {"Content-Type": "application/octet-stream"}},
+            "/api/store/files": {"json": {"id": EMPTY, "pieces": []}},
+            "/api/store/objects/has": {"json": {"ids": [self.oid]}},
+            "/api/store/refs/{name:path}": {"json": {"data": "", "grants": {}}},
+            "/api/store/gc": {"json": {"live": [], "grace_seconds": 86400}},
+            "/api/repo/{project}/locks": {"json": {"path": f"l{n}.blend"}},
+            "/api/repo/{project}/unlock": {"json": {"path": "a.txt", "force": True}},
+            "/api/repo/{project}/locks/release": {"json": {"paths": ["a.txt"]}},
+            "/api/repo/{project}/lock-rules": {"json": {"patterns": ["*.psd"]}},
+            "/api/repo/{project}/tags": {"json": {"name": f"t{n}", "rev": 1}},
+            "/api/repo/{project}/commits": {"json": {"message": "m", "changes": [
+                {"path": f"gone{n}.txt", "new": None}]}},
+            "/api/repo/{project}/blobs": {"json": {"ids": []}},
+            "/api/repo/{project}/blobs/put": {
+                "content": b"", "headers": {"Content-Type": "application/octet-stream"}},
+            "/api/workers": {"json": {"name": f"n{n}"}},
+            "/api/workers/{worker_id}/next": {"json": {"timeout": 0}},
+            "/api/workers/{worker_id}/heartbeat": {"json": {"state": "idle"}},
+            "/api/tasks/{task_id}/progress": {"json": {"attempt": 1, "progress": 0.5}},
+            "/api/tasks/{task_id}/done": {"json": {"attempt": 1, "outputs": []}},
+            "/api/tasks/{task_id}/fail": {"json": {"attempt": 1, "error": "x"}},
+            "/api/tasks/{task_id}/release": {"json": {"attempt": 1}},
+            "/api/jobs": {"json": job},
+            "/api/jobs/{job_id}/priority": {"json": {"priority": 10}},
+        }
+        if method in ("GET", "DELETE") and path != "/api/store/refs/{name:path}":
+            return {}
+        return dict(bodies.get(path, {}))
+
+    def status(self, role: str, method: str, path: str) -> int:
+        url = path.replace("{name:path}", "{name}").format(**self.params(path))
+        kw = self.body(method, path)
+        if path == "/api/events":  # a stream: the status line is the answer
+            token = self.tokens[role]
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            with httpx.stream("GET", self.srv.url + url, headers=headers, timeout=30) as r:
+                return r.status_code
+        return self.call(role, method, url, **kw).status_code
+
+
+@pytest.fixture
+def world(server: ServerProc) -> World:
+    return World(server)
+
+
+def test_every_api_route_has_an_expectation(server: ServerProc) -> None:
+    from vstudio.api.app import create_app
+
+    s = Studio.open(server.studio)
+    try:
+        served = {(m, _openapi_path(p)) for m, p in api_routes(create_app(s))}
+    finally:
+        s.close()
+    listed = {(m, _openapi_path(p)) for m, p in EXPECTED}
+    assert served - listed == set(), "routes without a row in EXPECTED"
+    assert listed - served == set(), "rows in EXPECTED for routes that are gone"
+
+
+def test_access_matrix(world: World) -> None:
+    wrong = []
+    table = []
+    for (method, path), want in EXPECTED.items():
+        got = tuple(world.status(role, method, path) for role in ROLES)
+        table.append(f"    ({method!r}, {path!r}): (*A401, {', '.join(map(str, got[2:]))}),")
+        if got != want:
+            wrong.append(f"{method} {path}: want {want}, got {got}")
+    if os.environ.get("VSTUDIO_PRINT_MATRIX"):
+        print("\n".join(table))
+    assert not wrong, "\n".join(wrong)
+    assert len(EXPECTED) * len(ROLES) >= 400  # the matrix's size, for the record

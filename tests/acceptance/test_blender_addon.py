@@ -1,0 +1,193 @@
+"""The Blender add-on in Debian's Blender against a real ``vstudio serve`` (and a worker).
+
+The add-on is installed by ``vstudio blender install`` into a temporary Blender user
+folder (never the real home), then each test opens a working-copy file in headless
+Blender and drives ``bpy.ops.vstudio.*`` through ``blender_driver.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ServerProc
+from tests.helpers import VSTUDIO, cli, need
+from vstudio.jobtypes.samples import PNG_1PX, make_blend
+
+DRIVER = Path(__file__).with_name("blender_driver.py")
+# tokens come from each working copy (or the add-on's preferences), as for an artist
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("VSTUDIO_TOKEN", "VSTUDIO_SERVER")}
+
+
+@dataclass
+class Setup:
+    tmp: Path
+    server: ServerProc
+    ana: str
+    ben: str
+    wc_ana: Path
+    wc_ben: Path
+    env: dict[str, str]
+
+    @property
+    def shot(self) -> Path:
+        return self.wc_ana / "shots" / "a.blend"
+
+    def blender(self, file: Path, steps: list[dict[str, Any]], name: str = "run",
+                env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Open ``file`` in headless Blender with the installed add-on and run ``steps``."""
+        steps_file, out = self.tmp / f"{name}-steps.json", self.tmp / f"{name}-out.json"
+        steps_file.write_text(json.dumps(steps))
+        proc = subprocess.run(
+            ["blender", "-b", str(file), "--python-exit-code", "1", "--python", str(DRIVER),
+             "--", str(steps_file), str(out)],
+            env={**CLEAN_ENV, **self.env, **(env or {})}, capture_output=True, text=True,
+            timeout=600)
+        assert proc.returncode == 0 and out.is_file(), proc.stdout[-3000:] + proc.stderr[-2000:]
+        return list(json.loads(out.read_text()))
+
+
+def texts(rec: dict[str, Any], level: str | None = None) -> list[str]:
+    return [t for lv, t in rec["messages"] if level is None or lv == level]
+
+
+@pytest.fixture
+def setup(server: ServerProc, tmp_path: Path) -> Iterator[Setup]:
+    need("blender", "apt-get install blender")
+    env = {"BLENDER_USER_CONFIG": str(tmp_path / "bl-config"),
+           "BLENDER_USER_SCRIPTS": str(tmp_path / "bl-scripts")}
+    cli("blender", "install", env=env)
+    cli("project", "create", "film", "--studio", str(server.studio))
+    ana, ben = server.add_user("ana"), server.add_user("ben")
+    url = f"{server.url}/film"
+    wc_ana, wc_ben = tmp_path / "ana", tmp_path / "ben"
+    cli("checkout", url, str(wc_ana), "--token", ana)
+    (wc_ana / "tex").mkdir()
+    (wc_ana / "tex" / "wall.png").write_bytes(PNG_1PX)
+    make_blend(wc_ana / "shots" / "a.blend", frames=2, texture=wc_ana / "tex" / "wall.png")
+    cli("lock", "--rule", "*.blend", cwd=wc_ana)
+    cli("commit", "-m", "first shot", cwd=wc_ana)
+    cli("checkout", url, str(wc_ben), "--token", ben)
+    yield Setup(tmp_path, server, ana, ben, wc_ana, wc_ben, env)
+
+
+def test_install_and_zip(tmp_path: Path) -> None:
+    """install enables the add-on in the user's Blender; zip packs both layouts."""
+    need("blender", "apt-get install blender")
+    env = {"BLENDER_USER_CONFIG": str(tmp_path / "cfg"),
+           "BLENDER_USER_SCRIPTS": str(tmp_path / "scripts")}
+    data = json.loads(cli("blender", "install", "--blender", need("blender", "apt-get install "
+                          "blender"), "--json", env=env).stdout)
+    assert data["enabled"] and Path(data["addon"]).is_relative_to(tmp_path / "scripts")
+    assert json.loads((Path(data["addon"]) / "cli.json").read_text())["argv"][:1] == VSTUDIO[:1]
+    probe = ("import bpy, addon_utils; print('STATE', addon_utils.check('vstudio_blender')[1],"
+             " sorted(n for n in dir(bpy.ops.vstudio) if not n.startswith('_')))")
+    proc = subprocess.run(["blender", "-b", "--python-expr", probe], capture_output=True,
+                          text=True, env={**os.environ, **env}, timeout=120)
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("STATE"))
+    assert line.startswith("STATE True") and "'submit'" in line and "'lock'" in line, line
+    z = cli("blender", "zip", str(tmp_path / "a.zip")).stdout.strip()
+    assert "vstudio_blender/__init__.py" in zipfile.ZipFile(z).namelist()
+    cli("blender", "zip", str(tmp_path / "e.zip"), "--extension")
+    names = zipfile.ZipFile(tmp_path / "e.zip").namelist()
+    assert "blender_manifest.toml" in names and "__init__.py" in names
+    bad = cli("blender", "install", "--blender", str(tmp_path / "nope"), check=False)
+    assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0
+    assert "Blender not found" in bad.stderr
+
+
+def test_lock_commit_update_history(setup: Setup) -> None:
+    """An artist's day on one file: lock, change, commit with its texture, update, history."""
+    s = setup
+    change = "import bpy; bpy.context.scene['note'] = 'ana'; bpy.ops.wm.save_mainfile()"
+    note = "import bpy; APP.messages.append(('X', str(bpy.context.scene.get('note'))))"
+    recs = s.blender(s.shot, [
+        {"op": "lock", "args": {"message": "animating"}},
+        {"py": "open(r'%s', 'ab').write(b'\\0')" % (s.wc_ana / "tex" / "wall.png")},
+        {"py": change},
+        {"py": "import bpy; bpy.ops.vstudio.commit(message='cube up', uses=["
+               "{'name': u['path'], 'include': True, **u} "
+               "for u in APP.state(bpy.data.filepath)['changed_uses']])"},
+        {"op": "unlock"},
+        {"op": "history"},
+    ], "day")
+    load, lock, _tex, save, commit, unlock, history = recs
+    assert load["state"]["summary"] == "needs lock" and load["line"] == "needs lock"
+    assert texts(lock, "INFO")[0].startswith("locked shots/a.blend")
+    assert lock["state"]["lock"]["owner"] == "ana" and lock["line"] == "locked by me"
+    assert lock["seconds"] < 0.1  # the call ran off the main thread
+    assert save["state"]["summary"] == "modified, locked by me"
+    assert save["state"]["changed_uses"] == [{"path": "tex/wall.png", "status": "modified"}]
+    assert texts(commit, "INFO") == ["committed r2 (2 paths)"], commit["messages"]
+    assert commit["state"]["rev"] == 2 and commit["state"]["status"] == "normal"
+    assert unlock["state"]["lock"] is None
+    assert [r["rev"] for r in history["history"]] == [2, 1]
+    log = json.loads(cli("log", "-v", "--json", cwd=s.wc_ana).stdout)
+    assert set(log[0]["changed"]) == {"shots/a.blend", "tex/wall.png"}
+
+    # ben changes the shot; ana sees "out of date", updates, and the file is reloaded
+    cli("update", cwd=s.wc_ben)
+    cli("lock", "shots/a.blend", cwd=s.wc_ben)
+    s.blender(s.wc_ben / "shots" / "a.blend", [
+        {"py": "import bpy; bpy.context.scene['note'] = 'ben'; bpy.ops.wm.save_mainfile()"},
+        {"op": "commit", "args": {"message": "cube right"}},
+        {"op": "unlock"}], "ben")
+    recs = s.blender(s.shot, [
+        {"op": "update"},
+        {"py": note},
+        {"op": "open_revision", "args": {"rev": 1}},
+        {"py": note + "; import os; APP.messages.append(('W', "
+               "str(os.stat(bpy.data.filepath).st_mode & 0o222)))"},
+        {"py": "import bpy; bpy.ops.wm.save_mainfile()"},
+    ], "update")
+    load, update, after, rev1, z, save = recs
+    assert load["line"] == "out of date"
+    assert texts(update, "INFO")[0].startswith("at revision 3: 1 updated")
+    assert update["state"]["summary"] == "needs lock" and texts(after, "X") == ["ben"]
+    assert rev1["file"].endswith("a.r1.blend") and rev1["line"] == "r1 of a.blend (read-only)"
+    assert texts(z, "X") == ["None"] and texts(z, "W") == ["0"]
+    assert any("opened read-only" in t for t in texts(save, "WARNING"))
+
+
+def test_file_locked_by_someone_else(setup: Setup) -> None:
+    """Opening a file ben holds says so at once; saving over it warns."""
+    s = setup
+    cli("lock", "shots/a.blend", "-m", "lighting pass", cwd=s.wc_ben)
+    recs = s.blender(s.shot, [{"py": "import bpy; bpy.ops.wm.save_mainfile()"},
+                              {"op": "lock"}], "other")
+    load, save, lock = recs
+    warn = texts(load, "WARNING")
+    assert len(warn) == 1 and "is locked by ben since" in warn[0] and "lighting pass" in warn[0]
+    assert load["line"].startswith("locked by ben since ")
+    assert any(t.startswith("saving over shots/a.blend is locked by ben")
+               for t in texts(save, "WARNING"))
+    cli_err = cli("lock", "shots/a.blend", cwd=s.wc_ana, check=False).stderr.strip()
+    assert texts(lock, "ERROR") == [cli_err] and "ben" in cli_err
+
+
+def test_errors_wrong_token_and_server_down(setup: Setup) -> None:
+    """A wrong token and a stopped server reach the artist as the CLI's one-line message."""
+    s = setup
+    prefs = "bpy.context.preferences.addons['vstudio_blender'].preferences"
+    recs = s.blender(s.shot, [{"py": f"import bpy; {prefs}.token = 'wrong'"},
+                              {"op": "refresh"}, {"op": "lock"}], "badtoken")
+    cli_err = cli("lock", "shots/a.blend", cwd=s.wc_ana, check=False,
+                  env={"VSTUDIO_TOKEN": "wrong"}).stderr.strip()
+    assert cli_err.startswith("error:") and texts(recs[3], "ERROR") == [cli_err]
+    assert recs[2]["error"] == cli_err  # the panel says why there is no state
+    s.server.process.terminate()
+    s.server.process.wait(10)
+    recs = s.blender(s.shot, [{"op": "update"}, {"op": "submit", "args": {"frames": "1-2"}}],
+                     "down")
+    cli_err = cli("update", cwd=s.wc_ana, check=False).stderr.strip()
+    assert "cannot reach" in cli_err and texts(recs[1], "ERROR") == [cli_err]
+    assert len(texts(recs[2], "ERROR")) == 1 and "cannot reach" in texts(recs[2], "ERROR")[0]
+

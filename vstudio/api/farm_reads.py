@@ -1,0 +1,68 @@
+"""The people's common reads of the farm (job list, one job), answered from ``ReadCache``.
+
+Shared by the documented routes (``routes_farm``) and the plain-ASGI fast path
+(``routes_farm_fast``), so both give the same bytes under the same rules: the data is
+cached for everyone, and each user's right to read a job's project is checked on every
+request (itself cached for the read cache's 0.25 s: rights change outside the farm).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from vstudio.api.read_cache import ReadCache
+from vstudio.catalog import farm_queries as q
+from vstudio.catalog.accounts import User
+from vstudio.errors import PermissionDenied
+from vstudio.farm.service import Farm
+from vstudio.farm.wire import JobDetail, JobSummary
+
+_JOBS = TypeAdapter(list[JobSummary])
+
+
+class FarmReads:
+    def __init__(self, farm: Farm) -> None:
+        self.farm = farm
+        self.cache = ReadCache()
+
+    async def jobs(self, user: User, owner: str | None, status: str | None, limit: int,
+                   offset: int) -> bytes:
+        """``GET /api/jobs`` as JSON: newest first, of the projects ``user`` may read."""
+        async def listed() -> list[dict[str, Any]]:
+            return await self.farm.read(
+                lambda c: q.list_jobs(c, owner=owner, status=status, limit=limit, offset=offset))
+
+        jobs = await self.cache.get(("jobs", owner, status, limit, offset),
+                                    self.farm.writer.batches, listed)
+        if not user.is_admin:
+            ok = await self.readable(user, {j["project"] for j in jobs if j.get("project")})
+            jobs = [j for j in jobs if not j.get("project") or j["project"] in ok]
+        return _JOBS.dump_json(_JOBS.validate_python(jobs))
+
+    async def job(self, user: User, job_id: int, tasks: bool) -> bytes:
+        """``GET /api/jobs/ID`` as JSON."""
+        async def compute() -> tuple[str | None, bytes]:
+            job = await self.farm.read(lambda c: q.get_job(c, job_id, with_tasks=tasks))
+            return job.get("project"), JobDetail.model_validate(job).model_dump_json().encode()
+
+        project, body = await self.cache.get(("job", job_id, tasks), self.farm.writer.batches,
+                                             compute)
+        if project and not user.is_admin and project not in await self.readable(user,
+                                                                                {project}):
+            raise PermissionDenied(f"job {job_id} belongs to a project you may not read")
+        return body  # type: ignore[no-any-return]
+
+    async def readable(self, user: User, projects: set[str]) -> set[str]:
+        """Which of ``projects`` ``user`` may read (bound by time only)."""
+        if not projects:
+            return set()
+        key = frozenset(projects)
+
+        async def compute() -> set[str]:
+            return {j["project"] for j in await self.farm.visible_jobs(
+                user, [{"project": p} for p in key])}
+
+        ok: set[str] = await self.cache.get(("readable", user.id, key), 0, compute)
+        return ok
