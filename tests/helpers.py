@@ -63,3 +63,12 @@ def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
 
 def cli_json(*args: str, **kw: Any) -> Any:
     return json.loads(cli(*args, "--json", **kw).stdout)
+
+
+def stop(proc: subprocess.Popen[bytes], wait: float = 15) -> None:
+    """End a process the test started: politely, then for sure."""
+    proc.terminate()
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ServerProc
-from tests.helpers import VSTUDIO, cli, need
+from tests.helpers import VSTUDIO, cli, need, stop
 from vstudio.jobtypes.samples import PNG_1PX, make_blend
 
 DRIVER = Path(__file__).with_name("blender_driver.py")
@@ -191,3 +191,48 @@ def test_errors_wrong_token_and_server_down(setup: Setup) -> None:
     assert "cannot reach" in cli_err and texts(recs[1], "ERROR") == [cli_err]
     assert len(texts(recs[2], "ERROR")) == 1 and "cannot reach" in texts(recs[2], "ERROR")[0]
 
+
+
+@pytest.fixture
+def node(setup: Setup) -> Iterator[Path]:
+    """A real render node for the setup's server; yields its log."""
+    token = setup.server.add_user("node1", "worker")
+    log_path = setup.tmp / "worker.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [*VSTUDIO, "worker", "--server", setup.server.url, "--token", token, "--poll", "1",
+             "--cache", str(setup.tmp / "wcache")], stdout=log, stderr=log)
+        try:
+            yield log_path
+        finally:
+            stop(proc)
+
+
+def test_farm_submit_watch_page_fetch_and_project_render(setup: Setup, node: Path) -> None:
+    """The saved, checked-in shot goes to the farm from Blender; a real node renders it; the
+    job page opens at the job's URL; fetch brings the frames beside the file; "render this
+    shot and what it needs" runs on the farm too."""
+    s = setup
+    opened = s.tmp / "opened.txt"
+    browser = s.tmp / "browser.sh"  # Blender opens pages with Python's webbrowser: $BROWSER
+    browser.write_text(f"#!/bin/sh\necho \"$1\" >> {opened}\n")
+    browser.chmod(0o755)
+    (s.wc_ana / "vstudio.toml").write_text("")  # the project's root: the texture is inside
+    last = "max(APP.jobs)"
+    recs = s.blender(s.shot, [
+        {"op": "submit", "args": {"frames": "1-2", "chunk": 1}, "timeout": 400},
+        {"py": f"bpy.ops.vstudio.job_page(job_id={last})"},
+        {"py": f"bpy.ops.vstudio.fetch(job_id={last})"},
+        {"op": "render_project", "args": {"farm": True}, "timeout": 400},
+    ], "farm", env={"BROWSER": str(browser)})
+    _load, submit, page, fetch, render = recs
+    log = node.read_text()[-2000:]
+    assert texts(submit, "INFO")[0] == "submitted job 1 (2 files)", (submit["messages"], log)
+    assert submit["jobs"]["1"]["status"] == "done", (submit["jobs"], log)
+    assert texts(submit, "INFO")[-1].startswith("job 1 done 100%")
+    assert opened.read_text().split() == [f"{s.server.url}/jobs/1"], page["messages"]
+    frames = sorted((s.wc_ana / "shots" / "render" / "a-job1").rglob("*.png"))
+    assert len(frames) == 2 and all(f.read_bytes()[:4] == b"\x89PNG" for f in frames)
+    assert texts(fetch, "INFO") == [f"fetched 2 file(s) of job 1 into {frames[0].parent}"]
+    assert texts(render, "INFO")[-1] == "1 rendered, 0 cached, 0 failed", render["messages"]
+    assert [i["status"] for i in render["renders"]] == ["rendered"]

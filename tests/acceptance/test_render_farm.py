@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ServerProc
-from tests.helpers import cli, need
+from tests.helpers import cli, need, stop
 from tests.render_projects import make_project
 
 
@@ -26,11 +26,7 @@ def worker(server: ServerProc, tmp_path: Path) -> Iterator[subprocess.Popen[byte
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()
 
 

@@ -8,14 +8,18 @@ file. Whoever proves they hold the bytes of the pieces that rebuild it gets the 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import ServerProc
 from tests.helpers import cli, cli_json, need
 from vstudio.catalog import accounts
+from vstudio.errors import PermissionDenied
 from vstudio.jobtypes.samples import make_blend
+from vstudio.render import outputs
 from vstudio.store.remote import RemoteStore
 from vstudio.studio import Studio
 
@@ -80,6 +84,25 @@ def test_a_stored_file_is_not_granted_for_pieces_naming_it(server: ServerProc,
 
 
 def _id(stdout: str) -> int:
-    import json
-
     return int(json.loads(stdout)["id"])
+
+
+def test_an_artist_records_and_reads_a_render_manifest(server: ServerProc) -> None:
+    """A render manifest names its own render key (no object): an artist's farm render must
+    record it (it was refused as "needs a read grant"), and naming a key earns no grant."""
+    t = _project(server)
+    frame = RemoteStore(server.url, t["ana"]).put_bytes(b"frame one")
+    ana = RemoteStore(server.url, t["ana"])
+    assert ana.put_bytes(b"frame one") == frame  # ana's upload, ana's grant
+    key = "ab" * 32
+    outputs.record(ana, key, {"file": "a.blend"}, {1: frame}, None, "png", 24.0)
+    cid = RemoteStore(server.url, t["cid"])
+    assert outputs.lookup(cid, key)["frames"] == [[1, frame]]
+    assert cid.get_bytes(frame) == b"frame one"  # the cache hands its frames out
+    # a ref named after a secret object does not hand that object out
+    secret = ana.put_bytes(b"ana's secret")
+    cid.put_ref(f"render/{secret}", json.dumps({"key": secret}).encode())
+    reader = RemoteStore(server.url, t["cid"])
+    assert outputs.lookup(reader, secret) == {"key": secret}
+    with pytest.raises(PermissionDenied):
+        reader.get_bytes(secret)

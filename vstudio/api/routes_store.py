@@ -299,6 +299,13 @@ _HIDDEN = ("server/",)  # the grant key: never served
 _HEX = re.compile(rb"[0-9a-f]{64}")
 
 
+def _named_ids(name: str, data: bytes) -> list[str]:
+    """The object ids a ref's bytes name. A render manifest names its own render key (the
+    last part of the ref's name), which is no object: it needs no grant and earns none."""
+    own = name.rsplit("/", 1)[-1]
+    return sorted({m.decode() for m in _HEX.findall(data)} - {own})
+
+
 def _ref_access(user: User, name: str, write: bool = False) -> str:
     """``name`` checked, or ``PermissionDenied``: refs other than the render cache are the
     server's own (revisions, tags, locks), written only by its repository code."""
@@ -333,7 +340,7 @@ def ref_get(name: str, studio: StudioDep, user: CurrentUser,
     data = studio.store.get_ref(_ref_access(user, name))
     if not grants:
         return Response(data, media_type="application/octet-stream")
-    ids = sorted({m.decode() for m in _HEX.findall(data)})
+    ids = _named_ids(name, data)
     signed = dict(zip(ids, grants_of(studio).mint_many(user.name, ids), strict=True))
     return JSONResponse({"data": base64.b64encode(data).decode(), "grants": signed})
 
@@ -363,8 +370,8 @@ async def ref_put(name: str, request: Request, studio: StudioDep, user: Writer,
     if len(data) > 16 << 20:
         raise BadInput("a ref holds at most 16 MiB")
     signer = grants_of(studio)
-    for m in _HEX.findall(data):
-        signer.require(user, m.decode(), body.grants.get(m.decode()))
+    for oid in _named_ids(name, data):
+        signer.require(user, oid, body.grants.get(oid))
     if create:
         return {"created": await run_in_threadpool(studio.store.create_ref, name, data)}
     await run_in_threadpool(studio.store.put_ref, name, data)
