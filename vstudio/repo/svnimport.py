@@ -32,6 +32,8 @@ from vstudio.repo.backend import WcBackend
 from vstudio.repo.service import ANY, Change
 from vstudio.repo.svndump import PIECE, BadDump, Reader, Record, Text, next_record, number
 from vstudio.store.api import NO_PROGRESS, Progress, Writer
+from vstudio.store.chunking import HEAD_BYTES, Chunker, chunkers
+from vstudio.store.delta import MIN_SIZE as DELTA_MIN
 
 SMALL_TEXT = 1 << 20  # texts up to this size are stored from memory
 CARRIED = {"svn:needs-lock", "svn:executable"}
@@ -229,7 +231,7 @@ class _Importer:
         mode = 0o755 if "svn:executable" in props else 0o644
         if rec.text is not None or (current is None and action in ("add", "replace")):
             # (no text and nothing to copy: an empty file)
-            oid, size = self.text(rec, path, current, current or self.files.get(path))
+            oid, size = self.text(rec, current, current or self.files.get(path))
         elif current is not None:
             oid, size = current.oid, current.size
         else:
@@ -268,12 +270,14 @@ class _Importer:
         self.props[path] = dict(self.props.get(cpath) or self._carried(cpath, src))
         return src
 
-    def text(self, rec: Record, path: str, base: Entry | None,
+    def text(self, rec: Record, base: Entry | None,
              previous: Entry | None) -> tuple[str, int]:
         """Store a node's text (``base``: what a delta applies to); (id, size).
 
         Texts seen before in this import (same SHA-1, as svnadmin's rep-sharing finds
-        them) are not stored again. A .blend's previous version lets the store delta it.
+        them) are not stored again. A small text stays in memory unless the store does
+        better with a file: one a format-aware chunker knows (a .blend, even compressed),
+        or a new version of a file big enough for the store's delta against ``previous``.
         """
         content = rec.text or _EMPTY
         sha1 = rec.get("Text-content-sha1") or None
@@ -281,20 +285,25 @@ class _Importer:
             content.drain()
             return self.seen[sha1]  # type: ignore[index]
         delta = rec.get("Text-delta") == "true"
-        if not delta and content.left <= SMALL_TEXT:  # in memory: no temporary file
+        if not delta and content.left <= SMALL_TEXT:
             data = content.read()
             _verify(rec, hashlib.md5(data, usedforsecurity=False),
                     hashlib.sha1(data, usedforsecurity=False) if sha1 else None)
-            got = self._writer().put_bytes(data), len(data)
+            if _as_file(data, previous):
+                out_path = self.tmp / "text"
+                out_path.write_bytes(data)
+                got = self._put_file(out_path, previous), len(data)
+            else:
+                got = self._writer().put_bytes(data), len(data)
         else:
-            got = self._text_file(rec, content, base if delta else None, previous, path)
+            got = self._text_file(rec, content, base if delta else None, previous)
         self.versions += 1
         if sha1:
             self.seen[sha1] = got
         return got
 
     def _text_file(self, rec: Record, content: Text | _Empty, base: Entry | None,
-                   previous: Entry | None, path: str) -> tuple[str, int]:
+                   previous: Entry | None) -> tuple[str, int]:
         out_path = self.tmp / "text"
         md5 = hashlib.md5(usedforsecurity=False)
         sha1 = hashlib.sha1(usedforsecurity=False) if rec.get("Text-content-sha1") else None
@@ -320,11 +329,14 @@ class _Importer:
                     write(content.read(PIECE))
         content.drain()
         _verify(rec, md5, sha1)
+        return self._put_file(out_path, previous), size
+
+    def _put_file(self, path: Path, previous: Entry | None) -> str:
+        """As a working copy's commit does: the store may delta it against its base."""
         w: Any = self._writer()
-        if previous is not None and path.endswith(".blend"):
-            # As a working copy's commit does: the store may delta it against its base.
-            return w.put_file(out_path, previous=previous.oid), size
-        return w.put_file(out_path), size
+        if previous is not None:
+            return str(w.put_file(path, previous=previous.oid))
+        return str(w.put_file(path))
 
     def _writer(self) -> Writer:
         if self.w is None:
@@ -474,6 +486,21 @@ def _verify(rec: Record, md5: Any, sha1: Any) -> None:
     want = rec.get("Text-content-sha1")
     if want and sha1 is not None and sha1.hexdigest() != want:
         raise BadDump("the text does not match its SHA-1 (the dump is corrupt)")
+
+
+def _as_file(data: bytes, previous: Entry | None) -> bool:
+    """Whether the store stores ``data`` better from a file than from memory."""
+    if previous is not None and len(data) >= DELTA_MIN:
+        return True
+    head = data[:HEAD_BYTES]
+    return any(_detects(c, head) for c in chunkers())
+
+
+def _detects(chunker: Chunker, head: bytes) -> bool:
+    try:
+        return bool(chunker.detect(head))
+    except Exception:  # a plug-in's bug: the store's own fallback applies
+        return False
 
 
 def _author(rprops: dict[str, bytes]) -> str:
