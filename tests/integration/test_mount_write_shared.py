@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.helpers import cli, wait_for
-from tests.integration.test_mount_write import mount_w, new_studio, repo, unmount, wait_head
+from tests.helpers import cli, need, wait_for
+from tests.integration.test_mount_write import (
+    WMount,
+    mount_w,
+    new_studio,
+    repo,
+    unmount,
+    wait_head,
+)
 
 
 def test_needs_lock_files_are_read_only_without_the_lock(tmp_path: Path) -> None:
@@ -96,5 +105,34 @@ def test_a_commit_from_a_working_copy_appears_in_the_mount(tmp_path: Path) -> No
         wait_for(lambda: (m.latest / "shots/new.txt").read_text() == "from a working copy",
                  10, "the working copy's commit in latest/")
         assert (m.latest / "mine.txt").read_text() == "from the mount"
+    finally:
+        unmount(m)
+
+
+def test_write_through_the_server(server: Any, tmp_path: Path) -> None:
+    need("fusermount3", "apt-get install fuse3")
+    cli("project", "create", "p", "--studio", str(server.studio))
+    token = server.add_user("dana")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    out = cli("mount", f"{server.url}/p", str(mnt), "--write", "--settle", "0.5",
+              "--cache", str(tmp_path / "cache"), env={"VSTUDIO_TOKEN": token}).stdout
+    pid = int(re.search(r"pid (\d+)", out).group(1))  # type: ignore[union-attr]
+    m = WMount(server.studio, mnt, tmp_path / "cache", pid, "dana")
+    big = os.urandom(3 * 1024 * 1024 + 5)
+    try:
+        (m.latest / "shots").mkdir()
+        (m.latest / "shots/plate.bin").write_bytes(big)
+        for i in range(30):
+            (m.latest / f"f{i}.txt").write_text(f"small {i}")
+        wait_head(server.studio, 1)
+        os.rename(m.latest / "shots/plate.bin", m.latest / "plate.bin")  # no bytes again
+        (m.latest / "f0.txt").unlink()
+        wait_head(server.studio, 2)
+        _, files, log = repo(server.studio)
+        assert files["plate.bin"] == big and "shots/plate.bin" not in files
+        assert {p for p in files if p.startswith("f")} == {f"f{i}.txt" for i in range(1, 30)}
+        assert log[0] == ("dana", "mount: 1 file saved, 2 files removed by dana")
+        assert log[1] == ("dana", "mount: 31 files saved by dana")
     finally:
         unmount(m)
