@@ -99,6 +99,13 @@ class WriteOps(WriteFileOps):
 
     symlink = link = mknod = _unsupported
 
+    def _listing(self, path: str) -> list[tuple[str, dict[str, Any]]]:
+        items = super()._listing(path)
+        if path == "/":  # latest/ is writable here
+            items = [(n, {**a, "st_mode": a["st_mode"] | 0o200} if n == "latest" else a)
+                     for n, a in items]
+        return items
+
     def access(self, path: str, amode: int) -> int:
         rel = self._rel(path)
         if rel is None:
