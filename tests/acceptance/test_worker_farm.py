@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.helpers import VSTUDIO, free_port, need, wait_for
+from vstudio import __version__
 from vstudio.jobtypes.samples import PNG_1PX, make_blend, make_sif
 
 FINAL = ("done", "failed", "canceled")
@@ -307,6 +308,9 @@ def test_worker_without_allow_commands_never_runs_commands(farm: Farm, tmp_path:
     assert not marker.exists() and farm.job(job_id)["tasks"][0]["status"] == "queued"
     workers = {w["name"]: w for w in farm.call("GET", "/api/workers")}
     assert "command" not in workers["plain"]["job_types"]
+    # What the node said about itself, for the workers page.
+    assert workers["plain"]["system"]["version"] == __version__
+    assert workers["plain"]["system"]["cores"] >= 1 and workers["plain"]["system"]["memory"] > 0
     farm.worker("trusted", "--allow-commands")
     assert farm.wait(job_id)["tasks"][0]["worker"] == "trusted" and marker.exists()
 

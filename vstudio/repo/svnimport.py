@@ -19,8 +19,12 @@ from __future__ import annotations
 import calendar
 import contextlib
 import hashlib
+import logging
+import os
+import stat
 import tempfile
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -28,12 +32,23 @@ from vstudio.errors import BadInput, Conflict, VStudioError
 from vstudio.repo import paths as P
 from vstudio.repo import svndiff
 from vstudio.repo.api import CommitInfo, Entry
-from vstudio.repo.backend import WcBackend
-from vstudio.repo.service import ANY, Change
+from vstudio.repo.backend import LocalBackend, WcBackend
+from vstudio.repo.importbatch import ImportRevision
 from vstudio.repo.svndump import PIECE, BadDump, Reader, Record, Text, next_record, number
+from vstudio.repo.svnworkers import BlendWorkers, helpers_wanted
 from vstudio.store.api import NO_PROGRESS, Progress, Writer
+from vstudio.store.chunking import HEAD_BYTES, Chunker, chunkers
+from vstudio.store.delta import MIN_SIZE as DELTA_MIN
 
+PLACEHOLDER = "(being stored)#"  # the id of a text a helper process is storing
 SMALL_TEXT = 1 << 20  # texts up to this size are stored from memory
+# Read from a file, a write batch (and one catalog transaction) holds this many revisions
+# at most: fewer syncs to disk; a kill loses at most a batch, which the next run imports
+# again.
+BATCH_REVISIONS = 100
+BATCH_BYTES = 64 << 20  # of file contents
+BATCH_SECONDS = 10.0
+log = logging.getLogger("vstudio.repo")
 CARRIED = {"svn:needs-lock", "svn:executable"}
 REV_PROPS = {"svn:log", "svn:author", "svn:date"}
 ORIGINAL = "svn-original-rev"  # revision property: the Subversion number, when renumbered
@@ -77,13 +92,29 @@ class _Notes:
 
 
 class _Importer:
-    def __init__(self, backend: WcBackend, tmp: Path, renumber: bool) -> None:
+    def __init__(self, backend: WcBackend, tmp: Path, renumber: bool,
+                 batch_revisions: int = 1) -> None:
         self.b = backend
+        self.batch_revisions = batch_revisions
         self.tmp = tmp
         self.renumber = renumber
         self.head = backend.head()
         self.batch = contextlib.ExitStack()
         self.w: Writer | None = None
+        # Revisions whose contents are in the open write batch, committed together
+        # (importbatch); their trees (for copies) and texts (delta bases) meanwhile.
+        self.pending: list[ImportRevision] = []
+        self.pending_trees: dict[int, dict[str, Entry]] = {}
+        self.places: dict[int, tuple[int, int]] = {}  # project rev -> (svn rev, offset)
+        self.pending_texts: dict[str, Path | bytes] = {}
+        self.batch_bytes = 0
+        self.batch_start = 0.0
+        self.kept = 0  # texts kept in tmp, numbered
+        self.in_writer: set[str] = set()  # ids stored in the open write batch
+        # .blend texts stored by helper processes (svnworkers): placeholder -> id
+        self.workers: BlendWorkers | None = None
+        self.futures: dict[str, Future[str]] = {}
+        self.resolved: dict[str, str] = {}
         self.files: dict[str, Entry] | None = None  # loaded at the first new revision
         self.props: dict[str, dict[str, bytes]] = {}
         self.trees: dict[int, dict[str, Entry]] = {}
@@ -126,6 +157,8 @@ class _Importer:
         return props
 
     def tree_at(self, rev: int) -> dict[str, Entry]:
+        if rev in self.pending_trees:
+            return self.pending_trees[rev]
         if rev not in self.trees:
             if len(self.trees) > 4:
                 self.trees.pop(next(iter(self.trees)))
@@ -178,21 +211,42 @@ class _Importer:
             self.b.add_lock_rules(new_rules)
             self.rules.update(new_rules)
             self.new_rules += new_rules
-        self.end_batch()
-        self.b.import_commit(rev, _author(rprops), when,
-                             rprops.get("svn:log", b"").decode("utf-8", "replace"),
-                             [Change(p, ANY, e) for p, e in changes.items()],
-                             {ORIGINAL: str(svn_rev)} if self.renumber else None)
+        assert self.files is not None
+        self.pending.append(ImportRevision(
+            rev, _author(rprops), when, rprops.get("svn:log", b"").decode("utf-8", "replace"),
+            {p: self._real(e) for p, e in changes.items()},
+            {ORIGINAL: str(svn_rev)} if self.renumber else {}))
+        self.pending_trees[rev] = dict(self.files)
+        self.places[rev] = (svn_rev, self.loc[2])
         self.rev_map[svn_rev] = rev
         self.head = self.last = rev
         self.first = self.first or rev
         self.last_svn = svn_rev
         self.last_time = when
-        self.imported += 1
+        if (len(self.pending) >= self.batch_revisions or self.batch_bytes >= BATCH_BYTES
+                or time.monotonic() - self.batch_start >= BATCH_SECONDS):
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit the revisions of the open batch (all complete ones) and close it."""
+        self._resolve()
+        pending, self.pending = self.pending, []
+        try:
+            if pending:
+                self.b.import_batch(pending, self.w, self.end_batch)
+            self.imported += len(pending)
+        finally:
+            self.end_batch()
+            self.pending_trees.clear()
 
     def end_batch(self) -> None:
         self.batch.close()
         self.w = None
+        for t in self.pending_texts.values():
+            if isinstance(t, Path):
+                t.unlink(missing_ok=True)
+        self.pending_texts.clear()
+        self.batch_bytes = 0
 
     # -- nodes --------------------------------------------------------------------------
 
@@ -229,7 +283,7 @@ class _Importer:
         mode = 0o755 if "svn:executable" in props else 0o644
         if rec.text is not None or (current is None and action in ("add", "replace")):
             # (no text and nothing to copy: an empty file)
-            oid, size = self.text(rec, path, current, current or self.files.get(path))
+            oid, size = self.text(rec, current, current or self.files.get(path))
         elif current is not None:
             oid, size = current.oid, current.size
         else:
@@ -268,12 +322,14 @@ class _Importer:
         self.props[path] = dict(self.props.get(cpath) or self._carried(cpath, src))
         return src
 
-    def text(self, rec: Record, path: str, base: Entry | None,
+    def text(self, rec: Record, base: Entry | None,
              previous: Entry | None) -> tuple[str, int]:
         """Store a node's text (``base``: what a delta applies to); (id, size).
 
         Texts seen before in this import (same SHA-1, as svnadmin's rep-sharing finds
-        them) are not stored again. A .blend's previous version lets the store delta it.
+        them) are not stored again. A small text stays in memory unless the store does
+        better with a file: one a format-aware chunker knows (a .blend, even compressed),
+        or a new version of a file big enough for the store's delta against ``previous``.
         """
         content = rec.text or _EMPTY
         sha1 = rec.get("Text-content-sha1") or None
@@ -281,20 +337,28 @@ class _Importer:
             content.drain()
             return self.seen[sha1]  # type: ignore[index]
         delta = rec.get("Text-delta") == "true"
-        if not delta and content.left <= SMALL_TEXT:  # in memory: no temporary file
+        if not delta and content.left <= SMALL_TEXT:
             data = content.read()
             _verify(rec, hashlib.md5(data, usedforsecurity=False),
                     hashlib.sha1(data, usedforsecurity=False) if sha1 else None)
-            got = self._writer().put_bytes(data), len(data)
+            if _as_file(data, previous):
+                out_path = self.tmp / "text"
+                out_path.write_bytes(data)
+                got = self._put_file(out_path, previous, rec.get("Node-path")), len(data)
+            else:
+                got = self._writer().put_bytes(data), len(data)
+                self.in_writer.add(got[0])
+            self.pending_texts.setdefault(got[0], data)
         else:
-            got = self._text_file(rec, content, base if delta else None, previous, path)
+            got = self._text_file(rec, content, base if delta else None, previous)
         self.versions += 1
+        self.batch_bytes += got[1]
         if sha1:
             self.seen[sha1] = got
         return got
 
     def _text_file(self, rec: Record, content: Text | _Empty, base: Entry | None,
-                   previous: Entry | None, path: str) -> tuple[str, int]:
+                   previous: Entry | None) -> tuple[str, int]:
         out_path = self.tmp / "text"
         md5 = hashlib.md5(usedforsecurity=False)
         sha1 = hashlib.sha1(usedforsecurity=False) if rec.get("Text-content-sha1") else None
@@ -320,23 +384,72 @@ class _Importer:
                     write(content.read(PIECE))
         content.drain()
         _verify(rec, md5, sha1)
+        return self._put_file(out_path, previous, rec.get("Node-path")), size
+
+    def _put_file(self, path: Path, previous: Entry | None, key: str) -> str:
+        """As a working copy's commit does: the store may delta it against its base.
+
+        The store reads that base from the store, not from the open write batch: a base
+        in it is made durable first (a new write batch goes on). A
+        .blend goes to a helper process when there are some: its id is a placeholder
+        until the batch is committed."""
+        if self.workers is not None and _format_aware(path):
+            self.kept += 1
+            kept = self.tmp / f"t{self.kept}"
+            path.rename(kept)
+            oid = f"{PLACEHOLDER}{self.kept}"
+            self.futures[oid] = self.workers.submit(kept, key)
+            self.pending_texts[oid] = kept
+            return oid
+        if previous is not None and previous.oid in self.in_writer:
+            self.batch.close()  # durable now; its revisions are committed with the batch
+            self.w = None
         w: Any = self._writer()
-        if previous is not None and path.endswith(".blend"):
-            # As a working copy's commit does: the store may delta it against its base.
-            return w.put_file(out_path, previous=previous.oid), size
-        return w.put_file(out_path), size
+        oid = str(w.put_file(path, previous=previous.oid) if previous is not None
+                  else w.put_file(path))
+        self.in_writer.add(oid)
+        if oid not in self.pending_texts:  # kept while the batch is open: a delta's base
+            self.kept += 1
+            kept = self.tmp / f"t{self.kept}"
+            path.rename(kept)
+            self.pending_texts[oid] = kept
+        return oid
+
+    def _resolve(self) -> None:
+        """Wait for the helpers' texts; put their ids in place of the placeholders."""
+        if not self.futures:
+            return
+        futures, self.futures = self.futures, {}
+        self.resolved.update({ph: f.result() for ph, f in futures.items()})
+        assert self.files is not None
+        for p, e in list(self.files.items()):
+            if e.oid in self.resolved:
+                self.files[p] = Entry(p, self.resolved[e.oid], e.size, e.mode, e.mtime)
+        self.seen = {k: (self.resolved.get(o, o), n) for k, (o, n) in self.seen.items()}
+        for r in self.pending:
+            r.changes = {p: self._real(e) for p, e in r.changes.items()}
+
+    def _real(self, e: Entry | None) -> Entry | None:
+        if e is None or e.oid not in self.resolved:
+            return e
+        return Entry(e.path, self.resolved[e.oid], e.size, e.mode, e.mtime)
 
     def _writer(self) -> Writer:
         if self.w is None:
-            # One write batch per revision: its objects are durable when it closes,
-            # before the revision that names them is committed.
+            self.in_writer = set()
+            # Its objects are durable when it closes, before the revisions naming them
+            # are committed.
             self.w = self.batch.enter_context(self.b.store.writer())
+            self.batch_start = time.monotonic()
         return self.w
 
     def _base_file(self, entry: Entry | None) -> Path:
         base = self.tmp / "base"
-        if entry is None:
-            base.write_bytes(b"")
+        kept = self.pending_texts.get(entry.oid) if entry is not None else None
+        if isinstance(kept, Path):
+            return kept
+        if entry is None or isinstance(kept, bytes):
+            base.write_bytes(kept or b"")
         else:
             self.b.store.get_file(entry.oid, base)
         return base
@@ -355,9 +468,21 @@ class _Importer:
             changes[p] = None
         self.dirs = {d for d in self.dirs if d != path and not d.startswith(pre)}
 
+    def salvage(self) -> None:
+        """After a failure: keep the complete revisions of the open batch if possible."""
+        try:
+            self.flush()
+        except Exception as e:  # the first failure is the one to report
+            log.warning("could not commit the revisions before the failure: %s", e)
+        finally:
+            self.end_batch()
+
     def where(self, e: VStudioError) -> str:
         rev, path, offset = self.loc
-        if "offset" in e.context:  # raised while reading a record: its own place
+        if "import_rev" in e.context:  # refused when its batch was committed
+            rev, offset = self.places[int(str(e.context["import_rev"]))]
+            path = None
+        elif "offset" in e.context:  # raised while reading a record: its own place
             path = str(e.context.get("path") or "") or None
             rev = e.context.get("rev") or rev  # type: ignore[assignment]
         offset = int(str(e.context.get("offset", offset)))
@@ -376,15 +501,25 @@ def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRES
     if not first or "SVN-fs-dump-format-version" not in first.headers:
         raise BadDump("not a Subversion dump (no SVN-fs-dump-format-version header)")
     with tempfile.TemporaryDirectory(prefix="vstudio-svn-") as tmp:
-        imp = _Importer(backend, Path(tmp), renumber)
+        batched = _is_file(f)
+        imp = _Importer(backend, Path(tmp), renumber, BATCH_REVISIONS if batched else 1)
+        helpers = helpers_wanted() if batched and isinstance(backend, LocalBackend) else 0
+        if helpers and isinstance(backend, LocalBackend):
+            imp.workers = BlendWorkers(backend.studio.root, helpers)
         progress.start(0, "import")
         try:
             _check_format(first)
             _records(r, imp, progress)
+            imp.flush()
         except (BadInput, Conflict) as e:
+            imp.salvage()
             raise type(e)(f"{e.message} (at {imp.where(e)})") from None
+        except BaseException:
+            imp.salvage()
+            raise
         finally:
-            imp.end_batch()
+            if imp.workers is not None:
+                imp.workers.close()
         progress.done()
     have_dirs = {a for p in imp.files or () for a in P.ancestors(p)}
     for d in sorted(imp.dirs - have_dirs):
@@ -393,6 +528,15 @@ def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRES
             "last": imp.last, "last_svn": imp.last_svn, "head": imp.head,
             "files": imp.versions, "lock_rules": sorted(imp.new_rules),
             "not_carried": imp.notes.report()}
+
+
+def _is_file(f: BinaryIO) -> bool:
+    """A dump file is read at once: its revisions may wait in a batch. A pipe (svn-sync,
+    stdin) may stall between revisions: each one is committed as soon as it is complete."""
+    try:
+        return stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+        return False
 
 
 def _check_format(rec: Record) -> None:
@@ -474,6 +618,27 @@ def _verify(rec: Record, md5: Any, sha1: Any) -> None:
     want = rec.get("Text-content-sha1")
     if want and sha1 is not None and sha1.hexdigest() != want:
         raise BadDump("the text does not match its SHA-1 (the dump is corrupt)")
+
+
+def _format_aware(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(HEAD_BYTES)
+    return any(_detects(c, head) for c in chunkers())
+
+
+def _as_file(data: bytes, previous: Entry | None) -> bool:
+    """Whether the store stores ``data`` better from a file than from memory."""
+    if previous is not None and len(data) >= DELTA_MIN:
+        return True
+    head = data[:HEAD_BYTES]
+    return any(_detects(c, head) for c in chunkers())
+
+
+def _detects(chunker: Chunker, head: bytes) -> bool:
+    try:
+        return bool(chunker.detect(head))
+    except Exception:  # a plug-in's bug: the store's own fallback applies
+        return False
 
 
 def _author(rprops: dict[str, bytes]) -> str:
