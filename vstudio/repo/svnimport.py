@@ -24,6 +24,7 @@ import os
 import stat
 import tempfile
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -31,13 +32,15 @@ from vstudio.errors import BadInput, Conflict, VStudioError
 from vstudio.repo import paths as P
 from vstudio.repo import svndiff
 from vstudio.repo.api import CommitInfo, Entry
-from vstudio.repo.backend import WcBackend
+from vstudio.repo.backend import LocalBackend, WcBackend
 from vstudio.repo.importbatch import ImportRevision
 from vstudio.repo.svndump import PIECE, BadDump, Reader, Record, Text, next_record, number
+from vstudio.repo.svnworkers import BlendWorkers, helpers_wanted
 from vstudio.store.api import NO_PROGRESS, Progress, Writer
 from vstudio.store.chunking import HEAD_BYTES, Chunker, chunkers
 from vstudio.store.delta import MIN_SIZE as DELTA_MIN
 
+PLACEHOLDER = "(being stored)#"  # the id of a text a helper process is storing
 SMALL_TEXT = 1 << 20  # texts up to this size are stored from memory
 # Read from a file, a write batch (and one catalog transaction) holds this many revisions
 # at most: fewer syncs to disk; a kill loses at most a batch, which the next run imports
@@ -106,6 +109,12 @@ class _Importer:
         self.pending_texts: dict[str, Path | bytes] = {}
         self.batch_bytes = 0
         self.batch_start = 0.0
+        self.kept = 0  # texts kept in tmp, numbered
+        self.in_writer: set[str] = set()  # ids stored in the open write batch
+        # .blend texts stored by helper processes (svnworkers): placeholder -> id
+        self.workers: BlendWorkers | None = None
+        self.futures: dict[str, Future[str]] = {}
+        self.resolved: dict[str, str] = {}
         self.files: dict[str, Entry] | None = None  # loaded at the first new revision
         self.props: dict[str, dict[str, bytes]] = {}
         self.trees: dict[int, dict[str, Entry]] = {}
@@ -205,7 +214,8 @@ class _Importer:
         assert self.files is not None
         self.pending.append(ImportRevision(
             rev, _author(rprops), when, rprops.get("svn:log", b"").decode("utf-8", "replace"),
-            dict(changes), {ORIGINAL: str(svn_rev)} if self.renumber else {}))
+            {p: self._real(e) for p, e in changes.items()},
+            {ORIGINAL: str(svn_rev)} if self.renumber else {}))
         self.pending_trees[rev] = dict(self.files)
         self.places[rev] = (svn_rev, self.loc[2])
         self.rev_map[svn_rev] = rev
@@ -219,6 +229,7 @@ class _Importer:
 
     def flush(self) -> None:
         """Commit the revisions of the open batch (all complete ones) and close it."""
+        self._resolve()
         pending, self.pending = self.pending, []
         try:
             if pending:
@@ -333,9 +344,10 @@ class _Importer:
             if _as_file(data, previous):
                 out_path = self.tmp / "text"
                 out_path.write_bytes(data)
-                got = self._put_file(out_path, previous), len(data)
+                got = self._put_file(out_path, previous, rec.get("Node-path")), len(data)
             else:
                 got = self._writer().put_bytes(data), len(data)
+                self.in_writer.add(got[0])
             self.pending_texts.setdefault(got[0], data)
         else:
             got = self._text_file(rec, content, base if delta else None, previous)
@@ -372,28 +384,61 @@ class _Importer:
                     write(content.read(PIECE))
         content.drain()
         _verify(rec, md5, sha1)
-        return self._put_file(out_path, previous), size
+        return self._put_file(out_path, previous, rec.get("Node-path")), size
 
-    def _put_file(self, path: Path, previous: Entry | None) -> str:
+    def _put_file(self, path: Path, previous: Entry | None, key: str) -> str:
         """As a working copy's commit does: the store may delta it against its base.
 
-        The store reads that base from the store, not from the open batch: a base in the
-        batch is made durable first (the revisions before this one are committed)."""
-        if previous is not None and previous.oid in self.pending_texts:
-            self.flush()
+        The store reads that base from the store, not from the open write batch: a base
+        in it is made durable first (a new write batch goes on). A
+        .blend goes to a helper process when there are some: its id is a placeholder
+        until the batch is committed."""
+        if self.workers is not None and _format_aware(path):
+            self.kept += 1
+            kept = self.tmp / f"t{self.kept}"
+            path.rename(kept)
+            oid = f"{PLACEHOLDER}{self.kept}"
+            self.futures[oid] = self.workers.submit(kept, key)
+            self.pending_texts[oid] = kept
+            return oid
+        if previous is not None and previous.oid in self.in_writer:
+            self.batch.close()  # durable now; its revisions are committed with the batch
+            self.w = None
         w: Any = self._writer()
         oid = str(w.put_file(path, previous=previous.oid) if previous is not None
                   else w.put_file(path))
+        self.in_writer.add(oid)
         if oid not in self.pending_texts:  # kept while the batch is open: a delta's base
-            kept = self.tmp / f"t{len(self.pending_texts)}"
+            self.kept += 1
+            kept = self.tmp / f"t{self.kept}"
             path.rename(kept)
             self.pending_texts[oid] = kept
         return oid
 
+    def _resolve(self) -> None:
+        """Wait for the helpers' texts; put their ids in place of the placeholders."""
+        if not self.futures:
+            return
+        futures, self.futures = self.futures, {}
+        self.resolved.update({ph: f.result() for ph, f in futures.items()})
+        assert self.files is not None
+        for p, e in list(self.files.items()):
+            if e.oid in self.resolved:
+                self.files[p] = Entry(p, self.resolved[e.oid], e.size, e.mode, e.mtime)
+        self.seen = {k: (self.resolved.get(o, o), n) for k, (o, n) in self.seen.items()}
+        for r in self.pending:
+            r.changes = {p: self._real(e) for p, e in r.changes.items()}
+
+    def _real(self, e: Entry | None) -> Entry | None:
+        if e is None or e.oid not in self.resolved:
+            return e
+        return Entry(e.path, self.resolved[e.oid], e.size, e.mode, e.mtime)
+
     def _writer(self) -> Writer:
         if self.w is None:
-            # One write batch per revision: its objects are durable when it closes,
-            # before the revision that names them is committed.
+            self.in_writer = set()
+            # Its objects are durable when it closes, before the revisions naming them
+            # are committed.
             self.w = self.batch.enter_context(self.b.store.writer())
             self.batch_start = time.monotonic()
         return self.w
@@ -456,8 +501,11 @@ def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRES
     if not first or "SVN-fs-dump-format-version" not in first.headers:
         raise BadDump("not a Subversion dump (no SVN-fs-dump-format-version header)")
     with tempfile.TemporaryDirectory(prefix="vstudio-svn-") as tmp:
-        imp = _Importer(backend, Path(tmp), renumber,
-                        BATCH_REVISIONS if _is_file(f) else 1)
+        batched = _is_file(f)
+        imp = _Importer(backend, Path(tmp), renumber, BATCH_REVISIONS if batched else 1)
+        helpers = helpers_wanted() if batched and isinstance(backend, LocalBackend) else 0
+        if helpers and isinstance(backend, LocalBackend):
+            imp.workers = BlendWorkers(backend.studio.root, helpers)
         progress.start(0, "import")
         try:
             _check_format(first)
@@ -469,6 +517,9 @@ def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRES
         except BaseException:
             imp.salvage()
             raise
+        finally:
+            if imp.workers is not None:
+                imp.workers.close()
         progress.done()
     have_dirs = {a for p in imp.files or () for a in P.ancestors(p)}
     for d in sorted(imp.dirs - have_dirs):
@@ -567,6 +618,12 @@ def _verify(rec: Record, md5: Any, sha1: Any) -> None:
     want = rec.get("Text-content-sha1")
     if want and sha1 is not None and sha1.hexdigest() != want:
         raise BadDump("the text does not match its SHA-1 (the dump is corrupt)")
+
+
+def _format_aware(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(HEAD_BYTES)
+    return any(_detects(c, head) for c in chunkers())
 
 
 def _as_file(data: bytes, previous: Entry | None) -> bool:
