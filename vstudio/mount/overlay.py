@@ -14,6 +14,7 @@ never committed; they become real when a file saved in them is committed.
 from __future__ import annotations
 
 import errno
+import logging
 import posixpath
 import threading
 import time
@@ -21,6 +22,8 @@ from collections.abc import Callable, Iterator
 
 from vstudio.mount.writecache import Pending, WriteCache
 from vstudio.repo.api import Entry
+
+log = logging.getLogger("vstudio.mount")
 
 Node = Entry | Pending | None
 Snapshot = list[tuple[Pending, tuple[object, ...]]]
@@ -345,7 +348,11 @@ class Overlay:
                             if not (v.gone and v.base is None)}
             self.base_rev, self.base = rev, files
             self._rebuild()
-            self.cache.compact(self.pending, self.local_dirs)
+            try:
+                self.cache.compact(self.pending, self.local_dirs)
+            except OSError as e:  # the old journal only replays what is committed already
+                log.error("could not rewrite the write cache's journal: %s", e)
+                return
             live = self._datas()
             for p, _key in snap:  # bytes nothing pending refers to any more
                 if p.data and not p.writers and p.data not in live:
