@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vstudio.errors import VStudioError
+
 log = logging.getLogger("vstudio.mount")
 
 
@@ -74,6 +76,10 @@ class Pending:
                 "s": self.size, "m": self.mode, "t": self.mtime}
 
 
+class CacheBusy(VStudioError):
+    """Another mount uses this write cache."""
+
+
 class CacheFull(OSError):
     def __init__(self) -> None:
         super().__init__(errno.ENOSPC, "the mount's write cache is full")
@@ -93,7 +99,8 @@ class WriteCache:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(self._lock_fd)
-            raise OSError(errno.EBUSY, f"another mount uses the write cache {root}") from None
+            raise CacheBusy(f"another mount of this project as this user is running (its "
+                            f"write cache is {root}): unmount it first") from None
         self._journal_path = root / "journal"
         self._journal = os.open(self._journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         names = [int(n) for n in os.listdir(self.data_dir) if n.isdigit()]

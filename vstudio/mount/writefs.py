@@ -1,14 +1,10 @@
-"""FUSE operations of the writable mount: ``latest/`` is read-write, the rest as before.
+"""FUSE operations of the writable mount, part one: opening, reading and writing files.
 
 Writes go to the write cache (``writecache``), the namespace to the ``Overlay``, and the
 ``AutoCommitter`` turns settled changes into revisions. ``close()`` and ``fsync()`` return
 once the bytes and the journal line are on disk. Files under a needs-lock rule are
-read-only unless the mount's user holds the lock (take it with
-``setfattr -n user.vstudio.lock -v MESSAGE FILE``, drop it with ``setfattr -x``).
-
-Not supported, with the errno a program sees: hard links and symbolic links (EPERM),
-device files and pipes (EPERM), ``renameat2(RENAME_EXCHANGE)`` (EINVAL), owners (chown is
-accepted and ignored). Permission bits other than the executable bit are not versioned.
+read-only unless the mount's user holds the lock. Renames, folders, attributes and locks
+are in ``writens``.
 """
 
 from __future__ import annotations
@@ -33,10 +29,9 @@ from vstudio.repo.backend import WcBackend
 
 LATEST = "/latest"
 XLOCK = "user.vstudio.lock"
-RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
 
 
-def _fail(code: int) -> mfusepy.FuseOSError:
+def fuse_error(code: int) -> mfusepy.FuseOSError:
     return mfusepy.FuseOSError(code)
 
 
@@ -58,8 +53,8 @@ class WriteFUSE(PlusFUSE):
                                           new.decode(self.encoding, self.errors), flags) or 0)
 
 
-class WriteOps(MountOps):
-    """``MountOps`` with a writable ``latest/``."""
+class WriteFileOps(MountOps):
+    """``MountOps`` whose ``latest/`` files can be written (see ``writens.WriteOps``)."""
 
     def __init__(self, *args: Any, overlay: Overlay, backend: WcBackend, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -86,14 +81,14 @@ class WriteOps(MountOps):
         try:
             return self.overlay.lookup(rel)
         except VStudioError as e:
-            raise _fail(errno.EIO) from e
+            raise fuse_error(errno.EIO) from e
 
     @staticmethod
     def _check_name(rel: str) -> None:
         try:
             P.normalise(rel)
         except P.BadPath:
-            raise _fail(errno.EINVAL) from None
+            raise fuse_error(errno.EINVAL) from None
 
     def _needs_lock(self, rel: str) -> bool:
         with self._rules_lock:
@@ -110,7 +105,7 @@ class WriteOps(MountOps):
 
     def _check_writable(self, rel: str) -> None:
         if self._read_only(rel):
-            raise _fail(errno.EACCES)
+            raise fuse_error(errno.EACCES)
 
     def _live_stat(self, rel: str, node: Node) -> dict[str, Any]:
         if node is None:
@@ -153,7 +148,7 @@ class WriteOps(MountOps):
             return super().open(path, fi)
         node = self._lookup(rel)
         if node is None:
-            raise _fail(errno.EISDIR)
+            raise fuse_error(errno.EISDIR)
         writing = fi.flags & os.O_ACCMODE != os.O_RDONLY or fi.flags & os.O_TRUNC
         with self._lock:
             fh = next(self._ids)
@@ -198,10 +193,10 @@ class WriteOps(MountOps):
                 self._fill(data, node)
         except OSError as e:
             self.cache.drop_data(data)
-            raise _fail(e.errno or errno.EIO) from None
+            raise fuse_error(e.errno or errno.EIO) from None
         except VStudioError as e:
             self.cache.drop_data(data)
-            raise _fail(errno.EIO) from e
+            raise fuse_error(errno.EIO) from e
         p = Pending(rel, None, data=data, size=size, mode=(node.mode or 0o644) & 0o777,
                     mtime=node.mtime, writers=1)
         with self.overlay.lock:
@@ -219,7 +214,7 @@ class WriteOps(MountOps):
             return
         oid = node.oid
         if oid is None:
-            raise _fail(errno.EIO)
+            raise fuse_error(errno.EIO)
         from pathlib import Path
 
         self.view.reader.get_file(oid, Path(dest))
@@ -232,7 +227,7 @@ class WriteOps(MountOps):
     def create(self, path: str, mode: int, fi: Any) -> int:
         rel = self._rel(path)
         if not rel:
-            raise _fail(errno.EROFS)
+            raise fuse_error(errno.EROFS)
         self._check_name(rel)
         data = self.cache.new_data()
         try:
@@ -250,7 +245,7 @@ class WriteOps(MountOps):
     def write(self, path: str, data: bytes, offset: int, fi: Any) -> int:
         h = self._whandles.get(fi.fh)
         if h is None or not h.write:
-            raise _fail(errno.EBADF if h is None else errno.EROFS)
+            raise fuse_error(errno.EBADF if h is None else errno.EROFS)
         p = h.pending
         grow = max(0, offset + len(data) - p.size)
         self.cache.reserve(grow)  # ENOSPC when the cache is full: never a silent loss
@@ -258,7 +253,7 @@ class WriteOps(MountOps):
             n = os.pwrite(h.fd, data, offset)
         except OSError as e:
             self.cache.reserve(-grow)
-            raise _fail(e.errno or errno.EIO) from None
+            raise fuse_error(e.errno or errno.EIO) from None
         with self.overlay.lock:
             p.size = max(p.size, offset + n)
             p.mtime = time.time()
@@ -274,10 +269,10 @@ class WriteOps(MountOps):
             return 0
         rel = self._rel(path)
         if not rel:
-            raise _fail(errno.EROFS)
+            raise fuse_error(errno.EROFS)
         node = self._lookup(rel)
         if node is None:
-            raise _fail(errno.EISDIR)
+            raise fuse_error(errno.EISDIR)
         self._check_writable(rel)
         p = self._writable(rel, node, truncate=length == 0)
         try:
@@ -335,138 +330,3 @@ class WriteOps(MountOps):
             if h.write:
                 self._done_writing(h.pending, False)
         return 0
-
-    # -- the namespace ------------------------------------------------------------------
-    def _rel_or_rofs(self, path: str) -> str:
-        rel = self._rel(path)
-        if not rel:
-            raise _fail(errno.EROFS)  # r/, tags/ and the top stay read-only
-        return rel
-
-    def unlink(self, path: str) -> int:
-        rel = self._rel_or_rofs(path)
-        self._check_writable(rel)
-        self.overlay.remove(rel)
-        return 0
-
-    def mkdir(self, path: str, mode: int) -> int:
-        rel = self._rel_or_rofs(path)
-        self._check_name(rel)
-        self.overlay.mkdir(rel)
-        return 0
-
-    def rmdir(self, path: str) -> int:
-        self.overlay.rmdir(self._rel_or_rofs(path))
-        return 0
-
-    def rename(self, old: str, new: str, flags: int = 0) -> int:
-        src, dst = self._rel_or_rofs(old), self._rel_or_rofs(new)
-        if flags & RENAME_EXCHANGE:
-            raise _fail(errno.EINVAL)
-        self._check_name(dst)
-        for rel in (src, dst):
-            if self._read_only(rel):
-                raise _fail(errno.EACCES)
-        self.overlay.rename(src, dst, no_replace=bool(flags & RENAME_NOREPLACE))
-        return 0
-
-    def _restat(self, path: str, mode: int | None = None, mtime: float | None = None) -> None:
-        """chmod/utimens: a new pending state with the same bytes."""
-        rel = self._rel_or_rofs(path)
-        with self.overlay.lock:
-            node = self._lookup(rel)
-            if node is None:
-                return  # folders carry no versioned attributes
-            if isinstance(node, Pending):
-                p = node
-            else:
-                p = Pending(rel, node.oid, oid=node.oid, size=node.size,
-                            mode=node.mode or 0o644, mtime=node.mtime)
-            if mode is not None:
-                p.mode = mode & 0o777
-            if mtime is not None:
-                p.mtime = mtime
-            if isinstance(node, Pending):
-                if not p.writers:
-                    self.cache.log([p.record()])
-                self.overlay.changed_at = time.monotonic()
-                self.overlay.changed.set()
-            else:
-                self.overlay.put(p)
-
-    def chmod(self, path: str, mode: int) -> int:
-        self._restat(path, mode=mode)
-        return 0
-
-    def utimens(self, path: str, times: tuple[int, int] | None = None) -> int:
-        self._restat(path, mtime=times[1] / 1e9 if times else time.time())
-        return 0
-
-    def chown(self, path: str, uid: int, gid: int) -> int:
-        self._rel_or_rofs(path)
-        return 0  # one owner for everything in the mount: accepted, not kept
-
-    def _unsupported(self, *args: Any) -> int:
-        raise _fail(errno.EPERM)
-
-    symlink = link = mknod = _unsupported
-
-    def access(self, path: str, amode: int) -> int:
-        rel = self._rel(path)
-        if rel is None:
-            return super().access(path, amode)
-        self._lookup(rel)
-        if amode & os.W_OK and rel and self._read_only(rel):
-            raise _fail(errno.EACCES)
-        return 0
-
-    def statfs(self, path: str) -> dict[str, int]:
-        # What the write cache can still take: programs that check free space first
-        # (and 'df') see the real limit.
-        total = self.cache.max_bytes // 4096
-        free = max(0, self.cache.max_bytes - self.cache.used) // 4096
-        return {"f_bsize": 4096, "f_frsize": 4096, "f_blocks": total, "f_bfree": free,
-                "f_bavail": free, "f_files": 1 << 30, "f_ffree": 1 << 30, "f_namemax": 255}
-
-    # -- locks as an extended attribute ---------------------------------------------------
-    def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
-        rel = self._rel(path)
-        if rel and isinstance(self._lookup(rel), Pending):
-            if name == XLOCK and self.view.lock_holder(rel):
-                return str(self.view.lock_holder(rel)).encode()
-            raise _fail(errno.ENODATA if name.startswith("user.") else errno.EOPNOTSUPP)
-        return super().getxattr(path, name, position)
-
-    def listxattr(self, path: str) -> list[str]:
-        rel = self._rel(path)
-        if rel and isinstance(self._lookup(rel), Pending):
-            return [XLOCK] if self.view.lock_holder(rel) else []
-        return super().listxattr(path)
-
-    def setxattr(self, path: str, name: str, value: bytes, options: int,
-                 position: int = 0) -> int:
-        rel = self._rel_or_rofs(path)
-        if name != XLOCK:
-            raise _fail(errno.EOPNOTSUPP)
-        try:
-            self.backend.lock(rel, value.decode("utf-8", "replace"))
-        except VStudioError as e:
-            raise _fail(errno.EBUSY if "locked by" in e.message else errno.EACCES) from e
-        self.view.forget("locks")
-        return 0
-
-    def removexattr(self, path: str, name: str) -> int:
-        rel = self._rel_or_rofs(path)
-        if name != XLOCK:
-            raise _fail(errno.EOPNOTSUPP)
-        try:
-            self.backend.unlock(rel, False)
-        except VStudioError as e:
-            raise _fail(errno.ENODATA if "not locked" in e.message else errno.EACCES) from e
-        self.view.forget("locks")
-        return 0
-
-    def init_with_config(self, conn: Any, config: Any) -> None:
-        if conn is not None:
-            conn.max_write = 1024 * 1024  # fewer trips through Python per MiB written
-        super().init_with_config(conn, config)

@@ -19,7 +19,7 @@ from vstudio.mount.blocks import BlockReader
 from vstudio.mount.overlay import Overlay
 from vstudio.mount.view import RepoView
 from vstudio.mount.writecache import Pending, WriteCache, WriteOptions
-from vstudio.mount.writefs import WriteOps
+from vstudio.mount.writens import WriteOps
 from vstudio.repo.api import Entry
 from vstudio.repo.backend import WcBackend
 
