@@ -139,7 +139,7 @@ class Overlay:
             if p.path in self.dirs:
                 raise _err(errno.EISDIR, p.path)
             if journal:
-                self.cache.log([p.record()])
+                self.cache.log([p.record()], sync=False)
             old = self.pending.get(p.path)
             self.pending[p.path] = p
             folder[name] = p
@@ -178,7 +178,7 @@ class Overlay:
             del folder[name]
             recs += self._keep_empty(posixpath.dirname(path))
             if journal:
-                self.cache.log(recs)
+                self.cache.log(recs, sync=False)
             if old is not None:
                 self._release_data(old)
             self._touch()
@@ -205,7 +205,7 @@ class Overlay:
             name = posixpath.basename(path)
             if name in folder:
                 raise _err(errno.EEXIST, path)
-            self.cache.log([{"k": "D", "p": path}])
+            self.cache.log([{"k": "D", "p": path}], sync=False)
             self.local_dirs.add(path)
             self.dirs[path] = {}
             folder[name] = None
@@ -224,7 +224,7 @@ class Overlay:
             del self.dirs[path]
             del self._parent_dir(path)[posixpath.basename(path)]
             recs += self._keep_empty(posixpath.dirname(path))
-            self.cache.log(recs)
+            self.cache.log(recs, sync=False)
             self._touch()
 
     def files_under(self, folder: str) -> Iterator[tuple[str, Entry | Pending]]:
@@ -288,7 +288,7 @@ class Overlay:
         recs += self._keep_empty(posixpath.dirname(src))
         moved = self._moved(node, dst)
         recs.append(moved.record())
-        self.cache.log(recs)
+        self.cache.log(recs, sync=False)
         self.put(moved, journal=False)
 
     def _move_folder(self, src: str, dst: str) -> None:
@@ -313,7 +313,7 @@ class Overlay:
             self.local_dirs.add(parent)  # the folder it left stays, as POSIX says
             recs.append({"k": "D", "p": parent})
             self._rebuild()
-        self.cache.log(recs)
+        self.cache.log(recs, sync=False)
         self._touch()
 
     # -- committing --------------------------------------------------------------------
