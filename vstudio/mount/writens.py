@@ -76,7 +76,7 @@ class WriteOps(WriteFileOps):
                 p.mtime = mtime
             if isinstance(node, Pending):
                 if not p.writers:
-                    self.cache.log([p.record()])
+                    self.cache.log([p.record()], sync=False)
                 self.overlay.changed_at = time.monotonic()
                 self.overlay.changed.set()
             else:
@@ -88,6 +88,10 @@ class WriteOps(WriteFileOps):
 
     def utimens(self, path: str, times: tuple[int, int] | None = None) -> int:
         self._restat(path, mtime=times[1] / 1e9 if times else time.time())
+        return 0
+
+    def fsyncdir(self, path: str, datasync: int, fh: int) -> int:
+        self.cache.sync()  # renames and removals in the folder become durable
         return 0
 
     def chown(self, path: str, uid: int, gid: int) -> int:
