@@ -289,12 +289,16 @@ def test_worker_without_allow_commands_never_runs_commands(farm: Farm, tmp_path:
         assert p.returncode == 1 and message in p.stderr.strip().splitlines()[-1]
     marker = tmp_path / "ran"
     farm.worker("plain")
-    # --idle-only: no input for an hour is impossible here, so it takes nothing either
-    farm.worker("desk", "--allow-commands", "--idle-only", "--idle-after", "3600")
+    # --idle-only on a machine with no input source (this one: no display, no session, no
+    # keyboard interrupts) refuses instead of calling the machine idle forever
+    p = subprocess.run([*VSTUDIO, "worker", "--server", farm.url, "--token", farm.worker_token,
+                        "--allow-commands", "--idle-only"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "cannot tell whether the user is away" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
     job_id = farm.submit([{"type": "command", "frames": "1",
                            "params": {"argv": ["touch", str(marker)]}}])
     wait_for(lambda: "registered" in farm.log("plain"), 30, "the worker to register")
-    wait_for(lambda: "while the user is here" in farm.log("desk"), 30, "the desk to wait")
     time.sleep(3)
     assert not marker.exists() and farm.job(job_id)["tasks"][0]["status"] == "queued"
     workers = {w["name"]: w for w in farm.call("GET", "/api/workers")}

@@ -209,3 +209,31 @@ def test_full_write_cache_gives_enospc(tmp_path: Path) -> None:
     _, files, _ = repo(studio)
     assert files.get("fits.bin") == b"x" * 1_000_000
     assert data.startswith(files.get("too-big.bin", b"")), "what was written, or less"
+
+
+def test_full_disk_under_the_write_cache_gives_enospc(tmp_path: Path) -> None:
+    studio = new_studio(tmp_path)
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    need("mount", "apt-get install mount")
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, f"mounting a small tmpfs needs root: {made.stderr}"
+    try:
+        m = mount_w(studio, tmp_path / "mnt", disk, "alice", "--settle", "600")
+        data = os.urandom(4 * 1024 * 1024)
+        try:
+            (m.latest / "ok.bin").write_bytes(b"k" * 500_000)
+            with pytest.raises(OSError) as e, open(m.latest / "big.bin", "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            assert e.value.errno == errno.ENOSPC
+            assert (m.latest / "ok.bin").read_bytes() == b"k" * 500_000
+        finally:
+            unmount(m)
+        _, files, _ = repo(studio)
+        assert files["ok.bin"] == b"k" * 500_000
+        assert data.startswith(files.get("big.bin", b"")), "what was written, or less"
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)

@@ -156,35 +156,36 @@ class AutoCommitter:
         cur = self.backend.tree(head) if head else {}
         locks = self.backend.locks()
         changes: list[Change] = []
-        uploads: list[tuple[str, Pending, str | None]] = []
+        uploads: list[tuple[str, Pending, str | None, str | None]] = []
         notes: list[str] = []
         removed = 0
         for p, key in snap:
             path = str(key[0])
             now = cur[path].oid if path in cur else None
             holder = locks[path].owner if path in locks else None
-            theirs = now != p.base or (holder is not None and holder != user)
-            why = (f"locked by {holder}" if holder and holder != user
-                   else f"changed in r{head}")
-            if p.gone:
-                if now is None:
-                    continue
-                if theirs:
-                    notes.append(f"{path} not removed ({why})")
-                    continue
+            why = None
+            if holder is not None and holder != user:
+                why = f"locked by {holder}"
+            elif now != p.base:
+                why = f"changed in r{head}"
+            if not p.gone:
+                uploads.append((path, p, now, why))
+            elif now is not None and why:
+                notes.append(f"{path} not removed ({why})")
+            elif now is not None:
                 changes.append(Change(path, now, None))
                 removed += 1
-                continue
-            target = path
-            if theirs:
-                target = conflict_name(path, user, head, cur)
-                notes.append(f"{path} {why}: saved as {posixpath.basename(target)}")
-            uploads.append((target, p, now if target == path else None))
-        oids = self._upload([(t, p) for t, p, _ in uploads])
-        for (target, p, old), oid in zip(uploads, oids, strict=True):
+        oids = self._upload([(path, p) for path, p, _, _ in uploads])
+        for (path, p, now, why), oid in zip(uploads, oids, strict=True):
             mode = p.mode & 0o777 or 0o644
-            if old == oid and cur[target].mode == mode:
-                continue  # saved unchanged
+            if now == oid and cur[path].mode == mode:
+                # The repository holds these bytes already: saved unchanged, or committed
+                # just before a crash cut the bookkeeping short. Nothing to do either way.
+                continue
+            target, old = path, now
+            if why:
+                target, old = conflict_name(path, user, head, cur), None
+                notes.append(f"{path} {why}: saved as {posixpath.basename(target)}")
             changes.append(Change(target, old, Entry(target, oid, p.size, mode, p.mtime)))
         if not changes:
             self.overlay.committed(head, cur, snap)

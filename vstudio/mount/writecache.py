@@ -6,8 +6,10 @@ Layout of one cache folder (one per project, user and server)::
     journal     JSON lines, one per change of the pending state, replayed at start
     lock        held (flock) by the serving process: two mounts never share a cache
 
-A change is *acknowledged* when ``close()`` or ``fsync()`` of the file returns, and the mount
-answers those only after the file's bytes and its journal line are on disk (fdatasync).
+A file's new content is *acknowledged* when ``close()`` or ``fsync()`` of it returns, and
+the mount answers those only after the bytes and the journal line are on disk (fdatasync).
+Renames, removals, folders and attributes are journaled at once (a killed mount keeps
+them) and are on disk after the next such close, or an ``fsync`` of a folder, as POSIX asks.
 After a crash the next mount replays the journal and commits what it holds; a file that was
 open for writing and never closed keeps its previous, acknowledged state.
 
@@ -32,6 +34,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from vstudio.errors import VStudioError
 
 log = logging.getLogger("vstudio.mount")
 
@@ -74,6 +78,10 @@ class Pending:
                 "s": self.size, "m": self.mode, "t": self.mtime}
 
 
+class CacheBusy(VStudioError):
+    """Another mount uses this write cache."""
+
+
 class CacheFull(OSError):
     def __init__(self) -> None:
         super().__init__(errno.ENOSPC, "the mount's write cache is full")
@@ -93,7 +101,8 @@ class WriteCache:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(self._lock_fd)
-            raise OSError(errno.EBUSY, f"another mount uses the write cache {root}") from None
+            raise CacheBusy(f"another mount of this project as this user is running (its "
+                            f"write cache is {root}): unmount it first") from None
         self._journal_path = root / "journal"
         self._journal = os.open(self._journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         names = [int(n) for n in os.listdir(self.data_dir) if n.isdigit()]
@@ -156,6 +165,11 @@ class WriteCache:
             os.write(self._journal, line)
             if sync:
                 os.fdatasync(self._journal)
+
+    def sync(self) -> None:
+        """Make every journal line written so far durable."""
+        with self._lock:
+            os.fdatasync(self._journal)
 
     def replay(self) -> tuple[dict[str, Pending], set[str]]:
         """The pending changes and local folders the journal describes."""

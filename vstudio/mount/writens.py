@@ -76,7 +76,7 @@ class WriteOps(WriteFileOps):
                 p.mtime = mtime
             if isinstance(node, Pending):
                 if not p.writers:
-                    self.cache.log([p.record()])
+                    self.cache.log([p.record()], sync=False)
                 self.overlay.changed_at = time.monotonic()
                 self.overlay.changed.set()
             else:
@@ -90,6 +90,10 @@ class WriteOps(WriteFileOps):
         self._restat(path, mtime=times[1] / 1e9 if times else time.time())
         return 0
 
+    def fsyncdir(self, path: str, datasync: int, fh: int) -> int:
+        self.cache.sync()  # renames and removals in the folder become durable
+        return 0
+
     def chown(self, path: str, uid: int, gid: int) -> int:
         self._rel_or_rofs(path)
         return 0  # one owner for everything in the mount: accepted, not kept
@@ -98,6 +102,13 @@ class WriteOps(WriteFileOps):
         raise fuse_error(errno.EPERM)
 
     symlink = link = mknod = _unsupported
+
+    def _listing(self, path: str) -> list[tuple[str, dict[str, Any]]]:
+        items = super()._listing(path)
+        if path == "/":  # latest/ is writable here
+            items = [(n, {**a, "st_mode": a["st_mode"] | 0o200} if n == "latest" else a)
+                     for n, a in items]
+        return items
 
     def access(self, path: str, amode: int) -> int:
         rel = self._rel(path)

@@ -17,31 +17,24 @@ cannot be carried is listed in the report with how many paths or revisions it co
 from __future__ import annotations
 
 import calendar
-import contextlib
-import hashlib
 import logging
 import os
 import stat
 import tempfile
 import time
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from vstudio.errors import BadInput, Conflict, VStudioError
 from vstudio.repo import paths as P
-from vstudio.repo import svndiff
 from vstudio.repo.api import CommitInfo, Entry
 from vstudio.repo.backend import LocalBackend, WcBackend
 from vstudio.repo.importbatch import ImportRevision
-from vstudio.repo.svndump import PIECE, BadDump, Reader, Record, Text, next_record, number
+from vstudio.repo.svndump import BadDump, Reader, Record, next_record, number
+from vstudio.repo.svntexts import Texts
 from vstudio.repo.svnworkers import BlendWorkers, helpers_wanted
-from vstudio.store.api import NO_PROGRESS, Progress, Writer
-from vstudio.store.chunking import HEAD_BYTES, Chunker, chunkers
-from vstudio.store.delta import MIN_SIZE as DELTA_MIN
+from vstudio.store.api import NO_PROGRESS, Progress
 
-PLACEHOLDER = "(being stored)#"  # the id of a text a helper process is storing
-SMALL_TEXT = 1 << 20  # texts up to this size are stored from memory
 # Read from a file, a write batch (and one catalog transaction) holds this many revisions
 # at most: fewer syncs to disk; a kill loses at most a batch, which the next run imports
 # again.
@@ -99,22 +92,12 @@ class _Importer:
         self.tmp = tmp
         self.renumber = renumber
         self.head = backend.head()
-        self.batch = contextlib.ExitStack()
-        self.w: Writer | None = None
+        self.t = Texts(backend.store, tmp)
         # Revisions whose contents are in the open write batch, committed together
         # (importbatch); their trees (for copies) and texts (delta bases) meanwhile.
         self.pending: list[ImportRevision] = []
         self.pending_trees: dict[int, dict[str, Entry]] = {}
         self.places: dict[int, tuple[int, int]] = {}  # project rev -> (svn rev, offset)
-        self.pending_texts: dict[str, Path | bytes] = {}
-        self.batch_bytes = 0
-        self.batch_start = 0.0
-        self.kept = 0  # texts kept in tmp, numbered
-        self.in_writer: set[str] = set()  # ids stored in the open write batch
-        # .blend texts stored by helper processes (svnworkers): placeholder -> id
-        self.workers: BlendWorkers | None = None
-        self.futures: dict[str, Future[str]] = {}
-        self.resolved: dict[str, str] = {}
         self.files: dict[str, Entry] | None = None  # loaded at the first new revision
         self.props: dict[str, dict[str, bytes]] = {}
         self.trees: dict[int, dict[str, Entry]] = {}
@@ -122,10 +105,9 @@ class _Importer:
         self.rev_map: dict[int, int] = {}  # Subversion number -> project number
         self.dirs: set[str] = set()
         self.rules: set[str] = set()
-        self.seen: dict[str, tuple[str, int]] = {}  # SHA-1 of a text -> (id, size)
         self.new_rules: list[str] = []
         self.notes = _Notes()
-        self.versions = self.imported = self.skipped = 0
+        self.imported = self.skipped = 0
         self.first = self.last = self.last_svn = 0
         self.last_time: float | None = None
         # where we are, for error messages: revision, node path, byte offset
@@ -214,7 +196,7 @@ class _Importer:
         assert self.files is not None
         self.pending.append(ImportRevision(
             rev, _author(rprops), when, rprops.get("svn:log", b"").decode("utf-8", "replace"),
-            {p: self._real(e) for p, e in changes.items()},
+            {p: self.t.real(e) for p, e in changes.items()},
             {ORIGINAL: str(svn_rev)} if self.renumber else {}))
         self.pending_trees[rev] = dict(self.files)
         self.places[rev] = (svn_rev, self.loc[2])
@@ -223,8 +205,8 @@ class _Importer:
         self.first = self.first or rev
         self.last_svn = svn_rev
         self.last_time = when
-        if (len(self.pending) >= self.batch_revisions or self.batch_bytes >= BATCH_BYTES
-                or time.monotonic() - self.batch_start >= BATCH_SECONDS):
+        if (len(self.pending) >= self.batch_revisions or self.t.bytes >= BATCH_BYTES
+                or time.monotonic() - self.t.started >= BATCH_SECONDS):
             self.flush()
 
     def flush(self) -> None:
@@ -233,20 +215,11 @@ class _Importer:
         pending, self.pending = self.pending, []
         try:
             if pending:
-                self.b.import_batch(pending, self.w, self.end_batch)
+                self.b.import_batch(pending, self.t.w, self.t.end_batch)
             self.imported += len(pending)
         finally:
-            self.end_batch()
+            self.t.end_batch()
             self.pending_trees.clear()
-
-    def end_batch(self) -> None:
-        self.batch.close()
-        self.w = None
-        for t in self.pending_texts.values():
-            if isinstance(t, Path):
-                t.unlink(missing_ok=True)
-        self.pending_texts.clear()
-        self.batch_bytes = 0
 
     # -- nodes --------------------------------------------------------------------------
 
@@ -283,7 +256,7 @@ class _Importer:
         mode = 0o755 if "svn:executable" in props else 0o644
         if rec.text is not None or (current is None and action in ("add", "replace")):
             # (no text and nothing to copy: an empty file)
-            oid, size = self.text(rec, current, current or self.files.get(path))
+            oid, size = self.t.text(rec, current, current or self.files.get(path))
         elif current is not None:
             oid, size = current.oid, current.size
         else:
@@ -322,137 +295,14 @@ class _Importer:
         self.props[path] = dict(self.props.get(cpath) or self._carried(cpath, src))
         return src
 
-    def text(self, rec: Record, base: Entry | None,
-             previous: Entry | None) -> tuple[str, int]:
-        """Store a node's text (``base``: what a delta applies to); (id, size).
-
-        Texts seen before in this import (same SHA-1, as svnadmin's rep-sharing finds
-        them) are not stored again. A small text stays in memory unless the store does
-        better with a file: one a format-aware chunker knows (a .blend, even compressed),
-        or a new version of a file big enough for the store's delta against ``previous``.
-        """
-        content = rec.text or _EMPTY
-        sha1 = rec.get("Text-content-sha1") or None
-        if sha1 in self.seen:
-            content.drain()
-            return self.seen[sha1]
-        delta = rec.get("Text-delta") == "true"
-        if not delta and content.left <= SMALL_TEXT:
-            data = content.read()
-            _verify(rec, hashlib.md5(data, usedforsecurity=False),
-                    hashlib.sha1(data, usedforsecurity=False) if sha1 else None)
-            if _as_file(data, previous):
-                out_path = self.tmp / "text"
-                out_path.write_bytes(data)
-                got = self._put_file(out_path, previous, rec.get("Node-path")), len(data)
-            else:
-                got = self._writer().put_bytes(data), len(data)
-                self.in_writer.add(got[0])
-            self.pending_texts.setdefault(got[0], data)
-        else:
-            got = self._text_file(rec, content, base if delta else None, previous)
-        self.versions += 1
-        self.batch_bytes += got[1]
-        if sha1:
-            self.seen[sha1] = got
-        return got
-
-    def _text_file(self, rec: Record, content: Text | _Empty, base: Entry | None,
-                   previous: Entry | None) -> tuple[str, int]:
-        out_path = self.tmp / "text"
-        md5 = hashlib.md5(usedforsecurity=False)
-        sha1 = hashlib.sha1(usedforsecurity=False) if rec.get("Text-content-sha1") else None
-        size = 0
-        with open(out_path, "wb") as out:
-            def write(b: bytes) -> None:
-                nonlocal size
-                out.write(b)
-                md5.update(b)
-                if sha1 is not None:
-                    sha1.update(b)
-                size += len(b)
-
-            if rec.get("Text-delta") == "true":
-                with open(self._base_file(base), "rb") as src:
-                    def read_source(off: int, n: int) -> bytes:
-                        src.seek(off)
-                        return src.read(n)
-
-                    svndiff.apply(content, read_source, write)  # type: ignore[arg-type]
-            else:
-                while content.left:
-                    write(content.read(PIECE))
-        content.drain()
-        _verify(rec, md5, sha1)
-        return self._put_file(out_path, previous, rec.get("Node-path")), size
-
-    def _put_file(self, path: Path, previous: Entry | None, key: str) -> str:
-        """As a working copy's commit does: the store may delta it against its base.
-
-        The store reads that base from the store, not from the open write batch: a base
-        in it is made durable first (a new write batch goes on). A
-        .blend goes to a helper process when there are some: its id is a placeholder
-        until the batch is committed."""
-        if self.workers is not None and _format_aware(path):
-            self.kept += 1
-            kept = self.tmp / f"t{self.kept}"
-            path.rename(kept)
-            oid = f"{PLACEHOLDER}{self.kept}"
-            self.futures[oid] = self.workers.submit(kept, key)
-            self.pending_texts[oid] = kept
-            return oid
-        if previous is not None and previous.oid in self.in_writer:
-            self.batch.close()  # durable now; its revisions are committed with the batch
-            self.w = None
-        w: Any = self._writer()
-        oid = str(w.put_file(path, previous=previous.oid) if previous is not None
-                  else w.put_file(path))
-        self.in_writer.add(oid)
-        if oid not in self.pending_texts:  # kept while the batch is open: a delta's base
-            self.kept += 1
-            kept = self.tmp / f"t{self.kept}"
-            path.rename(kept)
-            self.pending_texts[oid] = kept
-        return oid
-
     def _resolve(self) -> None:
-        """Wait for the helpers' texts; put their ids in place of the placeholders."""
-        if not self.futures:
-            return
-        futures, self.futures = self.futures, {}
-        self.resolved.update({ph: f.result() for ph, f in futures.items()})
-        assert self.files is not None
-        for p, e in list(self.files.items()):
-            if e.oid in self.resolved:
-                self.files[p] = Entry(p, self.resolved[e.oid], e.size, e.mode, e.mtime)
-        self.seen = {k: (self.resolved.get(o, o), n) for k, (o, n) in self.seen.items()}
+        """The helpers' ids in place of placeholders, in the files and pending revisions."""
+        resolved = self.t.resolve()
+        for p, e in list((self.files or {}).items()):
+            if e.oid in resolved and self.files is not None:
+                self.files[p] = Entry(p, resolved[e.oid], e.size, e.mode, e.mtime)
         for r in self.pending:
-            r.changes = {p: self._real(e) for p, e in r.changes.items()}
-
-    def _real(self, e: Entry | None) -> Entry | None:
-        if e is None or e.oid not in self.resolved:
-            return e
-        return Entry(e.path, self.resolved[e.oid], e.size, e.mode, e.mtime)
-
-    def _writer(self) -> Writer:
-        if self.w is None:
-            self.in_writer = set()
-            # Its objects are durable when it closes, before the revisions naming them
-            # are committed.
-            self.w = self.batch.enter_context(self.b.store.writer())
-            self.batch_start = time.monotonic()
-        return self.w
-
-    def _base_file(self, entry: Entry | None) -> Path:
-        base = self.tmp / "base"
-        kept = self.pending_texts.get(entry.oid) if entry is not None else None
-        if isinstance(kept, Path):
-            return kept
-        if entry is None or isinstance(kept, bytes):
-            base.write_bytes(kept or b"")
-        else:
-            self.b.store.get_file(entry.oid, base)
-        return base
+            r.changes = {p: self.t.real(e) for p, e in r.changes.items()}
 
     def _set(self, e: Entry, changes: dict[str, Entry | None]) -> None:
         assert self.files is not None
@@ -475,7 +325,7 @@ class _Importer:
         except Exception as e:  # the first failure is the one to report
             log.warning("could not commit the revisions before the failure: %s", e)
         finally:
-            self.end_batch()
+            self.t.end_batch()
 
     def where(self, e: VStudioError) -> str:
         rev, path, offset = self.loc
@@ -505,7 +355,7 @@ def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRES
         imp = _Importer(backend, Path(tmp), renumber, BATCH_REVISIONS if batched else 1)
         helpers = helpers_wanted() if batched and isinstance(backend, LocalBackend) else 0
         if helpers and isinstance(backend, LocalBackend):
-            imp.workers = BlendWorkers(backend.studio.root, helpers)
+            imp.t.workers = BlendWorkers(backend.studio.root, helpers)
         progress.start(0, "import")
         try:
             _check_format(first)
@@ -518,15 +368,15 @@ def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRES
             imp.salvage()
             raise
         finally:
-            if imp.workers is not None:
-                imp.workers.close()
+            if imp.t.workers is not None:
+                imp.t.workers.close()
         progress.done()
     have_dirs = {a for p in imp.files or () for a in P.ancestors(p)}
     for d in sorted(imp.dirs - have_dirs):
         imp.notes.add("empty folder", d)
     return {"revisions": imp.imported, "skipped": imp.skipped, "first": imp.first,
             "last": imp.last, "last_svn": imp.last_svn, "head": imp.head,
-            "files": imp.versions, "lock_rules": sorted(imp.new_rules),
+            "files": imp.t.versions, "lock_rules": sorted(imp.new_rules),
             "not_carried": imp.notes.report()}
 
 
@@ -596,49 +446,6 @@ def _revision(imp: _Importer, svn_rev: int, rec: Record) -> int | None:
     elif imp.files is None:
         imp.start_new()
     return rev
-
-
-class _Empty:
-    left = 0
-
-    def read(self, n: int = -1) -> bytes:
-        return b""
-
-    def drain(self) -> None:
-        return None
-
-
-_EMPTY: Any = _Empty()
-
-
-def _verify(rec: Record, md5: Any, sha1: Any) -> None:
-    want = rec.get("Text-content-md5")
-    if want and md5.hexdigest() != want:
-        raise BadDump("the text does not match its MD5 (the dump is corrupt)")
-    want = rec.get("Text-content-sha1")
-    if want and sha1 is not None and sha1.hexdigest() != want:
-        raise BadDump("the text does not match its SHA-1 (the dump is corrupt)")
-
-
-def _format_aware(path: Path) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(HEAD_BYTES)
-    return any(_detects(c, head) for c in chunkers())
-
-
-def _as_file(data: bytes, previous: Entry | None) -> bool:
-    """Whether the store stores ``data`` better from a file than from memory."""
-    if previous is not None and len(data) >= DELTA_MIN:
-        return True
-    head = data[:HEAD_BYTES]
-    return any(_detects(c, head) for c in chunkers())
-
-
-def _detects(chunker: Chunker, head: bytes) -> bool:
-    try:
-        return bool(chunker.detect(head))
-    except Exception:  # a plug-in's bug: the store's own fallback applies
-        return False
 
 
 def _author(rprops: dict[str, bytes]) -> str:
