@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS="blender synfig ffmpeg subversion fuse3 chromium restic s3fs postgresql-client rsync xz-utils krita inkscape xvfb"
+if [ "${1:-}" = "--tests" ]; then
+  # test-only: an http:// Subversion server (apache2 + mod_dav_svn) for svn-sync's test
+  PKGS="$PKGS apache2 libapache2-mod-svn"
+fi
 missing=()
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

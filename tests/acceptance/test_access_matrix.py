@@ -96,6 +96,8 @@ EXPECTED: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/jobs/{job_id}/cancel"): (*A401, 200, 200, 403, 403, 403, 403),
     ("POST", "/api/jobs/{job_id}/retry"): (*A401, 200, 200, 403, 403, 403, 403),
     ("DELETE", "/api/jobs/{job_id}/blocklist"): (*A401, 200, 200, 403, 403, 403, 403),
+    ("DELETE", "/api/jobs/{job_id}/blocklist/{worker_id}"): (*A401, 200, 200, 403, 403, 403,
+                                                             403),
     ("POST", "/api/jobs/{job_id}/priority"): (*A401, 200, 200, 403, 403, 403, 403),
     ("DELETE", "/api/jobs/{job_id}"): (*A401, 200, 200, 403, 403, 403, 403),
     ("POST", "/api/tasks/{task_id}/retry"): (*A401, 200, 200, 403, 403, 403, 403),

@@ -15,7 +15,9 @@ since the server does not rebuild it again.
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from typing import Any
 
 import blake3
@@ -27,6 +29,7 @@ from vstudio.studio import Studio
 
 PROOF_CHECKS = 2  # keyed hashes checked per upload: each costs one chunk read
 EMPTY = blake3.blake3(b"").hexdigest()
+_OBJECT_ID = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def chunk_subject(key_hex: str) -> str:
@@ -42,6 +45,13 @@ def same_pieces(store: Any, oid: str, entries: list[fmt.Entry], transform: str |
         return False
     theirs = [(e.type, e.length, e.id, e.data) for e in store._flat(recipe.entries)]
     return theirs == [(e.type, e.length, e.id, e.data) for e in entries]
+
+
+def self_contained(params: dict[str, Any]) -> bool:
+    """Whether a transform's parameters name no store object, so the file's bytes come
+    from its pieces alone. A delta on object X could rebuild X from X itself: proving
+    its few pieces would then buy a grant for X without its bytes."""
+    return _OBJECT_ID.search(json.dumps(params)) is None
 
 
 def proven(studio: Studio, user: User, oid: str, entries: list[fmt.Entry], existed: bool,

@@ -67,7 +67,8 @@ async def register_worker(body: WorkerIn, user: CurrentUser, request: Request) -
     """Register a render node (again, by name, after a restart)."""
     farm = farm_of(request)
     wid = await farm.register(user, body.name, body.slots, body.tags, list(body.job_types),
-                              body.allow_commands, body.idle_only)
+                              body.allow_commands, body.idle_only,
+                              body.system.model_dump() if body.system else None)
     return {"id": wid, "lease_seconds": farm.lease_seconds}
 
 
@@ -189,6 +190,14 @@ for _name in ("pause", "resume", "cancel", "retry"):
                          response_model=JobSummary)
 router.add_api_route("/jobs/{job_id}/blocklist", _action("clear-blocklist"), methods=["DELETE"],
                      response_model=JobSummary)
+
+
+@router.delete("/jobs/{job_id}/blocklist/{worker_id}", response_model=JobSummary)
+async def unblock_worker(job_id: Id, worker_id: Id, user: Person, request: Request) -> Any:
+    """Let one worker take this job's tasks again (its failures are forgotten)."""
+    farm = farm_of(request)
+    await farm.unblock(user, job_id, worker_id)
+    return await farm.read(lambda c: q.get_job(c, job_id, with_tasks=False))
 
 
 @router.post("/jobs/{job_id}/priority", response_model=JobSummary)

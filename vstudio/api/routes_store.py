@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from vstudio.api.deps import CurrentUser, Person, StudioDep, require_role
-from vstudio.api.possession import chunk_subject, proven
+from vstudio.api.possession import chunk_subject, proven, same_pieces, self_contained
 from vstudio.catalog.accounts import Role, User
 from vstudio.errors import BadInput, CorruptObject, PermissionDenied
 from vstudio.grants import grants_of
@@ -173,10 +173,17 @@ def file_from_chunks(body: FileIn, studio: StudioDep, user: Writer) -> dict[str,
 
 
 def _file_from_chunks(body: FileIn, studio: Studio) -> tuple[str, list[fmt.Entry], bool]:
-    """The file recorded, its pieces, and whether the store had it already."""
+    """The file recorded, its pieces, and whether the store had it already under pieces
+    not checked now (only the same ones, or pieces that could rebuild it from itself)."""
     entries = _entries(body)
-    if studio.store.has(body.id):
+    store: Any = studio.store
+    if store.has(body.id) and (same_pieces(store, body.id, entries, body.transform)
+                               or not self_contained(body.params)):
         return body.id, entries, True
+    # New, or stored under other pieces: the same bytes cut by another chunker (a small
+    # .blend committed with FastCDC, put again by a submit with the .blend chunker). Those
+    # pieces are rebuilt and checked here, as for a new file, so proof of holding them is
+    # proof of holding the file (the stored recipe is kept).
     return _record_file(body, studio, entries), entries, False
 
 

@@ -203,13 +203,14 @@ def clear_blocklist(conn: Connection, job_id: int, worker_id: int | None) -> Eff
 
 def register_worker(conn: Connection, name: str, user: str, slots: int, tags: list[str],
                     job_types: list[str], allow_commands: bool, idle_only: bool,
-                    now: float) -> int:
+                    now: float, system: dict[str, Any] | None = None) -> int:
     """Register (or re-register, by name) a worker; its running tasks keep their leases."""
     row = conn.execute(sa.select(farm_workers.c.id, farm_workers.c.user_name)
                        .where(farm_workers.c.name == name)).first()
     values = {"user_name": user, "slots": slots, "tags": json.dumps(sorted(set(tags))),
               "job_types": json.dumps(sorted(set(job_types))), "allow_commands": allow_commands,
-              "idle_only": idle_only, "last_seen": now, "state": "idle"}
+              "idle_only": idle_only, "last_seen": now, "state": "idle",
+              "system": json.dumps(system or {})}
     if row is not None:
         if row.user_name != user:
             raise Conflict(f"worker name {name!r} is taken by another user's worker")

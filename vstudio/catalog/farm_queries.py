@@ -190,7 +190,7 @@ def list_workers(conn: Connection) -> list[dict[str, Any]]:
              "state": ("disabled" if not r.enabled else "draining" if r.draining
                        and r.state != "offline" else r.state),
              "registered": r.registered, "last_seen": r.last_seen,
-             "tasks": running.get(r.id, [])}
+             "tasks": running.get(r.id, []), "system": json.loads(r.system or "{}")}
             for r in conn.execute(sa.select(farm_workers).order_by(farm_workers.c.name))]
 
 

@@ -175,15 +175,26 @@ def running_tasks(conn: Connection) -> dict[int, tuple[int, str, int, int, float
     return {r[0]: (r[1], r[2], r[3], r[4], float(r[5] or 0)) for r in conn.execute(q)}
 
 
-def blocklists(conn: Connection) -> dict[int, list[tuple[int, str, int]]]:
-    """worker id -> [(job id, job name, failures)] for the jobs it is kept off."""
+class KeptOff(NamedTuple):
+    """A job a worker is kept off (it failed the job's tasks too often)."""
+
+    job_id: int
+    name: str
+    failures: int
+    owner: str
+    project: str | None
+
+
+def blocklists(conn: Connection) -> dict[int, list[KeptOff]]:
+    """worker id -> the jobs it is kept off."""
     q = (sa.select(farm_blocklist.c.worker_id, farm_blocklist.c.job_id, farm_jobs.c.name,
-                   farm_blocklist.c.failures)
+                   farm_blocklist.c.failures, farm_jobs.c.owner, farm_jobs.c.project)
          .join(farm_jobs, farm_jobs.c.id == farm_blocklist.c.job_id)
-         .where(farm_blocklist.c.failures >= farm_jobs.c.blocklist_after))
-    out: dict[int, list[tuple[int, str, int]]] = {}
-    for wid, jid, name, n in conn.execute(q):
-        out.setdefault(wid, []).append((jid, name, int(n)))
+         .where(farm_blocklist.c.failures >= farm_jobs.c.blocklist_after)
+         .order_by(farm_blocklist.c.job_id))
+    out: dict[int, list[KeptOff]] = {}
+    for wid, jid, name, n, owner, project in conn.execute(q):
+        out.setdefault(wid, []).append(KeptOff(jid, name, int(n), owner, project))
     return out
 
 

@@ -199,11 +199,13 @@ class Farm:
 
     # -- render nodes ---------------------------------------------------------------
     async def register(self, user: User, name: str, slots: int, tags: list[str],
-                       job_types: list[str], allow_commands: bool, idle_only: bool) -> int:
+                       job_types: list[str], allow_commands: bool, idle_only: bool,
+                       system: dict[str, Any] | None = None) -> int:
         if user.role not in RUNNERS:
             raise PermissionDenied("only admin, artist and worker tokens run render nodes")
         wid = await self._write(lambda c: jobs_sql.register_worker(
-            c, name, user.name, slots, tags, job_types, allow_commands, idle_only, time.time()))
+            c, name, user.name, slots, tags, job_types, allow_commands, idle_only, time.time(),
+            system))
         self._remember(wid, user.name)
         self.notifier.wake()
         self.events.publish("worker", {"id": wid, "name": name, "state": "idle"})
@@ -350,6 +352,11 @@ class Farm:
         job_id = await self._read(lambda c: read_sql.task_job(c, task_id))
         await self._check_job(user, job_id)
         await self._write(lambda c: jobs_sql.retry_task(c, self.cache, task_id, time.time()))
+
+    async def unblock(self, user: User, job_id: int, worker_id: int) -> None:
+        """Let one worker take a job's tasks again (the job's owner or an admin)."""
+        await self._check_job(user, job_id)
+        await self._write(lambda c: jobs_sql.clear_blocklist(c, job_id, worker_id))
 
     async def worker_action(self, user: User, worker_id: int, action: str) -> None:
         owner = await self._read(lambda c: read_sql.worker_user(c, worker_id))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from vstudio.store import format as fmt
 from vstudio.store.index import pack_object
 from vstudio.store.objects import COALESCE, PREFETCH, _PackGone
+from vstudio.store.reads import follows
 
 if TYPE_CHECKING:
     from vstudio.store.objects import Store
@@ -59,7 +60,7 @@ def prefetched(store: Store, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
             pack, e = store._locate(ent.id)
             if run:
                 rp, prev = run[-1]
-                if (rp != pack or e.offset != prev.offset + prev.length
+                if (rp != pack or not follows(prev, e)
                         or e.offset + e.length - run[0][1].offset > COALESCE):
                     close()
             run.append((pack, e))
@@ -108,6 +109,8 @@ def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | N
             parts.append({"inline": base64.b64encode(ent.data).decode()})
             continue
         pack, e = store._locate(ent.id)
+        if e.in_frame or e.is_delta:  # clients open whole blobs only: the server reads it
+            return None
         if run and (pack != run_pack or e.offset != run[-1].offset + run[-1].length
                     or e.offset + e.length - run[0].offset > COALESCE):
             close()
