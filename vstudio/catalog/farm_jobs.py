@@ -191,6 +191,18 @@ def set_priority(conn: Connection, job_id: int, priority: int) -> Effects:
     return Effects(jobs={job_id})
 
 
+def set_tags(conn: Connection, cache: FarmCache, job_id: int,
+             tags: dict[int, list[str]]) -> Effects:
+    """New tags for blocks of a job (block id -> tags); nodes that now qualify are woken."""
+    job_row(conn, job_id)
+    for block_id, names in tags.items():
+        conn.execute(farm_blocks.update().where((farm_blocks.c.id == block_id)
+                                                & (farm_blocks.c.job_id == job_id))
+                     .values(tags=json.dumps(names)))
+    cache.forget(job_id)  # other servers read tags from the table when they hand out work
+    return Effects(wake=True, jobs={job_id})
+
+
 def clear_blocklist(conn: Connection, job_id: int, worker_id: int | None) -> Effects:
     job_row(conn, job_id)
     q = farm_blocklist.delete().where(farm_blocklist.c.job_id == job_id)

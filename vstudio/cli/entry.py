@@ -48,6 +48,7 @@ COMMANDS: dict[str, str] = {
 # Commands with a hand-made fast path that must not pay for click/rich imports.
 FAST_PATHS: dict[str, str] = {
     "status": "vstudio.cli.fast_status:main",
+    "render": "vstudio.render.noop:main",
 }
 
 

@@ -165,6 +165,21 @@ def jobs_priority(job_id: int, priority: int, as_json: bool, server: str,
     emit(job, as_json, lambda j: click.echo(f"job {j['id']}: priority {j['priority']}"))
 
 
+@jobs_group.command("tags")
+@click.argument("job_id", type=click.IntRange(1, 2**31 - 1))
+@click.argument("tags", nargs=-1)
+@click.option("--block", help="Only this block (default: every block of the job).")
+@json_option
+@server_options
+def jobs_tags(job_id: int, tags: tuple[str, ...], block: str | None, as_json: bool,
+              server: str, token: str | None) -> None:
+    """Set the tags a render node needs to take a job's tasks (none: any node)."""
+    job = Api(server, token).call("PUT", f"/api/jobs/{job_id}/tags",
+                                  {"tags": list(tags), "block": block})
+    emit(job, as_json, lambda j: click.echo(
+        f"job {j['id']}: tags {', '.join(tags) or '(none)'}"))
+
+
 @jobs_group.command("clear-blocklist")
 @click.argument("job_id", type=click.IntRange(1, 2**31 - 1))
 @server_options

@@ -164,17 +164,23 @@ def compile_job(spec: JobSpec) -> list[BlockPlan]:
         else:
             raise BadInput(f"block {b.name!r} needs frames (e.g. \"frames\": \"1-250\")")
         frames_of[i] = frames
-        tags = set(b.tags) | ({LOCAL_PATHS_TAG} if local_paths(params) else set())
+        tags = block_tags(b.tags, params)
         # An encode without an explicit chunk makes one video of the whole range.
         size = b.chunk if (b.chunk > 1 or b.type != "ffmpeg" or "chunk" in b.model_fields_set) \
             else len(frames)
         plans.append(BlockPlan(
-            index=i, name=b.name, type=b.type, params=params, tags=sorted(tags),
+            index=i, name=b.name, type=b.type, params=params, tags=tags,
             chunk=size, max_per_worker=b.max_per_worker, retries=b.retries, timeout=b.timeout,
             depends=[(index[n], m) for n, m in deps.items()], tasks=chunk(frames, size)))
     if sum(len(p.tasks) for p in plans) > MAX_TASKS:
         raise BadInput(f"too many tasks: at most {MAX_TASKS} per job (use a bigger chunk)")
     return sorted(plans, key=lambda p: p.index)
+
+
+def block_tags(tags: list[str], params: dict[str, Any]) -> list[str]:
+    """A block's tags as stored: the ones asked for, plus the tag of nodes that may read
+    local paths when its parameters name any (at submit and on every later edit)."""
+    return sorted(set(tags) | ({LOCAL_PATHS_TAG} if local_paths(params) else set()))
 
 
 def _topological(spec: JobSpec, index: dict[str, int]) -> list[int]:

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
+from pydantic import ValidationError
 
 from vstudio.catalog import farm_queries as fq
 from vstudio.catalog import web_queries as wq
 from vstudio.errors import BadInput, NotFound
 from vstudio.farm.model import shown_task_status
+from vstudio.farm.wire import TagsIn
 from vstudio.web import views
 from vstudio.web.job_rows import job_rows, row_actions
 from vstudio.web.render import PageRoute, fragment, html, int_arg
@@ -197,6 +199,7 @@ async def job_page(request: Request, session: SessionDep, job_id: int) -> Respon
                 tfilter=tfilter, task_workers=data["task_workers"],
                 tper=TASKS_PER_PAGE, legend=views.LEGEND, actions=row_actions(session),
                 blocklist=data["blocklist"], may_change=session.may_change_job(j.owner),
+                open_settings=request.query_params.get("settings") == "open",
                 **_media(job_id, data["outputs"]))
 
 
@@ -262,3 +265,23 @@ async def job_action(
     acts = row.actions if session.may_change_job(row.owner) else []
     name = "_job_row.html" if ctx == "row" else "_job_head.html"
     return HTMLResponse(fragment(name, j=row, j_actions=acts, session=session))
+
+
+@router.post("/jobs/{job_id}/tags")
+async def job_tags(
+    request: Request, session: ActingDep, job_id: int,
+    block: Annotated[str, Form(min_length=1, max_length=128)],
+    tags: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """New tags for one block of a job, typed as "gpu, linux" (owner or admin)."""
+    job_id = _id(job_id)
+    require_actor(session)
+    try:
+        body = TagsIn(tags=[t for t in re.split(r"[\s,]+", tags) if t], block=block)
+    except ValidationError as e:
+        bad = e.errors()[0].get("input", "")
+        raise BadInput(f"bad tag {str(bad)[:64]!r}: tags are letters, digits and _ . : -, "
+                       "at most 64 characters, at most 64 tags") from None
+    await check_readable(request, session, job_id)
+    await farm_of(request).set_tags(session.user, job_id, list(body.tags), body.block)
+    return RedirectResponse(f"/jobs/{job_id}?settings=open#settings", status_code=303)
