@@ -274,7 +274,7 @@ async def job_tags(
     tags: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
     """New tags for one block of a job, typed as "gpu, linux" (owner or admin)."""
-    job_id = _id(job_id)
+    job_id = checked_id(job_id)
     require_actor(session)
     try:
         body = TagsIn(tags=[t for t in re.split(r"[\s,]+", tags) if t], block=block)
