@@ -308,4 +308,4 @@ def add_sample(conn: Connection, period: int, busy: int, idle: int, offline: int
 def samples(conn: Connection, since: float) -> list[tuple[int, int, int, int, int, int]]:
     q = (sa.select(web_farm_samples).where(web_farm_samples.c.time >= since)
          .order_by(web_farm_samples.c.time))
-    return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]
+    return [tuple(r) for r in conn.execute(q)]

@@ -49,7 +49,7 @@ def farm_of(request: Request) -> Farm:
     farm = getattr(request.app.state, "farm", None)
     if farm is None:
         raise NotFound("the render farm is not running on this server")
-    return farm  # type: ignore[no-any-return]
+    return farm
 
 
 async def check_readable(request: Request, session: Session, job_id: int) -> None:
@@ -69,7 +69,7 @@ def parse_priority(raw: str | None) -> int:
     return prio
 
 
-def _id(value: int) -> int:
+def checked_id(value: int) -> int:
     if not 1 <= value <= MAX_ID:
         raise NotFound(f"no job or task {value}")
     return value
@@ -201,7 +201,7 @@ def _media(job_id: int, outputs: list[dict[str, Any]]) -> dict[str, Any]:
 
 @router.get("/jobs/{job_id}")
 async def job_page(request: Request, session: SessionDep, job_id: int) -> Response:
-    job_id = _id(job_id)
+    job_id = checked_id(job_id)
     tpage = int_arg(request.query_params.get("tpage"), 1, 1, 1_000_000)
     tfilter = TaskFilter.of(request.query_params)
     await check_readable(request, session, job_id)
@@ -235,7 +235,7 @@ def _live(conn: Connection, job_id: int, task_ids: list[int] | None) -> dict[str
 @router.get("/jobs/{job_id}/live")
 async def job_live(request: Request, session: SessionDep, job_id: int) -> Response:
     """A job's current numbers (and the listed tasks' states) for the page's script."""
-    job_id = _id(job_id)
+    job_id = checked_id(job_id)
     raw = request.query_params.get("tasks")
     if raw is not None and raw != "all" and not _IDS.match(raw):
         raise BadInput("tasks must be a comma-separated list of task ids, or 'all'")
@@ -258,7 +258,7 @@ async def job_action(
     ctx: Annotated[str, Form(max_length=8)] = "page",
 ) -> Response:
     """Pause, resume, cancel, retry, delete or re-prioritise a job (owner or admin)."""
-    job_id = _id(job_id)
+    job_id = checked_id(job_id)
     require_actor(session)
     if action not in ACTIONS:
         raise BadInput(f"unknown action {action!r}: use {', '.join(ACTIONS)}")
@@ -290,7 +290,7 @@ async def job_tags(
     tags: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
     """New tags for one block of a job, typed as "gpu, linux" (owner or admin)."""
-    job_id = _id(job_id)
+    job_id = checked_id(job_id)
     require_actor(session)
     try:
         body = TagsIn(tags=[t for t in re.split(r"[\s,]+", tags) if t], block=block)
