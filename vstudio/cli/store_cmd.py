@@ -94,10 +94,17 @@ def store_get(oid: str, dest: Path, studio_dir: str | None, server: str | None,
     try:
         get()  # an admin needs no grant
     except PermissionDenied:
-        params = {"project": project} if project else {}
-        doc = store._request("GET", f"/objects/{oid}/grant", params=params).json()
-        store.remember({oid: doc["grant"]})
+        store.remember({oid: _grant_by_id(store, oid, project)})
         get()
+
+
+def _grant_by_id(store: Any, oid: str, project: str | None) -> str:
+    """The read grant the server gives for an id of a project this user may read."""
+    resp = store.http.get(f"{store.base}/objects/{oid}/grant",
+                          params={"project": project} if project else {})
+    if resp.status_code != 200:
+        raise PermissionDenied(str(resp.json().get("detail", resp.text)))
+    return str(resp.json()["grant"])
 
 
 @store_group.command("stats")
@@ -133,7 +140,7 @@ def store_check(read_data: bool, studio_dir: str | None, as_json: bool) -> None:
     from vstudio.store.roots import live_ids
 
     studio = open_studio_from(studio_dir)
-    problems: list[str] = studio.store.check(  # type: ignore[attr-defined]
+    problems: list[str] = studio.store.check(
         read_data, set(live_ids(studio)))
     emit({"ok": not problems, "problems": problems}, as_json, lambda d: click.echo(
         "store is consistent" if d["ok"] else "\n".join(d["problems"])))
@@ -175,7 +182,7 @@ def store_repair(paths: tuple[Path, ...], studio_dir: str | None, as_json: bool)
             raise BadInput(f"{p} does not exist")
         if p.is_dir():
             raise BadInput(f"{p} is a folder: give files (for example {p}/*)")
-    done = repair(open_studio_from(studio_dir).store, paths, bar())  # type: ignore[arg-type]
+    done = repair(open_studio_from(studio_dir).store, paths, bar())
     data = {"files": [{"path": p, "id": i} for p, i in done.files],
             "repaired_objects": done.objects, "packs_rewritten": done.packs}
     emit(data, as_json, lambda d: click.echo(

@@ -88,8 +88,8 @@ class Reach:
 def reach_of(studio: Studio) -> Reach:
     """The studio's one ``Reach`` (made on first use)."""
     with _made:
-        got = getattr(studio, "_reach", None)
+        got: Reach | None = getattr(studio, "_reach", None)
         if got is None:
             got = Reach(studio)
             studio._reach = got  # type: ignore[attr-defined]
-    return got  # type: ignore[no-any-return]
+    return got
