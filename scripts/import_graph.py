@@ -36,7 +36,7 @@ LAYER_OF = {
     "client": "client", "httpapi": "client",
     "mount": "mount",
     "studio": "wiring", "grants": "wiring",
-    "config": "base", "errors": "base", "__init__": "base", "__main__": "cli",
+    "config": "base", "errors": "base", "text": "base", "__init__": "base", "__main__": "cli",
     # modules whose layer is not their folder's
     "store.remote": "client",  # the store's HTTP client
 }

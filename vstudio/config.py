@@ -31,10 +31,6 @@ class StudioConfig:
     server: dict[str, Any] = field(default_factory=dict)
     farm: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def config_path(self) -> Path:
-        return self.root / STUDIO_FILE
-
 
 def default_db_url(root: Path) -> str:
     return f"sqlite:///{root / 'catalog.db'}"

@@ -92,12 +92,7 @@ def create_app(studio: Studio) -> FastAPI:
         return _error(500, "internal error; the server log has details")
 
     for name in ROUTE_MODULES:
-        try:
-            module = import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:  # a part of the studio that is not built yet
-                continue
-            raise
+        module = import_module(name)
         app.include_router(module.router)
         if hasattr(module, "setup"):
             module.setup(app)

@@ -55,7 +55,7 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def farm_of(request: Request) -> Farm:
-    return request.app.state.farm  # type: ignore[no-any-return]
+    return request.app.state.farm
 
 
 CurrentUser = deps.CurrentUser
@@ -154,7 +154,7 @@ async def show_job(job_id: Id, user: Person, request: Request,
 
 
 def reads_of(request: Request) -> FarmReads:
-    return request.app.state.farm_reads  # type: ignore[no-any-return]
+    return request.app.state.farm_reads
 
 
 def _json(body: bytes) -> Response:

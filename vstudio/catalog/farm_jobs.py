@@ -16,7 +16,6 @@ from vstudio.catalog.farm_reports import (
     Effects,
     after_jobs_done,
     deps_met,
-    finish_job_if_closed,
     start_waiting_jobs,
 )
 from vstudio.catalog.farm_tables import (
@@ -238,9 +237,3 @@ def set_worker(conn: Connection, worker_id: int, **values: Any) -> Effects:
     if not res.rowcount:
         raise NotFound(f"no worker {worker_id}")
     return Effects(wake=True)
-
-
-def close_job_if_done(conn: Connection, job_id: int, now: float) -> Effects:
-    fx = Effects()
-    finish_job_if_closed(conn, job_id, now, fx)
-    return fx

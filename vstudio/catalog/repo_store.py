@@ -39,7 +39,7 @@ def head(conn: Connection, project_id: int) -> int:
     return int(conn.execute(q).scalar() or 0)
 
 
-def _row(r: sa.Row) -> RevisionRow:  # type: ignore[type-arg]
+def _row(r: sa.Row) -> RevisionRow:
     return RevisionRow(r.rev, r.commit_oid, r.tree_oid, r.author, r.time, r.message)
 
 
@@ -184,8 +184,3 @@ def add_lock_rules(conn: Connection, project_id: int, patterns: Iterable[str]) -
     new = [{"project_id": project_id, "pattern": p} for p in sorted(set(patterns) - have)]
     if new:
         conn.execute(repo_lock_rules.insert(), new)
-
-
-def remove_lock_rules(conn: Connection, project_id: int, patterns: Iterable[str]) -> None:
-    conn.execute(repo_lock_rules.delete().where((repo_lock_rules.c.project_id == project_id)
-                                                & repo_lock_rules.c.pattern.in_(list(patterns))))

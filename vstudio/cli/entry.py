@@ -58,14 +58,9 @@ def main(argv: list[str] | None = None) -> None:
         from importlib import import_module
 
         mod_name, _, attr = FAST_PATHS[args[0]].partition(":")
-        try:
-            fast = getattr(import_module(mod_name), attr)
-        except ImportError:
-            fast = None
-        if fast is not None:
-            code = fast(args[1:])
-            if code is not None:  # None: the fast path declined, use the full CLI
-                sys.exit(code)
+        code = getattr(import_module(mod_name), attr)(args[1:])
+        if code is not None:  # None: the fast path declined, use the full CLI
+            sys.exit(code)
     from vstudio.cli.app import run
 
     run(args)

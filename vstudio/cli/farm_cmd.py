@@ -11,9 +11,6 @@ from typing import Any
 import click
 
 from vstudio.cli.common import emit, json_option, server_options
-from vstudio.errors import (
-    VStudioError,
-)
 from vstudio.farm.model import JOB_STATUSES
 from vstudio.httpapi import ApiClient
 
@@ -220,11 +217,8 @@ def jobs_fetch(job_id: int, dest: str, as_json: bool, server: str, token: str | 
     """Download a job's outputs into DEST/BLOCK/NAME."""
     api = Api(server, token)
     outputs = api.call("GET", f"/api/jobs/{job_id}/outputs")
-    try:
-        from vstudio.store.remote import RemoteStore, remember_rows
-    except ImportError:
-        raise VStudioError("fetching needs the store's HTTP client (vstudio.store.remote)") \
-            from None
+    from vstudio.store.remote import RemoteStore, remember_rows
+
     store: Any = RemoteStore(server, token)
     remember_rows(store, outputs)
     root = Path(dest)

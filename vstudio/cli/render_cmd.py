@@ -145,12 +145,9 @@ def _open_store(studio_dir: str | None, root: Path, farm_url: str | None,
             return Studio.open(folder).store
     server = os.environ.get("VSTUDIO_SERVER")
     if server and token:
-        try:
-            from vstudio.store.remote import RemoteStore
-        except ImportError:
-            pass
-        else:
-            return RemoteStore(_server_base(server), token)
+        from vstudio.store.remote import RemoteStore
+
+        return RemoteStore(_server_base(server), token)
     raise StudioNotFound("render keeps its cache in a studio's store: pass --studio DIR, "
                          "set VSTUDIO_STUDIO, or pass --farm URL with a token")
 

@@ -75,7 +75,7 @@ def store_get(oid: str, dest: Path, studio_dir: str | None, server: str | None,
     parse_id(oid)
     store = _open(studio_dir, server, token)
     if str(dest) == "-":
-        for block in store.iter_file(oid):  # type: ignore[attr-defined]
+        for block in store.iter_file(oid):
             sys.stdout.buffer.write(block)
         return
     store.get_file(oid, dest, bar())
@@ -114,7 +114,7 @@ def store_check(read_data: bool, studio_dir: str | None, as_json: bool) -> None:
     from vstudio.store.roots import live_ids
 
     studio = open_studio_from(studio_dir)
-    problems: list[str] = studio.store.check(  # type: ignore[attr-defined]
+    problems: list[str] = studio.store.check(
         read_data, set(live_ids(studio)))
     emit({"ok": not problems, "problems": problems}, as_json, lambda d: click.echo(
         "store is consistent" if d["ok"] else "\n".join(d["problems"])))
@@ -156,7 +156,7 @@ def store_repair(paths: tuple[Path, ...], studio_dir: str | None, as_json: bool)
             raise BadInput(f"{p} does not exist")
         if p.is_dir():
             raise BadInput(f"{p} is a folder: give files (for example {p}/*)")
-    done = repair(open_studio_from(studio_dir).store, paths, bar())  # type: ignore[arg-type]
+    done = repair(open_studio_from(studio_dir).store, paths, bar())
     data = {"files": [{"path": p, "id": i} for p, i in done.files],
             "repaired_objects": done.objects, "packs_rewritten": done.packs}
     emit(data, as_json, lambda d: click.echo(

@@ -165,7 +165,7 @@ class Farm:
                 notify(conn)
             return result
 
-        return await self.writer.call_async(run)  # type: ignore[no-any-return]
+        return await self.writer.call_async(run)
 
     async def _read(self, fn: Callable[[Connection], T]) -> T:
         def run() -> T:
@@ -313,12 +313,9 @@ class Farm:
         """Turn ``PROJECT@REV:path`` references into store ids through the repository."""
         if not any("ref" in i for i in inputs):
             return inputs
-        try:
-            from vstudio.repo import open_reader
+        from vstudio.repo import open_reader
 
-            reader = open_reader(self.studio)
-        except ImportError:
-            raise BadInput("repository references need the repository; give oids") from None
+        reader = open_reader(self.studio)
         out = []
         for item in inputs:
             ref = item.get("ref")

@@ -6,11 +6,12 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from vstudio.errors import BadInput
 from vstudio.farm.frames import chunk, parse_frames
 from vstudio.jobtypes.schema import JOB_TYPES, LOCAL_PATHS_TAG, local_paths, validate_params
+from vstudio.text import Text
 
 MAX_BLOCKS = 64
 MAX_ID = 2**31 - 1  # job ids and revisions are 32-bit integers on PostgreSQL
@@ -19,18 +20,6 @@ OID_RE = re.compile(r"^[0-9a-f]{64}$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
-def clean_text(v: str) -> str:
-    """Refuse what a database cannot store: NUL characters and lone surrogates."""
-    if "\x00" in v:
-        raise ValueError("must not contain NUL characters")
-    try:
-        v.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return v
-
-
-Text = Annotated[str, AfterValidator(clean_text)]
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 JobType = Literal["blender", "synfig", "krita", "inkscape", "ffmpeg", "command"]
 assert set(JOB_TYPES) == {"blender", "synfig", "krita", "inkscape", "ffmpeg", "command"}

@@ -52,7 +52,7 @@ class Client:
 
     @property
     def store(self) -> ObjectStore:
-        return self.remote  # type: ignore[return-value]
+        return self.remote
 
 
 def _p(project: str) -> str:
