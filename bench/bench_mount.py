@@ -8,7 +8,8 @@ Run by hand: ``.venv/bin/python bench/bench_mount.py [--big-mib 200] [--small 50
 - the same from a local-folder store, cold (fresh cache) and warm (cache filled, new mount);
 - ``ls -lR`` of a revision with many files;
 - reading many small files (``tar -cf - | cat > /dev/null``; GNU tar skips reading when its
-  archive is /dev/null itself), cold, vs s3fs.
+  archive is /dev/null itself), cold, vs s3fs;
+- ``--only write``: writing through ``mount --write`` vs s3fs (see ``bench_mount_write.py``).
 """
 
 from __future__ import annotations
@@ -272,7 +273,8 @@ def main() -> None:
     ap.add_argument("--small", type=int, default=500)
     ap.add_argument("--listing", type=int, default=20000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--only", default="s3,local,listing,small")
+    ap.add_argument("--only", default="s3,local,listing,small,write")
+    ap.add_argument("--blend-mb", type=int, default=80)
     args = ap.parse_args()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench-secret")
@@ -290,6 +292,10 @@ def main() -> None:
             bench_listing(tmp, args.listing, args.runs)
         if "small" in only:
             bench_small(tmp, args.small, args.runs)
+        if "write" in only:
+            from bench_mount_write import run_all
+
+            run_all(tmp, args.big_mib, args.small, args.listing, args.runs, args.blend_mb)
 
 
 if __name__ == "__main__":

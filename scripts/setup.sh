@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS="blender synfig ffmpeg subversion fuse3 chromium restic s3fs postgresql-client rsync xz-utils krita inkscape xvfb"
+if [ "${1:-}" = "--tests" ]; then
+  # test-only: an http:// Subversion server (apache2 + mod_dav_svn) for svn-sync's test
+  PKGS="$PKGS apache2 libapache2-mod-svn"
+fi
 missing=()
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -30,4 +34,11 @@ fi
 
 if [ "${1:-}" = "--tests" ]; then
   bash scripts/ensure-postgres.sh
+  # A second S3 server for bench/bench_store.py (cheap ranged reads; moto copies the whole
+  # object for each): npm's s3rver, in a project-local folder.
+  if command -v npm >/dev/null && [ ! -x bench/node/node_modules/.bin/s3rver ]; then
+    mkdir -p bench/node
+    npm install -q --no-audit --no-fund --prefix bench/node s3rver@3 >/dev/null \
+      || echo "setup: npm install s3rver failed: the S3 bench runs on moto only" >&2
+  fi
 fi

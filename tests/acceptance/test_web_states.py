@@ -30,6 +30,7 @@ def srv(tmp_path: Path) -> Iterator[Any]:
     init_studio(root, store_url=None, db_url=None).close()
     s = start_server(root, tmp_path / "server.log")
     s.artist_token = s.add_user("arty", "artist")  # type: ignore[attr-defined]
+    s.viewer_token = s.add_user("vera", "viewer")  # type: ignore[attr-defined]
     try:
         yield s
     finally:

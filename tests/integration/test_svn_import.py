@@ -100,6 +100,15 @@ def test_svn_import_matches_svn_cat(tmp_path: Path, svn_repo: tuple[Path, str, i
     for what in ("svn:mime-type", "my:colour", "svn:ignore", "empty folder"):
         assert what in joined
     _compare(studio_dir, "imp", url, head)
+    # r2's edit of img.png (100 bytes in 150 KB) is stored as a delta against r1's, as a
+    # working copy's commit stores it, though the text fits in memory.
+    from vstudio.studio import Studio
+
+    s = Studio.open(studio_dir)
+    try:
+        assert s.store.stats()["chunkers"].get("delta") == 1  # type: ignore[attr-defined]
+    finally:
+        s.close()
     # The same dump again: every revision is there already (checked) and skipped.
     again = cli_json("svn-import", str(dump), f"{studio_dir}/imp")
     assert again["revisions"] == 0 and again["skipped"] == head and again["head"] == head

@@ -170,6 +170,23 @@ def test_refusals_name_revision_path_and_offset(tmp_path: Path, history: tuple[P
     assert f"(at r2, byte {rev2})" in r.stderr
 
 
+def test_refused_revision_in_a_batch_keeps_the_ones_before(tmp_path: Path,
+                                                           studio_dir: Path) -> None:
+    """A dump file's revisions are committed in batches: a revision the project refuses
+    (two live names differing only by case) is named, and the ones before it are kept."""
+    repo, _url, wc = new_repo(tmp_path / "svn")
+    for i, name in enumerate(("bar.txt", "x.txt", "Bar.txt", "y.txt")):
+        (wc / name).write_text(f"{i}\n")
+        commit(wc, f"add {name}")
+    data = dump(repo, tmp_path / "c.dump")
+    cli("project", "create", "c", "--studio", str(studio_dir))
+    r = cli("svn-import", str(data), f"{studio_dir}/c", check=False)
+    rev3 = data.read_bytes().index(b"Revision-number: 3\n")
+    assert r.returncode == 1 and "differ only by case" in r.stderr
+    assert f"(at r3, byte {rev3})" in r.stderr and "Traceback" not in r.stderr
+    assert head(studio_dir, "c") == 2
+
+
 def test_incremental_dumps_continue_the_project(tmp_path: Path, history: tuple[Path, str],
                                                 studio_dir: Path) -> None:
     repo, url = history

@@ -4,9 +4,13 @@ svnadmin, svn:// (svnserve) through svnrdump, into a local studio or a vstudio s
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import ServerProc
 from tests.helpers import VSTUDIO, cli, cli_json, free_port, need, wait_for
@@ -93,6 +97,90 @@ def test_sync_over_svnserve_with_svnrdump(tmp_path: Path, server: ServerProc) ->
     r = cli("svn-sync", url, dest, "--token", server.admin_token, check=False)
     assert r.returncode == 1 and "cannot read" in r.stderr and "Traceback" not in r.stderr
     assert head(server.studio, "net") == 5
+
+
+APACHE_CONF = """\
+ServerRoot {root}
+ServerName 127.0.0.1
+Listen 127.0.0.1:{port}
+PidFile {root}/httpd.pid
+ErrorLog {root}/error.log
+LogLevel warn
+User nobody
+Group nogroup
+LoadModule mpm_event_module {mods}/mod_mpm_event.so
+LoadModule authz_core_module {mods}/mod_authz_core.so
+LoadModule dav_module {mods}/mod_dav.so
+LoadModule dav_svn_module {mods}/mod_dav_svn.so
+<Location /svn/repo>
+  DAV svn
+  SVNPath {repo}
+  Require all granted
+</Location>
+"""
+
+
+def _apache(root: Path, repo: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Debian's apache2 + mod_dav_svn serving ``repo`` at http://127.0.0.1:PORT/svn/repo,
+    from a throwaway configuration in ``root``."""
+    apache = need("apache2", "apt-get install apache2 libapache2-mod-svn")
+    mods = Path("/usr/lib/apache2/modules")
+    if not (mods / "mod_dav_svn.so").is_file():
+        pytest.fail("mod_dav_svn is missing: install it with 'apt-get install "
+                    "libapache2-mod-svn' (make test does)")
+    # The server's workers run as nobody: they must read (and lock) the repository.
+    root.chmod(0o711)
+    subprocess.run(["chmod", "-R", "a+rwX", str(repo)], check=True)
+    port = free_port()
+    conf = root / "httpd.conf"
+    conf.write_text(APACHE_CONF.format(root=root, port=port, mods=mods, repo=repo))
+    proc = subprocess.Popen([apache, "-f", str(conf), "-DFOREGROUND"])
+    url = f"http://127.0.0.1:{port}/svn/repo"
+    try:
+        wait_for(lambda: svn("info", url), 20, "apache2 serving the repository")
+    except BaseException:
+        proc.terminate()
+        proc.wait(10)
+        log = root / "error.log"
+        print(log.read_text() if log.exists() else "(no apache error log)")
+        raise
+    return proc, url
+
+
+def test_sync_over_http_from_apache(studio_dir: Path) -> None:
+    need("svnrdump", "apt-get install subversion")
+    # Outside pytest's private temporary folder: the server's user must reach it.
+    web = Path(tempfile.mkdtemp(prefix="vstudio-apache-"))
+    try:
+        _sync_over_http(web, studio_dir)
+    finally:
+        shutil.rmtree(web, ignore_errors=True)
+
+
+def _sync_over_http(web: Path, studio_dir: Path) -> None:
+    repo, file_url, wc = new_repo(web / "svn")
+    _work(wc, 3)
+    svn("mv", "-q", "notes0.txt", "Notes0.txt", cwd=wc)
+    commit(wc, "case-only rename")
+    proc, url = _apache(web, repo)
+    dest = f"{studio_dir}/web"
+    try:
+        cli("project", "create", "web", "--studio", str(studio_dir))
+        got = cli_json("svn-sync", url, dest)
+        assert (got["revisions"], got["first"], got["last"], got["youngest"]) == (4, 1, 4, 4)
+        _work(wc, 2, start=3)  # artists keep committing while the studio syncs
+        got = cli_json("svn-sync", url, dest)
+        assert (got["revisions"], got["first"], got["last"]) == (2, 5, 6)
+        assert cli_json("svn-sync", url, dest)["revisions"] == 0
+        final = cli_json("svn-sync", "--final", url, dest)
+        assert final["locked"] is False and "pre-commit" in final["how_to_lock"]
+        compare(studio_dir, "web", file_url, {r: r for r in range(1, 7)})
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    r = cli("svn-sync", url, dest, check=False)  # the server is gone: one line
+    assert r.returncode == 1 and "cannot read" in r.stderr and "Traceback" not in r.stderr
+    assert head(studio_dir, "web") == 6
 
 
 def test_sync_bad_sources(tmp_path: Path, studio_dir: Path) -> None:

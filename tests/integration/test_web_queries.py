@@ -84,7 +84,7 @@ def test_task_cells_heads_counts_and_outputs(engine: Engine) -> None:
         assert wq.output_name(conn, a, "b" * 64) == "thumbnail.png"
         assert wq.output_name(conn, a + 1, "a" * 64) is None
         assert wq.running_tasks(conn)[tid][:2] == (a, "<script>x</script>")
-        assert wq.blocklists(conn)[wid] == [(a, "<script>x</script>", 5)]
+        assert wq.blocklists(conn)[wid] == [(a, "<script>x</script>", 5, "bob", None)]
         assert wq.worker_failures(conn)[wid] == 5
         assert wq.queue_counts(conn)["queued"] == 9
 

@@ -41,6 +41,7 @@ from vstudio.farm.wire import (
     ProgressIn,
     ProgressOut,
     ReleaseIn,
+    TagsIn,
     TaskLog,
     WorkerIn,
     WorkerOut,
@@ -54,7 +55,7 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def farm_of(request: Request) -> Farm:
-    return request.app.state.farm  # type: ignore[no-any-return]
+    return request.app.state.farm
 
 
 CurrentUser = deps.CurrentUser
@@ -67,7 +68,8 @@ async def register_worker(body: WorkerIn, user: CurrentUser, request: Request) -
     """Register a render node (again, by name, after a restart)."""
     farm = farm_of(request)
     wid = await farm.register(user, body.name, body.slots, body.tags, list(body.job_types),
-                              body.allow_commands, body.idle_only)
+                              body.allow_commands, body.idle_only,
+                              body.system.model_dump() if body.system else None)
     return {"id": wid, "lease_seconds": farm.lease_seconds}
 
 
@@ -152,7 +154,7 @@ async def show_job(job_id: Id, user: Person, request: Request,
 
 
 def reads_of(request: Request) -> FarmReads:
-    return request.app.state.farm_reads  # type: ignore[no-any-return]
+    return request.app.state.farm_reads
 
 
 def _json(body: bytes) -> Response:
@@ -189,6 +191,23 @@ for _name in ("pause", "resume", "cancel", "retry"):
                          response_model=JobSummary)
 router.add_api_route("/jobs/{job_id}/blocklist", _action("clear-blocklist"), methods=["DELETE"],
                      response_model=JobSummary)
+
+
+@router.put("/jobs/{job_id}/tags", response_model=JobSummary)
+async def set_tags(job_id: Id, body: TagsIn, user: Person, request: Request) -> Any:
+    """New tags for one block of a job (``block``) or all its blocks: only render nodes
+    with every tag take its tasks."""
+    farm = farm_of(request)
+    await farm.set_tags(user, job_id, list(body.tags), body.block)
+    return await farm.read(lambda c: q.get_job(c, job_id, with_tasks=False))
+
+
+@router.delete("/jobs/{job_id}/blocklist/{worker_id}", response_model=JobSummary)
+async def unblock_worker(job_id: Id, worker_id: Id, user: Person, request: Request) -> Any:
+    """Let one worker take this job's tasks again (its failures are forgotten)."""
+    farm = farm_of(request)
+    await farm.unblock(user, job_id, worker_id)
+    return await farm.read(lambda c: q.get_job(c, job_id, with_tasks=False))
 
 
 @router.post("/jobs/{job_id}/priority", response_model=JobSummary)

@@ -23,8 +23,8 @@ from vstudio.catalog.farm_reports import (
     RUNNING,
     Effects,
     StaleReport,
-    _count_failure,
     add_log,
+    count_failure,
     finish_job_if_closed,
     release,
     release_dependents,
@@ -185,7 +185,7 @@ def _fail_or_release(conn: Connection, cache: FarmCache, r: Report, row: _Row,
         if r.kind == "release":
             fx = release(conn, r.task_id, r.attempt, r.error, now)
         else:
-            fx = _count_failure(conn, cache, r.task_id, row, r.attempt, r.error, now)
+            fx = count_failure(conn, cache, r.task_id, row, r.attempt, r.error, now)
         row.status = "queued"
         return fx
     except VStudioError as e:

@@ -190,7 +190,7 @@ def list_workers(conn: Connection) -> list[dict[str, Any]]:
              "state": ("disabled" if not r.enabled else "draining" if r.draining
                        and r.state != "offline" else r.state),
              "registered": r.registered, "last_seen": r.last_seen,
-             "tasks": running.get(r.id, [])}
+             "tasks": running.get(r.id, []), "system": json.loads(r.system or "{}")}
             for r in conn.execute(sa.select(farm_workers).order_by(farm_workers.c.name))]
 
 
@@ -200,13 +200,6 @@ def worker_user(conn: Connection, worker_id: int) -> str:
     if user is None:
         raise NotFound(f"no worker {worker_id}: register it first")
     return str(user)
-
-
-def task_worker(conn: Connection, task_id: int) -> int | None:
-    row = conn.execute(sa.select(t.c.worker_id).where(t.c.id == task_id)).first()
-    if row is None:
-        raise NotFound(f"no task {task_id}")
-    return None if row.worker_id is None else int(row.worker_id)
 
 
 def job_project(conn: Connection, job_id: int) -> str | None:

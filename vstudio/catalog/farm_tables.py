@@ -73,6 +73,8 @@ farm_workers = sa.Table(
     sa.Column("state", sa.String(32), nullable=False, server_default="idle"),
     sa.Column("registered", sa.Float, nullable=False),
     sa.Column("last_seen", sa.Float, nullable=False),
+    # What the node said about itself at registration (version, OS, CPU, memory): JSON.
+    sa.Column("system", sa.Text, nullable=False, server_default="{}"),
 )
 
 farm_tasks = sa.Table(

@@ -155,6 +155,25 @@ def owners_and_projects(conn: Connection) -> tuple[list[str], list[str]]:
     return sorted(str(o) for o in owners), sorted(str(p) for p in projects)
 
 
+class NewOutput(NamedTuple):
+    id: int
+    block: str
+    frame: int | None
+    name: str
+    oid: str
+    thumbnail_oid: str | None
+
+
+def newest_outputs(conn: Connection, job_id: int, limit: int = 20) -> list[NewOutput]:
+    """A job's most recently recorded outputs, newest first (the job page's big frame)."""
+    q = (sa.select(farm_outputs.c.id, farm_blocks.c.name, farm_outputs.c.frame,
+                   farm_outputs.c.name, farm_outputs.c.oid, farm_outputs.c.thumbnail_oid)
+         .join(farm_blocks, farm_blocks.c.id == farm_outputs.c.block_id)
+         .where(farm_outputs.c.job_id == job_id)
+         .order_by(farm_outputs.c.id.desc()).limit(limit))
+    return [NewOutput(*r) for r in conn.execute(q)]
+
+
 def output_name(conn: Connection, job_id: int, oid: str) -> str | None:
     """The name of a job's output (or thumbnail) with store id ``oid``; None if not the job's."""
     q = (sa.select(farm_outputs.c.name, farm_outputs.c.oid)
@@ -175,15 +194,26 @@ def running_tasks(conn: Connection) -> dict[int, tuple[int, str, int, int, float
     return {r[0]: (r[1], r[2], r[3], r[4], float(r[5] or 0)) for r in conn.execute(q)}
 
 
-def blocklists(conn: Connection) -> dict[int, list[tuple[int, str, int]]]:
-    """worker id -> [(job id, job name, failures)] for the jobs it is kept off."""
+class KeptOff(NamedTuple):
+    """A job a worker is kept off (it failed the job's tasks too often)."""
+
+    job_id: int
+    name: str
+    failures: int
+    owner: str
+    project: str | None
+
+
+def blocklists(conn: Connection) -> dict[int, list[KeptOff]]:
+    """worker id -> the jobs it is kept off."""
     q = (sa.select(farm_blocklist.c.worker_id, farm_blocklist.c.job_id, farm_jobs.c.name,
-                   farm_blocklist.c.failures)
+                   farm_blocklist.c.failures, farm_jobs.c.owner, farm_jobs.c.project)
          .join(farm_jobs, farm_jobs.c.id == farm_blocklist.c.job_id)
-         .where(farm_blocklist.c.failures >= farm_jobs.c.blocklist_after))
-    out: dict[int, list[tuple[int, str, int]]] = {}
-    for wid, jid, name, n in conn.execute(q):
-        out.setdefault(wid, []).append((jid, name, int(n)))
+         .where(farm_blocklist.c.failures >= farm_jobs.c.blocklist_after)
+         .order_by(farm_blocklist.c.job_id))
+    out: dict[int, list[KeptOff]] = {}
+    for wid, jid, name, n, owner, project in conn.execute(q):
+        out.setdefault(wid, []).append(KeptOff(jid, name, int(n), owner, project))
     return out
 
 
@@ -278,4 +308,4 @@ def add_sample(conn: Connection, period: int, busy: int, idle: int, offline: int
 def samples(conn: Connection, since: float) -> list[tuple[int, int, int, int, int, int]]:
     q = (sa.select(web_farm_samples).where(web_farm_samples.c.time >= since)
          .order_by(web_farm_samples.c.time))
-    return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]
+    return [tuple(r) for r in conn.execute(q)]

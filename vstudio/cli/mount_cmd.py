@@ -20,15 +20,29 @@ import click
               "logs in DIR/logs (default: $VSTUDIO_CACHE or ~/.cache/vstudio).")
 @click.option("--max-cache", "max_cache_gb", metavar="GB", type=click.FloatRange(min=0.01),
               default=10.0, show_default=True, help="Bound of the block cache in GB.")
+@click.option("--write", is_flag=True, help="Make latest/ writable: every change is "
+              "committed (grouped once changes settle), as the mount's user.")
+@click.option("--settle", metavar="SECONDS", type=click.FloatRange(min=0.1, max=3600),
+              default=2.0, show_default=True,
+              help="With --write: commit once no change came for this long.")
+@click.option("--write-cache", "write_cache_gb", metavar="GB", type=click.FloatRange(min=0.0001),
+              default=20.0, show_default=True, help="With --write: bound of the local write "
+              "cache (uncommitted bytes); writes beyond it fail with ENOSPC.")
+@click.option("--poll", metavar="SECONDS", type=click.FloatRange(min=0.1, max=3600),
+              default=1.0, show_default=True, help="How often latest/ looks for new commits.")
 @click.option("--foreground", is_flag=True, help="Serve in this process until unmounted.")
 @click.option("--debug", is_flag=True, hidden=True, help="libfuse debug output.")
 def mount_cmd(url: str, mountpoint: Path, token: str | None, cache_dir: Path | None,
-              max_cache_gb: float, foreground: bool, debug: bool) -> None:
-    """Mount every revision of a project read-only at MOUNTPOINT.
+              max_cache_gb: float, write: bool, settle: float, write_cache_gb: float,
+              poll: float, foreground: bool, debug: bool) -> None:
+    """Mount every revision of a project at MOUNTPOINT (read-only unless --write).
 
     URL is STUDIO_DIR/PROJECT or http(s)://HOST:PORT/PROJECT. Layout: latest/, r/N/,
     tags/NAME/. Files carry the extended attributes user.vstudio.id, .rev, .author and
     .lock (getfattr -d FILE). Without --foreground it returns once the mount is ready.
+    With --write, latest/ takes changes: saved, renamed and removed files become commits
+    "mount: N files saved by USER"; .vstudioignore'd files stay local; a needs-lock file
+    is writable once you lock it (setfattr -n user.vstudio.lock -v MESSAGE FILE).
     """
     from vstudio.mount import runner
 
@@ -42,7 +56,9 @@ def mount_cmd(url: str, mountpoint: Path, token: str | None, cache_dir: Path | N
         finally:
             source.close()
         runner.check_mountpoint(mnt)
-        args = [url, str(mnt), "--max-cache", str(max_cache_gb)]
+        args = [url, str(mnt), "--max-cache", str(max_cache_gb), "--poll", str(poll)]
+        if write:
+            args += ["--write", "--settle", str(settle), "--write-cache", str(write_cache_gb)]
         if cache_dir is not None:
             args += ["--cache", str(cache_dir.expanduser().resolve())]
         digest = hashlib.sha256(str(mnt).encode()).hexdigest()[:12]
@@ -53,9 +69,17 @@ def mount_cmd(url: str, mountpoint: Path, token: str | None, cache_dir: Path | N
         return
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if write and not debug:  # the log shows each commit the mount makes
+        logging.getLogger("vstudio.mount").setLevel(logging.INFO)
     source = runner.open_source(url, token)
-    runner.run_foreground(source, mnt, cache_dir=cache_dir,
-                          max_cache_bytes=int(max_cache_gb * 1024**3), debug=debug)
+    opts = None
+    if write:
+        from vstudio.mount.writecache import WriteOptions
+
+        opts = WriteOptions(_cache_root(cache_dir), int(write_cache_gb * 1024**3), settle)
+    runner.run_foreground(source, mnt, cache_dir=cache_dir, poll_seconds=poll,
+                          max_cache_bytes=int(max_cache_gb * 1024**3), debug=debug,
+                          write=opts)
 
 
 def _cache_root(cache_dir: Path | None) -> Path:

@@ -17,9 +17,11 @@ from vstudio.cli.common import server_options
 @click.option("--tags", default="", help="Comma-separated tags jobs can ask for (gpu,big-ram).")
 @click.option("--name", default="", help="Name shown on the farm (default: host-pid).")
 @click.option("--idle-only", is_flag=True,
-              help="Render only while the user is away: no keyboard/mouse input (xprintidle or "
+              help="Render only while the user is away: no keyboard/mouse input (xprintidle, "
+                   "logind or "
                    "input interrupts) for --idle-after seconds and other programs' CPU use "
-                   "under 30%; work is given back when the user returns.")
+                   "under 30%; work is given back when the user returns. Refused where no input "
+                   "source exists.")
 @click.option("--idle-after", type=click.FloatRange(0), default=300.0, show_default=True,
               help="Seconds without input before the machine counts as idle.")
 @click.option("--allow-commands", is_flag=True,

@@ -28,6 +28,16 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class WorkerSystem(_In):
+    """What a render node says about itself, shown on the workers page."""
+
+    version: str = Field(default="", max_length=64)
+    os: str = Field(default="", max_length=200)
+    cpu: str = Field(default="", max_length=200)
+    cores: int = Field(default=0, ge=0, le=1_000_000)
+    memory: int = Field(default=0, ge=0, le=2**60)  # bytes
+
+
 class WorkerIn(_In):
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$")
     slots: int = Field(default=1, ge=1, le=256)
@@ -35,6 +45,7 @@ class WorkerIn(_In):
     job_types: list[JobType] = Field(default_factory=list, max_length=16)
     allow_commands: bool = False
     idle_only: bool = False
+    system: WorkerSystem | None = None
 
 
 class WorkerRegistered(BaseModel):
@@ -122,6 +133,11 @@ class Ok(BaseModel):
 
 class JobCreated(BaseModel):
     id: int
+
+
+class TagsIn(_In):
+    tags: list[Tag] = Field(max_length=64)
+    block: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 class PriorityIn(_In):
@@ -216,3 +232,4 @@ class WorkerOut(BaseModel):
     registered: float
     last_seen: float
     tasks: list[int]
+    system: dict[str, Any] = Field(default_factory=dict)

@@ -24,6 +24,7 @@ from typing import Any
 from vstudio.errors import BadInput, NotFound, UsageError, VStudioError
 from vstudio.mount.batch import store_read_many
 from vstudio.mount.blocks import BlockCache, BlockReader, ReadManyFn, default_cache_dir
+from vstudio.mount.writecache import WriteOptions
 
 log = logging.getLogger("vstudio.mount")
 
@@ -48,6 +49,8 @@ class Source:
     # Builds the optional batch reader; called only by the serving process (it may open
     # the store, which a quick validity check of the URL should not pay for).
     read_many: Callable[[], ReadManyFn | None] = lambda: None
+    # Builds the repository's write side (``--write``): a ``WcBackend`` of the project.
+    backend: Callable[[], Any] | None = None
 
 
 def parse_url(url: str) -> tuple[str | None, str, str]:
@@ -73,14 +76,27 @@ def open_source(url: str, token: str | None = None) -> Source:
         if not token:
             raise UsageError("no token: pass --token or set VSTUDIO_TOKEN")
         remote = RemoteReader(server, token)
-        return Source(remote, project, f"{server}/{project}", remote.client.http.close)
+
+        def remote_backend() -> Any:
+            from vstudio.repo.remote import RemoteBackend
+
+            return RemoteBackend(server, token, project)
+
+        return Source(remote, project, f"{server}/{project}", remote.client.http.close,
+                      backend=remote_backend)
     from vstudio.repo import open_reader
     from vstudio.studio import Studio
 
     studio = Studio.open(studio_dir)
+
+    def local_backend() -> Any:
+        from vstudio.repo.backend import LocalBackend
+
+        return LocalBackend(studio, project)  # closed with the studio, by ``close``
+
     return Source(open_reader(studio), project, f"{studio.root}/{project}", studio.close,
                   remote_bytes=not studio.config.store_url.startswith("file://"),
-                  read_many=lambda: store_read_many(studio.store))
+                  read_many=lambda: store_read_many(studio.store), backend=local_backend)
 
 
 def mounted_at(mountpoint: Path) -> bool:
@@ -173,8 +189,13 @@ def check_mountpoint(mnt: Path) -> None:
 def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None = None,
                    max_cache_bytes: int = 10 * 1024**3, poll_seconds: float = 1.0,
                    threads: int = 12, debug: bool = False,
-                   on_ready: Callable[[], None] | None = None) -> None:
-    """Mount and serve until unmounted or sent SIGINT/SIGTERM (libfuse then unmounts)."""
+                   on_ready: Callable[[], None] | None = None,
+                   write: WriteOptions | None = None) -> None:
+    """Mount and serve until unmounted or sent SIGINT/SIGTERM (libfuse then unmounts).
+
+    With ``write``, ``latest/`` is writable and its changes are committed (see
+    ``writemount``); on a clean unmount the settled changes are committed first.
+    """
     from vstudio.mount.fs import MountOps, PlusFUSE
     from vstudio.mount.view import RepoView
 
@@ -199,23 +220,40 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
         if on_ready is not None:
             on_ready()
 
-    ops = MountOps(view, blocks, on_ready=mark_ready)
+    writable = None
+    fuse_cls: type[PlusFUSE] = PlusFUSE
     options: dict[str, Any] = {
-        "ro": True, "fsname": f"vstudio:{source.project}", "subtype": "vstudio",
+        "fsname": f"vstudio:{source.project}", "subtype": "vstudio",
         "attr_timeout": 1, "entry_timeout": 1, "negative_timeout": 1,
         "max_threads": 16,
     }
+    if write is None:
+        ops: MountOps = MountOps(view, blocks, on_ready=mark_ready)
+        options["ro"] = True
+    else:
+        from vstudio.mount.writefs import WriteFUSE
+        from vstudio.mount.writemount import open_writable
+
+        if source.backend is None:
+            raise UsageError("this source cannot be mounted with --write")
+        writable = open_writable(source.describe, source.backend(), view, blocks, write,
+                                 mark_ready)
+        ops, fuse_cls = writable.ops, WriteFUSE
     try:
-        PlusFUSE(ops, str(mnt), foreground=True, nothreads=False, raw_fi=True,
-                     debug=debug, **options)
+        fuse_cls(ops, str(mnt), foreground=True, nothreads=False, raw_fi=True,
+                 debug=debug, **options)
     except RuntimeError as e:
         if ready and str(e) == "8":
             return  # libfuse's code for "the loop ended on SIGINT/SIGTERM/SIGHUP": clean
         raise MountError(f"cannot mount at {mnt} (libfuse error {e}): is fuse3 installed "
                          "and /dev/fuse usable?") from None
     finally:
-        blocks.close()
-        source.close()
+        try:
+            if writable is not None:
+                writable.close()
+        finally:
+            blocks.close()
+            source.close()
 
 
 def _warm_up(view: Any) -> None:

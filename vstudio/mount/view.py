@@ -86,6 +86,11 @@ class RepoView:
             self._polled[key] = (now, value)
         return value
 
+    def forget(self, key: str) -> None:
+        """Poll ``key`` ('head', 'tags', 'locks') afresh next time: this mount changed it."""
+        with self._lock:
+            self._polled.pop(key, None)
+
     def head(self) -> int:
         return int(self._poll("head", lambda: self.reader.head(self.project)))  # type: ignore[call-overload]
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from vstudio.repo.api import CommitInfo, Entry, LockInfo
+from vstudio.repo.importbatch import ImportRevision, commit_batch
 from vstudio.repo.service import Change, RepoService
 
 if TYPE_CHECKING:
-    from vstudio.store.api import ObjectStore
+    from vstudio.store.api import ObjectStore, Writer
     from vstudio.studio import Studio
 
 
@@ -38,6 +40,8 @@ class WcBackend(Protocol):
     def commit(self, message: str, changes: list[Change]) -> int: ...
     def import_commit(self, rev: int, author: str, when: float, message: str,
                       changes: list[Change], props: dict[str, str] | None = None) -> int: ...
+    def import_batch(self, revisions: list[ImportRevision], w: Writer | None,
+                     close: Callable[[], None]) -> None: ...
     def release_locks(self, paths: list[str]) -> None: ...
     def close(self) -> None: ...
 
@@ -97,6 +101,11 @@ class LocalBackend:
                       changes: list[Change], props: dict[str, str] | None = None) -> int:
         return self.service.commit(self.project, author, message, changes, when=when, rev=rev,
                                    allow_empty=True, props=props)
+
+    def import_batch(self, revisions: list[ImportRevision], w: Writer | None,
+                     close: Callable[[], None]) -> None:
+        """Imported revisions whose contents are in ``w``: see ``importbatch``."""
+        commit_batch(self.service, self.project, revisions, w, close)
 
     def release_locks(self, paths: list[str]) -> None:
         self.service.release_locks(self.project, self.user, paths)

@@ -20,10 +20,13 @@ from vstudio.errors import (
 )
 from vstudio.httpapi import ApiClient
 from vstudio.repo.api import CommitInfo, Entry, LockInfo
-from vstudio.repo.service import Change
+from vstudio.repo.service import ANY, Change
 
 if TYPE_CHECKING:
-    from vstudio.store.api import ObjectStore
+    from collections.abc import Callable
+
+    from vstudio.repo.importbatch import ImportRevision
+    from vstudio.store.api import ObjectStore, Writer
     from vstudio.store.remote import RemoteStore
 
 class Client:
@@ -49,7 +52,7 @@ class Client:
 
     @property
     def store(self) -> ObjectStore:
-        return self.remote  # type: ignore[return-value]
+        return self.remote
 
 
 def _p(project: str) -> str:
@@ -195,6 +198,14 @@ class RemoteBackend:
                       changes: list[Change], props: dict[str, str] | None = None) -> int:
         return self._commit(message, changes, {"rev": rev, "author": author, "time": when,
                                                "props": props or {}})
+
+    def import_batch(self, revisions: list[ImportRevision], w: Writer | None,
+                     close: Callable[[], None]) -> None:
+        """Through the server, a commit per revision, once the contents are uploaded."""
+        close()
+        for r in revisions:
+            self.import_commit(r.rev, r.author, r.when, r.message,
+                               [Change(p, ANY, e) for p, e in r.changes.items()], r.props)
 
     def release_locks(self, paths: list[str]) -> None:
         self.client.call("POST", _p(self.project) + "/locks/release", json={"paths": paths})

@@ -14,13 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vstudio.catalog import accounts
 from vstudio.catalog import repo_store as rs
-from vstudio.errors import BadInput, Conflict, NotFound, PermissionDenied
+from vstudio.errors import BadInput, Conflict, NotFound
 from vstudio.repo import paths as P
 from vstudio.repo import trees
 from vstudio.repo.api import CommitInfo, Entry, LockInfo
@@ -256,7 +257,7 @@ class RepoService:
             raise OutOfDate(self._stale_message(p, stale))
         new_paths = [path for path, c in by_path.items() if c.new and path not in base_files]
         if new_paths:
-            P.check_case_collisions(*_live_after(base_files, base_folders, by_path), new_paths)
+            P.check_case_collisions(*live_after(base_files, base_folders, by_path), new_paths)
         entries: dict[str, Entry | None] = {}
         for path, c in by_path.items():
             entries[path] = None if c.new is None else Entry(
@@ -266,18 +267,9 @@ class RepoService:
         with self.store.writer() as w:  # durable when the block ends, before the commit
             created: list[str] = []
             tree_oid, _ = trees.build_tree(w, base_files, base_folders, entries, created)
-            # "objects" lists every id this revision brings in (new folders and file
-            # contents): the store's gc keeps whatever ids a ref names, so the union of
-            # all revision refs keeps every tree and file of the history alive.
-            commit = {"t": "commit", "project": p.name, "rev": rev,
-                      "parent": head_row.commit_oid if head_row else None, "tree": tree_oid,
-                      "author": author, "time": now, "message": message,
-                      "changed": sorted(by_path),
-                      "objects": sorted(set(created) | {e.oid for e in entries.values()
-                                                        if e is not None})}
-            if props:
-                commit["props"] = dict(sorted(props.items()))
-            data = json.dumps(commit, separators=(",", ":"), ensure_ascii=False).encode()
+            data = commit_object(p.name, rev, head_row.commit_oid if head_row else None,
+                                 tree_oid, author, now, message, by_path, entries, created,
+                                 props)
         # The commit's bytes live in its ref; its id is that of those bytes.
         commit_oid = trees.oid_of(data)
         with engine.begin() as conn:
@@ -286,14 +278,14 @@ class RepoService:
             # starts by writing waits its turn. The lock check still sees committed locks.
             rs.insert_revision(conn, p.id, rs.RevisionRow(rev, commit_oid, tree_oid, author,
                                                           now, message), by_path, props)
-            self._check_locks(conn, p, author, list(by_path))
+            self.check_locks(conn, p, author, list(by_path))
             # Written while the row is still uncommitted: once the revision is visible,
             # the bucket can rebuild it. A crash before COMMIT leaves a ref that the next
             # commit of this number overwrites.
             self.store.put_ref(ref_name(p.name, rev), data)
         return rev
 
-    def _check_locks(self, conn: Connection, p: Project, author: str, paths: list[str]) -> None:
+    def check_locks(self, conn: Connection, p: Project, author: str, paths: list[str]) -> None:
         held = rs.locks_on(conn, p.id, paths)
         others = sorted(f"{lk.path} (locked by {lk.owner})" for lk in held.values()
                         if lk.owner != author)
@@ -317,11 +309,25 @@ class RepoService:
         for path in mine:
             self._forget_lock(project, path)
 
-    def check_right(self, project: str, user: accounts.User, right: str) -> None:
-        accounts.require(self.studio.engine, self.project(project), user, right)
+def commit_object(project: str, rev: int, parent: str | None, tree_oid: str, author: str,
+                  when: float, message: str, changed: Iterable[str],
+                  entries: dict[str, Entry | None], created: list[str],
+                  props: dict[str, str]) -> bytes:
+    """The bytes of a commit object (also its ref's value)."""
+    # "objects" lists every id this revision brings in (new folders and file contents):
+    # the store's gc keeps whatever ids a ref names, so the union of all revision refs
+    # keeps every tree and file of the history alive.
+    commit = {"t": "commit", "project": project, "rev": rev, "parent": parent,
+              "tree": tree_oid, "author": author, "time": when, "message": message,
+              "changed": sorted(changed),
+              "objects": sorted(set(created) | {e.oid for e in entries.values()
+                                                if e is not None})}
+    if props:
+        commit["props"] = dict(sorted(props.items()))
+    return json.dumps(commit, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _live_after(files: dict[str, Entry], folders: dict[str, str],
+def live_after(files: dict[str, Entry], folders: dict[str, str],
                 by_path: dict[str, Change]) -> tuple[dict[str, Entry], list[str]]:
     """Files and folders that stay after this commit's removals (before its additions).
 
@@ -344,8 +350,3 @@ def lock_ref(project: str, path: str) -> str:
     import hashlib
 
     return f"projects/{project}/locks/{hashlib.sha256(path.encode()).hexdigest()[:32]}"
-
-
-def require_owner_or_admin(user: accounts.User, owner: str) -> None:
-    if user.name != owner and not user.is_admin:
-        raise PermissionDenied(f"only {owner} or an admin may do this")

@@ -17,8 +17,9 @@ cannot be carried is listed in the report with how many paths or revisions it co
 from __future__ import annotations
 
 import calendar
-import contextlib
-import hashlib
+import logging
+import os
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -26,14 +27,21 @@ from typing import Any, BinaryIO
 
 from vstudio.errors import BadInput, Conflict, VStudioError
 from vstudio.repo import paths as P
-from vstudio.repo import svndiff
 from vstudio.repo.api import CommitInfo, Entry
-from vstudio.repo.backend import WcBackend
-from vstudio.repo.service import ANY, Change
-from vstudio.repo.svndump import PIECE, BadDump, Reader, Record, Text, next_record, number
-from vstudio.store.api import NO_PROGRESS, Progress, Writer
+from vstudio.repo.backend import LocalBackend, WcBackend
+from vstudio.repo.importbatch import ImportRevision
+from vstudio.repo.svndump import BadDump, Reader, Record, next_record, number
+from vstudio.repo.svntexts import Texts
+from vstudio.repo.svnworkers import BlendWorkers, helpers_wanted
+from vstudio.store.api import NO_PROGRESS, Progress
 
-SMALL_TEXT = 1 << 20  # texts up to this size are stored from memory
+# Read from a file, a write batch (and one catalog transaction) holds this many revisions
+# at most: fewer syncs to disk; a kill loses at most a batch, which the next run imports
+# again.
+BATCH_REVISIONS = 100
+BATCH_BYTES = 64 << 20  # of file contents
+BATCH_SECONDS = 10.0
+log = logging.getLogger("vstudio.repo")
 CARRIED = {"svn:needs-lock", "svn:executable"}
 REV_PROPS = {"svn:log", "svn:author", "svn:date"}
 ORIGINAL = "svn-original-rev"  # revision property: the Subversion number, when renumbered
@@ -77,13 +85,19 @@ class _Notes:
 
 
 class _Importer:
-    def __init__(self, backend: WcBackend, tmp: Path, renumber: bool) -> None:
+    def __init__(self, backend: WcBackend, tmp: Path, renumber: bool,
+                 batch_revisions: int = 1) -> None:
         self.b = backend
+        self.batch_revisions = batch_revisions
         self.tmp = tmp
         self.renumber = renumber
         self.head = backend.head()
-        self.batch = contextlib.ExitStack()
-        self.w: Writer | None = None
+        self.t = Texts(backend.store, tmp)
+        # Revisions whose contents are in the open write batch, committed together
+        # (importbatch); their trees (for copies) and texts (delta bases) meanwhile.
+        self.pending: list[ImportRevision] = []
+        self.pending_trees: dict[int, dict[str, Entry]] = {}
+        self.places: dict[int, tuple[int, int]] = {}  # project rev -> (svn rev, offset)
         self.files: dict[str, Entry] | None = None  # loaded at the first new revision
         self.props: dict[str, dict[str, bytes]] = {}
         self.trees: dict[int, dict[str, Entry]] = {}
@@ -91,10 +105,9 @@ class _Importer:
         self.rev_map: dict[int, int] = {}  # Subversion number -> project number
         self.dirs: set[str] = set()
         self.rules: set[str] = set()
-        self.seen: dict[str, tuple[str, int]] = {}  # SHA-1 of a text -> (id, size)
         self.new_rules: list[str] = []
         self.notes = _Notes()
-        self.versions = self.imported = self.skipped = 0
+        self.imported = self.skipped = 0
         self.first = self.last = self.last_svn = 0
         self.last_time: float | None = None
         # where we are, for error messages: revision, node path, byte offset
@@ -126,6 +139,8 @@ class _Importer:
         return props
 
     def tree_at(self, rev: int) -> dict[str, Entry]:
+        if rev in self.pending_trees:
+            return self.pending_trees[rev]
         if rev not in self.trees:
             if len(self.trees) > 4:
                 self.trees.pop(next(iter(self.trees)))
@@ -178,21 +193,33 @@ class _Importer:
             self.b.add_lock_rules(new_rules)
             self.rules.update(new_rules)
             self.new_rules += new_rules
-        self.end_batch()
-        self.b.import_commit(rev, _author(rprops), when,
-                             rprops.get("svn:log", b"").decode("utf-8", "replace"),
-                             [Change(p, ANY, e) for p, e in changes.items()],
-                             {ORIGINAL: str(svn_rev)} if self.renumber else None)
+        assert self.files is not None
+        self.pending.append(ImportRevision(
+            rev, _author(rprops), when, rprops.get("svn:log", b"").decode("utf-8", "replace"),
+            {p: self.t.real(e) for p, e in changes.items()},
+            {ORIGINAL: str(svn_rev)} if self.renumber else {}))
+        self.pending_trees[rev] = dict(self.files)
+        self.places[rev] = (svn_rev, self.loc[2])
         self.rev_map[svn_rev] = rev
         self.head = self.last = rev
         self.first = self.first or rev
         self.last_svn = svn_rev
         self.last_time = when
-        self.imported += 1
+        if (len(self.pending) >= self.batch_revisions or self.t.bytes >= BATCH_BYTES
+                or time.monotonic() - self.t.started >= BATCH_SECONDS):
+            self.flush()
 
-    def end_batch(self) -> None:
-        self.batch.close()
-        self.w = None
+    def flush(self) -> None:
+        """Commit the revisions of the open batch (all complete ones) and close it."""
+        self._resolve()
+        pending, self.pending = self.pending, []
+        try:
+            if pending:
+                self.b.import_batch(pending, self.t.w, self.t.end_batch)
+            self.imported += len(pending)
+        finally:
+            self.t.end_batch()
+            self.pending_trees.clear()
 
     # -- nodes --------------------------------------------------------------------------
 
@@ -229,7 +256,7 @@ class _Importer:
         mode = 0o755 if "svn:executable" in props else 0o644
         if rec.text is not None or (current is None and action in ("add", "replace")):
             # (no text and nothing to copy: an empty file)
-            oid, size = self.text(rec, path, current, current or self.files.get(path))
+            oid, size = self.t.text(rec, current, current or self.files.get(path))
         elif current is not None:
             oid, size = current.oid, current.size
         else:
@@ -268,78 +295,14 @@ class _Importer:
         self.props[path] = dict(self.props.get(cpath) or self._carried(cpath, src))
         return src
 
-    def text(self, rec: Record, path: str, base: Entry | None,
-             previous: Entry | None) -> tuple[str, int]:
-        """Store a node's text (``base``: what a delta applies to); (id, size).
-
-        Texts seen before in this import (same SHA-1, as svnadmin's rep-sharing finds
-        them) are not stored again. A .blend's previous version lets the store delta it.
-        """
-        content = rec.text or _EMPTY
-        sha1 = rec.get("Text-content-sha1") or None
-        if sha1 in self.seen:
-            content.drain()
-            return self.seen[sha1]  # type: ignore[index]
-        delta = rec.get("Text-delta") == "true"
-        if not delta and content.left <= SMALL_TEXT:  # in memory: no temporary file
-            data = content.read()
-            _verify(rec, hashlib.md5(data, usedforsecurity=False),
-                    hashlib.sha1(data, usedforsecurity=False) if sha1 else None)
-            got = self._writer().put_bytes(data), len(data)
-        else:
-            got = self._text_file(rec, content, base if delta else None, previous, path)
-        self.versions += 1
-        if sha1:
-            self.seen[sha1] = got
-        return got
-
-    def _text_file(self, rec: Record, content: Text | _Empty, base: Entry | None,
-                   previous: Entry | None, path: str) -> tuple[str, int]:
-        out_path = self.tmp / "text"
-        md5 = hashlib.md5(usedforsecurity=False)
-        sha1 = hashlib.sha1(usedforsecurity=False) if rec.get("Text-content-sha1") else None
-        size = 0
-        with open(out_path, "wb") as out:
-            def write(b: bytes) -> None:
-                nonlocal size
-                out.write(b)
-                md5.update(b)
-                if sha1 is not None:
-                    sha1.update(b)
-                size += len(b)
-
-            if rec.get("Text-delta") == "true":
-                with open(self._base_file(base), "rb") as src:
-                    def read_source(off: int, n: int) -> bytes:
-                        src.seek(off)
-                        return src.read(n)
-
-                    svndiff.apply(content, read_source, write)  # type: ignore[arg-type]
-            else:
-                while content.left:
-                    write(content.read(PIECE))
-        content.drain()
-        _verify(rec, md5, sha1)
-        w: Any = self._writer()
-        if previous is not None and path.endswith(".blend"):
-            # As a working copy's commit does: the store may delta it against its base.
-            return w.put_file(out_path, previous=previous.oid), size
-        return w.put_file(out_path), size
-
-    def _writer(self) -> Writer:
-        if self.w is None:
-            # One write batch per revision: its objects are durable when it closes,
-            # before the revision that names them is committed.
-            self.w = self.batch.enter_context(self.b.store.writer())
-        return self.w
-
-    def _base_file(self, entry: Entry | None) -> Path:
-        base = self.tmp / "base"
-        if entry is None:
-            base.write_bytes(b"")
-        else:
-            self.b.store.get_file(entry.oid, base)
-        return base
+    def _resolve(self) -> None:
+        """The helpers' ids in place of placeholders, in the files and pending revisions."""
+        resolved = self.t.resolve()
+        for p, e in list((self.files or {}).items()):
+            if e.oid in resolved and self.files is not None:
+                self.files[p] = Entry(p, resolved[e.oid], e.size, e.mode, e.mtime)
+        for r in self.pending:
+            r.changes = {p: self.t.real(e) for p, e in r.changes.items()}
 
     def _set(self, e: Entry, changes: dict[str, Entry | None]) -> None:
         assert self.files is not None
@@ -355,9 +318,21 @@ class _Importer:
             changes[p] = None
         self.dirs = {d for d in self.dirs if d != path and not d.startswith(pre)}
 
+    def salvage(self) -> None:
+        """After a failure: keep the complete revisions of the open batch if possible."""
+        try:
+            self.flush()
+        except Exception as e:  # the first failure is the one to report
+            log.warning("could not commit the revisions before the failure: %s", e)
+        finally:
+            self.t.end_batch()
+
     def where(self, e: VStudioError) -> str:
         rev, path, offset = self.loc
-        if "offset" in e.context:  # raised while reading a record: its own place
+        if "import_rev" in e.context:  # refused when its batch was committed
+            rev, offset = self.places[int(str(e.context["import_rev"]))]
+            path = None
+        elif "offset" in e.context:  # raised while reading a record: its own place
             path = str(e.context.get("path") or "") or None
             rev = e.context.get("rev") or rev  # type: ignore[assignment]
         offset = int(str(e.context.get("offset", offset)))
@@ -376,23 +351,42 @@ def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRES
     if not first or "SVN-fs-dump-format-version" not in first.headers:
         raise BadDump("not a Subversion dump (no SVN-fs-dump-format-version header)")
     with tempfile.TemporaryDirectory(prefix="vstudio-svn-") as tmp:
-        imp = _Importer(backend, Path(tmp), renumber)
+        batched = _is_file(f)
+        imp = _Importer(backend, Path(tmp), renumber, BATCH_REVISIONS if batched else 1)
+        helpers = helpers_wanted() if batched and isinstance(backend, LocalBackend) else 0
+        if helpers and isinstance(backend, LocalBackend):
+            imp.t.workers = BlendWorkers(backend.studio.root, helpers)
         progress.start(0, "import")
         try:
             _check_format(first)
             _records(r, imp, progress)
+            imp.flush()
         except (BadInput, Conflict) as e:
+            imp.salvage()
             raise type(e)(f"{e.message} (at {imp.where(e)})") from None
+        except BaseException:
+            imp.salvage()
+            raise
         finally:
-            imp.end_batch()
+            if imp.t.workers is not None:
+                imp.t.workers.close()
         progress.done()
     have_dirs = {a for p in imp.files or () for a in P.ancestors(p)}
     for d in sorted(imp.dirs - have_dirs):
         imp.notes.add("empty folder", d)
     return {"revisions": imp.imported, "skipped": imp.skipped, "first": imp.first,
             "last": imp.last, "last_svn": imp.last_svn, "head": imp.head,
-            "files": imp.versions, "lock_rules": sorted(imp.new_rules),
+            "files": imp.t.versions, "lock_rules": sorted(imp.new_rules),
             "not_carried": imp.notes.report()}
+
+
+def _is_file(f: BinaryIO) -> bool:
+    """A dump file is read at once: its revisions may wait in a batch. A pipe (svn-sync,
+    stdin) may stall between revisions: each one is committed as soon as it is complete."""
+    try:
+        return stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+        return False
 
 
 def _check_format(rec: Record) -> None:
@@ -452,28 +446,6 @@ def _revision(imp: _Importer, svn_rev: int, rec: Record) -> int | None:
     elif imp.files is None:
         imp.start_new()
     return rev
-
-
-class _Empty:
-    left = 0
-
-    def read(self, n: int = -1) -> bytes:
-        return b""
-
-    def drain(self) -> None:
-        return None
-
-
-_EMPTY: Any = _Empty()
-
-
-def _verify(rec: Record, md5: Any, sha1: Any) -> None:
-    want = rec.get("Text-content-md5")
-    if want and md5.hexdigest() != want:
-        raise BadDump("the text does not match its MD5 (the dump is corrupt)")
-    want = rec.get("Text-content-sha1")
-    if want and sha1 is not None and sha1.hexdigest() != want:
-        raise BadDump("the text does not match its SHA-1 (the dump is corrupt)")
 
 
 def _author(rprops: dict[str, bytes]) -> str:

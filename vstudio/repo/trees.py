@@ -102,7 +102,8 @@ EMPTY_OID = oid_of(EMPTY_TREE)
 
 def build_tree(store: Writer, base_files: Mapping[str, Entry],
                base_folders: Mapping[str, str], changes: Mapping[str, Entry | None],
-               created: list[str] | None = None) -> tuple[str, dict[str, Entry]]:
+               created: list[str] | None = None,
+               folders_out: dict[str, str] | None = None) -> tuple[str, dict[str, Entry]]:
     """Apply ``changes`` (path -> entry, or None to remove) to a tree; upload new folders.
 
     Returns the new root id and the new flat tree. Only folders on a changed path are
@@ -166,4 +167,8 @@ def build_tree(store: Writer, base_files: Mapping[str, Entry],
     if clash:
         raise BadPath(f"{clash[0]!r} cannot be both a file and a folder")
     root = new_ids.get("", base_folders.get("", EMPTY_OID))
+    if folders_out is not None:
+        folders_out[""] = root
+        for f in folder_names - emptied:
+            folders_out[f] = new_ids.get(f) or base_folders[f]
     return root, files

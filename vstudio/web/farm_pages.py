@@ -19,7 +19,7 @@ from vstudio.catalog import farm_queries as fq
 from vstudio.catalog import web_queries as wq
 from vstudio.errors import BadInput
 from vstudio.web import views
-from vstudio.web.jobs_pages import _id, farm_of, job_rows
+from vstudio.web.jobs_pages import check_readable, checked_id, farm_of, job_rows
 from vstudio.web.render import PageRoute, fragment, html
 from vstudio.web.session import Session, acting_session, require_actor, require_session
 
@@ -133,33 +133,61 @@ async def farm_stats(request: Request, session: SessionDep) -> Response:
     return HTMLResponse(fragment("_farm_stats.html", **d))
 
 
+async def visible_worker_rows(request: Request, session: Session) -> list[dict[str, Any]]:
+    """The workers page's rows; jobs of projects the person may not read are left out of
+    each worker's "kept off" list."""
+    farm = farm_of(request)
+    rows = await farm.read(worker_rows)
+    kept = [{"project": k.project, "k": k} for w in rows for k in w["blocklisted"]]
+    shown = {id(v["k"]) for v in await farm.visible_jobs(session.user, kept)}
+    for w in rows:
+        w["blocklisted"] = [k for k in w["blocklisted"] if id(k) in shown]
+    return rows
+
+
+def _table(session: Session, rows: list[dict[str, Any]]) -> Response:
+    return HTMLResponse(fragment("_workers_table.html", workers=rows, session=session,
+                                 now=time.time(), counts=_counts(rows)))
+
+
 @router.get("/workers")
 async def workers_page(request: Request, session: SessionDep) -> Response:
-    rows = await farm_of(request).read(worker_rows)
+    rows = await visible_worker_rows(request, session)
     return html(request, "workers.html", session, workers=rows, now=time.time(),
                 counts=_counts(rows))
 
 
 @router.get("/workers/rows")
 async def workers_rows(request: Request, session: SessionDep) -> Response:
-    rows = await farm_of(request).read(worker_rows)
-    return HTMLResponse(fragment("_workers_table.html", workers=rows, session=session,
-                                 now=time.time(), counts=_counts(rows)))
+    return _table(session, await visible_worker_rows(request, session))
+
+
+@router.post("/jobs/{job_id}/unblock")
+async def unblock(request: Request, session: ActingDep, job_id: int,
+                  worker: Annotated[int, Form(ge=1, le=2**31 - 1)],
+                  ctx: Annotated[str, Form(max_length=8)] = "page") -> Response:
+    """Let one worker take a job's tasks again (the job's owner or an admin)."""
+    job_id = checked_id(job_id)
+    require_actor(session)
+    await check_readable(request, session, job_id)
+    await farm_of(request).unblock(session.user, job_id, worker)
+    if ctx == "workers" and request.headers.get("hx-request") == "true":
+        return _table(session, await visible_worker_rows(request, session))
+    return RedirectResponse("/workers" if ctx == "workers" else f"/jobs/{job_id}",
+                            status_code=303)
 
 
 @router.post("/workers/{worker_id}/action")
 async def worker_action(request: Request, session: ActingDep, worker_id: int,
                         action: Annotated[str, Form(max_length=16)]) -> Response:
     """Drain, undrain, disable or enable a render node (admin or its owner)."""
-    worker_id = _id(worker_id)
+    worker_id = checked_id(worker_id)
     require_actor(session)
     if action not in WORKER_ACTIONS:
         raise BadInput(f"unknown action {action!r}: use {', '.join(WORKER_ACTIONS)}")
     await farm_of(request).worker_action(session.user, worker_id, action)
     if request.headers.get("hx-request") == "true":
-        rows = await farm_of(request).read(worker_rows)
-        return HTMLResponse(fragment("_workers_table.html", workers=rows, session=session,
-                                     now=time.time(), counts=_counts(rows)))
+        return _table(session, await visible_worker_rows(request, session))
     return RedirectResponse("/workers", status_code=303)
 
 

@@ -119,17 +119,11 @@ class Demo:
         raise DemoError("the server did not start within 60 s")
 
     def start_workers(self) -> None:
-        import importlib.util
-
-        extra = []
-        if importlib.util.find_spec("vstudio.store.remote") is None:
-            # a build without the store's HTTP client: share the studio's store folder
-            extra = ["--store", f"file://{self.studio_dir / 'store'}"]
         for i in range(1, self.s.workers + 1):
             self._spawn(f"worker-{i}", [
                 "worker", "--server", self.url, "--token", self.worker_token,
                 "--name", f"demo-node-{i}", "--cache", str(self.s.root / "worker-cache"),
-                "--poll", "5", *extra])
+                "--poll", "5"])
         self.s.say(f"workers: {self.s.workers} render nodes started")
 
     def stop(self) -> None:

@@ -60,7 +60,7 @@ class _StoreAdapter:
         with the studio's own store (``--store``), signed here with the studio's key."""
         own = getattr(self.inner, "grant", None)
         if own is not None:
-            return own(oid)  # type: ignore[no-any-return]
+            return own(oid)
         if self.whoami is None:
             return None
         if self._signer is None:
@@ -220,13 +220,14 @@ class Worker:
 
     def register(self) -> None:
         from vstudio.jobtypes.schema import LOCAL_PATHS_TAG
+        from vstudio.worker.sysinfo import system_info
 
         tags = list(self.opts.tags)
         if self.opts.allow_local_paths and LOCAL_PATHS_TAG not in tags:
             tags.append(LOCAL_PATHS_TAG)  # jobs naming local paths ask for it (see schema)
         info = {"name": self.name, "slots": self.opts.slots, "tags": tags,
                 "job_types": self.job_types, "allow_commands": self.opts.allow_commands,
-                "idle_only": self.opts.idle_only}
+                "idle_only": self.opts.idle_only, "system": system_info()}
 
         def warn(e: Exception, delay: float) -> None:
             self.say(f"waiting for the manager: {e}")

@@ -1,0 +1,244 @@
+"""``vstudio mount --write`` on a real kernel mount of a real (embedded) project.
+
+Real programs write through the mount (cp, mv, rm -r, mkdir, tar, rsync, shell redirections);
+what they leave must be exactly what the repository then holds, in grouped commits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import signal
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, cli, need, wait_for
+from tests.integration.test_mount_repo import walk as tree_of
+from vstudio.mount.runner import is_stale, mounted_at
+
+
+@dataclass
+class WMount:
+    studio: Path
+    mnt: Path
+    cache: Path
+    pid: int
+    user: str
+
+    @property
+    def latest(self) -> Path:
+        return self.mnt / "latest"
+
+
+def new_studio(tmp: Path) -> Path:
+    from vstudio.studio import init_studio
+
+    studio = tmp / "studio"
+    init_studio(studio, store_url=None, db_url=None).close()
+    cli("project", "create", "p", "--studio", str(studio))
+    return studio
+
+
+def mount_w(studio: Path, mnt: Path, cache: Path, user: str, *extra: str) -> WMount:
+    need("fusermount3", "apt-get install fuse3")
+    mnt.mkdir(exist_ok=True)
+    out = cli("mount", f"{studio}/p", str(mnt), "--write", "--cache", str(cache),
+              "--poll", "0.3", *extra, env={"VSTUDIO_USER": user}).stdout
+    assert mounted_at(mnt) and not is_stale(mnt)
+    pid = int(re.search(r"pid (\d+)", out).group(1))  # type: ignore[union-attr]
+    return WMount(studio, mnt, cache, pid, user)
+
+
+def unmount(m: WMount, kill: bool = False) -> None:
+    if kill:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(m.pid, signal.SIGKILL)
+    subprocess.run(["fusermount3", "-u" if not kill else "-uz", str(m.mnt)],
+                   capture_output=True)
+    wait_for(lambda: not _alive(m.pid), 60, "the mount process to end")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def repo(studio: Path) -> tuple[int, dict[str, bytes], list[tuple[str, str]]]:
+    """(head, files of head, [(author, message)] newest first) as the repository says."""
+    from vstudio.repo import open_reader
+    from vstudio.studio import Studio
+
+    s = Studio.open(studio)
+    try:
+        r = open_reader(s)
+        head = r.head("p")
+        files = {p: s.store.get_bytes(e.oid) for p, e in r.tree("p", head).items()} if head \
+            else {}
+        return head, files, [(c.author, c.message) for c in r.log("p")]
+    finally:
+        s.close()
+
+
+def wait_head(studio: Path, rev: int, timeout: float = 30) -> None:
+    wait_for(lambda: repo(studio)[0] >= rev, timeout, f"revision {rev}")
+
+
+@pytest.fixture
+def wm(tmp_path: Path) -> Iterator[WMount]:
+    m = mount_w(new_studio(tmp_path), tmp_path / "mnt", tmp_path / "cache", "alice",
+                "--settle", "1")
+    try:
+        yield m
+    finally:
+        unmount(m, kill=True)
+
+
+def test_programs_saving_through_the_mount_make_grouped_commits(wm: WMount,
+                                                                tmp_path: Path) -> None:
+    need("rsync", "apt-get install rsync")
+    lt = wm.latest
+    src = tmp_path / "src"
+    (src / "tex").mkdir(parents=True)
+    for i in range(40):
+        (src / "tex" / f"t{i:02d}.png").write_bytes(os.urandom(300 + i))
+    (lt / "a.txt").write_text("one\n")
+    subprocess.run(["cp", "-r", str(src / "tex"), str(lt / "tex")], check=True)
+    subprocess.run(["mkdir", "-p", str(lt / "shots/s1")], check=True)
+    (lt / "shots/s1/old.txt").write_text("old")
+    wait_head(wm.studio, 1)
+    head, files, log = repo(wm.studio)
+    assert head == 1, "one settled burst of changes is one revision"
+    assert log[0] == ("alice", "mount: 42 files saved by alice")
+    assert files == tree_of(lt)
+
+    # Second burst: every pattern at once.
+    subprocess.run(["mv", str(lt / "a.txt"), str(lt / "b.txt")], check=True)
+    subprocess.run(["rm", "-r", str(lt / "shots")], check=True)
+    with tarfile.open(tmp_path / "t.tar", "w") as tar:
+        tar.add(ROOT / "vstudio" / "mount", arcname="code")
+    subprocess.run(["tar", "-xf", str(tmp_path / "t.tar"), "-C", str(lt)], check=True)
+    subprocess.run(["rsync", "-a", f"{src}/tex/", f"{lt}/synced/"], check=True)
+    (lt / "doc.txt.tmp").write_text("new content")  # temp file + rename over
+    os.rename(lt / "doc.txt.tmp", lt / "doc.txt")
+    with open(lt / "tex/t00.png", "r+b") as f:  # truncate and rewrite in place
+        f.truncate(0)
+        f.write(b"rewritten")
+    (lt / "scene.blend1").write_bytes(b"backup")  # ignored by default
+    (lt / "notes.txt~").write_bytes(b"editor backup")
+    (lt / ".vstudioignore").write_text("*.tmp\nrender-cache/\n")  # and by the project's
+    (lt / "x.tmp").write_bytes(b"temp")
+    (lt / "render-cache/deep").mkdir(parents=True)
+    (lt / "render-cache/deep/f.exr").write_bytes(b"exr")
+    (lt / "empty").mkdir()
+    wait_head(wm.studio, 2)
+    head, files, log = repo(wm.studio)
+    assert head == 2
+    want = tree_of(lt)
+    for local in ("scene.blend1", "notes.txt~", "x.tmp", "render-cache/deep/f.exr"):
+        assert want.pop(local), f"{local} stays in the mount"
+    assert files == want
+    assert files["tex/t00.png"] == b"rewritten" and "a.txt" not in files
+    assert not any(p.startswith("shots/") for p in files)
+    assert log[0][0] == "alice" and re.fullmatch(
+        r"mount: \d+ files saved, 2 files removed by alice", log[0][1]), log[0]
+    assert (lt / "empty").is_dir(), "an empty folder stays in the mount"
+    # Older revisions stay read-only.
+    with pytest.raises(OSError) as e:
+        (wm.mnt / "r/1/new.txt").write_text("x")
+    assert e.value.errno == errno.EROFS
+    assert (wm.mnt / "r/1/a.txt").read_text() == "one\n"
+
+
+def test_kill9_then_remount_commits_what_was_acknowledged(tmp_path: Path) -> None:
+    studio = new_studio(tmp_path)
+    m = mount_w(studio, tmp_path / "mnt", tmp_path / "cache", "alice", "--settle", "600")
+    big = os.urandom(5 * 1024 * 1024 + 17)
+    try:
+        (m.latest / "big.bin").write_bytes(big)
+        (m.latest / "d").mkdir()
+        for i in range(20):
+            (m.latest / "d" / f"f{i}.txt").write_text(f"file {i}")
+        fd = os.open(m.latest / "open.txt", os.O_WRONLY | os.O_CREAT)  # never closed
+        os.write(fd, b"not acknowledged")
+        assert repo(studio)[0] == 0, "nothing is committed before the changes settle"
+    finally:
+        unmount(m, kill=True)
+    with contextlib.suppress(OSError):
+        os.close(fd)
+    m = mount_w(studio, tmp_path / "mnt", tmp_path / "cache", "alice", "--settle", "0.5")
+    try:
+        wait_head(studio, 1)
+        _, files, log = repo(studio)
+        assert files["big.bin"] == big
+        assert {p: files[p] for p in files if p.startswith("d/")} == {
+            f"d/f{i}.txt": f"file {i}".encode() for i in range(20)}
+        assert "open.txt" not in files
+        assert log[0] == ("alice", "mount: 21 files saved by alice")
+    finally:
+        unmount(m)
+    check = cli("store", "check", "--studio", str(studio), check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_full_write_cache_gives_enospc(tmp_path: Path) -> None:
+    studio = new_studio(tmp_path)
+    m = mount_w(studio, tmp_path / "mnt", tmp_path / "cache", "alice",
+                "--settle", "600", "--write-cache", "0.002")  # about 2 MiB
+    try:
+        (m.latest / "fits.bin").write_bytes(b"x" * 1_000_000)
+        data = os.urandom(3_000_000)
+        with pytest.raises(OSError) as e, open(m.latest / "too-big.bin", "wb") as f:
+            f.write(data)
+            f.flush()
+        assert e.value.errno == errno.ENOSPC
+        assert (m.latest / "fits.bin").read_bytes() == b"x" * 1_000_000
+        assert os.statvfs(m.latest).f_bavail * 4096 < 2 * 1024 * 1024
+    finally:
+        unmount(m)
+    # The clean unmount committed what had been acknowledged; never a cut file.
+    _, files, _ = repo(studio)
+    assert files.get("fits.bin") == b"x" * 1_000_000
+    assert data.startswith(files.get("too-big.bin", b"")), "what was written, or less"
+
+
+def test_full_disk_under_the_write_cache_gives_enospc(tmp_path: Path) -> None:
+    studio = new_studio(tmp_path)
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    need("mount", "apt-get install mount")
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, f"mounting a small tmpfs needs root: {made.stderr}"
+    try:
+        m = mount_w(studio, tmp_path / "mnt", disk, "alice", "--settle", "600")
+        data = os.urandom(4 * 1024 * 1024)
+        try:
+            (m.latest / "ok.bin").write_bytes(b"k" * 500_000)
+            with pytest.raises(OSError) as e, open(m.latest / "big.bin", "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            assert e.value.errno == errno.ENOSPC
+            assert (m.latest / "ok.bin").read_bytes() == b"k" * 500_000
+        finally:
+            unmount(m)
+        _, files, _ = repo(studio)
+        assert files["ok.bin"] == b"k" * 500_000
+        assert data.startswith(files.get("big.bin", b"")), "what was written, or less"
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)

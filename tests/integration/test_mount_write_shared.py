@@ -1,0 +1,138 @@
+"""``vstudio mount --write`` among other writers: locks, conflicts, others' commits."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import cli, need, wait_for
+from tests.integration.test_mount_write import (
+    WMount,
+    mount_w,
+    new_studio,
+    repo,
+    unmount,
+    wait_head,
+)
+
+
+def test_needs_lock_files_are_read_only_without_the_lock(tmp_path: Path) -> None:
+    studio = new_studio(tmp_path)
+    wc = tmp_path / "wc"
+    env = {"VSTUDIO_USER": "alice"}
+    cli("checkout", f"{studio}/p", str(wc), env=env)
+    (wc / "s.blend").write_bytes(b"BLENDER-v300 scene")
+    (wc / "other.blend").write_bytes(b"BLENDER-v300 other")
+    (wc / "a.txt").write_text("free")
+    cli("commit", "-m", "one", cwd=wc, env=env)
+    cli("lock", "--rule", "*.blend", cwd=wc, env=env)
+    cli("lock", "other.blend", cwd=wc, env={"VSTUDIO_USER": "bob"})
+    m = mount_w(studio, tmp_path / "mnt", tmp_path / "cache", "alice", "--settle", "0.5")
+    try:
+        blend = m.latest / "s.blend"
+        assert blend.stat().st_mode & 0o222 == 0
+        assert (m.latest / "a.txt").stat().st_mode & 0o200
+        for attempt in (lambda: open(blend, "r+b"),  # noqa: SIM115 - it must fail
+                        lambda: os.rename(m.latest / "a.txt", blend),
+                        lambda: os.unlink(blend)):
+            with pytest.raises(PermissionError):
+                attempt()
+        assert not os.access(blend, os.W_OK)
+        (m.latest / "a.txt").write_text("still free")
+        # Someone else's lock cannot be taken through the mount.
+        with pytest.raises(OSError) as e:
+            os.setxattr(m.latest / "other.blend", "user.vstudio.lock", b"mine")
+        assert e.value.errno == errno.EBUSY
+        os.setxattr(blend, "user.vstudio.lock", b"lighting")
+        assert os.getxattr(blend, "user.vstudio.lock") == b"alice"
+        blend.write_bytes(b"BLENDER-v300 scene, lit")
+        wait_head(studio, 2)
+        _, files, log = repo(studio)
+        assert files["s.blend"] == b"BLENDER-v300 scene, lit"
+        assert files["a.txt"] == b"still free"
+        assert log[0] == ("alice", "mount: 2 files saved by alice")
+        out = cli("log", cwd=wc, env=env).stdout
+        assert "s.blend" in out and "alice" in out  # the lock is kept after the commit
+        os.removexattr(blend, "user.vstudio.lock")
+        wait_for(lambda: blend.stat().st_mode & 0o222 == 0, 10, "s.blend to be read-only")
+    finally:
+        unmount(m)
+
+
+def test_two_users_saving_one_file_keep_both_versions(tmp_path: Path) -> None:
+    studio = new_studio(tmp_path)
+    ann = mount_w(studio, tmp_path / "m1", tmp_path / "cache", "ann", "--settle", "0.5")
+    bob = mount_w(studio, tmp_path / "m2", tmp_path / "cache", "bob", "--settle", "4")
+    try:
+        (ann.latest / "a.txt").write_text("base")
+        wait_head(studio, 1)
+        wait_for(lambda: (bob.latest / "a.txt").read_text() == "base", 10,
+                 "ann's commit to reach bob's mount")
+        (bob.latest / "a.txt").write_text("bob's version")
+        (ann.latest / "a.txt").write_text("ann's version")
+        wait_head(studio, 3)
+        head, files, log = repo(studio)
+        assert head == 3
+        assert files["a.txt"] == b"ann's version"
+        assert files["a.txt.conflict-bob-r2"] == b"bob's version"
+        assert log[0][0] == "bob"
+        assert "a.txt changed in r2: saved as a.txt.conflict-bob-r2" in log[0][1]
+        wait_for(lambda: (bob.latest / "a.txt").read_text() == "ann's version", 10,
+                 "bob's mount to show ann's version")
+        assert (bob.latest / "a.txt.conflict-bob-r2").read_text() == "bob's version"
+    finally:
+        unmount(ann)
+        unmount(bob)
+
+
+def test_a_commit_from_a_working_copy_appears_in_the_mount(tmp_path: Path) -> None:
+    studio = new_studio(tmp_path)
+    m = mount_w(studio, tmp_path / "mnt", tmp_path / "cache", "alice", "--settle", "0.5")
+    try:
+        (m.latest / "mine.txt").write_text("from the mount")
+        wait_head(studio, 1)
+        wc = tmp_path / "wc"
+        cli("checkout", f"{studio}/p", str(wc), env={"VSTUDIO_USER": "carl"})
+        assert (wc / "mine.txt").read_text() == "from the mount"
+        (wc / "shots").mkdir()
+        (wc / "shots/new.txt").write_text("from a working copy")
+        cli("commit", "-m", "carl's", cwd=wc, env={"VSTUDIO_USER": "carl"})
+        wait_for(lambda: (m.latest / "shots/new.txt").read_text() == "from a working copy",
+                 10, "the working copy's commit in latest/")
+        assert (m.latest / "mine.txt").read_text() == "from the mount"
+    finally:
+        unmount(m)
+
+
+def test_write_through_the_server(server: Any, tmp_path: Path) -> None:
+    need("fusermount3", "apt-get install fuse3")
+    cli("project", "create", "p", "--studio", str(server.studio))
+    token = server.add_user("dana")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    out = cli("mount", f"{server.url}/p", str(mnt), "--write", "--settle", "0.5",
+              "--cache", str(tmp_path / "cache"), env={"VSTUDIO_TOKEN": token}).stdout
+    pid = int(re.search(r"pid (\d+)", out).group(1))  # type: ignore[union-attr]
+    m = WMount(server.studio, mnt, tmp_path / "cache", pid, "dana")
+    big = os.urandom(3 * 1024 * 1024 + 5)
+    try:
+        (m.latest / "shots").mkdir()
+        (m.latest / "shots/plate.bin").write_bytes(big)
+        for i in range(30):
+            (m.latest / f"f{i}.txt").write_text(f"small {i}")
+        wait_head(server.studio, 1)
+        os.rename(m.latest / "shots/plate.bin", m.latest / "plate.bin")  # no bytes again
+        (m.latest / "f0.txt").unlink()
+        wait_head(server.studio, 2)
+        _, files, log = repo(server.studio)
+        assert files["plate.bin"] == big and "shots/plate.bin" not in files
+        assert {p for p in files if p.startswith("f")} == {f"f{i}.txt" for i in range(1, 30)}
+        assert log[0] == ("dana", "mount: 1 file saved, 2 files removed by dana")
+        assert log[1] == ("dana", "mount: 31 files saved by dana")
+    finally:
+        unmount(m)

@@ -1,0 +1,237 @@
+"""Autoversioning: the writable mount's pending changes become grouped commits.
+
+Like Subversion's WebDAV autoversioning, every saved, renamed or removed file becomes part
+of a revision; a commit is made once no change came for ``settle`` seconds, so a program
+saving 500 files makes one revision. Files still open for writing wait for their close.
+
+Nothing is merged silently. A file that someone else changed (or locked) since the mount
+saw it is committed beside theirs as ``FILE.conflict-USER-rN`` (N: the revision holding
+their version), and the log message says so; a removal of such a file is not made.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+from vstudio.errors import VStudioError
+from vstudio.mount.overlay import Overlay, Snapshot
+from vstudio.mount.writecache import Pending
+from vstudio.repo import paths as P
+from vstudio.repo.api import Entry
+from vstudio.repo.backend import WcBackend
+from vstudio.repo.service import Change, OutOfDate
+from vstudio.repo.wcbatch import BATCH_FILE, batches_by
+from vstudio.repo.wcindex import DEFAULT_IGNORE, IGNORE_FILE, Ignore
+
+log = logging.getLogger("vstudio.mount")
+
+SMALL = 1 << 20  # read whole and stored from memory; larger files stream from disk
+
+
+def conflict_name(path: str, user: str, rev: int, taken: dict[str, Entry]) -> str:
+    name = f"{path}.conflict-{user}-r{rev}"
+    n = 2
+    while name in taken:
+        name = f"{path}.conflict-{user}-r{rev}-{n}"
+        n += 1
+    return name
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+class AutoCommitter:
+    """A thread that commits the overlay's settled changes through a ``WcBackend``."""
+
+    def __init__(self, overlay: Overlay, backend: WcBackend,
+                 read_bytes: Callable[[Entry | Pending], bytes], *, settle: float = 2.0) -> None:
+        self.overlay = overlay
+        self.backend = backend
+        self.read_bytes = read_bytes
+        self.settle = settle
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # one commit at a time (thread, unmount flush)
+        self.last_error: str | None = None
+
+    # -- life cycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="vstudio-autocommit",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, flush: bool = True) -> None:
+        self._stop.set()
+        self.overlay.changed.set()
+        if self._thread is not None:
+            self._thread.join(60)
+        if flush:
+            try:
+                self.commit_once()
+            except (VStudioError, OSError) as e:
+                log.error("changes stay in the write cache for the next mount: %s", e)
+
+    def _run(self) -> None:
+        backoff = 1.0
+        while not self._stop.is_set():
+            self.overlay.changed.wait(self.settle)
+            if self._stop.is_set():
+                return
+            if not self.overlay.changed.is_set():
+                continue
+            quiet = time.monotonic() - self.overlay.changed_at
+            if quiet < self.settle:
+                self._stop.wait(self.settle - quiet)
+                continue
+            self.overlay.changed.clear()
+            try:
+                self.commit_once()
+                backoff = 1.0
+                self.last_error = None
+            except (VStudioError, OSError) as e:
+                self.last_error = str(e)
+                log.error("commit failed (retrying in %.0f s): %s", backoff, e)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 60.0)
+                self.overlay.changed.set()
+
+    # -- one commit ---------------------------------------------------------------------
+    def skip_fn(self) -> Callable[[str], bool]:
+        """What is never committed: ignored names (unless tracked) and invalid paths."""
+        patterns = list(DEFAULT_IGNORE)
+        try:
+            node = self.overlay.lookup(IGNORE_FILE)
+            if node is not None:
+                text = self.read_bytes(node).decode("utf-8", "replace")
+                patterns += [ln.strip() for ln in text.splitlines()
+                             if ln.strip() and not ln.strip().startswith("#")]
+        except OSError:
+            pass
+        ign = Ignore(patterns, set())
+        base = self.overlay.base
+
+        def skip(path: str) -> bool:
+            if path in base:
+                return False
+            try:
+                P.normalise(path)
+            except P.BadPath as e:
+                log.warning("not committed: %s", e.message)
+                return True
+            parts = path.split("/")
+            for i in range(1, len(parts)):
+                if ign.skip_dir("/".join(parts[:i]), parts[i - 1]):
+                    return True
+            return ign.skip_file(path, parts[-1])
+
+        return skip
+
+    def commit_once(self) -> int | None:
+        """Commit every settled change now; the new revision, or None if nothing was due."""
+        with self._lock:
+            snap = self.overlay.snapshot(self.skip_fn())
+            if not snap:
+                return None
+            try:
+                for _attempt in range(5):
+                    try:
+                        return self._commit(snap)
+                    except OutOfDate:
+                        continue  # someone committed between our check and our commit
+                raise OutOfDate("the project is too busy; the changes stay pending")
+            except BaseException:
+                self.overlay.thaw(snap)
+                raise
+
+    def _commit(self, snap: Snapshot) -> int | None:
+        user = self.backend.user
+        head = self.backend.head()
+        cur = self.backend.tree(head) if head else {}
+        locks = self.backend.locks()
+        changes: list[Change] = []
+        uploads: list[tuple[str, Pending, str | None, str | None]] = []
+        notes: list[str] = []
+        removed = 0
+        for p, key in snap:
+            path = str(key[0])
+            now = cur[path].oid if path in cur else None
+            holder = locks[path].owner if path in locks else None
+            why = None
+            if holder is not None and holder != user:
+                why = f"locked by {holder}"
+            elif now != p.base:
+                why = f"changed in r{head}"
+            if not p.gone:
+                uploads.append((path, p, now, why))
+            elif now is not None and why:
+                notes.append(f"{path} not removed ({why})")
+            elif now is not None:
+                changes.append(Change(path, now, None))
+                removed += 1
+        oids = self._upload([(path, p) for path, p, _, _ in uploads])
+        for (path, p, now, why), oid in zip(uploads, oids, strict=True):
+            mode = p.mode & 0o777 or 0o644
+            if now == oid and cur[path].mode == mode:
+                # The repository holds these bytes already: saved unchanged, or committed
+                # just before a crash cut the bookkeeping short. Nothing to do either way.
+                continue
+            target, old = path, now
+            if why:
+                target, old = conflict_name(path, user, head, cur), None
+                notes.append(f"{path} {why}: saved as {posixpath.basename(target)}")
+            changes.append(Change(target, old, Entry(target, oid, p.size, mode, p.mtime)))
+        if not changes:
+            self.overlay.committed(head, cur, snap)
+            return None
+        saved = len(changes) - removed
+        what = ", ".join(x for x in (plural(saved, "file") + " saved" if saved else "",
+                                     plural(removed, "file") + " removed" if removed else "")
+                         if x)
+        message = f"mount: {what} by {user}" + ("; " + "; ".join(notes) if notes else "")
+        rev = self.backend.commit(message, changes)
+        log.info("r%d: %s", rev, message)
+        self.overlay.committed(rev, self.backend.tree(rev), snap)
+        return rev
+
+    def _upload(self, items: list[tuple[str, Pending]]) -> list[str]:
+        """Store the bytes of pending files; returns their ids in order."""
+        out: dict[int, str] = {}
+        cache = self.overlay.cache
+        small: list[int] = []
+        for i, (_t, p) in enumerate(items):
+            if p.oid is not None and p.data is None:
+                out[i] = p.oid  # already stored (a rename, a backup copy)
+            elif p.size <= BATCH_FILE:
+                small.append(i)
+        put_many = getattr(self.backend, "put_many", None)
+        if put_many is not None and small:  # through a server: many to a request
+            for group in batches_by(small, lambda i: items[i][1].size):
+                blobs = [self._read(items[i][1]) for i in group]
+                for i, oid in zip(group, put_many(blobs), strict=True):
+                    out[i] = oid
+        with self.backend.store.writer() as w:
+            for i, (target, p) in enumerate(items):
+                if i in out:
+                    continue
+                if p.size <= SMALL:
+                    out[i] = w.put_bytes(self._read(p))
+                elif target.endswith(".blend") and p.base:
+                    # The earlier version lets the store delta a .blend against it.
+                    out[i] = cast(Any, w).put_file(Path(cache.path_of(str(p.data))),
+                                                   previous=p.base)
+                else:
+                    out[i] = w.put_file(Path(cache.path_of(str(p.data))))
+        return [out[i] for i in range(len(items))]
+
+    def _read(self, p: Pending) -> bytes:
+        if p.data is None:
+            return self.read_bytes(p)
+        with open(self.overlay.cache.path_of(p.data), "rb") as f:
+            return f.read(p.size)

@@ -1,0 +1,228 @@
+"""The file texts of ``svn-import``: stored as a working copy's commit stores them.
+
+A small text is stored from memory unless the store does better with a file: one a
+format-aware chunker knows (a .blend, even compressed), or a new version of a file big
+enough for the store's delta against its previous version. With helper processes
+(``svnworkers``), .blend texts are stored there, in parallel; their ids are placeholders
+until ``resolve``. While a write batch is open its texts stay at hand (a later revision's
+svndiff may apply to one of them), and texts seen before (same SHA-1, as svnadmin's
+rep-sharing finds them) are not stored again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from vstudio.repo import svndiff
+from vstudio.repo.api import Entry
+from vstudio.repo.svndump import PIECE, BadDump, Record, Text
+from vstudio.repo.svnworkers import BlendWorkers
+from vstudio.store.api import ObjectStore, Writer
+from vstudio.store.chunking import HEAD_BYTES, Chunker, chunkers
+from vstudio.store.delta import MIN_SIZE as DELTA_MIN
+
+PLACEHOLDER = "(being stored)#"  # the id of a text a helper process is storing
+SMALL_TEXT = 1 << 20  # texts up to this size are stored from memory
+
+
+class Texts:
+    def __init__(self, store: ObjectStore, tmp: Path) -> None:
+        self.store = store
+        self.tmp = tmp
+        self.batch = contextlib.ExitStack()
+        self.w: Writer | None = None
+        self.in_writer: set[str] = set()  # ids stored in the open write batch
+        self.kept_texts: dict[str, Path | bytes] = {}  # of the open batch: delta bases
+        self.kept = 0  # texts kept in tmp, numbered
+        self.bytes = 0  # of the texts in the open batch
+        self.started = 0.0  # when the write batch opened
+        self.versions = 0
+        self.seen: dict[str, tuple[str, int]] = {}  # SHA-1 of a text -> (id, size)
+        self.workers: BlendWorkers | None = None
+        self.futures: dict[str, Future[str]] = {}
+        self.resolved: dict[str, str] = {}
+
+    def text(self, rec: Record, base: Entry | None,
+             previous: Entry | None) -> tuple[str, int]:
+        """Store a node's text (``base``: what a delta applies to); (id, size).
+
+        Texts seen before in this import (same SHA-1, as svnadmin's rep-sharing finds
+        them) are not stored again. A small text stays in memory unless the store does
+        better with a file: one a format-aware chunker knows (a .blend, even compressed),
+        or a new version of a file big enough for the store's delta against ``previous``.
+        """
+        content = rec.text or _EMPTY
+        sha1 = rec.get("Text-content-sha1") or None
+        if sha1 in self.seen:
+            content.drain()
+            return self.seen[sha1]
+        delta = rec.get("Text-delta") == "true"
+        if not delta and content.left <= SMALL_TEXT:
+            data = content.read()
+            _verify(rec, hashlib.md5(data, usedforsecurity=False),
+                    hashlib.sha1(data, usedforsecurity=False) if sha1 else None)
+            if _as_file(data, previous):
+                out_path = self.tmp / "text"
+                out_path.write_bytes(data)
+                got = self._put_file(out_path, previous, rec.get("Node-path")), len(data)
+            else:
+                got = self.writer().put_bytes(data), len(data)
+                self.in_writer.add(got[0])
+            self.kept_texts.setdefault(got[0], data)
+        else:
+            got = self._text_file(rec, content, base if delta else None, previous)
+        self.versions += 1
+        self.bytes += got[1]
+        if sha1:
+            self.seen[sha1] = got
+        return got
+
+    def _text_file(self, rec: Record, content: Text | _Empty, base: Entry | None,
+                   previous: Entry | None) -> tuple[str, int]:
+        out_path = self.tmp / "text"
+        md5 = hashlib.md5(usedforsecurity=False)
+        sha1 = hashlib.sha1(usedforsecurity=False) if rec.get("Text-content-sha1") else None
+        size = 0
+        with open(out_path, "wb") as out:
+            def write(b: bytes) -> None:
+                nonlocal size
+                out.write(b)
+                md5.update(b)
+                if sha1 is not None:
+                    sha1.update(b)
+                size += len(b)
+
+            if rec.get("Text-delta") == "true":
+                with open(self._base_file(base), "rb") as src:
+                    def read_source(off: int, n: int) -> bytes:
+                        src.seek(off)
+                        return src.read(n)
+
+                    svndiff.apply(content, read_source, write)  # type: ignore[arg-type]
+            else:
+                while content.left:
+                    write(content.read(PIECE))
+        content.drain()
+        _verify(rec, md5, sha1)
+        return self._put_file(out_path, previous, rec.get("Node-path")), size
+
+    def _put_file(self, path: Path, previous: Entry | None, key: str) -> str:
+        """As a working copy's commit does: the store may delta it against its base.
+
+        The store reads that base from the store, not from the open write batch: a base
+        in it is made durable first (a new write batch goes on). A
+        .blend goes to a helper process when there are some: its id is a placeholder
+        until the batch is committed."""
+        if self.workers is not None and _format_aware(path):
+            self.kept += 1
+            kept = self.tmp / f"t{self.kept}"
+            path.rename(kept)
+            oid = f"{PLACEHOLDER}{self.kept}"
+            self.futures[oid] = self.workers.submit(kept, key)
+            self.kept_texts[oid] = kept
+            return oid
+        if previous is not None and previous.oid in self.in_writer:
+            self.batch.close()  # durable now; its revisions are committed with the batch
+            self.w = None
+        w: Any = self.writer()
+        oid = str(w.put_file(path, previous=previous.oid) if previous is not None
+                  else w.put_file(path))
+        self.in_writer.add(oid)
+        if oid not in self.kept_texts:  # kept while the batch is open: a delta's base
+            self.kept += 1
+            kept = self.tmp / f"t{self.kept}"
+            path.rename(kept)
+            self.kept_texts[oid] = kept
+        return oid
+
+    def resolve(self) -> dict[str, str]:
+        """Wait for the helpers' texts: placeholder -> id, of all so far (``real``)."""
+        if self.futures:
+            futures, self.futures = self.futures, {}
+            self.resolved.update({ph: f.result() for ph, f in futures.items()})
+            self.seen = {k: (self.resolved.get(o, o), n) for k, (o, n) in self.seen.items()}
+        return self.resolved
+
+    def real(self, e: Entry | None) -> Entry | None:
+        """``e`` with its id in place of a placeholder resolved by now."""
+        if e is None or e.oid not in self.resolved:
+            return e
+        return Entry(e.path, self.resolved[e.oid], e.size, e.mode, e.mtime)
+
+    def writer(self) -> Writer:
+        if self.w is None:
+            self.in_writer = set()
+            # Its objects are durable when it closes, before the revisions naming them
+            # are committed.
+            self.w = self.batch.enter_context(self.store.writer())
+            self.started = time.monotonic()
+        return self.w
+
+    def _base_file(self, entry: Entry | None) -> Path:
+        base = self.tmp / "base"
+        kept = self.kept_texts.get(entry.oid) if entry is not None else None
+        if isinstance(kept, Path):
+            return kept
+        if entry is None or isinstance(kept, bytes):
+            base.write_bytes(kept or b"")
+        else:
+            self.store.get_file(entry.oid, base)
+        return base
+
+    def end_batch(self) -> None:
+        """Close the write batch (its texts are durable) and forget the kept texts."""
+        self.batch.close()
+        self.w = None
+        for t in self.kept_texts.values():
+            if isinstance(t, Path):
+                t.unlink(missing_ok=True)
+        self.kept_texts.clear()
+        self.bytes = 0
+
+
+class _Empty:
+    left = 0
+
+    def read(self, n: int = -1) -> bytes:
+        return b""
+
+    def drain(self) -> None:
+        return None
+
+
+_EMPTY: Any = _Empty()
+
+
+def _verify(rec: Record, md5: Any, sha1: Any) -> None:
+    want = rec.get("Text-content-md5")
+    if want and md5.hexdigest() != want:
+        raise BadDump("the text does not match its MD5 (the dump is corrupt)")
+    want = rec.get("Text-content-sha1")
+    if want and sha1 is not None and sha1.hexdigest() != want:
+        raise BadDump("the text does not match its SHA-1 (the dump is corrupt)")
+
+
+def _format_aware(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(HEAD_BYTES)
+    return any(_detects(c, head) for c in chunkers())
+
+
+def _as_file(data: bytes, previous: Entry | None) -> bool:
+    """Whether the store stores ``data`` better from a file than from memory."""
+    if previous is not None and len(data) >= DELTA_MIN:
+        return True
+    head = data[:HEAD_BYTES]
+    return any(_detects(c, head) for c in chunkers())
+
+
+def _detects(chunker: Chunker, head: bytes) -> bool:
+    try:
+        return bool(chunker.detect(head))
+    except Exception:  # a plug-in's bug: the store's own fallback applies
+        return False

@@ -1,0 +1,51 @@
+"""Helper processes that store .blend texts for ``svn-import`` on the machine's other cores.
+
+Splitting a .blend into its blocks is Python work that holds the interpreter lock, and it
+is most of an import's time: while the importer reads the dump and commits, these
+processes store the .blend texts into the same local store (each text durable when its
+job returns, before a revision naming it is committed). Every version of one path goes to
+the same process, in order, so each finds the blocks of the versions before it in its
+own store index and stores only what changed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+_STORE: Any = None  # the store of this helper process, opened by its first job
+
+
+def _put(studio_root: str, path: str) -> str:
+    global _STORE
+    if _STORE is None:
+        from vstudio.studio import Studio
+
+        _STORE = Studio.open(studio_root).store
+    with _STORE.writer() as w:
+        return str(w.put_file(Path(path)))
+
+
+def helpers_wanted() -> int:
+    """How many helper processes: one per core beyond the first, at most two."""
+    return min(2, os.cpu_count() or 1)
+
+
+class BlendWorkers:
+    def __init__(self, studio_root: Path, count: int) -> None:
+        self.root = str(studio_root)
+        # spawn: the importer has threads (the store's pools), which fork would copy badly
+        ctx = multiprocessing.get_context("spawn")
+        self.pools = [ProcessPoolExecutor(1, mp_context=ctx) for _ in range(count)]
+
+    def submit(self, path: Path, key: str) -> Future[str]:
+        """Store the file at ``path``; ``key`` (the node path) picks the process."""
+        pool = self.pools[sum(key.lower().encode()) % len(self.pools)]
+        return pool.submit(_put, self.root, str(path))
+
+    def close(self) -> None:
+        for pool in self.pools:
+            pool.shutdown(wait=True, cancel_futures=True)
