@@ -41,15 +41,12 @@ def prefetched(store: Store, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
             return
         fetching -= 1
         try:
-            data = payload.result()
+            plains = payload.result()
         except _PackGone:
             for _, e in item:
                 yield store.blob(e.key)
             return
-        base = item[0][1].offset
-        for pack, e in item:
-            start = e.offset - base
-            yield store._open_blob(pack, e, data[start:start + e.length])
+        yield from plains
 
     for ent in entries:
         if ent.type == fmt.E_INLINE:
@@ -71,9 +68,16 @@ def prefetched(store: Store, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
     while window:
         yield from emit()
 
-def _fetch_run(store: Store, run: list[tuple[str, fmt.IndexEntry]]) -> bytes:
+def _fetch_run(store: Store, run: list[tuple[str, fmt.IndexEntry]]) -> list[bytes]:
+    """The run's blobs, opened and checked here in a reader thread: decompression and
+    hashing release the GIL, so a file streams out on both cores."""
     first, last = run[0][1], run[-1][1]
-    return store._fetch(run[0][0], first.offset, last.offset + last.length - first.offset)
+    data = store._fetch(run[0][0], first.offset, last.offset + last.length - first.offset)
+    out = []
+    for pack, e in run:
+        start = e.offset - first.offset
+        out.append(store._open_blob(pack, e, data[start:start + e.length]))
+    return out
 
 
 def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | None:

@@ -155,9 +155,22 @@ def _load_job(conn: Connection, job_id: int, tpage: int,
         "hit": tfilter.frame is not None and c.first <= tfilter.frame <= c.last,
     } for c in picked[start:start + TASKS_PER_PAGE]]
     workers = sorted({c.worker for c in cells if c.worker})
-    return {"job": job, "row": row, "blocks": blocks, "task_rows": task_rows,
+    latest = latest_frame(job_id, wq.newest_outputs(conn, job_id))
+    return {"latest": latest, "job": job, "row": row, "blocks": blocks, "task_rows": task_rows,
             "ntasks": len(picked), "tpage": tpage, "task_workers": workers,
             "outputs": outputs, "blocklist": job.get("blocklist", [])}
+
+
+def latest_frame(job_id: int, newest: list[wq.NewOutput]) -> dict[str, Any] | None:
+    """The newest rendered still of a job, to show large: the image itself when the
+    browser can show it, else its thumbnail (an EXR's PNG)."""
+    for o in newest:
+        image = o.name.lower().endswith(views.IMAGE_EXT)
+        if o.frame is None or not (image or o.thumbnail_oid):
+            continue
+        url = f"/jobs/{job_id}/outputs/{o.oid if image else o.thumbnail_oid}"
+        return {"id": o.id, "url": url, "caption": f"{o.block}, frame {o.frame}"}
+    return None
 
 
 def _media(job_id: int, outputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -200,6 +213,7 @@ async def job_page(request: Request, session: SessionDep, job_id: int) -> Respon
                 tper=TASKS_PER_PAGE, legend=views.LEGEND, actions=row_actions(session),
                 blocklist=data["blocklist"], may_change=session.may_change_job(j.owner),
                 open_settings=request.query_params.get("settings") == "open",
+                latest=data["latest"],
                 **_media(job_id, data["outputs"]))
 
 
@@ -214,6 +228,7 @@ def _live(conn: Connection, job_id: int, task_ids: list[int] | None) -> dict[str
         out["tasks"] = [[c.id, views.CELL.get(shown_task_status(c.status, state), "q"),
                          c.progress, shown_task_status(c.status, state), c.worker]
                         for c in wq.task_cells(conn, job_id, task_ids or None)]
+        out["latest"] = latest_frame(job_id, wq.newest_outputs(conn, job_id))
     return out
 
 
@@ -231,6 +246,7 @@ async def job_live(request: Request, session: SessionDep, job_id: int) -> Respon
     body = views.live_json(row, session.may_change_job(row.owner))
     if "tasks" in data:
         body["tasks"] = data["tasks"]
+        body["latest"] = data["latest"]
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
