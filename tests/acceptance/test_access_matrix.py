@@ -56,6 +56,8 @@ EXPECTED: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/store/objects/{oid}/plan"): (*A401, 200, 403, 403, 403, 403, 403),
     ("GET", "/api/store/objects/{oid}"): (*A401, 200, 403, 403, 403, 403, 403),
     ("GET", "/api/store/objects/{oid}/pieces"): (*A401, 200, 403, 403, 403, 403, 403),
+    # a grant by id: for whoever may read a project whose history holds the object
+    ("GET", "/api/store/objects/{oid}/grant"): (*A401, 200, 200, 200, 200, 403, 403),
     ("GET", "/api/store/refs"): (*A401, 200, 403, 403, 403, 403, 403),
     ("GET", "/api/store/refs/{name:path}"): (*A401, 200, 403, 403, 403, 403, 403),
     ("PUT", "/api/store/refs/{name:path}"): (*A401, 403, 403, 403, 403, 403, 403),

@@ -184,3 +184,11 @@ def add_lock_rules(conn: Connection, project_id: int, patterns: Iterable[str]) -
     new = [{"project_id": project_id, "pattern": p} for p in sorted(set(patterns) - have)]
     if new:
         conn.execute(repo_lock_rules.insert(), new)
+
+
+def trees_since(conn: Connection, project_id: int, after: int) -> list[tuple[int, str, str]]:
+    """(rev, commit id, tree id) of the revisions after ``after``, oldest first."""
+    q = (sa.select(repo_revisions.c.rev, repo_revisions.c.commit_oid, repo_revisions.c.tree_oid)
+         .where((repo_revisions.c.project_id == project_id) & (repo_revisions.c.rev > after))
+         .order_by(repo_revisions.c.rev))
+    return [(int(r.rev), str(r.commit_oid), str(r.tree_oid)) for r in conn.execute(q)]

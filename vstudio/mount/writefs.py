@@ -14,6 +14,7 @@ import errno
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,7 @@ class WriteFileOps(MountOps):
         self.cache = overlay.cache
         self.backend = backend
         self._whandles: dict[int, WHandle] = {}
+        self.on_closed: Callable[[Pending], None] | None = None  # a file's last writer closed
         self._rules: tuple[float, list[str]] = (-1e9, [])
         self._rules_lock = threading.Lock()
 
@@ -308,6 +310,8 @@ class WriteFileOps(MountOps):
                 self.cache.drop_data(p.data)  # removed while open: nobody needs it
             self.overlay.changed_at = time.monotonic()
             self.overlay.changed.set()
+        if p.writers == 0 and self.on_closed is not None:
+            self.on_closed(p)
 
     def flush(self, path: str, fi: Any) -> int:
         h = self._whandles.get(fi.fh)

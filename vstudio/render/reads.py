@@ -158,9 +158,11 @@ def missing_now(job: ProjectRender, item: Item, chunk: list[int]) -> str:
 def video_spec(item: Item, out: Output) -> dict[str, Any]:
     """How ``out`` is encoded: lossless when another file reads it, else the profile's."""
     s = item.profile_obj.settings if item.profile_obj else {}
-    codec = "lossless" if out.read else str(s.get("codec", "h264"))
+    codec = str(s.get("codec", "h264"))
+    if out.read and not codec.startswith("lossless"):
+        codec = "lossless"
     return {"container": out.container, "codec": codec,
-            "crf": None if codec == "lossless" else s.get("crf"),
+            "crf": None if codec.startswith("lossless") else s.get("crf"),
             "audio_rate": int(s.get("audio_rate", 48000))}
 
 
