@@ -224,3 +224,17 @@ def test_renderchan_project_on_the_farm(server: ServerProc, worker: object,
     assert out.returncode == 1
     assert "render/title.sif.png/file.0002.png" in out.stderr
     assert not (bad / "render/edit.blend.png").exists()
+
+
+def test_an_empty_farm_render_is_a_loud_warning(server: ServerProc, worker: object,
+                                                tmp_path: Path) -> None:
+    need("blender", "apt-get install blender")
+    need("synfig", "apt-get install synfig")
+    from tests.render_projects import MUTED_TITLE, assert_empty_edit_warned, make_rc_project
+
+    proj = make_rc_project(tmp_path / "film", strips=MUTED_TITLE)
+    out = cli("render", str(proj / "edit.blend"), "--farm", server.url, "--token",
+              server.admin_token, "--json", check=False, timeout=300, cwd=tmp_path,
+              env={"VSTUDIO_STUDIO": "", "VSTUDIO_SERVER": ""})
+    assert out.returncode == 0, out.stderr + (tmp_path / "worker.log").read_text()[-3000:]
+    assert_empty_edit_warned(out)
