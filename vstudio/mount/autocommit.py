@@ -110,6 +110,13 @@ class AutoCommitter:
                 backoff = min(backoff * 2, 60.0)
                 self.overlay.changed.set()
 
+    def status(self) -> tuple[int, str | None]:
+        """(changes not committed yet, ignored ones aside; the last commit error)."""
+        skip = self.skip_fn()
+        with self.overlay.lock:
+            paths = list(self.overlay.pending)
+        return sum(1 for p in paths if not skip(p)), self.last_error
+
     # -- storing big files early ------------------------------------------------------
     def stage(self, p: Pending) -> None:
         """A file was closed: store its bytes now if it is big (called by the FUSE layer)."""

@@ -63,6 +63,7 @@ class WriteFileOps(MountOps):
         self.cache = overlay.cache
         self.backend = backend
         self._whandles: dict[int, WHandle] = {}
+        self._started = time.time()
         self.on_closed: Callable[[Pending], None] | None = None  # a file's last writer closed
         self._rules: tuple[float, list[str]] = (-1e9, [])
         self._rules_lock = threading.Lock()
@@ -111,8 +112,7 @@ class WriteFileOps(MountOps):
 
     def _live_stat(self, rel: str, node: Node) -> dict[str, Any]:
         if node is None:
-            base = self._stat_of(True, 0o755, 0, self._dir_time())
-            return base
+            return self._stat_of(True, 0o755, 0, self._dir_time())
         mode = (node.mode or 0o644) & 0o777
         if self._read_only(rel):
             mode &= ~0o222
@@ -125,7 +125,8 @@ class WriteFileOps(MountOps):
 
     def _dir_time(self) -> float:
         rev = self.overlay.base_rev
-        return self.view.commit(rev).time if rev > 0 else 0.0
+        # An empty project has no commit time: its folders date from the mount's start.
+        return self.view.commit(rev).time if rev > 0 else self._started
 
     # -- reading ------------------------------------------------------------------------
     def getattr(self, path: str, fh: Any = None) -> dict[str, Any]:
