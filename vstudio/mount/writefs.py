@@ -289,25 +289,31 @@ class WriteFileOps(MountOps):
         if not h.dirty:
             return
         os.fdatasync(h.fd)
-        p = h.pending
-        with self.overlay.lock:
-            if self.overlay.pending.get(p.path) is p:
-                self.cache.log([p.record()])
-                prev = p.extra.pop("prev", None)
-                if prev is not None and prev.data and prev.data != p.data and not (
-                        prev.writers or prev.frozen):
-                    self.cache.drop_data(prev.data)
-            self.overlay.changed_at = time.monotonic()
-            self.overlay.changed.set()
+        self._journal(h.pending)
         h.dirty = False
 
+    def _journal(self, p: Pending) -> None:
+        """Record ``p``'s state durably; then the version it replaced can go."""
+        prev = None
+        with self.overlay.lock:
+            if self.overlay.pending.get(p.path) is p:
+                self.cache.log([p.record()], sync=False)
+                prev = p.extra.pop("prev", None)
+            self.overlay.changed_at = time.monotonic()
+            self.overlay.changed.set()
+        self.cache.sync()  # outside the lock: other operations go on meanwhile
+        if prev is not None and prev.data and prev.data != p.data:
+            with self.overlay.lock:
+                if not (prev.writers or prev.frozen) and prev.data not in self.overlay.datas():
+                    self.cache.drop_data(prev.data)
+
     def _done_writing(self, p: Pending, dirty: bool) -> None:
+        if dirty:
+            self._journal(p)
         with self.overlay.lock:
             p.writers -= 1
-            if self.overlay.pending.get(p.path) is p:
-                if dirty:
-                    self.cache.log([p.record()])
-            elif p.writers == 0 and p.data and not p.frozen:
+            if self.overlay.pending.get(p.path) is not p and p.writers == 0 and p.data \
+                    and not p.frozen:
                 self.cache.drop_data(p.data)  # removed while open: nobody needs it
             self.overlay.changed_at = time.monotonic()
             self.overlay.changed.set()
