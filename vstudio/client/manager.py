@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from vstudio.client.http import ApiClient, detail
 from vstudio.errors import NotFound, ServerError, VStudioError
-from vstudio.httpapi import ApiClient, detail
 
 T = TypeVar("T")
 
