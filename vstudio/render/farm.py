@@ -370,4 +370,5 @@ def _collect(job: ProjectRender, block: Block, rows: list[dict[str, Any]]) -> No
                                    scene.fps if scene else 24.0)
     item.status = "rendered"
     job.assemble_item(item)
+    job.judge_stored(item)  # an empty render is a loud warning here too
     job.log(f"rendered {item.file} on the farm -> {item.output} ({item.seconds:.1f} s)")
