@@ -54,3 +54,4 @@ def test_noop_fast_path_matches_full_and_notices_changes(studio_dir: Path,
     # options the stamp does not cover take the full path
     dry = json.loads(cli(*args, "--dry-run", env=env).stdout)
     assert [i["status"] for i in dry] == ["cached"]
+

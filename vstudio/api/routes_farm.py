@@ -17,13 +17,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import ASGIApp
 
 from vstudio.api import deps
+from vstudio.api import farm_hot as hot
 from vstudio.api.farm_reads import FarmReads
 from vstudio.catalog import farm_queries as q
 from vstudio.catalog.accounts import User
 from vstudio.errors import NotFound, PermissionDenied
 from vstudio.farm.model import JOB_STATUSES
 from vstudio.farm.service import Farm
-from vstudio.farm.spec import JobSpec, Text
+from vstudio.farm.spec import JobSpec
 from vstudio.farm.wire import (
     MAX_ID,
     DoneIn,
@@ -48,6 +49,7 @@ from vstudio.farm.wire import (
     WorkerRegistered,
 )
 from vstudio.grants import grants_of
+from vstudio.text import Text
 
 router = APIRouter(prefix="/api", tags=["farm"])
 
@@ -73,47 +75,43 @@ async def register_worker(body: WorkerIn, user: CurrentUser, request: Request) -
     return {"id": wid, "lease_seconds": farm.lease_seconds}
 
 
+# The five hot calls: ``FastPath`` (routes_farm_fast) answers them before these routes
+# are reached; both answer through ``farm_hot``. These document them and stay the contract.
+def _answer(status: int, payload: Any) -> Response:
+    return Response(status_code=status) if payload is None else JSONResponse(payload, status)
+
+
 @router.post("/workers/{worker_id}/next", response_model=NextOut,
              responses={204: {"description": "no task became ready within the timeout"}})
 async def next_task(worker_id: Id, body: NextIn, user: CurrentUser, request: Request) -> Any:
     """Long-poll for the worker's next task (up to ``timeout`` seconds)."""
-    task = await farm_of(request).next_task(user, worker_id, body.timeout)
-    if task is None:
-        return Response(status_code=204)
-    return JSONResponse({"task": task})
+    return _answer(*await hot.next_task(farm_of(request), user, worker_id, body))
 
 
 @router.post("/workers/{worker_id}/heartbeat", response_model=HeartbeatOut)
 async def heartbeat(worker_id: Id, body: HeartbeatIn, user: CurrentUser,
                     request: Request) -> Any:
     """Say the worker is alive; renews the leases of all its running tasks."""
-    farm = farm_of(request)
-    await farm.heartbeat(user, worker_id, body.state)
-    return {"lease_seconds": farm.lease_seconds}
+    return _answer(*await hot.heartbeat(farm_of(request), user, worker_id, body))
 
 
 @router.post("/tasks/{task_id}/progress", response_model=ProgressOut,
              responses={409: {"description": "a stale attempt: the task is no longer yours"}})
 async def progress(task_id: Id, body: ProgressIn, user: CurrentUser, request: Request) -> Any:
     """Progress and log lines; renews the lease. ``cancel: true`` asks the worker to stop."""
-    cancel = await farm_of(request).progress(user, task_id, body.attempt, body.progress,
-                                             body.frame, body.log)
-    return JSONResponse({"cancel": cancel})
+    return _answer(*await hot.progress(farm_of(request), user, task_id, body))
 
 
 @router.post("/tasks/{task_id}/done", response_model=Ok, responses={409: {}})
 async def task_done(task_id: Id, body: DoneIn, user: CurrentUser, request: Request) -> Any:
     """The task finished; its outputs (already in the store) are recorded."""
-    await farm_of(request).done(user, task_id, body.attempt,
-                                [o.model_dump() for o in body.outputs])
-    return JSONResponse({"ok": True})
+    return _answer(*await hot.done(farm_of(request), user, task_id, body))
 
 
 @router.post("/tasks/{task_id}/fail", response_model=Ok, responses={409: {}})
 async def task_fail(task_id: Id, body: FailIn, user: CurrentUser, request: Request) -> Any:
     """The task failed; it is retried (elsewhere) until its block's retries are used up."""
-    await farm_of(request).fail(user, task_id, body.attempt, body.error)
-    return JSONResponse({"ok": True})
+    return _answer(*await hot.fail(farm_of(request), user, task_id, body))
 
 
 @router.post("/tasks/{task_id}/release", response_model=Ok, responses={409: {}})
@@ -325,13 +323,6 @@ def setup(app: FastAPI) -> None:
 
     app.state.startup_hooks.append(start)
     app.state.shutdown_hooks.append(stop)
-    # The render nodes' calls come first in the route table: routing tries routes in
-    # order, and these are most of the server's requests on a busy farm.
-    hot = {"/api/workers/{worker_id}/next", "/api/tasks/{task_id}/progress",
-           "/api/tasks/{task_id}/done", "/api/workers/{worker_id}/heartbeat"}
-    routes = app.router.routes
-    routes[:] = ([r for r in routes if getattr(r, "path", None) in hot]
-                 + [r for r in routes if getattr(r, "path", None) not in hot])
     from vstudio.api.routes_farm_fast import FastPath
 
     # FastPath goes outside the whole middleware stack (it answers with its own error
