@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mfusepy
@@ -201,7 +202,7 @@ class WriteFileOps(MountOps):
             self.cache.drop_data(data)
             raise fuse_error(errno.EIO) from e
         p = Pending(rel, None, data=data, size=size, mode=(node.mode or 0o644) & 0o777,
-                    mtime=node.mtime, writers=1)
+                    mtime=time.time() if truncate else node.mtime, writers=1)
         with self.overlay.lock:
             p.base = self.overlay.base_for(rel)
             self.overlay.put(p, journal=False)
@@ -215,12 +216,9 @@ class WriteFileOps(MountOps):
                 while chunk := fin.read(4 << 20):
                     fout.write(chunk)
             return
-        oid = node.oid
-        if oid is None:
+        if node.oid is None:
             raise fuse_error(errno.EIO)
-        from pathlib import Path
-
-        self.view.reader.get_file(oid, Path(dest))
+        self.view.reader.get_file(node.oid, Path(dest))  # streamed: big files fit too
 
     def _truncate_data(self, p: Pending, length: int) -> None:
         self.cache.reserve(length - p.size)
