@@ -139,6 +139,7 @@ def test_plan_larger_than_a_job_goes_as_jobs_in_order(server: ServerProc, worker
     # a job holds at most MAX_BLOCKS blocks: with one per job, the edit goes in a second
     # job submitted after the shot's render is recorded, its frames as plain job inputs
     need("blender", "apt-get install blender")
+    from vstudio.client.farm import FarmClient
     from vstudio.render import farm
     from vstudio.render.engine import ProjectRender
     from vstudio.store.remote import RemoteStore
@@ -147,7 +148,7 @@ def test_plan_larger_than_a_job_goes_as_jobs_in_order(server: ServerProc, worker
     monkeypatch.setattr(farm, "MAX_BLOCKS", 1)
     job = ProjectRender([proj], RemoteStore(server.url, server.admin_token))
     job.plan()
-    farm.run_on_farm(job, server.url, server.admin_token, poll=0.3, timeout=200)
+    farm.run_on_farm(job, FarmClient(server.url, server.admin_token), poll=0.3, timeout=200)
     assert {i.file: i.status for i in job.items} == {
         "shots/s1.blend": "rendered", "edit.blend": "rendered"}, [i.error for i in job.items]
     jobs = json.loads(cli("jobs", "ls", "--server", server.url, "--token",
@@ -164,6 +165,7 @@ def test_failed_block_fails_its_readers_and_ends_the_job(server: ServerProc, wor
     # the shot's block fails on the node (a scene not in the file): the edit's tasks would
     # wait for it forever on the farm; render --farm fails both and cancels the job
     need("blender", "apt-get install blender")
+    from vstudio.client.farm import FarmClient
     from vstudio.render import farm
     from vstudio.render.engine import ProjectRender
     from vstudio.store.remote import RemoteStore
@@ -180,7 +182,7 @@ def test_failed_block_fails_its_readers_and_ends_the_job(server: ServerProc, wor
     monkeypatch.setattr(farm, "task_for", broken)
     job = ProjectRender([proj], RemoteStore(server.url, server.admin_token))
     job.plan()
-    farm.run_on_farm(job, server.url, server.admin_token, poll=0.3, timeout=200)
+    farm.run_on_farm(job, FarmClient(server.url, server.admin_token), poll=0.3, timeout=200)
     by = {i.file: i for i in job.items}
     assert by["shots/s1.blend"].status == "failed"
     assert "NoSuchScene" in by["shots/s1.blend"].error, by["shots/s1.blend"].error

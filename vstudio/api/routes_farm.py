@@ -19,9 +19,9 @@ from starlette.types import ASGIApp
 from vstudio.api import deps
 from vstudio.api import farm_hot as hot
 from vstudio.api.farm_reads import FarmReads
-from vstudio.catalog import farm_queries as q
 from vstudio.catalog.accounts import User
 from vstudio.errors import NotFound, PermissionDenied
+from vstudio.farm import reads
 from vstudio.farm.model import JOB_STATUSES
 from vstudio.farm.service import Farm
 from vstudio.farm.spec import JobSpec
@@ -164,7 +164,7 @@ async def job_outputs(job_id: Id, user: Person, request: Request) -> Any:
     """Every recorded output (frames, videos) of a job with its store id and a read grant."""
     farm = farm_of(request)
     await farm.check_visible(user, job_id)
-    rows = await farm.read(lambda c: q.job_outputs(c, job_id))
+    rows = await reads.job_outputs(farm, job_id)
     signer = grants_of(deps.get_studio(request))
     return [{**r, "grant": signer.mint(user.name, r["oid"])} for r in rows]
 
@@ -173,7 +173,7 @@ def _action(name: str) -> Any:
     async def act(job_id: Id, user: Person, request: Request) -> Any:
         farm = farm_of(request)
         await farm.job_action(user, job_id, name)
-        return await farm.read(lambda c: q.get_job(c, job_id, with_tasks=False))
+        return await reads.job(farm, job_id, with_tasks=False)
 
     act.__name__ = f"{name.replace('-', '_')}_job"
     act.__doc__ = {"pause": "Hand out no new task of this job (running ones finish).",
@@ -197,7 +197,7 @@ async def set_tags(job_id: Id, body: TagsIn, user: Person, request: Request) -> 
     with every tag take its tasks."""
     farm = farm_of(request)
     await farm.set_tags(user, job_id, list(body.tags), body.block)
-    return await farm.read(lambda c: q.get_job(c, job_id, with_tasks=False))
+    return await reads.job(farm, job_id, with_tasks=False)
 
 
 @router.delete("/jobs/{job_id}/blocklist/{worker_id}", response_model=JobSummary)
@@ -205,7 +205,7 @@ async def unblock_worker(job_id: Id, worker_id: Id, user: Person, request: Reque
     """Let one worker take this job's tasks again (its failures are forgotten)."""
     farm = farm_of(request)
     await farm.unblock(user, job_id, worker_id)
-    return await farm.read(lambda c: q.get_job(c, job_id, with_tasks=False))
+    return await reads.job(farm, job_id, with_tasks=False)
 
 
 @router.post("/jobs/{job_id}/priority", response_model=JobSummary)
@@ -213,7 +213,7 @@ async def set_priority(job_id: Id, body: PriorityIn, user: Person, request: Requ
     """Change a job's priority (0-100, higher first)."""
     farm = farm_of(request)
     await farm.job_action(user, job_id, "priority", body.priority)
-    return await farm.read(lambda c: q.get_job(c, job_id, with_tasks=False))
+    return await reads.job(farm, job_id, with_tasks=False)
 
 
 @router.delete("/jobs/{job_id}", response_model=Ok)
@@ -236,14 +236,14 @@ async def task_log(task_id: Id, user: Person, request: Request,
                    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Any:
     """A task's log lines after line id ``after`` (the newest are kept, older trimmed)."""
     farm = farm_of(request)
-    await farm.check_visible(user, await farm.read(lambda c: q.task_job(c, task_id)))
-    return await farm.read(lambda c: q.task_log(c, task_id, after=after, limit=limit))
+    await farm.check_visible(user, await reads.task_job(farm, task_id))
+    return await reads.task_log(farm, task_id, after, limit)
 
 
 @router.get("/workers", response_model=list[WorkerOut])
 async def list_workers(user: Person, request: Request) -> Any:
     """Render nodes with their state and running tasks."""
-    return await farm_of(request).read(q.list_workers)
+    return await reads.workers(farm_of(request))
 
 
 @router.post("/workers/{worker_id}/{action}", response_model=Ok)
