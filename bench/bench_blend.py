@@ -6,7 +6,12 @@ Blender session, one object moved, saved again.  The same with Blender's "Compre
 (zstd).  Each system stores both versions; we print the second version's growth, the
 ratio to Subversion's growth in the same run, and put throughput (median of runs).
 
-    .venv/bin/python bench/bench_blend.py [--workdir DIR] [--runs N] [--spheres N]
+    .venv/bin/python bench/bench_blend.py [--workdir DIR] [--runs N] [--spheres N] [--edits]
+
+``--edits`` instead measures a set of small edits (``tests/blendgen.EDITS``: a property, an
+object moved, a material tweaked, a modifier added, the packed image replaced) on scenes of
+about 1, 20 and 80 MB: the growth of each save committed after the original, in Subversion
+and in vstudio (put with ``previous=`` the original, as commits do), side by side.
 """
 
 from __future__ import annotations
@@ -105,8 +110,8 @@ def bench_vstudio(versions: list[Path], tmp: Path, runs: int, fastcdc: bool = Fa
             if fastcdc:
                 with open(path, "rb") as f:
                     ids.append(store.put_stream(f))
-            else:
-                ids.append(store.put_file(path))
+            else:  # as a commit does: the path's previous version is named
+                ids.append(store.put_file(path, previous=ids[-1] if ids else None))
             times[k].append(time.perf_counter() - t)
             growths[k].append(du(root) - before)
         t = time.perf_counter()
@@ -149,6 +154,59 @@ def bench_remote(versions: list[Path], tmp: Path) -> dict[str, Any]:
     return {"growth": growth, "put_s": times}
 
 
+EDIT_SCENES = {"1 MB": (4, 256), "20 MB": (60, 1024), "80 MB": (300, 1024)}
+
+
+def load() -> str:
+    la = os.getloadavg()[0]
+    return f"load {la:.2f}" + (" (BUSY: over the 2 cores)" if la > 2 else "")
+
+
+def bench_edits(work: Path) -> None:
+    print(f"{'scene':8} {'edit':10} {'svn growth':>12} {'vstudio':>12} {'ratio':>7}  load")
+    for label, (spheres, texture) in EDIT_SCENES.items():
+        base = work / f"edits-{spheres}.blend"
+        if not base.exists():
+            blendgen.make_scene(base, spheres=spheres, segments=64, rings=32,
+                                texture=texture, seed=11)
+        edited = {}
+        for edit in blendgen.EDITS:
+            dest = work / f"edits-{spheres}-{edit}.blend"
+            if not dest.exists():
+                blendgen.resave_edited(base, dest, edit)
+            edited[edit] = dest
+        with tempfile.TemporaryDirectory(dir=work) as t:
+            tmp = Path(t)
+            repo, wc = tmp / "svnrepo", tmp / "svnwc"
+            run(["svnadmin", "create", str(repo)])
+            run(["svn", "checkout", "-q", f"file://{repo}", str(wc)])
+            shutil.copy(base, wc / "base.blend")
+            run(["svn", "add", "-q", str(wc / "base.blend")])
+            run(["svn", "commit", "-q", "-m", "base", str(wc)])
+            store = open_store(f"file://{tmp / 'vst'}")
+            base_id = store.put_file(base)
+            ratios = []
+            for edit, path in edited.items():
+                status = load()
+                run(["svn", "copy", "-q", str(wc / "base.blend"), str(wc / f"{edit}.blend")])
+                run(["svn", "commit", "-q", "-m", "copy", str(wc)])
+                shutil.copy(path, wc / f"{edit}.blend")
+                before = du(repo)
+                run(["svn", "commit", "-q", "-m", edit, str(wc)])
+                svn = du(repo) - before
+                before = du(tmp / "vst")
+                oid = store.put_file(path, previous=base_id)
+                vst = du(tmp / "vst") - before
+                if store.get_bytes(oid) != path.read_bytes():
+                    raise SystemExit("vstudio returned different bytes!")
+                ratios.append(vst / svn)
+                print(f"{label:8} {edit:10} {svn:12,d} {vst:12,d} {vst / svn:6.2f}x  {status}",
+                      flush=True)
+            problems = store.check(read_data=True)
+            print(f"{label:8} {'median':10} {'':12} {'':12} {statistics.median(ratios):6.2f}x  "
+                  f"store check --read-data: {'clean' if not problems else problems[:3]}")
+
+
 def mb(n: float) -> str:
     return f"{n / 1e6:8.3f} MB"
 
@@ -158,12 +216,16 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "bench_blend")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--spheres", type=int, default=300)
+    ap.add_argument("--edits", action="store_true", help="the small-edit set instead")
     args = ap.parse_args()
     for prog in ("blender", "svn", "svnadmin", "restic"):
         if not shutil.which(prog):
             raise SystemExit(f"{prog} is missing: apt-get install blender subversion restic")
     args.workdir.mkdir(parents=True, exist_ok=True)
-    print(f"scenes in {args.workdir} (kept between runs)")
+    print(f"scenes in {args.workdir} (kept between runs); {load()}")
+    if args.edits:
+        bench_edits(args.workdir)
+        return
     scenes = make_scenes(args.workdir, args.spheres)
     for kind, versions in scenes.items():
         v1, v2 = versions[:2]

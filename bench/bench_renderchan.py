@@ -273,17 +273,17 @@ def edit_output(proj: Path) -> Path:
     return proj / "render" / "edit.blend.mp4"
 
 
-def as_input(path: Path) -> list[str]:
-    if path.is_dir():
-        return ["-pattern_type", "glob", "-i", str(path / "*.png")]
+def as_input(path: Path, fps: int) -> list[str]:
+    if path.is_dir():  # at the video's rate: psnr pairs frames by time
+        return ["-framerate", str(fps), "-pattern_type", "glob", "-i", str(path / "*.png")]
     return ["-i", str(path)]
 
 
-def psnr(a: Path, b: Path) -> tuple[float, float] | None:
+def psnr(a: Path, b: Path, fps: int) -> tuple[float, float] | None:
     """(lowest, mean) PSNR over the frames of two renders of the same size; inf = equal."""
     with tempfile.NamedTemporaryFile(suffix=".log") as stats:
         proc = subprocess.run(
-            ["ffmpeg", "-v", "error", *as_input(a), *as_input(b), "-lavfi",
+            ["ffmpeg", "-v", "error", *as_input(a, fps), *as_input(b, fps), "-lavfi",
              f"[0:v]format=rgb24[x];[1:v]format=rgb24[y];[x][y]psnr=stats_file={stats.name}",
              "-f", "null", "-"], capture_output=True, text=True)
         values = [float(m) if m != "inf" else float("inf") for m in
@@ -293,7 +293,7 @@ def psnr(a: Path, b: Path) -> tuple[float, float] | None:
     return min(values), statistics.fmean(min(v, 100.0) for v in values)
 
 
-def compare(rc: Path, vs: Path) -> list[str]:
+def compare(rc: Path, vs: Path, fps: int) -> list[str]:
     """One line per render; mismatches are marked MISMATCH."""
     lines = []
     renders = [("shots/shot1.blend.png", "shots/shot1.blend.png"),
@@ -316,7 +316,7 @@ def compare(rc: Path, vs: Path) -> list[str]:
                  f"audio={pa.get('audio')}; vstudio {eb.name} {pb['frames']} frames "
                  f"{pb.get('size')} audio={pb.get('audio')}{'' if ok else '  MISMATCH'}")
     if pa["frames"] and pa.get("size") == pb.get("size"):
-        p = psnr(ea, eb)
+        p = psnr(ea, eb, fps)
         good = p is not None and p[0] >= MIN_PSNR and pa["frames"] == pb["frames"]
         lines.append("  edit frames PSNR: " + ("not comparable" if p is None else
                      f"lowest {p[0]:.1f} dB, mean {p[1]:.1f} dB")
@@ -375,7 +375,7 @@ def main() -> None:
                 times.setdefault((name, peer), []).append(secs)
                 print(f"run {run + 1} {name:15} {peer:10} {secs:7.2f} s  exit {code}  "
                       f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
-            for line in compare(projs["renderchan"], projs["vstudio"]):
+            for line in compare(projs["renderchan"], projs["vstudio"], a.fps):
                 print(line)
     print("\nmedians (s)          renderchan    vstudio   vstudio/renderchan  goal")
     for name, _ in STEPS:

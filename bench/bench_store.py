@@ -86,26 +86,50 @@ def small_files(small: Path) -> list[Path]:
     return sorted(small.iterdir())
 
 
+def load() -> str:
+    la = os.getloadavg()[0]
+    return f"load {la:.2f}" + (" BUSY" if la > 2 else "")
+
+
 def bench_local(base: Path, big: Path, small: Path, total: int, runs: int) -> None:
-    holder: dict[str, Path] = {}
-
-    def fresh() -> None:
-        holder["s"] = new_studio(base, "local")
-
-    t = timed(lambda: vstudio_put(holder["s"], big, *small_files(small)), runs, fresh)
-    print(f"local put (CLI, incl. start-up): {t:.2f} s = {total / t / 1e6:.0f} MB/s")
-    if shutil.which("restic"):
-        env = {"RESTIC_PASSWORD": "bench", "RESTIC_CACHE_DIR": str(base / "rcache")}
-        repo = base / "restic"
-
-        def rfresh() -> None:
+    """vstudio put and restic backup of the same data, alternated run by run."""
+    env = {"RESTIC_PASSWORD": "bench", "RESTIC_CACHE_DIR": str(base / "rcache")}
+    repo = base / "restic"
+    has_restic = shutil.which("restic") is not None
+    vst: list[float] = []
+    rst: list[float] = []
+    for i in range(runs):
+        studio = new_studio(base, "local")
+        status = load()
+        t = time.perf_counter()
+        vstudio_put(studio, big, *small_files(small))
+        vst.append(time.perf_counter() - t)
+        check_clean(studio)
+        line = f"  run {i + 1}: vstudio {vst[-1]:.2f} s ({status})"
+        if has_restic:
             shutil.rmtree(repo, ignore_errors=True)
             run("restic", "init", "-q", "-r", str(repo), env=env)
-
-        tr = timed(lambda: run("restic", "backup", "-q", "-r", str(repo), str(base / "data"),
-                               env=env), runs, rfresh)
+            status = load()
+            t = time.perf_counter()
+            run("restic", "backup", "-q", "-r", str(repo), str(base / "data"), env=env)
+            rst.append(time.perf_counter() - t)
+            line += f", restic {rst[-1]:.2f} s ({status}), ratio {rst[-1] / vst[-1]:.2f}x"
+        print(line, flush=True)
+    t = statistics.median(vst)
+    print(f"local put (CLI, incl. start-up): {t:.2f} s = {total / t / 1e6:.0f} MB/s")
+    if rst:
+        tr = statistics.median(rst)
         print(f"local restic backup:             {tr:.2f} s = {total / tr / 1e6:.0f} MB/s; "
-              f"vstudio is {tr / t:.2f}x restic's speed")
+              f"vstudio is {tr / t:.2f}x restic's speed (medians; goal >= 2.0)")
+    else:
+        print("restic is not installed: no peer figure (apt-get install restic)")
+
+
+def check_clean(studio: Path) -> None:
+    out = subprocess.run([PY, "-m", "vstudio", "store", "check", "--read-data", "--studio",
+                          str(studio)], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"store check --read-data failed: {out.stdout}{out.stderr}")
 
 
 def bench_growth(base: Path, big: Path) -> None:
@@ -145,75 +169,100 @@ def bench_growth(base: Path, big: Path) -> None:
         print(f"restic after the same 1 MiB overwrite:  +{(a - b) / MiB:.3f} MiB")
 
 
+def _wait_http(endpoint: str, name: str) -> None:
+    from tests.helpers import wait_for
+
+    def up() -> bool:
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(endpoint + "/", timeout=1) as r:
+                return r.status < 500
+        except urllib.error.HTTPError as e:
+            return e.code < 500
+
+    wait_for(up, 30, name)
+
+
 def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    from tests.helpers import free_port, wait_for
+    from tests.helpers import free_port
 
     port = free_port()
     exe = str(Path(PY).parent / "moto_server")
     proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
+    _wait_http(endpoint, "moto_server")
+    return proc, endpoint
 
-    def up() -> bool:
-        import urllib.request
 
-        with urllib.request.urlopen(endpoint + "/", timeout=1) as r:
-            return r.status == 200
+S3RVER = ROOT / "bench" / "node" / "node_modules" / ".bin" / "s3rver"
 
-    wait_for(up, 30, "moto_server")
+
+def start_s3rver(base: Path) -> tuple[subprocess.Popen[bytes], str]:
+    from tests.helpers import free_port
+
+    port = free_port()
+    data = base / "s3rver"
+    data.mkdir(exist_ok=True)
+    proc = subprocess.Popen([str(S3RVER), "-d", str(data), "-a", "127.0.0.1", "-p", str(port),
+                             "--silent", "--allow-mismatched-signatures"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    _wait_http(endpoint, "s3rver")
     return proc, endpoint
 
 
 def bench_s3(base: Path, big: Path, small: Path, total: int, runs: int) -> None:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "S3RVER")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "S3RVER")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    servers = [("moto", lambda: start_moto())]
+    if S3RVER.exists():
+        servers.append(("s3rver", lambda: start_s3rver(base)))
+    else:
+        print("s3rver is not installed (scripts/setup.sh --tests): S3 figures on moto only")
+    for name, start in servers:
+        proc, endpoint = start()
+        try:
+            print(f"-- S3 server: {name}")
+            bench_s3_on(base, big, endpoint, runs)
+        finally:
+            proc.terminate()
+            proc.wait()
+
+
+def bench_s3_on(base: Path, big: Path, endpoint: str, runs: int) -> None:
+    """200 MiB to S3: vstudio put and boto3's managed multipart upload, alternated."""
     import boto3
     from boto3.s3.transfer import TransferConfig
 
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench-secret")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    proc, endpoint = start_moto()
-    try:
-        s3 = boto3.client("s3", endpoint_url=endpoint)
-        counter = iter(range(1000))
-        holder: dict[str, Path] = {}
-
-        def fresh() -> None:
-            b = f"bench-{next(counter)}"
-            s3.create_bucket(Bucket=b)
-            holder["s"] = new_studio(base, "s3", f"s3://{b}/st?endpoint={endpoint}")
-
-        t = timed(lambda: vstudio_put(holder["s"], big, *small_files(small)), runs, fresh)
-        print(f"S3 put (CLI):                    {t:.2f} s = {total / t / 1e6:.0f} MB/s")
-        ts = timed(lambda: vstudio_put(holder["s"], *small_files(small)), runs, fresh)
-        print(f"S3 put of the 500 small files:   {ts:.2f} s (target <= 0.7; s3fs 14.4 s)")
-        s3.create_bucket(Bucket="raw")
-        cfg = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=16 * MiB,
-                             max_concurrency=4)
-        tb = timed(lambda: s3.upload_file(str(big), "raw", "big.bin", Config=cfg), runs)
-        print(f"raw boto3 multipart (200 MiB):   {tb:.2f} s = "
-              f"{big.stat().st_size / tb / 1e6:.0f} MB/s")
-        if shutil.which("restic"):
-            env = {"RESTIC_PASSWORD": "bench", "RESTIC_CACHE_DIR": str(base / "rcache"),
-                   "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
-                   "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"]}
-            rb = {"n": 0}
-
-            def rfresh() -> None:
-                rb["n"] += 1
-                s3.create_bucket(Bucket=f"restic-{rb['n']}")
-                run("restic", "init", "-q", "-r", f"s3:{endpoint}/restic-{rb['n']}", env=env)
-
-            tr = timed(lambda: run("restic", "backup", "-q", "-r",
-                                   f"s3:{endpoint}/restic-{rb['n']}", str(base / "data"),
-                                   env=env), runs, rfresh)
-            print(f"S3 restic backup:                {tr:.2f} s; vstudio is {tr / t:.2f}x "
-                  "restic's speed")
-        big_only = timed(lambda: vstudio_put(holder["s"], big), runs, fresh)
-        print(f"S3 put of the 200 MiB file:      {big_only:.2f} s; "
-              f"{big_only / tb:.2f}x raw boto3 multipart's time (target <= 1.3)")
-    finally:
-        proc.terminate()
-        proc.wait()
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    s3.create_bucket(Bucket="raw")
+    cfg = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=16 * MiB,
+                         max_concurrency=4)
+    vst: list[float] = []
+    raw: list[float] = []
+    for i in range(runs):
+        s3.create_bucket(Bucket=f"bench-{i}")
+        studio = new_studio(base, "s3", f"s3://bench-{i}/st?endpoint={endpoint}")
+        status = load()
+        t = time.perf_counter()
+        vstudio_put(studio, big)
+        vst.append(time.perf_counter() - t)
+        check_clean(studio)
+        status2 = load()
+        t = time.perf_counter()
+        s3.upload_file(str(big), "raw", f"big-{i}.bin", Config=cfg)
+        raw.append(time.perf_counter() - t)
+        print(f"  run {i + 1}: vstudio {vst[-1]:.2f} s ({status}), boto3 multipart "
+              f"{raw[-1]:.2f} s ({status2}), ratio {vst[-1] / raw[-1]:.2f}x", flush=True)
+    tv, tb = statistics.median(vst), statistics.median(raw)
+    size = big.stat().st_size
+    print(f"S3 put of the 200 MiB file: vstudio {tv:.2f} s = {size / tv / 1e6:.0f} MB/s, "
+          f"boto3 multipart {tb:.2f} s = {size / tb / 1e6:.0f} MB/s; "
+          f"{tv / tb:.2f}x boto3's time (medians; goal <= 1.3)")
 
 
 def bench_rss(base: Path) -> None:

@@ -34,4 +34,11 @@ fi
 
 if [ "${1:-}" = "--tests" ]; then
   bash scripts/ensure-postgres.sh
+  # A second S3 server for bench/bench_store.py (cheap ranged reads; moto copies the whole
+  # object for each): npm's s3rver, in a project-local folder.
+  if command -v npm >/dev/null && [ ! -x bench/node/node_modules/.bin/s3rver ]; then
+    mkdir -p bench/node
+    npm install -q --no-audit --no-fund --prefix bench/node s3rver@3 >/dev/null \
+      || echo "setup: npm install s3rver failed: the S3 bench runs on moto only" >&2
+  fi
 fi

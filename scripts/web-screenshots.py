@@ -17,9 +17,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.acceptance.test_web_browser import FakeNode, api, launch_chromium  # noqa: E402
+from tests.acceptance.test_web_browser import (  # noqa: E402
+    FakeNode,
+    _store_put,
+    api,
+    launch_chromium,
+)
 from tests.conftest import start_server  # noqa: E402
 from vstudio.studio import init_studio  # noqa: E402
+from vstudio.worker.sysinfo import system_info  # noqa: E402
 
 
 def block(name: str = "render", frames: str = "1-48", chunk: int = 4, **kw: object) -> dict:
@@ -27,7 +33,17 @@ def block(name: str = "render", frames: str = "1-48", chunk: int = 4, **kw: obje
             "chunk": chunk, **kw}
 
 
-def seed(url: str, token: str) -> int:
+def frame_png(tmp: Path) -> Path:
+    """A test-card frame made by Debian's ffmpeg (the job page's "last rendered frame")."""
+    import subprocess
+
+    out = tmp / "frame_0001.png"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=s=960x540",
+                    "-frames:v", "1", str(out)], check=True)
+    return out
+
+
+def seed(url: str, token: str, studio: Path, tmp: Path) -> int:
     c = api(url, token)
 
     def job(**spec: object) -> int:
@@ -48,15 +64,23 @@ def seed(url: str, token: str) -> int:
     t = bad.take()
     bad.http.post(f"/api/tasks/{t['id']}/fail", json={"attempt": t["attempt"],
                                                       "error": "exit 137: out of memory"})
-    nodes = [FakeNode(url, token, f"studio-pc-{i}") for i in range(1, 4)]
+    names = [f"studio-pc-{i}" for i in range(1, 4)]
+    nodes = [FakeNode(url, token, name) for name in names]
+    for name in names:  # as `vstudio worker` does: say what the machine is
+        c.post("/api/workers", json={"name": name, "slots": 1,
+                                     "job_types": ["command"], "allow_commands": True,
+                                     "system": system_info()})
+    oid = _store_put(studio, [frame_png(tmp)])[0]
+    shown = shot
     for i, n in enumerate(nodes):
-        n.take()
+        job_id = n.take()["job_id"]
+        shown = job_id if i == 0 else shown  # the job page photographed has a frame
         n.progress(20.0 + 25 * i, [f"Fra:{i + 1} Mem:120M | Sample {i * 8}/32"])
         if i == 0:
-            n.done()
+            n.done([{"frame": 1, "oid": oid, "name": "frame_0001.png", "seconds": 41.0}])
             n.take()
             n.progress(60.0)
-    return shot
+    return int(shown)
 
 
 def main() -> None:
@@ -69,7 +93,7 @@ def main() -> None:
     init_studio(root, store_url=None, db_url=None).close()
     srv = start_server(root, tmp / "server.log")
     try:
-        shot = seed(srv.url, srv.admin_token)
+        shot = seed(srv.url, srv.admin_token, root, tmp)
         with sync_playwright() as pw:
             browser = launch_chromium(pw)
             for label, size in (("desktop", {"width": 1280, "height": 860}),
@@ -86,6 +110,7 @@ def main() -> None:
                     out = dest / f"{name}-{label}.png"
                     page.screenshot(path=str(out), full_page=label == "desktop")
                     print(out)
+                page.goto("about:blank")  # a context closed on a live page once hung
                 ctx.close()
             browser.close()
     finally:

@@ -127,3 +127,31 @@ def make_linking(path: Path, library: Path, *, obj: str | None = None) -> Path:
         """
     run_blender(script)
     return path
+
+
+# Small edits a studio makes between saves (bench/bench_blend.py --edits): each a Blender
+# script run on the opened file before it is saved again.
+EDITS = {
+    "property": "bpy.context.scene.frame_end += 7\n",
+    "moved": ("ob = bpy.data.objects[sorted(o.name for o in bpy.data.objects)[1]]\n"
+              "ob.location.x += 0.25\n"),
+    "material": ("mat = bpy.data.materials.get('noise_mat') or bpy.data.materials.new('m')\n"
+                 "mat.diffuse_color = (0.2, 0.4, 0.6, 1.0)\n"
+                 "mat.roughness = 0.31\n"),
+    "modifier": ("ob = bpy.data.objects[sorted(o.name for o in bpy.data.objects)[2]]\n"
+                 "ob.modifiers.new('bevel', 'BEVEL').width = 0.05\n"),
+    "image": ("import random\n"
+              "random.seed(99)\n"
+              "img = bpy.data.images['noise']\n"
+              "n = img.size[0] * img.size[1] * 4\n"
+              "img.pixels.foreach_set([random.random() for _ in range(n)])\n"
+              "img.pack()\n"),
+}
+
+
+def resave_edited(src: Path, dest: Path, edit: str) -> Path:
+    """Open ``src`` in a new Blender session, make one of ``EDITS``, save as ``dest``."""
+    with open(src, "rb") as f:
+        compress = f.read(4) == ZSTD_MAGIC
+    run_blender("import bpy\n" + EDITS[edit] + _save(Path(dest), compress), blend=Path(src))
+    return Path(dest)

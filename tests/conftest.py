@@ -14,9 +14,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, wait_for
+from tests.helpers import free_port, need, wait_for
 
 PG_ADMIN_URL = os.environ.get("VSTUDIO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """Blender scenes a render node renders: ``a.blend`` (``SCENE_FRAMES`` of the test
+    module, default 6) and ``tex.blend``, which uses ``tex.png``."""
+    from vstudio.jobtypes.samples import PNG_1PX, make_blend
+
+    need("blender", "apt-get install blender")
+    d = tmp_path_factory.mktemp("scenes")
+    make_blend(d / "a.blend", frames=getattr(request.module, "SCENE_FRAMES", 6))
+    (d / "tex.png").write_bytes(PNG_1PX)
+    make_blend(d / "tex.blend", frames=2, texture=d / "tex.png")
+    return d
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vstudio.config_schema import check
 from vstudio.errors import BadInput, StudioNotFound
 
 STUDIO_FILE = "studio.toml"
@@ -29,10 +30,6 @@ class StudioConfig:
     store_options: dict[str, Any] = field(default_factory=dict)
     server: dict[str, Any] = field(default_factory=dict)
     farm: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def config_path(self) -> Path:
-        return self.root / STUDIO_FILE
 
 
 def default_db_url(root: Path) -> str:
@@ -65,6 +62,7 @@ def load(root: Path) -> StudioConfig:
         raise StudioNotFound(f"no {STUDIO_FILE} in {root}: run 'vstudio init {root}'") from None
     except tomllib.TOMLDecodeError as e:
         raise BadInput(f"{path} is not valid TOML: {e}") from None
+    check(path, data)
     studio = data.get("studio", {})
     store = dict(data.get("store", {}))
     return StudioConfig(

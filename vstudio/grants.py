@@ -87,7 +87,7 @@ def grants_of(studio: Studio) -> Grants:
     """The studio's grant signer (its key made on first use)."""
     cached = getattr(studio, "_grants", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     with _lock:
         cached = getattr(studio, "_grants", None)
         if cached is None:

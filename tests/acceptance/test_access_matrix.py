@@ -56,6 +56,8 @@ EXPECTED: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/store/objects/{oid}/plan"): (*A401, 200, 403, 403, 403, 403, 403),
     ("GET", "/api/store/objects/{oid}"): (*A401, 200, 403, 403, 403, 403, 403),
     ("GET", "/api/store/objects/{oid}/pieces"): (*A401, 200, 403, 403, 403, 403, 403),
+    # a grant by id: for whoever may read a project whose history holds the object
+    ("GET", "/api/store/objects/{oid}/grant"): (*A401, 200, 200, 200, 200, 403, 403),
     ("GET", "/api/store/refs"): (*A401, 200, 403, 403, 403, 403, 403),
     ("GET", "/api/store/refs/{name:path}"): (*A401, 200, 403, 403, 403, 403, 403),
     ("PUT", "/api/store/refs/{name:path}"): (*A401, 403, 403, 403, 403, 403, 403),
@@ -96,6 +98,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/jobs/{job_id}/cancel"): (*A401, 200, 200, 403, 403, 403, 403),
     ("POST", "/api/jobs/{job_id}/retry"): (*A401, 200, 200, 403, 403, 403, 403),
     ("DELETE", "/api/jobs/{job_id}/blocklist"): (*A401, 200, 200, 403, 403, 403, 403),
+    ("PUT", "/api/jobs/{job_id}/tags"): (*A401, 200, 200, 403, 403, 403, 403),
     ("DELETE", "/api/jobs/{job_id}/blocklist/{worker_id}"): (*A401, 200, 200, 403, 403, 403,
                                                              403),
     ("POST", "/api/jobs/{job_id}/priority"): (*A401, 200, 200, 403, 403, 403, 403),
@@ -234,6 +237,7 @@ class World:
             "/api/tasks/{task_id}/release": {"json": {"attempt": 1}},
             "/api/jobs": {"json": job},
             "/api/jobs/{job_id}/priority": {"json": {"priority": 10}},
+            "/api/jobs/{job_id}/tags": {"json": {"tags": ["gpu"]}},
         }
         if method in ("GET", "DELETE") and path != "/api/store/refs/{name:path}":
             return {}

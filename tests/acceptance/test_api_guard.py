@@ -117,6 +117,29 @@ def test_oversized_bodies_get_413_before_they_are_read(srv: ServerProc) -> None:
         assert c.get("/api/me").status_code == 200  # the server is fine afterwards
 
 
+def test_serve_binds_before_announcing(tmp_path: Path) -> None:
+    """A busy port or a bad port in studio.toml: one line, exit 1, never "serving"."""
+    from vstudio.studio import init_studio
+
+    root = tmp_path / "studio"
+    init_studio(root, store_url=None, db_url=None).close()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        p = cli("serve", "--studio", str(root), "--port", str(port), check=False, timeout=60)
+    assert p.returncode == 1 and "serving" not in p.stderr, p.stderr
+    assert p.stderr.strip() == (f"error: cannot listen on 127.0.0.1:{port}: Address already in "
+                                "use; another program listens there: stop it or pick another "
+                                "--port (or [server] port in studio.toml)")
+    toml = root / "studio.toml"
+    toml.write_text(toml.read_text().replace("port = 8642", "port = 99999"))
+    for args in (("serve",), ("store", "stats"), ("project", "ls")):
+        p = cli(*args, "--studio", str(root), check=False, timeout=60)
+        assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert f"{toml}: [server] port must be a whole number from 1 to 65535" in p.stderr
+
+
 def test_body_caps_come_from_studio_toml(tmp_path: Path) -> None:
     from vstudio.studio import init_studio
 

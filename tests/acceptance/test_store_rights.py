@@ -281,3 +281,48 @@ def test_presigned_reads_need_a_grant_and_still_go_to_the_bucket(tmp_path: Path,
     finally:
         srv.process.terminate()
         srv.process.wait(10)
+
+
+def test_store_get_by_id_for_whoever_reads_its_project(server: ServerProc,
+                                                       tmp_path: Path) -> None:
+    """``vstudio store get ID --server``: the id alone is enough for a user who may read a
+    project whose history holds it; others get one line, exit 1."""
+    from tests.helpers import cli
+
+    t = _secret_project(server)
+    _, old = _commit(server, t["alice"], "film", "a.txt", b"first take")
+    _, new = _commit(server, t["alice"], "film", "sub/c.txt", b"second take")
+    _, mine = _commit(server, t["bob"], "open", "b.txt", b"bob's own")
+    s = Studio.open(server.studio)
+    try:
+        accounts.set_right(s.engine, "film", "vic", "read", True)
+        accounts.set_right(s.engine, "open", "bob", "write", True)  # open: bob's alone
+    finally:
+        s.close()
+
+    def get(who: str, oid: str, *args: str) -> tuple[int, str, Path]:
+        out = tmp_path / f"{who}-{oid[:8]}"
+        p = cli("store", "get", oid, str(out), "--server", server.url, *args, check=False,
+                env={"VSTUDIO_TOKEN": t[who]}, timeout=60)
+        return p.returncode, p.stderr.strip(), out
+
+    for who in ("alice", "vic"):
+        for oid, data in ((old, b"first take"), (new, b"second take")):
+            code, err, out = get(who, oid)
+            assert code == 0 and out.read_bytes() == data, (who, err)
+    code, err, out = get("bob", mine)
+    assert code == 0 and out.read_bytes() == b"bob's own"
+    unknown = "ab" * 32
+    for who, oid in (("bob", old), ("bob", unknown), ("vic", mine)):
+        code, err, out = get(who, oid)
+        assert code == 1 and not out.exists(), (who, err)
+        assert err == (f"error: {oid} is not in any project you may read: ask for read "
+                       "rights on its project, or get it from a job's outputs")
+    code, err, _ = get("alice", old, "--project", "open")
+    assert code == 1 and "is not in project 'open'" in err
+    code, err, _ = get("wok", old)
+    assert code == 1 and "worker" in err
+    r = httpx.get(f"{server.url}/api/store/objects/{old}/grant", headers=_h(t["bob"]))
+    assert r.status_code == 403
+    r = httpx.get(f"{server.url}/api/store/objects/{old}/grant", headers=_h(t["vic"]))
+    assert r.status_code == 200 and r.json()["project"] == "film"

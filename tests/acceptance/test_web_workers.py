@@ -1,5 +1,6 @@
-"""The workers page: what each node is (version, OS, CPU, memory) and which jobs it is
-kept off, with a way to let it take one of them again.
+"""Who may take a job's tasks: the workers page shows what each node is (version, OS,
+CPU, memory) and which jobs it is kept off, with a way to let it take one again; the job
+page edits the tags a node needs.
 
 A real `vstudio serve`, render nodes simulated over the HTTP API, headless Chromium.
 """
@@ -12,6 +13,7 @@ import pytest
 
 from tests.acceptance.test_web_browser import FakeNode, api, browser, login, shot
 from tests.acceptance.test_web_states import srv
+from tests.helpers import cli, cli_json
 from vstudio import __version__
 from vstudio.worker.sysinfo import system_info
 
@@ -101,4 +103,50 @@ def test_blocklist_entry_removed_from_the_workers_page_by_the_job_owner(
     r = api(url, tok).delete(f"/api/jobs/{theirs}/blocklist/{node.id}")
     assert r.status_code == 200 and r.json()["id"] == theirs
     assert api(url, tok).get(f"/api/jobs/{theirs}").json()["blocklist"] == []
+    _close(page)
+
+
+def test_job_tags_edited_from_the_job_page_cli_and_api(srv: Any, browser: Any) -> None:
+    url, tok = srv.url, srv.admin_token
+    r = api(url, srv.artist_token).post("/api/jobs", json={"name": "needs gpu", "blocks": [
+        {"name": "render", "type": "command", "params": {"argv": ["true"]},
+         "frames": "1-2", "chunk": 2, "tags": ["gpu"]}]})
+    job = int(r.json()["id"])
+    node = FakeNode(url, tok, "node-plain")  # no tags
+    assert api(url, tok).get(f"/api/jobs/{job}").json()["reason"] == \
+        "no online render node has the tag gpu"
+    page = login(browser, url, srv.artist_token)
+    page.goto(f"{url}/jobs/{job}")
+    page.click("#settings summary")
+    cell = "[data-tags='render']"
+    assert page.input_value(f"{cell} input[name=tags]") == "gpu"
+    page.fill(f"{cell} input[name=tags]", "bad tag!")
+    page.click(f"{cell} button")
+    assert "bad tag 'tag!'" in page.locator("main").inner_text()
+    page.goto(f"{url}/jobs/{job}")
+    page.click("#settings summary")
+    page.fill(f"{cell} input[name=tags]", "")
+    page.click(f"{cell} button")
+    page.wait_for_url(f"**/jobs/{job}?settings=open#settings")
+    assert page.locator("#settings").get_attribute("open") is not None
+    assert page.input_value(f"{cell} input[name=tags]") == ""
+    block = api(url, tok).get(f"/api/jobs/{job}").json()["blocks"][0]
+    assert block["tags"] == []
+    assert node.take()["job_id"] == job  # the plain node qualifies now
+    # A viewer sees the tags but no form; the CLI and the API set them too.
+    viewer = login(browser, url, srv.viewer_token)
+    viewer.goto(f"{url}/jobs/{job}")
+    assert viewer.locator(f"{cell} form").count() == 0
+    _close(viewer)
+    env = {"VSTUDIO_SERVER": url, "VSTUDIO_TOKEN": srv.artist_token}
+    shown = cli_json("jobs", "tags", str(job), "linux", "gpu", "--block", "render", env=env)
+    assert shown["id"] == job
+    assert api(url, tok).get(f"/api/jobs/{job}").json()["blocks"][0]["tags"] == ["gpu", "linux"]
+    p = cli("jobs", "tags", str(job), "x", "--block", "nope", env=env, check=False)
+    assert p.returncode == 1 and "has no block 'nope': use one of render" in p.stderr
+    p = cli("jobs", "tags", str(job), "no way", env=env, check=False)
+    assert p.returncode == 1 and "tags" in p.stderr and "Traceback" not in p.stderr
+    other = srv.add_user("otto", "artist")
+    r = api(url, other).put(f"/api/jobs/{job}/tags", json={"tags": []})
+    assert r.status_code == 403
     _close(page)

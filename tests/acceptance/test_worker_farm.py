@@ -18,9 +18,10 @@ import pytest
 
 from tests.helpers import VSTUDIO, free_port, need, wait_for
 from vstudio import __version__
-from vstudio.jobtypes.samples import PNG_1PX, make_blend, make_sif
+from vstudio.jobtypes.samples import make_sif
 
 FINAL = ("done", "failed", "canceled")
+SCENE_FRAMES = 12  # a.blend of the shared ``scenes`` fixture
 
 
 @dataclass
@@ -126,16 +127,6 @@ def farm(studio_dir: Path, tmp_path: Path) -> Iterator[Farm]:
         yield f
     finally:
         f.stop()
-
-
-@pytest.fixture(scope="module")
-def scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    need("blender", "apt-get install blender")
-    d = tmp_path_factory.mktemp("scenes")
-    make_blend(d / "a.blend", frames=12)
-    (d / "tex.png").write_bytes(PNG_1PX)
-    make_blend(d / "tex.blend", frames=2, texture=d / "tex.png")
-    return d
 
 
 def _tasks(job: Any, block: str) -> list[Any]:

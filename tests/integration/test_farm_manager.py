@@ -103,8 +103,8 @@ def test_stale_attempts_and_lost_workers(studio: Studio) -> None:
         t1 = await farm.next_task(admin, w1, 0)
         assert t1 is not None and t1["attempt"] == 1
         assert await farm.progress(admin, t1["id"], 1, 10.0, 1, ["line"]) is False
-        await asyncio.sleep(0.6)
-        await farm._write(lambda c: report_sql.reap(c, farm.cache, time.time(), 0.5))
+        # the reaper a second later (an injected clock): the 0.5 s lease has ended
+        await farm._write(lambda c: report_sql.reap(c, farm.cache, time.time() + 1, 0.5))
         t2 = await farm.next_task(admin, w2, 0)
         assert t2 is not None and t2["id"] == t1["id"] and t2["attempt"] == 2
         for call in (farm.progress(admin, t1["id"], 1, 50.0, None, []),
@@ -172,8 +172,8 @@ def test_long_poll_wakes_on_submit_and_timeouts_fail(studio: Studio) -> None:
         await farm.submit(ann, spec(cmd("c", "1", timeout=0.2, retries=0)))
         task = await asyncio.wait_for(waiting, 5)
         assert task is not None and time.monotonic() - t0 < 1.5
-        await asyncio.sleep(0.4)
-        await farm._write(lambda c: report_sql.reap(c, farm.cache, time.time(), 60))
+        # the reaper a second later: past the task's 0.2 s timeout
+        await farm._write(lambda c: report_sql.reap(c, farm.cache, time.time() + 1, 60))
         job = await farm.read(lambda c: farm_queries.get_job(c, task["job_id"]))
         assert job["status"] == "failed" and "timed out" in job["tasks"][0]["error"]
 
@@ -282,15 +282,14 @@ def test_worker_offline_and_back_are_events(studio: Studio) -> None:
     async def body(farm: Farm, admin: User, ann: User) -> None:
         w = await worker(farm, admin, "w")
         async with farm.events.subscribe() as q:
-            await asyncio.sleep(0.6)  # no call within the lease: lost
-            await farm._write(lambda c: report_sql.reap(c, farm.cache, time.time(), 0.5))
-            await asyncio.sleep(0.05)  # events reach the loop after the commit
-            got = [q.get_nowait()[1:] for _ in range(q.qsize())]
-            assert ("worker", {"id": w, "name": "w", "state": "offline"}) in got
+            # the reaper a second later: no call within the 0.5 s lease, the worker is lost
+            await farm._write(lambda c: report_sql.reap(c, farm.cache, time.time() + 1, 0.5))
+            offline = ("worker", {"id": w, "name": "w", "state": "offline"})
+            while (await asyncio.wait_for(q.get(), 5))[1:] != offline:
+                pass  # events reach the loop after the commit
             await farm.heartbeat(admin, w, "idle")
-            await asyncio.sleep(0.05)
-            got = [q.get_nowait()[1:] for _ in range(q.qsize())]
-            assert got == [("worker", {"id": w, "name": "w", "state": "idle"})]
+            got = (await asyncio.wait_for(q.get(), 5))[1:]
+            assert got == ("worker", {"id": w, "name": "w", "state": "idle"})
             await farm.heartbeat(admin, w, "idle")  # no change, no event
             await asyncio.sleep(0.05)
             assert q.empty()

@@ -140,12 +140,17 @@ def test_programs_saving_through_the_mount_make_grouped_commits(wm: WMount,
         f.write(b"rewritten")
     (lt / "scene.blend1").write_bytes(b"backup")  # ignored by default
     (lt / "notes.txt~").write_bytes(b"editor backup")
+    (lt / ".vstudioignore").write_text("*.tmp\nrender-cache/\n")  # and by the project's
+    (lt / "x.tmp").write_bytes(b"temp")
+    (lt / "render-cache/deep").mkdir(parents=True)
+    (lt / "render-cache/deep/f.exr").write_bytes(b"exr")
     (lt / "empty").mkdir()
     wait_head(wm.studio, 2)
     head, files, log = repo(wm.studio)
     assert head == 2
     want = tree_of(lt)
-    assert want.pop("scene.blend1") == b"backup" and want.pop("notes.txt~")
+    for local in ("scene.blend1", "notes.txt~", "x.tmp", "render-cache/deep/f.exr"):
+        assert want.pop(local), f"{local} stays in the mount"
     assert files == want
     assert files["tex/t00.png"] == b"rewritten" and "a.txt" not in files
     assert not any(p.startswith("shots/") for p in files)
@@ -171,6 +176,7 @@ def test_kill9_then_remount_commits_what_was_acknowledged(tmp_path: Path) -> Non
         fd = os.open(m.latest / "open.txt", os.O_WRONLY | os.O_CREAT)  # never closed
         os.write(fd, b"not acknowledged")
         assert repo(studio)[0] == 0, "nothing is committed before the changes settle"
+        assert os.getxattr(m.latest, "user.vstudio.pending") == b"22"  # with open.txt
     finally:
         unmount(m, kill=True)
     with contextlib.suppress(OSError):
@@ -184,6 +190,8 @@ def test_kill9_then_remount_commits_what_was_acknowledged(tmp_path: Path) -> Non
             f"d/f{i}.txt": f"file {i}".encode() for i in range(20)}
         assert "open.txt" not in files
         assert log[0] == ("alice", "mount: 21 files saved by alice")
+        wait_for(lambda: os.getxattr(m.latest, "user.vstudio.pending") == b"0", 10,
+                 "the mount to say everything is committed")
     finally:
         unmount(m)
     check = cli("store", "check", "--studio", str(studio), check=False)

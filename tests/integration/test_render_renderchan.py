@@ -49,7 +49,7 @@ def by_file(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def probe(path: Path) -> list[dict[str, Any]]:
     ffprobe = need("ffprobe", "apt-get install ffmpeg")
     out = subprocess.run([ffprobe, "-v", "error", "-count_frames", "-show_entries",
-                          "stream=codec_type,codec_name,profile,width,height,"
+                          "stream=codec_type,codec_name,profile,pix_fmt,width,height,"
                           "nb_read_frames", "-of", "json", str(path)],
                          capture_output=True, text=True, check=True)
     return list(json.loads(out.stdout)["streams"])
@@ -97,7 +97,8 @@ def test_renderchan_project_renders_with_its_names_sound_and_lossless_shots(
     # the shot the edit reads as a movie: lossless, at its own size (WIDTH=*2)
     (v2,) = probe(proj / "render/shots/s2.blend.mp4")
     assert (v2["width"], v2["height"], v2["nb_read_frames"]) == (128, 72, "2")
-    assert v2["profile"] == "High 4:4:4 Predictive"
+    # as RenderChan's Blender writes it: lossless H.264 in yuv444p
+    assert v2["profile"] == "High 4:4:4 Predictive" and v2["pix_fmt"] == "yuv444p"
     # the edit: every part shows, with the sound strip as AAC
     streams = probe(proj / "render/edit.blend.mp4")
     video = next(s for s in streams if s["codec_type"] == "video")
@@ -281,18 +282,12 @@ def test_an_edit_that_comes_out_empty_is_a_loud_warning(studio_dir: Path,
                                                         tmp_path: Path) -> None:
     need("blender", "apt-get install blender")
     need("synfig", "apt-get install synfig")
+    from tests.render_projects import MUTED_TITLE, assert_empty_edit_warned
+
     # the strip is there and its frames render, but it is muted: every edit frame is empty
-    strips: list[dict[str, object]] = [
-        {"dir": "render/title.sif.png", "first": 0, "frames": 2, "name": "file.%04d.png",
-         "mute": True}]
-    proj = make_rc_project(tmp_path / "film", strips=strips)
-    out = cli("render", str(proj / "edit.blend"), "--studio", str(studio_dir), "--json")
-    items = by_file(json.loads(out.stdout))
-    assert items["edit.blend"]["status"] == "rendered"
-    assert "every frame of edit.blend is empty" in items["edit.blend"]["warning"]
-    assert "WARNING: every frame of edit.blend is empty" in out.stderr
-    assert "title.sif" in items["edit.blend"]["warning"]
-    assert items["title.sif"]["warning"] == ""
+    proj = make_rc_project(tmp_path / "film", strips=MUTED_TITLE)
+    assert_empty_edit_warned(
+        cli("render", str(proj / "edit.blend"), "--studio", str(studio_dir), "--json"))
 
 
 def test_sound_files_are_converted_where_the_edit_reads_them(studio_dir: Path,

@@ -215,6 +215,12 @@ def test_catalog_rebuild_from_bucket(tmp_path: Path, vs: InProcess) -> None:
     report = vs.cli_json("catalog", "rebuild", "--studio", str(root))
     assert report["projects"] == {"film": 4} and report["created"] == ["film"]
     assert report["locks"] == {"film": 1}
+    # what the bucket cannot give back is said, not implied
+    assert "users" in report["not_restored"] and report["users"] == 0
+    assert any("rights" in x for x in report["not_restored"])
+    text = vs.cli("catalog", "rebuild", "--studio", str(root)).stdout
+    assert "not in the store, not restored: users; tokens and sessions" in text
+    assert "users in the catalog: 0: add an admin with 'vstudio user add" in text
     assert vs.cli_json("log", cwd=wc) == before
     assert vs.cli_json("info", cwd=wc)["tags"] == {"done": 3}
     from vstudio.repo import open_reader

@@ -14,19 +14,9 @@ import pytest
 from tests.helpers import need, wait_for
 from vstudio import jobtypes
 from vstudio.errors import CorruptObject
-from vstudio.jobtypes.samples import PNG_1PX, make_blend, make_sif
+from vstudio.jobtypes.samples import make_sif
 from vstudio.worker.cache import InputCache, blake3_file
 from vstudio.worker.runner import Run
-
-
-@pytest.fixture(scope="module")
-def scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    need("blender", "apt-get install blender")
-    d = tmp_path_factory.mktemp("scenes")
-    (d / "tex.png").write_bytes(PNG_1PX)
-    make_blend(d / "a.blend", frames=6)
-    make_blend(d / "tex.blend", frames=2, texture=d / "tex.png")
-    return d
 
 
 def _run(task_dir: Path, task: dict[str, Any], files: dict[str, Path], **kw: Any) -> Any:

@@ -12,20 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import need
 from vstudio import jobtypes
-from vstudio.jobtypes.samples import PNG_1PX, make_blend
 from vstudio.worker.runner import RunResult
 from vstudio.worker.warm import BlenderSession, WarmRun
 
 
 @pytest.fixture(scope="module")
-def scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    need("blender", "apt-get install blender")
-    d = tmp_path_factory.mktemp("scenes")
-    make_blend(d / "a.blend", frames=6)
-    (d / "tex.png").write_bytes(PNG_1PX)
-    make_blend(d / "tex.blend", frames=2, texture=d / "tex.png")
+def scenes(scenes: Path) -> Path:
+    """The shared scenes (conftest.py) and two.blend."""
+    d = scenes
     # a second scene, smaller, that only a scene switch renders
     subprocess.run(["blender", "-b", str(d / "a.blend"), "--python-expr",
                     "import bpy; o = bpy.context.scene.copy(); o.name = 'Other'; "

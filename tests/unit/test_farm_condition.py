@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vstudio.farm.condition import BlockNeeds, JobFacts, NodeFacts, job_condition
+from vstudio.farm.condition import BlockNeeds, JobFacts, NodeFacts, NodePool, job_condition
 
 RENDER = BlockNeeds("render", "blender")
 
@@ -71,3 +71,19 @@ def test_finished_and_running_jobs_need_no_reason() -> None:
     assert job_condition(JobFacts("canceled", {"queued": 3}), []).status == "canceled"
     c = job_condition(JobFacts("active", {"failed": 2, "blocked": 1}), [])
     assert c.status == "failed" and "2 tasks failed" in c.reason
+
+
+def test_one_pool_shared_by_many_jobs_answers_as_each_alone() -> None:
+    # The jobs list asks about thousands of jobs with one pool of nodes: the answers kept
+    # per kind of block must not leak between jobs kept off different nodes or busy ones.
+    gpu = BlockNeeds("render", "blender", frozenset({"gpu"}))
+    nodes = [node(1, tags=frozenset({"gpu"}), busy=True), node(2), node(3, busy=True)]
+    jobs = [queued(gpu), queued(), queued(banned=frozenset({2})),
+            queued(gpu, banned=frozenset({1})), queued(BlockNeeds("paint", "krita")), queued()]
+    pool = NodePool(nodes)
+    assert [job_condition(j, pool) for j in jobs] == [job_condition(j, nodes) for j in jobs]
+    assert [job_condition(j, pool).status for j in jobs] == \
+        ["queued", "queued", "queued", "stalled", "queued", "queued"]
+    assert "all busy" in job_condition(jobs[0], pool).reason
+    assert "all busy" in job_condition(jobs[2], pool).reason
+    assert "ask for work" in job_condition(jobs[1], pool).reason

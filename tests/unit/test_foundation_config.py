@@ -74,3 +74,39 @@ def test_written_config_reads_back(tmp_path: Path) -> None:
     cfg = config.load(tmp_path)
     assert cfg.name == 'we"ird'
     assert cfg.store_options["key_file"] == "/a b"
+
+
+@pytest.mark.parametrize(("body", "names"), [
+    ("[server]\nport = 99999\n", ("[server] port", "1 to 65535", "99999")),
+    ("[server]\nport = \"8642\"\n", ("[server] port", "whole number")),
+    ("[server]\nprot = 8642\n", ("unknown key [server] prot", "port")),
+    ("[farm]\nlease_seconds = nan\n", ("[farm] lease_seconds", "nan")),
+    ("[farm]\nlease_seconds = -1\n", ("[farm] lease_seconds", "0.5 to 86400")),
+    ("[farm]\nreap_seconds = true\n", ("[farm] reap_seconds", "True")),
+    ("[server]\nsession_hours = inf\n", ("[server] session_hours",)),
+    ("[store]\nupload_threads = 2.5\n", ("[store] upload_threads", "whole number")),
+    ("[store]\nencryption = \"yes\"\n", ("[store] encryption", "'passphrase'")),
+    ("[catalog]\nurl = \"mysql://x/y\"\n", ("[catalog] url", "postgresql://")),
+    ("[studio]\nname = \"\"\n", ("[studio] name", "non-empty")),
+    ("[sever]\nport = 1\n", ("unknown section [sever]", "server")),
+    ("server = 1\n", ("[server] must be a table",)),
+])
+def test_bad_values_name_the_file_and_key(tmp_path: Path, body: str,
+                                          names: tuple[str, ...]) -> None:
+    root = _studio(tmp_path / "s", body)
+    with pytest.raises(BadInput) as e:
+        config.load(root)
+    message = e.value.message
+    assert "\n" not in message and str(root / "studio.toml") in message
+    for name in names:
+        assert name in message
+
+
+def test_every_documented_key_is_accepted(tmp_path: Path) -> None:
+    root = _studio(tmp_path / "s", '[studio]\nname = "s"\n[catalog]\nurl = "sqlite:///c.db"\n'
+                   '[store]\nurl = "st"\nkey_file = "/k"\nupload_threads = 8\n'
+                   'rebuilt_cache_mb = 100\n[server]\nhost = "::"\nport = 1\n'
+                   'session_hours = 1.5\nmax_body_mb = 1\nmax_upload_mb = 100\n'
+                   'web_sample_seconds = 30\n[farm]\nlease_seconds = 1\nreap_seconds = 0.2\n')
+    cfg = config.load(root)
+    assert cfg.server["port"] == 1 and cfg.farm["lease_seconds"] == 1

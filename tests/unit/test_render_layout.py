@@ -60,12 +60,20 @@ def test_profiles_and_module_keys_mean_what_they_mean_in_renderchan(tmp_path: Pa
     assert p.check_profile(None) == "draft-lq"
     blend = p.profile("draft-lq", "shots/s1.blend").settings
     assert blend["width"] == 480 and blend["height"] == 270 and blend["format"] == "avi"
-    assert blend["samples"] == 10 and blend["chunk"] == 20 and blend["codec"] == "lossless"
+    assert blend["samples"] == 10 and blend["chunk"] == 20
+    # RenderChan's Blender videos: RGB (transparency over black), lossless H.264 4:4:4
+    assert blend["codec"] == "lossless-yuv" and blend["color_mode"] == "RGB"
+    from vstudio.render.runner import task_for
+
+    task = task_for(p.root / "shots/s1.blend", "blender", None, p.profile("draft-lq",
+                                                                          "shots/s1.blend"), [1])
+    assert task["params"]["overrides"] == {"render.image_settings.color_mode": "RGB"}
     # module keys apply to their module only
     sif = p.profile("draft-lq", "title.sif").settings
     assert "samples" not in sif and sif["chunk"] == 10 and sif["width"] == 480
     hd = p.profile("hd", "shots/s1.blend")
     assert hd.settings["width"] == 1280 and hd.format == "png" and hd.is_default
+    assert hd.settings["color_mode"] == "RGBA"  # PNG frames keep their alpha
     # a setting vstudio cannot honour is one warning line naming it
     assert sum("stereo" in w for w in p.warnings) == 1
     assert any("antialias" in w for w in p.warnings)

@@ -24,6 +24,7 @@ from vstudio.web.session import session_lifetime
 ROUTE_MODULES = [
     "vstudio.api.routes_accounts",
     "vstudio.api.routes_store",
+    "vstudio.api.routes_grant",
     "vstudio.api.routes_repo",
     "vstudio.api.routes_farm",
     "vstudio.web.pages",
@@ -92,12 +93,7 @@ def create_app(studio: Studio) -> FastAPI:
         return _error(500, "internal error; the server log has details")
 
     for name in ROUTE_MODULES:
-        try:
-            module = import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:  # a part of the studio that is not built yet
-                continue
-            raise
+        module = import_module(name)
         app.include_router(module.router)
         if hasattr(module, "setup"):
             module.setup(app)

@@ -31,7 +31,7 @@ _token_cache: dict[str, tuple[float, User]] = {}
 
 
 def get_studio(request: Request) -> Studio:
-    return request.app.state.studio  # type: ignore[no-any-return]
+    return request.app.state.studio
 
 
 def token_digest(token: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from vstudio.api.deps import Person, StudioDep, require_role
 from vstudio.catalog import accounts
@@ -23,6 +23,7 @@ from vstudio.grants import grants_of
 from vstudio.repo.api import Entry
 from vstudio.repo.service import Change, RepoService
 from vstudio.studio import Studio
+from vstudio.text import Text
 
 router = APIRouter(prefix="/api/repo", tags=["repository"])
 
@@ -32,18 +33,6 @@ BLOBS_MAX_IDS = 4096  # per /blobs request
 BLOBS_MAX_BYTES = 32 << 20  # per /blobs answer: batches of small files, not big ones
 
 
-def _storable(text: str) -> str:
-    """Refuse text a database cannot store (NUL, lone surrogates): a 422, never a 500."""
-    if "\x00" in text:
-        raise ValueError("text must not contain NUL characters")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text must be valid Unicode") from None
-    return text
-
-
-Text = Annotated[str, AfterValidator(_storable)]
 Rev = Annotated[int, Path(ge=0, le=MAX_REV)]
 
 

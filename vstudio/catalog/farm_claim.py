@@ -112,11 +112,12 @@ def load_snapshot(conn: Connection, cache: FarmCache, worker_ids: list[int],
     jobs = {r.id: JobView(r.id, r.owner, r.priority, r.created, r.max_running)
             for r in conn.execute(Q_JOBS)}
     if jobs:
-        q_blocks = (sa.select(farm_blocks.c.id, farm_blocks.c.job_id)
+        # Tags come from the table, not the cache: a wrangler may change them after submit.
+        q_blocks = (sa.select(farm_blocks.c.id, farm_blocks.c.job_id, farm_blocks.c.tags)
                     .where(farm_blocks.c.job_id.in_(list(jobs)) & _queued_in_block))
-        for bid, jid in conn.execute(q_blocks):
+        for bid, jid, tags in conn.execute(q_blocks):
             b = cache.block(conn, jid, bid)
-            jobs[jid].blocks.append(BlockView(b.id, jid, b.idx, b.type, b.tags,
+            jobs[jid].blocks.append(BlockView(b.id, jid, b.idx, b.type, _names(tags),
                                               b.max_per_worker))
     owner_running: dict[str, int] = {}
     for jid, owner, n in conn.execute(Q_RUNNING_BY_JOB):

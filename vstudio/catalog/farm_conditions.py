@@ -21,7 +21,14 @@ from vstudio.catalog.farm_tables import (
     farm_tasks,
     farm_workers,
 )
-from vstudio.farm.condition import BlockNeeds, Condition, JobFacts, NodeFacts, job_condition
+from vstudio.farm.condition import (
+    BlockNeeds,
+    Condition,
+    JobFacts,
+    NodeFacts,
+    NodePool,
+    job_condition,
+)
 from vstudio.farm.model import JobState, TaskStatus, job_status
 
 t = farm_tasks
@@ -46,7 +53,7 @@ def conditions(conn: Connection, jobs: Sequence[tuple[int, str]],
     queued = _blocks_with(conn, stuck, TaskStatus.QUEUED)
     blocked_on = _blocked_on(conn, stuck)
     banned = _blocklisted(conn, stuck)
-    nodes = _nodes(conn)
+    nodes = NodePool(_nodes(conn))
     for jid in stuck:
         facts = JobFacts(states[jid], counts.get(jid, {}), waiting_on_jobs=after.get(jid, {}),
                          waiting_on_blocks=blocked_on.get(jid, ()),

@@ -16,7 +16,6 @@ from vstudio.catalog.farm_reports import (
     Effects,
     after_jobs_done,
     deps_met,
-    finish_job_if_closed,
     start_waiting_jobs,
 )
 from vstudio.catalog.farm_tables import (
@@ -192,6 +191,18 @@ def set_priority(conn: Connection, job_id: int, priority: int) -> Effects:
     return Effects(jobs={job_id})
 
 
+def set_tags(conn: Connection, cache: FarmCache, job_id: int,
+             tags: dict[int, list[str]]) -> Effects:
+    """New tags for blocks of a job (block id -> tags); nodes that now qualify are woken."""
+    job_row(conn, job_id)
+    for block_id, names in tags.items():
+        conn.execute(farm_blocks.update().where((farm_blocks.c.id == block_id)
+                                                & (farm_blocks.c.job_id == job_id))
+                     .values(tags=json.dumps(names)))
+    cache.forget(job_id)  # other servers read tags from the table when they hand out work
+    return Effects(wake=True, jobs={job_id})
+
+
 def clear_blocklist(conn: Connection, job_id: int, worker_id: int | None) -> Effects:
     job_row(conn, job_id)
     q = farm_blocklist.delete().where(farm_blocklist.c.job_id == job_id)
@@ -226,9 +237,3 @@ def set_worker(conn: Connection, worker_id: int, **values: Any) -> Effects:
     if not res.rowcount:
         raise NotFound(f"no worker {worker_id}")
     return Effects(wake=True)
-
-
-def close_job_if_done(conn: Connection, job_id: int, now: float) -> Effects:
-    fx = Effects()
-    finish_job_if_closed(conn, job_id, now, fx)
-    return fx

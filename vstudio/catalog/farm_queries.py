@@ -202,13 +202,6 @@ def worker_user(conn: Connection, worker_id: int) -> str:
     return str(user)
 
 
-def task_worker(conn: Connection, task_id: int) -> int | None:
-    row = conn.execute(sa.select(t.c.worker_id).where(t.c.id == task_id)).first()
-    if row is None:
-        raise NotFound(f"no task {task_id}")
-    return None if row.worker_id is None else int(row.worker_id)
-
-
 def job_project(conn: Connection, job_id: int) -> str | None:
     row = conn.execute(sa.select(farm_jobs.c.project).where(farm_jobs.c.id == job_id)).first()
     if row is None:

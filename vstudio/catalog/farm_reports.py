@@ -20,12 +20,11 @@ from vstudio.catalog.farm_tables import (
     farm_job_after,
     farm_jobs,
     farm_logs,
-    farm_outputs,
     farm_tasks,
     farm_workers,
 )
-from vstudio.errors import Conflict, NotFound
-from vstudio.farm.model import OPEN, JobState, TaskStatus, after_failure
+from vstudio.errors import NotFound
+from vstudio.farm.model import OPEN, JobState, TaskStatus, after_failure, check_report
 
 t = farm_tasks
 LOG_KEEP = 2000  # log lines kept per task; older ones are trimmed
@@ -48,16 +47,11 @@ class Effects:
     cancel: bool = False
 
 
-class StaleReport(Conflict):
-    """This report is for an attempt the manager no longer runs; it changed nothing."""
-
-
 def _running_task(conn: Connection, task_id: int, attempt: int) -> Any:
     row = conn.execute(Q_TASK, {"tid": task_id}).first()
     if row is None:
         raise NotFound(f"no task {task_id}")
-    if row.attempt != attempt:
-        raise StaleReport(f"task {task_id}: attempt {attempt} is stale (now {row.attempt})")
+    check_report(task_id, attempt, row.attempt, row.status)
     return row
 
 
@@ -78,55 +72,9 @@ def add_log(conn: Connection, task_id: int, attempt: int, lines: list[str], now:
     return count
 
 
-def progress(conn: Connection, task_id: int, attempt: int, value: float, frame: int | None,
-             lines: list[str], now: float, lease_seconds: float) -> Effects:
-    row = _running_task(conn, task_id, attempt)
-    if row.status == TaskStatus.CANCELED:
-        return Effects(cancel=True)
-    if row.status != RUNNING:
-        raise StaleReport(f"task {task_id} is {row.status}, not running")
-    count = add_log(conn, task_id, attempt, lines, now, row.log_count)
-    conn.execute(t.update().where(t.c.id == task_id).values(
-        progress=value, frame=frame, lease_until=now + lease_seconds, log_count=count))
-    return Effects(tasks=[{"id": task_id, "job_id": row.job_id, "status": RUNNING,
-                           "progress": value, "frame": frame}])
-
-
-def done(conn: Connection, cache: FarmCache, task_id: int, attempt: int,
-         outputs: list[dict[str, Any]], now: float) -> Effects:
-    row = _running_task(conn, task_id, attempt)
-    if row.status != RUNNING:
-        raise StaleReport(f"task {task_id} is {row.status}, not running")
-    conn.execute(farm_outputs.delete().where(farm_outputs.c.task_id == task_id))
-    if outputs:
-        conn.execute(farm_outputs.insert(), [
-            {"task_id": task_id, "job_id": row.job_id, "block_id": row.block_id,
-             "frame": o.get("frame"), "name": o["name"], "oid": o["oid"],
-             "seconds": o.get("seconds"), "peak_mem": o.get("peak_mem"),
-             "thumbnail_oid": o.get("thumbnail_oid")} for o in outputs])
-    conn.execute(t.update().where(t.c.id == task_id).values(
-        status=TaskStatus.DONE.value, progress=100.0, finished=now, lease_until=None))
-    fx = Effects(wake=cache.job(conn, row.job_id).max_running is not None, jobs={row.job_id},
-                 tasks=[{"id": task_id, "job_id": row.job_id, "status": "done",
-                         "progress": 100.0}])
-    release_dependents(conn, cache, row.job_id, row.block_id, task_id, fx)
-    finish_job_if_closed(conn, row.job_id, now, fx)
-    return fx
-
-
-def fail(conn: Connection, cache: FarmCache, task_id: int, attempt: int, error: str,
-         now: float) -> Effects:
-    row = _running_task(conn, task_id, attempt)
-    if row.status != RUNNING:
-        raise StaleReport(f"task {task_id} is {row.status}, not running")
-    return _count_failure(conn, cache, task_id, row, attempt, error, now)
-
-
 def release(conn: Connection, task_id: int, attempt: int, reason: str, now: float) -> Effects:
     """Put a running task back in the queue without counting a failure."""
     row = _running_task(conn, task_id, attempt)
-    if row.status != RUNNING:
-        raise StaleReport(f"task {task_id} is {row.status}, not running")
     count = add_log(conn, task_id, attempt, [f"[manager] attempt {attempt} released: {reason}"],
                     now, row.log_count)
     conn.execute(t.update().where(t.c.id == task_id).values(
@@ -136,7 +84,7 @@ def release(conn: Connection, task_id: int, attempt: int, reason: str, now: floa
                    tasks=[{"id": task_id, "job_id": row.job_id, "status": QUEUED}])
 
 
-def _count_failure(conn: Connection, cache: FarmCache, task_id: int, row: Any, attempt: int,
+def count_failure(conn: Connection, cache: FarmCache, task_id: int, row: Any, attempt: int,
                    error: str, now: float) -> Effects:
     block = cache.block(conn, row.job_id, row.block_id)
     failures = row.failures + 1
@@ -298,7 +246,7 @@ def reap(conn: Connection, cache: FarmCache, now: float, lease_seconds: float,
                & (t.c.started + farm_blocks.c.timeout < now))
         .with_for_update(skip_locked=True, of=t)).all()
     for tr in timed:
-        sub = _count_failure(conn, cache, tr.id, tr, tr.attempt,
+        sub = count_failure(conn, cache, tr.id, tr, tr.attempt,
                              f"timed out after {tr.timeout:g} s", now)
         fx.wake = True
         fx.jobs |= sub.jobs

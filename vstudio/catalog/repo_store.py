@@ -39,7 +39,7 @@ def head(conn: Connection, project_id: int) -> int:
     return int(conn.execute(q).scalar() or 0)
 
 
-def _row(r: sa.Row) -> RevisionRow:  # type: ignore[type-arg]
+def _row(r: sa.Row) -> RevisionRow:
     return RevisionRow(r.rev, r.commit_oid, r.tree_oid, r.author, r.time, r.message)
 
 
@@ -186,6 +186,9 @@ def add_lock_rules(conn: Connection, project_id: int, patterns: Iterable[str]) -
         conn.execute(repo_lock_rules.insert(), new)
 
 
-def remove_lock_rules(conn: Connection, project_id: int, patterns: Iterable[str]) -> None:
-    conn.execute(repo_lock_rules.delete().where((repo_lock_rules.c.project_id == project_id)
-                                                & repo_lock_rules.c.pattern.in_(list(patterns))))
+def trees_since(conn: Connection, project_id: int, after: int) -> list[tuple[int, str, str]]:
+    """(rev, commit id, tree id) of the revisions after ``after``, oldest first."""
+    q = (sa.select(repo_revisions.c.rev, repo_revisions.c.commit_oid, repo_revisions.c.tree_oid)
+         .where((repo_revisions.c.project_id == project_id) & (repo_revisions.c.rev > after))
+         .order_by(repo_revisions.c.rev))
+    return [(int(r.rev), str(r.commit_oid), str(r.tree_oid)) for r in conn.execute(q)]

@@ -155,6 +155,25 @@ def owners_and_projects(conn: Connection) -> tuple[list[str], list[str]]:
     return sorted(str(o) for o in owners), sorted(str(p) for p in projects)
 
 
+class NewOutput(NamedTuple):
+    id: int
+    block: str
+    frame: int | None
+    name: str
+    oid: str
+    thumbnail_oid: str | None
+
+
+def newest_outputs(conn: Connection, job_id: int, limit: int = 20) -> list[NewOutput]:
+    """A job's most recently recorded outputs, newest first (the job page's big frame)."""
+    q = (sa.select(farm_outputs.c.id, farm_blocks.c.name, farm_outputs.c.frame,
+                   farm_outputs.c.name, farm_outputs.c.oid, farm_outputs.c.thumbnail_oid)
+         .join(farm_blocks, farm_blocks.c.id == farm_outputs.c.block_id)
+         .where(farm_outputs.c.job_id == job_id)
+         .order_by(farm_outputs.c.id.desc()).limit(limit))
+    return [NewOutput(*r) for r in conn.execute(q)]
+
+
 def output_name(conn: Connection, job_id: int, oid: str) -> str | None:
     """The name of a job's output (or thumbnail) with store id ``oid``; None if not the job's."""
     q = (sa.select(farm_outputs.c.name, farm_outputs.c.oid)
@@ -289,4 +308,4 @@ def add_sample(conn: Connection, period: int, busy: int, idle: int, offline: int
 def samples(conn: Connection, since: float) -> list[tuple[int, int, int, int, int, int]]:
     q = (sa.select(web_farm_samples).where(web_farm_samples.c.time >= since)
          .order_by(web_farm_samples.c.time))
-    return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]
+    return [tuple(r) for r in conn.execute(q)]

@@ -24,21 +24,8 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         mod_name, _, attr = target.partition(":")
-        try:
-            return getattr(import_module(mod_name), attr)  # type: ignore[no-any-return]
-        except (ImportError, AttributeError) as e:
-            if os.environ.get("VSTUDIO_DEBUG"):
-                raise
-
-            reason = f"'{cmd_name}' is not available: {e}"
-
-            @click.command(cmd_name, help="(not available in this build)",
-                           context_settings={"ignore_unknown_options": True})
-            @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-            def missing(args: tuple[str, ...]) -> None:
-                raise VStudioError(reason)
-
-            return missing
+        command: click.Command = getattr(import_module(mod_name), attr)
+        return command
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

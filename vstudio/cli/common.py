@@ -49,7 +49,3 @@ def open_studio_from(studio_dir: str | None) -> Any:
     from vstudio.studio import Studio
 
     return Studio.open(studio_dir)
-
-
-def is_tty() -> bool:
-    return sys.stdout.isatty()

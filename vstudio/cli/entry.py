@@ -48,6 +48,7 @@ COMMANDS: dict[str, str] = {
 # Commands with a hand-made fast path that must not pay for click/rich imports.
 FAST_PATHS: dict[str, str] = {
     "status": "vstudio.cli.fast_status:main",
+    "render": "vstudio.render.noop:main",
 }
 
 
@@ -57,14 +58,9 @@ def main(argv: list[str] | None = None) -> None:
         from importlib import import_module
 
         mod_name, _, attr = FAST_PATHS[args[0]].partition(":")
-        try:
-            fast = getattr(import_module(mod_name), attr)
-        except ImportError:
-            fast = None
-        if fast is not None:
-            code = fast(args[1:])
-            if code is not None:  # None: the fast path declined, use the full CLI
-                sys.exit(code)
+        code = getattr(import_module(mod_name), attr)(args[1:])
+        if code is not None:  # None: the fast path declined, use the full CLI
+            sys.exit(code)
     from vstudio.cli.app import run
 
     run(args)

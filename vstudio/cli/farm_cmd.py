@@ -11,11 +11,8 @@ from typing import Any
 import click
 
 from vstudio.cli.common import emit, json_option, server_options
-from vstudio.errors import (
-    VStudioError,
-)
+from vstudio.client.http import ApiClient
 from vstudio.farm.model import JOB_STATUSES
-from vstudio.httpapi import ApiClient
 
 FINAL = ("done", "failed", "canceled")
 
@@ -168,6 +165,21 @@ def jobs_priority(job_id: int, priority: int, as_json: bool, server: str,
     emit(job, as_json, lambda j: click.echo(f"job {j['id']}: priority {j['priority']}"))
 
 
+@jobs_group.command("tags")
+@click.argument("job_id", type=click.IntRange(1, 2**31 - 1))
+@click.argument("tags", nargs=-1)
+@click.option("--block", help="Only this block (default: every block of the job).")
+@json_option
+@server_options
+def jobs_tags(job_id: int, tags: tuple[str, ...], block: str | None, as_json: bool,
+              server: str, token: str | None) -> None:
+    """Set the tags a render node needs to take a job's tasks (none: any node)."""
+    job = Api(server, token).call("PUT", f"/api/jobs/{job_id}/tags",
+                                  {"tags": list(tags), "block": block})
+    emit(job, as_json, lambda j: click.echo(
+        f"job {j['id']}: tags {', '.join(tags) or '(none)'}"))
+
+
 @jobs_group.command("clear-blocklist")
 @click.argument("job_id", type=click.IntRange(1, 2**31 - 1))
 @server_options
@@ -205,11 +217,8 @@ def jobs_fetch(job_id: int, dest: str, as_json: bool, server: str, token: str | 
     """Download a job's outputs into DEST/BLOCK/NAME."""
     api = Api(server, token)
     outputs = api.call("GET", f"/api/jobs/{job_id}/outputs")
-    try:
-        from vstudio.store.remote import RemoteStore, remember_rows
-    except ImportError:
-        raise VStudioError("fetching needs the store's HTTP client (vstudio.store.remote)") \
-            from None
+    from vstudio.store.remote import RemoteStore, remember_rows
+
     store: Any = RemoteStore(server, token)
     remember_rows(store, outputs)
     root = Path(dest)

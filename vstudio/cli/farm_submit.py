@@ -9,7 +9,7 @@ import click
 
 from vstudio.cli.common import emit, json_option, server_options
 from vstudio.cli.farm_cmd import Api
-from vstudio.errors import BadInput, VStudioError
+from vstudio.errors import BadInput
 
 
 def _common(f: Any) -> Any:
@@ -53,11 +53,8 @@ def _file_input(api: Api, file: str, shared: bool) -> tuple[str, list[dict[str, 
 
 def _upload(api: Api, path: Path) -> dict[str, str]:
     """The job input of a file uploaded now, with the read grant the upload brought."""
-    try:
-        from vstudio.store.remote import RemoteStore, grant_field
-    except ImportError:
-        raise VStudioError("uploading needs the store's HTTP client (vstudio.store.remote); "
-                           "use --shared-disk or PROJECT@REV:path") from None
+    from vstudio.store.remote import RemoteStore, grant_field
+
     store: Any = RemoteStore(api.server, api.token)
     oid = str(store.put_file(path))
     return {"path": path.name, "oid": oid, **grant_field(store, oid)}

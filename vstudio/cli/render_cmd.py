@@ -75,6 +75,7 @@ def render_cmd(paths: tuple[Path, ...], profile: str | None, farm_url: str | Non
     """
     import time
 
+    from vstudio.render import noop
     from vstudio.render.engine import ProjectRender
     from vstudio.render.project import find_root
 
@@ -89,15 +90,18 @@ def render_cmd(paths: tuple[Path, ...], profile: str | None, farm_url: str | Non
                         jobs=jobs or min(4, os.cpu_count() or 1), log=log, overwrite=overwrite)
     started = time.monotonic()
     items = job.plan()
+    studio = noop.studio_of(studio_dir) if not (farm_url or dry_run) else None
+    plan = noop.planned(job, studio) if studio else None
     for line in job.graph.warnings + job.project.warnings:
         click.echo(f"warning: {line}", err=True)
     if not dry_run:
         if farm_url:
+            from vstudio.client.farm import FarmClient
             from vstudio.render.farm import FarmTimeout, run_on_farm
 
+            client = FarmClient(farm_url, token or os.environ.get("VSTUDIO_TOKEN"))
             try:
-                run_on_farm(job, farm_url, token or os.environ.get("VSTUDIO_TOKEN"),
-                            timeout=timeout)
+                run_on_farm(job, client, timeout=timeout)
             except FarmTimeout:
                 emit([i.to_json() for i in items], as_json,
                      lambda d: _human(d, dry_run, time.monotonic() - started))
@@ -109,6 +113,8 @@ def render_cmd(paths: tuple[Path, ...], profile: str | None, farm_url: str | Non
     for i in items:
         if i.warning:
             click.echo(f"WARNING: {i.warning}", err=True)
+    if studio:
+        _record_noop(job, plan, studio, profile, as_json)
     failed = [i for i in items if i.status == "failed"]
     if failed:
         raise VStudioError(f"{len(failed)} of {len(items)} files failed: "
@@ -140,12 +146,9 @@ def _open_store(studio_dir: str | None, root: Path, farm_url: str | None,
             return Studio.open(folder).store
     server = os.environ.get("VSTUDIO_SERVER")
     if server and token:
-        try:
-            from vstudio.store.remote import RemoteStore
-        except ImportError:
-            pass
-        else:
-            return RemoteStore(_server_base(server), token)
+        from vstudio.store.remote import RemoteStore
+
+        return RemoteStore(_server_base(server), token)
     raise StudioNotFound("render keeps its cache in a studio's store: pass --studio DIR, "
                          "set VSTUDIO_STUDIO, or pass --farm URL with a token")
 
@@ -158,9 +161,13 @@ def _server_base(url: str) -> str:
 
 
 def _human(items: list[dict[str, Any]], dry_run: bool, wall: float) -> None:
+    click.echo("\n".join(_human_lines(items, dry_run, f"{wall:.1f}")))
+
+
+def _human_lines(items: list[dict[str, Any]], dry_run: bool, wall: str) -> list[str]:
     if not items:
-        click.echo("nothing to render: no .blend, .sif, .sifz or .kra files here")
-        return
+        return ["nothing to render: no .blend, .sif, .sifz or .kra files here"]
+    out = []
     for i in items:
         status = "render" if i["status"] == "planned" else i["status"]
         line = f"{status:9} {i['file']}  {i['frames']} frames  {i['key'][:12]}  -> {i['output']}"
@@ -168,12 +175,30 @@ def _human(items: list[dict[str, Any]], dry_run: bool, wall: float) -> None:
             line += f"  ({i['seconds']:.1f} s)"
         if dry_run or i["status"] == "failed":
             line += f"\n          {i['error'] or i['reason']}"
-        click.echo(line)
+        out.append(line)
     counts = {s: sum(1 for i in items if i["status"] == s)
               for s in ("planned", "rendered", "cached", "failed")}
     if dry_run:
-        click.echo(f"plan: {counts['planned']} to render "
+        out.append(f"plan: {counts['planned']} to render "
                    f"({sum(i['chunks'] for i in items)} chunks), {counts['cached']} cached")
     else:
-        click.echo(f"{counts['rendered']} rendered, {counts['cached']} cached, "
-                   f"{counts['failed']} failed in {wall:.1f} s")
+        out.append(f"{counts['rendered']} rendered, {counts['cached']} cached, "
+                   f"{counts['failed']} failed in {wall} s")
+    return out
+
+
+def _record_noop(job: Any, plan: dict[str, Any] | None, studio: str, profile: str | None,
+                 as_json: bool) -> None:
+    """Stamp this render for the no-op fast path (vstudio.render.noop)."""
+    import contextlib
+    import json
+
+    from vstudio.render import noop
+    from vstudio.render.engine import CACHED
+
+    items = noop.as_noop([i.to_json() for i in job.items], CACHED)
+    stdout = (json.dumps(items, indent=2, default=str) if as_json
+              else "\n".join(_human_lines(items, False, noop.WALL))) + "\n"
+    stderr = [f"warning: {line}" for line in job.graph.warnings + job.project.warnings]
+    with contextlib.suppress(OSError):  # no stamp: the next no-op takes the full path
+        noop.record(job, plan, studio, profile, as_json, stdout, stderr)

@@ -381,6 +381,13 @@ def catalog_rebuild(studio_dir: str | None, as_json: bool) -> None:
     from vstudio.repo.rebuild import rebuild
 
     report = rebuild(open_studio_from(studio_dir))
-    emit(report, as_json, lambda d: click.echo(
-        "\n".join(f"{p}: {n} revisions" for p, n in d["projects"].items()) or "nothing found"))
+    emit(report, as_json, lambda d: click.echo("\n".join([
+        *(f"{p}: {n} revisions" for p, n in d["projects"].items()),
+        *([] if d["projects"] else ["no project found in the store"]),
+        f"restored from the store: {', '.join(d['restored'])}",
+        f"not in the store, not restored: {'; '.join(d['not_restored'])}",
+        f"  ({d['redo']})",
+        f"users in the catalog: {d['users']}" + (
+            "" if d["users"] else ": add an admin with 'vstudio user add NAME --role admin'"),
+    ])))
 

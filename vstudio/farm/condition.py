@@ -70,6 +70,33 @@ class NodeFacts:
         return block.tags <= self.tags
 
 
+class NodePool:
+    """The farm's render nodes, asked the same question for many jobs: which usable nodes
+    could take blocks of this kind. The answer is kept per kind, since a list of 2,000
+    queued jobs asks it 2,000 times of 100 nodes, about a handful of different kinds."""
+
+    def __init__(self, nodes: Iterable[NodeFacts]) -> None:
+        self.nodes = list(nodes)
+        self.usable = [n for n in self.nodes if n.online and n.enabled and not n.draining]
+        self._able: dict[tuple[tuple[str, frozenset[str]], ...], list[NodeFacts]] = {}
+        self._busy: dict[int, tuple[list[NodeFacts], bool]] = {}
+
+    def able(self, blocks: Sequence[BlockNeeds]) -> list[NodeFacts]:
+        key = tuple(sorted({(b.type, b.tags) for b in blocks}, key=repr))
+        hit = self._able.get(key)
+        if hit is None:
+            hit = self._able[key] = [n for n in self.usable
+                                     if any(n.can_take(b) for b in blocks)]
+        return hit
+
+    def all_busy(self, nodes: list[NodeFacts]) -> bool:
+        # Most jobs ask about a list ``able`` returned (no node kept off): answered once.
+        hit = self._busy.get(id(nodes))
+        if hit is None or hit[0] is not nodes:
+            hit = self._busy[id(nodes)] = (nodes, all(n.busy for n in nodes))
+        return hit[1]
+
+
 @dataclass(frozen=True)
 class JobFacts:
     state: str  # model.JobState as stored
@@ -80,7 +107,7 @@ class JobFacts:
     blocklisted: frozenset[int] = field(default_factory=frozenset)  # node ids kept off
 
 
-def job_condition(job: JobFacts, nodes: Iterable[NodeFacts]) -> Condition:
+def job_condition(job: JobFacts, nodes: Iterable[NodeFacts] | NodePool) -> Condition:
     """The status people see and why, from the job's facts and the farm's render nodes."""
     coarse = job_status(job.state, job.counts)
     running = job.counts.get(TaskStatus.RUNNING, 0)
@@ -100,25 +127,24 @@ def job_condition(job: JobFacts, nodes: Iterable[NodeFacts]) -> Condition:
     if running:
         return Condition("running")
     if job.counts.get(TaskStatus.QUEUED, 0) and job.queued_blocks:
-        return _queued(job, list(nodes))
+        return _queued(job, nodes if isinstance(nodes, NodePool) else NodePool(nodes))
     if job.counts.get(TaskStatus.BLOCKED, 0):
         names = ", ".join(job.waiting_on_blocks) or "another block"
         return Condition("waiting", f"waiting for frames of block {names}")
     return Condition(coarse)
 
 
-def _queued(job: JobFacts, nodes: list[NodeFacts]) -> Condition:
-    usable = [n for n in nodes if n.online and n.enabled and not n.draining]
-    able = [n for n in usable if any(n.can_take(b) for b in job.queued_blocks)]
+def _queued(job: JobFacts, pool: NodePool) -> Condition:
+    able = pool.able(job.queued_blocks)
     if not able:
-        return Condition("queued", _unmet(job.queued_blocks, nodes, usable))
-    allowed = [n for n in able if n.id not in job.blocklisted]
+        return Condition("queued", _unmet(job.queued_blocks, pool.nodes, pool.usable))
+    allowed = [n for n in able if n.id not in job.blocklisted] if job.blocklisted else able
     if not allowed:
         names = ", ".join(sorted(n.name for n in able))
         return Condition("stalled", f"every render node that can take it ({names}) is kept "
                                     "off this job after failures: clear its blocklist or "
                                     "retry on other nodes")
-    if all(n.busy for n in allowed):
+    if pool.all_busy(allowed):
         return Condition("queued", f"waiting for a free render node ({len(allowed)} can "
                                    "take it, all busy)")
     return Condition("queued", "waiting for a render node to ask for work")

@@ -29,7 +29,7 @@ from vstudio.catalog.farm_db import Listener, Relay, notify, write_engine
 from vstudio.errors import BadInput, NotFound, PermissionDenied
 from vstudio.farm.events import EventBus, EventRelay, Notifier
 from vstudio.farm.model import requeue_cutoff
-from vstudio.farm.spec import JobSpec, check_inputs, compile_job, parse_ref
+from vstudio.farm.spec import JobSpec, block_tags, check_inputs, compile_job, parse_ref
 from vstudio.farm.writer import BatchWriter
 from vstudio.studio import Studio
 
@@ -165,7 +165,7 @@ class Farm:
                 notify(conn)
             return result
 
-        return await self.writer.call_async(run)  # type: ignore[no-any-return]
+        return await self.writer.call_async(run)
 
     async def _read(self, fn: Callable[[Connection], T]) -> T:
         def run() -> T:
@@ -313,12 +313,9 @@ class Farm:
         """Turn ``PROJECT@REV:path`` references into store ids through the repository."""
         if not any("ref" in i for i in inputs):
             return inputs
-        try:
-            from vstudio.repo import open_reader
+        from vstudio.repo import open_reader
 
-            reader = open_reader(self.studio)
-        except ImportError:
-            raise BadInput("repository references need the repository; give oids") from None
+        reader = open_reader(self.studio)
         out = []
         for item in inputs:
             ref = item.get("ref")
@@ -352,6 +349,18 @@ class Farm:
         job_id = await self._read(lambda c: read_sql.task_job(c, task_id))
         await self._check_job(user, job_id)
         await self._write(lambda c: jobs_sql.retry_task(c, self.cache, task_id, time.time()))
+
+    async def set_tags(self, user: User, job_id: int, tags: list[str],
+                       block: str | None = None) -> None:
+        """New tags for one block of a job, or all of them (the job's owner or an admin)."""
+        await self._check_job(user, job_id)
+        info = await self._read(lambda c: self.cache.job(c, job_id))
+        chosen = [b for b in info.blocks if block is None or b.name == block]
+        if not chosen:
+            raise BadInput(f"job {job_id} has no block {block!r}: use one of "
+                           + ", ".join(b.name for b in info.blocks))
+        new = {b.id: block_tags(tags, b.params) for b in chosen}
+        await self._write(lambda c: jobs_sql.set_tags(c, self.cache, job_id, new))
 
     async def unblock(self, user: User, job_id: int, worker_id: int) -> None:
         """Let one worker take a job's tasks again (the job's owner or an admin)."""

@@ -6,11 +6,12 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from vstudio.errors import BadInput
 from vstudio.farm.frames import chunk, parse_frames
 from vstudio.jobtypes.schema import JOB_TYPES, LOCAL_PATHS_TAG, local_paths, validate_params
+from vstudio.text import Text
 
 MAX_BLOCKS = 64
 MAX_ID = 2**31 - 1  # job ids and revisions are 32-bit integers on PostgreSQL
@@ -19,18 +20,6 @@ OID_RE = re.compile(r"^[0-9a-f]{64}$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
-def clean_text(v: str) -> str:
-    """Refuse what a database cannot store: NUL characters and lone surrogates."""
-    if "\x00" in v:
-        raise ValueError("must not contain NUL characters")
-    try:
-        v.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return v
-
-
-Text = Annotated[str, AfterValidator(clean_text)]
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 JobType = Literal["blender", "synfig", "krita", "inkscape", "ffmpeg", "command"]
 assert set(JOB_TYPES) == {"blender", "synfig", "krita", "inkscape", "ffmpeg", "command"}
@@ -175,17 +164,23 @@ def compile_job(spec: JobSpec) -> list[BlockPlan]:
         else:
             raise BadInput(f"block {b.name!r} needs frames (e.g. \"frames\": \"1-250\")")
         frames_of[i] = frames
-        tags = set(b.tags) | ({LOCAL_PATHS_TAG} if local_paths(params) else set())
+        tags = block_tags(b.tags, params)
         # An encode without an explicit chunk makes one video of the whole range.
         size = b.chunk if (b.chunk > 1 or b.type != "ffmpeg" or "chunk" in b.model_fields_set) \
             else len(frames)
         plans.append(BlockPlan(
-            index=i, name=b.name, type=b.type, params=params, tags=sorted(tags),
+            index=i, name=b.name, type=b.type, params=params, tags=tags,
             chunk=size, max_per_worker=b.max_per_worker, retries=b.retries, timeout=b.timeout,
             depends=[(index[n], m) for n, m in deps.items()], tasks=chunk(frames, size)))
     if sum(len(p.tasks) for p in plans) > MAX_TASKS:
         raise BadInput(f"too many tasks: at most {MAX_TASKS} per job (use a bigger chunk)")
     return sorted(plans, key=lambda p: p.index)
+
+
+def block_tags(tags: list[str], params: dict[str, Any]) -> list[str]:
+    """A block's tags as stored: the ones asked for, plus the tag of nodes that may read
+    local paths when its parameters name any (at submit and on every later edit)."""
+    return sorted(set(tags) | ({LOCAL_PATHS_TAG} if local_paths(params) else set()))
 
 
 def _topological(spec: JobSpec, index: dict[str, int]) -> list[int]:

@@ -135,6 +135,11 @@ class JobCreated(BaseModel):
     id: int
 
 
+class TagsIn(_In):
+    tags: list[Tag] = Field(max_length=64)
+    block: str | None = Field(default=None, min_length=1, max_length=128)
+
+
 class PriorityIn(_In):
     priority: int = Field(ge=0, le=100)
 

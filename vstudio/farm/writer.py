@@ -91,12 +91,12 @@ class BatchWriter:
         together with the rest of its batch by one call into the loop."""
         op = _Op(fn, None, None, asyncio.get_running_loop())
         self._q.put(op)
-        return op.future  # type: ignore[no-any-return]
+        return op.future
 
     def group_async(self, name: str, arg: Any) -> asyncio.Future[Any]:
         op = _Op(None, name, arg, asyncio.get_running_loop())
         self._q.put(op)
-        return op.future  # type: ignore[no-any-return]
+        return op.future
 
     @staticmethod
     def _finish(settled: list[tuple[_Op, Any, bool]]) -> None:

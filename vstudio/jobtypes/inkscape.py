@@ -20,7 +20,7 @@ from vstudio.jobtypes.base import (
     TaskSpec,
     resolve_file,
 )
-from vstudio.jobtypes.synfig import _size
+from vstudio.jobtypes.synfig import size_param
 
 
 def check_links(svg: Path) -> None:
@@ -50,8 +50,8 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
     exe = shutil.which("inkscape")
     if exe is None:
         raise TaskError("inkscape is not installed (apt-get install inkscape)")
-    argv = export_argv(exe, svg, first, _size(p.get("width"), "width"),
-                       _size(p.get("height"), "height"))
+    argv = export_argv(exe, svg, first, size_param(p.get("width"), "width"),
+                       size_param(p.get("height"), "height"))
     if len(outputs) > 1:  # one export, then the same picture for the other frames
         argv = [sys.executable, "-m", "vstudio.jobtypes.inkscape", *argv, "--copies",
                 *[str(o) for f, o in outputs.items() if f != spec.start]]

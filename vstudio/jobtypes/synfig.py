@@ -18,7 +18,7 @@ from vstudio.jobtypes.base import (
 FORMATS = {"png": ".png", "exr": ".exr", "jpeg": ".jpg", "jpg": ".jpg"}
 
 
-def _size(value: object, what: str) -> int | None:
+def size_param(value: object, what: str) -> int | None:
     if value in (None, "", 0):
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 32768:
@@ -69,7 +69,7 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
     argv = [shutil.which("synfig") or "synfig", str(sif), "-t", fmt.replace("jpg", "jpeg"),
             "-o", str(target), "--sequence-separator", ".",
             "--start-time", f"{spec.start}f", "--end-time", f"{spec.end}f"]
-    w, h = _size(p.get("width"), "width"), _size(p.get("height"), "height")
+    w, h = size_param(p.get("width"), "width"), size_param(p.get("height"), "height")
     if w:
         argv += ["-w", str(w)]
     if h:

@@ -29,7 +29,7 @@ SPAN = 16 * 1024 * 1024  # at most this much per request
 def store_read_many(store: Any) -> ReadManyFn | None:
     public = getattr(store, "read_many", None)
     if public is not None:
-        return public  # type: ignore[no-any-return]
+        return public
     needed = ("_locate", "_fetch", "_open_blob")
     if not all(hasattr(store, n) for n in needed):
         return None

@@ -14,6 +14,7 @@ never committed; they become real when a file saved in them is committed.
 from __future__ import annotations
 
 import errno
+import logging
 import posixpath
 import threading
 import time
@@ -21,6 +22,8 @@ from collections.abc import Callable, Iterator
 
 from vstudio.mount.writecache import Pending, WriteCache
 from vstudio.repo.api import Entry
+
+log = logging.getLogger("vstudio.mount")
 
 Node = Entry | Pending | None
 Snapshot = list[tuple[Pending, tuple[object, ...]]]
@@ -136,7 +139,7 @@ class Overlay:
             if p.path in self.dirs:
                 raise _err(errno.EISDIR, p.path)
             if journal:
-                self.cache.log([p.record()])
+                self.cache.log([p.record()], sync=False)
             old = self.pending.get(p.path)
             self.pending[p.path] = p
             folder[name] = p
@@ -175,7 +178,7 @@ class Overlay:
             del folder[name]
             recs += self._keep_empty(posixpath.dirname(path))
             if journal:
-                self.cache.log(recs)
+                self.cache.log(recs, sync=False)
             if old is not None:
                 self._release_data(old)
             self._touch()
@@ -190,10 +193,10 @@ class Overlay:
 
     def _release_data(self, p: Pending) -> None:
         # Bytes still written to (an open handle) or uploaded are dropped by their user.
-        if p.data and p.writers == 0 and not p.frozen and p.data not in self._datas():
+        if p.data and p.writers == 0 and not p.frozen and p.data not in self.datas():
             self.cache.drop_data(p.data)
 
-    def _datas(self) -> set[str]:
+    def datas(self) -> set[str]:
         return {q.data for q in self.pending.values() if q.data}
 
     def mkdir(self, path: str) -> None:
@@ -202,7 +205,7 @@ class Overlay:
             name = posixpath.basename(path)
             if name in folder:
                 raise _err(errno.EEXIST, path)
-            self.cache.log([{"k": "D", "p": path}])
+            self.cache.log([{"k": "D", "p": path}], sync=False)
             self.local_dirs.add(path)
             self.dirs[path] = {}
             folder[name] = None
@@ -221,7 +224,7 @@ class Overlay:
             del self.dirs[path]
             del self._parent_dir(path)[posixpath.basename(path)]
             recs += self._keep_empty(posixpath.dirname(path))
-            self.cache.log(recs)
+            self.cache.log(recs, sync=False)
             self._touch()
 
     def files_under(self, folder: str) -> Iterator[tuple[str, Entry | Pending]]:
@@ -285,7 +288,7 @@ class Overlay:
         recs += self._keep_empty(posixpath.dirname(src))
         moved = self._moved(node, dst)
         recs.append(moved.record())
-        self.cache.log(recs)
+        self.cache.log(recs, sync=False)
         self.put(moved, journal=False)
 
     def _move_folder(self, src: str, dst: str) -> None:
@@ -310,7 +313,7 @@ class Overlay:
             self.local_dirs.add(parent)  # the folder it left stays, as POSIX says
             recs.append({"k": "D", "p": parent})
             self._rebuild()
-        self.cache.log(recs)
+        self.cache.log(recs, sync=False)
         self._touch()
 
     # -- committing --------------------------------------------------------------------
@@ -345,8 +348,12 @@ class Overlay:
                             if not (v.gone and v.base is None)}
             self.base_rev, self.base = rev, files
             self._rebuild()
-            self.cache.compact(self.pending, self.local_dirs)
-            live = self._datas()
+            try:
+                self.cache.compact(self.pending, self.local_dirs)
+            except OSError as e:  # the old journal only replays what is committed already
+                log.error("could not rewrite the write cache's journal: %s", e)
+                return
+            live = self.datas()
             for p, _key in snap:  # bytes nothing pending refers to any more
                 if p.data and not p.writers and p.data not in live:
                     self.cache.drop_data(p.data)

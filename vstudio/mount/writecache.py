@@ -6,8 +6,10 @@ Layout of one cache folder (one per project, user and server)::
     journal     JSON lines, one per change of the pending state, replayed at start
     lock        held (flock) by the serving process: two mounts never share a cache
 
-A change is *acknowledged* when ``close()`` or ``fsync()`` of the file returns, and the mount
-answers those only after the file's bytes and its journal line are on disk (fdatasync).
+A file's new content is *acknowledged* when ``close()`` or ``fsync()`` of it returns, and
+the mount answers those only after the bytes and the journal line are on disk (fdatasync).
+Renames, removals, folders and attributes are journaled at once (a killed mount keeps
+them) and are on disk after the next such close, or an ``fsync`` of a folder, as POSIX asks.
 After a crash the next mount replays the journal and commits what it holds; a file that was
 open for writing and never closed keeps its previous, acknowledged state.
 
@@ -163,6 +165,11 @@ class WriteCache:
             os.write(self._journal, line)
             if sync:
                 os.fdatasync(self._journal)
+
+    def sync(self) -> None:
+        """Make every journal line written so far durable."""
+        with self._lock:
+            os.fdatasync(self._journal)
 
     def replay(self) -> tuple[dict[str, Pending], set[str]]:
         """The pending changes and local folders the journal describes."""

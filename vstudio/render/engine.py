@@ -7,6 +7,7 @@ under its render key, and assembles every target's output beside the sources.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -21,12 +22,14 @@ from vstudio.errors import BadInput, VStudioError
 from vstudio.render import media, outputs, reads, writer
 from vstudio.render.graph import Graph, build
 from vstudio.render.keys import KeyMaker
-from vstudio.render.layout import Output
+from vstudio.render.layout import Output, files_of
 from vstudio.render.project import DEFAULTS, RENDER_DIR, Profile, Project, find_root
 from vstudio.render.runner import WarmPool, chunks, run_chunk, task_for
 from vstudio.render.statcache import FileCache
 from vstudio.render.writer import Writer
 from vstudio.store.api import ObjectStore
+
+CACHED = "an output for this render key is in the studio's store"
 
 
 @dataclass
@@ -135,7 +138,7 @@ class ProjectRender:
         manifest = None if self.force else outputs.lookup(self.store, key)
         if manifest is not None:
             item.status, item.manifest = "cached", manifest
-            item.reason = "an output for this render key is in the studio's store"
+            item.reason = CACHED
         elif self.force:
             item.reason = "--force"
         else:
@@ -198,7 +201,9 @@ class ProjectRender:
         assert item.manifest is not None
         tag = item.key + "".join(f"|{o.kind}:{o.pattern}:{o.read}" for o in item.outs)
         dests = [self.project.root / o.path for o in item.outs]
-        if all(self.cache.assembled.get(str(d)) == tag and d.exists() for d in dests):
+        whole = all(os.path.exists(self.project.root / rel)  # a frame deleted: put back
+                    for o in item.outs for rel in files_of(o, item.frame_list))
+        if whole and all(self.cache.assembled.get(str(d)) == tag for d in dests):
             if self.cache.last.get(f"{item.profile}:{item.file}") != item.inputs:
                 self._remember(item)
             return
@@ -395,12 +400,33 @@ class ProjectRender:
         if item.status == "rendered":
             self.log(f"rendered {item.file} -> {item.output} ({item.seconds:.1f} s)")
 
-    def _check_blank(self, item: Item) -> None:
+    def judge_stored(self, item: Item) -> None:
+        """The empty-output check for a render made elsewhere (the farm): its frames are
+        read back from the store until one is not empty (mostly the first)."""
+        assert item.manifest is not None
+        frames = sorted((int(f), str(oid)) for f, oid in item.manifest["frames"])
+        with tempfile.TemporaryDirectory(prefix="vstudio-blank-") as tmp:
+            for f, oid in frames:
+                path = Path(tmp) / f"{f}.png"
+                try:
+                    self.store.get_file(oid, path)
+                except (OSError, VStudioError):
+                    return  # not judged; assembling it has already said what is wrong
+                if not media.png_blank(path):
+                    item.blank = False
+                    return
+        item.blank = bool(frames)
+        if item.blank:
+            self._check_blank(item, whole=True)
+
+    def _check_blank(self, item: Item, whole: bool = False) -> None:
         """Loudly warn when every frame came out empty although what it reads is not."""
-        if not item.blank or len(item.saved) < len(item.frame_list):
+        if not item.blank or (not whole and len(item.saved) < len(item.frame_list)):
             return
         by_file = {i.file: i for i in self.items}
-        inputs = [d for d in item.deps if d in by_file and not by_file[d].blank] + [
+        # a render taken from the cache was not looked at: it counts as not empty
+        inputs = [d for d in item.deps if d in by_file and (
+            by_file[d].status == "cached" or not by_file[d].blank)] + [
             f for f in self.graph.nodes[item.file].file_deps if not f.endswith(".blend")]
         if inputs:
             item.warning = (f"every frame of {item.file} is empty (all pixels 0: fully "

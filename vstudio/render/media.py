@@ -1,7 +1,8 @@
 """Media steps around rendered frames: video encodes, an edit's sound mixdown, blank frames.
 
 Videos other files read are lossless (``libx264rgb -qp 0``: the exact RGB of every frame at
-its exact size, odd sizes included); delivery encodes are H.264 at ``crf`` (yuv420p, or
+its exact size, odd sizes included; in RenderChan projects ``libx264 -qp 0`` in yuv444p,
+what RenderChan's Blender writes); delivery encodes are H.264 at ``crf`` (yuv420p, or
 yuv444p when the size is odd, never cropped). Sound goes in as AAC, as RenderChan does.
 """
 
@@ -63,6 +64,8 @@ def encode(frames: list[Path], fps: float, out: Path, codec: str = "lossless",
             argv += ["-i", str(audio)]
         if codec == "lossless":
             argv += ["-c:v", "libx264rgb", "-qp", "0", "-preset", "veryfast", "-pix_fmt", "rgb24"]
+        elif codec == "lossless-yuv":  # Blender's lossless H.264 (RenderChan's videos)
+            argv += ["-c:v", "libx264", "-qp", "0", "-preset", "veryfast", "-pix_fmt", "yuv444p"]
         else:
             w, h = png_size(frames[0]) if frames else (2, 2)
             pix = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"

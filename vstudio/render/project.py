@@ -55,8 +55,12 @@ KNOWN: dict[str, tuple[type, ...]] = {
     "format": (str,), "chunk": (int,), "denoise": (bool,), "resolution": (int, float),
     "samples": (int,), "width": (int,), "height": (int,), "engine": (str,),
     "start": (int,), "end": (int,), "single": (int,), "fps": (int, float),
-    "audio_rate": (int,), "own_size": (bool,), "codec": (str,), "crf": (int,)}
-CODECS = ("lossless", "h264")
+    "audio_rate": (int,), "own_size": (bool,), "codec": (str,), "crf": (int,),
+    "color_mode": (str,)}
+# lossless: the exact RGB (libx264rgb); lossless-yuv: lossless H.264 in YUV 4:4:4, what
+# Blender's lossless H.264 writes (RenderChan's videos); h264: a delivery encode at crf
+CODECS = ("lossless", "lossless-yuv", "h264")
+COLOR_MODES = ("RGB", "RGBA", "BW")
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,7 @@ class Project:
         merged: dict[str, Any] = dict(DEFAULTS)
         merged.update(self._renderchan(name, rel))
         if self.renderchan:
-            merged["codec"] = "lossless"  # RenderChan's videos are lossless
+            merged["codec"] = "lossless-yuv"  # as RenderChan's Blender writes its videos
         render = {k: v for k, v in self.config.get("render", {}).items() if k != "profile"}
         layers: list[tuple[str, dict[str, Any]]] = [("[render]", render)]
         if name != "default":
@@ -180,6 +184,10 @@ class Project:
             for k, v in table.items():
                 _check(label, k, v)
                 merged[k] = v
+        if self.renderchan and rel.endswith(".blend") and "color_mode" not in merged:
+            # RenderChan's render script: RGBA frames, RGB videos (Blender puts what is
+            # transparent over black)
+            merged["color_mode"] = "RGB" if merged.get("format") in VIDEO else "RGBA"
         return Profile(name, merged,
                        is_default=self.renderchan or name == self.default_profile)
 
@@ -225,6 +233,9 @@ def _check(label: str, key: str, value: Any) -> None:
         raise BadInput(f"{label}: '{key}' must be {types[0].__name__}, not {value!r}")
     if key == "format" and value not in FORMATS:
         raise BadInput(f"{label}: format must be one of {', '.join(FORMATS)}, not {value!r}")
+    if key == "color_mode" and value not in COLOR_MODES:
+        raise BadInput(f"{label}: color_mode must be one of {', '.join(COLOR_MODES)}, "
+                       f"not {value!r}")
     if key == "codec" and value not in CODECS:
         raise BadInput(f"{label}: codec must be one of {', '.join(CODECS)}, not {value!r}")
     if key in ("resolution", "samples", "chunk", "width", "height", "fps",

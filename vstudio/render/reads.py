@@ -158,9 +158,11 @@ def missing_now(job: ProjectRender, item: Item, chunk: list[int]) -> str:
 def video_spec(item: Item, out: Output) -> dict[str, Any]:
     """How ``out`` is encoded: lossless when another file reads it, else the profile's."""
     s = item.profile_obj.settings if item.profile_obj else {}
-    codec = "lossless" if out.read else str(s.get("codec", "h264"))
+    codec = str(s.get("codec", "h264"))
+    if out.read and not codec.startswith("lossless"):
+        codec = "lossless"
     return {"container": out.container, "codec": codec,
-            "crf": None if codec == "lossless" else s.get("crf"),
+            "crf": None if codec.startswith("lossless") else s.get("crf"),
             "audio_rate": int(s.get("audio_rate", 48000))}
 
 
@@ -173,7 +175,7 @@ def reads_video(job: ProjectRender, item: Item, dep: str) -> bool:
 def cached_inputs(job: ProjectRender, item: Item) -> dict[str, str]:
     """Renders of finished files that ``item`` reads, where it reads them: path -> id
     (a farm task gets them as inputs)."""
-    from vstudio.render.writer import video_of
+    from vstudio.render.writer import list_text, video_of
 
     by_file = {i.file: i for i in job.items}
     out: dict[str, str] = {}
@@ -193,12 +195,11 @@ def cached_inputs(job: ProjectRender, item: Item) -> dict[str, str]:
         elif r.output.kind == "single":
             one = r.output.single if r.output.single in frames else min(frames)
             out[r.path] = frames[one]
-        elif r.output.kind == "frames":
+        else:  # frames, or a list of them: the list goes with its frames
             for f, oid in frames.items():
                 out[r.output.frame_file(f)] = oid
-        else:
-            raise BadInput(f"{item.file} reads {r.path}: image lists are not sent to the "
-                           "farm yet; render it locally")
+            if r.output.kind == "list":
+                out[r.path] = job.store.put_bytes(list_text(d.manifest, r.output).encode())
     return out
 
 

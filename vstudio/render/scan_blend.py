@@ -36,7 +36,7 @@ def _blend_file_class() -> Any:
         import blake3
         from blender_asset_tracer import blendfile
 
-        class SharedDNABlendFile(blendfile.BlendFile):  # type: ignore[misc]
+        class SharedDNABlendFile(blendfile.BlendFile):
             def decode_structs(self, block: Any) -> None:
                 data = self.fileobj.read(block.size)
                 key = (self.header.pointer_size, self.header.endian,

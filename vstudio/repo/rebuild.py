@@ -4,6 +4,10 @@ Reads the refs ``projects/<name>/revs/<n>`` (commit JSON), ``projects/<name>/tag
 ``projects/<name>/lock-rules`` and ``projects/<name>/locks/<hash>`` (one per lock).
 Projects missing from the catalog are created. Locks recorded in the bucket are restored
 where the catalog has none on that path; locks the catalog holds already are kept.
+
+The bucket holds no users, tokens, sessions, project rights, trust or settings, and no
+farm state, so those cannot come back from it: the report says so (``not_restored``) and
+how many users the catalog still has, so nobody takes a rebuilt catalog for a full one.
 """
 
 from __future__ import annotations
@@ -58,7 +62,24 @@ def _locks(studio: Studio, project: str) -> list[rs.LockRow]:
     return sorted(out.values(), key=lambda lk: lk.path)
 
 
+RESTORED = ("projects", "revisions with their changed paths and properties", "tags",
+            "lock rules", "locks")
+NOT_RESTORED = ("users", "tokens and sessions", "project rights (grant)",
+                "project trust (recreated projects are untrusted) and settings",
+                "farm jobs, tasks, workers and their logs")
+REDO = ("kept where the catalog still has them; otherwise restore a database backup, or "
+        "redo them: vstudio user add NAME --role ROLE, vstudio project grant, "
+        "vstudio project trust, and submit the jobs again")
+
+
 def rebuild(studio: Studio) -> dict[str, Any]:
+    report = _rebuild_projects(studio)
+    report.update(restored=list(RESTORED), not_restored=list(NOT_RESTORED), redo=REDO,
+                  users=len(accounts.list_users(studio.engine)))
+    return report
+
+
+def _rebuild_projects(studio: Studio) -> dict[str, Any]:
     store = studio.store
     names = sorted({r.split("/")[1] for r in store.list_refs("projects/")
                     if r.count("/") >= 2})

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from vstudio.catalog import accounts
 from vstudio.catalog import repo_store as rs
-from vstudio.errors import BadInput, Conflict, NotFound, PermissionDenied
+from vstudio.errors import BadInput, Conflict, NotFound
 from vstudio.repo import paths as P
 from vstudio.repo import trees
 from vstudio.repo.api import CommitInfo, Entry, LockInfo
@@ -309,10 +309,6 @@ class RepoService:
         for path in mine:
             self._forget_lock(project, path)
 
-    def check_right(self, project: str, user: accounts.User, right: str) -> None:
-        accounts.require(self.studio.engine, self.project(project), user, right)
-
-
 def commit_object(project: str, rev: int, parent: str | None, tree_oid: str, author: str,
                   when: float, message: str, changed: Iterable[str],
                   entries: dict[str, Entry | None], created: list[str],
@@ -354,8 +350,3 @@ def lock_ref(project: str, path: str) -> str:
     import hashlib
 
     return f"projects/{project}/locks/{hashlib.sha256(path.encode()).hexdigest()[:32]}"
-
-
-def require_owner_or_admin(user: accounts.User, owner: str) -> None:
-    if user.name != owner and not user.is_admin:
-        raise PermissionDenied(f"only {owner} or an admin may do this")

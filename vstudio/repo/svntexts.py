@@ -60,7 +60,7 @@ class Texts:
         sha1 = rec.get("Text-content-sha1") or None
         if sha1 in self.seen:
             content.drain()
-            return self.seen[sha1]  # type: ignore[index]
+            return self.seen[sha1]
         delta = rec.get("Text-delta") == "true"
         if not delta and content.left <= SMALL_TEXT:
             data = content.read()

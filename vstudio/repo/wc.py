@@ -393,8 +393,3 @@ def read_meta(root: Path) -> dict[str, object]:
     if not isinstance(data, dict):
         raise NotAWorkingCopy(f"{root}: bad working copy metadata")
     return data
-
-
-def is_empty_dir(p: Path) -> bool:
-    return p.is_dir() and not any(p.iterdir())
-

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from vstudio.store import format as fmt
 from vstudio.store.index import pack_object
 from vstudio.store.objects import COALESCE, PREFETCH, _PackGone
+from vstudio.store.reads import follows
 
 if TYPE_CHECKING:
     from vstudio.store.objects import Store
@@ -40,15 +41,12 @@ def prefetched(store: Store, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
             return
         fetching -= 1
         try:
-            data = payload.result()
+            plains = payload.result()
         except _PackGone:
             for _, e in item:
                 yield store.blob(e.key)
             return
-        base = item[0][1].offset
-        for pack, e in item:
-            start = e.offset - base
-            yield store._open_blob(pack, e, data[start:start + e.length])
+        yield from plains
 
     for ent in entries:
         if ent.type == fmt.E_INLINE:
@@ -59,7 +57,7 @@ def prefetched(store: Store, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
             pack, e = store._locate(ent.id)
             if run:
                 rp, prev = run[-1]
-                if (rp != pack or e.offset != prev.offset + prev.length
+                if (rp != pack or not follows(prev, e)
                         or e.offset + e.length - run[0][1].offset > COALESCE):
                     close()
             run.append((pack, e))
@@ -70,9 +68,16 @@ def prefetched(store: Store, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
     while window:
         yield from emit()
 
-def _fetch_run(store: Store, run: list[tuple[str, fmt.IndexEntry]]) -> bytes:
+def _fetch_run(store: Store, run: list[tuple[str, fmt.IndexEntry]]) -> list[bytes]:
+    """The run's blobs, opened and checked here in a reader thread: decompression and
+    hashing release the GIL, so a file streams out on both cores."""
     first, last = run[0][1], run[-1][1]
-    return store._fetch(run[0][0], first.offset, last.offset + last.length - first.offset)
+    data = store._fetch(run[0][0], first.offset, last.offset + last.length - first.offset)
+    out = []
+    for pack, e in run:
+        start = e.offset - first.offset
+        out.append(store._open_blob(pack, e, data[start:start + e.length]))
+    return out
 
 
 def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | None:
@@ -97,8 +102,8 @@ def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | N
         base = run[0].offset
         parts.append({"pack": run_pack, "offset": base,
                       "length": run[-1].offset + run[-1].length - base,
-                      "blobs": [[e.key.hex(), e.offset - base, e.length, e.raw_length]
-                                for e in run]})
+                      "blobs": [[e.key.hex(), e.offset - base, e.length, e.raw_length,
+                                 *([e.inner] if e.in_frame else [])] for e in run]})
         run.clear()
 
     for ent in entries:
@@ -108,7 +113,9 @@ def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | N
             parts.append({"inline": base64.b64encode(ent.data).decode()})
             continue
         pack, e = store._locate(ent.id)
-        if run and (pack != run_pack or e.offset != run[-1].offset + run[-1].length
+        if e.is_delta:  # a patch needs its base: the server reads it
+            return None
+        if run and (pack != run_pack or not follows(run[-1], e)
                     or e.offset + e.length - run[0].offset > COALESCE):
             close()
         if pack not in urls:

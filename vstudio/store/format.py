@@ -19,6 +19,12 @@ CHUNK = 0
 RECIPE = 1
 SEGMENT = 2
 FILE_FLAG = 0x80
+# A chunk compressed together with its neighbours: ``offset``/``length`` are the shared
+# frame's, ``inner`` is where the chunk starts in the frame's plain bytes.
+IN_FRAME = 0x40
+# A chunk stored as a zstd patch against another chunk (``base``), ``depth`` deltas deep.
+DELTA = 0x20
+KIND_MASK = 0x1F
 
 # Recipe entry types.
 E_CHUNK = 0
@@ -26,11 +32,15 @@ E_SEGMENT = 1
 E_INLINE = 2
 
 INDEX_MAGIC = b"VSI1"
+INDEX_MAGIC_2 = b"VSI2"  # entries may carry IN_FRAME / DELTA extras
+FRAME_AAD = b"vstudio-frame"  # members are checked by their own hashes after opening
 RECIPE_MAGIC = b"VSR1"
 SEGMENT_MAGIC = b"VSS1"
 
 _ENTRY = struct.Struct("<32sBBIII")
 _RECIPE_EXTRA = struct.Struct("<32sQ")
+_FRAME_EXTRA = struct.Struct("<I")
+_DELTA_EXTRA = struct.Struct("<32sB")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +55,34 @@ class IndexEntry:
     raw_length: int
     check: bytes = b""  # recipes only: BLAKE3 of the recipe's own bytes
     file_size: int = 0  # recipes only: the size of the file it rebuilds
+    inner: int = 0  # IN_FRAME only: the chunk's offset in its frame's plain bytes
+    base: bytes = b""  # DELTA only: the chunk this one is a patch against
+    depth: int = 0  # DELTA only: deltas to apply to read it (1 = its base is whole)
 
     @property
     def base_kind(self) -> int:
-        return self.kind & 0x7F
+        return self.kind & KIND_MASK
+
+    @property
+    def in_frame(self) -> bool:
+        return bool(self.kind & IN_FRAME)
+
+    @property
+    def is_delta(self) -> bool:
+        return bool(self.kind & DELTA)
+
+    @property
+    def aad(self) -> bytes:
+        """What the sealed bytes were authenticated with (see ``codec``)."""
+        return FRAME_AAD if self.in_frame else self.key
 
 
 def encode_index(entries: list[IndexEntry]) -> bytes:
     names = sorted({e.chunker for e in entries})
     pos = {n: i for i, n in enumerate(names)}
-    out = bytearray(INDEX_MAGIC)
+    extended = any(e.kind & (IN_FRAME | DELTA) for e in entries)
+    # Version 1 when no entry needs the extras, so such stores stay readable by older builds.
+    out = bytearray(INDEX_MAGIC_2 if extended else INDEX_MAGIC)
     out += struct.pack("<H", len(names))
     for n in names:
         raw = n.encode()
@@ -64,13 +92,18 @@ def encode_index(entries: list[IndexEntry]) -> bytes:
         out += _ENTRY.pack(e.key, e.kind, pos[e.chunker], e.offset, e.length, e.raw_length)
         if e.base_kind == RECIPE:
             out += _RECIPE_EXTRA.pack(e.check, e.file_size)
+        if e.kind & IN_FRAME:
+            out += _FRAME_EXTRA.pack(e.inner)
+        if e.kind & DELTA:
+            out += _DELTA_EXTRA.pack(e.base, e.depth)
     return bytes(out)
 
 
 def decode_index(data: bytes, what: str) -> list[IndexEntry]:
     try:
-        if data[:4] != INDEX_MAGIC:
+        if data[:4] not in (INDEX_MAGIC, INDEX_MAGIC_2):
             raise ValueError("bad magic")
+        extended = data[:4] == INDEX_MAGIC_2
         (n_names,) = struct.unpack_from("<H", data, 4)
         pos = 6
         names = []
@@ -84,11 +117,20 @@ def decode_index(data: bytes, what: str) -> list[IndexEntry]:
         for _ in range(count):
             key, kind, ci, off, ln, raw = _ENTRY.unpack_from(data, pos)
             pos += _ENTRY.size
-            check, fsize = b"", 0
-            if kind & 0x7F == RECIPE:
+            check, fsize, inner, base, depth = b"", 0, 0, b"", 0
+            if not extended and kind & (IN_FRAME | DELTA):
+                raise ValueError(f"kind {kind} in a version 1 index")
+            if kind & KIND_MASK == RECIPE:
                 check, fsize = _RECIPE_EXTRA.unpack_from(data, pos)
                 pos += _RECIPE_EXTRA.size
-            out.append(IndexEntry(key, kind, names[ci], off, ln, raw, check, fsize))
+            if kind & IN_FRAME:
+                (inner,) = _FRAME_EXTRA.unpack_from(data, pos)
+                pos += _FRAME_EXTRA.size
+            if kind & DELTA:
+                base, depth = _DELTA_EXTRA.unpack_from(data, pos)
+                pos += _DELTA_EXTRA.size
+            out.append(IndexEntry(key, kind, names[ci], off, ln, raw, check, fsize, inner,
+                                  base, depth))
         if pos != len(data):
             raise ValueError("trailing bytes")
         return out

@@ -39,6 +39,7 @@ from vstudio.store.index import INDEX_PREFIX, PACK_PREFIX, index_object, pack_ob
 
 if TYPE_CHECKING:
     from vstudio.store.objects import Store
+    from vstudio.store.writer import Writer
 
 WRITERS = "writers/"
 DOOMED = "gc/doomed"  # the single object of stores written before generations
@@ -121,7 +122,10 @@ def stats(store: Store) -> dict[str, Any]:
 
 
 def _children(store: Store, key: bytes, e: fmt.IndexEntry) -> Iterator[bytes]:
-    """Blobs a recipe or segment uses, plus ids named in a transform's parameters."""
+    """Blobs a recipe or segment uses, plus ids named in a transform's parameters, and
+    the base of a delta chunk (gc must keep a base while any patch against it lives)."""
+    if e.is_delta:
+        yield e.base
     if e.base_kind == fmt.RECIPE:
         r = fmt.decode_recipe(store.blob(key), f"recipe of {key.hex()}")
         entries = r.entries
@@ -306,12 +310,12 @@ def _compact_small(store: Store, pack_age: dict[str, float], grace: float,
     with store.writer() as w:
         for pack in small:
             data = store.backend.get(pack_object(pack))
-            for e in store.index.packs[pack]:
+
+            def keep(e: fmt.IndexEntry, pack: str = pack) -> bool:
                 home = store.index.get(e.key)
-                if e.key in deletable or e.key in w._written or (home and home[0] != pack):
-                    continue
-                w._append(e.key, e.kind, e.chunker, e.raw_length,
-                          data[e.offset:e.offset + e.length], e.check, e.file_size)
+                return not (e.key in deletable or (home and home[0] != pack))
+
+            copy_blobs(w, data, [e for e in store.index.packs[pack] if keep(e)])
     for pack in small:
         for e in store.index.packs.get(pack, []):
             if e.key in deletable:
@@ -345,15 +349,21 @@ def move_blobs(store: Store, pack: str, data: bytes,
     """Copy the blobs of ``pack`` (its bytes: ``data``) that ``keep`` accepts into a new
     pack, then delete the old pack and its index."""
     with store.writer() as w:
-        for e in store.index.packs.get(pack, []):
-            if keep(e) and e.key not in w._written:
-                # Sealed bytes move as they are: their associated data is the blob's id.
-                w._append(e.key, e.kind, e.chunker, e.raw_length,
-                          data[e.offset:e.offset + e.length], e.check, e.file_size)
+        copy_blobs(w, data, [e for e in store.index.packs.get(pack, []) if keep(e)])
     # The copies are indexed now; the old index goes first, then the pack.
     store.backend.delete(index_object(pack))
     store.backend.delete(pack_object(pack))
     store.index.remove_packs([pack])
+
+
+def copy_blobs(w: Writer, data: bytes, entries: list[fmt.IndexEntry]) -> None:
+    """Copy sealed blobs as they are (their associated data is the blob's id, or the
+    frame's): the chunks of one frame share its bytes, so a frame is copied once."""
+    by_blob: dict[int, list[fmt.IndexEntry]] = {}
+    for e in entries:
+        by_blob.setdefault(e.offset, []).append(e)
+    for offset, group in by_blob.items():
+        w.copy_stored(group, data[offset:offset + group[0].length])
 
 
 def _size(store: Store, pack: str) -> int:

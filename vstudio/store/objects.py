@@ -21,7 +21,7 @@ from vstudio.store.chunking import transform
 from vstudio.store.codec import Codec
 from vstudio.store.download import write_file
 from vstudio.store.index import Index, pack_object
-from vstudio.store.reads import Rebuilt, Recent, read_many
+from vstudio.store.reads import Frames, Rebuilt, Recent, follows, read_many
 from vstudio.store.writer import Writer
 
 REF_PREFIX = "refs/"
@@ -95,6 +95,7 @@ class Store:
         self._meta: OrderedDict[bytes, Any] = OrderedDict()
         self._meta_lock = threading.Lock()
         self.rebuilt = Rebuilt(self, rebuilt_dir)
+        self.frames = Frames()  # plain bytes of the last frames read (store/reads.py)
         self.recent = Recent()  # chunks clients just uploaded (store/reads.py)
         self.sync_gc(force=True, reindex=True)
 
@@ -176,15 +177,38 @@ class Store:
         return hit
 
     def _open_blob(self, pack: str, e: fmt.IndexEntry, stored: bytes) -> bytes:
+        """A blob's plain bytes from its stored bytes (for a framed chunk: the frame's),
+        checked against its hash."""
         what = f"object {e.key.hex()} in pack {pack}"
         if len(stored) != e.length:
             raise CorruptObject(f"{what} is truncated: run 'vstudio store check'")
-        plain = self.codec.open(e.key, stored, what)
+        if e.in_frame:
+            frame = self.frames.get(pack, e.offset, lambda: self.codec.open(
+                fmt.FRAME_AAD, stored, f"frame at {e.offset} of pack {pack}"))
+            plain = frame[e.inner:e.inner + e.raw_length]
+        else:
+            plain = self.codec.open(e.key, stored, what)
+        if e.is_delta:
+            plain = self._undelta(e, plain, what)
         want = e.check if e.base_kind == fmt.RECIPE else e.key
         if len(plain) != e.raw_length or blake3.blake3(plain).digest() != want:
             raise CorruptObject(f"{what} is corrupt (it does not match its hash): "
                                 "run 'vstudio store check'")
         return plain
+
+    def _undelta(self, e: fmt.IndexEntry, patch: bytes, what: str) -> bytes:
+        from vstudio.store.delta import DeltaError, decompress
+
+        try:
+            base = self.blob(e.base)  # at most ``depth`` more of these (writer bounds it)
+        except ObjectMissing:
+            raise CorruptObject(f"{what} is a delta against {e.base.hex()}, which is "
+                                "missing: run 'vstudio store check'") from None
+        try:
+            return decompress(patch, base, e.raw_length)
+        except DeltaError as err:
+            raise CorruptObject(f"{what} does not apply to its base ({err.message}): "
+                                "run 'vstudio store check'") from None
 
     def _fetch(self, pack: str, offset: int, length: int) -> bytes:
         try:
@@ -233,7 +257,7 @@ class Store:
             pack, e = self._locate(key)
             if run:
                 rp, re_ = run[-1]
-                if (rp != pack or e.offset != re_.offset + re_.length
+                if (rp != pack or not follows(re_, e)
                         or e.offset + e.length - run[0][1].offset > COALESCE):
                     yield from flush()
             run.append((pack, e))

@@ -7,6 +7,8 @@
   small ones in memory when the store has no cache folder.
 - ``read_many``: small files of one commit sit side by side in a pack, so one ranged
   request carries dozens of them (the mount lists a folder and reads them all).
+- ``Frames``: neighbouring chunks compressed together share one frame; reading them in
+  order opens the frame once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import struct
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +35,7 @@ MEMORY_LIMIT = 64 << 20  # without a cache folder: rebuilt files kept in memory
 GAP = 512 * 1024  # read across holes up to this size rather than make another request
 SPAN = 16 << 20  # at most this much per ranged request
 SMALL_FILE = 4 << 20
+FRAMES_KEPT = 8  # opened frames kept (at most ~4 MiB each): readers in a few threads
 RECENT_LIMIT = 128 << 20  # read_many rebuilds transformed or segmented files up to this size
 
 
@@ -124,6 +127,38 @@ class Rebuilt:
             if p != keep and not p.name.startswith("."):
                 p.unlink(missing_ok=True)
                 total -= size
+
+
+class Frames:
+    """Plain bytes of recently opened frames, by (pack, offset): a frame's chunks are
+    usually read one after the other, and each would otherwise decompress it again."""
+
+    def __init__(self, kept: int = FRAMES_KEPT) -> None:
+        self.kept = kept
+        self._items: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, pack: str, offset: int, load: Callable[[], bytes]) -> bytes:
+        if pack.startswith("("):  # a pack being written: offsets are not final names
+            return load()
+        with self._lock:
+            hit = self._items.get((pack, offset))
+            if hit is not None:
+                self._items.move_to_end((pack, offset))
+                return hit
+        data = load()
+        with self._lock:
+            self._items[(pack, offset)] = data
+            while len(self._items) > self.kept:
+                self._items.popitem(last=False)
+        return data
+
+
+def follows(prev: fmt.IndexEntry, e: fmt.IndexEntry) -> bool:
+    """Whether ``e`` is stored right after ``prev`` (or in the same frame), so both come
+    with one ranged read."""
+    return e.offset == prev.offset + prev.length or (
+        e.in_frame and prev.in_frame and e.offset == prev.offset)
 
 
 class Recent:

@@ -32,7 +32,9 @@ from vstudio.store.chunking import (
     pick_chunker,
     transform,
 )
+from vstudio.store.delta import TRANSFORM as DELTA_TRANSFORM
 from vstudio.store.index import index_aad, index_object, pack_object
+from vstudio.store.sealing import BatchSealer, Blob, DeltaPlan, Sealed
 from vstudio.store.verify import StreamCheck
 
 if TYPE_CHECKING:
@@ -52,7 +54,10 @@ PACK_TARGET = 16 << 20
 SEGMENT_OVER = 128
 SEGMENT_MASK = 63  # about 64 chunks per segment
 SEGMENT_MIN, SEGMENT_MAX = 8, 512
-BATCH_BYTES = 1 << 20  # pieces hashed and sealed together in a worker thread
+# Pieces hashed and sealed together in a worker thread; the new chunks of a batch are
+# compressed as one frame (store/sealing.py): 4 MiB frames cost a quarter less than 1 MiB
+# ones on .blend bodies, and a random read decompresses at most one frame.
+BATCH_BYTES = 4 << 20
 IN_FLIGHT = 4  # batches being sealed at once
 
 
@@ -66,13 +71,15 @@ class Writer:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._parts: list[bytes] = []  # sealed blobs of the pack being filled
-        self._pending: dict[bytes, int] = {}  # their keys -> position in _parts/_entries
+        self._pending: dict[bytes, int] = {}  # their keys -> position in _entries
+        self._part_of: list[int] = []  # per entry of _entries: its position in _parts
         self._size = 0
         self._entries: list[fmt.IndexEntry] = []
         self._written: dict[bytes, int] = {}  # blobs of this batch -> kind
         self._uploads: list[Future[None]] = []
-        self._sealing: deque[tuple[list[Piece], str, Future[list[tuple[bytes, bytes | None]]]]] \
-            = deque()
+        self._sealing: deque[tuple[list[Piece], str, Future[Sealed]]] = deque()
+        self._plan: DeltaPlan | None = None  # the previous version of the file being put
+        self._offset = 0  # where the next batch starts in the file's stream
         self._file_entries: list[fmt.Entry] = []
         self.closed = False
         # Repair mode (``store repair``): a stored copy is read and checked before it is
@@ -99,14 +106,18 @@ class Writer:
         except PermissionError:
             raise BadInput(f"{path} is not readable (permission denied)") from None
         progress.start(size, path.name)
+        self._plan = DeltaPlan.of(self.store, previous) if previous else None
         try:
             for split, name in self._plugin_splits(path, previous):
+                if split.transform == DELTA_TRANSFORM:
+                    self._plan = None  # its pieces are one whole-file patch
                 oid = self._try_split(path, split, name, size, progress)
                 if oid is not None:
                     return oid
             with open(path, "rb", buffering=0) as f:
                 return self._put_fastcdc(f, progress, size)
         finally:
+            self._plan = None
             progress.done()
 
     def put_bytes(self, data: bytes) -> str:
@@ -119,15 +130,28 @@ class Writer:
 
     def put_chunks(self, items: Iterable[tuple[bytes, bytes]], chunker: str = "fastcdc") -> int:
         """Store chunks a client sent, each checked against its id; returns how many were new."""
-        new = 0
+        group: list[tuple[bytes, bytes]] = []
+        seen: set[bytes] = set()
+        size = new = 0
         for key, data in items:
             if _digest(data) != key:
                 raise BadInput(f"chunk {key.hex()} does not match its id")
             self.store.recent.put(key, data)  # the recipe's check reads it from memory
-            if not self._exists(key):
-                self._add_blob(key, fmt.CHUNK, data, chunker)
+            if key not in seen and not self._exists(key):
+                seen.add(key)
+                group.append((key, data))  # neighbours of one file: compressed together
+                size += len(data)
                 new += 1
+                if size >= BATCH_BYTES:
+                    self._put_group(group, chunker)
+                    group, size = [], 0
+        self._put_group(group, chunker)
         return new
+
+    def _put_group(self, group: list[tuple[bytes, bytes]], chunker: str) -> None:
+        self._drain()
+        for blob in BatchSealer(self.store, self._exists).group(group):
+            self._append_blob(blob, chunker)
 
     def _raw_length(self, key: bytes) -> int:
         pos = self._pending.get(key)
@@ -252,6 +276,7 @@ class Writer:
                       progress: Progress) -> tuple[list[fmt.Entry], int]:
         """Store pieces: chunk ids and sealing run in threads, ~1 MiB of pieces at a time."""
         self._file_entries = []
+        self._offset = 0
         batch: list[Piece] = []
         nbytes = size = 0
         for piece in pieces:
@@ -267,7 +292,7 @@ class Writer:
         if batch:
             if not self._sealing:  # a small file: a thread hand-off would cost more
                 self._sealing.append((batch, chunker, _done(self._seal_batch(
-                    [None if p.inline else p.data for p in batch]))))
+                    *self._batch_args(batch)))))
             else:
                 self._submit(batch, chunker)
             progress.advance(nbytes)
@@ -276,53 +301,73 @@ class Writer:
         entries, self._file_entries = self._file_entries, []
         return entries, size
 
+    def _batch_args(self, batch: list[Piece]) -> tuple[list[bytes | None], list[int]]:
+        offsets = []
+        for p in batch:
+            offsets.append(self._offset)
+            self._offset += len(p.data)
+        return [None if p.inline else p.data for p in batch], offsets
+
     def _submit(self, batch: list[Piece], chunker: str) -> None:
-        fut = self.store.pool.submit(self._seal_batch, [None if p.inline else p.data
-                                                        for p in batch])
+        fut = self.store.pool.submit(self._seal_batch, *self._batch_args(batch))
         self._sealing.append((batch, chunker, fut))
         if len(self._sealing) >= IN_FLIGHT:
             self._drain(IN_FLIGHT // 2)
 
-    def _seal_batch(self, datas: list[bytes | None]) -> list[tuple[bytes, bytes | None]]:
-        """Ids and sealed bytes of new chunks (None for known ones), in a worker thread."""
-        codec = self.store.codec
-        out: list[tuple[bytes, bytes | None]] = []
-        incompressible = 0
-        for i, data in enumerate(datas):
-            if data is None:
-                out.append((b"", None))
-                continue
-            key = _digest(data)
-            if self._exists(key):
-                out.append((key, None))
-                continue
-            # Random or already compressed data: after two chunks that did not shrink,
-            # try only every eighth, so such files cost no compression time.
-            attempt = incompressible < 2 or i % 8 == 0
-            sealed, shrank = codec.seal_ex(key, data, attempt)
-            if attempt:
-                incompressible = 0 if shrank else incompressible + 1
-            out.append((key, sealed))
-        return out
+    def _seal_batch(self, datas: list[bytes | None], offsets: list[int]) -> Sealed:
+        """Ids of the pieces and the sealed blobs of the new ones, in a worker thread."""
+        return BatchSealer(self.store, self._exists).seal(datas, offsets, self._plan)
 
     def _drain(self, keep: int = 0) -> None:
         while len(self._sealing) > keep:
             batch, chunker, fut = self._sealing.popleft()
-            for piece, (key, sealed) in zip(batch, fut.result(), strict=True):
+            sealed = fut.result()
+            for piece, key in zip(batch, sealed.keys, strict=True):
                 n = len(piece.data)
                 if piece.inline:
                     self._file_entries.append(fmt.Entry(fmt.E_INLINE, n, data=bytes(piece.data)))
-                    continue
-                self._file_entries.append(fmt.Entry(fmt.E_CHUNK, n, id=key))
-                if sealed is not None and key not in self._written:
-                    self._append(key, fmt.CHUNK, chunker, n, sealed)
+                else:
+                    self._file_entries.append(fmt.Entry(fmt.E_CHUNK, n, id=key))
+            for blob in sealed.blobs:
+                self._append_blob(blob, chunker)
+
+    def _append_blob(self, blob: Blob, chunker: str) -> None:
+        """One sealed blob of a batch: its members not stored meanwhile get entries."""
+        members = [m for m in blob.members if m[0] not in self._written]
+        if not members:
+            return  # another batch in flight stored the same chunk(s) first
+        kind = fmt.CHUNK | (fmt.IN_FRAME if blob.framed else 0) | (fmt.DELTA if blob.base else 0)
+        part = len(self._parts)
+        for key, raw_len, inner in members:
+            self._entry(fmt.IndexEntry(key, kind, chunker, self._size, len(blob.sealed),
+                                       raw_len, inner=inner, base=blob.base, depth=blob.depth),
+                        part)
+        self._add_part(blob.sealed)
 
     def _append(self, key: bytes, kind: int, chunker: str, raw_len: int, sealed: bytes,
                 check: bytes = b"", file_size: int = 0) -> None:
-        self._written[key] = kind
-        self._pending[key] = len(self._parts)
-        self._entries.append(fmt.IndexEntry(key, kind, chunker, self._size, len(sealed),
-                                            raw_len, check, file_size))
+        self._entry(fmt.IndexEntry(key, kind, chunker, self._size, len(sealed), raw_len, check,
+                                   file_size), len(self._parts))
+        self._add_part(sealed)
+
+    def copy_stored(self, entries: list[fmt.IndexEntry], sealed: bytes) -> None:
+        """Copy one stored blob (a chunk, or a frame with the entries of its chunks) from
+        another pack as it is (``store gc`` repacking)."""
+        entries = [e for e in entries if e.key not in self._written]
+        if entries:
+            part = len(self._parts)
+            for e in entries:
+                self._entry(replace(e, offset=self._size, length=len(sealed)), part)
+            self._add_part(sealed)
+
+    def _entry(self, e: fmt.IndexEntry, part: int) -> None:
+        self._written[e.key] = e.kind
+        self._pending[e.key] = len(self._entries)
+        self._entries.append(e)
+        self._part_of.append(part)
+
+    def _add_part(self, sealed: bytes) -> None:
+        """Append sealed bytes (entries pointing at them added first)."""
         self._parts.append(sealed)
         self._size += len(sealed)
         if self._size >= PACK_TARGET:
@@ -401,7 +446,7 @@ class Writer:
         codec, backend, index = self.store.codec, self.store.backend, self.store.index
         entries, self._entries = self._entries, []
         parts = self._parts
-        self._parts, self._size, self._pending = [], 0, {}
+        self._parts, self._size, self._pending, self._part_of = [], 0, {}, []
         prev = self._uploads[-1] if self._uploads else None
 
         def upload() -> None:
@@ -444,7 +489,8 @@ class Writer:
             pos = self._pending.get(key)
             if pos is not None:
                 e = self._entries[pos]
-                yield self.store._open_blob("(being written)", e, self._parts[pos])
+                part = self._parts[self._part_of[pos]]
+                yield self.store._open_blob("(being written)", e, part)
                 continue
             if key in self._written:  # in a pack on its way to the backend
                 self._wait_uploads()
@@ -476,8 +522,8 @@ class Writer:
         self.close()
 
 
-def _done(value: list[tuple[bytes, bytes | None]]) -> Future[list[tuple[bytes, bytes | None]]]:
-    fut: Future[list[tuple[bytes, bytes | None]]] = Future()
+def _done(value: Sealed) -> Future[Sealed]:
+    fut: Future[Sealed] = Future()
     fut.set_result(value)
     return fut
 

@@ -19,7 +19,7 @@ from vstudio.catalog import farm_queries as fq
 from vstudio.catalog import web_queries as wq
 from vstudio.errors import BadInput
 from vstudio.web import views
-from vstudio.web.jobs_pages import _id, check_readable, farm_of, job_rows
+from vstudio.web.jobs_pages import check_readable, checked_id, farm_of, job_rows
 from vstudio.web.render import PageRoute, fragment, html
 from vstudio.web.session import Session, acting_session, require_actor, require_session
 
@@ -167,7 +167,7 @@ async def unblock(request: Request, session: ActingDep, job_id: int,
                   worker: Annotated[int, Form(ge=1, le=2**31 - 1)],
                   ctx: Annotated[str, Form(max_length=8)] = "page") -> Response:
     """Let one worker take a job's tasks again (the job's owner or an admin)."""
-    job_id = _id(job_id)
+    job_id = checked_id(job_id)
     require_actor(session)
     await check_readable(request, session, job_id)
     await farm_of(request).unblock(session.user, job_id, worker)
@@ -181,7 +181,7 @@ async def unblock(request: Request, session: ActingDep, job_id: int,
 async def worker_action(request: Request, session: ActingDep, worker_id: int,
                         action: Annotated[str, Form(max_length=16)]) -> Response:
     """Drain, undrain, disable or enable a render node (admin or its owner)."""
-    worker_id = _id(worker_id)
+    worker_id = checked_id(worker_id)
     require_actor(session)
     if action not in WORKER_ACTIONS:
         raise BadInput(f"unknown action {action!r}: use {', '.join(WORKER_ACTIONS)}")

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
+from pydantic import ValidationError
 
 from vstudio.catalog import farm_queries as fq
 from vstudio.catalog import web_queries as wq
 from vstudio.errors import BadInput, NotFound
 from vstudio.farm.model import shown_task_status
+from vstudio.farm.wire import TagsIn
 from vstudio.web import views
 from vstudio.web.job_rows import job_rows, row_actions
 from vstudio.web.render import PageRoute, fragment, html, int_arg
@@ -47,7 +49,7 @@ def farm_of(request: Request) -> Farm:
     farm = getattr(request.app.state, "farm", None)
     if farm is None:
         raise NotFound("the render farm is not running on this server")
-    return farm  # type: ignore[no-any-return]
+    return farm
 
 
 async def check_readable(request: Request, session: Session, job_id: int) -> None:
@@ -67,7 +69,7 @@ def parse_priority(raw: str | None) -> int:
     return prio
 
 
-def _id(value: int) -> int:
+def checked_id(value: int) -> int:
     if not 1 <= value <= MAX_ID:
         raise NotFound(f"no job or task {value}")
     return value
@@ -153,9 +155,22 @@ def _load_job(conn: Connection, job_id: int, tpage: int,
         "hit": tfilter.frame is not None and c.first <= tfilter.frame <= c.last,
     } for c in picked[start:start + TASKS_PER_PAGE]]
     workers = sorted({c.worker for c in cells if c.worker})
-    return {"job": job, "row": row, "blocks": blocks, "task_rows": task_rows,
+    latest = latest_frame(job_id, wq.newest_outputs(conn, job_id))
+    return {"latest": latest, "job": job, "row": row, "blocks": blocks, "task_rows": task_rows,
             "ntasks": len(picked), "tpage": tpage, "task_workers": workers,
             "outputs": outputs, "blocklist": job.get("blocklist", [])}
+
+
+def latest_frame(job_id: int, newest: list[wq.NewOutput]) -> dict[str, Any] | None:
+    """The newest rendered still of a job, to show large: the image itself when the
+    browser can show it, else its thumbnail (an EXR's PNG)."""
+    for o in newest:
+        image = o.name.lower().endswith(views.IMAGE_EXT)
+        if o.frame is None or not (image or o.thumbnail_oid):
+            continue
+        url = f"/jobs/{job_id}/outputs/{o.oid if image else o.thumbnail_oid}"
+        return {"id": o.id, "url": url, "caption": f"{o.block}, frame {o.frame}"}
+    return None
 
 
 def _media(job_id: int, outputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -186,7 +201,7 @@ def _media(job_id: int, outputs: list[dict[str, Any]]) -> dict[str, Any]:
 
 @router.get("/jobs/{job_id}")
 async def job_page(request: Request, session: SessionDep, job_id: int) -> Response:
-    job_id = _id(job_id)
+    job_id = checked_id(job_id)
     tpage = int_arg(request.query_params.get("tpage"), 1, 1, 1_000_000)
     tfilter = TaskFilter.of(request.query_params)
     await check_readable(request, session, job_id)
@@ -197,6 +212,8 @@ async def job_page(request: Request, session: SessionDep, job_id: int) -> Respon
                 tfilter=tfilter, task_workers=data["task_workers"],
                 tper=TASKS_PER_PAGE, legend=views.LEGEND, actions=row_actions(session),
                 blocklist=data["blocklist"], may_change=session.may_change_job(j.owner),
+                open_settings=request.query_params.get("settings") == "open",
+                latest=data["latest"],
                 **_media(job_id, data["outputs"]))
 
 
@@ -211,13 +228,14 @@ def _live(conn: Connection, job_id: int, task_ids: list[int] | None) -> dict[str
         out["tasks"] = [[c.id, views.CELL.get(shown_task_status(c.status, state), "q"),
                          c.progress, shown_task_status(c.status, state), c.worker]
                         for c in wq.task_cells(conn, job_id, task_ids or None)]
+        out["latest"] = latest_frame(job_id, wq.newest_outputs(conn, job_id))
     return out
 
 
 @router.get("/jobs/{job_id}/live")
 async def job_live(request: Request, session: SessionDep, job_id: int) -> Response:
     """A job's current numbers (and the listed tasks' states) for the page's script."""
-    job_id = _id(job_id)
+    job_id = checked_id(job_id)
     raw = request.query_params.get("tasks")
     if raw is not None and raw != "all" and not _IDS.match(raw):
         raise BadInput("tasks must be a comma-separated list of task ids, or 'all'")
@@ -228,6 +246,7 @@ async def job_live(request: Request, session: SessionDep, job_id: int) -> Respon
     body = views.live_json(row, session.may_change_job(row.owner))
     if "tasks" in data:
         body["tasks"] = data["tasks"]
+        body["latest"] = data["latest"]
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
@@ -239,7 +258,7 @@ async def job_action(
     ctx: Annotated[str, Form(max_length=8)] = "page",
 ) -> Response:
     """Pause, resume, cancel, retry, delete or re-prioritise a job (owner or admin)."""
-    job_id = _id(job_id)
+    job_id = checked_id(job_id)
     require_actor(session)
     if action not in ACTIONS:
         raise BadInput(f"unknown action {action!r}: use {', '.join(ACTIONS)}")
@@ -262,3 +281,23 @@ async def job_action(
     acts = row.actions if session.may_change_job(row.owner) else []
     name = "_job_row.html" if ctx == "row" else "_job_head.html"
     return HTMLResponse(fragment(name, j=row, j_actions=acts, session=session))
+
+
+@router.post("/jobs/{job_id}/tags")
+async def job_tags(
+    request: Request, session: ActingDep, job_id: int,
+    block: Annotated[str, Form(min_length=1, max_length=128)],
+    tags: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """New tags for one block of a job, typed as "gpu, linux" (owner or admin)."""
+    job_id = checked_id(job_id)
+    require_actor(session)
+    try:
+        body = TagsIn(tags=[t for t in re.split(r"[\s,]+", tags) if t], block=block)
+    except ValidationError as e:
+        bad = e.errors()[0].get("input", "")
+        raise BadInput(f"bad tag {str(bad)[:64]!r}: tags are letters, digits and _ . : -, "
+                       "at most 64 characters, at most 64 tags") from None
+    await check_readable(request, session, job_id)
+    await farm_of(request).set_tags(session.user, job_id, list(body.tags), body.block)
+    return RedirectResponse(f"/jobs/{job_id}?settings=open#settings", status_code=303)

@@ -144,11 +144,6 @@ def whoami(request: Request) -> Response:
 
 _loaded = []
 for _name in SECTIONS:
-    try:
-        _module = import_module(_name)
-    except ModuleNotFoundError as _e:
-        if _e.name != _name:
-            raise
-        continue
+    _module = import_module(_name)
     router.include_router(_module.router)
     _loaded.append(_module)

@@ -58,7 +58,7 @@ def reader(request: Request) -> RepoReader:
     cached = getattr(request.app.state, "web_repo_reader", None)
     if cached is None:
         cached = request.app.state.web_repo_reader = open_reader(studio)
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def _project(request: Request, session: Session, name: str) -> accounts.Project:

@@ -14,7 +14,14 @@ from vstudio.catalog import farm_queries as fq
 from vstudio.catalog import web_queries as wq
 from vstudio.errors import NotFound
 from vstudio.farm.model import shown_task_status
-from vstudio.web.jobs_pages import MAX_ID, ActingDep, SessionDep, _id, check_readable, farm_of
+from vstudio.web.jobs_pages import (
+    MAX_ID,
+    ActingDep,
+    SessionDep,
+    check_readable,
+    checked_id,
+    farm_of,
+)
 from vstudio.web.render import PageRoute, html, int_arg
 from vstudio.web.session import require_actor
 
@@ -42,7 +49,7 @@ def _task_of_job(conn: Connection, job_id: int, task_id: int) -> dict[str, Any]:
 
 @router.get("/jobs/{job_id}/tasks/{task_id}")
 async def task_page(request: Request, session: SessionDep, job_id: int, task_id: int) -> Response:
-    job_id, task_id = _id(job_id), _id(task_id)
+    job_id, task_id = checked_id(job_id), checked_id(task_id)
     await check_readable(request, session, job_id)
     d = await farm_of(request).read(lambda c: _task_of_job(c, job_id, task_id))
     raw = d["log"]["lines"]
@@ -66,7 +73,7 @@ def with_attempts(lines: list[dict[str, Any]], shown: int) -> list[str]:
 @router.get("/jobs/{job_id}/tasks/{task_id}/log")
 async def task_log(request: Request, session: SessionDep, job_id: int, task_id: int) -> Response:
     """New log lines after line id ``after`` as JSON (the log pane's live tail)."""
-    job_id, task_id = _id(job_id), _id(task_id)
+    job_id, task_id = checked_id(job_id), checked_id(task_id)
     after = int_arg(request.query_params.get("after"), 0, 0, MAX_ID)
     shown = int_arg(request.query_params.get("attempt"), 0, 0, MAX_ID)
     await check_readable(request, session, job_id)
@@ -89,7 +96,7 @@ async def task_log(request: Request, session: SessionDep, job_id: int, task_id: 
 async def retry_task(request: Request, session: ActingDep, job_id: int,
                      task_id: int) -> Response:
     """Queue one task again (owner or admin); back to the job's task list."""
-    job_id, task_id = _id(job_id), _id(task_id)
+    job_id, task_id = checked_id(job_id), checked_id(task_id)
     require_actor(session)
     await check_readable(request, session, job_id)
     farm = farm_of(request)
@@ -119,7 +126,7 @@ async def output(request: Request, session: SessionDep, job_id: int, oid: str) -
     """An output (frame, thumbnail or video) of a job, with byte ranges for seeking."""
     from vstudio.web.media import stream_object
 
-    job_id = _id(job_id)
+    job_id = checked_id(job_id)
     if not _OID.match(oid):
         raise NotFound("no such output")
     await check_readable(request, session, job_id)

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vstudio.client.manager import ManagerApi, ManagerAway, retrying
 from vstudio.errors import NotFound, VStudioError
 from vstudio.worker.cache import InputCache
-from vstudio.worker.client import ManagerApi, ManagerAway, retrying
 from vstudio.worker.task import TaskRun
 from vstudio.worker.warm import BlenderSession
 
@@ -60,7 +60,7 @@ class _StoreAdapter:
         with the studio's own store (``--store``), signed here with the studio's key."""
         own = getattr(self.inner, "grant", None)
         if own is not None:
-            return own(oid)  # type: ignore[no-any-return]
+            return own(oid)
         if self.whoami is None:
             return None
         if self._signer is None:

@@ -36,6 +36,9 @@ try:
 except OSError:
     _LIBC = None
 
+# ``preexec_fn`` for a renderer's process: dies with the worker (Linux), else nothing.
+DIE_WITH_PARENT: Callable[[], None] | None = _die_with_parent if _LIBC is not None else None
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _SPLIT = re.compile(rb"[\r\n]")
 
@@ -58,7 +61,7 @@ class RunResult:
     seconds: float = 0.0
 
 
-def _nothing(*_: object) -> None:
+def ignore(*_: object) -> None:
     pass
 
 
@@ -66,15 +69,15 @@ class Run:
     """A started child process; ``wait()`` reads its output and checks its outputs."""
 
     def __init__(self, inv: Invocation,
-                 on_progress: Callable[[float, int | None], None] = _nothing,
-                 on_log: Callable[[str], None] = _nothing,
-                 on_saved: Callable[[int, Path], None] = _nothing) -> None:
+                 on_progress: Callable[[float, int | None], None] = ignore,
+                 on_log: Callable[[str], None] = ignore,
+                 on_saved: Callable[[int, Path], None] = ignore) -> None:
         self._init_state(inv, on_progress, on_log, on_saved)
         env = {**os.environ, **(inv.env or {})}
         self.proc = subprocess.Popen(
             inv.argv, cwd=inv.cwd, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=_die_with_parent if _LIBC is not None else None)
+            preexec_fn=DIE_WITH_PARENT)
         self.pgid = self.proc.pid  # a new session leader's pid is its group id
 
     def _init_state(self, inv: Invocation, on_progress: Callable[[float, int | None], None],

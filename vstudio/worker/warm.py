@@ -28,7 +28,7 @@ from typing import Any
 
 from vstudio.jobtypes.base import Invocation
 from vstudio.jobtypes.blender import settings_script
-from vstudio.worker.runner import _LIBC, Run, RunResult, _die_with_parent, _nothing
+from vstudio.worker.runner import DIE_WITH_PARENT, Run, RunResult, ignore
 
 # Runs inside Blender. Settings scripts end with SystemExit(code) on a refused task, as they
 # do on the command path; the code is passed back so messages stay the same.
@@ -126,7 +126,7 @@ class BlenderSession:
             [exe, "-b", "-Y", "--python-expr", _DRIVER, "--", str(self.workdir)],
             cwd=self.workdir, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_die_with_parent if _LIBC is not None else None)
+            start_new_session=True, preexec_fn=DIE_WITH_PARENT)
         self.key, self.tasks, self.buf, self.ran_scripts = None, 0, b"", False
         self.file = ""
         return self
@@ -226,9 +226,9 @@ class WarmRun(Run):
     """
 
     def __init__(self, session: BlenderSession, inv: Invocation,
-                 on_progress: Callable[[float, int | None], None] = _nothing,
-                 on_log: Callable[[str], None] = _nothing,
-                 on_saved: Callable[[int, Path], None] = _nothing) -> None:
+                 on_progress: Callable[[float, int | None], None] = ignore,
+                 on_log: Callable[[str], None] = ignore,
+                 on_saved: Callable[[int, Path], None] = ignore) -> None:
         self._init_state(inv, on_progress, on_log, on_saved)
         self.session = session
         self.session_lost = False

@@ -150,7 +150,9 @@
   }
 
   function applyJob(jobId, s) {
-    $all('[data-job="' + jobId + '"], [data-job-page="' + jobId + '"]').forEach(function (root) {
+    // Only the job's head or list row is searched, never the whole job page: a page of
+    // 10,000 grid cells searched for each selector on every update kept the browser busy.
+    $all('[data-job="' + jobId + '"]').forEach(function (root) {
       $all("progress[data-progress]", root).forEach(function (p) {
         p.value = s.progress;
         p.setAttribute("aria-valuetext", s.progress.toFixed(1) + "%");
@@ -169,10 +171,16 @@
         var allowed = (s.actions || []).indexOf(a) >= 0;
         if (b.disabled === allowed) b.disabled = !allowed;
       });
-      if (s.counts) {
-        Object.keys(s.counts).forEach(function (k) { setText(root, '[data-count="' + k + '"]', String(s.counts[k])); });
-      }
     });
+    var legend = s.counts && $('[data-job-page="' + jobId + '"]') ? $("ul.legend") : null;
+    if (legend) {
+      // A status no task has any more is left out of the counts: it shows 0, not its last number.
+      $all("[data-count]", legend).forEach(function (el) {
+        var n = String(s.counts[el.getAttribute("data-count")] || 0);
+        if (el.textContent !== n) el.textContent = n;
+      });
+    }
+    if (s.latest) showLatest(s.latest);
     if (s.tasks) {
       s.tasks.forEach(function (t) {
         var cell = document.getElementById("t" + t[0]);
@@ -185,6 +193,19 @@
         }
       });
     }
+  }
+
+  // The newest rendered frame, large: swapped only when a newer output arrives.
+  function showLatest(o) {
+    var box = $("#latest");
+    if (!box || box.getAttribute("data-output") === String(o.id)) return;
+    box.setAttribute("data-output", String(o.id));
+    var img = $("[data-latest-img]", box);
+    img.src = o.url;
+    img.alt = "last rendered frame: " + o.caption;
+    $("[data-latest-link]", box).href = o.url;
+    setText(box, "[data-latest-caption]", o.caption);
+    box.hidden = false;
   }
 
   // Events were dropped (a slow connection): refresh everything shown.

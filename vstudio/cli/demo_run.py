@@ -119,17 +119,11 @@ class Demo:
         raise DemoError("the server did not start within 60 s")
 
     def start_workers(self) -> None:
-        import importlib.util
-
-        extra = []
-        if importlib.util.find_spec("vstudio.store.remote") is None:
-            # a build without the store's HTTP client: share the studio's store folder
-            extra = ["--store", f"file://{self.studio_dir / 'store'}"]
         for i in range(1, self.s.workers + 1):
             self._spawn(f"worker-{i}", [
                 "worker", "--server", self.url, "--token", self.worker_token,
                 "--name", f"demo-node-{i}", "--cache", str(self.s.root / "worker-cache"),
-                "--poll", "5", *extra])
+                "--poll", "5"])
         self.s.say(f"workers: {self.s.workers} render nodes started")
 
     def stop(self) -> None:
@@ -233,7 +227,7 @@ class Demo:
                 "blocks": blocks}
 
     def run_job(self, spec: dict[str, Any]) -> dict[str, Any]:
-        from vstudio.worker.client import ManagerApi
+        from vstudio.client.manager import ManagerApi
 
         api = ManagerApi(self.url, self.admin_token)
         try:
@@ -264,8 +258,8 @@ class Demo:
 
     def fetch_videos(self, job: dict[str, Any]) -> list[Path]:
         """The job's videos from the studio's store into ``output/``."""
+        from vstudio.client.manager import ManagerApi
         from vstudio.studio import Studio
-        from vstudio.worker.client import ManagerApi
 
         out_dir = self.s.root / "output"
         out_dir.mkdir(parents=True, exist_ok=True)
