@@ -9,7 +9,8 @@ Run by hand: ``.venv/bin/python bench/bench_mount.py [--big-mib 200] [--small 50
 - ``ls -lR`` of a revision with many files;
 - reading many small files (``tar -cf - | cat > /dev/null``; GNU tar skips reading when its
   archive is /dev/null itself), cold, vs s3fs;
-- ``--only write``: writing through ``mount --write`` vs s3fs (see ``bench_mount_write.py``).
+- ``--only write``: writing through ``mount --write`` vs s3fs (see ``bench_mount_write.py``;
+  ``--only write-big,write-small,write-blend,write-listing`` picks parts).
 """
 
 from __future__ import annotations
@@ -292,10 +293,12 @@ def main() -> None:
             bench_listing(tmp, args.listing, args.runs)
         if "small" in only:
             bench_small(tmp, args.small, args.runs)
-        if "write" in only:
+        writes = {w.removeprefix("write-") for w in only if w.startswith("write")}
+        if writes:  # "write" runs them all; "write-big", "write-small"... one each
             from bench_mount_write import run_all
 
-            run_all(tmp, args.big_mib, args.small, args.listing, args.runs, args.blend_mb)
+            run_all(tmp, args.big_mib, args.small, args.listing, args.runs, args.blend_mb,
+                    None if "write" in writes else writes)
 
 
 if __name__ == "__main__":

@@ -262,8 +262,14 @@ def bench_listing_after_writes(tmp: Path, count: int, runs: int) -> None:
 
 
 def run_all(tmp: Path, big_mib: int, small: int, listing: int, runs: int,
-            blend_mb: int = 80) -> None:
-    bench_write_big(tmp, big_mib, runs)
-    bench_write_small(tmp, small, runs)
-    bench_blend(tmp, blend_mb)
-    bench_listing_after_writes(tmp, listing, runs)
+            blend_mb: int = 80, only: set[str] | None = None) -> None:
+    """Every write benchmark, or those named in ``only`` (big, small, blend, listing)."""
+    parts: dict[str, Callable[[], None]] = {
+        "big": lambda: bench_write_big(tmp, big_mib, runs),
+        "small": lambda: bench_write_small(tmp, small, runs),
+        "blend": lambda: bench_blend(tmp, blend_mb),
+        "listing": lambda: bench_listing_after_writes(tmp, listing, runs),
+    }
+    for name, fn in parts.items():
+        if only is None or name in only:
+            fn()

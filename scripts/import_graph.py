@@ -33,7 +33,8 @@ LAYER_OF = {
     "repo": "domain", "farm": "domain", "render": "domain",
     "store": "storage", "catalog": "storage",
     "worker": "node", "jobtypes": "node",
-    "client": "client", "httpapi": "client",
+    "client": "client",
+    "httpapi": "client",  # where the API client lived before vstudio/client/ (old trees)
     "mount": "mount",
     "studio": "wiring", "grants": "wiring",
     "config": "base", "errors": "base", "text": "base", "__init__": "base", "__main__": "cli",
@@ -49,7 +50,7 @@ ALLOWED = {
     "domain": {"storage", "wiring", "base", "node"},
     "storage": {"base"},
     "node": {"client", "base", "domain"},
-    "client": {"base", "storage"},
+    "client": {"base", "storage", "domain"},  # a client speaks the domain's types
     "mount": {"domain", "storage", "client", "wiring", "base"},
     "wiring": {"storage", "base"},
     "base": set(),
@@ -59,8 +60,8 @@ NODE_MAY_NOT_REACH = {"storage", "wiring"}
 # needs, and the catalog implements it, so the catalog may import these two.
 DECLARED_INTERFACES = {"vstudio.farm.model", "vstudio.farm.ports"}
 DOMAIN_LAYER = "domain"
-FORBIDDEN_IN_DOMAIN = ("fastapi", "starlette", "sqlalchemy", "httpx", "vstudio.httpapi",
-                       "vstudio.client")
+FORBIDDEN_IN_DOMAIN = ("fastapi", "starlette", "sqlalchemy", "httpx", "vstudio.client",
+                       "vstudio.httpapi")
 
 
 @dataclass
@@ -324,6 +325,7 @@ FRAMEWORK_CALLBACKS = {
     "register", "unregister", "draw", "execute", "invoke", "poll", "modal",
     "init_with_config", "destroy", "opendir", "releasedir", "readdir", "getxattr",
     "listxattr", "statfs", "lookup", "getattr", "open", "read", "release", "forget",
+    "readdir_fuse_3", "rename_fuse_3", "fsyncdir",
     "list_commands", "get_command", "model_post_init", "build",
 }
 

@@ -71,14 +71,16 @@ def seed(url: str, token: str, studio: Path, tmp: Path) -> int:
                                      "job_types": ["command"], "allow_commands": True,
                                      "system": system_info()})
     oid = _store_put(studio, [frame_png(tmp)])[0]
+    shown = shot
     for i, n in enumerate(nodes):
-        n.take()
+        job_id = n.take()["job_id"]
+        shown = job_id if i == 0 else shown  # the job page photographed has a frame
         n.progress(20.0 + 25 * i, [f"Fra:{i + 1} Mem:120M | Sample {i * 8}/32"])
         if i == 0:
             n.done([{"frame": 1, "oid": oid, "name": "frame_0001.png", "seconds": 41.0}])
             n.take()
             n.progress(60.0)
-    return shot
+    return int(shown)
 
 
 def main() -> None:

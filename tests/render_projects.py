@@ -295,3 +295,19 @@ def make_rc_project(root: Path, frames: int = 2, strips: list[dict[str, object]]
     run_blender({"root": str(root), "shots": shots,
                  "edit": {"path": "edit.blend", "strips": strips}})
     return root
+
+
+# an edit whose only strip (the title's frames) is muted: every edit frame comes out empty
+MUTED_TITLE: list[dict[str, object]] = [
+    {"dir": "render/title.sif.png", "first": 0, "frames": 2, "name": "file.%04d.png",
+     "mute": True}]
+
+
+def assert_empty_edit_warned(out: subprocess.CompletedProcess[str]) -> None:
+    """The render succeeded and said loudly that the edit came out empty."""
+    items = {i["file"]: i for i in json.loads(out.stdout)}
+    assert items["edit.blend"]["status"] == "rendered"
+    assert "every frame of edit.blend is empty" in items["edit.blend"]["warning"]
+    assert "title.sif" in items["edit.blend"]["warning"]
+    assert "WARNING: every frame of edit.blend is empty" in out.stderr
+    assert items["title.sif"]["warning"] == ""

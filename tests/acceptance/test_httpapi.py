@@ -6,8 +6,8 @@ import pytest
 
 from tests.conftest import ServerProc
 from tests.helpers import free_port
+from vstudio.client.http import ApiClient
 from vstudio.errors import NotAuthenticated, NotFound, PermissionDenied, ServerError
-from vstudio.httpapi import ApiClient
 
 
 def test_answers_and_errors(server: ServerProc) -> None:

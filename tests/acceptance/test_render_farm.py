@@ -135,6 +135,7 @@ def test_plan_larger_than_a_job_goes_as_jobs_in_order(server: ServerProc, worker
     # a job holds at most MAX_BLOCKS blocks: with one per job, the edit goes in a second
     # job submitted after the shot's render is recorded, its frames as plain job inputs
     need("blender", "apt-get install blender")
+    from vstudio.client.farm import FarmClient
     from vstudio.render import farm
     from vstudio.render.engine import ProjectRender
     from vstudio.store.remote import RemoteStore
@@ -143,7 +144,7 @@ def test_plan_larger_than_a_job_goes_as_jobs_in_order(server: ServerProc, worker
     monkeypatch.setattr(farm, "MAX_BLOCKS", 1)
     job = ProjectRender([proj], RemoteStore(server.url, server.admin_token))
     job.plan()
-    farm.run_on_farm(job, server.url, server.admin_token, poll=0.3, timeout=200)
+    farm.run_on_farm(job, FarmClient(server.url, server.admin_token), poll=0.3, timeout=200)
     assert {i.file: i.status for i in job.items} == {
         "shots/s1.blend": "rendered", "edit.blend": "rendered"}, [i.error for i in job.items]
     jobs = json.loads(cli("jobs", "ls", "--server", server.url, "--token",
@@ -160,6 +161,7 @@ def test_failed_block_fails_its_readers_and_ends_the_job(server: ServerProc, wor
     # the shot's block fails on the node (a scene not in the file): the edit's tasks would
     # wait for it forever on the farm; render --farm fails both and cancels the job
     need("blender", "apt-get install blender")
+    from vstudio.client.farm import FarmClient
     from vstudio.render import farm
     from vstudio.render.engine import ProjectRender
     from vstudio.store.remote import RemoteStore
@@ -176,7 +178,7 @@ def test_failed_block_fails_its_readers_and_ends_the_job(server: ServerProc, wor
     monkeypatch.setattr(farm, "task_for", broken)
     job = ProjectRender([proj], RemoteStore(server.url, server.admin_token))
     job.plan()
-    farm.run_on_farm(job, server.url, server.admin_token, poll=0.3, timeout=200)
+    farm.run_on_farm(job, FarmClient(server.url, server.admin_token), poll=0.3, timeout=200)
     by = {i.file: i for i in job.items}
     assert by["shots/s1.blend"].status == "failed"
     assert "NoSuchScene" in by["shots/s1.blend"].error, by["shots/s1.blend"].error
@@ -220,3 +222,45 @@ def test_renderchan_project_on_the_farm(server: ServerProc, worker: object,
     assert out.returncode == 1
     assert "render/title.sif.png/file.0002.png" in out.stderr
     assert not (bad / "render/edit.blend.png").exists()
+
+
+def test_an_empty_farm_render_is_a_loud_warning(server: ServerProc, worker: object,
+                                                tmp_path: Path) -> None:
+    need("blender", "apt-get install blender")
+    need("synfig", "apt-get install synfig")
+    from tests.render_projects import MUTED_TITLE, assert_empty_edit_warned, make_rc_project
+
+    proj = make_rc_project(tmp_path / "film", strips=MUTED_TITLE)
+    out = cli("render", str(proj / "edit.blend"), "--farm", server.url, "--token",
+              server.admin_token, "--json", check=False, timeout=300, cwd=tmp_path,
+              env={"VSTUDIO_STUDIO": "", "VSTUDIO_SERVER": ""})
+    assert out.returncode == 0, out.stderr + (tmp_path / "worker.log").read_text()[-3000:]
+    assert_empty_edit_warned(out)
+
+
+def test_image_list_read_on_the_farm(server: ServerProc, worker: object,
+                                     tmp_path: Path) -> None:
+    need("synfig", "apt-get install synfig")
+    ffmpeg = need("ffmpeg", "apt-get install ffmpeg")
+    from tests.render_projects import write_png, write_sif
+
+    # comp.sif imports the title's render as RenderChan's image list (render/X.lst)
+    root = tmp_path / "film"
+    root.mkdir()
+    (root / "project.conf").write_text("[main]\nactive_profile=draft\n\n[draft]\n"
+                                       "WIDTH=64\nHEIGHT=36\nFPS=24\n")
+    write_png(root / "logo.png", 32, 18, (230, 200, 20))
+    write_sif(root / "title.sif", "logo.png", frames=3)
+    write_sif(root / "comp.sif", "render/title.sif.lst", frames=3)
+    out = cli("render", str(root / "comp.sif"), "--farm", server.url, "--token",
+              server.admin_token, "--json", check=False, timeout=300, cwd=tmp_path,
+              env={"VSTUDIO_STUDIO": "", "VSTUDIO_SERVER": ""})
+    assert out.returncode == 0, out.stderr + (tmp_path / "worker.log").read_text()[-3000:]
+    assert {i["file"]: i["status"] for i in json.loads(out.stdout)} == {
+        "title.sif": "rendered", "comp.sif": "rendered"}
+    assert (root / "render/title.sif.lst").read_text().splitlines() == [
+        "FPS 24", *(f"title.sif.png/file.{n:04d}.png" for n in range(3))]
+    frame = root / "render/comp.sif.png/file.0001.png"
+    px = subprocess.run([ffmpeg, "-v", "error", "-i", str(frame), "-f", "rawvideo",
+                         "-pix_fmt", "rgba", "-"], capture_output=True, check=True).stdout
+    assert bytes((230, 200, 20, 255)) in px  # the title's logo, read through the list

@@ -176,6 +176,7 @@ def test_kill9_then_remount_commits_what_was_acknowledged(tmp_path: Path) -> Non
         fd = os.open(m.latest / "open.txt", os.O_WRONLY | os.O_CREAT)  # never closed
         os.write(fd, b"not acknowledged")
         assert repo(studio)[0] == 0, "nothing is committed before the changes settle"
+        assert os.getxattr(m.latest, "user.vstudio.pending") == b"22"  # with open.txt
     finally:
         unmount(m, kill=True)
     with contextlib.suppress(OSError):
@@ -189,6 +190,8 @@ def test_kill9_then_remount_commits_what_was_acknowledged(tmp_path: Path) -> Non
             f"d/f{i}.txt": f"file {i}".encode() for i in range(20)}
         assert "open.txt" not in files
         assert log[0] == ("alice", "mount: 21 files saved by alice")
+        wait_for(lambda: os.getxattr(m.latest, "user.vstudio.pending") == b"0", 10,
+                 "the mount to say everything is committed")
     finally:
         unmount(m)
     check = cli("store", "check", "--studio", str(studio), check=False)

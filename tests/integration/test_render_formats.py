@@ -123,3 +123,20 @@ def test_svg_still_fills_every_frame_asked(tmp_path: Path) -> None:
     assert sorted(frames) == [1, 2, 3]
     assert {size(p) for p in frames.values()} == {"32x18"}
     assert len({pixels(p) for p in frames.values()}) == 1
+
+
+def test_krita_animation_in_a_renderchan_project(studio_dir: Path, tmp_path: Path) -> None:
+    need("krita", "apt-get install krita")
+    from tests.kragen import first_pixel, make_animated
+
+    red, blue, green = (200, 30, 40), (20, 30, 220), (10, 180, 20)
+    root = tmp_path / "film"
+    root.mkdir()
+    (root / "project.conf").write_text("[main]\nactive_profile=draft\n\n[draft]\nFPS=24\n")
+    make_animated(root / "walk.kra", [red, blue, green])
+    (item,) = render(root / "walk.kra", studio_dir)
+    assert (item["status"], item["frames"], item["output"]) == (
+        "rendered", 3, "render/walk.kra.png")
+    frames = sorted((root / "render/walk.kra.png").iterdir())
+    assert [p.name for p in frames] == ["file.0000.png", "file.0001.png", "file.0002.png"]
+    assert [first_pixel(p)[:3] for p in frames] == [red, blue, green]

@@ -282,18 +282,12 @@ def test_an_edit_that_comes_out_empty_is_a_loud_warning(studio_dir: Path,
                                                         tmp_path: Path) -> None:
     need("blender", "apt-get install blender")
     need("synfig", "apt-get install synfig")
+    from tests.render_projects import MUTED_TITLE, assert_empty_edit_warned
+
     # the strip is there and its frames render, but it is muted: every edit frame is empty
-    strips: list[dict[str, object]] = [
-        {"dir": "render/title.sif.png", "first": 0, "frames": 2, "name": "file.%04d.png",
-         "mute": True}]
-    proj = make_rc_project(tmp_path / "film", strips=strips)
-    out = cli("render", str(proj / "edit.blend"), "--studio", str(studio_dir), "--json")
-    items = by_file(json.loads(out.stdout))
-    assert items["edit.blend"]["status"] == "rendered"
-    assert "every frame of edit.blend is empty" in items["edit.blend"]["warning"]
-    assert "WARNING: every frame of edit.blend is empty" in out.stderr
-    assert "title.sif" in items["edit.blend"]["warning"]
-    assert items["title.sif"]["warning"] == ""
+    proj = make_rc_project(tmp_path / "film", strips=MUTED_TITLE)
+    assert_empty_edit_warned(
+        cli("render", str(proj / "edit.blend"), "--studio", str(studio_dir), "--json"))
 
 
 def test_sound_files_are_converted_where_the_edit_reads_them(studio_dir: Path,

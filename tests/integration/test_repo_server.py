@@ -177,7 +177,8 @@ def test_checkout_batches_small_files(server: ServerProc, tmp_path: Path, vs: In
     """Many small files come in few ``/blobs`` requests, each checked against its id."""
     import os
 
-    from vstudio.repo import remote, wcbatch
+    from vstudio.client import repo as remote
+    from vstudio.repo import wcbatch
 
     _project(server, "film")
     _project(server, "secret")

@@ -189,3 +189,21 @@ def test_the_old_format_store_takes_new_writes(tmp_path: Path) -> None:
     assert fresh.check(read_data=True) == []
     assert len(fresh.get_bytes(
         "c00291755914ca64974b685812c3eafd8c0fe510c6eb5bc44003b0dfcc677f97")) == 835916
+
+
+def test_chunks_sent_by_clients_are_framed_too(tmp_path: Path) -> None:
+    """The HTTP API's path: a client chunks locally and sends chunks, then the recipe."""
+    import blake3
+
+    from vstudio.store.chunking import FASTCDC
+
+    store = open_store(f"file://{tmp_path / 's'}")
+    data = wordy(1_000_000, 50)
+    pieces = [p.data for p in FASTCDC.split_bytes(data)]
+    chunks = [(blake3.blake3(p).digest(), p) for p in pieces]
+    oid = blake3.blake3(data).hexdigest()
+    with store.writer() as w:
+        assert w.put_chunks([*chunks, chunks[0]]) == len(set(chunks))
+        w.put_recipe(oid, [fmt.Entry(fmt.E_CHUNK, len(p), id=k) for k, p in chunks])
+    assert sum(e.in_frame for e in entries(store)) == len(set(chunks))
+    assert open_store(f"file://{tmp_path / 's'}").get_bytes(oid) == data

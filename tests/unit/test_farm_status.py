@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from vstudio.farm.model import job_status
+import pytest
+
+from vstudio.farm.model import StaleReport, check_report, job_status
 
 
 def test_failed_render_leaves_its_encode_blocked_and_the_job_failed() -> None:
@@ -30,3 +32,13 @@ def test_a_task_waiting_for_frames_of_another_block_is_shown_waiting() -> None:
     assert shown_task_status("queued", "active") == "queued"
     assert shown_task_status("blocked", "paused") == "paused"
     assert shown_task_status("running", "paused") == "running"
+
+
+def test_a_report_counts_only_for_the_running_current_attempt() -> None:
+    check_report(7, 2, 2, "running")  # the current attempt of a running task
+    check_report(7, 2, 2, "canceled", "progress")  # answered with cancel, not refused
+    with pytest.raises(StaleReport, match="attempt 1 is stale"):
+        check_report(7, 1, 2, "running")
+    for status in ("canceled", "done", "queued", "failed"):
+        with pytest.raises(StaleReport, match=f"task 7 is {status}, not running"):
+            check_report(7, 2, 2, status, "done")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from vstudio.client.manager import ManagerAway, retrying
 from vstudio.worker import idle
-from vstudio.worker.client import ManagerAway, retrying
 
 INTERRUPTS = """           CPU0       CPU1
   1:         {kbd}          0   IO-APIC   1-edge      i8042

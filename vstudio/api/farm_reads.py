@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from vstudio.api.read_cache import ReadCache
-from vstudio.catalog import farm_queries as q
 from vstudio.catalog.accounts import User
 from vstudio.errors import PermissionDenied
+from vstudio.farm import reads
 from vstudio.farm.service import Farm
 from vstudio.farm.wire import JobDetail, JobSummary
 
@@ -31,8 +31,7 @@ class FarmReads:
                    offset: int) -> bytes:
         """``GET /api/jobs`` as JSON: newest first, of the projects ``user`` may read."""
         async def listed() -> list[dict[str, Any]]:
-            return await self.farm.read(
-                lambda c: q.list_jobs(c, owner=owner, status=status, limit=limit, offset=offset))
+            return await reads.jobs(self.farm, owner, status, limit, offset)
 
         jobs = await self.cache.get(("jobs", owner, status, limit, offset),
                                     self.farm.writer.batches, listed)
@@ -44,7 +43,7 @@ class FarmReads:
     async def job(self, user: User, job_id: int, tasks: bool) -> bytes:
         """``GET /api/jobs/ID`` as JSON."""
         async def compute() -> tuple[str | None, bytes]:
-            job = await self.farm.read(lambda c: q.get_job(c, job_id, with_tasks=tasks))
+            job = await reads.job(self.farm, job_id, tasks)
             return job.get("project"), JobDetail.model_validate(job).model_dump_json().encode()
 
         project, body = await self.cache.get(("job", job_id, tasks), self.farm.writer.batches,

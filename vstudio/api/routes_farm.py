@@ -17,13 +17,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import ASGIApp
 
 from vstudio.api import deps
+from vstudio.api import farm_hot as hot
 from vstudio.api.farm_reads import FarmReads
-from vstudio.catalog import farm_queries as q
 from vstudio.catalog.accounts import User
 from vstudio.errors import NotFound, PermissionDenied
+from vstudio.farm import reads
 from vstudio.farm.model import JOB_STATUSES
 from vstudio.farm.service import Farm
-from vstudio.farm.spec import JobSpec, Text
+from vstudio.farm.spec import JobSpec
 from vstudio.farm.wire import (
     MAX_ID,
     DoneIn,
@@ -48,6 +49,7 @@ from vstudio.farm.wire import (
     WorkerRegistered,
 )
 from vstudio.grants import grants_of
+from vstudio.text import Text
 
 router = APIRouter(prefix="/api", tags=["farm"])
 
@@ -73,47 +75,43 @@ async def register_worker(body: WorkerIn, user: CurrentUser, request: Request) -
     return {"id": wid, "lease_seconds": farm.lease_seconds}
 
 
+# The five hot calls: ``FastPath`` (routes_farm_fast) answers them before these routes
+# are reached; both answer through ``farm_hot``. These document them and stay the contract.
+def _answer(status: int, payload: Any) -> Response:
+    return Response(status_code=status) if payload is None else JSONResponse(payload, status)
+
+
 @router.post("/workers/{worker_id}/next", response_model=NextOut,
              responses={204: {"description": "no task became ready within the timeout"}})
 async def next_task(worker_id: Id, body: NextIn, user: CurrentUser, request: Request) -> Any:
     """Long-poll for the worker's next task (up to ``timeout`` seconds)."""
-    task = await farm_of(request).next_task(user, worker_id, body.timeout)
-    if task is None:
-        return Response(status_code=204)
-    return JSONResponse({"task": task})
+    return _answer(*await hot.next_task(farm_of(request), user, worker_id, body))
 
 
 @router.post("/workers/{worker_id}/heartbeat", response_model=HeartbeatOut)
 async def heartbeat(worker_id: Id, body: HeartbeatIn, user: CurrentUser,
                     request: Request) -> Any:
     """Say the worker is alive; renews the leases of all its running tasks."""
-    farm = farm_of(request)
-    await farm.heartbeat(user, worker_id, body.state)
-    return {"lease_seconds": farm.lease_seconds}
+    return _answer(*await hot.heartbeat(farm_of(request), user, worker_id, body))
 
 
 @router.post("/tasks/{task_id}/progress", response_model=ProgressOut,
              responses={409: {"description": "a stale attempt: the task is no longer yours"}})
 async def progress(task_id: Id, body: ProgressIn, user: CurrentUser, request: Request) -> Any:
     """Progress and log lines; renews the lease. ``cancel: true`` asks the worker to stop."""
-    cancel = await farm_of(request).progress(user, task_id, body.attempt, body.progress,
-                                             body.frame, body.log)
-    return JSONResponse({"cancel": cancel})
+    return _answer(*await hot.progress(farm_of(request), user, task_id, body))
 
 
 @router.post("/tasks/{task_id}/done", response_model=Ok, responses={409: {}})
 async def task_done(task_id: Id, body: DoneIn, user: CurrentUser, request: Request) -> Any:
     """The task finished; its outputs (already in the store) are recorded."""
-    await farm_of(request).done(user, task_id, body.attempt,
-                                [o.model_dump() for o in body.outputs])
-    return JSONResponse({"ok": True})
+    return _answer(*await hot.done(farm_of(request), user, task_id, body))
 
 
 @router.post("/tasks/{task_id}/fail", response_model=Ok, responses={409: {}})
 async def task_fail(task_id: Id, body: FailIn, user: CurrentUser, request: Request) -> Any:
     """The task failed; it is retried (elsewhere) until its block's retries are used up."""
-    await farm_of(request).fail(user, task_id, body.attempt, body.error)
-    return JSONResponse({"ok": True})
+    return _answer(*await hot.fail(farm_of(request), user, task_id, body))
 
 
 @router.post("/tasks/{task_id}/release", response_model=Ok, responses={409: {}})
@@ -166,7 +164,7 @@ async def job_outputs(job_id: Id, user: Person, request: Request) -> Any:
     """Every recorded output (frames, videos) of a job with its store id and a read grant."""
     farm = farm_of(request)
     await farm.check_visible(user, job_id)
-    rows = await farm.read(lambda c: q.job_outputs(c, job_id))
+    rows = await reads.job_outputs(farm, job_id)
     signer = grants_of(deps.get_studio(request))
     return [{**r, "grant": signer.mint(user.name, r["oid"])} for r in rows]
 
@@ -175,7 +173,7 @@ def _action(name: str) -> Any:
     async def act(job_id: Id, user: Person, request: Request) -> Any:
         farm = farm_of(request)
         await farm.job_action(user, job_id, name)
-        return await farm.read(lambda c: q.get_job(c, job_id, with_tasks=False))
+        return await reads.job(farm, job_id, with_tasks=False)
 
     act.__name__ = f"{name.replace('-', '_')}_job"
     act.__doc__ = {"pause": "Hand out no new task of this job (running ones finish).",
@@ -199,7 +197,7 @@ async def set_tags(job_id: Id, body: TagsIn, user: Person, request: Request) -> 
     with every tag take its tasks."""
     farm = farm_of(request)
     await farm.set_tags(user, job_id, list(body.tags), body.block)
-    return await farm.read(lambda c: q.get_job(c, job_id, with_tasks=False))
+    return await reads.job(farm, job_id, with_tasks=False)
 
 
 @router.delete("/jobs/{job_id}/blocklist/{worker_id}", response_model=JobSummary)
@@ -207,7 +205,7 @@ async def unblock_worker(job_id: Id, worker_id: Id, user: Person, request: Reque
     """Let one worker take this job's tasks again (its failures are forgotten)."""
     farm = farm_of(request)
     await farm.unblock(user, job_id, worker_id)
-    return await farm.read(lambda c: q.get_job(c, job_id, with_tasks=False))
+    return await reads.job(farm, job_id, with_tasks=False)
 
 
 @router.post("/jobs/{job_id}/priority", response_model=JobSummary)
@@ -215,7 +213,7 @@ async def set_priority(job_id: Id, body: PriorityIn, user: Person, request: Requ
     """Change a job's priority (0-100, higher first)."""
     farm = farm_of(request)
     await farm.job_action(user, job_id, "priority", body.priority)
-    return await farm.read(lambda c: q.get_job(c, job_id, with_tasks=False))
+    return await reads.job(farm, job_id, with_tasks=False)
 
 
 @router.delete("/jobs/{job_id}", response_model=Ok)
@@ -238,14 +236,14 @@ async def task_log(task_id: Id, user: Person, request: Request,
                    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Any:
     """A task's log lines after line id ``after`` (the newest are kept, older trimmed)."""
     farm = farm_of(request)
-    await farm.check_visible(user, await farm.read(lambda c: q.task_job(c, task_id)))
-    return await farm.read(lambda c: q.task_log(c, task_id, after=after, limit=limit))
+    await farm.check_visible(user, await reads.task_job(farm, task_id))
+    return await reads.task_log(farm, task_id, after, limit)
 
 
 @router.get("/workers", response_model=list[WorkerOut])
 async def list_workers(user: Person, request: Request) -> Any:
     """Render nodes with their state and running tasks."""
-    return await farm_of(request).read(q.list_workers)
+    return await reads.workers(farm_of(request))
 
 
 @router.post("/workers/{worker_id}/{action}", response_model=Ok)
@@ -325,13 +323,6 @@ def setup(app: FastAPI) -> None:
 
     app.state.startup_hooks.append(start)
     app.state.shutdown_hooks.append(stop)
-    # The render nodes' calls come first in the route table: routing tries routes in
-    # order, and these are most of the server's requests on a busy farm.
-    hot = {"/api/workers/{worker_id}/next", "/api/tasks/{task_id}/progress",
-           "/api/tasks/{task_id}/done", "/api/workers/{worker_id}/heartbeat"}
-    routes = app.router.routes
-    routes[:] = ([r for r in routes if getattr(r, "path", None) in hot]
-                 + [r for r in routes if getattr(r, "path", None) not in hot])
     from vstudio.api.routes_farm_fast import FastPath
 
     # FastPath goes outside the whole middleware stack (it answers with its own error

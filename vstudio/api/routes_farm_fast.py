@@ -3,9 +3,9 @@
 A busy farm's requests are almost all these five. Served through the framework, each
 pays for routing over every route, dependency resolution and response-model handling,
 which on a 2-core manager caps the farm well below what the database side sustains.
-This middleware answers exactly those five routes with the same models, the same
-rules (``Farm``) and the same error bodies as the documented FastAPI routes in
-``routes_farm`` (which stay the contract and serve anything this does not match).
+This middleware answers exactly those five routes through the same calls (``farm_hot``)
+and with the same error bodies as the documented FastAPI routes in ``routes_farm``
+(which stay the contract and serve anything this does not match).
 
 The people's three common reads (``/api/me``, the job list, one job) are answered here
 too, through the same ``FarmReads`` as their routes: on a busy studio, matching each
@@ -22,15 +22,12 @@ from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vstudio.api import deps
+from vstudio.api.farm_hot import HOT, Call
 from vstudio.catalog.accounts import Role, User
 from vstudio.errors import NotAuthenticated, PermissionDenied, VStudioError
-from vstudio.farm.service import Farm
-from vstudio.farm.wire import MAX_ID, DoneIn, FailIn, HeartbeatIn, NextIn, ProgressIn
+from vstudio.farm.wire import MAX_ID
 
-HOT = re.compile(r"^/api/(workers|tasks)/([0-9]{1,10})/(next|heartbeat|progress|done|fail)$")
-MODELS: dict[tuple[str, str], type[BaseModel]] = {
-    ("workers", "next"): NextIn, ("workers", "heartbeat"): HeartbeatIn,
-    ("tasks", "progress"): ProgressIn, ("tasks", "done"): DoneIn, ("tasks", "fail"): FailIn}
+HOT_PATH = re.compile(r"^/api/(workers|tasks)/([0-9]{1,10})/([a-z]+)$")
 MAX_BODY = 64 * 2**20
 _JSON = [(b"content-type", b"application/json")]
 
@@ -48,15 +45,15 @@ class FastPath:
             return await _send(send, status, body)
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
-        m = HOT.match(scope["path"])
-        model = MODELS.get((m.group(1), m.group(3))) if m else None
-        if m is None or model is None or not 1 <= int(m.group(2)) <= MAX_ID:
+        m = HOT_PATH.match(scope["path"])
+        hot = HOT.get((m.group(1), m.group(3))) if m else None
+        if m is None or hot is None or not 1 <= int(m.group(2)) <= MAX_ID:
             return await self.app(scope, receive, send)  # the documented route answers
-        status, payload = await self._handle(scope, receive, model, m.group(3), int(m.group(2)))
+        status, payload = await self._handle(scope, receive, *hot, int(m.group(2)))
         await _send(send, status, b"" if payload is None else json.dumps(payload).encode())
 
     async def _handle(self, scope: Scope, receive: Receive, model: type[BaseModel],
-                      action: str, ident: int) -> tuple[int, Any]:
+                      call: Call, ident: int) -> tuple[int, Any]:
         try:
             user = await _user(scope)
             raw = await _body(receive)
@@ -64,22 +61,7 @@ class FastPath:
                 body: Any = model.model_validate_json(raw or b"{}")
             except ValidationError as e:
                 return 422, _invalid(e)
-            farm: Farm = scope["app"].state.farm
-            if action == "next":
-                task = await farm.next_task(user, ident, body.timeout)
-                return (204, None) if task is None else (200, {"task": task})
-            if action == "heartbeat":
-                await farm.heartbeat(user, ident, body.state)
-                return 200, {"lease_seconds": farm.lease_seconds}
-            if action == "progress":
-                cancel = await farm.progress(user, ident, body.attempt, body.progress,
-                                             body.frame, body.log)
-                return 200, {"cancel": cancel}
-            if action == "done":
-                await farm.done(user, ident, body.attempt, [o.model_dump() for o in body.outputs])
-                return 200, {"ok": True}
-            await farm.fail(user, ident, body.attempt, body.error)
-            return 200, {"ok": True}
+            return await call(scope["app"].state.farm, user, ident, body)
         except VStudioError as e:
             return e.http_status, {"detail": e.message}
 

@@ -22,7 +22,6 @@ from vstudio.catalog.farm_reports import (
     LOG_KEEP,
     RUNNING,
     Effects,
-    StaleReport,
     add_log,
     count_failure,
     finish_job_if_closed,
@@ -31,7 +30,7 @@ from vstudio.catalog.farm_reports import (
 )
 from vstudio.catalog.farm_tables import farm_logs, farm_outputs, farm_tasks, farm_workers
 from vstudio.errors import NotFound, PermissionDenied, VStudioError
-from vstudio.farm.model import TaskStatus
+from vstudio.farm.model import TaskStatus, check_report
 
 t = farm_tasks
 DONE = TaskStatus.DONE.value
@@ -95,17 +94,14 @@ def _check(conn: Connection, r: Report, row: _Row | None,
     if row is None:
         raise NotFound(f"no task {r.task_id}")
     if row.attempt != r.attempt:
-        raise StaleReport(f"task {r.task_id}: attempt {r.attempt} is stale (now {row.attempt})")
+        check_report(r.task_id, r.attempt, row.attempt, row.status)
     holder = row.worker_id
     if r.workers is not None and holder is not None and holder not in r.workers:
         if holder not in owners:
             owners[holder] = str(conn.execute(Q_WORKER_USER, {"w": holder}).scalar())
         if owners[holder] != r.user:
             raise PermissionDenied(f"task {r.task_id} is held by another user's worker")
-    if row.status == CANCELED and r.kind == "progress":
-        return
-    if row.status != RUNNING:
-        raise StaleReport(f"task {r.task_id} is {row.status}, not running")
+    check_report(r.task_id, r.attempt, row.attempt, row.status, r.kind)
 
 
 def apply_reports(conn: Connection, cache: FarmCache, reports: list[Report], now: float,
@@ -180,8 +176,8 @@ def apply_reports(conn: Connection, cache: FarmCache, reports: list[Report], now
 def _fail_or_release(conn: Connection, cache: FarmCache, r: Report, row: _Row,
                      now: float) -> Any:
     try:
-        if row.status != RUNNING:  # changed earlier in this batch
-            raise StaleReport(f"task {r.task_id} is {row.status}, not running")
+        # the status may have changed earlier in this batch
+        check_report(r.task_id, r.attempt, row.attempt, row.status)
         if r.kind == "release":
             fx = release(conn, r.task_id, r.attempt, r.error, now)
         else:

@@ -23,8 +23,8 @@ from vstudio.catalog.farm_tables import (
     farm_tasks,
     farm_workers,
 )
-from vstudio.errors import Conflict, NotFound
-from vstudio.farm.model import OPEN, JobState, TaskStatus, after_failure
+from vstudio.errors import NotFound
+from vstudio.farm.model import OPEN, JobState, TaskStatus, after_failure, check_report
 
 t = farm_tasks
 LOG_KEEP = 2000  # log lines kept per task; older ones are trimmed
@@ -47,16 +47,11 @@ class Effects:
     cancel: bool = False
 
 
-class StaleReport(Conflict):
-    """This report is for an attempt the manager no longer runs; it changed nothing."""
-
-
 def _running_task(conn: Connection, task_id: int, attempt: int) -> Any:
     row = conn.execute(Q_TASK, {"tid": task_id}).first()
     if row is None:
         raise NotFound(f"no task {task_id}")
-    if row.attempt != attempt:
-        raise StaleReport(f"task {task_id}: attempt {attempt} is stale (now {row.attempt})")
+    check_report(task_id, attempt, row.attempt, row.status)
     return row
 
 
@@ -80,8 +75,6 @@ def add_log(conn: Connection, task_id: int, attempt: int, lines: list[str], now:
 def release(conn: Connection, task_id: int, attempt: int, reason: str, now: float) -> Effects:
     """Put a running task back in the queue without counting a failure."""
     row = _running_task(conn, task_id, attempt)
-    if row.status != RUNNING:
-        raise StaleReport(f"task {task_id} is {row.status}, not running")
     count = add_log(conn, task_id, attempt, [f"[manager] attempt {attempt} released: {reason}"],
                     now, row.log_count)
     conn.execute(t.update().where(t.c.id == task_id).values(

@@ -22,7 +22,7 @@ import click
 @click.option("--samples", type=click.IntRange(1, 4096), default=8, show_default=True)
 def demo_cmd(directory: str | None, once: bool, frames: int, size: str, samples: int) -> None:
     """Create a studio, start the server and two workers, render and encode a scene."""
-    from vstudio.worker.demo import Demo, DemoError, DemoSettings
+    from vstudio.cli.demo_run import Demo, DemoError, DemoSettings
 
     try:
         w, h = (int(v) for v in size.lower().split("x"))

@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from vstudio.cli.common import emit, json_option, server_options
+from vstudio.client.http import ApiClient
 from vstudio.farm.model import JOB_STATUSES
-from vstudio.httpapi import ApiClient
 
 FINAL = ("done", "failed", "canceled")
 

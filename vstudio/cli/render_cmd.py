@@ -96,11 +96,12 @@ def render_cmd(paths: tuple[Path, ...], profile: str | None, farm_url: str | Non
         click.echo(f"warning: {line}", err=True)
     if not dry_run:
         if farm_url:
+            from vstudio.client.farm import FarmClient
             from vstudio.render.farm import FarmTimeout, run_on_farm
 
+            client = FarmClient(farm_url, token or os.environ.get("VSTUDIO_TOKEN"))
             try:
-                run_on_farm(job, farm_url, token or os.environ.get("VSTUDIO_TOKEN"),
-                            timeout=timeout)
+                run_on_farm(job, client, timeout=timeout)
             except FarmTimeout:
                 emit([i.to_json() for i in items], as_json,
                      lambda d: _human(d, dry_run, time.monotonic() - started))

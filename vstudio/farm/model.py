@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
+from vstudio.errors import Conflict
+
 
 class TaskStatus(StrEnum):
     QUEUED = "queued"  # ready to be taken
@@ -61,6 +63,22 @@ def job_status(state: str, counts: Mapping[str, int]) -> str:
     if state == JobState.PAUSED:
         return "paused"
     return "running" if counts.get(TaskStatus.DONE, 0) or counts.get("failed", 0) else "queued"
+
+
+class StaleReport(Conflict):
+    """This report is for an attempt the manager no longer runs; it changed nothing."""
+
+
+def check_report(task_id: int, attempt: int, current: int, status: str,
+                 kind: str = "report") -> None:
+    """A worker's report counts only for the task's current attempt while it runs; a
+    progress report on a canceled task is answered (with ``cancel``), not refused."""
+    if attempt != current:
+        raise StaleReport(f"task {task_id}: attempt {attempt} is stale (now {current})")
+    if status == TaskStatus.CANCELED and kind == "progress":
+        return
+    if status != TaskStatus.RUNNING:
+        raise StaleReport(f"task {task_id} is {status}, not running")
 
 
 def after_failure(failures: int, retries: int) -> TaskStatus:

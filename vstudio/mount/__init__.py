@@ -1,4 +1,4 @@
-"""A read-only FUSE view of a project's whole history.
+"""A FUSE view of a project's whole history; with ``--write`` its ``latest/`` is writable.
 
 Layout under the mount point::
 
@@ -23,5 +23,8 @@ here because the time goes into fetching blocks, which happens in threads outsid
 
 The modules: ``view`` (pure path logic over a ``RepoReader``, unit-tested with
 ``fake.FakeReader``), ``blocks`` (block fetch, prefetch, disk cache), ``fs`` (the FUSE
-operations), ``runner`` (mount/daemonise/unmount).
+operations), ``runner`` (mount/daemonise/unmount). Writing (``--write``): ``writecache``
+(durable bytes and journal), ``overlay`` (latest/ with pending changes), ``autocommit``
+(grouped commits, conflicts), ``writefs``/``writens`` (the FUSE operations), ``writemount``
+(the wiring).
 """

@@ -16,6 +16,7 @@ import posixpath
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,6 +29,7 @@ from vstudio.repo.backend import WcBackend
 from vstudio.repo.service import Change, OutOfDate
 from vstudio.repo.wcbatch import BATCH_FILE, batches_by
 from vstudio.repo.wcindex import DEFAULT_IGNORE, IGNORE_FILE, Ignore
+from vstudio.store.api import Writer
 
 log = logging.getLogger("vstudio.mount")
 
@@ -59,6 +61,11 @@ class AutoCommitter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one commit at a time (thread, unmount flush)
+        # Big files are stored as soon as they are closed, while the changes settle: the
+        # commit then only names them. Closed data files never change (a new writer
+        # writes a copy), so what was stored stays right while (data, size) match.
+        self._stager = ThreadPoolExecutor(1, thread_name_prefix="vstudio-stage")
+        self._staging: set[Future[None]] = set()
         self.last_error: str | None = None
 
     # -- life cycle ---------------------------------------------------------------------
@@ -72,6 +79,7 @@ class AutoCommitter:
         self.overlay.changed.set()
         if self._thread is not None:
             self._thread.join(60)
+        self._stager.shutdown(wait=True, cancel_futures=True)
         if flush:
             try:
                 self.commit_once()
@@ -101,6 +109,48 @@ class AutoCommitter:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 60.0)
                 self.overlay.changed.set()
+
+    def status(self) -> tuple[int, str | None]:
+        """(changes not committed yet, ignored ones aside; the last commit error)."""
+        skip = self.skip_fn()
+        with self.overlay.lock:
+            paths = list(self.overlay.pending)
+        return sum(1 for p in paths if not skip(p)), self.last_error
+
+    # -- storing big files early ------------------------------------------------------
+    def stage(self, p: Pending) -> None:
+        """A file was closed: store its bytes now if it is big (called by the FUSE layer)."""
+        if p.data is None or p.size <= SMALL or p.writers or self._stop.is_set():
+            return
+        if ".blend" in posixpath.basename(p.path):
+            # Blender saves to NAME.blend@ and renames it over: only at commit time is the
+            # earlier version known, against which the store deltas a .blend (measured:
+            # 0.05 MB stored per small edit of an 80 MB file instead of 0.4 MB).
+            return
+        fut = self._stager.submit(self._stage, p, p.data, p.size)
+        self._staging.add(fut)
+        fut.add_done_callback(self._staging.discard)
+
+    def _stage(self, p: Pending, data: str, size: int) -> None:
+        if (p.data, p.size) != (data, size):
+            return
+        try:
+            oid = self._store(p.path, p)
+        except (VStudioError, OSError) as e:  # removed meanwhile, or the store is down:
+            log.debug("%s not stored early: %s", p.path, e)  # the commit stores it
+            return
+        p.extra["staged"] = (data, size, oid)
+
+    def _store(self, target: str, p: Pending, w: Writer | None = None) -> str:
+        """Store a big pending file from its data file (streamed through the chunker)."""
+        if w is None:
+            with self.backend.store.writer() as own:
+                return self._store(target, p, own)
+        path = Path(self.overlay.cache.path_of(str(p.data)))
+        if target.endswith(".blend") and p.base:
+            # The earlier version lets the store delta a .blend against it.
+            return str(cast(Any, w).put_file(path, previous=p.base))
+        return w.put_file(path)
 
     # -- one commit ---------------------------------------------------------------------
     def skip_fn(self) -> Callable[[str], bool]:
@@ -135,6 +185,7 @@ class AutoCommitter:
 
     def commit_once(self) -> int | None:
         """Commit every settled change now; the new revision, or None if nothing was due."""
+        wait(list(self._staging))  # what is being stored early is not stored twice
         with self._lock:
             snap = self.overlay.snapshot(self.skip_fn())
             if not snap:
@@ -203,7 +254,6 @@ class AutoCommitter:
     def _upload(self, items: list[tuple[str, Pending]]) -> list[str]:
         """Store the bytes of pending files; returns their ids in order."""
         out: dict[int, str] = {}
-        cache = self.overlay.cache
         small: list[int] = []
         for i, (_t, p) in enumerate(items):
             if p.oid is not None and p.data is None:
@@ -218,16 +268,15 @@ class AutoCommitter:
                     out[i] = oid
         with self.backend.store.writer() as w:
             for i, (target, p) in enumerate(items):
+                staged = p.extra.get("staged")
                 if i in out:
                     continue
-                if p.size <= SMALL:
+                if staged is not None and staged[:2] == (p.data, p.size):
+                    out[i] = staged[2]
+                elif p.size <= SMALL:
                     out[i] = w.put_bytes(self._read(p))
-                elif target.endswith(".blend") and p.base:
-                    # The earlier version lets the store delta a .blend against it.
-                    out[i] = cast(Any, w).put_file(Path(cache.path_of(str(p.data))),
-                                                   previous=p.base)
                 else:
-                    out[i] = w.put_file(Path(cache.path_of(str(p.data))))
+                    out[i] = self._store(target, p, w)
         return [out[i] for i in range(len(items))]
 
     def _read(self, p: Pending) -> bytes:

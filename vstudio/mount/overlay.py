@@ -193,10 +193,10 @@ class Overlay:
 
     def _release_data(self, p: Pending) -> None:
         # Bytes still written to (an open handle) or uploaded are dropped by their user.
-        if p.data and p.writers == 0 and not p.frozen and p.data not in self._datas():
+        if p.data and p.writers == 0 and not p.frozen and p.data not in self.datas():
             self.cache.drop_data(p.data)
 
-    def _datas(self) -> set[str]:
+    def datas(self) -> set[str]:
         return {q.data for q in self.pending.values() if q.data}
 
     def mkdir(self, path: str) -> None:
@@ -353,7 +353,7 @@ class Overlay:
             except OSError as e:  # the old journal only replays what is committed already
                 log.error("could not rewrite the write cache's journal: %s", e)
                 return
-            live = self._datas()
+            live = self.datas()
             for p, _key in snap:  # bytes nothing pending refers to any more
                 if p.data and not p.writers and p.data not in live:
                     self.cache.drop_data(p.data)

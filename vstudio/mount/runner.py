@@ -71,14 +71,14 @@ def parse_url(url: str) -> tuple[str | None, str, str]:
 def open_source(url: str, token: str | None = None) -> Source:
     server, studio_dir, project = parse_url(url)
     if server is not None:
-        from vstudio.repo.remote import RemoteReader
+        from vstudio.client.repo import RemoteReader
 
         if not token:
             raise UsageError("no token: pass --token or set VSTUDIO_TOKEN")
         remote = RemoteReader(server, token)
 
         def remote_backend() -> Any:
-            from vstudio.repo.remote import RemoteBackend
+            from vstudio.client.repo import RemoteBackend
 
             return RemoteBackend(server, token, project)
 

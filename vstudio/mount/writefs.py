@@ -14,7 +14,9 @@ import errno
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mfusepy
@@ -62,6 +64,8 @@ class WriteFileOps(MountOps):
         self.cache = overlay.cache
         self.backend = backend
         self._whandles: dict[int, WHandle] = {}
+        self._started = time.time()
+        self.on_closed: Callable[[Pending], None] | None = None  # a file's last writer closed
         self._rules: tuple[float, list[str]] = (-1e9, [])
         self._rules_lock = threading.Lock()
 
@@ -109,8 +113,7 @@ class WriteFileOps(MountOps):
 
     def _live_stat(self, rel: str, node: Node) -> dict[str, Any]:
         if node is None:
-            base = self._stat_of(True, 0o755, 0, self._dir_time())
-            return base
+            return self._stat_of(True, 0o755, 0, self._dir_time())
         mode = (node.mode or 0o644) & 0o777
         if self._read_only(rel):
             mode &= ~0o222
@@ -123,7 +126,8 @@ class WriteFileOps(MountOps):
 
     def _dir_time(self) -> float:
         rev = self.overlay.base_rev
-        return self.view.commit(rev).time if rev > 0 else 0.0
+        # An empty project has no commit time: its folders date from the mount's start.
+        return self.view.commit(rev).time if rev > 0 else self._started
 
     # -- reading ------------------------------------------------------------------------
     def getattr(self, path: str, fh: Any = None) -> dict[str, Any]:
@@ -198,7 +202,7 @@ class WriteFileOps(MountOps):
             self.cache.drop_data(data)
             raise fuse_error(errno.EIO) from e
         p = Pending(rel, None, data=data, size=size, mode=(node.mode or 0o644) & 0o777,
-                    mtime=node.mtime, writers=1)
+                    mtime=time.time() if truncate else node.mtime, writers=1)
         with self.overlay.lock:
             p.base = self.overlay.base_for(rel)
             self.overlay.put(p, journal=False)
@@ -212,12 +216,9 @@ class WriteFileOps(MountOps):
                 while chunk := fin.read(4 << 20):
                     fout.write(chunk)
             return
-        oid = node.oid
-        if oid is None:
+        if node.oid is None:
             raise fuse_error(errno.EIO)
-        from pathlib import Path
-
-        self.view.reader.get_file(oid, Path(dest))
+        self.view.reader.get_file(node.oid, Path(dest))  # streamed: big files fit too
 
     def _truncate_data(self, p: Pending, length: int) -> None:
         self.cache.reserve(length - p.size)
@@ -286,28 +287,36 @@ class WriteFileOps(MountOps):
         if not h.dirty:
             return
         os.fdatasync(h.fd)
-        p = h.pending
-        with self.overlay.lock:
-            if self.overlay.pending.get(p.path) is p:
-                self.cache.log([p.record()])
-                prev = p.extra.pop("prev", None)
-                if prev is not None and prev.data and prev.data != p.data and not (
-                        prev.writers or prev.frozen):
-                    self.cache.drop_data(prev.data)
-            self.overlay.changed_at = time.monotonic()
-            self.overlay.changed.set()
+        self._journal(h.pending)
         h.dirty = False
 
+    def _journal(self, p: Pending) -> None:
+        """Record ``p``'s state durably; then the version it replaced can go."""
+        prev = None
+        with self.overlay.lock:
+            if self.overlay.pending.get(p.path) is p:
+                self.cache.log([p.record()], sync=False)
+                prev = p.extra.pop("prev", None)
+            self.overlay.changed_at = time.monotonic()
+            self.overlay.changed.set()
+        self.cache.sync()  # outside the lock: other operations go on meanwhile
+        if prev is not None and prev.data and prev.data != p.data:
+            with self.overlay.lock:
+                if not (prev.writers or prev.frozen) and prev.data not in self.overlay.datas():
+                    self.cache.drop_data(prev.data)
+
     def _done_writing(self, p: Pending, dirty: bool) -> None:
+        if dirty:
+            self._journal(p)
         with self.overlay.lock:
             p.writers -= 1
-            if self.overlay.pending.get(p.path) is p:
-                if dirty:
-                    self.cache.log([p.record()])
-            elif p.writers == 0 and p.data and not p.frozen:
+            if self.overlay.pending.get(p.path) is not p and p.writers == 0 and p.data \
+                    and not p.frozen:
                 self.cache.drop_data(p.data)  # removed while open: nobody needs it
             self.overlay.changed_at = time.monotonic()
             self.overlay.changed.set()
+        if p.writers == 0 and self.on_closed is not None:
+            self.on_closed(p)
 
     def flush(self, path: str, fi: Any) -> int:
         h = self._whandles.get(fi.fh)

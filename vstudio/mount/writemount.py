@@ -65,6 +65,8 @@ def open_writable(describe: str, backend: WcBackend, view: RepoView, blocks: Blo
 
     committer = AutoCommitter(overlay, backend, read_bytes, settle=opts.settle)
     ops = WriteOps(view, blocks, on_ready=on_ready, overlay=overlay, backend=backend)
+    ops.on_closed = committer.stage
+    ops.status = committer.status
     overlay.refresh()
     committer.start()
     return Writable(ops, committer, cache, backend)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from vstudio.errors import VStudioError
@@ -19,10 +20,14 @@ from vstudio.mount.writecache import Pending
 from vstudio.mount.writefs import XLOCK, WriteFileOps, fuse_error
 
 RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
+# On latest/: how many changes wait for a commit; the last commit failure, if any.
+STATUS = ("user.vstudio.pending", "user.vstudio.error")
 
 
 class WriteOps(WriteFileOps):
     """``MountOps`` with a writable ``latest/``."""
+
+    status: Callable[[], tuple[int, str | None]] | None = None
 
     # -- the namespace ------------------------------------------------------------------
     def _rel_or_rofs(self, path: str) -> str:
@@ -130,6 +135,13 @@ class WriteOps(WriteFileOps):
     # -- locks as an extended attribute ---------------------------------------------------
     def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
         rel = self._rel(path)
+        if rel == "" and name in STATUS and self.status is not None:
+            # latest/'s own attributes say whether everything is committed yet.
+            pending, error = self.status()
+            value = str(pending) if name == STATUS[0] else error
+            if value is None:
+                raise fuse_error(errno.ENODATA)
+            return value.encode()
         if rel and isinstance(self._lookup(rel), Pending):
             if name == XLOCK and self.view.lock_holder(rel):
                 return str(self.view.lock_holder(rel)).encode()
@@ -140,6 +152,8 @@ class WriteOps(WriteFileOps):
         rel = self._rel(path)
         if rel and isinstance(self._lookup(rel), Pending):
             return [XLOCK] if self.view.lock_holder(rel) else []
+        if rel == "" and self.status is not None:
+            return [*super().listxattr(path), *STATUS[:1 if self.status()[1] is None else 2]]
         return super().listxattr(path)
 
     def setxattr(self, path: str, name: str, value: bytes, options: int,

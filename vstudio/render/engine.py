@@ -400,12 +400,33 @@ class ProjectRender:
         if item.status == "rendered":
             self.log(f"rendered {item.file} -> {item.output} ({item.seconds:.1f} s)")
 
-    def _check_blank(self, item: Item) -> None:
+    def judge_stored(self, item: Item) -> None:
+        """The empty-output check for a render made elsewhere (the farm): its frames are
+        read back from the store until one is not empty (mostly the first)."""
+        assert item.manifest is not None
+        frames = sorted((int(f), str(oid)) for f, oid in item.manifest["frames"])
+        with tempfile.TemporaryDirectory(prefix="vstudio-blank-") as tmp:
+            for f, oid in frames:
+                path = Path(tmp) / f"{f}.png"
+                try:
+                    self.store.get_file(oid, path)
+                except (OSError, VStudioError):
+                    return  # not judged; assembling it has already said what is wrong
+                if not media.png_blank(path):
+                    item.blank = False
+                    return
+        item.blank = bool(frames)
+        if item.blank:
+            self._check_blank(item, whole=True)
+
+    def _check_blank(self, item: Item, whole: bool = False) -> None:
         """Loudly warn when every frame came out empty although what it reads is not."""
-        if not item.blank or len(item.saved) < len(item.frame_list):
+        if not item.blank or (not whole and len(item.saved) < len(item.frame_list)):
             return
         by_file = {i.file: i for i in self.items}
-        inputs = [d for d in item.deps if d in by_file and not by_file[d].blank] + [
+        # a render taken from the cache was not looked at: it counts as not empty
+        inputs = [d for d in item.deps if d in by_file and (
+            by_file[d].status == "cached" or not by_file[d].blank)] + [
             f for f in self.graph.nodes[item.file].file_deps if not f.endswith(".blend")]
         if inputs:
             item.warning = (f"every frame of {item.file} is empty (all pixels 0: fully "

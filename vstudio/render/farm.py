@@ -16,12 +16,10 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Protocol
 
-from vstudio.errors import BadInput, ServerError, VStudioError
+from vstudio.errors import BadInput, VStudioError
 from vstudio.farm.spec import MAX_BLOCKS
-from vstudio.httpapi import ApiClient
 from vstudio.render import layout, outputs, reads
 from vstudio.render.engine import Item, ProjectRender
 from vstudio.render.model import Use
@@ -36,20 +34,13 @@ class FarmTimeout(VStudioError):
     """``render --farm --timeout`` ran out with jobs still unfinished."""
 
 
-class FarmClient(ApiClient):
-    """The few farm calls project rendering needs; HTTP errors become vstudio errors."""
+class FarmApi(Protocol):
+    """What project rendering needs of the farm's server (``vstudio.client.farm``)."""
 
-    def __init__(self, url: str, token: str | None) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise BadInput(f"--farm {url}: give the server's http(s)://host:port")
-        super().__init__(f"{parts.scheme}://{parts.netloc}", token)
-
-    def unreachable(self, exc: Exception) -> VStudioError:
-        return ServerError(f"cannot reach the farm at {self.server}: {exc}")
+    def call(self, method: str, path: str, body: Any = None, **params: Any) -> Any: ...
 
 
-def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1.0,
+def run_on_farm(job: ProjectRender, client: FarmApi, poll: float = 1.0,
                 timeout: float | None = None) -> None:
     """Render ``job``'s planned items as one farm job; updates the items in place.
 
@@ -59,7 +50,6 @@ def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1
     unfinished files marked failed, and ``FarmTimeout`` raised naming what each file's
     tasks were doing.
     """
-    client = FarmClient(url, token)
     reads.convert_audio(job)
     deadline = None if timeout is None else time.monotonic() + timeout
     for item in job.items:
@@ -73,7 +63,7 @@ def run_on_farm(job: ProjectRender, url: str, token: str | None, poll: float = 1
     job.cache.save()
 
 
-def _run_job(job: ProjectRender, client: FarmClient, blocks: list[Block], poll: float,
+def _run_job(job: ProjectRender, client: FarmApi, blocks: list[Block], poll: float,
              deadline: float | None, timeout: float | None) -> None:
     """Submit ``blocks`` as one farm job, record each file's render as its blocks finish."""
     spec = _job_spec(job, blocks)
@@ -274,7 +264,7 @@ def _doomed(detail: dict[str, Any], blocks: list[Block], finished: set[str]) -> 
     return out
 
 
-def _time_out(job: ProjectRender, client: FarmClient, job_id: int, blocks: list[Block],
+def _time_out(job: ProjectRender, client: FarmApi, job_id: int, blocks: list[Block],
               collected: set[str], started: float, timeout: float) -> None:
     """Cancel the unfinished job, mark its unfinished files failed, raise ``FarmTimeout``."""
     lines = []
@@ -370,4 +360,5 @@ def _collect(job: ProjectRender, block: Block, rows: list[dict[str, Any]]) -> No
                                    scene.fps if scene else 24.0)
     item.status = "rendered"
     job.assemble_item(item)
+    job.judge_stored(item)  # an empty render is a loud warning here too
     job.log(f"rendered {item.file} on the farm -> {item.output} ({item.seconds:.1f} s)")

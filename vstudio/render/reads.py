@@ -175,7 +175,7 @@ def reads_video(job: ProjectRender, item: Item, dep: str) -> bool:
 def cached_inputs(job: ProjectRender, item: Item) -> dict[str, str]:
     """Renders of finished files that ``item`` reads, where it reads them: path -> id
     (a farm task gets them as inputs)."""
-    from vstudio.render.writer import video_of
+    from vstudio.render.writer import list_text, video_of
 
     by_file = {i.file: i for i in job.items}
     out: dict[str, str] = {}
@@ -195,12 +195,11 @@ def cached_inputs(job: ProjectRender, item: Item) -> dict[str, str]:
         elif r.output.kind == "single":
             one = r.output.single if r.output.single in frames else min(frames)
             out[r.path] = frames[one]
-        elif r.output.kind == "frames":
+        else:  # frames, or a list of them: the list goes with its frames
             for f, oid in frames.items():
                 out[r.output.frame_file(f)] = oid
-        else:
-            raise BadInput(f"{item.file} reads {r.path}: image lists are not sent to the "
-                           "farm yet; render it locally")
+            if r.output.kind == "list":
+                out[r.path] = job.store.put_bytes(list_text(d.manifest, r.output).encode())
     return out
 
 

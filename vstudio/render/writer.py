@@ -130,10 +130,7 @@ def assemble(store: ObjectStore, manifest: dict[str, Any], outs: list[Output], r
                 writer.put(folder / name, oid, partial(_fetch, store, oid))
             writer.prune(folder, set(names))
             if out.kind == "list":
-                fps = manifest.get("fps") or 24
-                text = f"FPS {fps:g}\n" + "".join(
-                    f"{folder.name}/{n}\n" for n in sorted(names))
-                writer.put(dest, None, partial(_write_text, text))
+                writer.put(dest, None, partial(_write_text, list_text(manifest, out)))
         elif out.kind == "single":
             frame = out.single if out.single in frames else min(frames)
             oid = frames[frame]
@@ -141,6 +138,15 @@ def assemble(store: ObjectStore, manifest: dict[str, Any], outs: list[Output], r
         else:
             oid = video(out)
             writer.put(dest, oid, partial(_fetch, store, oid))
+
+
+def list_text(manifest: dict[str, Any], out: Output) -> str:
+    """RenderChan's image list: ``FPS n``, then each frame file from the list's folder."""
+    fps = manifest.get("fps") or 24
+    folder = out.frames_dir.rsplit("/", 1)[-1]
+    return f"FPS {fps:g}\n" + "".join(
+        f"{folder}/{out.pattern.format(int(f))}\n" for f, _ in sorted(
+            manifest["frames"], key=lambda fo: int(fo[0])))
 
 
 def _fetch(store: ObjectStore, oid: str, dest: Path) -> None:

@@ -4,7 +4,7 @@ Terms: a *project* has a linear history of *revisions* r1, r2, ...; each revisio
 *commit* (parent, tree, author, time, message) and a *tree* (relative '/'-separated path
 -> file entry). File bytes live in the object store under their id (``oid``).
 Consumers depend on ``RepoReader`` only; ``vstudio.repo.open_reader(studio)`` gives the
-embedded implementation and ``vstudio.repo.remote`` the one over HTTP.
+embedded implementation and ``vstudio.client.repo`` the one over HTTP.
 """
 
 from __future__ import annotations

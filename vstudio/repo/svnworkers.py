@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,16 @@ def _put(studio_root: str, path: str) -> str:
         return str(w.put_file(Path(path)))
 
 
+def _watch_parent(parent: int) -> None:
+    """Leave with the importer: a killed import must not leave its helpers behind."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def helpers_wanted() -> int:
     """How many helper processes: one per core beyond the first, at most two."""
     return min(2, os.cpu_count() or 1)
@@ -39,7 +51,8 @@ class BlendWorkers:
         self.root = str(studio_root)
         # spawn: the importer has threads (the store's pools), which fork would copy badly
         ctx = multiprocessing.get_context("spawn")
-        self.pools = [ProcessPoolExecutor(1, mp_context=ctx) for _ in range(count)]
+        self.pools = [ProcessPoolExecutor(1, mp_context=ctx, initializer=_watch_parent,
+                                          initargs=(os.getpid(),)) for _ in range(count)]
 
     def submit(self, path: Path, key: str) -> Future[str]:
         """Store the file at ``path``; ``key`` (the node path) picks the process."""

@@ -40,7 +40,7 @@ def parse_url(url: str) -> dict[str, str]:
 def open_backend(meta: dict[str, object], token: str | None = None) -> WcBackend:
     project = str(meta["project"])
     if meta.get("kind") == "remote":
-        from vstudio.repo.remote import RemoteBackend
+        from vstudio.client.repo import RemoteBackend
 
         tok = token or os.environ.get("VSTUDIO_TOKEN") or meta.get("token")
         return RemoteBackend(str(meta["server"]), str(tok) if tok else None, project)

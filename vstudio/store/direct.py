@@ -102,8 +102,8 @@ def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | N
         base = run[0].offset
         parts.append({"pack": run_pack, "offset": base,
                       "length": run[-1].offset + run[-1].length - base,
-                      "blobs": [[e.key.hex(), e.offset - base, e.length, e.raw_length]
-                                for e in run]})
+                      "blobs": [[e.key.hex(), e.offset - base, e.length, e.raw_length,
+                                 *([e.inner] if e.in_frame else [])] for e in run]})
         run.clear()
 
     for ent in entries:
@@ -113,9 +113,9 @@ def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | N
             parts.append({"inline": base64.b64encode(ent.data).decode()})
             continue
         pack, e = store._locate(ent.id)
-        if e.in_frame or e.is_delta:  # clients open whole blobs only: the server reads it
+        if e.is_delta:  # a patch needs its base: the server reads it
             return None
-        if run and (pack != run_pack or e.offset != run[-1].offset + run[-1].length
+        if run and (pack != run_pack or not follows(run[-1], e)
                     or e.offset + e.length - run[0].offset > COALESCE):
             close()
         if pack not in urls:

@@ -39,6 +39,7 @@ from vstudio.errors import (
     VStudioError,
 )
 from vstudio.grants import proof_key
+from vstudio.store import format as fmt
 from vstudio.store.api import NO_PROGRESS, Progress
 from vstudio.store.chunking import FASTCDC, Split, pick_chunker
 from vstudio.store.codec import Codec
@@ -373,9 +374,15 @@ class RemoteStore:
                     h.update(block)
                     yield block
                     continue
-                for key, off, length, raw_len in part["blobs"]:
-                    plain = codec.open(bytes.fromhex(key), data[off:off + length],
-                                       f"object {key}")
+                frames: dict[int, bytes] = {}
+                for key, off, length, raw_len, *inner in part["blobs"]:
+                    stored = data[off:off + length]
+                    if inner:  # a chunk inside a frame of chunks compressed together
+                        if off not in frames:
+                            frames[off] = codec.open(fmt.FRAME_AAD, stored, f"frame of {key}")
+                        plain = frames[off][inner[0]:inner[0] + raw_len]
+                    else:
+                        plain = codec.open(bytes.fromhex(key), stored, f"object {key}")
                     if len(plain) != raw_len or blake3.blake3(plain).hexdigest() != key:
                         raise CorruptObject(f"chunk {key} of {oid} arrived corrupt")
                     h.update(plain)

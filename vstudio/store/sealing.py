@@ -136,15 +136,25 @@ class BatchSealer:
             patch = self._delta(key, data, plan, b) if plan is not None and b >= 0 else None
             if patch is not None:
                 out.blobs.append(patch)
-            elif len(data) >= FRAME_ALONE:
-                out.blobs.append(Blob(self.codec.seal(key, data), [(key, len(data), 0)]))
             else:
                 group.append((key, data))
-        if len(group) == 1:
-            key, data = group[0]
-            out.blobs.append(Blob(self.codec.seal(key, data), [(key, len(data), 0)]))
-        elif group:
-            out.blobs.append(self._frame(group))
+        out.blobs += self.group(group)
+        return out
+
+    def group(self, chunks: list[tuple[bytes, bytes]]) -> list[Blob]:
+        """New chunks as blobs: big ones alone, the others in one frame."""
+        out = []
+        small = []
+        for key, data in chunks:
+            if len(data) >= FRAME_ALONE:
+                out.append(Blob(self.codec.seal(key, data), [(key, len(data), 0)]))
+            else:
+                small.append((key, data))
+        if len(small) == 1:
+            key, data = small[0]
+            out.append(Blob(self.codec.seal(key, data), [(key, len(data), 0)]))
+        elif small:
+            out.append(self._frame(small))
         return out
 
     def _frame(self, group: list[tuple[bytes, bytes]]) -> Blob:

@@ -130,15 +130,28 @@ class Writer:
 
     def put_chunks(self, items: Iterable[tuple[bytes, bytes]], chunker: str = "fastcdc") -> int:
         """Store chunks a client sent, each checked against its id; returns how many were new."""
-        new = 0
+        group: list[tuple[bytes, bytes]] = []
+        seen: set[bytes] = set()
+        size = new = 0
         for key, data in items:
             if _digest(data) != key:
                 raise BadInput(f"chunk {key.hex()} does not match its id")
             self.store.recent.put(key, data)  # the recipe's check reads it from memory
-            if not self._exists(key):
-                self._add_blob(key, fmt.CHUNK, data, chunker)
+            if key not in seen and not self._exists(key):
+                seen.add(key)
+                group.append((key, data))  # neighbours of one file: compressed together
+                size += len(data)
                 new += 1
+                if size >= BATCH_BYTES:
+                    self._put_group(group, chunker)
+                    group, size = [], 0
+        self._put_group(group, chunker)
         return new
+
+    def _put_group(self, group: list[tuple[bytes, bytes]], chunker: str) -> None:
+        self._drain()
+        for blob in BatchSealer(self.store, self._exists).group(group):
+            self._append_blob(blob, chunker)
 
     def _raw_length(self, key: bytes) -> int:
         pos = self._pending.get(key)

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vstudio.client.manager import ManagerApi, ManagerAway, retrying
 from vstudio.errors import NotFound, VStudioError
 from vstudio.worker.cache import InputCache
-from vstudio.worker.client import ManagerApi, ManagerAway, retrying
 from vstudio.worker.task import TaskRun
 from vstudio.worker.warm import BlenderSession
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vstudio.client.manager import ManagerAway, StaleAttempt, retrying
 from vstudio.errors import VStudioError
-from vstudio.worker.client import ManagerAway, StaleAttempt, retrying
 from vstudio.worker.runner import Run, RunResult
 from vstudio.worker.thumbs import thumbnails
 from vstudio.worker.warm import WarmRun

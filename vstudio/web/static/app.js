@@ -150,7 +150,9 @@
   }
 
   function applyJob(jobId, s) {
-    $all('[data-job="' + jobId + '"], [data-job-page="' + jobId + '"]').forEach(function (root) {
+    // Only the job's head or list row is searched, never the whole job page: a page of
+    // 10,000 grid cells searched for each selector on every update kept the browser busy.
+    $all('[data-job="' + jobId + '"]').forEach(function (root) {
       $all("progress[data-progress]", root).forEach(function (p) {
         p.value = s.progress;
         p.setAttribute("aria-valuetext", s.progress.toFixed(1) + "%");
@@ -169,14 +171,15 @@
         var allowed = (s.actions || []).indexOf(a) >= 0;
         if (b.disabled === allowed) b.disabled = !allowed;
       });
-      if (s.counts) {
-        // A status no task has any more is left out of the counts: it shows 0, not its last number.
-        $all("[data-count]", root).forEach(function (el) {
-          var n = String(s.counts[el.getAttribute("data-count")] || 0);
-          if (el.textContent !== n) el.textContent = n;
-        });
-      }
     });
+    var legend = s.counts && $('[data-job-page="' + jobId + '"]') ? $("ul.legend") : null;
+    if (legend) {
+      // A status no task has any more is left out of the counts: it shows 0, not its last number.
+      $all("[data-count]", legend).forEach(function (el) {
+        var n = String(s.counts[el.getAttribute("data-count")] || 0);
+        if (el.textContent !== n) el.textContent = n;
+      });
+    }
     if (s.latest) showLatest(s.latest);
     if (s.tasks) {
       s.tasks.forEach(function (t) {

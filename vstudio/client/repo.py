@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from vstudio.client.http import ApiClient
 from vstudio.errors import (
     CorruptObject,
     NotAuthenticated,
 )
-from vstudio.httpapi import ApiClient
 from vstudio.repo.api import CommitInfo, Entry, LockInfo
 from vstudio.repo.service import ANY, Change
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from vstudio.store.remote import RemoteStore
 
 class Client:
-    """Repository calls to the server; errors mapped once, in ``vstudio.httpapi``."""
+    """Repository calls to the server; errors mapped once, in ``vstudio.client.http``."""
 
     def __init__(self, server: str, token: str | None) -> None:
         self.api = ApiClient(server, token, timeout=300)

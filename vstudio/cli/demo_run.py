@@ -227,7 +227,7 @@ class Demo:
                 "blocks": blocks}
 
     def run_job(self, spec: dict[str, Any]) -> dict[str, Any]:
-        from vstudio.worker.client import ManagerApi
+        from vstudio.client.manager import ManagerApi
 
         api = ManagerApi(self.url, self.admin_token)
         try:
@@ -258,8 +258,8 @@ class Demo:
 
     def fetch_videos(self, job: dict[str, Any]) -> list[Path]:
         """The job's videos from the studio's store into ``output/``."""
+        from vstudio.client.manager import ManagerApi
         from vstudio.studio import Studio
-        from vstudio.worker.client import ManagerApi
 
         out_dir = self.s.root / "output"
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from vstudio.errors import NotFound, ServerError, VStudioError
-from vstudio.httpapi import ApiClient, detail
+from vstudio.client.http import ApiClient, detail
+from vstudio.errors import BadInput, NotFound, ServerError, VStudioError
 
 T = TypeVar("T")
 
@@ -53,7 +53,15 @@ class ManagerApi(ApiClient):
     # --- the farm API (common brief) ---
 
     def register(self, info: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.send("POST", "/api/workers", info).json())
+        try:
+            return dict(self.send("POST", "/api/workers", info).json())
+        except BadInput as e:
+            # A manager older than this node refuses fields it does not know: register
+            # without the machine's description rather than not at all.
+            if "system" not in info or "system" not in str(e):
+                raise
+            rest = {k: v for k, v in info.items() if k != "system"}
+            return dict(self.send("POST", "/api/workers", rest).json())
 
     def next_task(self, worker_id: Any, wait: float) -> dict[str, Any] | None:
         r = self.send("POST", f"/api/workers/{worker_id}/next", {"timeout": wait},
