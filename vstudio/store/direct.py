@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from vstudio.store import format as fmt
 from vstudio.store.index import pack_object
-from vstudio.store.objects import COALESCE, PREFETCH, _PackGone
-from vstudio.store.reads import follows
+from vstudio.store.objects import PREFETCH, _PackGone
+from vstudio.store.reads import joins_run
 
 if TYPE_CHECKING:
     from vstudio.store.objects import Store
@@ -57,8 +57,7 @@ def prefetched(store: Store, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
             pack, e = store._locate(ent.id)
             if run:
                 rp, prev = run[-1]
-                if (rp != pack or not follows(prev, e)
-                        or e.offset + e.length - run[0][1].offset > COALESCE):
+                if rp != pack or not joins_run(run[0][1], prev, e):
                     close()
             run.append((pack, e))
         while fetching > PREFETCH or (window and window[0][0] is None):
@@ -115,8 +114,7 @@ def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | N
         pack, e = store._locate(ent.id)
         if e.is_delta:  # a patch needs its base: the server reads it
             return None
-        if run and (pack != run_pack or not follows(run[-1], e)
-                    or e.offset + e.length - run[0].offset > COALESCE):
+        if run and (pack != run_pack or not joins_run(run[0], run[-1], e)):
             close()
         if pack not in urls:
             urls[pack] = presign(pack_object(pack), expires)

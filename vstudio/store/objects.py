@@ -21,13 +21,12 @@ from vstudio.store.chunking import transform
 from vstudio.store.codec import Codec
 from vstudio.store.download import write_file
 from vstudio.store.index import Index, pack_object
-from vstudio.store.reads import Frames, Rebuilt, Recent, follows, read_many
+from vstudio.store.reads import Frames, Rebuilt, Recent, joins_run, read_many
 from vstudio.store.writer import Writer
 
 REF_PREFIX = "refs/"
 _REF_NAME = re.compile(r"^[A-Za-z0-9._@+=-]+(/[A-Za-z0-9._@+=-]+)*$")
 _HEX_ID = re.compile(r"^[0-9a-f]{64}$")
-COALESCE = 4 << 20  # read neighbouring chunks of one pack in one request, up to this
 PREFETCH = 4  # such requests under way at once while a file is read
 META_CACHE = 512  # decoded recipes and segments kept in memory
 GC_RECHECK = 1.0  # seconds ``missing``/``has`` may lean on the last look at gc's state
@@ -257,8 +256,7 @@ class Store:
             pack, e = self._locate(key)
             if run:
                 rp, re_ = run[-1]
-                if (rp != pack or not follows(re_, e)
-                        or e.offset + e.length - run[0][1].offset > COALESCE):
+                if rp != pack or not joins_run(run[0][1], re_, e):
                     yield from flush()
             run.append((pack, e))
         if run:

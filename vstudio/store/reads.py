@@ -35,6 +35,7 @@ MEMORY_LIMIT = 64 << 20  # without a cache folder: rebuilt files kept in memory
 GAP = 512 * 1024  # read across holes up to this size rather than make another request
 SPAN = 16 << 20  # at most this much per ranged request
 SMALL_FILE = 4 << 20
+COALESCE = 4 << 20  # read neighbouring chunks of one pack in one request, up to this
 FRAMES_KEPT = 8  # opened frames kept (at most ~4 MiB each): readers in a few threads
 RECENT_LIMIT = 128 << 20  # read_many rebuilds transformed or segmented files up to this size
 
@@ -152,6 +153,16 @@ class Frames:
             while len(self._items) > self.kept:
                 self._items.popitem(last=False)
         return data
+
+
+def joins_run(first: fmt.IndexEntry, prev: fmt.IndexEntry, e: fmt.IndexEntry) -> bool:
+    """Whether ``e`` (after ``prev``, in a run starting at ``first``, all in one pack) comes
+    with the same ranged read.  Chunks of one frame always do: the frame is read whole anyway,
+    and a frame can be a little over ``COALESCE`` (incompressible data), which must not make
+    each of its chunks a read of the whole frame."""
+    if e.in_frame and prev.in_frame and e.offset == prev.offset:
+        return True
+    return follows(prev, e) and e.offset + e.length - first.offset <= COALESCE
 
 
 def follows(prev: fmt.IndexEntry, e: fmt.IndexEntry) -> bool:
