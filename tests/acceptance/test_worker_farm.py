@@ -21,7 +21,7 @@ from vstudio import __version__
 from vstudio.jobtypes.samples import make_sif
 
 FINAL = ("done", "failed", "canceled")
-SCENE_FRAMES = 12  # a.blend of the shared ``scenes`` fixture
+SCENE_FRAMES = 15  # a.blend of the shared ``scenes`` fixture
 
 
 @dataclass
@@ -137,7 +137,10 @@ def test_blender_chunks_on_two_workers_with_an_early_encode(farm: Farm, scenes: 
     farm.worker("w1")
     farm.worker("w2")
     job_id = farm.submit([
-        {"name": "render", "type": "blender", "frames": "1-12", "chunk": 3,
+        # five render chunks on two workers: while one renders the last chunk the other is
+        # free, so an encode chunk must start before the render block is done (with an even
+        # count both workers may finish their last chunks at the same moment)
+        {"name": "render", "type": "blender", "frames": "1-15", "chunk": 3,
          "params": {"file": "shots/a.blend", "samples": 4, "resolution": [64, 36]}},
         # encode per chunk, frame by frame after the render; then join the parts
         {"name": "encode", "type": "ffmpeg", "chunk": 3,
@@ -147,11 +150,11 @@ def test_blender_chunks_on_two_workers_with_an_early_encode(farm: Farm, scenes: 
     job = farm.wait(job_id, 180)
     assert job["status"] == "done", job
     render, encode = _tasks(job, "render"), _tasks(job, "encode")
-    assert len(render) == 4 and {t["worker"] for t in render} == {"w1", "w2"}
+    assert len(render) == 5 and {t["worker"] for t in render} == {"w1", "w2"}
     assert min(t["started"] for t in encode) < max(t["finished"] for t in render)
     outs = farm.outputs(job_id)
     frames = [o["frame"] for o in outs if o["block"] == "render"]
-    assert sorted(frames) == list(range(1, 13))  # each frame once
+    assert sorted(frames) == list(range(1, 16))  # each frame once
     assert all(o["thumbnail_oid"] and o["seconds"] is not None
                for o in outs if o["block"] == "render")
     final = next(o for o in outs if o["block"] == "final")
@@ -164,7 +167,7 @@ def test_blender_chunks_on_two_workers_with_an_early_encode(farm: Farm, scenes: 
     probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
                             "-show_entries", "stream=nb_read_frames,width,height", "-of",
                             "csv=p=0", str(video)], capture_output=True, text=True)
-    assert probe.stdout.strip() == "64,36,12"
+    assert probe.stdout.strip() == "64,36,15"
     log = farm.call("GET", f"/api/tasks/{render[0]['id']}/log")["lines"]
     assert any(line["line"].startswith("Saved:") for line in log)
 
