@@ -30,11 +30,10 @@ from vstudio.catalog.farm_reports import (
 )
 from vstudio.catalog.farm_tables import farm_logs, farm_outputs, farm_tasks, farm_workers
 from vstudio.errors import NotFound, PermissionDenied, VStudioError
-from vstudio.farm.model import TaskStatus, check_report
+from vstudio.farm.model import TaskStatus, asks_cancel, check_report
 
 t = farm_tasks
 DONE = TaskStatus.DONE.value
-CANCELED = TaskStatus.CANCELED.value
 
 Q_ROWS = ByDialect(lambda id_in: sa.select(
     t.c.id, t.c.status, t.c.attempt, t.c.job_id, t.c.block_id, t.c.worker_id, t.c.log_count,
@@ -125,7 +124,7 @@ def apply_reports(conn: Connection, cache: FarmCache, reports: list[Report], now
             continue
         assert row is not None
         if r.kind == "progress":
-            if row.status == CANCELED:
+            if asks_cancel(row.status):
                 results.append(Effects(cancel=True))
                 continue
             logs.extend({"task_id": row.id, "attempt": r.attempt, "time": now, "line": line}

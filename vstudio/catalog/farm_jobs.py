@@ -27,7 +27,16 @@ from vstudio.catalog.farm_tables import (
     farm_workers,
 )
 from vstudio.errors import BadInput, Conflict, NotFound
-from vstudio.farm.model import JobState, TaskStatus
+from vstudio.farm.model import (
+    JobState,
+    TaskStatus,
+    cancels,
+    state_on_pause,
+    state_on_resume,
+    state_on_retry,
+    state_on_submit,
+    state_on_task_retry,
+)
 from vstudio.farm.spec import BlockPlan, JobSpec
 
 t = farm_tasks
@@ -68,8 +77,7 @@ def insert_job(conn: Connection, owner: str, spec: JobSpec, plans: list[BlockPla
                     for n, frames in enumerate(p.tasks))
     for i in range(0, len(rows), 5000):
         conn.execute(t.insert(), rows[i:i + 5000])
-    state = JobState.PAUSED if spec.paused else (
-        JobState.ACTIVE if after_jobs_done(conn, job_id) else JobState.WAITING)
+    state = state_on_submit(spec.paused, after_jobs_done(conn, job_id))
     conn.execute(farm_jobs.update().where(farm_jobs.c.id == job_id).values(state=state.value))
     return job_id
 
@@ -86,27 +94,21 @@ def _set_state(conn: Connection, job_id: int, state: JobState) -> None:
 
 
 def pause(conn: Connection, job_id: int) -> Effects:
-    row = job_row(conn, job_id)
-    if row.state in (JobState.ACTIVE, JobState.WAITING):
-        _set_state(conn, job_id, JobState.PAUSED)
-    elif row.state != JobState.PAUSED:
-        raise Conflict(f"job {job_id} is {row.state}; only a queued or running job pauses")
+    state = state_on_pause(job_id, job_row(conn, job_id).state)
+    if state is not None:
+        _set_state(conn, job_id, state)
     return Effects(jobs={job_id})
 
 
 def resume(conn: Connection, job_id: int) -> Effects:
-    row = job_row(conn, job_id)
-    if row.state == JobState.PAUSED:
-        _set_state(conn, job_id, JobState.ACTIVE if after_jobs_done(conn, job_id)
-                   else JobState.WAITING)
-    elif row.state == JobState.CANCELED:
-        raise Conflict(f"job {job_id} is canceled; use retry to run it again")
+    state = state_on_resume(job_id, job_row(conn, job_id).state, after_jobs_done(conn, job_id))
+    if state is not None:
+        _set_state(conn, job_id, state)
     return Effects(wake=True, jobs={job_id})
 
 
 def cancel(conn: Connection, job_id: int, now: float) -> Effects:
-    row = job_row(conn, job_id)
-    if row.state in (JobState.DONE, JobState.CANCELED):
+    if not cancels(job_row(conn, job_id).state):
         return Effects(jobs={job_id})
     conn.execute(t.update().where((t.c.job_id == job_id)
                                   & t.c.status.in_([QUEUED, BLOCKED, RUNNING]))
@@ -127,9 +129,7 @@ def retry(conn: Connection, cache: FarmCache, job_id: int) -> Effects:
     if res.rowcount or row.state == JobState.CANCELED:
         # Dependent tasks must wait again for what was requeued.
         _reblock(conn, cache, job_id)
-        state = JobState.ACTIVE if after_jobs_done(conn, job_id) else JobState.WAITING
-        if row.state == JobState.PAUSED:
-            state = JobState.PAUSED
+        state = state_on_retry(row.state, after_jobs_done(conn, job_id))
         conn.execute(farm_jobs.update().where(farm_jobs.c.id == job_id)
                      .values(state=state.value, finished=None))
     return Effects(wake=True, jobs={job_id})
@@ -151,14 +151,14 @@ def retry_task(conn: Connection, cache: FarmCache, task_id: int, now: float) -> 
     if row is None:
         raise NotFound(f"no task {task_id}")
     job = job_row(conn, row.job_id)
-    if job.state == JobState.CANCELED:
-        raise Conflict(f"job {row.job_id} is canceled; retry the job instead")
+    # decided (or refused) before anything is written
+    state = state_on_task_retry(row.job_id, job.state, job.finished is not None,
+                                after_jobs_done(conn, row.job_id))
     conn.execute(t.update().where(t.c.id == task_id).values(
         status=QUEUED, failures=0, worker_id=None, progress=0.0, finished=None, error=None,
         lease_until=None))
     _reblock(conn, cache, row.job_id)
-    if job.state == JobState.DONE or job.finished is not None:
-        state = JobState.ACTIVE if after_jobs_done(conn, row.job_id) else JobState.WAITING
+    if state is not None:
         conn.execute(farm_jobs.update().where(farm_jobs.c.id == row.job_id)
                      .values(state=state.value, finished=None))
     return Effects(wake=True, jobs={row.job_id},

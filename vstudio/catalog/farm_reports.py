@@ -1,5 +1,7 @@
 """What workers report: progress (renews the lease), done, failed; heartbeats; the reaper.
 
+What each event does to a task or a job is decided by the state machine in
+``vstudio.farm.model``; this module reads the rows it needs and writes the outcome.
 Every function checks first and writes after, so a refused report (stale attempt,
 unknown task) raises before it has changed anything and the batch it shares a
 transaction with is unaffected.
@@ -24,7 +26,19 @@ from vstudio.catalog.farm_tables import (
     farm_workers,
 )
 from vstudio.errors import NotFound
-from vstudio.farm.model import OPEN, JobState, TaskStatus, after_failure, check_report
+from vstudio.farm.model import (
+    OPEN,
+    JobState,
+    TaskChange,
+    TaskStatus,
+    check_report,
+    frames_needed,
+    lease_lost,
+    state_when_closed,
+    task_failed,
+    task_released,
+    timeout_error,
+)
 
 t = farm_tasks
 LOG_KEEP = 2000  # log lines kept per task; older ones are trimmed
@@ -72,38 +86,47 @@ def add_log(conn: Connection, task_id: int, attempt: int, lines: list[str], now:
     return count
 
 
+def task_values(change: TaskChange, now: float) -> dict[str, Any]:
+    """The columns of a task that ``change`` sets."""
+    values: dict[str, Any] = {"status": change.status.value, "lease_until": None}
+    if change.requeued:
+        values.update(worker_id=None, progress=0.0, frame=None)
+    else:
+        values["finished"] = now
+    if change.error is not None:
+        values["error"] = change.error
+    if change.failures is not None:
+        values["failures"] = change.failures
+    return values
+
+
+def _apply(conn: Connection, task_id: int, attempt: int, change: TaskChange, now: float,
+           log_count: int) -> None:
+    count = add_log(conn, task_id, attempt, [change.line], now, log_count)
+    conn.execute(t.update().where(t.c.id == task_id).values(**task_values(change, now),
+                                                            log_count=count))
+
+
 def release(conn: Connection, task_id: int, attempt: int, reason: str, now: float) -> Effects:
     """Put a running task back in the queue without counting a failure."""
     row = _running_task(conn, task_id, attempt)
-    count = add_log(conn, task_id, attempt, [f"[manager] attempt {attempt} released: {reason}"],
-                    now, row.log_count)
-    conn.execute(t.update().where(t.c.id == task_id).values(
-        status=QUEUED, worker_id=None, lease_until=None, progress=0.0, frame=None,
-        log_count=count))
+    change = task_released(attempt, reason)
+    _apply(conn, task_id, attempt, change, now, row.log_count)
     return Effects(wake=True, jobs={row.job_id},
-                   tasks=[{"id": task_id, "job_id": row.job_id, "status": QUEUED}])
+                   tasks=[{"id": task_id, "job_id": row.job_id, "status": change.status.value}])
 
 
 def count_failure(conn: Connection, cache: FarmCache, task_id: int, row: Any, attempt: int,
                    error: str, now: float) -> Effects:
     block = cache.block(conn, row.job_id, row.block_id)
-    failures = row.failures + 1
-    status = after_failure(failures, block.retries)
-    count = add_log(conn, task_id, attempt, [f"[manager] attempt {attempt} failed: {error}"],
-                    now, row.log_count)
-    values: dict[str, Any] = {"status": status.value, "failures": failures, "error": error,
-                              "lease_until": None, "log_count": count}
-    if status is TaskStatus.QUEUED:
-        values.update(worker_id=None, progress=0.0, frame=None)
-    else:
-        values.update(finished=now)
-    conn.execute(t.update().where(t.c.id == task_id).values(**values))
+    change = task_failed(attempt, row.failures, block.retries, error)
+    _apply(conn, task_id, attempt, change, now, row.log_count)
     if row.worker_id is not None:
         _blocklist_add(conn, row.job_id, row.worker_id, error)
     fx = Effects(wake=True, jobs={row.job_id},
-                 tasks=[{"id": task_id, "job_id": row.job_id, "status": status.value,
+                 tasks=[{"id": task_id, "job_id": row.job_id, "status": change.status.value,
                          "error": error}])
-    if status is TaskStatus.FAILED:
+    if not change.requeued:
         finish_job_if_closed(conn, row.job_id, now, fx)
     return fx
 
@@ -123,8 +146,9 @@ def deps_met(conn: Connection, deps: tuple[tuple[int, str], ...], lo: int, hi: i
     for dep_id, mode in deps:
         q = sa.select(t.c.id).where((t.c.block_id == dep_id)
                                     & (t.c.status != TaskStatus.DONE.value))
-        if mode == "frame":
-            q = q.where((t.c.first_frame <= hi) & (t.c.last_frame >= lo))
+        span = frames_needed(mode, lo, hi)
+        if span is not None:
+            q = q.where((t.c.first_frame <= span[1]) & (t.c.last_frame >= span[0]))
         if conn.execute(q.limit(1)).first() is not None:
             return False
     return True
@@ -146,9 +170,10 @@ def release_dependents(conn: Connection, cache: FarmCache, job_id: int, block_id
         mode = dict(block.depends).get(block_id, "whole")
         q = sa.select(t.c.id, t.c.first_frame, t.c.last_frame).where(
             (t.c.block_id == dep_block_id) & (t.c.status == BLOCKED))
-        if mode == "frame" and span is not None:
-            q = q.where((t.c.first_frame <= span.last_frame)
-                        & (t.c.last_frame >= span.first_frame))
+        # the dependent tasks whose needed frames this task's frames are part of
+        near = None if span is None else frames_needed(mode, span.first_frame, span.last_frame)
+        if near is not None:
+            q = q.where((t.c.first_frame <= near[1]) & (t.c.last_frame >= near[0]))
         ready = [r.id for r in conn.execute(q)
                  if deps_met(conn, block.depends, r.first_frame, r.last_frame)]
         if ready:
@@ -168,13 +193,14 @@ def finish_job_if_closed(conn: Connection, job_id: int, now: float, fx: Effects)
                                                   & (t.c.status == TaskStatus.FAILED.value))
                           .limit(1)).first()
     values: dict[str, Any] = {"finished": now}
-    if failed is None:
-        values["state"] = JobState.DONE.value
+    state = state_when_closed(failed is not None)
+    if state is not None:
+        values["state"] = state.value
     conn.execute(farm_jobs.update().where((farm_jobs.c.id == job_id)
                                           & (farm_jobs.c.state != JobState.CANCELED.value))
                  .values(**values))
     fx.jobs.add(job_id)
-    if failed is None:
+    if state is JobState.DONE:
         start_waiting_jobs(conn, job_id, fx)
 
 
@@ -227,17 +253,17 @@ def reap(conn: Connection, cache: FarmCache, now: float, lease_seconds: float,
         (t.c.status == RUNNING) & (t.c.lease_until < until))
         .with_for_update(skip_locked=True)).all()
     for r in expired:
-        line = f"[manager] attempt {r.attempt}: lease expired (worker lost); requeued"
         conn.execute(farm_logs.insert().values(task_id=r.id, attempt=r.attempt, time=now,
-                                               line=line))
+                                               line=lease_lost(r.attempt).line))
     if expired:
+        lost_lease = lease_lost(0)  # the same change for every task but its log line
         conn.execute(t.update().where(t.c.id.in_([r.id for r in expired])
                                       & (t.c.status == RUNNING))
-                     .values(status=QUEUED, worker_id=None, lease_until=None, progress=0.0,
-                             frame=None, error="lease expired", log_count=t.c.log_count + 1))
+                     .values(**task_values(lost_lease, now), log_count=t.c.log_count + 1))
         fx.wake = True
         fx.jobs.update(r.job_id for r in expired)
-        fx.tasks.extend({"id": r.id, "job_id": r.job_id, "status": QUEUED} for r in expired)
+        fx.tasks.extend({"id": r.id, "job_id": r.job_id, "status": lost_lease.status.value}
+                        for r in expired)
     timed = conn.execute(
         sa.select(t.c.id, t.c.status, t.c.attempt, t.c.job_id, t.c.block_id, t.c.worker_id,
                   t.c.log_count, t.c.failures, farm_blocks.c.timeout)
@@ -246,8 +272,7 @@ def reap(conn: Connection, cache: FarmCache, now: float, lease_seconds: float,
                & (t.c.started + farm_blocks.c.timeout < now))
         .with_for_update(skip_locked=True, of=t)).all()
     for tr in timed:
-        sub = count_failure(conn, cache, tr.id, tr, tr.attempt,
-                             f"timed out after {tr.timeout:g} s", now)
+        sub = count_failure(conn, cache, tr.id, tr, tr.attempt, timeout_error(tr.timeout), now)
         fx.wake = True
         fx.jobs |= sub.jobs
         fx.tasks += sub.tasks

@@ -1,8 +1,13 @@
-"""Statuses and the small rules that derive them (pure logic)."""
+"""Statuses and the state machine of tasks and jobs (pure logic).
+
+The catalog stores what these rules decide and decides nothing itself: what a report,
+a lost lease or a person's action does to a task or a job is written here, once.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 
 from vstudio.errors import Conflict
@@ -84,6 +89,118 @@ def check_report(task_id: int, attempt: int, current: int, status: str,
 def after_failure(failures: int, retries: int) -> TaskStatus:
     """A task that has failed ``failures`` times (this one included) is retried or failed."""
     return TaskStatus.QUEUED if failures <= retries else TaskStatus.FAILED
+
+
+# -- what happens to a running task ---------------------------------------------------
+@dataclass(frozen=True)
+class TaskChange:
+    """A running task's next status and what goes with it; the catalog writes it as is.
+
+    Every change ends the task's lease. ``requeued``: back in the queue, so it has no
+    holder, no progress and no frame; otherwise the task is closed and gets its finish
+    time."""
+
+    status: TaskStatus
+    line: str  # the manager's line in the task's log
+    requeued: bool
+    error: str | None = None  # the task's new error (None: left as it is)
+    failures: int | None = None  # the task's new failure count (None: left as it is)
+
+
+def task_failed(attempt: int, failures: int, retries: int, error: str) -> TaskChange:
+    """The attempt failed (the worker said so, or it ran over its timeout): counted, and
+    the task runs again while its block's retries allow. ``failures``: before this one."""
+    n = failures + 1
+    status = after_failure(n, retries)
+    return TaskChange(status, f"[manager] attempt {attempt} failed: {error}",
+                      status is TaskStatus.QUEUED, error, n)
+
+
+def task_released(attempt: int, reason: str) -> TaskChange:
+    """The worker gave the task back unfinished (shutting down): no failure is counted."""
+    return TaskChange(TaskStatus.QUEUED, f"[manager] attempt {attempt} released: {reason}",
+                      True)
+
+
+def lease_lost(attempt: int) -> TaskChange:
+    """Nothing was heard of the task's worker for a lease: it runs again elsewhere, and
+    no failure is counted (the worker may be fine but cut off)."""
+    return TaskChange(TaskStatus.QUEUED,
+                      f"[manager] attempt {attempt}: lease expired (worker lost); requeued",
+                      True, "lease expired")
+
+
+def timeout_error(timeout: float) -> str:
+    """The failure of an attempt that ran longer than its block's timeout."""
+    return f"timed out after {timeout:g} s"
+
+
+def asks_cancel(status: str) -> bool:
+    """A progress report on a canceled task is answered with ``cancel``: the worker stops."""
+    return status == TaskStatus.CANCELED
+
+
+def frames_needed(mode: str, first: int, last: int) -> tuple[int, int] | None:
+    """Which frames of an upstream block must be done before frames ``first..last`` of a
+    dependent block may run: all of them (None) for a ``whole`` dependency, the same
+    frames for a ``frame`` one (an encode starts when its frames exist)."""
+    return (first, last) if mode == "frame" else None
+
+
+# -- what happens to a job ------------------------------------------------------------
+def state_on_submit(paused: bool, after_done: bool) -> JobState:
+    """A new job: paused if asked, else waiting until its ``after`` jobs are done."""
+    if paused:
+        return JobState.PAUSED
+    return JobState.ACTIVE if after_done else JobState.WAITING
+
+
+def state_on_pause(job_id: int, state: str) -> JobState | None:
+    """The job's new state when paused (None: unchanged); only open jobs pause."""
+    if state in (JobState.ACTIVE, JobState.WAITING):
+        return JobState.PAUSED
+    if state != JobState.PAUSED:
+        raise Conflict(f"job {job_id} is {state}; only a queued or running job pauses")
+    return None
+
+
+def state_on_resume(job_id: int, state: str, after_done: bool) -> JobState | None:
+    """The job's new state when resumed (None: unchanged); a canceled job is retried."""
+    if state == JobState.PAUSED:
+        return JobState.ACTIVE if after_done else JobState.WAITING
+    if state == JobState.CANCELED:
+        raise Conflict(f"job {job_id} is canceled; use retry to run it again")
+    return None
+
+
+def cancels(state: str) -> bool:
+    """Canceling closes the job's open tasks, unless it is already done or canceled."""
+    return state not in (JobState.DONE, JobState.CANCELED)
+
+
+def state_on_retry(state: str, after_done: bool) -> JobState:
+    """A job whose failed or canceled tasks are queued again runs again (a paused job
+    stays paused)."""
+    if state == JobState.PAUSED:
+        return JobState.PAUSED
+    return JobState.ACTIVE if after_done else JobState.WAITING
+
+
+def state_on_task_retry(job_id: int, state: str, finished: bool,
+                        after_done: bool) -> JobState | None:
+    """The job's new state when one of its tasks is queued again (None: unchanged): a
+    finished job opens again; a canceled job's tasks are retried with the job."""
+    if state == JobState.CANCELED:
+        raise Conflict(f"job {job_id} is canceled; retry the job instead")
+    if state == JobState.DONE or finished:
+        return JobState.ACTIVE if after_done else JobState.WAITING
+    return None
+
+
+def state_when_closed(any_failed: bool) -> JobState | None:
+    """A job with no open task left is done, unless a task failed for good: then it keeps
+    its state and shows as failed until a retry (None: unchanged)."""
+    return None if any_failed else JobState.DONE
 
 
 def is_blocklisted(failures: int, limit: int) -> bool:
