@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 from tests.integration.test_farm_manager import cmd, run, spec, studio, worker
-from vstudio.catalog import farm_queries
 from vstudio.catalog.accounts import User
+from vstudio.farm import reads
 from vstudio.farm.model import requeue_cutoff
 from vstudio.farm.service import Farm
 from vstudio.studio import Studio
@@ -24,7 +24,7 @@ def test_lost_workers_task_is_back_within_the_lease_whatever_the_reaper_phase() 
 
 
 async def _status(farm: Farm, job: int) -> str:
-    shown: dict[str, Any] = await farm.read(lambda c: farm_queries.get_job(c, job))
+    shown: dict[str, Any] = await reads.job(farm, job)
     return str(shown["tasks"][0]["status"])
 
 
@@ -37,9 +37,9 @@ def test_restarted_manager_waits_a_lease_for_its_workers(studio: Studio) -> None
         farm.started = time.time() + 300
         farm.reap_every = 5
         for after in (0.0, 30.0, 54.0):  # its worker may still report: nothing requeued
-            await farm._write(lambda c, a=after: farm.reap(c, farm.started + a))
+            await farm._write(lambda tx, a=after: farm.reap(tx, farm.started + a))
             assert await _status(farm, job) == "running"
-        await farm._write(lambda c: farm.reap(c, farm.started + 56))  # silent for a lease
+        await farm._write(lambda tx: farm.reap(tx, farm.started + 56))  # silent for a lease
         assert await _status(farm, job) == "queued"
 
     run(studio, body, lease=60)
@@ -53,10 +53,10 @@ def test_lost_workers_task_is_requeued_by_the_pass_before_its_lease_ends(
         before = time.time()
         assert await farm.next_task(admin, w, 0) is not None  # then the worker is lost
         farm.started, farm.reap_every = before - 1000, 5  # long up: no restart grace
-        await farm._write(lambda c: farm.reap(c, before + 50))
+        await farm._write(lambda tx: farm.reap(tx, before + 50))
         assert await _status(farm, job) == "running"
         # The next pass would come after the lease: this one requeues it (not 5 s late).
-        await farm._write(lambda c: farm.reap(c, before + 57))
+        await farm._write(lambda tx: farm.reap(tx, before + 57))
         assert await _status(farm, job) == "queued"
 
     run(studio, body, lease=60)

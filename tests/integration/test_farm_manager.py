@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from vstudio.catalog import accounts, farm_queries
-from vstudio.catalog import farm_reports as report_sql
+from vstudio.catalog import accounts
 from vstudio.catalog.accounts import User
 from vstudio.errors import Conflict, PermissionDenied
+from vstudio.farm import reads
 from vstudio.farm.service import Farm
 from vstudio.farm.spec import JobSpec
 from vstudio.studio import Studio, init_studio
@@ -104,17 +104,17 @@ def test_stale_attempts_and_lost_workers(studio: Studio) -> None:
         assert t1 is not None and t1["attempt"] == 1
         assert await farm.progress(admin, t1["id"], 1, 10.0, 1, ["line"]) is False
         # the reaper a second later (an injected clock): the 0.5 s lease has ended
-        await farm._write(lambda c: report_sql.reap(c, farm.cache, time.time() + 1, 0.5))
+        await farm._write(lambda tx, now=time.time() + 1: tx.reap(now, 0.5, now))
         t2 = await farm.next_task(admin, w2, 0)
         assert t2 is not None and t2["id"] == t1["id"] and t2["attempt"] == 2
         for call in (farm.progress(admin, t1["id"], 1, 50.0, None, []),
                      farm.done(admin, t1["id"], 1, []), farm.fail(admin, t1["id"], 1, "x")):
             with pytest.raises(Conflict):
                 await call
-        shown = await farm.read(lambda c: farm_queries.get_job(c, job))
+        shown = await reads.job(farm, job)
         assert shown["tasks"][0]["status"] == "running" and shown["tasks"][0]["worker"] == "w2"
         await finish(farm, admin, t2)
-        log = await farm.read(lambda c: farm_queries.task_log(c, t1["id"]))
+        log = await reads.task_log(farm, t1["id"])
         assert any("lease expired" in x["line"] for x in log["lines"])
 
     run(studio, body, lease=0.5)
@@ -173,8 +173,8 @@ def test_long_poll_wakes_on_submit_and_timeouts_fail(studio: Studio) -> None:
         task = await asyncio.wait_for(waiting, 5)
         assert task is not None and time.monotonic() - t0 < 1.5
         # the reaper a second later: past the task's 0.2 s timeout
-        await farm._write(lambda c: report_sql.reap(c, farm.cache, time.time() + 1, 60))
-        job = await farm.read(lambda c: farm_queries.get_job(c, task["job_id"]))
+        await farm._write(lambda tx, now=time.time() + 1: tx.reap(now, 60, now))
+        job = await reads.job(farm, task["job_id"])
         assert job["status"] == "failed" and "timed out" in job["tasks"][0]["error"]
 
     run(studio, body)
@@ -194,7 +194,7 @@ def test_repository_references_become_store_ids(studio: Studio) -> None:
         job = await farm.submit(ann, spec(cmd("c", "1"), project="film", inputs=[
             {"path": "a.blend", "ref": "film@1:shots/a.blend"},
             {"path": "b.blend", "ref": "film@HEAD:shots/a.blend"}]))
-        shown = await farm.read(lambda c: farm_queries.get_job(c, job))
+        shown = await reads.job(farm, job)
         assert shown["inputs"] == [{"path": "a.blend", "oid": oid},
                                    {"path": "b.blend", "oid": oid}]
         for ref in ("film@1:nope.blend", "film@x:shots/a.blend", "nofilm@1:a"):
@@ -263,16 +263,15 @@ def test_status_filter_in_sql_matches_the_derived_status(studio: Studio) -> None
         assert t is not None and t["job_id"] == running
         expect = {"queued": [queued], "paused": [paused], "canceled": [canceled],
                   "failed": [failed], "done": [done], "running": [running]}
-        every = await farm.read(lambda c: farm_queries.list_jobs(c))
+        every = await reads.jobs(farm)
         assert {s: [j["id"] for j in every if j["status"] == s] for s in expect} == expect
         for status, ids in expect.items():
-            got = await farm.read(lambda c, s=status: farm_queries.list_jobs(c, status=s))
+            got = await reads.jobs(farm, status=status)
             assert [j["id"] for j in got] == ids, status
         # limit and offset apply after the filter
         for _ in range(3):
             await farm.submit(ann, spec(cmd("c", "1")))
-        page = await farm.read(lambda c: farm_queries.list_jobs(c, status="queued", limit=2,
-                                                                offset=1))
+        page = await reads.jobs(farm, status="queued", limit=2, offset=1)
         assert len(page) == 2 and all(j["status"] == "queued" for j in page)
 
     run(studio, body)
@@ -283,7 +282,7 @@ def test_worker_offline_and_back_are_events(studio: Studio) -> None:
         w = await worker(farm, admin, "w")
         async with farm.events.subscribe() as q:
             # the reaper a second later: no call within the 0.5 s lease, the worker is lost
-            await farm._write(lambda c: report_sql.reap(c, farm.cache, time.time() + 1, 0.5))
+            await farm._write(lambda tx, now=time.time() + 1: tx.reap(now, 0.5, now))
             offline = ("worker", {"id": w, "name": "w", "state": "offline"})
             while (await asyncio.wait_for(q.get(), 5))[1:] != offline:
                 pass  # events reach the loop after the commit
@@ -309,17 +308,17 @@ def test_batched_progress_and_done_writes(studio: Studio) -> None:
                                              None if i % 2 else i, [f"l{i}"])
                                for i, t in enumerate(ts)))
         shown = {x["id"]: x for x in
-                 (await farm.read(lambda c: farm_queries.get_job(c, job)))["tasks"]}
+                 (await reads.job(farm, job))["tasks"]}
         for i, t in enumerate(ts):
             assert shown[t["id"]]["progress"] == 10.0 * i
             assert shown[t["id"]]["frame"] == (None if i % 2 else i)
         await asyncio.gather(*(finish(farm, admin, t) for t in ts[:4]))
         shown = {x["id"]: x for x in
-                 (await farm.read(lambda c: farm_queries.get_job(c, job)))["tasks"]}
+                 (await reads.job(farm, job))["tasks"]}
         assert [shown[t["id"]]["status"] for t in ts] == ["done"] * 4 + ["running"] * 2
-        outs = await farm.read(lambda c: farm_queries.job_outputs(c, job))
+        outs = await reads.job_outputs(farm, job)
         assert sorted(o["frame"] for o in outs) == sorted(f for t in ts[:4] for f in t["frames"])
-        workers = {w["name"]: w for w in await farm.read(farm_queries.list_workers)}
+        workers = {w["name"]: w for w in await reads.workers(farm)}
         assert sum(1 for w in workers.values() if w["state"] == "busy") == 6
 
     run(studio, body)

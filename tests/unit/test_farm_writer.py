@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from vstudio.catalog.farm_db import write_engine
+from vstudio.catalog.farm_repo import refusal
 from vstudio.errors import Conflict, NotFound
 from vstudio.farm.writer import BatchWriter
 
@@ -24,7 +25,7 @@ def test_batches_isolate_failures(tmp_path: Path) -> None:
     def claim(conn: Any, args: list[int]) -> tuple[list[Any], Any]:
         return [a * 10 for a in args], "batch"
 
-    w = BatchWriter(engine, {"claim": claim}, committed.extend)
+    w = BatchWriter(engine.begin, {"claim": claim}, committed.extend, refusal)
     w.start()
     try:
         blocker = w.call(lambda c: gate.wait(5))  # holds the thread so the rest batch up
@@ -62,7 +63,7 @@ def test_async_callers_get_results_and_errors_per_batch(tmp_path: Path) -> None:
     def claim(conn: Any, args: list[int]) -> tuple[list[Any], Any]:
         return [NotFound(f"no {a}") if a % 7 == 0 else a * 10 for a in args], None
 
-    w = BatchWriter(engine, {"claim": claim}, lambda _: None)
+    w = BatchWriter(engine.begin, {"claim": claim}, lambda _: None, refusal)
     w.start()
 
     async def main() -> list[Any]:

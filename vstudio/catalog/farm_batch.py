@@ -9,8 +9,7 @@ it (a ``done`` after a ``progress`` of the same task is fine; the reverse is sta
 
 from __future__ import annotations
 
-from collections.abc import Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +20,6 @@ from vstudio.catalog.farm_db import ByDialect, bulk
 from vstudio.catalog.farm_reports import (
     LOG_KEEP,
     RUNNING,
-    Effects,
     add_log,
     count_failure,
     finish_job_if_closed,
@@ -30,7 +28,7 @@ from vstudio.catalog.farm_reports import (
 )
 from vstudio.catalog.farm_tables import farm_logs, farm_outputs, farm_tasks, farm_workers
 from vstudio.errors import NotFound, PermissionDenied, VStudioError
-from vstudio.farm.model import TaskStatus, asks_cancel, check_report
+from vstudio.farm.model import Effects, Report, TaskStatus, asks_cancel, check_report
 
 t = farm_tasks
 DONE = TaskStatus.DONE.value
@@ -58,22 +56,6 @@ PG_DONE = sa.text(
     "WHERE t.id = v.tid")
 PG_D_OUTPUTS = sa.text("DELETE FROM farm_outputs WHERE task_id = ANY(CAST(:tids AS integer[]))")
 Q_WORKER_USER = sa.select(farm_workers.c.user_name).where(farm_workers.c.id == sa.bindparam("w"))
-
-
-@dataclass
-class Report:
-    """One worker report; ``workers`` are the caller's worker ids (None: an admin)."""
-
-    kind: str  # progress | done | fail | release
-    task_id: int
-    attempt: int
-    user: str
-    workers: Set[int] | None
-    progress: float = 0.0
-    frame: int | None = None
-    lines: list[str] = field(default_factory=list)
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-    error: str = ""
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The atomic claim: hand the best queued tasks to a batch of waiting workers.
 
-One transaction per batch: load a snapshot of the jobs with queued work, let the pure
-scheduler (``vstudio.farm.scheduler``) rank blocks per worker, lock queued tasks of those
+One transaction per batch: load a snapshot of the jobs with queued work, let the farm's
+scheduler (the ``pick`` it passes: ``vstudio.farm.scheduler.first_block``) choose a block
+per worker, lock queued tasks of those
 blocks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL so several managers never hand out one
 task twice; SQLite has a single writer), and mark them running under a lease.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -27,8 +29,7 @@ from vstudio.catalog.farm_tables import (
     farm_tasks,
     farm_workers,
 )
-from vstudio.farm.model import JobState, TaskStatus
-from vstudio.farm.scheduler import BlockView, JobView, Snapshot, WorkerView, first_block
+from vstudio.farm.model import BlockView, JobState, JobView, Snapshot, TaskStatus, WorkerView
 
 t = farm_tasks
 RUNNING = TaskStatus.RUNNING.value
@@ -67,6 +68,8 @@ PG_WORKER_SEEN = sa.text(
     "UPDATE farm_workers AS w SET last_seen = :now, state = v.st "
     "FROM unnest(CAST(:wids AS integer[]), CAST(:sts AS text[])) AS v(wid, st) "
     "WHERE w.id = v.wid")
+# The scheduler's choice: the best block for a worker, skipping blocks with no queued task.
+Pick = Callable[[WorkerView, Snapshot, Iterable[int]], BlockView | None]
 U_WORKER_SEEN = (farm_workers.update().where(farm_workers.c.id == sa.bindparam("wid"))
                  .values(last_seen=sa.bindparam("now"), state=sa.bindparam("st")))
 
@@ -132,7 +135,7 @@ def load_snapshot(conn: Connection, cache: FarmCache, worker_ids: list[int],
 
 
 def claim_batch(conn: Connection, cache: FarmCache, worker_ids: list[int], now: float,
-                lease_seconds: float, back: list[dict[str, Any]] | None = None
+                lease_seconds: float, pick: Pick, back: list[dict[str, Any]] | None = None
                 ) -> list[Claimed | None]:
     """For each request (a worker id, repeated for several slots) the task it now runs;
     workers that were offline and ask again are added to ``back`` (for events)."""
@@ -148,7 +151,7 @@ def claim_batch(conn: Connection, cache: FarmCache, worker_ids: list[int], now: 
         out.append(None)
         w = workers.get(wid)
         while w is not None:
-            block = first_block(w, snap, exhausted)
+            block = pick(w, snap, exhausted)
             if block is None:
                 break
             pool = pools.get(block.id)

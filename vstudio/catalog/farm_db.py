@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from vstudio.catalog.db import create_engine
-from vstudio.farm.events import EVENTS, WATCH
 
 log = logging.getLogger("vstudio.farm")
 CHANNEL = "vstudio_farm"  # work may be ready
@@ -90,13 +89,15 @@ def notify(conn: Connection) -> None:
 
 class Listener:
     """A thread that calls ``on_notify`` whenever any manager sends ``notify``, and
-    ``on_message(channel, payload)`` for the event relay's channels."""
+    ``on_message(channel, payload)`` for the event relay's ``channels``."""
 
     def __init__(self, url: str, on_notify: Callable[[], None],
-                 on_message: Callable[[str, str], None] | None = None) -> None:
+                 on_message: Callable[[str, str], None] | None = None,
+                 channels: Sequence[str] = ()) -> None:
         self._url = url
         self._on_notify = on_notify
         self._on_message = on_message
+        self._channels = tuple(channels) if on_message else ()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="farm-listen", daemon=True)
         self.ready = threading.Event()  # set once LISTEN is in place (tests wait on it)
@@ -111,7 +112,7 @@ class Listener:
         import psycopg
 
         dsn = _dsn(self._url)
-        channels = [CHANNEL, *((EVENTS, WATCH) if self._on_message else ())]
+        channels = [CHANNEL, *self._channels]
         while not self._stop.is_set():
             try:
                 with psycopg.connect(dsn, autocommit=True) as conn:

@@ -13,7 +13,6 @@ from vstudio.catalog.farm_reports import (
     BLOCKED,
     QUEUED,
     RUNNING,
-    Effects,
     after_jobs_done,
     deps_met,
     start_waiting_jobs,
@@ -28,6 +27,7 @@ from vstudio.catalog.farm_tables import (
 )
 from vstudio.errors import BadInput, Conflict, NotFound
 from vstudio.farm.model import (
+    Effects,
     JobState,
     TaskStatus,
     cancels,

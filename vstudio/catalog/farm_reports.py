@@ -9,7 +9,6 @@ transaction with is unaffected.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +27,7 @@ from vstudio.catalog.farm_tables import (
 from vstudio.errors import NotFound
 from vstudio.farm.model import (
     OPEN,
+    Effects,
     JobState,
     TaskChange,
     TaskStatus,
@@ -48,17 +48,6 @@ OPEN_VALUES = [s.value for s in OPEN]
 
 Q_TASK = sa.select(t.c.status, t.c.attempt, t.c.job_id, t.c.block_id, t.c.worker_id,
                    t.c.log_count, t.c.failures).where(t.c.id == sa.bindparam("tid"))
-
-
-@dataclass
-class Effects:
-    """What a report changed, for events and for waking waiting workers."""
-
-    wake: bool = False
-    jobs: set[int] = field(default_factory=set)
-    tasks: list[dict[str, Any]] = field(default_factory=list)
-    workers: list[dict[str, Any]] = field(default_factory=list)
-    cancel: bool = False
 
 
 def _running_task(conn: Connection, task_id: int, attempt: int) -> Any:

@@ -6,9 +6,10 @@ a lost lease or a person's action does to a task or a job is written here, once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Set
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from vstudio.errors import Conflict
 
@@ -226,3 +227,98 @@ def requeue_cutoff(now: float, started: float, lease_seconds: float,
 
 def timed_out(started: float | None, timeout: float | None, now: float) -> bool:
     return started is not None and timeout is not None and now - started > timeout
+
+
+# -- what the farm and its database hand each other -----------------------------------
+@dataclass
+class Effects:
+    """What a change did, for events and for waking waiting workers."""
+
+    wake: bool = False
+    jobs: set[int] = field(default_factory=set)
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    cancel: bool = False
+
+
+@dataclass
+class Report:
+    """One worker report; ``workers`` are the caller's worker ids (None: an admin)."""
+
+    kind: str  # progress | done | fail | release
+    task_id: int
+    attempt: int
+    user: str
+    workers: Set[int] | None
+    progress: float = 0.0
+    frame: int | None = None
+    lines: list[str] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+
+
+# The scheduler's view of the farm (``farm.scheduler`` ranks, the catalog loads it).
+@dataclass(frozen=True)
+class WorkerView:
+    """A worker as the scheduler needs it."""
+
+    id: int
+    slots: int = 1
+    tags: frozenset[str] = frozenset()
+    job_types: frozenset[str] = frozenset()
+    allow_commands: bool = False
+    enabled: bool = True
+    draining: bool = False
+    running: int = 0
+
+    def accepts(self, job_type: str) -> bool:
+        if job_type == "command" and not self.allow_commands:
+            return False
+        return not self.job_types or job_type in self.job_types
+
+    @property
+    def wants_work(self) -> bool:
+        return self.enabled and not self.draining and self.running < self.slots
+
+
+@dataclass(frozen=True)
+class BlockView:
+    id: int
+    job_id: int
+    index: int
+    type: str
+    tags: frozenset[str] = frozenset()
+    max_per_worker: int | None = None
+
+
+@dataclass
+class JobView:
+    id: int
+    owner: str
+    priority: int
+    created: float
+    max_running: int | None = None
+    running: int = 0
+    blocks: list[BlockView] = field(default_factory=list)
+
+
+@dataclass
+class Snapshot:
+    """Jobs with queued work plus the counts ranking needs; updated as tasks are claimed."""
+
+    jobs: list[JobView]
+    owner_running: dict[str, int] = field(default_factory=dict)
+    # (worker id, block id) -> tasks of that block the worker runs now
+    worker_block_running: dict[tuple[int, int], int] = field(default_factory=dict)
+    # worker id -> job ids it is blocklisted for
+    blocklist: dict[int, set[int]] = field(default_factory=dict)
+
+    def claimed(self, worker_id: int, block: BlockView) -> None:
+        """Record a claim so later decisions in the same batch see it."""
+        for job in self.jobs:
+            if job.id == block.job_id:
+                job.running += 1
+                self.owner_running[job.owner] = self.owner_running.get(job.owner, 0) + 1
+                break
+        key = (worker_id, block.id)
+        self.worker_block_running[key] = self.worker_block_running.get(key, 0) + 1

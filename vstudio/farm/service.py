@@ -1,8 +1,9 @@
 """The farm manager: wires the writer, the scheduler's claim, wake-ups, events and rights.
 
-Transport-free: the HTTP routes call these methods with the authenticated user; SQL is
-in ``vstudio.catalog.farm_*``. Methods that change state are ``async`` and return once
-the change is committed.
+Transport-free: the HTTP routes call these methods with the authenticated user. The
+database is a ``FarmDatabase`` (``farm.ports``; the catalog's ``farm_repo`` by default),
+reached only through its writes and reads. Methods that change state are ``async`` and
+return once the change is committed.
 """
 
 from __future__ import annotations
@@ -15,20 +16,12 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy.engine import Connection
-
-from vstudio.catalog import accounts
-from vstudio.catalog import farm_claim as claim_sql
-from vstudio.catalog import farm_jobs as jobs_sql
-from vstudio.catalog import farm_queries as read_sql
-from vstudio.catalog import farm_reports as report_sql
 from vstudio.catalog.accounts import Role, User
-from vstudio.catalog.farm_batch import Report, apply_reports
-from vstudio.catalog.farm_cache import FarmCache
-from vstudio.catalog.farm_db import Listener, Relay, notify, write_engine
-from vstudio.errors import BadInput, NotFound, PermissionDenied
-from vstudio.farm.events import EventBus, EventRelay, Notifier
-from vstudio.farm.model import requeue_cutoff
+from vstudio.errors import BadInput, PermissionDenied
+from vstudio.farm.events import EVENTS, WATCH, EventBus, EventRelay, Notifier
+from vstudio.farm.model import Effects, Report, requeue_cutoff
+from vstudio.farm.ports import FarmDatabase, FarmReads, FarmWrites, Service
+from vstudio.farm.scheduler import first_block
 from vstudio.farm.spec import JobSpec, block_tags, check_inputs, compile_job, parse_ref
 from vstudio.farm.writer import BatchWriter
 from vstudio.studio import Studio
@@ -38,8 +31,16 @@ T = TypeVar("T")
 RUNNERS = (Role.ADMIN, Role.ARTIST, Role.WORKER)  # who may run a render node
 
 
+def catalog_database(studio: Studio) -> FarmDatabase:
+    """The farm's database on the studio's catalog (SQLite or PostgreSQL)."""
+    from vstudio.catalog.farm_repo import SqlFarmDatabase
+
+    return SqlFarmDatabase(studio.config.db_url, studio.engine)
+
+
 class Farm:
-    def __init__(self, studio: Studio, *, lease_seconds: float | None = None) -> None:
+    def __init__(self, studio: Studio, *, lease_seconds: float | None = None,
+                 db: FarmDatabase | None = None) -> None:
         self.studio = studio
         conf = studio.config.farm
         self.lease_seconds = float(lease_seconds or conf.get("lease_seconds", 60))
@@ -47,17 +48,17 @@ class Farm:
             raise BadInput("[farm] lease_seconds must be positive")
         self.reap_every = float(conf.get("reap_seconds", min(5.0, self.lease_seconds / 4)))
         self.started = time.time()  # reset by start(): workers get a lease to report
-        self.cache = FarmCache()
         self.notifier = Notifier()
         self.events = EventBus()
-        self._engine = write_engine(studio.config.db_url)
-        self._pg = self._engine.dialect.name == "postgresql"
-        self.writer = BatchWriter(self._engine, {"claim": self._claim, "report": self._reports},
-                                  self._committed)
+        self.db = db or catalog_database(studio)
+        self._pg = self.db.shared  # other managers share it: tell them through it
+        self.writer = BatchWriter(self.db.transaction,
+                                  {"claim": self._claim, "report": self._reports},
+                                  self._committed, self.db.refusal)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reaper: asyncio.Task[None] | None = None
-        self._listener: Listener | None = None
-        self._relay: Relay | None = None
+        self._listener: Service | None = None
+        self._relay: Service | None = None
         self.relay: EventRelay | None = None  # events to and from other managers
         self._worker_users: dict[int, str] = {}  # worker id -> user who runs it
         self._user_workers: dict[str, set[int]] = {}
@@ -74,12 +75,12 @@ class Farm:
         self.writer.start()
         self._reaper = asyncio.create_task(self._reap_forever())
         if self._pg:
-            url = self._engine.url.render_as_string(hide_password=False)
-            self._relay = Relay(url)
+            self._relay, send = self.db.sender()
             self._relay.start()
-            self.relay = EventRelay(self.events, self._relay.send)
+            self.relay = EventRelay(self.events, send)
             self.relay.start()
-            self._listener = Listener(url, self._wake_threadsafe, self._message_threadsafe)
+            self._listener = self.db.listener(self._wake_threadsafe, self._message_threadsafe,
+                                              (EVENTS, WATCH))
             self._listener.start()
 
     async def stop(self) -> None:
@@ -94,7 +95,7 @@ class Farm:
         if self._relay:
             self._relay.stop()
         await asyncio.to_thread(self.writer.stop)
-        self._engine.dispose()
+        self.db.close()
 
     async def _reap_forever(self) -> None:
         while True:
@@ -104,26 +105,23 @@ class Farm:
             except Exception:
                 log.exception("farm reaper failed")
 
-    def reap(self, conn: Connection, now: float) -> report_sql.Effects:
+    def reap(self, tx: FarmWrites, now: float) -> Effects:
         """One reaper pass at ``now`` (tests pass their own clock)."""
-        return report_sql.reap(conn, self.cache, now, self.lease_seconds, cutoff=requeue_cutoff(
+        return tx.reap(now, self.lease_seconds, requeue_cutoff(
             now, self.started, self.lease_seconds, self.reap_every))
 
     # -- plumbing -----------------------------------------------------------------
-    def _claim(self, conn: Connection, worker_ids: list[int]
-               ) -> tuple[list[Any], report_sql.Effects | None]:
-        back: list[dict[str, Any]] = []
-        got = claim_sql.claim_batch(conn, self.cache, worker_ids, time.time(), self.lease_seconds,
-                                    back)
-        payloads = [claim_sql.task_payload(conn, c) if c is not None else None for c in got]
-        return payloads, (report_sql.Effects(workers=back) if back else None)
+    def _claim(self, tx: FarmWrites, worker_ids: list[int]
+               ) -> tuple[list[Any], Effects | None]:
+        payloads, back = tx.claim(worker_ids, time.time(), self.lease_seconds, first_block)
+        return payloads, (Effects(workers=back) if back else None)
 
-    def _reports(self, conn: Connection, reports: list[Report]) -> tuple[list[Any], Any]:
-        results, extra = apply_reports(conn, self.cache, reports, time.time(),
-                                       self.lease_seconds, self._owners)
-        if self._pg and (extra.wake or any(isinstance(r, report_sql.Effects) and r.wake
+    def _reports(self, tx: FarmWrites, reports: list[Report]) -> tuple[list[Any], Any]:
+        results, extra = tx.apply_reports(reports, time.time(), self.lease_seconds,
+                                          self._owners)
+        if self._pg and (extra.wake or any(isinstance(r, Effects) and r.wake
                                            for r in results)):
-            notify(conn)
+            tx.notify()
         return results, extra
 
     def _committed(self, results: list[Any]) -> None:
@@ -135,7 +133,7 @@ class Farm:
     def _publish(self, results: list[Any]) -> None:
         wake = False
         for r in results:
-            if isinstance(r, report_sql.Effects):
+            if isinstance(r, Effects):
                 wake = wake or r.wake
                 if self.events.listening:
                     for t in r.tasks:
@@ -158,19 +156,19 @@ class Farm:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.notifier.wake)
 
-    async def _write(self, fn: Callable[[Connection], T]) -> T:
-        def run(conn: Connection) -> T:
-            result = fn(conn)
-            if self._pg and isinstance(result, report_sql.Effects) and result.wake:
-                notify(conn)
+    async def _write(self, fn: Callable[[FarmWrites], T]) -> T:
+        def run(tx: FarmWrites) -> T:
+            result = fn(tx)
+            if self._pg and isinstance(result, Effects) and result.wake:
+                tx.notify()
             return result
 
         return await self.writer.call_async(run)
 
-    async def _read(self, fn: Callable[[Connection], T]) -> T:
+    async def _read(self, fn: Callable[[FarmReads], T]) -> T:
         def run() -> T:
-            with self.studio.engine.connect() as conn:
-                return fn(conn)
+            with self.db.reading() as r:
+                return fn(r)
 
         return await asyncio.to_thread(run)
 
@@ -180,7 +178,7 @@ class Farm:
             raise PermissionDenied("only admin, artist and worker tokens run render nodes")
         owner = self._worker_users.get(worker_id)
         if owner is None:
-            owner = await self._read(lambda c: read_sql.worker_user(c, worker_id))
+            owner = await self._read(lambda c: c.worker_user(worker_id))
             self._remember(worker_id, owner)
         if owner != user.name and not user.is_admin:
             raise PermissionDenied(f"worker {worker_id} belongs to another user")
@@ -190,7 +188,7 @@ class Farm:
         self._user_workers.setdefault(user, set()).add(worker_id)
 
     async def _check_job(self, user: User, job_id: int) -> None:
-        owner = await self._read(lambda c: read_sql.job_owner(c, job_id))
+        owner = await self._read(lambda c: c.job_owner(job_id))
         if user.is_admin:
             return
         if user.role is not Role.ARTIST or owner != user.name:
@@ -203,8 +201,8 @@ class Farm:
                        system: dict[str, Any] | None = None) -> int:
         if user.role not in RUNNERS:
             raise PermissionDenied("only admin, artist and worker tokens run render nodes")
-        wid = await self._write(lambda c: jobs_sql.register_worker(
-            c, name, user.name, slots, tags, job_types, allow_commands, idle_only, time.time(),
+        wid = await self._write(lambda tx: tx.register_worker(
+            name, user.name, slots, tags, job_types, allow_commands, idle_only, time.time(),
             system))
         self._remember(wid, user.name)
         self.notifier.wake()
@@ -240,8 +238,8 @@ class Farm:
 
     async def heartbeat(self, user: User, worker_id: int, state: str) -> None:
         await self._check_worker(user, worker_id)
-        await self._write(lambda c: report_sql.heartbeat(c, worker_id, state, time.time(),
-                                                         self.lease_seconds))
+        await self._write(lambda tx: tx.heartbeat(worker_id, state, time.time(),
+                                                  self.lease_seconds))
 
     async def _report(self, user: User, report: Report) -> Any:
         if user.role not in RUNNERS:
@@ -288,23 +286,21 @@ class Farm:
         inputs = check_inputs(spec.inputs)
         trusted = False
         if spec.project is not None:
-            project = await self._read(lambda c: accounts.get_project(c, spec.project or ""))
-            await self._read(lambda c: accounts.require(c, project, user, "read"))
-            trusted = project.trusted
+            trusted = await self._read(lambda r: r.project_trusted(spec.project or "", user))
         refs = sorted({i["ref"].partition("@")[0] for i in inputs if "ref" in i})
         if refs:
             # a reference reads the repository: only from projects the submitter may read
-            def check(c: Connection) -> None:
+            def check(r: FarmReads) -> None:
                 for name in refs:
-                    accounts.require(c, accounts.get_project(c, name), user, "read")
+                    r.project_trusted(name, user)
 
             await self._read(check)
         inputs = await asyncio.to_thread(self._resolve_refs, inputs)
         now = time.time()
 
-        def go(conn: Connection) -> report_sql.Effects:
-            jid = jobs_sql.insert_job(conn, user.name, spec, plans, inputs, trusted, now)
-            return report_sql.Effects(wake=True, jobs={jid})
+        def go(tx: FarmWrites) -> Effects:
+            jid = tx.insert_job(user.name, spec, plans, inputs, trusted, now)
+            return Effects(wake=True, jobs={jid})
 
         fx = await self._write(go)
         return next(iter(fx.jobs))
@@ -334,58 +330,55 @@ class Farm:
                          priority: int | None = None) -> None:
         await self._check_job(user, job_id)
         now = time.time()
-        fns: dict[str, Callable[[Connection], report_sql.Effects]] = {
-            "pause": lambda c: jobs_sql.pause(c, job_id),
-            "resume": lambda c: jobs_sql.resume(c, job_id),
-            "cancel": lambda c: jobs_sql.cancel(c, job_id, now),
-            "retry": lambda c: jobs_sql.retry(c, self.cache, job_id),
-            "delete": lambda c: jobs_sql.delete(c, self.cache, job_id),
-            "priority": lambda c: jobs_sql.set_priority(c, job_id, int(priority or 0)),
-            "clear-blocklist": lambda c: jobs_sql.clear_blocklist(c, job_id, None),
+        fns: dict[str, Callable[[FarmWrites], Effects]] = {
+            "pause": lambda tx: tx.pause(job_id),
+            "resume": lambda tx: tx.resume(job_id),
+            "cancel": lambda tx: tx.cancel(job_id, now),
+            "retry": lambda tx: tx.retry(job_id),
+            "delete": lambda tx: tx.delete(job_id),
+            "priority": lambda tx: tx.set_priority(job_id, int(priority or 0)),
+            "clear-blocklist": lambda tx: tx.clear_blocklist(job_id, None),
         }
         await self._write(fns[action])
 
     async def retry_task(self, user: User, task_id: int) -> None:
-        job_id = await self._read(lambda c: read_sql.task_job(c, task_id))
+        job_id = await self._read(lambda r: r.task_job(task_id))
         await self._check_job(user, job_id)
-        await self._write(lambda c: jobs_sql.retry_task(c, self.cache, task_id, time.time()))
+        await self._write(lambda tx: tx.retry_task(task_id, time.time()))
 
     async def set_tags(self, user: User, job_id: int, tags: list[str],
                        block: str | None = None) -> None:
         """New tags for one block of a job, or all of them (the job's owner or an admin)."""
         await self._check_job(user, job_id)
-        info = await self._read(lambda c: self.cache.job(c, job_id))
-        chosen = [b for b in info.blocks if block is None or b.name == block]
+        blocks = await self._read(lambda r: r.blocks(job_id))
+        chosen = [b for b in blocks if block is None or b.name == block]
         if not chosen:
             raise BadInput(f"job {job_id} has no block {block!r}: use one of "
-                           + ", ".join(b.name for b in info.blocks))
-        new = {b.id: block_tags(tags, b.params) for b in chosen}
-        await self._write(lambda c: jobs_sql.set_tags(c, self.cache, job_id, new))
+                           + ", ".join(b.name for b in blocks))
+        new = {b.id: block_tags(tags, dict(b.params)) for b in chosen}
+        await self._write(lambda tx: tx.set_tags(job_id, new))
 
     async def unblock(self, user: User, job_id: int, worker_id: int) -> None:
         """Let one worker take a job's tasks again (the job's owner or an admin)."""
         await self._check_job(user, job_id)
-        await self._write(lambda c: jobs_sql.clear_blocklist(c, job_id, worker_id))
+        await self._write(lambda tx: tx.clear_blocklist(job_id, worker_id))
 
     async def worker_action(self, user: User, worker_id: int, action: str) -> None:
-        owner = await self._read(lambda c: read_sql.worker_user(c, worker_id))
+        owner = await self._read(lambda c: c.worker_user(worker_id))
         if not user.is_admin and (owner != user.name or user.role is not Role.ARTIST):
             raise PermissionDenied("only an admin or the worker's owner may change it")
         values = {"drain": {"draining": True}, "undrain": {"draining": False},
                   "disable": {"enabled": False}, "enable": {"enabled": True, "draining": False}}
-        await self._write(lambda c: jobs_sql.set_worker(c, worker_id, **values[action]))
+        await self._write(lambda tx: tx.set_worker(worker_id, values[action]))
         self.events.publish("worker", {"id": worker_id, "action": action})
 
     # -- reads ------------------------------------------------------------------------
     @staticmethod
-    def _can_read(conn: Connection, user: User, project: str | None) -> bool:
+    def _can_read(r: FarmReads, user: User, project: str | None) -> bool:
         if project is None or user.is_admin:
             return True
-        try:
-            p = accounts.get_project(conn, project)
-        except NotFound:  # the project is gone; its jobs stay visible
-            return True
-        return accounts.rights(conn, p, user)[0]
+        ok = r.may_read(project, user)
+        return True if ok is None else ok  # the project is gone; its jobs stay visible
 
     async def visible_jobs(self, user: User, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The jobs of ``jobs`` whose project ``user`` may read."""
@@ -397,11 +390,12 @@ class Farm:
 
     async def check_visible(self, user: User, job_id: int) -> None:
         """``PermissionDenied`` unless ``user`` may read the job's project."""
-        def check(c: Connection) -> bool:
-            return self._can_read(c, user, read_sql.job_project(c, job_id))
+        def check(r: FarmReads) -> bool:
+            return self._can_read(r, user, r.job_project(job_id))
 
         if not await self._read(check):
             raise PermissionDenied(f"job {job_id} belongs to a project you may not read")
 
-    async def read(self, fn: Callable[[Connection], T]) -> T:
+    async def read(self, fn: Callable[[FarmReads], T]) -> T:
+        """Ask the farm's database ``fn``'s questions in one read."""
         return await self._read(fn)

@@ -5,6 +5,10 @@ everything waiting, runs it in one transaction and commits before any caller hea
 so an acknowledged change is durable. Batching is what makes thousands of claims and
 reports per second possible: one commit (and on SQLite one write lock) per batch, and
 claims and reports each handled as a group by one handler call.
+
+The writer knows no database: ``begin`` opens a transaction (a context manager giving
+the handle every op and handler is called with, committed when it ends cleanly) and
+``refusal`` says what a database error means (``FarmDatabase`` in ``farm.ports``).
 """
 
 from __future__ import annotations
@@ -16,19 +20,17 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
 
 from vstudio.errors import BackendUnavailable, Conflict, VStudioError
 
 log = logging.getLogger("vstudio.farm")
 
-Fn = Callable[[Connection], Any]
+Fn = Callable[[Any], Any]  # called with the transaction's handle
 # A group handler gets every queued argument of its kind and returns one result per
 # argument (a value, or a VStudioError that refused it) plus batch-wide effects.
-Handler = Callable[[Connection, list[Any]], tuple[list[Any], Any]]
+Handler = Callable[[Any, list[Any]], tuple[list[Any], Any]]
 _STOP = object()
 
 
@@ -56,9 +58,12 @@ def _settle(items: list[tuple[Any, Any, bool]]) -> None:
 
 
 class BatchWriter:
-    def __init__(self, engine: Engine, handlers: dict[str, Handler],
-                 on_commit: Callable[[list[Any]], None], max_batch: int = 1000) -> None:
-        self._engine = engine
+    def __init__(self, begin: Callable[[], AbstractContextManager[Any]],
+                 handlers: dict[str, Handler], on_commit: Callable[[list[Any]], None],
+                 refusal: Callable[[Exception], VStudioError | None],
+                 max_batch: int = 1000) -> None:
+        self._begin = begin
+        self._refusal = refusal
         self._handlers = handlers
         self._on_commit = on_commit
         self._max = max_batch
@@ -75,7 +80,7 @@ class BatchWriter:
         self._thread.join(10)
 
     def call(self, fn: Fn) -> Future[Any]:
-        """Run ``fn(conn)`` in the next batch's transaction."""
+        """Run ``fn(tx)`` in the next batch's transaction."""
         op = _Op(fn, None, None)
         self._q.put(op)
         return op.future
@@ -138,25 +143,24 @@ class BatchWriter:
 
     def _run(self, ops: list[_Op], tries: int = 3) -> None:
         try:
-            with self._engine.begin() as conn:
-                results, extras = self._execute(conn, ops)
+            with self._begin() as tx:
+                results, extras = self._execute(tx, ops)
         except Exception as e:
             if len(ops) > 1:  # isolate the op that broke the batch
                 for op in ops:
                     self._run([op])
                 return
-            if isinstance(e, sa.exc.OperationalError) and tries > 1:
-                # deadlock or serialization failure between managers: try again
-                self._run(ops, tries - 1)
-                return
-            if isinstance(e, sa.exc.IntegrityError):
-                # another manager wrote the same thing first (e.g. a worker name)
-                e = Conflict(f"changed concurrently, try again: {e.orig}")
-            elif not isinstance(e, VStudioError):
-                log.exception("farm write failed")
-                if isinstance(e, sa.exc.OperationalError):
-                    e = BackendUnavailable(f"catalog database error: {e.orig}")
-            self._finish([(ops[0], e, True)])
+            error: Exception = e
+            if not isinstance(e, VStudioError):
+                refused = self._refusal(e)
+                if isinstance(refused, BackendUnavailable) and tries > 1:
+                    # deadlock or serialization failure between managers: try again
+                    self._run(ops, tries - 1)
+                    return
+                if not isinstance(refused, Conflict):  # a concurrent write is no fault
+                    log.exception("farm write failed")
+                error = refused or e
+            self._finish([(ops[0], error, True)])
             return
         self.batches += 1
         self.ops += len(ops)
@@ -173,7 +177,7 @@ class BatchWriter:
         except Exception:  # events are best effort; the data is committed
             log.exception("farm event publishing failed")
 
-    def _execute(self, conn: Connection, ops: list[_Op]) -> tuple[list[Any], list[Any]]:
+    def _execute(self, tx: Any, ops: list[_Op]) -> tuple[list[Any], list[Any]]:
         results: list[Any] = [None] * len(ops)
         extras: list[Any] = []
         groups: dict[str, list[int]] = {}
@@ -182,7 +186,7 @@ class BatchWriter:
                 groups.setdefault(op.group, []).append(i)
         # Reports first: a finished task frees its worker's slot for a claim in the batch.
         for name, idx in sorted(groups.items(), key=lambda kv: kv[0] != "report"):
-            got, extra = self._handlers[name](conn, [ops[i].arg for i in idx])
+            got, extra = self._handlers[name](tx, [ops[i].arg for i in idx])
             extras.append(extra)
             for i, value in zip(idx, got, strict=True):
                 results[i] = value
@@ -190,7 +194,7 @@ class BatchWriter:
             if op.fn is None:
                 continue
             try:
-                results[i] = op.fn(conn)
+                results[i] = op.fn(tx)
             except VStudioError as e:  # refused before writing anything (see farm_reports)
                 results[i] = e
         return results, extras

@@ -19,6 +19,7 @@ from vstudio.catalog import farm_queries as fq
 from vstudio.catalog import web_queries as wq
 from vstudio.errors import BadInput
 from vstudio.web import views
+from vstudio.web.catalog_reads import catalog_read
 from vstudio.web.jobs_pages import check_readable, checked_id, farm_of, job_rows
 from vstudio.web.render import PageRoute, fragment, html
 from vstudio.web.session import Session, acting_session, require_actor, require_session
@@ -94,8 +95,9 @@ async def overview(request: Request, session: SessionDep) -> Response:
     farm = farm_of(request)
     # Only jobs, and counts per project, of projects the person may read are shown.
     heads = [v["h"] for v in await farm.visible_jobs(
-        session.user, [{"project": h.project, "h": h} for h in await farm.read(_open_heads)])]
-    d = await farm.read(lambda c: _overview(c, now, heads))
+        session.user, [{"project": h.project, "h": h}
+                       for h in await catalog_read(farm, _open_heads)])]
+    d = await catalog_read(farm, lambda c: _overview(c, now, heads))
     d["by_owner"] = [v["r"] for v in await farm.visible_jobs(
         session.user, [{"project": r[0], "r": r} for r in d["by_owner"]])]
     series = {"busy": [(s[0], float(s[1])) for s in d["samples"]],
@@ -129,7 +131,7 @@ def _stats(conn: Connection, now: float) -> dict[str, Any]:
 async def farm_stats(request: Request, session: SessionDep) -> Response:
     """The overview's counters alone (the page refreshes them every few seconds)."""
     now = time.time()
-    d = await farm_of(request).read(lambda c: _stats(c, now))
+    d = await catalog_read(farm_of(request), lambda c: _stats(c, now))
     return HTMLResponse(fragment("_farm_stats.html", **d))
 
 
@@ -137,7 +139,7 @@ async def visible_worker_rows(request: Request, session: Session) -> list[dict[s
     """The workers page's rows; jobs of projects the person may not read are left out of
     each worker's "kept off" list."""
     farm = farm_of(request)
-    rows = await farm.read(worker_rows)
+    rows = await catalog_read(farm, worker_rows)
     kept = [{"project": k.project, "k": k} for w in rows for k in w["blocklisted"]]
     shown = {id(v["k"]) for v in await farm.visible_jobs(session.user, kept)}
     for w in rows:

@@ -18,6 +18,7 @@ from vstudio.catalog import web_queries as wq
 from vstudio.catalog.farm_conditions import conditions
 from vstudio.errors import BadInput, VStudioError
 from vstudio.web import views
+from vstudio.web.catalog_reads import catalog_read
 from vstudio.web.job_rows import job_rows, row_actions
 from vstudio.web.jobs_pages import ActingDep, SessionDep, farm_of, parse_priority
 from vstudio.web.render import PageRoute, fragment, html, int_arg
@@ -109,11 +110,11 @@ def _page(conn: Connection, heads: list[wq.JobHead],
 async def _list(request: Request, session: Session,
                 a: ListArgs) -> tuple[list[views.JobRow], int, int]:
     farm = farm_of(request)
-    heads = await farm.read(lambda c: _heads(c, session, a))
+    heads = await catalog_read(farm, lambda c: _heads(c, session, a))
     visible = await farm.visible_jobs(session.user, [{"project": h.project, "head": h}
                                                      for h in heads])
     heads = [v["head"] for v in visible]
-    return await farm.read(lambda c: _page(c, heads, a))
+    return await catalog_read(farm, lambda c: _page(c, heads, a))
 
 
 @router.get("/jobs")
@@ -122,7 +123,7 @@ async def jobs_page(request: Request, session: SessionDep) -> Response:
     rows, total, page = await _list(request, session, a)
     a = replace(a, page=page)
     farm = farm_of(request)
-    owners, projects = await farm.read(wq.owners_and_projects)
+    owners, projects = await catalog_read(farm, wq.owners_and_projects)
     projects = [v["project"] for v in await farm.visible_jobs(
         session.user, [{"project": p} for p in projects])]
     bulk = request.query_params.get("bulk", "")
@@ -141,10 +142,10 @@ async def jobs_live(request: Request, session: SessionDep) -> Response:
         raise BadInput("ids must be a comma-separated list of at most 100 job ids")
     ids = [int(x) for x in raw.split(",")]
     farm = farm_of(request)
-    heads = await farm.read(lambda c: wq.job_heads(c, ids))
+    heads = await catalog_read(farm, lambda c: wq.job_heads(c, ids))
     heads = [v["head"] for v in await farm.visible_jobs(
         session.user, [{"project": h.project, "head": h} for h in heads])]
-    rows = await farm.read(lambda c: job_rows(c, heads))
+    rows = await catalog_read(farm, lambda c: job_rows(c, heads))
     return JSONResponse({str(r.id): views.live_json(r, session.may_change_job(r.owner))
                          for r in rows}, headers={"Cache-Control": "no-store"})
 

@@ -24,6 +24,7 @@ from vstudio.errors import BadInput, NotFound
 from vstudio.farm.model import shown_task_status
 from vstudio.farm.wire import TagsIn
 from vstudio.web import views
+from vstudio.web.catalog_reads import catalog_read
 from vstudio.web.job_rows import job_rows, row_actions
 from vstudio.web.render import PageRoute, fragment, html, int_arg
 from vstudio.web.session import Session, acting_session, require_actor, require_session
@@ -205,7 +206,7 @@ async def job_page(request: Request, session: SessionDep, job_id: int) -> Respon
     tpage = int_arg(request.query_params.get("tpage"), 1, 1, 1_000_000)
     tfilter = TaskFilter.of(request.query_params)
     await check_readable(request, session, job_id)
-    data = await farm_of(request).read(lambda c: _load_job(c, job_id, tpage, tfilter))
+    data = await catalog_read(farm_of(request), lambda c: _load_job(c, job_id, tpage, tfilter))
     j = data["row"]
     return html(request, "job.html", session, j=j, blocks=data["blocks"], spec=data["job"],
                 task_rows=data["task_rows"], ntasks=data["ntasks"], tpage=data["tpage"],
@@ -241,7 +242,7 @@ async def job_live(request: Request, session: SessionDep, job_id: int) -> Respon
         raise BadInput("tasks must be a comma-separated list of task ids, or 'all'")
     ids = None if raw is None else [] if raw == "all" else [int(x) for x in raw.split(",")]
     await check_readable(request, session, job_id)
-    data = await farm_of(request).read(lambda c: _live(c, job_id, ids))
+    data = await catalog_read(farm_of(request), lambda c: _live(c, job_id, ids))
     row = data["row"]
     body = views.live_json(row, session.may_change_job(row.owner))
     if "tasks" in data:
@@ -276,8 +277,8 @@ async def job_action(
         return resp
     if not htmx or action == "clear-blocklist":
         return RedirectResponse("/jobs" if ctx == "row" else f"/jobs/{job_id}", status_code=303)
-    heads = await farm.read(lambda c: wq.job_heads(c, [job_id]))
-    row = (await farm.read(lambda c: job_rows(c, heads)))[0]
+    heads = await catalog_read(farm, lambda c: wq.job_heads(c, [job_id]))
+    row = (await catalog_read(farm, lambda c: job_rows(c, heads)))[0]
     acts = row.actions if session.may_change_job(row.owner) else []
     name = "_job_row.html" if ctx == "row" else "_job_head.html"
     return HTMLResponse(fragment(name, j=row, j_actions=acts, session=session))

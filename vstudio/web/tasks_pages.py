@@ -14,6 +14,7 @@ from vstudio.catalog import farm_queries as fq
 from vstudio.catalog import web_queries as wq
 from vstudio.errors import NotFound
 from vstudio.farm.model import shown_task_status
+from vstudio.web.catalog_reads import catalog_read
 from vstudio.web.jobs_pages import (
     MAX_ID,
     ActingDep,
@@ -51,7 +52,7 @@ def _task_of_job(conn: Connection, job_id: int, task_id: int) -> dict[str, Any]:
 async def task_page(request: Request, session: SessionDep, job_id: int, task_id: int) -> Response:
     job_id, task_id = checked_id(job_id), checked_id(task_id)
     await check_readable(request, session, job_id)
-    d = await farm_of(request).read(lambda c: _task_of_job(c, job_id, task_id))
+    d = await catalog_read(farm_of(request), lambda c: _task_of_job(c, job_id, task_id))
     raw = d["log"]["lines"]
     lines = with_attempts(raw, 0)
     return html(request, "task_log.html", session, job=d["job"], task=d["task"],
@@ -83,7 +84,7 @@ async def task_log(request: Request, session: SessionDep, job_id: int, task_id: 
             raise NotFound(f"job {job_id} has no task {task_id}")
         return fq.task_log(conn, task_id, after=after, limit=LOG_LINES)
 
-    log = await farm_of(request).read(read)
+    log = await catalog_read(farm_of(request), read)
     lines = log["lines"]
     return JSONResponse({"lines": with_attempts(lines, shown),
                          "next": lines[-1]["id"] if lines else after,
@@ -105,7 +106,7 @@ async def retry_task(request: Request, session: ActingDep, job_id: int,
         if fq.task_job(conn, task_id) != job_id:
             raise NotFound(f"job {job_id} has no task {task_id}")
 
-    await farm.read(check)
+    await catalog_read(farm, check)
     await farm.retry_task(session.user, task_id)
     return RedirectResponse(f"/jobs/{job_id}#tr{task_id}", status_code=303)
 
@@ -130,7 +131,7 @@ async def output(request: Request, session: SessionDep, job_id: int, oid: str) -
     if not _OID.match(oid):
         raise NotFound("no such output")
     await check_readable(request, session, job_id)
-    name = await farm_of(request).read(lambda c: _output(c, job_id, oid))
+    name = await catalog_read(farm_of(request), lambda c: _output(c, job_id, oid))
     store = farm_of(request).studio.store
     return await stream_object(request, store, oid, name,
                                download=request.query_params.get("download") == "1")

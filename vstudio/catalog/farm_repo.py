@@ -1,0 +1,195 @@
+"""The farm's database (``vstudio.farm.ports``) on the catalog: SQLite or PostgreSQL.
+
+Each class binds one connection and answers the farm's calls with the SQL of the
+``farm_*`` modules beside it; nothing here decides anything (the rules are the farm's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from vstudio.catalog import accounts
+from vstudio.catalog import farm_claim as claim_sql
+from vstudio.catalog import farm_jobs as jobs_sql
+from vstudio.catalog import farm_queries as read_sql
+from vstudio.catalog import farm_reports as report_sql
+from vstudio.catalog.farm_batch import apply_reports
+from vstudio.catalog.farm_cache import BlockInfo, FarmCache
+from vstudio.catalog.farm_db import Listener, Relay, notify, write_engine
+from vstudio.errors import BackendUnavailable, Conflict, NotFound, VStudioError
+from vstudio.farm.model import Effects, Report
+from vstudio.farm.ports import Pick
+
+
+class SqlFarmWrites:
+    """``FarmWrites`` inside one transaction."""
+
+    def __init__(self, conn: Connection, cache: FarmCache) -> None:
+        self.conn, self.cache = conn, cache
+
+    def claim(self, worker_ids: list[int], now: float, lease_seconds: float, pick: Pick
+              ) -> tuple[list[dict[str, Any] | None], list[dict[str, Any]]]:
+        back: list[dict[str, Any]] = []
+        got = claim_sql.claim_batch(self.conn, self.cache, worker_ids, now, lease_seconds,
+                                    pick, back)
+        return [claim_sql.task_payload(self.conn, c) if c is not None else None
+                for c in got], back
+
+    def apply_reports(self, reports: list[Report], now: float, lease_seconds: float,
+                      owners: dict[int, str]) -> tuple[list[Any], Effects]:
+        return apply_reports(self.conn, self.cache, reports, now, lease_seconds, owners)
+
+    def heartbeat(self, worker_id: int, state: str, now: float,
+                  lease_seconds: float) -> Effects:
+        return report_sql.heartbeat(self.conn, worker_id, state, now, lease_seconds)
+
+    def reap(self, now: float, lease_seconds: float, cutoff: float) -> Effects:
+        return report_sql.reap(self.conn, self.cache, now, lease_seconds, cutoff=cutoff)
+
+    def register_worker(self, name: str, user: str, slots: int, tags: list[str],
+                        job_types: list[str], allow_commands: bool, idle_only: bool,
+                        now: float, system: dict[str, Any] | None) -> int:
+        return jobs_sql.register_worker(self.conn, name, user, slots, tags, job_types,
+                                        allow_commands, idle_only, now, system)
+
+    def set_worker(self, worker_id: int, values: dict[str, bool]) -> Effects:
+        return jobs_sql.set_worker(self.conn, worker_id, **values)
+
+    def insert_job(self, owner: str, spec: Any, plans: list[Any],
+                   inputs: list[dict[str, str]], trusted: bool, now: float) -> int:
+        return jobs_sql.insert_job(self.conn, owner, spec, plans, inputs, trusted, now)
+
+    def pause(self, job_id: int) -> Effects:
+        return jobs_sql.pause(self.conn, job_id)
+
+    def resume(self, job_id: int) -> Effects:
+        return jobs_sql.resume(self.conn, job_id)
+
+    def cancel(self, job_id: int, now: float) -> Effects:
+        return jobs_sql.cancel(self.conn, job_id, now)
+
+    def retry(self, job_id: int) -> Effects:
+        return jobs_sql.retry(self.conn, self.cache, job_id)
+
+    def retry_task(self, task_id: int, now: float) -> Effects:
+        return jobs_sql.retry_task(self.conn, self.cache, task_id, now)
+
+    def delete(self, job_id: int) -> Effects:
+        return jobs_sql.delete(self.conn, self.cache, job_id)
+
+    def set_priority(self, job_id: int, priority: int) -> Effects:
+        return jobs_sql.set_priority(self.conn, job_id, priority)
+
+    def set_tags(self, job_id: int, tags: dict[int, list[str]]) -> Effects:
+        return jobs_sql.set_tags(self.conn, self.cache, job_id, tags)
+
+    def clear_blocklist(self, job_id: int, worker_id: int | None) -> Effects:
+        return jobs_sql.clear_blocklist(self.conn, job_id, worker_id)
+
+    def notify(self) -> None:
+        notify(self.conn)
+
+
+class SqlFarmReads:
+    """``FarmReads`` on one connection."""
+
+    def __init__(self, conn: Connection, cache: FarmCache) -> None:
+        self.conn, self.cache = conn, cache
+
+    def worker_user(self, worker_id: int) -> str:
+        return read_sql.worker_user(self.conn, worker_id)
+
+    def job_owner(self, job_id: int) -> str:
+        return read_sql.job_owner(self.conn, job_id)
+
+    def job_project(self, job_id: int) -> str | None:
+        return read_sql.job_project(self.conn, job_id)
+
+    def task_job(self, task_id: int) -> int:
+        return read_sql.task_job(self.conn, task_id)
+
+    def blocks(self, job_id: int) -> Sequence[BlockInfo]:
+        return self.cache.job(self.conn, job_id).blocks
+
+    def project_trusted(self, project: str, user: Any) -> bool:
+        p = accounts.get_project(self.conn, project)
+        accounts.require(self.conn, p, user, "read")
+        return p.trusted
+
+    def may_read(self, project: str, user: Any) -> bool | None:
+        try:
+            p = accounts.get_project(self.conn, project)
+        except NotFound:
+            return None
+        return accounts.rights(self.conn, p, user)[0]
+
+    def jobs(self, owner: str | None, status: str | None, limit: int,
+             offset: int) -> list[dict[str, Any]]:
+        return read_sql.list_jobs(self.conn, owner=owner, status=status, limit=limit,
+                                  offset=offset)
+
+    def job(self, job_id: int, with_tasks: bool) -> dict[str, Any]:
+        return read_sql.get_job(self.conn, job_id, with_tasks=with_tasks)
+
+    def job_outputs(self, job_id: int) -> list[dict[str, Any]]:
+        return read_sql.job_outputs(self.conn, job_id)
+
+    def task_log(self, task_id: int, after: int, limit: int) -> dict[str, Any]:
+        return read_sql.task_log(self.conn, task_id, after=after, limit=limit)
+
+    def workers(self) -> list[dict[str, Any]]:
+        return read_sql.list_workers(self.conn)
+
+
+class SqlFarmDatabase:
+    """``FarmDatabase``: the farm's own write engine (one writer thread; on SQLite its
+    transactions take the write lock up front) and the studio's engine for reads."""
+
+    def __init__(self, url: str, read_engine: Engine) -> None:
+        self.cache = FarmCache()  # a job's blocks, for reads and writes of this process
+        self.engine = write_engine(url)
+        self._read_engine = read_engine
+        self.shared = self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlFarmWrites]:
+        with self.engine.begin() as conn:
+            yield SqlFarmWrites(conn, self.cache)
+
+    @contextmanager
+    def reading(self) -> Iterator[SqlFarmReads]:
+        with self._read_engine.connect() as conn:
+            yield SqlFarmReads(conn, self.cache)
+
+    def refusal(self, error: Exception) -> VStudioError | None:
+        return refusal(error)
+
+    def _url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=False)
+
+    def listener(self, on_wake: Callable[[], None], on_message: Callable[[str, str], None],
+                 channels: Sequence[str]) -> Listener:
+        return Listener(self._url(), on_wake, on_message, channels)
+
+    def sender(self) -> tuple[Relay, Callable[[str, str], None]]:
+        relay = Relay(self._url())
+        return relay, relay.send
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def refusal(error: Exception) -> VStudioError | None:
+    """What a database error in a farm transaction means to its caller (``FarmDatabase``)."""
+    if isinstance(error, sa.exc.IntegrityError):
+        # another manager wrote the same thing first (e.g. a worker name)
+        return Conflict(f"changed concurrently, try again: {error.orig}")
+    if isinstance(error, sa.exc.OperationalError):
+        # deadlock or serialization failure between managers, or the database is down
+        return BackendUnavailable(f"catalog database error: {error.orig}")
+    return None
