@@ -251,3 +251,32 @@ def test_renumbered_dump_keeps_original_numbers(tmp_path: Path, history: tuple[P
     assert "r5 |" in text and "svn-original-rev: 7" in text
     again = cli_json("svn-import", "--renumber", str(part), f"{studio_dir}/ren")
     assert (again["revisions"], again["skipped"]) == (0, 5)
+
+
+def test_import_helpers_keep_a_path_and_spread_new_ones(studio_dir: Path,
+                                                        tmp_path: Path) -> None:
+    """Every version of a path (any case) goes to one helper, in order; a new path goes to
+    the helper given the fewest bytes, so three busy shots spread over three helpers; what
+    the helpers store reads back."""
+    from vstudio.repo.svnworkers import BlendWorkers
+    from vstudio.studio import Studio
+
+    texts = {}
+    for i, (key, size) in enumerate([("a.blend", 3000), ("b.blend", 2000), ("A.blend", 100),
+                                     ("c.blend", 500), ("b.blend", 100)]):
+        f = tmp_path / f"t{i}"
+        f.write_bytes(os.urandom(size))
+        texts[i] = (key, f, f.read_bytes())
+    workers = BlendWorkers(studio_dir, 3)
+    try:
+        futures = [(data, workers.submit(f, key)) for key, f, data in texts.values()]
+        oids = [(data, fut.result(timeout=60)) for data, fut in futures]
+    finally:
+        workers.close()
+    assert workers.helper_of == {"a.blend": 0, "b.blend": 1, "c.blend": 2}
+    assert workers.load == [3100, 2100, 500]
+    s = Studio.open(studio_dir)
+    try:
+        assert all(s.store.get_bytes(oid) == data for data, oid in oids)
+    finally:
+        s.close()

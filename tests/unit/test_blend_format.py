@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -251,3 +252,39 @@ def test_damaged_stream_raises_or_round_trips(data: bytes, draw: st.DataObject) 
         except BlendFormatError:
             continue
         assert b"".join(decode_layout(lay.params(), chunks)) == bad
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(size=st.integers(0, 3 << 20), cuts=st.lists(st.tuples(st.integers(0, 3 << 20),
+                                                             st.integers(0, 1 << 20)),
+                                                   max_size=30))
+def test_file_view_reads_what_slicing_the_bytes_gives(tmp_path_factory: pytest.TempPathFactory,
+                                                      size: int,
+                                                      cuts: list[tuple[int, int]]) -> None:
+    """The read-ahead window gives the same bytes as slicing the file's bytes, for slices
+    inside, across and past the window, forwards and backwards."""
+    from vstudio.store.blendfile import FileView
+
+    data = bytes((i * 7 + i // 251) & 0xFF for i in range(size))
+    path = tmp_path_factory.mktemp("view") / "f"
+    path.write_bytes(data)
+    with open(path, "rb") as f:
+        view = FileView(f)
+        assert len(view) == size
+        for start, n in cuts:
+            assert view[start:start + n] == data[start:start + n]
+
+
+def test_file_view_says_when_the_file_shrank_under_it(tmp_path: Path) -> None:
+    from vstudio.store.blendfile import FileView
+
+    path = tmp_path / "f"
+    path.write_bytes(bytes(3 << 20))
+    with open(path, "rb") as f:
+        view = FileView(f)
+        assert view[10:20] == bytes(10)
+        with open(path, "r+b") as g:
+            g.truncate(1 << 20)
+        with pytest.raises(BlendFormatError, match="changed while"):
+            view[2 << 20:(2 << 20) + 100]

@@ -42,8 +42,14 @@ def _watch_parent(parent: int) -> None:
 
 
 def helpers_wanted() -> int:
-    """How many helper processes: one per core beyond the first, at most two."""
-    return min(2, os.cpu_count() or 1)
+    """How many helper processes: one per core and one more (the importer itself needs a
+    share of a core, and one path's versions go to one helper in order: with more
+    helpers than cores the busy paths spread and the cores stay busy), at most four.
+    ``VSTUDIO_IMPORT_HELPERS=N`` sets it (0: none, all in the importer)."""
+    raw = os.environ.get("VSTUDIO_IMPORT_HELPERS", "")
+    if raw.strip().isdigit():
+        return min(16, int(raw))
+    return min(4, (os.cpu_count() or 1) + 1)
 
 
 class BlendWorkers:
@@ -53,11 +59,15 @@ class BlendWorkers:
         ctx = multiprocessing.get_context("spawn")
         self.pools = [ProcessPoolExecutor(1, mp_context=ctx, initializer=_watch_parent,
                                           initargs=(os.getpid(),)) for _ in range(count)]
+        self.helper_of: dict[str, int] = {}  # a path (any case) -> its helper
+        self.load = [0] * count  # bytes given to each helper
 
     def submit(self, path: Path, key: str) -> Future[str]:
-        """Store the file at ``path``; ``key`` (the node path) picks the process."""
-        pool = self.pools[sum(key.lower().encode()) % len(self.pools)]
-        return pool.submit(_put, self.root, str(path))
+        """Store the file at ``path``; ``key`` (the node path) picks the process: the one
+        its earlier versions went to, or for a new path the one given the fewest bytes."""
+        which = self.helper_of.setdefault(key.lower(), self.load.index(min(self.load)))
+        self.load[which] += path.stat().st_size
+        return self.pools[which].submit(_put, self.root, str(path))
 
     def close(self) -> None:
         for pool in self.pools:
