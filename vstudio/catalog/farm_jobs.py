@@ -27,7 +27,9 @@ from vstudio.catalog.farm_tables import (
 )
 from vstudio.errors import BadInput, Conflict, NotFound
 from vstudio.farm.model import (
+    BlockPlan,
     Effects,
+    JobPlan,
     JobState,
     TaskStatus,
     cancels,
@@ -37,12 +39,11 @@ from vstudio.farm.model import (
     state_on_submit,
     state_on_task_retry,
 )
-from vstudio.farm.spec import BlockPlan, JobSpec
 
 t = farm_tasks
 
 
-def insert_job(conn: Connection, owner: str, spec: JobSpec, plans: list[BlockPlan],
+def insert_job(conn: Connection, owner: str, spec: JobPlan, plans: list[BlockPlan],
                inputs: list[dict[str, str]], trusted: bool, now: float) -> int:
     after = sorted(set(spec.after))
     if after:

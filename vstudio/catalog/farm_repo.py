@@ -22,7 +22,7 @@ from vstudio.catalog.farm_batch import apply_reports
 from vstudio.catalog.farm_cache import BlockInfo, FarmCache
 from vstudio.catalog.farm_db import Listener, Relay, notify, write_engine
 from vstudio.errors import BackendUnavailable, Conflict, NotFound, VStudioError
-from vstudio.farm.model import Effects, Report
+from vstudio.farm.model import BlockPlan, Effects, JobPlan, Report
 from vstudio.farm.ports import Pick
 
 
@@ -60,9 +60,9 @@ class SqlFarmWrites:
     def set_worker(self, worker_id: int, values: dict[str, bool]) -> Effects:
         return jobs_sql.set_worker(self.conn, worker_id, **values)
 
-    def insert_job(self, owner: str, spec: Any, plans: list[Any],
+    def insert_job(self, owner: str, job: JobPlan, plans: list[BlockPlan],
                    inputs: list[dict[str, str]], trusted: bool, now: float) -> int:
-        return jobs_sql.insert_job(self.conn, owner, spec, plans, inputs, trusted, now)
+        return jobs_sql.insert_job(self.conn, owner, job, plans, inputs, trusted, now)
 
     def pause(self, job_id: int) -> Effects:
         return jobs_sql.pause(self.conn, job_id)

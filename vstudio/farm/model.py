@@ -257,6 +257,36 @@ class Report:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class JobPlan:
+    """A submitted job as it is stored (``farm.spec.job_plan``; its blocks: ``BlockPlan``)."""
+
+    name: str
+    project: str | None
+    priority: int
+    paused: bool
+    after: list[int]
+    max_running: int | None
+    blocklist_after: int
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """A validated block with its tasks' frame lists; ``depends`` uses block indexes."""
+
+    index: int
+    name: str
+    type: str
+    params: dict[str, Any]
+    tags: list[str]
+    chunk: int
+    max_per_worker: int | None
+    retries: int
+    timeout: float | None
+    depends: list[tuple[int, str]]
+    tasks: list[list[int]]
+
+
 # The scheduler's view of the farm (``farm.scheduler`` ranks, the catalog loads it).
 @dataclass(frozen=True)
 class WorkerView:

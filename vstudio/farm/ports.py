@@ -15,7 +15,15 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from vstudio.errors import VStudioError
-from vstudio.farm.model import BlockView, Effects, Report, Snapshot, WorkerView
+from vstudio.farm.model import (
+    BlockPlan,
+    BlockView,
+    Effects,
+    JobPlan,
+    Report,
+    Snapshot,
+    WorkerView,
+)
 
 # The scheduler's choice (``farm.scheduler.first_block``), handed to the claim.
 Pick = Callable[[WorkerView, Snapshot, Iterable[int]], BlockView | None]
@@ -65,7 +73,7 @@ class FarmWrites(Protocol):
     def set_worker(self, worker_id: int, values: dict[str, bool]) -> Effects: ...
 
     # people
-    def insert_job(self, owner: str, spec: Any, plans: list[Any],
+    def insert_job(self, owner: str, job: JobPlan, plans: list[BlockPlan],
                    inputs: list[dict[str, str]], trusted: bool, now: float) -> int: ...
     def pause(self, job_id: int) -> Effects: ...
     def resume(self, job_id: int) -> Effects: ...

@@ -22,7 +22,14 @@ from vstudio.farm.events import EVENTS, WATCH, EventBus, EventRelay, Notifier
 from vstudio.farm.model import Effects, Report, requeue_cutoff
 from vstudio.farm.ports import FarmDatabase, FarmReads, FarmWrites, Service
 from vstudio.farm.scheduler import first_block
-from vstudio.farm.spec import JobSpec, block_tags, check_inputs, compile_job, parse_ref
+from vstudio.farm.spec import (
+    JobSpec,
+    block_tags,
+    check_inputs,
+    compile_job,
+    job_plan,
+    parse_ref,
+)
 from vstudio.farm.writer import BatchWriter
 from vstudio.studio import Studio
 
@@ -299,7 +306,7 @@ class Farm:
         now = time.time()
 
         def go(tx: FarmWrites) -> Effects:
-            jid = tx.insert_job(user.name, spec, plans, inputs, trusted, now)
+            jid = tx.insert_job(user.name, job_plan(spec), plans, inputs, trusted, now)
             return Effects(wake=True, jobs={jid})
 
         fx = await self._write(go)

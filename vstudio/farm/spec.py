@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from vstudio.errors import BadInput
 from vstudio.farm.frames import chunk, parse_frames
+from vstudio.farm.model import BlockPlan, JobPlan
 from vstudio.jobtypes.schema import JOB_TYPES, LOCAL_PATHS_TAG, local_paths, validate_params
 from vstudio.text import Text
 
@@ -76,23 +76,6 @@ class JobSpec(_Spec):
     blocks: list[BlockSpec] = Field(min_length=1, max_length=MAX_BLOCKS)
 
 
-@dataclass(frozen=True)
-class BlockPlan:
-    """A validated block with its tasks' frame lists; ``depends`` uses block indexes."""
-
-    index: int
-    name: str
-    type: str
-    params: dict[str, Any]
-    tags: list[str]
-    chunk: int
-    max_per_worker: int | None
-    retries: int
-    timeout: float | None
-    depends: list[tuple[int, str]]
-    tasks: list[list[int]]
-
-
 def _check_path(path: str) -> str:
     p = path.replace("\\", "/")
     parts = p.split("/")
@@ -135,6 +118,12 @@ def check_inputs(inputs: list[InputSpec]) -> list[dict[str, str]]:
             raise BadInput(f"input {path!r} is listed twice")
         out[path] = {"path": path, **({"oid": item.oid} if item.oid else {"ref": item.ref or ""})}
     return list(out.values())
+
+
+def job_plan(spec: JobSpec) -> JobPlan:
+    """The job's own settings as they are stored (its blocks: ``compile_job``)."""
+    return JobPlan(spec.name, spec.project, spec.priority, spec.paused, list(spec.after),
+                   spec.max_running, spec.blocklist_after)
 
 
 def compile_job(spec: JobSpec) -> list[BlockPlan]:
