@@ -13,8 +13,10 @@ from sqlalchemy.engine import Engine
 from vstudio.catalog import farm_jobs as jobs_sql
 from vstudio.catalog import web_queries as wq
 from vstudio.catalog.db import open_catalog
+from vstudio.catalog.farm_cache import FarmCache
+from vstudio.catalog.farm_repo import SqlFarmReads
 from vstudio.catalog.farm_tables import farm_blocklist, farm_outputs, farm_tasks
-from vstudio.farm.spec import JobSpec, compile_job
+from vstudio.farm.spec import JobSpec, compile_job, job_plan
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -32,7 +34,8 @@ def _job(conn: sa.Connection, name: str, frames: str, chunk: int, owner: str = "
     spec = JobSpec.model_validate({"name": name, "blocks": [
         {"name": "r", "type": "command", "params": {"argv": ["true"]}, "frames": frames,
          "chunk": chunk}]})
-    return jobs_sql.insert_job(conn, owner, spec, compile_job(spec), [], False, time.time())
+    return jobs_sql.insert_job(conn, owner, job_plan(spec), compile_job(spec), [], False,
+                               time.time())
 
 
 def test_frame_counts_count_stepped_chunks_exactly(engine: Engine) -> None:
@@ -112,7 +115,7 @@ def test_job_page_grid_is_bounded_and_task_list_paged(tmp_path: Path,
             job = _job(conn, "big", "1-300", 1)
         monkeypatch.setattr(jp, "GRID_MAX", 120)
         with eng.connect() as conn:
-            data = jp._load_job(conn, job, tpage=3)
+            data = jp._load_job(SqlFarmReads(conn, FarmCache()), job, tpage=3)
     finally:
         eng.dispose()
     block = data["blocks"][0]
@@ -134,8 +137,9 @@ def test_frames_of_a_shot_with_its_encode_count_once(engine: Engine) -> None:
         {"name": "encode", "type": "ffmpeg", "params": {"pattern": "f_%04d.png"},
          "frames": "1-10", "chunk": 10}]})
     with engine.begin() as conn:
-        a = jobs_sql.insert_job(conn, "ann", spec, compile_job(spec), [], False, time.time())
-        b = jobs_sql.insert_job(conn, "ann", enc, compile_job(enc), [], False, time.time())
+        now = time.time()
+        a = jobs_sql.insert_job(conn, "ann", job_plan(spec), compile_job(spec), [], False, now)
+        b = jobs_sql.insert_job(conn, "ann", job_plan(enc), compile_job(enc), [], False, now)
         conn.execute(farm_tasks.update().where((farm_tasks.c.job_id == a)
                                                & (farm_tasks.c.idx == 0)
                                                & (farm_tasks.c.status == "queued"))

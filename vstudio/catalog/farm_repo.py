@@ -6,7 +6,7 @@ Each class binds one connection and answers the farm's calls with the SQL of the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,10 +18,14 @@ from vstudio.catalog import farm_claim as claim_sql
 from vstudio.catalog import farm_jobs as jobs_sql
 from vstudio.catalog import farm_queries as read_sql
 from vstudio.catalog import farm_reports as report_sql
+from vstudio.catalog import web_queries as wq
 from vstudio.catalog.farm_batch import apply_reports
 from vstudio.catalog.farm_cache import BlockInfo, FarmCache
+from vstudio.catalog.farm_conditions import conditions
 from vstudio.catalog.farm_db import Listener, Relay, notify, write_engine
+from vstudio.catalog.web_queries import FrameCount, JobHead, KeptOff, NewOutput, TaskCell
 from vstudio.errors import BackendUnavailable, Conflict, NotFound, VStudioError
+from vstudio.farm.condition import Condition
 from vstudio.farm.model import BlockPlan, Effects, JobPlan, Report
 from vstudio.farm.ports import Pick
 
@@ -96,7 +100,7 @@ class SqlFarmWrites:
 
 
 class SqlFarmReads:
-    """``FarmReads`` on one connection."""
+    """``FarmReads`` on one connection (the web pages' questions included)."""
 
     def __init__(self, conn: Connection, cache: FarmCache) -> None:
         self.conn, self.cache = conn, cache
@@ -144,6 +148,62 @@ class SqlFarmReads:
 
     def workers(self) -> list[dict[str, Any]]:
         return read_sql.list_workers(self.conn)
+
+    def job_heads(self, ids: list[int] | None = None, owner: str | None = None,
+                  project: str | None = None, newest: int | None = None) -> list[JobHead]:
+        return wq.job_heads(self.conn, ids, owner, project, newest)
+
+    def task_status_counts(self, ids: list[int] | None = None) -> dict[int, dict[str, int]]:
+        return wq.task_status_counts(self.conn, ids)
+
+    def frame_counts(self, job_ids: list[int]) -> dict[int, FrameCount]:
+        return wq.frame_counts(self.conn, job_ids)
+
+    def conditions(self, jobs: Sequence[tuple[int, str]], counts: Mapping[int, Mapping[str, int]]
+                   ) -> dict[int, Condition]:
+        return conditions(self.conn, jobs, counts)
+
+    def last_finished(self, job_ids: list[int]) -> dict[int, float]:
+        return wq.last_finished(self.conn, job_ids)
+
+    def jobs_with_type(self, job_type: str) -> set[int]:
+        return wq.jobs_with_type(self.conn, job_type)
+
+    def owners_and_projects(self) -> tuple[list[str], list[str]]:
+        return wq.owners_and_projects(self.conn)
+
+    def task_cells(self, job_id: int, ids: list[int] | None = None) -> list[TaskCell]:
+        return wq.task_cells(self.conn, job_id, ids)
+
+    def newest_outputs(self, job_id: int, limit: int = 20) -> list[NewOutput]:
+        return wq.newest_outputs(self.conn, job_id, limit)
+
+    def output_name(self, job_id: int, oid: str) -> str | None:
+        return wq.output_name(self.conn, job_id, oid)
+
+    def running_tasks(self) -> dict[int, tuple[int, str, int, int, float]]:
+        return wq.running_tasks(self.conn)
+
+    def blocklists(self) -> dict[int, list[KeptOff]]:
+        return wq.blocklists(self.conn)
+
+    def worker_failures(self) -> dict[int, int]:
+        return wq.worker_failures(self.conn)
+
+    def work_by_owner(self) -> list[tuple[str | None, str, int, int]]:
+        return wq.work_by_owner(self.conn)
+
+    def recent_task_seconds(self, last: int = 200) -> list[float]:
+        return wq.recent_task_seconds(self.conn, last)
+
+    def finished_since(self, since: float) -> list[float]:
+        return wq.finished_since(self.conn, since)
+
+    def queue_counts(self) -> dict[str, int]:
+        return wq.queue_counts(self.conn)
+
+    def samples(self, since: float) -> list[tuple[int, int, int, int, int, int]]:
+        return wq.samples(self.conn, since)
 
 
 class SqlFarmDatabase:

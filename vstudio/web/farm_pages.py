@@ -15,17 +15,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from vstudio.catalog import farm_queries as fq
 from vstudio.catalog import web_queries as wq
 from vstudio.errors import BadInput
 from vstudio.web import views
-from vstudio.web.catalog_reads import catalog_read
 from vstudio.web.jobs_pages import check_readable, checked_id, farm_of, job_rows
 from vstudio.web.render import PageRoute, fragment, html
 from vstudio.web.session import Session, acting_session, require_actor, require_session
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from vstudio.farm.ports import FarmReads
+    from vstudio.farm.service import Farm
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 SessionDep = Annotated[Session, Depends(require_session)]
@@ -36,13 +35,13 @@ WORKER_ACTIONS = ("drain", "undrain", "disable", "enable")
 HOURS = 24
 
 
-def worker_rows(conn: Connection) -> list[dict[str, Any]]:
+def worker_rows(r: FarmReads) -> list[dict[str, Any]]:
     """The workers as the page shows them: state, current tasks, failures, blocklists."""
-    running = wq.running_tasks(conn)
-    blocked = wq.blocklists(conn)
-    failures = wq.worker_failures(conn)
+    running = r.running_tasks()
+    blocked = r.blocklists()
+    failures = r.worker_failures()
     rows = []
-    for w in fq.list_workers(conn):
+    for w in r.workers():
         state = w["state"]
         if state not in ("offline", "disabled") and w["tasks"]:
             state = "rendering" if not w["draining"] else "draining"
@@ -65,28 +64,28 @@ def _counts(workers: list[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-def _overview(conn: Connection, now: float, heads: list[wq.JobHead]) -> dict[str, Any]:
-    workers = worker_rows(conn)
-    queue = wq.queue_counts(conn)
+def _overview(r: FarmReads, now: float, heads: list[wq.JobHead]) -> dict[str, Any]:
+    workers = worker_rows(r)
+    queue = r.queue_counts()
     since = now - HOURS * 3600
-    finished = wq.finished_since(conn, since)
+    finished = r.finished_since(since)
     per_hour = [0] * HOURS
     for f in finished:
         per_hour[min(HOURS - 1, int((f - since) // 3600))] += 1
-    samples = wq.samples(conn, since)
+    samples = r.samples(since)
     heads = sorted(heads, key=lambda h: (-h.priority, h.id))
-    by_owner = wq.work_by_owner(conn)
+    by_owner = r.work_by_owner()
     slots = sum(w["slots"] for w in workers
                 if w["shown_state"] not in ("offline", "disabled") and not w["draining"])
     eta = views.queue_eta(sum(r[2] + r[3] for r in by_owner), slots,
-                          wq.recent_task_seconds(conn))
+                          r.recent_task_seconds())
     return {"workers": _counts(workers), "queue": queue, "per_hour": per_hour,
-            "samples": samples, "active": job_rows(conn, heads[:10]), "nactive": len(heads),
+            "samples": samples, "active": job_rows(r, heads[:10]), "nactive": len(heads),
             "by_owner": by_owner, "eta": eta, "slots": slots}
 
 
-def _open_heads(conn: Connection) -> list[wq.JobHead]:
-    return [h for h in wq.job_heads(conn) if h.state in ("active", "paused", "waiting")]
+def _open_heads(r: FarmReads) -> list[wq.JobHead]:
+    return [h for h in r.job_heads() if h.state in ("active", "paused", "waiting")]
 
 
 @router.get("/farm")
@@ -96,8 +95,8 @@ async def overview(request: Request, session: SessionDep) -> Response:
     # Only jobs, and counts per project, of projects the person may read are shown.
     heads = [v["h"] for v in await farm.visible_jobs(
         session.user, [{"project": h.project, "h": h}
-                       for h in await catalog_read(farm, _open_heads)])]
-    d = await catalog_read(farm, lambda c: _overview(c, now, heads))
+                       for h in await farm.read(_open_heads)])]
+    d = await farm.read(lambda r: _overview(r, now, heads))
     d["by_owner"] = [v["r"] for v in await farm.visible_jobs(
         session.user, [{"project": r[0], "r": r} for r in d["by_owner"]])]
     series = {"busy": [(s[0], float(s[1])) for s in d["samples"]],
@@ -117,12 +116,12 @@ async def overview(request: Request, session: SessionDep) -> Response:
                 actions=lambda j: [])
 
 
-def _stats(conn: Connection, now: float) -> dict[str, Any]:
-    queue = wq.queue_counts(conn)
+def _stats(r: FarmReads, now: float) -> dict[str, Any]:
+    queue = r.queue_counts()
     per_hour = [0] * 2
-    for f in wq.finished_since(conn, now - 86400):
+    for f in r.finished_since(now - 86400):
         per_hour[0 if f < now - 3600 else 1] += 1
-    return {"w": _counts(worker_rows(conn)), "queued": queue.get("queued", 0)
+    return {"w": _counts(worker_rows(r)), "queued": queue.get("queued", 0)
             + queue.get("blocked", 0), "running": queue.get("running", 0),
             "done_hour": per_hour[1], "done_day": sum(per_hour)}
 
@@ -131,7 +130,7 @@ def _stats(conn: Connection, now: float) -> dict[str, Any]:
 async def farm_stats(request: Request, session: SessionDep) -> Response:
     """The overview's counters alone (the page refreshes them every few seconds)."""
     now = time.time()
-    d = await catalog_read(farm_of(request), lambda c: _stats(c, now))
+    d = await farm_of(request).read(lambda r: _stats(r, now))
     return HTMLResponse(fragment("_farm_stats.html", **d))
 
 
@@ -139,7 +138,7 @@ async def visible_worker_rows(request: Request, session: Session) -> list[dict[s
     """The workers page's rows; jobs of projects the person may not read are left out of
     each worker's "kept off" list."""
     farm = farm_of(request)
-    rows = await catalog_read(farm, worker_rows)
+    rows = await farm.read(worker_rows)
     kept = [{"project": k.project, "k": k} for w in rows for k in w["blocklisted"]]
     shown = {id(v["k"]) for v in await farm.visible_jobs(session.user, kept)}
     for w in rows:
@@ -195,17 +194,14 @@ async def worker_action(request: Request, session: ActingDep, worker_id: int,
 
 # -- sampling for the overview's chart ------------------------------------------------------
 
-def _sample(conn: Connection, period: int) -> bool:
-    workers = worker_rows(conn)
-    c = _counts(workers)
-    q = wq.queue_counts(conn)
-    return wq.add_sample(conn, period, c["busy"], c["idle"], c["offline"],
-                         q.get("queued", 0) + q.get("blocked", 0), q.get("running", 0))
-
-
-def _record(engine: Any, period: int) -> None:
+def _record(farm: Farm, engine: Any, period: int) -> bool:
+    """Store one sample of the farm (read through the farm) in the web's own table."""
+    with farm.db.reading() as r:
+        c = _counts(worker_rows(r))
+        q = r.queue_counts()
     with engine.begin() as conn:
-        _sample(conn, period)
+        return wq.add_sample(conn, period, c["busy"], c["idle"], c["offline"],
+                             q.get("queued", 0) + q.get("blocked", 0), q.get("running", 0))
 
 
 def setup(app: FastAPI) -> None:
@@ -216,7 +212,8 @@ def setup(app: FastAPI) -> None:
         while True:
             period = int(time.time()) // every * every
             try:
-                await asyncio.to_thread(_record, app.state.studio.engine, period)
+                await asyncio.to_thread(_record, app.state.farm, app.state.studio.engine,
+                                        period)
             except Exception:
                 log.exception("recording a farm sample failed")
             await asyncio.sleep(every - time.time() % every + 0.01)

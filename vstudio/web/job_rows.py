@@ -6,25 +6,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vstudio.catalog import web_queries as wq
-from vstudio.catalog.farm_conditions import conditions
 from vstudio.farm.model import shown_task_status
 from vstudio.web import views
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
+    from vstudio.farm.ports import FarmReads
     from vstudio.web.session import Session
 
 
-def job_rows(conn: Connection, heads: list[wq.JobHead],
+def job_rows(r: FarmReads, heads: list[wq.JobHead],
              counts: dict[int, dict[str, int]] | None = None) -> list[views.JobRow]:
     """Full list rows (status, frames, progress) for a page of job heads."""
     ids = [h.id for h in heads]
-    counts = counts if counts is not None else wq.task_status_counts(conn, ids)
-    frames = wq.frame_counts(conn, ids)
-    conds = conditions(conn, [(h.id, h.state) for h in heads], counts)
+    counts = counts if counts is not None else r.task_status_counts(ids)
+    frames = r.frame_counts(ids)
+    conds = r.conditions([(h.id, h.state) for h in heads], counts)
     # A paused job's clock stops when its last running task ended.
-    stopped = wq.last_finished(conn, [h.id for h in heads if conds[h.id].status == "paused"])
+    stopped = r.last_finished([h.id for h in heads if conds[h.id].status == "paused"])
     rows = []
     for h in heads:
         c = counts.get(h.id, {})

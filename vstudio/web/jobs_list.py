@@ -15,17 +15,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from vstudio.catalog import web_queries as wq
-from vstudio.catalog.farm_conditions import conditions
 from vstudio.errors import BadInput, VStudioError
 from vstudio.web import views
-from vstudio.web.catalog_reads import catalog_read
 from vstudio.web.job_rows import job_rows, row_actions
 from vstudio.web.jobs_pages import ActingDep, SessionDep, farm_of, parse_priority
 from vstudio.web.render import PageRoute, fragment, html, int_arg
 from vstudio.web.session import Session, require_actor
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from vstudio.farm.ports import FarmReads
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -79,23 +77,23 @@ def _sort_key(sort: str) -> Any:
     }.get(sort, lambda r: -r[0].id)
 
 
-def _heads(conn: Connection, session: Session, a: ListArgs) -> list[wq.JobHead]:
-    heads = wq.job_heads(conn, owner=session.user.name if a.filter == "mine"
-                         else a.owner or None, project=a.project or None)
+def _heads(r: FarmReads, session: Session, a: ListArgs) -> list[wq.JobHead]:
+    heads = r.job_heads(owner=session.user.name if a.filter == "mine"
+                        else a.owner or None, project=a.project or None)
     if a.q:
         needle = a.q.lower()
         heads = [h for h in heads if needle in h.name.lower()]
     if a.type:
-        typed = wq.jobs_with_type(conn, a.type)
+        typed = r.jobs_with_type(a.type)
         heads = [h for h in heads if h.id in typed]
     return heads
 
 
-def _page(conn: Connection, heads: list[wq.JobHead],
+def _page(r: FarmReads, heads: list[wq.JobHead],
           a: ListArgs) -> tuple[list[views.JobRow], int, int]:
-    counts = wq.task_status_counts(conn, [h.id for h in heads]) if len(heads) < 900 \
-        else wq.task_status_counts(conn)
-    conds = conditions(conn, [(h.id, h.state) for h in heads], counts)
+    counts = r.task_status_counts([h.id for h in heads]) if len(heads) < 900 \
+        else r.task_status_counts()
+    conds = r.conditions([(h.id, h.state) for h in heads], counts)
     with_status = [(h, conds[h.id].status) for h in heads]
     if a.filter not in ("all", "mine"):
         with_status = [hs for hs in with_status if hs[1] == a.filter]
@@ -104,17 +102,17 @@ def _page(conn: Connection, heads: list[wq.JobHead],
     pages = max(1, -(-total // PER_PAGE))
     page = min(a.page, pages)
     chosen = [h for h, _ in with_status[(page - 1) * PER_PAGE: page * PER_PAGE]]
-    return job_rows(conn, chosen, counts), total, page
+    return job_rows(r, chosen, counts), total, page
 
 
 async def _list(request: Request, session: Session,
                 a: ListArgs) -> tuple[list[views.JobRow], int, int]:
     farm = farm_of(request)
-    heads = await catalog_read(farm, lambda c: _heads(c, session, a))
+    heads = await farm.read(lambda r: _heads(r, session, a))
     visible = await farm.visible_jobs(session.user, [{"project": h.project, "head": h}
                                                      for h in heads])
     heads = [v["head"] for v in visible]
-    return await catalog_read(farm, lambda c: _page(c, heads, a))
+    return await farm.read(lambda r: _page(r, heads, a))
 
 
 @router.get("/jobs")
@@ -123,7 +121,7 @@ async def jobs_page(request: Request, session: SessionDep) -> Response:
     rows, total, page = await _list(request, session, a)
     a = replace(a, page=page)
     farm = farm_of(request)
-    owners, projects = await catalog_read(farm, wq.owners_and_projects)
+    owners, projects = await farm.read(lambda r: r.owners_and_projects())
     projects = [v["project"] for v in await farm.visible_jobs(
         session.user, [{"project": p} for p in projects])]
     bulk = request.query_params.get("bulk", "")
@@ -142,10 +140,10 @@ async def jobs_live(request: Request, session: SessionDep) -> Response:
         raise BadInput("ids must be a comma-separated list of at most 100 job ids")
     ids = [int(x) for x in raw.split(",")]
     farm = farm_of(request)
-    heads = await catalog_read(farm, lambda c: wq.job_heads(c, ids))
+    heads = await farm.read(lambda r: r.job_heads(ids))
     heads = [v["head"] for v in await farm.visible_jobs(
         session.user, [{"project": h.project, "head": h} for h in heads])]
-    rows = await catalog_read(farm, lambda c: job_rows(c, heads))
+    rows = await farm.read(lambda r: job_rows(r, heads))
     return JSONResponse({str(r.id): views.live_json(r, session.may_change_job(r.owner))
                          for r in rows}, headers={"Cache-Control": "no-store"})
 

@@ -18,20 +18,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from markupsafe import Markup
 from pydantic import ValidationError
 
-from vstudio.catalog import farm_queries as fq
 from vstudio.catalog import web_queries as wq
 from vstudio.errors import BadInput, NotFound
 from vstudio.farm.model import shown_task_status
 from vstudio.farm.wire import TagsIn
 from vstudio.web import views
-from vstudio.web.catalog_reads import catalog_read
 from vstudio.web.job_rows import job_rows, row_actions
 from vstudio.web.render import PageRoute, fragment, html, int_arg
 from vstudio.web.session import Session, acting_session, require_actor, require_session
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
+    from vstudio.farm.ports import FarmReads
     from vstudio.farm.service import Farm
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -112,13 +109,13 @@ def _pick_tasks(cells: list[wq.TaskCell], state: str, f: TaskFilter) -> list[wq.
     return cells
 
 
-def _load_job(conn: Connection, job_id: int, tpage: int,
+def _load_job(r: FarmReads, job_id: int, tpage: int,
               tfilter: TaskFilter = TaskFilter()) -> dict[str, Any]:
-    job = fq.get_job(conn, job_id, with_tasks=False)
-    head = wq.job_heads(conn, [job_id])[0]
-    row = job_rows(conn, [head])[0]
-    cells = wq.task_cells(conn, job_id)
-    outputs = fq.job_outputs(conn, job_id)
+    job = r.job(job_id, False)
+    head = r.job_heads([job_id])[0]
+    row = job_rows(r, [head])[0]
+    cells = r.task_cells(job_id)
+    outputs = r.job_outputs(job_id)
     by_block: dict[int, list[wq.TaskCell]] = {}
     for c in cells:
         by_block.setdefault(c.block_id, []).append(c)
@@ -156,7 +153,7 @@ def _load_job(conn: Connection, job_id: int, tpage: int,
         "hit": tfilter.frame is not None and c.first <= tfilter.frame <= c.last,
     } for c in picked[start:start + TASKS_PER_PAGE]]
     workers = sorted({c.worker for c in cells if c.worker})
-    latest = latest_frame(job_id, wq.newest_outputs(conn, job_id))
+    latest = latest_frame(job_id, r.newest_outputs(job_id))
     return {"latest": latest, "job": job, "row": row, "blocks": blocks, "task_rows": task_rows,
             "ntasks": len(picked), "tpage": tpage, "task_workers": workers,
             "outputs": outputs, "blocklist": job.get("blocklist", [])}
@@ -206,7 +203,7 @@ async def job_page(request: Request, session: SessionDep, job_id: int) -> Respon
     tpage = int_arg(request.query_params.get("tpage"), 1, 1, 1_000_000)
     tfilter = TaskFilter.of(request.query_params)
     await check_readable(request, session, job_id)
-    data = await catalog_read(farm_of(request), lambda c: _load_job(c, job_id, tpage, tfilter))
+    data = await farm_of(request).read(lambda r: _load_job(r, job_id, tpage, tfilter))
     j = data["row"]
     return html(request, "job.html", session, j=j, blocks=data["blocks"], spec=data["job"],
                 task_rows=data["task_rows"], ntasks=data["ntasks"], tpage=data["tpage"],
@@ -218,18 +215,18 @@ async def job_page(request: Request, session: SessionDep, job_id: int) -> Respon
                 **_media(job_id, data["outputs"]))
 
 
-def _live(conn: Connection, job_id: int, task_ids: list[int] | None) -> dict[str, Any]:
-    heads = wq.job_heads(conn, [job_id])
+def _live(r: FarmReads, job_id: int, task_ids: list[int] | None) -> dict[str, Any]:
+    heads = r.job_heads([job_id])
     if not heads:
         raise NotFound(f"no job {job_id}")
-    row = job_rows(conn, heads)[0]
+    row = job_rows(r, heads)[0]
     out: dict[str, Any] = {"row": row}
     if task_ids is not None:
         state = heads[0].state
         out["tasks"] = [[c.id, views.CELL.get(shown_task_status(c.status, state), "q"),
                          c.progress, shown_task_status(c.status, state), c.worker]
-                        for c in wq.task_cells(conn, job_id, task_ids or None)]
-        out["latest"] = latest_frame(job_id, wq.newest_outputs(conn, job_id))
+                        for c in r.task_cells(job_id, task_ids or None)]
+        out["latest"] = latest_frame(job_id, r.newest_outputs(job_id))
     return out
 
 
@@ -242,7 +239,7 @@ async def job_live(request: Request, session: SessionDep, job_id: int) -> Respon
         raise BadInput("tasks must be a comma-separated list of task ids, or 'all'")
     ids = None if raw is None else [] if raw == "all" else [int(x) for x in raw.split(",")]
     await check_readable(request, session, job_id)
-    data = await catalog_read(farm_of(request), lambda c: _live(c, job_id, ids))
+    data = await farm_of(request).read(lambda r: _live(r, job_id, ids))
     row = data["row"]
     body = views.live_json(row, session.may_change_job(row.owner))
     if "tasks" in data:
@@ -277,8 +274,8 @@ async def job_action(
         return resp
     if not htmx or action == "clear-blocklist":
         return RedirectResponse("/jobs" if ctx == "row" else f"/jobs/{job_id}", status_code=303)
-    heads = await catalog_read(farm, lambda c: wq.job_heads(c, [job_id]))
-    row = (await catalog_read(farm, lambda c: job_rows(c, heads)))[0]
+    heads = await farm.read(lambda r: r.job_heads([job_id]))
+    row = (await farm.read(lambda r: job_rows(r, heads)))[0]
     acts = row.actions if session.may_change_job(row.owner) else []
     name = "_job_row.html" if ctx == "row" else "_job_head.html"
     return HTMLResponse(fragment(name, j=row, j_actions=acts, session=session))

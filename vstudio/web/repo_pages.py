@@ -115,11 +115,10 @@ def _project_jobs(request: Request, project: str) -> list[Any]:
     """The project's newest render jobs, when this server runs the farm."""
     if getattr(request.app.state, "farm", None) is None:
         return []
-    from vstudio.catalog import web_queries as wq
     from vstudio.web.jobs_pages import job_rows
 
-    with get_studio(request).engine.connect() as conn:
-        return job_rows(conn, wq.job_heads(conn, project=project, newest=10))
+    with request.app.state.farm.db.reading() as r:  # a sync route: already in a thread
+        return job_rows(r, r.job_heads(project=project, newest=10))
 
 
 @router.get("/repo")

@@ -10,11 +10,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from vstudio.catalog import farm_queries as fq
-from vstudio.catalog import web_queries as wq
 from vstudio.errors import NotFound
 from vstudio.farm.model import shown_task_status
-from vstudio.web.catalog_reads import catalog_read
 from vstudio.web.jobs_pages import (
     MAX_ID,
     ActingDep,
@@ -27,7 +24,7 @@ from vstudio.web.render import PageRoute, html, int_arg
 from vstudio.web.session import require_actor
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from vstudio.farm.ports import FarmReads
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 # Lines per answer: more than the manager keeps per task (2,000, trimmed at 2,500), so a
@@ -35,14 +32,14 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 LOG_LINES = 5000
 
 
-def _task_of_job(conn: Connection, job_id: int, task_id: int) -> dict[str, Any]:
-    if fq.task_job(conn, task_id) != job_id:
+def _task_of_job(r: FarmReads, job_id: int, task_id: int) -> dict[str, Any]:
+    if r.task_job(task_id) != job_id:
         raise NotFound(f"job {job_id} has no task {task_id}")
-    cell = wq.task_cells(conn, job_id, [task_id])[0]
-    head = wq.job_heads(conn, [job_id])[0]
+    cell = r.task_cells(job_id, [task_id])[0]
+    head = r.job_heads([job_id])[0]
     job = {"id": head.id, "name": head.name}
     frames = f"{cell.first}" if cell.first == cell.last else f"{cell.first}-{cell.last}"
-    log = fq.task_log(conn, task_id, after=0, limit=LOG_LINES)
+    log = r.task_log(task_id, 0, LOG_LINES)
     task = {"id": task_id, "status": shown_task_status(cell.status, head.state),
             "frames": frames, "worker": cell.worker, "error": cell.error}
     return {"job": job, "task": task, "log": log}
@@ -52,7 +49,7 @@ def _task_of_job(conn: Connection, job_id: int, task_id: int) -> dict[str, Any]:
 async def task_page(request: Request, session: SessionDep, job_id: int, task_id: int) -> Response:
     job_id, task_id = checked_id(job_id), checked_id(task_id)
     await check_readable(request, session, job_id)
-    d = await catalog_read(farm_of(request), lambda c: _task_of_job(c, job_id, task_id))
+    d = await farm_of(request).read(lambda r: _task_of_job(r, job_id, task_id))
     raw = d["log"]["lines"]
     lines = with_attempts(raw, 0)
     return html(request, "task_log.html", session, job=d["job"], task=d["task"],
@@ -79,12 +76,12 @@ async def task_log(request: Request, session: SessionDep, job_id: int, task_id: 
     shown = int_arg(request.query_params.get("attempt"), 0, 0, MAX_ID)
     await check_readable(request, session, job_id)
 
-    def read(conn: Connection) -> dict[str, Any]:
-        if fq.task_job(conn, task_id) != job_id:
+    def read(r: FarmReads) -> dict[str, Any]:
+        if r.task_job(task_id) != job_id:
             raise NotFound(f"job {job_id} has no task {task_id}")
-        return fq.task_log(conn, task_id, after=after, limit=LOG_LINES)
+        return r.task_log(task_id, after, LOG_LINES)
 
-    log = await catalog_read(farm_of(request), read)
+    log = await farm_of(request).read(read)
     lines = log["lines"]
     return JSONResponse({"lines": with_attempts(lines, shown),
                          "next": lines[-1]["id"] if lines else after,
@@ -102,18 +99,18 @@ async def retry_task(request: Request, session: ActingDep, job_id: int,
     await check_readable(request, session, job_id)
     farm = farm_of(request)
 
-    def check(conn: Connection) -> None:
-        if fq.task_job(conn, task_id) != job_id:
+    def check(r: FarmReads) -> None:
+        if r.task_job(task_id) != job_id:
             raise NotFound(f"job {job_id} has no task {task_id}")
 
-    await catalog_read(farm, check)
+    await farm.read(check)
     await farm.retry_task(session.user, task_id)
     return RedirectResponse(f"/jobs/{job_id}#tr{task_id}", status_code=303)
 
 
-def _output(conn: Connection, job_id: int, oid: str) -> str:
-    fq.job_owner(conn, job_id)  # NotFound for an unknown job
-    name = wq.output_name(conn, job_id, oid)
+def _output(r: FarmReads, job_id: int, oid: str) -> str:
+    r.job_owner(job_id)  # NotFound for an unknown job
+    name = r.output_name(job_id, oid)
     if name is None:
         raise NotFound(f"job {job_id} has no output {oid}")
     return name
@@ -131,7 +128,7 @@ async def output(request: Request, session: SessionDep, job_id: int, oid: str) -
     if not _OID.match(oid):
         raise NotFound("no such output")
     await check_readable(request, session, job_id)
-    name = await catalog_read(farm_of(request), lambda c: _output(c, job_id, oid))
+    name = await farm_of(request).read(lambda r: _output(r, job_id, oid))
     store = farm_of(request).studio.store
     return await stream_object(request, store, oid, name,
                                download=request.query_params.get("download") == "1")
