@@ -32,6 +32,7 @@ TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "krita": ("vstudio.jobtypes.krita", ("krita",)),
     "ffmpeg": ("vstudio.jobtypes.ffmpeg", ("ffmpeg",)),
     "inkscape": ("vstudio.jobtypes.inkscape", ("inkscape",)),
+    "gimp": ("vstudio.jobtypes.gimp", ("gimp",)),
     "command": ("vstudio.jobtypes.command", ()),
 }
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vstudio.errors import BadInput
 
-JOB_TYPES = ("blender", "synfig", "krita", "inkscape", "ffmpeg", "command")
+JOB_TYPES = ("blender", "synfig", "krita", "inkscape", "gimp", "ffmpeg", "command")
 
 # A file reference: a store id (64 hex), a path relative to the job's inputs, or a
 # repository reference ``PROJECT@REV:path``. Never absolute outside shared-disk farms,
@@ -139,6 +139,14 @@ class InkscapeParams(_Params):
     height: int | None = Field(default=None, ge=1, le=32768)
 
 
+class GimpParams(_Params):
+    """Flatten a GIMP image (.xcf) to PNG (a still: the same picture for every frame)."""
+
+    file: FileRef
+    width: int | None = Field(default=None, ge=1, le=32768)
+    height: int | None = Field(default=None, ge=1, le=32768)
+
+
 class FfmpegParams(_Params):
     """Encode a frame sequence into a video.
 
@@ -181,6 +189,7 @@ PARAMS: dict[str, type[_Params]] = {
     "synfig": SynfigParams,
     "krita": KritaParams,
     "inkscape": InkscapeParams,
+    "gimp": GimpParams,
     "ffmpeg": FfmpegParams,
     "command": CommandParams,
 }

@@ -80,7 +80,7 @@ def task_for(path: Path, renderer: str, scene: SceneInfo | None, profile: Profil
             params["engine"] = str(s["engine"]).upper()
         if s.get("color_mode"):
             params["overrides"] = {"render.image_settings.color_mode": str(s["color_mode"])}
-    elif renderer in ("synfig", "inkscape"):  # PNG is their only output here
+    elif renderer in ("synfig", "inkscape", "gimp"):  # PNG is their only output here
         w, h = (scene.width, scene.height) if scene else (0, 0)
         if s.get("width") and s.get("height"):
             w, h = int(s["width"]), int(s["height"])
