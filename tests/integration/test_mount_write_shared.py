@@ -196,3 +196,73 @@ def test_vstudio_lock_and_unlock_work_on_mount_paths(tmp_path: Path) -> None:
         assert r.returncode == 1 and "read-only mount" in r.stderr, r.stderr
     finally:
         cli("umount", str(ro))
+
+
+def test_a_failing_commit_is_retried_shown_and_nothing_is_lost(server: Any,
+                                                               tmp_path: Path) -> None:
+    """The server refuses the mount's commits, then is down: the saves wait in the write
+    cache, 'vstudio mount-status' and the mount's log say why; once the server takes
+    them again they are committed, without a new change to push them."""
+    import subprocess
+    import sys
+
+    need("fusermount3", "apt-get install fuse3")
+    studio = ["--studio", str(server.studio)]
+    cli("project", "create", "p", *studio)
+    token = server.add_user("dana")
+    cli("project", "grant", "p", "dana", "write", *studio)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    out = cli("mount", f"{server.url}/p", str(mnt), "--write", "--settle", "0.3",
+              "--retry-max", "1", "--cache", str(tmp_path / "cache"),
+              env={"VSTUDIO_TOKEN": token}).stdout
+    pid = int(re.search(r"pid (\d+)", out).group(1))  # type: ignore[union-attr]
+    log_path = Path(re.search(r"log (\S+)\)", out).group(1))  # type: ignore[union-attr]
+    m = WMount(server.studio, mnt, tmp_path / "cache", pid, "dana")
+
+    def status() -> subprocess.CompletedProcess[str]:
+        return cli("mount-status", str(mnt), check=False)
+
+    try:
+        (m.latest / "a.txt").write_text("first")
+        wait_head(server.studio, 1)
+        wait_for(lambda: status().returncode == 0 and "pending changes: 0" in status().stdout,
+                 10, "a clean status")
+        assert "last commit: r1" in status().stdout
+        # 1. The server refuses: dana may read the project but no longer write it.
+        cli("project", "revoke", "p", "dana", "write", *studio)
+        cli("project", "grant", "p", "dana", "read", *studio)
+        (m.latest / "b.txt").write_text("kept while refused")  # the save itself works
+        wait_for(lambda: status().returncode == 1, 15, "mount-status to report the failure")
+        st = status()
+        assert "pending changes: 1" in st.stdout and "COMMIT FAILING" in st.stdout, st.stdout
+        assert "write" in st.stdout.split("COMMIT FAILING")[1], st.stdout  # the server's why
+        assert os.getxattr(m.latest, "user.vstudio.error")
+        assert os.getxattr(m.latest, "user.vstudio.pending") == b"1"
+        wait_for(lambda: "commit failed" in log_path.read_text(), 10, "the log line")
+        line = next(ln for ln in log_path.read_text().splitlines() if "commit failed" in ln)
+        assert "1 change kept in the write cache" in line
+        # 2. The server is down.
+        port = server.url.rsplit(":", 1)[1]
+        server.stop()
+        try:
+            wait_for(lambda: "cannot reach" in status().stdout, 15, "'cannot reach' in the status")
+        except AssertionError:
+            st = status()
+            raise AssertionError(st.stdout + st.stderr + log_path.read_text()[-3000:]) from None
+        assert (m.latest / "b.txt").read_text() == "kept while refused"
+        cli("project", "grant", "p", "dana", "write", *studio)
+        with open(tmp_path / "server2.log", "ab") as logf:
+            server.process = subprocess.Popen(
+                [sys.executable, "-m", "vstudio", "serve", *studio, "--port", port],
+                stdout=logf, stderr=logf)
+        # 3. Back: the waiting change is committed by the retries alone.
+        wait_head(server.studio, 2)
+        _, files, log = repo(server.studio)
+        assert files == {"a.txt": b"first", "b.txt": b"kept while refused"}
+        assert log[0] == ("dana", "mount: 1 file saved by dana")
+        wait_for(lambda: status().returncode == 0, 10, "a clean status again")
+        assert "last commit: r2" in status().stdout
+        assert "commit succeeded after" in log_path.read_text()
+    finally:
+        unmount(m)

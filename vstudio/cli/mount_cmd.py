@@ -28,13 +28,17 @@ import click
 @click.option("--write-cache", "write_cache_gb", metavar="GB", type=click.FloatRange(min=0.0001),
               default=20.0, show_default=True, help="With --write: bound of the local write "
               "cache (uncommitted bytes); writes beyond it fail with ENOSPC.")
+@click.option("--retry-max", "retry_max", metavar="SECONDS",
+              type=click.FloatRange(min=0.1, max=3600), default=60.0, show_default=True,
+              help="With --write: a failing commit (server down, refused) is retried after "
+              "1, 2, 4 ... seconds, at most this long apart; see 'vstudio mount-status'.")
 @click.option("--poll", metavar="SECONDS", type=click.FloatRange(min=0.1, max=3600),
               default=1.0, show_default=True, help="How often latest/ looks for new commits.")
 @click.option("--foreground", is_flag=True, help="Serve in this process until unmounted.")
 @click.option("--debug", is_flag=True, hidden=True, help="libfuse debug output.")
 def mount_cmd(url: str, mountpoint: Path, token: str | None, cache_dir: Path | None,
               max_cache_gb: float, write: bool, settle: float, write_cache_gb: float,
-              poll: float, foreground: bool, debug: bool) -> None:
+              retry_max: float, poll: float, foreground: bool, debug: bool) -> None:
     """Mount every revision of a project at MOUNTPOINT (read-only unless --write).
 
     URL is STUDIO_DIR/PROJECT or http(s)://HOST:PORT/PROJECT. Layout: latest/, r/N/,
@@ -58,7 +62,8 @@ def mount_cmd(url: str, mountpoint: Path, token: str | None, cache_dir: Path | N
         runner.check_mountpoint(mnt)
         args = [url, str(mnt), "--max-cache", str(max_cache_gb), "--poll", str(poll)]
         if write:
-            args += ["--write", "--settle", str(settle), "--write-cache", str(write_cache_gb)]
+            args += ["--write", "--settle", str(settle), "--write-cache", str(write_cache_gb),
+                     "--retry-max", str(retry_max)]
         if cache_dir is not None:
             args += ["--cache", str(cache_dir.expanduser().resolve())]
         digest = hashlib.sha256(str(mnt).encode()).hexdigest()[:12]
@@ -76,7 +81,8 @@ def mount_cmd(url: str, mountpoint: Path, token: str | None, cache_dir: Path | N
     if write:
         from vstudio.mount.writecache import WriteOptions
 
-        opts = WriteOptions(_cache_root(cache_dir), int(write_cache_gb * 1024**3), settle)
+        opts = WriteOptions(_cache_root(cache_dir), int(write_cache_gb * 1024**3), settle,
+                            retry_max)
     runner.run_foreground(source, mnt, cache_dir=cache_dir, poll_seconds=poll,
                           max_cache_bytes=int(max_cache_gb * 1024**3), debug=debug,
                           write=opts)

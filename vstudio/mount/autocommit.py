@@ -54,11 +54,13 @@ class AutoCommitter:
     """A thread that commits the overlay's settled changes through a ``WcBackend``."""
 
     def __init__(self, overlay: Overlay, backend: WcBackend,
-                 read_bytes: Callable[[Entry | Pending], bytes], *, settle: float = 2.0) -> None:
+                 read_bytes: Callable[[Entry | Pending], bytes], *, settle: float = 2.0,
+                 max_retry_wait: float = MAX_BACKOFF) -> None:
         self.overlay = overlay
         self.backend = backend
         self.read_bytes = read_bytes
         self.settle = settle
+        self.max_retry_wait = max_retry_wait
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one commit at a time (thread, unmount flush)
@@ -95,7 +97,7 @@ class AutoCommitter:
                           " ".join(str(e).split()))
 
     def _run(self) -> None:
-        backoff = 1.0
+        backoff = min(1.0, self.max_retry_wait)
         while not self._stop.is_set():
             self.overlay.changed.wait(self.settle)
             if self._stop.is_set():
@@ -113,11 +115,11 @@ class AutoCommitter:
                 # The changes stay pending (and journaled); try again later, and say so.
                 self._failed(e, backoff)
                 self._stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                backoff = min(backoff * 2, self.max_retry_wait)
                 self.next_try = None
                 self.overlay.changed.set()
             else:
-                backoff = 1.0
+                backoff = min(1.0, self.max_retry_wait)
                 self._recovered()
 
     def _failed(self, e: Exception, backoff: float) -> None:

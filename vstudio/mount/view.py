@@ -7,14 +7,17 @@ only ``head``, tags and locks are polled (``poll_seconds``) so ``latest/`` follo
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vstudio.errors import NotFound
+from vstudio.errors import NotFound, ServerError
 from vstudio.repo.api import CommitInfo, Entry, RepoReader
+
+log = logging.getLogger("vstudio.mount")
 
 XATTR_PREFIX = "user.vstudio."
 
@@ -81,7 +84,19 @@ class RepoView:
             hit = self._polled.get(key)
             if hit is not None and now - hit[0] < self.poll_seconds:
                 return hit[1]
-        value = fetch()
+        try:
+            value = fetch()
+        except ServerError as e:
+            if hit is None:
+                raise
+            # The server is unreachable (or failing): serve what was last known, and ask
+            # again only after another poll interval, so a writable mount keeps working
+            # from its write cache and nothing waits on a dead server at every call.
+            with self._lock:
+                self._polled[key] = (now, hit[1])
+            log.warning("%s not refreshed, the last known one is served: %s", key,
+                        e.message)
+            return hit[1]
         with self._lock:
             self._polled[key] = (now, value)
         return value

@@ -47,6 +47,7 @@ class WriteOptions:
     cache_root: Path  # the mount cache's root; the write cache goes below it
     max_bytes: int = 20 * 1024**3
     settle: float = 2.0  # seconds without changes before a commit
+    max_retry_wait: float = 60.0  # a failing commit is retried, waiting 1, 2, 4 ... s up to this
 
 
 @dataclass(eq=False)

@@ -63,7 +63,8 @@ def open_writable(describe: str, backend: WcBackend, view: RepoView, blocks: Blo
                 return f.read(node.size)
         return view.reader.read(str(node.oid), 0, node.size)
 
-    committer = AutoCommitter(overlay, backend, read_bytes, settle=opts.settle)
+    committer = AutoCommitter(overlay, backend, read_bytes, settle=opts.settle,
+                              max_retry_wait=opts.max_retry_wait)
     ops = WriteOps(view, blocks, on_ready=on_ready, overlay=overlay, backend=backend)
     ops.on_closed = committer.stage
     ops.status = committer.status

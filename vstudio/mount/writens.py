@@ -146,7 +146,10 @@ class WriteOps(WriteFileOps):
     def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
         rel = self._rel(path)
         if name == XMOUNT and (rel == "" or path == "/"):
-            state = self.report() if self.report is not None else {}
+            try:
+                state = self.report() if self.report is not None else {}
+            except VStudioError as e:
+                state = {"error": e.message}
             return json.dumps({**(self.about or {}), **state}).encode()
         if rel == "" and name in STATUS and self.status is not None:
             # latest/'s own attributes say whether everything is committed yet.
