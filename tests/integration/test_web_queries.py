@@ -16,6 +16,7 @@ from vstudio.catalog.db import open_catalog
 from vstudio.catalog.farm_cache import FarmCache
 from vstudio.catalog.farm_repo import SqlFarmReads
 from vstudio.catalog.farm_tables import farm_blocklist, farm_outputs, farm_tasks
+from vstudio.farm.condition import SHOWN
 from vstudio.farm.spec import JobSpec, compile_job, job_plan
 
 
@@ -115,7 +116,7 @@ def test_job_page_grid_is_bounded_and_task_list_paged(tmp_path: Path,
             job = _job(conn, "big", "1-300", 1)
         monkeypatch.setattr(jp, "GRID_MAX", 120)
         with eng.connect() as conn:
-            data = jp._load_job(SqlFarmReads(conn, FarmCache()), job, tpage=3)
+            data = jp._load_job(SqlFarmReads(conn, FarmCache(), SHOWN), job, tpage=3)
     finally:
         eng.dispose()
     block = data["blocks"][0]

@@ -1,4 +1,5 @@
-"""Loads the facts ``farm.condition`` needs for a set of jobs, in a few queries.
+"""Loads the facts ``farm.condition`` needs for a set of jobs, in a few queries, and has
+the farm's rules (``ShownRules``, handed in) judge them.
 
 Only jobs that may be stuck (work left, nothing running) need more than their task
 counts; finished, running and paused jobs are decided from the counts alone, so a list
@@ -21,55 +22,40 @@ from vstudio.catalog.farm_tables import (
     farm_tasks,
     farm_workers,
 )
-from vstudio.farm.condition import (
-    BlockNeeds,
-    Condition,
-    JobFacts,
-    NodeFacts,
-    NodePool,
-    job_condition,
-)
 from vstudio.farm.model import JobState, TaskStatus, job_status
+from vstudio.farm.ports import BlockNeeds, Condition, JobFacts, NodeFacts, ShownRules
 
 t = farm_tasks
 
 
 def conditions(conn: Connection, jobs: Sequence[tuple[int, str]],
-               counts: Mapping[int, Mapping[str, int]]) -> dict[int, Condition]:
+               counts: Mapping[int, Mapping[str, int]],
+               rules: ShownRules) -> dict[int, Condition]:
     """job id -> Condition for ``jobs`` given as (id, stored state) with their task counts."""
-    out: dict[int, Condition] = {}
+    plain: dict[int, JobFacts] = {}
     stuck: list[int] = []
     states = dict(jobs)
     for jid, state in jobs:
         c = counts.get(jid, {})
-        facts = JobFacts(state, c)
-        if _may_be_stuck(state, c):
+        if rules.may_be_stuck(state, c):
             stuck.append(jid)
         else:
-            out[jid] = job_condition(facts, ())
+            plain[jid] = JobFacts(state, c)
+    out = rules.judge(plain, ())
     if not stuck:
         return out
     after = _after(conn, stuck)
     queued = _blocks_with(conn, stuck, TaskStatus.QUEUED)
     blocked_on = _blocked_on(conn, stuck)
     banned = _blocklisted(conn, stuck)
-    nodes = NodePool(_nodes(conn))
-    for jid in stuck:
-        facts = JobFacts(states[jid], counts.get(jid, {}), waiting_on_jobs=after.get(jid, {}),
-                         waiting_on_blocks=blocked_on.get(jid, ()),
-                         queued_blocks=queued.get(jid, ()),
-                         blocklisted=frozenset(banned.get(jid, ())))
-        out[jid] = job_condition(facts, nodes)
+    facts = {jid: JobFacts(states[jid], counts.get(jid, {}),
+                           waiting_on_jobs=after.get(jid, {}),
+                           waiting_on_blocks=blocked_on.get(jid, ()),
+                           queued_blocks=queued.get(jid, ()),
+                           blocklisted=frozenset(banned.get(jid, ())))
+             for jid in stuck}
+    out.update(rules.judge(facts, _nodes(conn)))
     return out
-
-
-def _may_be_stuck(state: str, counts: Mapping[str, int]) -> bool:
-    if state not in (JobState.ACTIVE, JobState.WAITING):
-        return False
-    if state == JobState.WAITING:
-        return True
-    return (not counts.get(TaskStatus.RUNNING, 0)
-            and job_status(state, counts) in ("queued", "running"))
 
 
 def _after(conn: Connection, ids: list[int]) -> dict[int, dict[int, str]]:

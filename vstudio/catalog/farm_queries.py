@@ -20,9 +20,8 @@ from vstudio.catalog.farm_tables import (
     farm_workers,
 )
 from vstudio.errors import NotFound
-from vstudio.farm.condition import COARSE, Condition
-from vstudio.farm.frames import format_frames
 from vstudio.farm.model import JobState, TaskStatus, shown_task_status
+from vstudio.farm.ports import Condition, ShownRules
 
 t = farm_tasks
 
@@ -52,22 +51,23 @@ def _job_dict(row: Any, counts: dict[str, int], cond: Condition) -> dict[str, An
     }
 
 
-def list_jobs(conn: Connection, *, owner: str | None = None, status: str | None = None,
-              limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+def list_jobs(conn: Connection, rules: ShownRules, *, owner: str | None = None,
+              status: str | None = None, limit: int = 100,
+              offset: int = 0) -> list[dict[str, Any]]:
     q = sa.select(farm_jobs).order_by(farm_jobs.c.id.desc())
     if owner:
         q = q.where(farm_jobs.c.owner == owner)
-    exact = status is None or COARSE[status] == (status,)
+    exact = status is None or rules.coarse[status] == (status,)
     if status:
         # filtered in SQL: a farm with thousands of finished jobs lists its running few
         # without loading every job and its task counts; the statuses that need more
         # than counts (stalled, waiting, ...) are refined below among the open jobs
-        q = q.where(_status_sql().in_(COARSE[status]))
+        q = q.where(_status_sql().in_(rules.coarse[status]))
     if exact:
         q = q.limit(limit).offset(offset)
     rows = conn.execute(q).all()
     counts = _counts(conn, [r.id for r in rows])
-    conds = conditions(conn, [(r.id, r.state) for r in rows], counts)
+    conds = conditions(conn, [(r.id, r.state) for r in rows], counts, rules)
     out = [_job_dict(r, counts[r.id], conds[r.id]) for r in rows]
     if not exact:
         out = [j for j in out if j["status"] == status][offset:offset + limit]
@@ -96,12 +96,14 @@ def _status_sql() -> sa.ColumnElement[str]:
         else_="queued")
 
 
-def get_job(conn: Connection, job_id: int, *, with_tasks: bool = True) -> dict[str, Any]:
+def get_job(conn: Connection, job_id: int, rules: ShownRules, *,
+            with_tasks: bool = True) -> dict[str, Any]:
     row = conn.execute(sa.select(farm_jobs).where(farm_jobs.c.id == job_id)).first()
     if row is None:
         raise NotFound(f"no job {job_id}")
     counts = _counts(conn, [job_id])
-    job = _job_dict(row, counts[job_id], conditions(conn, [(job_id, row.state)], counts)[job_id])
+    cond = conditions(conn, [(job_id, row.state)], counts, rules)[job_id]
+    job = _job_dict(row, counts[job_id], cond)
     job["inputs"] = json.loads(row.inputs)
     job["after"] = [r[0] for r in conn.execute(
         sa.select(farm_job_after.c.after_id).where(farm_job_after.c.job_id == job_id))]
@@ -128,7 +130,7 @@ def get_job(conn: Connection, job_id: int, *, with_tasks: bool = True) -> dict[s
             sa.select(farm_workers.c.id, farm_workers.c.name))}
         job["tasks"] = [{
             "id": r.id, "block": names.get(r.block_id, ""), "index": r.idx,
-            "frames": format_frames(json.loads(r.frames)), "start": r.first_frame,
+            "frames": rules.frames_text(json.loads(r.frames)), "start": r.first_frame,
             "end": r.last_frame, "status": shown_task_status(r.status, row.state),
             "attempt": r.attempt, "failures": r.failures, "progress": r.progress,
             "frame": r.frame, "worker": workers.get(r.worker_id) if r.worker_id else None,

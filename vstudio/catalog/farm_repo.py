@@ -25,9 +25,8 @@ from vstudio.catalog.farm_conditions import conditions
 from vstudio.catalog.farm_db import Listener, Relay, notify, write_engine
 from vstudio.catalog.web_queries import FrameCount, JobHead, KeptOff, NewOutput, TaskCell
 from vstudio.errors import BackendUnavailable, Conflict, NotFound, VStudioError
-from vstudio.farm.condition import Condition
 from vstudio.farm.model import BlockPlan, Effects, JobPlan, Report
-from vstudio.farm.ports import Pick
+from vstudio.farm.ports import Condition, Pick, ShownRules
 
 
 class SqlFarmWrites:
@@ -100,10 +99,11 @@ class SqlFarmWrites:
 
 
 class SqlFarmReads:
-    """``FarmReads`` on one connection (the web pages' questions included)."""
+    """``FarmReads`` on one connection (the web pages' questions included); what a job
+    shows is decided by the farm's ``rules``."""
 
-    def __init__(self, conn: Connection, cache: FarmCache) -> None:
-        self.conn, self.cache = conn, cache
+    def __init__(self, conn: Connection, cache: FarmCache, rules: ShownRules) -> None:
+        self.conn, self.cache, self.rules = conn, cache, rules
 
     def worker_user(self, worker_id: int) -> str:
         return read_sql.worker_user(self.conn, worker_id)
@@ -134,11 +134,11 @@ class SqlFarmReads:
 
     def jobs(self, owner: str | None, status: str | None, limit: int,
              offset: int) -> list[dict[str, Any]]:
-        return read_sql.list_jobs(self.conn, owner=owner, status=status, limit=limit,
-                                  offset=offset)
+        return read_sql.list_jobs(self.conn, self.rules, owner=owner, status=status,
+                                  limit=limit, offset=offset)
 
     def job(self, job_id: int, with_tasks: bool) -> dict[str, Any]:
-        return read_sql.get_job(self.conn, job_id, with_tasks=with_tasks)
+        return read_sql.get_job(self.conn, job_id, self.rules, with_tasks=with_tasks)
 
     def job_outputs(self, job_id: int) -> list[dict[str, Any]]:
         return read_sql.job_outputs(self.conn, job_id)
@@ -161,7 +161,7 @@ class SqlFarmReads:
 
     def conditions(self, jobs: Sequence[tuple[int, str]], counts: Mapping[int, Mapping[str, int]]
                    ) -> dict[int, Condition]:
-        return conditions(self.conn, jobs, counts)
+        return conditions(self.conn, jobs, counts, self.rules)
 
     def last_finished(self, job_ids: list[int]) -> dict[int, float]:
         return wq.last_finished(self.conn, job_ids)
@@ -210,7 +210,8 @@ class SqlFarmDatabase:
     """``FarmDatabase``: the farm's own write engine (one writer thread; on SQLite its
     transactions take the write lock up front) and the studio's engine for reads."""
 
-    def __init__(self, url: str, read_engine: Engine) -> None:
+    def __init__(self, url: str, read_engine: Engine, rules: ShownRules) -> None:
+        self.rules = rules
         self.cache = FarmCache()  # a job's blocks, for reads and writes of this process
         self.engine = write_engine(url)
         self._read_engine = read_engine
@@ -224,7 +225,7 @@ class SqlFarmDatabase:
     @contextmanager
     def reading(self) -> Iterator[SqlFarmReads]:
         with self._read_engine.connect() as conn:
-            yield SqlFarmReads(conn, self.cache)
+            yield SqlFarmReads(conn, self.cache, self.rules)
 
     def refusal(self, error: Exception) -> VStudioError | None:
         return refusal(error)

@@ -20,9 +20,10 @@ Statuses, each with the reason people read next to it:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
+from vstudio.farm.frames import format_frames
 from vstudio.farm.model import JOB_STATUSES, JobState, TaskStatus, job_status
+from vstudio.farm.ports import BlockNeeds, Condition, JobFacts, NodeFacts
 
 STATUSES = JOB_STATUSES
 # The coarse status (``model.job_status``, computable from task counts alone, in SQL)
@@ -31,43 +32,6 @@ COARSE = {"queued": ("queued", "running"), "waiting": ("queued", "running"),
           "running": ("running",), "pausing": ("paused", "running"), "paused": ("paused",),
           "stalled": ("queued", "running"), "failed": ("failed",), "done": ("done",),
           "canceled": ("canceled",)}
-
-
-@dataclass(frozen=True)
-class Condition:
-    status: str  # one of STATUSES
-    reason: str = ""  # empty when simply running or finished
-
-
-@dataclass(frozen=True)
-class BlockNeeds:
-    """What a block with queued tasks asks of a worker."""
-
-    name: str
-    type: str
-    tags: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class NodeFacts:
-    """A render node as far as "could it take this work" goes."""
-
-    id: int
-    name: str
-    online: bool
-    enabled: bool = True
-    draining: bool = False
-    job_types: frozenset[str] = frozenset()  # empty: any type
-    tags: frozenset[str] = frozenset()
-    allow_commands: bool = False
-    busy: bool = False  # every slot taken
-
-    def can_take(self, block: BlockNeeds) -> bool:
-        if block.type == "command" and not self.allow_commands:
-            return False
-        if self.job_types and block.type not in self.job_types:
-            return False
-        return block.tags <= self.tags
 
 
 class NodePool:
@@ -97,16 +61,6 @@ class NodePool:
         return hit[1]
 
 
-@dataclass(frozen=True)
-class JobFacts:
-    state: str  # model.JobState as stored
-    counts: Mapping[str, int]  # task status (as stored) -> number of tasks
-    waiting_on_jobs: Mapping[int, str] = field(default_factory=dict)  # after job -> status
-    waiting_on_blocks: Sequence[str] = ()  # blocks whose frames blocked tasks wait for
-    queued_blocks: Sequence[BlockNeeds] = ()  # blocks that have queued tasks
-    blocklisted: frozenset[int] = field(default_factory=frozenset)  # node ids kept off
-
-
 def job_condition(job: JobFacts, nodes: Iterable[NodeFacts] | NodePool) -> Condition:
     """The status people see and why, from the job's facts and the farm's render nodes."""
     coarse = job_status(job.state, job.counts)
@@ -132,6 +86,35 @@ def job_condition(job: JobFacts, nodes: Iterable[NodeFacts] | NodePool) -> Condi
         names = ", ".join(job.waiting_on_blocks) or "another block"
         return Condition("waiting", f"waiting for frames of block {names}")
     return Condition(coarse)
+
+
+def may_be_stuck(state: str, counts: Mapping[str, int]) -> bool:
+    """Whether a job may be unable to move (work left, nothing running), so its condition
+    needs more facts than its task counts; a list of a thousand finished jobs costs
+    nothing more than their counts."""
+    if state not in (JobState.ACTIVE, JobState.WAITING):
+        return False
+    if state == JobState.WAITING:
+        return True
+    return (not counts.get(TaskStatus.RUNNING, 0)
+            and job_status(state, counts) in ("queued", "running"))
+
+
+class Shown:
+    """``ports.ShownRules``: what the catalog's reads show, decided here."""
+
+    coarse = COARSE
+    may_be_stuck = staticmethod(may_be_stuck)
+    frames_text = staticmethod(format_frames)
+
+    @staticmethod
+    def judge(facts: Mapping[int, JobFacts],
+              nodes: Iterable[NodeFacts]) -> dict[int, Condition]:
+        pool = NodePool(nodes)
+        return {jid: job_condition(f, pool) for jid, f in facts.items()}
+
+
+SHOWN = Shown()
 
 
 def _queued(job: JobFacts, pool: NodePool) -> Condition:

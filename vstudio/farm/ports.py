@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from vstudio.catalog.web_queries import FrameCount, JobHead, KeptOff, NewOutput, TaskCell
 from vstudio.errors import VStudioError
-from vstudio.farm.condition import Condition
 from vstudio.farm.model import (
     BlockPlan,
     BlockView,
@@ -29,6 +29,72 @@ from vstudio.farm.model import (
 
 # The scheduler's choice (``farm.scheduler.first_block``), handed to the claim.
 Pick = Callable[[WorkerView, Snapshot, Iterable[int]], BlockView | None]
+
+
+# -- the facts a job's shown status is decided from (``farm.condition``) ---------------
+@dataclass(frozen=True)
+class Condition:
+    status: str  # one of farm.condition.STATUSES
+    reason: str = ""  # empty when simply running or finished
+
+
+@dataclass(frozen=True)
+class BlockNeeds:
+    """What a block with queued tasks asks of a worker."""
+
+    name: str
+    type: str
+    tags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """A render node as far as "could it take this work" goes."""
+
+    id: int
+    name: str
+    online: bool
+    enabled: bool = True
+    draining: bool = False
+    job_types: frozenset[str] = frozenset()  # empty: any type
+    tags: frozenset[str] = frozenset()
+    allow_commands: bool = False
+    busy: bool = False  # every slot taken
+
+    def can_take(self, block: BlockNeeds) -> bool:
+        if block.type == "command" and not self.allow_commands:
+            return False
+        if self.job_types and block.type not in self.job_types:
+            return False
+        return block.tags <= self.tags
+
+
+@dataclass(frozen=True)
+class JobFacts:
+    state: str  # model.JobState as stored
+    counts: Mapping[str, int]  # task status (as stored) -> number of tasks
+    waiting_on_jobs: Mapping[int, str] = field(default_factory=dict)  # after job -> status
+    waiting_on_blocks: Sequence[str] = ()  # blocks whose frames blocked tasks wait for
+    queued_blocks: Sequence[BlockNeeds] = ()  # blocks that have queued tasks
+    blocklisted: frozenset[int] = field(default_factory=frozenset)  # node ids kept off
+
+
+class ShownRules(Protocol):
+    """The farm's rules the catalog's reads apply to what they load (the catalog decides
+    nothing itself): a job's shown status and reason, and frame lists as text."""
+
+    @property
+    def coarse(self) -> Mapping[str, tuple[str, ...]]:
+        """Shown status -> the coarse statuses (computable in SQL) it refines."""
+        ...
+
+    def may_be_stuck(self, state: str, counts: Mapping[str, int]) -> bool:
+        """Whether the job's condition needs more facts than its task counts."""
+        ...
+
+    def judge(self, facts: Mapping[int, JobFacts],
+              nodes: Iterable[NodeFacts]) -> dict[int, Condition]: ...
+    def frames_text(self, frames: list[int]) -> str: ...
 
 
 class Block(Protocol):

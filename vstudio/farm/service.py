@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from vstudio.catalog.accounts import Role, User
 from vstudio.errors import BadInput, PermissionDenied
+from vstudio.farm.condition import SHOWN
 from vstudio.farm.events import EVENTS, WATCH, EventBus, EventRelay, Notifier
 from vstudio.farm.model import Effects, Report, requeue_cutoff
 from vstudio.farm.ports import FarmDatabase, FarmReads, FarmWrites, Service
@@ -42,7 +43,7 @@ def catalog_database(studio: Studio) -> FarmDatabase:
     """The farm's database on the studio's catalog (SQLite or PostgreSQL)."""
     from vstudio.catalog.farm_repo import SqlFarmDatabase
 
-    return SqlFarmDatabase(studio.config.db_url, studio.engine)
+    return SqlFarmDatabase(studio.config.db_url, studio.engine, SHOWN)
 
 
 class Farm:
