@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS="blender synfig ffmpeg subversion fuse3 chromium restic s3fs postgresql-client rsync xz-utils krita inkscape xvfb"
+PKGS="blender synfig ffmpeg subversion fuse3 chromium restic s3fs postgresql-client rsync xz-utils krita inkscape xvfb gimp pencil2d"
 if [ "${1:-}" = "--tests" ]; then
   # test-only: an http:// Subversion server (apache2 + mod_dav_svn) for svn-sync's test
   PKGS="$PKGS apache2 libapache2-mod-svn"

@@ -6,7 +6,7 @@ import pytest
 
 from vstudio.errors import BadInput
 from vstudio.farm.frames import chunk, format_frames, parse_frames
-from vstudio.farm.model import after_failure, is_blocklisted, job_status, lease_expired, timed_out
+from vstudio.farm.model import after_failure, job_status
 from vstudio.farm.scheduler import BlockView, JobView, Snapshot, WorkerView, first_block, rank
 from vstudio.farm.spec import JobSpec, compile_job
 from vstudio.jobtypes.schema import validate_params
@@ -84,14 +84,10 @@ def test_job_status_is_derived() -> None:
     assert job_status("waiting", {"queued": 1}) == "queued"
 
 
-def test_retries_blocklist_leases() -> None:
+def test_retries() -> None:
     assert after_failure(1, 2).value == "queued"
     assert after_failure(3, 2).value == "failed"
     assert after_failure(1, 0).value == "failed"
-    assert not is_blocklisted(2, 3) and is_blocklisted(3, 3)
-    assert lease_expired(10.0, 11.0) and not lease_expired(12.0, 11.0)
-    assert not lease_expired(None, 11.0)
-    assert timed_out(0.0, 5.0, 6.0) and not timed_out(0.0, None, 6.0)
 
 
 def _block(bid: int, job: int, type_: str = "blender", tags: frozenset[str] = frozenset(),

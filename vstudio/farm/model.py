@@ -204,15 +204,9 @@ def state_when_closed(any_failed: bool) -> JobState | None:
     return None if any_failed else JobState.DONE
 
 
-def is_blocklisted(failures: int, limit: int) -> bool:
-    """A worker that failed ``limit`` tasks of a job is kept off that job."""
-    return failures >= limit
-
-
-def lease_expired(lease_until: float | None, now: float) -> bool:
-    return lease_until is not None and lease_until < now
-
-
+# A worker that failed a job's ``blocklist_after`` tasks is kept off it, a task whose lease
+# ended is requeued (``lease_lost``), one running past its block's timeout fails
+# (``task_failed``): the catalog applies these thresholds in SQL over many rows at once.
 def requeue_cutoff(now: float, started: float, lease_seconds: float,
                    reap_every: float) -> float:
     """Leases ending before this time are requeued by a reaper pass at ``now``.
@@ -223,10 +217,6 @@ def requeue_cutoff(now: float, started: float, lease_seconds: float,
     was down, and each gets that long to renew before its task is run elsewhere."""
     upto = now + reap_every
     return upto if upto > started + lease_seconds else 0.0
-
-
-def timed_out(started: float | None, timeout: float | None, now: float) -> bool:
-    return started is not None and timeout is not None and now - started > timeout
 
 
 # -- what the farm and its database hand each other -----------------------------------

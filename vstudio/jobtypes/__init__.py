@@ -32,6 +32,8 @@ TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "krita": ("vstudio.jobtypes.krita", ("krita",)),
     "ffmpeg": ("vstudio.jobtypes.ffmpeg", ("ffmpeg",)),
     "inkscape": ("vstudio.jobtypes.inkscape", ("inkscape",)),
+    "gimp": ("vstudio.jobtypes.gimp", ("gimp",)),
+    "pencil2d": ("vstudio.jobtypes.pencil2d", ("pencil2d",)),
     "command": ("vstudio.jobtypes.command", ()),
 }
 

@@ -6,7 +6,8 @@ An *output* is one form a render takes beside the sources:
   or RenderChan's ``render/a.blend.png/file.00001.png`` (5 digits for Blender, 4 for the
   others, as their renderers number them);
 - ``video``: one file, ``render/a.blend.mp4`` (or ``.avi``, ``.mov``);
-- ``single``: one image for one frame, ``render/a.sif.png`` (RenderChan's ``SINGLE=N``);
+- ``single``: one image for one frame, ``render/a.sif.png`` (RenderChan's ``SINGLE=N``, and
+  what its GIMP module writes for an image: ``render/a.xcf.png``);
 - ``list``: RenderChan's ``render/a.blend.lst`` (``FPS n`` then the frame files), written
   beside its frames folder.
 
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 RENDER_DIR = "render"
 VIDEO = ("mp4", "avi", "mov")
 KINDS = ("frames", "video", "single", "list")
+# RenderChan modules that write one image file (render/a.xcf.png), not a frames folder
+ONE_IMAGE = ("gimp",)
 _NUMBERED = re.compile(r"^(.*?)(\d+)(\.[A-Za-z0-9]+)$")
 
 
@@ -83,13 +86,15 @@ def base_dir(profile: str, in_folder: bool) -> str:
 
 
 def renderchan_pattern(renderer: str | None) -> str:
+    if renderer == "pencil2d":  # Pencil2D numbers PREFIX0001.png, without a separator
+        return "file{:04d}.png"
     return "file.{:05d}.png" if renderer == "blender" else "file.{:04d}.png"
 
 
 def default_output(rel: str, fmt: str, renderer: str | None, renderchan: bool, base: str,
                    single: int | None = None) -> Output:
     """The output of a render no other file reads."""
-    if single is not None:
+    if single is not None or (renderchan and renderer in ONE_IMAGE and fmt not in VIDEO):
         return Output("single", f"{base}/{rel}.png", single=single)
     if fmt in VIDEO:
         return Output("video", f"{base}/{rel}.{fmt}")

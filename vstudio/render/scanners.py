@@ -54,7 +54,14 @@ def _load() -> None:
     # top, keeps this module free of import cycles and cheap when only stat caches are hit.
     global _loaded
     if not _loaded:
-        from vstudio.render import scan_blend, scan_krita, scan_svg, scan_synfig  # noqa: F401
+        from vstudio.render import (  # noqa: F401
+            scan_blend,
+            scan_gimp,
+            scan_krita,
+            scan_pencil2d,
+            scan_svg,
+            scan_synfig,
+        )
 
         _loaded = True
 
