@@ -246,6 +246,9 @@ def test_schedule_keeps_a_desktop_node_off_outside_its_hours(srv: Any, browser: 
     w = _worker(url, tok, node.id)
     assert w["schedule"] == f"mon-sun {later}" and w["off_schedule"] is True
     assert _asks(node) == 204  # a queued job, but not in these hours
+    reason = api(url, tok).get(f"/api/jobs/{job}", params={"tasks": False}).json()["reason"]
+    assert reason == ("the render nodes that can take it are off schedule now: "
+                      f"desk-1 (mon-sun {later})")
     # The command line opens the hours around now: the node takes the job.
     env = {"VSTUDIO_SERVER": url, "VSTUDIO_TOKEN": tok}
     p = cli("workers", "schedule", "desk-1", around, env=env)

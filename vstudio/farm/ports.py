@@ -60,6 +60,7 @@ class NodeFacts:
     tags: frozenset[str] = frozenset()
     allow_commands: bool = False
     busy: bool = False  # every slot taken
+    schedule: str | None = None  # hours it may render (``farm.hours``); None: always
 
     def can_take(self, block: BlockNeeds) -> bool:
         if block.type == "command" and not self.allow_commands:
