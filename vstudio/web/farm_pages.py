@@ -60,10 +60,11 @@ def worker_rows(r: FarmReads) -> list[dict[str, Any]]:
 
 
 def _counts(workers: list[dict[str, Any]]) -> dict[str, int]:
-    out = {"busy": 0, "idle": 0, "offline": 0, "disabled": 0}
+    out = {"busy": 0, "idle": 0, "offline": 0, "disabled": 0, "off_schedule": 0}
     for w in workers:
         s = w["shown_state"]
-        key = ("offline" if s == "offline" else "disabled" if s in ("disabled", "off schedule")
+        key = ("offline" if s == "offline" else "disabled" if s == "disabled"
+               else "off_schedule" if s == "off schedule"
                else "busy" if w["current"] else "idle")
         out[key] += 1
     return out
