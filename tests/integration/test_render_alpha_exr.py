@@ -94,3 +94,75 @@ def test_extract_alpha_single_frame_and_other_modules(studio_dir: Path,
     assert not list((root / "render").glob("card.svg*alpha*"))
     warned = [ln for ln in out.stderr.splitlines() if "extract_alpha" in ln]
     assert len(warned) == 1 and "Synfig files only" in warned[0], out.stderr
+
+
+SHOT = """
+import bpy
+sc = bpy.context.scene
+sc.render.engine = "BLENDER_WORKBENCH"
+sc.render.resolution_x, sc.render.resolution_y = 64, 36
+sc.frame_start, sc.frame_end = 1, 2
+bpy.ops.wm.save_as_mainfile(filepath=%r)
+"""
+
+
+def exr_info(path: Path) -> tuple[str, str]:
+    """(codec, size) of an image as ffprobe reads it."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
+                          "stream=codec_name,width,height", "-of", "csv=p=0", str(path)],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    codec, w, h = out.split(",")
+    return codec, f"{w}x{h}"
+
+
+def test_format_exr_writes_openexr_frames(studio_dir: Path, tmp_path: Path) -> None:
+    need("synfig", "apt-get install synfig")
+    blender = need("blender", "apt-get install blender")
+    root = tmp_path / "film"
+    root.mkdir()
+    (root / "project.conf").write_text("[main]\nactive_profile=draft\n\n"
+                                       "[draft]\nWIDTH=32\nHEIGHT=18\nFORMAT=exr\n")
+    (root / "disc.sif").write_text(SIF)
+    made = subprocess.run([blender, "-b", "--factory-startup", "--python-exit-code", "3",
+                           "--python-expr", SHOT % str(root / "shot.blend")],
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stdout[-2000:]
+    (root / "card.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="8" '
+                                   'height="8"><rect width="4" height="8" fill="red"/></svg>')
+    out = cli("render", str(root), "--studio", str(studio_dir), "--json")
+    items = {i["file"]: i for i in json.loads(out.stdout)}
+    assert {f: i["status"] for f, i in items.items()} == {
+        "disc.sif": "rendered", "shot.blend": "rendered", "card.svg": "rendered"}, items
+    sif = sorted(p.name for p in (root / "render/disc.sif.exr").iterdir())
+    assert sif == ["file.0000.exr", "file.0001.exr", "file.0002.exr"]
+    blend = sorted(p.name for p in (root / "render/shot.blend.exr").iterdir())
+    assert blend == ["file.00001.exr", "file.00002.exr"]
+    for frame in (root / "render/disc.sif.exr/file.0001.exr",
+                  root / "render/shot.blend.exr/file.00001.exr"):
+        assert exr_info(frame) == ("exr", "32x18"), frame
+    # real pictures: the disc is there (colour), and nothing around it (alpha 0)
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(root / "render/disc.sif.exr/"
+                          "file.0001.exr"), "-pix_fmt", "rgba", "-f", "rawvideo", "-"],
+                         capture_output=True, check=True).stdout
+    alphas = {raw[i] for i in range(3, len(raw), 4)}
+    assert 0 in alphas and 255 in alphas and max(raw[0::4]) > 200
+    # Inkscape has no EXR in RenderChan: PNG, as RenderChan falls back to
+    assert (root / "render/card.svg.png").exists()
+    assert "FORMAT" not in out.stderr
+
+
+def test_reading_png_frames_of_an_exr_render_fails_naming_format(studio_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    from tests.render_projects import write_sif
+
+    need("synfig", "apt-get install synfig")
+    root = tmp_path / "film"
+    root.mkdir()
+    (root / "project.conf").write_text("[draft]\nWIDTH=32\nHEIGHT=18\n")
+    (root / "disc.sif").write_text(SIF)
+    (root / "disc.sif.conf").write_text("FORMAT=exr\n")
+    write_sif(root / "title.sif", "render/disc.sif.png/file.0001.png")
+    out = cli("render", str(root), "--studio", str(studio_dir), check=False)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "renders EXR frames" in out.stdout + out.stderr
+    assert "disc.sif.conf" in out.stdout + out.stderr

@@ -402,7 +402,8 @@ class ProjectRender:
                 "seconds": round(item.seconds, 3)}
         ids = {f: item.saved[f] for f in item.frame_list}
         # frames only: videos are encoded from them when assembled (writer.video_of)
-        item.manifest = outputs.publish(self.store, item.key, info, ids, "png", fps)
+        item.manifest = outputs.publish(self.store, item.key, info, ids,
+                                        "exr" if profile.format == "exr" else "png", fps)
         item.status = "rendered"
         self.assemble_item(item)
         self._check_blank(item)

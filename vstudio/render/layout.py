@@ -88,21 +88,30 @@ def base_dir(profile: str, in_folder: bool) -> str:
     return f"{RENDER_DIR}/{profile}" if in_folder else RENDER_DIR
 
 
-def renderchan_pattern(renderer: str | None) -> str:
+def renderchan_pattern(renderer: str | None, ext: str = "png") -> str:
     if renderer == "pencil2d":  # Pencil2D numbers PREFIX0001.png, without a separator
-        return "file{:04d}.png"
-    return "file.{:05d}.png" if renderer == "blender" else "file.{:04d}.png"
+        return "file{:04d}." + ext
+    return ("file.{:05d}." if renderer == "blender" else "file.{:04d}.") + ext
 
 
 def default_output(rel: str, fmt: str, renderer: str | None, renderchan: bool, base: str,
                    single: int | None = None) -> Output:
     """The output of a render no other file reads."""
+    ext = "exr" if fmt == "exr" else "png"
     if single is not None or (renderchan and renderer in ONE_IMAGE and fmt not in VIDEO):
-        return Output("single", f"{base}/{rel}.png", single=single)
+        return Output("single", f"{base}/{rel}.{ext}", single=single)
     if fmt in VIDEO:
         return Output("video", f"{base}/{rel}.{fmt}")
-    pattern = renderchan_pattern(renderer) if renderchan else "{:04d}.png"
-    return Output("frames", f"{base}/{rel}.png", pattern)
+    pattern = renderchan_pattern(renderer, ext) if renderchan else "{:04d}." + ext
+    return Output("frames", f"{base}/{rel}.{ext}", pattern)
+
+
+def image_ext(out: Output) -> str:
+    """The image format an output's files are in: png or exr ("" for a video)."""
+    if out.kind == "video":
+        return ""
+    name = out.pattern if out.kind in ("frames", "list") else out.path
+    return "exr" if name.lower().endswith(".exr") else "png"
 
 
 def split_read(read: str, dep: str) -> tuple[str, str] | None:
@@ -131,18 +140,18 @@ def output_read(read: str, dep: str, kind: str, renderer: str | None,
         return Output("video", f"{base}.{ext}")
     if ext == "lst" and not rest:
         return Output("list", f"{base}.lst", renderchan_pattern(renderer))
-    if ext != "png":
+    if ext not in ("png", "exr"):
         return None
     if not rest:
         if kind == "sequence":
             return None
-        return Output("single", f"{base}.png", single=single)
+        return Output("single", f"{base}.{ext}", single=single)
     if "/" in rest:
         return None
     pattern = pattern_of(rest)
-    if pattern is None or not pattern.endswith(".png"):
+    if pattern is None or not pattern.endswith("." + ext):
         return None
-    return Output("frames", f"{base}.png", pattern)
+    return Output("frames", f"{base}.{ext}", pattern)
 
 
 def files_of(output: Output, frames: list[int]) -> list[str]:

@@ -44,7 +44,7 @@ PROJECT_FILE = "vstudio.toml"
 ROOT_FILES = (PROJECT_FILE, rcconf.CONF_FILE, "remake.conf")
 
 DEFAULTS: dict[str, Any] = {"format": "png", "chunk": 10, "denoise": False}
-FORMATS = ("png", *VIDEO)
+FORMATS = ("png", "exr", *VIDEO)  # exr: OpenEXR frames (Blender and Synfig files)
 # what a path read from render/ may end in (besides the formats): lists, converted audio
 READ_EXTS = (*FORMATS, "lst", "wav", "exr")
 AUDIO_EXTS = (".wav", ".flac", ".mp3", ".ogg")  # what RenderChan converts to render/X.wav

@@ -34,6 +34,7 @@ OWN_SIZE = {"krita", "inkscape", "gimp"}
 # Settings that change nothing vstudio renders (GPU choice, RenderChan's own bookkeeping).
 IGNORED = {"disable_gpu", "gpu_device", "render_cache_dir", "blender_version", "proxy_scale"}
 VIDEO = ("mp4", "avi", "mov")
+EXR = ("blender", "synfig")  # the modules RenderChan renders FORMAT=exr with
 
 Warn = Callable[[str], None]
 
@@ -152,6 +153,10 @@ def _translate(values: dict[str, tuple[str, str]], warn: Warn,
             fmt = value.lower()
             if fmt in ("png", *VIDEO):
                 out["format"] = fmt
+            elif fmt == "exr":
+                # RenderChan's Blender and Synfig modules write OpenEXR; its others fall
+                # back to their first format, PNG, without a word
+                out["format"] = "exr" if module in EXR else "png"
             else:
                 warn(f"{where}={value}: vstudio writes png frames or mp4/avi/mov video; "
                      "png used")
