@@ -136,3 +136,63 @@ def test_write_through_the_server(server: Any, tmp_path: Path) -> None:
         assert log[1] == ("dana", "mount: 31 files saved by dana")
     finally:
         unmount(m)
+
+
+def test_vstudio_lock_and_unlock_work_on_mount_paths(tmp_path: Path) -> None:
+    studio = new_studio(tmp_path)
+    wc = tmp_path / "wc"
+    cli("checkout", f"{studio}/p", str(wc), env={"VSTUDIO_USER": "alice"})
+    (wc / "shots").mkdir()
+    (wc / "shots/s.blend").write_bytes(b"BLENDER-v300 scene")
+    (wc / "other.blend").write_bytes(b"BLENDER-v300 other")
+    cli("commit", "-m", "one", cwd=wc, env={"VSTUDIO_USER": "alice"})
+    cli("lock", "--rule", "*.blend", cwd=wc, env={"VSTUDIO_USER": "alice"})
+    cli("lock", "other.blend", cwd=wc, env={"VSTUDIO_USER": "bob"})
+    m = mount_w(studio, tmp_path / "mnt", tmp_path / "cache", "alice", "--settle", "0.5")
+    outside = {"VSTUDIO_USER": "nobody"}  # the mount's user counts, not the caller's
+    try:
+        blend = m.latest / "shots/s.blend"
+        assert blend.stat().st_mode & 0o222 == 0
+        # From inside the mount, with a relative path, as a user in a shell would.
+        out = cli("lock", "s.blend", "-m", "lighting", cwd=m.latest / "shots", env=outside)
+        assert out.stdout.strip() == "locked shots/s.blend (alice)"
+        assert blend.stat().st_mode & 0o200  # writable when the command returns
+        assert os.getxattr(blend, "user.vstudio.lock") == b"alice"
+        blend.write_bytes(b"BLENDER-v300 scene, lit")
+        wait_head(studio, 2)
+        assert repo(studio)[1]["shots/s.blend"] == b"BLENDER-v300 scene, lit"
+        # Bad inputs: one line, exit 1, nothing changed.
+        for args, want in (
+                (("lock", str(m.latest / "other.blend")), "other.blend is locked by bob"),
+                (("lock", str(m.mnt / "r/1/other.blend")), "only files under"),
+                (("lock", str(m.latest / "nope.blend")), "no such file"),
+                (("lock", str(m.latest / "shots")), "is a folder"),
+                (("unlock", str(m.latest / "other.blend")), "locked by bob, not alice"),
+                (("lock", str(m.latest / "shots/s.blend"), "--rule", "*.kra"), "--rule")):
+            r = cli(*args, check=False, env=outside)
+            assert r.returncode in (1, 2), (args, r.stdout, r.stderr)
+            assert want in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+        out = cli("unlock", str(blend), env=outside).stdout
+        assert out.strip() == "unlocked shots/s.blend"
+        wait_for(lambda: blend.stat().st_mode & 0o222 == 0, 10, "s.blend to be read-only")
+        with pytest.raises(PermissionError):
+            blend.write_bytes(b"no lock, no save")
+        r = cli("unlock", str(blend), check=False, env=outside)
+        assert r.returncode == 1 and "not locked" in r.stderr
+        out = cli("unlock", "--force", str(m.latest / "other.blend"), env=outside).stdout
+        assert out.strip() == "unlocked other.blend (was held by bob)"
+        locks = cli("log", cwd=wc, env={"VSTUDIO_USER": "alice"}).stdout
+        assert "mount: 1 file saved by alice" in locks
+    finally:
+        unmount(m)
+    # A read-only mount says so.
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    cli("mount", f"{studio}/p", str(ro), "--cache", str(tmp_path / "cache2"))
+    try:
+        r = cli("lock", str(ro / "latest/shots/s.blend"), check=False)
+        assert r.returncode == 1 and "read-only mount" in r.stderr, r.stderr
+        r = cli("mount-status", str(ro), check=False)
+        assert r.returncode == 1 and "read-only mount" in r.stderr, r.stderr
+    finally:
+        cli("umount", str(ro))

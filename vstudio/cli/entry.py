@@ -42,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "render": "vstudio.cli.render_cmd:render_cmd",
     "mount": "vstudio.cli.mount_cmd:mount_cmd",
     "umount": "vstudio.cli.mount_cmd:umount_cmd",
+    "mount-status": "vstudio.cli.mount_cmd:mount_status_cmd",
     "blender": "vstudio.cli.blender_cmd:blender_group",
 }
 

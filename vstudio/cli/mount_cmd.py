@@ -97,3 +97,25 @@ def umount_cmd(mountpoint: Path) -> None:
     from vstudio.mount import runner
 
     click.echo(f"{runner.unmount(mountpoint)}: {os.path.abspath(mountpoint)}")
+
+
+@click.command("mount-status")
+@click.argument("mountpoint", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the state as JSON.")
+def mount_status_cmd(mountpoint: Path, as_json: bool) -> None:
+    """What a writable mount has not committed yet, and why a commit keeps failing.
+
+    Exits 1 while commits fail (the changes stay in the write cache and are retried).
+    """
+    import json
+
+    from vstudio.mount import control
+
+    state = control.status(mountpoint)
+    if as_json:
+        click.echo(json.dumps(state, indent=2, sort_keys=True))
+    else:
+        for line in control.describe(state):
+            click.echo(line)
+    if state.get("error"):
+        raise SystemExit(1)

@@ -187,8 +187,11 @@ class FarmWrites(Protocol):
         caches worker id -> user across batches."""
         ...
 
-    def heartbeat(self, worker_id: int, state: str, now: float,
-                  lease_seconds: float) -> Effects: ...
+    def heartbeat(self, worker_id: int, state: str, now: float, lease_seconds: float,
+                  usage: tuple[float, float] | None = None) -> Effects:
+        """Renew the worker's leases; ``usage`` is its (CPU %, memory %) if it said."""
+        ...
+
     def reap(self, now: float, lease_seconds: float, cutoff: float) -> Effects:
         """Requeue tasks whose lease ends before ``cutoff``, fail those over their
         timeout, mark workers unheard of for a lease offline."""
@@ -198,6 +201,11 @@ class FarmWrites(Protocol):
                         job_types: list[str], allow_commands: bool, idle_only: bool,
                         now: float, system: dict[str, Any] | None) -> int: ...
     def set_worker(self, worker_id: int, values: dict[str, bool]) -> Effects: ...
+    def set_worker_tags(self, worker_id: int, tags: list[str] | None) -> Effects:
+        """An admin's tags, kept when the node registers again; None: the node's own."""
+        ...
+
+    def set_schedule(self, worker_id: int, schedule: str | None) -> Effects: ...
 
     # people
     def insert_job(self, owner: str, job: JobPlan, plans: list[BlockPlan],

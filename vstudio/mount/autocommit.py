@@ -33,6 +33,7 @@ from vstudio.store.api import Writer
 
 log = logging.getLogger("vstudio.mount")
 
+MAX_BACKOFF = 60.0  # seconds between attempts, at most
 SMALL = 1 << 20  # read whole and stored from memory; larger files stream from disk
 
 
@@ -67,6 +68,12 @@ class AutoCommitter:
         self._stager = ThreadPoolExecutor(1, thread_name_prefix="vstudio-stage")
         self._staging: set[Future[None]] = set()
         self.last_error: str | None = None
+        # What ``vstudio mount-status`` shows: a commit that keeps failing is never silent.
+        self.failures = 0  # commits failed in a row
+        self.failing_since: float | None = None
+        self.next_try: float | None = None  # wall-clock time of the next attempt
+        self.last_rev: int | None = None  # the mount's last commit
+        self.last_commit_at: float | None = None
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -83,8 +90,9 @@ class AutoCommitter:
         if flush:
             try:
                 self.commit_once()
-            except (VStudioError, OSError) as e:
-                log.error("changes stay in the write cache for the next mount: %s", e)
+            except Exception as e:  # unmounting goes on; nothing is lost
+                log.error("changes stay in the write cache for the next mount: %s",
+                          " ".join(str(e).split()))
 
     def _run(self) -> None:
         backoff = 1.0
@@ -101,14 +109,45 @@ class AutoCommitter:
             self.overlay.changed.clear()
             try:
                 self.commit_once()
-                backoff = 1.0
-                self.last_error = None
-            except (VStudioError, OSError) as e:
-                self.last_error = str(e)
-                log.error("commit failed (retrying in %.0f s): %s", backoff, e)
+            except Exception as e:  # the thread must live on, whatever failed
+                # The changes stay pending (and journaled); try again later, and say so.
+                self._failed(e, backoff)
                 self._stop.wait(backoff)
-                backoff = min(backoff * 2, 60.0)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                self.next_try = None
                 self.overlay.changed.set()
+            else:
+                backoff = 1.0
+                self._recovered()
+
+    def _failed(self, e: Exception, backoff: float) -> None:
+        why = e.message if isinstance(e, VStudioError) else f"{type(e).__name__}: {e}"
+        self.last_error = " ".join(str(why).split())  # one line, whatever the server said
+        self.failures += 1
+        if self.failing_since is None:
+            self.failing_since = time.time()
+        self.next_try = time.time() + backoff
+        pending = self.status()[0]
+        if isinstance(e, (VStudioError, OSError)):
+            log.error("commit failed (%s; %s kept in the write cache; retry %d in %.0f s): %s",
+                      plural(self.failures, "attempt"), plural(pending, "change"),
+                      self.failures + 1, backoff, self.last_error)
+        else:  # a bug: its traceback goes to the log once
+            log.exception("commit failed (%s kept in the write cache; retrying in %.0f s)",
+                          plural(pending, "change"), backoff)
+
+    def _recovered(self) -> None:
+        if self.failures:
+            log.warning("commit succeeded after %s", plural(self.failures, "failed attempt"))
+        self.last_error, self.failures, self.failing_since = None, 0, None
+
+    def report(self) -> dict[str, Any]:
+        """The mount's commit state, as ``vstudio mount-status`` prints it."""
+        pending, error = self.status()
+        return {"pending": pending, "error": error, "failures": self.failures,
+                "failing_since": self.failing_since, "next_try": self.next_try,
+                "last_rev": self.last_rev, "last_commit_at": self.last_commit_at,
+                "settle": self.settle}
 
     def status(self) -> tuple[int, str | None]:
         """(changes not committed yet, ignored ones aside; the last commit error)."""
@@ -248,6 +287,7 @@ class AutoCommitter:
         message = f"mount: {what} by {user}" + ("; " + "; ".join(notes) if notes else "")
         rev = self.backend.commit(message, changes)
         log.info("r%d: %s", rev, message)
+        self.last_rev, self.last_commit_at = rev, time.time()
         self.overlay.committed(rev, self.backend.tree(rev), snap)
         return rev
 

@@ -67,6 +67,8 @@ def open_writable(describe: str, backend: WcBackend, view: RepoView, blocks: Blo
     ops = WriteOps(view, blocks, on_ready=on_ready, overlay=overlay, backend=backend)
     ops.on_closed = committer.stage
     ops.status = committer.status
+    ops.report = committer.report
+    ops.about = {"project": describe, "user": backend.user, "write_cache": str(folder)}
     overlay.refresh()
     committer.start()
     return Writable(ops, committer, cache, backend)

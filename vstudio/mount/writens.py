@@ -10,24 +10,34 @@ and dropped with ``setfattr -x user.vstudio.lock FILE``.
 from __future__ import annotations
 
 import errno
+import json
+import logging
 import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 from vstudio.errors import VStudioError
+
+# user.vstudio.mount: the mount's state; removing user.vstudio.lock.force breaks a lock.
+from vstudio.mount.control import XLOCK_FORCE, XMOUNT
 from vstudio.mount.writecache import Pending
 from vstudio.mount.writefs import XLOCK, WriteFileOps, fuse_error
+
+log = logging.getLogger("vstudio.mount")
 
 RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
 # On latest/: how many changes wait for a commit; the last commit failure, if any.
 STATUS = ("user.vstudio.pending", "user.vstudio.error")
+# On the mount's top folder and latest/: the mount's state as JSON (``vstudio mount-status``).
 
 
 class WriteOps(WriteFileOps):
     """``MountOps`` with a writable ``latest/``."""
 
     status: Callable[[], tuple[int, str | None]] | None = None
+    report: Callable[[], dict[str, Any]] | None = None  # the committer's state
+    about: dict[str, Any] | None = None  # the project and user this mount writes as
 
     # -- the namespace ------------------------------------------------------------------
     def _rel_or_rofs(self, path: str) -> str:
@@ -135,6 +145,9 @@ class WriteOps(WriteFileOps):
     # -- locks as an extended attribute ---------------------------------------------------
     def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
         rel = self._rel(path)
+        if name == XMOUNT and (rel == "" or path == "/"):
+            state = self.report() if self.report is not None else {}
+            return json.dumps({**(self.about or {}), **state}).encode()
         if rel == "" and name in STATUS and self.status is not None:
             # latest/'s own attributes say whether everything is committed yet.
             pending, error = self.status()
@@ -153,7 +166,10 @@ class WriteOps(WriteFileOps):
         if rel and isinstance(self._lookup(rel), Pending):
             return [XLOCK] if self.view.lock_holder(rel) else []
         if rel == "" and self.status is not None:
-            return [*super().listxattr(path), *STATUS[:1 if self.status()[1] is None else 2]]
+            return [*super().listxattr(path), *STATUS[:1 if self.status()[1] is None else 2],
+                    XMOUNT]
+        if path == "/":
+            return [*super().listxattr(path), XMOUNT]
         return super().listxattr(path)
 
     def setxattr(self, path: str, name: str, value: bytes, options: int,
@@ -161,22 +177,28 @@ class WriteOps(WriteFileOps):
         rel = self._rel_or_rofs(path)
         if name != XLOCK:
             raise fuse_error(errno.EOPNOTSUPP)
+        if self._lookup(rel) is None:
+            raise fuse_error(errno.EISDIR)
         try:
             self.backend.lock(rel, value.decode("utf-8", "replace"))
         except VStudioError as e:
+            log.warning("lock of %s refused: %s", rel, e.message)  # errno says little
             raise fuse_error(errno.EBUSY if "locked by" in e.message else errno.EACCES) from e
-        self.view.forget("locks")
+        self.view.forget("locks")  # the mode the kernel shows follows within attr_timeout
         return 0
 
     def removexattr(self, path: str, name: str) -> int:
         rel = self._rel_or_rofs(path)
-        if name != XLOCK:
+        if name not in (XLOCK, XLOCK_FORCE):
             raise fuse_error(errno.EOPNOTSUPP)
+        if self._lookup(rel) is None:
+            raise fuse_error(errno.EISDIR)
         try:
-            self.backend.unlock(rel, False)
+            self.backend.unlock(rel, name == XLOCK_FORCE)
         except VStudioError as e:
+            log.warning("unlock of %s refused: %s", rel, e.message)
             raise fuse_error(errno.ENODATA if "not locked" in e.message else errno.EACCES) from e
-        self.view.forget("locks")
+        self.view.forget("locks")  # the mode the kernel shows follows within attr_timeout
         return 0
 
     def init_with_config(self, conn: Any, config: Any) -> None:

@@ -86,6 +86,8 @@ def base_dir(profile: str, in_folder: bool) -> str:
 
 
 def renderchan_pattern(renderer: str | None) -> str:
+    if renderer == "pencil2d":  # Pencil2D numbers PREFIX0001.png, without a separator
+        return "file{:04d}.png"
     return "file.{:05d}.png" if renderer == "blender" else "file.{:04d}.png"
 
 

@@ -56,7 +56,7 @@ KNOWN: dict[str, tuple[type, ...]] = {
     "samples": (int,), "width": (int,), "height": (int,), "engine": (str,),
     "start": (int,), "end": (int,), "single": (int,), "fps": (int, float),
     "audio_rate": (int,), "own_size": (bool,), "codec": (str,), "crf": (int,),
-    "color_mode": (str,)}
+    "color_mode": (str,), "transparency": (bool,)}
 # lossless: the exact RGB (libx264rgb); lossless-yuv: lossless H.264 in YUV 4:4:4, what
 # Blender's lossless H.264 writes (RenderChan's videos); h264: a delivery encode at crf
 CODECS = ("lossless", "lossless-yuv", "h264")

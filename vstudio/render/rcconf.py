@@ -183,6 +183,9 @@ def _translate(values: dict[str, tuple[str, str]], warn: Warn) -> dict[str, Any]
         elif key in ("prerender_count",):
             if value not in ("", "0"):
                 warn(f"{where}={value}: not supported by vstudio; ignored")
+        elif key == "transparency":  # Pencil2D's: a transparent background, else white
+            if value.lower() in ("1", "true", "yes"):
+                out["transparency"] = True
         elif key == "extract_alpha":
             if value.lower() in ("1", "true", "yes"):
                 warn(f"{where}={value}: separate alpha renders are not supported by "

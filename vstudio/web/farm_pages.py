@@ -16,9 +16,10 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from vstudio.catalog import web_queries as wq
-from vstudio.errors import BadInput
+from vstudio.errors import BadInput, PermissionDenied
+from vstudio.farm import hours
 from vstudio.web import views
-from vstudio.web.jobs_pages import check_readable, checked_id, farm_of, job_rows
+from vstudio.web.jobs_pages import check_readable, check_tags, checked_id, farm_of, job_rows
 from vstudio.web.render import PageRoute, fragment, html
 from vstudio.web.session import Session, acting_session, require_actor, require_session
 
@@ -41,14 +42,18 @@ def worker_rows(r: FarmReads) -> list[dict[str, Any]]:
     blocked = r.blocklists()
     failures = r.worker_failures()
     rows = []
+    now = time.time()
     for w in r.workers():
         state = w["state"]
+        off = not hours.allows(w.get("schedule"), now)
         if state not in ("offline", "disabled") and w["tasks"]:
             state = "rendering" if not w["draining"] else "draining"
+        elif state not in ("offline", "disabled") and off:
+            state = "off schedule"  # its running tasks, if any, finish first
         current = [{"id": tid, "job_id": running[tid][0], "job": running[tid][1],
                     "frames": f"{running[tid][2]}-{running[tid][3]}",
                     "progress": running[tid][4]} for tid in w["tasks"] if tid in running]
-        rows.append({**w, "shown_state": state, "current": current,
+        rows.append({**w, "shown_state": state, "current": current, "off_schedule": off,
                      "blocklisted": blocked.get(w["id"], []),
                      "failures": failures.get(w["id"], 0)})
     return rows
@@ -58,7 +63,7 @@ def _counts(workers: list[dict[str, Any]]) -> dict[str, int]:
     out = {"busy": 0, "idle": 0, "offline": 0, "disabled": 0}
     for w in workers:
         s = w["shown_state"]
-        key = ("offline" if s == "offline" else "disabled" if s == "disabled"
+        key = ("offline" if s == "offline" else "disabled" if s in ("disabled", "off schedule")
                else "busy" if w["current"] else "idle")
         out[key] += 1
     return out
@@ -190,6 +195,38 @@ async def worker_action(request: Request, session: ActingDep, worker_id: int,
     if request.headers.get("hx-request") == "true":
         return _table(session, await visible_worker_rows(request, session))
     return RedirectResponse("/workers", status_code=303)
+
+
+def _admin(session: Session) -> None:
+    require_actor(session)
+    if not session.user.is_admin:
+        raise PermissionDenied("only an admin may change a render node's tags or schedule")
+
+
+async def _after_edit(request: Request, session: Session, worker_id: int) -> Response:
+    if request.headers.get("hx-request") == "true":
+        return _table(session, await visible_worker_rows(request, session))
+    return RedirectResponse(f"/workers#worker-{worker_id}", status_code=303)
+
+
+@router.post("/workers/{worker_id}/tags")
+async def worker_tags(request: Request, session: ActingDep, worker_id: int,
+                      tags: Annotated[str, Form(max_length=4000)] = "") -> Response:
+    """An admin sets a node's tags (space or comma separated; kept over its restarts)."""
+    worker_id = checked_id(worker_id)
+    _admin(session)
+    await farm_of(request).set_worker_tags(session.user, worker_id, check_tags(tags))
+    return await _after_edit(request, session, worker_id)
+
+
+@router.post("/workers/{worker_id}/schedule")
+async def worker_schedule(request: Request, session: ActingDep, worker_id: int,
+                          schedule: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """An admin sets the hours when a desktop node may render (empty: always)."""
+    worker_id = checked_id(worker_id)
+    _admin(session)
+    await farm_of(request).set_schedule(session.user, worker_id, schedule)
+    return await _after_edit(request, session, worker_id)
 
 
 # -- sampling for the overview's chart ------------------------------------------------------

@@ -280,6 +280,16 @@ async def job_action(
     return HTMLResponse(fragment(name, j=row, j_actions=acts, session=session))
 
 
+def check_tags(text: str) -> list[str]:
+    """Tags typed in a form as "gpu, linux" (spaces or commas), checked as the API does."""
+    try:
+        return list(TagsIn(tags=[t for t in re.split(r"[\s,]+", text) if t]).tags)
+    except ValidationError as e:
+        bad = e.errors()[0].get("input", "")
+        raise BadInput(f"bad tag {str(bad)[:64]!r}: tags are letters, digits and _ . : -, "
+                       "at most 64 characters, at most 64 tags") from None
+
+
 @router.post("/jobs/{job_id}/tags")
 async def job_tags(
     request: Request, session: ActingDep, job_id: int,
@@ -289,12 +299,7 @@ async def job_tags(
     """New tags for one block of a job, typed as "gpu, linux" (owner or admin)."""
     job_id = checked_id(job_id)
     require_actor(session)
-    try:
-        body = TagsIn(tags=[t for t in re.split(r"[\s,]+", tags) if t], block=block)
-    except ValidationError as e:
-        bad = e.errors()[0].get("input", "")
-        raise BadInput(f"bad tag {str(bad)[:64]!r}: tags are letters, digits and _ . : -, "
-                       "at most 64 characters, at most 64 tags") from None
+    typed = check_tags(tags)
     await check_readable(request, session, job_id)
-    await farm_of(request).set_tags(session.user, job_id, list(body.tags), body.block)
+    await farm_of(request).set_tags(session.user, job_id, typed, block)
     return RedirectResponse(f"/jobs/{job_id}?settings=open#settings", status_code=303)
