@@ -19,7 +19,7 @@ frames named ``file.NNNNN.png``. A render nobody reads takes the project's defau
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 RENDER_DIR = "render"
 VIDEO = ("mp4", "avi", "mov")
@@ -36,6 +36,9 @@ class Output:
     pattern: str = ""  # frames and list: a str.format pattern of one frame number
     single: int | None = None  # single: the frame it shows
     read: bool = False  # another file reads it: videos are then lossless
+    # "" as rendered; RenderChan's extract_alpha: "rgb" the colour without alpha, "alpha"
+    # the alpha as a grey picture (what Synfig's -x writes)
+    channel: str = ""
 
     def frame_file(self, frame: int) -> str:
         """Project-relative path of ``frame`` in a frames (or list) output."""
@@ -148,3 +151,38 @@ def files_of(output: Output, frames: list[int]) -> list[str]:
         return [output.path]
     names = [output.frame_file(f) for f in frames]
     return [*names, output.path] if output.kind == "list" else names
+
+
+def alpha_pattern(pattern: str) -> str:
+    """Synfig's name for the alpha frames (``-x``): ``file.{:04d}.png`` ->
+    ``file-alpha.{:04d}.png``, ``{:04d}.png`` -> ``-alpha{:04d}.png``."""
+    head, brace, rest = pattern.partition("{")
+    return (head[:-1] + "-alpha." if head.endswith(".") else head + "-alpha") + brace + rest
+
+
+def extract_alpha(outs: list[Output]) -> list[Output]:
+    """The outputs of a render with RenderChan's ``extract_alpha``: each frames folder
+    holds the colour frames (``file.0001.png``) and the alpha frames
+    (``file-alpha.0001.png``) side by side, and a single image ``render/a.sif.png`` gets
+    ``render/a.sif-alpha.png``, as RenderChan's Synfig module leaves them. Frames a reader
+    reads by their ``-alpha`` name are the alpha; videos stay as rendered."""
+    out: list[Output] = []
+    for o in outs:
+        if o.kind in ("frames", "list") and "-alpha" in o.pattern.partition("{")[0]:
+            out.append(replace(o, channel="alpha"))
+        elif o.kind in ("frames", "list"):
+            out += [replace(o, channel="rgb"),
+                    Output("frames", o.frames_dir, alpha_pattern(o.pattern), channel="alpha")]
+        elif o.kind == "single":
+            stem = o.path[:-len(".png")] if o.path.endswith(".png") else o.path
+            out += [replace(o, channel="rgb"),
+                    Output("single", f"{stem}-alpha.png", single=o.single, channel="alpha")]
+        else:
+            out.append(o)
+    seen: set[tuple[str, str, str, str]] = set()
+    unique = []
+    for o in out:
+        if (o.kind, o.path, o.pattern, o.channel) not in seen:
+            seen.add((o.kind, o.path, o.pattern, o.channel))
+            unique.append(o)
+    return unique

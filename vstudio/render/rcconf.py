@@ -131,10 +131,11 @@ def settings(conf: RenderChanConf | None, profile: str, module: str, file_conf: 
                 values[key] = (f"{factor * base:g}", file_label)
         else:
             values[key] = (value, file_label)
-    return _translate(values, warn)
+    return _translate(values, warn, module)
 
 
-def _translate(values: dict[str, tuple[str, str]], warn: Warn) -> dict[str, Any]:
+def _translate(values: dict[str, tuple[str, str]], warn: Warn,
+               module: str = "") -> dict[str, Any]:
     """RenderChan keys (value, where it was set) -> vstudio settings."""
     out: dict[str, Any] = {}
     own = values.pop("use_own_dimensions", ("0", ""))[0].strip().lower() in ("1", "true", "yes")
@@ -187,9 +188,13 @@ def _translate(values: dict[str, tuple[str, str]], warn: Warn) -> dict[str, Any]
             if value.lower() in ("1", "true", "yes"):
                 out["transparency"] = True
         elif key == "extract_alpha":
-            if value.lower() in ("1", "true", "yes"):
-                warn(f"{where}={value}: separate alpha renders are not supported by "
-                     "vstudio; ignored")
+            if value.lower() not in ("1", "true", "yes"):
+                continue
+            if module == "synfig":  # the one RenderChan module that honours it
+                out["extract_alpha"] = True
+            else:
+                warn(f"{where}={value}: RenderChan extracts alpha from Synfig files only; "
+                     f"ignored for {module or 'this'} file")
         elif key not in IGNORED:
             warn(f"{where}: not a RenderChan setting vstudio knows; ignored")
     if own:

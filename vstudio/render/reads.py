@@ -73,6 +73,8 @@ def attach(job: ProjectRender) -> None:
         fmt = profile.format if profile else "png"
         outs = wanted.get(item.file) or [layout.default_output(
             item.file, fmt, item.renderer, job.project.renderchan, layout.RENDER_DIR, single)]
+        if profile is not None and profile.settings.get("extract_alpha"):
+            outs = layout.extract_alpha(outs)
         item.outs = [_rebase(o, base) for o in outs]
         item.output = item.outs[0].path
         clash = _clash(item.outs)
