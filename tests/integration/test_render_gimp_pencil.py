@@ -195,3 +195,24 @@ def test_workers_offer_pencil2d_only_where_it_runs(monkeypatch: Any, tmp_path: P
     assert "pencil2d" in jobtypes.available()
     monkeypatch.setenv("PATH", str(tmp_path))
     assert "pencil2d" not in jobtypes.available()
+
+
+def test_stills_are_one_image_in_a_renderchan_project(studio_dir: Path,
+                                                     tmp_path: Path) -> None:
+    """RenderChan's Inkscape and Krita modules write a still as render/PATH.png, a file."""
+    need("inkscape", "apt-get install inkscape")
+    need("krita", "apt-get install krita")
+    from tests.kragen import make_still
+
+    root = tmp_path / "film"
+    root.mkdir()
+    (root / "project.conf").write_text("[draft]\nWIDTH=32\nHEIGHT=18\n")
+    (root / "card.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="8" '
+                                   'height="8"><rect width="8" height="8" fill="red"/></svg>')
+    make_still(root / "paint.kra", (10, 180, 20))
+    items = {i["file"]: i for i in render(root, studio_dir)}
+    assert {f: (i["status"], i["output"]) for f, i in items.items()} == {
+        "card.svg": ("rendered", "render/card.svg.png"),
+        "paint.kra": ("rendered", "render/paint.kra.png")}
+    assert rgba(root / "render/card.svg.png")[2][0] == (255, 0, 0, 255)
+    assert rgba(root / "render/paint.kra.png")[2][0] == (10, 180, 20, 255)

@@ -7,7 +7,7 @@ An *output* is one form a render takes beside the sources:
   others, as their renderers number them);
 - ``video``: one file, ``render/a.blend.mp4`` (or ``.avi``, ``.mov``);
 - ``single``: one image for one frame, ``render/a.sif.png`` (RenderChan's ``SINGLE=N``, and
-  what its GIMP module writes for an image: ``render/a.xcf.png``);
+  what its GIMP, Inkscape and Krita modules write for an image: ``render/a.xcf.png``);
 - ``list``: RenderChan's ``render/a.blend.lst`` (``FPS n`` then the frame files), written
   beside its frames folder.
 
@@ -24,8 +24,9 @@ from dataclasses import dataclass, replace
 RENDER_DIR = "render"
 VIDEO = ("mp4", "avi", "mov")
 KINDS = ("frames", "video", "single", "list")
-# RenderChan modules that write one image file (render/a.xcf.png), not a frames folder
-ONE_IMAGE = ("gimp",)
+# RenderChan modules that write one image file (render/a.xcf.png), not a frames folder;
+# Krita's does so for a still (a document without keyframes)
+ONE_IMAGE = ("gimp", "inkscape")
 _NUMBERED = re.compile(r"^(.*?)(\d+)(\.[A-Za-z0-9]+)$")
 
 
@@ -95,10 +96,11 @@ def renderchan_pattern(renderer: str | None, ext: str = "png") -> str:
 
 
 def default_output(rel: str, fmt: str, renderer: str | None, renderchan: bool, base: str,
-                   single: int | None = None) -> Output:
-    """The output of a render no other file reads."""
+                   single: int | None = None, still: bool = False) -> Output:
+    """The output of a render no other file reads (``still``: a Krita still)."""
     ext = "exr" if fmt == "exr" else "png"
-    if single is not None or (renderchan and renderer in ONE_IMAGE and fmt not in VIDEO):
+    one = renderer in ONE_IMAGE or (renderer == "krita" and still)
+    if single is not None or (renderchan and one and fmt not in VIDEO):
         return Output("single", f"{base}/{rel}.{ext}", single=single)
     if fmt in VIDEO:
         return Output("video", f"{base}/{rel}.{fmt}")

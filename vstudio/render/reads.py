@@ -72,7 +72,8 @@ def attach(job: ProjectRender) -> None:
         single = profile.settings.get("single") if profile else None
         fmt = profile.format if profile else "png"
         outs = wanted.get(item.file) or [layout.default_output(
-            item.file, fmt, item.renderer, job.project.renderchan, layout.RENDER_DIR, single)]
+            item.file, fmt, item.renderer, job.project.renderchan, layout.RENDER_DIR, single,
+            still=len(item.frame_list) == 1)]
         if profile is not None and profile.settings.get("extract_alpha"):
             outs = layout.extract_alpha(outs)
         item.outs = [_rebase(o, base) for o in outs]
