@@ -69,3 +69,40 @@ def test_gimp_pencil2d_alpha_and_exr_render_on_the_farm(server: ServerProc, node
     disc = sorted(p.name for p in (root / "render/disc.sif.png").iterdir())
     assert "file-alpha.0001.png" in disc and "file.0001.png" in disc
     assert exr_info(root / "render/glow.sif.exr/file.0001.exr") == ("exr", "32x18")
+
+
+def test_submit_gimp_and_pencil2d_jobs(server: ServerProc, node: object,
+                                       tmp_path: Path) -> None:
+    import time
+
+    need("gimp", "apt-get install gimp")
+    need("pencil2d", "apt-get install pencil2d")
+    make_xcf(tmp_path / "bg.xcf", 40, 30)
+    make_pclx(tmp_path / "walk.pclx", {1: (255, 0, 0), 2: (0, 0, 255)})
+    auth = ("--server", server.url, "--token", server.admin_token)
+    gimp = json.loads(cli("submit", "gimp", str(tmp_path / "bg.xcf"), "--width", "20",
+                          "--height", "15", *auth, "--json").stdout)["id"]
+    pencil = json.loads(cli("submit", "pencil2d", str(tmp_path / "walk.pclx"), "--frames",
+                            "1-2", "--transparency", *auth, "--json").stdout)["id"]
+    deadline = time.monotonic() + 120
+    for job in (gimp, pencil):
+        while True:
+            shown = json.loads(cli("jobs", "show", str(job), *auth, "--json").stdout)
+            if shown["status"] in ("done", "failed") or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert shown["status"] == "done", (shown, (tmp_path / "worker.log").read_text()[-3000:])
+        cli("jobs", "fetch", str(job), str(tmp_path / f"out{job}"), *auth)
+    [png] = list((tmp_path / f"out{gimp}").rglob("*.png"))
+    w, h, px = rgba(png)
+    assert (w, h) == (20, 15) and px[2 * w + 2] == (255, 0, 0, 255)
+    frames = sorted((tmp_path / f"out{pencil}").rglob("*.png"))
+    assert len(frames) == 2
+    w, h, px = rgba(frames[1])
+    assert (w, h) == (64, 36) and px[18 * w + 8] == (0, 0, 255, 255) and px[18 * w + 50][3] == 0
+    # a .pcl needs its data folder: refused with one line, nothing submitted
+    (tmp_path / "old.pcl").write_text("<document/>")
+    out = cli("submit", "pencil2d", str(tmp_path / "old.pcl"), "--frames", "1", *auth,
+              check=False)
+    assert out.returncode == 1 and "save it as .pclx" in out.stderr
+    assert "Traceback" not in out.stderr
