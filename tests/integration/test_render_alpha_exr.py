@@ -166,3 +166,25 @@ def test_reading_png_frames_of_an_exr_render_fails_naming_format(studio_dir: Pat
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "renders EXR frames" in out.stdout + out.stderr
     assert "disc.sif.conf" in out.stdout + out.stderr
+
+
+def test_a_reader_of_the_alpha_frames_gets_them(studio_dir: Path, tmp_path: Path) -> None:
+    """A Synfig matte reading render/disc.sif.png/file-alpha.0001.png (as made against
+    RenderChan's output) renders after the alpha frames are written, streaming."""
+    from tests.render_projects import write_sif
+
+    need("synfig", "apt-get install synfig")
+    root = tmp_path / "film"
+    root.mkdir()
+    (root / "project.conf").write_text("[draft]\nWIDTH=32\nHEIGHT=18\n")
+    (root / "disc.sif").write_text(SIF)
+    (root / "disc.sif.conf").write_text("extract_alpha=1\n")
+    write_sif(root / "matte.sif", "render/disc.sif.png/file-alpha.0001.png")
+    items = {i["file"]: i["status"] for i in render(root, studio_dir)}
+    assert items == {"disc.sif": "rendered", "matte.sif": "rendered"}
+    alpha = root / "render/disc.sif.png/file-alpha.0001.png"
+    ref = tmp_path / "ref"
+    synfig_x(root / "disc.sif", ref)
+    assert rgb(alpha) == rgb(ref / "file-alpha.0001.png")
+    matte = rgb(root / "render/matte.sif.png/file.0000.png")
+    assert len(set(matte)) > 2  # the grey disc shows in the matte
