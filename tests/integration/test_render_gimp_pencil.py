@@ -195,3 +195,51 @@ def test_workers_offer_pencil2d_only_where_it_runs(monkeypatch: Any, tmp_path: P
     assert "pencil2d" in jobtypes.available()
     monkeypatch.setenv("PATH", str(tmp_path))
     assert "pencil2d" not in jobtypes.available()
+
+
+def test_stills_are_one_image_in_a_renderchan_project(studio_dir: Path,
+                                                     tmp_path: Path) -> None:
+    """RenderChan's Inkscape and Krita modules write a still as render/PATH.png, a file."""
+    need("inkscape", "apt-get install inkscape")
+    need("krita", "apt-get install krita")
+    from tests.kragen import make_still
+
+    root = tmp_path / "film"
+    root.mkdir()
+    (root / "project.conf").write_text("[draft]\nWIDTH=32\nHEIGHT=18\n")
+    (root / "card.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="8" '
+                                   'height="8"><rect width="8" height="8" fill="red"/></svg>')
+    make_still(root / "paint.kra", (10, 180, 20))
+    items = {i["file"]: i for i in render(root, studio_dir)}
+    assert {f: (i["status"], i["output"]) for f, i in items.items()} == {
+        "card.svg": ("rendered", "render/card.svg.png"),
+        "paint.kra": ("rendered", "render/paint.kra.png")}
+    assert rgba(root / "render/card.svg.png")[2][0] == (255, 0, 0, 255)
+    assert rgba(root / "render/paint.kra.png")[2][0] == (10, 180, 20, 255)
+
+
+def test_pcl_reads_its_data_folder(studio_dir: Path, tmp_path: Path) -> None:
+    """The older .pcl: main.xml as the file, key frames in NAME.pcl.data (its inputs)."""
+    need("pencil2d", "apt-get install pencil2d")
+    root = tmp_path / "film"
+    data = root / "walk.pcl.data"
+    data.mkdir(parents=True)
+    (root / "project.conf").write_text("[draft]\nWIDTH=32\nHEIGHT=18\n")
+    keys = "\n".join(f'   <image frame="{f}" src="002.{f:03d}.png" topLeftX="-32" '
+                     'topLeftY="-18"/>' for f in (1, 2))
+    (root / "walk.pcl").write_text(MAIN_XML.format(keys=keys))
+    write_png(data / "002.001.png", 32, 36, (255, 0, 0))
+    write_png(data / "002.002.png", 32, 36, (0, 0, 255))
+    (item,) = render(root / "walk.pcl", studio_dir)
+    assert (item["status"], item["output"]) == ("rendered", "render/walk.pcl.png")
+    left = 9 * 32 + 4
+    assert rgba(root / "render/walk.pcl.png/file0002.png")[2][left] == (0, 0, 255, 255)
+    write_png(data / "002.002.png", 32, 36, (0, 255, 0))  # a key frame changes
+    (again,) = render(root / "walk.pcl", studio_dir)
+    assert again["status"] == "rendered"
+    assert rgba(root / "render/walk.pcl.png/file0002.png")[2][left] == (0, 255, 0, 255)
+    (data / "002.001.png").unlink()
+    out = cli("render", str(root / "walk.pcl"), "--studio", str(studio_dir), check=False,
+              timeout=60)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "walk.pcl.data/002.001.png" in out.stderr

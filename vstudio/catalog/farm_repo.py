@@ -23,10 +23,18 @@ from vstudio.catalog.farm_batch import apply_reports
 from vstudio.catalog.farm_cache import BlockInfo, FarmCache
 from vstudio.catalog.farm_conditions import conditions
 from vstudio.catalog.farm_db import Listener, Relay, notify, write_engine
-from vstudio.catalog.web_queries import FrameCount, JobHead, KeptOff, NewOutput, TaskCell
 from vstudio.errors import BackendUnavailable, Conflict, NotFound, VStudioError
 from vstudio.farm.model import BlockPlan, Effects, JobPlan, Report
-from vstudio.farm.ports import Condition, Pick, ShownRules
+from vstudio.farm.ports import (
+    Condition,
+    FrameCount,
+    JobHead,
+    KeptOff,
+    NewOutput,
+    Pick,
+    ShownRules,
+    TaskCell,
+)
 
 
 class SqlFarmWrites:

@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from vstudio.catalog.web_queries import FrameCount, JobHead, KeptOff, NewOutput, TaskCell
 from vstudio.errors import VStudioError
 from vstudio.farm.model import (
     BlockPlan,
@@ -78,6 +77,66 @@ class JobFacts:
     waiting_on_blocks: Sequence[str] = ()  # blocks whose frames blocked tasks wait for
     queued_blocks: Sequence[BlockNeeds] = ()  # blocks that have queued tasks
     blocklisted: frozenset[int] = field(default_factory=frozenset)  # node ids kept off
+
+
+# -- what the web pages show (``FarmReads``; compact: 10,000 task cells make one page) --
+@dataclass(frozen=True)
+class FrameCount:
+    done: int
+    total: int
+    running_done: float  # frames of running tasks weighted by their progress
+    # Frames rendered / to render: an encode block's tasks name the same frames again,
+    # so a 48-frame shot with its encode is 48 frames, not 96.
+    rendered: int = 0
+    to_render: int = 0
+
+
+class TaskCell(NamedTuple):
+    """One task as the job page shows it (a tuple: 10,000 of them are built per page)."""
+
+    id: int
+    block_id: int
+    status: str  # as stored (farm.model.TaskStatus)
+    first: int
+    last: int
+    span: int  # last - first + 1 (frames of the chunk when the step is 1)
+    progress: float
+    worker: str | None
+    started: float | None
+    finished: float | None
+    error: str | None  # why its last attempt failed
+
+
+@dataclass(frozen=True)
+class JobHead:
+    id: int
+    name: str
+    owner: str
+    project: str | None
+    priority: int
+    state: str  # farm.model.JobState
+    created: float
+    started: float | None
+    finished: float | None
+
+
+class NewOutput(NamedTuple):
+    id: int
+    block: str
+    frame: int | None
+    name: str
+    oid: str
+    thumbnail_oid: str | None
+
+
+class KeptOff(NamedTuple):
+    """A job a worker is kept off (it failed the job's tasks too often)."""
+
+    job_id: int
+    name: str
+    failures: int
+    owner: str
+    project: str | None
 
 
 class ShownRules(Protocol):
@@ -192,7 +251,7 @@ class FarmReads(Protocol):
     def task_log(self, task_id: int, after: int, limit: int) -> dict[str, Any]: ...
     def workers(self) -> list[dict[str, Any]]: ...
 
-    # what the web pages show (their records: ``vstudio.catalog.web_queries``)
+    # what the web pages show (their SQL: ``vstudio.catalog.web_queries``)
     def job_heads(self, ids: list[int] | None = None, owner: str | None = None,
                   project: str | None = None, newest: int | None = None) -> list[JobHead]: ...
     def task_status_counts(self, ids: list[int] | None = None) -> dict[int, dict[str, int]]: ...

@@ -119,9 +119,10 @@ class BlenderParams(_Upstream):
 
 
 class SynfigParams(_Upstream):
-    """Render a .sif/.sifz/.sfg file to PNG frames."""
+    """Render a .sif/.sifz/.sfg file to PNG (or OpenEXR) frames."""
 
     file: FileRef
+    format: Literal["png", "exr"] = "png"
     width: int | None = Field(default=None, ge=1, le=65536)
     height: int | None = Field(default=None, ge=1, le=65536)
 

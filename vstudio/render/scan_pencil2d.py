@@ -49,7 +49,8 @@ def _read_pclx(path: Path) -> tuple[bytes, set[str]]:
 
 @scanner(".pclx", ".pcl", renderer="pencil2d")
 def scan_pencil2d(path: Path) -> Iterator[Record]:
-    packed = path.suffix.lower() == ".pclx"
+    # Pencil2D tells the two apart by content (a zip or not); a cut .pclx is no zip
+    packed = path.suffix.lower() == ".pclx" or zipfile.is_zipfile(path)
     if packed:
         xml, names = _read_pclx(path)
     else:

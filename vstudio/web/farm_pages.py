@@ -24,7 +24,7 @@ from vstudio.web.render import PageRoute, fragment, html
 from vstudio.web.session import Session, acting_session, require_actor, require_session
 
 if TYPE_CHECKING:
-    from vstudio.farm.ports import FarmReads
+    from vstudio.farm.ports import FarmReads, JobHead
     from vstudio.farm.service import Farm
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -70,7 +70,7 @@ def _counts(workers: list[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-def _overview(r: FarmReads, now: float, heads: list[wq.JobHead]) -> dict[str, Any]:
+def _overview(r: FarmReads, now: float, heads: list[JobHead]) -> dict[str, Any]:
     workers = worker_rows(r)
     queue = r.queue_counts()
     since = now - HOURS * 3600
@@ -90,7 +90,7 @@ def _overview(r: FarmReads, now: float, heads: list[wq.JobHead]) -> dict[str, An
             "by_owner": by_owner, "eta": eta, "slots": slots}
 
 
-def _open_heads(r: FarmReads) -> list[wq.JobHead]:
+def _open_heads(r: FarmReads) -> list[JobHead]:
     return [h for h in r.job_heads() if h.state in ("active", "paused", "waiting")]
 
 

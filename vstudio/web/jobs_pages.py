@@ -18,7 +18,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from markupsafe import Markup
 from pydantic import ValidationError
 
-from vstudio.catalog import web_queries as wq
 from vstudio.errors import BadInput, NotFound
 from vstudio.farm.model import shown_task_status
 from vstudio.farm.wire import TagsIn
@@ -28,7 +27,7 @@ from vstudio.web.render import PageRoute, fragment, html, int_arg
 from vstudio.web.session import Session, acting_session, require_actor, require_session
 
 if TYPE_CHECKING:
-    from vstudio.farm.ports import FarmReads
+    from vstudio.farm.ports import FarmReads, NewOutput, TaskCell
     from vstudio.farm.service import Farm
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -73,7 +72,7 @@ def checked_id(value: int) -> int:
     return value
 
 
-def _grid(cells: list[wq.TaskCell], state: str) -> Markup:
+def _grid(cells: list[TaskCell], state: str) -> Markup:
     """One ``<i>`` per task: id for live updates, class for colour, title for hover."""
     parts = []
     for c in cells:
@@ -101,7 +100,7 @@ class TaskFilter:
                    int_arg(frame, 1, -10**9, 10**9) if frame else None)
 
 
-def _pick_tasks(cells: list[wq.TaskCell], state: str, f: TaskFilter) -> list[wq.TaskCell]:
+def _pick_tasks(cells: list[TaskCell], state: str, f: TaskFilter) -> list[TaskCell]:
     if f.status:
         cells = [c for c in cells if shown_task_status(c.status, state) == f.status]
     if f.worker:
@@ -116,7 +115,7 @@ def _load_job(r: FarmReads, job_id: int, tpage: int,
     row = job_rows(r, [head])[0]
     cells = r.task_cells(job_id)
     outputs = r.job_outputs(job_id)
-    by_block: dict[int, list[wq.TaskCell]] = {}
+    by_block: dict[int, list[TaskCell]] = {}
     for c in cells:
         by_block.setdefault(c.block_id, []).append(c)
     shown_cells = 0
@@ -159,7 +158,7 @@ def _load_job(r: FarmReads, job_id: int, tpage: int,
             "outputs": outputs, "blocklist": job.get("blocklist", [])}
 
 
-def latest_frame(job_id: int, newest: list[wq.NewOutput]) -> dict[str, Any] | None:
+def latest_frame(job_id: int, newest: list[NewOutput]) -> dict[str, Any] | None:
     """The newest rendered still of a job, to show large: the image itself when the
     browser can show it, else its thumbnail (an EXR's PNG)."""
     for o in newest:
