@@ -188,3 +188,26 @@ def test_a_reader_of_the_alpha_frames_gets_them(studio_dir: Path, tmp_path: Path
     assert rgb(alpha) == rgb(ref / "file-alpha.0001.png")
     matte = rgb(root / "render/matte.sif.png/file.0000.png")
     assert len(set(matte)) > 2  # the grey disc shows in the matte
+
+
+def test_renderchans_separate_alpha_folder_is_read_too(studio_dir: Path,
+                                                       tmp_path: Path) -> None:
+    """RenderChan's code names the alpha render render/PATH-alpha.png (its file.py reads
+    it back as PATH's render): a reader of it gets the alpha frames there."""
+    from tests.render_projects import write_sif
+
+    need("synfig", "apt-get install synfig")
+    root = tmp_path / "film"
+    root.mkdir()
+    (root / "project.conf").write_text("[draft]\nWIDTH=32\nHEIGHT=18\n")
+    (root / "disc.sif").write_text(SIF)
+    (root / "disc.sif.conf").write_text("extract_alpha=1\n")
+    write_sif(root / "matte.sif", "render/disc.sif-alpha.png/file.0001.png")
+    items = {i["file"]: i["status"] for i in render(root, studio_dir)}
+    assert items == {"disc.sif": "rendered", "matte.sif": "rendered"}
+    ref = tmp_path / "ref"
+    synfig_x(root / "disc.sif", ref)
+    assert rgb(root / "render/disc.sif-alpha.png/file.0001.png") == \
+        rgb(ref / "file-alpha.0001.png")
+    # the colour frames are written as RenderChan's module writes them, too
+    assert rgb(root / "render/disc.sif.png/file.0001.png") == rgb(ref / "file.0001.png")

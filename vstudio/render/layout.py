@@ -132,7 +132,18 @@ def split_read(read: str, dep: str) -> tuple[str, str] | None:
 
 def output_read(read: str, dep: str, kind: str, renderer: str | None,
                 single: int | None) -> Output | None:
-    """The output of ``dep`` that reading ``read`` (project-relative) asks for, if any."""
+    """The output of ``dep`` that reading ``read`` (project-relative) asks for, if any.
+
+    RenderChan's separate alpha render, ``render/a.sif-alpha.png/file.0001.png`` (or
+    ``render/a.sif-alpha.png``), is the alpha of ``a.sif``'s frames as grey pictures."""
+    prefix = f"{RENDER_DIR}/{dep}-alpha."
+    if read.startswith(prefix):
+        out = output_read(f"{RENDER_DIR}/{dep}.{read[len(prefix):]}", dep, kind, renderer,
+                          single)
+        if out is None or out.kind not in ("frames", "single"):
+            return None
+        ext = out.path[len(f"{RENDER_DIR}/{dep}"):]  # ".png"
+        return replace(out, path=f"{RENDER_DIR}/{dep}-alpha{ext}", channel="alpha")
     parts = split_read(read, dep)
     if parts is None:
         return None
@@ -179,7 +190,9 @@ def extract_alpha(outs: list[Output]) -> list[Output]:
     reads by their ``-alpha`` name are the alpha; videos stay as rendered."""
     out: list[Output] = []
     for o in outs:
-        if o.kind in ("frames", "list") and "-alpha" in o.pattern.partition("{")[0]:
+        if o.channel:  # already one channel: RenderChan's render/a.sif-alpha.png
+            out.append(o)
+        elif o.kind in ("frames", "list") and "-alpha" in o.pattern.partition("{")[0]:
             out.append(replace(o, channel="alpha"))
         elif o.kind in ("frames", "list"):
             out += [replace(o, channel="rgb"),

@@ -211,6 +211,9 @@ class Project:
                         return None  # a converted sound file (audio_source)
                     if candidate and exists(self.root / candidate):
                         return candidate
+                    # RenderChan's separate alpha render: render/a.sif-alpha.png
+                    if candidate.endswith("-alpha") and exists(self.root / candidate[:-6]):
+                        return candidate[:-6]
         return None
 
     def audio_source(self, path: str) -> str | None:
