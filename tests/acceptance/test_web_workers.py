@@ -249,6 +249,11 @@ def test_schedule_keeps_a_desktop_node_off_outside_its_hours(srv: Any, browser: 
     reason = api(url, tok).get(f"/api/jobs/{job}", params={"tasks": False}).json()["reason"]
     assert reason == ("the render nodes that can take it are off schedule now: "
                       f"desk-1 (mon-sun {later})")
+    # The overview does not count a resting node's slot as one that empties the queue.
+    page.goto(f"{url}/farm")
+    assert "No render node takes work now" in page.inner_text("#queue-eta")
+    assert "1 off schedule" in page.inner_text("main")
+    page.goto(f"{url}/workers")
     # The command line opens the hours around now: the node takes the job.
     env = {"VSTUDIO_SERVER": url, "VSTUDIO_TOKEN": tok}
     p = cli("workers", "schedule", "desk-1", around, env=env)

@@ -82,7 +82,8 @@ def _overview(r: FarmReads, now: float, heads: list[JobHead]) -> dict[str, Any]:
     heads = sorted(heads, key=lambda h: (-h.priority, h.id))
     by_owner = r.work_by_owner()
     slots = sum(w["slots"] for w in workers
-                if w["shown_state"] not in ("offline", "disabled") and not w["draining"])
+                if w["shown_state"] not in ("offline", "disabled", "off schedule")
+                and not w["draining"])
     eta = views.queue_eta(sum(r[2] + r[3] for r in by_owner), slots,
                           r.recent_task_seconds())
     return {"workers": _counts(workers), "queue": queue, "per_hour": per_hour,
