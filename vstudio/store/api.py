@@ -46,6 +46,41 @@ class ObjectInfo:
     mtime: float
 
 
+class Presigning(Protocol):
+    """A backend whose objects a client can fetch itself by URL (S3)."""
+
+    def presign_get(self, name: str, expires: int = 3600) -> str: ...
+
+
+class TempFiles(Protocol):
+    """A backend that writes through temp files (a local folder): a killed writer leaves
+    some behind, which ``stats`` counts and ``gc`` removes."""
+
+    def temp_bytes(self) -> int: ...
+    def clean_temp(self, older_than: float) -> int: ...
+
+
+class PartsWriting(Protocol):
+    """A backend that writes an object from its parts without joining them in memory."""
+
+    def put_parts(self, name: str, parts: list[bytes]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Features:
+    """The optional interfaces a backend declares (None: it lacks that one).
+
+    Declared rather than probed with ``getattr``, so that a wrapper (the retry backend)
+    passes on exactly what its inner backend offers, and mypy checks every call."""
+
+    presign: Presigning | None = None
+    temp: TempFiles | None = None
+    parts: PartsWriting | None = None
+
+
+NO_FEATURES = Features()
+
+
 class Backend(Protocol):
     """Where bytes live: a local folder, S3, memory. Names are '/'-separated keys.
 
@@ -59,6 +94,7 @@ class Backend(Protocol):
     """
 
     atomic_create: bool
+    features: Features  # optional interfaces: see ``Features``
 
     def put(self, name: str, data: bytes) -> None: ...
     def put_path(self, name: str, path: Path) -> None: ...

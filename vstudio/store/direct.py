@@ -82,7 +82,7 @@ def _fetch_run(store: Store, run: list[tuple[str, fmt.IndexEntry]]) -> list[byte
 def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | None:
     """Where a file's chunks sit, with pre-signed pack URLs, so a client can fetch them
     from the bucket itself; None when the store cannot (not S3, encrypted, transform)."""
-    presign = getattr(store.backend, "presign_get", None)
+    presign = store.backend.features.presign
     if presign is None or store.codec.encrypted:
         return None
     recipe = store.recipe(oid)
@@ -117,7 +117,7 @@ def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | N
         if run and (pack != run_pack or not joins_run(run[0], run[-1], e)):
             close()
         if pack not in urls:
-            urls[pack] = presign(pack_object(pack), expires)
+            urls[pack] = presign.presign_get(pack_object(pack), expires)
         run_pack = pack
         run.append(e)
     if run:

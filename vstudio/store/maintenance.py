@@ -101,8 +101,8 @@ def _store_generation(store: Store, doomed: dict[bytes, float]) -> None:
 def stats(store: Store) -> dict[str, Any]:
     store.index.refresh()
     stored = sum(o.size for o in store.backend.list(""))
-    temp = getattr(store.backend, "temp_bytes", None)
-    stored += temp() if temp is not None else 0  # a local folder's half-written files
+    temp = store.backend.features.temp
+    stored += temp.temp_bytes() if temp is not None else 0  # a local folder's half-written files
     logical = chunks = 0
     chunkers: Counter[str] = Counter()
     for _, e in store.index.blobs.values():
@@ -284,9 +284,9 @@ def gc(store: Store, live: Iterable[str], grace: float) -> dict[str, int]:
             freed += _size(store, pack)
             backend.delete(pack_object(pack))
             orphans += 1
-    clean = getattr(backend, "clean_temp", None)
-    if clean is not None:
-        clean(max(grace, 60.0))
+    temp = backend.features.temp
+    if temp is not None:
+        temp.clean_temp(max(grace, 60.0))
     # Written after the deletions: a process that reads this generation re-reads the
     # index, so it no longer sees the deleted blobs that this set no longer names.
     _store_generation(store, doomed)

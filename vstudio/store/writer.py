@@ -459,9 +459,9 @@ class Writer:
             for part in parts:
                 h.update(part)
             pack = h.hexdigest()
-            put_parts = getattr(backend, "put_parts", None)
-            if put_parts is not None:  # a local folder writes the parts as they are
-                put_parts(pack_object(pack), parts)
+            writes_parts = backend.features.parts
+            if writes_parts is not None:  # a local folder writes the parts as they are
+                writes_parts.put_parts(pack_object(pack), parts)
             else:
                 backend.put(pack_object(pack), b"".join(parts))
             parts.clear()

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from vstudio.errors import BackendUnavailable, BadInput, ObjectMissing, StoreError
-from vstudio.store.api import ObjectInfo
+from vstudio.store.api import Features, ObjectInfo
 
 MULTIPART_OVER = 64 << 20
 
@@ -43,6 +43,7 @@ class S3Backend:
         self.client = self._session.client("s3", endpoint_url=endpoint, region_name=region,
                                            config=cfg)
         self._lock = threading.Lock()
+        self.features = Features(presign=self)
 
     @classmethod
     def from_url(cls, url: str, options: dict[str, Any] | None = None) -> S3Backend:
