@@ -228,7 +228,7 @@ def _check_pack_data(store: Store, pack: str, entries: list[fmt.IndexEntry]) -> 
         bad = []
         for e in entries:
             try:
-                store._open_blob(pack, e, data[e.offset:e.offset + e.length])
+                store.packs.open_blob(pack, e, data[e.offset:e.offset + e.length])
             except CorruptObject as err:
                 bad.append(err.message.split(":")[0])
         return [f"pack {pack} is corrupt", *bad]

@@ -47,7 +47,7 @@ from vstudio.store.download import write_file
 from vstudio.store.objects import check_ref_name, parse_id
 from vstudio.store.reads import parse_pieces
 from vstudio.store.verify import StreamCheck
-from vstudio.store.writer import _hash_file
+from vstudio.store.writer import hash_file
 
 log = logging.getLogger("vstudio.store")
 _HEX = re.compile(rb"[0-9a-f]{64}")
@@ -181,7 +181,7 @@ class RemoteWriter:
             try:
                 out = chunker.split(path)
                 split = out if isinstance(out, Split) else Split(out)
-                want = _hash_file(path)
+                want = hash_file(path)
                 check = StreamCheck(split.transform, split.params, self.store)
                 for piece in split.pieces:
                     check.feed(piece.data)
