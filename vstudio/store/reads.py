@@ -195,9 +195,10 @@ def read_many(store: Store, oids: list[str]) -> Iterator[tuple[str, bytes]]:
     chunks = _fetch(store, wanted)
     for oid, r in plain.items():
         parts = [x.data if x.type == fmt.E_INLINE else chunks.get(x.id.hex()) for x in r.entries]
-        if any(p is None for p in parts):
+        found = [p for p in parts if p is not None]
+        if len(found) != len(parts):
             continue
-        data = b"".join(parts)  # type: ignore[arg-type]
+        data = b"".join(found)
         if blake3.blake3(data).hexdigest() == oid:
             yield oid, data
     for oid, r in recipes.items():  # transformed or long files: the usual way, if small

@@ -211,14 +211,14 @@ class Writer:
 
     def _plugin_splits(self, path: Path, previous: str | None) -> Iterator[tuple[Split, str]]:
         if previous:
-            for hook in delta_hooks():
+            for name, hook in delta_hooks():
                 try:
                     split = hook(path, previous, self.store)
                 except Exception as e:
                     log.warning("delta hook failed on %s: %s; chunking it whole", path, e)
                     continue
                 if split is not None:
-                    yield split, getattr(hook, "chunker_name", "delta")
+                    yield split, name
         chunker: Chunker = pick_chunker(path)
         if chunker is not FASTCDC:
             try:
