@@ -8,11 +8,11 @@ Ids are lowercase hex BLAKE3-256 digests (64 characters) of an object's plain by
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 
 class Progress(Protocol):
@@ -130,6 +130,18 @@ class ObjectStore(Protocol):
     def read_range(self, oid: str, offset: int, length: int) -> bytes: ...
     def size(self, oid: str) -> int: ...
     def has(self, oid: str) -> bool: ...
+    # Many small files at once (the mount lists a folder and reads them all): ``(id,
+    # bytes)`` of those that can be read, each checked against its id; the others are
+    # left out (reading one alone says what is wrong).
+    def read_many(self, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]: ...
+    # Where a file's chunks sit in the bucket, with pre-signed URLs, so that a client
+    # reads them from the bucket itself (store/direct.py); None when the store cannot
+    # (a local folder, encryption, a transformed file).
+    def read_plan(self, oid: str, expires: int = 3600) -> dict[str, Any] | None: ...
+    # Read grants (grants.py): what a client of a server hands the farm so that a worker
+    # may read an input. A store opened directly needs none: None, and nothing kept.
+    def grant(self, oid: str) -> str | None: ...
+    def remember(self, grants: Mapping[str, str]) -> None: ...
     # Named, mutable small records (commit pointers, render-cache entries). They are the
     # roots of garbage collection and what a catalog rebuild reads back.
     def put_ref(self, name: str, data: bytes) -> None: ...

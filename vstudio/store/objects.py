@@ -7,7 +7,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -341,6 +341,13 @@ class Store:
     def read_plan(self, oid: str, expires: int = 3600) -> dict[str, Any] | None:
         """Pre-signed URLs and ranges of a file's chunks (see ``store/direct.py``)."""
         return read_plan(self, oid, expires)
+
+    def grant(self, oid: str) -> str | None:
+        """None: whoever opened the store directly reads it without a grant."""
+        return None
+
+    def remember(self, grants: Mapping[str, str]) -> None:
+        """Nothing to keep: see ``grant``."""
 
     # --- references ---------------------------------------------------------------------------
 
