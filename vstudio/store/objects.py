@@ -21,6 +21,7 @@ from vstudio.store.chunking import transform
 from vstudio.store.codec import Codec
 from vstudio.store.direct import PREFETCH, prefetched, read_plan
 from vstudio.store.download import write_file
+from vstudio.store.gcstate import latest_generation, load_doomed, writer_marker
 from vstudio.store.packs import Packs
 from vstudio.store.reads import Rebuilt, Recent, read_many
 from vstudio.store.writer import Writer
@@ -111,17 +112,15 @@ class Store:
         One LIST; when a gc has run since, read its doomed set and then the index, so
         that this process, however long it has been open, never deduplicates against a
         blob that a gc marked or removed. Without ``force``, at most every GC_RECHECK s."""
-        from vstudio.store.maintenance import latest_generation, load_doomed
-
         with self._gc_lock:
             now = time.monotonic()
             if not force and now - self._gc_checked < GC_RECHECK:
                 return
-            name = latest_generation(self)
+            name = latest_generation(self.backend)
             self._gc_checked = now
             if name == self.gc_generation and not reindex:
                 return
-            doomed = set(load_doomed(self, name))
+            doomed = set(load_doomed(self.backend, self.codec, name))
             self.packs.refresh()  # after the name: it shows that gc's deletions
             self.doomed, self.gc_generation = doomed, name
 
@@ -135,10 +134,8 @@ class Store:
     @contextlib.contextmanager
     def writer(self) -> Iterator[Writer]:
         w = Writer(self)
-        from vstudio.store.maintenance import writer_marker
-
-        with writer_marker(self):
-            self.sync_gc(force=True)  # after the marker: see maintenance.SLACK
+        with writer_marker(self.backend):
+            self.sync_gc(force=True)  # after the marker: see gcstate.SLACK
             try:
                 yield w
             finally:
