@@ -80,6 +80,12 @@ def seed(url: str, token: str, studio: Path, tmp: Path) -> int:
             n.done([{"frame": 1, "oid": oid, "name": "frame_0001.png", "seconds": 41.0}])
             n.take()
             n.progress(60.0)
+    for i, n in enumerate(nodes):  # live CPU and memory use, as heartbeats carry it
+        n.http.post(f"/api/workers/{n.id}/heartbeat",
+                    json={"state": "busy", "cpu": 92.0 - 7 * i, "mem": 38.0 + 11 * i})
+    c.put(f"/api/workers/{nodes[0].id}/tags", json={"tags": ["gpu", "linux"]})
+    desk = FakeNode(url, token, "desk-maria")  # a desktop node rendering at night only
+    c.put(f"/api/workers/{desk.id}/schedule", json={"schedule": "mon-fri 19:00-08:00"})
     return int(shown)
 
 

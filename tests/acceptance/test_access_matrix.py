@@ -108,6 +108,9 @@ EXPECTED: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/workers"): (*A401, 200, 200, 200, 200, 403, 200),
     # the node is the worker token's: only an admin steers it from outside
     ("POST", "/api/workers/{worker_id}/{action}"): (*A401, 200, 403, 403, 403, 403, 403),
+    # what a node has and when it may render: an admin's to say
+    ("PUT", "/api/workers/{worker_id}/tags"): (*A401, 200, 403, 403, 403, 403, 403),
+    ("PUT", "/api/workers/{worker_id}/schedule"): (*A401, 200, 403, 403, 403, 403, 403),
     ("GET", "/api/events"): (*A401, 200, 200, 200, 200, 403, 200),
 }
 
@@ -238,6 +241,8 @@ class World:
             "/api/jobs": {"json": job},
             "/api/jobs/{job_id}/priority": {"json": {"priority": 10}},
             "/api/jobs/{job_id}/tags": {"json": {"tags": ["gpu"]}},
+            "/api/workers/{worker_id}/tags": {"json": {"tags": None}},
+            "/api/workers/{worker_id}/schedule": {"json": {"schedule": ""}},
         }
         if method in ("GET", "DELETE") and path != "/api/store/refs/{name:path}":
             return {}

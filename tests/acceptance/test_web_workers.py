@@ -7,6 +7,7 @@ A real `vstudio serve`, render nodes simulated over the HTTP API, headless Chrom
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -150,3 +151,154 @@ def test_job_tags_edited_from_the_job_page_cli_and_api(srv: Any, browser: Any) -
     r = api(url, other).put(f"/api/jobs/{job}/tags", json={"tags": []})
     assert r.status_code == 403
     _close(page)
+
+
+def _worker(url: str, tok: str, wid: int) -> dict[str, Any]:
+    return next(w for w in api(url, tok).get("/api/workers").json() if w["id"] == wid)
+
+
+def _asks(node: FakeNode) -> int:
+    """The status of one ask for work that does not wait (200: a task, 204: none)."""
+    r = node.http.post(f"/api/workers/{node.id}/next", json={"timeout": 0})
+    if r.status_code == 200:
+        node.task = r.json()["task"]
+    return r.status_code
+
+
+def test_worker_tags_edited_by_an_admin_on_the_workers_page_and_cli(
+        srv: Any, browser: Any) -> None:
+    url, tok = srv.url, srv.admin_token
+    r = api(url, tok).post("/api/jobs", json={"name": "gpu shot", "blocks": [
+        {"name": "render", "type": "command", "params": {"argv": ["true"]},
+         "frames": "1", "chunk": 1, "tags": ["gpu"]}]})
+    job = int(r.json()["id"])
+    node = FakeNode(url, tok, "node-a")  # advertises no tags
+    assert _asks(node) == 204
+    # An artist sees the tags, with no form to change them.
+    artist = login(browser, url, srv.artist_token)
+    artist.goto(f"{url}/workers")
+    assert artist.locator(f"tr[data-worker='{node.id}'] [data-wtags] form").count() == 0
+    csrf = artist.evaluate("document.body.dataset.csrf")
+    forged = artist.request.post(f"{url}/workers/{node.id}/tags",
+                                 form={"csrf": csrf, "tags": "gpu"})
+    assert forged.status == 403
+    _close(artist)
+    page = login(browser, url, tok)
+    page.goto(f"{url}/workers")
+    cell = f"tr[data-worker='{node.id}'] [data-wtags]"
+    page.fill(f"{cell} input[name=tags]", "bad tag!")
+    page.click(f"{cell} button")
+    page.wait_for_selector("#flash:not([hidden])")
+    assert "bad tag 'tag!'" in page.inner_text("#flash")
+    assert _worker(url, tok, node.id)["tags"] == []
+    page.fill(f"{cell} input[name=tags]", "gpu, linux")
+    page.click(f"{cell} button")
+    page.wait_for_selector(f"{cell}:has-text('set by an admin')")
+    assert page.input_value(f"{cell} input[name=tags]") == "gpu, linux"
+    shot(page, "workers-tags")
+    w = _worker(url, tok, node.id)
+    assert w["tags"] == ["gpu", "linux"] and w["tags_fixed"] is True
+    assert _asks(node) == 200 and node.task["job_id"] == job  # the scheduler honours them
+    # The node restarts and says it has no tags: the admin's stay.
+    again = FakeNode(url, tok, "node-a")
+    assert again.id == node.id and _worker(url, tok, node.id)["tags"] == ["gpu", "linux"]
+    _close(page)
+    # The command line: by name, back to the node's own, and refusals.
+    env = {"VSTUDIO_SERVER": url, "VSTUDIO_TOKEN": tok}
+    shown = cli_json("workers", "tags", "node-a", "blender", "gpu", env=env)
+    assert shown["tags"] == ["blender", "gpu"] and shown["tags_fixed"] is True
+    p = cli("workers", "tags", "node-a", "--node", env=env)
+    assert "the node's own from its next registration" in p.stdout
+    FakeNode(url, tok, "node-a")
+    assert _worker(url, tok, node.id)["tags"] == []
+    p = cli("workers", "tags", "node-zz", "gpu", env=env, check=False)
+    assert p.returncode == 1 and "no render node 'node-zz'" in p.stderr
+    p = cli("workers", "tags", "node-a", "no way", env=env, check=False)
+    assert p.returncode == 1 and "tags" in p.stderr and "Traceback" not in p.stderr
+    p = cli("workers", "tags", "node-a", "x", env={**env, "VSTUDIO_TOKEN": srv.artist_token},
+            check=False)
+    assert p.returncode == 1 and "only an admin" in p.stderr
+    assert _worker(url, tok, node.id)["tags"] == []
+
+
+def test_schedule_keeps_a_desktop_node_off_outside_its_hours(srv: Any, browser: Any) -> None:
+    url, tok = srv.url, srv.admin_token
+    hour = time.localtime().tm_hour
+    later = f"{(hour + 2) % 24:02d}:00-{(hour + 3) % 24:02d}:00"  # not now
+    around = f"{(hour - 1) % 24:02d}:00-{(hour + 2) % 24:02d}:00"  # now
+    node = FakeNode(url, tok, "desk-1")
+    r = api(url, tok).post("/api/jobs", json={"name": "night shot", "blocks": [
+        {"name": "render", "type": "command", "params": {"argv": ["true"]},
+         "frames": "1", "chunk": 1}]})
+    job = int(r.json()["id"])
+    page = login(browser, url, tok)
+    page.goto(f"{url}/workers")
+    row = f"tr[data-worker='{node.id}']"
+    page.fill(f"{row} [data-hours] input[name=schedule]", "mon-fri 25:00-08:00")
+    page.click(f"{row} [data-hours] button")
+    page.wait_for_selector("#flash:not([hidden])")
+    assert "no time 25:00" in page.inner_text("#flash")
+    page.fill(f"{row} [data-hours] input[name=schedule]", f"Mon-Sun  {later}")
+    page.click(f"{row} [data-hours] button")
+    page.wait_for_selector(f"{row} [data-wstate]:has-text('off schedule')")
+    assert page.input_value(f"{row} [data-hours] input[name=schedule]") == f"mon-sun {later}"
+    shot(page, "workers-schedule")
+    w = _worker(url, tok, node.id)
+    assert w["schedule"] == f"mon-sun {later}" and w["off_schedule"] is True
+    assert _asks(node) == 204  # a queued job, but not in these hours
+    reason = api(url, tok).get(f"/api/jobs/{job}", params={"tasks": False}).json()["reason"]
+    assert reason == ("the render nodes that can take it are off schedule now: "
+                      f"desk-1 (mon-sun {later})")
+    # The overview does not count a resting node's slot as one that empties the queue.
+    page.goto(f"{url}/farm")
+    assert "No render node takes work now" in page.inner_text("#queue-eta")
+    assert "1 off schedule" in page.inner_text("main")
+    page.goto(f"{url}/workers")
+    # The command line opens the hours around now: the node takes the job.
+    env = {"VSTUDIO_SERVER": url, "VSTUDIO_TOKEN": tok}
+    p = cli("workers", "schedule", "desk-1", around, env=env)
+    assert f"renders {around}" in p.stdout and "off schedule" not in p.stdout
+    assert _asks(node) == 200 and node.task["job_id"] == job
+    page.wait_for_function(
+        f"!document.querySelector(\"{row} [data-wstate]\").textContent.includes('off')")
+    _close(page)
+    p = cli("workers", "schedule", "desk-1", "weekends", env=env, check=False)
+    assert p.returncode == 1 and "cannot read 'weekends'" in p.stderr
+    assert "Traceback" not in p.stderr
+    r = api(url, srv.artist_token).put(f"/api/workers/{node.id}/schedule",
+                                        json={"schedule": ""})
+    assert r.status_code == 403
+    assert cli_json("workers", "schedule", "desk-1", env=env)["schedule"] is None
+
+
+def test_worker_cpu_and_memory_use_shown_live(srv: Any, browser: Any) -> None:
+    url, tok = srv.url, srv.admin_token
+    node = FakeNode(url, tok, "node-busy")
+    page = login(browser, url, srv.viewer_token)
+    page.goto(f"{url}/workers")
+    cell = f"tr[data-worker='{node.id}'] [data-usage]"
+    assert page.inner_text(cell) == "–"  # nothing said yet
+
+    def beat(**usage: Any) -> int:
+        return node.http.post(f"/api/workers/{node.id}/heartbeat",
+                              json={"state": "idle", **usage}).status_code
+
+    assert beat(cpu=37.0, mem=61.0) == 200
+    page.wait_for_function(f"document.querySelector(\"{cell}\").innerText.includes('37%')")
+    assert "RAM 61%" in page.inner_text(cell)
+    assert beat(cpu=88.0, mem=70.0) == 200  # no reload: the page follows the heartbeats
+    page.wait_for_function(f"document.querySelector(\"{cell}\").innerText.includes('88%')")
+    assert "RAM 70%" in page.inner_text(cell)
+    assert beat(cpu=150, mem=1) == 422 and beat(cpu="x", mem=1) == 422
+    w = _worker(url, tok, node.id)
+    assert (w["cpu_use"], w["mem_use"]) == (88.0, 70.0)
+    page.reload()
+    assert "CPU 88%" in page.inner_text(cell)
+    _close(page)
+    # What a real node measures and sends: percentages of this machine.
+    from vstudio.worker.sysinfo import Usage
+
+    usage = Usage()
+    time.sleep(0.3)
+    got = usage.now()
+    assert got is not None and 0 <= got[0] <= 100 and 0 < got[1] < 100

@@ -333,3 +333,16 @@ def test_worker_usage_errors() -> None:
                        timeout=60)
     assert p.returncode == 2 and "no token" in p.stderr
     assert sys.executable
+
+
+def test_a_real_node_reports_its_cpu_and_memory_use_with_its_heartbeat(farm: Farm) -> None:
+    farm.worker("w-use")
+
+    def reported() -> Any:
+        for w in farm.call("GET", "/api/workers"):
+            if w["name"] == "w-use" and w["cpu_use"] is not None:
+                return w
+        return None
+
+    w = wait_for(reported, 30, "w-use's heartbeat with its CPU and memory use")
+    assert 0 <= w["cpu_use"] <= 100 and 0 < w["mem_use"] < 100

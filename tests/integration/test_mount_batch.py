@@ -65,9 +65,15 @@ def test_batch_never_yields_wrong_bytes_from_a_damaged_pack(studio_dir: Path,
         studio.close()
 
 
-def test_no_shortcut_for_a_store_without_the_internals() -> None:
-    class Plain:
-        def read_range(self, oid: str, offset: int, length: int) -> bytes:
-            return b""
-
-    assert store_read_many(Plain()) is None
+def test_an_unknown_or_malformed_id_is_left_out_of_the_batch(studio_dir: Path,
+                                                               tmp_path: Path) -> None:
+    # Every store declares ``read_many`` (store/api.py), so the mount always batches;
+    # what the batch cannot read it leaves out, and BlockReader reads that one alone.
+    studio, files = put_files(studio_dir, tmp_path, 3)
+    try:
+        read_many = store_read_many(studio.store)
+        unknown = "0" * 64
+        got = dict(read_many([*files, unknown, "not-an-id"]))
+        assert got == files
+    finally:
+        studio.close()

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from tests.helpers import cli, need
+from tests.render_projects import write_png
 
 
 def render(target: Path, studio: Path, *args: str) -> list[dict[str, Any]]:
@@ -101,3 +103,143 @@ def test_workers_offer_gimp_only_where_gimp_runs(monkeypatch: Any, tmp_path: Pat
     assert "gimp" in jobtypes.available()
     monkeypatch.setenv("PATH", str(tmp_path))  # a machine without GIMP
     assert "gimp" not in jobtypes.available()
+
+
+MAIN_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE PencilDocument>
+<document>
+ <object>
+  <layer id="1" name="Camera Layer" visibility="1" type="5" width="64" height="36">
+   <camera frame="1" m11="1" m12="0" m21="0" m22="1" dx="0" dy="0"/>
+  </layer>
+  <layer id="2" name="Bitmap Layer" visibility="1" type="1">
+{keys}
+  </layer>
+ </object>
+ <projectdata><fps value="12"/></projectdata>
+</document>
+"""
+
+
+def make_pclx(path: Path, colours: dict[int, tuple[int, int, int]]) -> None:
+    """A Pencil2D animation as Pencil2D saves one: main.xml and data/LLL.FFF.png keys.
+
+    Each key is a 32x36 bitmap over the left half of a 64x36 camera."""
+    keys = "\n".join(f'   <image frame="{f}" src="002.{f:03d}.png" topLeftX="-32" '
+                     f'topLeftY="-18"/>' for f in colours)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("main.xml", MAIN_XML.format(keys=keys))
+        for f, rgb in colours.items():
+            png = write_png(path.parent / f"key{f}.png", 32, 36, rgb)
+            z.write(png, f"data/002.{f:03d}.png")
+            png.unlink()
+
+
+def test_pclx_renders_through_real_pencil2d(studio_dir: Path, tmp_path: Path) -> None:
+    need("pencil2d", "apt-get install pencil2d")
+    red, blue = (255, 0, 0), (0, 0, 255)
+    root = tmp_path / "film"
+    root.mkdir()
+    (root / "project.conf").write_text("[main]\nactive_profile=draft\n\n"
+                                       "[draft]\nWIDTH=32\nHEIGHT=18\n")
+    make_pclx(root / "walk.pclx", {1: red, 3: blue})  # frame 2 holds frame 1's key
+    (item,) = render(root / "walk.pclx", studio_dir)
+    assert (item["status"], item["frames"], item["output"]) == (
+        "rendered", 3, "render/walk.pclx.png")
+    frames = sorted((root / "render/walk.pclx.png").iterdir())
+    # RenderChan's names: Pencil2D's PREFIX0001.png with the prefix "file"
+    assert [p.name for p in frames] == ["file0001.png", "file0002.png", "file0003.png"]
+    seen = [rgba(p) for p in frames]
+    assert {(w, h) for w, h, _ in seen} == {(32, 18)}  # the profile's size
+    left, right = 9 * 32 + 4, 9 * 32 + 28
+    assert [px[left] for _, _, px in seen] == [(*red, 255), (*red, 255), (*blue, 255)]
+    assert seen[0][2][right] == (255, 255, 255, 255)  # Pencil2D's white paper
+    # RenderChan's transparency=1 in FILE.conf: no paper
+    (root / "walk.pclx.conf").write_text("transparency=1\n")
+    (again,) = render(root / "walk.pclx", studio_dir)
+    assert again["status"] == "rendered"
+    _, _, px = rgba(root / "render/walk.pclx.png/file0001.png")
+    assert px[left] == (*red, 255) and px[right][3] == 0
+
+
+def test_damaged_pclx_is_one_line_error(studio_dir: Path, tmp_path: Path) -> None:
+    need("pencil2d", "apt-get install pencil2d")
+    root = tmp_path / "film"
+    root.mkdir()
+    (root / "project.conf").write_text("")
+    make_pclx(tmp_path / "good.pclx", {1: (255, 0, 0), 2: (0, 255, 0)})
+    data = (tmp_path / "good.pclx").read_bytes()
+    # Pencil2D itself waits for ever on this one (its error dialog); vstudio refuses it
+    (root / "cut.pclx").write_bytes(data[:len(data) // 2])
+    out = cli("render", str(root / "cut.pclx"), "--studio", str(studio_dir), check=False,
+              timeout=60)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "cut.pclx is a damaged Pencil2D file" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    with zipfile.ZipFile(tmp_path / "good.pclx") as z, \
+            zipfile.ZipFile(root / "hole.pclx", "w") as out_zip:
+        for name in z.namelist():
+            if name != "data/002.002.png":
+                out_zip.writestr(name, z.read(name))
+    out = cli("render", str(root / "hole.pclx"), "--studio", str(studio_dir), check=False,
+              timeout=60)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "data/002.002.png" in out.stderr and "hole.pclx" in out.stderr
+    assert not (root / "render/hole.pclx.png").exists()
+
+
+def test_workers_offer_pencil2d_only_where_it_runs(monkeypatch: Any, tmp_path: Path) -> None:
+    from vstudio import jobtypes
+
+    need("pencil2d", "apt-get install pencil2d")
+    assert "pencil2d" in jobtypes.available()
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert "pencil2d" not in jobtypes.available()
+
+
+def test_stills_are_one_image_in_a_renderchan_project(studio_dir: Path,
+                                                     tmp_path: Path) -> None:
+    """RenderChan's Inkscape and Krita modules write a still as render/PATH.png, a file."""
+    need("inkscape", "apt-get install inkscape")
+    need("krita", "apt-get install krita")
+    from tests.kragen import make_still
+
+    root = tmp_path / "film"
+    root.mkdir()
+    (root / "project.conf").write_text("[draft]\nWIDTH=32\nHEIGHT=18\n")
+    (root / "card.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="8" '
+                                   'height="8"><rect width="8" height="8" fill="red"/></svg>')
+    make_still(root / "paint.kra", (10, 180, 20))
+    items = {i["file"]: i for i in render(root, studio_dir)}
+    assert {f: (i["status"], i["output"]) for f, i in items.items()} == {
+        "card.svg": ("rendered", "render/card.svg.png"),
+        "paint.kra": ("rendered", "render/paint.kra.png")}
+    assert rgba(root / "render/card.svg.png")[2][0] == (255, 0, 0, 255)
+    assert rgba(root / "render/paint.kra.png")[2][0] == (10, 180, 20, 255)
+
+
+def test_pcl_reads_its_data_folder(studio_dir: Path, tmp_path: Path) -> None:
+    """The older .pcl: main.xml as the file, key frames in NAME.pcl.data (its inputs)."""
+    need("pencil2d", "apt-get install pencil2d")
+    root = tmp_path / "film"
+    data = root / "walk.pcl.data"
+    data.mkdir(parents=True)
+    (root / "project.conf").write_text("[draft]\nWIDTH=32\nHEIGHT=18\n")
+    keys = "\n".join(f'   <image frame="{f}" src="002.{f:03d}.png" topLeftX="-32" '
+                     'topLeftY="-18"/>' for f in (1, 2))
+    (root / "walk.pcl").write_text(MAIN_XML.format(keys=keys))
+    write_png(data / "002.001.png", 32, 36, (255, 0, 0))
+    write_png(data / "002.002.png", 32, 36, (0, 0, 255))
+    (item,) = render(root / "walk.pcl", studio_dir)
+    assert (item["status"], item["output"]) == ("rendered", "render/walk.pcl.png")
+    left = 9 * 32 + 4
+    assert rgba(root / "render/walk.pcl.png/file0002.png")[2][left] == (0, 0, 255, 255)
+    write_png(data / "002.002.png", 32, 36, (0, 255, 0))  # a key frame changes
+    (again,) = render(root / "walk.pcl", studio_dir)
+    assert again["status"] == "rendered"
+    assert rgba(root / "render/walk.pcl.png/file0002.png")[2][left] == (0, 255, 0, 255)
+    (data / "002.001.png").unlink()
+    out = cli("render", str(root / "walk.pcl"), "--studio", str(studio_dir), check=False,
+              timeout=60)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "walk.pcl.data/002.001.png" in out.stderr

@@ -130,14 +130,21 @@ def test_edit_reading_what_no_render_writes_fails_naming_it(studio_dir: Path,
     assert items["title.sif"]["status"] == "rendered"
     assert not (proj / "render/edit.blend.png").exists()  # no empty edit written
 
-    # a path that names no render format at all: failed at once, named
+    # EXR frames of a file that renders PNG (no FORMAT=exr): failed at once, named
     strips = [{"dir": "render/title.sif.exr", "first": 0, "frames": 2,
                "name": "file.%04d.exr"}]
     other = make_rc_project(tmp_path / "film2", strips=strips)
     out = render(other, studio_dir, check=False)
     assert out.returncode == 1
-    assert "render/title.sif.exr/file.0000.exr is read by edit.blend" in out.stderr
-    assert "Traceback" not in out.stderr
+    assert "render/title.sif.exr is read as EXR, but title.sif renders PNG" in out.stderr
+    assert "title.sif.conf" in out.stderr and "Traceback" not in out.stderr
+    # a path that names no render format at all: failed at once, named
+    strips = [{"dir": "render/title.sif.tga", "first": 0, "frames": 2,
+               "name": "file.%04d.tga"}]
+    third = make_rc_project(tmp_path / "film3", strips=strips)
+    out = render(third, studio_dir, check=False)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "render/title.sif.tga/file.0000.tga" in out.stderr
 
 
 def test_foreign_renders_are_never_deleted_or_overwritten(studio_dir: Path,

@@ -54,7 +54,7 @@ def test_frames_read_back_byte_exact_and_cost_less(store: Store, tmp_path: Path)
         assert store.read_range(oid, off, 5000) == data[off:off + 5000]
     # One chunk alone (no neighbours read first) also comes back right.
     e = framed[len(framed) // 2]
-    store.frames = type(store.frames)()
+    store.packs.frames = type(store.packs.frames)()
     assert len(store.blob(e.key)) == e.raw_length
     assert store.check(read_data=True) == []
     stored = store.stats()["stored_bytes"]
@@ -220,12 +220,12 @@ def test_a_file_in_big_frames_is_read_once_not_once_per_chunk(tmp_path: Path) ->
     oid = store.put_file(path)
     assert any(e.in_frame and e.length > 4 << 20 for e in entries(store))
     fetched: list[int] = []
-    fetch = store._fetch
+    fetch = store.packs.fetch
 
     def counting(pack: str, offset: int, length: int) -> bytes:
         fetched.append(length)
         return fetch(pack, offset, length)
 
-    store._fetch = counting  # type: ignore[method-assign]
+    store.packs.fetch = counting  # type: ignore[method-assign]
     assert store.get_bytes(oid) == data
     assert sum(fetched) < len(data) * 1.1, (len(fetched), sum(fetched))

@@ -73,10 +73,10 @@ def test_generations_replace_the_single_doomed_object_of_older_stores(tmp_path: 
     store: objects.Store = open_store(url, {})  # type: ignore[assignment]
     oid = store.put_bytes(uuid.uuid4().bytes * 1000)
     store.gc([], grace_seconds=3600)
-    (gen,) = maintenance.generations(store)
+    (gen,) = maintenance.generations(store.backend)
     (tmp_path / "store" / gen).rename(tmp_path / "store" / maintenance.DOOMED)
     again: objects.Store = open_store(url, {})  # type: ignore[assignment]
     assert bytes.fromhex(oid) in again.doomed and not again.has(oid)
     again.gc([], grace_seconds=3600)
-    assert maintenance.generations(again) != [maintenance.DOOMED]
-    assert len(maintenance.generations(again)) == 1
+    assert maintenance.generations(again.backend) != [maintenance.DOOMED]
+    assert len(maintenance.generations(again.backend)) == 1

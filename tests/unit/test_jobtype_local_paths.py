@@ -27,7 +27,7 @@ def _task(type_: str, params: dict[str, Any], inputs: dict[str, bytes] | None = 
             "inputs": [{"path": r, "oid": "0" * 64} for r in inputs or {}]}
 
 
-@pytest.mark.parametrize("type_", ["blender", "synfig", "krita"])
+@pytest.mark.parametrize("type_", ["blender", "synfig", "krita", "gimp", "pencil2d"])
 def test_absolute_file_refused_without_opt_in(tmp_path: Path, type_: str) -> None:
     secret = tmp_path / "home" / "private.file"
     secret.parent.mkdir()
@@ -36,6 +36,9 @@ def test_absolute_file_refused_without_opt_in(tmp_path: Path, type_: str) -> Non
     elif type_ == "krita":
         with zipfile.ZipFile(secret, "w") as z:
             z.writestr("maindoc.xml", "<DOC><IMAGE width='4' height='4'><layers/></IMAGE></DOC>")
+    elif type_ == "pencil2d":
+        with zipfile.ZipFile(secret, "w") as z:
+            z.writestr("main.xml", "<document><object/></document>")
     else:
         secret.write_bytes(b"the volunteer's own file")
     task = _task(type_, {"file": str(secret)})

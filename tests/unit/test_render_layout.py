@@ -136,8 +136,11 @@ def test_the_path_read_decides_the_output() -> None:
         Output("single", "render/l.sif.png", single=1)
     lst = read("render/s.blend.lst", "s.blend", "list", "blender", None)
     assert lst is not None and lst.frame_file(2) == "render/s.blend.png/file.00002.png"
-    # nothing renders these: the reader must fail, not read nothing
+    # RenderChan's FORMAT=exr: OpenEXR frames (the renderer's format must match: reads.attach)
     assert read("render/s.blend.exr/file.00001.exr", "s.blend", "sequence", "blender",
+                None) == Output("frames", "render/s.blend.exr", "file.{:05d}.exr")
+    # nothing renders these: the reader must fail, not read nothing
+    assert read("render/s.blend.exr/file.00001.png", "s.blend", "sequence", "blender",
                 None) is None
     assert read("render/s.blend.png/shot.png", "s.blend", "image", "blender", None) is None
     assert layout.upstream_pattern("render/s.blend.png/file.00001.png") == \

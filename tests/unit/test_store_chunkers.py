@@ -100,7 +100,7 @@ def test_plugins_are_used_checked_and_counted(registry: list[Any], tmp_path: Pat
     stats = store.stats()  # type: ignore[attr-defined]
     assert stats["chunkers"] == {"lines": 1, "fastcdc": 2, "deflated": 1}
     lines = store.recipe(ids["lines"])  # type: ignore[attr-defined]
-    assert any(e.type == 2 for e in store._flat(lines.entries))  # type: ignore[attr-defined]
+    assert any(e.type == 2 for e in store.flat(lines.entries))  # type: ignore[attr-defined]
     assert store.recipe(ids["zlib"]).transform == "test-zlib"  # type: ignore[attr-defined]
     assert store.check(read_data=True) == []  # type: ignore[attr-defined]
 
@@ -179,8 +179,8 @@ def test_rebuild_is_checked_as_pieces_stream(registry: list[Any], tmp_path: Path
 
     store: Any = open_store(f"memory://{uuid.uuid4().hex}")
     reads: list[str] = []  # blobs opened (read back) by the store
-    open_blob = store._open_blob
-    store._open_blob = lambda pack, e, stored: reads.append(pack) or open_blob(pack, e, stored)
+    open_blob = store.packs.open_blob
+    store.packs.open_blob = lambda pack, e, stored: reads.append(pack) or open_blob(pack, e, stored)
     data = zlib.compress(b"frames of text " * 30000, 6)
     p = tmp_path / "z"
     p.write_bytes(data)

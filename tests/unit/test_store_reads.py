@@ -164,8 +164,8 @@ def test_server_checks_a_recipe_from_the_chunks_it_just_received(tmp_path: Path)
     with store.writer() as w:  # as the chunk upload route does: a batch of its own
         assert w.put_chunks(zip(keys, pieces, strict=True)) == len(pieces)
     opened: list[str] = []
-    real = store._open_blob
-    store._open_blob = lambda pack, e, stored: opened.append(pack) or real(pack, e, stored)
+    real = store.packs.open_blob
+    store.packs.open_blob = lambda pack, e, stored: opened.append(pack) or real(pack, e, stored)
     entries = [fmt.Entry(fmt.E_CHUNK, len(p), id=k) for p, k in zip(pieces, keys, strict=True)]
     oid = blake3.blake3(data).hexdigest()
     with store.writer() as w:

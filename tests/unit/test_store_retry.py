@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from vstudio.errors import BackendUnavailable, ObjectMissing
+from vstudio.store.api import Features
+from vstudio.store.backends.local import LocalBackend
 from vstudio.store.backends.memory import MemoryBackend
 from vstudio.store.backends.retry import RetryBackend
 
@@ -44,3 +48,31 @@ def test_permanent_errors_are_not_retried() -> None:
     assert inner.calls == 1
     with pytest.raises(ObjectMissing):  # a missing object is an answer, not a failure
         RetryBackend(MemoryBackend("x"), base_delay=0.001).get("nope")
+
+
+def test_optional_features_pass_through_the_wrapper(tmp_path: Path) -> None:
+    assert RetryBackend(MemoryBackend("plain")).features == Features()
+    wrapped = RetryBackend(LocalBackend(tmp_path), base_delay=0.001)
+    assert wrapped.features.presign is None
+    assert wrapped.features.parts is not None and wrapped.features.temp is not None
+    wrapped.features.parts.put_parts("packs/ab", [b"one", b"two"])
+    assert wrapped.get("packs/ab") == b"onetwo"
+    assert wrapped.features.temp.temp_bytes() == 0
+
+
+class FlakyTemp(LocalBackend):
+    calls = 0
+
+    def clean_temp(self, older_than: float) -> int:
+        self.calls += 1
+        if self.calls == 1:
+            err = BackendUnavailable("disk busy")
+            err.context["retry"] = True
+            raise err
+        return super().clean_temp(older_than)
+
+
+def test_optional_features_are_retried_too(tmp_path: Path) -> None:
+    inner = FlakyTemp(tmp_path)
+    assert RetryBackend(inner, base_delay=0.001).features.temp.clean_temp(0) == 0
+    assert inner.calls == 2

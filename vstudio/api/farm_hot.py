@@ -28,7 +28,7 @@ async def next_task(farm: Farm, user: User, worker_id: int, body: NextIn) -> Ans
 
 
 async def heartbeat(farm: Farm, user: User, worker_id: int, body: HeartbeatIn) -> Answer:
-    await farm.heartbeat(user, worker_id, body.state)
+    await farm.heartbeat(user, worker_id, body.state, body.usage())
     return 200, {"lease_seconds": farm.lease_seconds}
 
 

@@ -43,7 +43,7 @@ def same_pieces(store: Any, oid: str, entries: list[fmt.Entry], transform: str |
         return [(e.type, e.id.hex()) for e in entries] == [(fmt.E_CHUNK, oid)]
     if (recipe.transform or "") != (transform or ""):
         return False
-    theirs = [(e.type, e.length, e.id, e.data) for e in store._flat(recipe.entries)]
+    theirs = [(e.type, e.length, e.id, e.data) for e in store.flat(recipe.entries)]
     return theirs == [(e.type, e.length, e.id, e.data) for e in entries]
 
 

@@ -42,11 +42,13 @@ from vstudio.farm.wire import (
     ProgressIn,
     ProgressOut,
     ReleaseIn,
+    ScheduleIn,
     TagsIn,
     TaskLog,
     WorkerIn,
     WorkerOut,
     WorkerRegistered,
+    WorkerTagsIn,
 )
 from vstudio.grants import grants_of
 from vstudio.text import Text
@@ -244,6 +246,30 @@ async def task_log(task_id: Id, user: Person, request: Request,
 async def list_workers(user: Person, request: Request) -> Any:
     """Render nodes with their state and running tasks."""
     return await reads.workers(farm_of(request))
+
+
+async def _worker(request: Request, worker_id: int) -> dict[str, Any]:
+    for w in await reads.workers(farm_of(request)):
+        if w["id"] == worker_id:
+            return w
+    raise NotFound(f"no worker {worker_id}")
+
+
+@router.put("/workers/{worker_id}/tags", response_model=WorkerOut)
+async def worker_tags(worker_id: Id, body: WorkerTagsIn, user: Person,
+                      request: Request) -> Any:
+    """Set a render node's tags (admin); they outlive its restarts. ``null``: the node's
+    own tags again from its next registration."""
+    await farm_of(request).set_worker_tags(user, worker_id, body.tags)
+    return await _worker(request, worker_id)
+
+
+@router.put("/workers/{worker_id}/schedule", response_model=WorkerOut)
+async def worker_schedule(worker_id: Id, body: ScheduleIn, user: Person,
+                          request: Request) -> Any:
+    """Set the hours when a render node may render (admin); empty: always."""
+    await farm_of(request).set_schedule(user, worker_id, body.schedule)
+    return await _worker(request, worker_id)
 
 
 @router.post("/workers/{worker_id}/{action}", response_model=Ok)

@@ -247,7 +247,7 @@ def object_plan(oid: str, studio: StudioDep, user: CurrentUser,
     _readable(studio, user, oid, g)
     store: Any = studio.store
     with _damage_is_not_your_fault():
-        plan = store.read_plan(oid) if hasattr(store, "read_plan") else None
+        plan = store.read_plan(oid)
     if plan is None:
         store.size(oid)  # 404 for an unknown id
         return {"direct": False}

@@ -106,7 +106,8 @@ def _workers(conn: Connection, ids: list[int], back: list[dict[str, Any]] | None
         out[r.id] = WorkerView(
             id=r.id, slots=r.slots, tags=_names(r.tags),
             job_types=_names(r.job_types), allow_commands=bool(r.allow_commands),
-            enabled=bool(r.enabled), draining=bool(r.draining), running=running.get(r.id, 0))
+            enabled=bool(r.enabled), draining=bool(r.draining), running=running.get(r.id, 0),
+            schedule=r.schedule)
     return out, per_block
 
 
@@ -142,6 +143,7 @@ def claim_batch(conn: Connection, cache: FarmCache, worker_ids: list[int], now: 
     ids = sorted(set(worker_ids))
     workers, per_block = _workers(conn, ids, back)
     snap = load_snapshot(conn, cache, ids, per_block)
+    snap.now = now
     # Each block's queued tasks are locked lazily, a batch's worth at a time.
     pools: dict[int, deque[Any]] = {}
     exhausted: set[int] = set()

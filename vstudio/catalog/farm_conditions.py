@@ -128,6 +128,7 @@ def _nodes(conn: Connection) -> list[NodeFacts]:
     w = farm_workers.c
     return [NodeFacts(r.id, r.name, r.state != "offline", bool(r.enabled), bool(r.draining),
                       frozenset(json.loads(r.job_types)), frozenset(json.loads(r.tags)),
-                      bool(r.allow_commands), running.get(r.id, 0) >= r.slots)
+                      bool(r.allow_commands), running.get(r.id, 0) >= r.slots, r.schedule)
             for r in conn.execute(sa.select(w.id, w.name, w.state, w.enabled, w.draining,
-                                            w.job_types, w.tags, w.allow_commands, w.slots))]
+                                            w.job_types, w.tags, w.allow_commands, w.slots,
+                                            w.schedule))]

@@ -217,7 +217,8 @@ def register_worker(conn: Connection, name: str, user: str, slots: int, tags: li
                     job_types: list[str], allow_commands: bool, idle_only: bool,
                     now: float, system: dict[str, Any] | None = None) -> int:
     """Register (or re-register, by name) a worker; its running tasks keep their leases."""
-    row = conn.execute(sa.select(farm_workers.c.id, farm_workers.c.user_name)
+    row = conn.execute(sa.select(farm_workers.c.id, farm_workers.c.user_name,
+                                 farm_workers.c.tags_fixed)
                        .where(farm_workers.c.name == name)).first()
     values = {"user_name": user, "slots": slots, "tags": json.dumps(sorted(set(tags))),
               "job_types": json.dumps(sorted(set(job_types))), "allow_commands": allow_commands,
@@ -226,10 +227,20 @@ def register_worker(conn: Connection, name: str, user: str, slots: int, tags: li
     if row is not None:
         if row.user_name != user:
             raise Conflict(f"worker name {name!r} is taken by another user's worker")
+        if row.tags_fixed:  # an admin's tags outlive the node's restarts
+            del values["tags"]
         conn.execute(farm_workers.update().where(farm_workers.c.id == row.id).values(**values))
         return int(row.id)
     res = conn.execute(farm_workers.insert().values(name=name, registered=now, **values))
     return int(res.inserted_primary_key[0])  # type: ignore[index]
+
+
+def set_worker_tags(conn: Connection, worker_id: int, tags: list[str] | None) -> Effects:
+    """An admin's tags for a node (kept over its registrations), or None: the node's own
+    from its next registration on (its current tags stay until then)."""
+    if tags is None:
+        return set_worker(conn, worker_id, tags_fixed=False)
+    return set_worker(conn, worker_id, tags=json.dumps(sorted(set(tags))), tags_fixed=True)
 
 
 def set_worker(conn: Connection, worker_id: int, **values: Any) -> Effects:

@@ -192,7 +192,9 @@ def list_workers(conn: Connection) -> list[dict[str, Any]]:
              "state": ("disabled" if not r.enabled else "draining" if r.draining
                        and r.state != "offline" else r.state),
              "registered": r.registered, "last_seen": r.last_seen,
-             "tasks": running.get(r.id, []), "system": json.loads(r.system or "{}")}
+             "tasks": running.get(r.id, []), "system": json.loads(r.system or "{}"),
+             "tags_fixed": bool(r.tags_fixed), "schedule": r.schedule,
+             "cpu_use": r.cpu_use, "mem_use": r.mem_use}
             for r in conn.execute(sa.select(farm_workers).order_by(farm_workers.c.name))]
 
 

@@ -23,10 +23,18 @@ from vstudio.catalog.farm_batch import apply_reports
 from vstudio.catalog.farm_cache import BlockInfo, FarmCache
 from vstudio.catalog.farm_conditions import conditions
 from vstudio.catalog.farm_db import Listener, Relay, notify, write_engine
-from vstudio.catalog.web_queries import FrameCount, JobHead, KeptOff, NewOutput, TaskCell
 from vstudio.errors import BackendUnavailable, Conflict, NotFound, VStudioError
 from vstudio.farm.model import BlockPlan, Effects, JobPlan, Report
-from vstudio.farm.ports import Condition, Pick, ShownRules
+from vstudio.farm.ports import (
+    Condition,
+    FrameCount,
+    JobHead,
+    KeptOff,
+    NewOutput,
+    Pick,
+    ShownRules,
+    TaskCell,
+)
 
 
 class SqlFarmWrites:
@@ -47,9 +55,9 @@ class SqlFarmWrites:
                       owners: dict[int, str]) -> tuple[list[Any], Effects]:
         return apply_reports(self.conn, self.cache, reports, now, lease_seconds, owners)
 
-    def heartbeat(self, worker_id: int, state: str, now: float,
-                  lease_seconds: float) -> Effects:
-        return report_sql.heartbeat(self.conn, worker_id, state, now, lease_seconds)
+    def heartbeat(self, worker_id: int, state: str, now: float, lease_seconds: float,
+                  usage: tuple[float, float] | None = None) -> Effects:
+        return report_sql.heartbeat(self.conn, worker_id, state, now, lease_seconds, usage)
 
     def reap(self, now: float, lease_seconds: float, cutoff: float) -> Effects:
         return report_sql.reap(self.conn, self.cache, now, lease_seconds, cutoff=cutoff)
@@ -62,6 +70,12 @@ class SqlFarmWrites:
 
     def set_worker(self, worker_id: int, values: dict[str, bool]) -> Effects:
         return jobs_sql.set_worker(self.conn, worker_id, **values)
+
+    def set_worker_tags(self, worker_id: int, tags: list[str] | None) -> Effects:
+        return jobs_sql.set_worker_tags(self.conn, worker_id, tags)
+
+    def set_schedule(self, worker_id: int, schedule: str | None) -> Effects:
+        return jobs_sql.set_worker(self.conn, worker_id, schedule=schedule)
 
     def insert_job(self, owner: str, job: JobPlan, plans: list[BlockPlan],
                    inputs: list[dict[str, str]], trusted: bool, now: float) -> int:

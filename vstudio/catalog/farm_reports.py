@@ -216,14 +216,15 @@ def after_jobs_done(conn: Connection, job_id: int) -> bool:
 
 
 def heartbeat(conn: Connection, worker_id: int, state: str, now: float,
-              lease_seconds: float) -> Effects:
+              lease_seconds: float, usage: tuple[float, float] | None = None) -> Effects:
     """Renew the worker's leases; a worker marked offline is back (an event)."""
     prev = conn.execute(sa.select(farm_workers.c.name, farm_workers.c.state)
                         .where(farm_workers.c.id == worker_id)).first()
     if prev is None:
         raise NotFound(f"no worker {worker_id}: register again")
     conn.execute(farm_workers.update().where(farm_workers.c.id == worker_id)
-                 .values(last_seen=now, state=state[:32]))
+                 .values(last_seen=now, state=state[:32],
+                         **({"cpu_use": usage[0], "mem_use": usage[1]} if usage else {})))
     conn.execute(t.update().where((t.c.worker_id == worker_id) & (t.c.status == RUNNING))
                  .values(lease_until=now + lease_seconds))
     fx = Effects()

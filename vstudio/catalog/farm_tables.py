@@ -75,6 +75,13 @@ farm_workers = sa.Table(
     sa.Column("last_seen", sa.Float, nullable=False),
     # What the node said about itself at registration (version, OS, CPU, memory): JSON.
     sa.Column("system", sa.Text, nullable=False, server_default="{}"),
+    # Tags an admin set: the node's own, sent when it registers, no longer replace them.
+    sa.Column("tags_fixed", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Hours when the node may render (``farm.hours``); NULL: always.
+    sa.Column("schedule", sa.String(200)),
+    # The machine's CPU and memory use in percent, from its last heartbeat.
+    sa.Column("cpu_use", sa.Float),
+    sa.Column("mem_use", sa.Float),
 )
 
 farm_tasks = sa.Table(

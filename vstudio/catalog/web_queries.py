@@ -8,8 +8,6 @@ frames in SQL instead of decoding every task's frame list.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -24,38 +22,12 @@ from vstudio.catalog.farm_tables import (
     farm_workers,
 )
 from vstudio.catalog.web_tables import web_farm_samples
+from vstudio.farm.ports import FrameCount, JobHead, KeptOff, NewOutput, TaskCell
 
 t = farm_tasks
 # Number of frames of a task: its frames column is a JSON list of ints, so the count of
 # commas plus one (the same on SQLite and PostgreSQL, no JSON functions needed).
 _NFRAMES = sa.func.length(t.c.frames) - sa.func.length(sa.func.replace(t.c.frames, ",", "")) + 1
-
-
-@dataclass(frozen=True)
-class FrameCount:
-    done: int
-    total: int
-    running_done: float  # frames of running tasks weighted by their progress
-    # Frames rendered / to render: an encode block's tasks name the same frames again,
-    # so a 48-frame shot with its encode is 48 frames, not 96.
-    rendered: int = 0
-    to_render: int = 0
-
-
-class TaskCell(NamedTuple):
-    """One task as the job page shows it (a tuple: 10,000 of them are built per page)."""
-
-    id: int
-    block_id: int
-    status: str  # as stored (farm.model.TaskStatus)
-    first: int
-    last: int
-    span: int  # last - first + 1 (frames of the chunk when the step is 1)
-    progress: float
-    worker: str | None
-    started: float | None
-    finished: float | None
-    error: str | None  # why its last attempt failed
 
 
 ENCODE_TYPES = ("ffmpeg",)
@@ -107,19 +79,6 @@ def task_cells(conn: Connection, job_id: int, ids: list[int] | None = None) -> l
                      names.get(r[6]), r[7], r[8], r[9]) for r in rows]
 
 
-@dataclass(frozen=True)
-class JobHead:
-    id: int
-    name: str
-    owner: str
-    project: str | None
-    priority: int
-    state: str  # farm.model.JobState
-    created: float
-    started: float | None
-    finished: float | None
-
-
 _JOB_COLS = (farm_jobs.c.id, farm_jobs.c.name, farm_jobs.c.owner, farm_jobs.c.project,
              farm_jobs.c.priority, farm_jobs.c.state, farm_jobs.c.created, farm_jobs.c.started,
              farm_jobs.c.finished)
@@ -155,15 +114,6 @@ def owners_and_projects(conn: Connection) -> tuple[list[str], list[str]]:
     return sorted(str(o) for o in owners), sorted(str(p) for p in projects)
 
 
-class NewOutput(NamedTuple):
-    id: int
-    block: str
-    frame: int | None
-    name: str
-    oid: str
-    thumbnail_oid: str | None
-
-
 def newest_outputs(conn: Connection, job_id: int, limit: int = 20) -> list[NewOutput]:
     """A job's most recently recorded outputs, newest first (the job page's big frame)."""
     q = (sa.select(farm_outputs.c.id, farm_blocks.c.name, farm_outputs.c.frame,
@@ -192,16 +142,6 @@ def running_tasks(conn: Connection) -> dict[int, tuple[int, str, int, int, float
                    t.c.progress)
          .join(farm_jobs, farm_jobs.c.id == t.c.job_id).where(t.c.status == "running"))
     return {r[0]: (r[1], r[2], r[3], r[4], float(r[5] or 0)) for r in conn.execute(q)}
-
-
-class KeptOff(NamedTuple):
-    """A job a worker is kept off (it failed the job's tasks too often)."""
-
-    job_id: int
-    name: str
-    failures: int
-    owner: str
-    project: str | None
 
 
 def blocklists(conn: Connection) -> dict[int, list[KeptOff]]:

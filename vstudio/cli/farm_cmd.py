@@ -235,28 +235,98 @@ def jobs_fetch(job_id: int, dest: str, as_json: bool, server: str, token: str | 
 
 
 # -- workers ---------------------------------------------------------------------------
-@click.command("workers")
+def _usage(w: dict[str, Any]) -> str:
+    if w.get("cpu_use") is None:
+        return ""
+    return f"  cpu {w['cpu_use']:.0f}% mem {w['mem_use']:.0f}%"
+
+
+def _human_workers(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        click.echo("no workers")
+    for w in rows:
+        tasks = ",".join(map(str, w["tasks"])) or "-"
+        state = "off schedule" if w.get("off_schedule") and not w["tasks"] \
+            and w["state"] not in ("offline", "disabled") else w["state"]
+        hours = f"  hours {w['schedule']}" if w.get("schedule") else ""
+        click.echo(f"{w['id']:>4}  {w['name']:<24} {state:<9} slots {w['slots']}  "
+                   f"tasks {tasks}  tags {','.join(w['tags']) or '-'}{hours}{_usage(w)}")
+
+
+@click.group("workers", invoke_without_command=True)
 @click.option("--drain", type=click.IntRange(1, 2**31 - 1), default=None, metavar="ID",
               help="let worker ID finish its tasks and take no new ones")
 @click.option("--disable", type=click.IntRange(1, 2**31 - 1), default=None, metavar="ID")
 @click.option("--enable", type=click.IntRange(1, 2**31 - 1), default=None, metavar="ID")
 @json_option
+@click.option("--server", metavar="URL", default=None,
+              help="Studio server URL (default: $VSTUDIO_SERVER).")
+@click.option("--token", metavar="TOKEN", default=None,
+              help="API token (default: $VSTUDIO_TOKEN).")
+@click.pass_context
+def workers_cmd(ctx: click.Context, drain: int | None, disable: int | None,
+                enable: int | None, as_json: bool, server: str | None,
+                token: str | None) -> None:
+    """Render nodes: state, tasks, tags (and drain/disable/enable one; tags, schedule)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    ctx.invoke(_workers_ls, drain=drain, disable=disable, enable=enable, as_json=as_json,
+               server=server, token=token)
+
+
 @server_options
-def workers_cmd(drain: int | None, disable: int | None, enable: int | None, as_json: bool,
+def _workers_ls(drain: int | None, disable: int | None, enable: int | None, as_json: bool,
                 server: str, token: str | None) -> None:
-    """Render nodes: state, tasks, tags (and drain/disable/enable one)."""
     api = Api(server, token)
     for action, wid in (("drain", drain), ("disable", disable), ("enable", enable)):
         if wid is not None:
             api.call("POST", f"/api/workers/{wid}/{action}")
+    emit(api.call("GET", "/api/workers"), as_json, _human_workers)
+
+
+def _worker_id(api: Api, name: str) -> int:
+    """A worker by name (or id, as ``vstudio workers`` lists them)."""
     rows = api.call("GET", "/api/workers")
+    for w in rows:
+        if w["name"] == name or str(w["id"]) == name:
+            return int(w["id"])
+    known = ", ".join(w["name"] for w in rows) or "none registered"
+    raise click.ClickException(f"no render node {name!r} (known: {known})")
 
-    def human(rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            click.echo("no workers")
-        for w in rows:
-            tasks = ",".join(map(str, w["tasks"])) or "-"
-            click.echo(f"{w['id']:>4}  {w['name']:<24} {w['state']:<9} slots {w['slots']}  "
-                       f"tasks {tasks}  tags {','.join(w['tags']) or '-'}")
 
-    emit(rows, as_json, human)
+@workers_cmd.command("tags")
+@click.argument("name")
+@click.argument("tags", nargs=-1)
+@click.option("--node", "own", is_flag=True,
+              help="Use the node's own tags again (from its next registration).")
+@json_option
+@server_options
+def workers_tags(name: str, tags: tuple[str, ...], own: bool, as_json: bool, server: str,
+                 token: str | None) -> None:
+    """Set the tags of render node NAME (admin): jobs needing a tag go to nodes that have
+    it. They outlive the node's restarts; no TAG: none."""
+    if own and tags:
+        raise click.UsageError("give tags or --node, not both")
+    api = Api(server, token)
+    w = api.call("PUT", f"/api/workers/{_worker_id(api, name)}/tags",
+                 {"tags": None if own else list(tags)})
+    emit(w, as_json, lambda w: click.echo(
+        f"{w['name']}: tags {', '.join(w['tags']) or '(none)'}"
+        + ("" if w["tags_fixed"] else " (the node's own from its next registration)")))
+
+
+@workers_cmd.command("schedule")
+@click.argument("name")
+@click.argument("schedule", default="")
+@json_option
+@server_options
+def workers_schedule(name: str, schedule: str, as_json: bool, server: str,
+                     token: str | None) -> None:
+    """Set the hours when render node NAME may render (admin), on the manager's clock,
+    e.g. "mon-fri 19:00-08:00, sat-sun 00:00-24:00"; no SCHEDULE: always."""
+    api = Api(server, token)
+    w = api.call("PUT", f"/api/workers/{_worker_id(api, name)}/schedule",
+                 {"schedule": schedule})
+    emit(w, as_json, lambda w: click.echo(
+        f"{w['name']}: renders {w['schedule'] or 'at any time'}"
+        + (" (off schedule now)" if w["off_schedule"] else "")))

@@ -130,16 +130,56 @@ def submit_blender(file: str, scene: str | None, camera: str | None, engine: str
 @click.argument("file")
 @click.option("--width", type=click.IntRange(1), default=None)
 @click.option("--height", type=click.IntRange(1), default=None)
+@click.option("--format", "fmt", type=click.Choice(["png", "exr"]), default="png",
+              help="PNG or OpenEXR frames")
 @_common
-def submit_synfig(file: str, width: int | None, height: int | None, server: str,
+def submit_synfig(file: str, width: int | None, height: int | None, fmt: str, server: str,
                   token: str | None, **o: Any) -> None:
     """Render a Synfig file (.sif/.sifz)."""
     _need_frames(o)
     api = Api(server, token)
     ref, inputs = _file_input(api, file, o["shared_disk"])
-    params = {k: v for k, v in {"file": ref, "width": width, "height": height}.items()
+    params = {k: v for k, v in {"file": ref, "width": width, "height": height,
+                                "format": fmt if fmt != "png" else None}.items()
               if v is not None}
     _submit(api, o, [_block(o, "render", "synfig", params)], inputs, Path(ref).stem)
+
+
+@submit_group.command("gimp")
+@click.argument("file")
+@click.option("--width", type=click.IntRange(1), default=None)
+@click.option("--height", type=click.IntRange(1), default=None)
+@_common
+def submit_gimp(file: str, width: int | None, height: int | None, server: str,
+                token: str | None, **o: Any) -> None:
+    """Flatten a GIMP image (.xcf) to PNG (its own size unless --width/--height)."""
+    o["frames"] = o["frames"] or "1"
+    api = Api(server, token)
+    ref, inputs = _file_input(api, file, o["shared_disk"])
+    params = {k: v for k, v in {"file": ref, "width": width, "height": height}.items()
+              if v is not None}
+    _submit(api, o, [_block(o, "export", "gimp", params)], inputs, Path(ref).stem)
+
+
+@submit_group.command("pencil2d")
+@click.argument("file")
+@click.option("--width", type=click.IntRange(1), default=None)
+@click.option("--height", type=click.IntRange(1), default=None)
+@click.option("--transparency", is_flag=True, help="no white paper behind the drawing")
+@_common
+def submit_pencil2d(file: str, width: int | None, height: int | None, transparency: bool,
+                    server: str, token: str | None, **o: Any) -> None:
+    """Export a Pencil2D animation (.pclx) to PNG frames (frames start at 1)."""
+    _need_frames(o)
+    if not o["shared_disk"] and file.lower().endswith(".pcl"):
+        raise BadInput(f"{file}: a .pcl keeps its frames in a folder beside it; save it as "
+                       ".pclx to submit it, or use --shared-disk")
+    api = Api(server, token)
+    ref, inputs = _file_input(api, file, o["shared_disk"])
+    params = {k: v for k, v in {"file": ref, "width": width, "height": height,
+                                "transparency": transparency or None}.items()
+              if v is not None}
+    _submit(api, o, [_block(o, "render", "pencil2d", params)], inputs, Path(ref).stem)
 
 
 @submit_group.command("krita")

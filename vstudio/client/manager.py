@@ -72,8 +72,12 @@ class ManagerApi(ApiClient):
         task = data.get("task", data) if isinstance(data, dict) else None
         return dict(task) if task else None
 
-    def heartbeat(self, worker_id: Any, state: str) -> dict[str, Any]:
-        r = self.send("POST", f"/api/workers/{worker_id}/heartbeat", {"state": state})
+    def heartbeat(self, worker_id: Any, state: str,
+                  usage: tuple[float, float] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"state": state}
+        if usage is not None:
+            body["cpu"], body["mem"] = usage
+        r = self.send("POST", f"/api/workers/{worker_id}/heartbeat", body)
         return dict(r.json()) if r.content else {}
 
     def progress(self, task_id: Any, body: dict[str, Any]) -> bool:

@@ -19,8 +19,10 @@ Statuses, each with the reason people read next to it:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 
+from vstudio.farm import hours
 from vstudio.farm.frames import format_frames
 from vstudio.farm.model import JOB_STATUSES, JobState, TaskStatus, job_status
 from vstudio.farm.ports import BlockNeeds, Condition, JobFacts, NodeFacts
@@ -41,7 +43,10 @@ class NodePool:
 
     def __init__(self, nodes: Iterable[NodeFacts]) -> None:
         self.nodes = list(nodes)
-        self.usable = [n for n in self.nodes if n.online and n.enabled and not n.draining]
+        ready = [n for n in self.nodes if n.online and n.enabled and not n.draining]
+        now = time.time()
+        self.usable = [n for n in ready if hours.allows(n.schedule, now)]
+        self.off_hours = [n for n in ready if not hours.allows(n.schedule, now)]
         self._able: dict[tuple[tuple[str, frozenset[str]], ...], list[NodeFacts]] = {}
         self._busy: dict[int, tuple[list[NodeFacts], bool]] = {}
 
@@ -120,6 +125,12 @@ SHOWN = Shown()
 def _queued(job: JobFacts, pool: NodePool) -> Condition:
     able = pool.able(job.queued_blocks)
     if not able:
+        resting = [n for n in pool.off_hours if any(n.can_take(b) for b in job.queued_blocks)]
+        if resting:
+            names = ", ".join(f"{n.name} ({n.schedule})" for n in sorted(
+                resting, key=lambda n: n.name)[:5])
+            return Condition("queued", "the render nodes that can take it are off schedule "
+                                       f"now: {names}")
         return Condition("queued", _unmet(job.queued_blocks, pool.nodes, pool.usable))
     allowed = [n for n in able if n.id not in job.blocklisted] if job.blocklisted else able
     if not allowed:

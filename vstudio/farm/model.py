@@ -290,6 +290,7 @@ class WorkerView:
     enabled: bool = True
     draining: bool = False
     running: int = 0
+    schedule: str | None = None  # hours it may render (``farm.hours``); None: always
 
     def accepts(self, job_type: str) -> bool:
         if job_type == "command" and not self.allow_commands:
@@ -332,6 +333,7 @@ class Snapshot:
     worker_block_running: dict[tuple[int, int], int] = field(default_factory=dict)
     # worker id -> job ids it is blocklisted for
     blocklist: dict[int, set[int]] = field(default_factory=dict)
+    now: float | None = None  # when the claim happens (for nodes' schedules); None: now
 
     def claimed(self, worker_id: int, block: BlockView) -> None:
         """Record a claim so later decisions in the same batch see it."""

@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from vstudio.catalog.web_queries import FrameCount, JobHead, KeptOff, NewOutput, TaskCell
 from vstudio.errors import VStudioError
 from vstudio.farm.model import (
     BlockPlan,
@@ -60,6 +59,7 @@ class NodeFacts:
     tags: frozenset[str] = frozenset()
     allow_commands: bool = False
     busy: bool = False  # every slot taken
+    schedule: str | None = None  # hours it may render (``farm.hours``); None: always
 
     def can_take(self, block: BlockNeeds) -> bool:
         if block.type == "command" and not self.allow_commands:
@@ -77,6 +77,66 @@ class JobFacts:
     waiting_on_blocks: Sequence[str] = ()  # blocks whose frames blocked tasks wait for
     queued_blocks: Sequence[BlockNeeds] = ()  # blocks that have queued tasks
     blocklisted: frozenset[int] = field(default_factory=frozenset)  # node ids kept off
+
+
+# -- what the web pages show (``FarmReads``; compact: 10,000 task cells make one page) --
+@dataclass(frozen=True)
+class FrameCount:
+    done: int
+    total: int
+    running_done: float  # frames of running tasks weighted by their progress
+    # Frames rendered / to render: an encode block's tasks name the same frames again,
+    # so a 48-frame shot with its encode is 48 frames, not 96.
+    rendered: int = 0
+    to_render: int = 0
+
+
+class TaskCell(NamedTuple):
+    """One task as the job page shows it (a tuple: 10,000 of them are built per page)."""
+
+    id: int
+    block_id: int
+    status: str  # as stored (farm.model.TaskStatus)
+    first: int
+    last: int
+    span: int  # last - first + 1 (frames of the chunk when the step is 1)
+    progress: float
+    worker: str | None
+    started: float | None
+    finished: float | None
+    error: str | None  # why its last attempt failed
+
+
+@dataclass(frozen=True)
+class JobHead:
+    id: int
+    name: str
+    owner: str
+    project: str | None
+    priority: int
+    state: str  # farm.model.JobState
+    created: float
+    started: float | None
+    finished: float | None
+
+
+class NewOutput(NamedTuple):
+    id: int
+    block: str
+    frame: int | None
+    name: str
+    oid: str
+    thumbnail_oid: str | None
+
+
+class KeptOff(NamedTuple):
+    """A job a worker is kept off (it failed the job's tasks too often)."""
+
+    job_id: int
+    name: str
+    failures: int
+    owner: str
+    project: str | None
 
 
 class ShownRules(Protocol):
@@ -128,8 +188,11 @@ class FarmWrites(Protocol):
         caches worker id -> user across batches."""
         ...
 
-    def heartbeat(self, worker_id: int, state: str, now: float,
-                  lease_seconds: float) -> Effects: ...
+    def heartbeat(self, worker_id: int, state: str, now: float, lease_seconds: float,
+                  usage: tuple[float, float] | None = None) -> Effects:
+        """Renew the worker's leases; ``usage`` is its (CPU %, memory %) if it said."""
+        ...
+
     def reap(self, now: float, lease_seconds: float, cutoff: float) -> Effects:
         """Requeue tasks whose lease ends before ``cutoff``, fail those over their
         timeout, mark workers unheard of for a lease offline."""
@@ -139,6 +202,11 @@ class FarmWrites(Protocol):
                         job_types: list[str], allow_commands: bool, idle_only: bool,
                         now: float, system: dict[str, Any] | None) -> int: ...
     def set_worker(self, worker_id: int, values: dict[str, bool]) -> Effects: ...
+    def set_worker_tags(self, worker_id: int, tags: list[str] | None) -> Effects:
+        """An admin's tags, kept when the node registers again; None: the node's own."""
+        ...
+
+    def set_schedule(self, worker_id: int, schedule: str | None) -> Effects: ...
 
     # people
     def insert_job(self, owner: str, job: JobPlan, plans: list[BlockPlan],
@@ -183,7 +251,7 @@ class FarmReads(Protocol):
     def task_log(self, task_id: int, after: int, limit: int) -> dict[str, Any]: ...
     def workers(self) -> list[dict[str, Any]]: ...
 
-    # what the web pages show (their records: ``vstudio.catalog.web_queries``)
+    # what the web pages show (their SQL: ``vstudio.catalog.web_queries``)
     def job_heads(self, ids: list[int] | None = None, owner: str | None = None,
                   project: str | None = None, newest: int | None = None) -> list[JobHead]: ...
     def task_status_counts(self, ids: list[int] | None = None) -> dict[int, dict[str, int]]: ...

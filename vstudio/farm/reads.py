@@ -3,8 +3,10 @@ connection or the catalog's query functions itself."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from vstudio.farm import hours
 from vstudio.farm.service import Farm
 
 
@@ -33,4 +35,7 @@ async def task_log(farm: Farm, task_id: int, after: int = 0, limit: int = 1000
 
 
 async def workers(farm: Farm) -> list[dict[str, Any]]:
-    return await farm.read(lambda r: r.workers())
+    """Render nodes; ``off_schedule``: outside the hours it may render now."""
+    now = time.time()
+    return [{**w, "off_schedule": not hours.allows(w.get("schedule"), now)}
+            for w in await farm.read(lambda r: r.workers())]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from vstudio.farm import hours
 from vstudio.farm.model import BlockView, JobView, Snapshot, WorkerView
 
 
@@ -23,13 +24,18 @@ def block_fits(worker: WorkerView, block: BlockView, snapshot: Snapshot) -> bool
     return True
 
 
+def takes_work(worker: WorkerView, snapshot: Snapshot) -> bool:
+    """A free slot, enabled, not draining, and inside the node's schedule."""
+    return worker.wants_work and hours.allows(worker.schedule, snapshot.now)
+
+
 def job_open(job: JobView) -> bool:
     return job.max_running is None or job.running < job.max_running
 
 
 def rank(worker: WorkerView, snapshot: Snapshot) -> list[BlockView]:
     """Blocks ``worker`` may take a task from, best first (empty if it wants no work)."""
-    if not worker.wants_work:
+    if not takes_work(worker, snapshot):
         return []
     banned = snapshot.blocklist.get(worker.id, set())
     jobs = [j for j in snapshot.jobs if j.id not in banned and job_open(j)]
@@ -49,7 +55,7 @@ def first_block(worker: WorkerView, snapshot: Snapshot,
     Same order as ``rank`` but one pass over the jobs (no sort): the claim calls this
     once per waiting worker, and a busy farm can have hundreds of jobs with work.
     """
-    if not worker.wants_work:
+    if not takes_work(worker, snapshot):
         return None
     gone = exhausted if isinstance(exhausted, set | frozenset) else set(exhausted)
     banned = snapshot.blocklist.get(worker.id, ())

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from vstudio.catalog.accounts import Role, User
 from vstudio.errors import BadInput, PermissionDenied
+from vstudio.farm import hours
 from vstudio.farm.condition import SHOWN
 from vstudio.farm.events import EVENTS, WATCH, EventBus, EventRelay, Notifier
 from vstudio.farm.model import Effects, Report, requeue_cutoff
@@ -244,10 +245,15 @@ class Farm:
 
         return {**task, "inputs": sign(task.get("inputs")), "upstream": sign(task.get("upstream"))}
 
-    async def heartbeat(self, user: User, worker_id: int, state: str) -> None:
+    async def heartbeat(self, user: User, worker_id: int, state: str,
+                        usage: tuple[float, float] | None = None) -> None:
+        """Renew the node's leases; ``usage``: its machine's (CPU %, memory %) now."""
         await self._check_worker(user, worker_id)
         await self._write(lambda tx: tx.heartbeat(worker_id, state, time.time(),
-                                                  self.lease_seconds))
+                                                  self.lease_seconds, usage))
+        if usage is not None:  # the workers page shows it live
+            self.events.publish("worker", {"id": worker_id, "cpu": usage[0],
+                                           "mem": usage[1]})
 
     async def _report(self, user: User, report: Report) -> Any:
         if user.role not in RUNNERS:
@@ -379,6 +385,25 @@ class Farm:
                   "disable": {"enabled": False}, "enable": {"enabled": True, "draining": False}}
         await self._write(lambda tx: tx.set_worker(worker_id, values[action]))
         self.events.publish("worker", {"id": worker_id, "action": action})
+
+    async def set_worker_tags(self, user: User, worker_id: int,
+                              tags: list[str] | None) -> None:
+        """An admin's tags for a node, kept over its restarts; None: the node's own again
+        (from its next registration)."""
+        if not user.is_admin:
+            raise PermissionDenied("only an admin may change a render node's tags")
+        await self._write(lambda tx: tx.set_worker_tags(worker_id, tags))
+        self.events.publish("worker", {"id": worker_id, "action": "tags"})
+
+    async def set_schedule(self, user: User, worker_id: int, schedule: str) -> str | None:
+        """Hours when a node may render (``farm.hours``; empty: always); the schedule as
+        stored."""
+        if not user.is_admin:
+            raise PermissionDenied("only an admin may change a render node's schedule")
+        stored = hours.normal(schedule) or None
+        await self._write(lambda tx: tx.set_schedule(worker_id, stored))
+        self.events.publish("worker", {"id": worker_id, "action": "schedule"})
+        return stored
 
     # -- reads ------------------------------------------------------------------------
     @staticmethod

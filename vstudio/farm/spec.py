@@ -21,9 +21,10 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-JobType = Literal["blender", "synfig", "krita", "inkscape", "gimp", "ffmpeg", "command"]
-assert set(JOB_TYPES) == {"blender", "synfig", "krita", "inkscape", "gimp", "ffmpeg",
-                          "command"}
+JobType = Literal["blender", "synfig", "krita", "inkscape", "gimp", "pencil2d", "ffmpeg",
+                  "command"]
+assert set(JOB_TYPES) == {"blender", "synfig", "krita", "inkscape", "gimp", "pencil2d",
+                          "ffmpeg", "command"}
 
 
 class _Spec(BaseModel):

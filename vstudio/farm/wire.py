@@ -82,6 +82,24 @@ class NextOut(BaseModel):
 
 class HeartbeatIn(_In):
     state: Text = Field(default="idle", max_length=32)
+    # The machine's CPU and memory use in percent (all programs): the workers page shows
+    # them live. Both or neither; older nodes send neither.
+    cpu: float | None = Field(default=None, ge=0, le=100)
+    mem: float | None = Field(default=None, ge=0, le=100)
+
+    def usage(self) -> tuple[float, float] | None:
+        return None if self.cpu is None or self.mem is None else (self.cpu, self.mem)
+
+
+class WorkerTagsIn(_In):
+    tags: list[Tag] | None = Field(max_length=64, description=(
+        "the node's tags, kept when it registers again; null: its own from then on"))
+
+
+class ScheduleIn(_In):
+    schedule: str = Field(max_length=200, description=(
+        "hours when the node may render, e.g. 'mon-fri 19:00-08:00, sat-sun 00:00-24:00' "
+        "(manager's local time); empty: always"))
 
 
 class HeartbeatOut(BaseModel):
@@ -233,3 +251,8 @@ class WorkerOut(BaseModel):
     last_seen: float
     tasks: list[int]
     system: dict[str, Any] = Field(default_factory=dict)
+    tags_fixed: bool = False
+    schedule: str | None = None
+    off_schedule: bool = False
+    cpu_use: float | None = None
+    mem_use: float | None = None

@@ -33,6 +33,7 @@ TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "ffmpeg": ("vstudio.jobtypes.ffmpeg", ("ffmpeg",)),
     "inkscape": ("vstudio.jobtypes.inkscape", ("inkscape",)),
     "gimp": ("vstudio.jobtypes.gimp", ("gimp",)),
+    "pencil2d": ("vstudio.jobtypes.pencil2d", ("pencil2d",)),
     "command": ("vstudio.jobtypes.command", ()),
 }
 

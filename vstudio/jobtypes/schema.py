@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vstudio.errors import BadInput
 
-JOB_TYPES = ("blender", "synfig", "krita", "inkscape", "gimp", "ffmpeg", "command")
+JOB_TYPES = ("blender", "synfig", "krita", "inkscape", "gimp", "pencil2d", "ffmpeg",
+             "command")
 
 # A file reference: a store id (64 hex), a path relative to the job's inputs, or a
 # repository reference ``PROJECT@REV:path``. Never absolute outside shared-disk farms,
@@ -118,9 +119,10 @@ class BlenderParams(_Upstream):
 
 
 class SynfigParams(_Upstream):
-    """Render a .sif/.sifz/.sfg file to PNG frames."""
+    """Render a .sif/.sifz/.sfg file to PNG (or OpenEXR) frames."""
 
     file: FileRef
+    format: Literal["png", "exr"] = "png"
     width: int | None = Field(default=None, ge=1, le=65536)
     height: int | None = Field(default=None, ge=1, le=65536)
 
@@ -145,6 +147,15 @@ class GimpParams(_Params):
     file: FileRef
     width: int | None = Field(default=None, ge=1, le=32768)
     height: int | None = Field(default=None, ge=1, le=32768)
+
+
+class Pencil2dParams(_Params):
+    """Export a Pencil2D animation (.pclx, .pcl) to PNG frames (frames start at 1)."""
+
+    file: FileRef
+    width: int | None = Field(default=None, ge=1, le=32768)
+    height: int | None = Field(default=None, ge=1, le=32768)
+    transparency: bool = False  # keep the background transparent (else white)
 
 
 class FfmpegParams(_Params):
@@ -190,6 +201,7 @@ PARAMS: dict[str, type[_Params]] = {
     "krita": KritaParams,
     "inkscape": InkscapeParams,
     "gimp": GimpParams,
+    "pencil2d": Pencil2dParams,
     "ffmpeg": FfmpegParams,
     "command": CommandParams,
 }

@@ -16,6 +16,8 @@ from vstudio.jobtypes.base import (
 )
 
 FORMATS = {"png": ".png", "exr": ".exr", "jpeg": ".jpg", "jpg": ".jpg"}
+# Synfig's target names (``-t exr`` names no target: Synfig then writes nothing, exit 0)
+TARGETS = {"png": "png", "exr": "openexr", "jpeg": "jpeg", "jpg": "jpeg"}
 
 
 def size_param(value: object, what: str) -> int | None:
@@ -66,7 +68,7 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
     outputs = {f: out_dir / f"frame.{f:04d}{ext}" for f in spec.frames}
     # One frame is written without a number: name that file exactly.
     target = outputs[spec.start] if len(spec.frames) == 1 else out_dir / f"frame{ext}"
-    argv = [shutil.which("synfig") or "synfig", str(sif), "-t", fmt.replace("jpg", "jpeg"),
+    argv = [shutil.which("synfig") or "synfig", str(sif), "-t", TARGETS[fmt],
             "-o", str(target), "--sequence-separator", ".",
             "--start-time", f"{spec.start}f", "--end-time", f"{spec.end}f"]
     w, h = size_param(p.get("width"), "width"), size_param(p.get("height"), "height")

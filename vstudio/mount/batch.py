@@ -9,12 +9,10 @@ its id by ``BlockReader``; whatever it skips is read the normal way.
 
 from __future__ import annotations
 
-from typing import Any
-
 from vstudio.mount.blocks import ReadManyFn
+from vstudio.store.api import ObjectStore
 
 
-def store_read_many(store: Any) -> ReadManyFn | None:
-    """The store's batch read, or None for a store without one (each file read alone)."""
-    read_many: ReadManyFn | None = getattr(store, "read_many", None)
-    return read_many
+def store_read_many(store: ObjectStore) -> ReadManyFn:
+    """The store's batch read (every ``ObjectStore`` declares one)."""
+    return store.read_many

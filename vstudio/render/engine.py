@@ -199,7 +199,8 @@ class ProjectRender:
 
     def assemble_item(self, item: Item) -> None:
         assert item.manifest is not None
-        tag = item.key + "".join(f"|{o.kind}:{o.pattern}:{o.read}" for o in item.outs)
+        tag = item.key + "".join(f"|{o.kind}:{o.pattern}:{o.read}:{o.channel}"
+                                 for o in item.outs)
         dests = [self.project.root / o.path for o in item.outs]
         whole = all(os.path.exists(self.project.root / rel)  # a frame deleted: put back
                     for o in item.outs for rel in files_of(o, item.frame_list))
@@ -353,11 +354,19 @@ class ProjectRender:
             for f in files.values():
                 f.unlink(missing_ok=True)  # in the store now
             return
+        plain = [o for o in outs if not o.channel]
         for frame, f in files.items():
-            for o in outs[1:]:
+            for o in outs:
+                if o.channel:  # extract_alpha: the colour or the alpha of the frame
+                    self.files.put(self.project.root / o.frame_file(frame), None,
+                                   partial(media.channel_png, f, o.channel))
+            for o in plain[1:]:
                 self.files.put(self.project.root / o.frame_file(frame), None,
                                partial(shutil.copyfile, f))
-            self.files.move_in(f, self.project.root / outs[0].frame_file(frame))
+            if plain:
+                self.files.move_in(f, self.project.root / plain[0].frame_file(frame))
+            else:
+                f.unlink(missing_ok=True)  # in the store
             self._ready[item.file].add(frame)
 
     def _write_saved(self, item: Item) -> None:
@@ -368,8 +377,8 @@ class ProjectRender:
         try:
             for frame, oid in item.saved.items():
                 for o in outs:
-                    self.files.put(self.project.root / o.frame_file(frame), oid,
-                                   partial(self.store.get_file, oid))
+                    self.files.put(self.project.root / o.frame_file(frame),
+                                   *writer.source(self.store, oid, o.channel))
                 self._ready[item.file].add(frame)
         except VStudioError as e:
             item.status, item.error = "failed", e.message
@@ -393,7 +402,8 @@ class ProjectRender:
                 "seconds": round(item.seconds, 3)}
         ids = {f: item.saved[f] for f in item.frame_list}
         # frames only: videos are encoded from them when assembled (writer.video_of)
-        item.manifest = outputs.publish(self.store, item.key, info, ids, "png", fps)
+        item.manifest = outputs.publish(self.store, item.key, info, ids,
+                                        "exr" if profile.format == "exr" else "png", fps)
         item.status = "rendered"
         self.assemble_item(item)
         self._check_blank(item)

@@ -25,7 +25,10 @@ PROGRAMS: dict[str, tuple[str, str]] = {
     "blender": ("blender", "--version"),
     "synfig": ("synfig", "--version"),
     "krita": ("krita", "--version"),
+    "pencil2d": ("pencil2d", "--version"),
 }
+# What a program needs to print its version without an X display.
+ENV: dict[str, dict[str, str]] = {"pencil2d": {"QT_QPA_PLATFORM": "offscreen"}}
 
 
 def _h(*parts: str) -> str:
@@ -54,7 +57,8 @@ def renderer_version(renderer: str) -> str:
         return str(known[ident])
     try:
         out = subprocess.run([exe, PROGRAMS.get(renderer, ("", "--version"))[1]],
-                             capture_output=True, text=True, timeout=60).stdout
+                             capture_output=True, text=True, timeout=60,
+                             env={**os.environ, **ENV.get(renderer, {})}).stdout
     except (OSError, subprocess.SubprocessError):
         return f"{renderer} unusable"
     first = next((line.strip() for line in out.splitlines() if line.strip()), "unknown")

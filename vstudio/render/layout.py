@@ -7,7 +7,7 @@ An *output* is one form a render takes beside the sources:
   others, as their renderers number them);
 - ``video``: one file, ``render/a.blend.mp4`` (or ``.avi``, ``.mov``);
 - ``single``: one image for one frame, ``render/a.sif.png`` (RenderChan's ``SINGLE=N``, and
-  what its GIMP module writes for an image: ``render/a.xcf.png``);
+  what its GIMP, Inkscape and Krita modules write for an image: ``render/a.xcf.png``);
 - ``list``: RenderChan's ``render/a.blend.lst`` (``FPS n`` then the frame files), written
   beside its frames folder.
 
@@ -19,13 +19,14 @@ frames named ``file.NNNNN.png``. A render nobody reads takes the project's defau
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 RENDER_DIR = "render"
 VIDEO = ("mp4", "avi", "mov")
 KINDS = ("frames", "video", "single", "list")
-# RenderChan modules that write one image file (render/a.xcf.png), not a frames folder
-ONE_IMAGE = ("gimp",)
+# RenderChan modules that write one image file (render/a.xcf.png), not a frames folder;
+# Krita's does so for a still (a document without keyframes)
+ONE_IMAGE = ("gimp", "inkscape")
 _NUMBERED = re.compile(r"^(.*?)(\d+)(\.[A-Za-z0-9]+)$")
 
 
@@ -36,6 +37,9 @@ class Output:
     pattern: str = ""  # frames and list: a str.format pattern of one frame number
     single: int | None = None  # single: the frame it shows
     read: bool = False  # another file reads it: videos are then lossless
+    # "" as rendered; RenderChan's extract_alpha: "rgb" the colour without alpha, "alpha"
+    # the alpha as a grey picture (what Synfig's -x writes)
+    channel: str = ""
 
     def frame_file(self, frame: int) -> str:
         """Project-relative path of ``frame`` in a frames (or list) output."""
@@ -85,19 +89,31 @@ def base_dir(profile: str, in_folder: bool) -> str:
     return f"{RENDER_DIR}/{profile}" if in_folder else RENDER_DIR
 
 
-def renderchan_pattern(renderer: str | None) -> str:
-    return "file.{:05d}.png" if renderer == "blender" else "file.{:04d}.png"
+def renderchan_pattern(renderer: str | None, ext: str = "png") -> str:
+    if renderer == "pencil2d":  # Pencil2D numbers PREFIX0001.png, without a separator
+        return "file{:04d}." + ext
+    return ("file.{:05d}." if renderer == "blender" else "file.{:04d}.") + ext
 
 
 def default_output(rel: str, fmt: str, renderer: str | None, renderchan: bool, base: str,
-                   single: int | None = None) -> Output:
-    """The output of a render no other file reads."""
-    if single is not None or (renderchan and renderer in ONE_IMAGE and fmt not in VIDEO):
-        return Output("single", f"{base}/{rel}.png", single=single)
+                   single: int | None = None, still: bool = False) -> Output:
+    """The output of a render no other file reads (``still``: a Krita still)."""
+    ext = "exr" if fmt == "exr" else "png"
+    one = renderer in ONE_IMAGE or (renderer == "krita" and still)
+    if single is not None or (renderchan and one and fmt not in VIDEO):
+        return Output("single", f"{base}/{rel}.{ext}", single=single)
     if fmt in VIDEO:
         return Output("video", f"{base}/{rel}.{fmt}")
-    pattern = renderchan_pattern(renderer) if renderchan else "{:04d}.png"
-    return Output("frames", f"{base}/{rel}.png", pattern)
+    pattern = renderchan_pattern(renderer, ext) if renderchan else "{:04d}." + ext
+    return Output("frames", f"{base}/{rel}.{ext}", pattern)
+
+
+def image_ext(out: Output) -> str:
+    """The image format an output's files are in: png or exr ("" for a video)."""
+    if out.kind == "video":
+        return ""
+    name = out.pattern if out.kind in ("frames", "list") else out.path
+    return "exr" if name.lower().endswith(".exr") else "png"
 
 
 def split_read(read: str, dep: str) -> tuple[str, str] | None:
@@ -116,7 +132,18 @@ def split_read(read: str, dep: str) -> tuple[str, str] | None:
 
 def output_read(read: str, dep: str, kind: str, renderer: str | None,
                 single: int | None) -> Output | None:
-    """The output of ``dep`` that reading ``read`` (project-relative) asks for, if any."""
+    """The output of ``dep`` that reading ``read`` (project-relative) asks for, if any.
+
+    RenderChan's separate alpha render, ``render/a.sif-alpha.png/file.0001.png`` (or
+    ``render/a.sif-alpha.png``), is the alpha of ``a.sif``'s frames as grey pictures."""
+    prefix = f"{RENDER_DIR}/{dep}-alpha."
+    if read.startswith(prefix):
+        out = output_read(f"{RENDER_DIR}/{dep}.{read[len(prefix):]}", dep, kind, renderer,
+                          single)
+        if out is None or out.kind not in ("frames", "single"):
+            return None
+        ext = out.path[len(f"{RENDER_DIR}/{dep}"):]  # ".png"
+        return replace(out, path=f"{RENDER_DIR}/{dep}-alpha{ext}", channel="alpha")
     parts = split_read(read, dep)
     if parts is None:
         return None
@@ -126,18 +153,18 @@ def output_read(read: str, dep: str, kind: str, renderer: str | None,
         return Output("video", f"{base}.{ext}")
     if ext == "lst" and not rest:
         return Output("list", f"{base}.lst", renderchan_pattern(renderer))
-    if ext != "png":
+    if ext not in ("png", "exr"):
         return None
     if not rest:
         if kind == "sequence":
             return None
-        return Output("single", f"{base}.png", single=single)
+        return Output("single", f"{base}.{ext}", single=single)
     if "/" in rest:
         return None
     pattern = pattern_of(rest)
-    if pattern is None or not pattern.endswith(".png"):
+    if pattern is None or not pattern.endswith("." + ext):
         return None
-    return Output("frames", f"{base}.png", pattern)
+    return Output("frames", f"{base}.{ext}", pattern)
 
 
 def files_of(output: Output, frames: list[int]) -> list[str]:
@@ -146,3 +173,40 @@ def files_of(output: Output, frames: list[int]) -> list[str]:
         return [output.path]
     names = [output.frame_file(f) for f in frames]
     return [*names, output.path] if output.kind == "list" else names
+
+
+def alpha_pattern(pattern: str) -> str:
+    """Synfig's name for the alpha frames (``-x``): ``file.{:04d}.png`` ->
+    ``file-alpha.{:04d}.png``, ``{:04d}.png`` -> ``-alpha{:04d}.png``."""
+    head, brace, rest = pattern.partition("{")
+    return (head[:-1] + "-alpha." if head.endswith(".") else head + "-alpha") + brace + rest
+
+
+def extract_alpha(outs: list[Output]) -> list[Output]:
+    """The outputs of a render with RenderChan's ``extract_alpha``: each frames folder
+    holds the colour frames (``file.0001.png``) and the alpha frames
+    (``file-alpha.0001.png``) side by side, and a single image ``render/a.sif.png`` gets
+    ``render/a.sif-alpha.png``, as RenderChan's Synfig module leaves them. Frames a reader
+    reads by their ``-alpha`` name are the alpha; videos stay as rendered."""
+    out: list[Output] = []
+    for o in outs:
+        if o.channel:  # already one channel: RenderChan's render/a.sif-alpha.png
+            out.append(o)
+        elif o.kind in ("frames", "list") and "-alpha" in o.pattern.partition("{")[0]:
+            out.append(replace(o, channel="alpha"))
+        elif o.kind in ("frames", "list"):
+            out += [replace(o, channel="rgb"),
+                    Output("frames", o.frames_dir, alpha_pattern(o.pattern), channel="alpha")]
+        elif o.kind == "single":
+            stem = o.path[:-len(".png")] if o.path.endswith(".png") else o.path
+            out += [replace(o, channel="rgb"),
+                    Output("single", f"{stem}-alpha.png", single=o.single, channel="alpha")]
+        else:
+            out.append(o)
+    seen: set[tuple[str, str, str, str]] = set()
+    unique = []
+    for o in out:
+        if (o.kind, o.path, o.pattern, o.channel) not in seen:
+            seen.add((o.kind, o.path, o.pattern, o.channel))
+            unique.append(o)
+    return unique

@@ -161,3 +161,23 @@ def _alpha_zero(raw: bytes, width: int, height: int, stride: int, bpp: int) -> b
             return False
         prev = cur
     return True
+
+
+# RenderChan's extract_alpha (Synfig's -x): the straight colour with its alpha dropped,
+# and the alpha as a grey picture; both 8-bit RGB, as Synfig writes them. (swscale drops
+# alpha as it is: no blending over black.)
+_CHANNEL_FILTERS = {
+    "rgb": "[0]format=rgba,format=rgb24",
+    "alpha": "[0]format=rgba,alphaextract,format=rgb24",
+}
+
+
+def channel_png(src: Path, channel: str, dest: Path) -> None:
+    """Write ``channel`` ("rgb" or "alpha") of the RGBA PNG ``src`` as a PNG at ``dest``."""
+    proc = subprocess.run([_tool("ffmpeg"), "-v", "error", "-y", "-i", str(src),
+                           "-filter_complex", _CHANNEL_FILTERS[channel], "-frames:v", "1",
+                           "-c:v", "png", "-f", "image2", "-update", "1", str(dest)],
+                          capture_output=True, text=True, errors="replace")
+    if proc.returncode != 0 or not dest.is_file():
+        raise RenderFailed(f"extracting the {channel} of {src.name} failed: "
+                           f"{proc.stderr.strip()[-300:]}")

@@ -44,19 +44,20 @@ PROJECT_FILE = "vstudio.toml"
 ROOT_FILES = (PROJECT_FILE, rcconf.CONF_FILE, "remake.conf")
 
 DEFAULTS: dict[str, Any] = {"format": "png", "chunk": 10, "denoise": False}
-FORMATS = ("png", *VIDEO)
+FORMATS = ("png", "exr", *VIDEO)  # exr: OpenEXR frames (Blender and Synfig files)
 # what a path read from render/ may end in (besides the formats): lists, converted audio
 READ_EXTS = (*FORMATS, "lst", "wav", "exr")
 AUDIO_EXTS = (".wav", ".flac", ".mp3", ".ogg")  # what RenderChan converts to render/X.wav
 # Settings that change how work is split, not what is produced: kept out of render keys.
-NOT_IN_KEY = {"chunk"}
+NOT_IN_KEY = {"chunk", "extract_alpha"}  # extract_alpha: split from the RGBA frames
+# when written out (writer.source)
 # Every setting a profile may hold, with its type (anything else is a typo to report).
 KNOWN: dict[str, tuple[type, ...]] = {
     "format": (str,), "chunk": (int,), "denoise": (bool,), "resolution": (int, float),
     "samples": (int,), "width": (int,), "height": (int,), "engine": (str,),
     "start": (int,), "end": (int,), "single": (int,), "fps": (int, float),
     "audio_rate": (int,), "own_size": (bool,), "codec": (str,), "crf": (int,),
-    "color_mode": (str,)}
+    "color_mode": (str,), "transparency": (bool,), "extract_alpha": (bool,)}
 # lossless: the exact RGB (libx264rgb); lossless-yuv: lossless H.264 in YUV 4:4:4, what
 # Blender's lossless H.264 writes (RenderChan's videos); h264: a delivery encode at crf
 CODECS = ("lossless", "lossless-yuv", "h264")
@@ -210,6 +211,9 @@ class Project:
                         return None  # a converted sound file (audio_source)
                     if candidate and exists(self.root / candidate):
                         return candidate
+                    # RenderChan's separate alpha render: render/a.sif-alpha.png
+                    if candidate.endswith("-alpha") and exists(self.root / candidate[:-6]):
+                        return candidate[:-6]
         return None
 
     def audio_source(self, path: str) -> str | None:

@@ -34,6 +34,7 @@ OWN_SIZE = {"krita", "inkscape", "gimp"}
 # Settings that change nothing vstudio renders (GPU choice, RenderChan's own bookkeeping).
 IGNORED = {"disable_gpu", "gpu_device", "render_cache_dir", "blender_version", "proxy_scale"}
 VIDEO = ("mp4", "avi", "mov")
+EXR = ("blender", "synfig")  # the modules RenderChan renders FORMAT=exr with
 
 Warn = Callable[[str], None]
 
@@ -131,10 +132,11 @@ def settings(conf: RenderChanConf | None, profile: str, module: str, file_conf: 
                 values[key] = (f"{factor * base:g}", file_label)
         else:
             values[key] = (value, file_label)
-    return _translate(values, warn)
+    return _translate(values, warn, module)
 
 
-def _translate(values: dict[str, tuple[str, str]], warn: Warn) -> dict[str, Any]:
+def _translate(values: dict[str, tuple[str, str]], warn: Warn,
+               module: str = "") -> dict[str, Any]:
     """RenderChan keys (value, where it was set) -> vstudio settings."""
     out: dict[str, Any] = {}
     own = values.pop("use_own_dimensions", ("0", ""))[0].strip().lower() in ("1", "true", "yes")
@@ -151,6 +153,10 @@ def _translate(values: dict[str, tuple[str, str]], warn: Warn) -> dict[str, Any]
             fmt = value.lower()
             if fmt in ("png", *VIDEO):
                 out["format"] = fmt
+            elif fmt == "exr":
+                # RenderChan's Blender and Synfig modules write OpenEXR; its others fall
+                # back to their first format, PNG, without a word
+                out["format"] = "exr" if module in EXR else "png"
             else:
                 warn(f"{where}={value}: vstudio writes png frames or mp4/avi/mov video; "
                      "png used")
@@ -183,10 +189,17 @@ def _translate(values: dict[str, tuple[str, str]], warn: Warn) -> dict[str, Any]
         elif key in ("prerender_count",):
             if value not in ("", "0"):
                 warn(f"{where}={value}: not supported by vstudio; ignored")
-        elif key == "extract_alpha":
+        elif key == "transparency":  # Pencil2D's: a transparent background, else white
             if value.lower() in ("1", "true", "yes"):
-                warn(f"{where}={value}: separate alpha renders are not supported by "
-                     "vstudio; ignored")
+                out["transparency"] = True
+        elif key == "extract_alpha":
+            if value.lower() not in ("1", "true", "yes"):
+                continue
+            if module == "synfig":  # the one RenderChan module that honours it
+                out["extract_alpha"] = True
+            else:
+                warn(f"{where}={value}: RenderChan extracts alpha from Synfig files only; "
+                     f"ignored for {module or 'this'} file")
         elif key not in IGNORED:
             warn(f"{where}: not a RenderChan setting vstudio knows; ignored")
     if own:

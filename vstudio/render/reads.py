@@ -71,13 +71,32 @@ def attach(job: ProjectRender) -> None:
         base = layout.base_dir(item.profile, profile is not None and not profile.is_default)
         single = profile.settings.get("single") if profile else None
         fmt = profile.format if profile else "png"
-        outs = wanted.get(item.file) or [layout.default_output(
-            item.file, fmt, item.renderer, job.project.renderchan, layout.RENDER_DIR, single)]
+        default = layout.default_output(
+            item.file, fmt, item.renderer, job.project.renderchan, layout.RENDER_DIR, single,
+            still=len(item.frame_list) == 1)
+        outs = wanted.get(item.file) or [default]
+        if profile is not None and profile.settings.get("extract_alpha"):
+            if all(o.channel == "alpha" for o in outs):  # only render/a.sif-alpha.png read:
+                outs = [*outs, default]  # the colour frames are written as RenderChan does
+            outs = layout.extract_alpha(outs)
         item.outs = [_rebase(o, base) for o in outs]
         item.output = item.outs[0].path
         clash = _clash(item.outs)
         if clash:
             _fail(item, f"{clash} is read both as one file and as a folder of frames")
+        want = "exr" if fmt == "exr" else "png"
+        if want == "exr" and any(o.channel for o in item.outs):
+            _fail(item, f"{item.file}: extract_alpha writes PNG frames; it cannot be "
+                        "combined with FORMAT=exr")
+            continue
+        other = next((o for o in item.outs if layout.image_ext(o) not in ("", want)
+                      or (want == "exr" and o.kind == "video")), None)
+        if other is not None:
+            # the frames are rendered in one format, set before anything is read
+            read = (layout.image_ext(other) or "video").upper()
+            _fail(item, f"{other.path} is read as {read}, but {item.file} renders "
+                        f"{want.upper()} frames (FORMAT={fmt}): set FORMAT in "
+                        f"{item.file}.conf to what its readers read")
     by_file = {i.file: i for i in job.items}
     for item in job.items:
         error = errors.get(item.file) or _past_the_end(job, item, by_file)

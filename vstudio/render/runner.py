@@ -62,8 +62,9 @@ def task_for(path: Path, renderer: str, scene: SceneInfo | None, profile: Profil
     s = profile.settings
     params: dict[str, Any] = {"file": str(path)}
     pct = s.get("resolution")
+    exr = profile.format == "exr"  # RenderChan's FORMAT=exr: OpenEXR frames
     if renderer == "blender":
-        params["format"] = "PNG"
+        params["format"] = "OPEN_EXR" if exr else "PNG"
         if s.get("samples"):
             params["samples"] = int(s["samples"])
         w, h = (int(s["width"]), int(s["height"])) if s.get("width") and s.get("height") \
@@ -80,7 +81,7 @@ def task_for(path: Path, renderer: str, scene: SceneInfo | None, profile: Profil
             params["engine"] = str(s["engine"]).upper()
         if s.get("color_mode"):
             params["overrides"] = {"render.image_settings.color_mode": str(s["color_mode"])}
-    elif renderer in ("synfig", "inkscape", "gimp"):  # PNG is their only output here
+    elif renderer in ("synfig", "inkscape", "gimp", "pencil2d"):  # PNG only here
         w, h = (scene.width, scene.height) if scene else (0, 0)
         if s.get("width") and s.get("height"):
             w, h = int(s["width"]), int(s["height"])
@@ -88,6 +89,10 @@ def task_for(path: Path, renderer: str, scene: SceneInfo | None, profile: Profil
             w, h = max(1, round(w * pct / 100)), max(1, round(h * pct / 100))
         if w and h:
             params["width"], params["height"] = w, h
+        if renderer == "synfig" and exr:
+            params["format"] = "exr"
+        if renderer == "pencil2d" and s.get("transparency"):
+            params["transparency"] = True
     return {"id": 0, "type": renderer, "params": params, "frames": frames,
             "trusted": False, "inputs": []}
 

@@ -58,6 +58,7 @@ def _load() -> None:
             scan_blend,
             scan_gimp,
             scan_krita,
+            scan_pencil2d,
             scan_svg,
             scan_synfig,
         )

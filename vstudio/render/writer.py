@@ -118,26 +118,44 @@ def assemble(store: ObjectStore, manifest: dict[str, Any], outs: list[Output], r
              writer: Writer, video: Callable[[Output], str]) -> None:
     """Write a cached render as each of ``outs`` (``video(out)`` gives a video's id)."""
     frames = {int(f): str(oid) for f, oid in manifest["frames"]}
+    keep: dict[Path, set[str]] = {}  # per frames folder: the names some output writes
     for out in outs:
         dest = root / out.path
         if out.kind in ("frames", "list"):
             folder = root / out.frames_dir
             writer._folder(folder)
-            names = {}
+            names = keep.setdefault(folder, set())
             for f, oid in sorted(frames.items()):
                 name = out.pattern.format(f)
-                names[name] = oid
-                writer.put(folder / name, oid, partial(_fetch, store, oid))
-            writer.prune(folder, set(names))
+                names.add(name)
+                writer.put(folder / name, *source(store, oid, out.channel))
             if out.kind == "list":
                 writer.put(dest, None, partial(_write_text, list_text(manifest, out)))
         elif out.kind == "single":
             frame = out.single if out.single in frames else min(frames)
-            oid = frames[frame]
-            writer.put(dest, oid, partial(_fetch, store, oid))
+            writer.put(dest, *source(store, frames[frame], out.channel))
         else:
             oid = video(out)
             writer.put(dest, oid, partial(_fetch, store, oid))
+    for folder, names in keep.items():
+        writer.prune(folder, names)
+
+
+def source(store: ObjectStore, oid: str, channel: str = "") -> tuple[str, Callable[[Path], Any]]:
+    """What ``Writer.put`` takes to write stored frame ``oid`` as ``channel`` ("" as
+    rendered): a tag of the bytes written and how to write them."""
+    if not channel:
+        return oid, partial(_fetch, store, oid)
+    return f"{oid}:{channel}", partial(_fetch_channel, store, oid, channel)
+
+
+def _fetch_channel(store: ObjectStore, oid: str, channel: str, dest: Path) -> None:
+    rgba = dest.with_name(dest.name + ".rgba")
+    try:
+        store.get_file(oid, rgba)
+        media.channel_png(rgba, channel, dest)
+    finally:
+        rgba.unlink(missing_ok=True)
 
 
 def list_text(manifest: dict[str, Any], out: Output) -> str:

@@ -90,7 +90,7 @@ def open_store(url: str, options: dict[str, Any] | None = None, *,
         store.rebuilt.disk_limit = int(options.get("rebuilt_cache_mb", 4096)) << 20
     except (TypeError, ValueError):
         raise BadInput("store option rebuilt_cache_mb must be a whole number of MiB") from None
-    return store  # type: ignore[return-value]
+    return store
 
 
 __all__ = ["ObjectStore", "open_store"]

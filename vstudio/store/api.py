@@ -8,11 +8,11 @@ Ids are lowercase hex BLAKE3-256 digests (64 characters) of an object's plain by
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 
 class Progress(Protocol):
@@ -46,6 +46,41 @@ class ObjectInfo:
     mtime: float
 
 
+class Presigning(Protocol):
+    """A backend whose objects a client can fetch itself by URL (S3)."""
+
+    def presign_get(self, name: str, expires: int = 3600) -> str: ...
+
+
+class TempFiles(Protocol):
+    """A backend that writes through temp files (a local folder): a killed writer leaves
+    some behind, which ``stats`` counts and ``gc`` removes."""
+
+    def temp_bytes(self) -> int: ...
+    def clean_temp(self, older_than: float) -> int: ...
+
+
+class PartsWriting(Protocol):
+    """A backend that writes an object from its parts without joining them in memory."""
+
+    def put_parts(self, name: str, parts: list[bytes]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Features:
+    """The optional interfaces a backend declares (None: it lacks that one).
+
+    Declared rather than probed with ``getattr``, so that a wrapper (the retry backend)
+    passes on exactly what its inner backend offers, and mypy checks every call."""
+
+    presign: Presigning | None = None
+    temp: TempFiles | None = None
+    parts: PartsWriting | None = None
+
+
+NO_FEATURES = Features()
+
+
 class Backend(Protocol):
     """Where bytes live: a local folder, S3, memory. Names are '/'-separated keys.
 
@@ -59,6 +94,7 @@ class Backend(Protocol):
     """
 
     atomic_create: bool
+    features: Features  # optional interfaces: see ``Features``
 
     def put(self, name: str, data: bytes) -> None: ...
     def put_path(self, name: str, path: Path) -> None: ...
@@ -94,6 +130,18 @@ class ObjectStore(Protocol):
     def read_range(self, oid: str, offset: int, length: int) -> bytes: ...
     def size(self, oid: str) -> int: ...
     def has(self, oid: str) -> bool: ...
+    # Many small files at once (the mount lists a folder and reads them all): ``(id,
+    # bytes)`` of those that can be read, each checked against its id; the others are
+    # left out (reading one alone says what is wrong).
+    def read_many(self, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]: ...
+    # Where a file's chunks sit in the bucket, with pre-signed URLs, so that a client
+    # reads them from the bucket itself (store/direct.py); None when the store cannot
+    # (a local folder, encryption, a transformed file).
+    def read_plan(self, oid: str, expires: int = 3600) -> dict[str, Any] | None: ...
+    # Read grants (grants.py): what a client of a server hands the farm so that a worker
+    # may read an input. A store opened directly needs none: None, and nothing kept.
+    def grant(self, oid: str) -> str | None: ...
+    def remember(self, grants: Mapping[str, str]) -> None: ...
     # Named, mutable small records (commit pointers, render-cache entries). They are the
     # roots of garbage collection and what a catalog rebuild reads back.
     def put_ref(self, name: str, data: bytes) -> None: ...

@@ -79,7 +79,7 @@ DeltaHook = Callable[[Path, str, ObjectSource], "Split | None"]
 
 _CHUNKERS: list[Chunker] = []
 _TRANSFORMS: dict[str, TransformFactory] = {}
-_DELTA_HOOKS: list[DeltaHook] = []
+_DELTA_HOOKS: list[tuple[str, DeltaHook]] = []  # (chunker name recorded, hook)
 
 C = TypeVar("C")
 
@@ -102,8 +102,10 @@ def register_transform(name: str) -> Callable[[TransformFactory], TransformFacto
     return deco
 
 
-def register_delta(hook: DeltaHook) -> DeltaHook:
-    _DELTA_HOOKS.append(hook)
+def register_delta(hook: DeltaHook, chunker_name: str = "delta") -> DeltaHook:
+    """Add a hook that may store a file as a change to its previous version; the index
+    records ``chunker_name`` as the chunker of what it stores."""
+    _DELTA_HOOKS.append((chunker_name, hook))
     return hook
 
 
@@ -118,7 +120,7 @@ def transform(name: str) -> TransformFactory:
                          "vstudio does not have: upgrade vstudio") from None
 
 
-def delta_hooks() -> list[DeltaHook]:
+def delta_hooks() -> list[tuple[str, DeltaHook]]:
     _load_plugins()
     return list(_DELTA_HOOKS)
 

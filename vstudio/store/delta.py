@@ -173,8 +173,7 @@ def _delta_hook(path: Path, previous: str, source: ObjectSource) -> Split | None
     return Split(pieces, TRANSFORM, params)
 
 
-_delta_hook.chunker_name = "delta"  # type: ignore[attr-defined]
-register_delta(_delta_hook)
+register_delta(_delta_hook, chunker_name="delta")
 
 
 @register_transform(TRANSFORM)

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from vstudio.store import format as fmt
 from vstudio.store.index import pack_object
-from vstudio.store.objects import PREFETCH, _PackGone
-from vstudio.store.reads import joins_run
+from vstudio.store.packs import PackGone, joins_run
 
 if TYPE_CHECKING:
     from vstudio.store.objects import Store
+
+PREFETCH = 4  # such requests under way at once while a file is read
 
 
 def prefetched(store: Store, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
@@ -42,7 +43,7 @@ def prefetched(store: Store, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
         fetching -= 1
         try:
             plains = payload.result()
-        except _PackGone:
+        except PackGone:
             for _, e in item:
                 yield store.blob(e.key)
             return
@@ -54,7 +55,7 @@ def prefetched(store: Store, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
                 close()
             window.append((None, ent.data))
         else:
-            pack, e = store._locate(ent.id)
+            pack, e = store.packs.locate(ent.id)
             if run:
                 rp, prev = run[-1]
                 if rp != pack or not joins_run(run[0][1], prev, e):
@@ -71,18 +72,18 @@ def _fetch_run(store: Store, run: list[tuple[str, fmt.IndexEntry]]) -> list[byte
     """The run's blobs, opened and checked here in a reader thread: decompression and
     hashing release the GIL, so a file streams out on both cores."""
     first, last = run[0][1], run[-1][1]
-    data = store._fetch(run[0][0], first.offset, last.offset + last.length - first.offset)
+    data = store.packs.fetch(run[0][0], first.offset, last.offset + last.length - first.offset)
     out = []
     for pack, e in run:
         start = e.offset - first.offset
-        out.append(store._open_blob(pack, e, data[start:start + e.length]))
+        out.append(store.packs.open_blob(pack, e, data[start:start + e.length]))
     return out
 
 
 def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | None:
     """Where a file's chunks sit, with pre-signed pack URLs, so a client can fetch them
     from the bucket itself; None when the store cannot (not S3, encrypted, transform)."""
-    presign = getattr(store.backend, "presign_get", None)
+    presign = store.backend.features.presign
     if presign is None or store.codec.encrypted:
         return None
     recipe = store.recipe(oid)
@@ -91,7 +92,7 @@ def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | N
     elif recipe.transform:
         return None
     else:
-        entries = list(store._flat(recipe.entries))
+        entries = list(store.flat(recipe.entries))
     urls: dict[str, str] = {}
     parts: list[dict[str, Any]] = []
     run: list[fmt.IndexEntry] = []
@@ -111,13 +112,13 @@ def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | N
                 close()
             parts.append({"inline": base64.b64encode(ent.data).decode()})
             continue
-        pack, e = store._locate(ent.id)
+        pack, e = store.packs.locate(ent.id)
         if e.is_delta:  # a patch needs its base: the server reads it
             return None
         if run and (pack != run_pack or not joins_run(run[0], run[-1], e)):
             close()
         if pack not in urls:
-            urls[pack] = presign(pack_object(pack), expires)
+            urls[pack] = presign.presign_get(pack_object(pack), expires)
         run_pack = pack
         run.append(e)
     if run:

@@ -26,7 +26,6 @@ import contextlib
 import json
 import re
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -35,74 +34,30 @@ import blake3
 
 from vstudio.errors import CorruptObject, ObjectMissing, StoreError
 from vstudio.store import format as fmt
+from vstudio.store.gcstate import (
+    DOOMED,
+    SLACK,
+    STALE_WRITER,
+    WRITERS,
+    generations,
+    latest_generation,
+    load_doomed,
+    store_generation,
+)
 from vstudio.store.index import INDEX_PREFIX, PACK_PREFIX, index_object, pack_object
 
 if TYPE_CHECKING:
     from vstudio.store.objects import Store
     from vstudio.store.writer import Writer
 
-WRITERS = "writers/"
-DOOMED = "gc/doomed"  # the single object of stores written before generations
-GENERATION = "gc/doomed-"  # + 20-digit nanosecond time + random: newest name wins
-STALE_WRITER = 24 * 3600.0
-# A gc stamps its marks before the generation object is stored: a batch may start while
-# that put is under way and miss it. Its marker is then at most this much younger.
-SLACK = 60.0
 _HEX = re.compile(rb"[0-9a-f]{64}")
-
-
-@contextlib.contextmanager
-def writer_marker(store: Store) -> Iterator[None]:
-    name = f"{WRITERS}{uuid.uuid4().hex}"
-    store.backend.put(name, json.dumps({"started": time.time()}).encode())
-    try:
-        yield
-    finally:
-        with contextlib.suppress(Exception):
-            store.backend.delete(name)
-
-
-def generations(store: Store) -> list[str]:
-    """Names of the doomed-set objects, oldest first (the legacy single one first)."""
-    names = {o.name for o in store.backend.list(DOOMED)}  # one LIST finds both kinds
-    return sorted(names - {DOOMED}) if DOOMED not in names else \
-        [DOOMED, *sorted(names - {DOOMED})]
-
-
-def load_doomed(store: Store, name: str | None) -> dict[bytes, float]:
-    """The doomed set stored under ``name`` (None: there is none yet)."""
-    if name is None:
-        return {}
-    try:
-        raw = store.codec.open(name.encode(), store.backend.get(name), name)
-    except ObjectMissing:  # replaced by a newer generation since it was listed
-        return load_doomed(store, latest_generation(store))
-    data = json.loads(raw)
-    return {bytes.fromhex(k): float(v) for k, v in data.items()}
-
-
-def latest_generation(store: Store) -> str | None:
-    names = generations(store)
-    return names[-1] if names else None
-
-
-def _store_generation(store: Store, doomed: dict[bytes, float]) -> None:
-    """Write the doomed set as the newest generation, then drop the older ones."""
-    old = generations(store)
-    name = f"{GENERATION}{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-    store.backend.put(name, store.codec.seal(name.encode(), json.dumps(
-        {k.hex(): t for k, t in doomed.items()}).encode()))
-    for n in old:
-        store.backend.delete(n)
-    store.doomed = set(doomed)
-    store.gc_generation = name
 
 
 def stats(store: Store) -> dict[str, Any]:
     store.index.refresh()
     stored = sum(o.size for o in store.backend.list(""))
-    temp = getattr(store.backend, "temp_bytes", None)
-    stored += temp() if temp is not None else 0  # a local folder's half-written files
+    temp = store.backend.features.temp
+    stored += temp.temp_bytes() if temp is not None else 0  # a local folder's half-written files
     logical = chunks = 0
     chunkers: Counter[str] = Counter()
     for _, e in store.index.blobs.values():
@@ -228,7 +183,7 @@ def _check_pack_data(store: Store, pack: str, entries: list[fmt.IndexEntry]) -> 
         bad = []
         for e in entries:
             try:
-                store._open_blob(pack, e, data[e.offset:e.offset + e.length])
+                store.packs.open_blob(pack, e, data[e.offset:e.offset + e.length])
             except CorruptObject as err:
                 bad.append(err.message.split(":")[0])
         return [f"pack {pack} is corrupt", *bad]
@@ -250,7 +205,7 @@ def gc(store: Store, live: Iterable[str], grace: float) -> dict[str, int]:
         raise StoreError(f"gc stopped, the store has damage ({problems[0]}): run "
                          "'vstudio store check --read-data' and repair it first")
     unreached = set(store.index.blobs) - alive
-    doomed = {k: t for k, t in load_doomed(store, latest_generation(store)).items()
+    doomed = {k: t for k, t in load_doomed(backend, store.codec, latest_generation(backend)).items()
               if k in unreached}
     for k in unreached:
         doomed.setdefault(k, now)
@@ -284,12 +239,13 @@ def gc(store: Store, live: Iterable[str], grace: float) -> dict[str, int]:
             freed += _size(store, pack)
             backend.delete(pack_object(pack))
             orphans += 1
-    clean = getattr(backend, "clean_temp", None)
-    if clean is not None:
-        clean(max(grace, 60.0))
+    temp = backend.features.temp
+    if temp is not None:
+        temp.clean_temp(max(grace, 60.0))
     # Written after the deletions: a process that reads this generation re-reads the
     # index, so it no longer sees the deleted blobs that this set no longer names.
-    _store_generation(store, doomed)
+    name = store_generation(backend, store.codec, doomed)
+    store.doomed, store.gc_generation = set(doomed), name
     return {"packs_deleted": removed, "orphan_packs_deleted": orphans,
             "packs_repacked": repacked, "bytes_freed": freed,
             "live_objects": len(alive), "doomed_objects": len(doomed)}
@@ -373,4 +329,4 @@ def _size(store: Store, pack: str) -> int:
         return 0
 
 
-__all__ = ["INDEX_PREFIX", "check", "gc", "stats", "writer_marker"]
+__all__ = ["DOOMED", "INDEX_PREFIX", "check", "gc", "generations", "stats"]

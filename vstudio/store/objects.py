@@ -7,7 +7,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,15 +19,16 @@ from vstudio.store import format as fmt
 from vstudio.store.api import NO_PROGRESS, Backend, Progress
 from vstudio.store.chunking import transform
 from vstudio.store.codec import Codec
+from vstudio.store.direct import PREFETCH, prefetched, read_plan
 from vstudio.store.download import write_file
-from vstudio.store.index import Index, pack_object
-from vstudio.store.reads import Frames, Rebuilt, Recent, joins_run, read_many
+from vstudio.store.gcstate import latest_generation, load_doomed, writer_marker
+from vstudio.store.packs import Packs
+from vstudio.store.reads import Rebuilt, Recent, read_many
 from vstudio.store.writer import Writer
 
 REF_PREFIX = "refs/"
 _REF_NAME = re.compile(r"^[A-Za-z0-9._@+=-]+(/[A-Za-z0-9._@+=-]+)*$")
 _HEX_ID = re.compile(r"^[0-9a-f]{64}$")
-PREFETCH = 4  # such requests under way at once while a file is read
 META_CACHE = 512  # decoded recipes and segments kept in memory
 GC_RECHECK = 1.0  # seconds ``missing``/``has`` may lean on the last look at gc's state
 
@@ -68,10 +69,6 @@ def release_memory() -> None:
         _libc.malloc_trim(0)
 
 
-class _PackGone(CorruptObject):
-    """A pack the index names is not in the backend."""
-
-
 class Store:
     """``ObjectStore`` over a backend: see ``store/__init__.py`` for the terms."""
 
@@ -79,7 +76,8 @@ class Store:
                  upload_threads: int = 2, rebuilt_dir: Path | None = None) -> None:
         self.backend = backend
         self.codec = codec
-        self.index = Index(backend, codec, cache_dir)
+        self.packs = Packs(backend, codec, cache_dir)  # the layer below: store/packs.py
+        self.index = self.packs.index
         self.upload_threads = upload_threads
         _tame_malloc()  # before the first worker thread exists
         self.pool = ThreadPoolExecutor(2, thread_name_prefix="vstudio-seal")
@@ -90,11 +88,9 @@ class Store:
         self.gc_generation: str | None = None  # the doomed set's object that was read
         self._gc_checked = -GC_RECHECK
         self._gc_lock = threading.Lock()
-        self._refresh_lock = threading.Lock()
         self._meta: OrderedDict[bytes, Any] = OrderedDict()
         self._meta_lock = threading.Lock()
         self.rebuilt = Rebuilt(self, rebuilt_dir)
-        self.frames = Frames()  # plain bytes of the last frames read (store/reads.py)
         self.recent = Recent()  # chunks clients just uploaded (store/reads.py)
         self.sync_gc(force=True, reindex=True)
 
@@ -116,19 +112,16 @@ class Store:
         One LIST; when a gc has run since, read its doomed set and then the index, so
         that this process, however long it has been open, never deduplicates against a
         blob that a gc marked or removed. Without ``force``, at most every GC_RECHECK s."""
-        from vstudio.store.maintenance import latest_generation, load_doomed
-
         with self._gc_lock:
             now = time.monotonic()
             if not force and now - self._gc_checked < GC_RECHECK:
                 return
-            name = latest_generation(self)
+            name = latest_generation(self.backend)
             self._gc_checked = now
             if name == self.gc_generation and not reindex:
                 return
-            doomed = set(load_doomed(self, name))
-            with self._refresh_lock:
-                self.index.refresh()  # after the name: it shows that gc's deletions
+            doomed = set(load_doomed(self.backend, self.codec, name))
+            self.packs.refresh()  # after the name: it shows that gc's deletions
             self.doomed, self.gc_generation = doomed, name
 
     def missing(self, keys: Iterable[bytes]) -> list[bytes]:
@@ -141,10 +134,8 @@ class Store:
     @contextlib.contextmanager
     def writer(self) -> Iterator[Writer]:
         w = Writer(self)
-        from vstudio.store.maintenance import writer_marker
-
-        with writer_marker(self):
-            self.sync_gc(force=True)  # after the marker: see maintenance.SLACK
+        with writer_marker(self.backend):
+            self.sync_gc(force=True)  # after the marker: see gcstate.SLACK
             try:
                 yield w
             finally:
@@ -165,109 +156,19 @@ class Store:
 
     # --- reading blobs ---------------------------------------------------------------------------
 
-    def _locate(self, key: bytes) -> tuple[str, fmt.IndexEntry]:
-        hit = self.index.get(key)
-        if hit is None:
-            with self._refresh_lock:  # another process may have written it since we opened
-                self.index.refresh()
-            hit = self.index.get(key)
-        if hit is None:
-            raise ObjectMissing(f"no object {key.hex()} in the store")
-        return hit
-
-    def _open_blob(self, pack: str, e: fmt.IndexEntry, stored: bytes) -> bytes:
-        """A blob's plain bytes from its stored bytes (for a framed chunk: the frame's),
-        checked against its hash."""
-        what = f"object {e.key.hex()} in pack {pack}"
-        if len(stored) != e.length:
-            raise CorruptObject(f"{what} is truncated: run 'vstudio store check'")
-        if e.in_frame:
-            frame = self.frames.get(pack, e.offset, lambda: self.codec.open(
-                fmt.FRAME_AAD, stored, f"frame at {e.offset} of pack {pack}"))
-            plain = frame[e.inner:e.inner + e.raw_length]
-        else:
-            plain = self.codec.open(e.key, stored, what)
-        if e.is_delta:
-            plain = self._undelta(e, plain, what)
-        want = e.check if e.base_kind == fmt.RECIPE else e.key
-        if len(plain) != e.raw_length or blake3.blake3(plain).digest() != want:
-            raise CorruptObject(f"{what} is corrupt (it does not match its hash): "
-                                "run 'vstudio store check'")
-        return plain
-
-    def _undelta(self, e: fmt.IndexEntry, patch: bytes, what: str) -> bytes:
-        from vstudio.store.delta import DeltaError, decompress
-
-        try:
-            base = self.blob(e.base)  # at most ``depth`` more of these (writer bounds it)
-        except ObjectMissing:
-            raise CorruptObject(f"{what} is a delta against {e.base.hex()}, which is "
-                                "missing: run 'vstudio store check'") from None
-        try:
-            return decompress(patch, base, e.raw_length)
-        except DeltaError as err:
-            raise CorruptObject(f"{what} does not apply to its base ({err.message}): "
-                                "run 'vstudio store check'") from None
-
-    def _fetch(self, pack: str, offset: int, length: int) -> bytes:
-        try:
-            return self.backend.get_range(pack_object(pack), offset, length)
-        except ObjectMissing:
-            raise _PackGone(f"pack {pack} is missing from the store: run "
-                            "'vstudio store check'") from None
-
-    def _moved(self) -> None:
-        """A pack vanished under us: a gc repacked it; learn the new places."""
-        with self._refresh_lock:
-            self.index.refresh()
-
     def blob(self, key: bytes) -> bytes:
-        pack, e = self._locate(key)
-        try:
-            return self._open_blob(pack, e, self._fetch(pack, e.offset, e.length))
-        except _PackGone:
-            self._moved()
-            pack2, e = self._locate(key)
-            if pack2 == pack:
-                raise
-            return self._open_blob(pack2, e, self._fetch(pack2, e.offset, e.length))
+        return self.packs.blob(key)
 
     def blobs(self, keys: Iterable[bytes]) -> Iterator[bytes]:
         """Chunks in order; neighbours in one pack are read with one request."""
-        run: list[tuple[str, fmt.IndexEntry]] = []
-
-        def flush() -> Iterator[bytes]:
-            pack, first = run[0]
-            last = run[-1][1]
-            try:
-                data = self._fetch(pack, first.offset, last.offset + last.length - first.offset)
-            except _PackGone:
-                keys = [e.key for _, e in run]
-                run.clear()
-                for k in keys:
-                    yield self.blob(k)
-                return
-            for _, e in run:
-                start = e.offset - first.offset
-                yield self._open_blob(pack, e, data[start:start + e.length])
-            run.clear()
-
-        for key in keys:
-            pack, e = self._locate(key)
-            if run:
-                rp, re_ = run[-1]
-                if rp != pack or not joins_run(run[0][1], re_, e):
-                    yield from flush()
-            run.append((pack, e))
-        if run:
-            yield from flush()
+        return self.packs.blobs(keys)
 
     # --- reading files ----------------------------------------------------------------------------
 
     def recipe(self, oid: str) -> fmt.Recipe | None:
         """The recipe of a file, or None when the file is a single chunk."""
         key = parse_id(oid)
-        _, e = self._locate(key)
+        _, e = self.packs.locate(key)
         if e.base_kind == fmt.RECIPE:
             return self._cached(key, lambda: fmt.decode_recipe(self.blob(key),
                                                                f"recipe of {oid}"))
@@ -290,18 +191,18 @@ class Store:
                 self._meta.popitem(last=False)
         return value
 
-    def _segment(self, key: bytes) -> list[fmt.Entry]:
+    def segment(self, key: bytes) -> list[fmt.Entry]:
         return self._cached(key, lambda: fmt.decode_segment(self.blob(key),
                                                             f"segment {key.hex()}"))
 
-    def _flat(self, entries: list[fmt.Entry]) -> Iterator[fmt.Entry]:
+    def flat(self, entries: list[fmt.Entry]) -> Iterator[fmt.Entry]:
         for ent in entries:
             if ent.type == fmt.E_SEGMENT:
-                yield from self._segment(ent.id)
+                yield from self.segment(ent.id)
             else:
                 yield ent
 
-    def _decoded(self, entries: Iterable[fmt.Entry],
+    def decoded(self, entries: Iterable[fmt.Entry],
                  read: Callable[[list[bytes]], Iterator[bytes]] | None = None
                  ) -> Iterator[bytes]:
         """The pieces' bytes in order, reading chunk runs together."""
@@ -324,13 +225,11 @@ class Store:
             yield from read(pending)
 
     def _prefetched(self, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
-        from vstudio.store.direct import prefetched
-
         return prefetched(self, entries)
 
-    def _stream(self, recipe: fmt.Recipe,
+    def stream(self, recipe: fmt.Recipe,
                 read: Callable[[list[bytes]], Iterator[bytes]] | None = None) -> Iterator[bytes]:
-        decoded = self._decoded(self._flat(recipe.entries), read)
+        decoded = self.decoded(self.flat(recipe.entries), read)
         if not recipe.transform:
             return decoded
         return transform(recipe.transform)(recipe.params, self)(decoded)
@@ -339,7 +238,7 @@ class Store:
                     read: Callable[[list[bytes]], Iterator[bytes]] | None = None) -> bytes:
         """BLAKE3 of the file a recipe rebuilds (``read`` may serve unflushed chunks)."""
         h = blake3.blake3()
-        for block in self._stream(recipe, read):
+        for block in self.stream(recipe, read):
             h.update(block)
         return h.digest()
 
@@ -351,7 +250,7 @@ class Store:
             return
         h = blake3.blake3()
         n = 0
-        for block in self._stream(recipe):
+        for block in self.stream(recipe):
             h.update(block)
             n += len(block)
             yield block
@@ -366,7 +265,7 @@ class Store:
         return b"".join(self.iter_file(oid))
 
     def size(self, oid: str) -> int:
-        _, e = self._locate(parse_id(oid))
+        _, e = self.packs.locate(parse_id(oid))
         if e.base_kind == fmt.RECIPE:
             return e.file_size
         if e.base_kind != fmt.CHUNK:
@@ -381,7 +280,7 @@ class Store:
         if key in self.doomed:
             return False
         try:
-            _, e = self._locate(key)
+            _, e = self.packs.locate(key)
         except ObjectMissing:
             return False
         return e.base_kind in (fmt.CHUNK, fmt.RECIPE)
@@ -401,7 +300,7 @@ class Store:
                 return hit
             out = bytearray()
             pos = 0
-            for block in self._stream(recipe):
+            for block in self.stream(recipe):
                 if pos + len(block) > offset:
                     out += block[max(0, offset - pos):end - pos]
                 pos += len(block)
@@ -423,13 +322,13 @@ class Store:
                 break
             if pos + ent.length > start:
                 if ent.type == fmt.E_SEGMENT:
-                    seg = self._segment(ent.id)
+                    seg = self.segment(ent.id)
                     inner = list(self._range(seg, start - pos, end - pos))
                     wanted.append((fmt.Entry(fmt.E_INLINE, 0, data=b"".join(inner)), -1))
                 else:
                     wanted.append((ent, pos))
             pos += ent.length
-        datas = self._decoded(e for e, _ in wanted)
+        datas = self.decoded(e for e, _ in wanted)
         for (_, at), data in zip(wanted, datas, strict=True):
             if at < 0:
                 yield data
@@ -438,9 +337,14 @@ class Store:
 
     def read_plan(self, oid: str, expires: int = 3600) -> dict[str, Any] | None:
         """Pre-signed URLs and ranges of a file's chunks (see ``store/direct.py``)."""
-        from vstudio.store.direct import read_plan
-
         return read_plan(self, oid, expires)
+
+    def grant(self, oid: str) -> str | None:
+        """None: whoever opened the store directly reads it without a grant."""
+        return None
+
+    def remember(self, grants: Mapping[str, str]) -> None:
+        """Nothing to keep: see ``grant``."""
 
     # --- references ---------------------------------------------------------------------------
 

@@ -7,8 +7,8 @@
   small ones in memory when the store has no cache folder.
 - ``read_many``: small files of one commit sit side by side in a pack, so one ranged
   request carries dozens of them (the mount lists a folder and reads them all).
-- ``Frames``: neighbouring chunks compressed together share one frame; reading them in
-  order opens the frame once.
+- ``Recent``: chunks a client just uploaded, so the server's check that a recipe rebuilds
+  its file reads them from memory.  (Opened frames are kept by the pack layer: ``store/packs.py``.)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import struct
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,8 +35,6 @@ MEMORY_LIMIT = 64 << 20  # without a cache folder: rebuilt files kept in memory
 GAP = 512 * 1024  # read across holes up to this size rather than make another request
 SPAN = 16 << 20  # at most this much per ranged request
 SMALL_FILE = 4 << 20
-COALESCE = 4 << 20  # read neighbouring chunks of one pack in one request, up to this
-FRAMES_KEPT = 8  # opened frames kept (at most ~4 MiB each): readers in a few threads
 RECENT_LIMIT = 128 << 20  # read_many rebuilds transformed or segmented files up to this size
 
 
@@ -130,48 +128,6 @@ class Rebuilt:
                 total -= size
 
 
-class Frames:
-    """Plain bytes of recently opened frames, by (pack, offset): a frame's chunks are
-    usually read one after the other, and each would otherwise decompress it again."""
-
-    def __init__(self, kept: int = FRAMES_KEPT) -> None:
-        self.kept = kept
-        self._items: OrderedDict[tuple[str, int], bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, pack: str, offset: int, load: Callable[[], bytes]) -> bytes:
-        if pack.startswith("("):  # a pack being written: offsets are not final names
-            return load()
-        with self._lock:
-            hit = self._items.get((pack, offset))
-            if hit is not None:
-                self._items.move_to_end((pack, offset))
-                return hit
-        data = load()
-        with self._lock:
-            self._items[(pack, offset)] = data
-            while len(self._items) > self.kept:
-                self._items.popitem(last=False)
-        return data
-
-
-def joins_run(first: fmt.IndexEntry, prev: fmt.IndexEntry, e: fmt.IndexEntry) -> bool:
-    """Whether ``e`` (after ``prev``, in a run starting at ``first``, all in one pack) comes
-    with the same ranged read.  Chunks of one frame always do: the frame is read whole anyway,
-    and a frame can be a little over ``COALESCE`` (incompressible data), which must not make
-    each of its chunks a read of the whole frame."""
-    if e.in_frame and prev.in_frame and e.offset == prev.offset:
-        return True
-    return follows(prev, e) and e.offset + e.length - first.offset <= COALESCE
-
-
-def follows(prev: fmt.IndexEntry, e: fmt.IndexEntry) -> bool:
-    """Whether ``e`` is stored right after ``prev`` (or in the same frame), so both come
-    with one ranged read."""
-    return e.offset == prev.offset + prev.length or (
-        e.in_frame and prev.in_frame and e.offset == prev.offset)
-
-
 class Recent:
     """Chunks a client just uploaded (each checked against its id on arrival), kept a while
     so the server's check that a recipe rebuilds its file reads them from memory instead of
@@ -212,7 +168,7 @@ def read_many(store: Store, oids: list[str]) -> Iterator[tuple[str, bytes]]:
     located: dict[str, tuple[str, fmt.IndexEntry]] = {}
     for oid in dict.fromkeys(oids):
         try:
-            located[oid] = store._locate(bytes.fromhex(oid))
+            located[oid] = store.packs.locate(bytes.fromhex(oid))
         except (ObjectMissing, ValueError):
             continue
     first = _fetch(store, located)
@@ -233,15 +189,16 @@ def read_many(store: Store, oids: list[str]) -> Iterator[tuple[str, bytes]]:
         for x in r.entries:
             if x.type == fmt.E_CHUNK and x.id.hex() not in wanted:
                 try:
-                    wanted[x.id.hex()] = store._locate(x.id)
+                    wanted[x.id.hex()] = store.packs.locate(x.id)
                 except ObjectMissing:
                     continue
     chunks = _fetch(store, wanted)
     for oid, r in plain.items():
         parts = [x.data if x.type == fmt.E_INLINE else chunks.get(x.id.hex()) for x in r.entries]
-        if any(p is None for p in parts):
+        found = [p for p in parts if p is not None]
+        if len(found) != len(parts):
             continue
-        data = b"".join(parts)  # type: ignore[arg-type]
+        data = b"".join(found)
         if blake3.blake3(data).hexdigest() == oid:
             yield oid, data
     for oid, r in recipes.items():  # transformed or long files: the usual way, if small
@@ -271,13 +228,13 @@ def _fetch(store: Store, located: dict[str, tuple[str, fmt.IndexEntry]]) -> dict
         for run in runs:
             start = run[0][1].offset
             try:
-                data = store._fetch(pack, start, max(_end(e) for _, e in run) - start)
+                data = store.packs.fetch(pack, start, max(_end(e) for _, e in run) - start)
             except StoreError:
                 continue
             for name, e in run:
                 at = e.offset - start
                 try:
-                    out[name] = store._open_blob(pack, e, data[at:at + e.length])
+                    out[name] = store.packs.open_blob(pack, e, data[at:at + e.length])
                 except CorruptObject:
                     continue
     return out
@@ -313,7 +270,7 @@ def range_pieces(store: Store, oid: str, offset: int, length: int) -> bytes | No
         if pos >= end:
             break
         if pos + ent.length > offset:
-            inner = store._segment(ent.id) if ent.type == fmt.E_SEGMENT else [ent]
+            inner = store.segment(ent.id) if ent.type == fmt.E_SEGMENT else [ent]
             for sub in inner:
                 if pos < end and pos + sub.length > offset:
                     first = pos if first < 0 else first
@@ -322,7 +279,7 @@ def range_pieces(store: Store, oid: str, offset: int, length: int) -> bytes | No
         else:
             pos += ent.length
     out += struct.pack("<Q", max(first, 0))
-    for ent, data in zip(wanted, store._decoded(wanted), strict=True):
+    for ent, data in zip(wanted, store.decoded(wanted), strict=True):
         out += _record(ent.type, ent.id if ent.type == fmt.E_CHUNK else bytes(32), data)
     return bytes(out)
 

@@ -40,14 +40,14 @@ from vstudio.errors import (
 )
 from vstudio.grants import proof_key
 from vstudio.store import format as fmt
-from vstudio.store.api import NO_PROGRESS, Progress
+from vstudio.store.api import NO_PROGRESS, ObjectStore, Progress
 from vstudio.store.chunking import FASTCDC, Split, pick_chunker
 from vstudio.store.codec import Codec
 from vstudio.store.download import write_file
 from vstudio.store.objects import check_ref_name, parse_id
 from vstudio.store.reads import parse_pieces
 from vstudio.store.verify import StreamCheck
-from vstudio.store.writer import _hash_file
+from vstudio.store.writer import hash_file
 
 log = logging.getLogger("vstudio.store")
 _HEX = re.compile(rb"[0-9a-f]{64}")
@@ -181,7 +181,7 @@ class RemoteWriter:
             try:
                 out = chunker.split(path)
                 split = out if isinstance(out, Split) else Split(out)
-                want = _hash_file(path)
+                want = hash_file(path)
                 check = StreamCheck(split.transform, split.params, self.store)
                 for piece in split.pieces:
                     check.feed(piece.data)
@@ -326,12 +326,11 @@ class RemoteStore:
 
     def iter_file(self, oid: str) -> Iterator[bytes]:
         parse_id(oid)
-        params = self._g(oid)
-        plan = (self._request("GET", f"/objects/{oid}/plan", params=params).json()
-                if self.direct else {})
-        if plan.get("direct"):
+        plan = self.read_plan(oid) if self.direct else None
+        if plan is not None:
             yield from self._iter_direct(oid, plan)
             return
+        params = self._g(oid)
         h = blake3.blake3()
         try:
             with self.http.stream("GET", f"{self.base}/objects/{oid}", params=params) as resp:
@@ -345,6 +344,13 @@ class RemoteStore:
             raise ServerError(f"download of {oid} failed: {e}") from None
         if h.hexdigest() != oid:
             raise CorruptObject(f"object {oid} arrived corrupt (it does not match its id)")
+
+    def read_plan(self, oid: str, expires: int = 3600) -> dict[str, Any] | None:
+        """The server's plan for reading ``oid`` from the bucket (it picks how long the
+        URLs last), or None when it cannot give one."""
+        plan: dict[str, Any] = self._request("GET", f"/objects/{oid}/plan",
+                                             params=self._g(oid)).json()
+        return plan if plan.get("direct") else None
 
     def _iter_direct(self, oid: str, plan: dict[str, Any]) -> Iterator[bytes]:
         """Chunks straight from the bucket by pre-signed URL, each checked against its id."""
@@ -473,19 +479,16 @@ class RemoteStore:
         return list(resp.json()["problems"])
 
 
-def grant_field(store: Any, oid: str) -> dict[str, str]:
+def grant_field(store: ObjectStore, oid: str) -> dict[str, str]:
     """``{"grant": …}`` for a job input naming ``oid``, when ``store`` holds one."""
-    grant = getattr(store, "grant", None)
-    g = grant(oid) if grant is not None else None
+    g = store.grant(oid)
     return {"grant": g} if g else {}
 
 
-def remember_rows(store: Any, rows: Iterable[dict[str, Any]]) -> None:
+def remember_rows(store: ObjectStore, rows: Iterable[dict[str, Any]]) -> None:
     """Keep the grants of rows the server answered (a job's outputs, a task's inputs)."""
-    remember = getattr(store, "remember", None)
-    if remember is not None:
-        remember({str(r["oid"]): str(r["grant"]) for r in rows
-                  if r.get("oid") and r.get("grant")})
+    store.remember({str(r["oid"]): str(r["grant"]) for r in rows
+                    if r.get("oid") and r.get("grant")})
 
 
 __all__ = ["RemoteStore", "RemoteWriter", "grant_field", "remember_rows"]

@@ -85,7 +85,7 @@ class DeltaPlan:
                                       id=bytes.fromhex(previous))])
             if recipe.transform == zdelta.TRANSFORM:
                 return None  # its pieces are a whole-file patch, nothing to pair with
-            return cls(list(store._flat(recipe.entries)))
+            return cls(list(store.flat(recipe.entries)))
         except StoreError:
             return None
 

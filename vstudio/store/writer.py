@@ -34,6 +34,7 @@ from vstudio.store.chunking import (
 )
 from vstudio.store.delta import TRANSFORM as DELTA_TRANSFORM
 from vstudio.store.index import index_aad, index_object, pack_object
+from vstudio.store.packs import WRITING
 from vstudio.store.sealing import BatchSealer, Blob, DeltaPlan, Sealed
 from vstudio.store.verify import StreamCheck
 
@@ -191,7 +192,7 @@ class Writer:
             try:  # the rebuilt size is known only by rebuilding: count it as it passes
                 size = 0
                 h = blake3.blake3()
-                for block in self.store._stream(recipe, self._read_back):
+                for block in self.store.stream(recipe, self._read_back):
                     h.update(block)
                     size += len(block)
             except (CorruptObject, ObjectMissing):
@@ -210,14 +211,14 @@ class Writer:
 
     def _plugin_splits(self, path: Path, previous: str | None) -> Iterator[tuple[Split, str]]:
         if previous:
-            for hook in delta_hooks():
+            for name, hook in delta_hooks():
                 try:
                     split = hook(path, previous, self.store)
                 except Exception as e:
                     log.warning("delta hook failed on %s: %s; chunking it whole", path, e)
                     continue
                 if split is not None:
-                    yield split, getattr(hook, "chunker_name", "delta")
+                    yield split, name
         chunker: Chunker = pick_chunker(path)
         if chunker is not FASTCDC:
             try:
@@ -234,7 +235,7 @@ class Writer:
         The rebuild is checked as the pieces stream past (``StreamCheck``), not by reading
         them back through the store; only a chunker that fills its transform's params while
         its pieces are consumed is checked by reading back."""
-        wanted = self.store.hash_pool.submit(_hash_file, path)  # in parallel (no GIL held)
+        wanted = self.store.hash_pool.submit(hash_file, path)  # in parallel (no GIL held)
         try:
             check = StreamCheck(split.transform, split.params, self.store)
             entries, _ = self._store_pieces(check.fed(split.pieces), name, None, NO_PROGRESS)
@@ -459,9 +460,9 @@ class Writer:
             for part in parts:
                 h.update(part)
             pack = h.hexdigest()
-            put_parts = getattr(backend, "put_parts", None)
-            if put_parts is not None:  # a local folder writes the parts as they are
-                put_parts(pack_object(pack), parts)
+            writes_parts = backend.features.parts
+            if writes_parts is not None:  # a local folder writes the parts as they are
+                writes_parts.put_parts(pack_object(pack), parts)
             else:
                 backend.put(pack_object(pack), b"".join(parts))
             parts.clear()
@@ -490,7 +491,7 @@ class Writer:
             if pos is not None:
                 e = self._entries[pos]
                 part = self._parts[self._part_of[pos]]
-                yield self.store._open_blob("(being written)", e, part)
+                yield self.store.packs.open_blob(WRITING, e, part)
                 continue
             if key in self._written:  # in a pack on its way to the backend
                 self._wait_uploads()
@@ -528,7 +529,7 @@ def _done(value: Sealed) -> Future[Sealed]:
     return fut
 
 
-def _hash_file(path: Path) -> bytes:
+def hash_file(path: Path) -> bytes:
     h = blake3.blake3()
     try:
         with open(path, "rb", buffering=0) as f:

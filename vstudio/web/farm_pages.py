@@ -16,14 +16,15 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from vstudio.catalog import web_queries as wq
-from vstudio.errors import BadInput
+from vstudio.errors import BadInput, PermissionDenied
+from vstudio.farm import hours
 from vstudio.web import views
-from vstudio.web.jobs_pages import check_readable, checked_id, farm_of, job_rows
+from vstudio.web.jobs_pages import check_readable, check_tags, checked_id, farm_of, job_rows
 from vstudio.web.render import PageRoute, fragment, html
 from vstudio.web.session import Session, acting_session, require_actor, require_session
 
 if TYPE_CHECKING:
-    from vstudio.farm.ports import FarmReads
+    from vstudio.farm.ports import FarmReads, JobHead
     from vstudio.farm.service import Farm
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -41,30 +42,35 @@ def worker_rows(r: FarmReads) -> list[dict[str, Any]]:
     blocked = r.blocklists()
     failures = r.worker_failures()
     rows = []
+    now = time.time()
     for w in r.workers():
         state = w["state"]
+        off = not hours.allows(w.get("schedule"), now)
         if state not in ("offline", "disabled") and w["tasks"]:
             state = "rendering" if not w["draining"] else "draining"
+        elif state not in ("offline", "disabled") and off:
+            state = "off schedule"  # its running tasks, if any, finish first
         current = [{"id": tid, "job_id": running[tid][0], "job": running[tid][1],
                     "frames": f"{running[tid][2]}-{running[tid][3]}",
                     "progress": running[tid][4]} for tid in w["tasks"] if tid in running]
-        rows.append({**w, "shown_state": state, "current": current,
+        rows.append({**w, "shown_state": state, "current": current, "off_schedule": off,
                      "blocklisted": blocked.get(w["id"], []),
                      "failures": failures.get(w["id"], 0)})
     return rows
 
 
 def _counts(workers: list[dict[str, Any]]) -> dict[str, int]:
-    out = {"busy": 0, "idle": 0, "offline": 0, "disabled": 0}
+    out = {"busy": 0, "idle": 0, "offline": 0, "disabled": 0, "off_schedule": 0}
     for w in workers:
         s = w["shown_state"]
         key = ("offline" if s == "offline" else "disabled" if s == "disabled"
+               else "off_schedule" if s == "off schedule"
                else "busy" if w["current"] else "idle")
         out[key] += 1
     return out
 
 
-def _overview(r: FarmReads, now: float, heads: list[wq.JobHead]) -> dict[str, Any]:
+def _overview(r: FarmReads, now: float, heads: list[JobHead]) -> dict[str, Any]:
     workers = worker_rows(r)
     queue = r.queue_counts()
     since = now - HOURS * 3600
@@ -76,7 +82,8 @@ def _overview(r: FarmReads, now: float, heads: list[wq.JobHead]) -> dict[str, An
     heads = sorted(heads, key=lambda h: (-h.priority, h.id))
     by_owner = r.work_by_owner()
     slots = sum(w["slots"] for w in workers
-                if w["shown_state"] not in ("offline", "disabled") and not w["draining"])
+                if w["shown_state"] not in ("offline", "disabled", "off schedule")
+                and not w["draining"])
     eta = views.queue_eta(sum(r[2] + r[3] for r in by_owner), slots,
                           r.recent_task_seconds())
     return {"workers": _counts(workers), "queue": queue, "per_hour": per_hour,
@@ -84,7 +91,7 @@ def _overview(r: FarmReads, now: float, heads: list[wq.JobHead]) -> dict[str, An
             "by_owner": by_owner, "eta": eta, "slots": slots}
 
 
-def _open_heads(r: FarmReads) -> list[wq.JobHead]:
+def _open_heads(r: FarmReads) -> list[JobHead]:
     return [h for h in r.job_heads() if h.state in ("active", "paused", "waiting")]
 
 
@@ -190,6 +197,38 @@ async def worker_action(request: Request, session: ActingDep, worker_id: int,
     if request.headers.get("hx-request") == "true":
         return _table(session, await visible_worker_rows(request, session))
     return RedirectResponse("/workers", status_code=303)
+
+
+def _admin(session: Session) -> None:
+    require_actor(session)
+    if not session.user.is_admin:
+        raise PermissionDenied("only an admin may change a render node's tags or schedule")
+
+
+async def _after_edit(request: Request, session: Session, worker_id: int) -> Response:
+    if request.headers.get("hx-request") == "true":
+        return _table(session, await visible_worker_rows(request, session))
+    return RedirectResponse(f"/workers#worker-{worker_id}", status_code=303)
+
+
+@router.post("/workers/{worker_id}/tags")
+async def worker_tags(request: Request, session: ActingDep, worker_id: int,
+                      tags: Annotated[str, Form(max_length=4000)] = "") -> Response:
+    """An admin sets a node's tags (space or comma separated; kept over its restarts)."""
+    worker_id = checked_id(worker_id)
+    _admin(session)
+    await farm_of(request).set_worker_tags(session.user, worker_id, check_tags(tags))
+    return await _after_edit(request, session, worker_id)
+
+
+@router.post("/workers/{worker_id}/schedule")
+async def worker_schedule(request: Request, session: ActingDep, worker_id: int,
+                          schedule: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """An admin sets the hours when a desktop node may render (empty: always)."""
+    worker_id = checked_id(worker_id)
+    _admin(session)
+    await farm_of(request).set_schedule(session.user, worker_id, schedule)
+    return await _after_edit(request, session, worker_id)
 
 
 # -- sampling for the overview's chart ------------------------------------------------------

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vstudio.catalog import web_queries as wq
 from vstudio.farm.model import shown_task_status
 from vstudio.web import views
 
 if TYPE_CHECKING:
-    from vstudio.farm.ports import FarmReads
+    from vstudio.farm.ports import FarmReads, JobHead
     from vstudio.web.session import Session
 
 
-def job_rows(r: FarmReads, heads: list[wq.JobHead],
+def job_rows(r: FarmReads, heads: list[JobHead],
              counts: dict[int, dict[str, int]] | None = None) -> list[views.JobRow]:
     """Full list rows (status, frames, progress) for a page of job heads."""
     ids = [h.id for h in heads]

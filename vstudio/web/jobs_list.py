@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from vstudio.catalog import web_queries as wq
 from vstudio.errors import BadInput, VStudioError
 from vstudio.web import views
 from vstudio.web.job_rows import job_rows, row_actions
@@ -23,7 +22,7 @@ from vstudio.web.render import PageRoute, fragment, html, int_arg
 from vstudio.web.session import Session, require_actor
 
 if TYPE_CHECKING:
-    from vstudio.farm.ports import FarmReads
+    from vstudio.farm.ports import FarmReads, JobHead
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -77,7 +76,7 @@ def _sort_key(sort: str) -> Any:
     }.get(sort, lambda r: -r[0].id)
 
 
-def _heads(r: FarmReads, session: Session, a: ListArgs) -> list[wq.JobHead]:
+def _heads(r: FarmReads, session: Session, a: ListArgs) -> list[JobHead]:
     heads = r.job_heads(owner=session.user.name if a.filter == "mine"
                         else a.owner or None, project=a.project or None)
     if a.q:
@@ -89,7 +88,7 @@ def _heads(r: FarmReads, session: Session, a: ListArgs) -> list[wq.JobHead]:
     return heads
 
 
-def _page(r: FarmReads, heads: list[wq.JobHead],
+def _page(r: FarmReads, heads: list[JobHead],
           a: ListArgs) -> tuple[list[views.JobRow], int, int]:
     counts = r.task_status_counts([h.id for h in heads]) if len(heads) < 900 \
         else r.task_status_counts()

@@ -18,7 +18,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from markupsafe import Markup
 from pydantic import ValidationError
 
-from vstudio.catalog import web_queries as wq
 from vstudio.errors import BadInput, NotFound
 from vstudio.farm.model import shown_task_status
 from vstudio.farm.wire import TagsIn
@@ -28,7 +27,7 @@ from vstudio.web.render import PageRoute, fragment, html, int_arg
 from vstudio.web.session import Session, acting_session, require_actor, require_session
 
 if TYPE_CHECKING:
-    from vstudio.farm.ports import FarmReads
+    from vstudio.farm.ports import FarmReads, NewOutput, TaskCell
     from vstudio.farm.service import Farm
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -73,7 +72,7 @@ def checked_id(value: int) -> int:
     return value
 
 
-def _grid(cells: list[wq.TaskCell], state: str) -> Markup:
+def _grid(cells: list[TaskCell], state: str) -> Markup:
     """One ``<i>`` per task: id for live updates, class for colour, title for hover."""
     parts = []
     for c in cells:
@@ -101,7 +100,7 @@ class TaskFilter:
                    int_arg(frame, 1, -10**9, 10**9) if frame else None)
 
 
-def _pick_tasks(cells: list[wq.TaskCell], state: str, f: TaskFilter) -> list[wq.TaskCell]:
+def _pick_tasks(cells: list[TaskCell], state: str, f: TaskFilter) -> list[TaskCell]:
     if f.status:
         cells = [c for c in cells if shown_task_status(c.status, state) == f.status]
     if f.worker:
@@ -116,7 +115,7 @@ def _load_job(r: FarmReads, job_id: int, tpage: int,
     row = job_rows(r, [head])[0]
     cells = r.task_cells(job_id)
     outputs = r.job_outputs(job_id)
-    by_block: dict[int, list[wq.TaskCell]] = {}
+    by_block: dict[int, list[TaskCell]] = {}
     for c in cells:
         by_block.setdefault(c.block_id, []).append(c)
     shown_cells = 0
@@ -159,7 +158,7 @@ def _load_job(r: FarmReads, job_id: int, tpage: int,
             "outputs": outputs, "blocklist": job.get("blocklist", [])}
 
 
-def latest_frame(job_id: int, newest: list[wq.NewOutput]) -> dict[str, Any] | None:
+def latest_frame(job_id: int, newest: list[NewOutput]) -> dict[str, Any] | None:
     """The newest rendered still of a job, to show large: the image itself when the
     browser can show it, else its thumbnail (an EXR's PNG)."""
     for o in newest:
@@ -281,6 +280,16 @@ async def job_action(
     return HTMLResponse(fragment(name, j=row, j_actions=acts, session=session))
 
 
+def check_tags(text: str) -> list[str]:
+    """Tags typed in a form as "gpu, linux" (spaces or commas), checked as the API does."""
+    try:
+        return list(TagsIn(tags=[t for t in re.split(r"[\s,]+", text) if t]).tags)
+    except ValidationError as e:
+        bad = e.errors()[0].get("input", "")
+        raise BadInput(f"bad tag {str(bad)[:64]!r}: tags are letters, digits and _ . : -, "
+                       "at most 64 characters, at most 64 tags") from None
+
+
 @router.post("/jobs/{job_id}/tags")
 async def job_tags(
     request: Request, session: ActingDep, job_id: int,
@@ -290,12 +299,7 @@ async def job_tags(
     """New tags for one block of a job, typed as "gpu, linux" (owner or admin)."""
     job_id = checked_id(job_id)
     require_actor(session)
-    try:
-        body = TagsIn(tags=[t for t in re.split(r"[\s,]+", tags) if t], block=block)
-    except ValidationError as e:
-        bad = e.errors()[0].get("input", "")
-        raise BadInput(f"bad tag {str(bad)[:64]!r}: tags are letters, digits and _ . : -, "
-                       "at most 64 characters, at most 64 tags") from None
+    typed = check_tags(tags)
     await check_readable(request, session, job_id)
-    await farm_of(request).set_tags(session.user, job_id, list(body.tags), body.block)
+    await farm_of(request).set_tags(session.user, job_id, typed, block)
     return RedirectResponse(f"/jobs/{job_id}?settings=open#settings", status_code=303)

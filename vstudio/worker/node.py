@@ -22,6 +22,7 @@ from typing import Any
 from vstudio.client.manager import ManagerApi, ManagerAway, retrying
 from vstudio.errors import NotFound, VStudioError
 from vstudio.worker.cache import InputCache
+from vstudio.worker.sysinfo import Usage
 from vstudio.worker.task import TaskRun
 from vstudio.worker.warm import BlenderSession
 
@@ -334,6 +335,7 @@ class Worker:
 
     def _heartbeat(self) -> None:
         every = max(0.5, min(10.0, self.lease_seconds / 3))
+        usage = Usage()
         while not self.stopping.wait(every):
             state = "busy" if self.running else "idle"
             if self.idle_monitor is not None and self.running and not self.idle_monitor.idle(
@@ -345,7 +347,7 @@ class Worker:
                     tr.given_back = True
                     tr.kill(f"user is back ({self.idle_monitor.reason})")
             try:
-                self.api.heartbeat(self.worker_id, state)
+                self.api.heartbeat(self.worker_id, state, usage.now())
                 self.manager_back()
             except ManagerAway as e:
                 self.manager_away(e)

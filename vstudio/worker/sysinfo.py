@@ -46,3 +46,45 @@ def _os() -> str:
 def system_info() -> dict[str, Any]:
     return {"version": __version__[:64], "os": _os(), "cpu": _cpu_model(),
             "cores": os.cpu_count() or 0, "memory": _memory()}
+
+
+def _cpu_jiffies(path: Path = Path("/proc/stat")) -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs since boot."""
+    try:
+        values = [int(v) for v in path.read_text().splitlines()[0].split()[1:]]
+    except (OSError, IndexError, ValueError):
+        return None
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return sum(values) - idle, sum(values)
+
+
+def _memory_used_percent(path: Path = Path("/proc/meminfo")) -> float | None:
+    fields: dict[str, int] = {}
+    try:
+        for line in path.read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("MemTotal", "MemAvailable"):
+                fields[key] = int(rest.split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    total, free = fields.get("MemTotal"), fields.get("MemAvailable")
+    if not total or free is None:
+        return None
+    return max(0.0, min(100.0, 100.0 * (total - free) / total))
+
+
+class Usage:
+    """The machine's CPU use (all programs, since the previous look) and memory in use,
+    in percent, sent with every heartbeat; None where the system does not tell (not Linux)."""
+
+    def __init__(self) -> None:
+        self._last = _cpu_jiffies()
+
+    def now(self) -> tuple[float, float] | None:
+        before, cpu = self._last, _cpu_jiffies()
+        self._last = cpu
+        mem = _memory_used_percent()
+        if cpu is None or before is None or mem is None or cpu[1] <= before[1]:
+            return None
+        busy = 100.0 * (cpu[0] - before[0]) / (cpu[1] - before[1])
+        return round(max(0.0, min(100.0, busy)), 1), round(mem, 1)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vstudio.errors import BackendUnavailable, BadInput, ObjectMissing
-from vstudio.store.api import ObjectInfo
+from vstudio.store.api import Features, ObjectInfo
 
 _TMP = ".tmp"  # temp files live here so that ``list`` never sees a half-written object
 
@@ -25,6 +25,7 @@ class LocalBackend:
         # The folder is made by the first write, not here: opening a mistyped path must
         # not leave an empty folder behind (only 'vstudio init' creates a store).
         self._tmp_ready = False
+        self.features = Features(temp=self, parts=self)
 
     def _path(self, name: str) -> Path:
         if not name or name.startswith("/") or ".." in name.split("/") or name.startswith(_TMP):

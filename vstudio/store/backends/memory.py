@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from vstudio.errors import ObjectMissing
-from vstudio.store.api import ObjectInfo
+from vstudio.store.api import NO_FEATURES, Features, ObjectInfo
 
 
 class MemoryBackend:
     atomic_create = True
+    features: Features = NO_FEATURES
     _named: ClassVar[dict[str, MemoryBackend]] = {}
 
     def __init__(self, name: str = "") -> None:

@@ -7,10 +7,17 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from vstudio.errors import BackendUnavailable
-from vstudio.store.api import Backend, ObjectInfo
+from vstudio.store.api import (
+    Backend,
+    Features,
+    ObjectInfo,
+    PartsWriting,
+    Presigning,
+    TempFiles,
+)
 
 log = logging.getLogger("vstudio.store")
 T = TypeVar("T")
@@ -24,9 +31,12 @@ class RetryBackend:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.atomic_create = inner.atomic_create
-
-    def __getattr__(self, name: str) -> Any:  # presign_get and other extras
-        return getattr(self.inner, name)
+        # The same optional interfaces as the inner backend, each call retried too.
+        f = inner.features
+        self.features = Features(
+            presign=_RetryPresigning(self, f.presign) if f.presign else None,
+            temp=_RetryTempFiles(self, f.temp) if f.temp else None,
+            parts=_RetryPartsWriting(self, f.parts) if f.parts else None)
 
     def _retry(self, what: str, fn: Callable[[], T]) -> T:
         for attempt in range(1, self.attempts + 1):
@@ -70,3 +80,30 @@ class RetryBackend:
 
     def describe(self) -> str:
         return self.inner.describe()
+
+
+class _RetryPresigning:
+    def __init__(self, retry: RetryBackend, inner: Presigning) -> None:
+        self.retry, self.inner = retry, inner
+
+    def presign_get(self, name: str, expires: int = 3600) -> str:
+        return self.retry._retry(f"presign {name}", lambda: self.inner.presign_get(name, expires))
+
+
+class _RetryTempFiles:
+    def __init__(self, retry: RetryBackend, inner: TempFiles) -> None:
+        self.retry, self.inner = retry, inner
+
+    def temp_bytes(self) -> int:
+        return self.retry._retry("temp bytes", self.inner.temp_bytes)
+
+    def clean_temp(self, older_than: float) -> int:
+        return self.retry._retry("clean temp", lambda: self.inner.clean_temp(older_than))
+
+
+class _RetryPartsWriting:
+    def __init__(self, retry: RetryBackend, inner: PartsWriting) -> None:
+        self.retry, self.inner = retry, inner
+
+    def put_parts(self, name: str, parts: list[bytes]) -> None:
+        self.retry._retry(f"put {name}", lambda: self.inner.put_parts(name, parts))

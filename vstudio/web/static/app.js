@@ -85,6 +85,7 @@
   function onEvent(type, d) {
     if (type === "resync") { resync(); return; }
     if (!d || typeof d !== "object") return;
+    if (type === "worker" && d.cpu !== undefined) { showUsage(d); return; }
     var kind = String(d.kind || d.type || type || "");
     var jobId = num(d.job_id !== undefined ? d.job_id : (d.job && typeof d.job === "object" ? d.job.id : d.job));
     var taskId = num(d.task_id !== undefined ? d.task_id : (d.task && typeof d.task === "object" ? d.task.id : d.task));
@@ -220,10 +221,26 @@
     noteWorkers();
   }
 
+  // A heartbeat's CPU and memory use: only those two cells change, no refresh.
+  function showUsage(d) {
+    var cell = $('[data-worker="' + num(d.id) + '"] [data-usage]');
+    if (!cell) return;
+    cell.textContent = "";
+    var cpu = document.createElement("span"), mem = document.createElement("span");
+    cpu.setAttribute("data-cpu", "");
+    mem.setAttribute("data-mem", "");
+    cpu.textContent = "CPU " + Math.round(Number(d.cpu)) + "%";
+    mem.textContent = "RAM " + Math.round(Number(d.mem)) + "%";
+    cell.append(cpu, document.createElement("br"), mem);
+  }
+
   // ---- lists refreshed as a whole fragment (jobs list, workers) -------------------------
   function refreshFragment(sel) {
     var el = $(sel);
     if (!el) return;
+    // Someone is typing in a form of it (a node's tags or hours): keep what they typed.
+    var active = document.activeElement;
+    if (active && active.tagName === "INPUT" && active.type !== "hidden" && el.contains(active)) return;
     var url = el.getAttribute("data-refresh");
     fetch(url, { credentials: "same-origin" })
       .then(function (r) { if (r.status < 500) managerBack(); return r.ok ? r.text() : null; })
