@@ -23,7 +23,10 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from vstudio.store.format import Recipe
 
 log = logging.getLogger("vstudio.store")
 
@@ -73,9 +76,16 @@ class ObjectSource(Protocol):
     def size(self, oid: str) -> int: ...
 
 
+class RecipeSource(ObjectSource, Protocol):
+    """What a delta hook reads: also a stored file's recipe (None: a single chunk), to
+    find where the previous version sits in its delta chain."""
+
+    def recipe(self, oid: str) -> Recipe | None: ...
+
+
 Encoder = Callable[[Iterator[bytes]], Iterator[bytes]]
 TransformFactory = Callable[[dict[str, Any], ObjectSource], Encoder]
-DeltaHook = Callable[[Path, str, ObjectSource], "Split | None"]
+DeltaHook = Callable[[Path, str, RecipeSource], "Split | None"]
 
 _CHUNKERS: list[Chunker] = []
 _TRANSFORMS: dict[str, TransformFactory] = {}

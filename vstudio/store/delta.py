@@ -26,6 +26,7 @@ from vstudio.store.chunking import (
     Encoder,
     ObjectSource,
     Piece,
+    RecipeSource,
     Split,
     pick_chunker,
     register_delta,
@@ -134,17 +135,16 @@ def _prefixes(n: int) -> list[int]:
     return out
 
 
-def chain_of(source: ObjectSource, previous: str) -> tuple[int, dict[int, str]]:
+def chain_of(source: RecipeSource, previous: str) -> tuple[int, dict[int, str]]:
     """Index of ``previous`` in its delta chain and the ids of its skip bases."""
-    recipe_of = getattr(source, "recipe", None)
-    recipe = recipe_of(previous) if recipe_of is not None else None
+    recipe = source.recipe(previous)
     if recipe is None or recipe.transform != TRANSFORM:
         return 0, {}
     params = recipe.params
     return int(params["index"]), {int(k): str(v) for k, v in params["skip"].items()}
 
 
-def _delta_hook(path: Path, previous: str, source: ObjectSource) -> Split | None:
+def _delta_hook(path: Path, previous: str, source: RecipeSource) -> Split | None:
     """A delta Split for ``path`` against an earlier version, or None to chunk it whole."""
     path = Path(path)
     size = path.stat().st_size
