@@ -16,6 +16,13 @@ Terms, used the same way in every module here:
 Backend layout: ``config``, ``packs/XX/PACK``, ``index/PACK``, ``refs/NAME``,
 ``writers/ID`` (open write batches), ``gc/doomed-N`` (blobs the last gc found unreached;
 ``gc/doomed`` in stores written before generations).
+
+Layers, each using only the public names of those below it:
+backends (``api.Backend``; optional interfaces in ``api.Features``) → packs and index
+(``packs.Packs``, ``index.Index``, ``gcstate``) → files and refs (``objects.Store``, with
+``writer``, ``reads`` and ``direct``) → maintenance (``maintenance``: stats, check, gc).
+The one call upward: ``Store.gc``/``check``/``stats``, which ``ObjectStore`` promises,
+hand over to ``maintenance`` (imported when called).
 """
 
 from __future__ import annotations
