@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vstudio.errors import BadInput, Conflict, NotFound, PermissionDenied, VStudioError
-from vstudio.mount.runner import _unescape
+from vstudio.mount.proctab import unescape
 
 # The names the writable mount answers to (``writefs``/``writens``, which need mfusepy:
 # not imported here, so that 'vstudio lock' stays quick).
@@ -44,7 +44,7 @@ def vstudio_mounts() -> list[Path]:
     for line in lines:
         fields = line.split(" ")
         if len(fields) > 2 and fields[2] == "fuse.vstudio":
-            out.append(Path(_unescape(fields[1])))
+            out.append(Path(unescape(fields[1])))
     return out
 
 
