@@ -128,7 +128,8 @@ def _nodes(conn: Connection) -> list[NodeFacts]:
     w = farm_workers.c
     return [NodeFacts(r.id, r.name, r.state != "offline", bool(r.enabled), bool(r.draining),
                       frozenset(json.loads(r.job_types)), frozenset(json.loads(r.tags)),
-                      bool(r.allow_commands), running.get(r.id, 0) >= r.slots, r.schedule)
+                      bool(r.allow_commands), running.get(r.id, 0) >= r.slots, r.schedule,
+                      r.schedule_tz)
             for r in conn.execute(sa.select(w.id, w.name, w.state, w.enabled, w.draining,
                                             w.job_types, w.tags, w.allow_commands, w.slots,
-                                            w.schedule))]
+                                            w.schedule, w.schedule_tz))]
