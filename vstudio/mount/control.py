@@ -166,7 +166,8 @@ def describe(state: dict[str, Any]) -> list[str]:
     def when(t: float | None) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
 
-    lines = [f"{state['mountpoint']}: {state.get('project', '?')} as {state.get('user', '?')}",
+    lines = [f"{state.get('mountpoint', '?')}: {state.get('project', '?')} "
+             f"as {state.get('user', '?')}",
              f"pending changes: {state.get('pending', 0)}"]
     if state.get("last_rev"):
         lines.append(f"last commit: r{state['last_rev']} at {when(state.get('last_commit_at'))}")
@@ -176,4 +177,15 @@ def describe(state: dict[str, Any]) -> list[str]:
                      f"({state.get('failures', 0)} attempts; next in {wait:.0f} s): "
                      f"{state['error']}")
         lines.append(f"nothing is lost: the changes wait in {state.get('write_cache', '?')}")
+    if "server_reachable" in state:
+        lines.append("server: reachable" if state["server_reachable"] else
+                     f"server: UNREACHABLE at {when(state.get('server_checked_at'))}: "
+                     f"{state.get('server_error')}")
+    if "cache_used" in state:
+        lines.append(f"write cache: {_mib(state['cache_used'])} of "
+                     f"{_mib(state.get('cache_max', 0))} used")
     return lines
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1024**2:.1f} MiB"

@@ -232,6 +232,7 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
             raise UsageError("this source cannot be mounted with --write")
         writable = open_writable(source.describe, source.backend(), view, blocks, write,
                                  mark_ready)
+        writable.ops.about = {**(writable.ops.about or {}), "mountpoint": str(mnt)}
         ops, fuse_cls = writable.ops, WriteFUSE
     try:
         fuse_cls(ops, str(mnt), foreground=True, nothreads=False, raw_fi=True,
