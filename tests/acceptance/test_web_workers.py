@@ -346,6 +346,14 @@ def test_workers_page_fits_desktop_and_phone_without_sideways_scrolling(
             assert page.locator(f"{row} {cell}").is_visible(), (name, cell)
         assert "CPU 92%" in page.inner_text(f"{row} [data-usage]")
         shot(page, f"workers-fit-{name}")
+        if name == "desktop":  # Disable asks first; a no sends nothing
+            asked: list[str] = []
+            page.once("dialog", lambda d, asked=asked: (asked.append(d.message), d.dismiss()))
+            page.click(f"{row} button:has-text('Disable')")
+            page.wait_for_timeout(300)
+            assert asked == ["Disable render node studio-pc-1? Its running tasks go back "
+                             "to the queue."]
+            assert _worker(url, tok, node.id)["enabled"] is True
         _close(page)
 
 
