@@ -389,3 +389,25 @@ def test_typed_text_ticked_boxes_and_focus_survive_the_live_refresh(srv: Any,
     assert page.input_value(f"#prio-row-{second}") == "77"
     assert page.evaluate("document.activeElement.id") == f"prio-row-{second}"
     page.context.close()
+
+
+def test_log_pane_opened_by_keyboard_scrolls_by_keyboard(srv: Any, browser: Any) -> None:
+    url, tok = srv.url, srv.admin_token
+    job = submit(url, tok, "chatty", frames="1", chunk=1)
+    node = FakeNode(url, tok, "node-log")
+    task = node.take()
+    node.progress(5, [f"Fra:1 Sample {i}/400" for i in range(400)])
+    page = login(browser, url, tok)
+    page.goto(f"{url}/jobs/{job}")
+    page.focus(f"a[data-task-log='{task['id']}']")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "document.querySelector('#log-pane pre').textContent.includes('Sample 399/400')")
+    top = "document.querySelector('#log-pane pre').scrollTop"
+    page.evaluate(f"{top} = 0")
+    page.keyboard.press("PageDown")
+    page.wait_for_function(f"{top} > 0", timeout=2000)  # the log scrolls, not the page
+    page.keyboard.press("End")
+    page.wait_for_function("(p => p.scrollTop + p.clientHeight >= p.scrollHeight - 2)"
+                           "(document.querySelector('#log-pane pre'))", timeout=2000)
+    page.context.close()

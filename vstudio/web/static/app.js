@@ -366,7 +366,8 @@
     pre.setAttribute("data-next", "0");
     pre.setAttribute("data-attempt", "0");
     tailLog();
-    if (focus) pane.focus();
+    // Focus on the log itself: arrow keys, Page Up/Down and Home/End then scroll it.
+    if (focus) pre.focus();
     history.replaceState(null, "", "#task-" + taskId);
     return true;
   }
