@@ -327,7 +327,8 @@ def test_pages_of_a_job_in_a_project_the_person_may_not_read_are_refused(srv: An
     task = node.take()
     node.progress(10, ["secret log line"])
     with httpx.Client(base_url=url, cookies={"vstudio_session": srv.artist_token}) as c:
-        for path in (f"/jobs/{job}", f"/jobs/{job}/live", f"/jobs/{job}/tasks/{task['id']}",
+        for path in (f"/jobs/{job}", f"/jobs/{job}/live", f"/jobs/{job}/media",
+                     f"/jobs/{job}/tasks/{task['id']}",
                      f"/jobs/{job}/tasks/{task['id']}/log", f"/jobs/{job}/outputs/{'0' * 64}"):
             r = c.get(path)
             assert r.status_code == 403, (path, r.status_code)

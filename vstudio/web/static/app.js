@@ -9,6 +9,7 @@
   var flushTimer = null;
   var listTimer = null;
   var workersTimer = null;
+  var mediaTimer = null;
   var logTimer = null;
   var FLUSH_MS = 60;         // a burst of events becomes one request per job
 
@@ -182,6 +183,13 @@
       });
     }
     if (s.latest) showLatest(s.latest);
+    // A task finished: its frames' thumbnails, render times and video are new.
+    var media = s.counts && $('[data-job-page="' + jobId + '"]') ? $("#job-media") : null;
+    var done = media ? String(s.counts.done || 0) : null;
+    if (media && media.getAttribute("data-done") !== done) {
+      media.setAttribute("data-done", done);
+      noteMedia();
+    }
     if (s.tasks) {
       s.tasks.forEach(function (t) {
         var cell = document.getElementById("t" + t[0]);
@@ -297,12 +305,17 @@
         var kept = keepState(el);  // as it is now, after the wait for the answer
         el.replaceChildren.apply(el, Array.prototype.slice.call(tmp.childNodes));
         restoreState(el, kept);
+        bindPreviews(el);
       })
       .catch(managerGone);
   }
   function noteList() {
     if (!$("#jobs-body") || listTimer) return;
     listTimer = setTimeout(function () { listTimer = null; refreshFragment("#jobs-body"); }, 500);
+  }
+  function noteMedia() {
+    if (mediaTimer) return;
+    mediaTimer = setTimeout(function () { mediaTimer = null; refreshFragment("#job-media"); }, 300);
   }
   function noteWorkers() {
     if (!$("#workers-body") || workersTimer) return;
@@ -358,6 +371,23 @@
     return true;
   }
 
+  // Thumbnails open a larger preview (bound again when the media part is redrawn).
+  function bindPreviews(root) {
+    $all("img[data-preview]", root).forEach(function (img) {
+      var open = function (e) {
+        var dlg = $("#preview");
+        if (!dlg || !dlg.showModal) return;
+        e.preventDefault();
+        $("img", dlg).src = img.getAttribute("data-preview");
+        $("img", dlg).alt = img.alt;
+        setText(dlg, "[data-caption]", img.alt);
+        dlg.showModal();
+      };
+      var link = img.closest("a");
+      (link || img).addEventListener("click", open);
+    });
+  }
+
   function bind(root) {
     var grid = $(".grid", root);
     if (grid && !grid.hasAttribute("data-bound")) {
@@ -372,21 +402,12 @@
         if (openLog(a.getAttribute("data-task-log"), true)) e.preventDefault();
       });
     });
-    $all("img[data-preview]", root).forEach(function (img) {
-      var open = function (e) {
-        var dlg = $("#preview");
-        if (!dlg || !dlg.showModal) return;
-        e.preventDefault();
-        $("img", dlg).src = img.getAttribute("data-preview");
-        $("img", dlg).alt = img.alt;
-        setText(dlg, "[data-caption]", img.alt);
-        dlg.showModal();
-      };
-      var link = img.closest("a");
-      (link || img).addEventListener("click", open);
-    });
+    bindPreviews(root);
     var dlg = $("#preview");
-    if (dlg) dlg.addEventListener("click", function (e) { if (e.target === dlg || e.target.hasAttribute("data-close")) dlg.close(); });
+    if (dlg && !dlg.hasAttribute("data-bound")) {
+      dlg.setAttribute("data-bound", "");
+      dlg.addEventListener("click", function (e) { if (e.target === dlg || e.target.hasAttribute("data-close")) dlg.close(); });
+    }
     $all("select[data-autosubmit]", root).forEach(function (s) {
       s.addEventListener("change", function () { s.form.submit(); });
     });
