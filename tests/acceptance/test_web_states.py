@@ -170,9 +170,11 @@ def test_manager_down_shows_a_banner_and_failed_actions_say_so(srv: Any,
     page.wait_for_function("document.getElementById('live').classList.contains('on')",
                            timeout=10000)
     assert page.locator("#offline").is_hidden()
+    assert page.inner_text("#live [data-live-text]") == "live"  # in words, not only green
     srv.process.terminate()
     srv.process.wait(10)
     page.wait_for_selector("#offline", state="visible", timeout=15000)
+    assert page.inner_text("#live [data-live-text]") == "reconnecting…"
     assert "not answering" in page.locator("#offline").inner_text()
     page.click("#job-head button[data-action='pause']")
     page.wait_for_selector("#flash", state="visible", timeout=10000)
