@@ -413,3 +413,35 @@ def test_log_pane_opened_by_keyboard_scrolls_by_keyboard(srv: Any, browser: Any)
     page.wait_for_function("(p => p.scrollTop + p.clientHeight >= p.scrollHeight - 2)"
                            "(document.querySelector('#log-pane pre'))", timeout=2000)
     page.context.close()
+
+
+def test_jobs_list_sorts_by_progress_frames_elapsed_and_eta(srv: Any) -> None:
+    import re
+
+    import httpx
+
+    url, tok = srv.url, srv.admin_token
+    small = submit(url, tok, "small", frames="1-2", chunk=1)
+    big = submit(url, tok, "big", frames="1-8", chunk=1)
+    node = FakeNode(url, tok, "node-sort")
+    for _ in range(2):  # the small one finishes
+        assert node.take()["job_id"] == small
+        node.done()
+    assert node.take()["job_id"] == big  # one of big's 8 frames is half done
+    node.progress(50)
+    idle = submit(url, tok, "idle", frames="1-4", chunk=1)  # nothing started
+
+    def ids(query: str) -> list[int]:
+        with httpx.Client(base_url=url, cookies={"vstudio_session": tok}) as c:
+            text = c.get(f"/jobs?{query}").text
+        return [int(x) for x in re.findall(r'<tr data-job="(\d+)"', text)]
+
+    assert ids("sort=progress") == [small, big, idle]  # most done first
+    assert ids("sort=frames") == [big, idle, small]  # most frames first
+    assert ids("sort=elapsed")[-1] == idle  # never started: last
+    assert ids("sort=eta") == [big, idle, small]  # longest to go first; none known: after
+    with httpx.Client(base_url=url, cookies={"vstudio_session": tok}) as c:
+        head = c.get("/jobs?sort=progress").text
+    # Every column a list shows sorts from its header.
+    for key in ("progress", "frames", "elapsed", "eta"):
+        assert f'href="/jobs?sort={key}"' in head, key
