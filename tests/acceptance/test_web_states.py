@@ -170,9 +170,11 @@ def test_manager_down_shows_a_banner_and_failed_actions_say_so(srv: Any,
     page.wait_for_function("document.getElementById('live').classList.contains('on')",
                            timeout=10000)
     assert page.locator("#offline").is_hidden()
+    assert page.inner_text("#live [data-live-text]") == "live"  # in words, not only green
     srv.process.terminate()
     srv.process.wait(10)
     page.wait_for_selector("#offline", state="visible", timeout=15000)
+    assert page.inner_text("#live [data-live-text]") == "reconnecting…"
     assert "not answering" in page.locator("#offline").inner_text()
     page.click("#job-head button[data-action='pause']")
     page.wait_for_selector("#flash", state="visible", timeout=10000)
@@ -389,3 +391,57 @@ def test_typed_text_ticked_boxes_and_focus_survive_the_live_refresh(srv: Any,
     assert page.input_value(f"#prio-row-{second}") == "77"
     assert page.evaluate("document.activeElement.id") == f"prio-row-{second}"
     page.context.close()
+
+
+def test_log_pane_opened_by_keyboard_scrolls_by_keyboard(srv: Any, browser: Any) -> None:
+    url, tok = srv.url, srv.admin_token
+    job = submit(url, tok, "chatty", frames="1", chunk=1)
+    node = FakeNode(url, tok, "node-log")
+    task = node.take()
+    node.progress(5, [f"Fra:1 Sample {i}/400" for i in range(400)])
+    page = login(browser, url, tok)
+    page.goto(f"{url}/jobs/{job}")
+    page.focus(f"a[data-task-log='{task['id']}']")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "document.querySelector('#log-pane pre').textContent.includes('Sample 399/400')")
+    top = "document.querySelector('#log-pane pre').scrollTop"
+    page.evaluate(f"{top} = 0")
+    page.keyboard.press("PageDown")
+    page.wait_for_function(f"{top} > 0", timeout=2000)  # the log scrolls, not the page
+    page.keyboard.press("End")
+    page.wait_for_function("(p => p.scrollTop + p.clientHeight >= p.scrollHeight - 2)"
+                           "(document.querySelector('#log-pane pre'))", timeout=2000)
+    page.context.close()
+
+
+def test_jobs_list_sorts_by_progress_frames_elapsed_and_eta(srv: Any) -> None:
+    import re
+
+    import httpx
+
+    url, tok = srv.url, srv.admin_token
+    small = submit(url, tok, "small", frames="1-2", chunk=1)
+    big = submit(url, tok, "big", frames="1-8", chunk=1)
+    node = FakeNode(url, tok, "node-sort")
+    for _ in range(2):  # the small one finishes
+        assert node.take()["job_id"] == small
+        node.done()
+    assert node.take()["job_id"] == big  # one of big's 8 frames is half done
+    node.progress(50)
+    idle = submit(url, tok, "idle", frames="1-4", chunk=1)  # nothing started
+
+    def ids(query: str) -> list[int]:
+        with httpx.Client(base_url=url, cookies={"vstudio_session": tok}) as c:
+            text = c.get(f"/jobs?{query}").text
+        return [int(x) for x in re.findall(r'<tr data-job="(\d+)"', text)]
+
+    assert ids("sort=progress") == [small, big, idle]  # most done first
+    assert ids("sort=frames") == [big, idle, small]  # most frames first
+    assert ids("sort=elapsed")[-1] == idle  # never started: last
+    assert ids("sort=eta") == [big, idle, small]  # longest to go first; none known: after
+    with httpx.Client(base_url=url, cookies={"vstudio_session": tok}) as c:
+        head = c.get("/jobs?sort=progress").text
+    # Every column a list shows sorts from its header.
+    for key in ("progress", "frames", "elapsed", "eta"):
+        assert f'href="/jobs?sort={key}"' in head, key

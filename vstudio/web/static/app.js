@@ -33,6 +33,13 @@
     if (b && !b.hidden) { b.hidden = true; document.body.classList.remove("stale"); }
   }
 
+  // The stream's state in words beside the dot (its colour alone says nothing to many).
+  function liveText(live, text, on) {
+    if (!live) return;
+    live.classList.toggle("on", on);
+    setText(live, "[data-live-text]", text);
+  }
+
   function connect() {
     if (!document.body.hasAttribute("data-csrf") || !window.EventSource || stream) return;
     var live = $("#live");
@@ -42,13 +49,13 @@
     var es = stream = new EventSource("/api/events" + (page ? "?job=" + page.getAttribute("data-job-page") : ""));
     var lost = false;
     es.onopen = function () {
-      if (live) { live.classList.add("on"); live.title = "live updates on"; }
+      liveText(live, "live", true);
       managerBack();
       if (lost) { lost = false; resync(); }  // events were missed while disconnected
     };
     es.onerror = function () {
       lost = true;
-      if (live) { live.classList.remove("on"); live.title = "reconnecting…"; }
+      liveText(live, "reconnecting…", false);
       // A blip (a proxy closing an idle stream) reconnects at once: only a manager that
       // stays away for a few seconds gets the banner.
       if (!offlineTimer) offlineTimer = setTimeout(function () { offlineTimer = null; if (es.readyState !== 1) managerGone(); }, 3000);
@@ -69,7 +76,7 @@
     stream.close();
     stream = null;
     var live = $("#live");
-    if (live) { live.classList.remove("on"); live.title = "paused while the tab is hidden"; }
+    liveText(live, "paused", false);
   }
 
   // A browser opens at most six HTTP/1.1 connections to one server, and every open
@@ -366,7 +373,8 @@
     pre.setAttribute("data-next", "0");
     pre.setAttribute("data-attempt", "0");
     tailLog();
-    if (focus) pane.focus();
+    // Focus on the log itself: arrow keys, Page Up/Down and Home/End then scroll it.
+    if (focus) pre.focus();
     history.replaceState(null, "", "#task-" + taskId);
     return true;
   }
