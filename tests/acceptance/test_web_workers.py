@@ -419,3 +419,38 @@ def test_schedule_hours_on_the_nodes_own_time_zone(srv: Any, browser: Any) -> No
     viewer.goto(f"{url}/workers")
     assert viewer.inner_text(f"{row} [data-tz]") == zone
     _close(viewer)
+
+
+def test_a_desktop_node_whose_user_is_at_it_says_in_use(srv: Any, browser: Any,
+                                                        tmp_path: Any) -> None:
+    from vstudio.worker.node import Worker, WorkerOptions
+
+    url, tok = srv.url, srv.admin_token
+    # The node's side: an --idle-only node that found its user at the desk says so.
+    node = Worker(WorkerOptions(server=url, token=tok, cache_dir=tmp_path))
+    node._was_idle = False
+    assert node.heartbeat_state() == "idle"  # not --idle-only: never "in use"
+    node.idle_monitor = object()  # (this machine has no input devices to watch)
+    node._was_idle = None
+    assert node.heartbeat_state() == "idle"  # not looked yet
+    node._was_idle = False
+    assert node.heartbeat_state() == "in use"
+    node._was_idle = True
+    assert node.heartbeat_state() == "idle"
+    # The page's side: such a node is "in use", not idle, and adds no slot to the queue.
+    desk = FakeNode(url, tok, "desk-ida")
+    r = api(url, tok).post("/api/workers", json={"name": "desk-ida", "idle_only": True,
+                                                 "job_types": ["command"]})
+    assert r.status_code == 200
+    submit(url, tok, "waits for ida", frames="1", chunk=1)
+    assert desk.http.post(f"/api/workers/{desk.id}/heartbeat",
+                          json={"state": "in use"}).status_code == 200
+    page = login(browser, url, srv.viewer_token)
+    page.goto(f"{url}/workers")
+    row = f"tr[data-worker='{desk.id}']"
+    assert page.inner_text(f"{row} [data-wstate]") == "in use"
+    assert "its user is at it" in page.inner_text(f"{row}")
+    assert "1 in use by their owner" in page.inner_text("#worker-counts")
+    page.goto(f"{url}/farm")
+    assert "No render node takes work now" in page.inner_text("#queue-eta")
+    _close(page)
