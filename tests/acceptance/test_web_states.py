@@ -208,6 +208,7 @@ def test_job_page_shows_its_settings_and_filters_tasks(srv: Any, browser: Any) -
     assert "Submitted by" in settings and f"job {first}" in settings
     row = page.locator("#settings tbody tr").first.inner_text()
     assert "render" in row and "argv=" in row and "\t10\t" in row and "1h 00m" in row, row
+    assert "\t1-40\t" in row, row  # the block's frames
     assert "render (whole)" in page.locator("#settings tbody tr").nth(1).inner_text()
     # Only the failed task, then only node-f's tasks, then the task that renders frame 25.
     page.select_option("#tstatus", "failed")
