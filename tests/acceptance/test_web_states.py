@@ -446,3 +446,36 @@ def test_jobs_list_sorts_by_progress_frames_elapsed_and_eta(srv: Any) -> None:
     # Every column a list shows sorts from its header.
     for key in ("progress", "frames", "elapsed", "eta"):
         assert f'href="/jobs?sort={key}"' in head, key
+
+
+def test_page_counts_frames_queue_and_clock_as_they_are(srv: Any, browser: Any) -> None:
+    """48 frames and their encode read 48, a paused job's tasks are not "queued", and a
+    paused job's clock stands still: in the browser, as a wrangler reads them."""
+    import re
+    import time
+
+    url, tok = srv.url, srv.admin_token
+    resting = submit(url, tok, "paused one", frames="1-16", chunk=1)
+    node = FakeNode(url, tok, "node-c")
+    assert node.take()["job_id"] == resting
+    node.done()
+    api(url, tok).post(f"/api/jobs/{resting}/pause")
+    shot_id = _job(url, tok, name="shot", blocks=[
+        {"name": "render", "type": "command", "params": {"argv": ["true"]},
+         "frames": "1-48", "chunk": 12},
+        {"name": "encode", "type": "ffmpeg", "params": {"block": "render"}, "frames": "1-48",
+         "chunk": 48, "depends_on": [{"block": "render", "mode": "frame"}]}])
+    assert node.take()["job_id"] == shot_id
+    node.done()
+    page = login(browser, url, tok)
+    page.goto(f"{url}/jobs")
+    assert page.inner_text(f"tr[data-job='{shot_id}'] [data-frames]") == "12/48"
+    page.goto(f"{url}/farm")
+    queued = re.search(r"(\d+)\s+tasks queued", page.inner_text("#farm-stats"))
+    assert queued is not None and int(queued.group(1)) == 3 + 1, queued  # not + 15 paused
+    page.goto(f"{url}/jobs/{resting}")
+    before = page.inner_text("#job-head [data-elapsed]")
+    time.sleep(1.2)
+    page.reload()
+    assert page.inner_text("#job-head [data-elapsed]") == before  # the clock stopped
+    page.context.close()
