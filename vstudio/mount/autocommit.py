@@ -24,7 +24,7 @@ from vstudio.errors import VStudioError
 from vstudio.mount.overlay import Overlay, Snapshot
 from vstudio.mount.writecache import Pending
 from vstudio.repo import paths as P
-from vstudio.repo.api import Entry
+from vstudio.repo.api import Entry, folder_entry
 from vstudio.repo.backend import WcBackend
 from vstudio.repo.service import Change, OutOfDate
 from vstudio.repo.wcbatch import BATCH_FILE, batches_by
@@ -209,6 +209,9 @@ class AutoCommitter:
         base = self.overlay.base
 
         def skip(path: str) -> bool:
+            """Whether a file (or, given as "FOLDER/", a folder) is never committed."""
+            folder = path.endswith("/")
+            path = path.rstrip("/")
             if path in base:
                 return False
             try:
@@ -217,10 +220,10 @@ class AutoCommitter:
                 log.warning("not committed: %s", e.message)
                 return True
             parts = path.split("/")
-            for i in range(1, len(parts)):
+            for i in range(1, len(parts) + folder):
                 if ign.skip_dir("/".join(parts[:i]), parts[i - 1]):
                     return True
-            return ign.skip_file(path, parts[-1])
+            return not folder and ign.skip_file(path, parts[-1])
 
         return skip
 
@@ -229,7 +232,7 @@ class AutoCommitter:
         wait(list(self._staging))  # what is being stored early is not stored twice
         with self._lock:
             snap = self.overlay.snapshot(self.skip_fn())
-            if not snap:
+            if not snap and not self.overlay.local_dirs:
                 return None
             try:
                 for _attempt in range(5):
@@ -250,10 +253,14 @@ class AutoCommitter:
         changes: list[Change] = []
         uploads: list[tuple[str, Pending, str | None, str | None]] = []
         notes: list[str] = []
-        removed = 0
+        removed = folders_gone = 0
         for p, key in snap:
             path = str(key[0])
             now = cur[path].oid if path in cur else None
+            if p.gone and path in cur and cur[path].is_dir:
+                changes.append(Change(path, now, None))  # rmdir of an empty folder
+                folders_gone += 1
+                continue
             holder = locks[path].owner if path in locks else None
             why = None
             if holder is not None and holder != user:
@@ -279,19 +286,38 @@ class AutoCommitter:
                 target, old = conflict_name(path, user, head, cur), None
                 notes.append(f"{path} {why}: saved as {posixpath.basename(target)}")
             changes.append(Change(target, old, Entry(target, oid, p.size, mode, p.mtime)))
+        saved = len(changes) - removed - folders_gone
+        made = self._new_folders(cur, changes)
+        changes += made
         if not changes:
             self.overlay.committed(head, cur, snap)
             return None
-        saved = len(changes) - removed
-        what = ", ".join(x for x in (plural(saved, "file") + " saved" if saved else "",
-                                     plural(removed, "file") + " removed" if removed else "")
-                         if x)
+        what = ", ".join(x for x in (
+            plural(saved, "file") + " saved" if saved else "",
+            plural(removed, "file") + " removed" if removed else "",
+            plural(len(made), "folder") + " made" if made else "",
+            plural(folders_gone, "folder") + " removed" if folders_gone else "") if x)
         message = f"mount: {what} by {user}" + ("; " + "; ".join(notes) if notes else "")
         rev = self.backend.commit(message, changes)
         log.info("r%d: %s", rev, message)
         self.last_rev, self.last_commit_at = rev, time.time()
         self.overlay.committed(rev, self.backend.tree(rev), snap)
         return rev
+
+    def _new_folders(self, cur: dict[str, Entry], changes: list[Change]) -> list[Change]:
+        """Local folders that will be empty in the revision: committed as empty folders."""
+        with self.overlay.lock:
+            local = sorted(self.overlay.local_dirs)
+        if not local:
+            return []
+        skip = self.skip_fn()
+        local = [d for d in local if not skip(d + "/")]
+        gone = {c.path for c in changes if c.new is None}
+        held = {a for path in [*(p for p in cur if p not in gone),
+                               *(c.path for c in changes if c.new is not None), *local]
+                for a in P.ancestors(path)}
+        return [Change(d, None, folder_entry(d)) for d in local
+                if d not in held and d not in cur]
 
     def _upload(self, items: list[tuple[str, Pending]]) -> list[str]:
         """Store the bytes of pending files; returns their ids in order."""
