@@ -391,18 +391,19 @@ class WorkingCopy:
         return out
 
     def _update_dirs(self, want: set[str], out: UpdateResult) -> None:
-        """Empty folders made upstream appear; those removed upstream go if still empty."""
+        """Empty folders made upstream appear; folders gone upstream (removed, or emptied
+        by removals) go here too when nothing is left in them."""
         have = set(self.index.dirs)
         new = sorted(want - have)
         self.make_folders(new)
         out.added += [d + "/" for d in new]
-        held = {a for p in self.index.entries for a in P.ancestors(p)}
-        for d in sorted(have - want, reverse=True):  # deepest first
-            if d in held:
-                continue  # it holds files now: not removed, only no longer empty
+        held = {a for p in self.index.entries for a in P.ancestors(p)} | want
+        gone = (have - want) | {a for p in out.removed for a in P.ancestors(p) if a}
+        for d in sorted(gone - held, key=lambda d: -d.count("/")):  # deepest first
             with contextlib.suppress(OSError):  # not empty here: left alone
                 os.rmdir(self.root / d)
-                out.removed.append(d + "/")
+                if d in have:
+                    out.removed.append(d + "/")
         self.index.dirs = sorted(want)
 
     def _apply_lock_modes(self) -> None:
