@@ -299,3 +299,42 @@ def test_mkdir_and_rmdir_are_committed(wm: WMount) -> None:
     assert repo(wm.studio)[2][0] == ("alice", "mount: 1 file saved, 1 folder removed by alice")
     assert (wm.mnt / "r/1/empty").is_dir() and not (lt / "empty").exists()
     assert sorted(os.listdir(wm.mnt / "r/1/a")) == ["b"]
+
+
+def _stored(studio: Path) -> int:
+    from vstudio.studio import Studio
+
+    s = Studio.open(studio)
+    try:
+        return int(s.store.stats()["stored_bytes"])
+    finally:
+        s.close()
+
+
+def test_big_file_is_stored_while_written_in_order(wm: WMount) -> None:
+    """A big file written in order is chunked and stored while it grows (the upload runs
+    beside the writer); one patched behind its end is stored at commit, and both commit
+    exactly what was written."""
+    lt = wm.latest
+    assert os.stat(lt).st_blksize and (lt / "x").write_bytes(b"x") == 1
+    assert os.stat(lt / "x").st_blksize == 1 << 20, "1 MiB writes from cp and friends"
+    base = _stored(wm.studio)
+    big = os.urandom(40 << 20)  # more than a pack (16 MiB): packs go up as they fill
+    with open(lt / "big.bin", "wb") as f:
+        for i in range(0, len(big), 1 << 20):
+            f.write(big[i:i + (1 << 20)])
+            f.flush()
+        wait_for(lambda: _stored(wm.studio) - base >= 16 << 20, 10,
+                 "the open file's bytes to be stored")
+    patched = bytearray(os.urandom(4 << 20))
+    with open(lt / "patched.bin", "wb") as f:
+        f.write(patched)
+        f.flush()
+        f.seek(10)
+        f.write(b"HEADER")  # behind what was written: the early copy is dropped
+    patched[10:16] = b"HEADER"
+    wait_head(wm.studio, 1)
+    files = repo(wm.studio)[1]
+    assert files["big.bin"] == big and files["patched.bin"] == bytes(patched)
+    check = cli("store", "check", "--studio", str(wm.studio), check=False)
+    assert check.returncode == 0, check.stdout + check.stderr

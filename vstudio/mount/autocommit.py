@@ -22,6 +22,7 @@ from typing import Any, cast
 
 from vstudio.errors import VStudioError
 from vstudio.mount.overlay import Overlay, Snapshot
+from vstudio.mount.streaming import Aborted, GrowingFile
 from vstudio.mount.writecache import Pending
 from vstudio.repo import paths as P
 from vstudio.repo.api import Entry, folder_entry
@@ -69,6 +70,10 @@ class AutoCommitter:
         # writes a copy), so what was stored stays right while (data, size) match.
         self._stager = ThreadPoolExecutor(1, thread_name_prefix="vstudio-stage")
         self._staging: set[Future[None]] = set()
+        # Big files written in order are stored while they grow (``streaming``): two at
+        # a time; each task waits for its file's writer to close it.
+        self._streamer = ThreadPoolExecutor(2, thread_name_prefix="vstudio-stream")
+        self._streams: dict[GrowingFile, Future[None]] = {}
         self.last_error: str | None = None
         # What ``vstudio mount-status`` shows: a commit that keeps failing is never silent.
         self.failures = 0  # commits failed in a row
@@ -88,6 +93,11 @@ class AutoCommitter:
         self.overlay.changed.set()
         if self._thread is not None:
             self._thread.join(60)
+        for g in list(self._streams):  # files still open: stored at commit instead
+            g.abort()
+        self._streamer.shutdown(wait=True, cancel_futures=True)
+        for g in list(self._streams):  # never started
+            g.close()
         self._stager.shutdown(wait=True, cancel_futures=True)
         if flush:
             try:
@@ -159,8 +169,41 @@ class AutoCommitter:
         return sum(1 for p in paths if not skip(p)), self.last_error
 
     # -- storing big files early ------------------------------------------------------
+    def stream(self, p: Pending) -> GrowingFile | None:
+        """A big file is being written in order: store it as it grows (FUSE layer)."""
+        if p.data is None or ".blend" in posixpath.basename(p.path) or self._stop.is_set():
+            return None  # (a .blend waits for its delta base: see ``stage``)
+        g = GrowingFile(self.overlay.cache.path_of(p.data))
+        self._streams[g] = self._streamer.submit(self._stream, p, p.data, g)
+        return g
+
+    def _stream(self, p: Pending, data: str, g: GrowingFile) -> None:
+        try:
+            with self.backend.store.writer() as w:
+                oid = w.put_stream(cast(Any, g))
+        except Aborted:
+            log.debug("%s: written out of order, stored at commit", p.path)
+            return
+        except (VStudioError, OSError) as e:  # the commit stores it
+            log.debug("%s not stored early: %s", p.path, e)
+            return
+        finally:
+            g.close()
+            self._streams.pop(g, None)
+        if g.final is not None and (p.data, p.size) == (data, g.final):
+            p.extra["staged"] = (data, g.final, oid)
+
     def stage(self, p: Pending) -> None:
         """A file was closed: store its bytes now if it is big (called by the FUSE layer)."""
+        g = p.extra.pop("stream", None)
+        p.extra.pop("order", None)
+        if g is not None:  # being stored already: let it reach the end
+            fut = self._streams.get(g)
+            g.finish(p.size)
+            if fut is not None:
+                self._staging.add(fut)
+                fut.add_done_callback(self._staging.discard)
+                return
         if p.data is None or p.size <= SMALL or p.writers or self._stop.is_set():
             return
         if ".blend" in posixpath.basename(p.path):
