@@ -304,15 +304,6 @@ class RepoView:
             return str(info.rev).encode() if key == "rev" else info.author.encode()
         return None
 
-    def xattrs(self, path: str) -> dict[str, bytes]:
-        """Every ``user.vstudio.*`` attribute of a path with its value."""
-        out = {}
-        for name in self.xattr_names(path):
-            value = self.xattr(path, name)
-            if value is not None:
-                out[name] = value
-        return out
-
 
 def _parse_rev(text: str) -> int | None:
     if not text.isdigit() or text.startswith("0"):

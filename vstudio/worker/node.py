@@ -96,18 +96,6 @@ class _StoreAdapter:
     def put_file(self, path: Path) -> str:
         return str(self._call(self.inner.put_file, path))
 
-    def put_files(self, paths: list[Path]) -> list[str]:
-        """Store several files in one batch (one pack, one index) when the store can."""
-        writer = getattr(self.inner, "writer", None)
-        if writer is None:
-            return [self.put_file(p) for p in paths]
-
-        def batch() -> list[str]:
-            with writer() as w:
-                return [str(w.put_file(p)) for p in paths]
-
-        return list(self._call(batch))
-
 
 def _limit_heap() -> Any:
     """Few malloc arenas, and a way to hand freed memory back after each task.
@@ -333,14 +321,22 @@ class Worker:
                 if idle and self._libc is not None:
                     self._libc.malloc_trim(0)
 
+    def heartbeat_state(self) -> str:
+        """What the node tells the manager it is doing: "busy", "idle", or "in use" (an
+        --idle-only desktop whose user is at it, as its last look for work found)."""
+        if self.running:
+            return "busy"
+        return "in use" if self.idle_monitor is not None and self._was_idle is False \
+            else "idle"
+
     def _heartbeat(self) -> None:
         every = max(0.5, min(10.0, self.lease_seconds / 3))
         usage = Usage()
         while not self.stopping.wait(every):
-            state = "busy" if self.running else "idle"
+            state = self.heartbeat_state()
             if self.idle_monitor is not None and self.running and not self.idle_monitor.idle(
                     rendering=True):
-                state = "away"
+                state = "in use"
                 with self._lock:
                     running = list(self.running.values())
                 for tr in running:  # the user is back: hand the work back
