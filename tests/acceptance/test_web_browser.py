@@ -572,6 +572,12 @@ def test_phone_width_pages_fit_and_keyboard_reaches_actions(web: Any, browser: A
         page.goto(web.url + url)
         # Nothing but the scrollable tables is wider than the screen.
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, url
+        if url == "/jobs":  # the list itself fits: name, status, progress and frames
+            wrap = page.locator(".table-wrap:has(#jobs)")
+            assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth"), url
+            row = page.locator(f"tr[data-job='{job}']")
+            for cell in ("td.name a", "[data-status]", "progress", "[data-frames]"):
+                assert row.locator(cell).is_visible(), cell
         shot(page, name)
     page.goto(f"{web.url}/jobs/{job}")
     # Keyboard: Tab from the top reaches the skip link first, then the job's buttons.

@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 
 from vstudio.errors import BadInput, Conflict, VStudioError
 from vstudio.repo import paths as P
-from vstudio.repo.api import CommitInfo, Entry
+from vstudio.repo.api import CommitInfo, Entry, folder_entry
 from vstudio.repo.backend import LocalBackend, WcBackend
 from vstudio.repo.importbatch import ImportRevision
 from vstudio.repo.svndump import BadDump, Reader, Record, next_record, number
@@ -248,9 +248,12 @@ class _Importer:
         if action not in ("add", "change", "replace"):
             raise BadDump(f"unknown Node-action {action!r}")
         src = self._copy(rec, path, kind, svn_rev, rev, changes)
-        if kind == "dir" or (kind == "" and path not in self.files and src is None
-                             and rec.text is None):
+        known = self.files.get(path)
+        if kind == "dir" or (kind == "" and (path in self.dirs or (known and known.is_dir) or (
+                known is None and src is None and rec.text is None))):
             self.dirs.add(path)
+            if action != "change":  # an empty folder until (and unless) it holds something
+                self._set(folder_entry(path), changes)
             self._note_props(rec, path, True, where)
             return
         current = src or (self.files.get(path) if action == "change" else None)
@@ -325,6 +328,7 @@ class _Importer:
             del self.files[p]
             self.props.pop(p, None)
             changes[p] = None
+        changes[path] = None  # a folder goes with all it holds (imports keep empty folders)
         self.dirs = {d for d in self.dirs if d != path and not d.startswith(pre)}
 
     def salvage(self) -> None:
@@ -381,9 +385,6 @@ def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRES
             if imp.t.workers is not None:
                 imp.t.workers.close()
         progress.done()
-    have_dirs = {a for p in imp.files or () for a in P.ancestors(p)}
-    for d in sorted(imp.dirs - have_dirs):
-        imp.notes.add("empty folder", d)
     return {"revisions": imp.imported, "skipped": imp.skipped, "first": imp.first,
             "last": imp.last, "last_svn": imp.last_svn, "head": imp.head,
             "files": imp.t.versions, "lock_rules": sorted(imp.new_rules),

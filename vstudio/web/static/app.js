@@ -9,6 +9,7 @@
   var flushTimer = null;
   var listTimer = null;
   var workersTimer = null;
+  var mediaTimer = null;
   var logTimer = null;
   var FLUSH_MS = 60;         // a burst of events becomes one request per job
 
@@ -32,6 +33,13 @@
     if (b && !b.hidden) { b.hidden = true; document.body.classList.remove("stale"); }
   }
 
+  // The stream's state in words beside the dot (its colour alone says nothing to many).
+  function liveText(live, text, on) {
+    if (!live) return;
+    live.classList.toggle("on", on);
+    setText(live, "[data-live-text]", text);
+  }
+
   function connect() {
     if (!document.body.hasAttribute("data-csrf") || !window.EventSource || stream) return;
     var live = $("#live");
@@ -41,13 +49,13 @@
     var es = stream = new EventSource("/api/events" + (page ? "?job=" + page.getAttribute("data-job-page") : ""));
     var lost = false;
     es.onopen = function () {
-      if (live) { live.classList.add("on"); live.title = "live updates on"; }
+      liveText(live, "live", true);
       managerBack();
       if (lost) { lost = false; resync(); }  // events were missed while disconnected
     };
     es.onerror = function () {
       lost = true;
-      if (live) { live.classList.remove("on"); live.title = "reconnecting…"; }
+      liveText(live, "reconnecting…", false);
       // A blip (a proxy closing an idle stream) reconnects at once: only a manager that
       // stays away for a few seconds gets the banner.
       if (!offlineTimer) offlineTimer = setTimeout(function () { offlineTimer = null; if (es.readyState !== 1) managerGone(); }, 3000);
@@ -68,7 +76,7 @@
     stream.close();
     stream = null;
     var live = $("#live");
-    if (live) { live.classList.remove("on"); live.title = "paused while the tab is hidden"; }
+    liveText(live, "paused", false);
   }
 
   // A browser opens at most six HTTP/1.1 connections to one server, and every open
@@ -182,6 +190,13 @@
       });
     }
     if (s.latest) showLatest(s.latest);
+    // A task finished: its frames' thumbnails, render times and video are new.
+    var media = s.counts && $('[data-job-page="' + jobId + '"]') ? $("#job-media") : null;
+    var done = media ? String(s.counts.done || 0) : null;
+    if (media && media.getAttribute("data-done") !== done) {
+      media.setAttribute("data-done", done);
+      noteMedia();
+    }
     if (s.tasks) {
       s.tasks.forEach(function (t) {
         var cell = document.getElementById("t" + t[0]);
@@ -235,26 +250,79 @@
   }
 
   // ---- lists refreshed as a whole fragment (jobs list, workers) -------------------------
+  // A redrawn list keeps what the person was doing in it: text typed but not saved, boxes
+  // ticked for a bulk action, and the focus (with the caret) stay on the same field of the
+  // same row. A field is known by its row (data-job / data-worker), its form's action and
+  // its id or name (a button also by its value).
+  function fieldKey(f) {
+    var row = f.closest("[data-job], [data-worker]");
+    var where = row ? (row.getAttribute("data-job") || "w" + row.getAttribute("data-worker")) : "";
+    if (f.form) where += " " + (f.form.getAttribute("action") || "");
+    var what = f.id || (f.tagName + ":" + (f.name || "") + ":" +
+      (/^(checkbox|radio|submit|button)$/.test(f.type) || f.tagName === "BUTTON" ? f.value : ""));
+    return where + "|" + what;
+  }
+  function edited(f) {
+    if (f.type === "checkbox" || f.type === "radio") return f.checked !== f.defaultChecked;
+    if (f.tagName === "SELECT") return Array.prototype.some.call(f.options, function (o) { return o.selected !== o.defaultSelected; });
+    return f.tagName !== "BUTTON" && f.type !== "hidden" && f.value !== f.defaultValue;
+  }
+  function keepState(el) {
+    var kept = { fields: {}, focus: null };
+    $all("input, select, textarea", el).forEach(function (f) {
+      if (!edited(f)) return;
+      kept.fields[fieldKey(f)] = f.tagName === "SELECT" ? f.selectedIndex
+        : (f.type === "checkbox" || f.type === "radio") ? f.checked : f.value;
+    });
+    var a = document.activeElement;
+    if (a && a !== el && el.contains(a)) {
+      kept.focus = { key: fieldKey(a), start: null, end: null };
+      try { kept.focus.start = a.selectionStart; kept.focus.end = a.selectionEnd; } catch (e) { /* no caret */ }
+    }
+    return kept;
+  }
+  function restoreState(el, kept) {
+    var byKey = {};
+    $all("input, select, textarea, button", el).forEach(function (f) { byKey[fieldKey(f)] = f; });
+    Object.keys(kept.fields).forEach(function (k) {
+      var f = byKey[k], v = kept.fields[k];
+      if (!f) return;  // its row went away
+      if (f.tagName === "SELECT") f.selectedIndex = v;
+      else if (f.type === "checkbox" || f.type === "radio") f.checked = v;
+      else f.value = v;
+    });
+    var fo = kept.focus;
+    var target = fo && byKey[fo.key];
+    if (!target) return;
+    target.focus({ preventScroll: true });
+    if (fo.start !== null && fo.start !== undefined) {
+      try { target.setSelectionRange(fo.start, fo.end); } catch (e) { /* a number field */ }
+    }
+  }
   function refreshFragment(sel) {
     var el = $(sel);
     if (!el) return;
-    // Someone is typing in a form of it (a node's tags or hours): keep what they typed.
-    var active = document.activeElement;
-    if (active && active.tagName === "INPUT" && active.type !== "hidden" && el.contains(active)) return;
     var url = el.getAttribute("data-refresh");
     fetch(url, { credentials: "same-origin" })
       .then(function (r) { if (r.status < 500) managerBack(); return r.ok ? r.text() : null; })
       .then(function (html) {
-        if (html === null) return;
+        if (html === null || !el.isConnected) return;
         var tmp = document.createElement(el.tagName);
         tmp.innerHTML = html;   // our own server's autoescaped fragment
+        var kept = keepState(el);  // as it is now, after the wait for the answer
         el.replaceChildren.apply(el, Array.prototype.slice.call(tmp.childNodes));
+        restoreState(el, kept);
+        bindPreviews(el);
       })
       .catch(managerGone);
   }
   function noteList() {
     if (!$("#jobs-body") || listTimer) return;
     listTimer = setTimeout(function () { listTimer = null; refreshFragment("#jobs-body"); }, 500);
+  }
+  function noteMedia() {
+    if (mediaTimer) return;
+    mediaTimer = setTimeout(function () { mediaTimer = null; refreshFragment("#job-media"); }, 300);
   }
   function noteWorkers() {
     if (!$("#workers-body") || workersTimer) return;
@@ -305,9 +373,27 @@
     pre.setAttribute("data-next", "0");
     pre.setAttribute("data-attempt", "0");
     tailLog();
-    if (focus) pane.focus();
+    // Focus on the log itself: arrow keys, Page Up/Down and Home/End then scroll it.
+    if (focus) pre.focus();
     history.replaceState(null, "", "#task-" + taskId);
     return true;
+  }
+
+  // Thumbnails open a larger preview (bound again when the media part is redrawn).
+  function bindPreviews(root) {
+    $all("img[data-preview]", root).forEach(function (img) {
+      var open = function (e) {
+        var dlg = $("#preview");
+        if (!dlg || !dlg.showModal) return;
+        e.preventDefault();
+        $("img", dlg).src = img.getAttribute("data-preview");
+        $("img", dlg).alt = img.alt;
+        setText(dlg, "[data-caption]", img.alt);
+        dlg.showModal();
+      };
+      var link = img.closest("a");
+      (link || img).addEventListener("click", open);
+    });
   }
 
   function bind(root) {
@@ -324,21 +410,12 @@
         if (openLog(a.getAttribute("data-task-log"), true)) e.preventDefault();
       });
     });
-    $all("img[data-preview]", root).forEach(function (img) {
-      var open = function (e) {
-        var dlg = $("#preview");
-        if (!dlg || !dlg.showModal) return;
-        e.preventDefault();
-        $("img", dlg).src = img.getAttribute("data-preview");
-        $("img", dlg).alt = img.alt;
-        setText(dlg, "[data-caption]", img.alt);
-        dlg.showModal();
-      };
-      var link = img.closest("a");
-      (link || img).addEventListener("click", open);
-    });
+    bindPreviews(root);
     var dlg = $("#preview");
-    if (dlg) dlg.addEventListener("click", function (e) { if (e.target === dlg || e.target.hasAttribute("data-close")) dlg.close(); });
+    if (dlg && !dlg.hasAttribute("data-bound")) {
+      dlg.setAttribute("data-bound", "");
+      dlg.addEventListener("click", function (e) { if (e.target === dlg || e.target.hasAttribute("data-close")) dlg.close(); });
+    }
     $all("select[data-autosubmit]", root).forEach(function (s) {
       s.addEventListener("change", function () { s.form.submit(); });
     });
