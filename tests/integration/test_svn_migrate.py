@@ -283,13 +283,13 @@ def test_import_helpers_keep_a_path_and_spread_new_ones(studio_dir: Path,
         s.close()
 
 
-def test_helpers_check_the_texts_they_read_from_the_dump(tmp_path: Path,
-                                                         studio_dir: Path) -> None:
+def test_helpers_check_the_texts_they_read_from_the_dump(
+        tmp_path: Path, studio_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """.blend texts of a dump file are read and checked by the helper processes, where
     they lie in the file: a corrupt one is refused naming its revision, node and record,
     the revisions before it are kept, and the same command resumes once the dump is good."""
     repo, url, wc = new_repo(tmp_path / "b")
-    for i in range(1, 4):
+    for i in range(1, 5):
         (wc / "s.blend").write_bytes(b"BLENDER-v304" + os.urandom(4000) + bytes([i]))
         commit(wc, f"r{i}: save")
     good = dump(repo, tmp_path / "b.dump")
@@ -304,5 +304,20 @@ def test_helpers_check_the_texts_they_read_from_the_dump(tmp_path: Path,
     assert f"MD5 (the dump is corrupt) (at r3, node s.blend, byte {at})" in r.stderr
     assert head(studio_dir, "hb") == 2
     report = cli_json("svn-import", str(good), f"{studio_dir}/hb")
-    assert (report["skipped"], report["first"], report["last"]) == (2, 3, 3)
-    compare(studio_dir, "hb", url, {r: r for r in range(1, 4)})
+    assert (report["skipped"], report["first"], report["last"]) == (2, 3, 4)
+    compare(studio_dir, "hb", url, {r: r for r in range(1, 5)})
+    # Batches of one revision: each is committed while the next is read (a batch behind);
+    # the corrupt text of r3 is found when r4 is read, r1 and r2 are kept.
+    from vstudio.repo import svnimport
+    from vstudio.repo.wcops import open_backend, parse_url
+
+    monkeypatch.setattr(svnimport, "BATCH_REVISIONS", 1)
+    cli("project", "create", "hc", "--studio", str(studio_dir))
+    backend = open_backend(dict(parse_url(f"{studio_dir}/hc")), None)
+    try:
+        with open(bad, "rb") as f, pytest.raises(svnimport.BadDump) as e:
+            svnimport.import_dump(f, backend)
+        assert f"MD5 (the dump is corrupt) (at r3, node s.blend, byte {at})" in e.value.message
+    finally:
+        backend.close()
+    assert head(studio_dir, "hc") == 2

@@ -33,13 +33,13 @@ from vstudio.repo.api import CommitInfo, Entry, folder_entry
 from vstudio.repo.backend import LocalBackend, WcBackend
 from vstudio.repo.importbatch import ImportRevision
 from vstudio.repo.svndump import BadDump, Reader, Record, next_record, number
-from vstudio.repo.svntexts import Texts
+from vstudio.repo.svntexts import Batch, Texts
 from vstudio.repo.svnworkers import BlendWorkers, helpers_wanted
 from vstudio.store.api import NO_PROGRESS, Progress
 
 # Read from a file, a write batch (and one catalog transaction) holds this many revisions
-# at most: fewer syncs to disk; a kill loses at most a batch, which the next run imports
-# again.
+# at most: fewer syncs to disk; a kill loses at most two batches (with helpers, one is
+# committed while the next is read), which the next run imports again.
 BATCH_REVISIONS = 100
 BATCH_BYTES = 64 << 20  # of file contents
 BATCH_SECONDS = 10.0
@@ -99,6 +99,10 @@ class _Importer:
         # (importbatch); their trees (for copies) and texts (delta bases) meanwhile.
         self.pending: list[ImportRevision] = []
         self.pending_trees: dict[int, dict[str, Entry]] = {}
+        self.started = 0.0  # when the first revision of the open batch was read
+        # With helper processes, a batch is committed when the next one is complete: its
+        # helpers' texts are stored meanwhile, and the helpers never wait for the commit.
+        self.sealed: tuple[list[ImportRevision], Batch] | None = None
         self.places: dict[int, tuple[int, int]] = {}  # project rev -> (svn rev, offset)
         self.files: dict[str, Entry] | None = None  # loaded at the first new revision
         self.props: dict[str, dict[str, bytes]] = {}
@@ -196,6 +200,8 @@ class _Importer:
             self.rules.update(new_rules)
             self.new_rules += new_rules
         assert self.files is not None
+        if not self.pending:
+            self.started = time.monotonic()
         self.pending.append(ImportRevision(
             rev, _author(rprops), when, rprops.get("svn:log", b"").decode("utf-8", "replace"),
             {p: self.t.real(e) for p, e in changes.items()},
@@ -208,27 +214,41 @@ class _Importer:
         self.last_svn = svn_rev
         self.last_time = when
         if (len(self.pending) >= self.batch_revisions or self.t.bytes >= BATCH_BYTES
-                or time.monotonic() - self.t.started >= BATCH_SECONDS):
-            self.flush()
+                or time.monotonic() - self.started >= BATCH_SECONDS):
+            self.flush(lag=True)
 
-    def flush(self) -> None:
-        """Commit the revisions of the open batch (all complete ones) and close it."""
+    def flush(self, lag: bool = False) -> None:
+        """Commit the revisions read (all complete ones) and close their batch. With
+        ``lag`` and helper processes, the batch sealed before is committed and this one
+        is sealed, to be committed at the next flush."""
+        if self.sealed is not None:
+            sealed, self.sealed = self.sealed, None
+            self._commit(*sealed)
+        batch = self.t.seal()
+        pending, self.pending = self.pending, []
+        if lag and self.t.workers is not None:
+            self.sealed = pending, batch
+        else:
+            self._commit(pending, batch)
+
+    def _commit(self, revisions: list[ImportRevision], batch: Batch) -> None:
         try:
-            self._resolve()
+            self._resolve(batch, revisions)
         except BadDump as e:  # a helper's text is corrupt: keep the revisions before it
             offset = int(str(e.context["offset"]))
             bad = max((r for r, (_s, at) in self.places.items() if at < offset), default=0)
             e.context["rev"] = self.places[bad][0] if bad else None
-            self.pending = [r for r in self.pending if r.rev < bad]
+            self.pending = [r for r in revisions if r.rev < bad]  # what salvage commits
+            self.t.futures.clear()
             raise
-        pending, self.pending = self.pending, []
         try:
-            if pending:
-                self.b.import_batch(pending, self.t.w, self.t.end_batch)
-            self.imported += len(pending)
+            if revisions:
+                self.b.import_batch(revisions, self.t.w, self.t.end_batch)
+            self.imported += len(revisions)
         finally:
             self.t.end_batch()
-            self.pending_trees.clear()
+            for r in revisions:
+                self.pending_trees.pop(r.rev, None)
 
     # -- nodes --------------------------------------------------------------------------
 
@@ -307,13 +327,13 @@ class _Importer:
         self.props[path] = dict(self.props.get(cpath) or self._carried(cpath, src))
         return src
 
-    def _resolve(self) -> None:
-        """The helpers' ids in place of placeholders, in the files and pending revisions."""
-        resolved = self.t.resolve()
+    def _resolve(self, batch: Batch, revisions: list[ImportRevision]) -> None:
+        """The helpers' ids in place of placeholders, in the files and ``revisions``."""
+        resolved = self.t.resolve(batch)
         for p, e in list((self.files or {}).items()):
             if e.oid in resolved and self.files is not None:
                 self.files[p] = Entry(p, resolved[e.oid], e.size, e.mode, e.mtime)
-        for r in self.pending:
+        for r in revisions:
             r.changes = {p: self.t.real(e) for p, e in r.changes.items()}
 
     def _set(self, e: Entry, changes: dict[str, Entry | None]) -> None:

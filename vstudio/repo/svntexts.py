@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,8 @@ from vstudio.store.api import ObjectStore, Writer
 from vstudio.store.chunking import HEAD_BYTES, Chunker, chunkers
 from vstudio.store.delta import MIN_SIZE as DELTA_MIN
 
+# A batch's texts in the helpers: placeholder -> job, and the helpers' syncs after them
+Batch = tuple[dict[str, Future[str]], list[Future[None]]]
 PLACEHOLDER = "(being stored)#"  # the id of a text a helper process is storing
 SMALL_TEXT = 1 << 20  # texts up to this size are stored from memory
 
@@ -47,7 +48,6 @@ class Texts:
         self.kept_texts: dict[str, Path | bytes | tuple[int, int]] = {}
         self.kept = 0  # texts kept in tmp, numbered
         self.bytes = 0  # of the texts in the open batch
-        self.started = 0.0  # when the write batch opened
         self.versions = 0
         self.seen: dict[str, tuple[str, int]] = {}  # SHA-1 of a text -> (id, size)
         self.workers: BlendWorkers | None = None
@@ -171,23 +171,31 @@ class Texts:
             self.kept_texts[oid] = kept
         return oid
 
-    def resolve(self) -> dict[str, str]:
-        """Wait for the helpers' texts: placeholder -> id, of all so far (``real``)."""
-        if self.futures:
-            futures, self.futures = self.futures, {}
-            failed: list[tuple[int, str, BadDump]] = []
-            for ph, f in futures.items():
-                try:
-                    self.resolved[ph] = f.result()
-                except BadDump as e:  # a helper's digest check
-                    failed.append((*self.origin[ph], e))
-            if self.workers is not None:
-                self.workers.sync()  # durable before the revisions naming them commit
+    def seal(self) -> Batch:
+        """The helpers' jobs of the batch so far, each helper told to make them durable."""
+        futures, self.futures = self.futures, {}
+        syncs = self.workers.sync_later() if self.workers is not None and futures else []
+        self.bytes = 0
+        return futures, syncs
+
+    def resolve(self, batch: Batch | None = None) -> dict[str, str]:
+        """Wait for the helpers' texts of ``batch`` (default: all so far) to be durable;
+        placeholder -> id, of all so far (``real``)."""
+        futures, syncs = batch if batch is not None else self.seal()
+        failed: list[tuple[int, str, BadDump]] = []
+        for ph, f in futures.items():
+            try:
+                self.resolved[ph] = f.result()
+            except BadDump as e:  # a helper's digest check
+                failed.append((*self.origin[ph], e))
+        for sync in syncs:  # durable before the revisions naming them commit
+            sync.result()
+        if futures:
             self.seen = {k: (self.resolved.get(o, o), n) for k, (o, n) in self.seen.items()}
-            if failed:  # the first in the dump; the texts before it are stored
-                offset, path, first = min(failed, key=lambda x: x[0])
-                first.context.update(offset=offset, path=path)
-                raise first
+        if failed:  # the first in the dump; the texts before it are stored
+            offset, path, first = min(failed, key=lambda x: x[0])
+            first.context.update(offset=offset, path=path)
+            raise first
         return self.resolved
 
     def real(self, e: Entry | None) -> Entry | None:
@@ -202,7 +210,6 @@ class Texts:
             # Its objects are durable when it closes, before the revisions naming them
             # are committed.
             self.w = self.batch.enter_context(self.store.writer())
-            self.started = time.monotonic()
         return self.w
 
     def _base_file(self, entry: Entry | None) -> Path:
@@ -220,14 +227,15 @@ class Texts:
         return base
 
     def end_batch(self) -> None:
-        """Close the write batch (its texts are durable) and forget the kept texts."""
+        """Close the write batch (its texts are durable) and forget the kept texts, but
+        the helpers' not stored yet (a batch read since: its delta bases)."""
         self.batch.close()
         self.w = None
-        for t in self.kept_texts.values():
+        for oid, t in list(self.kept_texts.items()):
             if isinstance(t, Path):
                 t.unlink(missing_ok=True)
-        self.kept_texts.clear()
-        self.bytes = 0
+            if not isinstance(t, tuple) or oid in self.resolved:
+                del self.kept_texts[oid]
 
 
 class _Empty:

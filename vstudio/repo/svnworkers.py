@@ -135,10 +135,15 @@ class BlendWorkers:
 
     def sync(self) -> None:
         """Make every text the helpers stored so far durable (after their jobs before)."""
+        for f in self.sync_later():
+            f.result()
+
+    def sync_later(self) -> list[Future[None]]:
+        """``sync`` without waiting: each helper syncs after the jobs given so far, and
+        goes on with the jobs given after."""
         done = [self.pools[i].submit(_sync) for i in sorted(self.unsynced)]
         self.unsynced.clear()
-        for f in done:
-            f.result()
+        return done
 
     def close(self) -> None:
         for pool in self.pools:
