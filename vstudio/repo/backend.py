@@ -1,7 +1,7 @@
 """What a working copy needs from its repository, embedded or through a server.
 
-``LocalBackend`` talks to a studio folder directly (catalog + store); ``vstudio.repo.
-remote.RemoteBackend`` talks to ``vstudio serve`` and moves bytes through the store's
+``LocalBackend`` talks to a studio folder directly (catalog + store); ``vstudio.client.
+repo.RemoteBackend`` talks to ``vstudio serve`` and moves bytes through the store's
 ``RemoteStore``. The working copy code sees only ``WcBackend``.
 """
 
