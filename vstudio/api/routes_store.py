@@ -32,6 +32,7 @@ from vstudio.catalog.accounts import Role, User
 from vstudio.errors import BadInput, CorruptObject, PermissionDenied
 from vstudio.grants import grants_of
 from vstudio.store import format as fmt
+from vstudio.store import maintenance
 from vstudio.store.objects import check_ref_name, parse_id
 from vstudio.studio import Studio
 
@@ -386,8 +387,7 @@ def ref_delete(name: str, studio: StudioDep, user: Writer) -> dict[str, bool]:
 
 @router.get("/stats")
 def store_stats(studio: StudioDep, _: Person) -> dict[str, Any]:
-    store: Any = studio.store
-    return dict(store.stats())
+    return maintenance.stats(studio.store)
 
 
 class GcIn(BaseModel):
@@ -398,11 +398,10 @@ class GcIn(BaseModel):
 @router.post("/gc")
 def store_gc(body: GcIn, studio: StudioDep, _: Admin) -> dict[str, int]:
     _ids(body.live)
-    return studio.store.gc(body.live, body.grace_seconds)
+    return maintenance.gc(studio.store, body.live, body.grace_seconds)
 
 
 @router.post("/check")
 def store_check(studio: StudioDep, _: Admin, read_data: bool = False) -> dict[str, Any]:
-    store: Any = studio.store
-    problems = store.check(read_data)
+    problems = maintenance.check(studio.store, read_data)
     return {"ok": not problems, "problems": problems}

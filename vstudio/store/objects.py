@@ -374,20 +374,3 @@ class Store:
     def delete_ref(self, name: str) -> None:
         self.backend.delete(self._ref_obj(name))
 
-    # --- maintenance (store/maintenance.py) ------------------------------------------------
-
-    def gc(self, live: Iterable[str] = (), grace_seconds: float = 3600.0) -> dict[str, int]:
-        from vstudio.store.maintenance import gc
-
-        return gc(self, live, grace_seconds)
-
-    def check(self, read_data: bool = False, live: Iterable[str] = ()) -> list[str]:
-        """Problems found walking packs, indexes and every root (refs, then ``live``)."""
-        from vstudio.store.maintenance import check
-
-        return check(self, read_data, live)
-
-    def stats(self) -> dict[str, Any]:
-        from vstudio.store.maintenance import stats
-
-        return stats(self)
