@@ -21,6 +21,13 @@ if TYPE_CHECKING:
     from vstudio.studio import Studio
 
 
+class SmallFiles(Protocol):
+    """Small files many to a request (``repo/wcbatch.py``), each checked against its id."""
+
+    def put_many(self, blobs: list[bytes]) -> list[str]: ...
+    def get_many(self, oids: list[str]) -> list[bytes]: ...
+
+
 class WcBackend(Protocol):
     project: str
     user: str
@@ -44,6 +51,13 @@ class WcBackend(Protocol):
                      close: Callable[[], None]) -> None: ...
     def release_locks(self, paths: list[str]) -> None: ...
     def close(self) -> None: ...
+    # Optional: small files many to a request (through a server, where one request per
+    # file is slow); None: every file goes through ``store`` on its own.
+    @property
+    def small_files(self) -> SmallFiles | None: ...
+    # Base versions (revert, diff) read at ``rev``: a server's client fetches their read
+    # grants with that tree; a studio folder needs none.
+    def grant_base(self, rev: int) -> None: ...
 
 
 def local_user() -> str:
@@ -112,3 +126,10 @@ class LocalBackend:
 
     def close(self) -> None:
         self.studio.close()
+
+    @property
+    def small_files(self) -> SmallFiles | None:
+        return None  # the store on this machine batches small files in packs itself
+
+    def grant_base(self, rev: int) -> None:
+        """Nothing to fetch: the studio's own store needs no read grants."""

@@ -94,7 +94,7 @@ class ObjectCache:
         self.dir = wc.root / W.META / "cache"
         self.store = wc.backend.store
         # through a server, base versions are read with the grants of the base tree
-        getattr(wc.backend, "grant_base", lambda rev: None)(wc.index.rev)
+        wc.backend.grant_base(wc.index.rev)
         self.limit = limit
 
     def path(self, oid: str, size: int) -> Path:
