@@ -20,12 +20,12 @@ from typing import Any, Protocol
 
 from vstudio.errors import BadInput, VStudioError
 from vstudio.farm.spec import MAX_BLOCKS
+from vstudio.farm.wire import grant_field, remember_rows
 from vstudio.render import layout, outputs, reads
 from vstudio.render.engine import Item, ProjectRender
 from vstudio.render.model import Use
 from vstudio.render.project import Profile
 from vstudio.render.runner import task_for
-from vstudio.store.remote import grant_field, remember_rows
 
 FINAL = ("done", "failed", "canceled")
 

@@ -8,6 +8,7 @@ Ids are lowercase hex BLAKE3-256 digests (64 characters) of an object's plain by
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -152,3 +153,12 @@ class ObjectStore(Protocol):
     # Upkeep (stats, check, gc) is not part of this interface: ``store/maintenance.py``
     # works on a store this process opened (``objects.Store``); a client of a server asks
     # the server (``RemoteStore.stats/check/gc``).
+
+
+def proof_key(nonce: str) -> bytes:
+    """The BLAKE3 key of an upload's proof that the client holds a chunk's bytes.
+
+    The server's ``/chunks/missing`` hands out a nonce; a client proves it holds a chunk
+    it does not send by its BLAKE3 keyed with this (``api/possession.py`` checks it).
+    """
+    return hashlib.sha256(b"vstudio chunk proof\n" + nonce.encode()).digest()

@@ -38,9 +38,8 @@ from vstudio.errors import (
     ServerError,
     VStudioError,
 )
-from vstudio.grants import proof_key
 from vstudio.store import format as fmt
-from vstudio.store.api import NO_PROGRESS, ObjectStore, Progress
+from vstudio.store.api import NO_PROGRESS, Progress, proof_key
 from vstudio.store.chunking import FASTCDC, Split, pick_chunker
 from vstudio.store.codec import Codec
 from vstudio.store.download import write_file
@@ -479,16 +478,4 @@ class RemoteStore:
         return list(resp.json()["problems"])
 
 
-def grant_field(store: ObjectStore, oid: str) -> dict[str, str]:
-    """``{"grant": …}`` for a job input naming ``oid``, when ``store`` holds one."""
-    g = store.grant(oid)
-    return {"grant": g} if g else {}
-
-
-def remember_rows(store: ObjectStore, rows: Iterable[dict[str, Any]]) -> None:
-    """Keep the grants of rows the server answered (a job's outputs, a task's inputs)."""
-    store.remember({str(r["oid"]): str(r["grant"]) for r in rows
-                    if r.get("oid") and r.get("grant")})
-
-
-__all__ = ["RemoteStore", "RemoteWriter", "grant_field", "remember_rows"]
+__all__ = ["RemoteStore", "RemoteWriter"]
