@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.acceptance.test_web_browser import FakeNode, api, browser, login, shot
+from tests.acceptance.test_web_browser import FakeNode, api, browser, login, shot, submit
 from tests.acceptance.test_web_states import srv
 from tests.helpers import cli, cli_json
 from vstudio import __version__
@@ -302,3 +302,112 @@ def test_worker_cpu_and_memory_use_shown_live(srv: Any, browser: Any) -> None:
     time.sleep(0.3)
     got = usage.now()
     assert got is not None and 0 <= got[0] <= 100 and 0 < got[1] < 100
+
+
+def _fits(page: Any) -> list[Any]:
+    """What is wider than its box on the page: the document, or a table's scroll box."""
+    return page.evaluate("""() => {
+        const wide = [];
+        if (document.documentElement.scrollWidth > innerWidth) wide.push(['page',
+            document.documentElement.scrollWidth, innerWidth]);
+        for (const w of document.querySelectorAll('.table-wrap'))
+            if (w.scrollWidth > w.clientWidth) wide.push([w.firstElementChild.id,
+                                                          w.scrollWidth, w.clientWidth]);
+        return wide; }""")
+
+
+def test_workers_page_fits_desktop_and_phone_without_sideways_scrolling(
+        srv: Any, browser: Any) -> None:
+    url, tok = srv.url, srv.admin_token
+    # A row as full as they get: system, use, tags, hours, a task, a job it is kept off.
+    kept = _failing_job(url, tok, "ep01 sh020 fluid bake")
+    node = FakeNode(url, tok, "studio-pc-1")
+    api(url, tok).post("/api/workers", json={"name": "studio-pc-1", "slots": 1,
+                                             "job_types": ["command"], "allow_commands": True,
+                                             "system": system_info()})
+    _fail_one(node, kept)
+    _failing_job(url, tok, "ep01 sh030 hair")
+    node.take()
+    node.http.post(f"/api/workers/{node.id}/heartbeat",
+                   json={"state": "busy", "cpu": 92.0, "mem": 38.0})
+    api(url, tok).put(f"/api/workers/{node.id}/tags", json={"tags": ["gpu", "linux"]})
+    api(url, tok).put(f"/api/workers/{node.id}/schedule",
+                      json={"schedule": "mon-fri 19:00-08:00, sat-sun 00:00-24:00"})
+    row = f"tr[data-worker='{node.id}']"
+    for size, name in (({"width": 1280, "height": 800}, "desktop"),
+                       ({"width": 390, "height": 844}, "phone")):
+        page = login(browser, url, tok, viewport=size)
+        page.goto(f"{url}/workers")
+        assert _fits(page) == [], name
+        # Everything a row says is there to read at either size, actions included.
+        for cell in ("[data-wstate]", "[data-usage]", "[data-wtags] input[name=tags]",
+                     "[data-hours] input[name=schedule]", "[data-system]", f"[data-kept='{kept}']",
+                     "button:has-text('Drain')"):
+            assert page.locator(f"{row} {cell}").is_visible(), (name, cell)
+        assert "CPU 92%" in page.inner_text(f"{row} [data-usage]")
+        shot(page, f"workers-fit-{name}")
+        _close(page)
+
+
+def _zone_far_from_here() -> tuple[str, str]:
+    """A zone about 12 hours from the manager's clock, and an hour range that is now
+    there (so it is not now on the manager's clock)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    off = datetime.now().astimezone().utcoffset()
+    assert off is not None
+    east = (int(off.total_seconds() // 3600) + 12 + 12) % 24 - 12  # hours east of UTC
+    zone = f"Etc/GMT{-east:+d}" if east else "UTC"  # POSIX signs: GMT-12 is UTC+12
+    there = datetime.now(ZoneInfo(zone)).hour
+    return zone, f"{(there - 1) % 24:02d}:00-{(there + 2) % 24:02d}:00"
+
+
+def test_schedule_hours_on_the_nodes_own_time_zone(srv: Any, browser: Any) -> None:
+    url, tok = srv.url, srv.admin_token
+    zone, now_there = _zone_far_from_here()
+    node = FakeNode(url, tok, "desk-abroad")
+    job = submit(url, tok, "night shot", frames="1", chunk=1)
+    put = api(url, tok).put
+    # On the manager's clock these hours are 12 hours away: no work for the node.
+    w = put(f"/api/workers/{node.id}/schedule", json={"schedule": now_there}).json()
+    assert w["off_schedule"] is True and w["schedule_tz"] is None
+    assert _asks(node) == 204
+    # The same hours on the node's own clock are now.
+    env = {"VSTUDIO_SERVER": url, "VSTUDIO_TOKEN": tok}
+    p = cli("workers", "schedule", "desk-abroad", now_there, "--tz", zone, env=env)
+    assert f"renders {now_there} in {zone}" in p.stdout and "off schedule" not in p.stdout
+    assert _asks(node) == 200 and node.task["job_id"] == job
+    # Hours changed without a zone keep the node's zone; a bad zone is one line, exit 1.
+    w = put(f"/api/workers/{node.id}/schedule", json={"schedule": now_there}).json()
+    assert w["schedule_tz"] == zone and w["off_schedule"] is False
+    p = cli("workers", "schedule", "desk-abroad", now_there, "--tz", "Mars/Olympus",
+            env=env, check=False)
+    assert p.returncode == 1 and "unknown time zone 'Mars/Olympus'" in p.stderr
+    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    r = put(f"/api/workers/{node.id}/schedule",
+            json={"schedule": now_there, "tz": "../../etc/passwd"})
+    assert r.status_code in (400, 422) and "unknown time zone" in r.text
+    assert _worker(url, tok, node.id)["schedule_tz"] == zone
+    # The page shows the zone and the node's clock; an admin edits the zone there.
+    page = login(browser, url, tok)
+    page.goto(f"{url}/workers")
+    row = f"tr[data-worker='{node.id}']"
+    assert page.input_value(f"{row} input[name=tz]") == zone
+    assert page.locator("#zones option[value='Europe/Berlin']").count() == 1
+    assert "its clock: " in page.inner_text(f"{row} [data-clock]")
+    page.fill(f"{row} input[name=tz]", "Europe/Berlinn")
+    page.click(f"{row} [data-hours] button")
+    page.wait_for_selector("#flash:not([hidden])")
+    assert "unknown time zone 'Europe/Berlinn'" in page.inner_text("#flash")
+    page.fill(f"{row} input[name=tz]", "")  # back to the manager's clock: off now
+    page.click(f"{row} [data-hours] button")
+    page.wait_for_selector(f"{row} [data-off]")  # (its task goes on to the end)
+    assert page.locator(f"{row} [data-clock]").count() == 0
+    assert _worker(url, tok, node.id)["schedule_tz"] is None
+    _close(page)
+    put(f"/api/workers/{node.id}/schedule", json={"schedule": now_there, "tz": zone})
+    viewer = login(browser, url, srv.viewer_token)
+    viewer.goto(f"{url}/workers")
+    assert viewer.inner_text(f"{row} [data-tz]") == zone
+    _close(viewer)
