@@ -380,6 +380,13 @@ def test_typed_text_ticked_boxes_and_focus_survive_the_live_refresh(srv: Any,
     assert page.evaluate("document.activeElement.selectionStart") == len("mon-fri 19:")
     page.keyboard.type("3")
     assert page.input_value(f"{row} input[name=schedule]") == "mon-fri 19:30"
+    # The redrawn rows' forms still post in place (htmx), not as a new page.
+    page.evaluate("window.__noReload = 1")
+    page.fill(f"{row} input[name=schedule]", "")
+    page.click(f"{row} [data-wtags] button")
+    page.wait_for_selector(f"{row} [data-wtags]:has-text('set by an admin')")
+    assert page.evaluate("window.__noReload") == 1
+    assert page.input_value(f"{row} input[name=tags]") == "gpu, half, typed"  # as saved
     # The jobs list: a search being typed, a ticked box and a priority being typed.
     page.goto(f"{url}/jobs")
     page.fill("#q", "sho")

@@ -1,7 +1,9 @@
 """``vstudio svn-import``: a Subversion dump stream into a project, numbers kept.
 
 Streams: records are read by ``svndump`` (headers line by line, file texts and deltas in
-1 MiB pieces through temporary files), so a 15 GB dump needs little memory. Each
+1 MiB pieces through temporary files; from a dump file, .blend texts are not read here
+but by the helper processes, where they lie in the file), so a 15 GB dump needs little
+memory. Each
 Subversion revision becomes one commit (atomic: a revision is wholly in the project or
 not at all) with the same number, author, date and message, empty revisions too.
 
@@ -211,7 +213,14 @@ class _Importer:
 
     def flush(self) -> None:
         """Commit the revisions of the open batch (all complete ones) and close it."""
-        self._resolve()
+        try:
+            self._resolve()
+        except BadDump as e:  # a helper's text is corrupt: keep the revisions before it
+            offset = int(str(e.context["offset"]))
+            bad = max((r for r, (_s, at) in self.places.items() if at < offset), default=0)
+            e.context["rev"] = self.places[bad][0] if bad else None
+            self.pending = [r for r in self.pending if r.rev < bad]
+            raise
         pending, self.pending = self.pending, []
         try:
             if pending:
@@ -360,6 +369,7 @@ def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRES
         helpers = helpers_wanted() if batched and isinstance(backend, LocalBackend) else 0
         if helpers and isinstance(backend, LocalBackend):
             imp.t.workers = BlendWorkers(backend.studio.root, helpers)
+            imp.t.dump = _file_name(f)
         progress.start(0, "import")
         try:
             _check_format(first)
@@ -388,6 +398,19 @@ def _is_file(f: BinaryIO) -> bool:
         return stat.S_ISREG(os.fstat(f.fileno()).st_mode)
     except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
         return False
+
+
+def _file_name(f: BinaryIO) -> str | None:
+    """A name by which other processes open the dump file ``f`` (None: none known)."""
+    name = getattr(f, "name", None)
+    try:
+        st = os.fstat(f.fileno())
+        if isinstance(name, str) and os.path.samestat(os.stat(name), st):
+            return name
+        fd = f"/proc/{os.getpid()}/fd/{f.fileno()}"  # stdin redirected from a file
+        return fd if os.path.samestat(os.stat(fd), st) else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _check_format(rec: Record) -> None:

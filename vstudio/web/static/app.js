@@ -311,6 +311,9 @@
         tmp.innerHTML = html;   // our own server's autoescaped fragment
         var kept = keepState(el);  // as it is now, after the wait for the answer
         el.replaceChildren.apply(el, Array.prototype.slice.call(tmp.childNodes));
+        // htmx wires only what it swapped in itself: the new rows' hx-post forms need it,
+        // or they post as whole pages.
+        if (window.htmx) window.htmx.process(el);
         restoreState(el, kept);
         bindPreviews(el);
       })
