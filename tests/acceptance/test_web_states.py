@@ -338,3 +338,53 @@ def test_pages_of_a_job_in_a_project_the_person_may_not_read_are_refused(srv: An
             assert f'data-job="{job}"' not in r.text and ">secret<" not in r.text, path
     with httpx.Client(base_url=url, cookies={"vstudio_session": tok}) as c:  # an admin sees it
         assert "secret shot" in c.get("/jobs").text and c.get(f"/jobs/{job}").status_code == 200
+
+
+def test_typed_text_ticked_boxes_and_focus_survive_the_live_refresh(srv: Any,
+                                                                    browser: Any) -> None:
+    """The workers list and the jobs list are redrawn as things change (and the workers
+    list every 5 s): what someone is typing or has ticked there stays, and so does focus."""
+    url, tok = srv.url, srv.admin_token
+    node = FakeNode(url, tok, "node-a")
+    first, second = (submit(url, tok, f"shot {i}", frames="1-2", chunk=2) for i in (1, 2))
+    page = login(browser, url, tok)
+    page.goto(f"{url}/workers")
+    row = f"tr[data-worker='{node.id}']"
+
+    def refreshed(new_row: str) -> None:
+        page.evaluate("document.querySelector('#workers-body table').dataset.old = '1'")
+        page.wait_for_selector(new_row, timeout=4000)  # the list was redrawn ...
+        assert page.locator("#workers-body table[data-old]").count() == 0  # ... as a whole
+
+    def focused() -> str:
+        return str(page.evaluate("document.activeElement.getAttribute('aria-label')"))
+
+    # Typed, then on to the Save button without pressing it; a node registers meanwhile.
+    page.fill(f"{row} input[name=tags]", "gpu, half typed")
+    page.keyboard.press("Tab")
+    FakeNode(url, tok, "node-b")
+    refreshed("#workers tr:has-text('node-b')")
+    assert page.input_value(f"{row} input[name=tags]") == "gpu, half typed"
+    assert focused() == "Save the tags of node-a"
+    # Typing in the hours field: the caret stays in it, where it was.
+    page.fill(f"{row} input[name=schedule]", "mon-fri 19:0")
+    page.keyboard.press("ArrowLeft")
+    FakeNode(url, tok, "node-c")
+    refreshed("#workers tr:has-text('node-c')")
+    assert page.input_value(f"{row} input[name=schedule]") == "mon-fri 19:0"
+    assert focused() == "Hours when node-a may render"
+    assert page.evaluate("document.activeElement.selectionStart") == len("mon-fri 19:")
+    page.keyboard.type("3")
+    assert page.input_value(f"{row} input[name=schedule]") == "mon-fri 19:30"
+    # The jobs list: a search being typed, a ticked box and a priority being typed.
+    page.goto(f"{url}/jobs")
+    page.fill("#q", "sho")
+    page.check(f"tr[data-job='{first}'] input[name=ids]")
+    page.fill(f"#prio-row-{second}", "77")
+    new = submit(url, tok, "shot new")  # a job appears: the list is redrawn
+    page.wait_for_selector(f"tr[data-job='{new}']", timeout=4000)
+    assert page.input_value("#q") == "sho"
+    assert page.is_checked(f"tr[data-job='{first}'] input[name=ids]")
+    assert page.input_value(f"#prio-row-{second}") == "77"
+    assert page.evaluate("document.activeElement.id") == f"prio-row-{second}"
+    page.context.close()

@@ -302,3 +302,48 @@ def test_worker_cpu_and_memory_use_shown_live(srv: Any, browser: Any) -> None:
     time.sleep(0.3)
     got = usage.now()
     assert got is not None and 0 <= got[0] <= 100 and 0 < got[1] < 100
+
+
+def _fits(page: Any) -> list[Any]:
+    """What is wider than its box on the page: the document, or a table's scroll box."""
+    return page.evaluate("""() => {
+        const wide = [];
+        if (document.documentElement.scrollWidth > innerWidth) wide.push(['page',
+            document.documentElement.scrollWidth, innerWidth]);
+        for (const w of document.querySelectorAll('.table-wrap'))
+            if (w.scrollWidth > w.clientWidth) wide.push([w.firstElementChild.id,
+                                                          w.scrollWidth, w.clientWidth]);
+        return wide; }""")
+
+
+def test_workers_page_fits_desktop_and_phone_without_sideways_scrolling(
+        srv: Any, browser: Any) -> None:
+    url, tok = srv.url, srv.admin_token
+    # A row as full as they get: system, use, tags, hours, a task, a job it is kept off.
+    kept = _failing_job(url, tok, "ep01 sh020 fluid bake")
+    node = FakeNode(url, tok, "studio-pc-1")
+    api(url, tok).post("/api/workers", json={"name": "studio-pc-1", "slots": 1,
+                                             "job_types": ["command"], "allow_commands": True,
+                                             "system": system_info()})
+    _fail_one(node, kept)
+    _failing_job(url, tok, "ep01 sh030 hair")
+    node.take()
+    node.http.post(f"/api/workers/{node.id}/heartbeat",
+                   json={"state": "busy", "cpu": 92.0, "mem": 38.0})
+    api(url, tok).put(f"/api/workers/{node.id}/tags", json={"tags": ["gpu", "linux"]})
+    api(url, tok).put(f"/api/workers/{node.id}/schedule",
+                      json={"schedule": "mon-fri 19:00-08:00, sat-sun 00:00-24:00"})
+    row = f"tr[data-worker='{node.id}']"
+    for size, name in (({"width": 1280, "height": 800}, "desktop"),
+                       ({"width": 390, "height": 844}, "phone")):
+        page = login(browser, url, tok, viewport=size)
+        page.goto(f"{url}/workers")
+        assert _fits(page) == [], name
+        # Everything a row says is there to read at either size, actions included.
+        for cell in ("[data-wstate]", "[data-usage]", "[data-wtags] input[name=tags]",
+                     "[data-hours] input[name=schedule]", "[data-system]", f"[data-kept='{kept}']",
+                     "button:has-text('Drain')"):
+            assert page.locator(f"{row} {cell}").is_visible(), (name, cell)
+        assert "CPU 92%" in page.inner_text(f"{row} [data-usage]")
+        shot(page, f"workers-fit-{name}")
+        _close(page)

@@ -245,3 +245,25 @@ def test_full_disk_under_the_write_cache_gives_enospc(tmp_path: Path) -> None:
         assert data.startswith(files.get("big.bin", b"")), "what was written, or less"
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_status_file_shows_what_mount_status_prints(wm: WMount) -> None:
+    """``latest/.vstudio-status``: mount-status's text, read-only, unlisted, never committed."""
+    status = wm.latest / ".vstudio-status"
+    (wm.latest / "a.txt").write_text("one")
+    first = status.read_text()
+    assert "pending changes: 1" in first and "server: reachable" in first, first
+    assert re.search(r"write cache: [\d.]+ MiB of [\d.]+ MiB used", first), first
+    wait_head(wm.studio, 1)
+    wait_for(lambda: "last commit: r1" in status.read_text(), 10, "the status to follow")
+    assert status.read_text() == cli("mount-status", str(wm.mnt)).stdout
+    assert ".vstudio-status" not in os.listdir(wm.latest)
+    assert not os.stat(status).st_mode & 0o222
+    for change in (lambda: status.write_text("x"), lambda: status.unlink(),
+                   lambda: os.rename(wm.latest / "a.txt", status),
+                   lambda: os.truncate(status, 0)):
+        with pytest.raises(PermissionError):
+            change()
+    (wm.latest / "b.txt").write_text("two")
+    wait_head(wm.studio, 2)
+    assert sorted(repo(wm.studio)[1]) == ["a.txt", "b.txt"]

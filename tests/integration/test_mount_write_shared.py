@@ -251,6 +251,7 @@ def test_a_failing_commit_is_retried_shown_and_nothing_is_lost(server: Any,
             st = status()
             raise AssertionError(st.stdout + st.stderr + log_path.read_text()[-3000:]) from None
         assert (m.latest / "b.txt").read_text() == "kept while refused"
+        assert "server: UNREACHABLE" in (m.latest / ".vstudio-status").read_text()
         cli("project", "grant", "p", "dana", "write", *studio)
         with open(tmp_path / "server2.log", "ab") as logf:
             server.process = subprocess.Popen(

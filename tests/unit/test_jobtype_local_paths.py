@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from vstudio import jobtypes
-from vstudio.farm.scheduler import BlockView, JobView, Snapshot, WorkerView, rank
+from vstudio.farm.scheduler import BlockView, JobView, Snapshot, WorkerView, first_block
 from vstudio.farm.spec import JobSpec, compile_job
 from vstudio.jobtypes.base import LocalPathRefused, MissingInput
 from vstudio.jobtypes.samples import make_sif
@@ -89,5 +89,7 @@ def test_blocks_naming_local_paths_go_only_to_workers_that_opted_in() -> None:
     snap = Snapshot([JobView(1, "ann", 50, 0.0, blocks=blocks)])
     plain = WorkerView(1, tags=frozenset({"gpu"}))
     shared = WorkerView(2, tags=frozenset({"gpu", LOCAL_PATHS_TAG}))
-    assert [b.id for b in rank(plain, snap)] == [2]
-    assert [b.id for b in rank(shared, snap)] == [1, 2]
+    assert first_block(plain, snap) == blocks[1]
+    assert first_block(plain, snap, exhausted={2}) is None
+    assert first_block(shared, snap) == blocks[0]
+    assert first_block(shared, snap, exhausted={1}) == blocks[1]

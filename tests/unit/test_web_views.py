@@ -45,14 +45,6 @@ def test_actions_follow_status() -> None:
     assert {"delete", "priority"} <= set(views.actions_for("canceled"))
 
 
-def test_progress_counts_frames_and_running_share() -> None:
-    done, total, pct = views.progress_of([("done", 10, 100.0), ("running", 10, 50.0),
-                                          ("queued", 20, 0.0)])
-    assert (done, total) == (10, 40)
-    assert pct == 37.5
-    assert views.progress_of([]) == (0, 0, 0.0)
-
-
 def test_frame_chart_buckets_keep_the_slowest_frame() -> None:
     points = [(f, 1.0) for f in range(1, 10_001)]
     points[6_000] = (6_001, 9.0)

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from vstudio.catalog import accounts
-from vstudio.catalog.accounts import Role, User
+from vstudio.catalog.accounts import Role, User, token_digest
 from vstudio.errors import NotAuthenticated, PermissionDenied
 from vstudio.studio import Studio
 
@@ -32,10 +32,6 @@ _token_cache: dict[str, tuple[float, User]] = {}
 
 def get_studio(request: Request) -> Studio:
     return request.app.state.studio
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def cached_user(token: str) -> User | None:

@@ -229,17 +229,6 @@ def fetch(s: Settings, file: str | Path, job_id: int) -> list[dict[str, Any]]:
                          server=server, token=token))
 
 
-def wait_job(s: Settings, file: str | Path | None, job_id: int, timeout: float = 600,
-             poll: float = 1.0) -> dict[str, Any]:
-    """Poll a job until it ends (for scripts and tests; the UI polls through tasks)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        j = job(s, file, job_id)
-        if j["status"] in FINAL or time.monotonic() > deadline:
-            return j
-        time.sleep(poll)
-
-
 def render(s: Settings, file: str | Path, farm: bool = False,
            profile: str = "") -> list[dict[str, Any]]:
     """``vstudio render FILE``: this shot and what it needs, locally or on the farm."""

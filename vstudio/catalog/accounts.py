@@ -53,7 +53,8 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
-def _hash_token(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What the catalog keeps of a token (its SHA-256: tokens are 256-bit random)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -82,7 +83,7 @@ def add_user(engine: Engine, name: str, role: str,
         res = conn.execute(users.insert().values(name=name, role=r.value,
                                                  password_hash=pw_hash, created=now))
         uid = res.inserted_primary_key[0]  # type: ignore[index]
-        conn.execute(tokens.insert().values(user_id=uid, token_hash=_hash_token(token),
+        conn.execute(tokens.insert().values(user_id=uid, token_hash=token_digest(token),
                                             created=now))
     return User(int(uid), name, r), token
 
@@ -93,7 +94,7 @@ def new_user_token(engine: Engine, name: str) -> str:
         uid = conn.execute(sa.select(users.c.id).where(users.c.name == name)).scalar()
         if uid is None:
             raise NotFound(f"no user {name!r}")
-        conn.execute(tokens.insert().values(user_id=uid, token_hash=_hash_token(token),
+        conn.execute(tokens.insert().values(user_id=uid, token_hash=token_digest(token),
                                             created=time.time()))
     return token
 
@@ -118,7 +119,7 @@ def remove_user(engine: Engine, name: str) -> None:
 def user_by_token(engine: Engine | Connection, token: str | None) -> User:
     if not token:
         raise NotAuthenticated()
-    return token_user(engine, _hash_token(token))[0]
+    return token_user(engine, token_digest(token))[0]
 
 
 def token_user(engine: Engine | Connection, digest: str) -> tuple[User, float | None]:

@@ -44,9 +44,14 @@ def conditions(conn: Connection, jobs: Sequence[tuple[int, str]],
     out = rules.judge(plain, ())
     if not stuck:
         return out
+    def having(status: TaskStatus) -> list[int]:  # the counts spare a query when none has
+        return [jid for jid in stuck if counts.get(jid, {}).get(status.value, 0)]
+
     after = _after(conn, stuck)
-    queued = _blocks_with(conn, stuck, TaskStatus.QUEUED)
-    blocked_on = _blocked_on(conn, stuck)
+    some_queued = having(TaskStatus.QUEUED)
+    queued = _blocks_with(conn, some_queued, TaskStatus.QUEUED) if some_queued else {}
+    some_blocked = having(TaskStatus.BLOCKED)
+    blocked_on = _blocked_on(conn, some_blocked) if some_blocked else {}
     banned = _blocklisted(conn, stuck)
     facts = {jid: JobFacts(states[jid], counts.get(jid, {}),
                            waiting_on_jobs=after.get(jid, {}),
@@ -54,23 +59,46 @@ def conditions(conn: Connection, jobs: Sequence[tuple[int, str]],
                            queued_blocks=queued.get(jid, ()),
                            blocklisted=frozenset(banned.get(jid, ())))
              for jid in stuck}
-    out.update(rules.judge(facts, _nodes(conn)))
+    out.update(rules.judge(facts, _nodes(conn) if queued else ()))
     return out
+
+
+# The statements are built once: under load, building a select and its cache key cost
+# more than running it on SQLite. Expanding parameters take the id lists.
+_IDS: sa.BindParameter[int] = sa.bindparam("ids", expanding=True)
+_AFTER = (sa.select(farm_job_after.c.job_id, farm_jobs.c.id, farm_jobs.c.state)
+          .join(farm_jobs, farm_jobs.c.id == farm_job_after.c.after_id)
+          .where(farm_job_after.c.job_id.in_(_IDS)
+                 & (farm_jobs.c.state != JobState.DONE.value)))
+_COUNTS = (sa.select(t.c.job_id, t.c.status, sa.func.count())
+           .where(t.c.job_id.in_(_IDS)).group_by(t.c.job_id, t.c.status))
+_BLOCKS_WITH = (sa.select(farm_blocks.c.job_id, farm_blocks.c.name, farm_blocks.c.type,
+                          farm_blocks.c.tags, farm_blocks.c.depends)
+                .where(farm_blocks.c.id.in_(
+                    sa.select(t.c.block_id).where(t.c.job_id.in_(_IDS)
+                                                  & (t.c.status == sa.bindparam("status")))
+                    .distinct()))
+                .order_by(farm_blocks.c.idx))
+_BLOCK_NAMES = (sa.select(farm_blocks.c.id, farm_blocks.c.name)
+                .where(farm_blocks.c.job_id.in_(_IDS)))
+_BLOCKLISTED = (sa.select(farm_blocklist.c.job_id, farm_blocklist.c.worker_id)
+                .join(farm_jobs, farm_jobs.c.id == farm_blocklist.c.job_id)
+                .where(farm_blocklist.c.job_id.in_(_IDS)
+                       & (farm_blocklist.c.failures >= farm_jobs.c.blocklist_after)))
+_RUNNING = (sa.select(t.c.worker_id, sa.func.count())
+            .where(t.c.status == TaskStatus.RUNNING.value).group_by(t.c.worker_id))
+_w = farm_workers.c
+_NODES = sa.select(_w.id, _w.name, _w.state, _w.enabled, _w.draining, _w.job_types, _w.tags,
+                   _w.allow_commands, _w.slots, _w.schedule)
 
 
 def _after(conn: Connection, ids: list[int]) -> dict[int, dict[int, str]]:
     """job id -> {after job id: its status} for the after-jobs not done yet."""
-    rows = conn.execute(
-        sa.select(farm_job_after.c.job_id, farm_jobs.c.id, farm_jobs.c.state)
-        .join(farm_jobs, farm_jobs.c.id == farm_job_after.c.after_id)
-        .where(farm_job_after.c.job_id.in_(ids) & (farm_jobs.c.state != JobState.DONE.value))
-    ).all()
+    rows = conn.execute(_AFTER, {"ids": ids}).all()
     if not rows:
         return {}
     counts: dict[int, dict[str, int]] = {}
-    for aid, status, n in conn.execute(
-            sa.select(t.c.job_id, t.c.status, sa.func.count())
-            .where(t.c.job_id.in_({r[1] for r in rows})).group_by(t.c.job_id, t.c.status)):
+    for aid, status, n in conn.execute(_COUNTS, {"ids": sorted({r[1] for r in rows})}):
         counts.setdefault(aid, {})[status] = int(n)
     out: dict[int, dict[int, str]] = {}
     for jid, aid, state in rows:
@@ -80,29 +108,22 @@ def _after(conn: Connection, ids: list[int]) -> dict[int, dict[int, str]]:
 
 def _blocks_with(conn: Connection, ids: list[int],
                  status: TaskStatus) -> dict[int, list[BlockNeeds]]:
-    has = sa.select(t.c.block_id).where(t.c.job_id.in_(ids) & (t.c.status == status.value))
-    rows = conn.execute(
-        sa.select(farm_blocks.c.job_id, farm_blocks.c.name, farm_blocks.c.type,
-                  farm_blocks.c.tags)
-        .where(farm_blocks.c.id.in_(has.distinct())).order_by(farm_blocks.c.idx)).all()
     out: dict[int, list[BlockNeeds]] = {}
-    for jid, name, type_, tags in rows:
+    for jid, name, type_, tags, _ in conn.execute(_BLOCKS_WITH,
+                                                  {"ids": ids, "status": status.value}):
         out.setdefault(jid, []).append(BlockNeeds(name, type_, frozenset(json.loads(tags))))
     return out
 
 
 def _blocked_on(conn: Connection, ids: list[int]) -> dict[int, list[str]]:
     """job id -> names of the blocks its blocked tasks wait for."""
-    has = sa.select(t.c.block_id).where(
-        t.c.job_id.in_(ids) & (t.c.status == TaskStatus.BLOCKED.value))
-    waiting = conn.execute(sa.select(farm_blocks.c.job_id, farm_blocks.c.depends)
-                           .where(farm_blocks.c.id.in_(has.distinct()))).all()
+    waiting = conn.execute(_BLOCKS_WITH, {"ids": ids,
+                                          "status": TaskStatus.BLOCKED.value}).all()
     if not waiting:
         return {}
-    names = dict(conn.execute(sa.select(farm_blocks.c.id, farm_blocks.c.name)
-                              .where(farm_blocks.c.job_id.in_({w[0] for w in waiting}))).all())
+    names = dict(conn.execute(_BLOCK_NAMES, {"ids": sorted({w[0] for w in waiting})}).all())
     out: dict[int, list[str]] = {}
-    for jid, depends in waiting:
+    for jid, _name, _type, _tags, depends in waiting:
         for block_id, _mode in json.loads(depends):
             name = str(names.get(block_id, block_id))
             if name not in out.setdefault(jid, []):
@@ -111,24 +132,15 @@ def _blocked_on(conn: Connection, ids: list[int]) -> dict[int, list[str]]:
 
 
 def _blocklisted(conn: Connection, ids: list[int]) -> dict[int, set[int]]:
-    q = (sa.select(farm_blocklist.c.job_id, farm_blocklist.c.worker_id)
-         .join(farm_jobs, farm_jobs.c.id == farm_blocklist.c.job_id)
-         .where(farm_blocklist.c.job_id.in_(ids)
-                & (farm_blocklist.c.failures >= farm_jobs.c.blocklist_after)))
     out: dict[int, set[int]] = {}
-    for jid, wid in conn.execute(q):
+    for jid, wid in conn.execute(_BLOCKLISTED, {"ids": ids}):
         out.setdefault(jid, set()).add(wid)
     return out
 
 
 def _nodes(conn: Connection) -> list[NodeFacts]:
-    running: dict[int, int] = dict(conn.execute(
-        sa.select(t.c.worker_id, sa.func.count())
-        .where(t.c.status == TaskStatus.RUNNING.value).group_by(t.c.worker_id)).all())
-    w = farm_workers.c
+    running: dict[int, int] = dict(conn.execute(_RUNNING).all())
     return [NodeFacts(r.id, r.name, r.state != "offline", bool(r.enabled), bool(r.draining),
                       frozenset(json.loads(r.job_types)), frozenset(json.loads(r.tags)),
                       bool(r.allow_commands), running.get(r.id, 0) >= r.slots, r.schedule)
-            for r in conn.execute(sa.select(w.id, w.name, w.state, w.enabled, w.draining,
-                                            w.job_types, w.tags, w.allow_commands, w.slots,
-                                            w.schedule))]
+            for r in conn.execute(_NODES)]

@@ -96,19 +96,38 @@ def _status_sql() -> sa.ColumnElement[str]:
         else_="queued")
 
 
+_JID: sa.BindParameter[int] = sa.bindparam("jid")
+# built once (see farm_conditions): a job's page data is the most common read under load
+_JOB = sa.select(farm_jobs).where(farm_jobs.c.id == _JID)
+_JOB_COUNTS = (sa.select(t.c.status, sa.func.count(), sa.func.sum(t.c.progress))
+               .where(t.c.job_id == _JID).group_by(t.c.status))
+_JOB_AFTER = sa.select(farm_job_after.c.after_id).where(farm_job_after.c.job_id == _JID)
+_JOB_BLOCKS = (sa.select(farm_blocks).where(farm_blocks.c.job_id == _JID)
+               .order_by(farm_blocks.c.idx))
+_JOB_BLOCKLIST = (sa.select(farm_blocklist.c.worker_id, farm_blocklist.c.failures,
+                            farm_blocklist.c.last_error, farm_workers.c.name)
+                  .outerjoin(farm_workers, farm_workers.c.id == farm_blocklist.c.worker_id)
+                  .where((farm_blocklist.c.job_id == _JID)
+                         & (farm_blocklist.c.failures >= sa.bindparam("after"))))
+_JOB_TASKS = sa.select(t).where(t.c.job_id == _JID).order_by(t.c.block_id, t.c.idx)
+_WORKER_NAMES = sa.select(farm_workers.c.id, farm_workers.c.name)
+
+
 def get_job(conn: Connection, job_id: int, rules: ShownRules, *,
             with_tasks: bool = True) -> dict[str, Any]:
-    row = conn.execute(sa.select(farm_jobs).where(farm_jobs.c.id == job_id)).first()
+    at = {"jid": job_id}
+    row = conn.execute(_JOB, at).first()
     if row is None:
         raise NotFound(f"no job {job_id}")
-    counts = _counts(conn, [job_id])
-    cond = conditions(conn, [(job_id, row.state)], counts, rules)[job_id]
-    job = _job_dict(row, counts[job_id], cond)
+    counts: dict[str, int] = {}
+    for status, n, prog in conn.execute(_JOB_COUNTS, at):
+        counts[status] = n
+        counts["_progress"] = counts.get("_progress", 0) + int(prog or 0)
+    cond = conditions(conn, [(job_id, row.state)], {job_id: counts}, rules)[job_id]
+    job = _job_dict(row, counts, cond)
     job["inputs"] = json.loads(row.inputs)
-    job["after"] = [r[0] for r in conn.execute(
-        sa.select(farm_job_after.c.after_id).where(farm_job_after.c.job_id == job_id))]
-    blocks = conn.execute(sa.select(farm_blocks).where(farm_blocks.c.job_id == job_id)
-                          .order_by(farm_blocks.c.idx)).all()
+    job["after"] = [r[0] for r in conn.execute(_JOB_AFTER, at)]
+    blocks = conn.execute(_JOB_BLOCKS, at).all()
     names = {b.id: b.name for b in blocks}
     job["blocks"] = [{
         "id": b.id, "name": b.name, "type": b.type, "params": json.loads(b.params),
@@ -119,15 +138,9 @@ def get_job(conn: Connection, job_id: int, rules: ShownRules, *,
     job["blocklist"] = [
         {"worker_id": r.worker_id, "worker": r.name, "failures": r.failures,
          "last_error": r.last_error}
-        for r in conn.execute(
-            sa.select(farm_blocklist.c.worker_id, farm_blocklist.c.failures,
-                      farm_blocklist.c.last_error, farm_workers.c.name)
-            .outerjoin(farm_workers, farm_workers.c.id == farm_blocklist.c.worker_id)
-            .where((farm_blocklist.c.job_id == job_id)
-                   & (farm_blocklist.c.failures >= row.blocklist_after)))]
+        for r in conn.execute(_JOB_BLOCKLIST, {"jid": job_id, "after": row.blocklist_after})]
     if with_tasks:
-        workers = {r.id: r.name for r in conn.execute(
-            sa.select(farm_workers.c.id, farm_workers.c.name))}
+        workers = {r.id: r.name for r in conn.execute(_WORKER_NAMES)}
         job["tasks"] = [{
             "id": r.id, "block": names.get(r.block_id, ""), "index": r.idx,
             "frames": rules.frames_text(json.loads(r.frames)), "start": r.first_frame,
@@ -135,8 +148,7 @@ def get_job(conn: Connection, job_id: int, rules: ShownRules, *,
             "attempt": r.attempt, "failures": r.failures, "progress": r.progress,
             "frame": r.frame, "worker": workers.get(r.worker_id) if r.worker_id else None,
             "started": r.started, "finished": r.finished, "error": r.error}
-            for r in conn.execute(sa.select(t).where(t.c.job_id == job_id)
-                                  .order_by(t.c.block_id, t.c.idx))]
+            for r in conn.execute(_JOB_TASKS, at)]
     return job
 
 

@@ -33,26 +33,11 @@ def job_open(job: JobView) -> bool:
     return job.max_running is None or job.running < job.max_running
 
 
-def rank(worker: WorkerView, snapshot: Snapshot) -> list[BlockView]:
-    """Blocks ``worker`` may take a task from, best first (empty if it wants no work)."""
-    if not takes_work(worker, snapshot):
-        return []
-    banned = snapshot.blocklist.get(worker.id, set())
-    jobs = [j for j in snapshot.jobs if j.id not in banned and job_open(j)]
-    jobs.sort(key=lambda j: (-j.priority, snapshot.owner_running.get(j.owner, 0),
-                             j.created, j.id))
-    out: list[BlockView] = []
-    for job in jobs:
-        out.extend(b for b in sorted(job.blocks, key=lambda b: b.index)
-                   if block_fits(worker, b, snapshot))
-    return out
-
-
 def first_block(worker: WorkerView, snapshot: Snapshot,
                 exhausted: Iterable[int] = ()) -> BlockView | None:
     """The best block for ``worker`` skipping blocks known to have no queued task left.
 
-    Same order as ``rank`` but one pass over the jobs (no sort): the claim calls this
+    In the order above, in one pass over the jobs (no sort): the claim calls this
     once per waiting worker, and a busy farm can have hundreds of jobs with work.
     """
     if not takes_work(worker, snapshot):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -128,10 +127,6 @@ class BlockCache:
                     path.unlink()
                 total -= size
             self._total = total
-
-    @property
-    def total_bytes(self) -> int:
-        return self._total
 
 
 ReadFn = Callable[[str, int, int], bytes]
@@ -315,13 +310,3 @@ class BlockReader:
             fut.set_result(self._fetch(oid, size, 0))
         except Exception as e:
             fut.set_exception(e)
-
-
-def wait_idle(reader: BlockReader, timeout: float = 10.0) -> None:
-    """Wait until no fetch is running (tests and the benchmark use it)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with reader._lock:
-            if not reader._inflight:
-                return
-        time.sleep(0.01)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vstudio.errors import BadInput, Conflict, NotFound, PermissionDenied, VStudioError
-from vstudio.mount.runner import _unescape
+from vstudio.mount.proctab import unescape
 
 # The names the writable mount answers to (``writefs``/``writens``, which need mfusepy:
 # not imported here, so that 'vstudio lock' stays quick).
@@ -44,7 +44,7 @@ def _mount_table() -> dict[Path, str]:
     for line in lines:
         fields = line.split(" ")
         if len(fields) > 2 and fields[2] == "fuse.vstudio":
-            out[Path(_unescape(fields[1]))] = _unescape(fields[0])
+            out[Path(unescape(fields[1]))] = unescape(fields[0])
     return out
 
 
@@ -181,7 +181,8 @@ def describe(state: dict[str, Any]) -> list[str]:
     def when(t: float | None) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
 
-    lines = [f"{state['mountpoint']}: {state.get('project', '?')} as {state.get('user', '?')}",
+    lines = [f"{state.get('mountpoint', '?')}: {state.get('project', '?')} "
+             f"as {state.get('user', '?')}",
              f"pending changes: {state.get('pending', 0)}"]
     if state.get("last_rev"):
         lines.append(f"last commit: r{state['last_rev']} at {when(state.get('last_commit_at'))}")
@@ -191,4 +192,15 @@ def describe(state: dict[str, Any]) -> list[str]:
                      f"({state.get('failures', 0)} attempts; next in {wait:.0f} s): "
                      f"{state['error']}")
         lines.append(f"nothing is lost: the changes wait in {state.get('write_cache', '?')}")
+    if "server_reachable" in state:
+        lines.append("server: reachable" if state["server_reachable"] else
+                     f"server: UNREACHABLE at {when(state.get('server_checked_at'))}: "
+                     f"{state.get('server_error')}")
+    if "cache_used" in state:
+        lines.append(f"write cache: {_mib(state['cache_used'])} of "
+                     f"{_mib(state.get('cache_max', 0))} used")
     return lines
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1024**2:.1f} MiB"

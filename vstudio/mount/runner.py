@@ -24,6 +24,7 @@ from typing import Any
 from vstudio.errors import BadInput, NotFound, UsageError, VStudioError
 from vstudio.mount.batch import store_read_many
 from vstudio.mount.blocks import BlockCache, BlockReader, ReadManyFn, default_cache_dir
+from vstudio.mount.proctab import unescape
 from vstudio.mount.writecache import WriteOptions
 
 log = logging.getLogger("vstudio.mount")
@@ -108,16 +109,9 @@ def mounted_at(mountpoint: Path) -> bool:
         return os.path.ismount(target)
     for line in lines:
         fields = line.split(" ")
-        if len(fields) > 1 and _unescape(fields[1]) == target:
+        if len(fields) > 1 and unescape(fields[1]) == target:
             return True
     return False
-
-
-def _unescape(field: str) -> str:
-    # /proc/mounts writes space, tab, newline and backslash as octal escapes
-    for code, ch in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field = field.replace(code, ch)
-    return field
 
 
 def is_stale(mountpoint: Path) -> bool:
@@ -166,7 +160,7 @@ def tune_readahead(mnt: Path, kib: int = READAHEAD_KIB) -> bool:
         return False
     for line in lines:
         fields = line.split(" ")
-        if len(fields) > 4 and _unescape(fields[4]) == str(mnt):
+        if len(fields) > 4 and unescape(fields[4]) == str(mnt):
             try:
                 Path(f"/sys/class/bdi/{fields[2]}/read_ahead_kb").write_text(str(kib))
                 return True
@@ -238,6 +232,7 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
             raise UsageError("this source cannot be mounted with --write")
         writable = open_writable(source.describe, source.backend(), view, blocks, write,
                                  mark_ready)
+        writable.ops.about = {**(writable.ops.about or {}), "mountpoint": str(mnt)}
         ops, fuse_cls = writable.ops, WriteFUSE
     try:
         fuse_cls(ops, str(mnt), foreground=True, nothreads=False, raw_fi=True,

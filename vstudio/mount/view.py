@@ -7,6 +7,7 @@ only ``head``, tags and locks are polled (``poll_seconds``) so ``latest/`` follo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -75,6 +76,9 @@ class RepoView:
         self._polled: dict[str, tuple[float, object]] = {}
         self._commits: dict[int, CommitInfo] = {}
         self._changed_in: OrderedDict[tuple[str, int], CommitInfo | None] = OrderedDict()
+        # The last poll's outcome: what ``vstudio mount-status`` says of the server.
+        self.server_error: str | None = None
+        self.server_checked_at: float | None = None
         self.head()  # fails early (NotFound) for an unknown project
 
     # -- polled state -----------------------------------------------------------------
@@ -87,6 +91,7 @@ class RepoView:
         try:
             value = fetch()
         except ServerError as e:
+            self.server_error, self.server_checked_at = " ".join(e.message.split()), time.time()
             if hit is None:
                 raise
             # The server is unreachable (or failing): serve what was last known, and ask
@@ -99,7 +104,16 @@ class RepoView:
             return hit[1]
         with self._lock:
             self._polled[key] = (now, value)
+        self.server_error, self.server_checked_at = None, time.time()
         return value
+
+    def server_state(self) -> dict[str, object]:
+        """Whether the repository answered the last poll (polled afresh when due)."""
+        with contextlib.suppress(ServerError):  # recorded by _poll
+            self.head()
+        return {"server_reachable": self.server_error is None,
+                "server_checked_at": self.server_checked_at,
+                "server_error": self.server_error}
 
     def forget(self, key: str) -> None:
         """Poll ``key`` ('head', 'tags', 'locks') afresh next time: this mount changed it."""
@@ -286,15 +300,6 @@ class RepoView:
             info = self.changed_in(entry.path, node.rev) or self.commit(node.rev)
             return str(info.rev).encode() if key == "rev" else info.author.encode()
         return None
-
-    def xattrs(self, path: str) -> dict[str, bytes]:
-        """Every ``user.vstudio.*`` attribute of a path with its value."""
-        out = {}
-        for name in self.xattr_names(path):
-            value = self.xattr(path, name)
-            if value is not None:
-                out[name] = value
-        return out
 
 
 def _parse_rev(text: str) -> int | None:

@@ -131,16 +131,6 @@ class WriteCache:
         os.close(fd)
         return data
 
-    def copy_data(self, src: str) -> str:
-        """A private copy of a data file (a writer after an upload began)."""
-        size = self._size_of(src)
-        self.reserve(size)
-        dst = self.new_data()
-        with open(self.path_of(src), "rb") as fin, open(self.path_of(dst), "wb") as fout:
-            while chunk := fin.read(4 << 20):
-                fout.write(chunk)
-        return dst
-
     def reserve(self, grow: int) -> None:
         """Count ``grow`` more bytes in the cache, or fail with ENOSPC (never truncate)."""
         with self._lock:

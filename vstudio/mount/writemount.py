@@ -17,9 +17,9 @@ from pathlib import Path
 from vstudio.mount.autocommit import AutoCommitter
 from vstudio.mount.blocks import BlockReader
 from vstudio.mount.overlay import Overlay
+from vstudio.mount.statusfile import StatusFileOps
 from vstudio.mount.view import RepoView
 from vstudio.mount.writecache import Pending, WriteCache, WriteOptions
-from vstudio.mount.writens import WriteOps
 from vstudio.repo.api import Entry
 from vstudio.repo.backend import WcBackend
 
@@ -28,7 +28,7 @@ log = logging.getLogger("vstudio.mount")
 
 @dataclass
 class Writable:
-    ops: WriteOps
+    ops: StatusFileOps
     committer: AutoCommitter
     cache: WriteCache
     backend: WcBackend
@@ -65,10 +65,14 @@ def open_writable(describe: str, backend: WcBackend, view: RepoView, blocks: Blo
 
     committer = AutoCommitter(overlay, backend, read_bytes, settle=opts.settle,
                               max_retry_wait=opts.max_retry_wait)
-    ops = WriteOps(view, blocks, on_ready=on_ready, overlay=overlay, backend=backend)
+    def report() -> dict[str, object]:
+        return {**committer.report(), **view.server_state(), "cache_used": cache.used,
+                "cache_max": cache.max_bytes}
+
+    ops = StatusFileOps(view, blocks, on_ready=on_ready, overlay=overlay, backend=backend)
     ops.on_closed = committer.stage
     ops.status = committer.status
-    ops.report = committer.report
+    ops.report = report
     ops.about = {"project": describe, "user": backend.user, "write_cache": str(folder)}
     overlay.refresh()
     committer.start()

@@ -39,6 +39,14 @@ class WriteOps(WriteFileOps):
     report: Callable[[], dict[str, Any]] | None = None  # the committer's state
     about: dict[str, Any] | None = None  # the project and user this mount writes as
 
+    def state(self) -> dict[str, Any]:
+        """What ``vstudio mount-status`` shows: project, user, commits, server, cache."""
+        try:
+            state = self.report() if self.report is not None else {}
+        except VStudioError as e:
+            state = {"error": e.message}
+        return {**(self.about or {}), **state}
+
     # -- the namespace ------------------------------------------------------------------
     def _rel_or_rofs(self, path: str) -> str:
         rel = self._rel(path)
@@ -146,11 +154,7 @@ class WriteOps(WriteFileOps):
     def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
         rel = self._rel(path)
         if name == XMOUNT and (rel == "" or path == "/"):
-            try:
-                state = self.report() if self.report is not None else {}
-            except VStudioError as e:
-                state = {"error": e.message}
-            return json.dumps({**(self.about or {}), **state}).encode()
+            return json.dumps(self.state()).encode()
         if rel == "" and name in STATUS and self.status is not None:
             # latest/'s own attributes say whether everything is committed yet.
             pending, error = self.status()

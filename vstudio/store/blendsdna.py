@@ -16,7 +16,7 @@ import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Literal
 
 from vstudio.errors import BadInput
@@ -44,10 +44,6 @@ class Sdna:
     # save of one Blender version shares it; walking it cost 13 ms per file).
     derived: dict[int, Derived] = field(default_factory=dict, compare=False, hash=False,
                                     repr=False)
-
-    @cached_property
-    def has_pointers(self) -> tuple[bool, ...]:
-        return tuple(bool(p) for p in self.pointer_offsets)
 
 
 def _names(data: bytes, pos: int, tag: bytes, endian: str) -> tuple[list[str], int]:

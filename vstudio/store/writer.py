@@ -7,7 +7,6 @@ closed. A crash leaves at worst a pack without an index, which ``store gc`` remo
 
 from __future__ import annotations
 
-import io
 import logging
 import stat
 import struct
@@ -541,7 +540,3 @@ def hash_file(path: Path) -> bytes:
     except OSError as e:
         raise StoreError(f"cannot read {path}: {e.strerror}") from None
     return h.digest()
-
-
-def bytes_reader(data: bytes) -> io.BytesIO:
-    return io.BytesIO(data)

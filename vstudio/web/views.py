@@ -65,15 +65,6 @@ class JobRow:
         return el * (100.0 - self.progress) / self.progress
 
 
-def progress_of(tasks: list[tuple[str, int, float]]) -> tuple[int, int, float]:
-    """(frames done, frames total, percent) from (status, frame count, task progress)."""
-    total = sum(n for _, n, _ in tasks)
-    done = sum(n for s, n, _ in tasks if s == "done")
-    partial = sum(n * min(max(p, 0.0), 100.0) / 100.0 for s, n, p in tasks if s == "running")
-    pct = 100.0 * (done + partial) / total if total else 0.0
-    return done, total, round(pct, 1)
-
-
 def live_json(job: JobRow, may_act: bool) -> dict[str, Any]:
     """The compact state the page's script applies after an event (see static/app.js)."""
     from vstudio.web.render import duration

@@ -96,18 +96,6 @@ class _StoreAdapter:
     def put_file(self, path: Path) -> str:
         return str(self._call(self.inner.put_file, path))
 
-    def put_files(self, paths: list[Path]) -> list[str]:
-        """Store several files in one batch (one pack, one index) when the store can."""
-        writer = getattr(self.inner, "writer", None)
-        if writer is None:
-            return [self.put_file(p) for p in paths]
-
-        def batch() -> list[str]:
-            with writer() as w:
-                return [str(w.put_file(p)) for p in paths]
-
-        return list(self._call(batch))
-
 
 def _limit_heap() -> Any:
     """Few malloc arenas, and a way to hand freed memory back after each task.

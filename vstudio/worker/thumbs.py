@@ -64,13 +64,3 @@ def thumbnails(sources: dict[int, Path], dest_dir: Path, width: int = WIDTH) -> 
             if out.is_file() and out.stat().st_size > 0:
                 made[frame] = out
     return made
-
-
-def thumbnail(src: Path, dest: Path, width: int = WIDTH) -> Path | None:
-    """One thumbnail at ``dest``, or None (no ffmpeg, not an image, failure)."""
-    made = thumbnails({0: src}, dest.parent / f".{dest.stem}", width)
-    if 0 not in made:
-        return None
-    made[0].replace(dest)
-    made[0].parent.rmdir()
-    return dest

@@ -235,20 +235,68 @@
   }
 
   // ---- lists refreshed as a whole fragment (jobs list, workers) -------------------------
+  // A redrawn list keeps what the person was doing in it: text typed but not saved, boxes
+  // ticked for a bulk action, and the focus (with the caret) stay on the same field of the
+  // same row. A field is known by its row (data-job / data-worker), its form's action and
+  // its id or name (a button also by its value).
+  function fieldKey(f) {
+    var row = f.closest("[data-job], [data-worker]");
+    var where = row ? (row.getAttribute("data-job") || "w" + row.getAttribute("data-worker")) : "";
+    if (f.form) where += " " + (f.form.getAttribute("action") || "");
+    var what = f.id || (f.tagName + ":" + (f.name || "") + ":" +
+      (/^(checkbox|radio|submit|button)$/.test(f.type) || f.tagName === "BUTTON" ? f.value : ""));
+    return where + "|" + what;
+  }
+  function edited(f) {
+    if (f.type === "checkbox" || f.type === "radio") return f.checked !== f.defaultChecked;
+    if (f.tagName === "SELECT") return Array.prototype.some.call(f.options, function (o) { return o.selected !== o.defaultSelected; });
+    return f.tagName !== "BUTTON" && f.type !== "hidden" && f.value !== f.defaultValue;
+  }
+  function keepState(el) {
+    var kept = { fields: {}, focus: null };
+    $all("input, select, textarea", el).forEach(function (f) {
+      if (!edited(f)) return;
+      kept.fields[fieldKey(f)] = f.tagName === "SELECT" ? f.selectedIndex
+        : (f.type === "checkbox" || f.type === "radio") ? f.checked : f.value;
+    });
+    var a = document.activeElement;
+    if (a && a !== el && el.contains(a)) {
+      kept.focus = { key: fieldKey(a), start: null, end: null };
+      try { kept.focus.start = a.selectionStart; kept.focus.end = a.selectionEnd; } catch (e) { /* no caret */ }
+    }
+    return kept;
+  }
+  function restoreState(el, kept) {
+    var byKey = {};
+    $all("input, select, textarea, button", el).forEach(function (f) { byKey[fieldKey(f)] = f; });
+    Object.keys(kept.fields).forEach(function (k) {
+      var f = byKey[k], v = kept.fields[k];
+      if (!f) return;  // its row went away
+      if (f.tagName === "SELECT") f.selectedIndex = v;
+      else if (f.type === "checkbox" || f.type === "radio") f.checked = v;
+      else f.value = v;
+    });
+    var fo = kept.focus;
+    var target = fo && byKey[fo.key];
+    if (!target) return;
+    target.focus({ preventScroll: true });
+    if (fo.start !== null && fo.start !== undefined) {
+      try { target.setSelectionRange(fo.start, fo.end); } catch (e) { /* a number field */ }
+    }
+  }
   function refreshFragment(sel) {
     var el = $(sel);
     if (!el) return;
-    // Someone is typing in a form of it (a node's tags or hours): keep what they typed.
-    var active = document.activeElement;
-    if (active && active.tagName === "INPUT" && active.type !== "hidden" && el.contains(active)) return;
     var url = el.getAttribute("data-refresh");
     fetch(url, { credentials: "same-origin" })
       .then(function (r) { if (r.status < 500) managerBack(); return r.ok ? r.text() : null; })
       .then(function (html) {
-        if (html === null) return;
+        if (html === null || !el.isConnected) return;
         var tmp = document.createElement(el.tagName);
         tmp.innerHTML = html;   // our own server's autoescaped fragment
+        var kept = keepState(el);  // as it is now, after the wait for the answer
         el.replaceChildren.apply(el, Array.prototype.slice.call(tmp.childNodes));
+        restoreState(el, kept);
       })
       .catch(managerGone);
   }
