@@ -13,6 +13,7 @@ import pytest
 from tests.helpers import cli, need, wait_for
 from tests.integration.test_mount_write import (
     WMount,
+    folders,
     mount_w,
     new_studio,
     repo,
@@ -132,7 +133,9 @@ def test_write_through_the_server(server: Any, tmp_path: Path) -> None:
         _, files, log = repo(server.studio)
         assert files["plate.bin"] == big and "shots/plate.bin" not in files
         assert {p for p in files if p.startswith("f")} == {f"f{i}.txt" for i in range(1, 30)}
-        assert log[0] == ("dana", "mount: 1 file saved, 2 files removed by dana")
+        # shots/ is left empty in the mount, so it stays in the revision (through HTTP)
+        assert log[0] == ("dana", "mount: 1 file saved, 2 files removed, 1 folder made by dana")
+        assert folders(server.studio) == ["shots"]
         assert log[1] == ("dana", "mount: 31 files saved by dana")
     finally:
         unmount(m)

@@ -82,7 +82,8 @@ def file_state(path: Path, token: str | None = None) -> dict[str, Any]:
         head = wc.backend.head()
         base = wc.index.entries.get(rel)
         remote = wc.backend.tree(head).get(rel) if head else None
-        lk = wc.backend.locks().get(rel)
+        locks = wc.backend.locks()
+        lk = locks.get(rel)
         d: dict[str, Any] = {
             "file": rel, "root": str(wc.root), "project": wc.meta.get("project"),
             "server": wc.meta.get("server"), "user": wc.backend.user, "rev": wc.index.rev,
@@ -91,6 +92,9 @@ def file_state(path: Path, token: str | None = None) -> dict[str, Any]:
             and remote is not None,
             "needs_lock": matches_any(rel, wc.backend.lock_rules()),
             "lock": {"owner": lk.owner, "time": lk.time, "message": lk.message} if lk else None,
+            # every lock in the project, so the artist sees who holds what without asking
+            "locks": [{"path": x.path, "owner": x.owner, "since": x.time, "message": x.message}
+                      for x in sorted(locks.values(), key=lambda x: x.path)],
             "changed_uses": [], "missing": []}
         uses, d["missing"] = uses_of(path)
         for u in uses:

@@ -395,13 +395,16 @@ class Farm:
         await self._write(lambda tx: tx.set_worker_tags(worker_id, tags))
         self.events.publish("worker", {"id": worker_id, "action": "tags"})
 
-    async def set_schedule(self, user: User, worker_id: int, schedule: str) -> str | None:
-        """Hours when a node may render (``farm.hours``; empty: always); the schedule as
-        stored."""
+    async def set_schedule(self, user: User, worker_id: int, schedule: str,
+                           tz: str | None = None) -> str | None:
+        """Hours when a node may render (``farm.hours``; empty: always), read in time zone
+        ``tz`` (an IANA name; "": the manager's clock; None: the zone it had); the
+        schedule as stored."""
         if not user.is_admin:
             raise PermissionDenied("only an admin may change a render node's schedule")
         stored = hours.normal(schedule) or None
-        await self._write(lambda tx: tx.set_schedule(worker_id, stored))
+        zone = None if tz is None else hours.zone(tz)
+        await self._write(lambda tx: tx.set_schedule(worker_id, stored, zone))
         self.events.publish("worker", {"id": worker_id, "action": "schedule"})
         return stored
 

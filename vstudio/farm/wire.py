@@ -99,7 +99,10 @@ class WorkerTagsIn(_In):
 class ScheduleIn(_In):
     schedule: str = Field(max_length=200, description=(
         "hours when the node may render, e.g. 'mon-fri 19:00-08:00, sat-sun 00:00-24:00' "
-        "(manager's local time); empty: always"))
+        "on the node's clock (``tz``); empty: always"))
+    tz: str | None = Field(default=None, max_length=64, description=(
+        "the IANA time zone the hours are in, e.g. 'Europe/Berlin' (a node in another "
+        "country); empty: the manager's local time; absent: the zone it had"))
 
 
 class HeartbeatOut(BaseModel):
@@ -253,6 +256,7 @@ class WorkerOut(BaseModel):
     system: dict[str, Any] = Field(default_factory=dict)
     tags_fixed: bool = False
     schedule: str | None = None
+    schedule_tz: str | None = None
     off_schedule: bool = False
     cpu_use: float | None = None
     mem_use: float | None = None

@@ -19,6 +19,7 @@ from vstudio.errors import BadInput, CorruptObject, DecryptionError
 
 RAW = 0
 ZSTD = 1
+_RAW_TAG = bytes([RAW])
 NONCE = 12
 LEVEL = 3
 _KEY_AAD = b"vstudio-store-data-key"
@@ -63,8 +64,19 @@ class Codec:
             body = bytes([RAW]) + plain
         if self._aead is None:
             return body, shrank
+        return self._encrypt(aad, body), shrank
+
+    def seal_parts(self, aad: bytes, parts: list[bytes], compress: bool = True) -> bytes:
+        """``seal`` of the parts' concatenation; stored raw, the parts are copied once
+        (a frame of incompressible chunks is most of a put of random or packed data)."""
+        if compress:
+            return self.seal(aad, b"".join(parts))
+        body = b"".join([_RAW_TAG, *parts])
+        return body if self._aead is None else self._encrypt(aad, body)
+
+    def _encrypt(self, aad: bytes, body: bytes) -> bytes:
         nonce = os.urandom(NONCE)
-        return nonce + self._aead.encrypt(nonce, body, aad), shrank
+        return nonce + bytes(self._aead.encrypt(nonce, body, aad))
 
     def open(self, aad: bytes, stored: bytes, what: str) -> bytes:
         if self._aead is not None:

@@ -163,8 +163,8 @@ class BatchSealer:
         for key, data in group:
             members.append((key, len(data), pos))
             pos += len(data)
-        plain = b"".join(d for _, d in group)
-        return Blob(self.codec.seal(fmt.FRAME_AAD, plain, _worth_compressing(plain)),
+        parts = [d for _, d in group]
+        return Blob(self.codec.seal_parts(fmt.FRAME_AAD, parts, _worth_compressing(parts)),
                     members, framed=True)
 
     def _delta(self, key: bytes, data: bytes, plan: DeltaPlan, i: int) -> Blob | None:
@@ -204,10 +204,17 @@ class BatchSealer:
             key = e.base
 
 
-def _worth_compressing(plain: bytes) -> bool:
+def _worth_compressing(parts: list[bytes]) -> bool:
     """Random or already compressed data costs compression time for nothing: try a
-    sample first."""
-    if len(plain) <= 2 * SAMPLE:
+    sample (the first parts) first."""
+    if sum(map(len, parts)) <= 2 * SAMPLE:
         return True
-    sample = plain[:SAMPLE]
+    head = []
+    n = 0
+    for p in parts:
+        head.append(p)
+        n += len(p)
+        if n >= SAMPLE:
+            break
+    sample = b"".join(head)[:SAMPLE]
     return len(zstandard.ZstdCompressor(level=1).compress(sample)) < len(sample) * 0.97
