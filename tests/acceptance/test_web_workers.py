@@ -80,6 +80,7 @@ def test_blocklist_entry_removed_from_the_workers_page_by_the_job_owner(
     page.goto(f"{url}/workers")
     row = page.locator(f"tr[data-worker='{node.id}']")
     assert row.locator("[data-kept]").count() == 2
+    assert "(1 failure)" in row.locator(f"[data-kept='{mine}']").inner_text()
     # The artist may let the node back onto their own job only.
     assert row.locator(f"[data-kept='{theirs}'] button").count() == 0
     shot(page, "workers-kept-off")
@@ -346,6 +347,18 @@ def test_workers_page_fits_desktop_and_phone_without_sideways_scrolling(
             assert page.locator(f"{row} {cell}").is_visible(), (name, cell)
         assert "CPU 92%" in page.inner_text(f"{row} [data-usage]")
         shot(page, f"workers-fit-{name}")
+        if name == "desktop":  # the current task's progress follows its reports live
+            node.progress(60.0)
+            page.wait_for_function(f"document.querySelector(\"{row} td:nth-child(3)\")"
+                                   ".textContent.includes('60%')", timeout=5000)
+            # Disable asks first; a no sends nothing
+            asked: list[str] = []
+            page.once("dialog", lambda d, asked=asked: (asked.append(d.message), d.dismiss()))
+            page.click(f"{row} button:has-text('Disable')")
+            page.wait_for_timeout(300)
+            assert asked == ["Disable render node studio-pc-1? Its running tasks go back "
+                             "to the queue."]
+            assert _worker(url, tok, node.id)["enabled"] is True
         _close(page)
 
 
@@ -411,3 +424,41 @@ def test_schedule_hours_on_the_nodes_own_time_zone(srv: Any, browser: Any) -> No
     viewer.goto(f"{url}/workers")
     assert viewer.inner_text(f"{row} [data-tz]") == zone
     _close(viewer)
+
+
+def test_a_desktop_node_whose_user_is_at_it_says_in_use(srv: Any, browser: Any,
+                                                        tmp_path: Any) -> None:
+    from vstudio.worker.node import Worker, WorkerOptions
+
+    url, tok = srv.url, srv.admin_token
+    # The node's side: an --idle-only node that found its user at the desk says so.
+    node = Worker(WorkerOptions(server=url, token=tok, cache_dir=tmp_path))
+    node._was_idle = False
+    assert node.heartbeat_state() == "idle"  # not --idle-only: never "in use"
+    node.idle_monitor = object()  # (this machine has no input devices to watch)
+    node._was_idle = None
+    assert node.heartbeat_state() == "idle"  # not looked yet
+    node._was_idle = False
+    assert node.heartbeat_state() == "in use"
+    node._was_idle = True
+    assert node.heartbeat_state() == "idle"
+    # The page's side: such a node is "in use", not idle, and adds no slot to the queue.
+    desk = FakeNode(url, tok, "desk-ida")
+    r = api(url, tok).post("/api/workers", json={"name": "desk-ida", "idle_only": True,
+                                                 "job_types": ["command"],
+                                                 "allow_commands": True})
+    assert r.status_code == 200
+    job = submit(url, tok, "waits for ida", frames="1", chunk=1)
+    assert desk.http.post(f"/api/workers/{desk.id}/heartbeat",
+                          json={"state": "in use"}).status_code == 200
+    page = login(browser, url, srv.viewer_token)
+    page.goto(f"{url}/workers")
+    row = f"tr[data-worker='{desk.id}']"
+    assert page.inner_text(f"{row} [data-wstate]") == "in use"
+    assert "its user is at it" in page.inner_text(f"{row}")
+    assert "1 in use by their owner" in page.inner_text("#worker-counts")
+    assert api(url, tok).get(f"/api/jobs/{job}", params={"tasks": False}).json()["reason"] \
+        == "the render nodes that can take it are desktops in use by their owners now: desk-ida"
+    page.goto(f"{url}/farm")
+    assert "No render node takes work now" in page.inner_text("#queue-eta")
+    _close(page)

@@ -73,18 +73,19 @@ class VSTUDIO_PT_repository(Sidebar, bpy.types.Panel):
             layout.label(text=f"{state['file']}  r{state['rev']} (head r{state['head']})")
         if state.get("lock") and state["lock"].get("message"):
             layout.label(text=f"“{state['lock']['message']}”")
+        # two rows: three buttons in one are cut short at the sidebar's default width
         row = layout.row(align=True)
         mine = state.get("lock") and state["lock"]["owner"] == state.get("user")
         row.operator("vstudio.unlock" if mine else "vstudio.lock",
                      icon="UNLOCKED" if mine else "LOCKED")
-        row.operator("vstudio.commit", icon="EXPORT")
         row.operator("vstudio.update", icon="IMPORT")
+        layout.operator("vstudio.commit", icon="EXPORT")
         for path in state.get("missing", [])[:3]:
             layout.label(text=f"missing: {path}", icon="ERROR")
         layout.operator("vstudio.history", icon="TIME")
         for r in APP.history.get(os.path.abspath(file), [])[:8]:
             row = layout.row()
-            row.label(text=f"r{r['rev']} {r['author']} {core.when(r['time'])}: "
+            row.label(text=f"r{r['rev']} {r['author']} {core.when_short(r['time'])}: "
                            f"{r['message'][:40]}")
             row.operator("vstudio.open_revision", text="", icon="FILEBROWSER").rev = r["rev"]
 
@@ -119,7 +120,7 @@ def lock_lines(state):
         mine = lk["owner"] == state.get("user")
         why = f" “{lk['message']}”" if lk.get("message") else ""
         out.append((lk["path"], f"{'me' if mine else lk['owner']} since "
-                    f"{core.when(lk['since'])}{why}", "LOCKED" if mine else "USER"))
+                    f"{core.when_short(lk['since'])}{why}", "LOCKED" if mine else "USER"))
     return out
 
 
@@ -130,10 +131,10 @@ class VSTUDIO_PT_farm(Sidebar, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         layout.operator("vstudio.submit", icon="RENDER_ANIMATION")
+        layout.label(text="Render this shot and what it needs:")
         row = layout.row(align=True)
-        row.operator("vstudio.render_project", text="Render shot + needs",
-                     icon="RENDER_STILL").farm = False
-        row.operator("vstudio.render_project", text="… on the farm", icon="WORLD").farm = True
+        row.operator("vstudio.render_project", text="Here", icon="RENDER_STILL").farm = False
+        row.operator("vstudio.render_project", text="On the farm", icon="WORLD").farm = True
         for item in APP.renders.get(os.path.abspath(current_file() or "."), [])[:8]:
             layout.label(text=f"{item['status']}: {item['file']}")
         for job_id, j in sorted(APP.jobs.items(), reverse=True)[:5]:

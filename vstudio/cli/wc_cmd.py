@@ -76,7 +76,7 @@ def status_cmd(paths: tuple[str, ...], show_updates: bool, token: str | None,
     newer: set[str] = set()
     if show_updates:
         remote_locks = wc.backend.locks()
-        tree = wc.backend.tree(wc.backend.head())
+        tree = {p: e for p, e in wc.backend.tree(wc.backend.head()).items() if not e.is_dir}
         for p in set(tree) | set(wc.index.entries):
             have = wc.index.entries.get(p)
             if (have[0] if have else None) != (tree[p].oid if p in tree else None) and (

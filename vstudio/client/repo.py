@@ -185,7 +185,7 @@ class RemoteBackend:
             {"path": c.path, "old": None if imp else c.old,  # imports skip the check
              "new": None if c.new is None else {"oid": c.new.oid, "size": c.new.size,
                                                 "mode": c.new.mode, "mtime": c.new.mtime},
-             "grant": None if c.new is None else grant(c.new.oid)}
+             "grant": None if c.new is None or c.new.is_dir else grant(c.new.oid)}
             for c in changes]}
         if imp:
             body["import"] = imp

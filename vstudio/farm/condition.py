@@ -45,6 +45,8 @@ class NodePool:
         self.nodes = list(nodes)
         ready = [n for n in self.nodes if n.online and n.enabled and not n.draining]
         now = time.time()
+        self.in_use = [n for n in ready if n.in_use]
+        ready = [n for n in ready if not n.in_use]
         self.usable = [n for n in ready if hours.allows(n.schedule, now, n.schedule_tz)]
         self.off_hours = [n for n in ready
                           if not hours.allows(n.schedule, now, n.schedule_tz)]
@@ -132,6 +134,10 @@ def _queued(job: JobFacts, pool: NodePool) -> Condition:
                               for n in sorted(resting, key=lambda n: n.name)[:5])
             return Condition("queued", "the render nodes that can take it are off schedule "
                                        f"now: {names}")
+        owned = [n.name for n in pool.in_use if any(n.can_take(b) for b in job.queued_blocks)]
+        if owned:
+            return Condition("queued", "the render nodes that can take it are desktops in "
+                                       f"use by their owners now: {', '.join(sorted(owned)[:5])}")
         return Condition("queued", _unmet(job.queued_blocks, pool.nodes, pool.usable))
     allowed = [n for n in able if n.id not in job.blocklisted] if job.blocklisted else able
     if not allowed:

@@ -61,6 +61,7 @@ class NodeFacts:
     busy: bool = False  # every slot taken
     schedule: str | None = None  # hours it may render (``farm.hours``); None: always
     schedule_tz: str | None = None  # the zone its hours are in; None: the manager's
+    in_use: bool = False  # an --idle-only desktop whose user is at it (takes no work)
 
     def can_take(self, block: BlockNeeds) -> bool:
         if block.type == "command" and not self.allow_commands:

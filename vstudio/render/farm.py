@@ -356,8 +356,8 @@ def _collect(job: ProjectRender, block: Block, rows: list[dict[str, Any]]) -> No
         return
     info = {"file": item.file, "profile": profile.name, "renderer": item.renderer,
             "seconds": round(item.seconds, 3), "farm": True}
-    item.manifest = outputs.record(job.store, item.key, info, ids, video, profile.format,
-                                   scene.fps if scene else 24.0)
+    item.manifest = outputs.record(job.store, job.scope, item.key, info, ids, video,
+                                   profile.format, scene.fps if scene else 24.0)
     item.status = "rendered"
     job.assemble_item(item)
     job.judge_stored(item)  # an empty render is a loud warning here too

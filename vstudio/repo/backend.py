@@ -114,7 +114,7 @@ class LocalBackend:
     def import_commit(self, rev: int, author: str, when: float, message: str,
                       changes: list[Change], props: dict[str, str] | None = None) -> int:
         return self.service.commit(self.project, author, message, changes, when=when, rev=rev,
-                                   allow_empty=True, props=props)
+                                   allow_empty=True, props=props, keep_empty=True)
 
     def import_batch(self, revisions: list[ImportRevision], w: Writer | None,
                      close: Callable[[], None]) -> None:

@@ -75,7 +75,9 @@ def checkout(meta: dict[str, object], backend: WcBackend, dest: str | None, rev:
     W.Index(rev=target, rules=backend.lock_rules()).save(str(root))
     wc = WorkingCopy(root, meta, backend)
     wc.index.locks = sorted(p for p, lk in backend.locks().items() if lk.owner == backend.user)
-    entries = [tree[p] for p in sorted(tree)]
+    entries = [tree[p] for p in sorted(tree) if not tree[p].is_dir]
+    wc.index.dirs = sorted(p for p, e in tree.items() if e.is_dir)
+    wc.make_folders(wc.index.dirs)
     stats = wc._fetch(entries, progress, replace=False)
     for e in entries:
         s = stats[e.path]
@@ -225,6 +227,8 @@ def cat_entry(wc: WorkingCopy | None, backend: WcBackend, spec: str) -> Entry:
     entry = backend.tree(rev).get(rel)
     if entry is None:
         raise NotFound(f"{rel} does not exist in r{rev}")
+    if entry.is_dir:
+        raise BadInput(f"{rel} is a folder in r{rev}")
     return entry
 
 

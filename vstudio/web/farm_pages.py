@@ -61,12 +61,13 @@ def worker_rows(r: FarmReads) -> list[dict[str, Any]]:
 
 
 def _counts(workers: list[dict[str, Any]]) -> dict[str, int]:
-    out = {"busy": 0, "idle": 0, "offline": 0, "disabled": 0, "off_schedule": 0}
+    out = {"busy": 0, "idle": 0, "offline": 0, "disabled": 0, "off_schedule": 0,
+           "in_use": 0}
     for w in workers:
         s = w["shown_state"]
         key = ("offline" if s == "offline" else "disabled" if s == "disabled"
                else "off_schedule" if s == "off schedule"
-               else "busy" if w["current"] else "idle")
+               else "busy" if w["current"] else "in_use" if s == "in use" else "idle")
         out[key] += 1
     return out
 
@@ -83,7 +84,7 @@ def _overview(r: FarmReads, now: float, heads: list[JobHead]) -> dict[str, Any]:
     heads = sorted(heads, key=lambda h: (-h.priority, h.id))
     by_owner = r.work_by_owner()
     slots = sum(w["slots"] for w in workers
-                if w["shown_state"] not in ("offline", "disabled", "off schedule")
+                if w["shown_state"] not in ("offline", "disabled", "off schedule", "in use")
                 and not w["draining"])
     eta = views.queue_eta(sum(r[2] + r[3] for r in by_owner), slots,
                           r.recent_task_seconds())

@@ -324,14 +324,22 @@ class Worker:
                 if idle and self._libc is not None:
                     self._libc.malloc_trim(0)
 
+    def heartbeat_state(self) -> str:
+        """What the node tells the manager it is doing: "busy", "idle", or "in use" (an
+        --idle-only desktop whose user is at it, as its last look for work found)."""
+        if self.running:
+            return "busy"
+        return "in use" if self.idle_monitor is not None and self._was_idle is False \
+            else "idle"
+
     def _heartbeat(self) -> None:
         every = max(0.5, min(10.0, self.lease_seconds / 3))
         usage = Usage()
         while not self.stopping.wait(every):
-            state = "busy" if self.running else "idle"
+            state = self.heartbeat_state()
             if self.idle_monitor is not None and self.running and not self.idle_monitor.idle(
                     rendering=True):
-                state = "away"
+                state = "in use"
                 with self._lock:
                     running = list(self.running.values())
                 for tr in running:  # the user is back: hand the work back
