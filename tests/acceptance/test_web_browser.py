@@ -492,7 +492,7 @@ def test_failed_task_blocklist_and_retry_from_the_job_page(web: Any, browser: An
     page = login(browser, web.url, web.admin_token)
     page.goto(f"{web.url}/jobs/{job}")
     assert page.locator("#job-head [data-status]").inner_text() == "failed"
-    assert "node-flaky: 1 failures" in page.locator("#bl-h + ul").inner_text()
+    assert "node-flaky: 1 failure " in page.locator("#bl-h + ul").inner_text()
     page.click("button:has-text('Let them take this job again')")
     page.wait_for_load_state()
     assert page.locator("#bl-h").count() == 0

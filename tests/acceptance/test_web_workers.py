@@ -80,6 +80,7 @@ def test_blocklist_entry_removed_from_the_workers_page_by_the_job_owner(
     page.goto(f"{url}/workers")
     row = page.locator(f"tr[data-worker='{node.id}']")
     assert row.locator("[data-kept]").count() == 2
+    assert "(1 failure)" in row.locator(f"[data-kept='{mine}']").inner_text()
     # The artist may let the node back onto their own job only.
     assert row.locator(f"[data-kept='{theirs}'] button").count() == 0
     shot(page, "workers-kept-off")

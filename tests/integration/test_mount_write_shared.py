@@ -96,10 +96,21 @@ def test_a_commit_from_a_working_copy_appears_in_the_mount(tmp_path: Path) -> No
     m = mount_w(studio, tmp_path / "mnt", tmp_path / "cache", "alice", "--settle", "0.5")
     try:
         (m.latest / "mine.txt").write_text("from the mount")
+        (m.latest / "d").mkdir()
+        (m.latest / "d/a.txt").write_text("a")
         wait_head(studio, 1)
         wc = tmp_path / "wc"
         cli("checkout", f"{studio}/p", str(wc), env={"VSTUDIO_USER": "carl"})
         assert (wc / "mine.txt").read_text() == "from the mount"
+        # carl removes the folder the mount made: the mount follows, never remakes it
+        (wc / "d/a.txt").unlink()
+        (wc / "d").rmdir()
+        cli("commit", "-m", "rm d", cwd=wc, env={"VSTUDIO_USER": "carl"})
+        wait_for(lambda: not (m.latest / "d").exists(), 10, "d/ to go from latest/")
+        (m.latest / "mine2.txt").write_text("again")
+        wait_head(studio, 3)
+        assert repo(studio)[2][0] == ("alice", "mount: 1 file saved by alice")
+        assert folders(studio) == []
         (wc / "shots").mkdir()
         (wc / "shots/new.txt").write_text("from a working copy")
         cli("commit", "-m", "carl's", cwd=wc, env={"VSTUDIO_USER": "carl"})

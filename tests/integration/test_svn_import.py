@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import ServerProc
 from tests.helpers import cli, cli_json, need
 from tests.svnkit import compare, svn
+from vstudio.store import maintenance
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +109,7 @@ def test_svn_import_matches_svn_cat(tmp_path: Path, svn_repo: tuple[Path, str, i
 
     s = Studio.open(studio_dir)
     try:
-        assert s.store.stats()["chunkers"].get("delta") == 1  # type: ignore[attr-defined]
+        assert maintenance.stats(s.store)["chunkers"].get("delta") == 1
     finally:
         s.close()
     # The same dump again: every revision is there already (checked) and skipped.

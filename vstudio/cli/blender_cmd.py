@@ -181,7 +181,8 @@ def submit_cmd(file: Path, frames: str, chunk: int | None, priority: int, profil
     def upload(p: Path) -> dict[str, str]:
         """Put ``p``; the job input names its id and the read grant the upload brought."""
         nonlocal store
-        from vstudio.store.remote import RemoteStore, grant_field
+        from vstudio.farm.wire import grant_field
+        from vstudio.store.remote import RemoteStore
 
         store = store or RemoteStore(api.server, api.token)
         oid = str(store.put_file(p))

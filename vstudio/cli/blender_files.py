@@ -69,8 +69,8 @@ def _summary(d: dict[str, Any]) -> str:
 
 def file_state(path: Path, token: str | None = None) -> dict[str, Any]:
     """The repository state of one file in a working copy, for the add-on's panel."""
+    from vstudio.cli.repos import open_wc
     from vstudio.repo.paths import matches_any
-    from vstudio.repo.wcops import open_wc
 
     path = Path(os.path.abspath(path))
     if not path.is_file():
@@ -143,7 +143,7 @@ def _common_root(path: Path, uses: list[Path]) -> Path:
 
 
 def _committed_inputs(path: Path, uses: list[Path]) -> tuple[str, list[dict[str, str]]]:
-    from vstudio.repo.wcops import open_wc
+    from vstudio.cli.repos import open_wc
 
     wc = open_wc(str(path.parent))
     try:

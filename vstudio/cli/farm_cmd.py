@@ -218,7 +218,8 @@ def jobs_fetch(job_id: int, dest: str, as_json: bool, server: str, token: str | 
     """Download a job's outputs into DEST/BLOCK/NAME."""
     api = Api(server, token)
     outputs = api.call("GET", f"/api/jobs/{job_id}/outputs")
-    from vstudio.store.remote import RemoteStore, remember_rows
+    from vstudio.farm.wire import remember_rows
+    from vstudio.store.remote import RemoteStore
 
     store: Any = RemoteStore(server, token)
     remember_rows(store, outputs)

@@ -210,6 +210,10 @@ class RemoteBackend:
     def release_locks(self, paths: list[str]) -> None:
         self.client.call("POST", _p(self.project) + "/locks/release", json={"paths": paths})
 
+    @property
+    def small_files(self) -> RemoteBackend:
+        return self  # ``put_many``/``get_many``: one request per batch of small files
+
     def put_many(self, blobs: list[bytes]) -> list[str]:
         """Small files stored in one request (``/blobs/put``); returns their ids, each
         compared with the id computed here."""

@@ -6,7 +6,8 @@ hot-path handler that serves render nodes without the framework's per-request ov
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -260,3 +261,26 @@ class WorkerOut(BaseModel):
     off_schedule: bool = False
     cpu_use: float | None = None
     mem_use: float | None = None
+
+
+# -- read grants in rows ------------------------------------------------------------------
+# An input or output row names a store object by ``oid`` and carries the caller's read
+# grant for it (``grant``): whoever reads the row may read the object (``vstudio.grants``).
+
+class GrantKeeper(Protocol):
+    """Where a client keeps the read grants it was handed (``ObjectStore.grant/remember``)."""
+
+    def grant(self, oid: str) -> str | None: ...
+    def remember(self, grants: Mapping[str, str]) -> None: ...
+
+
+def grant_field(store: GrantKeeper, oid: str) -> dict[str, str]:
+    """``{"grant": …}`` for a job input naming ``oid``, when ``store`` holds one."""
+    g = store.grant(oid)
+    return {"grant": g} if g else {}
+
+
+def remember_rows(store: GrantKeeper, rows: Iterable[dict[str, Any]]) -> None:
+    """Keep the grants of rows the server answered (a job's outputs, a task's inputs)."""
+    store.remember({str(r["oid"]): str(r["grant"]) for r in rows
+                    if r.get("oid") and r.get("grant")})

@@ -371,11 +371,11 @@ class AutoCommitter:
                 out[i] = p.oid  # already stored (a rename, a backup copy)
             elif p.size <= BATCH_FILE:
                 small.append(i)
-        put_many = getattr(self.backend, "put_many", None)
-        if put_many is not None and small:  # through a server: many to a request
+        batched = self.backend.small_files
+        if batched is not None and small:  # through a server: many to a request
             for group in batches_by(small, lambda i: items[i][1].size):
                 blobs = [self._read(items[i][1]) for i in group]
-                for i, oid in zip(group, put_many(blobs), strict=True):
+                for i, oid in zip(group, batched.put_many(blobs), strict=True):
                     out[i] = oid
         with self.backend.store.writer() as w:
             for i, (target, p) in enumerate(items):

@@ -366,8 +366,12 @@ class Overlay:
             self.pending = {k: v for k, v in self.pending.items()
                             if not (v.gone and v.base is None)}
             self.base_rev, self.base = rev, files
-            # Local folders now committed as empty folders are the revision's own.
-            self.local_dirs -= {d for d in self.local_dirs if d in files and files[d].is_dir}
+            # Local folders the revision has now (empty, or holding files) are its own.
+            if self.local_dirs:
+                gone = {k for k, v in self.pending.items() if v.gone}
+                held = {a for path in files if path not in gone for a in _ancestors(path)}
+                self.local_dirs -= {d for d in self.local_dirs if d in held or (
+                    d in files and files[d].is_dir)}
             self._rebuild()
             try:
                 self.cache.compact(self.pending, self.local_dirs)
@@ -392,3 +396,10 @@ def _add_folder(dirs: dict[str, dict[str, Node]], folder: str) -> None:
         parent, _, name = folder.rpartition("/")
         _add_folder(dirs, parent)
         dirs[parent][name] = None
+
+
+def _ancestors(path: str) -> Iterator[str]:
+    d = posixpath.dirname(path)
+    while d:
+        yield d
+        d = posixpath.dirname(d)

@@ -29,6 +29,7 @@ from vstudio.repo.service import (
     commit_object,
     live_after,
     ref_name,
+    refuse_locked,
 )
 
 if TYPE_CHECKING:
@@ -155,7 +156,7 @@ def _record(service: RepoService, p: Project,
             for i, (row, changed, props, _data) in enumerate(rows):
                 rs.insert_revision(conn, p.id, row, changed, props)
                 try:
-                    service.check_locks(conn, p, row.author, changed)
+                    refuse_locked(rs.locks_on(conn, p.id, changed), row.author)
                 except Locked as e:
                     e.context["row"] = i
                     raise

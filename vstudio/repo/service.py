@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,8 +27,6 @@ from vstudio.repo import trees
 from vstudio.repo.api import CommitInfo, Entry, LockInfo
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from vstudio.catalog.accounts import Project
     from vstudio.store.api import ObjectStore
     from vstudio.studio import Studio
@@ -282,20 +280,12 @@ class RepoService:
             # starts by writing waits its turn. The lock check still sees committed locks.
             rs.insert_revision(conn, p.id, rs.RevisionRow(rev, commit_oid, tree_oid, author,
                                                           now, message), by_path, props)
-            self.check_locks(conn, p, author, list(by_path))
+            refuse_locked(rs.locks_on(conn, p.id, list(by_path)), author)
             # Written while the row is still uncommitted: once the revision is visible,
             # the bucket can rebuild it. A crash before COMMIT leaves a ref that the next
             # commit of this number overwrites.
             self.store.put_ref(ref_name(p.name, rev), data)
         return rev
-
-    def check_locks(self, conn: Connection, p: Project, author: str, paths: list[str]) -> None:
-        held = rs.locks_on(conn, p.id, paths)
-        others = sorted(f"{lk.path} (locked by {lk.owner})" for lk in held.values()
-                        if lk.owner != author)
-        if others:
-            raise Locked("cannot commit locked paths: " + ", ".join(others[:20])
-                         + (f" and {len(others) - 20} more" if len(others) > 20 else ""))
 
     def _stale_message(self, p: Project, stale: list[str]) -> str:
         names = ", ".join(sorted(stale)[:20]) + (f" and {len(stale) - 20} more"
@@ -312,6 +302,15 @@ class RepoService:
                 rs.drop_lock(conn, p.id, path)
         for path in mine:
             self._forget_lock(project, path)
+
+def refuse_locked(held: Mapping[str, rs.LockRow], author: str) -> None:
+    """``Locked`` if any of the locks ``held`` on a commit's paths is not ``author``'s."""
+    others = sorted(f"{lk.path} (locked by {lk.owner})" for lk in held.values()
+                    if lk.owner != author)
+    if others:
+        raise Locked("cannot commit locked paths: " + ", ".join(others[:20])
+                     + (f" and {len(others) - 20} more" if len(others) > 20 else ""))
+
 
 def commit_object(project: str, rev: int, parent: str | None, tree_oid: str, author: str,
                   when: float, message: str, changed: Iterable[str],

@@ -159,13 +159,14 @@ class WorkingCopy:
             for e in part:
                 one(e)
 
-        get_many = getattr(self.backend, "get_many", None)
-        if get_many is not None:
+        batched = self.backend.small_files
+        if batched is not None:
             groups = batches([e for e in entries if e.size <= BATCH_FILE])
             entries = [e for e in entries if e.size > BATCH_FILE]
 
             def fetch_group(group: list[Entry]) -> None:
-                for e, data in zip(group, get_many([e.oid for e in group]), strict=True):
+                for e, data in zip(group, batched.get_many([e.oid for e in group]),
+                                   strict=True):
                     one(e, data)
 
             if groups:
@@ -261,13 +262,13 @@ class WorkingCopy:
                 progress: Progress) -> list[Change]:
         changes: list[Change] = []
         progress.start(sum(stats[p].st_size for p in paths), "commit")
-        put_many = getattr(self.backend, "put_many", None)
-        if put_many is not None:  # through a server: small files many to a request
+        batched = self.backend.small_files
+        if batched is not None:  # through a server: small files many to a request
             small = [p for p in paths if stats[p].st_size <= BATCH_FILE]
             paths = [p for p in paths if stats[p].st_size > BATCH_FILE]
             for group in batches_by(small, lambda p: stats[p].st_size):
                 datas = [self._read_small(p) for p in group]
-                for p, oid in zip(group, put_many(datas), strict=True):
+                for p, oid in zip(group, batched.put_many(datas), strict=True):
                     changes.append(self._uploaded(p, stats, oid))
                     progress.advance(stats[p].st_size)
         with self.backend.store.writer() as w:
