@@ -308,12 +308,12 @@ def test_helpers_check_the_texts_they_read_from_the_dump(
     compare(studio_dir, "hb", url, {r: r for r in range(1, 5)})
     # Batches of one revision: each is committed while the next is read (a batch behind);
     # the corrupt text of r3 is found when r4 is read, r1 and r2 are kept.
+    from vstudio.cli.repos import open_url
     from vstudio.repo import svnimport
-    from vstudio.repo.wcops import open_backend, parse_url
 
     monkeypatch.setattr(svnimport, "BATCH_REVISIONS", 1)
     cli("project", "create", "hc", "--studio", str(studio_dir))
-    backend = open_backend(dict(parse_url(f"{studio_dir}/hc")), None)
+    backend = open_url(f"{studio_dir}/hc")
     try:
         with open(bad, "rb") as f, pytest.raises(svnimport.BadDump) as e:
             svnimport.import_dump(f, backend)
