@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests import blendgen  # noqa: E402
-from vstudio.store import blend, open_store  # noqa: E402
+from vstudio.store import blend, maintenance, open_store  # noqa: E402
 
 
 def du(path: Path) -> int:
@@ -119,7 +119,7 @@ def bench_vstudio(versions: list[Path], tmp: Path, runs: int, fastcdc: bool = Fa
         t_get.append(time.perf_counter() - t)
         if (tmp / "back.blend").read_bytes() != versions[1].read_bytes():
             raise SystemExit("vstudio returned different bytes!")
-        chunkers = store.stats()["chunkers"]
+        chunkers = maintenance.stats(store)["chunkers"]
         shutil.rmtree(root)
     return {"growth": [statistics.median(g) for g in growths],
             "put_s": [statistics.median(t) for t in times],
@@ -202,7 +202,7 @@ def bench_edits(work: Path) -> None:
                 ratios.append(vst / svn)
                 print(f"{label:8} {edit:10} {svn:12,d} {vst:12,d} {vst / svn:6.2f}x  {status}",
                       flush=True)
-            problems = store.check(read_data=True)
+            problems = maintenance.check(store, read_data=True)
             print(f"{label:8} {'median':10} {'':12} {'':12} {statistics.median(ratios):6.2f}x  "
                   f"store check --read-data: {'clean' if not problems else problems[:3]}")
 

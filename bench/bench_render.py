@@ -128,10 +128,11 @@ def bench_stream(tmp: Path) -> None:
         items = job.plan()
         edit_key = next(i.key for i in items if i.file == "edit.blend")
 
-        def save(st, key, files, _first=first, _edit=edit_key):  # type: ignore[no-untyped-def]
+        def save(st, scope, key, files, _first=first,  # type: ignore[no-untyped-def]
+                 _edit=edit_key):
             if key == _edit and not _first:
                 _first.append(time.perf_counter())
-            return real_save(st, key, files)
+            return real_save(st, scope, key, files)
 
         engine.outputs.save_chunk = save  # type: ignore[assignment]
         t0 = time.perf_counter()

@@ -322,7 +322,7 @@ def reexported(mods: dict[str, Module], uses: set[tuple[str, str]], mod: str, na
 # operations, click's group protocol, pydantic's hook, the job-type module protocol
 # (``jobtypes/__init__.py`` calls ``module.build``).
 FRAMEWORK_CALLBACKS = {
-    "register", "unregister", "draw", "execute", "invoke", "poll", "modal",
+    "register", "unregister", "draw", "draw_header", "execute", "invoke", "poll", "modal",
     "init_with_config", "destroy", "opendir", "releasedir", "readdir", "getxattr",
     "listxattr", "statfs", "lookup", "getattr", "open", "read", "release", "forget",
     "readdir_fuse_3", "rename_fuse_3", "fsyncdir",

@@ -30,6 +30,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 # "compat" editable mode is a plain path entry: no import hook at every start-up, which
 # keeps fast commands such as `vstudio status` fast (~10 ms less per run).
+# (the test extras include py-spy, to profile a running mount: py-spy record -p PID)
 .venv/bin/python -m pip install -q -e ".[test]" --config-settings editable_mode=compat
 
 if [ "${1:-}" = "--tests" ]; then

@@ -85,7 +85,8 @@ def seed(url: str, token: str, studio: Path, tmp: Path) -> int:
                     json={"state": "busy", "cpu": 92.0 - 7 * i, "mem": 38.0 + 11 * i})
     c.put(f"/api/workers/{nodes[0].id}/tags", json={"tags": ["gpu", "linux"]})
     desk = FakeNode(url, token, "desk-maria")  # a desktop node rendering at night only
-    c.put(f"/api/workers/{desk.id}/schedule", json={"schedule": "mon-fri 19:00-08:00"})
+    c.put(f"/api/workers/{desk.id}/schedule",  # a volunteer abroad: hours on her clock
+          json={"schedule": "mon-fri 19:00-08:00", "tz": "America/Sao_Paulo"})
     return int(shown)
 
 

@@ -51,7 +51,12 @@ def compare(studio: Path, project: str, url: str, revs: dict[int, int]) -> None:
         for rev, svn_rev in revs.items():
             listing = svn("list", "-R", f"{url}@{svn_rev}").decode().split("\n")
             files = sorted(p for p in listing if p and not p.endswith("/"))
+            # Subversion's empty folders are kept as the project's empty folders.
+            empty = sorted(d.rstrip("/") for d in listing if d.endswith("/") and not any(
+                q.startswith(d) and q != d for q in listing))
             tree = reader.tree(project, rev)
+            assert sorted(p for p, e in tree.items() if e.is_dir) == empty, f"r{rev}"
+            tree = {p: e for p, e in tree.items() if not e.is_dir}
             assert sorted(tree) == files, f"r{rev}"
             for p in files:
                 want = svn("cat", f"{url}/{p}@{svn_rev}")

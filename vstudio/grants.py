@@ -21,13 +21,14 @@ import hmac
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from vstudio.errors import PermissionDenied
 
 if TYPE_CHECKING:
     from vstudio.catalog.accounts import User
+    from vstudio.store.api import ObjectStore
     from vstudio.studio import Studio
 
 KEY_REF = "server/grant-key"
@@ -78,11 +79,6 @@ class Grants:
                            "a job's outputs, a task or an upload")
 
 
-def proof_key(nonce: str) -> bytes:
-    """The BLAKE3 key of an upload's proof that the client holds a chunk's bytes."""
-    return hashlib.sha256(b"vstudio chunk proof\n" + nonce.encode()).digest()
-
-
 def grants_of(studio: Studio) -> Grants:
     """The studio's grant signer (its key made on first use)."""
     cached = getattr(studio, "_grants", None)
@@ -96,3 +92,17 @@ def grants_of(studio: Studio) -> Grants:
             cached = Grants(store.get_ref(KEY_REF))
             studio._grants = cached  # type: ignore[attr-defined]
     return cached
+
+
+def store_signer(store: ObjectStore) -> Callable[[str, str], str]:
+    """Mints grants ``(user, oid)`` with the studio's key, read from ``store`` when first
+    needed: a render node that opened the studio's store itself (``worker --store``)
+    vouches for its outputs with it, as the server does for an upload."""
+    signer: list[Grants] = []
+
+    def sign(user: str, oid: str) -> str:
+        if not signer:
+            signer.append(Grants(store.get_ref(KEY_REF)))
+        return signer[0].mint(user, oid)
+
+    return sign

@@ -22,7 +22,8 @@ def record(step, seconds, seen):
     return {"step": step, "seconds": seconds, "messages": APP.messages[seen:],
             "file": file, "state": state, "line": ui.state_line(file)[0],
             "error": APP.errors.get(file), "jobs": {str(k): v for k, v in APP.jobs.items()},
-            "history": APP.history.get(file), "renders": APP.renders.get(file)}
+            "history": APP.history.get(file), "renders": APP.renders.get(file),
+            "locks": ui.lock_lines(state) if state else []}
 
 
 def main():

@@ -29,6 +29,7 @@ import pytest
 
 from tests.conftest import ServerProc
 from vstudio.catalog import accounts
+from vstudio.errors import PermissionDenied
 from vstudio.store.remote import RemoteStore
 from vstudio.studio import Studio
 
@@ -289,3 +290,103 @@ def test_access_matrix(world: World) -> None:
         print("\n".join(table))
     assert not wrong, "\n".join(wrong)
     assert len(EXPECTED) * len(ROLES) >= 400  # the matrix's size, for the record
+
+
+# The render cache (issue 12): refs named render/<scope>/<key> and
+# render-chunks/<scope>/<key>/<a>-<b> are read by the rights on their scope: a project's
+# (p.film) by the project's read right and written by its write right, a user's (u.alice)
+# by that user, unscoped ones (from before scopes) by an admin; workers by nobody.
+# ``reader`` is an artist with the read right on film only. Status per role, in
+# CACHE_ROLES order.
+CACHE_ROLES = (*ROLES, "reader")
+KEY = "ab" * 32
+CACHE_EXPECTED: dict[tuple[str, str], tuple[int, ...]] = {
+    ("GET", "/api/store/refs?prefix=render/p.film/"): (*A401, 200, 200, 200, 200, 403, 403, 200),
+    ("GET", "/api/store/refs?prefix=render-chunks/p.film/"): (*A401, 200, 200, 200, 200, 403,
+                                                               403, 200),
+    ("GET", f"/api/store/refs/render/p.film/{KEY}"): (*A401, 200, 200, 200, 200, 403, 403, 200),
+    ("GET", f"/api/store/refs/render/p.film/{KEY}?grants=true"): (*A401, 200, 200, 200, 200,
+                                                                   403, 403, 200),
+    ("GET", f"/api/store/refs/render-chunks/p.film/{KEY}/1-1"): (*A401, 200, 200, 200, 200, 403,
+                                                                  403, 200),
+    # viewers upload nothing, so they write no ref (the store's upload rule)
+    ("PUT", "/api/store/refs/render/p.film/{fresh}"): (*A401, 200, 200, 200, 403, 403, 403, 403),
+    ("PUT", "/api/store/refs/render-chunks/p.film/{fresh}/1-1"): (*A401, 200, 200, 200, 403,
+                                                                   403, 403, 403),
+    ("DELETE", "/api/store/refs/render/p.film/{fresh}"): (*A401, 200, 200, 200, 403, 403, 403,
+                                                          403),
+    ("DELETE", "/api/store/refs/render-chunks/p.film/{fresh}/1-1"): (*A401, 200, 200, 200, 403,
+                                                                      403, 403, 403),
+    # a user's own scope: plain files rendered outside any project
+    ("GET", "/api/store/refs?prefix=render/u.alice/"): (*A401, 200, 200, 403, 403, 403, 403, 403),
+    ("GET", f"/api/store/refs/render/u.alice/{KEY}"): (*A401, 200, 200, 403, 403, 403, 403, 403),
+    ("PUT", "/api/store/refs/render/u.alice/{fresh}"): (*A401, 200, 200, 403, 403, 403, 403, 403),
+    ("DELETE", f"/api/store/refs/render/u.alice/{KEY}x"): (*A401, 200, 200, 403, 403, 403, 403,
+                                                           403),
+    # refs from before scopes, and names that are no scope: an admin's
+    ("GET", f"/api/store/refs/render/{KEY}"): (*A401, 200, 403, 403, 403, 403, 403, 403),
+    ("PUT", "/api/store/refs/render/{fresh}"): (*A401, 200, 403, 403, 403, 403, 403, 403),
+    ("PUT", "/api/store/refs/render/x.film/{fresh}"): (*A401, 200, 403, 403, 403, 403, 403, 403),
+    ("GET", "/api/store/refs?prefix=render/p.film"): (*A401, 200, 200, 200, 200, 403, 200, 200),
+    ("GET", "/api/store/refs?prefix=render/"): (*A401, 200, 200, 200, 200, 403, 200, 200),
+    ("GET", "/api/store/refs?prefix="): (*A401, 200, 403, 403, 403, 403, 403, 403),
+}
+
+
+def test_render_cache_by_project_rights(world: World) -> None:
+    """Issue 12: any artist listed, read (with grants), overwrote and deleted every
+    project's render cache; now the scope in each ref's name decides, by project rights."""
+    import base64
+    import json
+
+    world.tokens["reader"] = world.srv.add_user("rita", "artist")
+    s = Studio.open(world.srv.studio)
+    try:
+        accounts.set_right(s.engine, "film", "rita", "read", True)
+    finally:
+        s.close()
+    alice = RemoteStore(world.srv.url, world.tokens["owner"])
+    frame = alice.put_bytes(b"film's frame 1")  # alice uploaded it: her grant
+    manifest = json.dumps({"key": KEY, "frames": [[1, frame]]}).encode()
+    for name in (f"render/p.film/{KEY}", f"render/u.alice/{KEY}"):
+        alice.put_ref(name, manifest)
+    alice.put_ref(f"render-chunks/p.film/{KEY}/1-1", json.dumps([[1, frame]]).encode())
+    RemoteStore(world.srv.url, world.srv.admin_token).put_ref(f"render/{KEY}", b"{}")
+    fresh = itertools.count()
+    wrong, table = [], []
+    for (method, path), want in CACHE_EXPECTED.items():
+        got = []
+        for role in CACHE_ROLES:
+            url = path.replace("{fresh}", f"{next(fresh):064x}")
+            body = {"json": {"data": base64.b64encode(b"{}").decode()}} if method == "PUT" else {}
+            got.append(world.call(role, method, url, **body).status_code)
+        table.append(f"    ({method!r}, {path!r}): (*A401, {', '.join(map(str, got[2:]))}),")
+        if tuple(got) != want:
+            wrong.append(f"{method} {path}: want {want}, got {tuple(got)}")
+    if os.environ.get("VSTUDIO_PRINT_MATRIX"):
+        print("\n".join(table))
+    assert not wrong, "\n".join(wrong)
+
+    def listed(role: str, prefix: str) -> set[str]:
+        r = world.call(role, "GET", "/api/store/refs", params={"prefix": prefix})
+        return {n.split("/")[1] for n in r.json()["refs"]}
+
+    # listing without a scope shows only the scopes the caller may read
+    assert listed("admin", "render/") >= {"p.film", "u.alice", KEY}
+    assert listed("owner", "render/") == {"p.film", "u.alice"}
+    assert listed("reader", "render/") == {"p.film"}
+    assert listed("outsider", "render/") == set()
+    assert listed("outsider", "render-chunks/") == set()
+    # a reader's grants open the frames; an outsider gets neither ref nor frame
+    r = world.call("reader", "GET", f"/api/store/refs/render/p.film/{KEY}",
+                   params={"grants": "true"})
+    rita = RemoteStore(world.srv.url, world.tokens["reader"])
+    rita.remember(r.json()["grants"])
+    assert rita.get_bytes(frame) == b"film's frame 1"
+    # poisoning: an outsider's own frame (his grant) over film's cached render
+    eve = RemoteStore(world.srv.url, world.tokens["outsider"])
+    fake = eve.put_bytes(b"eve's frame")
+    with pytest.raises(PermissionDenied, match="may not write"):
+        eve.put_ref(f"render/p.film/{KEY}", json.dumps({"key": KEY,
+                                                        "frames": [[1, fake]]}).encode())
+    assert alice.get_ref(f"render/p.film/{KEY}") == manifest

@@ -58,9 +58,11 @@ def test_render_on_farm_then_cached_locally(server: ServerProc, worker: object,
                           server.admin_token, "--json").stdout)
     # the whole plan went as one job, a block per file
     assert len(jobs) == 1 and jobs[0]["status"] == "done"
-    # the farm's renders are in the studio's render cache: nothing renders again
-    again = json.loads(cli("render", str(proj), "--studio", str(server.studio),
-                           "--json").stdout)
+    # the farm's renders are in the studio's render cache, in the scope of the user who
+    # submitted them (plain files): rendered through the server, nothing renders again
+    again = json.loads(cli("render", str(proj), "--json", cwd=tmp_path, env={
+        "VSTUDIO_STUDIO": "", "VSTUDIO_SERVER": server.url,
+        "VSTUDIO_TOKEN": server.admin_token}).stdout)
     assert {i["status"] for i in again} == {"cached"}
 
 

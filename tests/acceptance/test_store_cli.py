@@ -112,7 +112,7 @@ def test_kill_9_during_put(studio_dir: Path, tmp_path: Path) -> None:
     big = tmp_path / "big"
     rnd = random.Random(7)
     s = ("--studio", str(studio_dir))
-    for trial in range(20):
+    for trial in range(12):
         big.write_bytes(rnd.randbytes(20 << 20))  # new bytes each time: real work to kill
         proc = subprocess.Popen([*VSTUDIO, "store", "put", str(big), "--json", *s],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)

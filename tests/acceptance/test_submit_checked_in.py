@@ -95,14 +95,17 @@ def test_an_artist_records_and_reads_a_render_manifest(server: ServerProc) -> No
     ana = RemoteStore(server.url, t["ana"])
     assert ana.put_bytes(b"frame one") == frame  # ana's upload, ana's grant
     key = "ab" * 32
-    outputs.record(ana, key, {"file": "a.blend"}, {1: frame}, None, "png", 24.0)
-    cid = RemoteStore(server.url, t["cid"])
-    assert outputs.lookup(cid, key)["frames"] == [[1, frame]]
-    assert cid.get_bytes(frame) == b"frame one"  # the cache hands its frames out
+    outputs.record(ana, "p.film", key, {"file": "a.blend"}, {1: frame}, None, "png", 24.0)
+    ben = RemoteStore(server.url, t["ben"])
+    assert outputs.lookup(ben, "p.film", key)["frames"] == [[1, frame]]
+    assert ben.get_bytes(frame) == b"frame one"  # the cache hands its frames out
+    with pytest.raises(PermissionDenied):  # cid may not read film
+        outputs.lookup(RemoteStore(server.url, t["cid"]), "p.film", key)
     # a ref named after a secret object does not hand that object out
     secret = ana.put_bytes(b"ana's secret")
-    cid.put_ref(f"render/{secret}", json.dumps({"key": secret}).encode())
+    cid = RemoteStore(server.url, t["cid"])
+    cid.put_ref(f"render/u.cid/{secret}", json.dumps({"key": secret}).encode())
     reader = RemoteStore(server.url, t["cid"])
-    assert outputs.lookup(reader, secret) == {"key": secret}
+    assert outputs.lookup(reader, "u.cid", secret) == {"key": secret}
     with pytest.raises(PermissionDenied):
         reader.get_bytes(secret)

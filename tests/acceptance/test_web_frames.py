@@ -47,6 +47,8 @@ def test_last_rendered_frame_is_shown_large_and_follows_new_frames(srv: Any, bro
     page = login(browser, srv.url, srv.viewer_token)
     page.goto(f"{srv.url}/jobs/{job}")
     assert page.locator("#latest").is_hidden()  # nothing rendered yet
+    assert page.locator(".thumbs img").count() == 0
+    page.evaluate("window.__noReload = 1")
     for i, oid in enumerate(oids, start=1):
         node.take()
         node.done([{"frame": i, "oid": oid, "name": f"frame_{i:04d}.png", "seconds": 1.0}])
@@ -58,6 +60,16 @@ def test_last_rendered_frame_is_shown_large_and_follows_new_frames(srv: Any, bro
     assert page.locator("#latest img").get_attribute("alt") == \
         "last rendered frame: render, frame 2"
     assert page.locator("#latest img").evaluate("i => i.getBoundingClientRect().width") > 200
+    # The thumbnails and the render-time chart follow the finished tasks too, and a
+    # thumbnail that came in live opens its preview.
+    page.wait_for_function("document.querySelectorAll('.thumbs img').length === 2")
+    page.wait_for_selector("#job-media svg.chart")
+    assert "2 frames" in page.locator("#job-media svg.chart desc").text_content()
+    assert page.evaluate("window.__noReload") == 1
+    page.locator(".thumbs img").nth(1).click()
+    page.wait_for_selector("#preview[open]")
+    assert page.locator("#preview [data-caption]").inner_text() == "render, frame 2"
+    page.keyboard.press("Escape")
     shot(page, "job-latest-frame")
     page.reload()  # a fresh page shows the same newest frame
     _shown(page, oids[1])

@@ -170,9 +170,11 @@ def test_manager_down_shows_a_banner_and_failed_actions_say_so(srv: Any,
     page.wait_for_function("document.getElementById('live').classList.contains('on')",
                            timeout=10000)
     assert page.locator("#offline").is_hidden()
+    assert page.inner_text("#live [data-live-text]") == "live"  # in words, not only green
     srv.process.terminate()
     srv.process.wait(10)
     page.wait_for_selector("#offline", state="visible", timeout=15000)
+    assert page.inner_text("#live [data-live-text]") == "reconnecting…"
     assert "not answering" in page.locator("#offline").inner_text()
     page.click("#job-head button[data-action='pause']")
     page.wait_for_selector("#flash", state="visible", timeout=10000)
@@ -206,6 +208,7 @@ def test_job_page_shows_its_settings_and_filters_tasks(srv: Any, browser: Any) -
     assert "Submitted by" in settings and f"job {first}" in settings
     row = page.locator("#settings tbody tr").first.inner_text()
     assert "render" in row and "argv=" in row and "\t10\t" in row and "1h 00m" in row, row
+    assert "\t1-40\t" in row, row  # the block's frames
     assert "render (whole)" in page.locator("#settings tbody tr").nth(1).inner_text()
     # Only the failed task, then only node-f's tasks, then the task that renders frame 25.
     page.select_option("#tstatus", "failed")
@@ -327,7 +330,8 @@ def test_pages_of_a_job_in_a_project_the_person_may_not_read_are_refused(srv: An
     task = node.take()
     node.progress(10, ["secret log line"])
     with httpx.Client(base_url=url, cookies={"vstudio_session": srv.artist_token}) as c:
-        for path in (f"/jobs/{job}", f"/jobs/{job}/live", f"/jobs/{job}/tasks/{task['id']}",
+        for path in (f"/jobs/{job}", f"/jobs/{job}/live", f"/jobs/{job}/media",
+                     f"/jobs/{job}/tasks/{task['id']}",
                      f"/jobs/{job}/tasks/{task['id']}/log", f"/jobs/{job}/outputs/{'0' * 64}"):
             r = c.get(path)
             assert r.status_code == 403, (path, r.status_code)
@@ -376,6 +380,13 @@ def test_typed_text_ticked_boxes_and_focus_survive_the_live_refresh(srv: Any,
     assert page.evaluate("document.activeElement.selectionStart") == len("mon-fri 19:")
     page.keyboard.type("3")
     assert page.input_value(f"{row} input[name=schedule]") == "mon-fri 19:30"
+    # The redrawn rows' forms still post in place (htmx), not as a new page.
+    page.evaluate("window.__noReload = 1")
+    page.fill(f"{row} input[name=schedule]", "")
+    page.click(f"{row} [data-wtags] button")
+    page.wait_for_selector(f"{row} [data-wtags]:has-text('set by an admin')")
+    assert page.evaluate("window.__noReload") == 1
+    assert page.input_value(f"{row} input[name=tags]") == "gpu, half, typed"  # as saved
     # The jobs list: a search being typed, a ticked box and a priority being typed.
     page.goto(f"{url}/jobs")
     page.fill("#q", "sho")
@@ -387,4 +398,91 @@ def test_typed_text_ticked_boxes_and_focus_survive_the_live_refresh(srv: Any,
     assert page.is_checked(f"tr[data-job='{first}'] input[name=ids]")
     assert page.input_value(f"#prio-row-{second}") == "77"
     assert page.evaluate("document.activeElement.id") == f"prio-row-{second}"
+    page.context.close()
+
+
+def test_log_pane_opened_by_keyboard_scrolls_by_keyboard(srv: Any, browser: Any) -> None:
+    url, tok = srv.url, srv.admin_token
+    job = submit(url, tok, "chatty", frames="1", chunk=1)
+    node = FakeNode(url, tok, "node-log")
+    task = node.take()
+    node.progress(5, [f"Fra:1 Sample {i}/400" for i in range(400)])
+    page = login(browser, url, tok)
+    page.goto(f"{url}/jobs/{job}")
+    page.focus(f"a[data-task-log='{task['id']}']")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "document.querySelector('#log-pane pre').textContent.includes('Sample 399/400')")
+    top = "document.querySelector('#log-pane pre').scrollTop"
+    page.evaluate(f"{top} = 0")
+    page.keyboard.press("PageDown")
+    page.wait_for_function(f"{top} > 0", timeout=2000)  # the log scrolls, not the page
+    page.keyboard.press("End")
+    page.wait_for_function("(p => p.scrollTop + p.clientHeight >= p.scrollHeight - 2)"
+                           "(document.querySelector('#log-pane pre'))", timeout=2000)
+    page.context.close()
+
+
+def test_jobs_list_sorts_by_progress_frames_elapsed_and_eta(srv: Any) -> None:
+    import re
+
+    import httpx
+
+    url, tok = srv.url, srv.admin_token
+    small = submit(url, tok, "small", frames="1-2", chunk=1)
+    big = submit(url, tok, "big", frames="1-8", chunk=1)
+    node = FakeNode(url, tok, "node-sort")
+    for _ in range(2):  # the small one finishes
+        assert node.take()["job_id"] == small
+        node.done()
+    assert node.take()["job_id"] == big  # one of big's 8 frames is half done
+    node.progress(50)
+    idle = submit(url, tok, "idle", frames="1-4", chunk=1)  # nothing started
+
+    def ids(query: str) -> list[int]:
+        with httpx.Client(base_url=url, cookies={"vstudio_session": tok}) as c:
+            text = c.get(f"/jobs?{query}").text
+        return [int(x) for x in re.findall(r'<tr data-job="(\d+)"', text)]
+
+    assert ids("sort=progress") == [small, big, idle]  # most done first
+    assert ids("sort=frames") == [big, idle, small]  # most frames first
+    assert ids("sort=elapsed")[-1] == idle  # never started: last
+    assert ids("sort=eta") == [big, idle, small]  # longest to go first; none known: after
+    with httpx.Client(base_url=url, cookies={"vstudio_session": tok}) as c:
+        head = c.get("/jobs?sort=progress").text
+    # Every column a list shows sorts from its header.
+    for key in ("progress", "frames", "elapsed", "eta"):
+        assert f'href="/jobs?sort={key}"' in head, key
+
+
+def test_page_counts_frames_queue_and_clock_as_they_are(srv: Any, browser: Any) -> None:
+    """48 frames and their encode read 48, a paused job's tasks are not "queued", and a
+    paused job's clock stands still: in the browser, as a wrangler reads them."""
+    import re
+    import time
+
+    url, tok = srv.url, srv.admin_token
+    resting = submit(url, tok, "paused one", frames="1-16", chunk=1)
+    node = FakeNode(url, tok, "node-c")
+    assert node.take()["job_id"] == resting
+    node.done()
+    api(url, tok).post(f"/api/jobs/{resting}/pause")
+    shot_id = _job(url, tok, name="shot", blocks=[
+        {"name": "render", "type": "command", "params": {"argv": ["true"]},
+         "frames": "1-48", "chunk": 12},
+        {"name": "encode", "type": "ffmpeg", "params": {"block": "render"}, "frames": "1-48",
+         "chunk": 48, "depends_on": [{"block": "render", "mode": "frame"}]}])
+    assert node.take()["job_id"] == shot_id
+    node.done()
+    page = login(browser, url, tok)
+    page.goto(f"{url}/jobs")
+    assert page.inner_text(f"tr[data-job='{shot_id}'] [data-frames]") == "12/48"
+    page.goto(f"{url}/farm")
+    queued = re.search(r"(\d+)\s+tasks queued", page.inner_text("#farm-stats"))
+    assert queued is not None and int(queued.group(1)) == 3 + 1, queued  # not + 15 paused
+    page.goto(f"{url}/jobs/{resting}")
+    before = page.inner_text("#job-head [data-elapsed]")
+    time.sleep(1.2)
+    page.reload()
+    assert page.inner_text("#job-head [data-elapsed]") == before  # the clock stopped
     page.context.close()

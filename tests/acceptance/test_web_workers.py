@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.acceptance.test_web_browser import FakeNode, api, browser, login, shot
+from tests.acceptance.test_web_browser import FakeNode, api, browser, login, shot, submit
 from tests.acceptance.test_web_states import srv
 from tests.helpers import cli, cli_json
 from vstudio import __version__
@@ -80,6 +80,7 @@ def test_blocklist_entry_removed_from_the_workers_page_by_the_job_owner(
     page.goto(f"{url}/workers")
     row = page.locator(f"tr[data-worker='{node.id}']")
     assert row.locator("[data-kept]").count() == 2
+    assert "(1 failure)" in row.locator(f"[data-kept='{mine}']").inner_text()
     # The artist may let the node back onto their own job only.
     assert row.locator(f"[data-kept='{theirs}'] button").count() == 0
     shot(page, "workers-kept-off")
@@ -346,4 +347,118 @@ def test_workers_page_fits_desktop_and_phone_without_sideways_scrolling(
             assert page.locator(f"{row} {cell}").is_visible(), (name, cell)
         assert "CPU 92%" in page.inner_text(f"{row} [data-usage]")
         shot(page, f"workers-fit-{name}")
+        if name == "desktop":  # the current task's progress follows its reports live
+            node.progress(60.0)
+            page.wait_for_function(f"document.querySelector(\"{row} td:nth-child(3)\")"
+                                   ".textContent.includes('60%')", timeout=5000)
+            # Disable asks first; a no sends nothing
+            asked: list[str] = []
+            page.once("dialog", lambda d, asked=asked: (asked.append(d.message), d.dismiss()))
+            page.click(f"{row} button:has-text('Disable')")
+            page.wait_for_timeout(300)
+            assert asked == ["Disable render node studio-pc-1? Its running tasks go back "
+                             "to the queue."]
+            assert _worker(url, tok, node.id)["enabled"] is True
         _close(page)
+
+
+def _zone_far_from_here() -> tuple[str, str]:
+    """A zone about 12 hours from the manager's clock, and an hour range that is now
+    there (so it is not now on the manager's clock)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    off = datetime.now().astimezone().utcoffset()
+    assert off is not None
+    east = (int(off.total_seconds() // 3600) + 12 + 12) % 24 - 12  # hours east of UTC
+    zone = f"Etc/GMT{-east:+d}" if east else "UTC"  # POSIX signs: GMT-12 is UTC+12
+    there = datetime.now(ZoneInfo(zone)).hour
+    return zone, f"{(there - 1) % 24:02d}:00-{(there + 2) % 24:02d}:00"
+
+
+def test_schedule_hours_on_the_nodes_own_time_zone(srv: Any, browser: Any) -> None:
+    url, tok = srv.url, srv.admin_token
+    zone, now_there = _zone_far_from_here()
+    node = FakeNode(url, tok, "desk-abroad")
+    job = submit(url, tok, "night shot", frames="1", chunk=1)
+    put = api(url, tok).put
+    # On the manager's clock these hours are 12 hours away: no work for the node.
+    w = put(f"/api/workers/{node.id}/schedule", json={"schedule": now_there}).json()
+    assert w["off_schedule"] is True and w["schedule_tz"] is None
+    assert _asks(node) == 204
+    # The same hours on the node's own clock are now.
+    env = {"VSTUDIO_SERVER": url, "VSTUDIO_TOKEN": tok}
+    p = cli("workers", "schedule", "desk-abroad", now_there, "--tz", zone, env=env)
+    assert f"renders {now_there} in {zone}" in p.stdout and "off schedule" not in p.stdout
+    assert _asks(node) == 200 and node.task["job_id"] == job
+    # Hours changed without a zone keep the node's zone; a bad zone is one line, exit 1.
+    w = put(f"/api/workers/{node.id}/schedule", json={"schedule": now_there}).json()
+    assert w["schedule_tz"] == zone and w["off_schedule"] is False
+    p = cli("workers", "schedule", "desk-abroad", now_there, "--tz", "Mars/Olympus",
+            env=env, check=False)
+    assert p.returncode == 1 and "unknown time zone 'Mars/Olympus'" in p.stderr
+    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    r = put(f"/api/workers/{node.id}/schedule",
+            json={"schedule": now_there, "tz": "../../etc/passwd"})
+    assert r.status_code in (400, 422) and "unknown time zone" in r.text
+    assert _worker(url, tok, node.id)["schedule_tz"] == zone
+    # The page shows the zone and the node's clock; an admin edits the zone there.
+    page = login(browser, url, tok)
+    page.goto(f"{url}/workers")
+    row = f"tr[data-worker='{node.id}']"
+    assert page.input_value(f"{row} input[name=tz]") == zone
+    assert page.locator("#zones option[value='Europe/Berlin']").count() == 1
+    assert "its clock: " in page.inner_text(f"{row} [data-clock]")
+    page.fill(f"{row} input[name=tz]", "Europe/Berlinn")
+    page.click(f"{row} [data-hours] button")
+    page.wait_for_selector("#flash:not([hidden])")
+    assert "unknown time zone 'Europe/Berlinn'" in page.inner_text("#flash")
+    page.fill(f"{row} input[name=tz]", "")  # back to the manager's clock: off now
+    page.click(f"{row} [data-hours] button")
+    page.wait_for_selector(f"{row} [data-off]")  # (its task goes on to the end)
+    assert page.locator(f"{row} [data-clock]").count() == 0
+    assert _worker(url, tok, node.id)["schedule_tz"] is None
+    _close(page)
+    put(f"/api/workers/{node.id}/schedule", json={"schedule": now_there, "tz": zone})
+    viewer = login(browser, url, srv.viewer_token)
+    viewer.goto(f"{url}/workers")
+    assert viewer.inner_text(f"{row} [data-tz]") == zone
+    _close(viewer)
+
+
+def test_a_desktop_node_whose_user_is_at_it_says_in_use(srv: Any, browser: Any,
+                                                        tmp_path: Any) -> None:
+    from vstudio.worker.node import Worker, WorkerOptions
+
+    url, tok = srv.url, srv.admin_token
+    # The node's side: an --idle-only node that found its user at the desk says so.
+    node = Worker(WorkerOptions(server=url, token=tok, cache_dir=tmp_path))
+    node._was_idle = False
+    assert node.heartbeat_state() == "idle"  # not --idle-only: never "in use"
+    node.idle_monitor = object()  # (this machine has no input devices to watch)
+    node._was_idle = None
+    assert node.heartbeat_state() == "idle"  # not looked yet
+    node._was_idle = False
+    assert node.heartbeat_state() == "in use"
+    node._was_idle = True
+    assert node.heartbeat_state() == "idle"
+    # The page's side: such a node is "in use", not idle, and adds no slot to the queue.
+    desk = FakeNode(url, tok, "desk-ida")
+    r = api(url, tok).post("/api/workers", json={"name": "desk-ida", "idle_only": True,
+                                                 "job_types": ["command"],
+                                                 "allow_commands": True})
+    assert r.status_code == 200
+    job = submit(url, tok, "waits for ida", frames="1", chunk=1)
+    assert desk.http.post(f"/api/workers/{desk.id}/heartbeat",
+                          json={"state": "in use"}).status_code == 200
+    page = login(browser, url, srv.viewer_token)
+    page.goto(f"{url}/workers")
+    row = f"tr[data-worker='{desk.id}']"
+    assert page.inner_text(f"{row} [data-wstate]") == "in use"
+    assert "its user is at it" in page.inner_text(f"{row}")
+    assert "1 in use by their owner" in page.inner_text("#worker-counts")
+    assert api(url, tok).get(f"/api/jobs/{job}", params={"tasks": False}).json()["reason"] \
+        == "the render nodes that can take it are desktops in use by their owners now: desk-ida"
+    page.goto(f"{url}/farm")
+    assert "No render node takes work now" in page.inner_text("#queue-eta")
+    _close(page)

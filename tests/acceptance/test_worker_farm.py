@@ -184,6 +184,25 @@ def test_synfig_job(farm: Farm, tmp_path: Path) -> None:
         [f"frame.{i:04d}.png" for i in range(8)]
 
 
+def test_a_node_on_the_studios_own_store_reports_its_outputs(farm: Farm,
+                                                            tmp_path: Path) -> None:
+    """``worker --store``: outputs go straight to the studio's store, which hands out no
+    read grants, so the node signs them with the studio's key; the server accepts them."""
+    need("synfig", "apt-get install synfig")
+    from vstudio.studio import Studio
+
+    s = Studio.open(farm.studio)
+    store_url = s.config.store_url
+    s.close()
+    farm.worker("direct", "--store", store_url)
+    job_id = farm.submit([{"name": "r", "type": "synfig", "frames": "0-1",
+                           "params": {"file": "ball.sif", "width": 64, "height": 36}}],
+                         {"ball.sif": make_sif(tmp_path / "ball.sif", frames=2)})
+    assert farm.wait(job_id, timeout=60)["status"] == "done", farm.log("direct")[-3000:]
+    assert sorted(o["name"] for o in farm.outputs(job_id)) == ["frame.0000.png",
+                                                                "frame.0001.png"]
+
+
 def test_corrupt_blend_and_missing_texture_fail_clearly(farm: Farm, scenes: Path,
                                                         tmp_path: Path) -> None:
     bad = tmp_path / "bad.blend"

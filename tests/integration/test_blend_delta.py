@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from vstudio.store import open_store
+from vstudio.store import maintenance, open_store
 
 
 def stored(root: Path) -> int:
@@ -38,7 +38,7 @@ def test_scattered_edits_cost_a_delta(tmp_path: Path) -> None:
     growth = stored(root) - before
     # 200 edits all over 1 MiB: every 16 KiB FastCDC chunk changes; the delta is ~ 3 KB.
     assert growth < 20_000, growth
-    assert store.stats()["chunkers"] == {"fastcdc": 1, "delta": 1}
+    assert maintenance.stats(store)["chunkers"] == {"fastcdc": 1, "delta": 1}
     assert store.get_bytes(two) == v2.read_bytes()
     assert store.read_range(two, 1000, 50) == v2.read_bytes()[1000:1050]
 
@@ -64,7 +64,7 @@ def test_unrelated_content_is_not_stored_as_delta(tmp_path: Path) -> None:
     b.write_bytes(random.Random(2).randbytes(300_000))
     store = open_store(f"file://{tmp_path / 'store'}")
     two = store.put_file(b, previous=store.put_file(a))
-    assert store.stats()["chunkers"] == {"fastcdc": 2}
+    assert maintenance.stats(store)["chunkers"] == {"fastcdc": 2}
     assert store.get_bytes(two) == b.read_bytes()
 
 
@@ -77,4 +77,4 @@ def test_missing_previous_and_small_files_fall_back(tmp_path: Path) -> None:
     two = store.put_file(big, previous="0" * 64)
     assert store.get_bytes(one) == small.read_bytes()
     assert store.get_bytes(two) == big.read_bytes()
-    assert "delta" not in store.stats()["chunkers"]
+    assert "delta" not in maintenance.stats(store)["chunkers"]

@@ -11,7 +11,7 @@ import pytest
 from tests import blendgen
 from tests.conftest import S3Server
 from tests.helpers import cli_json
-from vstudio.store import open_store
+from vstudio.store import maintenance, open_store
 
 
 @dataclass
@@ -65,7 +65,7 @@ def test_edit_in_a_new_session_costs_kilobytes(scenes: Scenes, tmp_path: Path) -
     print("blend growth", growth, "of", size)
     assert growth < 0.06 * size, (growth, size)
     assert growth < 45_000, growth
-    assert store.stats()["chunkers"] == {"blend": 2}
+    assert maintenance.stats(store)["chunkers"] == {"blend": 2}
     assert_same(store, one, scenes.v1, tmp_path)
     assert_same(store, two, scenes.v2, tmp_path)
     # Between two sessions that both loaded the file, less changes than after the first.
@@ -81,10 +81,10 @@ def test_compressed_saves_on_s3_round_trip_byte_exact(scenes: Scenes, s3_server:
     assert scenes.c1.read_bytes()[:4] == blendgen.ZSTD_MAGIC
     store = open_store(s3_server.url(s3_server.new_bucket()))
     one = store.put_file(scenes.c1)
-    before = store.stats()["stored_bytes"]
+    before = maintenance.stats(store)["stored_bytes"]
     two = store.put_file(scenes.c2)
-    growth = store.stats()["stored_bytes"] - before
-    assert store.stats()["chunkers"] == {"blend-zstd": 2}
+    growth = maintenance.stats(store)["stored_bytes"] - before
+    assert maintenance.stats(store)["chunkers"] == {"blend-zstd": 2}
     # Nearly every compressed frame changes between the saves; the block stream does not.
     assert growth < 0.25 * scenes.c2.stat().st_size, growth
     assert_same(store, one, scenes.c1, tmp_path)
@@ -96,7 +96,7 @@ def test_file_linking_a_library(scenes: Scenes, tmp_path: Path) -> None:
     assert b"LI\0\0" in data and b"v1.blend" in data  # it really links the library
     store = open_store(f"file://{tmp_path / 'store'}")
     oid = store.put_file(scenes.linking)
-    assert store.stats()["chunkers"] == {"blend": 1}
+    assert maintenance.stats(store)["chunkers"] == {"blend": 1}
     assert_same(store, oid, scenes.linking, tmp_path)
 
 
@@ -130,7 +130,7 @@ def test_damaged_blend_is_stored_byte_exact(scenes: Scenes, tmp_path: Path, sour
     store = open_store(f"file://{tmp_path / 'store'}")
     oid = store.put_file(bad)
     assert_same(store, oid, bad, tmp_path)
-    chunkers = store.stats()["chunkers"]
+    chunkers = maintenance.stats(store)["chunkers"]
     if how in ("garbage", "zstd-garbage"):
         # Garbage inside a body is still a well-formed .blend, and a zstd frame that
         # decodes to other bytes no longer re-encodes (it is kept verbatim): either way
@@ -166,7 +166,7 @@ def test_other_zstd_files_use_the_fallback(tmp_path: Path) -> None:
     seekable.write_bytes(frame + blendzstd.seek_trailer([(len(frame), len(payload))]))
     store = open_store(f"file://{tmp_path / 'store'}")
     ids = [store.put_file(plain), store.put_file(seekable)]
-    assert store.stats()["chunkers"] == {"fastcdc": 2}
+    assert maintenance.stats(store)["chunkers"] == {"fastcdc": 2}
     for oid, p in zip(ids, (plain, seekable), strict=True):
         assert_same(store, oid, p, tmp_path)
 
@@ -195,9 +195,9 @@ def test_gzip_saves_of_older_blenders(scenes: Scenes, tmp_path: Path) -> None:
     before = stored_bytes(root)
     ids.append(store.put_file(two))
     assert stored_bytes(root) - before < 60_000
-    assert store.stats()["chunkers"] == {"blend-gzip": 2}
+    assert maintenance.stats(store)["chunkers"] == {"blend-gzip": 2}
     ids += [store.put_file(named), store.put_file(other)]
-    assert store.stats()["chunkers"] == {"blend-gzip": 2, "fastcdc": 2}
+    assert maintenance.stats(store)["chunkers"] == {"blend-gzip": 2, "fastcdc": 2}
     for oid, p in zip(ids, (one, two, named, other), strict=True):
         assert_same(store, oid, p, tmp_path)
 

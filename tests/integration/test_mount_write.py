@@ -87,9 +87,22 @@ def repo(studio: Path) -> tuple[int, dict[str, bytes], list[tuple[str, str]]]:
     try:
         r = open_reader(s)
         head = r.head("p")
-        files = {p: s.store.get_bytes(e.oid) for p, e in r.tree("p", head).items()} if head \
-            else {}
+        files = {p: s.store.get_bytes(e.oid) for p, e in r.tree("p", head).items()
+                 if not e.is_dir} if head else {}
         return head, files, [(c.author, c.message) for c in r.log("p")]
+    finally:
+        s.close()
+
+
+def folders(studio: Path) -> list[str]:
+    """The empty folders of the head revision."""
+    from vstudio.repo import open_reader
+    from vstudio.studio import Studio
+
+    s = Studio.open(studio)
+    try:
+        r = open_reader(s)
+        return sorted(p for p, e in r.tree("p", r.head("p")).items() if e.is_dir)
     finally:
         s.close()
 
@@ -155,8 +168,9 @@ def test_programs_saving_through_the_mount_make_grouped_commits(wm: WMount,
     assert files["tex/t00.png"] == b"rewritten" and "a.txt" not in files
     assert not any(p.startswith("shots/") for p in files)
     assert log[0][0] == "alice" and re.fullmatch(
-        r"mount: \d+ files saved, 2 files removed by alice", log[0][1]), log[0]
+        r"mount: \d+ files saved, 2 files removed, 1 folder made by alice", log[0][1]), log[0]
     assert (lt / "empty").is_dir(), "an empty folder stays in the mount"
+    assert folders(wm.studio) == ["empty"], "and is committed (ignored ones are not)"
     # Older revisions stay read-only.
     with pytest.raises(OSError) as e:
         (wm.mnt / "r/1/new.txt").write_text("x")
@@ -267,3 +281,60 @@ def test_status_file_shows_what_mount_status_prints(wm: WMount) -> None:
     (wm.latest / "b.txt").write_text("two")
     wait_head(wm.studio, 2)
     assert sorted(repo(wm.studio)[1]) == ["a.txt", "b.txt"]
+
+
+def test_mkdir_and_rmdir_are_committed(wm: WMount) -> None:
+    """An empty folder made in the mount is part of a revision; rmdir removes it."""
+    lt = wm.latest
+    (lt / "empty").mkdir()
+    (lt / "a/b").mkdir(parents=True)
+    wait_head(wm.studio, 1)
+    assert folders(wm.studio) == ["a/b", "empty"]
+    assert repo(wm.studio)[2][0] == ("alice", "mount: 2 folders made by alice")
+    (lt / "a/b/f.txt").write_text("f")  # a/b holds a file now: an ordinary folder
+    (lt / "empty").rmdir()
+    wait_head(wm.studio, 2)
+    assert folders(wm.studio) == []
+    assert repo(wm.studio)[1] == {"a/b/f.txt": b"f"}
+    assert repo(wm.studio)[2][0] == ("alice", "mount: 1 file saved, 1 folder removed by alice")
+    assert (wm.mnt / "r/1/empty").is_dir() and not (lt / "empty").exists()
+    assert sorted(os.listdir(wm.mnt / "r/1/a")) == ["b"]
+
+
+def _stored(studio: Path) -> int:
+    from vstudio.studio import Studio
+
+    s = Studio.open(studio)
+    try:
+        return int(s.store.stats()["stored_bytes"])
+    finally:
+        s.close()
+
+
+def test_big_file_is_stored_while_written_in_order(wm: WMount) -> None:
+    """A big file written in order is chunked and stored while it grows (the upload runs
+    beside the writer); one patched behind its end is stored at commit, and both commit
+    exactly what was written."""
+    lt = wm.latest
+    assert os.stat(lt).st_blksize and (lt / "x").write_bytes(b"x") == 1
+    assert os.stat(lt / "x").st_blksize == 1 << 20, "1 MiB writes from cp and friends"
+    base = _stored(wm.studio)
+    big = os.urandom(40 << 20)  # more than a pack (16 MiB): packs go up as they fill
+    with open(lt / "big.bin", "wb") as f:
+        for i in range(0, len(big), 1 << 20):
+            f.write(big[i:i + (1 << 20)])
+            f.flush()
+        wait_for(lambda: _stored(wm.studio) - base >= 16 << 20, 10,
+                 "the open file's bytes to be stored")
+    patched = bytearray(os.urandom(4 << 20))
+    with open(lt / "patched.bin", "wb") as f:
+        f.write(patched)
+        f.flush()
+        f.seek(10)
+        f.write(b"HEADER")  # behind what was written: the early copy is dropped
+    patched[10:16] = b"HEADER"
+    wait_head(wm.studio, 1)
+    files = repo(wm.studio)[1]
+    assert files["big.bin"] == big and files["patched.bin"] == bytes(patched)
+    check = cli("store", "check", "--studio", str(wm.studio), check=False)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -13,6 +13,7 @@ import pytest
 from tests.helpers import cli, need, wait_for
 from tests.integration.test_mount_write import (
     WMount,
+    folders,
     mount_w,
     new_studio,
     repo,
@@ -95,10 +96,21 @@ def test_a_commit_from_a_working_copy_appears_in_the_mount(tmp_path: Path) -> No
     m = mount_w(studio, tmp_path / "mnt", tmp_path / "cache", "alice", "--settle", "0.5")
     try:
         (m.latest / "mine.txt").write_text("from the mount")
+        (m.latest / "d").mkdir()
+        (m.latest / "d/a.txt").write_text("a")
         wait_head(studio, 1)
         wc = tmp_path / "wc"
         cli("checkout", f"{studio}/p", str(wc), env={"VSTUDIO_USER": "carl"})
         assert (wc / "mine.txt").read_text() == "from the mount"
+        # carl removes the folder the mount made: the mount follows, never remakes it
+        (wc / "d/a.txt").unlink()
+        (wc / "d").rmdir()
+        cli("commit", "-m", "rm d", cwd=wc, env={"VSTUDIO_USER": "carl"})
+        wait_for(lambda: not (m.latest / "d").exists(), 10, "d/ to go from latest/")
+        (m.latest / "mine2.txt").write_text("again")
+        wait_head(studio, 3)
+        assert repo(studio)[2][0] == ("alice", "mount: 1 file saved by alice")
+        assert folders(studio) == []
         (wc / "shots").mkdir()
         (wc / "shots/new.txt").write_text("from a working copy")
         cli("commit", "-m", "carl's", cwd=wc, env={"VSTUDIO_USER": "carl"})
@@ -132,7 +144,9 @@ def test_write_through_the_server(server: Any, tmp_path: Path) -> None:
         _, files, log = repo(server.studio)
         assert files["plate.bin"] == big and "shots/plate.bin" not in files
         assert {p for p in files if p.startswith("f")} == {f"f{i}.txt" for i in range(1, 30)}
-        assert log[0] == ("dana", "mount: 1 file saved, 2 files removed by dana")
+        # shots/ is left empty in the mount, so it stays in the revision (through HTTP)
+        assert log[0] == ("dana", "mount: 1 file saved, 2 files removed, 1 folder made by dana")
+        assert folders(server.studio) == ["shots"]
         assert log[1] == ("dana", "mount: 31 files saved by dana")
     finally:
         unmount(m)

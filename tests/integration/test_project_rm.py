@@ -51,6 +51,13 @@ def test_project_rm_frees_data_at_gc_and_the_name(tmp_path: Path, studio_dir: Pa
         s.close()
     own = tree["gone"]["own.bin"].oid
     assert tree["gone"]["shared.bin"].oid == tree["kept"]["shared.bin"].oid
+    s = Studio.open(studio_dir)
+    try:  # cached renders of both projects (render/p.NAME/KEY and an unfinished one)
+        for name in ("gone", "kept"):
+            s.store.put_ref(f"render/p.{name}/{'ab' * 32}", b"{}")
+            s.store.put_ref(f"render-chunks/p.{name}/{'ab' * 32}/1-1", b"[]")
+    finally:
+        s.close()
     # No terminal, no --yes: refused, nothing removed.
     r = cli("project", "rm", "gone", "--studio", st, check=False)
     assert r.returncode == 2 and "--yes" in r.stderr
@@ -59,6 +66,10 @@ def test_project_rm_frees_data_at_gc_and_the_name(tmp_path: Path, studio_dir: Pa
     assert info["head"] == 1 and info["refs"] >= 2  # its revision and its lock
     assert "gone" not in [p["name"] for p in cli_json("project", "ls", "--studio", st)]
     assert _refs(studio_dir, "projects/gone/") == []
+    # its render cache went with it: a later project of that name starts without it
+    assert _refs(studio_dir, "render/p.gone/") == _refs(studio_dir, "render-chunks/p.gone/") == []
+    kept = _refs(studio_dir, "render/p.kept/") + _refs(studio_dir, "render-chunks/p.kept/")
+    assert len(kept) == 2
     r = cli("project", "rm", "gone", "--yes", "--studio", st, check=False)
     assert r.returncode == 1 and "no project 'gone'" in r.stderr
     # catalog rebuild does not bring it back; gc frees what only it used.

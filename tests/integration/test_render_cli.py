@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import S3Server
+from tests.conftest import S3Server, ServerProc
 from tests.helpers import cli, need
 from tests.render_projects import TOML, write_png, write_sif
+from vstudio.errors import PermissionDenied
 
 
 def synfig_project(root: Path) -> Path:
@@ -124,7 +125,7 @@ def test_krita_file_layers_and_render(studio_dir: Path, tmp_path: Path) -> None:
 def test_an_interrupted_render_resumes_after_its_stored_chunks(studio_dir: Path,
                                                                 tmp_path: Path) -> None:
     need("synfig", "apt-get install synfig")
-    from vstudio.render import outputs
+    from vstudio.render import cachescope, outputs
     from vstudio.studio import Studio
 
     proj = synfig_project(tmp_path / "p")
@@ -135,7 +136,9 @@ def test_an_interrupted_render_resumes_after_its_stored_chunks(studio_dir: Path,
     # an earlier run stored frame 1's chunk and was killed
     marker = write_png(tmp_path / "marker.png", 64, 36, (1, 2, 3))
     studio = Studio.open(studio_dir)
-    outputs.save_chunk(studio.store, plan[0]["key"], {1: marker})
+    scope = cachescope.scope_for(proj, studio.store)  # plain files: the user's own
+    assert scope.startswith("u.")
+    outputs.save_chunk(studio.store, scope, plan[0]["key"], {1: marker})
     studio.close()
     again = json.loads(cli("render", str(proj), "--studio", str(studio_dir), "--dry-run",
                            "--json").stdout)
@@ -146,4 +149,59 @@ def test_an_interrupted_render_resumes_after_its_stored_chunks(studio_dir: Path,
     assert (frames / "0001.png").read_bytes() == marker.read_bytes()
     assert (frames / "0000.png").read_bytes() != marker.read_bytes()
     studio = Studio.open(studio_dir)
-    assert studio.store.list_refs(f"render-chunks/{plan[0]['key']}/") == []
+    assert studio.store.list_refs(cachescope.chunk_prefix(scope, plan[0]["key"])) == []
+    assert studio.store.list_refs("render/") == [cachescope.manifest_ref(scope, plan[0]["key"])]
+
+
+def test_render_through_a_server_caches_in_the_projects_scope(server: ServerProc,
+                                                               tmp_path: Path) -> None:
+    """Issue 12: the render cache over HTTP follows project rights. A render in a working
+    copy of ``film`` is cached as film's (render/p.film/KEY): a reader of film takes it
+    from the cache, while the same files outside the project are another user's own."""
+    need("synfig", "apt-get install synfig")
+    from vstudio.catalog import accounts
+    from vstudio.render import cachescope
+    from vstudio.store.remote import RemoteStore
+    from vstudio.studio import Studio
+
+    t = {n: server.add_user(n) for n in ("ana", "rita", "eve")}
+    s = Studio.open(server.studio)
+    try:
+        accounts.create_project(s.engine, "film")
+        accounts.set_right(s.engine, "film", "ana", "write", True)
+        accounts.set_right(s.engine, "film", "rita", "read", True)  # eve: no right
+    finally:
+        s.close()
+    env = {n: {"VSTUDIO_STUDIO": "", "VSTUDIO_SERVER": server.url, "VSTUDIO_TOKEN": t[n]}
+           for n in t}
+    ana = tmp_path / "ana"
+    cli("checkout", f"{server.url}/film", str(ana), "--token", t["ana"])
+    shutil.copytree(synfig_project(tmp_path / "src"), ana, dirs_exist_ok=True)
+    cli("commit", "-m", "title", cwd=ana)
+
+    def render(folder: Path, who: str) -> tuple[str, str]:
+        items = json.loads(cli("render", str(folder), "--json", cwd=folder,
+                               env=env[who]).stdout)
+        assert len(items) == 1, items
+        return items[0]["status"], items[0]["key"]
+
+    status, key = render(ana, "ana")
+    assert status == "rendered"
+    admin = RemoteStore(server.url, server.admin_token)
+    assert admin.list_refs("render/") == [f"render/p.film/{key}"]
+    assert render(ana, "ana") == ("cached", key)  # a hit through the server
+    # rita reads film: her checkout takes ana's render from the cache
+    rita = tmp_path / "rita"
+    cli("checkout", f"{server.url}/film", str(rita), "--token", t["rita"])
+    assert render(rita, "rita") == ("cached", key)
+    frames = sorted((rita / "render/title.sif.png").iterdir())
+    assert [f.read_bytes() for f in frames] == [
+        (ana / "render/title.sif.png" / f.name).read_bytes() for f in frames]
+    # eve may not read film: neither its cache entries nor their frames reach her; the
+    # same files outside any project are her own scope
+    eve = RemoteStore(server.url, t["eve"])
+    assert eve.list_refs("render/") == []
+    with pytest.raises(PermissionDenied):
+        eve.get_ref(f"render/p.film/{key}")
+    assert cachescope.scope_for(tmp_path / "src", eve) == "u.eve"
+    assert cachescope.scope_for(ana / "render", RemoteStore(server.url, t["ana"])) == "p.film"

@@ -24,9 +24,9 @@ def _write_trial(wc: Path, n: int) -> dict[str, bytes]:
 
 
 def test_commit_killed_at_random_moments(tmp_path: Path) -> None:
+    from vstudio.cli.repos import open_wc
     from vstudio.repo import open_reader
     from vstudio.repo.trees import oid_of
-    from vstudio.repo.wcops import open_wc
     from vstudio.studio import Studio
 
     random.seed(4)

@@ -377,8 +377,8 @@ class _Sabotage:
                                             ("edit", "changed during the commit")])
 def test_file_vanishing_or_changing_during_commit(tmp_path: Path, vs: InProcess,
                                                   action: str, message: str) -> None:
+    from vstudio.cli.repos import open_wc
     from vstudio.errors import VStudioError
-    from vstudio.repo.wcops import open_wc
 
     root = _studio(tmp_path, None, None)
     wc_dir = tmp_path / "wc"

@@ -8,7 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
-from vstudio.store import open_store
+from vstudio.store import maintenance, open_store
 
 FIXTURE = Path(__file__).parent.parent / "data" / "store-format-1"
 BLEND = "c00291755914ca64974b685812c3eafd8c0fe510c6eb5bc44003b0dfcc677f97"
@@ -18,7 +18,7 @@ README = "6f4a8eb80ea604f9fb6c197fafbb3fb579e1bee82df9d09b60f720e07c993fd6"
 def test_the_first_format_is_still_read(tmp_path: Path) -> None:
     shutil.copytree(FIXTURE, tmp_path / "store")  # a copy: opening must not change it
     store = open_store(f"file://{tmp_path / 'store'}", {}, create=False)
-    assert store.check(read_data=True) == []  # type: ignore[attr-defined]
+    assert maintenance.check(store, read_data=True) == []
     assert sorted(store.list_refs()) == ["projects/film/revs/0000000001", "studio"]
     commit = json.loads(store.get_ref("projects/film/revs/0000000001"))
     assert commit["rev"] == 1 and commit["message"] == "first"

@@ -11,7 +11,7 @@ import pytest
 
 from vstudio.errors import CorruptObject
 from vstudio.store import format as fmt
-from vstudio.store import open_store
+from vstudio.store import maintenance, open_store
 from vstudio.store.objects import Store
 from vstudio.store.sealing import MAX_DEPTH
 
@@ -56,8 +56,8 @@ def test_frames_read_back_byte_exact_and_cost_less(store: Store, tmp_path: Path)
     e = framed[len(framed) // 2]
     store.packs.frames = type(store.packs.frames)()
     assert len(store.blob(e.key)) == e.raw_length
-    assert store.check(read_data=True) == []
-    stored = store.stats()["stored_bytes"]
+    assert maintenance.check(store, read_data=True) == []
+    stored = maintenance.stats(store)["stored_bytes"]
     import zstandard
 
     assert stored <= len(zstandard.ZstdCompressor(level=3).compress(data)) * 1.1
@@ -74,7 +74,7 @@ def test_a_damaged_frame_is_reported_not_returned(tmp_path: Path) -> None:
     fresh = open_store(f"file://{tmp_path / 's'}")
     with pytest.raises(CorruptObject, match="store check"):
         fresh.get_bytes(oid)
-    assert any("corrupt" in p for p in fresh.check(read_data=True))
+    assert any("corrupt" in p for p in maintenance.check(fresh, read_data=True))
 
 
 def edit(data: bytes, at: int, seed: int) -> bytes:
@@ -94,21 +94,21 @@ def two_versions(tmp_path: Path, seed: int, at: int) -> tuple[bytes, bytes]:
 def test_small_edit_is_stored_as_a_patch(store: Store, tmp_path: Path) -> None:
     v1, v2 = two_versions(tmp_path, 4, 30_000)
     a = store.put_file(tmp_path / "v1")
-    before = store.stats()["stored_bytes"]
+    before = maintenance.stats(store)["stored_bytes"]
     b = store.put_file(tmp_path / "v2", previous=a)
-    growth = store.stats()["stored_bytes"] - before
+    growth = maintenance.stats(store)["stored_bytes"] - before
     deltas = [e for e in entries(store) if e.is_delta]
     assert len(deltas) == 1 and deltas[0].depth == 1
     assert store.index.get(deltas[0].base) is not None
     assert store.get_bytes(b) == v2 and store.get_bytes(a) == v1
     assert store.read_range(b, 29_990, 100) == v2[29_990:30_090]
-    assert store.check(read_data=True) == []
+    assert maintenance.check(store, read_data=True) == []
     # The same edit without naming the previous version costs a whole compressed chunk.
     other = open_store(f"file://{tmp_path / 'other'}")
     other.put_file(tmp_path / "v1")
-    b2 = other.stats()["stored_bytes"]
+    b2 = maintenance.stats(other)["stored_bytes"]
     other.put_file(tmp_path / "v2")
-    assert growth < (other.stats()["stored_bytes"] - b2) - 2000
+    assert growth < (maintenance.stats(other)["stored_bytes"] - b2) - 2000
 
 
 def test_delta_chains_are_bounded(store: Store, tmp_path: Path) -> None:
@@ -147,17 +147,17 @@ def test_gc_keeps_the_bases_of_live_deltas(store: Store, tmp_path: Path) -> None
     b = store.put_file(tmp_path / "v2", previous=a)
     (delta,) = [e for e in entries(store) if e.is_delta]
     store.put_ref("keep", b.encode())  # only v2 is referenced
-    store.gc([], grace_seconds=3600)
+    maintenance.gc(store, [], grace_seconds=3600)
     assert not store.is_doomed(delta.base)  # marked? no: v2's patch needs it
-    store.gc([], grace_seconds=0)
+    maintenance.gc(store, [], grace_seconds=0)
     assert store.is_doomed(bytes.fromhex(a))  # v1 itself is garbage, its chunks are not
     assert store.index.get(delta.base) is not None
     fresh = open_store(f"file://{tmp_path / 'store'}", store_opts(tmp_path, store))
     assert fresh.get_bytes(b) == v2
-    assert fresh.check(read_data=True) == []
+    assert maintenance.check(fresh, read_data=True) == []
     # Once nothing needs the patch, its base goes too.
     store.delete_ref("keep")
-    store.gc([], grace_seconds=0)
+    maintenance.gc(store, [], grace_seconds=0)
     assert store.index.get(delta.base) is None and store.index.get(delta.key) is None
 
 
@@ -170,12 +170,12 @@ def test_repacking_keeps_frames_and_deltas_readable(tmp_path: Path) -> None:
     (tmp_path / "v2").write_bytes(edit(v1, 10_000, 41))
     b = store.put_file(tmp_path / "v2", previous=a)
     store.put_ref("keep", " ".join([*keep, b]).encode())
-    res = store.gc([], grace_seconds=0)
+    res = maintenance.gc(store, [], grace_seconds=0)
     assert res["packs_repacked"] >= 8  # small packs merged, frames copied whole
     fresh = open_store(f"file://{tmp_path / 's'}")
     assert [fresh.get_bytes(k) for k in keep] == [wordy(200_000, 20 + i) for i in range(9)]
     assert fresh.get_bytes(b) == (tmp_path / "v2").read_bytes()
-    assert fresh.check(read_data=True) == []
+    assert maintenance.check(fresh, read_data=True) == []
 
 
 def test_the_old_format_store_takes_new_writes(tmp_path: Path) -> None:
@@ -186,7 +186,7 @@ def test_the_old_format_store_takes_new_writes(tmp_path: Path) -> None:
     oid = store.put_bytes(data)
     fresh = open_store(f"file://{tmp_path / 'store'}", {}, create=False)
     assert fresh.get_bytes(oid) == data
-    assert fresh.check(read_data=True) == []
+    assert maintenance.check(fresh, read_data=True) == []
     assert len(fresh.get_bytes(
         "c00291755914ca64974b685812c3eafd8c0fe510c6eb5bc44003b0dfcc677f97")) == 835916
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from vstudio.store import objects, open_store
+from vstudio.store import maintenance, objects, open_store
 
-GC = ("import sys; from vstudio.store import open_store; "
-      "print(open_store(sys.argv[1], {}).gc([], grace_seconds=float(sys.argv[2])))")
+GC = ("import sys; from vstudio.store import maintenance, open_store; "
+      "print(maintenance.gc(open_store(sys.argv[1], {}), [], float(sys.argv[2])))")
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -42,7 +42,7 @@ def test_long_open_store_never_reuses_what_another_process_collected(
     serve.put_ref("kept", again.encode())
     fresh = open_store(store_url, {}, cache_dir=tmp_path / "fresh")
     assert fresh.get_bytes(again) == data
-    assert fresh.check() == []  # type: ignore[attr-defined]
+    assert maintenance.check(fresh) == []
 
 
 def test_long_open_store_learns_what_another_process_doomed(
@@ -55,11 +55,11 @@ def test_long_open_store_learns_what_another_process_doomed(
     _gc_elsewhere(store_url, 3600)  # marks it: nothing references it
     assert not serve.has(oid)  # so a client uploads it again instead of leaning on it
     assert serve.missing([bytes.fromhex(oid)]) == [bytes.fromhex(oid)]
-    stored = serve.stats()["stored_bytes"]
+    stored = maintenance.stats(serve)["stored_bytes"]
     with serve.writer() as w:  # with a neighbour: the pack differs from the doomed one
         assert w.put_bytes(data) == oid
         w.put_bytes(b"a neighbour")
-    assert serve.stats()["stored_bytes"] > stored + len(data)  # a fresh copy
+    assert maintenance.stats(serve)["stored_bytes"] > stored + len(data)  # a fresh copy
     serve.put_ref("kept", oid.encode())
     _gc_elsewhere(store_url, 0)
     assert open_store(store_url, {}).get_bytes(oid) == data
@@ -67,16 +67,14 @@ def test_long_open_store_learns_what_another_process_doomed(
 
 def test_generations_replace_the_single_doomed_object_of_older_stores(tmp_path: Path) -> None:
     """A store whose last gc wrote ``gc/doomed`` (before generations) keeps its marks."""
-    from vstudio.store import maintenance
-
     url = f"file://{tmp_path / 'store'}"
     store: objects.Store = open_store(url, {})  # type: ignore[assignment]
     oid = store.put_bytes(uuid.uuid4().bytes * 1000)
-    store.gc([], grace_seconds=3600)
+    maintenance.gc(store, [], grace_seconds=3600)
     (gen,) = maintenance.generations(store.backend)
     (tmp_path / "store" / gen).rename(tmp_path / "store" / maintenance.DOOMED)
     again: objects.Store = open_store(url, {})  # type: ignore[assignment]
     assert bytes.fromhex(oid) in again.doomed and not again.has(oid)
-    again.gc([], grace_seconds=3600)
+    maintenance.gc(again, [], grace_seconds=3600)
     assert maintenance.generations(again.backend) != [maintenance.DOOMED]
     assert len(maintenance.generations(again.backend)) == 1

@@ -11,7 +11,7 @@ import blake3
 import pytest
 
 from vstudio.errors import BadInput, CorruptObject, DecryptionError, ObjectMissing
-from vstudio.store import open_store
+from vstudio.store import maintenance, open_store
 from vstudio.store.api import ObjectStore
 
 
@@ -64,10 +64,10 @@ def test_dedup_and_writer_batch(store: ObjectStore, tmp_path: Path) -> None:
         b = w.put_bytes(data)
         small = [w.put_bytes(f"small {i}".encode()) for i in range(200)]
     assert a == b
-    before = store.stats()  # type: ignore[attr-defined]
+    before = maintenance.stats(store)
     assert before["packs"] == 1  # 200 small objects and a 2 MiB file: one pack
     store.put_file(tmp_path / "a")
-    after = store.stats()  # type: ignore[attr-defined]
+    after = maintenance.stats(store)
     assert after["stored_bytes"] - before["stored_bytes"] < 2000
     assert store.get_bytes(small[7]) == b"small 7"
 
@@ -116,9 +116,9 @@ def test_corrupt_pack_is_detected(tmp_path: Path) -> None:
     fresh = open_store(f"file://{tmp_path / 's'}", {})
     with pytest.raises(CorruptObject, match="pack"):
         fresh.get_bytes(oid)
-    problems = fresh.check(read_data=True)  # type: ignore[attr-defined]
+    problems = maintenance.check(fresh, read_data=True)
     assert any("corrupt" in p for p in problems)
-    assert fresh.check(read_data=False) == []  # type: ignore[attr-defined]
+    assert maintenance.check(fresh, read_data=False) == []
 
 
 def test_encryption_hides_plain_ids_and_needs_the_key(tmp_path: Path) -> None:
@@ -158,23 +158,23 @@ def test_gc_keeps_referenced_and_removes_the_rest(store: ObjectStore, tmp_path: 
     live_only = store.put_bytes(rnd.randbytes(1000))
     store.put_ref("keep", f"tree {keep}\n".encode())
     # With a grace period nothing young is deleted, only marked.
-    res = store.gc([live_only], grace_seconds=3600)
+    res = maintenance.gc(store, [live_only], grace_seconds=3600)
     assert res["packs_deleted"] == 0 and store.get_bytes(drop)
     assert not store.has(drop)  # doomed: a client that asks uploads it again
-    res = store.gc([live_only], grace_seconds=0)
+    res = maintenance.gc(store, [live_only], grace_seconds=0)
     assert res["packs_deleted"] == 1
     assert not store.has(drop)
     assert store.get_bytes(keep) and store.get_bytes(live_only)
-    assert store.check() == []  # type: ignore[attr-defined]
+    assert maintenance.check(store) == []
 
 
 def test_doomed_blobs_are_stored_afresh(store: ObjectStore) -> None:
     data = random.Random(6).randbytes(100_000)
     oid = store.put_bytes(data)
-    store.gc([], grace_seconds=3600)  # marks it: nothing references it
+    maintenance.gc(store, [], grace_seconds=3600)  # marks it: nothing references it
     again = store.put_bytes(data)  # a writer must not lean on a doomed copy
     store.put_ref("now-kept", again.encode())
-    store.gc([], grace_seconds=0)
+    maintenance.gc(store, [], grace_seconds=0)
     assert store.get_bytes(oid) == data
 
 
@@ -187,22 +187,22 @@ def test_gc_repacks_mostly_dead_packs(store_url: str, tmp_path: Path) -> None:
     reader = open_store(store_url, {}, cache_dir=tmp_path / "c2")  # knows the old pack
     assert reader.size(small) == 50_000
     store.put_ref("keep", small.encode())
-    before = store.stats()["stored_bytes"]  # type: ignore[attr-defined]
-    res = store.gc([], grace_seconds=0)
+    before = maintenance.stats(store)["stored_bytes"]
+    res = maintenance.gc(store, [], grace_seconds=0)
     assert res["packs_repacked"] == 1 and res["packs_deleted"] == 0
-    assert store.stats()["stored_bytes"] < before - 900_000  # type: ignore[attr-defined]
+    assert maintenance.stats(store)["stored_bytes"] < before - 900_000
     assert not store.has(big)
     assert reader.get_bytes(small) == store.get_bytes(small)  # follows the move
-    assert store.check(read_data=True) == []  # type: ignore[attr-defined]
+    assert maintenance.check(store, read_data=True) == []
 
 
 def test_gc_merges_many_small_packs(store: ObjectStore) -> None:
     oids = [store.put_bytes(f"object {i}".encode() * 100) for i in range(10)]
     store.put_ref("all", " ".join(oids).encode())
-    assert store.stats()["packs"] == 10  # type: ignore[attr-defined]
-    res = store.gc([], grace_seconds=0)
+    assert maintenance.stats(store)["packs"] == 10
+    res = maintenance.gc(store, [], grace_seconds=0)
     assert res["packs_repacked"] == 10
-    assert store.stats()["packs"] == 1  # type: ignore[attr-defined]
+    assert maintenance.stats(store)["packs"] == 1
     assert [store.get_bytes(o) for o in oids] == [f"object {i}".encode() * 100
                                                    for i in range(10)]
 

@@ -43,6 +43,14 @@ def test_every_able_node_kept_off_the_job_is_stalled_not_running() -> None:
     assert job_condition(facts, nodes).status == "stalled"
 
 
+def test_a_desktop_in_use_by_its_owner_is_named_not_counted_free() -> None:
+    c = job_condition(queued(), [node(1, in_use=True)])
+    assert (c.status, c.reason) == ("queued", "the render nodes that can take it are "
+                                              "desktops in use by their owners now: node1")
+    # Another node that could take it is the reason to look at instead.
+    assert "ask for work" in job_condition(queued(), [node(1, in_use=True), node(2)]).reason
+
+
 def test_busy_nodes_and_idle_nodes_give_different_reasons() -> None:
     assert "all busy" in job_condition(queued(), [node(1, busy=True)]).reason
     assert "ask for work" in job_condition(queued(), [node(1)]).reason

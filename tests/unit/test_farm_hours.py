@@ -9,7 +9,7 @@ import pytest
 from vstudio.errors import BadInput
 from vstudio.farm import hours
 from vstudio.farm.model import BlockView, JobView, Snapshot, WorkerView
-from vstudio.farm.scheduler import first_block, rank
+from vstudio.farm.scheduler import first_block, takes_work
 
 
 def at(day: str, hhmm: str) -> float:
@@ -63,6 +63,58 @@ def test_scheduler_gives_a_node_no_work_outside_its_hours() -> None:
     desk = WorkerView(1, schedule="mon-fri 19:00-08:00")
     evening = Snapshot(jobs, now=at("tue", "20:00"))
     noon = Snapshot(jobs, now=at("tue", "12:00"))
-    assert first_block(desk, evening) is not None and rank(desk, evening) != []
-    assert first_block(desk, noon) is None and rank(desk, noon) == []
+    assert first_block(desk, evening) is not None and takes_work(desk, evening)
+    assert first_block(desk, noon) is None and not takes_work(desk, noon)
     assert first_block(WorkerView(2), noon) is not None  # a node without hours: always
+    # The same hours on a node whose clock is 12 hours off the manager's: the other way.
+    far = WorkerView(3, schedule="mon-fri 19:00-08:00", schedule_tz=_twelve_hours_off())
+    assert first_block(far, noon) is not None and first_block(far, evening) is None
+
+
+def _twelve_hours_off() -> str:
+    """A zone 12 hours from this machine's local time on the test's Tuesday."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    local = datetime.fromtimestamp(at("tue", "12:00")).astimezone().utcoffset()
+    assert local is not None
+    hours_off = (int(local.total_seconds() // 3600) + 12 + 12) % 24 - 12
+    # Etc/GMT+N is N hours *behind* UTC (POSIX signs); Etc/GMT-14..+12 exist.
+    name = f"Etc/GMT{-hours_off:+d}" if hours_off else "UTC"
+    assert datetime.fromtimestamp(at("tue", "12:00"), ZoneInfo(name)).hour in (0, 24 % 24)
+    return name
+
+
+def test_hours_read_on_the_nodes_own_clock() -> None:
+    # 2026-03-02 is a Monday; 18:30 UTC is 19:30 in Berlin (CET) and 15:30 in São Paulo.
+    t = 1772476200.0
+    assert time.strftime("%a %H:%M", time.gmtime(t)) == "Mon 18:30"
+    night = "mon-fri 19:00-08:00"
+    assert hours.allows(night, t, "Europe/Berlin") is True
+    assert hours.allows(night, t, "America/Sao_Paulo") is False
+    assert hours.allows(night, t, "UTC") is False
+    # Summer time is the zone's own: 17:30 UTC in July is 19:30 in Berlin (CEST).
+    july = 1783359000.0  # Mon 2026-07-06 17:30 UTC
+    assert time.strftime("%a %H:%M", time.gmtime(july)) == "Mon 17:30"
+    assert hours.allows(night, july, "Europe/Berlin") is True
+    # Days turn over on the node's clock: Friday 23:00 in Tokyo is Friday 14:00 UTC.
+    fri = 1772805600.0  # Fri 2026-03-06 14:00 UTC
+    assert hours.allows("fri 22:00-24:00", fri, "Asia/Tokyo") is True
+    assert hours.allows("fri 22:00-24:00", fri, "UTC") is False
+    # A zone that the machine no longer knows falls back to the manager's clock.
+    assert hours.allows("00:00-24:00", t, "Mars/Olympus") is True
+    assert hours.describe(night, "Europe/Berlin") == "mon-fri 19:00-08:00 in Europe/Berlin"
+    assert hours.describe(None, "Europe/Berlin") == "always"
+
+
+@pytest.mark.parametrize("name", ["Mars/Olympus", "Europe/Berlinn", "../etc/passwd",
+                                  "/usr/share/zoneinfo/UTC", "x" * 65, "Europe/ Berlin"])
+def test_bad_time_zones_are_refused_in_one_line(name: str) -> None:
+    with pytest.raises(BadInput, match="unknown time zone") as e:
+        hours.zone(name)
+    assert "\n" not in str(e.value) and "IANA" in str(e.value)
+
+
+def test_time_zones_are_stored_as_named() -> None:
+    assert hours.zone(" Europe/Berlin ") == "Europe/Berlin"
+    assert hours.zone("") == "" and hours.zone("UTC") == "UTC"

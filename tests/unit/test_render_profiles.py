@@ -87,3 +87,20 @@ def test_find_root(tmp_path: Path) -> None:
     (tmp_path / "a" / "b").mkdir(parents=True)
     assert find_root(tmp_path / "a" / "b") == tmp_path
     assert find_root(tmp_path / "a" / "b" / "f.sif") == tmp_path
+
+
+def test_find_root_falls_back_to_the_working_copy(tmp_path: Path) -> None:
+    """No vstudio.toml or project.conf above: the working copy's root (.vstudio/wc.json), so
+    a shot in shots/ and its texture in tex/ are one project; a RenderChan project.conf
+    inside the working copy still roots its own project; outside any: the file's folder."""
+    wc = tmp_path / "wc"
+    (wc / ".vstudio").mkdir(parents=True)
+    (wc / ".vstudio" / "wc.json").write_text("{}")
+    (wc / "shots" / "sq1").mkdir(parents=True)
+    assert find_root(wc / "shots" / "sq1" / "a.blend") == wc
+    assert find_root(wc / "shots") == wc
+    (wc / "episode" / "shots").mkdir(parents=True)
+    (wc / "episode" / "project.conf").write_text("[draft]\nWIDTH=64\n")
+    assert find_root(wc / "episode" / "shots" / "a.blend") == wc / "episode"
+    (tmp_path / "loose").mkdir()
+    assert find_root(tmp_path / "loose" / "a.blend") == tmp_path / "loose"

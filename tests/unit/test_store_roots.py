@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from vstudio.store import open_store, roots
+from vstudio.store import maintenance, open_store, roots
 
 
 def test_registered_providers_keep_objects_alive(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -22,5 +22,5 @@ def test_registered_providers_keep_objects_alive(monkeypatch: pytest.MonkeyPatch
     roots.register_roots(lambda studio: [kept] if studio == "the studio" else [])
     live = set(roots.live_ids("the studio"))
     assert live == {kept}
-    store.gc(live, grace_seconds=0)
+    maintenance.gc(store, live, grace_seconds=0)
     assert store.has(kept) and not store.has(dropped)

@@ -6,7 +6,7 @@ an upload is proven one of two ways:
 
 - a receipt: ``/chunks`` signs every chunk whose bytes it received from this user;
 - a keyed hash: ``/chunks/missing`` hands out a signed nonce, and the client sends
-  BLAKE3 of the chunk's bytes keyed by it (``grants.proof_key``). The server checks a
+  BLAKE3 of the chunk's bytes keyed by it (``store.api.proof_key``). The server checks a
   few of them, picked at random, against the bytes it holds.
 
 A file the store had already must also be named by the same pieces as the stored one,
@@ -23,8 +23,9 @@ from typing import Any
 import blake3
 
 from vstudio.catalog.accounts import User
-from vstudio.grants import grants_of, proof_key
+from vstudio.grants import grants_of
 from vstudio.store import format as fmt
+from vstudio.store.api import proof_key
 from vstudio.studio import Studio
 
 PROOF_CHECKS = 2  # keyed hashes checked per upload: each costs one chunk read

@@ -267,8 +267,9 @@ async def worker_tags(worker_id: Id, body: WorkerTagsIn, user: Person,
 @router.put("/workers/{worker_id}/schedule", response_model=WorkerOut)
 async def worker_schedule(worker_id: Id, body: ScheduleIn, user: Person,
                           request: Request) -> Any:
-    """Set the hours when a render node may render (admin); empty: always."""
-    await farm_of(request).set_schedule(user, worker_id, body.schedule)
+    """Set the hours when a render node may render (admin), in time zone ``tz``;
+    empty: always."""
+    await farm_of(request).set_schedule(user, worker_id, body.schedule, body.tz)
     return await _worker(request, worker_id)
 
 

@@ -102,7 +102,7 @@ class TagIn(BaseModel):
 class NewFile(BaseModel):
     oid: str = OID
     size: int = Field(ge=0, le=2**62)
-    mode: int = Field(default=0o644, ge=0, le=0o7777)
+    mode: int = Field(default=0o644, ge=0, le=0o177777)  # 0o40755: an empty folder
     mtime: float = Field(default=0.0, allow_inf_nan=False)
 
 
@@ -209,12 +209,14 @@ def commit(project: str, body: CommitIn, user: Person, studio: StudioDep) -> Com
     svc = _service(studio, project, user, "write")
     changes = [Change(c.path, c.old, None if c.new is None else Entry(
         c.path, c.new.oid, c.new.size, c.new.mode, c.new.mtime)) for c in body.changes]
-    missing = [c.path for c in changes if c.new is not None and not studio.store.has(c.new.oid)]
+    # (an empty folder names the empty folder object, which is never stored)
+    missing = [c.path for c in changes if c.new is not None and not c.new.is_dir
+               and not studio.store.has(c.new.oid)]
     if missing:  # a client must upload the bytes before naming them in a commit
         raise BadInput("the store has no content for: " + ", ".join(missing[:10]))
     signer = grants_of(studio)
     for c in body.changes:  # else a commit would turn any known id into a readable file
-        if c.new is not None:
+        if c.new is not None and c.new.mode & 0o170000 != 0o040000:  # folders name no bytes
             signer.require(user, c.new.oid, c.grant)
     if body.import_ is not None:
         require_role(user, Role.ADMIN)
@@ -223,7 +225,7 @@ def commit(project: str, body: CommitIn, user: Person, studio: StudioDep) -> Com
 
         changes = [Change(c.path, ANY, c.new) for c in changes]
         rev = svc.commit(project, imp.author, body.message, changes, when=imp.time,
-                         rev=imp.rev, allow_empty=True, props=imp.props)
+                         rev=imp.rev, allow_empty=True, props=imp.props, keep_empty=True)
     else:
         rev = svc.commit(project, user.name, body.message, changes)
     return CommitDone(rev=rev)

@@ -249,6 +249,13 @@ def when(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
 
 
+def when_short(t: float) -> str:
+    """``Dec 06 09:10``: for the narrow sidebar's lists (the year only when not this one)."""
+    lt = time.localtime(t)
+    return time.strftime("%b %d %H:%M" if lt.tm_year == time.localtime().tm_year
+                         else "%Y-%m-%d", lt)
+
+
 def describe(state: dict[str, Any]) -> str:
     """One line for the header: ``locked by ana since 2026-12-05 09:10``, ``up to date``…"""
     text = str(state.get("summary", ""))

@@ -162,6 +162,7 @@ class VSTUDIO_OT_update(bpy.types.Operator):
             return {"CANCELLED"}
         s = APP.settings()
         rel = (APP.state(file) or {}).get("file")
+        root = (APP.state(file) or {}).get("root")
 
         def done(res):
             conflicts = len(res.get("conflicts") or {}) + len(res.get("kept") or [])
@@ -173,12 +174,36 @@ class VSTUDIO_OT_update(bpy.types.Operator):
                 if bpy.data.is_dirty:
                     APP.report("WARNING", "the open file changed on disk: File > Revert "
                                           "loads it (your unsaved changes would be lost)")
-                else:
-                    bpy.ops.wm.revert_mainfile()
+                    return APP.refresh(file)
+                bpy.ops.wm.revert_mainfile()  # reads its images and libraries afresh too
+            elif root:
+                n = reload_changed(root, set(res["updated"]))
+                if n:
+                    APP.report("INFO", f"reloaded {n} updated image(s) and libraries")
             APP.refresh(file)
 
         APP.call("update", lambda: core.update(s, file), done)
         return {"FINISHED"}
+
+
+def reload_changed(root: str, changed: set[str]) -> int:
+    """Reload the images and linked libraries of the open file that an update changed
+    (``changed``: working-copy paths), so Blender shows what is now on disk."""
+    def rel(path: str, library=None) -> str:
+        full = os.path.realpath(bpy.path.abspath(path, library=library))
+        return os.path.relpath(full, os.path.realpath(root)).replace(os.sep, "/")
+
+    n = 0
+    for img in bpy.data.images:
+        if (img.source in ("FILE", "SEQUENCE", "MOVIE") and img.filepath
+                and not img.packed_file and rel(img.filepath, img.library) in changed):
+            img.reload()
+            n += 1
+    for lib in bpy.data.libraries:
+        if rel(lib.filepath, lib.parent) in changed:
+            lib.reload()
+            n += 1
+    return n
 
 
 class VSTUDIO_OT_history(bpy.types.Operator):

@@ -46,12 +46,17 @@ def state_line(file: str) -> tuple[str, str]:
     return text, icon
 
 
-class VSTUDIO_PT_repository(bpy.types.Panel):
-    bl_label = "Repository"
-    bl_idname = "VSTUDIO_PT_repository"
+class Sidebar:
+    """Where the panels live: the vstudio tab of the 3D View's sidebar (N)."""
+
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "vstudio"
+
+
+class VSTUDIO_PT_repository(Sidebar, bpy.types.Panel):
+    bl_label = "Repository"
+    bl_idname = "VSTUDIO_PT_repository"
 
     def draw(self, context):
         file = current_file()
@@ -68,36 +73,68 @@ class VSTUDIO_PT_repository(bpy.types.Panel):
             layout.label(text=f"{state['file']}  r{state['rev']} (head r{state['head']})")
         if state.get("lock") and state["lock"].get("message"):
             layout.label(text=f"“{state['lock']['message']}”")
+        # two rows: three buttons in one are cut short at the sidebar's default width
         row = layout.row(align=True)
         mine = state.get("lock") and state["lock"]["owner"] == state.get("user")
         row.operator("vstudio.unlock" if mine else "vstudio.lock",
                      icon="UNLOCKED" if mine else "LOCKED")
-        row.operator("vstudio.commit", icon="EXPORT")
         row.operator("vstudio.update", icon="IMPORT")
+        layout.operator("vstudio.commit", icon="EXPORT")
         for path in state.get("missing", [])[:3]:
             layout.label(text=f"missing: {path}", icon="ERROR")
         layout.operator("vstudio.history", icon="TIME")
         for r in APP.history.get(os.path.abspath(file), [])[:8]:
             row = layout.row()
-            row.label(text=f"r{r['rev']} {r['author']} {core.when(r['time'])}: "
+            row.label(text=f"r{r['rev']} {r['author']} {core.when_short(r['time'])}: "
                            f"{r['message'][:40]}")
             row.operator("vstudio.open_revision", text="", icon="FILEBROWSER").rev = r["rev"]
 
 
-class VSTUDIO_PT_farm(bpy.types.Panel):
+class VSTUDIO_PT_locks(Sidebar, bpy.types.Panel):
+    """Every lock in the open file's project: a sub-panel, so it folds away (3.x and 4.x)."""
+
+    bl_label = "Locks"
+    bl_idname = "VSTUDIO_PT_locks"
+    bl_parent_id = "VSTUDIO_PT_repository"
+    bl_options = {"DEFAULT_CLOSED"}  # noqa: RUF012 - Blender reads a set here
+
+    def draw_header(self, context):
+        locks = (APP.state(current_file()) or {}).get("locks", [])
+        self.layout.label(text=f"({len(locks)})")
+
+    def draw(self, context):
+        state = APP.state(current_file()) or {}
+        locks = state.get("locks", [])
+        if not locks:
+            self.layout.label(text="nobody holds a lock")
+        for path, who, icon in lock_lines(state):
+            col = self.layout.column(align=True)
+            col.label(text=path, icon=icon)  # two lines: the sidebar is narrow
+            col.label(text=who, icon="BLANK1")
+
+
+def lock_lines(state):
+    """Each lock of the project as (path, ``ben since … “why”``, icon); mine say "me"."""
+    out = []
+    for lk in state.get("locks", []):
+        mine = lk["owner"] == state.get("user")
+        why = f" “{lk['message']}”" if lk.get("message") else ""
+        out.append((lk["path"], f"{'me' if mine else lk['owner']} since "
+                    f"{core.when_short(lk['since'])}{why}", "LOCKED" if mine else "USER"))
+    return out
+
+
+class VSTUDIO_PT_farm(Sidebar, bpy.types.Panel):
     bl_label = "Farm"
     bl_idname = "VSTUDIO_PT_farm"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "vstudio"
 
     def draw(self, context):
         layout = self.layout
         layout.operator("vstudio.submit", icon="RENDER_ANIMATION")
+        layout.label(text="Render this shot and what it needs:")
         row = layout.row(align=True)
-        row.operator("vstudio.render_project", text="Render shot + needs",
-                     icon="RENDER_STILL").farm = False
-        row.operator("vstudio.render_project", text="… on the farm", icon="WORLD").farm = True
+        row.operator("vstudio.render_project", text="Here", icon="RENDER_STILL").farm = False
+        row.operator("vstudio.render_project", text="On the farm", icon="WORLD").farm = True
         for item in APP.renders.get(os.path.abspath(current_file() or "."), [])[:8]:
             layout.label(text=f"{item['status']}: {item['file']}")
         for job_id, j in sorted(APP.jobs.items(), reverse=True)[:5]:
@@ -169,6 +206,6 @@ def on_save_post(_dummy):
         APP.refresh(file)
 
 
-CLASSES = (VSTUDIO_Preferences, VSTUDIO_PT_repository, VSTUDIO_PT_farm)
+CLASSES = (VSTUDIO_Preferences, VSTUDIO_PT_repository, VSTUDIO_PT_locks, VSTUDIO_PT_farm)
 HANDLERS = ((bpy.app.handlers.load_post, on_load), (bpy.app.handlers.save_pre, on_save_pre),
             (bpy.app.handlers.save_post, on_save_post))

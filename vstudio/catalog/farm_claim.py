@@ -107,7 +107,7 @@ def _workers(conn: Connection, ids: list[int], back: list[dict[str, Any]] | None
             id=r.id, slots=r.slots, tags=_names(r.tags),
             job_types=_names(r.job_types), allow_commands=bool(r.allow_commands),
             enabled=bool(r.enabled), draining=bool(r.draining), running=running.get(r.id, 0),
-            schedule=r.schedule)
+            schedule=r.schedule, schedule_tz=r.schedule_tz)
     return out, per_block
 
 

@@ -89,7 +89,7 @@ _RUNNING = (sa.select(t.c.worker_id, sa.func.count())
             .where(t.c.status == TaskStatus.RUNNING.value).group_by(t.c.worker_id))
 _w = farm_workers.c
 _NODES = sa.select(_w.id, _w.name, _w.state, _w.enabled, _w.draining, _w.job_types, _w.tags,
-                   _w.allow_commands, _w.slots, _w.schedule)
+                   _w.allow_commands, _w.slots, _w.schedule, _w.schedule_tz, _w.idle_only)
 
 
 def _after(conn: Connection, ids: list[int]) -> dict[int, dict[int, str]]:
@@ -142,5 +142,6 @@ def _nodes(conn: Connection) -> list[NodeFacts]:
     running: dict[int, int] = dict(conn.execute(_RUNNING).all())
     return [NodeFacts(r.id, r.name, r.state != "offline", bool(r.enabled), bool(r.draining),
                       frozenset(json.loads(r.job_types)), frozenset(json.loads(r.tags)),
-                      bool(r.allow_commands), running.get(r.id, 0) >= r.slots, r.schedule)
+                      bool(r.allow_commands), running.get(r.id, 0) >= r.slots, r.schedule,
+                      r.schedule_tz, r.state == "in use" and bool(r.idle_only))
             for r in conn.execute(_NODES)]

@@ -206,6 +206,7 @@ def list_workers(conn: Connection) -> list[dict[str, Any]]:
              "registered": r.registered, "last_seen": r.last_seen,
              "tasks": running.get(r.id, []), "system": json.loads(r.system or "{}"),
              "tags_fixed": bool(r.tags_fixed), "schedule": r.schedule,
+             "schedule_tz": r.schedule_tz,
              "cpu_use": r.cpu_use, "mem_use": r.mem_use}
             for r in conn.execute(sa.select(farm_workers).order_by(farm_workers.c.name))]
 

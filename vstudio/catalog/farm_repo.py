@@ -74,8 +74,10 @@ class SqlFarmWrites:
     def set_worker_tags(self, worker_id: int, tags: list[str] | None) -> Effects:
         return jobs_sql.set_worker_tags(self.conn, worker_id, tags)
 
-    def set_schedule(self, worker_id: int, schedule: str | None) -> Effects:
-        return jobs_sql.set_worker(self.conn, worker_id, schedule=schedule)
+    def set_schedule(self, worker_id: int, schedule: str | None,
+                     tz: str | None = None) -> Effects:
+        zone = {} if tz is None else {"schedule_tz": tz or None}
+        return jobs_sql.set_worker(self.conn, worker_id, schedule=schedule, **zone)
 
     def insert_job(self, owner: str, job: JobPlan, plans: list[BlockPlan],
                    inputs: list[dict[str, str]], trusted: bool, now: float) -> int:

@@ -79,6 +79,9 @@ farm_workers = sa.Table(
     sa.Column("tags_fixed", sa.Boolean, nullable=False, server_default=sa.false()),
     # Hours when the node may render (``farm.hours``); NULL: always.
     sa.Column("schedule", sa.String(200)),
+    # The IANA time zone those hours are in (a volunteer's machine abroad); NULL: the
+    # manager's local time.
+    sa.Column("schedule_tz", sa.String(64)),
     # The machine's CPU and memory use in percent, from its last heartbeat.
     sa.Column("cpu_use", sa.Float),
     sa.Column("mem_use", sa.Float),

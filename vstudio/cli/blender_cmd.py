@@ -127,18 +127,25 @@ def zip_cmd(dest: str | None, extension: bool) -> None:
                                             "working copy's).")
 @json_option
 def state_cmd(file: Path, token: str | None, as_json: bool) -> None:
-    """FILE's repository state: modified, out of date, locked by whom, changed libraries."""
+    """FILE's repository state: modified, out of date, locked by whom, changed libraries;
+    and every lock in its project (path, owner, since, message)."""
     from vstudio.cli.blender_files import file_state
 
     data = file_state(file, token)
 
+    def when(t: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
     def human(d: dict[str, Any]) -> None:
         lk = d["lock"]
-        since = (f" since {time.strftime('%Y-%m-%d %H:%M', time.localtime(lk['time']))}"
-                 if lk else "")
+        since = f" since {when(lk['time'])}" if lk else ""
         click.echo(f"{d['file']}: {d['summary']}{since} (r{d['rev']}, head r{d['head']})")
         for u in d["changed_uses"]:
             click.echo(f"  uses {u['path']} ({u['status']})")
+        click.echo(f"locks in {d['project']}: {len(d['locks'])}")
+        for x in d["locks"]:
+            why = f" ({x['message']})" if x["message"] else ""
+            click.echo(f"  {x['path']}  {x['owner']} since {when(x['since'])}{why}")
 
     emit(data, as_json, human)
 
@@ -174,7 +181,8 @@ def submit_cmd(file: Path, frames: str, chunk: int | None, priority: int, profil
     def upload(p: Path) -> dict[str, str]:
         """Put ``p``; the job input names its id and the read grant the upload brought."""
         nonlocal store
-        from vstudio.store.remote import RemoteStore, grant_field
+        from vstudio.farm.wire import grant_field
+        from vstudio.store.remote import RemoteStore
 
         store = store or RemoteStore(api.server, api.token)
         oid = str(store.put_file(p))

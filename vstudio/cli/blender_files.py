@@ -69,8 +69,8 @@ def _summary(d: dict[str, Any]) -> str:
 
 def file_state(path: Path, token: str | None = None) -> dict[str, Any]:
     """The repository state of one file in a working copy, for the add-on's panel."""
+    from vstudio.cli.repos import open_wc
     from vstudio.repo.paths import matches_any
-    from vstudio.repo.wcops import open_wc
 
     path = Path(os.path.abspath(path))
     if not path.is_file():
@@ -82,7 +82,8 @@ def file_state(path: Path, token: str | None = None) -> dict[str, Any]:
         head = wc.backend.head()
         base = wc.index.entries.get(rel)
         remote = wc.backend.tree(head).get(rel) if head else None
-        lk = wc.backend.locks().get(rel)
+        locks = wc.backend.locks()
+        lk = locks.get(rel)
         d: dict[str, Any] = {
             "file": rel, "root": str(wc.root), "project": wc.meta.get("project"),
             "server": wc.meta.get("server"), "user": wc.backend.user, "rev": wc.index.rev,
@@ -91,6 +92,9 @@ def file_state(path: Path, token: str | None = None) -> dict[str, Any]:
             and remote is not None,
             "needs_lock": matches_any(rel, wc.backend.lock_rules()),
             "lock": {"owner": lk.owner, "time": lk.time, "message": lk.message} if lk else None,
+            # every lock in the project, so the artist sees who holds what without asking
+            "locks": [{"path": x.path, "owner": x.owner, "since": x.time, "message": x.message}
+                      for x in sorted(locks.values(), key=lambda x: x.path)],
             "changed_uses": [], "missing": []}
         uses, d["missing"] = uses_of(path)
         for u in uses:
@@ -139,7 +143,7 @@ def _common_root(path: Path, uses: list[Path]) -> Path:
 
 
 def _committed_inputs(path: Path, uses: list[Path]) -> tuple[str, list[dict[str, str]]]:
-    from vstudio.repo.wcops import open_wc
+    from vstudio.cli.repos import open_wc
 
     wc = open_wc(str(path.parent))
     try:

@@ -12,6 +12,7 @@ import click
 
 from vstudio.cli.common import emit, json_option, server_options
 from vstudio.client.http import ApiClient
+from vstudio.farm.hours import describe
 from vstudio.farm.model import JOB_STATUSES
 
 FINAL = ("done", "failed", "canceled")
@@ -217,7 +218,8 @@ def jobs_fetch(job_id: int, dest: str, as_json: bool, server: str, token: str | 
     """Download a job's outputs into DEST/BLOCK/NAME."""
     api = Api(server, token)
     outputs = api.call("GET", f"/api/jobs/{job_id}/outputs")
-    from vstudio.store.remote import RemoteStore, remember_rows
+    from vstudio.farm.wire import remember_rows
+    from vstudio.store.remote import RemoteStore
 
     store: Any = RemoteStore(server, token)
     remember_rows(store, outputs)
@@ -248,7 +250,8 @@ def _human_workers(rows: list[dict[str, Any]]) -> None:
         tasks = ",".join(map(str, w["tasks"])) or "-"
         state = "off schedule" if w.get("off_schedule") and not w["tasks"] \
             and w["state"] not in ("offline", "disabled") else w["state"]
-        hours = f"  hours {w['schedule']}" if w.get("schedule") else ""
+        hours = (f"  hours {describe(w['schedule'], w.get('schedule_tz'))}"
+                 if w.get("schedule") else "")
         click.echo(f"{w['id']:>4}  {w['name']:<24} {state:<9} slots {w['slots']}  "
                    f"tasks {tasks}  tags {','.join(w['tags']) or '-'}{hours}{_usage(w)}")
 
@@ -318,15 +321,20 @@ def workers_tags(name: str, tags: tuple[str, ...], own: bool, as_json: bool, ser
 @workers_cmd.command("schedule")
 @click.argument("name")
 @click.argument("schedule", default="")
+@click.option("--tz", metavar="ZONE", default=None,
+              help="The node's time zone, an IANA name such as Europe/Berlin: the hours are "
+                   "read on its clock (\"\": the manager's; not given: as it was).")
 @json_option
 @server_options
-def workers_schedule(name: str, schedule: str, as_json: bool, server: str,
+def workers_schedule(name: str, schedule: str, tz: str | None, as_json: bool, server: str,
                      token: str | None) -> None:
-    """Set the hours when render node NAME may render (admin), on the manager's clock,
-    e.g. "mon-fri 19:00-08:00, sat-sun 00:00-24:00"; no SCHEDULE: always."""
+    """Set the hours when render node NAME may render (admin), e.g.
+    "mon-fri 19:00-08:00, sat-sun 00:00-24:00", on the node's clock (--tz) or else the
+    manager's; no SCHEDULE: always."""
     api = Api(server, token)
-    w = api.call("PUT", f"/api/workers/{_worker_id(api, name)}/schedule",
-                 {"schedule": schedule})
+    body = {"schedule": schedule} if tz is None else {"schedule": schedule, "tz": tz}
+    w = api.call("PUT", f"/api/workers/{_worker_id(api, name)}/schedule", body)
     emit(w, as_json, lambda w: click.echo(
-        f"{w['name']}: renders {w['schedule'] or 'at any time'}"
+        f"{w['name']}: renders "
+        + (describe(w["schedule"], w.get("schedule_tz")) if w["schedule"] else "at any time")
         + (" (off schedule now)" if w["off_schedule"] else "")))

@@ -53,7 +53,8 @@ def _file_input(api: Api, file: str, shared: bool) -> tuple[str, list[dict[str, 
 
 def _upload(api: Api, path: Path) -> dict[str, str]:
     """The job input of a file uploaded now, with the read grant the upload brought."""
-    from vstudio.store.remote import RemoteStore, grant_field
+    from vstudio.farm.wire import grant_field
+    from vstudio.store.remote import RemoteStore
 
     store: Any = RemoteStore(api.server, api.token)
     oid = str(store.put_file(path))

@@ -115,7 +115,10 @@ def _grant_by_id(store: Any, oid: str, project: str | None) -> str:
 def store_stats(studio_dir: str | None, server: str | None, token: str | None,
                 as_json: bool) -> None:
     """Sizes and counts: bytes put, bytes the backend holds, chunks, packs."""
-    data: dict[str, Any] = _open(studio_dir, server, token).stats()
+    from vstudio.store import maintenance
+
+    store = _open(studio_dir, server, token)
+    data: dict[str, Any] = store.stats() if server else maintenance.stats(store)
 
     def human(d: dict[str, Any]) -> None:
         ratio = d["stored_bytes"] / d["logical_bytes"] if d["logical_bytes"] else 0.0
@@ -137,11 +140,11 @@ def store_stats(studio_dir: str | None, server: str | None, token: str | None,
 def store_check(read_data: bool, studio_dir: str | None, as_json: bool) -> None:
     """Check the store from every root; exit 1 naming each bad or missing object and
     each ref that names one."""
+    from vstudio.store import maintenance
     from vstudio.store.roots import live_ids
 
     studio = open_studio_from(studio_dir)
-    problems: list[str] = studio.store.check(
-        read_data, set(live_ids(studio)))
+    problems = maintenance.check(studio.store, read_data, set(live_ids(studio)))
     emit({"ok": not problems, "problems": problems}, as_json, lambda d: click.echo(
         "store is consistent" if d["ok"] else "\n".join(d["problems"])))
     if problems:
@@ -158,10 +161,11 @@ def store_check(read_data: bool, studio_dir: str | None, as_json: bool) -> None:
 @json_option
 def store_gc(grace: float, studio_dir: str | None, as_json: bool) -> None:
     """Remove what no ref reaches (two runs, GRACE apart, when others may be writing)."""
+    from vstudio.store import maintenance
     from vstudio.store.roots import live_ids
 
     studio = open_studio_from(studio_dir)
-    result = studio.store.gc(set(live_ids(studio)), grace)
+    result = maintenance.gc(studio.store, set(live_ids(studio)), grace)
     emit(result, as_json, lambda d: click.echo(
         f"deleted {d['packs_deleted']} packs and {d['orphan_packs_deleted']} orphan packs "
         f"({d['bytes_freed']} bytes); {d['doomed_objects']} unreferenced objects wait "

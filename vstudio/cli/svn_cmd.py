@@ -17,9 +17,9 @@ token_option = click.option("--token", metavar="TOKEN", default=None,
 
 
 def _backend(url: str, token: str | None) -> Any:
-    from vstudio.repo.wcops import open_backend, parse_url
+    from vstudio.cli.repos import open_url
 
-    backend = open_backend(dict(parse_url(url)), token)
+    backend = open_url(url, token)
     click.get_current_context().call_on_close(backend.close)
     return backend
 

@@ -24,7 +24,7 @@ token_option = click.option("--token", metavar="TOKEN", default=None,
 
 
 def _wc(token: str | None = None) -> Any:
-    from vstudio.repo.wcops import open_wc
+    from vstudio.cli.repos import open_wc
 
     wc = open_wc(None, token)
     ctx = click.get_current_context(silent=True)
@@ -52,7 +52,7 @@ def _when(t: float) -> str:
 def checkout_cmd(url: str, directory: str | None, rev: int | None, token: str | None,
                  as_json: bool) -> None:
     """Check out project URL (STUDIO_DIR/PROJECT or http(s)://HOST:PORT/PROJECT)."""
-    from vstudio.repo.wcops import checkout
+    from vstudio.cli.repos import checkout
 
     wc = checkout(url, directory, rev, token, _bar())
     click.get_current_context().call_on_close(wc.backend.close)
@@ -76,7 +76,7 @@ def status_cmd(paths: tuple[str, ...], show_updates: bool, token: str | None,
     newer: set[str] = set()
     if show_updates:
         remote_locks = wc.backend.locks()
-        tree = wc.backend.tree(wc.backend.head())
+        tree = {p: e for p, e in wc.backend.tree(wc.backend.head()).items() if not e.is_dir}
         for p in set(tree) | set(wc.index.entries):
             have = wc.index.entries.get(p)
             if (have[0] if have else None) != (tree[p].oid if p in tree else None) and (
@@ -354,10 +354,11 @@ def unlock_cmd(path: str, force: bool, token: str | None) -> None:
 @token_option
 def cat_cmd(spec: str, url: str | None, token: str | None) -> None:
     """Print a file as of a revision (number, rN, HEAD or a tag; default: your base)."""
-    from vstudio.repo.wcops import cat_entry, open_backend, parse_url
+    from vstudio.cli.repos import open_url
+    from vstudio.repo.wcops import cat_entry
 
     if url:
-        backend = open_backend(dict(parse_url(url)), token)
+        backend = open_url(url, token)
         entry = cat_entry(None, backend, spec if "@" in spec else spec + "@HEAD")
     else:
         wc = _wc(token)

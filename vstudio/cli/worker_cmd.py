@@ -65,9 +65,11 @@ def worker_cmd(server: str, token: str | None, slots: int, tags: str, name: str,
         warm_blender=not no_warm_blender)
     if cache_dir:
         opts.cache_dir = Path(cache_dir).expanduser().resolve()
-    store = None
+    store = sign = None
     if store_url:
+        from vstudio.grants import store_signer
         from vstudio.store import open_store
 
         store = open_store(store_url, {}, cache_dir=opts.cache_dir / "store-index", create=False)
-    sys.exit(Worker(opts, store=store).run())
+        sign = store_signer(store)
+    sys.exit(Worker(opts, store=store, sign=sign).run())

@@ -185,7 +185,7 @@ class RemoteBackend:
             {"path": c.path, "old": None if imp else c.old,  # imports skip the check
              "new": None if c.new is None else {"oid": c.new.oid, "size": c.new.size,
                                                 "mode": c.new.mode, "mtime": c.new.mtime},
-             "grant": None if c.new is None else grant(c.new.oid)}
+             "grant": None if c.new is None or c.new.is_dir else grant(c.new.oid)}
             for c in changes]}
         if imp:
             body["import"] = imp
@@ -209,6 +209,10 @@ class RemoteBackend:
 
     def release_locks(self, paths: list[str]) -> None:
         self.client.call("POST", _p(self.project) + "/locks/release", json={"paths": paths})
+
+    @property
+    def small_files(self) -> RemoteBackend:
+        return self  # ``put_many``/``get_many``: one request per batch of small files
 
     def put_many(self, blobs: list[bytes]) -> list[str]:
         """Small files stored in one request (``/blobs/put``); returns their ids, each

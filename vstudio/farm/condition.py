@@ -45,8 +45,11 @@ class NodePool:
         self.nodes = list(nodes)
         ready = [n for n in self.nodes if n.online and n.enabled and not n.draining]
         now = time.time()
-        self.usable = [n for n in ready if hours.allows(n.schedule, now)]
-        self.off_hours = [n for n in ready if not hours.allows(n.schedule, now)]
+        self.in_use = [n for n in ready if n.in_use]
+        ready = [n for n in ready if not n.in_use]
+        self.usable = [n for n in ready if hours.allows(n.schedule, now, n.schedule_tz)]
+        self.off_hours = [n for n in ready
+                          if not hours.allows(n.schedule, now, n.schedule_tz)]
         self._able: dict[tuple[tuple[str, frozenset[str]], ...], list[NodeFacts]] = {}
         self._busy: dict[int, tuple[list[NodeFacts], bool]] = {}
 
@@ -127,10 +130,14 @@ def _queued(job: JobFacts, pool: NodePool) -> Condition:
     if not able:
         resting = [n for n in pool.off_hours if any(n.can_take(b) for b in job.queued_blocks)]
         if resting:
-            names = ", ".join(f"{n.name} ({n.schedule})" for n in sorted(
-                resting, key=lambda n: n.name)[:5])
+            names = ", ".join(f"{n.name} ({hours.describe(n.schedule, n.schedule_tz)})"
+                              for n in sorted(resting, key=lambda n: n.name)[:5])
             return Condition("queued", "the render nodes that can take it are off schedule "
                                        f"now: {names}")
+        owned = [n.name for n in pool.in_use if any(n.can_take(b) for b in job.queued_blocks)]
+        if owned:
+            return Condition("queued", "the render nodes that can take it are desktops in "
+                                       f"use by their owners now: {', '.join(sorted(owned)[:5])}")
         return Condition("queued", _unmet(job.queued_blocks, pool.nodes, pool.usable))
     allowed = [n for n in able if n.id not in job.blocklisted] if job.blocklisted else able
     if not allowed:

@@ -1,7 +1,9 @@
 """When a render node may render: a desktop node's schedule, as pure logic.
 
 A schedule is one or more rules separated by commas, each an optional day or day range
-and a time range on the manager's clock (local time)::
+and a time range, read on the node's own clock: its time zone (an IANA name such as
+``Europe/Berlin``, for a volunteer's machine in another country) or, without one, the
+manager's local time::
 
     mon-fri 19:00-08:00, sat-sun 00:00-24:00
     22:00-06:00            (every day)
@@ -18,6 +20,8 @@ import functools
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from vstudio.errors import BadInput
 
@@ -25,6 +29,9 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_LEN = 200
 _RULE = re.compile(r"^(?:(?P<d1>[a-z]{3})(?:-(?P<d2>[a-z]{3}))?\s+)?"
                    r"(?P<h1>\d{1,2}):(?P<m1>\d{2})-(?P<h2>\d{1,2}):(?P<m2>\d{2})$")
+ZONE_LEN = 64
+ZONE_HELP = ("use an IANA name such as Europe/Berlin or America/Sao_Paulo "
+             "(empty: the manager's clock)")
 HELP = "write it like 'mon-fri 19:00-08:00, sat-sun 00:00-24:00' (empty: always)"
 
 
@@ -84,8 +91,61 @@ def normal(text: str) -> str:
     return ", ".join(" ".join(p.split()) for p in text.lower().split(",") if p.strip())
 
 
-def allows(schedule: str | None, now: float | None = None) -> bool:
-    """Whether a node with ``schedule`` may start a task at ``now`` (manager local time).
+@functools.lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise BadInput(f"unknown time zone {name!r}: {ZONE_HELP}") from None
+
+
+def zone(name: str) -> str:
+    """A node's time zone as stored: a checked IANA name, or "" for the manager's clock."""
+    name = name.strip()
+    if not name:
+        return ""
+    if len(name) > ZONE_LEN or name.startswith("/") or ".." in name:
+        raise BadInput(f"unknown time zone {name[:ZONE_LEN]!r}: {ZONE_HELP}")
+    _zone(name)
+    return name
+
+
+@functools.cache
+def zone_names() -> tuple[str, ...]:
+    """Every IANA time zone this machine knows, sorted (offered on the workers page)."""
+    return tuple(sorted(available_timezones()))
+
+
+def describe(schedule: str | None, tz: str | None = None) -> str:
+    """A schedule as people read it: its hours and, if it has one, the node's zone."""
+    if not schedule:
+        return "always"
+    return f"{schedule} in {tz}" if tz else schedule
+
+
+def _clock(now: float, tz: str | None) -> tuple[int, int]:
+    """(weekday, minute of the day) at ``now`` in zone ``tz`` (None: the manager's)."""
+    if tz:
+        try:
+            t = datetime.fromtimestamp(now, _zone(tz))
+            return t.weekday(), t.hour * 60 + t.minute
+        except BadInput:
+            pass  # a zone this machine does not know: the manager's clock
+    lt = time.localtime(now)
+    return lt.tm_wday, lt.tm_hour * 60 + lt.tm_min
+
+
+def clock_text(now: float, tz: str | None) -> str:
+    """The day and time at ``now`` on a node's clock ("mon 19:30"); "" without a zone."""
+    if not tz:
+        return ""
+    day, minute = _clock(now, tz)
+    return f"{DAYS[day]} {minute // 60:02d}:{minute % 60:02d}"
+
+
+def allows(schedule: str | None, now: float | None = None, tz: str | None = None) -> bool:
+    """Whether a node with ``schedule`` may start a task at ``now``, read in its time
+    zone ``tz`` (None: the manager's local time).
 
     A stored schedule that no longer parses allows everything: a node is never stuck
     off by a value this version cannot read."""
@@ -97,5 +157,5 @@ def allows(schedule: str | None, now: float | None = None) -> bool:
         return True
     if not rules:
         return True
-    t = time.localtime(time.time() if now is None else now)
-    return any(r.allows(t.tm_wday, t.tm_hour * 60 + t.tm_min) for r in rules)
+    day, minute = _clock(time.time() if now is None else now, tz)
+    return any(r.allows(day, minute) for r in rules)

@@ -291,6 +291,7 @@ class WorkerView:
     draining: bool = False
     running: int = 0
     schedule: str | None = None  # hours it may render (``farm.hours``); None: always
+    schedule_tz: str | None = None  # the zone its hours are in; None: the manager's
 
     def accepts(self, job_type: str) -> bool:
         if job_type == "command" and not self.allow_commands:

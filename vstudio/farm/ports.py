@@ -60,6 +60,8 @@ class NodeFacts:
     allow_commands: bool = False
     busy: bool = False  # every slot taken
     schedule: str | None = None  # hours it may render (``farm.hours``); None: always
+    schedule_tz: str | None = None  # the zone its hours are in; None: the manager's
+    in_use: bool = False  # an --idle-only desktop whose user is at it (takes no work)
 
     def can_take(self, block: BlockNeeds) -> bool:
         if block.type == "command" and not self.allow_commands:
@@ -206,7 +208,10 @@ class FarmWrites(Protocol):
         """An admin's tags, kept when the node registers again; None: the node's own."""
         ...
 
-    def set_schedule(self, worker_id: int, schedule: str | None) -> Effects: ...
+    def set_schedule(self, worker_id: int, schedule: str | None,
+                     tz: str | None = None) -> Effects:
+        """A node's hours; ``tz``: their zone ("" the manager's clock, None: as it was)."""
+        ...
 
     # people
     def insert_job(self, owner: str, job: JobPlan, plans: list[BlockPlan],

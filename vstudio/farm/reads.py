@@ -37,5 +37,6 @@ async def task_log(farm: Farm, task_id: int, after: int = 0, limit: int = 1000
 async def workers(farm: Farm) -> list[dict[str, Any]]:
     """Render nodes; ``off_schedule``: outside the hours it may render now."""
     now = time.time()
-    return [{**w, "off_schedule": not hours.allows(w.get("schedule"), now)}
+    return [{**w, "off_schedule": not hours.allows(w.get("schedule"), now,
+                                                       w.get("schedule_tz"))}
             for w in await farm.read(lambda r: r.workers())]

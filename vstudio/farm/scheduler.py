@@ -26,7 +26,7 @@ def block_fits(worker: WorkerView, block: BlockView, snapshot: Snapshot) -> bool
 
 def takes_work(worker: WorkerView, snapshot: Snapshot) -> bool:
     """A free slot, enabled, not draining, and inside the node's schedule."""
-    return worker.wants_work and hours.allows(worker.schedule, snapshot.now)
+    return worker.wants_work and hours.allows(worker.schedule, snapshot.now, worker.schedule_tz)
 
 
 def job_open(job: JobView) -> bool:

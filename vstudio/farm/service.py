@@ -1,29 +1,24 @@
-"""The farm manager: wires the writer, the scheduler's claim, wake-ups, events and rights.
+"""The farm manager's calls: render nodes, people and pages, each with its rights.
 
-Transport-free: the HTTP routes call these methods with the authenticated user. The
-database is a ``FarmDatabase`` (``farm.ports``; the catalog's ``farm_repo`` by default),
-reached only through its writes and reads. Methods that change state are ``async`` and
-return once the change is committed.
+Transport-free: the HTTP routes call these methods with the authenticated user. Who may
+do what is decided here; the writes and reads each call makes go through the machinery
+of ``farm/engine.py`` (batched writes, claims, leases, events). Methods that change
+state are ``async`` and return once the change is committed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import sys
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from vstudio.catalog.accounts import Role, User
 from vstudio.errors import BadInput, PermissionDenied
 from vstudio.farm import hours
-from vstudio.farm.condition import SHOWN
-from vstudio.farm.events import EVENTS, WATCH, EventBus, EventRelay, Notifier
-from vstudio.farm.model import Effects, Report, requeue_cutoff
-from vstudio.farm.ports import FarmDatabase, FarmReads, FarmWrites, Service
-from vstudio.farm.scheduler import first_block
+from vstudio.farm.engine import FarmEngine
+from vstudio.farm.model import Effects, Report
+from vstudio.farm.ports import FarmDatabase, FarmReads, FarmWrites
 from vstudio.farm.spec import (
     JobSpec,
     block_tags,
@@ -32,154 +27,19 @@ from vstudio.farm.spec import (
     job_plan,
     parse_ref,
 )
-from vstudio.farm.writer import BatchWriter
 from vstudio.studio import Studio
 
-log = logging.getLogger("vstudio.farm")
-T = TypeVar("T")
 RUNNERS = (Role.ADMIN, Role.ARTIST, Role.WORKER)  # who may run a render node
 
 
-def catalog_database(studio: Studio) -> FarmDatabase:
-    """The farm's database on the studio's catalog (SQLite or PostgreSQL)."""
-    from vstudio.catalog.farm_repo import SqlFarmDatabase
+class Farm(FarmEngine):
+    """The farm as the API and the pages use it (see the module docstring)."""
 
-    return SqlFarmDatabase(studio.config.db_url, studio.engine, SHOWN)
-
-
-class Farm:
     def __init__(self, studio: Studio, *, lease_seconds: float | None = None,
                  db: FarmDatabase | None = None) -> None:
-        self.studio = studio
-        conf = studio.config.farm
-        self.lease_seconds = float(lease_seconds or conf.get("lease_seconds", 60))
-        if self.lease_seconds <= 0:
-            raise BadInput("[farm] lease_seconds must be positive")
-        self.reap_every = float(conf.get("reap_seconds", min(5.0, self.lease_seconds / 4)))
-        self.started = time.time()  # reset by start(): workers get a lease to report
-        self.notifier = Notifier()
-        self.events = EventBus()
-        self.db = db or catalog_database(studio)
-        self._pg = self.db.shared  # other managers share it: tell them through it
-        self.writer = BatchWriter(self.db.transaction,
-                                  {"claim": self._claim, "report": self._reports},
-                                  self._committed, self.db.refusal)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._reaper: asyncio.Task[None] | None = None
-        self._listener: Service | None = None
-        self._relay: Service | None = None
-        self.relay: EventRelay | None = None  # events to and from other managers
+        super().__init__(studio, lease_seconds=lease_seconds, db=db)
         self._worker_users: dict[int, str] = {}  # worker id -> user who runs it
         self._user_workers: dict[str, set[int]] = {}
-        self._owners: dict[int, str] = {}  # the writer thread's copy, for report checks
-
-    # -- life cycle ---------------------------------------------------------------
-    async def start(self) -> None:
-        # The writer thread gives up the GIL for every database call; with the default
-        # 5 ms switch interval a busy event loop makes it wait that long to get it back
-        # (each batch has a dozen such calls). A shorter interval keeps batches short.
-        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
-        self._loop = asyncio.get_running_loop()
-        self.started = time.time()
-        self.writer.start()
-        self._reaper = asyncio.create_task(self._reap_forever())
-        if self._pg:
-            self._relay, send = self.db.sender()
-            self._relay.start()
-            self.relay = EventRelay(self.events, send)
-            self.relay.start()
-            self._listener = self.db.listener(self._wake_threadsafe, self._message_threadsafe,
-                                              (EVENTS, WATCH))
-            self._listener.start()
-
-    async def stop(self) -> None:
-        if self._reaper:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
-        if self._listener:
-            self._listener.stop()
-        if self.relay:
-            await self.relay.stop()
-        if self._relay:
-            self._relay.stop()
-        await asyncio.to_thread(self.writer.stop)
-        self.db.close()
-
-    async def _reap_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.reap_every)
-            try:
-                await self._write(lambda c: self.reap(c, time.time()))
-            except Exception:
-                log.exception("farm reaper failed")
-
-    def reap(self, tx: FarmWrites, now: float) -> Effects:
-        """One reaper pass at ``now`` (tests pass their own clock)."""
-        return tx.reap(now, self.lease_seconds, requeue_cutoff(
-            now, self.started, self.lease_seconds, self.reap_every))
-
-    # -- plumbing -----------------------------------------------------------------
-    def _claim(self, tx: FarmWrites, worker_ids: list[int]
-               ) -> tuple[list[Any], Effects | None]:
-        payloads, back = tx.claim(worker_ids, time.time(), self.lease_seconds, first_block)
-        return payloads, (Effects(workers=back) if back else None)
-
-    def _reports(self, tx: FarmWrites, reports: list[Report]) -> tuple[list[Any], Any]:
-        results, extra = tx.apply_reports(reports, time.time(), self.lease_seconds,
-                                          self._owners)
-        if self._pg and (extra.wake or any(isinstance(r, Effects) and r.wake
-                                           for r in results)):
-            tx.notify()
-        return results, extra
-
-    def _committed(self, results: list[Any]) -> None:
-        """Called by the writer thread after a commit: publish events, wake waiters."""
-        if self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(self._publish, results)
-
-    def _publish(self, results: list[Any]) -> None:
-        wake = False
-        for r in results:
-            if isinstance(r, Effects):
-                wake = wake or r.wake
-                if self.events.listening:
-                    for t in r.tasks:
-                        self.events.publish("task", t)
-                    for j in sorted(r.jobs):
-                        self.events.publish("job", {"id": j})
-                    for w in r.workers:
-                        self.events.publish("worker", w)
-            elif isinstance(r, dict) and self.events.listening and "attempt" in r:
-                self.events.publish("task", {"id": r["id"], "job_id": r["job_id"],
-                                             "status": "running", "progress": 0.0})
-        if wake:
-            self.notifier.wake()
-
-    def _message_threadsafe(self, channel: str, payload: str) -> None:
-        if self._loop is not None and self.relay is not None:
-            self._loop.call_soon_threadsafe(self.relay.received, channel, payload)
-
-    def _wake_threadsafe(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.notifier.wake)
-
-    async def _write(self, fn: Callable[[FarmWrites], T]) -> T:
-        def run(tx: FarmWrites) -> T:
-            result = fn(tx)
-            if self._pg and isinstance(result, Effects) and result.wake:
-                tx.notify()
-            return result
-
-        return await self.writer.call_async(run)
-
-    async def _read(self, fn: Callable[[FarmReads], T]) -> T:
-        def run() -> T:
-            with self.db.reading() as r:
-                return fn(r)
-
-        return await asyncio.to_thread(run)
 
     # -- rights ---------------------------------------------------------------------
     async def _check_worker(self, user: User, worker_id: int) -> None:
@@ -395,13 +255,16 @@ class Farm:
         await self._write(lambda tx: tx.set_worker_tags(worker_id, tags))
         self.events.publish("worker", {"id": worker_id, "action": "tags"})
 
-    async def set_schedule(self, user: User, worker_id: int, schedule: str) -> str | None:
-        """Hours when a node may render (``farm.hours``; empty: always); the schedule as
-        stored."""
+    async def set_schedule(self, user: User, worker_id: int, schedule: str,
+                           tz: str | None = None) -> str | None:
+        """Hours when a node may render (``farm.hours``; empty: always), read in time zone
+        ``tz`` (an IANA name; "": the manager's clock; None: the zone it had); the
+        schedule as stored."""
         if not user.is_admin:
             raise PermissionDenied("only an admin may change a render node's schedule")
         stored = hours.normal(schedule) or None
-        await self._write(lambda tx: tx.set_schedule(worker_id, stored))
+        zone = None if tz is None else hours.zone(tz)
+        await self._write(lambda tx: tx.set_schedule(worker_id, stored, zone))
         self.events.publish("worker", {"id": worker_id, "action": "schedule"})
         return stored
 
@@ -428,7 +291,3 @@ class Farm:
 
         if not await self._read(check):
             raise PermissionDenied(f"job {job_id} belongs to a project you may not read")
-
-    async def read(self, fn: Callable[[FarmReads], T]) -> T:
-        """Ask the farm's database ``fn``'s questions in one read."""
-        return await self._read(fn)

@@ -6,7 +6,8 @@ hot-path handler that serves render nodes without the framework's per-request ov
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -99,7 +100,10 @@ class WorkerTagsIn(_In):
 class ScheduleIn(_In):
     schedule: str = Field(max_length=200, description=(
         "hours when the node may render, e.g. 'mon-fri 19:00-08:00, sat-sun 00:00-24:00' "
-        "(manager's local time); empty: always"))
+        "on the node's clock (``tz``); empty: always"))
+    tz: str | None = Field(default=None, max_length=64, description=(
+        "the IANA time zone the hours are in, e.g. 'Europe/Berlin' (a node in another "
+        "country); empty: the manager's local time; absent: the zone it had"))
 
 
 class HeartbeatOut(BaseModel):
@@ -253,6 +257,30 @@ class WorkerOut(BaseModel):
     system: dict[str, Any] = Field(default_factory=dict)
     tags_fixed: bool = False
     schedule: str | None = None
+    schedule_tz: str | None = None
     off_schedule: bool = False
     cpu_use: float | None = None
     mem_use: float | None = None
+
+
+# -- read grants in rows ------------------------------------------------------------------
+# An input or output row names a store object by ``oid`` and carries the caller's read
+# grant for it (``grant``): whoever reads the row may read the object (``vstudio.grants``).
+
+class GrantKeeper(Protocol):
+    """Where a client keeps the read grants it was handed (``ObjectStore.grant/remember``)."""
+
+    def grant(self, oid: str) -> str | None: ...
+    def remember(self, grants: Mapping[str, str]) -> None: ...
+
+
+def grant_field(store: GrantKeeper, oid: str) -> dict[str, str]:
+    """``{"grant": …}`` for a job input naming ``oid``, when ``store`` holds one."""
+    g = store.grant(oid)
+    return {"grant": g} if g else {}
+
+
+def remember_rows(store: GrantKeeper, rows: Iterable[dict[str, Any]]) -> None:
+    """Keep the grants of rows the server answered (a job's outputs, a task's inputs)."""
+    store.remember({str(r["oid"]): str(r["grant"]) for r in rows
+                    if r.get("oid") and r.get("grant")})

@@ -22,9 +22,10 @@ from typing import Any, cast
 
 from vstudio.errors import VStudioError
 from vstudio.mount.overlay import Overlay, Snapshot
+from vstudio.mount.streaming import Aborted, GrowingFile
 from vstudio.mount.writecache import Pending
 from vstudio.repo import paths as P
-from vstudio.repo.api import Entry
+from vstudio.repo.api import Entry, folder_entry
 from vstudio.repo.backend import WcBackend
 from vstudio.repo.service import Change, OutOfDate
 from vstudio.repo.wcbatch import BATCH_FILE, batches_by
@@ -69,6 +70,10 @@ class AutoCommitter:
         # writes a copy), so what was stored stays right while (data, size) match.
         self._stager = ThreadPoolExecutor(1, thread_name_prefix="vstudio-stage")
         self._staging: set[Future[None]] = set()
+        # Big files written in order are stored while they grow (``streaming``): two at
+        # a time; each task waits for its file's writer to close it.
+        self._streamer = ThreadPoolExecutor(2, thread_name_prefix="vstudio-stream")
+        self._streams: dict[GrowingFile, Future[None]] = {}
         self.last_error: str | None = None
         # What ``vstudio mount-status`` shows: a commit that keeps failing is never silent.
         self.failures = 0  # commits failed in a row
@@ -88,6 +93,11 @@ class AutoCommitter:
         self.overlay.changed.set()
         if self._thread is not None:
             self._thread.join(60)
+        for g in list(self._streams):  # files still open: stored at commit instead
+            g.abort()
+        self._streamer.shutdown(wait=True, cancel_futures=True)
+        for g in list(self._streams):  # never started
+            g.close()
         self._stager.shutdown(wait=True, cancel_futures=True)
         if flush:
             try:
@@ -159,8 +169,41 @@ class AutoCommitter:
         return sum(1 for p in paths if not skip(p)), self.last_error
 
     # -- storing big files early ------------------------------------------------------
+    def stream(self, p: Pending) -> GrowingFile | None:
+        """A big file is being written in order: store it as it grows (FUSE layer)."""
+        if p.data is None or ".blend" in posixpath.basename(p.path) or self._stop.is_set():
+            return None  # (a .blend waits for its delta base: see ``stage``)
+        g = GrowingFile(self.overlay.cache.path_of(p.data))
+        self._streams[g] = self._streamer.submit(self._stream, p, p.data, g)
+        return g
+
+    def _stream(self, p: Pending, data: str, g: GrowingFile) -> None:
+        try:
+            with self.backend.store.writer() as w:
+                oid = w.put_stream(cast(Any, g))
+        except Aborted:
+            log.debug("%s: written out of order, stored at commit", p.path)
+            return
+        except (VStudioError, OSError) as e:  # the commit stores it
+            log.debug("%s not stored early: %s", p.path, e)
+            return
+        finally:
+            g.close()
+            self._streams.pop(g, None)
+        if g.final is not None and (p.data, p.size) == (data, g.final):
+            p.extra["staged"] = (data, g.final, oid)
+
     def stage(self, p: Pending) -> None:
         """A file was closed: store its bytes now if it is big (called by the FUSE layer)."""
+        g = p.extra.pop("stream", None)
+        p.extra.pop("order", None)
+        if g is not None:  # being stored already: let it reach the end
+            fut = self._streams.get(g)
+            g.finish(p.size)
+            if fut is not None:
+                self._staging.add(fut)
+                fut.add_done_callback(self._staging.discard)
+                return
         if p.data is None or p.size <= SMALL or p.writers or self._stop.is_set():
             return
         if ".blend" in posixpath.basename(p.path):
@@ -209,6 +252,9 @@ class AutoCommitter:
         base = self.overlay.base
 
         def skip(path: str) -> bool:
+            """Whether a file (or, given as "FOLDER/", a folder) is never committed."""
+            folder = path.endswith("/")
+            path = path.rstrip("/")
             if path in base:
                 return False
             try:
@@ -217,10 +263,10 @@ class AutoCommitter:
                 log.warning("not committed: %s", e.message)
                 return True
             parts = path.split("/")
-            for i in range(1, len(parts)):
+            for i in range(1, len(parts) + folder):
                 if ign.skip_dir("/".join(parts[:i]), parts[i - 1]):
                     return True
-            return ign.skip_file(path, parts[-1])
+            return not folder and ign.skip_file(path, parts[-1])
 
         return skip
 
@@ -229,7 +275,7 @@ class AutoCommitter:
         wait(list(self._staging))  # what is being stored early is not stored twice
         with self._lock:
             snap = self.overlay.snapshot(self.skip_fn())
-            if not snap:
+            if not snap and not self.overlay.local_dirs:
                 return None
             try:
                 for _attempt in range(5):
@@ -250,10 +296,14 @@ class AutoCommitter:
         changes: list[Change] = []
         uploads: list[tuple[str, Pending, str | None, str | None]] = []
         notes: list[str] = []
-        removed = 0
+        removed = folders_gone = 0
         for p, key in snap:
             path = str(key[0])
             now = cur[path].oid if path in cur else None
+            if p.gone and path in cur and cur[path].is_dir:
+                changes.append(Change(path, now, None))  # rmdir of an empty folder
+                folders_gone += 1
+                continue
             holder = locks[path].owner if path in locks else None
             why = None
             if holder is not None and holder != user:
@@ -279,19 +329,38 @@ class AutoCommitter:
                 target, old = conflict_name(path, user, head, cur), None
                 notes.append(f"{path} {why}: saved as {posixpath.basename(target)}")
             changes.append(Change(target, old, Entry(target, oid, p.size, mode, p.mtime)))
+        saved = len(changes) - removed - folders_gone
+        made = self._new_folders(cur, changes)
+        changes += made
         if not changes:
             self.overlay.committed(head, cur, snap)
             return None
-        saved = len(changes) - removed
-        what = ", ".join(x for x in (plural(saved, "file") + " saved" if saved else "",
-                                     plural(removed, "file") + " removed" if removed else "")
-                         if x)
+        what = ", ".join(x for x in (
+            plural(saved, "file") + " saved" if saved else "",
+            plural(removed, "file") + " removed" if removed else "",
+            plural(len(made), "folder") + " made" if made else "",
+            plural(folders_gone, "folder") + " removed" if folders_gone else "") if x)
         message = f"mount: {what} by {user}" + ("; " + "; ".join(notes) if notes else "")
         rev = self.backend.commit(message, changes)
         log.info("r%d: %s", rev, message)
         self.last_rev, self.last_commit_at = rev, time.time()
         self.overlay.committed(rev, self.backend.tree(rev), snap)
         return rev
+
+    def _new_folders(self, cur: dict[str, Entry], changes: list[Change]) -> list[Change]:
+        """Local folders that will be empty in the revision: committed as empty folders."""
+        with self.overlay.lock:
+            local = sorted(self.overlay.local_dirs)
+        if not local:
+            return []
+        skip = self.skip_fn()
+        local = [d for d in local if not skip(d + "/")]
+        gone = {c.path for c in changes if c.new is None}
+        held = {a for path in [*(p for p in cur if p not in gone),
+                               *(c.path for c in changes if c.new is not None), *local]
+                for a in P.ancestors(path)}
+        return [Change(d, None, folder_entry(d)) for d in local
+                if d not in held and d not in cur]
 
     def _upload(self, items: list[tuple[str, Pending]]) -> list[str]:
         """Store the bytes of pending files; returns their ids in order."""
@@ -302,11 +371,11 @@ class AutoCommitter:
                 out[i] = p.oid  # already stored (a rename, a backup copy)
             elif p.size <= BATCH_FILE:
                 small.append(i)
-        put_many = getattr(self.backend, "put_many", None)
-        if put_many is not None and small:  # through a server: many to a request
+        batched = self.backend.small_files
+        if batched is not None and small:  # through a server: many to a request
             for group in batches_by(small, lambda i: items[i][1].size):
                 blobs = [self._read(items[i][1]) for i in group]
-                for i, oid in zip(group, put_many(blobs), strict=True):
+                for i, oid in zip(group, batched.put_many(blobs), strict=True):
                     out[i] = oid
         with self.backend.store.writer() as w:
             for i, (target, p) in enumerate(items):

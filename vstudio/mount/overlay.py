@@ -6,9 +6,10 @@ kept up to date change by change and rebuilt only when the revision below moves 
 writer's commit, or the mount's own). Errors are ``OSError`` with the errno a file system
 gives (ENOENT, EEXIST, ENOTEMPTY, ...); the FUSE layer passes them on.
 
-Folders: a revision holds files only (a folder exists while it holds one). Folders made by
-``mkdir``, or left empty by removals, are *local folders*: journaled, shown by this mount,
-never committed; they become real when a file saved in them is committed.
+Folders: a revision holds files and empty folders (a folder holding anything is implied
+by its contents). Folders made by ``mkdir``, or left empty by removals, are *local
+folders*: journaled and shown by this mount; the committer records those still empty as
+empty folders. ``rmdir`` of a committed empty folder is a pending removal (``gone``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ class Overlay:
         for d in sorted(self.local_dirs):
             _add_folder(dirs, d)
         for path, node in live.items():
+            if isinstance(node, Entry) and node.is_dir:
+                _add_folder(dirs, path)  # a committed empty folder
+                continue
             parent, _, name = path.rpartition("/")
             _add_folder(dirs, parent)
             if path not in dirs:  # a folder wins over a file of the same name
@@ -205,7 +209,12 @@ class Overlay:
             name = posixpath.basename(path)
             if name in folder:
                 raise _err(errno.EEXIST, path)
-            self.cache.log([{"k": "D", "p": path}], sync=False)
+            recs: list[dict[str, object]] = [{"k": "D", "p": path}]
+            gone = self.pending.get(path)
+            if gone is not None and gone.gone:  # a committed empty folder removed, made again
+                del self.pending[path]
+                recs.insert(0, {"k": "u", "p": path})
+            self.cache.log(recs, sync=False)
             self.local_dirs.add(path)
             self.dirs[path] = {}
             folder[name] = None
@@ -220,12 +229,21 @@ class Overlay:
             if self.dirs[path]:
                 raise _err(errno.ENOTEMPTY, path)
             recs: list[dict[str, object]] = [{"k": "R", "p": path}]
+            recs += self._drop_folder(path)
             self.local_dirs.discard(path)
             del self.dirs[path]
             del self._parent_dir(path)[posixpath.basename(path)]
             recs += self._keep_empty(posixpath.dirname(path))
             self.cache.log(recs, sync=False)
             self._touch()
+
+    def _drop_folder(self, path: str) -> list[dict[str, object]]:
+        """A committed empty folder at ``path`` goes: a pending removal of it."""
+        e = self.base.get(path)
+        if e is None or not e.is_dir:
+            return []
+        self.pending[path] = Pending(path, e.oid, gone=True)
+        return [self.pending[path].record()]
 
     def files_under(self, folder: str) -> Iterator[tuple[str, Entry | Pending]]:
         todo = [folder]
@@ -303,6 +321,7 @@ class Overlay:
             recs.append(moved.record())
         self.local_dirs.discard(dst)
         for d in subdirs:  # every folder moves, empty ones included
+            recs += self._drop_folder(d)
             self.local_dirs.discard(d)
             new_dir = dst + d[len(src):]
             self.local_dirs.add(new_dir)
@@ -347,6 +366,12 @@ class Overlay:
             self.pending = {k: v for k, v in self.pending.items()
                             if not (v.gone and v.base is None)}
             self.base_rev, self.base = rev, files
+            # Local folders the revision has now (empty, or holding files) are its own.
+            if self.local_dirs:
+                gone = {k for k, v in self.pending.items() if v.gone}
+                held = {a for path in files if path not in gone for a in _ancestors(path)}
+                self.local_dirs -= {d for d in self.local_dirs if d in held or (
+                    d in files and files[d].is_dir)}
             self._rebuild()
             try:
                 self.cache.compact(self.pending, self.local_dirs)
@@ -371,3 +396,10 @@ def _add_folder(dirs: dict[str, dict[str, Node]], folder: str) -> None:
         parent, _, name = folder.rpartition("/")
         _add_folder(dirs, parent)
         dirs[parent][name] = None
+
+
+def _ancestors(path: str) -> Iterator[str]:
+    d = posixpath.dirname(path)
+    while d:
+        yield d
+        d = posixpath.dirname(d)

@@ -45,6 +45,9 @@ class RevisionIndex:
     def __init__(self, tree: dict[str, Entry]) -> None:
         dirs: dict[str, dict[str, Entry | None]] = {"": {}}
         for path, entry in tree.items():
+            if entry.is_dir:  # an empty folder
+                self._add_folder(dirs, path)
+                continue
             parent, _, name = path.rpartition("/")
             self._add_folder(dirs, parent)
             dirs[parent][name] = entry

@@ -24,12 +24,14 @@ import mfusepy
 from vstudio.errors import VStudioError
 from vstudio.mount.fs import Handle, MountOps, PlusFUSE
 from vstudio.mount.overlay import Node, Overlay
+from vstudio.mount.streaming import START_OVER, GrowingFile
 from vstudio.mount.writecache import Pending
 from vstudio.repo import paths as P
 from vstudio.repo.api import Entry
 from vstudio.repo.backend import WcBackend
 
 LATEST = "/latest"
+BLKSIZE = 1024 * 1024
 XLOCK = "user.vstudio.lock"
 
 
@@ -66,6 +68,8 @@ class WriteFileOps(MountOps):
         self._whandles: dict[int, WHandle] = {}
         self._started = time.time()
         self.on_closed: Callable[[Pending], None] | None = None  # a file's last writer closed
+        # A big file written in order: store it while it grows (``streaming``).
+        self.on_growing: Callable[[Pending], GrowingFile | None] | None = None
         self._rules: tuple[float, list[str]] = (-1e9, [])
         self._rules_lock = threading.Lock()
 
@@ -117,7 +121,9 @@ class WriteFileOps(MountOps):
         mode = (node.mode or 0o644) & 0o777
         if self._read_only(rel):
             mode &= ~0o222
-        return self._stat_of(False, mode, node.size, node.mtime)
+        # cp, cat and most programs size their buffers by st_blksize: 1 MiB writes (the
+        # mount's max_write) instead of 128 KiB ones, 8x fewer trips through Python.
+        return {**self._stat_of(False, mode, node.size, node.mtime), "st_blksize": BLKSIZE}
 
     def _stat_of(self, is_dir: bool, mode: int, size: int, mtime: float) -> dict[str, Any]:
         from vstudio.mount.view import Node as ViewNode
@@ -186,6 +192,7 @@ class WriteFileOps(MountOps):
         with self.overlay.lock:
             if isinstance(node, Pending) and node.data and node.writers and not node.frozen:
                 node.writers += 1
+                self._unordered(node)  # two writers: no early copy
                 if truncate:
                     self._truncate_data(node, 0)
                 return node
@@ -203,6 +210,8 @@ class WriteFileOps(MountOps):
             raise fuse_error(errno.EIO) from e
         p = Pending(rel, None, data=data, size=size, mode=(node.mode or 0o644) & 0o777,
                     mtime=time.time() if truncate else node.mtime, writers=1)
+        if not size:
+            p.extra["order"] = 0  # written from its start: may be stored while it grows
         with self.overlay.lock:
             p.base = self.overlay.base_for(rel)
             self.overlay.put(p, journal=False)
@@ -221,6 +230,7 @@ class WriteFileOps(MountOps):
         self.view.reader.get_file(node.oid, Path(dest))  # streamed: big files fit too
 
     def _truncate_data(self, p: Pending, length: int) -> None:
+        self._unordered(p)
         self.cache.reserve(length - p.size)
         os.truncate(self.cache.path_of(str(p.data)), length)
         p.size, p.mtime = length, time.time()
@@ -240,6 +250,7 @@ class WriteFileOps(MountOps):
             fh = next(self._ids)
         self._whandles[fh] = WHandle(p, os.open(self.cache.path_of(data), os.O_RDWR), True,
                                      dirty=True)
+        p.extra["order"] = 0
         fi.fh = fh
         return 0
 
@@ -260,7 +271,32 @@ class WriteFileOps(MountOps):
             p.mtime = time.time()
         h.dirty = True
         self.overlay.changed_at = time.monotonic()
+        if "order" in p.extra:
+            self._follow(p, offset, n)
         return n
+
+    def _follow(self, p: Pending, offset: int, n: int) -> None:
+        """Feed an in-order writer's bytes to its early copy (started once it is big)."""
+        if offset < p.extra["order"]:  # behind what was written: not in order
+            self._unordered(p)
+            return
+        end = p.extra["order"] = offset + n
+        g: GrowingFile | None = p.extra.get("stream")
+        if g is None and end >= START_OVER and self.on_growing is not None:
+            g = self.on_growing(p)
+            if g is None:
+                p.extra.pop("order", None)
+                return
+            p.extra["stream"] = g
+        if g is not None:
+            g.grew(end)
+
+    @staticmethod
+    def _unordered(p: Pending) -> None:
+        p.extra.pop("order", None)
+        g = p.extra.pop("stream", None)
+        if g is not None:
+            g.abort()
 
     def truncate(self, path: str, length: int, fh: Any = None) -> int:
         h = self._whandles.get(fh.fh) if fh is not None else None

@@ -71,6 +71,7 @@ def open_writable(describe: str, backend: WcBackend, view: RepoView, blocks: Blo
 
     ops = StatusFileOps(view, blocks, on_ready=on_ready, overlay=overlay, backend=backend)
     ops.on_closed = committer.stage
+    ops.on_growing = committer.stream
     ops.status = committer.status
     ops.report = report
     ops.about = {"project": describe, "user": backend.user, "write_cache": str(folder)}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vstudio.errors import BadInput, VStudioError
-from vstudio.render import media, outputs, reads, writer
+from vstudio.render import cachescope, media, outputs, reads, writer
 from vstudio.render.graph import Graph, build
 from vstudio.render.keys import KeyMaker
 from vstudio.render.layout import Output, files_of
@@ -86,6 +86,7 @@ class ProjectRender:
     project: Project = field(init=False)
     files: Writer = field(init=False)  # writes under render/, never over others' files
     cache: FileCache = field(init=False)
+    scope: str = field(init=False)  # whose render cache entries these are (cachescope)
     graph: Graph = field(init=False)
     items: list[Item] = field(default_factory=list, init=False)
     # while rendering: frames of each file written where its users read them, and the
@@ -102,6 +103,7 @@ class ProjectRender:
                 raise BadInput(f"{p} is outside the project {self.project.root}: "
                                "render one project at a time")
         name = self.project.check_profile(self.profile)
+        self.scope = cachescope.scope_for(self.project.root, self.store)
         self.cache = FileCache(self.project.cache_path)
         self.files = Writer(self.project.root, self.cache, self.overwrite)
         self.graph = build(self.project, self.paths, self.cache)
@@ -135,7 +137,7 @@ class ProjectRender:
                     profile_obj=profile, frame_list=list(range(start, end + 1)),
                     renderer=node.renderer, deps=list(node.render_deps))
         item.inputs = keys.inputs(rel)
-        manifest = None if self.force else outputs.lookup(self.store, key)
+        manifest = None if self.force else outputs.lookup(self.store, self.scope, key)
         if manifest is not None:
             item.status, item.manifest = "cached", manifest
             item.reason = CACHED
@@ -145,7 +147,7 @@ class ProjectRender:
             item.reason = self._why(item, item.inputs)
         if manifest is None:
             # Chunks an interrupted run already stored are not rendered again.
-            item.saved = {} if self.force else outputs.saved_chunks(self.store, key)
+            item.saved = {} if self.force else outputs.saved_chunks(self.store, self.scope, key)
             todo = self.todo_chunks(item)
             item.chunks = len(todo)
             if item.saved and item.frames:
@@ -307,7 +309,8 @@ class ProjectRender:
                             files = fut.result()
                             item.blank = item.blank and all(
                                 media.png_blank(f) for f in files.values())
-                            item.saved.update(outputs.save_chunk(self.store, item.key, files))
+                            item.saved.update(outputs.save_chunk(
+                                self.store, self.scope, item.key, files))
                             self._publish_frames(item, files)
                         except VStudioError as e:
                             item.status, item.error = "failed", e.message
@@ -402,7 +405,7 @@ class ProjectRender:
                 "seconds": round(item.seconds, 3)}
         ids = {f: item.saved[f] for f in item.frame_list}
         # frames only: videos are encoded from them when assembled (writer.video_of)
-        item.manifest = outputs.publish(self.store, item.key, info, ids,
+        item.manifest = outputs.publish(self.store, self.scope, item.key, info, ids,
                                         "exr" if profile.format == "exr" else "png", fps)
         item.status = "rendered"
         self.assemble_item(item)

@@ -20,12 +20,12 @@ from typing import Any, Protocol
 
 from vstudio.errors import BadInput, VStudioError
 from vstudio.farm.spec import MAX_BLOCKS
+from vstudio.farm.wire import grant_field, remember_rows
 from vstudio.render import layout, outputs, reads
 from vstudio.render.engine import Item, ProjectRender
 from vstudio.render.model import Use
 from vstudio.render.project import Profile
 from vstudio.render.runner import task_for
-from vstudio.store.remote import grant_field, remember_rows
 
 FINAL = ("done", "failed", "canceled")
 
@@ -356,8 +356,8 @@ def _collect(job: ProjectRender, block: Block, rows: list[dict[str, Any]]) -> No
         return
     info = {"file": item.file, "profile": profile.name, "renderer": item.renderer,
             "seconds": round(item.seconds, 3), "farm": True}
-    item.manifest = outputs.record(job.store, item.key, info, ids, video, profile.format,
-                                   scene.fps if scene else 24.0)
+    item.manifest = outputs.record(job.store, job.scope, item.key, info, ids, video,
+                                   profile.format, scene.fps if scene else 24.0)
     item.status = "rendered"
     job.assemble_item(item)
     job.judge_stored(item)  # an empty render is a loud warning here too

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 STAMP_VERSION = 1
 RACY_NS = 2_000_000_000  # as the stat cache's: a change in the same tick goes unseen
 ROOT_FILES = ("vstudio.toml", "project.conf", "remake.conf")  # project.ROOT_FILES
+# and a working copy's metadata, which roots a project with none of those (find_root)
+ROOT_MARKS = (*ROOT_FILES, os.path.join(".vstudio", "wc.json"))
 WALL = "\0wall\0"  # where the summary line's wall time goes
 _VALUED = {"--studio": "studio", "--profile": "profile", "-j": "jobs", "--jobs": "jobs"}
 
@@ -170,7 +172,7 @@ def planned(job: ProjectRender, studio: str) -> dict[str, Any] | None:
     for p in job.paths:
         folder = os.path.dirname(os.path.abspath(p))
         while True:  # where find_root and RenderChan's project.conf look
-            for name in ROOT_FILES:
+            for name in ROOT_MARKS:
                 inputs[os.path.join(folder, name)] = _stat(os.path.join(folder, name))
             if os.path.dirname(folder) == folder:
                 break

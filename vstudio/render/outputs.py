@@ -1,32 +1,38 @@
 """The render cache in the object store.
 
-A cached render is a ref ``render/<key>`` holding a JSON manifest: the file, profile,
-format, fps and the object ids of its frames (and of its video for ``mp4``). Refs live in
-the studio's store, so every machine of the studio sees every render, and every object id
-a ref names stays alive through ``store gc``. While a file renders, each finished chunk
-is recorded under ``render-chunks/<key>/<first>-<last>``; those records let an
+A cached render is a ref ``render/<scope>/<key>`` holding a JSON manifest: the file,
+profile, format, fps and the object ids of its frames (and of its video for ``mp4``).
+The scope (``cachescope``) is the project the file was rendered in, or the user for plain
+files, and says who may read and write the entry. Refs live in the studio's store, so
+every machine of the studio sees every render its user may read, and every object id a
+ref names stays alive through ``store gc``. While a file renders, each finished chunk is
+recorded under ``render-chunks/<scope>/<key>/<first>-<last>``; those records let an
 interrupted render resume and are dropped once the manifest is written.
+
+A user who may read a project but not write it takes its cached renders and renders the
+rest without recording them: the project's cache is written only by its writers.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from vstudio.errors import NotFound, StoreError
+from vstudio.errors import NotFound, PermissionDenied, StoreError
+from vstudio.render.cachescope import chunk_prefix, manifest_ref
 from vstudio.store.api import ObjectStore
 
-REF_PREFIX = "render/"
-CHUNK_PREFIX = "render-chunks/"
 FRAME_NAME = "{:04d}.png"
+log = logging.getLogger("vstudio.render")
 
 
-def lookup(store: ObjectStore, key: str) -> dict[str, Any] | None:
-    """The manifest cached under ``key``, or None."""
+def lookup(store: ObjectStore, scope: str, key: str) -> dict[str, Any] | None:
+    """The manifest cached under ``key`` in ``scope``, or None."""
     try:
-        data = store.get_ref(REF_PREFIX + key)
+        data = store.get_ref(manifest_ref(scope, key))
     except (NotFound, StoreError):
         return None
     try:
@@ -36,30 +42,31 @@ def lookup(store: ObjectStore, key: str) -> dict[str, Any] | None:
     return manifest if isinstance(manifest, dict) and manifest.get("key") == key else None
 
 
-def publish(store: ObjectStore, key: str, info: dict[str, Any], ids: dict[int, str],
-            fmt: str, fps: float) -> dict[str, Any]:
+def publish(store: ObjectStore, scope: str, key: str, info: dict[str, Any],
+            ids: dict[int, str], fmt: str, fps: float) -> dict[str, Any]:
     """Record stored frames under ``key``; videos are made from them when first needed
     (``writer.video_of``) and added to the manifest."""
-    manifest = record(store, key, info, ids, None, fmt, fps)
-    drop_chunks(store, key)
+    manifest = record(store, scope, key, info, ids, None, fmt, fps)
+    drop_chunks(store, scope, key)
     return manifest
 
 
-def save_chunk(store: ObjectStore, key: str, frames: dict[int, Path]) -> dict[int, str]:
+def save_chunk(store: ObjectStore, scope: str, key: str,
+               frames: dict[int, Path]) -> dict[int, str]:
     """Store one rendered chunk at once, so an interrupted run resumes after it."""
     with store.writer() as w:
         ids = {f: w.put_file(frames[f]) for f in sorted(frames)}
     if ids:
-        name = f"{CHUNK_PREFIX}{key}/{min(ids)}-{max(ids)}"
-        store.put_ref(name, json.dumps(sorted(ids.items())).encode())
+        name = f"{chunk_prefix(scope, key)}{min(ids)}-{max(ids)}"
+        _put(store, name, json.dumps(sorted(ids.items())).encode())
     return ids
 
 
-def saved_chunks(store: ObjectStore, key: str) -> dict[int, str]:
+def saved_chunks(store: ObjectStore, scope: str, key: str) -> dict[int, str]:
     """Frames of ``key`` that earlier, unfinished runs stored: frame -> object id."""
     out: dict[int, str] = {}
     try:
-        for name in store.list_refs(f"{CHUNK_PREFIX}{key}/"):
+        for name in store.list_refs(chunk_prefix(scope, key)):
             for frame, oid in json.loads(store.get_ref(name)):
                 out[int(frame)] = str(oid)
     except (NotFound, StoreError, ValueError, TypeError):
@@ -67,24 +74,38 @@ def saved_chunks(store: ObjectStore, key: str) -> dict[int, str]:
     return out
 
 
-def drop_chunks(store: ObjectStore, key: str) -> None:
+def drop_chunks(store: ObjectStore, scope: str, key: str) -> None:
     try:
-        for name in store.list_refs(f"{CHUNK_PREFIX}{key}/"):
+        for name in store.list_refs(chunk_prefix(scope, key)):
             store.delete_ref(name)
-    except (NotFound, StoreError):
+    except (NotFound, StoreError, PermissionDenied):
         pass  # leftovers are harmless: the manifest is what counts
 
 
-def record(store: ObjectStore, key: str, info: dict[str, Any], ids: dict[int, str],
-           video: str | None, fmt: str, fps: float) -> dict[str, Any]:
+def record(store: ObjectStore, scope: str, key: str, info: dict[str, Any],
+           ids: dict[int, str], video: str | None, fmt: str, fps: float) -> dict[str, Any]:
     """Write the manifest of objects already in the store (a farm job's outputs)."""
     manifest = {**info, "key": key, "format": fmt, "fps": fps,
                 "frames": [[f, ids[f]] for f in sorted(ids)], "video": video,
                 "created": time.time()}
-    store.put_ref(REF_PREFIX + key, json.dumps(manifest, sort_keys=True).encode())
+    _put(store, manifest_ref(scope, key), json.dumps(manifest, sort_keys=True).encode())
     return manifest
 
 
-def save_manifest(store: ObjectStore, key: str, manifest: dict[str, Any]) -> None:
+def save_manifest(store: ObjectStore, scope: str, key: str, manifest: dict[str, Any]) -> None:
     """Write back a manifest that gained an encode (a video, a sound mixdown)."""
-    store.put_ref(REF_PREFIX + key, json.dumps(manifest, sort_keys=True).encode())
+    _put(store, manifest_ref(scope, key), json.dumps(manifest, sort_keys=True).encode())
+
+
+_refused: set[str] = set()  # scopes already warned about, once per process
+
+
+def _put(store: ObjectStore, name: str, data: bytes) -> None:
+    """Write a cache ref; a scope the user may read but not write is left as it is."""
+    try:
+        store.put_ref(name, data)
+    except PermissionDenied as e:
+        scope = name.split("/")[1]
+        if scope not in _refused:
+            _refused.add(scope)
+            log.warning("not recorded in the render cache (%s): %s", scope, e.message)

@@ -91,13 +91,21 @@ def cache_dir() -> Path:
 
 
 def find_root(path: Path) -> Path:
-    """The nearest folder upwards holding vstudio.toml or RenderChan's project.conf,
-    else the folder of ``path``."""
+    """The nearest folder upwards holding vstudio.toml or RenderChan's project.conf, else
+    the root of the working copy holding ``path``, else the folder of ``path``.
+
+    The working copy's root matters for a file in a subfolder (``shots/a.blend`` using
+    ``../tex/wall.png``): rooted at its own folder, its texture would be outside the
+    project and a farm render (which carries inputs by their path in the project) fails.
+    """
+    from vstudio.repo.wcindex import find_root as wc_root
+
     start = path if path.is_dir() else path.parent
     for folder in (start, *start.parents):
         if any((folder / name).is_file() for name in ROOT_FILES):
             return folder
-    return start
+    wc = wc_root(str(start))
+    return Path(wc) if wc else start
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -220,5 +220,5 @@ def video_of(job: ProjectRender, item: Item, out: Output) -> str:
     fps = float(settings.get("fps") or manifest.get("fps") or 24)
     videos[name] = make_video(job.store, manifest, spec["container"], spec["codec"],
                               spec["crf"], audio, spec["audio_rate"], fps)
-    outputs.save_manifest(job.store, item.key, manifest)
+    outputs.save_manifest(job.store, job.scope, item.key, manifest)
     return str(videos[name])

@@ -13,16 +13,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+# An empty folder is stored as a folder entry pointing at the empty folder object (whose
+# bytes are never stored: every reader knows them). A folder holding anything is implied
+# by its contents and never listed as an entry.
+EMPTY_FOLDER_OID = "66f6a12784159e74404b13b068f194904698b7ad7d37c84953a158d988ee4813"
+FOLDER_MODE = 0o40755  # stat.S_IFDIR | 0o755
+
 
 @dataclass(frozen=True)
 class Entry:
-    """One file of a tree: ``mode`` is the permission bits (0o644 / 0o755)."""
+    """One file of a tree: ``mode`` is the permission bits (0o644 / 0o755); or an empty
+    folder (``folder_entry``, ``is_dir``)."""
 
     path: str
     oid: str
     size: int
     mode: int = 0o644
     mtime: float = 0.0
+
+    @property
+    def is_dir(self) -> bool:
+        return self.mode & 0o170000 == 0o040000
+
+
+def folder_entry(path: str) -> Entry:
+    """An empty folder, as a tree lists it."""
+    return Entry(path, EMPTY_FOLDER_OID, 0, FOLDER_MODE, 0.0)
 
 
 @dataclass(frozen=True)
@@ -61,7 +77,8 @@ class RepoReader(Protocol):
         ...
 
     def tree(self, project: str, rev: int) -> dict[str, Entry]:
-        """Every file of revision ``rev`` (files only); ``NotFound`` for an unknown rev."""
+        """Every file of revision ``rev``, and its empty folders (``Entry.is_dir``);
+        ``NotFound`` for an unknown rev."""
         ...
 
     def tags(self, project: str) -> dict[str, int]:

@@ -1,7 +1,7 @@
 """What a working copy needs from its repository, embedded or through a server.
 
-``LocalBackend`` talks to a studio folder directly (catalog + store); ``vstudio.repo.
-remote.RemoteBackend`` talks to ``vstudio serve`` and moves bytes through the store's
+``LocalBackend`` talks to a studio folder directly (catalog + store); ``vstudio.client.
+repo.RemoteBackend`` talks to ``vstudio serve`` and moves bytes through the store's
 ``RemoteStore``. The working copy code sees only ``WcBackend``.
 """
 
@@ -19,6 +19,13 @@ from vstudio.repo.service import Change, RepoService
 if TYPE_CHECKING:
     from vstudio.store.api import ObjectStore, Writer
     from vstudio.studio import Studio
+
+
+class SmallFiles(Protocol):
+    """Small files many to a request (``repo/wcbatch.py``), each checked against its id."""
+
+    def put_many(self, blobs: list[bytes]) -> list[str]: ...
+    def get_many(self, oids: list[str]) -> list[bytes]: ...
 
 
 class WcBackend(Protocol):
@@ -44,6 +51,13 @@ class WcBackend(Protocol):
                      close: Callable[[], None]) -> None: ...
     def release_locks(self, paths: list[str]) -> None: ...
     def close(self) -> None: ...
+    # Optional: small files many to a request (through a server, where one request per
+    # file is slow); None: every file goes through ``store`` on its own.
+    @property
+    def small_files(self) -> SmallFiles | None: ...
+    # Base versions (revert, diff) read at ``rev``: a server's client fetches their read
+    # grants with that tree; a studio folder needs none.
+    def grant_base(self, rev: int) -> None: ...
 
 
 def local_user() -> str:
@@ -100,7 +114,7 @@ class LocalBackend:
     def import_commit(self, rev: int, author: str, when: float, message: str,
                       changes: list[Change], props: dict[str, str] | None = None) -> int:
         return self.service.commit(self.project, author, message, changes, when=when, rev=rev,
-                                   allow_empty=True, props=props)
+                                   allow_empty=True, props=props, keep_empty=True)
 
     def import_batch(self, revisions: list[ImportRevision], w: Writer | None,
                      close: Callable[[], None]) -> None:
@@ -112,3 +126,10 @@ class LocalBackend:
 
     def close(self) -> None:
         self.studio.close()
+
+    @property
+    def small_files(self) -> SmallFiles | None:
+        return None  # the store on this machine batches small files in packs itself
+
+    def grant_base(self, rev: int) -> None:
+        """Nothing to fetch: the studio's own store needs no read grants."""

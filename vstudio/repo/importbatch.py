@@ -29,6 +29,7 @@ from vstudio.repo.service import (
     commit_object,
     live_after,
     ref_name,
+    refuse_locked,
 )
 
 if TYPE_CHECKING:
@@ -111,15 +112,16 @@ def _prepare_one(project: str, r: ImportRevision, parent: str | None,
     entries: dict[str, Entry | None] = {}
     for path, e in r.changes.items():
         path = P.normalise(path)
-        entries[path] = None if e is None else Entry(path, e.oid, e.size,
-                                                     e.mode & 0o777 or 0o644, e.mtime)
+        entries[path] = None if e is None else trees.canonical(path, e)
     new_paths = [path for path, e in entries.items() if e is not None and path not in files]
     if new_paths:
         by_path = {path: Change(path, ANY, e) for path, e in entries.items()}
         P.check_case_collisions(*live_after(files, folders, by_path), new_paths)
     created: list[str] = []
     new_folders: dict[str, str] = {}
-    tree_oid, files = trees.build_tree(w, files, folders, entries, created, new_folders)
+    # Subversion keeps a folder until it is removed: so does an import.
+    tree_oid, files = trees.build_tree(w, files, folders, entries, created, new_folders,
+                                       keep_empty=True)
     data = commit_object(project, r.rev, parent, tree_oid, r.author, r.when, r.message,
                          entries, entries, created, r.props)
     rows.append((rs.RevisionRow(r.rev, trees.oid_of(data), tree_oid, r.author, r.when,
@@ -154,7 +156,7 @@ def _record(service: RepoService, p: Project,
             for i, (row, changed, props, _data) in enumerate(rows):
                 rs.insert_revision(conn, p.id, row, changed, props)
                 try:
-                    service.check_locks(conn, p, row.author, changed)
+                    refuse_locked(rs.locks_on(conn, p.id, changed), row.author)
                 except Locked as e:
                     e.context["row"] = i
                     raise

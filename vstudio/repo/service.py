@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,8 +27,6 @@ from vstudio.repo import trees
 from vstudio.repo.api import CommitInfo, Entry, LockInfo
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from vstudio.catalog.accounts import Project
     from vstudio.store.api import ObjectStore
     from vstudio.studio import Studio
@@ -211,11 +209,13 @@ class RepoService:
 
     def commit(self, project: str, author: str, message: str, changes: list[Change], *,
                when: float | None = None, rev: int | None = None,
-               allow_empty: bool = False, props: dict[str, str] | None = None) -> int:
+               allow_empty: bool = False, props: dict[str, str] | None = None,
+               keep_empty: bool = False) -> int:
         """Record ``changes`` as the next revision and return its number.
 
         ``rev`` demands a specific number (imports keep Subversion's numbers); ``props``
-        are revision properties (kept in the catalog and in the commit object).
+        are revision properties (kept in the catalog and in the commit object);
+        ``keep_empty``: folders left empty stay (imports; see ``trees.build_tree``).
         """
         p = self.project(project)
         for text in (author, message):
@@ -231,7 +231,8 @@ class RepoService:
             raise BadInput("nothing to commit")
         for _attempt in range(20):
             try:
-                return self._try_commit(p, author, message, by_path, when, rev, props or {})
+                return self._try_commit(p, author, message, by_path, when, rev, props or {},
+                                        keep_empty)
             except rs.RevisionTaken:
                 if rev is not None:
                     raise
@@ -239,7 +240,8 @@ class RepoService:
         raise Conflict("the project is too busy: too many commits raced this one; try again")
 
     def _try_commit(self, p: Project, author: str, message: str, by_path: dict[str, Change],
-                    when: float | None, want_rev: int | None, props: dict[str, str]) -> int:
+                    when: float | None, want_rev: int | None, props: dict[str, str],
+                    keep_empty: bool = False) -> int:
         engine = self.studio.engine
         with engine.connect() as conn:
             h = rs.head(conn, p.id)
@@ -260,13 +262,13 @@ class RepoService:
             P.check_case_collisions(*live_after(base_files, base_folders, by_path), new_paths)
         entries: dict[str, Entry | None] = {}
         for path, c in by_path.items():
-            entries[path] = None if c.new is None else Entry(
-                path, c.new.oid, c.new.size, c.new.mode & 0o777 or 0o644, c.new.mtime)
+            entries[path] = None if c.new is None else trees.canonical(path, c.new)
         now = time.time() if when is None else when
         rev = h + 1
         with self.store.writer() as w:  # durable when the block ends, before the commit
             created: list[str] = []
-            tree_oid, _ = trees.build_tree(w, base_files, base_folders, entries, created)
+            tree_oid, _ = trees.build_tree(w, base_files, base_folders, entries, created,
+                                           keep_empty=keep_empty)
             data = commit_object(p.name, rev, head_row.commit_oid if head_row else None,
                                  tree_oid, author, now, message, by_path, entries, created,
                                  props)
@@ -278,20 +280,12 @@ class RepoService:
             # starts by writing waits its turn. The lock check still sees committed locks.
             rs.insert_revision(conn, p.id, rs.RevisionRow(rev, commit_oid, tree_oid, author,
                                                           now, message), by_path, props)
-            self.check_locks(conn, p, author, list(by_path))
+            refuse_locked(rs.locks_on(conn, p.id, list(by_path)), author)
             # Written while the row is still uncommitted: once the revision is visible,
             # the bucket can rebuild it. A crash before COMMIT leaves a ref that the next
             # commit of this number overwrites.
             self.store.put_ref(ref_name(p.name, rev), data)
         return rev
-
-    def check_locks(self, conn: Connection, p: Project, author: str, paths: list[str]) -> None:
-        held = rs.locks_on(conn, p.id, paths)
-        others = sorted(f"{lk.path} (locked by {lk.owner})" for lk in held.values()
-                        if lk.owner != author)
-        if others:
-            raise Locked("cannot commit locked paths: " + ", ".join(others[:20])
-                         + (f" and {len(others) - 20} more" if len(others) > 20 else ""))
 
     def _stale_message(self, p: Project, stale: list[str]) -> str:
         names = ", ".join(sorted(stale)[:20]) + (f" and {len(stale) - 20} more"
@@ -309,6 +303,15 @@ class RepoService:
         for path in mine:
             self._forget_lock(project, path)
 
+def refuse_locked(held: Mapping[str, rs.LockRow], author: str) -> None:
+    """``Locked`` if any of the locks ``held`` on a commit's paths is not ``author``'s."""
+    others = sorted(f"{lk.path} (locked by {lk.owner})" for lk in held.values()
+                    if lk.owner != author)
+    if others:
+        raise Locked("cannot commit locked paths: " + ", ".join(others[:20])
+                     + (f" and {len(others) - 20} more" if len(others) > 20 else ""))
+
+
 def commit_object(project: str, rev: int, parent: str | None, tree_oid: str, author: str,
                   when: float, message: str, changed: Iterable[str],
                   entries: dict[str, Entry | None], created: list[str],
@@ -321,7 +324,7 @@ def commit_object(project: str, rev: int, parent: str | None, tree_oid: str, aut
               "tree": tree_oid, "author": author, "time": when, "message": message,
               "changed": sorted(changed),
               "objects": sorted(set(created) | {e.oid for e in entries.values()
-                                                if e is not None})}
+                                                if e is not None and not e.is_dir})}
     if props:
         commit["props"] = dict(sorted(props.items()))
     return json.dumps(commit, separators=(",", ":"), ensure_ascii=False).encode()

@@ -12,6 +12,8 @@ come in any order: a second ``SVN-fs-dump-format-version`` (concatenated dumps) 
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -25,10 +27,23 @@ class BadDump(BadInput):
 
 
 class Reader:
-    """A dump stream that counts the bytes read (a pipe cannot ``tell()``)."""
+    """A dump stream that counts the bytes read (a pipe cannot ``tell()``).
+
+    From a regular file, texts need not pass through: ``skip`` seeks over them and
+    ``start`` (the file offset of ``pos`` 0) places them in the file, for whoever reads
+    them from there (the import's helper processes)."""
 
     def __init__(self, f: BinaryIO) -> None:
         self.f, self.pos = f, 0
+        self.size = -1  # of the file from ``start`` on; -1: a stream, read through
+        self.start = 0
+        try:
+            st = os.fstat(f.fileno())
+            if stat.S_ISREG(st.st_mode):
+                self.start = f.tell()
+                self.size = st.st_size - self.start
+        except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+            pass
 
     def readline(self) -> bytes:
         line = self.f.readline()
@@ -45,12 +60,37 @@ class Reader:
         self.pos += n
         return data
 
+    def skip(self, n: int) -> None:
+        if self.size < 0:
+            while n:
+                n -= len(self.exact(min(n, PIECE)))
+            return
+        if self.pos + n > self.size:
+            raise BadDump("the dump is truncated")
+        self.f.seek(n, os.SEEK_CUR)
+        self.pos += n
+
+    def pread(self, n: int, pos: int) -> bytes:
+        """``n`` bytes at ``pos`` of a regular file, wherever the reading stands."""
+        return os.pread(self.f.fileno(), n, self.start + pos)
+
 
 class Text:
     """The text of a node record: at most ``left`` bytes, read in pieces."""
 
     def __init__(self, r: Reader, n: int) -> None:
         self.r, self.left = r, n
+        self.offset = r.pos  # of its first byte in the stream
+
+    def in_file(self) -> tuple[int, int] | None:
+        """(file offset, length) of the whole text when it is unread in a regular file."""
+        if self.r.size < 0 or self.r.pos != self.offset:
+            return None
+        return self.r.start + self.offset, self.left
+
+    def head(self, n: int) -> bytes:
+        """The first ``n`` bytes of an unread text in a regular file, leaving it unread."""
+        return self.r.pread(min(n, self.left), self.offset)
 
     def read(self, n: int = -1) -> bytes:
         n = self.left if n < 0 else min(n, self.left)
@@ -59,8 +99,8 @@ class Text:
         return data
 
     def drain(self) -> None:
-        while self.left:
-            self.read(PIECE)
+        self.r.skip(self.left)
+        self.left = 0
 
 
 @dataclass
@@ -81,7 +121,7 @@ class Record:
         if self.text is not None:
             self.text.drain()
         if self.rest:
-            r.exact(self.rest)
+            r.skip(self.rest)
             self.rest = 0
 
 

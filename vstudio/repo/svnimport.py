@@ -1,7 +1,9 @@
 """``vstudio svn-import``: a Subversion dump stream into a project, numbers kept.
 
 Streams: records are read by ``svndump`` (headers line by line, file texts and deltas in
-1 MiB pieces through temporary files), so a 15 GB dump needs little memory. Each
+1 MiB pieces through temporary files; from a dump file, .blend texts are not read here
+but by the helper processes, where they lie in the file), so a 15 GB dump needs little
+memory. Each
 Subversion revision becomes one commit (atomic: a revision is wholly in the project or
 not at all) with the same number, author, date and message, empty revisions too.
 
@@ -27,7 +29,7 @@ from typing import Any, BinaryIO
 
 from vstudio.errors import BadInput, Conflict, VStudioError
 from vstudio.repo import paths as P
-from vstudio.repo.api import CommitInfo, Entry
+from vstudio.repo.api import CommitInfo, Entry, folder_entry
 from vstudio.repo.backend import LocalBackend, WcBackend
 from vstudio.repo.importbatch import ImportRevision
 from vstudio.repo.svndump import BadDump, Reader, Record, next_record, number
@@ -211,7 +213,14 @@ class _Importer:
 
     def flush(self) -> None:
         """Commit the revisions of the open batch (all complete ones) and close it."""
-        self._resolve()
+        try:
+            self._resolve()
+        except BadDump as e:  # a helper's text is corrupt: keep the revisions before it
+            offset = int(str(e.context["offset"]))
+            bad = max((r for r, (_s, at) in self.places.items() if at < offset), default=0)
+            e.context["rev"] = self.places[bad][0] if bad else None
+            self.pending = [r for r in self.pending if r.rev < bad]
+            raise
         pending, self.pending = self.pending, []
         try:
             if pending:
@@ -239,9 +248,12 @@ class _Importer:
         if action not in ("add", "change", "replace"):
             raise BadDump(f"unknown Node-action {action!r}")
         src = self._copy(rec, path, kind, svn_rev, rev, changes)
-        if kind == "dir" or (kind == "" and path not in self.files and src is None
-                             and rec.text is None):
+        known = self.files.get(path)
+        if kind == "dir" or (kind == "" and (path in self.dirs or (known and known.is_dir) or (
+                known is None and src is None and rec.text is None))):
             self.dirs.add(path)
+            if action != "change":  # an empty folder until (and unless) it holds something
+                self._set(folder_entry(path), changes)
             self._note_props(rec, path, True, where)
             return
         current = src or (self.files.get(path) if action == "change" else None)
@@ -316,6 +328,7 @@ class _Importer:
             del self.files[p]
             self.props.pop(p, None)
             changes[p] = None
+        changes[path] = None  # a folder goes with all it holds (imports keep empty folders)
         self.dirs = {d for d in self.dirs if d != path and not d.startswith(pre)}
 
     def salvage(self) -> None:
@@ -356,6 +369,7 @@ def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRES
         helpers = helpers_wanted() if batched and isinstance(backend, LocalBackend) else 0
         if helpers and isinstance(backend, LocalBackend):
             imp.t.workers = BlendWorkers(backend.studio.root, helpers)
+            imp.t.dump = _file_name(f)
         progress.start(0, "import")
         try:
             _check_format(first)
@@ -371,9 +385,6 @@ def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRES
             if imp.t.workers is not None:
                 imp.t.workers.close()
         progress.done()
-    have_dirs = {a for p in imp.files or () for a in P.ancestors(p)}
-    for d in sorted(imp.dirs - have_dirs):
-        imp.notes.add("empty folder", d)
     return {"revisions": imp.imported, "skipped": imp.skipped, "first": imp.first,
             "last": imp.last, "last_svn": imp.last_svn, "head": imp.head,
             "files": imp.t.versions, "lock_rules": sorted(imp.new_rules),
@@ -387,6 +398,19 @@ def _is_file(f: BinaryIO) -> bool:
         return stat.S_ISREG(os.fstat(f.fileno()).st_mode)
     except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
         return False
+
+
+def _file_name(f: BinaryIO) -> str | None:
+    """A name by which other processes open the dump file ``f`` (None: none known)."""
+    name = getattr(f, "name", None)
+    try:
+        st = os.fstat(f.fileno())
+        if isinstance(name, str) and os.path.samestat(os.stat(name), st):
+            return name
+        fd = f"/proc/{os.getpid()}/fd/{f.fileno()}"  # stdin redirected from a file
+        return fd if os.path.samestat(os.stat(fd), st) else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _check_format(rec: Record) -> None:

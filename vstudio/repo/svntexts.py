@@ -7,12 +7,18 @@ enough for the store's delta against its previous version. With helper processes
 until ``resolve``. While a write batch is open its texts stay at hand (a later revision's
 svndiff may apply to one of them), and texts seen before (same SHA-1, as svnadmin's
 rep-sharing finds them) are not stored again.
+
+From a dump file (``dump`` set), a format-aware text goes to a helper as where it lies in
+the file: the helper reads it there and checks its digests; only its first bytes (to
+recognise the format) are read here. A digest that does not match fails the helper's
+job; ``resolve`` then raises it with the text's node and record offset.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import time
 from concurrent.futures import Future
 from pathlib import Path
@@ -37,7 +43,8 @@ class Texts:
         self.batch = contextlib.ExitStack()
         self.w: Writer | None = None
         self.in_writer: set[str] = set()  # ids stored in the open write batch
-        self.kept_texts: dict[str, Path | bytes] = {}  # of the open batch: delta bases
+        # of the open batch: delta bases (in tmp, in memory, or where they lie in the dump)
+        self.kept_texts: dict[str, Path | bytes | tuple[int, int]] = {}
         self.kept = 0  # texts kept in tmp, numbered
         self.bytes = 0  # of the texts in the open batch
         self.started = 0.0  # when the write batch opened
@@ -46,6 +53,8 @@ class Texts:
         self.workers: BlendWorkers | None = None
         self.futures: dict[str, Future[str]] = {}
         self.resolved: dict[str, str] = {}
+        self.dump: str | None = None  # a name of the dump file helpers can open
+        self.origin: dict[str, tuple[int, str]] = {}  # placeholder -> (record offset, path)
 
     def text(self, rec: Record, base: Entry | None,
              previous: Entry | None) -> tuple[str, int]:
@@ -62,7 +71,10 @@ class Texts:
             content.drain()
             return self.seen[sha1]
         delta = rec.get("Text-delta") == "true"
-        if not delta and content.left <= SMALL_TEXT:
+        helper = None if delta else self._to_helper(rec, content)
+        if helper is not None:
+            got = helper
+        elif not delta and content.left <= SMALL_TEXT:
             data = content.read()
             _verify(rec, hashlib.md5(data, usedforsecurity=False),
                     hashlib.sha1(data, usedforsecurity=False) if sha1 else None)
@@ -81,6 +93,25 @@ class Texts:
         if sha1:
             self.seen[sha1] = got
         return got
+
+    def _to_helper(self, rec: Record, content: Text | _Empty) -> tuple[str, int] | None:
+        """A format-aware text of a dump file to a helper, as its place in the file; None
+        when it is not one (or there are no helpers)."""
+        if self.workers is None or self.dump is None or not isinstance(content, Text):
+            return None
+        where = content.in_file()
+        if where is None or not where[1] or not _known_format(content.head(HEAD_BYTES)):
+            return None
+        self.kept += 1
+        oid = f"{PLACEHOLDER}{self.kept}"
+        key = rec.get("Node-path")
+        self.futures[oid] = self.workers.submit_range(
+            self.dump, *where, rec.get("Text-content-md5"), rec.get("Text-content-sha1"), key,
+            self.tmp / f"t{self.kept}")
+        self.origin[oid] = (rec.offset, key)
+        self.kept_texts[oid] = where
+        content.drain()
+        return oid, where[1]
 
     def _text_file(self, rec: Record, content: Text | _Empty, base: Entry | None,
                    previous: Entry | None) -> tuple[str, int]:
@@ -144,8 +175,19 @@ class Texts:
         """Wait for the helpers' texts: placeholder -> id, of all so far (``real``)."""
         if self.futures:
             futures, self.futures = self.futures, {}
-            self.resolved.update({ph: f.result() for ph, f in futures.items()})
+            failed: list[tuple[int, str, BadDump]] = []
+            for ph, f in futures.items():
+                try:
+                    self.resolved[ph] = f.result()
+                except BadDump as e:  # a helper's digest check
+                    failed.append((*self.origin[ph], e))
+            if self.workers is not None:
+                self.workers.sync()  # durable before the revisions naming them commit
             self.seen = {k: (self.resolved.get(o, o), n) for k, (o, n) in self.seen.items()}
+            if failed:  # the first in the dump; the texts before it are stored
+                offset, path, first = min(failed, key=lambda x: x[0])
+                first.context.update(offset=offset, path=path)
+                raise first
         return self.resolved
 
     def real(self, e: Entry | None) -> Entry | None:
@@ -168,7 +210,10 @@ class Texts:
         kept = self.kept_texts.get(entry.oid) if entry is not None else None
         if isinstance(kept, Path):
             return kept
-        if entry is None or isinstance(kept, bytes):
+        if isinstance(kept, tuple):  # a helper's text: read where it lies in the dump
+            with open(str(self.dump), "rb") as f:
+                base.write_bytes(os.pread(f.fileno(), kept[1], kept[0]))
+        elif isinstance(kept, bytes) or entry is None:
             base.write_bytes(kept or b"")
         else:
             self.store.get_file(entry.oid, base)
@@ -209,7 +254,10 @@ def _verify(rec: Record, md5: Any, sha1: Any) -> None:
 
 def _format_aware(path: Path) -> bool:
     with open(path, "rb") as f:
-        head = f.read(HEAD_BYTES)
+        return _known_format(f.read(HEAD_BYTES))
+
+
+def _known_format(head: bytes) -> bool:
     return any(_detects(c, head) for c in chunkers())
 
 
@@ -217,8 +265,7 @@ def _as_file(data: bytes, previous: Entry | None) -> bool:
     """Whether the store stores ``data`` better from a file than from memory."""
     if previous is not None and len(data) >= DELTA_MIN:
         return True
-    head = data[:HEAD_BYTES]
-    return any(_detects(c, head) for c in chunkers())
+    return _known_format(data[:HEAD_BYTES])
 
 
 def _detects(chunker: Chunker, head: bytes) -> bool:

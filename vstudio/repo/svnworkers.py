@@ -2,14 +2,22 @@
 
 Splitting a .blend into its blocks is Python work that holds the interpreter lock, and it
 is most of an import's time: while the importer reads the dump and commits, these
-processes store the .blend texts into the same local store (each text durable when its
-job returns, before a revision naming it is committed). Every version of one path goes to
-the same process, in order, so each finds the blocks of the versions before it in its
-own store index and stores only what changed.
+processes store the .blend texts into the same local store. A helper keeps one write
+batch open across its texts (a pack and a sync to disk per batch, not per text) until
+``sync``, which the importer calls before it commits the revisions naming them. Every
+version of one path goes to the same process, in order, so each finds the blocks of the
+versions before it in its own store index and stores only what changed.
+
+From a dump file, a helper is given where a text lies in it (``submit_range``): it checks
+the text's MD5 and SHA-1 there itself, so the importer only reads headers and its texts
+never pass through it or a pipe.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import mmap
 import multiprocessing
 import os
 import threading
@@ -19,16 +27,58 @@ from pathlib import Path
 from typing import Any
 
 _STORE: Any = None  # the store of this helper process, opened by its first job
+_BATCH = contextlib.ExitStack()  # holds the helper's open write batch
+_WRITER: Any = None
 
 
-def _put(studio_root: str, path: str) -> str:
+def _store(studio_root: str) -> Any:
     global _STORE
     if _STORE is None:
         from vstudio.studio import Studio
 
         _STORE = Studio.open(studio_root).store
-    with _STORE.writer() as w:
-        return str(w.put_file(Path(path)))
+    return _STORE
+
+
+def _put(studio_root: str, path: str) -> str:
+    global _WRITER
+    if _WRITER is None:
+        _WRITER = _BATCH.enter_context(_store(studio_root).writer())
+    return str(_WRITER.put_file(Path(path)))
+
+
+def _sync() -> None:
+    """Close the helper's write batch: the texts it stored so far are durable."""
+    global _WRITER
+    _WRITER = None
+    _BATCH.close()
+
+
+def _put_range(studio_root: str, dump: str, offset: int, length: int, md5: str, sha1: str,
+               tmp: str) -> str:
+    """Store ``length`` bytes of ``dump`` at ``offset`` after checking their digests
+    (hex; empty: none given). The store chunks files: the text is written to ``tmp``
+    (from a memory map of the dump: no copy through this process's reads)."""
+    from vstudio.repo.svndump import BadDump
+
+    with open(dump, "rb") as f:
+        lead = offset % mmap.ALLOCATIONGRANULARITY
+        with mmap.mmap(f.fileno(), lead + length, access=mmap.ACCESS_READ,
+                       offset=offset - lead) as m, memoryview(m) as whole:
+            text = whole[lead:]
+            try:
+                if md5 and hashlib.md5(text, usedforsecurity=False).hexdigest() != md5:
+                    raise BadDump("the text does not match its MD5 (the dump is corrupt)")
+                if sha1 and hashlib.sha1(text, usedforsecurity=False).hexdigest() != sha1:
+                    raise BadDump("the text does not match its SHA-1 (the dump is corrupt)")
+                with open(tmp, "wb") as out:
+                    out.write(text)
+            finally:
+                text.release()
+    try:
+        return _put(studio_root, tmp)
+    finally:
+        os.unlink(tmp)
 
 
 def _watch_parent(parent: int) -> None:
@@ -61,13 +111,34 @@ class BlendWorkers:
                                           initargs=(os.getpid(),)) for _ in range(count)]
         self.helper_of: dict[str, int] = {}  # a path (any case) -> its helper
         self.load = [0] * count  # bytes given to each helper
+        self.unsynced: set[int] = set()  # helpers given texts since the last sync
 
     def submit(self, path: Path, key: str) -> Future[str]:
         """Store the file at ``path``; ``key`` (the node path) picks the process: the one
         its earlier versions went to, or for a new path the one given the fewest bytes."""
+        return self.pools[self._pick(key, path.stat().st_size)].submit(
+            _put, self.root, str(path))
+
+    def submit_range(self, dump: str, offset: int, length: int, md5: str, sha1: str,
+                     key: str, tmp: Path) -> Future[str]:
+        """Store the text at ``offset`` of the dump file ``dump`` once its digests (hex,
+        empty: not given) match; ``tmp``: a file name the helper may use; ``key`` as for
+        ``submit``. A mismatch fails the future with ``BadDump``."""
+        return self.pools[self._pick(key, length)].submit(
+            _put_range, self.root, dump, offset, length, md5, sha1, str(tmp))
+
+    def _pick(self, key: str, size: int) -> int:
         which = self.helper_of.setdefault(key.lower(), self.load.index(min(self.load)))
-        self.load[which] += path.stat().st_size
-        return self.pools[which].submit(_put, self.root, str(path))
+        self.load[which] += size
+        self.unsynced.add(which)
+        return which
+
+    def sync(self) -> None:
+        """Make every text the helpers stored so far durable (after their jobs before)."""
+        done = [self.pools[i].submit(_sync) for i in sorted(self.unsynced)]
+        self.unsynced.clear()
+        for f in done:
+            f.result()
 
     def close(self) -> None:
         for pool in self.pools:

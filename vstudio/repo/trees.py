@@ -5,8 +5,14 @@ the paths it changed, not the whole 20,000-file tree. A folder object is compact
 
     {"t": "tree", "e": [[name, "f", oid, size, mode, mtime] | [name, "d", oid], ...]}
 
-sorted by name. A commit object is JSON with ``project, rev, parent, tree, author, time,
-message, changed``; the same bytes are kept in the ref ``projects/<name>/revs/<n>``.
+sorted by name. An empty folder is ``[name, "d", EMPTY_OID]``: the empty folder object is
+never stored (every reader knows it), so trees written before empty folders were kept read
+the same, and a reader that predates them still reads newer trees (it finds no files in
+the folder). The flat view (``load_tree``) lists an empty folder as an ``Entry`` with
+``is_dir``; a folder holding anything is implied by its contents.
+
+A commit object is JSON with ``project, rev, parent, tree, author, time, message,
+changed``; the same bytes are kept in the ref ``projects/<name>/revs/<n>``.
 Object ids are BLAKE3-256 of the bytes, so a folder's id is known before uploading it.
 """
 
@@ -22,7 +28,7 @@ from typing import Any
 import blake3
 
 from vstudio.errors import BadInput, CorruptObject
-from vstudio.repo.api import Entry
+from vstudio.repo.api import EMPTY_FOLDER_OID, Entry, folder_entry
 from vstudio.repo.paths import BadPath, ancestors
 from vstudio.store.api import ObjectStore, Writer
 
@@ -88,7 +94,10 @@ def load_tree(store: ObjectStore, root_oid: str) -> tuple[dict[str, Entry], dict
         data = EMPTY_TREE if oid == EMPTY_OID else store.get_bytes(oid)
         for item in decode_folder(data, oid):
             path = f"{prefix}/{item[0]}" if prefix else str(item[0])
-            if item[1] == "d":
+            if item[1] == "d" and item[2] == EMPTY_OID:
+                folders[path] = EMPTY_OID
+                files[path] = folder_entry(path)
+            elif item[1] == "d":
                 todo.append((path, str(item[2])))
             else:
                 files[path] = Entry(path, str(item[2]), int(item[3]), int(item[4]),
@@ -98,18 +107,36 @@ def load_tree(store: ObjectStore, root_oid: str) -> tuple[dict[str, Entry], dict
 
 
 EMPTY_OID = oid_of(EMPTY_TREE)
+assert EMPTY_OID == EMPTY_FOLDER_OID
+
+
+def canonical(path: str, e: Entry) -> Entry:
+    """A committed entry as the tree keeps it: permission bits only, or an empty folder."""
+    if e.is_dir:
+        if e.oid != EMPTY_OID:
+            raise BadInput(f"{path}: a folder entry must name the empty folder {EMPTY_OID}")
+        return folder_entry(path)
+    if e.mode & 0o170000 not in (0, 0o100000):
+        raise BadInput(f"{path}: only files and folders can be committed")
+    return Entry(path, e.oid, e.size, e.mode & 0o777 or 0o644, e.mtime)
 
 
 def build_tree(store: Writer, base_files: Mapping[str, Entry],
                base_folders: Mapping[str, str], changes: Mapping[str, Entry | None],
                created: list[str] | None = None,
-               folders_out: dict[str, str] | None = None) -> tuple[str, dict[str, Entry]]:
+               folders_out: dict[str, str] | None = None,
+               keep_empty: bool = False) -> tuple[str, dict[str, Entry]]:
     """Apply ``changes`` (path -> entry, or None to remove) to a tree; upload new folders.
 
     Returns the new root id and the new flat tree. Only folders on a changed path are
     serialised; the others keep their ids. ``store`` is a write batch: one batch for all
     folders of a commit instead of one durable write each. The ids of new folder objects
     are appended to ``created``.
+
+    A folder entry (``Entry.is_dir``) makes an empty folder; removing its path removes it.
+    A folder left empty by removals disappears, unless it is (re)added as a folder entry
+    in the same change, or ``keep_empty`` (Subversion's way, for imports): then only a
+    removal of the folder, or of a folder above it, takes it away.
     """
     files = dict(base_files)
     for path, entry in changes.items():
@@ -121,6 +148,17 @@ def build_tree(store: Writer, base_files: Mapping[str, Entry],
     # distinct folder (a 20,000-file commit has a few hundred).
     changed_dirs = {posixpath.dirname(p) for p in changes}
     added_dirs = {posixpath.dirname(p) for p, e in changes.items() if e is not None}
+    # A folder entry added or removed: the folder itself is made again (or dropped).
+    made = [p for p, e in changes.items() if e is not None and e.is_dir]
+    removed = {p for p, e in changes.items() if e is None}
+    changed_dirs.update(made)
+    gone_dirs = [p for p in removed if p in base_folders]
+    changed_dirs.update(gone_dirs)
+    if keep_empty and gone_dirs:  # a folder's removal takes all it holds
+        pre = tuple(d + "/" for d in gone_dirs)
+        for path in [p for p in files if p.startswith(pre)]:
+            del files[path]
+    added_dirs.update(made)
     dirty: set[str] = set()
     for d in changed_dirs:
         if d not in dirty:
@@ -131,11 +169,14 @@ def build_tree(store: Writer, base_files: Mapping[str, Entry],
         if d and d not in folder_names:
             folder_names.add(d)
             folder_names.update(a for a in ancestors(d) if a)
+    # An empty folder replaced by a file is a folder no more.
+    folder_names -= {p for p, e in changes.items() if e is not None and not e.is_dir
+                     and p in base_files and base_files[p].is_dir}
     children: dict[str, list[list[Any]]] = {d: [] for d in dirty}
     subfolders: dict[str, set[str]] = {d: set() for d in dirty}
     for path, e in files.items():
         d = posixpath.dirname(path)
-        if d in children:
+        if d in children and not e.is_dir:
             children[d].append([posixpath.basename(path), "f", e.oid, e.size, e.mode, e.mtime])
     for f in folder_names:
         d = posixpath.dirname(f)
@@ -146,12 +187,20 @@ def build_tree(store: Writer, base_files: Mapping[str, Entry],
     for d in sorted(dirty, key=lambda x: x.count("/") + (1 if x else 0), reverse=True):
         items = children[d]
         for sub in subfolders[d] - emptied:
+            if keep_empty and _under(sub, removed):
+                emptied.add(sub)
+                continue
             sub_oid = new_ids.get(sub) or base_folders.get(sub)
             if sub_oid is None:
                 raise BadInput(f"internal: folder {sub!r} has no tree")
             items.append([posixpath.basename(sub), "d", sub_oid])
         if d and not items:
-            emptied.add(d)  # a folder left empty disappears
+            entry = files.get(d)
+            if (entry is not None and entry.is_dir) or (keep_empty and not _under(d, removed)):
+                new_ids[d] = EMPTY_OID  # an empty folder, kept
+                files[d] = folder_entry(d)
+            else:
+                emptied.add(d)  # a folder left empty disappears
             continue
         data = encode_folder(items)
         oid = oid_of(data)
@@ -163,12 +212,22 @@ def build_tree(store: Writer, base_files: Mapping[str, Entry],
                 created.append(oid)
         new_ids[d] = oid
     # A file and a folder cannot share a name.
-    clash = sorted((folder_names - emptied) & files.keys())
+    clash = sorted(f for f in folder_names - emptied if f in files and not files[f].is_dir)
     if clash:
         raise BadPath(f"{clash[0]!r} cannot be both a file and a folder")
+    for d in made + [d for d in dirty if d in base_files]:
+        if new_ids.get(d, EMPTY_OID) != EMPTY_OID:
+            files.pop(d, None)  # it holds something now: implied by its contents
     root = new_ids.get("", base_folders.get("", EMPTY_OID))
     if folders_out is not None:
         folders_out[""] = root
         for f in folder_names - emptied:
             folders_out[f] = new_ids.get(f) or base_folders[f]
     return root, files
+
+
+def _under(path: str, removed: set[str]) -> bool:
+    """Whether ``path`` or a folder above it is removed."""
+    if not removed:
+        return False
+    return path in removed or any(a in removed for a in ancestors(path) if a)

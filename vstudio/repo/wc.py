@@ -20,7 +20,7 @@ from typing import Any, cast
 from vstudio.errors import BadInput, Conflict, NotFound, VStudioError
 from vstudio.repo import paths as P
 from vstudio.repo import wcindex as W
-from vstudio.repo.api import Entry
+from vstudio.repo.api import EMPTY_FOLDER_OID, Entry, folder_entry
 from vstudio.repo.backend import WcBackend
 from vstudio.repo.service import Change
 from vstudio.repo.wcbatch import BATCH_FILE, BATCH_THREADS, batches, batches_by
@@ -97,6 +97,18 @@ class WorkingCopy:
             checked.add(cur)
         return self.root / d
 
+    def make_folders(self, dirs: list[str]) -> None:
+        """Create the base's empty folders (and the folders above them)."""
+        checked: set[str] = set()
+        for d in dirs:
+            self._safe_parent(d + "/-", checked)  # the parent of "d/-" is d itself
+
+    def _held_dirs(self) -> None:
+        """Forget empty folders that now hold files: their contents imply them."""
+        if self.index.dirs:
+            held = {a for p in self.index.entries for a in P.ancestors(p)}
+            self.index.dirs = [d for d in self.index.dirs if d not in held]
+
     def _fetch(self, entries: list[Entry], progress: Progress, *, replace: bool,
                name_of: dict[str, str] | None = None) -> dict[str, os.stat_result]:
         """Write each entry's content to its path (or ``name_of[path]``); return stats."""
@@ -147,13 +159,14 @@ class WorkingCopy:
             for e in part:
                 one(e)
 
-        get_many = getattr(self.backend, "get_many", None)
-        if get_many is not None:
+        batched = self.backend.small_files
+        if batched is not None:
             groups = batches([e for e in entries if e.size <= BATCH_FILE])
             entries = [e for e in entries if e.size > BATCH_FILE]
 
             def fetch_group(group: list[Entry]) -> None:
-                for e, data in zip(group, get_many([e.oid for e in group]), strict=True):
+                for e, data in zip(group, batched.get_many([e.oid for e in group]),
+                                   strict=True):
                     one(e, data)
 
             if groups:
@@ -191,6 +204,8 @@ class WorkingCopy:
             for name in ("modified", "added", "deleted", "conflicts", "links"):
                 getattr(res, name).extend(getattr(r, name))
             res.stats.update(r.stats)
+            res.added_dirs += r.added_dirs
+            res.deleted_dirs += r.deleted_dirs
         if res.links:
             raise P.BadPath("symbolic links cannot be committed: " + ", ".join(res.links[:10]))
         if res.conflicts:
@@ -198,8 +213,10 @@ class WorkingCopy:
                            "copy): " + ", ".join(
                                f"{p} ({self.index.conflicts[p]})" for p in res.conflicts[:10]))
         upload = sorted(set(res.modified) | set(res.added))
-        if not upload and not res.deleted:
+        if not upload and not res.deleted and not res.added_dirs and not res.deleted_dirs:
             return None
+        for d in res.added_dirs:
+            P.normalise(d)
         for p in upload:
             P.normalise(p)
         changes = self._upload(upload, res.stats, progress)
@@ -212,16 +229,23 @@ class WorkingCopy:
         changes = [c for c in changes if c not in same]
         for p in res.deleted:
             changes.append(Change(p, self.index.entries[p][0], None))
+        changes += [Change(d, None, folder_entry(d)) for d in sorted(set(res.added_dirs))]
+        changes += [Change(d, EMPTY_FOLDER_OID, None) for d in sorted(set(res.deleted_dirs))]
         if not changes:
             self.save()
             return None
         rev = self.backend.commit(message, changes)
+        self.index.dirs = sorted((set(self.index.dirs) | set(res.added_dirs))
+                                 - set(res.deleted_dirs))
         for c in changes:
+            if (c.new is not None and c.new.is_dir) or c.path in res.deleted_dirs:
+                continue
             if c.new is None:
                 self.index.entries.pop(c.path, None)
             else:
                 s = res.stats[c.path]
                 self.index.entries[c.path] = (c.new.oid, s.st_size, s.st_mtime_ns, c.new.mode)
+        self._held_dirs()
         if self.index.rev == rev - 1:
             self.index.rev = rev
         mine = [c.path for c in changes if c.path in self.index.locks]
@@ -238,13 +262,13 @@ class WorkingCopy:
                 progress: Progress) -> list[Change]:
         changes: list[Change] = []
         progress.start(sum(stats[p].st_size for p in paths), "commit")
-        put_many = getattr(self.backend, "put_many", None)
-        if put_many is not None:  # through a server: small files many to a request
+        batched = self.backend.small_files
+        if batched is not None:  # through a server: small files many to a request
             small = [p for p in paths if stats[p].st_size <= BATCH_FILE]
             paths = [p for p in paths if stats[p].st_size > BATCH_FILE]
             for group in batches_by(small, lambda p: stats[p].st_size):
                 datas = [self._read_small(p) for p in group]
-                for p, oid in zip(group, put_many(datas), strict=True):
+                for p, oid in zip(group, batched.put_many(datas), strict=True):
                     changes.append(self._uploaded(p, stats, oid))
                     progress.advance(stats[p].st_size)
         with self.backend.store.writer() as w:
@@ -313,6 +337,8 @@ class WorkingCopy:
         if target < 0 or target > head:
             raise NotFound(f"no revision {target} (head is r{head})")
         tree = {P.normalise(p): e for p, e in self.backend.tree(target).items()}
+        want_dirs = {p for p, e in tree.items() if e.is_dir}
+        tree = {p: e for p, e in tree.items() if not e.is_dir}
         self.index.rules = self.backend.lock_rules()
         self.index.locks = sorted(p for p, lk in self.backend.locks().items()
                                   if lk.owner == self.backend.user)
@@ -359,10 +385,27 @@ class WorkingCopy:
             else:
                 s = stats[e.path]
                 entries[e.path] = (e.oid, s.st_size, s.st_mtime_ns, e.mode)
+        self._update_dirs(want_dirs, out)
         self._apply_lock_modes()
         self.index.rev = target
         self.save()
         return out
+
+    def _update_dirs(self, want: set[str], out: UpdateResult) -> None:
+        """Empty folders made upstream appear; folders gone upstream (removed, or emptied
+        by removals) go here too when nothing is left in them."""
+        have = set(self.index.dirs)
+        new = sorted(want - have)
+        self.make_folders(new)
+        out.added += [d + "/" for d in new]
+        held = {a for p in self.index.entries for a in P.ancestors(p)} | want
+        gone = (have - want) | {a for p in out.removed for a in P.ancestors(p) if a}
+        for d in sorted(gone - held, key=lambda d: -d.count("/")):  # deepest first
+            with contextlib.suppress(OSError):  # not empty here: left alone
+                os.rmdir(self.root / d)
+                if d in have:
+                    out.removed.append(d + "/")
+        self.index.dirs = sorted(want)
 
     def _apply_lock_modes(self) -> None:
         for p, e in self.index.entries.items():

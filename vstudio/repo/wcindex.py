@@ -9,7 +9,8 @@ columns, so 20,000 entries load in a few milliseconds without creating 100,000 o
 
     {"v": 2, "rev": int, "paths": [str], "stats": bytes (int64 size, mtime_ns per path),
      "oids": bytes (32 per path), "modes": bytes (1 = executable), "conflicts": {path:
-     incoming_copy}, "locks": [paths I hold], "rules": [needs-lock globs]}
+     incoming_copy}, "locks": [paths I hold], "rules": [needs-lock globs],
+     "dirs": [empty folders of the base]}   (optional: an older reader ignores it)
 
 A file's ``oid`` is the id of the version the working copy started from (its *base*);
 ``size``/``mtime_ns`` its stat when it last matched that id. A file whose stat still
@@ -103,6 +104,7 @@ class Index:
         self.conflicts = conflicts or {}
         self.locks = locks or []
         self.rules = rules or []
+        self.dirs: list[str] = []  # the base's empty folders (a folder holding files is implied)
         # Folder cache (see ``wccache``): valid only for the table it was made with.
         self.dcache: dict[str, Any] | None = None
 
@@ -132,6 +134,7 @@ class Index:
         idx._entries = None
         idx._table = Table(doc["paths"], doc["stats"], doc["oids"], doc["modes"])
         idx.dcache = doc.get("dcache")
+        idx.dirs = list(doc.get("dirs", ()))
         return idx
 
     def save(self, root: str) -> None:
@@ -143,6 +146,8 @@ class Index:
                "locks": self.locks, "rules": self.rules}
         if self.dcache is not None:  # an optional key: older readers ignore it
             doc["dcache"] = self.dcache
+        if self.dirs:  # optional too
+            doc["dirs"] = self.dirs
         with open(tmp, "wb") as f:
             f.write(marshal.dumps(doc))
         os.replace(tmp, path)
@@ -238,6 +243,7 @@ class Scan:
         self.listed: dict[str, tuple[int, bool, list[str]]] = {}
         self.st_modes: dict[int, int] = {}  # index position -> st_mode seen when listing
         self.hits: list[str] = []  # folders answered by the folder cache
+        self.empty: list[str] = []  # folders (not the top) holding nothing not ignored
         self.start = time.time_ns()
 
 
@@ -290,10 +296,13 @@ def _scan_dirs(root: str, dirs: list[str], ign: Ignore, table: Table, out: Scan,
         if c is not None and _cached_dir(fd, rel, c, table, cmodes, seen, subdirs):
             os.close(fd)
             out.hits.append(rel)
+            if rel and not c[2] and not c[3]:  # no files, no folders
+                out.empty.append(rel)
             continue
         dir_mtime = os.fstat(fd).st_mtime_ns
         hidden = rel in ign.hidden  # an ignored folder entered for its tracked files
         clean = True
+        held = False  # anything not ignored in it
         mine: list[str] = []
         try:
             it = os.scandir(fd)
@@ -322,12 +331,13 @@ def _scan_dirs(root: str, dirs: list[str], ign: Ignore, table: Table, out: Scan,
                             subdirs.append(r)
                             mine.append(r)
                     else:
-                        clean = False
+                        clean, held = False, True
                         if kind == 0o120000:
                             out.links.append(r)
                     continue
                 if (slow or hidden) and r not in pos and (hidden or ign.skip_file(r, name)):
                     continue  # a tracked file is never ignored
+                held = True
                 i = pos.get(r)
                 if i is None:
                     changed[r] = s
@@ -340,6 +350,8 @@ def _scan_dirs(root: str, dirs: list[str], ign: Ignore, table: Table, out: Scan,
                     changed[r] = s
         os.close(fd)
         out.listed[rel] = (dir_mtime, clean, mine)
+        if rel and not held and not mine:
+            out.empty.append(rel)
 
 
 def walk(root: str, index: Index, under: str = "") -> Scan:
@@ -409,6 +421,8 @@ class Status:
         self.deleted: list[str] = []
         self.conflicts: list[str] = []
         self.links: list[str] = []
+        self.added_dirs: list[str] = []  # empty folders new on disk
+        self.deleted_dirs: list[str] = []  # the base's empty folders gone from disk
         self.stats: dict[str, os.stat_result] = {}  # of added and stat-changed files
         self.hashes: dict[str, str] = {}  # files read during the scan
         self.refreshed = False  # stat cache entries updated: save the index
@@ -419,6 +433,9 @@ class Status:
                             ("C", self.conflicts), ("L", self.links)):
             for p in paths:
                 codes[p] = code + " "
+        for code, paths in (("A", self.added_dirs), ("D", self.deleted_dirs)):
+            for p in paths:
+                codes[p + "/"] = code + " "  # a folder: its name ends with '/'
         for p in locks:
             codes[p] = codes.get(p, "  ")[0] + "K"
         return sorted(((c, p) for p, c in codes.items()), key=lambda x: x[1])
@@ -470,6 +487,11 @@ def status(root: str, index: Index, under: str = "", hash_changed: bool = True) 
     for path, copy in index.conflicts.items():
         if os.path.exists(os.path.join(root, copy)):
             res.conflicts.append(path)
+    base_dirs = set(index.dirs)
+    res.added_dirs = sorted(d for d in scan.empty if d not in base_dirs)
+    prefix = under + "/" if under else ""
+    res.deleted_dirs = [d for d in index.dirs if (not under or d == under or d.startswith(prefix))
+                        and not os.path.isdir(os.path.join(root, d))]
     for lst in (res.modified, res.added, res.deleted, res.conflicts):
         lst.sort()
     return res

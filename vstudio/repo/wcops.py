@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from vstudio.errors import AlreadyExists, BadInput, NotFound
 from vstudio.repo import paths as P
 from vstudio.repo import wcindex as W
 from vstudio.repo.api import Entry, LockInfo
-from vstudio.repo.backend import LocalBackend, WcBackend
+from vstudio.repo.backend import WcBackend
 from vstudio.repo.wc import NotAWorkingCopy, WorkingCopy, read_meta, writable, write_meta
 from vstudio.store.api import NO_PROGRESS, Progress
 
@@ -37,32 +38,29 @@ def parse_url(url: str) -> dict[str, str]:
     return {"kind": "local", "studio": str(path.parent), "project": path.name}
 
 
-def open_backend(meta: dict[str, object], token: str | None = None) -> WcBackend:
-    project = str(meta["project"])
-    if meta.get("kind") == "remote":
-        from vstudio.client.repo import RemoteBackend
-
-        tok = token or os.environ.get("VSTUDIO_TOKEN") or meta.get("token")
-        return RemoteBackend(str(meta["server"]), str(tok) if tok else None, project)
-    from vstudio.studio import Studio
-
-    return LocalBackend(Studio.open(str(meta["studio"])), project)
+# Opens the repository a working copy's settings (``parse_url``'s fields) name. The
+# domain does not choose the transport: ``vstudio.cli.repos`` passes one that opens a
+# studio folder or a server.
+Opener = Callable[[dict[str, object]], WcBackend]
 
 
-def open_wc(start: str | None = None, token: str | None = None) -> WorkingCopy:
+def open_wc(start: str | None, opener: Opener) -> WorkingCopy:
+    """The working copy holding ``start`` (default: the current folder)."""
     root = W.find_root(start or os.getcwd())
     if root is None:
         raise NotAWorkingCopy()
     meta = read_meta(Path(root))
-    return WorkingCopy(Path(root), meta, open_backend(meta, token))
+    return WorkingCopy(Path(root), meta, opener(meta))
 
 
-def checkout(url: str, dest: str | None, rev: int | None, token: str | None = None,
+def checkout(meta: dict[str, object], backend: WcBackend, dest: str | None, rev: int | None,
              progress: Progress = NO_PROGRESS) -> WorkingCopy:
-    meta: dict[str, object] = dict(parse_url(url))
-    backend = open_backend(meta, token)
-    if meta["kind"] == "remote" and token:
-        meta["token"] = token  # remembered for the next commands in this working copy
+    """Check out revision ``rev`` (default: head) of ``backend``'s project into ``dest``.
+
+    ``meta`` (``parse_url``'s fields, and what the working copy should remember) is kept
+    in the working copy for the next commands.
+    """
+    meta = dict(meta)
     root = Path(dest or str(meta["project"])).absolute()
     if root.exists() and not (root.is_dir() and not any(root.iterdir())):
         raise AlreadyExists(f"{root} exists and is not an empty folder")
@@ -77,7 +75,9 @@ def checkout(url: str, dest: str | None, rev: int | None, token: str | None = No
     W.Index(rev=target, rules=backend.lock_rules()).save(str(root))
     wc = WorkingCopy(root, meta, backend)
     wc.index.locks = sorted(p for p, lk in backend.locks().items() if lk.owner == backend.user)
-    entries = [tree[p] for p in sorted(tree)]
+    entries = [tree[p] for p in sorted(tree) if not tree[p].is_dir]
+    wc.index.dirs = sorted(p for p, e in tree.items() if e.is_dir)
+    wc.make_folders(wc.index.dirs)
     stats = wc._fetch(entries, progress, replace=False)
     for e in entries:
         s = stats[e.path]
@@ -96,7 +96,7 @@ class ObjectCache:
         self.dir = wc.root / W.META / "cache"
         self.store = wc.backend.store
         # through a server, base versions are read with the grants of the base tree
-        getattr(wc.backend, "grant_base", lambda rev: None)(wc.index.rev)
+        wc.backend.grant_base(wc.index.rev)
         self.limit = limit
 
     def path(self, oid: str, size: int) -> Path:
@@ -227,6 +227,8 @@ def cat_entry(wc: WorkingCopy | None, backend: WcBackend, spec: str) -> Entry:
     entry = backend.tree(rev).get(rel)
     if entry is None:
         raise NotFound(f"{rel} does not exist in r{rev}")
+    if entry.is_dir:
+        raise BadInput(f"{rel} is a folder in r{rev}")
     return entry
 
 

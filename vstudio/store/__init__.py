@@ -20,9 +20,8 @@ Backend layout: ``config``, ``packs/XX/PACK``, ``index/PACK``, ``refs/NAME``,
 Layers, each using only the public names of those below it:
 backends (``api.Backend``; optional interfaces in ``api.Features``) → packs and index
 (``packs.Packs``, ``index.Index``, ``gcstate``) → files and refs (``objects.Store``, with
-``writer``, ``reads`` and ``direct``) → maintenance (``maintenance``: stats, check, gc).
-The one call upward: ``Store.gc``/``check``/``stats``, which ``ObjectStore`` promises,
-hand over to ``maintenance`` (imported when called).
+``writer``, ``reads`` and ``direct``) → maintenance (``maintenance``: stats, check, gc,
+which the CLI and the API call with the store; nothing below imports it).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ Ids are lowercase hex BLAKE3-256 digests (64 characters) of an object's plain by
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -149,10 +150,15 @@ class ObjectStore(Protocol):
     def get_ref(self, name: str) -> bytes: ...
     def list_refs(self, prefix: str = "") -> list[str]: ...
     def delete_ref(self, name: str) -> None: ...
-    # Garbage collection roots: every 64-hex-digit id written anywhere in a ref's value
-    # (so a ref may simply list the ids it keeps alive), plus the ``live`` ids the caller
-    # passes (``vstudio store gc`` passes those of ``vstudio.store.roots`` providers, for
-    # parts that keep ids only in the catalog). Objects reached from a root
-    # (a file's chunks) stay. Safe with concurrent writers: unreached objects are first
-    # marked and only deleted by a later gc at least ``grace_seconds`` on (0: at once).
-    def gc(self, live: Iterable[str], grace_seconds: float = 3600.0) -> dict[str, int]: ...
+    # Upkeep (stats, check, gc) is not part of this interface: ``store/maintenance.py``
+    # works on a store this process opened (``objects.Store``); a client of a server asks
+    # the server (``RemoteStore.stats/check/gc``).
+
+
+def proof_key(nonce: str) -> bytes:
+    """The BLAKE3 key of an upload's proof that the client holds a chunk's bytes.
+
+    The server's ``/chunks/missing`` hands out a nonce; a client proves it holds a chunk
+    it does not send by its BLAKE3 keyed with this (``api/possession.py`` checks it).
+    """
+    return hashlib.sha256(b"vstudio chunk proof\n" + nonce.encode()).digest()

@@ -30,7 +30,7 @@ def prefetched(store: Store, entries: Iterable[fmt.Entry]) -> Iterator[bytes]:
 
     def close() -> None:
         nonlocal fetching
-        window.append((list(run), store.read_pool.submit(_fetch_run, store, list(run))))
+        window.append((list(run), store.submit("read", _fetch_run, store, list(run))))
         fetching += 1
         run.clear()
 

@@ -45,15 +45,26 @@ from vstudio.store.gcstate import (
     store_generation,
 )
 from vstudio.store.index import INDEX_PREFIX, PACK_PREFIX, index_object, pack_object
+from vstudio.store.objects import Store
 
 if TYPE_CHECKING:
-    from vstudio.store.objects import Store
+    from vstudio.store.api import ObjectStore
     from vstudio.store.writer import Writer
 
 _HEX = re.compile(rb"[0-9a-f]{64}")
 
 
-def stats(store: Store) -> dict[str, Any]:
+def opened(store: ObjectStore) -> Store:
+    """``store`` as the store this process opened itself: upkeep reads its packs."""
+    if not isinstance(store, Store):
+        raise StoreError("stats, check and gc need the studio's store itself, not a client "
+                         "of a server (which runs them when asked: 'vstudio store --server')")
+    return store
+
+
+def stats(objects: ObjectStore) -> dict[str, Any]:
+    """Sizes and counts: bytes put, bytes the backend holds, chunks, packs, refs."""
+    store = opened(objects)
     store.index.refresh()
     stored = sum(o.size for o in store.backend.list(""))
     temp = store.backend.features.temp
@@ -153,7 +164,10 @@ def check_roots(store: Store, live: Iterable[str] = ()) -> list[str]:
     return problems
 
 
-def check(store: Store, read_data: bool = False, live: Iterable[str] = ()) -> list[str]:
+def check(objects: ObjectStore, read_data: bool = False,
+          live: Iterable[str] = ()) -> list[str]:
+    """Problems found walking packs, indexes and every root (refs, then ``live``)."""
+    store = opened(objects)
     store.index.refresh()
     problems = [f"index of pack {p}: {why}" for p, why in sorted(store.index.bad.items())]
     packs = {o.name.rsplit("/", 1)[-1]: o for o in store.backend.list(PACK_PREFIX)}
@@ -190,7 +204,17 @@ def _check_pack_data(store: Store, pack: str, entries: list[fmt.IndexEntry]) -> 
     return []
 
 
-def gc(store: Store, live: Iterable[str], grace: float) -> dict[str, int]:
+def gc(objects: ObjectStore, live: Iterable[str] = (),
+       grace_seconds: float = 3600.0) -> dict[str, int]:
+    """Delete what no root reaches, in two runs ``grace_seconds`` apart (0: at once).
+
+    Roots: every 64-hex-digit id written anywhere in a ref's value (so a ref may simply
+    list the ids it keeps alive), plus the ``live`` ids the caller passes (``vstudio store
+    gc`` passes those of ``vstudio.store.roots`` providers, for parts that keep ids only in
+    the catalog). Objects reached from a root (a file's chunks) stay. Safe with concurrent
+    writers: see the module docstring.
+    """
+    store, grace = opened(objects), grace_seconds
     now = time.time()
     backend = store.backend
     # Open batches are listed before the refs: a batch that closes after this point has

@@ -9,9 +9,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import blake3
 
@@ -26,6 +26,10 @@ from vstudio.store.gcstate import latest_generation, load_doomed, writer_marker
 from vstudio.store.packs import Packs
 from vstudio.store.reads import Rebuilt, Recent, read_many
 from vstudio.store.writer import Writer
+
+T = TypeVar("T")
+# What the store's own threads do for its writers and readers (``Store.submit``).
+Work = Literal["seal", "upload", "hash", "read"]
 
 REF_PREFIX = "refs/"
 _REF_NAME = re.compile(r"^[A-Za-z0-9._@+=-]+(/[A-Za-z0-9._@+=-]+)*$")
@@ -99,10 +103,12 @@ class Store:
         self.index = self.packs.index
         self.upload_threads = upload_threads
         _tame_malloc()  # before the first worker thread exists
-        self.pool = ThreadPoolExecutor(2, thread_name_prefix="vstudio-seal")
-        self.upload_pool = ThreadPoolExecutor(upload_threads, thread_name_prefix="vstudio-up")
-        self.hash_pool = ThreadPoolExecutor(1, thread_name_prefix="vstudio-hash")
-        self.read_pool = ThreadPoolExecutor(PREFETCH + 1, thread_name_prefix="vstudio-read")
+        self._pools: dict[Work, ThreadPoolExecutor] = {
+            "seal": ThreadPoolExecutor(2, thread_name_prefix="vstudio-seal"),
+            "upload": ThreadPoolExecutor(upload_threads, thread_name_prefix="vstudio-up"),
+            "hash": ThreadPoolExecutor(1, thread_name_prefix="vstudio-hash"),
+            "read": ThreadPoolExecutor(PREFETCH + 1, thread_name_prefix="vstudio-read"),
+        }
         self.doomed: set[bytes] = set()  # blobs gc plans to delete: never deduplicate on them
         self.gc_generation: str | None = None  # the doomed set's object that was read
         self._gc_checked = -GC_RECHECK
@@ -117,10 +123,15 @@ class Store:
         return self.backend.describe()
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
-        self.upload_pool.shutdown(wait=True)
-        self.hash_pool.shutdown(wait=True)
-        self.read_pool.shutdown(wait=True)
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
+
+    def submit(self, work: Work, fn: Callable[..., T], /, *args: Any) -> Future[T]:
+        """Run ``fn(*args)`` on the store's threads for ``work``: sealing packs (2),
+        uploading them (``upload_threads``), hashing a file (1), reading ahead
+        (``PREFETCH + 1``). Shared by every writer and reader of this store, so
+        their sum stays bounded however many are open."""
+        return self._pools[work].submit(fn, *args)
 
     def is_doomed(self, key: bytes) -> bool:
         return key in self.doomed
@@ -393,20 +404,3 @@ class Store:
     def delete_ref(self, name: str) -> None:
         self.backend.delete(self._ref_obj(name))
 
-    # --- maintenance (store/maintenance.py) ------------------------------------------------
-
-    def gc(self, live: Iterable[str] = (), grace_seconds: float = 3600.0) -> dict[str, int]:
-        from vstudio.store.maintenance import gc
-
-        return gc(self, live, grace_seconds)
-
-    def check(self, read_data: bool = False, live: Iterable[str] = ()) -> list[str]:
-        """Problems found walking packs, indexes and every root (refs, then ``live``)."""
-        from vstudio.store.maintenance import check
-
-        return check(self, read_data, live)
-
-    def stats(self) -> dict[str, Any]:
-        from vstudio.store.maintenance import stats
-
-        return stats(self)

@@ -38,9 +38,8 @@ from vstudio.errors import (
     ServerError,
     VStudioError,
 )
-from vstudio.grants import proof_key
 from vstudio.store import format as fmt
-from vstudio.store.api import NO_PROGRESS, ObjectStore, Progress
+from vstudio.store.api import NO_PROGRESS, Progress, proof_key
 from vstudio.store.chunking import FASTCDC, Split, pick_chunker
 from vstudio.store.codec import Codec
 from vstudio.store.download import write_file
@@ -240,7 +239,9 @@ class RemoteStore:
 
     def __init__(self, server_url: str, token: str | None, timeout: float = 60.0,
                  direct: bool = True) -> None:
-        self.base = server_url.rstrip("/") + "/api/store"
+        self.server_url = server_url.rstrip("/")
+        self.base = self.server_url + "/api/store"
+        self._me: str | None = None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(headers=headers, timeout=timeout)
         # Reads may go straight to the bucket by pre-signed URL: no token goes there.
@@ -249,6 +250,18 @@ class RemoteStore:
         self._transformed: set[str] = set()  # ids whose ranges cannot be checked by chunk
         self.grants: dict[str, str] = {}  # object id -> this user's read grant
         self.renew: Callable[[str], None] | None = None  # refreshes the grant of an id
+
+    def me(self) -> str:
+        """The name of the user behind the token (asked once)."""
+        if self._me is None:
+            try:
+                resp = self.http.get(self.server_url + "/api/me")
+            except httpx.HTTPError as e:
+                raise ServerError(f"cannot reach the studio server at {self.server_url}: "
+                                  f"{e}") from None
+            _raise_for(resp)
+            self._me = str(resp.json()["name"])
+        return self._me
 
     def remember(self, grants: Mapping[str, str]) -> None:
         """Keep read grants the server handed out (``{id: grant}``)."""
@@ -479,16 +492,4 @@ class RemoteStore:
         return list(resp.json()["problems"])
 
 
-def grant_field(store: ObjectStore, oid: str) -> dict[str, str]:
-    """``{"grant": …}`` for a job input naming ``oid``, when ``store`` holds one."""
-    g = store.grant(oid)
-    return {"grant": g} if g else {}
-
-
-def remember_rows(store: ObjectStore, rows: Iterable[dict[str, Any]]) -> None:
-    """Keep the grants of rows the server answered (a job's outputs, a task's inputs)."""
-    store.remember({str(r["oid"]): str(r["grant"]) for r in rows
-                    if r.get("oid") and r.get("grant")})
-
-
-__all__ = ["RemoteStore", "RemoteWriter", "grant_field", "remember_rows"]
+__all__ = ["RemoteStore", "RemoteWriter"]

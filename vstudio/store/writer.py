@@ -234,7 +234,7 @@ class Writer:
         The rebuild is checked as the pieces stream past (``StreamCheck``), not by reading
         them back through the store; only a chunker that fills its transform's params while
         its pieces are consumed is checked by reading back."""
-        wanted = self.store.hash_pool.submit(hash_file, path)  # in parallel (no GIL held)
+        wanted = self.store.submit("hash", hash_file, path)  # in parallel (no GIL held)
         try:
             check = StreamCheck(split.transform, split.params, self.store)
             entries, _ = self._store_pieces(check.fed(split.pieces), name, None, NO_PROGRESS)
@@ -311,7 +311,7 @@ class Writer:
         return [None if p.inline else p.data for p in batch], offsets
 
     def _submit(self, batch: list[Piece], chunker: str) -> None:
-        fut = self.store.pool.submit(self._seal_batch, *self._batch_args(batch))
+        fut = self.store.submit("seal", self._seal_batch, *self._batch_args(batch))
         self._sealing.append((batch, chunker, fut))
         if len(self._sealing) >= IN_FLIGHT:
             self._drain(IN_FLIGHT // 2)
@@ -478,7 +478,7 @@ class Writer:
         # Bounded: at most a few packs in memory waiting for the backend.
         while len([u for u in self._uploads if not u.done()]) >= self.store.upload_threads:
             next(u for u in self._uploads if not u.done()).exception()
-        self._uploads.append(self.store.upload_pool.submit(upload))
+        self._uploads.append(self.store.submit("upload", upload))
 
     def _read_back(self, keys: list[bytes]) -> Iterator[bytes]:
         """Plain bytes of blobs, including this batch's that are not in the index yet."""

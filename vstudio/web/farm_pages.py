@@ -45,7 +45,7 @@ def worker_rows(r: FarmReads) -> list[dict[str, Any]]:
     now = time.time()
     for w in r.workers():
         state = w["state"]
-        off = not hours.allows(w.get("schedule"), now)
+        off = not hours.allows(w.get("schedule"), now, w.get("schedule_tz"))
         if state not in ("offline", "disabled") and w["tasks"]:
             state = "rendering" if not w["draining"] else "draining"
         elif state not in ("offline", "disabled") and off:
@@ -54,18 +54,20 @@ def worker_rows(r: FarmReads) -> list[dict[str, Any]]:
                     "frames": f"{running[tid][2]}-{running[tid][3]}",
                     "progress": running[tid][4]} for tid in w["tasks"] if tid in running]
         rows.append({**w, "shown_state": state, "current": current, "off_schedule": off,
+                     "clock": hours.clock_text(now, w.get("schedule_tz")),
                      "blocklisted": blocked.get(w["id"], []),
                      "failures": failures.get(w["id"], 0)})
     return rows
 
 
 def _counts(workers: list[dict[str, Any]]) -> dict[str, int]:
-    out = {"busy": 0, "idle": 0, "offline": 0, "disabled": 0, "off_schedule": 0}
+    out = {"busy": 0, "idle": 0, "offline": 0, "disabled": 0, "off_schedule": 0,
+           "in_use": 0}
     for w in workers:
         s = w["shown_state"]
         key = ("offline" if s == "offline" else "disabled" if s == "disabled"
                else "off_schedule" if s == "off schedule"
-               else "busy" if w["current"] else "idle")
+               else "busy" if w["current"] else "in_use" if s == "in use" else "idle")
         out[key] += 1
     return out
 
@@ -82,7 +84,7 @@ def _overview(r: FarmReads, now: float, heads: list[JobHead]) -> dict[str, Any]:
     heads = sorted(heads, key=lambda h: (-h.priority, h.id))
     by_owner = r.work_by_owner()
     slots = sum(w["slots"] for w in workers
-                if w["shown_state"] not in ("offline", "disabled", "off schedule")
+                if w["shown_state"] not in ("offline", "disabled", "off schedule", "in use")
                 and not w["draining"])
     eta = views.queue_eta(sum(r[2] + r[3] for r in by_owner), slots,
                           r.recent_task_seconds())
@@ -161,8 +163,10 @@ def _table(session: Session, rows: list[dict[str, Any]]) -> Response:
 @router.get("/workers")
 async def workers_page(request: Request, session: SessionDep) -> Response:
     rows = await visible_worker_rows(request, session)
+    # The zones a node's hours may be in, offered while typing (admins edit them).
+    zones = hours.zone_names() if session.user.is_admin and session.can_act else ()
     return html(request, "workers.html", session, workers=rows, now=time.time(),
-                counts=_counts(rows))
+                counts=_counts(rows), zones=zones)
 
 
 @router.get("/workers/rows")
@@ -223,11 +227,13 @@ async def worker_tags(request: Request, session: ActingDep, worker_id: int,
 
 @router.post("/workers/{worker_id}/schedule")
 async def worker_schedule(request: Request, session: ActingDep, worker_id: int,
-                          schedule: Annotated[str, Form(max_length=200)] = "") -> Response:
-    """An admin sets the hours when a desktop node may render (empty: always)."""
+                          schedule: Annotated[str, Form(max_length=200)] = "",
+                          tz: Annotated[str, Form(max_length=64)] = "") -> Response:
+    """An admin sets the hours when a desktop node may render (empty: always) and the
+    time zone they are in (empty: the manager's clock)."""
     worker_id = checked_id(worker_id)
     _admin(session)
-    await farm_of(request).set_schedule(session.user, worker_id, schedule)
+    await farm_of(request).set_schedule(session.user, worker_id, schedule, tz)
     return await _after_edit(request, session, worker_id)
 
 

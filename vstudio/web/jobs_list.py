@@ -28,7 +28,17 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 PER_PAGE = 50
 SORTS = [("newest", "Newest first"), ("oldest", "Oldest first"), ("priority", "Priority"),
-         ("name", "Name"), ("owner", "Owner"), ("status", "Status"), ("project", "Project")]
+         ("name", "Name"), ("owner", "Owner"), ("status", "Status"), ("project", "Project"),
+         ("progress", "Progress"), ("frames", "Frames"), ("elapsed", "Elapsed"),
+         ("eta", "Time left")]
+# Sorts by what only a full row knows (frames, the running tasks' progress, the clock):
+# every listed job's row is built first, so they cost more than the others.
+ROW_SORTS: dict[str, Any] = {
+    "progress": lambda j: (-j.progress, -j.id),
+    "frames": lambda j: (-j.frames_total, -j.id),
+    "elapsed": lambda j: (j.elapsed is None, -(j.elapsed or 0.0), -j.id),
+    "eta": lambda j: (j.eta is None, -(j.eta or 0.0), -j.id),
+}
 FILTERS = ("all", "mine", "running", "stalled", "failed", "waiting", "queued", "pausing",
            "paused", "done", "canceled")
 BULK = ("pause", "resume", "cancel", "retry", "delete", "priority")
@@ -96,12 +106,15 @@ def _page(r: FarmReads, heads: list[JobHead],
     with_status = [(h, conds[h.id].status) for h in heads]
     if a.filter not in ("all", "mine"):
         with_status = [hs for hs in with_status if hs[1] == a.filter]
-    with_status.sort(key=_sort_key(a.sort))
     total = len(with_status)
     pages = max(1, -(-total // PER_PAGE))
     page = min(a.page, pages)
-    chosen = [h for h, _ in with_status[(page - 1) * PER_PAGE: page * PER_PAGE]]
-    return job_rows(r, chosen, counts), total, page
+    window = slice((page - 1) * PER_PAGE, page * PER_PAGE)
+    if a.sort in ROW_SORTS:
+        rows = job_rows(r, [h for h, _ in with_status], counts)
+        return sorted(rows, key=ROW_SORTS[a.sort])[window], total, page
+    with_status.sort(key=_sort_key(a.sort))
+    return job_rows(r, [h for h, _ in with_status[window]], counts), total, page
 
 
 async def _list(request: Request, session: Session,

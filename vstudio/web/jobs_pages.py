@@ -229,6 +229,16 @@ def _live(r: FarmReads, job_id: int, task_ids: list[int] | None) -> dict[str, An
     return out
 
 
+@router.get("/jobs/{job_id}/media")
+async def job_media(request: Request, session: SessionDep, job_id: int) -> Response:
+    """The job page's charts, video and thumbnails alone (redrawn as tasks finish)."""
+    job_id = checked_id(job_id)
+    await check_readable(request, session, job_id)
+    outputs = await farm_of(request).read(lambda r: r.job_outputs(job_id))
+    return HTMLResponse(fragment("_job_media.html", **_media(job_id, outputs)),
+                        headers={"Cache-Control": "no-store"})
+
+
 @router.get("/jobs/{job_id}/live")
 async def job_live(request: Request, session: SessionDep, job_id: int) -> Response:
     """A job's current numbers (and the listed tasks' states) for the page's script."""

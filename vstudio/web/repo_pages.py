@@ -102,7 +102,9 @@ def listing(tree: dict[str, Entry], folder: str) -> list[Row]:
             continue
         rest = path[len(prefix):]
         slash = rest.find("/")
-        if slash < 0:
+        if slash < 0 and entry.is_dir:  # an empty folder
+            dirs.setdefault(rest, 0)
+        elif slash < 0:
             files.append(Row(rest, path, entry))
         else:
             name = rest[:slash]
@@ -142,10 +144,11 @@ def tree_page(request: Request, session: SessionDep, project: str) -> Response:
     rev = _rev(repo, p.name, q.get("rev"))
     folder = _clean_dir(q.get("path"))
     tree = repo.tree(p.name, rev) if rev else {}
-    if folder and folder in tree:  # a file: show its history instead
+    empty_folder = folder in tree and tree[folder].is_dir
+    if folder and folder in tree and not empty_folder:  # a file: show its history instead
         return log_page(request, session, project)
     rows = listing(tree, folder)
-    if folder and not rows:
+    if folder and not rows and not empty_folder:
         raise NotFound(f"no folder {folder!r} in r{rev} of {p.name}")
     page = int_arg(q.get("page"), 1, 1, max(1, (len(rows) + PER_PAGE - 1) // PER_PAGE))
     crumbs = []
@@ -157,7 +160,8 @@ def tree_page(request: Request, session: SessionDep, project: str) -> Response:
     jobs = _project_jobs(request, p.name)
     return html(request, "repo_tree.html", session, project=p, head=head, rev=rev,
                 folder=folder, crumbs=crumbs, rows=rows[(page - 1) * PER_PAGE: page * PER_PAGE],
-                total=len(rows), page=page, per_page=PER_PAGE, files=len(tree),
+                total=len(rows), page=page, per_page=PER_PAGE,
+                files=sum(1 for e in tree.values() if not e.is_dir),
                 tags=sorted(repo.tags(p.name).items(), key=lambda t: -t[1]),
                 locks=sorted(repo.locks(p.name).values(), key=lambda lk: lk.path),
                 recent=recent, thumb_max=THUMB_MAX_BYTES, jobs=jobs)
@@ -178,7 +182,8 @@ def log_page(request: Request, session: SessionDep, project: str) -> Response:
     # Whether the path is a file (per-version downloads) or a folder: one tree, the head's.
     # Loading every listed revision's tree would cost a whole tree per row.
     head = repo.head(p.name)
-    is_file = bool(path) and head > 0 and path in repo.tree(p.name, head)
+    is_file = bool(path) and head > 0 and not getattr(
+        repo.tree(p.name, head).get(path or ""), "is_dir", True)
     lock = repo.locks(p.name).get(path) if path else None
     return html(request, "repo_log.html", session, project=p, path=path, rows=rows, page=page,
                 has_next=has_next, is_file=is_file, lock=lock, head=head)
@@ -193,7 +198,7 @@ def raw(request: Request, session: SessionDep, project: str) -> Response:
     rev = _rev(repo, p.name, q.get("rev"))
     path = _clean_dir(q.get("path"))
     entry = repo.tree(p.name, rev).get(path) if rev and path else None
-    if entry is None:
+    if entry is None or entry.is_dir:
         raise NotFound(f"no file {path!r} in r{rev} of {p.name}")
     return stream_bytes(request, lambda o, n: repo.read(entry.oid, o, n), entry.size, path,
                         download=q.get("download") == "1" or image_type(path) is None,

@@ -48,28 +48,31 @@ class WorkerOptions:
     warm_idle_seconds: float = 600.0
 
 
+# Signs a read grant for (user, object id): how a node that opened the studio's store
+# itself (``--store``) vouches for its outputs (``grants.store_signer``).
+Sign = Callable[[str, str], str]
+
+
 class _StoreAdapter:
     """The store over HTTP, with its connection failures seen as the manager being away."""
 
-    def __init__(self, inner: Any, whoami: Callable[[], str] | None = None) -> None:
+    def __init__(self, inner: Any, whoami: Callable[[], str] | None = None,
+                 sign: Sign | None = None) -> None:
         self.inner = inner
         self.whoami = whoami  # the node's user name, for grants a local store signs
-        self._signer: Any = None
+        self.sign = sign
+        self._user: str | None = None
 
     def grant(self, oid: str) -> str | None:
         """The node's read grant for an output it stored: the server's upload answer, or,
-        with the studio's own store (``--store``), signed here with the studio's key."""
-        own = getattr(self.inner, "grant", None)
-        if own is not None:
-            return own(oid)
-        if self.whoami is None:
-            return None
-        if self._signer is None:
-            from vstudio.grants import KEY_REF, Grants
-
-            self._signer = (Grants(self.inner.get_ref(KEY_REF)), self.whoami())
-        signer, user = self._signer
-        return str(signer.mint(user, oid))
+        with the studio's own store (``--store``, which hands out none), one ``sign``
+        makes with the studio's key."""
+        got = self.inner.grant(oid)
+        if got is not None or self.sign is None or self.whoami is None:
+            return got
+        if self._user is None:
+            self._user = self.whoami()
+        return self.sign(self._user, oid)
 
     def _call(self, fn: Any, *args: Any) -> Any:
         import httpx
@@ -89,7 +92,7 @@ class _StoreAdapter:
         self._call(self.inner.get_file, oid, dest)
 
     def remember(self, rows: list[dict[str, Any]]) -> None:
-        from vstudio.store.remote import remember_rows
+        from vstudio.farm.wire import remember_rows
 
         remember_rows(self.inner, rows)
 
@@ -114,7 +117,7 @@ def _limit_heap() -> Any:
 
 
 class Worker:
-    def __init__(self, opts: WorkerOptions, store: Any = None) -> None:
+    def __init__(self, opts: WorkerOptions, store: Any = None, sign: Sign | None = None) -> None:
         from vstudio import jobtypes
 
         self.opts = opts
@@ -128,7 +131,7 @@ class Worker:
         self._libc = _limit_heap()
         self.running: dict[Any, TaskRun] = {}
         self._lock = threading.Lock()
-        self._store = _StoreAdapter(store, self._whoami) if store is not None else None
+        self._store = _StoreAdapter(store, self._whoami, sign) if store is not None else None
         from concurrent.futures import ThreadPoolExecutor
 
         # outputs go to the store from a few threads while renders go on; a store the
@@ -321,14 +324,22 @@ class Worker:
                 if idle and self._libc is not None:
                     self._libc.malloc_trim(0)
 
+    def heartbeat_state(self) -> str:
+        """What the node tells the manager it is doing: "busy", "idle", or "in use" (an
+        --idle-only desktop whose user is at it, as its last look for work found)."""
+        if self.running:
+            return "busy"
+        return "in use" if self.idle_monitor is not None and self._was_idle is False \
+            else "idle"
+
     def _heartbeat(self) -> None:
         every = max(0.5, min(10.0, self.lease_seconds / 3))
         usage = Usage()
         while not self.stopping.wait(every):
-            state = "busy" if self.running else "idle"
+            state = self.heartbeat_state()
             if self.idle_monitor is not None and self.running and not self.idle_monitor.idle(
                     rendering=True):
-                state = "away"
+                state = "in use"
                 with self._lock:
                     running = list(self.running.values())
                 for tr in running:  # the user is back: hand the work back

@@ -9,6 +9,7 @@
   var flushTimer = null;
   var listTimer = null;
   var workersTimer = null;
+  var mediaTimer = null;
   var logTimer = null;
   var FLUSH_MS = 60;         // a burst of events becomes one request per job
 
@@ -32,6 +33,13 @@
     if (b && !b.hidden) { b.hidden = true; document.body.classList.remove("stale"); }
   }
 
+  // The stream's state in words beside the dot (its colour alone says nothing to many).
+  function liveText(live, text, on) {
+    if (!live) return;
+    live.classList.toggle("on", on);
+    setText(live, "[data-live-text]", text);
+  }
+
   function connect() {
     if (!document.body.hasAttribute("data-csrf") || !window.EventSource || stream) return;
     var live = $("#live");
@@ -41,13 +49,13 @@
     var es = stream = new EventSource("/api/events" + (page ? "?job=" + page.getAttribute("data-job-page") : ""));
     var lost = false;
     es.onopen = function () {
-      if (live) { live.classList.add("on"); live.title = "live updates on"; }
+      liveText(live, "live", true);
       managerBack();
       if (lost) { lost = false; resync(); }  // events were missed while disconnected
     };
     es.onerror = function () {
       lost = true;
-      if (live) { live.classList.remove("on"); live.title = "reconnecting…"; }
+      liveText(live, "reconnecting…", false);
       // A blip (a proxy closing an idle stream) reconnects at once: only a manager that
       // stays away for a few seconds gets the banner.
       if (!offlineTimer) offlineTimer = setTimeout(function () { offlineTimer = null; if (es.readyState !== 1) managerGone(); }, 3000);
@@ -68,7 +76,7 @@
     stream.close();
     stream = null;
     var live = $("#live");
-    if (live) { live.classList.remove("on"); live.title = "paused while the tab is hidden"; }
+    liveText(live, "paused", false);
   }
 
   // A browser opens at most six HTTP/1.1 connections to one server, and every open
@@ -182,6 +190,13 @@
       });
     }
     if (s.latest) showLatest(s.latest);
+    // A task finished: its frames' thumbnails, render times and video are new.
+    var media = s.counts && $('[data-job-page="' + jobId + '"]') ? $("#job-media") : null;
+    var done = media ? String(s.counts.done || 0) : null;
+    if (media && media.getAttribute("data-done") !== done) {
+      media.setAttribute("data-done", done);
+      noteMedia();
+    }
     if (s.tasks) {
       s.tasks.forEach(function (t) {
         var cell = document.getElementById("t" + t[0]);
@@ -296,13 +311,21 @@
         tmp.innerHTML = html;   // our own server's autoescaped fragment
         var kept = keepState(el);  // as it is now, after the wait for the answer
         el.replaceChildren.apply(el, Array.prototype.slice.call(tmp.childNodes));
+        // htmx wires only what it swapped in itself: the new rows' hx-post forms need it,
+        // or they post as whole pages.
+        if (window.htmx) window.htmx.process(el);
         restoreState(el, kept);
+        bindPreviews(el);
       })
       .catch(managerGone);
   }
   function noteList() {
     if (!$("#jobs-body") || listTimer) return;
     listTimer = setTimeout(function () { listTimer = null; refreshFragment("#jobs-body"); }, 500);
+  }
+  function noteMedia() {
+    if (mediaTimer) return;
+    mediaTimer = setTimeout(function () { mediaTimer = null; refreshFragment("#job-media"); }, 300);
   }
   function noteWorkers() {
     if (!$("#workers-body") || workersTimer) return;
@@ -353,9 +376,27 @@
     pre.setAttribute("data-next", "0");
     pre.setAttribute("data-attempt", "0");
     tailLog();
-    if (focus) pane.focus();
+    // Focus on the log itself: arrow keys, Page Up/Down and Home/End then scroll it.
+    if (focus) pre.focus();
     history.replaceState(null, "", "#task-" + taskId);
     return true;
+  }
+
+  // Thumbnails open a larger preview (bound again when the media part is redrawn).
+  function bindPreviews(root) {
+    $all("img[data-preview]", root).forEach(function (img) {
+      var open = function (e) {
+        var dlg = $("#preview");
+        if (!dlg || !dlg.showModal) return;
+        e.preventDefault();
+        $("img", dlg).src = img.getAttribute("data-preview");
+        $("img", dlg).alt = img.alt;
+        setText(dlg, "[data-caption]", img.alt);
+        dlg.showModal();
+      };
+      var link = img.closest("a");
+      (link || img).addEventListener("click", open);
+    });
   }
 
   function bind(root) {
@@ -372,21 +413,12 @@
         if (openLog(a.getAttribute("data-task-log"), true)) e.preventDefault();
       });
     });
-    $all("img[data-preview]", root).forEach(function (img) {
-      var open = function (e) {
-        var dlg = $("#preview");
-        if (!dlg || !dlg.showModal) return;
-        e.preventDefault();
-        $("img", dlg).src = img.getAttribute("data-preview");
-        $("img", dlg).alt = img.alt;
-        setText(dlg, "[data-caption]", img.alt);
-        dlg.showModal();
-      };
-      var link = img.closest("a");
-      (link || img).addEventListener("click", open);
-    });
+    bindPreviews(root);
     var dlg = $("#preview");
-    if (dlg) dlg.addEventListener("click", function (e) { if (e.target === dlg || e.target.hasAttribute("data-close")) dlg.close(); });
+    if (dlg && !dlg.hasAttribute("data-bound")) {
+      dlg.setAttribute("data-bound", "");
+      dlg.addEventListener("click", function (e) { if (e.target === dlg || e.target.hasAttribute("data-close")) dlg.close(); });
+    }
     $all("select[data-autosubmit]", root).forEach(function (s) {
       s.addEventListener("change", function () { s.form.submit(); });
     });

@@ -1,0 +1,65 @@
+"""Render cache scopes (issue 12): the names the client writes and the server checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vstudio.mount import control
+from vstudio.render import cachescope as cs
+
+
+def test_names_and_their_scopes() -> None:
+    assert cs.manifest_ref("p.film", "ab") == "render/p.film/ab"
+    assert cs.chunk_prefix("u.ana", "ab") == "render-chunks/u.ana/ab/"
+    assert cs.of_name("render/p.film/ab") == cs.Scope("p", "film")
+    assert cs.of_name("render-chunks/u.ana/ab/1-10") == cs.Scope("u", "ana")
+    assert str(cs.of_name("render/p.my.film-2/ab")) == "p.my.film-2"
+    # no scope: written before scopes, a foreign kind, a bad name, not the cache
+    for name in ("render/" + "ab" * 32, "render/x.film/ab", "render/p./ab", "render/p.-a/ab",
+                 "render/p.film", "projects/film/revs/1", "render-chunks/ab/1-2"):
+        assert cs.of_name(name) is None, name
+    assert cs.names_a_scope("render/p.film/") and cs.names_a_scope("render-chunks/u.a/k")
+    assert not cs.names_a_scope("render/") and not cs.names_a_scope("render/p.film")
+    assert cs.is_cache("render/") and not cs.is_cache("render") and not cs.is_cache("")
+
+
+class _Remote:
+    """What ``scope_for`` asks of a RemoteStore."""
+
+    server_url = "http://studio:8642"
+
+    def me(self) -> str:
+        return "ana"
+
+
+def _wc(root: Path, meta: dict[str, str]) -> Path:
+    (root / ".vstudio").mkdir(parents=True)
+    (root / ".vstudio" / "wc.json").write_text(json.dumps(meta))
+    return root
+
+
+def test_scope_of_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(control, "_mount_table", dict)
+    monkeypatch.setenv("VSTUDIO_USER", "Ana B.")
+    remote = _wc(tmp_path / "wc", {"kind": "remote", "server": "http://studio:8642/",
+                                   "project": "film"})
+    (remote / "shots").mkdir()
+    local = _wc(tmp_path / "lwc", {"kind": "local", "studio": "/s", "project": "book"})
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert cs.scope_for(remote / "shots", _Remote()) == "p.film"
+    assert cs.scope_for(plain, _Remote()) == "u.ana"
+    # a working copy of another server's project is plain files to this one
+    other = _Remote()
+    other.server_url = "http://elsewhere:8642"
+    assert cs.scope_for(remote, other) == "u.ana"
+    # a local store checks no rights: any working copy names its project, else the user
+    assert cs.scope_for(local, object()) == "p.book"
+    assert cs.scope_for(remote, object()) == "p.film"
+    assert cs.scope_for(plain, object()) == "u.Ana_B."
+    # a mount of a project (its source name is vstudio:PROJECT)
+    monkeypatch.setattr(control, "_mount_table", lambda: {plain: "vstudio:reel"})
+    assert cs.scope_for(plain / "latest", _Remote()) == "p.reel"

@@ -1,0 +1,117 @@
+"""Scopes of the render cache: whose cached render a ref is, named in the ref itself.
+
+A cached render is ``render/<scope>/<key>`` (its manifest) and, while it renders,
+``render-chunks/<scope>/<key>/<first>-<last>`` (its finished chunks). The scope says who
+may read and write it:
+
+    p.<project>   a file rendered in a working copy, checkout or mount of the project:
+                  whoever may read the project reads it, whoever may write it writes it
+    u.<user>      plain files outside any project: that user only
+
+The client names refs with ``manifest_ref``/``chunk_prefix`` (``scope_for`` picks the
+scope of a folder); the server reads the scope back with ``of_name`` and checks the
+caller's rights on it (``api.routes_store``). The same render key in two scopes is two
+entries: a render is shared only with those who may read what it was rendered from.
+Refs written before scopes (``render/<key>``) are no hits any more: those files render
+again, never wrongly; over HTTP only an admin reaches them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REF_PREFIX = "render/"
+CHUNK_PREFIX = "render-chunks/"
+PREFIXES = (REF_PREFIX, CHUNK_PREFIX)
+PROJECT, USER = "p", "u"
+# the catalog's rule for project and user names (``catalog.accounts.NAME_RE``)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str  # PROJECT or USER
+    name: str  # the project's or the user's name
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.name}"
+
+
+def parse(text: str) -> Scope | None:
+    """``p.NAME`` or ``u.NAME`` as a ``Scope``, else None."""
+    kind, dot, name = text.partition(".")
+    if not dot or kind not in (PROJECT, USER) or not _NAME.match(name):
+        return None
+    return Scope(kind, name)
+
+
+def project(name: str) -> str:
+    return str(Scope(PROJECT, name))
+
+
+def user(name: str) -> str:
+    return str(Scope(USER, name))
+
+
+def manifest_ref(scope: str, key: str) -> str:
+    return f"{REF_PREFIX}{scope}/{key}"
+
+
+def chunk_prefix(scope: str, key: str) -> str:
+    return f"{CHUNK_PREFIX}{scope}/{key}/"
+
+
+def is_cache(name: str) -> bool:
+    """Whether a ref name (or a listing prefix) lies in the render cache."""
+    return name.startswith(PREFIXES)
+
+
+def of_name(name: str) -> Scope | None:
+    """The scope a render cache ref name (or a listing prefix that names the scope whole,
+    up to its ``/``) lies in; None when it names none (an unscoped, pre-scope ref)."""
+    for prefix in PREFIXES:
+        if name.startswith(prefix):
+            first, slash, _ = name[len(prefix):].partition("/")
+            return parse(first) if slash else None
+    return None
+
+
+def names_a_scope(prefix: str) -> bool:
+    """Whether a listing prefix goes past the scope part (``render/p.film/...``)."""
+    return any(prefix.startswith(p) and "/" in prefix[len(p):] for p in PREFIXES)
+
+
+def scope_for(root: Path, store: Any) -> str:
+    """The scope a render of the folder ``root`` records in ``store``: its project's when
+    ``root`` lies in a working copy of a project of that store (or in a mount of one),
+    else the user's own. A working copy of another server's project is plain files here."""
+    from vstudio.mount.control import mount_project
+    from vstudio.repo.backend import local_user
+    from vstudio.repo.wc import NotAWorkingCopy, read_meta
+    from vstudio.repo.wcindex import find_root
+
+    server = getattr(store, "server_url", None)  # a RemoteStore: a server checks rights
+    wc = find_root(str(root))
+    if wc is not None:
+        try:
+            meta = read_meta(Path(wc))
+        except NotAWorkingCopy:
+            meta = {}
+        name = str(meta.get("project") or "")
+        # a local store checks no rights: any working copy's project names its scope
+        same = str(meta.get("server") or "").rstrip("/") == server if server else True
+        if parse(project(name)) and same:
+            return project(name)
+    name = mount_project(root) or ""
+    if parse(project(name)):
+        return project(name)
+    return user(store.me() if server else _tidy(local_user()))
+
+
+def _tidy(name: str) -> str:
+    """A login name as a scope name (a local store checks no rights: any fair name does)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:63]
+    return name if _NAME.match(name) else f"x{name}"[:64]
