@@ -137,8 +137,8 @@ def test_read_ahead_cuts_like_one_buffer() -> None:
     with ThreadPoolExecutor(1) as pool:
         pieces = [p.data for p in FASTCDC.split_stream(io.BytesIO(data),
                                                        lambda b: seen.append(bytes(b)),
-                                                       len(data), pool)]
+                                                       len(data), pool.submit)]
         trickled = [p.data for p in FASTCDC.split_stream(_Trickle(data, BLOCK // 3),
-                                                         None, None, pool)]
+                                                         None, None, pool.submit)]
     assert pieces == trickled == [p.data for p in FASTCDC.split_bytes(data)]
     assert b"".join(seen) == data

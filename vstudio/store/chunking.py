@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
@@ -176,7 +176,8 @@ class FastCDCChunker:
             yield from self.split_stream(f)
 
     def split_stream(self, stream: Any, on_block: Callable[[memoryview], object] | None = None,
-                     size_hint: int | None = None, ahead: Executor | None = None
+                     size_hint: int | None = None,
+                     ahead: Callable[..., Future[int]] | None = None
                      ) -> Iterator[Piece]:
         """Chunks of a stream, read in big blocks.
 
@@ -185,9 +186,9 @@ class FastCDCChunker:
         a chunk boundary, so the cuts equal those over the whole stream). ``on_block``
         sees each block's new bytes once, before they are cut (for hashing).
 
-        With ``ahead`` (a one-thread executor) and a file of more than one block, the next
-        block is read and passed to ``on_block`` in that thread while this one is cut:
-        reading and hashing release the GIL, so they run on the other core.
+        With ``ahead`` (``submit`` of a one-thread executor) and a file of more than one
+        block, the next block is read and passed to ``on_block`` in that thread while this
+        one is cut: reading and hashing release the GIL, so they run on the other core.
         """
         from pyfastcdc import FastCDC
 
@@ -211,12 +212,12 @@ class FastCDCChunker:
             return n
 
         cur = tail = 0
-        pending = ahead.submit(fill, bufs[0]) if ahead else None
+        pending = ahead(fill, bufs[0]) if ahead else None
         try:
             while True:
                 n = pending.result() if pending is not None else fill(bufs[cur])
                 nxt = (cur + 1) % len(bufs)
-                pending = ahead.submit(fill, bufs[nxt]) if ahead and n else None
+                pending = ahead(fill, bufs[nxt]) if ahead and n else None
                 view = bufs[cur][CDC_MAX - tail:CDC_MAX + n]
                 end = tail + n
                 if not end:

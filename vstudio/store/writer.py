@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -270,7 +271,8 @@ class Writer:
         thread (no GIL held) while the one before is cut here."""
         hasher = blake3.blake3()
         entries, size = self._store_pieces(
-            FASTCDC.split_stream(stream, hasher.update, size_hint, self.store.hash_pool),
+            FASTCDC.split_stream(stream, hasher.update, size_hint,
+                                partial(self.store.submit, "hash")),
             FASTCDC.name, None, progress)
         return self._finish(fmt.Recipe(entries, size), hasher.digest(), FASTCDC.name)
 
