@@ -122,3 +122,23 @@ def test_short_reads_cut_like_one_buffer(data: bytes, step: int) -> None:
                                                    lambda b: seen.append(bytes(b)))]
     assert pieces == [p.data for p in FASTCDC.split_bytes(data)]
     assert b"".join(seen) == data
+
+
+def test_read_ahead_cuts_like_one_buffer() -> None:
+    """Blocks read (and hashed) ahead in a thread: the same pieces, every byte seen once
+    in order, across block boundaries and a short last block."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vstudio.store.chunking import BLOCK
+
+    data = random.Random(7).randbytes(2 * BLOCK + 12345)
+    seen: list[bytes] = []
+    with ThreadPoolExecutor(1) as pool:
+        pieces = [p.data for p in FASTCDC.split_stream(io.BytesIO(data),
+                                                       lambda b: seen.append(bytes(b)),
+                                                       len(data), pool.submit)]
+        trickled = [p.data for p in FASTCDC.split_stream(_Trickle(data, BLOCK // 3),
+                                                         None, None, pool.submit)]
+    assert pieces == trickled == [p.data for p in FASTCDC.split_bytes(data)]
+    assert b"".join(seen) == data

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
@@ -175,44 +176,66 @@ class FastCDCChunker:
             yield from self.split_stream(f)
 
     def split_stream(self, stream: Any, on_block: Callable[[memoryview], object] | None = None,
-                     size_hint: int | None = None) -> Iterator[Piece]:
-        """Chunks of a stream, read in big blocks into one reused buffer.
+                     size_hint: int | None = None,
+                     ahead: Callable[..., Future[int]] | None = None
+                     ) -> Iterator[Piece]:
+        """Chunks of a stream, read in big blocks.
 
-        The last chunk of a block may end only because the block did, so it moves to the
-        front of the buffer and is cut again with the next block's bytes (FastCDC restarts
-        cleanly at a chunk boundary, so the cuts equal those over the whole stream).
-        ``on_block`` sees each block's new bytes once, before they are cut (for hashing).
+        The last chunk of a block may end only because the block did, so it is cut again
+        with the next block's bytes, copied just before them (FastCDC restarts cleanly at
+        a chunk boundary, so the cuts equal those over the whole stream). ``on_block``
+        sees each block's new bytes once, before they are cut (for hashing).
+
+        With ``ahead`` (``submit`` of a one-thread executor) and a file of more than one
+        block, the next block is read and passed to ``on_block`` in that thread while this
+        one is cut: reading and hashing release the GIL, so they run on the other core.
         """
         from pyfastcdc import FastCDC
 
         cdc = FastCDC(CDC_AVG, min_size=CDC_MIN, max_size=CDC_MAX)  # not thread-safe
         block = BLOCK if size_hint is None else max(CDC_MAX, min(BLOCK, size_hint + 1))
-        buf = bytearray(block + CDC_MAX)  # small files: a small buffer (it is zero-filled)
-        view = memoryview(buf)
+        if size_hint is not None and size_hint < block:
+            ahead = None  # one block: a thread hand-off would cost more than it saves
+        # A block's bytes go at CDC_MAX; the unfinished chunk before them (<= CDC_MAX).
+        bufs = [memoryview(bytearray(CDC_MAX + block)) for _ in range(2 if ahead else 1)]
         readinto = getattr(stream, "readinto", None)
-        tail = 0
-        while True:
+
+        def fill(view: memoryview) -> int:
             if readinto is not None:
-                n = readinto(view[tail:tail + block]) or 0
+                n = readinto(view[CDC_MAX:]) or 0
             else:
                 data = stream.read(block) or b""
                 n = len(data)
-                view[tail:tail + n] = data
+                view[CDC_MAX:CDC_MAX + n] = data
             if n and on_block is not None:
-                on_block(view[tail:tail + n])
-            end = tail + n
-            if not end:
-                return
-            chunks = list(cdc.cut_buf(view[:end]))
-            if n:  # short reads (pipes) are fine too: the tail waits for more bytes
-                chunks.pop()
-            for c in chunks:
-                yield Piece(bytes(view[c.offset:c.offset + c.length]))
-            if not n:
-                return
-            start = chunks[-1].offset + chunks[-1].length if chunks else 0
-            tail = end - start
-            view[:tail] = view[start:end]
+                on_block(view[CDC_MAX:CDC_MAX + n])
+            return n
+
+        cur = tail = 0
+        pending = ahead(fill, bufs[0]) if ahead else None
+        try:
+            while True:
+                n = pending.result() if pending is not None else fill(bufs[cur])
+                nxt = (cur + 1) % len(bufs)
+                pending = ahead(fill, bufs[nxt]) if ahead and n else None
+                view = bufs[cur][CDC_MAX - tail:CDC_MAX + n]
+                end = tail + n
+                if not end:
+                    return
+                chunks = list(cdc.cut_buf(view))
+                if n:  # short reads (pipes) are fine too: the tail waits for more bytes
+                    chunks.pop()
+                for c in chunks:
+                    yield Piece(bytes(view[c.offset:c.offset + c.length]))
+                if not n:
+                    return
+                start = chunks[-1].offset + chunks[-1].length if chunks else 0
+                tail = end - start
+                bufs[nxt][CDC_MAX - tail:CDC_MAX] = view[start:end]
+                cur = nxt
+        finally:
+            if pending is not None:
+                pending.exception()  # never leave a read of a closed file running
 
     def split_bytes(self, data: bytes) -> Iterator[Piece]:
         from pyfastcdc import FastCDC

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -266,10 +267,13 @@ class Writer:
 
     def _put_fastcdc(self, stream: BinaryIO, progress: Progress,
                      size_hint: int | None = None) -> str:
-        """FastCDC over a stream; each block read feeds the file's hash (no GIL held)."""
+        """FastCDC over a stream; each block is read and feeds the file's hash in the hash
+        thread (no GIL held) while the one before is cut here."""
         hasher = blake3.blake3()
         entries, size = self._store_pieces(
-            FASTCDC.split_stream(stream, hasher.update, size_hint), FASTCDC.name, None, progress)
+            FASTCDC.split_stream(stream, hasher.update, size_hint,
+                                partial(self.store.submit, "hash")),
+            FASTCDC.name, None, progress)
         return self._finish(fmt.Recipe(entries, size), hasher.digest(), FASTCDC.name)
 
     def _store_pieces(self, pieces: Iterable[Piece], chunker: str, hasher: blake3.blake3 | None,
