@@ -7,7 +7,16 @@ import pytest
 from vstudio.errors import BadInput
 from vstudio.farm.frames import chunk, format_frames, parse_frames
 from vstudio.farm.model import after_failure, job_status
-from vstudio.farm.scheduler import BlockView, JobView, Snapshot, WorkerView, first_block, rank
+from vstudio.farm.scheduler import (
+    BlockView,
+    JobView,
+    Snapshot,
+    WorkerView,
+    block_fits,
+    first_block,
+    job_open,
+    takes_work,
+)
 from vstudio.farm.spec import JobSpec, compile_job
 from vstudio.jobtypes.schema import validate_params
 
@@ -88,6 +97,19 @@ def test_retries() -> None:
     assert after_failure(1, 2).value == "queued"
     assert after_failure(3, 2).value == "failed"
     assert after_failure(1, 0).value == "failed"
+
+
+def rank(worker: WorkerView, snapshot: Snapshot) -> list[BlockView]:
+    """The scheduler's order written plainly (sort the jobs, list their fitting blocks):
+    the oracle that the one-pass ``first_block`` must agree with."""
+    if not takes_work(worker, snapshot):
+        return []
+    banned = snapshot.blocklist.get(worker.id, set())
+    jobs = [j for j in snapshot.jobs if j.id not in banned and job_open(j)]
+    jobs.sort(key=lambda j: (-j.priority, snapshot.owner_running.get(j.owner, 0),
+                             j.created, j.id))
+    return [b for job in jobs for b in sorted(job.blocks, key=lambda b: b.index)
+            if block_fits(worker, b, snapshot)]
 
 
 def _block(bid: int, job: int, type_: str = "blender", tags: frozenset[str] = frozenset(),
