@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vstudio.mount import control
+from vstudio import mounttab
 from vstudio.render import cachescope as cs
 
 
@@ -42,7 +42,7 @@ def _wc(root: Path, meta: dict[str, str]) -> Path:
 
 
 def test_scope_of_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(control, "_mount_table", dict)
+    monkeypatch.setattr(mounttab, "vstudio_table", dict)
     monkeypatch.setenv("VSTUDIO_USER", "Ana B.")
     remote = _wc(tmp_path / "wc", {"kind": "remote", "server": "http://studio:8642/",
                                    "project": "film"})
@@ -61,5 +61,5 @@ def test_scope_of_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert cs.scope_for(remote, object()) == "p.film"
     assert cs.scope_for(plain, object()) == "u.Ana_B."
     # a mount of a project (its source name is vstudio:PROJECT)
-    monkeypatch.setattr(control, "_mount_table", lambda: {plain: "vstudio:reel"})
+    monkeypatch.setattr(mounttab, "vstudio_table", lambda: {plain: "vstudio:reel"})
     assert cs.scope_for(plain / "latest", _Remote()) == "p.reel"

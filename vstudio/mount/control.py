@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vstudio.errors import BadInput, Conflict, NotFound, PermissionDenied, VStudioError
-from vstudio.mount.proctab import unescape
+from vstudio.mounttab import innermost, vstudio_table
 
 # The names the writable mount answers to (``writefs``/``writens``, which need mfusepy:
 # not imported here, so that 'vstudio lock' stays quick).
@@ -34,43 +34,15 @@ class MountPath:
     rel: str  # inside the mount: "latest/a/b.blend", "r/3/x", "" for the top
 
 
-def _mount_table() -> dict[Path, str]:
-    """Mount point -> source name ("vstudio:PROJECT") of vstudio mounts, live or stale."""
-    try:
-        lines = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return {}
-    out = {}
-    for line in lines:
-        fields = line.split(" ")
-        if len(fields) > 2 and fields[2] == "fuse.vstudio":
-            out[Path(unescape(fields[1]))] = unescape(fields[0])
-    return out
-
-
 def vstudio_mounts() -> list[Path]:
     """Mount points of vstudio mounts (live or stale), from /proc/self/mounts."""
-    return list(_mount_table())
-
-
-def mount_project(path: str | Path) -> str | None:
-    """The project of the vstudio mount holding ``path``, or None."""
-    table = _mount_table()
-    mp = find_mount(path, list(table)) if table else None
-    if mp is None:
-        return None
-    kind, _, project = table[mp.mountpoint].partition(":")
-    return project if kind == "vstudio" and project else None
+    return list(vstudio_table())
 
 
 def find_mount(path: str | Path, mounts: list[Path] | None = None) -> MountPath | None:
     """The vstudio mount holding ``path`` (the innermost one), or None."""
     target = Path(os.path.abspath(path))
-    best: Path | None = None
-    for mnt in vstudio_mounts() if mounts is None else mounts:
-        if (target == mnt or mnt in target.parents) and (
-                best is None or len(mnt.parts) > len(best.parts)):
-            best = mnt
+    best = innermost(target, vstudio_mounts() if mounts is None else mounts)
     if best is None:
         return None
     return MountPath(best, target.relative_to(best).as_posix().strip("."))

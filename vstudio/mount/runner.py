@@ -24,8 +24,8 @@ from typing import Any
 from vstudio.errors import BadInput, NotFound, UsageError, VStudioError
 from vstudio.mount.batch import store_read_many
 from vstudio.mount.blocks import BlockCache, BlockReader, ReadManyFn, default_cache_dir
-from vstudio.mount.proctab import unescape
 from vstudio.mount.writecache import WriteOptions
+from vstudio.mounttab import unescape
 
 log = logging.getLogger("vstudio.mount")
 

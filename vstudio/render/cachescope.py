@@ -88,7 +88,7 @@ def scope_for(root: Path, store: Any) -> str:
     """The scope a render of the folder ``root`` records in ``store``: its project's when
     ``root`` lies in a working copy of a project of that store (or in a mount of one),
     else the user's own. A working copy of another server's project is plain files here."""
-    from vstudio.mount.control import mount_project
+    from vstudio.mounttab import mount_project
     from vstudio.repo.backend import local_user
     from vstudio.repo.wc import NotAWorkingCopy, read_meta
     from vstudio.repo.wcindex import find_root

@@ -1,0 +1,56 @@
+"""Reading the kernel's mount tables (``/proc/self/mounts``, ``/proc/self/mountinfo``).
+
+Shared by the mount runner (is anything mounted here? which device?), the path
+commands (which vstudio mounts exist?) and the render cache (which project is a folder
+in?), so it sits below all of them and must stay quick to import.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def unescape(field: str) -> str:
+    """A path field of a mount table as the path it names.
+
+    The kernel writes space, tab, newline and backslash in these fields as octal escapes.
+    """
+    for code, ch in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(code, ch)
+    return field
+
+
+def vstudio_table() -> dict[Path, str]:
+    """Mount point -> source name ("vstudio:PROJECT") of vstudio mounts, live or stale."""
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return {}
+    out = {}
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) > 2 and fields[2] == "fuse.vstudio":
+            out[Path(unescape(fields[1]))] = unescape(fields[0])
+    return out
+
+
+def innermost(path: str | Path, mounts: list[Path]) -> Path | None:
+    """The innermost of ``mounts`` holding ``path``, or None."""
+    target = Path(os.path.abspath(path))
+    best: Path | None = None
+    for mnt in mounts:
+        if (target == mnt or mnt in target.parents) and (
+                best is None or len(mnt.parts) > len(best.parts)):
+            best = mnt
+    return best
+
+
+def mount_project(path: str | Path) -> str | None:
+    """The project of the vstudio mount holding ``path``, or None."""
+    table = vstudio_table()
+    mnt = innermost(path, list(table)) if table else None
+    if mnt is None:
+        return None
+    kind, _, project = table[mnt].partition(":")
+    return project if kind == "vstudio" and project else None
