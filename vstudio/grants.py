@@ -19,7 +19,6 @@ import base64
 import hashlib
 import hmac
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
 
 KEY_REF = "server/grant-key"
 GRANT_SECONDS = 4 * 3600  # long enough for a big checkout; clients renew them after
-_lock = threading.Lock()
 
 
 class GrantMissing(PermissionDenied):
@@ -81,17 +79,12 @@ class Grants:
 
 def grants_of(studio: Studio) -> Grants:
     """The studio's grant signer (its key made on first use)."""
-    cached = getattr(studio, "_grants", None)
-    if cached is not None:
-        return cached
-    with _lock:
-        cached = getattr(studio, "_grants", None)
-        if cached is None:
-            store = studio.store
-            store.create_ref(KEY_REF, secrets.token_bytes(32))  # no-op when it exists
-            cached = Grants(store.get_ref(KEY_REF))
-            studio._grants = cached  # type: ignore[attr-defined]
-    return cached
+    def make() -> Grants:
+        store = studio.store
+        store.create_ref(KEY_REF, secrets.token_bytes(32))  # no-op when it exists
+        return Grants(store.get_ref(KEY_REF))
+
+    return studio.shared("grants", make)
 
 
 def store_signer(store: ObjectStore) -> Callable[[str, str], str]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from vstudio import config as cfg
 from vstudio.errors import AlreadyExists, BadInput
@@ -17,11 +19,16 @@ if TYPE_CHECKING:
     from vstudio.store.api import ObjectStore
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class Studio:
     config: cfg.StudioConfig
     _closed: bool = field(default=False, repr=False)
     create_store: bool = field(default=False, repr=False)  # only 'vstudio init' makes one
+    _shared: dict[str, object] = field(default_factory=dict, repr=False)
+    _shared_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def open(cls, studio_dir: str | os.PathLike[str] | None = None) -> Studio:
@@ -43,6 +50,17 @@ class Studio:
 
         return open_store(self.config.store_url, self.config.store_options,
                           cache_dir=self.root / "cache", create=self.create_store)
+
+    def shared(self, name: str, make: Callable[[], T]) -> T:
+        """The studio's one ``name`` (its grant signer, its reach index), made by ``make``
+        on first use; many request threads ask at once, so it is made once, under a lock."""
+        got = self._shared.get(name)
+        if got is None:
+            with self._shared_lock:
+                got = self._shared.get(name)
+                if got is None:
+                    got = self._shared[name] = make()
+        return cast(T, got)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -92,8 +92,10 @@ def scope_for(root: Path, store: Any) -> str:
     from vstudio.repo.backend import local_user
     from vstudio.repo.wc import NotAWorkingCopy, read_meta
     from vstudio.repo.wcindex import find_root
+    from vstudio.store.api import ServedStore
 
-    server = getattr(store, "server_url", None)  # a RemoteStore: a server checks rights
+    served = store if isinstance(store, ServedStore) else None  # a server checks rights
+    server = served.server_url if served else None
     wc = find_root(str(root))
     if wc is not None:
         try:
@@ -108,7 +110,7 @@ def scope_for(root: Path, store: Any) -> str:
     name = mount_project(root) or ""
     if parse(project(name)):
         return project(name)
-    return user(store.me() if server else _tidy(local_user()))
+    return user(served.me() if served else _tidy(local_user()))
 
 
 def _tidy(name: str) -> str:

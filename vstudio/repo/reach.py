@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from vstudio.studio import Studio
 
 
-_made = threading.Lock()
 
 
 class NotReadable(PermissionDenied):
@@ -87,9 +86,4 @@ class Reach:
 
 def reach_of(studio: Studio) -> Reach:
     """The studio's one ``Reach`` (made on first use)."""
-    with _made:
-        got: Reach | None = getattr(studio, "_reach", None)
-        if got is None:
-            got = Reach(studio)
-            studio._reach = got  # type: ignore[attr-defined]
-    return got
+    return studio.shared("reach", lambda: Reach(studio))

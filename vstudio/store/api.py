@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 
 class Progress(Protocol):
@@ -117,6 +117,16 @@ class Writer(Protocol):
                  previous: str | None = None) -> str: ...
     def put_bytes(self, data: bytes) -> str: ...
     def put_stream(self, stream: BinaryIO, progress: Progress = NO_PROGRESS) -> str: ...
+
+
+@runtime_checkable
+class ServedStore(Protocol):
+    """A store reached through a studio server, which checks rights on every call: its
+    address, and whose token it holds."""
+
+    server_url: str
+
+    def me(self) -> str: ...
 
 
 class ObjectStore(Protocol):
