@@ -302,11 +302,12 @@ def test_mkdir_and_rmdir_are_committed(wm: WMount) -> None:
 
 
 def _stored(studio: Path) -> int:
+    from vstudio.store import maintenance
     from vstudio.studio import Studio
 
     s = Studio.open(studio)
     try:
-        return int(s.store.stats()["stored_bytes"])
+        return int(maintenance.stats(s.store)["stored_bytes"])
     finally:
         s.close()
 
