@@ -24,15 +24,18 @@ from vstudio.farm.model import JobState, TaskStatus, shown_task_status
 from vstudio.farm.ports import Condition, ShownRules
 
 t = farm_tasks
+# built once (see farm_conditions): the job list and a job's page data are the most
+# common reads under load
+_COUNTS = (sa.select(t.c.job_id, t.c.status, sa.func.count(), sa.func.sum(t.c.progress))
+           .where(t.c.job_id.in_(sa.bindparam("ids", expanding=True)))
+           .group_by(t.c.job_id, t.c.status))
 
 
 def _counts(conn: Connection, job_ids: list[int]) -> dict[int, dict[str, int]]:
     out: dict[int, dict[str, int]] = {j: {} for j in job_ids}
     if not job_ids:
         return out
-    q = (sa.select(t.c.job_id, t.c.status, sa.func.count(), sa.func.sum(t.c.progress))
-         .where(t.c.job_id.in_(job_ids)).group_by(t.c.job_id, t.c.status))
-    for jid, status, n, prog in conn.execute(q):
+    for jid, status, n, prog in conn.execute(_COUNTS, {"ids": job_ids}):
         out[jid][status] = n
         out[jid]["_progress"] = out[jid].get("_progress", 0) + int(prog or 0)
     return out
@@ -97,10 +100,7 @@ def _status_sql() -> sa.ColumnElement[str]:
 
 
 _JID: sa.BindParameter[int] = sa.bindparam("jid")
-# built once (see farm_conditions): a job's page data is the most common read under load
 _JOB = sa.select(farm_jobs).where(farm_jobs.c.id == _JID)
-_JOB_COUNTS = (sa.select(t.c.status, sa.func.count(), sa.func.sum(t.c.progress))
-               .where(t.c.job_id == _JID).group_by(t.c.status))
 _JOB_AFTER = sa.select(farm_job_after.c.after_id).where(farm_job_after.c.job_id == _JID)
 _JOB_BLOCKS = (sa.select(farm_blocks).where(farm_blocks.c.job_id == _JID)
                .order_by(farm_blocks.c.idx))
@@ -119,12 +119,9 @@ def get_job(conn: Connection, job_id: int, rules: ShownRules, *,
     row = conn.execute(_JOB, at).first()
     if row is None:
         raise NotFound(f"no job {job_id}")
-    counts: dict[str, int] = {}
-    for status, n, prog in conn.execute(_JOB_COUNTS, at):
-        counts[status] = n
-        counts["_progress"] = counts.get("_progress", 0) + int(prog or 0)
-    cond = conditions(conn, [(job_id, row.state)], {job_id: counts}, rules)[job_id]
-    job = _job_dict(row, counts, cond)
+    counts = _counts(conn, [job_id])
+    cond = conditions(conn, [(job_id, row.state)], counts, rules)[job_id]
+    job = _job_dict(row, counts[job_id], cond)
     job["inputs"] = json.loads(row.inputs)
     job["after"] = [r[0] for r in conn.execute(_JOB_AFTER, at)]
     blocks = conn.execute(_JOB_BLOCKS, at).all()
