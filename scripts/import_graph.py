@@ -11,7 +11,9 @@ Prints five counts (and, with ``-v``, what makes them up):
 - dead functions: functions and methods whose name is referenced nowhere in vstudio/
   (decorated ones are entry points: routes, commands, fixtures, and count as used);
 - web/SQL/HTTP in the domain: imports of fastapi, starlette, sqlalchemy or httpx (or of
-  the studio's HTTP client) in repo/, farm/ or render/.
+  the studio's HTTP client) in repo/, farm/ or render/;
+- long modules and long functions: over ``MODULE_LINES`` lines, or a function (or method)
+  over ``FUNCTION_LINES`` lines, unless its module lists it in ``SIZE_REASONS`` with why.
 
 Usage: ``python scripts/import_graph.py [-v] [ROOT]`` (ROOT: the checkout, default ``.``).
 """
@@ -62,6 +64,15 @@ DECLARED_INTERFACES = {"vstudio.farm.model", "vstudio.farm.ports"}
 DOMAIN_LAYER = "domain"
 FORBIDDEN_IN_DOMAIN = ("fastapi", "starlette", "sqlalchemy", "httpx", "vstudio.client",
                        "vstudio.httpapi")
+
+
+MODULE_LINES = 400
+FUNCTION_LINES = 60
+# "No module over ~400 lines and no function over ~60 lines without a reason": the reasons.
+SIZE_REASONS = {
+    "vstudio.catalog.migrations.versions.0003_farm.upgrade":
+        "a migration is frozen as it shipped (its table definitions are written out in full)",
+}
 
 
 @dataclass
@@ -381,6 +392,21 @@ def domain_leaks(mods: dict[str, Module]) -> list[str]:
     return sorted(set(out))
 
 
+def long_code(mods: dict[str, Module]) -> list[str]:
+    out = []
+    for mod in mods.values():
+        lines = len(mod.path.read_text().splitlines())
+        if lines > MODULE_LINES and mod.name not in SIZE_REASONS:
+            out.append(f"{mod.name}: module of {lines} lines")
+        for node in ast.walk(mod.tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                full = f"{mod.name}.{node.name}"
+                if length > FUNCTION_LINES and full not in SIZE_REASONS:
+                    out.append(f"{full}: function of {length} lines")
+    return sorted(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", nargs="?", default=".")
@@ -394,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
         ("private imports", private_uses(mods)),
         ("dead functions", dead(mods)),
         ("fastapi/sqlalchemy/httpx in the domain", domain_leaks(mods)),
+        (f"modules over {MODULE_LINES} or functions over {FUNCTION_LINES} lines without a reason",
+         long_code(mods)),
     ]
     print(f"modules: {len(mods)}, import edges: {sum(len(d) for d in graph.values())}")
     for title, items in sections:
