@@ -46,7 +46,8 @@ class FarmReads:
             job = await reads.job(self.farm, job_id, tasks)
             return job.get("project"), JobDetail.model_validate(job).model_dump_json().encode()
 
-        project, body = await self.cache.get(("job", job_id, tasks), self.farm.writer.batches,
+        # keyed on ``changes``: submits of other jobs leave this page as it is
+        project, body = await self.cache.get(("job", job_id, tasks), self.farm.writer.changes,
                                              compute)
         if project and not user.is_admin and project not in await self.readable(user,
                                                                                 {project}):

@@ -163,14 +163,14 @@ class FarmEngine:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.notifier.wake)
 
-    async def _write(self, fn: Callable[[FarmWrites], T]) -> T:
+    async def _write(self, fn: Callable[[FarmWrites], T], *, adds_only: bool = False) -> T:
         def run(tx: FarmWrites) -> T:
             result = fn(tx)
             if self._pg and isinstance(result, Effects) and result.wake:
                 tx.notify()
             return result
 
-        return await self.writer.call_async(run)
+        return await self.writer.call_async(run, adds_only=adds_only)
 
     async def _read(self, fn: Callable[[FarmReads], T]) -> T:
         def run() -> T:

@@ -176,7 +176,8 @@ class Farm(FarmEngine):
             jid = tx.insert_job(user.name, job_plan(spec), plans, inputs, trusted, now)
             return Effects(wake=True, jobs={jid})
 
-        fx = await self._write(go)
+        # a new job changes no existing job's page (its --after jobs are only read)
+        fx = await self._write(go, adds_only=True)
         return next(iter(fx.jobs))
 
     def _resolve_refs(self, inputs: list[dict[str, str]]) -> list[dict[str, str]]:
