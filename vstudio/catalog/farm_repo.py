@@ -79,6 +79,11 @@ class SqlFarmWrites:
         zone = {} if tz is None else {"schedule_tz": tz or None}
         return jobs_sql.set_worker(self.conn, worker_id, schedule=schedule, **zone)
 
+    def project_trusted(self, project: str, user: Any) -> bool:
+        p = accounts.get_project(self.conn, project)
+        accounts.require(self.conn, p, user, "read")
+        return p.trusted
+
     def insert_job(self, owner: str, job: JobPlan, plans: list[BlockPlan],
                    inputs: list[dict[str, str]], trusted: bool, now: float) -> int:
         return jobs_sql.insert_job(self.conn, owner, job, plans, inputs, trusted, now)
