@@ -18,7 +18,7 @@ from vstudio.errors import BadInput, PermissionDenied
 from vstudio.farm import hours
 from vstudio.farm.engine import FarmEngine
 from vstudio.farm.model import Effects, Report
-from vstudio.farm.ports import FarmDatabase, FarmReads, FarmWrites
+from vstudio.farm.ports import FarmDatabase, FarmReads, FarmWrites, NewJob
 from vstudio.farm.spec import (
     JobSpec,
     block_tags,
@@ -169,15 +169,9 @@ class Farm(FarmEngine):
             inputs = await asyncio.to_thread(self._resolve_refs, inputs)
         now = time.time()
 
-        def go(tx: FarmWrites) -> Effects:
-            # the project's rights are checked in the inserting transaction: no thread
-            # hop for a read first (the hops queued submits behind reads under load)
-            trusted = tx.project_trusted(spec.project, user) if spec.project else False
-            jid = tx.insert_job(user.name, job_plan(spec), plans, inputs, trusted, now)
-            return Effects(wake=True, jobs={jid})
-
-        # a new job changes no existing job's page (its --after jobs are only read)
-        fx = await self._write(go, adds_only=True)
+        # inserted with the batch's other submits; the project's rights are checked in
+        # that transaction (a read trip first queued submits behind reads under load)
+        fx = await self._submit(NewJob(user, job_plan(spec), plans, inputs, now))
         return next(iter(fx.jobs))
 
     def _resolve_refs(self, inputs: list[dict[str, str]]) -> list[dict[str, str]]:

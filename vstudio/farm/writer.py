@@ -105,8 +105,9 @@ class BatchWriter:
         self._q.put(op)
         return op.future
 
-    def group_async(self, name: str, arg: Any) -> asyncio.Future[Any]:
-        op = _Op(None, name, arg, asyncio.get_running_loop())
+    def group_async(self, name: str, arg: Any, *, adds_only: bool = False
+                    ) -> asyncio.Future[Any]:
+        op = _Op(None, name, arg, asyncio.get_running_loop(), adds_only)
         self._q.put(op)
         return op.future
 
