@@ -60,3 +60,44 @@ def test_job_page_kept_across_submits_and_fresh_after_changes(tmp_path: Path) ->
         asyncio.run(main())
     finally:
         studio.close()
+
+
+def test_job_list_encoded_once_per_set_of_readable_projects(tmp_path: Path) -> None:
+    studio = init_studio(tmp_path / "studio", store_url=None, db_url=None)
+    admin = accounts.add_user(studio.engine, "boss", "admin")[0]
+    ann = accounts.add_user(studio.engine, "ann", "artist")[0]
+    kim = accounts.add_user(studio.engine, "kim", "artist")[0]
+    for name in ("film", "secret"):
+        accounts.create_project(studio.engine, name)
+    accounts.set_right(studio.engine, "secret", "kim", "read", True)
+
+    async def main() -> None:
+        farm = Farm(studio)
+        farm.reap_every = 3600
+        await farm.start()
+        try:
+            fr = FarmReads(farm)
+            fr.cache.max_age = 60
+            film = await farm.submit(ann, _spec("film shot").model_copy(
+                update={"project": "film"}))
+            secret = await farm.submit(kim, _spec("secret shot").model_copy(
+                update={"project": "secret"}))
+            free = await farm.submit(ann, _spec("no project"))
+
+            def ids(body: bytes) -> set[int]:
+                return {j["id"] for j in json.loads(body)}
+
+            seen = await fr.jobs(ann, None, None, 50, 0)
+            assert ids(seen) == {film, free}  # not the project ann may not read
+            assert ids(await fr.jobs(kim, None, None, 50, 0)) == {film, secret, free}
+            assert ids(await fr.jobs(admin, None, None, 50, 0)) == {film, secret, free}
+            assert await fr.jobs(ann, None, None, 50, 0) is seen  # encoded once
+            await farm.submit(ann, _spec("one more"))
+            assert len(ids(await fr.jobs(ann, None, None, 50, 0))) == 3  # a write: anew
+        finally:
+            await farm.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        studio.close()
