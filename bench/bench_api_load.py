@@ -186,7 +186,7 @@ def serving(db_url: str | None, tmp: Path, code: Path | None = None
                                  "--port", str(port)], stdout=log, stderr=log, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: httpx.get(base + "/openapi.json").status_code == 200, 30, "the server")
+        wait_for(lambda: httpx.get(base + "/openapi.json").status_code == 200, 120, "the server")
         with httpx.Client(base_url=base, timeout=60) as h:
             ids = []
             for i in range(SEED_JOBS):
