@@ -339,3 +339,26 @@ def test_big_file_is_stored_while_written_in_order(wm: WMount) -> None:
     assert files["big.bin"] == big and files["patched.bin"] == bytes(patched)
     check = cli("store", "check", "--studio", str(wm.studio), check=False)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_pending_counts_folders_made_and_not_committed(tmp_path: Path) -> None:
+    """``user.vstudio.pending`` counts an uncommitted mkdir of a folder that stays empty;
+    a folder holding a file is no change of its own, an ignored one is never committed."""
+    studio = new_studio(tmp_path)
+    m = mount_w(studio, tmp_path / "mnt", tmp_path / "cache", "alice", "--settle", "600")
+    try:
+        lt = m.latest
+        (lt / "empty").mkdir()
+        (lt / "a/b").mkdir(parents=True)  # a holds b: only a/b is an empty folder
+        (lt / "c").mkdir()
+        (lt / "c/f.txt").write_text("f")
+        (lt / "render-cache").mkdir()
+        (lt / ".vstudioignore").write_text("render-cache/\n")
+        assert os.getxattr(lt, "user.vstudio.pending") == b"4"  # empty, a/b, c/f.txt, ignore
+        assert "pending changes: 4" in (lt / ".vstudio-status").read_text()
+        (lt / "empty").rmdir()
+        assert os.getxattr(lt, "user.vstudio.pending") == b"3"
+    finally:
+        unmount(m)  # a clean unmount commits what is pending
+    assert folders(studio) == ["a/b"]
+    assert sorted(repo(studio)[1]) == [".vstudioignore", "c/f.txt"]
