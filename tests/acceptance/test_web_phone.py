@@ -175,3 +175,23 @@ def test_grid_cells_are_reached_and_opened_by_keyboard(srv: Any, browser: Any) -
                                f" === 'Log of task {cell}'", timeout=5000)
     _close(page)
 
+
+def test_a_node_whose_task_ended_is_idle_in_its_row_and_the_counts(srv: Any,
+                                                                    browser: Any) -> None:
+    url, tok = srv.url, srv.admin_token
+    r = api(url, tok).post("/api/jobs", json={"name": "fragile", "blocks": [
+        {"name": "render", "type": "command", "params": {"argv": ["false"]},
+         "frames": "1-2", "chunk": 1, "retries": 0, "tags": ["nowhere"]}]})
+    assert r.status_code == 201, r.text
+    node = FakeNode(url, tok, "node-after-failure")
+    node.http.put(f"/api/workers/{node.id}/tags", json={"tags": ["nowhere"]})
+    task = node.take()
+    node.http.post(f"/api/tasks/{task['id']}/fail",
+                   json={"attempt": task["attempt"], "error": "exit 1"})
+    page = login(browser, url, tok)
+    page.goto(f"{url}/workers")
+    row = f"tr[data-worker='{node.id}']"
+    # The row said "busy" while the summary above it counted the node idle.
+    assert page.inner_text(f"{row} [data-wstate]") == "idle"
+    assert "1 idle" in page.inner_text("main")
+    _close(page)
