@@ -41,11 +41,11 @@ WIDER_THAN_BOX = """() => {
     return wide; }"""
 
 
-def _job(base: str, token: str, name: str) -> int:
+def _job(base: str, token: str, name: str, frames: str = "1-48") -> int:
     """A job of two blocks (a render and an encode after it), as a wrangler meets them."""
     body: dict[str, Any] = {"name": name, "blocks": [
         {"name": "render", "type": "command", "params": {"argv": ["true"]},
-         "frames": "1-48", "chunk": 4, "tags": ["linux"]},
+         "frames": frames, "chunk": 4, "tags": ["linux"]},
         {"name": "encode", "type": "command", "params": {"argv": ["true"]},
          "frames": "1", "chunk": 1, "depends_on": [{"block": "render"}]}]}
     r = api(base, token).post("/api/jobs", json=body)
@@ -112,7 +112,7 @@ def test_job_page_farm_and_jobs_list_fit_a_phone(srv: Any, browser: Any) -> None
 
 def test_grid_cells_are_reached_and_opened_by_keyboard(srv: Any, browser: Any) -> None:
     url, tok = srv.url, srv.admin_token
-    job = _job(url, tok, "keyboard grid")
+    job = _job(url, tok, "keyboard grid", frames="1-400")  # 100 cells: two rows
     node = FakeNode(url, tok, "node-kb")
     node.http.put(f"/api/workers/{node.id}/tags", json={"tags": ["linux"]})
     task = node.take()
@@ -139,15 +139,21 @@ def test_grid_cells_are_reached_and_opened_by_keyboard(srv: Any, browser: Any) -
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("Home")
     assert page.evaluate(f"{active}.id") == f"t{task['id']}"
-    # Down moves a whole row of cells; End reaches the block's last task.
+    # Down moves a whole row of cells, and not past the last row; End reaches the
+    # block's last task.
     per_row = page.evaluate("""() => { const g = document.querySelector('.grid');
         const top = g.firstElementChild.offsetTop;
         return Array.from(g.children).filter(c => c.offsetTop === top).length; }""")
+    assert 1 < per_row < 100, per_row
     page.keyboard.press("ArrowDown")
-    want = ids[min(per_row, 11)]
-    assert page.evaluate(f"{active}.id") == f"t{want}"
+    assert page.evaluate(f"{active}.id") == f"t{ids[per_row]}"
+    if 2 * per_row >= 100:  # two rows
+        page.keyboard.press("ArrowDown")
+        assert page.evaluate(f"{active}.id") == f"t{ids[per_row]}"
+    page.keyboard.press("ArrowUp")
+    assert page.evaluate(f"{active}.id") == f"t{task['id']}"
     page.keyboard.press("End")
-    assert page.evaluate(f"{active}.id") == f"t{ids[11]}"  # 12 render tasks (48 / 4)
+    assert page.evaluate(f"{active}.id") == f"t{ids[99]}"  # 100 render tasks (400 / 4)
     # Enter opens that task's log; the focus stays in the grid for the next cell.
     page.keyboard.press("Home")
     page.keyboard.press("Enter")
@@ -164,12 +170,12 @@ def test_grid_cells_are_reached_and_opened_by_keyboard(srv: Any, browser: Any) -
     assert page.evaluate(f"document.getElementById('t{task['id']}').title").endswith(", done")
     # Tab leaves the grid for the next block's grid (its own tab stop), not cell by cell.
     page.keyboard.press("Tab")
-    assert page.evaluate(f"{active}.id") == f"t{ids[12]}"  # the encode block's one task
+    assert page.evaluate(f"{active}.id") == f"t{ids[100]}"  # the encode block's one task
     page.keyboard.press(" ")
     page.wait_for_function(f"document.querySelector('[data-log-title]').textContent"
-                           f" === 'Log of task {ids[12]}'", timeout=5000)
+                           f" === 'Log of task {ids[100]}'", timeout=5000)
     # Clicks on any block's grid open logs too (not only the first block's).
-    for cell in (ids[5], ids[12]):
+    for cell in (ids[5], ids[100]):
         page.click(f"#t{cell}")
         page.wait_for_function(f"document.querySelector('[data-log-title]').textContent"
                                f" === 'Log of task {cell}'", timeout=5000)

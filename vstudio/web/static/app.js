@@ -440,8 +440,9 @@
     switch (e.key) {
       case "ArrowRight": to = at + 1; break;
       case "ArrowLeft": to = at - 1; break;
-      case "ArrowDown": to = at + perRow(grid); break;
-      case "ArrowUp": to = at - perRow(grid); break;
+      // No row below (or above): the focus stays, as in a table.
+      case "ArrowDown": to = at + perRow(grid); if (to >= cells.length) to = at; break;
+      case "ArrowUp": to = at - perRow(grid); if (to < 0) to = at; break;
       case "PageDown": to = at + perRow(grid) * 10; break;
       case "PageUp": to = at - perRow(grid) * 10; break;
       case "Home": to = 0; break;
