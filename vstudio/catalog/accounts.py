@@ -180,13 +180,22 @@ def create_project(engine: Engine, name: str, *, trusted: bool = False) -> Proje
     return Project(int(pid), name, now, trusted)
 
 
+# Built once: every submit and every rights check of a busy server runs these.
+_PROJECT = sa.select(projects).where(projects.c.name == sa.bindparam("name"))
+_ANY_RIGHT = (sa.select(project_rights.c.user_id)
+              .where(project_rights.c.project_id == sa.bindparam("pid")).limit(1))
+_MY_RIGHT = sa.select(project_rights).where(
+    (project_rights.c.project_id == sa.bindparam("pid"))
+    & (project_rights.c.user_id == sa.bindparam("uid")))
+
+
 def get_project(engine: Engine | Connection, name: str) -> Project:
-    q = sa.select(projects).where(projects.c.name == name)
+    at = {"name": name}
     if isinstance(engine, Engine):
         with engine.connect() as conn:
-            row = conn.execute(q).first()
+            row = conn.execute(_PROJECT, at).first()
     else:
-        row = engine.execute(q).first()
+        row = engine.execute(_PROJECT, at).first()
     if row is None:
         raise NotFound(f"no project {name!r}: create it with 'vstudio project create {name}'")
     return Project(row.id, row.name, row.created, bool(row.trusted))
@@ -250,15 +259,10 @@ def rights(engine: Engine | Connection, project: Project, user: User) -> tuple[b
         return True, True
     if user.role is Role.WORKER:
         return False, False
-    q_any = (sa.select(project_rights.c.user_id)
-             .where(project_rights.c.project_id == project.id).limit(1))
-    q_me = sa.select(project_rights).where((project_rights.c.project_id == project.id)
-                                           & (project_rights.c.user_id == user.id))
-
     def run(conn: Connection) -> tuple[bool, bool]:
-        if conn.execute(q_any).first() is None:
+        if conn.execute(_ANY_RIGHT, {"pid": project.id}).first() is None:
             return True, user.role is Role.ARTIST
-        row = conn.execute(q_me).first()
+        row = conn.execute(_MY_RIGHT, {"pid": project.id, "uid": user.id}).first()
         if row is None:
             return False, False
         return bool(row.can_read), bool(row.can_write) and user.role is Role.ARTIST
