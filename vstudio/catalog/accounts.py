@@ -116,12 +116,6 @@ def remove_user(engine: Engine, name: str) -> None:
         conn.execute(users.delete().where(users.c.id == uid))
 
 
-def user_by_token(engine: Engine | Connection, token: str | None) -> User:
-    if not token:
-        raise NotAuthenticated()
-    return token_user(engine, token_digest(token))[0]
-
-
 def token_user(engine: Engine | Connection, digest: str) -> tuple[User, float | None]:
     """The user of the token with this SHA-256 and when it expires (None: never).
 
