@@ -267,3 +267,27 @@ def pick_chunker(path: Path) -> Chunker:
         except Exception as e:
             log.warning("chunker %s failed to detect %s: %s", c.name, path, e)
     return FASTCDC
+
+
+def plugin_splits(path: Path, previous: str | None,
+                  store: RecipeSource) -> Iterator[tuple[Split, str]]:
+    """What the plug-ins offer for a file, best first, each with the chunker name to
+    record: a delta hook's change to ``previous``, then a format-aware chunker's split.
+    A plug-in that fails is logged and skipped (the caller falls back to FastCDC)."""
+    if previous:
+        for name, hook in delta_hooks():
+            try:
+                split = hook(path, previous, store)
+            except Exception as e:
+                log.warning("delta hook failed on %s: %s; chunking it whole", path, e)
+                continue
+            if split is not None:
+                yield split, name
+    chunker = pick_chunker(path)
+    if chunker is not FASTCDC:
+        try:
+            out = chunker.split(path)
+        except Exception as e:
+            log.warning("chunker %s failed on %s: %s; using fastcdc", chunker.name, path, e)
+            return
+        yield (out if isinstance(out, Split) else Split(out)), chunker.name

@@ -45,8 +45,7 @@ from vstudio.store.codec import Codec
 from vstudio.store.download import write_file
 from vstudio.store.objects import check_ref_name, parse_id
 from vstudio.store.reads import parse_pieces
-from vstudio.store.verify import StreamCheck
-from vstudio.store.writer import hash_file
+from vstudio.store.verify import StreamCheck, hash_file
 
 log = logging.getLogger("vstudio.store")
 _HEX = re.compile(rb"[0-9a-f]{64}")
