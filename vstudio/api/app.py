@@ -24,6 +24,7 @@ from vstudio.web.session import session_lifetime
 ROUTE_MODULES = [
     "vstudio.api.routes_accounts",
     "vstudio.api.routes_store",
+    "vstudio.api.routes_refs",
     "vstudio.api.routes_grant",
     "vstudio.api.routes_repo",
     "vstudio.api.routes_farm",
