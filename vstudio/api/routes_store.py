@@ -28,6 +28,7 @@ from vstudio.api.possession import chunk_subject, proven, same_pieces, self_cont
 from vstudio.catalog.accounts import Role, User
 from vstudio.errors import BadInput, CorruptObject
 from vstudio.grants import grants_of
+from vstudio.render import cachescope
 from vstudio.store import format as fmt
 from vstudio.store import maintenance
 from vstudio.store.objects import parse_id
@@ -304,8 +305,11 @@ class GcIn(BaseModel):
 
 @router.post("/gc")
 def store_gc(body: GcIn, studio: StudioDep, _: Admin) -> dict[str, int]:
+    """As ``vstudio store gc``: render cache refs from before scopes go first."""
     _ids(body.live)
-    return maintenance.gc(studio.store, body.live, body.grace_seconds)
+    legacy = cachescope.drop_unscoped(studio.store)
+    result = maintenance.gc(studio.store, body.live, body.grace_seconds)
+    return {**result, "unscoped_render_refs_deleted": len(legacy)}
 
 
 @router.post("/check")
