@@ -198,19 +198,7 @@ class FastCDCChunker:
             ahead = None  # one block: a thread hand-off would cost more than it saves
         # A block's bytes go at CDC_MAX; the unfinished chunk before them (<= CDC_MAX).
         bufs = [memoryview(bytearray(CDC_MAX + block)) for _ in range(2 if ahead else 1)]
-        readinto = getattr(stream, "readinto", None)
-
-        def fill(view: memoryview) -> int:
-            if readinto is not None:
-                n = readinto(view[CDC_MAX:]) or 0
-            else:
-                data = stream.read(block) or b""
-                n = len(data)
-                view[CDC_MAX:CDC_MAX + n] = data
-            if n and on_block is not None:
-                on_block(view[CDC_MAX:CDC_MAX + n])
-            return n
-
+        fill = _filler(stream, block, on_block)
         cur = tail = 0
         pending = ahead(fill, bufs[0]) if ahead else None
         try:
@@ -243,6 +231,27 @@ class FastCDCChunker:
         cdc = FastCDC(CDC_AVG, min_size=CDC_MIN, max_size=CDC_MAX)
         for chunk in cdc.cut_buf(data):
             yield Piece(bytes(chunk.data))
+
+
+def _filler(stream: Any, block: int,
+            on_block: Callable[[memoryview], object] | None) -> Callable[[memoryview], int]:
+    """``fill(view)``: read up to ``block`` bytes of ``stream`` into ``view`` after its
+    first CDC_MAX bytes (kept for the unfinished chunk before them), show them to
+    ``on_block``, and return how many were read (0: the end)."""
+    readinto = getattr(stream, "readinto", None)
+
+    def fill(view: memoryview) -> int:
+        if readinto is not None:
+            n = readinto(view[CDC_MAX:]) or 0
+        else:
+            data = stream.read(block) or b""
+            n = len(data)
+            view[CDC_MAX:CDC_MAX + n] = data
+        if n and on_block is not None:
+            on_block(view[CDC_MAX:CDC_MAX + n])
+        return n
+
+    return fill
 
 
 FASTCDC = FastCDCChunker()
