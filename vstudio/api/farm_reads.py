@@ -33,12 +33,22 @@ class FarmReads:
         async def listed() -> list[dict[str, Any]]:
             return await reads.jobs(self.farm, owner, status, limit, offset)
 
-        jobs = await self.cache.get(("jobs", owner, status, limit, offset),
-                                    self.farm.writer.batches, listed)
+        query = (owner, status, limit, offset)
+        generation = self.farm.writer.batches
+        jobs = await self.cache.get(("jobs", *query), generation, listed)
+        shown: frozenset[str] | None = None  # None: every project's jobs
         if not user.is_admin:
-            ok = await self.readable(user, {j["project"] for j in jobs if j.get("project")})
-            jobs = [j for j in jobs if not j.get("project") or j["project"] in ok]
-        return _JOBS.dump_json(_JOBS.validate_python(jobs))
+            shown = frozenset(await self.readable(
+                user, {j["project"] for j in jobs if j.get("project")}))
+
+        async def encoded() -> bytes:
+            mine = jobs if shown is None else [
+                j for j in jobs if not j.get("project") or j["project"] in shown]
+            return _JOBS.dump_json(_JOBS.validate_python(mine))
+
+        # the same list shown to everyone who reads the same projects: encoded once
+        body: bytes = await self.cache.get(("jobs-json", *query, shown), generation, encoded)
+        return body
 
     async def job(self, user: User, job_id: int, tasks: bool) -> bytes:
         """``GET /api/jobs/ID`` as JSON."""
@@ -46,7 +56,8 @@ class FarmReads:
             job = await reads.job(self.farm, job_id, tasks)
             return job.get("project"), JobDetail.model_validate(job).model_dump_json().encode()
 
-        project, body = await self.cache.get(("job", job_id, tasks), self.farm.writer.batches,
+        # keyed on ``changes``: submits of other jobs leave this page as it is
+        project, body = await self.cache.get(("job", job_id, tasks), self.farm.writer.changes,
                                              compute)
         if project and not user.is_admin and project not in await self.readable(user,
                                                                                 {project}):
