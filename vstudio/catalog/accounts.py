@@ -116,12 +116,6 @@ def remove_user(engine: Engine, name: str) -> None:
         conn.execute(users.delete().where(users.c.id == uid))
 
 
-def user_by_token(engine: Engine | Connection, token: str | None) -> User:
-    if not token:
-        raise NotAuthenticated()
-    return token_user(engine, token_digest(token))[0]
-
-
 def token_user(engine: Engine | Connection, digest: str) -> tuple[User, float | None]:
     """The user of the token with this SHA-256 and when it expires (None: never).
 
@@ -271,6 +265,22 @@ def rights(engine: Engine | Connection, project: Project, user: User) -> tuple[b
         with engine.connect() as conn:
             return run(conn)
     return run(engine)
+
+
+def readable_projects(engine: Engine, user: User) -> list[str]:
+    """Names of the projects ``user`` may read (as ``rights`` decides), in one query:
+    those with no right set yet (for a person) and those granting the user read."""
+    if user.role is Role.WORKER:
+        return []
+    q = sa.select(projects.c.name).order_by(projects.c.name)
+    if user.role is not Role.ADMIN:
+        any_right = sa.exists().where(project_rights.c.project_id == projects.c.id)
+        mine = sa.exists().where((project_rights.c.project_id == projects.c.id)
+                                 & (project_rights.c.user_id == user.id)
+                                 & project_rights.c.can_read)
+        q = q.where(~any_right | mine)
+    with engine.connect() as conn:
+        return list(conn.execute(q).scalars())
 
 
 def require(engine: Engine | Connection, project: Project, user: User, right: str) -> None:
