@@ -8,7 +8,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from vstudio.api.farm_reads import FarmReads
+from vstudio.api.farm_reads import _JOBS, FarmReads
 from vstudio.catalog import accounts
 from vstudio.farm.service import Farm
 from vstudio.farm.spec import JobSpec
@@ -94,6 +94,47 @@ def test_job_list_encoded_once_per_set_of_readable_projects(tmp_path: Path) -> N
             assert await fr.jobs(ann, None, None, 50, 0) is seen  # encoded once
             await farm.submit(ann, _spec("one more"))
             assert len(ids(await fr.jobs(ann, None, None, 50, 0))) == 3  # a write: anew
+        finally:
+            await farm.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        studio.close()
+
+
+def test_job_list_after_submits_equals_a_full_read(tmp_path: Path) -> None:
+    """The job list grown by new jobs on top of the last answer is exactly what a full
+    read gives, through submits, a pause, a worker and a status filter."""
+    from vstudio.farm import reads
+
+    studio = init_studio(tmp_path / "studio", store_url=None, db_url=None)
+    admin = accounts.add_user(studio.engine, "boss", "admin")[0]
+    ann = accounts.add_user(studio.engine, "ann", "artist")[0]
+
+    async def main() -> None:
+        farm = Farm(studio)
+        farm.reap_every = 3600
+        await farm.start()
+        try:
+            fr = FarmReads(farm)
+            fr.cache.max_age = 60
+            full_reads = set()  # when each answer of the plain list was last read in full
+            for step in range(12):
+                await farm.submit(ann, _spec(f"job {step}", tags=["gpu"] if step % 2 else []))
+                if step == 5:
+                    await farm.job_action(ann, 2, "pause")
+                if step == 8:
+                    await farm.register(admin, "w1", 1, [], [], True, False)
+                for status in (None, "queued", "paused"):
+                    got = json.loads(await fr.jobs(ann, None, status, 4, 0))
+                    full = await reads.jobs(farm, None, status, 4, 0)
+                    assert got == json.loads(
+                        _JOBS.dump_json(_JOBS.validate_python(full))), (step, status)
+                full_reads.add(fr._last_lists[(None, None, 4, 0)][1])
+            # read in full at first, after the pause and after the worker came: the other
+            # answers were grown from the last one
+            assert 2 <= len(full_reads) <= 4, full_reads
         finally:
             await farm.stop()
 

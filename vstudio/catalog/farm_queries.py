@@ -57,8 +57,10 @@ def _job_dict(row: Any, counts: dict[str, int], cond: Condition) -> dict[str, An
 
 def list_jobs(conn: Connection, rules: ShownRules, *, owner: str | None = None,
               status: str | None = None, limit: int = 100,
-              offset: int = 0) -> list[dict[str, Any]]:
+              offset: int = 0, newer_than: int = 0) -> list[dict[str, Any]]:
     q = sa.select(farm_jobs).order_by(farm_jobs.c.id.desc())
+    if newer_than:
+        q = q.where(farm_jobs.c.id > newer_than)
     if owner:
         q = q.where(farm_jobs.c.owner == owner)
     exact = status is None or rules.coarse[status] == (status,)

@@ -150,9 +150,9 @@ class SqlFarmReads:
         return accounts.rights(self.conn, p, user)[0]
 
     def jobs(self, owner: str | None, status: str | None, limit: int,
-             offset: int) -> list[dict[str, Any]]:
+             offset: int, newer_than: int = 0) -> list[dict[str, Any]]:
         return read_sql.list_jobs(self.conn, self.rules, owner=owner, status=status,
-                                  limit=limit, offset=offset)
+                                  limit=limit, offset=offset, newer_than=newer_than)
 
     def job(self, job_id: int, with_tasks: bool) -> dict[str, Any]:
         return read_sql.get_job(self.conn, job_id, self.rules, with_tasks=with_tasks)
