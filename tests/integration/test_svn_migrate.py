@@ -321,3 +321,39 @@ def test_helpers_check_the_texts_they_read_from_the_dump(
     finally:
         backend.close()
     assert head(studio_dir, "hc") == 2
+
+
+def test_empty_subfolders_survive_copies_and_replaces(tmp_path: Path, studio_dir: Path) -> None:
+    """A folder emptied by a delete is still Subversion's: copying or replacing the folder
+    above it later in the same import (or in a later one) keeps it, empty."""
+    repo, url, wc = new_repo(tmp_path / "e")
+    (wc / "A" / "sub").mkdir(parents=True)
+    (wc / "A" / "sub" / "f.txt").write_text("f\n")
+    (wc / "A" / "keep.txt").write_text("k\n")
+    commit(wc, "r1: A with a subfolder")
+    svn("copy", "-q", "A", "B", cwd=wc)
+    commit(wc, "r2: copy A to B")
+    svn("rm", "-q", "B/sub/f.txt", cwd=wc)
+    commit(wc, "r3: B/sub emptied")
+    svn("copy", "-q", "B", "C", cwd=wc)
+    commit(wc, "r4: copy B to C")
+    svn("rm", "-q", "C", cwd=wc)
+    svn("copy", "-q", f"{url}/B@3", "C", cwd=wc)
+    commit(wc, "r5: C replaced by a copy of B@3")
+    svn("rm", "-q", "A/sub/f.txt", cwd=wc)
+    commit(wc, "r6: A/sub emptied")
+    svn("rm", "-q", "B", cwd=wc)
+    svn("copy", "-q", "A", "B", cwd=wc)
+    commit(wc, "r7: B replaced by a copy of A")
+    assert b"R /B (from /A:6)" in svn("log", "-v", "-r", "7", url)  # a real replace
+    whole = dump(repo, tmp_path / "e.dump")
+    cli("project", "create", "e1", "--studio", str(studio_dir))
+    assert cli_json("svn-import", str(whole), f"{studio_dir}/e1")["last"] == 7
+    compare(studio_dir, "e1", url, _full(url))
+    # The same history in two imports: the second starts on a head whose folders are known
+    # only from the stored tree.
+    cli("project", "create", "e2", "--studio", str(studio_dir))
+    cli_json("svn-import", str(dump(repo, tmp_path / "a.dump", "-r", "0:2")), f"{studio_dir}/e2")
+    rest = dump(repo, tmp_path / "b.dump", "-r", "3:7", "--incremental")
+    assert cli_json("svn-import", str(rest), f"{studio_dir}/e2")["last"] == 7
+    compare(studio_dir, "e2", url, _full(url))

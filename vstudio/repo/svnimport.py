@@ -133,7 +133,8 @@ class _Importer:
         """State of the project's head, before the first revision this run adds."""
         self.files = dict(self.b.tree(self.head)) if self.head else {}
         self.rules = set(self.b.lock_rules()) if self.head else set()
-        self.props = {p: self._carried(p, e) for p, e in self.files.items()}
+        self.props = {p: self._carried(p, e) for p, e in self.files.items() if not e.is_dir}
+        _add_folders(self.files, list(self.files))
         if self.head and self.last_time is None:
             self.last_time = self.b.log(None, 1)[0].time
 
@@ -315,11 +316,15 @@ class _Importer:
         old = self.tree_at(crev)
         if kind == "dir":
             pre = cpath + "/" if cpath else ""
+            copied = []
             for p, e in old.items():
                 if p.startswith(pre):
                     new = f"{path}/{p[len(pre):]}"
                     self._set(Entry(new, e.oid, e.size, e.mode, e.mtime), changes)
-                    self.props[new] = dict(self.props.get(p) or self._carried(p, e))
+                    copied.append(new)
+                    if not e.is_dir:
+                        self.props[new] = dict(self.props.get(p) or self._carried(p, e))
+            _add_folders(self.files, copied)
             return None
         src = old.get(cpath)
         if src is None:
@@ -490,6 +495,16 @@ def _revision(imp: _Importer, svn_rev: int, rec: Record) -> int | None:
     elif imp.files is None:
         imp.start_new()
     return rev
+
+
+def _add_folders(files: dict[str, Entry], paths: list[str]) -> None:
+    """Folder entries for the folders holding ``paths``: a stored tree (or a copy of one)
+    lists only its empty folders, and a folder a later delete empties is still there."""
+    for p in paths:
+        for d in P.ancestors(p):
+            if not d or d in files:
+                break
+            files[d] = folder_entry(d)
 
 
 def _author(rprops: dict[str, bytes]) -> str:
