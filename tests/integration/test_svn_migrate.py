@@ -357,3 +357,31 @@ def test_empty_subfolders_survive_copies_and_replaces(tmp_path: Path, studio_dir
     rest = dump(repo, tmp_path / "b.dump", "-r", "3:7", "--incremental")
     assert cli_json("svn-import", str(rest), f"{studio_dir}/e2")["last"] == 7
     compare(studio_dir, "e2", url, _full(url))
+
+
+def test_corrupt_text_and_bad_node_in_one_revision(tmp_path: Path, studio_dir: Path) -> None:
+    """A helper's corrupt .blend text and a record the importer refuses, both in r3: the
+    error names r3 (the first of the two in the dump), and r1 and r2 are kept."""
+    repo, url, wc = new_repo(tmp_path / "d")
+    for i in range(1, 5):
+        (wc / "s.blend").write_bytes(b"BLENDER-v304" + os.urandom(4000) + bytes([i]))
+        (wc / f"t{i}.txt").write_text(f"{i}\n")
+        commit(wc, f"r{i}: save")
+    data = dump(repo, tmp_path / "d.dump").read_bytes()
+    r3 = data.index(b"Revision-number: 3\n")
+    blend = data.index(b"Node-path: s.blend\n", r3)
+    text = data.index(b"BLENDER-v304", blend)
+    node = data.index(b"Node-path: t3.txt\n", r3)
+    action = data.index(b"Node-action: add\n", node)
+    bad = tmp_path / "bad.dump"
+    bad.write_bytes(data[:text + 100] + bytes([data[text + 100] ^ 1]) + data[text + 101:action]
+                    + b"Node-action: adX\n" + data[action + 17:])
+    cli("project", "create", "dd", "--studio", str(studio_dir))
+    r = cli("svn-import", str(bad), f"{studio_dir}/dd", check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    if blend < node:
+        assert f"MD5 (the dump is corrupt) (at r3, node s.blend, byte {blend})" in r.stderr
+    else:
+        assert f"unknown Node-action 'adX' (at r3, node t3.txt, byte {node})" in r.stderr
+    assert head(studio_dir, "dd") == 2
+    compare(studio_dir, "dd", url, {1: 1, 2: 2})

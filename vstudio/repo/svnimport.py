@@ -118,6 +118,7 @@ class _Importer:
         self.last_time: float | None = None
         # where we are, for error messages: revision, node path, byte offset
         self.loc: tuple[int | None, str | None, int] = (None, None, 0)
+        self.reading: tuple[int, int] | None = None  # revision being read: (svn rev, offset)
 
     # -- the project's side ---------------------------------------------------------------
 
@@ -238,7 +239,13 @@ class _Importer:
         except BadDump as e:  # a helper's text is corrupt: keep the revisions before it
             offset = int(str(e.context["offset"]))
             bad = max((r for r, (_s, at) in self.places.items() if at < offset), default=0)
-            e.context["rev"] = self.places[bad][0] if bad else None
+            svn_rev = self.places[bad][0] if bad else None
+            if self.reading is not None and self.reading[1] < offset and (
+                    not bad or self.places[bad][1] < self.reading[1]):
+                # in the revision being read (a failure there made salvage commit): all
+                # the revisions read before it are whole
+                bad, svn_rev = self.head + 1, self.reading[0]
+            e.context["rev"] = svn_rev
             self.pending = [r for r in revisions if r.rev < bad]  # what salvage commits
             self.t.futures.clear()
             raise
@@ -324,6 +331,7 @@ class _Importer:
                     copied.append(new)
                     if not e.is_dir:
                         self.props[new] = dict(self.props.get(p) or self._carried(p, e))
+            assert self.files is not None
             _add_folders(self.files, copied)
             return None
         src = old.get(cpath)
@@ -356,14 +364,30 @@ class _Importer:
         changes[path] = None  # a folder goes with all it holds (imports keep empty folders)
         self.dirs = {d for d in self.dirs if d != path and not d.startswith(pre)}
 
-    def salvage(self) -> None:
-        """After a failure: keep the complete revisions of the open batch if possible."""
+    def salvage(self, failed: VStudioError | None) -> VStudioError | None:
+        """After ``failed`` (None: not a refusal of the dump): keep the complete revisions
+        read before it. A helper's corrupt text found meanwhile may lie earlier in the dump
+        (then only the revisions before it are kept): the first of the two is returned."""
         try:
-            self.flush()
+            try:
+                self.flush()
+            except BadDump as e:
+                if "offset" not in e.context:
+                    raise
+                self.flush()  # what _commit left: the revisions before the corrupt text
+                if failed is None or int(str(e.context["offset"])) < self._offset(failed):
+                    return e
         except Exception as e:  # the first failure is the one to report
             log.warning("could not commit the revisions before the failure: %s", e)
         finally:
             self.t.end_batch()
+        return failed
+
+    def _offset(self, e: VStudioError) -> int:
+        """Where in the dump ``e`` happened."""
+        if "import_rev" in e.context:
+            return self.places[int(str(e.context["import_rev"]))][1]
+        return int(str(e.context.get("offset", self.loc[2])))
 
     def where(self, e: VStudioError) -> str:
         rev, path, offset = self.loc
@@ -401,10 +425,10 @@ def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRES
             _records(r, imp, progress)
             imp.flush()
         except (BadInput, Conflict) as e:
-            imp.salvage()
-            raise type(e)(f"{e.message} (at {imp.where(e)})") from None
+            shown = imp.salvage(e) or e
+            raise type(shown)(f"{shown.message} (at {imp.where(shown)})") from None
         except BaseException:
-            imp.salvage()
+            imp.salvage(None)
             raise
         finally:
             if imp.t.workers is not None:
@@ -466,6 +490,7 @@ def _records(r: Reader, imp: _Importer, progress: Progress) -> None:
             imp.loc = (svn_rev, None, rec.offset)
             rec.finish(r)
             pending = (svn_rev, _revision(imp, svn_rev, rec), rec.props, rec.offset)
+            imp.reading = (svn_rev, rec.offset)
         elif "Node-path" in rec.headers:
             if pending is None:
                 raise BadDump("a node before any revision")
