@@ -125,6 +125,28 @@ class Record:
             self.rest = 0
 
 
+def is_file(f: BinaryIO) -> bool:
+    """A dump file is read at once: its revisions may wait in a batch. A pipe (svn-sync,
+    stdin) may stall between revisions: each one is committed as soon as it is complete."""
+    try:
+        return stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+        return False
+
+
+def file_name(f: BinaryIO) -> str | None:
+    """A name by which other processes open the dump file ``f`` (None: none known)."""
+    name = getattr(f, "name", None)
+    try:
+        st = os.fstat(f.fileno())
+        if isinstance(name, str) and os.path.samestat(os.stat(name), st):
+            return name
+        fd = f"/proc/{os.getpid()}/fd/{f.fileno()}"  # stdin redirected from a file
+        return fd if os.path.samestat(os.stat(fd), st) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def number(h: dict[str, str], key: str, default: int = 0) -> int:
     value = h.get(key)
     if value is None or value == "":
