@@ -275,8 +275,18 @@ class _Importer:
 
 
 def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRESS, *,
-                renumber: bool = False) -> dict[str, Any]:
-    """Import (or continue importing) a dump; returns the report."""
+                renumber: bool = False, workers: BlendWorkers | None = None) -> dict[str, Any]:
+    """Import (or continue importing) a dump; returns the report. ``workers``: helpers
+    started early (``svnworkers.start_early``), used if helpers are wanted, always closed."""
+    try:
+        return _import(f, backend, progress, renumber, workers)
+    finally:
+        if workers is not None:
+            workers.close()
+
+
+def _import(f: BinaryIO, backend: WcBackend, progress: Progress, renumber: bool,
+            workers: BlendWorkers | None) -> dict[str, Any]:
     r = Reader(f)
     try:
         first = next_record(r)
@@ -289,7 +299,8 @@ def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRES
         imp = _Importer(backend, Path(tmp), renumber, BATCH_REVISIONS if batched else 1)
         helpers = helpers_wanted() if batched and isinstance(backend, LocalBackend) else 0
         if helpers and isinstance(backend, LocalBackend):
-            imp.t.workers = BlendWorkers(backend.studio.root, helpers)
+            imp.t.workers = workers or BlendWorkers(backend.studio.root, helpers)
+            imp.t.workers.use(backend.studio.root)
             imp.t.dump = file_name(f)
         progress.start(0, "import")
         try:
@@ -303,7 +314,7 @@ def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRES
             imp.salvage(None)
             raise
         finally:
-            if imp.t.workers is not None:
+            if imp.t.workers is not None and imp.t.workers is not workers:
                 imp.t.workers.close()
         progress.done()
     return {"revisions": imp.imported, "skipped": imp.skipped, "first": imp.first,

@@ -20,11 +20,12 @@ import hashlib
 import mmap
 import multiprocessing
 import os
+import stat
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 _STORE: Any = None  # the store of this helper process, opened by its first job
 _BATCH = contextlib.ExitStack()  # holds the helper's open write batch
@@ -81,14 +82,23 @@ def _put_range(studio_root: str, dump: str, offset: int, length: int, md5: str, 
         os.unlink(tmp)
 
 
-def _watch_parent(parent: int) -> None:
-    """Leave with the importer: a killed import must not leave its helpers behind."""
+def _start(parent: int) -> None:
+    """A helper's first moments: it leaves with the importer (a killed import must not
+    leave its helpers behind) and imports the store and its chunkers while the importer
+    is still starting (imports are most of a helper's start-up)."""
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.5)
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
+    # what opening a local store loads
+    import vstudio.store.backends.local
+    import vstudio.store.objects
+    import vstudio.studio  # noqa: F401
+    from vstudio.store.chunking import chunkers
+
+    chunkers()  # the format-aware chunkers' plug-ins
 
 
 def helpers_wanted() -> int:
@@ -102,16 +112,35 @@ def helpers_wanted() -> int:
     return min(4, (os.cpu_count() or 1) + 1)
 
 
+def start_early(dump: BinaryIO) -> BlendWorkers | None:
+    """The helpers an import of the dump file ``dump`` into a local studio will use,
+    started now: they start up on the other core while the importer does (None: a
+    stream, or no helpers wanted). ``import_dump`` takes them over."""
+    try:
+        if not stat.S_ISREG(os.fstat(dump.fileno()).st_mode):
+            return None
+    except (OSError, ValueError, AttributeError):
+        return None
+    count = helpers_wanted()
+    return BlendWorkers(None, count) if count else None
+
+
 class BlendWorkers:
-    def __init__(self, studio_root: Path, count: int) -> None:
-        self.root = str(studio_root)
+    def __init__(self, studio_root: Path | None, count: int) -> None:
+        self.root = str(studio_root) if studio_root is not None else ""  # see ``use``
         # spawn: the importer has threads (the store's pools), which fork would copy badly
         ctx = multiprocessing.get_context("spawn")
-        self.pools = [ProcessPoolExecutor(1, mp_context=ctx, initializer=_watch_parent,
+        self.pools = [ProcessPoolExecutor(1, mp_context=ctx, initializer=_start,
                                           initargs=(os.getpid(),)) for _ in range(count)]
+        for pool in self.pools:  # a process starts with its first job: now
+            pool.submit(int)
         self.helper_of: dict[str, int] = {}  # a path (any case) -> its helper
         self.load = [0] * count  # bytes given to each helper
         self.unsynced: set[int] = set()  # helpers given texts since the last sync
+
+    def use(self, studio_root: Path) -> None:
+        """The studio whose store the texts go to (helpers started before it was known)."""
+        self.root = str(studio_root)
 
     def submit(self, path: Path, key: str) -> Future[str]:
         """Store the file at ``path``; ``key`` (the node path) picks the process: the one
