@@ -385,3 +385,46 @@ def test_corrupt_text_and_bad_node_in_one_revision(tmp_path: Path, studio_dir: P
         assert f"unknown Node-action 'adX' (at r3, node t3.txt, byte {node})" in r.stderr
     assert head(studio_dir, "dd") == 2
     compare(studio_dir, "dd", url, {1: 1, 2: 2})
+
+
+def test_deltas_of_blend_texts_in_helpers(tmp_path: Path, studio_dir: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A --deltas dump's .blend texts are applied and stored by the helper processes, on
+    their bases kept there, also across batches (one revision each here, one helper given
+    three files per revision, so its jobs queue up behind each batch's commit)."""
+    from vstudio.cli.repos import open_url
+    from vstudio.repo import svnimport
+
+    repo, url, wc = new_repo(tmp_path / "x")
+    texts = {n: bytearray(b"BLENDER-v304" + os.urandom(600_000)) for n in "abc"}
+    for i in range(1, 6):
+        for n, data in texts.items():
+            data[1000 * i:1000 * i + 50] = os.urandom(50)  # a small change each save
+            (wc / f"{n}.blend").write_bytes(data)
+        commit(wc, f"r{i}: save")
+    d = dump(repo, tmp_path / "x.dump", "--deltas")
+    assert d.read_bytes().count(b"Text-delta: true") == 15
+    monkeypatch.setattr(svnimport, "BATCH_REVISIONS", 1)
+    monkeypatch.setenv("VSTUDIO_IMPORT_HELPERS", "1")
+    cli("project", "create", "x", "--studio", str(studio_dir))
+    backend = open_url(f"{studio_dir}/x")
+    try:
+        with open(d, "rb") as f:
+            report = svnimport.import_dump(f, backend)
+    finally:
+        backend.close()
+    assert (report["first"], report["last"], report["files"]) == (1, 5, 15)
+    compare(studio_dir, "x", url, _full(url, 5))
+    # A corrupt delta is refused by its helper, naming its revision, node and record.
+    data = d.read_bytes()
+    at = data.index(b"Node-path: b.blend\n", data.index(b"Revision-number: 4\n"))
+    m = re.compile(rb"SVN[\x00-\x02]").search(data, at)  # the delta, after its properties
+    assert m is not None
+    text = m.start()
+    bad = tmp_path / "bad.dump"
+    bad.write_bytes(data[:text + 20] + bytes([data[text + 20] ^ 0x55]) + data[text + 21:])
+    cli("project", "create", "y", "--studio", str(studio_dir))
+    r = cli("svn-import", str(bad), f"{studio_dir}/y", check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"(at r4, node b.blend, byte {at})" in r.stderr
+    assert head(studio_dir, "y") == 3

@@ -231,8 +231,8 @@ class _Importer:
 
     def _resolve(self, batch: Batch, revisions: list[ImportRevision]) -> None:
         """The helpers' ids in place of placeholders, in the files and ``revisions``."""
-        resolved = self.t.resolve(batch)
-        self.tree.resolved(resolved)
+        self.t.resolve(batch)
+        self.tree.resolved()
         for r in revisions:
             r.changes = {p: self.t.real(e) for p, e in r.changes.items()}
 

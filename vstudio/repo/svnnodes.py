@@ -154,11 +154,12 @@ class NodeTree:
         changes[path] = None  # a folder goes with all it holds (imports keep empty folders)
         self.dirs = {d for d in self.dirs if d != path and not d.startswith(pre)}
 
-    def resolved(self, ids: dict[str, str]) -> None:
-        """The helpers' ids (``ids``: placeholder -> id) in place of placeholders."""
+    def resolved(self) -> None:
+        """The helpers' ids and sizes in place of the placeholders resolved by now."""
         for p, e in list(self.files.items()):
-            if e.oid in ids:
-                self.files[p] = Entry(p, ids[e.oid], e.size, e.mode, e.mtime)
+            new = self.t.real(e)
+            if new is not e and new is not None:
+                self.files[p] = new
 
 
 def add_folders(files: dict[str, Entry], paths: list[str]) -> None:

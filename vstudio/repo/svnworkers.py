@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import mmap
 import multiprocessing
 import os
@@ -80,6 +81,35 @@ def _put_range(studio_root: str, dump: str, offset: int, length: int, md5: str, 
         return _put(studio_root, tmp)
     finally:
         os.unlink(tmp)
+
+
+def _put_delta(studio_root: str, dump: str, offset: int, length: int, base: str | None,
+               md5: str, sha1: str, out: str) -> tuple[str, int]:
+    """Apply the svndiff delta at ``offset`` of ``dump`` to the file ``base`` (None: an
+    empty base) into ``out``, check the result's digests and store it. ``out`` stays: a
+    later delta of the same helper may apply to it (the importer removes it)."""
+    from vstudio.repo import svndiff
+    from vstudio.repo.svndump import BadDump
+
+    with open(dump, "rb") as f:
+        delta = io.BytesIO(os.pread(f.fileno(), length, offset))
+    md5h = hashlib.md5(usedforsecurity=False)
+    sha1h = hashlib.sha1(usedforsecurity=False)
+    with open(base or os.devnull, "rb") as src, open(out, "wb") as dst:
+        def write(b: bytes) -> None:
+            dst.write(b)
+            md5h.update(b)
+            sha1h.update(b)
+
+        try:
+            svndiff.apply(delta, lambda at, n: os.pread(src.fileno(), n, at), write)
+        except svndiff.BadDelta as e:
+            raise BadDump(e.message) from None
+    if md5 and md5h.hexdigest() != md5:
+        raise BadDump("the text does not match its MD5 (the dump is corrupt)")
+    if sha1 and sha1h.hexdigest() != sha1:
+        raise BadDump("the text does not match its SHA-1 (the dump is corrupt)")
+    return _put(studio_root, out), os.path.getsize(out)
 
 
 def _start(parent: int) -> None:
@@ -156,8 +186,23 @@ class BlendWorkers:
         return self.pools[self._pick(key, length)].submit(
             _put_range, self.root, dump, offset, length, md5, sha1, str(tmp))
 
-    def _pick(self, key: str, size: int) -> int:
-        which = self.helper_of.setdefault(key.lower(), self.load.index(min(self.load)))
+    def submit_delta(self, dump: str, offset: int, length: int, base: Path | None,
+                     md5: str, sha1: str, key: str, out: Path, base_key: str | None
+                     ) -> Future[tuple[str, int]]:
+        """Apply the delta at ``offset`` of ``dump`` to ``base`` into ``out`` and store
+        it, as ``submit_range`` does (the future gives its id and size); ``base_key``: the
+        path whose helper made ``base`` (its jobs run in order there, so the file is
+        written before this one reads it)."""
+        which = self.helper_of.get(base_key.lower()) if base_key else None
+        if which is not None:
+            self.helper_of.setdefault(key.lower(), which)
+        return self.pools[self._pick(key, length, which)].submit(
+            _put_delta, self.root, dump, offset, length, str(base) if base else None, md5,
+            sha1, str(out))
+
+    def _pick(self, key: str, size: int, which: int | None = None) -> int:
+        if which is None:
+            which = self.helper_of.setdefault(key.lower(), self.load.index(min(self.load)))
         self.load[which] += size
         self.unsynced.add(which)
         return which
