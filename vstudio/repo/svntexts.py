@@ -10,8 +10,12 @@ rep-sharing finds them) are not stored again.
 
 From a dump file (``dump`` set), a format-aware text goes to a helper as where it lies in
 the file: the helper reads it there and checks its digests; only its first bytes (to
-recognise the format) are read here. A digest that does not match fails the helper's
-job; ``resolve`` then raises it with the text's node and record offset.
+recognise the format) are read here. So does an svndiff delta (``--deltas`` dumps) whose
+base is a helper's text, or that makes a format-aware text from nothing: the helper
+applies it on the base file it wrote itself (jobs of one helper run in order) and the
+result's size is known when it is resolved. A helper's files stay until its job is done.
+A digest that does not match (or a corrupt delta) fails the helper's job; ``resolve``
+then raises it with the text's node and record offset.
 """
 
 from __future__ import annotations
