@@ -147,8 +147,16 @@ def test_refusals_name_revision_path_and_offset(tmp_path: Path, history: tuple[P
     cli("project", "create", "m", "--studio", str(studio_dir))
     r = cli("svn-import", str(bad), f"{studio_dir}/m", check=False)
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert f"MD5 (the dump is corrupt) (at r3, node Shots/a.txt, byte {at})" in r.stderr
+    assert f"SHA-1 (the dump is corrupt) (at r3, node Shots/a.txt, byte {at})" in r.stderr
     assert head(studio_dir, "m") == 2  # whole revisions only
+    # A dump without SHA-1s (as older svnadmin wrote them) is checked with the MD5s.
+    old = re.sub(rb"Text-content-sha1: [0-9a-f]+\n", b"", bad.read_bytes())
+    bad.write_bytes(old)
+    at = old.index(b"Node-path: Shots/a.txt\n", old.index(b"Revision-number: 3\n"))
+    cli("project", "create", "m5", "--studio", str(studio_dir))
+    r = cli("svn-import", str(bad), f"{studio_dir}/m5", check=False)
+    assert f"MD5 (the dump is corrupt) (at r3, node Shots/a.txt, byte {at})" in r.stderr
+    assert head(studio_dir, "m5") == 2
     # A bad date: the text is shown, not a Python bytes repr, with the revision.
     m = re.compile(rb"svn:date\nV 27\n(.{27})\n").search(data, data.index(b"Revision-number: 2"))
     assert m is not None
@@ -301,7 +309,7 @@ def test_helpers_check_the_texts_they_read_from_the_dump(
     cli("project", "create", "hb", "--studio", str(studio_dir))
     r = cli("svn-import", str(bad), f"{studio_dir}/hb", check=False)
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert f"MD5 (the dump is corrupt) (at r3, node s.blend, byte {at})" in r.stderr
+    assert f"SHA-1 (the dump is corrupt) (at r3, node s.blend, byte {at})" in r.stderr
     assert head(studio_dir, "hb") == 2
     report = cli_json("svn-import", str(good), f"{studio_dir}/hb")
     assert (report["skipped"], report["first"], report["last"]) == (2, 3, 4)
@@ -317,7 +325,7 @@ def test_helpers_check_the_texts_they_read_from_the_dump(
     try:
         with open(bad, "rb") as f, pytest.raises(svnimport.BadDump) as e:
             svnimport.import_dump(f, backend)
-        assert f"MD5 (the dump is corrupt) (at r3, node s.blend, byte {at})" in e.value.message
+        assert f"SHA-1 (the dump is corrupt) (at r3, node s.blend, byte {at})" in e.value.message
     finally:
         backend.close()
     assert head(studio_dir, "hc") == 2
@@ -380,7 +388,7 @@ def test_corrupt_text_and_bad_node_in_one_revision(tmp_path: Path, studio_dir: P
     r = cli("svn-import", str(bad), f"{studio_dir}/dd", check=False)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     if blend < node:
-        assert f"MD5 (the dump is corrupt) (at r3, node s.blend, byte {blend})" in r.stderr
+        assert f"SHA-1 (the dump is corrupt) (at r3, node s.blend, byte {blend})" in r.stderr
     else:
         assert f"unknown Node-action 'adX' (at r3, node t3.txt, byte {node})" in r.stderr
     assert head(studio_dir, "dd") == 2

@@ -21,7 +21,6 @@ then raises it with the text's node and record offset.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from concurrent.futures import Future
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 
 from vstudio.repo import svndiff
 from vstudio.repo.api import Entry
-from vstudio.repo.svndump import PIECE, BadDump, Record, Text
+from vstudio.repo.svndump import PIECE, BadDump, Record, Text, TextCheck
 from vstudio.repo.svnworkers import BlendWorkers
 from vstudio.store.api import ObjectStore, Writer
 from vstudio.store.chunking import HEAD_BYTES, Chunker, chunkers
@@ -85,8 +84,9 @@ class Texts:
             got = helper
         elif not delta and content.left <= SMALL_TEXT:
             data = content.read()
-            _verify(rec, hashlib.md5(data, usedforsecurity=False),
-                    hashlib.sha1(data, usedforsecurity=False) if sha1 else None)
+            check = _check(rec)
+            check.update(data)
+            check.check()
             if _as_file(data, previous):
                 out_path = self.tmp / "text"
                 out_path.write_bytes(data)
@@ -166,16 +166,13 @@ class Texts:
     def _text_file(self, rec: Record, content: Text | _Empty, base: Entry | None,
                    previous: Entry | None) -> tuple[str, int]:
         out_path = self.tmp / "text"
-        md5 = hashlib.md5(usedforsecurity=False)
-        sha1 = hashlib.sha1(usedforsecurity=False) if rec.get("Text-content-sha1") else None
+        check = _check(rec)
         size = 0
         with open(out_path, "wb") as out:
             def write(b: bytes) -> None:
                 nonlocal size
                 out.write(b)
-                md5.update(b)
-                if sha1 is not None:
-                    sha1.update(b)
+                check.update(b)
                 size += len(b)
 
             if rec.get("Text-delta") == "true":
@@ -189,7 +186,7 @@ class Texts:
                 while content.left:
                     write(content.read(PIECE))
         content.drain()
-        _verify(rec, md5, sha1)
+        check.check()
         return self._put_file(out_path, previous, rec.get("Node-path")), size
 
     def _put_file(self, path: Path, previous: Entry | None, key: str) -> str:
@@ -315,13 +312,8 @@ class _Empty:
 _EMPTY: Any = _Empty()
 
 
-def _verify(rec: Record, md5: Any, sha1: Any) -> None:
-    want = rec.get("Text-content-md5")
-    if want and md5.hexdigest() != want:
-        raise BadDump("the text does not match its MD5 (the dump is corrupt)")
-    want = rec.get("Text-content-sha1")
-    if want and sha1 is not None and sha1.hexdigest() != want:
-        raise BadDump("the text does not match its SHA-1 (the dump is corrupt)")
+def _check(rec: Record) -> TextCheck:
+    return TextCheck(rec.get("Text-content-md5"), rec.get("Text-content-sha1"))
 
 
 def _format_aware(path: Path) -> bool:

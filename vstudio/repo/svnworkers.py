@@ -16,7 +16,6 @@ never pass through it or a pipe.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import mmap
 import multiprocessing
@@ -61,7 +60,7 @@ def _put_range(studio_root: str, dump: str, offset: int, length: int, md5: str, 
     """Store ``length`` bytes of ``dump`` at ``offset`` after checking their digests
     (hex; empty: none given). The store chunks files: the text is written to ``tmp``
     (from a memory map of the dump: no copy through this process's reads)."""
-    from vstudio.repo.svndump import BadDump
+    from vstudio.repo.svndump import TextCheck
 
     with open(dump, "rb") as f:
         lead = offset % mmap.ALLOCATIONGRANULARITY
@@ -69,10 +68,9 @@ def _put_range(studio_root: str, dump: str, offset: int, length: int, md5: str, 
                        offset=offset - lead) as m, memoryview(m) as whole:
             text = whole[lead:]
             try:
-                if md5 and hashlib.md5(text, usedforsecurity=False).hexdigest() != md5:
-                    raise BadDump("the text does not match its MD5 (the dump is corrupt)")
-                if sha1 and hashlib.sha1(text, usedforsecurity=False).hexdigest() != sha1:
-                    raise BadDump("the text does not match its SHA-1 (the dump is corrupt)")
+                check = TextCheck(md5, sha1)
+                check.update(text)
+                check.check()
                 with open(tmp, "wb") as out:
                     out.write(text)
             finally:
@@ -89,26 +87,21 @@ def _put_delta(studio_root: str, dump: str, offset: int, length: int, base: str 
     empty base) into ``out``, check the result's digests and store it. ``out`` stays: a
     later delta of the same helper may apply to it (the importer removes it)."""
     from vstudio.repo import svndiff
-    from vstudio.repo.svndump import BadDump
+    from vstudio.repo.svndump import BadDump, TextCheck
 
     with open(dump, "rb") as f:
         delta = io.BytesIO(os.pread(f.fileno(), length, offset))
-    md5h = hashlib.md5(usedforsecurity=False)
-    sha1h = hashlib.sha1(usedforsecurity=False)
+    check = TextCheck(md5, sha1)
     with open(base or os.devnull, "rb") as src, open(out, "wb") as dst:
         def write(b: bytes) -> None:
             dst.write(b)
-            md5h.update(b)
-            sha1h.update(b)
+            check.update(b)
 
         try:
             svndiff.apply(delta, lambda at, n: os.pread(src.fileno(), n, at), write)
         except svndiff.BadDelta as e:
             raise BadDump(e.message) from None
-    if md5 and md5h.hexdigest() != md5:
-        raise BadDump("the text does not match its MD5 (the dump is corrupt)")
-    if sha1 and sha1h.hexdigest() != sha1:
-        raise BadDump("the text does not match its SHA-1 (the dump is corrupt)")
+    check.check()
     return _put(studio_root, out), os.path.getsize(out)
 
 
