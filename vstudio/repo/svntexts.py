@@ -140,15 +140,14 @@ class Texts:
             if isinstance(kept, Path):  # written by (or for) that helper, in its order
                 base_file, base_key = kept, self.origin[base.oid][1]
             else:
-                base_file = self._base_file(base).rename(self.tmp / f"b{self.kept}")
+                base_file = self._own_base(base)
         elif base is None or not base.size:
             if not _known_format(svndiff.head(content.head(HEAD_DELTA), HEAD_BYTES)):
                 return None
-        else:
-            base_file = self._base_file(base)
+        else:  # a text stored before, or kept here: the helper's if it is format-aware
+            base_file = self._own_base(base)
             if not _format_aware(base_file):
                 return None
-            base_file = base_file.rename(self.tmp / f"b{self.kept}")
         self.kept += 1
         oid = f"{PLACEHOLDER}{self.kept}"
         key = rec.get("Node-path")
@@ -162,6 +161,12 @@ class Texts:
         content.drain()
         self.bytes += where[1]  # (the text's size is known when the helper is done)
         return oid, 0
+
+    def _own_base(self, base: Entry) -> Path:
+        """``base`` in a file of its own (a helper job reads it later): a kept text's
+        file (it stays while the job needs it), else a new copy."""
+        path = self._base_file(base)
+        return path if path != self.tmp / "base" else path.rename(self.tmp / f"b{self.kept}")
 
     def _text_file(self, rec: Record, content: Text | _Empty, base: Entry | None,
                    previous: Entry | None) -> tuple[str, int]:
