@@ -410,8 +410,12 @@ def test_deltas_of_blend_texts_in_helpers(tmp_path: Path, studio_dir: Path,
             data[1000 * i:1000 * i + 50] = os.urandom(50)  # a small change each save
             (wc / f"{n}.blend").write_bytes(data)
         commit(wc, f"r{i}: save")
+    for i, n in ((6, "a"), (7, "b")):  # r7's base is stored (its batch committed) by then
+        texts[n][5000:5010] = os.urandom(10)
+        (wc / f"{n}.blend").write_bytes(texts[n])
+        commit(wc, f"r{i}: save {n}")
     d = dump(repo, tmp_path / "x.dump", "--deltas")
-    assert d.read_bytes().count(b"Text-delta: true") == 15
+    assert d.read_bytes().count(b"Text-delta: true") == 17
     monkeypatch.setattr(svnimport, "BATCH_REVISIONS", 1)
     monkeypatch.setenv("VSTUDIO_IMPORT_HELPERS", "1")
     cli("project", "create", "x", "--studio", str(studio_dir))
@@ -421,8 +425,8 @@ def test_deltas_of_blend_texts_in_helpers(tmp_path: Path, studio_dir: Path,
             report = svnimport.import_dump(f, backend)
     finally:
         backend.close()
-    assert (report["first"], report["last"], report["files"]) == (1, 5, 15)
-    compare(studio_dir, "x", url, _full(url, 5))
+    assert (report["first"], report["last"], report["files"]) == (1, 7, 17)
+    compare(studio_dir, "x", url, _full(url, 7))
     # A corrupt delta is refused by its helper, naming its revision, node and record.
     data = d.read_bytes()
     at = data.index(b"Node-path: b.blend\n", data.index(b"Revision-number: 4\n"))
