@@ -20,6 +20,7 @@ from typing import Any, cast
 from vstudio.errors import BadInput, Conflict, NotFound, VStudioError
 from vstudio.repo import paths as P
 from vstudio.repo import wcindex as W
+from vstudio.repo import wcstatus as S
 from vstudio.repo.api import EMPTY_FOLDER_OID, Entry, folder_entry
 from vstudio.repo.backend import WcBackend
 from vstudio.repo.service import Change
@@ -184,8 +185,8 @@ class WorkingCopy:
 
     # -- commit -------------------------------------------------------------------------
 
-    def status(self, under: str = "") -> W.Status:
-        res = W.status(str(self.root), self.index, under)
+    def status(self, under: str = "") -> S.Status:
+        res = S.status(str(self.root), self.index, under)
         if res.refreshed:
             self.save()
         return res
@@ -198,9 +199,9 @@ class WorkingCopy:
         The committer's locks on committed paths are released unless ``keep_locks``."""
         if not message.strip():
             raise BadInput("a commit needs a message: -m MESSAGE")
-        res = W.Status()
+        res = S.Status()
         for under in targets or [""]:
-            r = W.status(str(self.root), self.index, under, hash_changed=False)
+            r = S.status(str(self.root), self.index, under, hash_changed=False)
             for name in ("modified", "added", "deleted", "conflicts", "links"):
                 getattr(res, name).extend(getattr(r, name))
             res.stats.update(r.stats)
@@ -304,7 +305,7 @@ class WorkingCopy:
                                    "save your work and commit again")
                 stats[p] = after
                 changes.append(Change(p, old[0] if old else None,
-                                      Entry(p, oid, after.st_size, W.repo_mode(after),
+                                      Entry(p, oid, after.st_size, S.repo_mode(after),
                                             after.st_mtime)))
                 progress.advance(after.st_size)
         progress.done()
@@ -330,7 +331,7 @@ class WorkingCopy:
         stats[p] = after
         old = self.index.entries.get(p)
         return Change(p, old[0] if old else None,
-                      Entry(p, oid, after.st_size, W.repo_mode(after), after.st_mtime))
+                      Entry(p, oid, after.st_size, S.repo_mode(after), after.st_mtime))
 
     # -- update -------------------------------------------------------------------------
 
@@ -345,7 +346,7 @@ class WorkingCopy:
         self.index.rules = self.backend.lock_rules()
         self.index.locks = sorted(p for p, lk in self.backend.locks().items()
                                   if lk.owner == self.backend.user)
-        local = W.status(str(self.root), self.index)
+        local = S.status(str(self.root), self.index)
         changed_local = set(local.modified) | set(local.added)
         missing = set(local.deleted)
         out = UpdateResult(target)
@@ -366,7 +367,7 @@ class WorkingCopy:
                 entries.pop(path, None)
                 continue
             if path in changed_local:
-                h = local.hashes.get(path) or W.hash_file(str(self.root / path))
+                h = local.hashes.get(path) or S.hash_file(str(self.root / path))
                 if h == want.oid:  # the same change on both sides
                     s = local.stats[path]
                     entries[path] = (want.oid, s.st_size, s.st_mtime_ns, want.mode)

@@ -12,6 +12,7 @@ from pathlib import Path
 from vstudio.errors import AlreadyExists, BadInput, Conflict, NotFound
 from vstudio.repo import paths as P
 from vstudio.repo import wcindex as W
+from vstudio.repo import wcstatus as S
 from vstudio.repo.api import Entry, LockInfo
 from vstudio.repo.backend import WcBackend
 from vstudio.repo.wc import NotAWorkingCopy, WorkingCopy, read_meta, writable, write_meta
@@ -133,7 +134,7 @@ def revert(wc: WorkingCopy, targets: list[str]) -> list[str]:
         dirs = [d for d in wc.index.dirs if d == rel or not rel or d.startswith(prefix)]
         if not paths and not dirs:
             raise NotFound(f"{t} is not versioned: delete it if you do not want it")
-        res = W.status(str(wc.root), wc.index, rel)
+        res = S.status(str(wc.root), wc.index, rel)
         dirty = set(res.modified) | set(res.deleted) | set(res.conflicts)
         for p in sorted(dirty & set(paths)):
             oid, _size, _m, mode = wc.index.entries[p]
