@@ -3,7 +3,8 @@
 ``plan()`` decides from stat calls and cache look-ups only; ``run()`` renders the planned
 files in dependency order on this machine (``localrun``: a pool of ``jobs`` renderer
 processes), stores each output under its render key, and assembles every target's output
-beside the sources.
+beside the sources. A server that refuses its render cache to this user (a revoked right,
+a worker token) makes this a render without the cache (``nocache``), not a failure.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vstudio.errors import BadInput, VStudioError
-from vstudio.render import cachescope, media, outputs, reads, writer
+from vstudio.errors import BadInput, PermissionDenied, VStudioError
+from vstudio.render import cachescope, media, nocache, outputs, reads, writer
 from vstudio.render.graph import Graph, build
 from vstudio.render.keys import KeyMaker
 from vstudio.render.layout import Output, files_of
@@ -81,6 +82,10 @@ class ProjectRender:
     log: Callable[[str], None] = _quiet
     stream: bool = True  # False: a file waits for the whole renders it reads (round-1 way)
     overwrite: bool = False  # replace files under render/ that vstudio did not write
+    # A server refusing its cache: render without it (a farm render cannot: its nodes
+    # read their inputs from the server's store).
+    fallback: bool = True
+    warnings: list[str] = field(default_factory=list, init=False)  # one line each
     project: Project = field(init=False)
     files: Writer = field(init=False)  # writes under render/, never over others' files
     cache: FileCache = field(init=False)
@@ -110,10 +115,23 @@ class ProjectRender:
             return profiles[rel]
 
         keys = KeyMaker(self.graph, profile_of)
-        self.items = [self._item(rel, keys, profile_of(rel)) for rel in self.graph.targets()]
+        targets = self.graph.targets()
+        try:
+            self.items = [self._item(rel, keys, profile_of(rel)) for rel in targets]
+        except PermissionDenied as e:
+            self._without_cache(e)
+            self.items = [self._item(rel, keys, profile_of(rel)) for rel in targets]
         reads.attach(self)
         self.cache.save()
         return self.items
+
+    def _without_cache(self, refused: PermissionDenied) -> None:
+        """Go on with an empty throwaway store, with a warning naming the refusal."""
+        line = nocache.refusal(self.store, refused) if self.fallback else None
+        if line is None:
+            raise refused
+        self.warnings.append(line)
+        self.store = nocache.throwaway(self)
 
     def _item(self, rel: str, keys: KeyMaker, profile: Profile) -> Item:
         node = self.graph.nodes[rel]
