@@ -10,7 +10,8 @@ Run by hand: ``.venv/bin/python bench/bench_mount.py [--big-mib 200] [--small 50
 - reading many small files (``tar -cf - | cat > /dev/null``; GNU tar skips reading when its
   archive is /dev/null itself), cold, vs s3fs;
 - ``--only write``: writing through ``mount --write`` vs s3fs (see ``bench_mount_write.py``;
-  ``--only write-big,write-small,write-blend,write-listing`` picks parts).
+  ``--only write-big,write-small,write-blend,write-listing`` picks parts; ``--big-mib``
+  sets the size of the big file, written piece by piece, so any size fits in memory).
 """
 
 from __future__ import annotations
@@ -296,7 +297,7 @@ def main() -> None:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench-secret")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     only = set(args.only.split(","))
-    big = random.Random(1).randbytes(args.big_mib * MiB)
+    big = random.Random(1).randbytes(args.big_mib * MiB) if only & {"s3", "local"} else b""
     with tempfile.TemporaryDirectory(prefix="bench-mount-") as t, moto() as endpoint:
         os.environ["BENCH_S3"] = endpoint
         tmp = Path(t)

@@ -339,3 +339,67 @@ def test_big_file_is_stored_while_written_in_order(wm: WMount) -> None:
     assert files["big.bin"] == big and files["patched.bin"] == bytes(patched)
     check = cli("store", "check", "--studio", str(wm.studio), check=False)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_pending_counts_folders_made_and_not_committed(tmp_path: Path) -> None:
+    """``user.vstudio.pending`` counts an uncommitted mkdir of a folder that stays empty;
+    a folder holding a file is no change of its own, an ignored one is never committed."""
+    studio = new_studio(tmp_path)
+    m = mount_w(studio, tmp_path / "mnt", tmp_path / "cache", "alice", "--settle", "600")
+    try:
+        lt = m.latest
+        (lt / "empty").mkdir()
+        (lt / "a/b").mkdir(parents=True)  # a holds b: only a/b is an empty folder
+        (lt / "c").mkdir()
+        (lt / "c/f.txt").write_text("f")
+        (lt / "render-cache").mkdir()
+        (lt / ".vstudioignore").write_text("render-cache/\n")
+        assert os.getxattr(lt, "user.vstudio.pending") == b"4"  # empty, a/b, c/f.txt, ignore
+        assert "pending changes: 4" in (lt / ".vstudio-status").read_text()
+        (lt / "empty").rmdir()
+        assert os.getxattr(lt, "user.vstudio.pending") == b"3"
+    finally:
+        unmount(m)  # a clean unmount commits what is pending
+    assert folders(studio) == ["a/b"]
+    assert sorted(repo(studio)[1]) == [".vstudioignore", "c/f.txt"]
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's peak resident memory (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM in /proc/{pid}/status")
+
+
+def test_a_file_much_bigger_than_memory_use_is_written_and_committed(tmp_path: Path) -> None:
+    """1 GiB through the mount: the mount process's peak memory stays a small fraction of
+    it (bytes stream from the write cache through the chunker, never held whole)."""
+    import blake3
+
+    studio = new_studio(tmp_path)
+    m = mount_w(studio, tmp_path / "mnt", tmp_path / "cache", "alice", "--settle", "0.5")
+    size = 1 << 30
+    try:
+        before = _peak_rss(m.pid)
+        h = blake3.blake3()
+        with open(m.latest / "huge.bin", "wb") as f:
+            for _ in range(size >> 20):
+                block = os.urandom(1 << 20)
+                h.update(block)
+                f.write(block)
+        wait_head(studio, 1, timeout=300)
+        peak = _peak_rss(m.pid)
+    finally:
+        unmount(m)
+    from vstudio.repo import open_reader
+    from vstudio.studio import Studio
+
+    s = Studio.open(studio)
+    try:
+        entry = open_reader(s).tree("p", 1)["huge.bin"]
+    finally:
+        s.close()
+    assert (entry.size, entry.oid) == (size, h.hexdigest()), "committed exactly"
+    assert peak < 256 << 20, f"peak RSS {peak >> 20} MiB (at start {before >> 20} MiB)"
+    assert peak - before < 160 << 20, f"grew {(peak - before) >> 20} MiB writing 1 GiB"

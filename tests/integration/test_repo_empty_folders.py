@@ -21,11 +21,16 @@ def _folders(root: Path, rev: int) -> list[str]:
         s.close()
 
 
+def _project_and_copy(tmp_path: Path, vs: InProcess) -> tuple[Path, Path, Path]:  # noqa: F811
+    """A studio with an empty project "film" checked out in ``a`` (``b``: for a second copy)."""
+    root = _studio(tmp_path, None, None)
+    vs.cli("checkout", f"{root}/film", str(tmp_path / "a"))
+    return root, tmp_path / "a", tmp_path / "b"
+
+
 def test_working_copy_commits_checks_out_and_updates_empty_folders(
         tmp_path: Path, vs: InProcess) -> None:  # noqa: F811
-    root = _studio(tmp_path, None, None)
-    a, b = tmp_path / "a", tmp_path / "b"
-    vs.cli("checkout", f"{root}/film", str(a))
+    root, a, b = _project_and_copy(tmp_path, vs)
     (a / "empty").mkdir()
     (a / "deep/er").mkdir(parents=True)
     (a / "f.txt").write_text("f")
@@ -60,3 +65,134 @@ def test_working_copy_commits_checks_out_and_updates_empty_folders(
     assert not (b / "deep").exists() and vs.cli_json("status", cwd=b) == []
     # Older revisions keep theirs.
     assert _folders(root, 1) == ["deep/er", "empty"]
+
+
+def test_revert_brings_back_a_deleted_empty_folder(tmp_path: Path, vs: InProcess) -> None:  # noqa: F811
+    _, a, _ = _project_and_copy(tmp_path, vs)
+    (a / "empty").mkdir()
+    (a / "keep/inner").mkdir(parents=True)
+    (a / "keep/f.txt").write_text("f")
+    vs.cli("commit", "-m", "folders", cwd=a)
+
+    (a / "empty").rmdir()  # removed on disk
+    assert vs.cli("status", cwd=a).stdout == "D  empty/\n"
+    assert vs.cli("revert", "empty", cwd=a).stdout == "reverted empty/\n"
+    assert (a / "empty").is_dir() and vs.cli_json("status", cwd=a) == []
+
+    vs.cli("rm", "keep", cwd=a)  # the folder, its file and its empty subfolder
+    assert not (a / "keep").exists()
+    assert vs.cli("revert", "keep", cwd=a).stdout == (
+        "reverted keep/f.txt\nreverted keep/inner/\n")
+    assert (a / "keep/inner").is_dir() and (a / "keep/f.txt").read_text() == "f"
+    assert vs.cli_json("status", cwd=a) == []
+
+    (a / "empty").rmdir()
+    (a / "keep/inner").rmdir()
+    out = vs.cli("revert", ".", cwd=a / "keep").stdout  # from a subfolder: below it only
+    assert out == "reverted keep/inner/\n" and not (a / "empty").exists()
+    assert vs.cli("revert", ".", cwd=a).stdout == "reverted empty/\n"
+    assert vs.cli_json("status", cwd=a) == []
+
+    # An empty folder nobody committed is not versioned; a file where the folder was is
+    # the user's: neither is touched, each gives one line.
+    (a / "new").mkdir()
+    r = vs.cli("revert", "new", cwd=a, check=False)
+    assert r.returncode == 1 and "not versioned" in r.stderr and "Traceback" not in r.stderr
+    (a / "empty").rmdir()
+    (a / "empty").write_text("my file")
+    r = vs.cli("revert", "empty", cwd=a, check=False)
+    assert r.returncode == 1 and "empty" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert (a / "empty").read_text() == "my file"
+
+
+def test_status_u_lists_folders_changed_upstream(tmp_path: Path, vs: InProcess) -> None:  # noqa: F811
+    root, a, b = _project_and_copy(tmp_path, vs)
+    (a / "old").mkdir()
+    (a / "f.txt").write_text("f")
+    vs.cli("commit", "-m", "one", cwd=a)
+    vs.cli("checkout", f"{root}/film", str(b))
+
+    (a / "new").mkdir()
+    (a / "full/sub").mkdir(parents=True)
+    (a / "full/sub/x.txt").write_text("x")
+    (a / "old").rmdir()
+    vs.cli("commit", "-m", "two", cwd=a)
+
+    rows = vs.cli_json("status", "-u", cwd=b)
+    assert {r["path"]: (r["status"], r["out_of_date"]) for r in rows} == {
+        "new/": ("normal", True), "full/": ("normal", True), "full/sub/": ("normal", True),
+        "full/sub/x.txt": ("normal", True), "old/": ("normal", True)}
+    assert vs.cli("status", "-u", cwd=b).stdout == (
+        "  * full/\n  * full/sub/\n  * full/sub/x.txt\n  * new/\n  * old/\n")
+    assert vs.cli("status", "-u", "full", cwd=b).stdout == (
+        "  * full/\n  * full/sub/\n  * full/sub/x.txt\n")
+    # The same folder made here too: added locally and incoming.
+    (b / "new").mkdir()
+    assert "A * new/\n" in vs.cli("status", "-u", cwd=b).stdout
+    vs.cli("update", cwd=b)
+    assert vs.cli_json("status", "-u", cwd=b) == []
+
+
+def test_folder_becoming_empty_and_filled_again_commits_and_updates(
+        tmp_path: Path, vs: InProcess) -> None:  # noqa: F811
+    root, a, b = _project_and_copy(tmp_path, vs)
+    (a / "d").mkdir()
+    (a / "d/f.txt").write_text("f")
+    (a / "e").mkdir()
+    vs.cli("commit", "-m", "one", cwd=a)
+    vs.cli("checkout", f"{root}/film", str(b))
+
+    # d's only file goes, d stays: the folder is committed as an empty folder.
+    (a / "d/f.txt").unlink()
+    assert vs.cli("status", cwd=a).stdout == "A  d/\nD  d/f.txt\n"
+    assert vs.cli_json("commit", "-m", "two", cwd=a)["changed"] == ["d", "d/f.txt"]
+    assert _folders(root, 2) == ["d", "e"]
+    assert vs.cli_json("status", cwd=a) == []
+    up = vs.cli_json("update", cwd=b)
+    assert (up["added"], up["removed"]) == ([], ["d/f.txt"])  # d was there all along
+    assert (b / "d").is_dir() and not (b / "d/f.txt").exists()
+    assert vs.cli_json("status", cwd=b) == []
+
+    # Both stop being empty.
+    (a / "d/g.txt").write_text("g")
+    (a / "e/x.txt").write_text("x")
+    assert vs.cli_json("commit", "-m", "three", cwd=a)["rev"] == 3
+    assert _folders(root, 3) == []
+    assert vs.cli_json("status", cwd=a) == []
+    up = vs.cli_json("update", cwd=b)
+    assert (sorted(up["added"]), up["removed"]) == (["d/g.txt", "e/x.txt"], [])
+    assert vs.cli_json("status", cwd=b) == []
+
+    # Emptied again from the other copy, committing only that folder.
+    (b / "e/x.txt").unlink()
+    (b / "d/g.txt").write_text("not committed yet")
+    assert vs.cli_json("commit", "-m", "four", "e", cwd=b)["changed"] == ["e", "e/x.txt"]
+    assert _folders(root, 4) == ["e"]
+    assert vs.cli("status", cwd=b).stdout == "M  d/g.txt\n"
+    up = vs.cli_json("update", cwd=a)
+    assert (up["added"], up["removed"]) == ([], ["e/x.txt"])
+    assert (a / "e").is_dir() and vs.cli_json("status", cwd=a) == []
+
+    # An empty folder replaced by a file, and a file replaced by an empty folder.
+    (a / "e").rmdir()
+    (a / "e").write_text("now a file")
+    (a / "d/g.txt").unlink()
+    (a / "d/g.txt").mkdir()
+    assert vs.cli("status", cwd=a).stdout == "D  d/g.txt\nA  d/g.txt/\nA  e\nD  e/\n"
+    assert vs.cli_json("commit", "-m", "five", cwd=a)["rev"] == 5
+    assert _folders(root, 5) == ["d/g.txt"]
+    assert vs.cli_json("status", cwd=a) == []
+    vs.cli("revert", "d", cwd=b)
+    up = vs.cli_json("update", cwd=b)
+    assert (b / "e").read_text() == "now a file" and (b / "d/g.txt").is_dir()
+    assert vs.cli_json("status", cwd=b) == []
+    # A folder holding something here where a file comes in: refused, nothing changed.
+    (a / "d/g.txt").rmdir()
+    (a / "d/g.txt").write_text("a file again")
+    assert vs.cli_json("commit", "-m", "six", cwd=a)["rev"] == 6
+    (b / "d/g.txt/mine.txt").write_text("mine")
+    r = vs.cli("update", cwd=b, check=False)
+    assert r.returncode == 1 and "folder here but a file in r6" in r.stderr
+    assert len(r.stderr.splitlines()) == 1
+    assert (b / "d/g.txt/mine.txt").read_text() == "mine"
+    assert vs.cli_json("info", cwd=b)["rev"] == 5

@@ -70,37 +70,15 @@ def checkout_cmd(url: str, directory: str | None, rev: int | None, token: str | 
 def status_cmd(paths: tuple[str, ...], show_updates: bool, token: str | None,
                as_json: bool) -> None:
     """Changed files: M modified, A added, D deleted, C conflict, L link; K locked by you."""
+    from vstudio.repo.wcops import incoming
+
     wc = _wc(token)
+    remote_locks = wc.backend.locks() if show_updates else {}
+    newer = incoming(wc) if show_updates else set()
     rows: list[dict[str, Any]] = []
-    remote_locks: dict[str, Any] = {}
-    newer: set[str] = set()
-    if show_updates:
-        remote_locks = wc.backend.locks()
-        tree = {p: e for p, e in wc.backend.tree(wc.backend.head()).items() if not e.is_dir}
-        for p in set(tree) | set(wc.index.entries):
-            have = wc.index.entries.get(p)
-            if (have[0] if have else None) != (tree[p].oid if p in tree else None) and (
-                    have or p in tree):
-                newer.add(p)
     for t in paths or ("",):
         rel = wc.rel(t) if t else ""
-        res = wc.status(rel)
-        codes = dict((p, c) for c, p in res.lines(wc.index.locks))
-        for p, lk in remote_locks.items():
-            if lk.owner != wc.backend.user and (not rel or p == rel or p.startswith(rel + "/")):
-                codes[p] = codes.get(p, "  ")[0] + "O"
-        for p in newer:
-            if not rel or p == rel or p.startswith(rel + "/"):
-                codes.setdefault(p, "  ")
-        names = {"M": "modified", "A": "added", "D": "deleted", "C": "conflicted",
-                 "L": "link", " ": "normal"}
-        for p in sorted(codes):
-            c = codes[p]
-            lk = remote_locks.get(p)
-            rows.append({"path": p, "status": names[c[0]], "locked": c[1] == "K",
-                         "lock_owner": lk.owner if lk else (wc.backend.user if c[1] == "K"
-                                                             else None),
-                         "out_of_date": p in newer})
+        rows += _status_rows(wc, rel, remote_locks, newer)
 
     def human(rs: list[dict[str, Any]]) -> None:
         for r in rs:
@@ -113,6 +91,30 @@ def status_cmd(paths: tuple[str, ...], show_updates: bool, token: str | None,
                        else f"{code}{lk} {r['path']}")
 
     emit(rows, as_json, human)
+
+
+def _status_rows(wc: Any, rel: str, remote_locks: dict[str, Any],
+                 newer: set[str]) -> list[dict[str, Any]]:
+    """``status --json``'s rows below ``rel``: local changes, others' locks, incoming."""
+    res = wc.status(rel)
+    codes = dict((p, c) for c, p in res.lines(wc.index.locks))
+    for p, lk in remote_locks.items():
+        if lk.owner != wc.backend.user and (not rel or p == rel or p.startswith(rel + "/")):
+            codes[p] = codes.get(p, "  ")[0] + "O"
+    for p in newer:  # a folder's name ends with '/'
+        if not rel or p.rstrip("/") == rel or p.startswith(rel + "/"):
+            codes.setdefault(p, "  ")
+    names = {"M": "modified", "A": "added", "D": "deleted", "C": "conflicted",
+             "L": "link", " ": "normal"}
+    rows = []
+    for p in sorted(codes):
+        c = codes[p]
+        lk = remote_locks.get(p)
+        rows.append({"path": p, "status": names[c[0]], "locked": c[1] == "K",
+                     "lock_owner": lk.owner if lk else (wc.backend.user if c[1] == "K"
+                                                         else None),
+                     "out_of_date": p in newer})
+    return rows
 
 
 @click.command("add")

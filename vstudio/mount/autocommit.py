@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from vstudio.errors import VStudioError
+from vstudio.mount.changes import conflict_name, empty_folders, plural
 from vstudio.mount.overlay import Overlay, Snapshot
 from vstudio.mount.streaming import Aborted, GrowingFile
 from vstudio.mount.writecache import Pending
@@ -36,19 +37,6 @@ log = logging.getLogger("vstudio.mount")
 
 MAX_BACKOFF = 60.0  # seconds between attempts, at most
 SMALL = 1 << 20  # read whole and stored from memory; larger files stream from disk
-
-
-def conflict_name(path: str, user: str, rev: int, taken: dict[str, Entry]) -> str:
-    name = f"{path}.conflict-{user}-r{rev}"
-    n = 2
-    while name in taken:
-        name = f"{path}.conflict-{user}-r{rev}-{n}"
-        n += 1
-    return name
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 class AutoCommitter:
@@ -165,8 +153,16 @@ class AutoCommitter:
         """(changes not committed yet, ignored ones aside; the last commit error)."""
         skip = self.skip_fn()
         with self.overlay.lock:
-            paths = list(self.overlay.pending)
-        return sum(1 for p in paths if not skip(p)), self.last_error
+            pending = [(path, p.gone) for path, p in self.overlay.pending.items()]
+            local = [d for d in self.overlay.local_dirs if not skip(d + "/")]
+            base = self.overlay.base  # replaced on rebase, never changed in place
+        changes = [(path, gone) for path, gone in pending if not skip(path)]
+        count = len(changes)
+        if local:  # an uncommitted mkdir is a change too, while nothing will be inside
+            gone = {path for path, g in pending if g}
+            files = [*(p for p in base if p not in gone), *(p for p, g in changes if not g)]
+            count += len(empty_folders(local, files, base))
+        return count, self.last_error
 
     # -- storing big files early ------------------------------------------------------
     def stream(self, p: Pending) -> GrowingFile | None:
@@ -354,13 +350,11 @@ class AutoCommitter:
         if not local:
             return []
         skip = self.skip_fn()
-        local = [d for d in local if not skip(d + "/")]
         gone = {c.path for c in changes if c.new is None}
-        held = {a for path in [*(p for p in cur if p not in gone),
-                               *(c.path for c in changes if c.new is not None), *local]
-                for a in P.ancestors(path)}
-        return [Change(d, None, folder_entry(d)) for d in local
-                if d not in held and d not in cur]
+        files = [*(p for p in cur if p not in gone),
+                 *(c.path for c in changes if c.new is not None)]
+        return [Change(d, None, folder_entry(d)) for d in empty_folders(
+            [d for d in local if not skip(d + "/")], files, cur)]
 
     def _upload(self, items: list[tuple[str, Pending]]) -> list[str]:
         """Store the bytes of pending files; returns their ids in order."""

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from vstudio.mount.writecache import Pending, WriteCache
+from vstudio.repo import paths as P
 from vstudio.repo.api import Entry
 
 log = logging.getLogger("vstudio.mount")
@@ -369,7 +370,7 @@ class Overlay:
             # Local folders the revision has now (empty, or holding files) are its own.
             if self.local_dirs:
                 gone = {k for k, v in self.pending.items() if v.gone}
-                held = {a for path in files if path not in gone for a in _ancestors(path)}
+                held = {a for path in files if path not in gone for a in P.ancestors(path)}
                 self.local_dirs -= {d for d in self.local_dirs if d in held or (
                     d in files and files[d].is_dir)}
             self._rebuild()
@@ -396,10 +397,3 @@ def _add_folder(dirs: dict[str, dict[str, Node]], folder: str) -> None:
         parent, _, name = folder.rpartition("/")
         _add_folder(dirs, parent)
         dirs[parent][name] = None
-
-
-def _ancestors(path: str) -> Iterator[str]:
-    d = posixpath.dirname(path)
-    while d:
-        yield d
-        d = posixpath.dirname(d)

@@ -19,13 +19,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vstudio.errors import BadInput, NotFound, UsageError, VStudioError
 from vstudio.mount.batch import store_read_many
 from vstudio.mount.blocks import BlockCache, BlockReader, ReadManyFn, default_cache_dir
 from vstudio.mount.writecache import WriteOptions
 from vstudio.mounttab import source_name, unescape
+
+if TYPE_CHECKING:
+    from vstudio.mount.writemount import Writable
 
 log = logging.getLogger("vstudio.mount")
 
@@ -200,15 +203,7 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
     check_mountpoint(mnt)
     view = RepoView(source.reader, source.project, poll_seconds=poll_seconds)
     _warm_up(view)
-    cache = (BlockCache(cache_dir / "blocks" if cache_dir else default_cache_dir(),
-                        max_cache_bytes)
-             if source.remote_bytes else None)
-    # Over a network many fetches in flight hide latency; from a local folder the work is
-    # CPU (decompress, hash), where more Python threads than cores only contend.
-    threads = int(os.environ.get("VSTUDIO_MOUNT_THREADS",
-                                 threads if source.remote_bytes else min(threads, 4)))
-    blocks = BlockReader(source.reader.read, cache, threads=threads,
-                         read_many=source.read_many())
+    blocks = _block_reader(source, cache_dir, max_cache_bytes, threads)
     ready: list[bool] = []
 
     def mark_ready() -> None:
@@ -229,13 +224,8 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
         options["ro"] = True
     else:
         from vstudio.mount.writefs import WriteFUSE
-        from vstudio.mount.writemount import open_writable
 
-        if source.backend is None:
-            raise UsageError("this source cannot be mounted with --write")
-        writable = open_writable(source.describe, source.backend(), view, blocks, write,
-                                 mark_ready)
-        writable.ops.about = {**(writable.ops.about or {}), "mountpoint": str(mnt)}
+        writable = _open_writable(source, view, blocks, write, mark_ready, mnt)
         ops, fuse_cls = writable.ops, WriteFUSE
     try:
         fuse_cls(ops, str(mnt), foreground=True, nothreads=False, raw_fi=True,
@@ -252,6 +242,32 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
         finally:
             blocks.close()
             source.close()
+
+
+def _block_reader(source: Source, cache_dir: Path | None, max_cache_bytes: int,
+                  threads: int) -> BlockReader:
+    cache = (BlockCache(cache_dir / "blocks" if cache_dir else default_cache_dir(),
+                        max_cache_bytes)
+             if source.remote_bytes else None)
+    # Over a network many fetches in flight hide latency; from a local folder the work is
+    # CPU (decompress, hash), where more Python threads than cores only contend.
+    threads = int(os.environ.get("VSTUDIO_MOUNT_THREADS",
+                                 threads if source.remote_bytes else min(threads, 4)))
+    return BlockReader(source.reader.read, cache, threads=threads,
+                       read_many=source.read_many())
+
+
+def _open_writable(source: Source, view: Any, blocks: BlockReader, write: WriteOptions,
+                   mark_ready: Callable[[], None], mnt: Path) -> Writable:
+    """The ``--write`` side: write cache, overlay, committer and their FUSE operations."""
+    from vstudio.mount.writemount import open_writable
+
+    if source.backend is None:
+        raise UsageError("this source cannot be mounted with --write")
+    writable = open_writable(source.describe, source.backend(), view, blocks, write,
+                             mark_ready)
+    writable.ops.about = {**(writable.ops.about or {}), "mountpoint": str(mnt)}
+    return writable
 
 
 def _warm_up(view: Any) -> None:

@@ -226,11 +226,16 @@ class WorkingCopy:
             s = res.stats[c.path]
             self.index.entries[c.path] = (c.old or "", s.st_size, s.st_mtime_ns, c.new.mode
                                           if c.new else 0o644)
-        changes = [c for c in changes if c not in same]
+        by_path = {c.path: c for c in changes if c not in same}
         for p in res.deleted:
-            changes.append(Change(p, self.index.entries[p][0], None))
-        changes += [Change(d, None, folder_entry(d)) for d in sorted(set(res.added_dirs))]
-        changes += [Change(d, EMPTY_FOLDER_OID, None) for d in sorted(set(res.deleted_dirs))]
+            by_path[p] = Change(p, self.index.entries[p][0], None)
+        # A path whose kind changed (an empty folder now a file, or the other way) is one
+        # change from what the base had to what is here.
+        for d in res.added_dirs:
+            by_path[d] = Change(d, by_path[d].old if d in by_path else None, folder_entry(d))
+        for d in res.deleted_dirs:
+            by_path[d] = Change(d, EMPTY_FOLDER_OID, by_path[d].new if d in by_path else None)
+        changes = [by_path[p] for p in sorted(by_path)]
         if not changes:
             self.save()
             return None
@@ -238,9 +243,7 @@ class WorkingCopy:
         self.index.dirs = sorted((set(self.index.dirs) | set(res.added_dirs))
                                  - set(res.deleted_dirs))
         for c in changes:
-            if (c.new is not None and c.new.is_dir) or c.path in res.deleted_dirs:
-                continue
-            if c.new is None:
+            if c.new is None or c.new.is_dir:
                 self.index.entries.pop(c.path, None)
             else:
                 s = res.stats[c.path]
@@ -375,6 +378,7 @@ class WorkingCopy:
                 continue
             fetch.append(want)
             (out.updated if have else out.added).append(path)
+        self._clear_folders([incoming.get(e.path, e.path) for e in fetch], target)
         stats = self._fetch(fetch, progress, replace=True, name_of=incoming)
         for e in fetch:
             if e.path in incoming:
@@ -391,13 +395,28 @@ class WorkingCopy:
         self.save()
         return out
 
+    def _clear_folders(self, paths: list[str], rev: int) -> None:
+        """Remove empty folders where files come in (an empty folder made a file
+        upstream); a folder holding something is refused before anything changes."""
+        dirs = [p for p in paths if os.path.isdir(self.root / p)
+                and not os.path.islink(self.root / p)]
+        for d in dirs:
+            with os.scandir(self.root / d) as it:
+                held = any(it)
+            if held:
+                raise Conflict(f"{d} is a folder here but a file in r{rev}: move the "
+                               "folder away and update again")
+        for d in dirs:
+            os.rmdir(self.root / d)
+
     def _update_dirs(self, want: set[str], out: UpdateResult) -> None:
         """Empty folders made upstream appear; folders gone upstream (removed, or emptied
         by removals) go here too when nothing is left in them."""
         have = set(self.index.dirs)
         new = sorted(want - have)
+        # A folder emptied upstream is here already (it held the removed files): not new.
+        out.added += [d + "/" for d in new if not os.path.isdir(self.root / d)]
         self.make_folders(new)
-        out.added += [d + "/" for d in new]
         held = {a for p in self.index.entries for a in P.ancestors(p)} | want
         gone = (have - want) | {a for p in out.removed for a in P.ancestors(p) if a}
         for d in sorted(gone - held, key=lambda d: -d.count("/")):  # deepest first

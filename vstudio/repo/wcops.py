@@ -5,11 +5,11 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vstudio.errors import AlreadyExists, BadInput, NotFound
+from vstudio.errors import AlreadyExists, BadInput, Conflict, NotFound
 from vstudio.repo import paths as P
 from vstudio.repo import wcindex as W
 from vstudio.repo.api import Entry, LockInfo
@@ -130,7 +130,8 @@ def revert(wc: WorkingCopy, targets: list[str]) -> list[str]:
         rel = wc.rel(t)
         prefix = rel + "/" if rel else ""
         paths = [p for p in wc.index.entries if p == rel or not rel or p.startswith(prefix)]
-        if not paths:
+        dirs = [d for d in wc.index.dirs if d == rel or not rel or d.startswith(prefix)]
+        if not paths and not dirs:
             raise NotFound(f"{t} is not versioned: delete it if you do not want it")
         res = W.status(str(wc.root), wc.index, rel)
         dirty = set(res.modified) | set(res.deleted) | set(res.conflicts)
@@ -149,8 +150,44 @@ def revert(wc: WorkingCopy, targets: list[str]) -> list[str]:
             if copy:
                 (wc.root / copy).unlink(missing_ok=True)
             done.append(p)
+        done += _revert_dirs(wc, dirs)
     wc.save()
     return done
+
+
+def _revert_dirs(wc: WorkingCopy, dirs: list[str]) -> list[str]:
+    """Make the base's empty folders among ``dirs`` that are gone from disk again."""
+    gone = [d for d in dirs if not os.path.isdir(wc.root / d)]
+    for d in gone:
+        if os.path.lexists(wc.root / d):  # the user's file where the folder was: theirs
+            raise Conflict(f"{d} is a file here but an empty folder in the base: move the "
+                           "file away to revert it")
+    wc.make_folders(gone)
+    return [d + "/" for d in gone]
+
+
+def incoming(wc: WorkingCopy) -> set[str]:
+    """Paths whose head version differs from the working copy's base: files added,
+    changed or removed upstream, and folders (named ``folder/``) added or removed."""
+    entries = wc.index.entries
+    head = wc.backend.tree(wc.backend.head())
+    files = {p: e for p, e in head.items() if not e.is_dir}
+    out = {p for p in set(files) | set(entries)
+           if (entries[p][0] if p in entries else None) != (files[p].oid if p in files else None)}
+    there = _folders(files) | {p for p, e in head.items() if e.is_dir}
+    here = _folders(entries) | set(wc.index.dirs)
+    return out | {d + "/" for d in there ^ here}
+
+
+def _folders(paths: Iterable[str]) -> set[str]:
+    """Every folder holding one of ``paths`` (not the top)."""
+    out: set[str] = set()
+    for p in paths:
+        for a in P.ancestors(p):
+            if not a or a in out:
+                break  # its own folders are in already
+            out.add(a)
+    return out
 
 
 @dataclass
