@@ -5,12 +5,15 @@ data) and 20% job submits, as artists of one project. Peers, alternating in the 
 the same load on a SQLite studio and on a PostgreSQL studio. Printed per peer: requests
 and reads per second, p50/p99 latency of reads and of submits (medians over the runs),
 and the PostgreSQL/SQLite ratio. Target from issue 12: >= 1,000 reads/s, read p99 <= 0.5 s.
+With ``--baseline DIR`` (another checkout, e.g. ``git worktree add /tmp/base main``) each
+database also gets a server run from that code, alternating with this one: before/after
+figures from the same run.
 
 Loopback only; bounded by --seconds per run and --max-requests per run.
 
     .venv/bin/python bench/bench_api_load.py [--runs 3] [--clients 200] [--seconds 8]
         [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--only sqlite|postgresql]
-        [--reads-only]
+        [--reads-only] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,7 +162,8 @@ async def one_run(port: int, tokens: list[str], job_ids: list[int], pid: int,
 
 
 @contextmanager
-def serving(db_url: str | None, tmp: Path) -> Iterator[tuple[int, list[str], list[int], int]]:
+def serving(db_url: str | None, tmp: Path, code: Path | None = None
+            ) -> Iterator[tuple[int, list[str], list[int], int]]:
     """A fresh studio served by `vstudio serve`: its port, artist tokens, seeded job ids."""
     import httpx
 
@@ -177,11 +181,12 @@ def serving(db_url: str | None, tmp: Path) -> Iterator[tuple[int, list[str], lis
         s.close()
     port = free_port()
     with open(tmp / f"serve-{port}.log", "wb") as log:
+        env = dict(os.environ, PYTHONPATH=str(code or ROOT))
         proc = subprocess.Popen([sys.executable, "-m", "vstudio", "serve", "--studio", str(root),
-                                 "--port", str(port)], stdout=log, stderr=log)
+                                 "--port", str(port)], stdout=log, stderr=log, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: httpx.get(base + "/openapi.json").status_code == 200, 30, "the server")
+        wait_for(lambda: httpx.get(base + "/openapi.json").status_code == 200, 120, "the server")
         with httpx.Client(base_url=base, timeout=60) as h:
             ids = []
             for i in range(SEED_JOBS):
@@ -220,36 +225,43 @@ def main() -> None:
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
     ap.add_argument("--reads-only", action="store_true", help="no submits in the mix")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="also serve from this checkout (before/after in one run)")
     args = ap.parse_args()
     if not (1 <= args.clients <= 1000 and 0 < args.seconds <= 120 and 1 <= args.runs <= 20):
         ap.error("keep it bounded: 1-1000 clients, at most 120 s and 20 runs")
 
-    peers = [p for p in ("sqlite", "postgresql") if args.only in (None, p)]
+    if args.baseline is not None and not (args.baseline / "vstudio" / "__init__.py").is_file():
+        ap.error(f"--baseline {args.baseline}: not a vstudio checkout")
+    dbs = [p for p in ("sqlite", "postgresql") if args.only in (None, p)]
+    peers = [f"{db}{tag}" for db in dbs
+             for tag in ("", " baseline")[:2 if args.baseline else 1]]
     results: dict[str, list[dict[str, float]]] = {p: [] for p in peers}
-    with tempfile.TemporaryDirectory(prefix="vst-bench-load-") as tmp:
-        pg_url, pg_name = pg_database(args.pg) if "postgresql" in peers else (None, "")
+    with tempfile.TemporaryDirectory(prefix="vst-bench-load-") as tmp, ExitStack() as stack:
+        pg_urls: list[str] = []
         try:
-            with serving(None, Path(tmp)) as lite, \
-                    (serving(pg_url, Path(tmp)) if pg_url else _none()) as pg:
-                servers = {"sqlite": lite, "postgresql": pg}
-                for run in range(args.runs):
-                    for peer in peers:  # alternating, so drift hits both alike
-                        port, tokens, ids, pid = servers[peer]  # type: ignore[misc]
-                        print(f"run {run + 1} {peer}: load average "
-                              f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
-                        r = asyncio.run(one_run(port, tokens, ids, pid, args))
-                        results[peer].append(r)
-                        print("    " + "  ".join(f"{k} {v:.0f}" if k.endswith(("/s", "%"))
-                                                 else f"{k} {v:.3f} s" for k, v in r.items()))
+            servers: dict[str, tuple[int, list[str], list[int], int]] = {}
+            for peer in peers:
+                db_url = None
+                if peer.startswith("postgresql"):
+                    db_url, name = pg_database(args.pg)
+                    pg_urls.append(name)
+                code = args.baseline if peer.endswith("baseline") else None
+                servers[peer] = stack.enter_context(serving(db_url, Path(tmp), code))
+            for run in range(args.runs):
+                for peer in peers:  # alternating, so drift hits both alike
+                    port, tokens, ids, pid = servers[peer]
+                    print(f"run {run + 1} {peer}: load average "
+                          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
+                    r = asyncio.run(one_run(port, tokens, ids, pid, args))
+                    results[peer].append(r)
+                    print("    " + "  ".join(f"{k} {v:.0f}" if k.endswith(("/s", "%"))
+                                             else f"{k} {v:.3f} s" for k, v in r.items()))
         finally:
-            if pg_url:
-                drop_database(args.pg, pg_name)
+            stack.close()
+            for name in pg_urls:
+                drop_database(args.pg, name)
     report(results, args)
-
-
-@contextmanager
-def _none() -> Iterator[None]:
-    yield None
 
 
 def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> None:
@@ -259,17 +271,20 @@ def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace)
     for peer, runs in results.items():
         med[peer] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         m = med[peer]
-        print(f"  {peer:<11} {m['req/s']:7.0f} req/s  {m['reads/s']:7.0f} reads/s  "
+        print(f"  {peer:<20} {m['req/s']:7.0f} req/s  {m['reads/s']:7.0f} reads/s  "
               f"read p50 {m['read p50']:.3f} s  p99 {m['read p99']:.3f} s  "
               f"submit p50 {m['submit p50']:.3f} s  p99 {m['submit p99']:.3f} s  "
               f"CPU server {m['server cpu%']:.0f}% client {m['client cpu%']:.0f}%")
         ok = m["reads/s"] >= 1000 and m["read p99"] <= 0.5
-        print(f"  {'':<11} target (>= 1000 reads/s, read p99 <= 0.5 s): "
+        print(f"  {'':<20} target (>= 1000 reads/s, read p99 <= 0.5 s): "
               f"{'met' if ok else 'NOT met'}")
-    if len(med) == 2:
-        a, b = med["postgresql"], med["sqlite"]
-        print(f"  postgresql/sqlite: reads/s x{a['reads/s'] / b['reads/s']:.2f}, "
-              f"read p99 x{a['read p99'] / b['read p99']:.2f}")
+    pairs = [("postgresql", "sqlite"), ("sqlite", "sqlite baseline"),
+             ("postgresql", "postgresql baseline")]
+    for a_name, b_name in pairs:
+        if a_name in med and b_name in med:
+            a, b = med[a_name], med[b_name]
+            print(f"  {a_name}/{b_name}: reads/s x{a['reads/s'] / b['reads/s']:.2f}, "
+                  f"read p99 x{a['read p99'] / b['read p99']:.2f}")
 
 
 if __name__ == "__main__":

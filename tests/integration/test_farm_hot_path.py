@@ -133,3 +133,36 @@ async def same_task(client: Client, worker_id: int, token: str) -> dict[str, Any
     task: dict[str, Any] = r.json()["task"]
     assert set(task) >= {"id", "attempt", "frames", "type"}
     return task
+
+
+def test_fast_and_documented_submit_answer_alike(studio: Studio) -> None:
+    """``POST /api/jobs`` through both paths: the same status and body for a job (but its
+    new id), for invalid specs, for a worker token, for no token, and for a project the
+    submitter may not read."""
+    accounts.add_user(studio.engine, "boss", "admin")
+    ann = accounts.add_user(studio.engine, "ann", "artist")[1]
+    node = accounts.add_user(studio.engine, "node", "worker")[1]
+    accounts.add_user(studio.engine, "kim", "artist")
+    accounts.create_project(studio.engine, "secret")
+    accounts.set_right(studio.engine, "secret", "kim", "read", True)
+
+    async def body(fast: Client, docs: Client, farm: Any) -> None:
+        headers = {"Authorization": f"Bearer {ann}"}
+        a = await fast.post("/api/jobs", json=SPEC, headers=headers)
+        b = await docs.post("/api/jobs", json=SPEC, headers=headers)
+        assert (a.status_code, b.status_code) == (201, 201)
+        assert set(a.json()) == set(b.json()) == {"id"} and a.json() != b.json()
+        bad_frames = {**SPEC, "blocks": [{**SPEC["blocks"][0], "frames": "9-1"}]}
+        for spec in ({"name": "x"}, {**SPEC, "priority": "high"}, bad_frames,
+                     {**SPEC, "inputs": [{"path": "../x", "oid": "ab" * 32}]}):
+            status, out = await same(fast, docs, "/api/jobs", spec, ann)
+            assert status in (400, 403, 422) and out["detail"], (spec, out)
+        assert (await same(fast, docs, "/api/jobs", SPEC, node))[0] == 403
+        assert (await same(fast, docs, "/api/jobs", {"x": 1}, node))[0] == 403  # role first
+        assert (await same(fast, docs, "/api/jobs", SPEC, None))[0] == 401
+        status, out = await same(fast, docs, "/api/jobs", {**SPEC, "project": "secret"}, ann)
+        assert status == 403 and "secret" in out["detail"]
+        jobs = await farm.read(lambda r: r.jobs(None, None, 100, 0))
+        assert len(jobs) == 2  # only the two good submits made jobs
+
+    run(studio, body)

@@ -322,3 +322,44 @@ def test_batched_progress_and_done_writes(studio: Studio) -> None:
         assert sum(1 for w in workers.values() if w["state"] == "busy") == 6
 
     run(studio, body)
+
+
+def test_submits_batched_together_keep_their_own_blocks_and_refusals(studio: Studio) -> None:
+    """Submits that reach the writer together are inserted by one handler call: each job
+    gets its own blocks, tasks and block dependencies, and a refused one (no right on its
+    project, an unknown --after job) refuses only itself."""
+    accounts.create_project(studio.engine, "film")
+    accounts.create_project(studio.engine, "secret")
+    accounts.add_user(studio.engine, "kim", "artist")
+    accounts.set_right(studio.engine, "secret", "kim", "read", True)  # ann now has none
+
+    async def body(farm: Farm, admin: User, ann: User) -> None:
+        first = await farm.submit(ann, spec(cmd("c", "1")))
+        enc = {"name": "enc", "type": "ffmpeg", "chunk": 3, "params": {"block": "r"}}
+        specs = [spec(cmd("r", f"1-{3 + i}", 2), enc, name=f"shot {i}", project="film")
+                 for i in range(12)]
+        specs.insert(3, spec(cmd("r", "1"), name="forbidden", project="secret"))
+        specs.insert(7, spec(cmd("r", "1"), name="lost", after=[first + 10_000]))
+        specs.append(spec(cmd("r", "1-2"), name="later", after=[first]))
+        batches = farm.writer.batches
+        got = await asyncio.gather(*(farm.submit(ann, s) for s in specs),
+                                   return_exceptions=True)
+        assert farm.writer.batches - batches < len(specs)  # they were batched
+        assert isinstance(got[3], PermissionDenied)
+        assert "unknown job" in str(got[7])
+        ids = [g for g in got if isinstance(g, int)]
+        assert len(ids) == len(specs) - 2 and len(set(ids)) == len(ids)
+        for i, jid in enumerate(ids[:-1]):
+            job = await reads.job(farm, jid, True)
+            frames = 3 + i
+            assert job["name"] == f"shot {i}" and job["project"] == "film"
+            assert [b["name"] for b in job["blocks"]] == ["r", "enc"]
+            assert job["blocks"][1]["depends_on"] == [{"block": "r", "mode": "frame"}]
+            assert job["tasks_total"] == (frames + 1) // 2 + (frames + 2) // 3
+            renders = [t for t in job["tasks"] if t["block"] == "r"]
+            assert renders[-1]["end"] == frames and all(t["status"] == "queued"
+                                                        for t in renders)
+        later = await reads.job(farm, ids[-1], False)
+        assert later["after"] == [first] and later["status"] == "waiting"
+
+    run(studio, body)

@@ -12,11 +12,14 @@ from sqlalchemy.engine import Engine
 
 from vstudio.catalog import farm_jobs as jobs_sql
 from vstudio.catalog import web_queries as wq
+from vstudio.catalog.accounts import Role, User
 from vstudio.catalog.db import open_catalog
 from vstudio.catalog.farm_cache import FarmCache
 from vstudio.catalog.farm_repo import SqlFarmReads
+from vstudio.catalog.farm_submit import insert_jobs
 from vstudio.catalog.farm_tables import farm_blocklist, farm_outputs, farm_tasks
 from vstudio.farm.condition import SHOWN
+from vstudio.farm.ports import NewJob
 from vstudio.farm.spec import JobSpec, compile_job, job_plan
 
 
@@ -35,8 +38,14 @@ def _job(conn: sa.Connection, name: str, frames: str, chunk: int, owner: str = "
     spec = JobSpec.model_validate({"name": name, "blocks": [
         {"name": "r", "type": "command", "params": {"argv": ["true"]}, "frames": frames,
          "chunk": chunk}]})
-    return jobs_sql.insert_job(conn, owner, job_plan(spec), compile_job(spec), [], False,
-                               time.time())
+    return _insert(conn, spec, owner, time.time())
+
+
+def _insert(conn: sa.Connection, spec: JobSpec, owner: str, now: float) -> int:
+    user = User(1, owner, Role.ARTIST)
+    [jid] = insert_jobs(conn, [NewJob(user, job_plan(spec), compile_job(spec), [], now)])
+    assert isinstance(jid, int), jid
+    return jid
 
 
 def test_frame_counts_count_stepped_chunks_exactly(engine: Engine) -> None:
@@ -139,8 +148,8 @@ def test_frames_of_a_shot_with_its_encode_count_once(engine: Engine) -> None:
          "frames": "1-10", "chunk": 10}]})
     with engine.begin() as conn:
         now = time.time()
-        a = jobs_sql.insert_job(conn, "ann", job_plan(spec), compile_job(spec), [], False, now)
-        b = jobs_sql.insert_job(conn, "ann", job_plan(enc), compile_job(enc), [], False, now)
+        a = _insert(conn, spec, "ann", now)
+        b = _insert(conn, enc, "ann", now)
         conn.execute(farm_tasks.update().where((farm_tasks.c.job_id == a)
                                                & (farm_tasks.c.idx == 0)
                                                & (farm_tasks.c.status == "queued"))

@@ -41,6 +41,18 @@ def _wc(root: Path, meta: dict[str, str]) -> Path:
     return root
 
 
+def test_listing_prefixes_are_the_readable_scopes_under_a_prefix() -> None:
+    scopes = ["p.film", "p.open", "u.ana", "p.bad/name"]  # the last is no scope: skipped
+    assert cs.listing_prefixes("render/", scopes) == [
+        "render/p.film/", "render/p.open/", "render/u.ana/"]
+    assert cs.listing_prefixes("render-chunks/", scopes) == [
+        "render-chunks/p.film/", "render-chunks/p.open/", "render-chunks/u.ana/"]
+    assert cs.listing_prefixes("render/p.f", scopes) == ["render/p.film/"]
+    assert cs.listing_prefixes("render/u.", scopes) == ["render/u.ana/"]
+    assert cs.listing_prefixes("render/x.", scopes) == []
+    assert cs.listing_prefixes("render/", []) == []
+
+
 def test_scope_of_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mounttab, "vstudio_table", dict)
     monkeypatch.setenv("VSTUDIO_USER", "Ana B.")

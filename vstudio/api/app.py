@@ -24,6 +24,7 @@ from vstudio.web.session import session_lifetime
 ROUTE_MODULES = [
     "vstudio.api.routes_accounts",
     "vstudio.api.routes_store",
+    "vstudio.api.routes_refs",
     "vstudio.api.routes_grant",
     "vstudio.api.routes_repo",
     "vstudio.api.routes_farm",
@@ -63,6 +64,21 @@ def create_app(studio: Studio) -> FastAPI:
     app.state.startup_hooks = startup
     app.state.shutdown_hooks = shutdown
 
+    _map_errors(app)
+    for name in ROUTE_MODULES:
+        module = import_module(name)
+        app.include_router(module.router)
+        if hasattr(module, "setup"):
+            module.setup(app)
+    _guard_outermost(app, studio)
+    return app
+
+
+def _map_errors(app: FastAPI) -> None:
+    """Every error answers JSON ``{"detail": message}`` with its status: the domain's
+    errors by their ``http_status``, bad input as 422 naming where, anything unexpected
+    as 500 without a traceback (the log has it)."""
+
     @app.exception_handler(VStudioError)
     async def domain_error(_: Request, exc: VStudioError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
@@ -91,14 +107,6 @@ def create_app(studio: Studio) -> FastAPI:
 
         logging.getLogger("vstudio.api").exception("unexpected error")
         return _error(500, "internal error; the server log has details")
-
-    for name in ROUTE_MODULES:
-        module = import_module(name)
-        app.include_router(module.router)
-        if hasattr(module, "setup"):
-            module.setup(app)
-    _guard_outermost(app, studio)
-    return app
 
 
 def _guard_outermost(app: FastAPI, studio: Studio) -> None:

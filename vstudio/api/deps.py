@@ -102,11 +102,16 @@ def require_role(user: User, *roles: Role) -> None:
         raise PermissionDenied(f"this needs the role {allowed}; you are {user.role.value}")
 
 
-async def people_only(user: CurrentUser) -> User:
-    """Any authenticated person: not a render node's worker token."""
+def require_person(user: User) -> User:
+    """``user`` unless it is a render node's worker token (refused)."""
     if user.role is Role.WORKER:
         raise PermissionDenied("a worker token can only take and report work")
     return user
+
+
+async def people_only(user: CurrentUser) -> User:
+    """Any authenticated person: not a render node's worker token."""
+    return require_person(user)
 
 
 Person = Annotated[User, Depends(people_only)]

@@ -1,4 +1,4 @@
-"""The render nodes' five hot calls, written once.
+"""The render nodes' five hot calls, and the people's submit, written once.
 
 ``routes_farm_fast.FastPath`` serves them as plain ASGI (the requests a busy farm is made
 of), and the FastAPI routes in ``routes_farm`` document them in the OpenAPI contract and
@@ -16,7 +16,9 @@ from pydantic import BaseModel
 
 from vstudio.catalog.accounts import User
 from vstudio.farm.service import Farm
+from vstudio.farm.spec import JobSpec
 from vstudio.farm.wire import DoneIn, FailIn, HeartbeatIn, NextIn, ProgressIn
+from vstudio.grants import grants_of
 
 Answer = tuple[int, Any]
 Call = Callable[[Farm, User, int, Any], Awaitable[Answer]]
@@ -46,6 +48,16 @@ async def done(farm: Farm, user: User, task_id: int, body: DoneIn) -> Answer:
 async def fail(farm: Farm, user: User, task_id: int, body: FailIn) -> Answer:
     await farm.fail(user, task_id, body.attempt, body.error)
     return 200, {"ok": True}
+
+
+async def submit(farm: Farm, user: User, _: int, spec: JobSpec) -> Answer:
+    """A job submitted by a person (``deps.require_person`` first). An input given by
+    store id needs the submitter's read grant for it."""
+    signer = grants_of(farm.studio)
+    for item in spec.inputs:
+        if item.oid is not None:
+            signer.require(user, item.oid, item.grant)
+    return 201, {"id": await farm.submit(user, spec)}
 
 
 # (path's collection, action) -> the body's model and the call

@@ -8,6 +8,7 @@ request (itself cached for the read cache's 0.25 s: rights change outside the fa
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -26,19 +27,58 @@ class FarmReads:
     def __init__(self, farm: Farm) -> None:
         self.farm = farm
         self.cache = ReadCache()
+        # the last answer of each job list: (writer's ``changes`` then, when it was read
+        # in full, the jobs)
+        self._last_lists: dict[tuple[str | None, str | None, int, int],
+                               tuple[int, float, list[dict[str, Any]]]] = {}
 
     async def jobs(self, user: User, owner: str | None, status: str | None, limit: int,
                    offset: int) -> bytes:
         """``GET /api/jobs`` as JSON: newest first, of the projects ``user`` may read."""
-        async def listed() -> list[dict[str, Any]]:
-            return await reads.jobs(self.farm, owner, status, limit, offset)
+        query = (owner, status, limit, offset)
+        generation, changes = self.farm.writer.batches, self.farm.writer.changes
 
-        jobs = await self.cache.get(("jobs", owner, status, limit, offset),
-                                    self.farm.writer.batches, listed)
+        async def listed() -> list[dict[str, Any]]:
+            return await self._listed(query, changes)
+
+        jobs = await self.cache.get(("jobs", *query), generation, listed)
+        shown: frozenset[str] | None = None  # None: every project's jobs
         if not user.is_admin:
-            ok = await self.readable(user, {j["project"] for j in jobs if j.get("project")})
-            jobs = [j for j in jobs if not j.get("project") or j["project"] in ok]
-        return _JOBS.dump_json(_JOBS.validate_python(jobs))
+            shown = frozenset(await self.readable(
+                user, {j["project"] for j in jobs if j.get("project")}))
+
+        async def encoded() -> bytes:
+            mine = jobs if shown is None else [
+                j for j in jobs if not j.get("project") or j["project"] in shown]
+            return _JOBS.dump_json(_JOBS.validate_python(mine))
+
+        # the same list shown to everyone who reads the same projects: encoded once
+        body: bytes = await self.cache.get(("jobs-json", *query, shown), generation, encoded)
+        return body
+
+    async def _listed(self, query: tuple[str | None, str | None, int, int],
+                      changes: int) -> list[dict[str, Any]]:
+        """The first page of a job list after batches that only added jobs is the new
+        jobs (one query about them) on top of the last answer: a busy farm's submits
+        then cost the list only their own rows. Anything else, or an answer older than
+        the cache's bound (another manager's writes), is read anew."""
+        owner, status, limit, offset = query
+        last = self._last_lists.get(query)
+        now = time.monotonic()
+        if (offset == 0 and last is not None and last[0] == changes
+                and now - last[1] < self.cache.max_age):
+            known = last[2]
+            newer = await reads.jobs(self.farm, owner, status, limit, 0,
+                                     newer_than=max((j["id"] for j in known), default=0))
+            jobs = (newer + known)[:limit]
+            started = last[1]  # the bound counts from the last full read
+        else:
+            jobs = await reads.jobs(self.farm, owner, status, limit, offset)
+            started = now
+        if len(self._last_lists) >= 256:
+            self._last_lists.clear()
+        self._last_lists[query] = (changes, started, jobs)
+        return jobs
 
     async def job(self, user: User, job_id: int, tasks: bool) -> bytes:
         """``GET /api/jobs/ID`` as JSON."""
@@ -46,7 +86,8 @@ class FarmReads:
             job = await reads.job(self.farm, job_id, tasks)
             return job.get("project"), JobDetail.model_validate(job).model_dump_json().encode()
 
-        project, body = await self.cache.get(("job", job_id, tasks), self.farm.writer.batches,
+        # keyed on ``changes``: submits of other jobs leave this page as it is
+        project, body = await self.cache.get(("job", job_id, tasks), self.farm.writer.changes,
                                              compute)
         if project and not user.is_admin and project not in await self.readable(user,
                                                                                 {project}):

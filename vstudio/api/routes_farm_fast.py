@@ -7,9 +7,10 @@ This middleware answers exactly those five routes through the same calls (``farm
 and with the same error bodies as the documented FastAPI routes in ``routes_farm``
 (which stay the contract and serve anything this does not match).
 
-The people's three common reads (``/api/me``, the job list, one job) are answered here
-too, through the same ``FarmReads`` as their routes: on a busy studio, matching each
-request against every route and resolving its dependencies cost more than the answer.
+The people's three common reads (``/api/me``, the job list, one job) and their submit
+(``POST /api/jobs``) are answered here too, through the same ``FarmReads`` and
+``farm_hot.submit`` as their routes: on a busy studio, matching each request against
+every route and resolving its dependencies cost more than the answer.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vstudio.api import deps
-from vstudio.api.farm_hot import HOT, Call
+from vstudio.api.farm_hot import HOT, Call, submit
 from vstudio.catalog.accounts import Role, User
 from vstudio.errors import NotAuthenticated, PermissionDenied, VStudioError
+from vstudio.farm.spec import JobSpec
 from vstudio.farm.wire import MAX_ID
 
 HOT_PATH = re.compile(r"^/api/(workers|tasks)/([0-9]{1,10})/([a-z]+)$")
@@ -45,6 +47,10 @@ class FastPath:
             return await _send(send, status, body)
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
+        if scope["path"] == "/api/jobs" and not scope["query_string"]:
+            status, payload = await self._handle(scope, receive, JobSpec, submit, 0,
+                                                 people=True)
+            return await _send(send, status, json.dumps(payload).encode())
         m = HOT_PATH.match(scope["path"])
         hot = HOT.get((m.group(1), m.group(3))) if m else None
         if m is None or hot is None or not 1 <= int(m.group(2)) <= MAX_ID:
@@ -53,9 +59,11 @@ class FastPath:
         await _send(send, status, b"" if payload is None else json.dumps(payload).encode())
 
     async def _handle(self, scope: Scope, receive: Receive, model: type[BaseModel],
-                      call: Call, ident: int) -> tuple[int, Any]:
+                      call: Call, ident: int, people: bool = False) -> tuple[int, Any]:
         try:
             user = await _user(scope)
+            if people:  # as the documented route's dependency, before the body is read
+                deps.require_person(user)
             raw = await _body(receive)
             try:
                 body: Any = model.model_validate_json(raw or b"{}")

@@ -116,12 +116,6 @@ def remove_user(engine: Engine, name: str) -> None:
         conn.execute(users.delete().where(users.c.id == uid))
 
 
-def user_by_token(engine: Engine | Connection, token: str | None) -> User:
-    if not token:
-        raise NotAuthenticated()
-    return token_user(engine, token_digest(token))[0]
-
-
 def token_user(engine: Engine | Connection, digest: str) -> tuple[User, float | None]:
     """The user of the token with this SHA-256 and when it expires (None: never).
 
@@ -180,13 +174,22 @@ def create_project(engine: Engine, name: str, *, trusted: bool = False) -> Proje
     return Project(int(pid), name, now, trusted)
 
 
+# Built once: every submit and every rights check of a busy server runs these.
+_PROJECT = sa.select(projects).where(projects.c.name == sa.bindparam("name"))
+_ANY_RIGHT = (sa.select(project_rights.c.user_id)
+              .where(project_rights.c.project_id == sa.bindparam("pid")).limit(1))
+_MY_RIGHT = sa.select(project_rights).where(
+    (project_rights.c.project_id == sa.bindparam("pid"))
+    & (project_rights.c.user_id == sa.bindparam("uid")))
+
+
 def get_project(engine: Engine | Connection, name: str) -> Project:
-    q = sa.select(projects).where(projects.c.name == name)
+    at = {"name": name}
     if isinstance(engine, Engine):
         with engine.connect() as conn:
-            row = conn.execute(q).first()
+            row = conn.execute(_PROJECT, at).first()
     else:
-        row = engine.execute(q).first()
+        row = engine.execute(_PROJECT, at).first()
     if row is None:
         raise NotFound(f"no project {name!r}: create it with 'vstudio project create {name}'")
     return Project(row.id, row.name, row.created, bool(row.trusted))
@@ -250,15 +253,10 @@ def rights(engine: Engine | Connection, project: Project, user: User) -> tuple[b
         return True, True
     if user.role is Role.WORKER:
         return False, False
-    q_any = (sa.select(project_rights.c.user_id)
-             .where(project_rights.c.project_id == project.id).limit(1))
-    q_me = sa.select(project_rights).where((project_rights.c.project_id == project.id)
-                                           & (project_rights.c.user_id == user.id))
-
     def run(conn: Connection) -> tuple[bool, bool]:
-        if conn.execute(q_any).first() is None:
+        if conn.execute(_ANY_RIGHT, {"pid": project.id}).first() is None:
             return True, user.role is Role.ARTIST
-        row = conn.execute(q_me).first()
+        row = conn.execute(_MY_RIGHT, {"pid": project.id, "uid": user.id}).first()
         if row is None:
             return False, False
         return bool(row.can_read), bool(row.can_write) and user.role is Role.ARTIST
@@ -267,6 +265,22 @@ def rights(engine: Engine | Connection, project: Project, user: User) -> tuple[b
         with engine.connect() as conn:
             return run(conn)
     return run(engine)
+
+
+def readable_projects(engine: Engine, user: User) -> list[str]:
+    """Names of the projects ``user`` may read (as ``rights`` decides), in one query:
+    those with no right set yet (for a person) and those granting the user read."""
+    if user.role is Role.WORKER:
+        return []
+    q = sa.select(projects.c.name).order_by(projects.c.name)
+    if user.role is not Role.ADMIN:
+        any_right = sa.exists().where(project_rights.c.project_id == projects.c.id)
+        mine = sa.exists().where((project_rights.c.project_id == projects.c.id)
+                                 & (project_rights.c.user_id == user.id)
+                                 & project_rights.c.can_read)
+        q = q.where(~any_right | mine)
+    with engine.connect() as conn:
+        return list(conn.execute(q).scalars())
 
 
 def require(engine: Engine | Connection, project: Project, user: User, right: str) -> None:

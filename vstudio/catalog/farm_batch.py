@@ -9,7 +9,7 @@ it (a ``done`` after a ``progress`` of the same task is fine; the reverse is sta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -91,12 +91,8 @@ def apply_reports(conn: Connection, cache: FarmCache, reports: list[Report], now
     effects of the batch as a whole (dependent tasks released, jobs finished)."""
     rows = {r.id: _Row(*r) for r in conn.execute(
         Q_ROWS(conn), {"ids": sorted({x.task_id for x in reports})})}
+    batch = _Writes(now, lease_seconds)
     results: list[Any] = []
-    progress: dict[int, dict[str, Any]] = {}
-    logs: list[dict[str, Any]] = []
-    done: dict[int, dict[str, Any]] = {}
-    outputs: list[dict[str, Any]] = []
-    finished_blocks: set[tuple[int, int, int]] = set()
     for r in reports:
         row = rows.get(r.task_id)
         try:
@@ -106,52 +102,74 @@ def apply_reports(conn: Connection, cache: FarmCache, reports: list[Report], now
             continue
         assert row is not None
         if r.kind == "progress":
-            if asks_cancel(row.status):
-                results.append(Effects(cancel=True))
-                continue
-            logs.extend({"task_id": row.id, "attempt": r.attempt, "time": now, "line": line}
-                        for line in r.lines)
-            row.log_count += len(r.lines)
-            progress[row.id] = {"tid": row.id, "p": r.progress, "f": r.frame,
-                                "lease": now + lease_seconds, "lc": row.log_count}
-            results.append(Effects(tasks=[{"id": row.id, "job_id": row.job_id,
-                                           "status": RUNNING, "progress": r.progress,
-                                           "frame": r.frame}]))
+            results.append(Effects(cancel=True) if asks_cancel(row.status)
+                           else batch.progress(row, r))
         elif r.kind == "done":
-            row.status = DONE
-            done[row.id] = {"tid": row.id, "now": now, "lc": row.log_count}
-            outputs.extend({"task_id": row.id, "job_id": row.job_id, "block_id": row.block_id,
-                            "frame": o.get("frame"), "name": o["name"], "oid": o["oid"],
-                            "seconds": o.get("seconds"), "peak_mem": o.get("peak_mem"),
-                            "thumbnail_oid": o.get("thumbnail_oid")} for o in r.outputs)
-            finished_blocks.add((row.job_id, row.block_id, row.id))
             # A finished task makes new work only through what _close finds (released
             # dependents, started jobs) or by freeing a place under the job's limit;
             # waking every idle worker on each report would be a thundering herd.
             limited = cache.job(conn, row.job_id).max_running is not None
-            results.append(Effects(wake=limited, jobs={row.job_id}, tasks=[
-                {"id": row.id, "job_id": row.job_id, "status": DONE, "progress": 100.0}]))
+            results.append(batch.done(row, r, limited))
         else:
             results.append(None)  # fail / release: applied below, after the bulk writes
-    if logs:
-        conn.execute(farm_logs.insert(), logs)
-    if progress:
-        bulk(conn, U_PROGRESS, PG_PROGRESS, list(progress.values()),
-             {"tid": "tids", "p": "ps", "f": "fs", "lease": "leases", "lc": "lcs"})
-    if done:
-        bulk(conn, D_OUTPUTS, PG_D_OUTPUTS, [{"tid": tid} for tid in done], {"tid": "tids"})
-        if outputs:
-            conn.execute(farm_outputs.insert(), outputs)
-        bulk(conn, U_DONE, PG_DONE, list(done.values()), {"tid": "tids", "lc": "lcs"},
-             now=now)
-    for tid, p in progress.items():
-        if p["lc"] > LOG_KEEP + LOG_KEEP // 4:
-            add_log(conn, tid, 0, [], now, p["lc"])  # trims
-            conn.execute(t.update().where(t.c.id == tid).values(log_count=LOG_KEEP))
+    batch.write(conn)
     for i, r in enumerate(reports):
         if results[i] is None:
             results[i] = _fail_or_release(conn, cache, r, rows[r.task_id], now)
-    return results, _close(conn, cache, finished_blocks, now)
+    return results, _close(conn, cache, batch.finished_blocks, now)
+
+
+@dataclass
+class _Writes:
+    """The progress and done reports of a batch, written with a few bulk statements."""
+
+    now: float
+    lease_seconds: float
+    progressed: dict[int, dict[str, Any]] = field(default_factory=dict)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    finished: dict[int, dict[str, Any]] = field(default_factory=dict)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    finished_blocks: set[tuple[int, int, int]] = field(default_factory=set)
+
+    def progress(self, row: _Row, r: Report) -> Effects:
+        self.logs.extend({"task_id": row.id, "attempt": r.attempt, "time": self.now,
+                          "line": line} for line in r.lines)
+        row.log_count += len(r.lines)
+        self.progressed[row.id] = {"tid": row.id, "p": r.progress, "f": r.frame,
+                                   "lease": self.now + self.lease_seconds,
+                                   "lc": row.log_count}
+        return Effects(tasks=[{"id": row.id, "job_id": row.job_id, "status": RUNNING,
+                               "progress": r.progress, "frame": r.frame}])
+
+    def done(self, row: _Row, r: Report, wake: bool) -> Effects:
+        row.status = DONE
+        self.finished[row.id] = {"tid": row.id, "now": self.now, "lc": row.log_count}
+        self.outputs.extend({"task_id": row.id, "job_id": row.job_id,
+                             "block_id": row.block_id, "frame": o.get("frame"),
+                             "name": o["name"], "oid": o["oid"], "seconds": o.get("seconds"),
+                             "peak_mem": o.get("peak_mem"),
+                             "thumbnail_oid": o.get("thumbnail_oid")} for o in r.outputs)
+        self.finished_blocks.add((row.job_id, row.block_id, row.id))
+        return Effects(wake=wake, jobs={row.job_id}, tasks=[
+            {"id": row.id, "job_id": row.job_id, "status": DONE, "progress": 100.0}])
+
+    def write(self, conn: Connection) -> None:
+        if self.logs:
+            conn.execute(farm_logs.insert(), self.logs)
+        if self.progressed:
+            bulk(conn, U_PROGRESS, PG_PROGRESS, list(self.progressed.values()),
+                 {"tid": "tids", "p": "ps", "f": "fs", "lease": "leases", "lc": "lcs"})
+        if self.finished:
+            bulk(conn, D_OUTPUTS, PG_D_OUTPUTS, [{"tid": tid} for tid in self.finished],
+                 {"tid": "tids"})
+            if self.outputs:
+                conn.execute(farm_outputs.insert(), self.outputs)
+            bulk(conn, U_DONE, PG_DONE, list(self.finished.values()),
+                 {"tid": "tids", "lc": "lcs"}, now=self.now)
+        for tid, p in self.progressed.items():
+            if p["lc"] > LOG_KEEP + LOG_KEEP // 4:
+                add_log(conn, tid, 0, [], self.now, p["lc"])  # trims
+                conn.execute(t.update().where(t.c.id == tid).values(log_count=LOG_KEEP))
 
 
 def _fail_or_release(conn: Connection, cache: FarmCache, r: Report, row: _Row,

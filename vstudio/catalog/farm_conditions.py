@@ -63,6 +63,19 @@ def conditions(conn: Connection, jobs: Sequence[tuple[int, str]],
     return out
 
 
+def condition_of(conn: Connection, rules: ShownRules, facts: JobFacts) -> Condition:
+    """One job's Condition from the facts its page has loaded already (``get_job``):
+    only the render nodes are read, and only when its queued work needs one."""
+    if not rules.may_be_stuck(facts.state, facts.counts):
+        return rules.judge({0: JobFacts(facts.state, facts.counts)}, ())[0]
+    return rules.judge({0: facts}, _nodes(conn) if facts.queued_blocks else ())[0]
+
+
+def waiting_on(conn: Connection, job_id: int) -> dict[int, str]:
+    """After-job id -> its status, for the after-jobs of ``job_id`` not done yet."""
+    return _after(conn, [job_id]).get(job_id, {})
+
+
 # The statements are built once: under load, building a select and its cache key cost
 # more than running it on SQLite. Expanding parameters take the id lists.
 _IDS: sa.BindParameter[int] = sa.bindparam("ids", expanding=True)

@@ -1,4 +1,4 @@
-"""Jobs in the catalog: submit (blocks and tasks in one transaction) and people's actions."""
+"""Jobs in the catalog: people's actions on them (submits: ``farm_submit``)."""
 
 from __future__ import annotations
 
@@ -25,71 +25,19 @@ from vstudio.catalog.farm_tables import (
     farm_tasks,
     farm_workers,
 )
-from vstudio.errors import BadInput, Conflict, NotFound
+from vstudio.errors import Conflict, NotFound
 from vstudio.farm.model import (
-    BlockPlan,
     Effects,
-    JobPlan,
     JobState,
     TaskStatus,
     cancels,
     state_on_pause,
     state_on_resume,
     state_on_retry,
-    state_on_submit,
     state_on_task_retry,
 )
 
 t = farm_tasks
-# built once: a submit under load spent more time building statements than running them
-_INSERT_JOB = farm_jobs.insert()
-_INSERT_BLOCK = farm_blocks.insert()
-_INSERT_TASK = t.insert()
-
-
-def insert_job(conn: Connection, owner: str, spec: JobPlan, plans: list[BlockPlan],
-               inputs: list[dict[str, str]], trusted: bool, now: float) -> int:
-    after = sorted(set(spec.after))
-    if after:
-        known = {r[0] for r in conn.execute(sa.select(farm_jobs.c.id)
-                                             .where(farm_jobs.c.id.in_(after)))}
-        missing = [a for a in after if a not in known]
-        if missing:
-            raise BadInput(f"--after names unknown job(s): {', '.join(map(str, missing))}")
-    # with no --after the state is known now: one UPDATE fewer per submit
-    state = None if after else state_on_submit(spec.paused, True)
-    res = conn.execute(_INSERT_JOB, {
-        "name": spec.name, "owner": owner, "project": spec.project, "trusted": trusted,
-        "priority": spec.priority, "state": (state or JobState.WAITING).value,
-        "max_running": spec.max_running, "blocklist_after": spec.blocklist_after,
-        "inputs": json.dumps(inputs), "created": now})
-    job_id = int(res.inserted_primary_key[0])  # type: ignore[index]
-    if after:
-        conn.execute(farm_job_after.insert(), [{"job_id": job_id, "after_id": a} for a in after])
-    ids: dict[int, int] = {}
-    for p in plans:
-        r = conn.execute(_INSERT_BLOCK, {
-            "job_id": job_id, "idx": p.index, "name": p.name, "type": p.type,
-            "params": json.dumps(p.params), "tags": json.dumps(p.tags), "chunk": p.chunk,
-            "max_per_worker": p.max_per_worker, "retries": p.retries, "timeout": p.timeout,
-            "depends": "[]"})
-        ids[p.index] = int(r.inserted_primary_key[0])  # type: ignore[index]
-    rows: list[dict[str, Any]] = []
-    for p in plans:
-        if p.depends:
-            conn.execute(farm_blocks.update().where(farm_blocks.c.id == ids[p.index]).values(
-                depends=json.dumps([[ids[i], mode] for i, mode in p.depends])))
-        status = BLOCKED if p.depends else QUEUED
-        rows.extend({"job_id": job_id, "block_id": ids[p.index], "idx": n,
-                     "frames": json.dumps(frames), "first_frame": frames[0],
-                     "last_frame": frames[-1], "status": status}
-                    for n, frames in enumerate(p.tasks))
-    for i in range(0, len(rows), 5000):
-        conn.execute(_INSERT_TASK, rows[i:i + 5000])
-    if state is None:
-        state = state_on_submit(spec.paused, after_jobs_done(conn, job_id))
-        _set_state(conn, job_id, state)
-    return job_id
 
 
 def job_row(conn: Connection, job_id: int) -> Any:

@@ -23,13 +23,15 @@ from vstudio.catalog.farm_batch import apply_reports
 from vstudio.catalog.farm_cache import BlockInfo, FarmCache
 from vstudio.catalog.farm_conditions import conditions
 from vstudio.catalog.farm_db import Listener, Relay, notify, write_engine
+from vstudio.catalog.farm_submit import insert_jobs
 from vstudio.errors import BackendUnavailable, Conflict, NotFound, VStudioError
-from vstudio.farm.model import BlockPlan, Effects, JobPlan, Report
+from vstudio.farm.model import Effects, Report
 from vstudio.farm.ports import (
     Condition,
     FrameCount,
     JobHead,
     KeptOff,
+    NewJob,
     NewOutput,
     Pick,
     ShownRules,
@@ -79,9 +81,8 @@ class SqlFarmWrites:
         zone = {} if tz is None else {"schedule_tz": tz or None}
         return jobs_sql.set_worker(self.conn, worker_id, schedule=schedule, **zone)
 
-    def insert_job(self, owner: str, job: JobPlan, plans: list[BlockPlan],
-                   inputs: list[dict[str, str]], trusted: bool, now: float) -> int:
-        return jobs_sql.insert_job(self.conn, owner, job, plans, inputs, trusted, now)
+    def insert_jobs(self, new: Sequence[NewJob]) -> list[int | VStudioError]:
+        return insert_jobs(self.conn, new)
 
     def pause(self, job_id: int) -> Effects:
         return jobs_sql.pause(self.conn, job_id)
@@ -149,9 +150,9 @@ class SqlFarmReads:
         return accounts.rights(self.conn, p, user)[0]
 
     def jobs(self, owner: str | None, status: str | None, limit: int,
-             offset: int) -> list[dict[str, Any]]:
+             offset: int, newer_than: int = 0) -> list[dict[str, Any]]:
         return read_sql.list_jobs(self.conn, self.rules, owner=owner, status=status,
-                                  limit=limit, offset=offset)
+                                  limit=limit, offset=offset, newer_than=newer_than)
 
     def job(self, job_id: int, with_tasks: bool) -> dict[str, Any]:
         return read_sql.get_job(self.conn, job_id, self.rules, with_tasks=with_tasks)

@@ -160,16 +160,23 @@ def store_check(read_data: bool, studio_dir: str | None, as_json: bool) -> None:
 @studio_option
 @json_option
 def store_gc(grace: float, studio_dir: str | None, as_json: bool) -> None:
-    """Remove what no ref reaches (two runs, GRACE apart, when others may be writing)."""
+    """Remove what no ref reaches (two runs, GRACE apart, when others may be writing).
+
+    Render cache refs from before scopes (``render/KEY``) are deleted first: they are no
+    hits any more, and their renders are then collected like any unreferenced data."""
+    from vstudio.render.cachescope import drop_unscoped
     from vstudio.store import maintenance
     from vstudio.store.roots import live_ids
 
     studio = open_studio_from(studio_dir)
+    legacy = drop_unscoped(studio.store)
     result = maintenance.gc(studio.store, set(live_ids(studio)), grace)
+    result["unscoped_render_refs_deleted"] = len(legacy)
     emit(result, as_json, lambda d: click.echo(
         f"deleted {d['packs_deleted']} packs and {d['orphan_packs_deleted']} orphan packs "
         f"({d['bytes_freed']} bytes); {d['doomed_objects']} unreferenced objects wait "
-        "for the next gc"))
+        "for the next gc" + (f"; deleted {len(legacy)} render cache refs from before "
+                             "scopes" if legacy else "")))
 
 
 @store_group.command("repair")

@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from vstudio.errors import BadInput
+from vstudio.errors import BadInput, VStudioError
 from vstudio.farm.condition import SHOWN
 from vstudio.farm.events import EVENTS, WATCH, EventBus, EventRelay, Notifier
 from vstudio.farm.model import Effects, Report, requeue_cutoff
-from vstudio.farm.ports import FarmDatabase, FarmReads, FarmWrites, Service
+from vstudio.farm.ports import FarmDatabase, FarmReads, FarmWrites, NewJob, Service
 from vstudio.farm.scheduler import first_block
 from vstudio.farm.writer import BatchWriter
 from vstudio.studio import Studio
@@ -62,7 +62,8 @@ class FarmEngine:
         self.db = db or catalog_database(studio)
         self._pg = self.db.shared  # other managers share it: tell them through it
         self.writer = BatchWriter(self.db.transaction,
-                                  {"claim": self._claim, "report": self._reports},
+                                  {"claim": self._claim, "report": self._reports,
+                                   "submit": self._submits},
                                   self._committed, self.db.refusal)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reaper: asyncio.Task[None] | None = None
@@ -131,6 +132,13 @@ class FarmEngine:
             tx.notify()
         return results, extra
 
+    def _submits(self, tx: FarmWrites, new: list[NewJob]) -> tuple[list[Any], None]:
+        got = tx.insert_jobs(new)
+        if self._pg and any(isinstance(g, int) for g in got):
+            tx.notify()  # other managers' waiting nodes may take the new work
+        return [g if isinstance(g, VStudioError) else Effects(wake=True, jobs={g})
+                for g in got], None
+
     def _committed(self, results: list[Any]) -> None:
         """Called by the writer thread after a commit: publish events, wake waiters."""
         if self._loop is None:
@@ -163,14 +171,19 @@ class FarmEngine:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.notifier.wake)
 
-    async def _write(self, fn: Callable[[FarmWrites], T]) -> T:
+    async def _write(self, fn: Callable[[FarmWrites], T], *, adds_only: bool = False) -> T:
         def run(tx: FarmWrites) -> T:
             result = fn(tx)
             if self._pg and isinstance(result, Effects) and result.wake:
                 tx.notify()
             return result
 
-        return await self.writer.call_async(run)
+        return await self.writer.call_async(run, adds_only=adds_only)
+
+    async def _submit(self, new: NewJob) -> Effects:
+        """Insert a job together with the other submits of the writer's next batch."""
+        fx: Effects = await self.writer.group_async("submit", new, adds_only=True)
+        return fx
 
     async def _read(self, fn: Callable[[FarmReads], T]) -> T:
         def run() -> T:

@@ -170,6 +170,17 @@ class Block(Protocol):
     def params(self) -> Mapping[str, Any]: ...
 
 
+@dataclass(frozen=True)
+class NewJob:
+    """A submit as the writer inserts it (see ``FarmWrites.insert_jobs``)."""
+
+    owner: Any  # the submitting user (accounts.User): rights are checked on insert
+    job: JobPlan
+    plans: list[BlockPlan]
+    inputs: list[dict[str, str]]
+    now: float
+
+
 class FarmWrites(Protocol):
     """The farm's changes, all inside one transaction of its writer (``farm.writer``).
 
@@ -214,8 +225,12 @@ class FarmWrites(Protocol):
         ...
 
     # people
-    def insert_job(self, owner: str, job: JobPlan, plans: list[BlockPlan],
-                   inputs: list[dict[str, str]], trusted: bool, now: float) -> int: ...
+    def insert_jobs(self, new: Sequence[NewJob]) -> list[int | VStudioError]:
+        """Insert the jobs the writer took together; for each its id, or the error that
+        refused it (no right to read its project, an unknown --after job) before
+        anything of it was written. Rights are checked in this transaction."""
+        ...
+
     def pause(self, job_id: int) -> Effects: ...
     def resume(self, job_id: int) -> Effects: ...
     def cancel(self, job_id: int, now: float) -> Effects: ...
@@ -250,7 +265,7 @@ class FarmReads(Protocol):
 
     # what people see
     def jobs(self, owner: str | None, status: str | None, limit: int,
-             offset: int) -> list[dict[str, Any]]: ...
+             offset: int, newer_than: int = 0) -> list[dict[str, Any]]: ...
     def job(self, job_id: int, with_tasks: bool) -> dict[str, Any]: ...
     def job_outputs(self, job_id: int) -> list[dict[str, Any]]: ...
     def task_log(self, task_id: int, after: int, limit: int) -> dict[str, Any]: ...

@@ -11,9 +11,10 @@ from vstudio.farm.service import Farm
 
 
 async def jobs(farm: Farm, owner: str | None = None, status: str | None = None,
-               limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    """Jobs, newest first (rights are the caller's to filter: ``Farm.visible_jobs``)."""
-    return await farm.read(lambda r: r.jobs(owner, status, limit, offset))
+               limit: int = 100, offset: int = 0, newer_than: int = 0) -> list[dict[str, Any]]:
+    """Jobs, newest first (rights are the caller's to filter: ``Farm.visible_jobs``);
+    ``newer_than``: only jobs with a higher id."""
+    return await farm.read(lambda r: r.jobs(owner, status, limit, offset, newer_than))
 
 
 async def job(farm: Farm, job_id: int, with_tasks: bool = True) -> dict[str, Any]:

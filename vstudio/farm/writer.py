@@ -35,14 +35,15 @@ _STOP = object()
 
 
 class _Op:
-    __slots__ = ("arg", "fn", "future", "group", "loop")
+    __slots__ = ("adds_only", "arg", "fn", "future", "group", "loop")
 
     def __init__(self, fn: Fn | None, group: str | None, arg: Any,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None, adds_only: bool = False) -> None:
         self.fn = fn
         self.group = group
         self.arg = arg
         self.loop = loop
+        self.adds_only = adds_only
         # an asyncio future for callers on an event loop, settled a batch at a time
         self.future: Any = loop.create_future() if loop is not None else Future()
 
@@ -69,7 +70,12 @@ class BatchWriter:
         self._max = max_batch
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="farm-writer", daemon=True)
+        # Committed batches, and those of them that changed anything already there (not
+        # only added new records such as a submitted job): readers cache an answer about
+        # existing records while ``changes`` stands still, one about the set while
+        # ``batches`` does.
         self.batches = 0
+        self.changes = 0
         self.ops = 0
 
     def start(self) -> None:
@@ -91,15 +97,17 @@ class BatchWriter:
         self._q.put(op)
         return op.future
 
-    def call_async(self, fn: Fn) -> asyncio.Future[Any]:
+    def call_async(self, fn: Fn, *, adds_only: bool = False) -> asyncio.Future[Any]:
         """``call`` for a caller on the running event loop: an awaitable future, settled
-        together with the rest of its batch by one call into the loop."""
-        op = _Op(fn, None, None, asyncio.get_running_loop())
+        together with the rest of its batch by one call into the loop. ``adds_only``: the
+        op only inserts new records and changes none that exist (see ``changes``)."""
+        op = _Op(fn, None, None, asyncio.get_running_loop(), adds_only)
         self._q.put(op)
         return op.future
 
-    def group_async(self, name: str, arg: Any) -> asyncio.Future[Any]:
-        op = _Op(None, name, arg, asyncio.get_running_loop())
+    def group_async(self, name: str, arg: Any, *, adds_only: bool = False
+                    ) -> asyncio.Future[Any]:
+        op = _Op(None, name, arg, asyncio.get_running_loop(), adds_only)
         self._q.put(op)
         return op.future
 
@@ -163,6 +171,8 @@ class BatchWriter:
             self._finish([(ops[0], error, True)])
             return
         self.batches += 1
+        if not all(op.adds_only for op in ops):
+            self.changes += 1
         self.ops += len(ops)
         committed = list(extras)
         settled: list[tuple[_Op, Any, bool]] = []

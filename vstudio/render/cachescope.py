@@ -11,18 +11,26 @@ may read and write it:
 
 The client names refs with ``manifest_ref``/``chunk_prefix`` (``scope_for`` picks the
 scope of a folder); the server reads the scope back with ``of_name`` and checks the
-caller's rights on it (``api.routes_store``). The same render key in two scopes is two
+caller's rights on it (``api.routes_refs``). The same render key in two scopes is two
 entries: a render is shared only with those who may read what it was rendered from.
-Refs written before scopes (``render/<key>``) are no hits any more: those files render
-again, never wrongly; over HTTP only an admin reaches them.
+Refs written before scopes (``render/<key>``, ``render-chunks/<key>/...``) are no hits any
+more: those files render again, never wrongly; over HTTP only an admin reaches them, and
+``vstudio store gc`` deletes them (``drop_unscoped``) so their objects can be collected.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from vstudio.errors import NotFound
+
+if TYPE_CHECKING:
+    from vstudio.store.api import ObjectStore
 
 REF_PREFIX = "render/"
 CHUNK_PREFIX = "render-chunks/"
@@ -83,6 +91,23 @@ def of_name(name: str) -> Scope | None:
 def names_a_scope(prefix: str) -> bool:
     """Whether a listing prefix goes past the scope part (``render/p.film/...``)."""
     return any(prefix.startswith(p) and "/" in prefix[len(p):] for p in PREFIXES)
+
+
+def listing_prefixes(prefix: str, scopes: Iterable[str]) -> list[str]:
+    """What to list for a cache ``prefix`` that names no scope (``render/``, ``render/p.``)
+    when only ``scopes`` may be read: each of their prefixes that ``prefix`` covers."""
+    return [f"{base}{s}/" for base in PREFIXES for s in scopes
+            if parse(s) is not None and f"{base}{s}/".startswith(prefix)]
+
+
+def drop_unscoped(store: ObjectStore) -> list[str]:
+    """Delete the render cache refs written before scopes (no hits any more, yet each
+    keeps the renders it names from gc); their names. ``vstudio store gc`` runs this first."""
+    gone = [r for p in PREFIXES for r in store.list_refs(p) if of_name(r) is None]
+    for ref in gone:
+        with contextlib.suppress(NotFound):  # deleted meanwhile
+            store.delete_ref(ref)
+    return gone
 
 
 def scope_for(root: Path, store: Any) -> str:

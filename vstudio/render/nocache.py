@@ -1,7 +1,7 @@
 """Rendering without the render cache, when the studio server refuses it to this user.
 
 The server answers 403 on the render cache to a user whose right on the project was
-revoked after checkout, and to a worker token (``api.routes_store``). Such a render still
+revoked after checkout, and to a worker token (``api.routes_refs``). Such a render still
 renders: it takes nothing from the cache and records nothing in it. The engine stores
 each finished chunk and assembles outputs through a store, so that store becomes an
 empty one in a temporary folder, removed with the render (``throwaway``); the frames

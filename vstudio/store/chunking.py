@@ -198,19 +198,7 @@ class FastCDCChunker:
             ahead = None  # one block: a thread hand-off would cost more than it saves
         # A block's bytes go at CDC_MAX; the unfinished chunk before them (<= CDC_MAX).
         bufs = [memoryview(bytearray(CDC_MAX + block)) for _ in range(2 if ahead else 1)]
-        readinto = getattr(stream, "readinto", None)
-
-        def fill(view: memoryview) -> int:
-            if readinto is not None:
-                n = readinto(view[CDC_MAX:]) or 0
-            else:
-                data = stream.read(block) or b""
-                n = len(data)
-                view[CDC_MAX:CDC_MAX + n] = data
-            if n and on_block is not None:
-                on_block(view[CDC_MAX:CDC_MAX + n])
-            return n
-
+        fill = _filler(stream, block, on_block)
         cur = tail = 0
         pending = ahead(fill, bufs[0]) if ahead else None
         try:
@@ -245,6 +233,27 @@ class FastCDCChunker:
             yield Piece(bytes(chunk.data))
 
 
+def _filler(stream: Any, block: int,
+            on_block: Callable[[memoryview], object] | None) -> Callable[[memoryview], int]:
+    """``fill(view)``: read up to ``block`` bytes of ``stream`` into ``view`` after its
+    first CDC_MAX bytes (kept for the unfinished chunk before them), show them to
+    ``on_block``, and return how many were read (0: the end)."""
+    readinto = getattr(stream, "readinto", None)
+
+    def fill(view: memoryview) -> int:
+        if readinto is not None:
+            n = readinto(view[CDC_MAX:]) or 0
+        else:
+            data = stream.read(block) or b""
+            n = len(data)
+            view[CDC_MAX:CDC_MAX + n] = data
+        if n and on_block is not None:
+            on_block(view[CDC_MAX:CDC_MAX + n])
+        return n
+
+    return fill
+
+
 FASTCDC = FastCDCChunker()
 
 
@@ -267,3 +276,27 @@ def pick_chunker(path: Path) -> Chunker:
         except Exception as e:
             log.warning("chunker %s failed to detect %s: %s", c.name, path, e)
     return FASTCDC
+
+
+def plugin_splits(path: Path, previous: str | None,
+                  store: RecipeSource) -> Iterator[tuple[Split, str]]:
+    """What the plug-ins offer for a file, best first, each with the chunker name to
+    record: a delta hook's change to ``previous``, then a format-aware chunker's split.
+    A plug-in that fails is logged and skipped (the caller falls back to FastCDC)."""
+    if previous:
+        for name, hook in delta_hooks():
+            try:
+                split = hook(path, previous, store)
+            except Exception as e:
+                log.warning("delta hook failed on %s: %s; chunking it whole", path, e)
+                continue
+            if split is not None:
+                yield split, name
+    chunker = pick_chunker(path)
+    if chunker is not FASTCDC:
+        try:
+            out = chunker.split(path)
+        except Exception as e:
+            log.warning("chunker %s failed on %s: %s; using fastcdc", chunker.name, path, e)
+            return
+        yield (out if isinstance(out, Split) else Split(out)), chunker.name

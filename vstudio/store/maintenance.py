@@ -217,6 +217,42 @@ def gc(objects: ObjectStore, live: Iterable[str] = (),
     store, grace = opened(objects), grace_seconds
     now = time.time()
     backend = store.backend
+    alive, doomed, deletable = _mark(store, live, grace, now)
+    pack_age = {o.name.rsplit("/", 1)[-1]: now - o.mtime for o in backend.list(PACK_PREFIX)}
+    removed = freed = repacked = 0
+    for pack, entries in list(store.index.packs.items()):
+        if pack_age.get(pack, 0.0) < grace:
+            continue
+        if entries and all(e.key in deletable for e in entries):
+            # Index first: a crash between the two leaves an orphan pack, never a dangling index.
+            backend.delete(index_object(pack))
+            freed += _size(store, pack)
+            backend.delete(pack_object(pack))
+            store.index.remove_packs([pack])
+            removed += 1
+            for e in entries:
+                doomed.pop(e.key, None)
+        elif entries:
+            repacked += _maybe_repack(store, pack, entries, deletable, doomed)
+    repacked += _compact_small(store, pack_age, grace, deletable, doomed)
+    orphans, orphan_bytes = _delete_orphans(store, pack_age, grace)
+    temp = backend.features.temp
+    if temp is not None:
+        temp.clean_temp(max(grace, 60.0))
+    # Written after the deletions: a process that reads this generation re-reads the
+    # index, so it no longer sees the deleted blobs that this set no longer names.
+    name = store_generation(backend, store.codec, doomed)
+    store.doomed, store.gc_generation = set(doomed), name
+    return {"packs_deleted": removed, "orphan_packs_deleted": orphans,
+            "packs_repacked": repacked, "bytes_freed": freed + orphan_bytes,
+            "live_objects": len(alive), "doomed_objects": len(doomed)}
+
+
+def _mark(store: Store, live: Iterable[str], grace: float,
+          now: float) -> tuple[set[bytes], dict[bytes, float], set[bytes]]:
+    """gc's first phase: the blobs the roots reach, the doomed ones (with when each was
+    first doomed) and those of them that may go now."""
+    backend = store.backend
     # Open batches are listed before the refs: a batch that closes after this point has
     # written its ids before the refs below are read, or its caller will do so later
     # with ids it checked against the doomed set it read (see the module docstring).
@@ -239,40 +275,20 @@ def gc(objects: ObjectStore, live: Iterable[str] = (),
             backend.delete(o.name)  # left by a crashed process
     if grace > 0 and any(grace - SLACK < now - o.mtime <= STALE_WRITER for o in writers):
         deletable = set()  # a batch that may not know of the doomed blobs is still open
-    pack_age = {o.name.rsplit("/", 1)[-1]: now - o.mtime for o in backend.list(PACK_PREFIX)}
-    removed = freed = repacked = 0
-    for pack, entries in list(store.index.packs.items()):
-        if pack_age.get(pack, 0.0) < grace:
-            continue
-        if entries and all(e.key in deletable for e in entries):
-            # Index first: a crash between the two leaves an orphan pack, never a dangling index.
-            backend.delete(index_object(pack))
-            freed += _size(store, pack)
-            backend.delete(pack_object(pack))
-            store.index.remove_packs([pack])
-            removed += 1
-            for e in entries:
-                doomed.pop(e.key, None)
-        elif entries:
-            repacked += _maybe_repack(store, pack, entries, deletable, doomed)
-    repacked += _compact_small(store, pack_age, grace, deletable, doomed)
+    return alive, doomed, deletable
+
+
+def _delete_orphans(store: Store, pack_age: dict[str, float], grace: float) -> tuple[int, int]:
+    """Delete packs without an index older than ``grace`` (a writer died between pack
+    and index); how many, and their bytes."""
     indexed = set(store.index.packs) | set(store.index.bad)
-    orphans = 0
+    orphans = freed = 0
     for pack, age in pack_age.items():
-        if pack not in indexed and age >= grace:  # a writer died between pack and index
+        if pack not in indexed and age >= grace:
             freed += _size(store, pack)
-            backend.delete(pack_object(pack))
+            store.backend.delete(pack_object(pack))
             orphans += 1
-    temp = backend.features.temp
-    if temp is not None:
-        temp.clean_temp(max(grace, 60.0))
-    # Written after the deletions: a process that reads this generation re-reads the
-    # index, so it no longer sees the deleted blobs that this set no longer names.
-    name = store_generation(backend, store.codec, doomed)
-    store.doomed, store.gc_generation = set(doomed), name
-    return {"packs_deleted": removed, "orphan_packs_deleted": orphans,
-            "packs_repacked": repacked, "bytes_freed": freed,
-            "live_objects": len(alive), "doomed_objects": len(doomed)}
+    return orphans, freed
 
 
 REPACK_WASTE = 0.3  # repack a pack once this share of its bytes is dead or duplicated

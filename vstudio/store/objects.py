@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import threading
 import time
@@ -23,6 +22,7 @@ from vstudio.store.codec import Codec
 from vstudio.store.direct import PREFETCH, prefetched, read_plan
 from vstudio.store.download import write_file
 from vstudio.store.gcstate import latest_generation, load_doomed, writer_marker
+from vstudio.store.memory import tame_malloc
 from vstudio.store.packs import Packs
 from vstudio.store.reads import Rebuilt, Recent, read_many
 from vstudio.store.writer import Writer
@@ -50,48 +50,6 @@ def check_ref_name(name: str) -> str:
     return name
 
 
-def _tame_malloc() -> None:
-    """Chunks are allocated on one thread and freed on others; glibc then keeps freed
-    memory in per-thread arenas and RSS creeps up. Two arenas, and trimming once RSS is
-    past ``TRIM_OVER`` (``release_memory``), keep a 2 GiB put well under 250 MB.
-
-    Frames and packs (1-16 MiB) come from the arenas and are reused, not mmapped and
-    unmapped one by one: each fresh mapping costs a page fault per 4 KiB, and trimming
-    after every pack cost a put a fifth of its CPU time in page faults (perf stat)."""
-    global _libc
-    if _libc is not None:
-        return
-    try:
-        import ctypes
-
-        _libc = ctypes.CDLL("libc.so.6")
-        _libc.mallopt(-8, 2)  # M_ARENA_MAX
-        _libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD (fixed: no longer adapts)
-        _libc.mallopt(-1, 32 << 20)  # M_TRIM_THRESHOLD: free tops are kept for reuse
-    except (OSError, AttributeError):
-        _libc = False
-
-
-_libc: Any = None
-TRIM_OVER = 160 << 20  # resident bytes above which freed memory goes back to the system
-
-
-def release_memory() -> None:
-    if _libc and _resident() > TRIM_OVER:
-        _libc.malloc_trim(0)
-
-
-def _resident() -> int:
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        return TRIM_OVER + 1  # unknown: trim as before
-
-
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
 class Store:
     """``ObjectStore`` over a backend: see ``store/__init__.py`` for the terms."""
 
@@ -102,7 +60,7 @@ class Store:
         self.packs = Packs(backend, codec, cache_dir)  # the layer below: store/packs.py
         self.index = self.packs.index
         self.upload_threads = upload_threads
-        _tame_malloc()  # before the first worker thread exists
+        tame_malloc()  # before the first worker thread exists
         self._pools: dict[Work, ThreadPoolExecutor] = {
             "seal": ThreadPoolExecutor(2, thread_name_prefix="vstudio-seal"),
             "upload": ThreadPoolExecutor(upload_threads, thread_name_prefix="vstudio-up"),

@@ -13,10 +13,12 @@ import json
 import queue
 import threading
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import blake3
 
+from vstudio.errors import StoreError
 from vstudio.store.chunking import ObjectSource, Piece, transform
 
 QUEUE = 32  # pieces waiting for the encoder: bounds memory, keeps both threads busy
@@ -100,3 +102,18 @@ def _frozen(params: dict[str, Any]) -> str:
         return json.dumps(params, sort_keys=True, default=str)
     except (TypeError, ValueError):
         return repr(params)
+
+
+def hash_file(path: Path) -> bytes:
+    """The BLAKE3 of a file: the id a put of it must give."""
+    h = blake3.blake3()
+    try:
+        with open(path, "rb", buffering=0) as f:
+            while True:
+                block = f.read(4 << 20)
+                if not block:
+                    break
+                h.update(block)
+    except OSError as e:
+        raise StoreError(f"cannot read {path}: {e.strerror}") from None
+    return h.digest()

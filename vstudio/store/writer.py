@@ -1,55 +1,41 @@
-"""Writing: files become chunks, chunks are sealed into packs, packs get an index.
+"""Writing: files become chunks and recipes, sealed in batches, handed to the packer.
 
-Order of writes (what makes a crash harmless): a pack object first, then its index
-object; a reference is written only by callers, after the batch that stored its ids has
-closed. A crash leaves at worst a pack without an index, which ``store gc`` removes.
+A ``Writer`` is one batch of puts. It cuts a file (a format-aware chunker's split when
+it rebuilds the file exactly, else FastCDC), hashes and seals the pieces in the store's
+threads, skips those the store holds, and records the file's recipe; ``store/packer.py``
+packs the sealed blobs and uploads them. Order of writes (what makes a crash harmless):
+a pack object first, then its index object; a reference is written only by callers,
+after the batch that stored its ids has closed.
 """
 
 from __future__ import annotations
 
 import logging
 import stat
-import struct
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import blake3
 
-from vstudio.errors import BadInput, CorruptObject, ObjectMissing, StoreError
+from vstudio.errors import BadInput, CorruptObject, ObjectMissing
 from vstudio.store import format as fmt
 from vstudio.store.api import NO_PROGRESS, Progress
-from vstudio.store.chunking import (
-    FASTCDC,
-    Chunker,
-    Piece,
-    Split,
-    delta_hooks,
-    pick_chunker,
-    transform,
-)
+from vstudio.store.chunking import FASTCDC, Piece, Split, plugin_splits, transform
 from vstudio.store.delta import TRANSFORM as DELTA_TRANSFORM
-from vstudio.store.index import index_aad, index_object, pack_object
-from vstudio.store.packs import WRITING
-from vstudio.store.sealing import BatchSealer, Blob, DeltaPlan, Sealed
-from vstudio.store.verify import StreamCheck
+from vstudio.store.packer import Packer
+from vstudio.store.sealing import BatchSealer, DeltaPlan, Sealed
+from vstudio.store.verify import StreamCheck, hash_file
 
 if TYPE_CHECKING:
     from vstudio.store.objects import Store
 
 
-def release_memory() -> None:
-    from vstudio.store.objects import release_memory as release
-
-    release()
-
 log = logging.getLogger("vstudio.store")
 
-PACK_TARGET = 16 << 20
 # Files of more chunks than this get a two-level recipe, cut into segments where a chunk
 # id hits a boundary, so an edit rewrites one segment and the short top list only.
 SEGMENT_OVER = 128
@@ -71,13 +57,7 @@ class Writer:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._parts: list[bytes] = []  # sealed blobs of the pack being filled
-        self._pending: dict[bytes, int] = {}  # their keys -> position in _entries
-        self._part_of: list[int] = []  # per entry of _entries: its position in _parts
-        self._size = 0
-        self._entries: list[fmt.IndexEntry] = []
-        self._written: dict[bytes, int] = {}  # blobs of this batch -> kind
-        self._uploads: list[Future[None]] = []
+        self.packer = Packer(store)  # the pack being filled and those on their way
         self._sealing: deque[tuple[list[Piece], str, Future[Sealed]]] = deque()
         self._plan: DeltaPlan | None = None  # the previous version of the file being put
         self._offset = 0  # where the next batch starts in the file's stream
@@ -109,7 +89,7 @@ class Writer:
         progress.start(size, path.name)
         self._plan = DeltaPlan.of(self.store, previous) if previous else None
         try:
-            for split, name in self._plugin_splits(path, previous):
+            for split, name in plugin_splits(path, previous, self.store):
                 if split.transform == DELTA_TRANSFORM:
                     self._plan = None  # its pieces are one whole-file patch
                 oid = self._try_split(path, split, name, size, progress)
@@ -152,20 +132,20 @@ class Writer:
     def _put_group(self, group: list[tuple[bytes, bytes]], chunker: str) -> None:
         self._drain()
         for blob in BatchSealer(self.store, self._exists).group(group):
-            self._append_blob(blob, chunker)
+            self.packer.add_blob(blob, chunker)
 
     def _raw_length(self, key: bytes) -> int:
-        pos = self._pending.get(key)
-        if pos is not None:
-            return self._entries[pos].raw_length
+        pending = self.packer.pending_entry(key)
+        if pending is not None:
+            return pending.raw_length
         hit = self.store.index.get(key)
         if hit is None:
-            self._wait_uploads()  # in a pack on its way
+            self.packer.wait()  # in a pack on its way
             hit = self.store.index.get(key)
         return hit[1].raw_length if hit else -1
 
     def mark_file(self, key: bytes) -> None:
-        self._mark_file(key, "fastcdc")
+        self.packer.mark_file(key, "fastcdc")
 
     def missing(self, keys: Iterable[bytes]) -> list[bytes]:
         return [k for k in keys if not self._exists(k)]
@@ -208,25 +188,6 @@ class Writer:
         return self._finish(recipe, bytes.fromhex(oid), chunker)
 
     # --- plug-in chunkers ------------------------------------------------------------------
-
-    def _plugin_splits(self, path: Path, previous: str | None) -> Iterator[tuple[Split, str]]:
-        if previous:
-            for name, hook in delta_hooks():
-                try:
-                    split = hook(path, previous, self.store)
-                except Exception as e:
-                    log.warning("delta hook failed on %s: %s; chunking it whole", path, e)
-                    continue
-                if split is not None:
-                    yield split, name
-        chunker: Chunker = pick_chunker(path)
-        if chunker is not FASTCDC:
-            try:
-                out = chunker.split(path)
-            except Exception as e:
-                log.warning("chunker %s failed on %s: %s; using fastcdc", chunker.name, path, e)
-                return
-            yield (out if isinstance(out, Split) else Split(out)), chunker.name
 
     def _try_split(self, path: Path, split: Split, name: str, size: int,
                    progress: Progress) -> str | None:
@@ -333,56 +294,18 @@ class Writer:
                 else:
                     self._file_entries.append(fmt.Entry(fmt.E_CHUNK, n, id=key))
             for blob in sealed.blobs:
-                self._append_blob(blob, chunker)
-
-    def _append_blob(self, blob: Blob, chunker: str) -> None:
-        """One sealed blob of a batch: its members not stored meanwhile get entries."""
-        members = [m for m in blob.members if m[0] not in self._written]
-        if not members:
-            return  # another batch in flight stored the same chunk(s) first
-        kind = fmt.CHUNK | (fmt.IN_FRAME if blob.framed else 0) | (fmt.DELTA if blob.base else 0)
-        part = len(self._parts)
-        for key, raw_len, inner in members:
-            self._entry(fmt.IndexEntry(key, kind, chunker, self._size, len(blob.sealed),
-                                       raw_len, inner=inner, base=blob.base, depth=blob.depth),
-                        part)
-        self._add_part(blob.sealed)
-
-    def _append(self, key: bytes, kind: int, chunker: str, raw_len: int, sealed: bytes,
-                check: bytes = b"", file_size: int = 0) -> None:
-        self._entry(fmt.IndexEntry(key, kind, chunker, self._size, len(sealed), raw_len, check,
-                                   file_size), len(self._parts))
-        self._add_part(sealed)
+                self.packer.add_blob(blob, chunker)
 
     def copy_stored(self, entries: list[fmt.IndexEntry], sealed: bytes) -> None:
-        """Copy one stored blob (a chunk, or a frame with the entries of its chunks) from
-        another pack as it is (``store gc`` repacking)."""
-        entries = [e for e in entries if e.key not in self._written]
-        if entries:
-            part = len(self._parts)
-            for e in entries:
-                self._entry(replace(e, offset=self._size, length=len(sealed)), part)
-            self._add_part(sealed)
-
-    def _entry(self, e: fmt.IndexEntry, part: int) -> None:
-        self._written[e.key] = e.kind
-        self._pending[e.key] = len(self._entries)
-        self._entries.append(e)
-        self._part_of.append(part)
-
-    def _add_part(self, sealed: bytes) -> None:
-        """Append sealed bytes (entries pointing at them added first)."""
-        self._parts.append(sealed)
-        self._size += len(sealed)
-        if self._size >= PACK_TARGET:
-            self._seal_pack()
+        """Copy one stored blob as it is (``store gc`` repacking): see ``Packer``."""
+        self.packer.copy_stored(entries, sealed)
 
     def _finish(self, recipe: fmt.Recipe, digest: bytes, chunker: str) -> str:
         e = recipe.entries
         if (not recipe.transform and len(e) == 1 and e[0].type == fmt.E_CHUNK) or not e:
             if not e:  # the empty file is one empty chunk
                 self._add_blob(digest, fmt.CHUNK, b"", chunker)
-            self._mark_file(digest, chunker)
+            self.packer.mark_file(digest, chunker)
             return digest.hex()
         if len(e) > SEGMENT_OVER:
             recipe.entries = self._segments(e, chunker)
@@ -413,7 +336,7 @@ class Writer:
         return top
 
     def _exists(self, key: bytes) -> bool:
-        if key in self._written:
+        if key in self.packer.written:
             return True
         hit = self.store.index.get(key)
         if hit is None or self.store.is_doomed(key):
@@ -428,59 +351,13 @@ class Writer:
             return False
         return True
 
-    def _mark_file(self, key: bytes, chunker: str) -> None:
-        """Flag a chunk of the pack being filled as a whole file (for stats)."""
-        pos = self._pending.get(key)
-        if pos is not None:
-            ent = self._entries[pos]
-            if not ent.kind & fmt.FILE_FLAG:
-                self._entries[pos] = replace(ent, kind=ent.kind | fmt.FILE_FLAG, chunker=chunker)
-
     def _add_blob(self, key: bytes, kind: int, data: bytes, chunker: str,
                   check: bytes = b"", file_size: int = 0) -> None:
         """Store a recipe, segment or the empty chunk, after every chunk before it."""
         self._drain()
         if not self._exists(key):
-            self._append(key, kind, chunker, len(data), self.store.codec.seal(key, data),
-                         check, file_size)
-
-    def _seal_pack(self) -> None:
-        if not self._entries:
-            return
-        codec, backend, index = self.store.codec, self.store.backend, self.store.index
-        entries, self._entries = self._entries, []
-        parts = self._parts
-        self._parts, self._size, self._pending, self._part_of = [], 0, {}, []
-        prev = self._uploads[-1] if self._uploads else None
-
-        def upload() -> None:
-            # Joining, hashing and sealing the index happen here, off the chunking thread.
-            raw_index = fmt.encode_index(entries)
-            # The pack ends with a copy of its own index, so the bucket alone can rebuild it.
-            trailer = codec.seal(b"pack-index", raw_index)
-            parts.extend([trailer, struct.pack("<I", len(trailer))])
-            h = blake3.blake3()
-            for part in parts:
-                h.update(part)
-            pack = h.hexdigest()
-            writes_parts = backend.features.parts
-            if writes_parts is not None:  # a local folder writes the parts as they are
-                writes_parts.put_parts(pack_object(pack), parts)
-            else:
-                backend.put(pack_object(pack), b"".join(parts))
-            parts.clear()
-            # Packs upload in parallel, but indexes appear in order: a recipe's pack is
-            # indexed only once every earlier pack (holding its chunks) is.
-            if prev is not None:
-                prev.result()
-            backend.put(index_object(pack), codec.seal(index_aad(pack), raw_index))
-            index.add(pack, entries, raw_index)
-            release_memory()
-
-        # Bounded: at most a few packs in memory waiting for the backend.
-        while len([u for u in self._uploads if not u.done()]) >= self.store.upload_threads:
-            next(u for u in self._uploads if not u.done()).exception()
-        self._uploads.append(self.store.submit("upload", upload))
+            self.packer.add(key, kind, chunker, len(data), self.store.codec.seal(key, data),
+                            check, file_size)
 
     def _read_back(self, keys: list[bytes]) -> Iterator[bytes]:
         """Plain bytes of blobs, including this batch's that are not in the index yet."""
@@ -490,29 +367,18 @@ class Writer:
             if recent is not None:
                 yield recent
                 continue
-            pos = self._pending.get(key)
-            if pos is not None:
-                e = self._entries[pos]
-                part = self._parts[self._part_of[pos]]
-                yield self.store.packs.open_blob(WRITING, e, part)
+            pending = self.packer.read_pending(key)
+            if pending is not None:
+                yield pending
                 continue
-            if key in self._written:  # in a pack on its way to the backend
-                self._wait_uploads()
+            if key in self.packer.written:  # in a pack on its way to the backend
+                self.packer.wait()
             yield self.store.blob(key)
-
-    def _wait_uploads(self) -> None:
-        errors = [e for e in (u.exception() for u in self._uploads) if e is not None]
-        if errors:
-            raise errors[0]
 
     def flush(self) -> None:
         """Seal and upload everything written so far; raise the first upload error."""
         self._drain()
-        self._seal_pack()
-        uploads, self._uploads = self._uploads, []
-        errors = [e for e in (u.exception() for u in uploads) if e is not None]
-        if errors:
-            raise errors[0]
+        self.packer.flush()
 
     def close(self) -> None:
         if not self.closed:
@@ -530,17 +396,3 @@ def _done(value: Sealed) -> Future[Sealed]:
     fut: Future[Sealed] = Future()
     fut.set_result(value)
     return fut
-
-
-def hash_file(path: Path) -> bytes:
-    h = blake3.blake3()
-    try:
-        with open(path, "rb", buffering=0) as f:
-            while True:
-                block = f.read(4 << 20)
-                if not block:
-                    break
-                h.update(block)
-    except OSError as e:
-        raise StoreError(f"cannot read {path}: {e.strerror}") from None
-    return h.digest()

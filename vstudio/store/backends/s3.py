@@ -33,12 +33,16 @@ class S3Backend:
         self.endpoint = endpoint
         self.region = region
         # Checksums only where S3 demands them: every blob carries a BLAKE3 id that each
-        # read verifies, and packs are named by the hash of their bytes.
+        # read verifies, and packs are named by the hash of their bytes. For the same
+        # reason bodies go out as UNSIGNED-PAYLOAD (the headers stay signed): botocore
+        # would otherwise SHA-256 every body it sends (measured: 12% of the mount's CPU
+        # when writing 200 MiB to moto), a second hash of bytes already hashed.
         cfg = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5,
                      read_timeout=60, max_pool_connections=32,
                      request_checksum_calculation="when_required",
                      response_checksum_validation="when_required",
-                     s3={"addressing_style": "path"} if endpoint else None)
+                     s3={"payload_signing_enabled": False, "addressing_style": "path"}
+                     if endpoint else {"payload_signing_enabled": False})
         self._session = boto3.session.Session()
         self.client = self._session.client("s3", endpoint_url=endpoint, region_name=region,
                                            config=cfg)
