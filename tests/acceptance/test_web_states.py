@@ -288,6 +288,28 @@ def test_jobs_list_search_filters_and_bulk_actions(srv: Any, browser: Any) -> No
     page.context.close()
 
 
+def test_every_status_filter_of_the_jobs_list_has_its_link(srv: Any) -> None:
+    import re
+
+    import httpx
+
+    from vstudio.web.jobs_list import FILTERS
+
+    url, tok = srv.url, srv.admin_token
+    gone = submit(url, tok, "gone", frames="1-2", chunk=1)
+    kept = submit(url, tok, "kept", frames="1-2", chunk=1)
+    api(url, tok).post(f"/api/jobs/{gone}/cancel")
+    with httpx.Client(base_url=url, cookies={"vstudio_session": tok}) as c:
+        page = c.get("/jobs").text
+        nav = page[page.index('aria-label="Filter jobs by status"'):]
+        nav = nav[:nav.index("</nav>")]
+        # A canceled job (to delete it, say) was listed only by typing ?filter=canceled.
+        linked = set(re.findall(r'href="/jobs(?:\?filter=(\w+))?"', nav))
+        assert linked == {"" if f == "all" else f for f in FILTERS}
+        rows = re.findall(r'<tr data-job="(\d+)"', c.get("/jobs?filter=canceled").text)
+        assert rows == [str(gone)] and str(kept) not in rows
+
+
 def test_farm_overview_shows_work_by_project_and_owner_and_time_to_empty(srv: Any) -> None:
     import re
 

@@ -27,6 +27,8 @@ def test_commit_killed_at_random_moments(tmp_path: Path) -> None:
     from vstudio.cli.repos import open_wc
     from vstudio.repo import open_reader
     from vstudio.repo.trees import oid_of
+    from vstudio.repo.wccommit import commit
+    from vstudio.repo.wcupdate import update
     from vstudio.studio import Studio
 
     random.seed(4)
@@ -70,8 +72,8 @@ def test_commit_killed_at_random_moments(tmp_path: Path) -> None:
             # The working copy recovers either way: update adopts what was committed.
             w = open_wc(str(wc))
             try:
-                w.update()
-                done = w.commit(f"after trial {n}")
+                update(w)
+                done = commit(w, f"after trial {n}")
             finally:
                 w.backend.close()
             if head == before:

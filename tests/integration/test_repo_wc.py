@@ -379,6 +379,7 @@ def test_file_vanishing_or_changing_during_commit(tmp_path: Path, vs: InProcess,
                                                   action: str, message: str) -> None:
     from vstudio.cli.repos import open_wc
     from vstudio.errors import VStudioError
+    from vstudio.repo.wccommit import commit
 
     root = _studio(tmp_path, None, None)
     wc_dir = tmp_path / "wc"
@@ -388,7 +389,7 @@ def test_file_vanishing_or_changing_during_commit(tmp_path: Path, vs: InProcess,
     wc = open_wc(str(wc_dir))
     try:
         with pytest.raises(VStudioError, match=message):
-            wc.commit("racy", progress=_Sabotage(wc_dir / "b.txt", action))
+            commit(wc, "racy", progress=_Sabotage(wc_dir / "b.txt", action))
         assert wc.backend.head() == 0  # no partial revision
     finally:
         wc.backend.close()

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 from vstudio.repo import wcindex as W
+from vstudio.repo import wcscan
+from vstudio.repo import wcstatus as S
 
 OLD = time.time() - 3600  # folder mtimes older than the racy window
 
@@ -23,7 +25,7 @@ def _make(root: Path) -> W.Index:
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(rel.encode())
             s = p.stat()
-            entries[rel] = (W.hash_file(str(p)), s.st_size, s.st_mtime_ns, 0o644)
+            entries[rel] = (S.hash_file(str(p)), s.st_size, s.st_mtime_ns, 0o644)
     (root / "a" / "x.blend1").write_bytes(b"ignored")
     _age(root)
     idx = W.Index(rev=1, entries=entries)
@@ -36,9 +38,9 @@ def _age(root: Path) -> None:
         os.utime(root / d if d else root, (OLD, OLD))
 
 
-def _status(root: Path) -> tuple[W.Status, W.Index]:
+def _status(root: Path) -> tuple[S.Status, W.Index]:
     idx = W.Index.load(str(root))
-    res = W.status(str(root), idx)
+    res = S.status(str(root), idx)
     if res.refreshed:
         idx.save(str(root))
     return res, idx
@@ -50,7 +52,7 @@ def test_clean_copy_is_answered_from_the_cache(tmp_path: Path) -> None:
     assert not (res.added or res.modified or res.deleted) and res.refreshed
     assert idx.dcache is not None and set(idx.dcache["dirs"]) == {"", "a", "a/b", "c"}
     idx = W.Index.load(str(tmp_path))
-    scan = W.walk(str(tmp_path), idx)
+    scan = wcscan.walk(str(tmp_path), idx)
     assert sorted(scan.hits) == ["", "a", "a/b", "c"] and not scan.listed
     assert not scan.changed and 0 not in scan.seen
     res, _ = _status(tmp_path)

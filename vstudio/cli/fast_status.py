@@ -20,7 +20,7 @@ def main(args: list[str]) -> int | None:
             return None
         else:
             targets.append(a)
-    from vstudio.repo import wcindex
+    from vstudio.repo import wcindex, wcstatus
 
     root = wcindex.find_root(os.getcwd())
     if root is None:
@@ -42,7 +42,7 @@ def main(args: list[str]) -> int | None:
     user: str | None = None
     refreshed = False
     for under in unders:
-        res = wcindex.status(root, index, under)
+        res = wcstatus.status(root, index, under)
         refreshed = refreshed or res.refreshed
         prefix = under + "/" if under else ""
         locks = [p for p in index.locks if not under or p == under or p.startswith(prefix)]
@@ -52,9 +52,9 @@ def main(args: list[str]) -> int | None:
 
                 with open(os.path.join(root, wcindex.META, "wc.json")) as f:
                     user = str(json.load(f).get("user") or "")
-            out_json.extend(wcindex.status_json(res, locks, user))
+            out_json.extend(wcstatus.status_json(res, locks, user))
         else:
-            sys.stdout.write(wcindex.format_lines(res.lines(locks)))
+            sys.stdout.write(wcstatus.format_lines(res.lines(locks)))
     if as_json:
         import json
 

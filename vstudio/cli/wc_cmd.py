@@ -1,5 +1,6 @@
-"""Working-copy commands: checkout, status, commit, update, log, diff, revert, locks, ...
+"""Working-copy commands: checkout, status, add, rm, mv, commit, update, diff, revert.
 
+(Locks are in ``lock_cmd``; log, cat, tag and info in ``history_cmd``.)
 New files are added and deleted files removed by the next commit (implicit add/remove);
 ``.vstudioignore`` at the working copy's root lists glob patterns to leave out.
 ``add``/``rm``/``mv`` exist for Subversion habits: ``add`` checks paths, ``rm`` and ``mv``
@@ -10,20 +11,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
-import time
 from typing import Any
 
 import click
 
-from vstudio.cli.common import emit, json_option, studio_option
+from vstudio.cli.common import emit, json_option
 
 token_option = click.option("--token", metavar="TOKEN", default=None,
                             help="API token for http(s) URLs (default: $VSTUDIO_TOKEN, then "
                                  "the one remembered by the working copy).")
 
 
-def _wc(token: str | None = None) -> Any:
+def current_wc(token: str | None = None) -> Any:
+    """The working copy holding the current folder, closed when the command ends."""
     from vstudio.cli.repos import open_wc
 
     wc = open_wc(None, token)
@@ -37,10 +37,6 @@ def _bar() -> Any:
     from vstudio.cli.progress import bar
 
     return bar()
-
-
-def _when(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
 @click.command("checkout")
@@ -72,7 +68,7 @@ def status_cmd(paths: tuple[str, ...], show_updates: bool, token: str | None,
     """Changed files: M modified, A added, D deleted, C conflict, L link; K locked by you."""
     from vstudio.repo.wcops import incoming
 
-    wc = _wc(token)
+    wc = current_wc(token)
     remote_locks = wc.backend.locks() if show_updates else {}
     newer = incoming(wc) if show_updates else set()
     rows: list[dict[str, Any]] = []
@@ -121,7 +117,7 @@ def _status_rows(wc: Any, rel: str, remote_locks: dict[str, Any],
 @click.argument("paths", nargs=-1, required=True)
 def add_cmd(paths: tuple[str, ...]) -> None:
     """Check that PATHS can be committed (new files are added by the next commit anyway)."""
-    wc = _wc()
+    wc = current_wc()
     for t in paths:
         rel = wc.rel(t)
         full = wc.root / rel
@@ -138,7 +134,7 @@ def add_cmd(paths: tuple[str, ...]) -> None:
 @click.argument("paths", nargs=-1, required=True)
 def rm_cmd(paths: tuple[str, ...]) -> None:
     """Delete PATHS from the working copy; the next commit removes them."""
-    wc = _wc()
+    wc = current_wc()
     for t in paths:
         rel = wc.rel(t)
         full = wc.root / rel
@@ -158,7 +154,7 @@ def rm_cmd(paths: tuple[str, ...]) -> None:
 @click.argument("dest")
 def mv_cmd(source: str, dest: str) -> None:
     """Rename SOURCE to DEST; the next commit records it (no bytes are uploaded again)."""
-    wc = _wc()
+    wc = current_wc()
     a, b = wc.rel(source), wc.rel(dest)
     # A case-only rename on a case-insensitive disk: dest "exists" as source itself.
     case_only = a != b and a.casefold() == b.casefold()
@@ -182,9 +178,11 @@ def mv_cmd(source: str, dest: str) -> None:
 def commit_cmd(paths: tuple[str, ...], message: str, keep_locks: bool, token: str | None,
                as_json: bool) -> None:
     """Commit the changes of the working copy (or below PATHS) as a new revision."""
-    wc = _wc(token)
+    from vstudio.repo.wccommit import commit
+
+    wc = current_wc(token)
     targets = [wc.rel(t) for t in paths] or None
-    done = wc.commit(message, targets, _bar(), keep_locks)
+    done = commit(wc, message, targets, _bar(), keep_locks)
     if done is None:
         emit({"rev": None, "changed": []}, as_json, lambda d: click.echo("nothing to commit"))
         return
@@ -199,8 +197,10 @@ def commit_cmd(paths: tuple[str, ...], message: str, keep_locks: bool, token: st
 @json_option
 def update_cmd(rev: int | None, token: str | None, as_json: bool) -> None:
     """Bring the working copy to a revision, keeping local changes; conflicts keep both."""
-    wc = _wc(token)
-    r = wc.update(rev, _bar())
+    from vstudio.repo.wcupdate import update
+
+    wc = current_wc(token)
+    r = update(wc, rev, _bar())
     data = {"rev": r.rev, "updated": r.updated, "added": r.added, "removed": r.removed,
             "conflicts": {p: wc.index.conflicts[p] for p in r.conflicts}, "kept": r.kept}
 
@@ -216,40 +216,6 @@ def update_cmd(rev: int | None, token: str | None, as_json: bool) -> None:
 
     emit(data, as_json, human)
 
-
-@click.command("log")
-@click.argument("path", required=False)
-@click.option("-l", "--limit", type=int, default=None, help="At most this many revisions.")
-@click.option("-v", "--verbose", is_flag=True, help="List the changed paths.")
-@token_option
-@json_option
-def log_cmd(path: str | None, limit: int | None, verbose: bool, token: str | None,
-            as_json: bool) -> None:
-    """History of the project (or of PATH), newest first, and who holds locks there."""
-    wc = _wc(token)
-    rel = wc.rel(path) if path else None
-    entries = wc.backend.log(rel or None, limit)
-    rows = [{"rev": c.rev, "author": c.author, "time": c.time, "message": c.message,
-             "changed": c.changed, "props": c.props} for c in entries]
-    if as_json:
-        emit(rows, True)
-        return
-    for lk in wc.backend.locks().values():
-        if not rel or lk.path == rel or lk.path.startswith(rel + "/"):
-            click.echo(f"locked: {lk.path} by {lk.owner} since {_when(lk.time)}"
-                       + (f" ({lk.message})" if lk.message else ""))
-    for r in rows:
-        click.echo("-" * 60)
-        click.echo(f"r{r['rev']} | {r['author']} | {_when(r['time'])} | "
-                   f"{len(r['changed'])} paths")
-        if verbose:
-            for k, v in sorted(r["props"].items()):
-                click.echo(f"   {k}: {v}")
-            for p in r["changed"]:
-                click.echo(f"   {p}")
-        click.echo(f"\n{r['message']}")
-
-
 @click.command("diff")
 @click.argument("paths", nargs=-1)
 @click.option("--stat", "stat_only", is_flag=True, help="Only a summary per file.")
@@ -258,7 +224,7 @@ def diff_cmd(paths: tuple[str, ...], stat_only: bool, as_json: bool) -> None:
     """Local changes against the base versions (text diffs; sizes for binary files)."""
     from vstudio.repo.wcops import diff
 
-    diffs = diff(_wc(), list(paths))
+    diffs = diff(current_wc(), list(paths))
     rows = [{"path": d.path, "status": d.status, "added": d.added, "removed": d.removed,
              "old_size": d.old_size, "new_size": d.new_size} for d in diffs]
     if as_json:
@@ -281,146 +247,5 @@ def revert_cmd(paths: tuple[str, ...]) -> None:
     """Undo local changes to PATHS (files or folders), from the base versions."""
     from vstudio.repo.wcops import revert
 
-    for p in revert(_wc(), list(paths)):
+    for p in revert(current_wc(), list(paths)):
         click.echo(f"reverted {p}")
-
-
-@click.command("lock")
-@click.argument("path", required=False)
-@click.option("-m", "--message", default="", help="Why you lock it.")
-@click.option("--rule", "rules", multiple=True, metavar="GLOB",
-              help="Add a needs-lock rule (e.g. '*.blend'): matching files are read-only "
-                   "in working copies until locked.")
-@token_option
-def lock_cmd(path: str | None, message: str, rules: tuple[str, ...], token: str | None) -> None:
-    """Lock PATH so that only you can commit it.
-
-    PATH may be a file under MOUNT/latest/ of a writable mount: the mount takes the lock
-    as its user, and the (needs-lock) file becomes writable there.
-    """
-    from vstudio.repo.wcops import lock
-
-    mp = _in_mount(path, rules) if path else None
-    if path and mp is not None:
-        from vstudio.mount import control
-
-        rel, owner = control.lock(path, message, mp)
-        click.echo(f"locked {rel} ({owner})")
-        return
-    wc = _wc(token)
-    if rules:
-        wc.backend.add_lock_rules(list(rules))
-        click.echo("needs-lock rules: " + ", ".join(wc.backend.lock_rules()))
-    if path:
-        info = lock(wc, path, message)
-        click.echo(f"locked {info.path} ({info.owner})")
-    elif not rules:
-        raise click.UsageError("name a PATH to lock (or --rule GLOB)")
-
-
-def _in_mount(path: str, rules: tuple[str, ...]) -> Any:
-    """The vstudio mount PATH is in (a ``control.MountPath``), or None."""
-    if not os.path.exists("/proc/self/mounts"):
-        return None
-    from vstudio.mount.control import find_mount
-
-    mp = find_mount(path)
-    if mp is not None and rules:
-        raise click.UsageError("--rule is set from a working copy, not on a mount path")
-    return mp
-
-
-@click.command("unlock")
-@click.argument("path")
-@click.option("--force", is_flag=True, help="Break someone else's lock.")
-@token_option
-def unlock_cmd(path: str, force: bool, token: str | None) -> None:
-    """Release the lock on PATH (a working copy's file, or one under a writable mount)."""
-    from vstudio.repo.wcops import unlock
-
-    mp = _in_mount(path, ())
-    if mp is not None:
-        from vstudio.mount import control
-
-        rel, owner = control.unlock(path, force, mp)
-        click.echo(f"unlocked {rel}" + (f" (was held by {owner})" if force else ""))
-        return
-    info = unlock(_wc(token), path, force)
-    click.echo(f"unlocked {info.path}" + (f" (was held by {info.owner})" if force else ""))
-
-
-@click.command("cat")
-@click.argument("spec", metavar="PATH[@REV]")
-@click.option("--url", default=None, help="Read from this project URL instead of the "
-                                          "working copy.")
-@token_option
-def cat_cmd(spec: str, url: str | None, token: str | None) -> None:
-    """Print a file as of a revision (number, rN, HEAD or a tag; default: your base)."""
-    from vstudio.cli.repos import open_url
-    from vstudio.repo.wcops import cat_entry
-
-    if url:
-        backend = open_url(url, token)
-        entry = cat_entry(None, backend, spec if "@" in spec else spec + "@HEAD")
-    else:
-        wc = _wc(token)
-        backend = wc.backend
-        entry = cat_entry(wc, backend, spec)
-    out = sys.stdout.buffer
-    step = 4 << 20
-    for off in range(0, max(entry.size, 1), step):
-        if entry.size:
-            out.write(backend.store.read_range(entry.oid, off, min(step, entry.size - off)))
-    out.flush()
-
-
-@click.command("tag")
-@click.argument("name")
-@click.option("--rev", type=int, default=None, help="Revision to tag (default: head).")
-@token_option
-def tag_cmd(name: str, rev: int | None, token: str | None) -> None:
-    """Name a revision (tags can then be used as PATH@TAG)."""
-    r = _wc(token).backend.set_tag(name, rev)
-    click.echo(f"tagged r{r} as {name}")
-
-
-@click.command("info")
-@token_option
-@json_option
-def info_cmd(token: str | None, as_json: bool) -> None:
-    """Where the working copy comes from, its revision and the repository's head."""
-    wc = _wc(token)
-    meta = wc.meta
-    data = {"path": str(wc.root), "project": meta["project"],
-            "url": meta.get("server") or meta.get("studio"), "kind": meta["kind"],
-            "rev": wc.index.rev, "head": wc.backend.head(), "user": wc.backend.user,
-            "files": len(wc.index.entries), "locks": wc.index.locks,
-            "needs_lock": wc.index.rules, "tags": wc.backend.tags()}
-    emit(data, as_json, lambda d: click.echo("\n".join(
-        f"{k}: {v}" for k, v in d.items())))
-
-
-@click.group("catalog")
-def catalog_group() -> None:
-    """The catalog database: rebuild it from the object store."""
-
-
-@catalog_group.command("rebuild")
-@studio_option
-@json_option
-def catalog_rebuild(studio_dir: str | None, as_json: bool) -> None:
-    """Recreate projects, revisions, tags and lock rules from the store's refs."""
-    from vstudio.cli.common import open_studio_from
-    from vstudio.repo.rebuild import rebuild
-
-    report = rebuild(open_studio_from(studio_dir))
-    emit(report, as_json, lambda d: click.echo("\n".join([
-        *(f"{p}: {n} revisions" for p, n in d["projects"].items()),
-        *([] if d["projects"] else ["no project found in the store"]),
-        f"restored from the store: {', '.join(d['restored'])}",
-        f"not in the store, not restored: {'; '.join(d['not_restored'])}",
-        f"  ({d['redo']})",
-        f"users in the catalog: {d['users']}" + (
-            "" if d["users"] else ": add an admin with 'vstudio user add NAME --role admin'"),
-    ])))
-

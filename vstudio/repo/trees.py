@@ -144,26 +144,55 @@ def build_tree(store: Writer, base_files: Mapping[str, Entry],
             files.pop(path, None)
         else:
             files[path] = entry
-    # Folders of the changed paths: dirname once per path, the ancestor chain once per
-    # distinct folder (a 20,000-file commit has a few hundred).
-    changed_dirs = {posixpath.dirname(p) for p in changes}
-    added_dirs = {posixpath.dirname(p) for p, e in changes.items() if e is not None}
     # A folder entry added or removed: the folder itself is made again (or dropped).
     made = [p for p, e in changes.items() if e is not None and e.is_dir]
     removed = {p for p, e in changes.items() if e is None}
-    changed_dirs.update(made)
-    gone_dirs = [p for p in removed if p in base_folders]
-    changed_dirs.update(gone_dirs)
+    dirty, gone_dirs = _dirty_folders(changes, made, removed, base_folders)
     if keep_empty and gone_dirs:  # a folder's removal takes all it holds
         pre = tuple(d + "/" for d in gone_dirs)
         for path in [p for p in files if p.startswith(pre)]:
             del files[path]
-    added_dirs.update(made)
+    folder_names = _folder_names(base_files, base_folders, changes, made)
+    new_ids, emptied = _write_folders(store, dirty, files, folder_names, base_folders,
+                                      removed, created, keep_empty)
+    # A file and a folder cannot share a name.
+    clash = sorted(f for f in folder_names - emptied if f in files and not files[f].is_dir)
+    if clash:
+        raise BadPath(f"{clash[0]!r} cannot be both a file and a folder")
+    for d in made + [d for d in dirty if d in base_files]:
+        if new_ids.get(d, EMPTY_OID) != EMPTY_OID:
+            files.pop(d, None)  # it holds something now: implied by its contents
+    root = new_ids.get("", base_folders.get("", EMPTY_OID))
+    if folders_out is not None:
+        folders_out[""] = root
+        for f in folder_names - emptied:
+            folders_out[f] = new_ids.get(f) or base_folders[f]
+    return root, files
+
+
+def _dirty_folders(changes: Mapping[str, Entry | None], made: list[str], removed: set[str],
+                   base_folders: Mapping[str, str]) -> tuple[set[str], list[str]]:
+    """The folders whose objects change (those on a changed path, up to the root), and
+    the folders removed as such."""
+    # Folders of the changed paths: dirname once per path, the ancestor chain once per
+    # distinct folder (a 20,000-file commit has a few hundred).
+    changed_dirs = {posixpath.dirname(p) for p in changes}
+    changed_dirs.update(made)
+    gone_dirs = [p for p in removed if p in base_folders]
+    changed_dirs.update(gone_dirs)
     dirty: set[str] = set()
     for d in changed_dirs:
         if d not in dirty:
             dirty.add(d)
             dirty.update(ancestors(d) if d else ())
+    return dirty, gone_dirs
+
+
+def _folder_names(base_files: Mapping[str, Entry], base_folders: Mapping[str, str],
+                  changes: Mapping[str, Entry | None], made: list[str]) -> set[str]:
+    """Every folder (not the root) of the tree after ``changes``, before emptied ones go."""
+    added_dirs = {posixpath.dirname(p) for p, e in changes.items() if e is not None}
+    added_dirs.update(made)
     folder_names = {f for f in base_folders if f}
     for d in added_dirs:
         if d and d not in folder_names:
@@ -172,6 +201,15 @@ def build_tree(store: Writer, base_files: Mapping[str, Entry],
     # An empty folder replaced by a file is a folder no more.
     folder_names -= {p for p, e in changes.items() if e is not None and not e.is_dir
                      and p in base_files and base_files[p].is_dir}
+    return folder_names
+
+
+def _write_folders(store: Writer, dirty: set[str], files: dict[str, Entry],
+                   folder_names: set[str], base_folders: Mapping[str, str],
+                   removed: set[str], created: list[str] | None,
+                   keep_empty: bool) -> tuple[dict[str, str], set[str]]:
+    """Serialise and upload the ``dirty`` folders, deepest first; return their new ids and
+    the folders left empty that disappear (``files`` gains the empty folders kept)."""
     children: dict[str, list[list[Any]]] = {d: [] for d in dirty}
     subfolders: dict[str, set[str]] = {d: set() for d in dirty}
     for path, e in files.items():
@@ -211,19 +249,7 @@ def build_tree(store: Writer, base_files: Mapping[str, Entry],
             if created is not None:
                 created.append(oid)
         new_ids[d] = oid
-    # A file and a folder cannot share a name.
-    clash = sorted(f for f in folder_names - emptied if f in files and not files[f].is_dir)
-    if clash:
-        raise BadPath(f"{clash[0]!r} cannot be both a file and a folder")
-    for d in made + [d for d in dirty if d in base_files]:
-        if new_ids.get(d, EMPTY_OID) != EMPTY_OID:
-            files.pop(d, None)  # it holds something now: implied by its contents
-    root = new_ids.get("", base_folders.get("", EMPTY_OID))
-    if folders_out is not None:
-        folders_out[""] = root
-        for f in folder_names - emptied:
-            folders_out[f] = new_ids.get(f) or base_folders[f]
-    return root, files
+    return new_ids, emptied
 
 
 def _under(path: str, removed: set[str]) -> bool:

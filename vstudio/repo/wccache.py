@@ -4,7 +4,7 @@ Listing a folder (``scandir``) is only needed to find new files; a folder whose 
 not changed has had no entry added, removed or renamed. So, as git's untracked cache
 does, the index remembers per *clean* folder (every entry indexed or ignored, no links,
 every indexed file present) its mtime, the slice of the index columns holding its files,
-their full ``st_mode`` and its subfolders. ``wcindex.walk`` then only stat-s the indexed
+their full ``st_mode`` and its subfolders. ``wcscan.walk`` then only stat-s the indexed
 files of such a folder by name (each still compared with the index), and lists it again
 the moment its mtime differs.
 
@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from array import array
 
-from vstudio.repo.wcindex import Index, Scan, read_ignore
+from vstudio.repo.wcindex import Index, read_ignore
+from vstudio.repo.wcscan import Scan
 
 # A folder changed within this long before the scan began is not cached: a later change
 # inside the file system's timestamp granularity could leave its mtime unchanged (FAT

@@ -12,9 +12,11 @@ from pathlib import Path
 from vstudio.errors import AlreadyExists, BadInput, Conflict, NotFound
 from vstudio.repo import paths as P
 from vstudio.repo import wcindex as W
+from vstudio.repo import wcstatus as S
 from vstudio.repo.api import Entry, LockInfo
 from vstudio.repo.backend import WcBackend
 from vstudio.repo.wc import NotAWorkingCopy, WorkingCopy, read_meta, writable, write_meta
+from vstudio.repo.wcfetch import fetch
 from vstudio.store.api import NO_PROGRESS, Progress
 
 CACHE_LIMIT = int(os.environ.get("VSTUDIO_WC_CACHE_MB", "256")) << 20
@@ -78,11 +80,11 @@ def checkout(meta: dict[str, object], backend: WcBackend, dest: str | None, rev:
     entries = [tree[p] for p in sorted(tree) if not tree[p].is_dir]
     wc.index.dirs = sorted(p for p, e in tree.items() if e.is_dir)
     wc.make_folders(wc.index.dirs)
-    stats = wc._fetch(entries, progress, replace=False)
+    stats = fetch(wc, entries, progress, replace=False)
     for e in entries:
         s = stats[e.path]
         wc.index.entries[e.path] = (e.oid, s.st_size, s.st_mtime_ns, e.mode)
-    wc._apply_lock_modes()
+    wc.apply_lock_modes()
     wc.save()
     return wc
 
@@ -133,12 +135,12 @@ def revert(wc: WorkingCopy, targets: list[str]) -> list[str]:
         dirs = [d for d in wc.index.dirs if d == rel or not rel or d.startswith(prefix)]
         if not paths and not dirs:
             raise NotFound(f"{t} is not versioned: delete it if you do not want it")
-        res = W.status(str(wc.root), wc.index, rel)
+        res = S.status(str(wc.root), wc.index, rel)
         dirty = set(res.modified) | set(res.deleted) | set(res.conflicts)
         for p in sorted(dirty & set(paths)):
             oid, _size, _m, mode = wc.index.entries[p]
             src = cache.path(oid, _size)
-            wc._safe_parent(p, set())
+            wc.safe_parent(p, set())
             tmp = wc.root / W.META / "tmp" / "revert"
             tmp.parent.mkdir(exist_ok=True)
             shutil.copyfile(src, tmp)

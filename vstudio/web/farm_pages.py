@@ -50,6 +50,10 @@ def worker_rows(r: FarmReads) -> list[dict[str, Any]]:
             state = "rendering" if not w["draining"] else "draining"
         elif state not in ("offline", "disabled") and off:
             state = "off schedule"  # its running tasks, if any, finish first
+        elif state == "busy":
+            # "busy" was the node's word when it took its last task; that task ended
+            # (done, failed, given back) and its next heartbeat has not come yet.
+            state = "idle"
         current = [{"id": tid, "job_id": running[tid][0], "job": running[tid][1],
                     "frames": f"{running[tid][2]}-{running[tid][3]}",
                     "progress": running[tid][4]} for tid in w["tasks"] if tid in running]

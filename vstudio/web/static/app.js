@@ -200,7 +200,12 @@
     if (s.tasks) {
       s.tasks.forEach(function (t) {
         var cell = document.getElementById("t" + t[0]);
-        if (cell && cell.className.charAt(0) !== t[1]) cell.className = t[1] + (cell.classList.contains("sel") ? " sel" : "");
+        if (cell && cell.className.charAt(0) !== t[1]) {
+          cell.className = t[1] + (cell.classList.contains("sel") ? " sel" : "");
+          // The state in words too (hover and screen readers), not only the colour.
+          cell.setAttribute("title", cellLabel(cell));
+          if (cell.hasAttribute("aria-label")) cell.setAttribute("aria-label", cellLabel(cell));
+        }
         var row = document.getElementById("tr" + t[0]);
         if (row) {
           setText(row, "[data-tstatus]", t[3]);
@@ -366,7 +371,10 @@
     var jobId = page.getAttribute("data-job-page");
     $all(".grid i.sel").forEach(function (c) { c.classList.remove("sel"); });
     var cell = document.getElementById("t" + taskId);
-    if (cell) cell.classList.add("sel");
+    if (cell) {
+      cell.classList.add("sel");
+      if (cell.parentElement && cell.parentElement.classList.contains("grid")) rove(cell.parentElement, cell);
+    }
     pane.hidden = false;
     pane.setAttribute("data-task", String(taskId));
     pane.setAttribute("data-log", "/jobs/" + jobId + "/tasks/" + taskId + "/log");
@@ -399,15 +407,72 @@
     });
   }
 
+  // ---- task grid by keyboard ------------------------------------------------------------
+  // Each block's grid is one tab stop (a roving tabindex: only one cell carries it, so
+  // 10,000 cells add no markup); arrow keys move it, Home/End go to the ends, Enter or
+  // Space opens the task's log and leaves the focus on the cell for the next one.
+  var CELL_WORDS = { q: "queued", w: "waiting", r: "running", d: "done", f: "failed", p: "paused", c: "canceled" };
+  function cellLabel(cell) {
+    // The title was written with the page; the class follows the live state.
+    var what = (cell.getAttribute("title") || "").replace(/, [a-z]+$/, "");
+    return what + ", " + (CELL_WORDS[cell.className.charAt(0)] || "queued");
+  }
+  function rove(grid, cell) {
+    var old = $('i[tabindex="0"]', grid);
+    if (old && old !== cell) {
+      old.removeAttribute("tabindex");
+      old.removeAttribute("role");
+      old.removeAttribute("aria-label");
+    }
+    cell.tabIndex = 0;
+    cell.setAttribute("role", "button");
+    cell.setAttribute("aria-label", cellLabel(cell));
+  }
+  function perRow(grid) {
+    var first = grid.firstElementChild, n = 0;
+    for (var c = first; c && c.offsetTop === first.offsetTop; c = c.nextElementSibling) n++;
+    return Math.max(1, n);
+  }
+  function gridKey(e) {
+    var grid = e.currentTarget, cell = e.target;
+    if (!cell || cell.tagName !== "I" || !cell.id) return;
+    var cells = grid.children, at = Array.prototype.indexOf.call(cells, cell), to = at;
+    switch (e.key) {
+      case "ArrowRight": to = at + 1; break;
+      case "ArrowLeft": to = at - 1; break;
+      // No row below (or above): the focus stays, as in a table.
+      case "ArrowDown": to = at + perRow(grid); if (to >= cells.length) to = at; break;
+      case "ArrowUp": to = at - perRow(grid); if (to < 0) to = at; break;
+      case "PageDown": to = at + perRow(grid) * 10; break;
+      case "PageUp": to = at - perRow(grid) * 10; break;
+      case "Home": to = 0; break;
+      case "End": to = cells.length - 1; break;
+      case "Enter": case " ":
+        e.preventDefault();
+        openLog(cell.id.slice(1), false);
+        return;
+      default: return;
+    }
+    e.preventDefault();  // the keys move in the grid, not scroll the page
+    to = Math.max(0, Math.min(cells.length - 1, to));
+    if (to === at) return;
+    rove(grid, cells[to]);
+    cells[to].focus();
+  }
+
   function bind(root) {
-    var grid = $(".grid", root);
-    if (grid && !grid.hasAttribute("data-bound")) {
+    $all(".grid", root).forEach(function (grid) {
+      if (grid.hasAttribute("data-bound")) return;
       grid.setAttribute("data-bound", "");
       grid.addEventListener("click", function (e) {
         var t = e.target;
-        if (t && t.tagName === "I" && t.id) openLog(t.id.slice(1), false);
+        if (!t || t.tagName !== "I" || !t.id) return;
+        rove(grid, t);
+        openLog(t.id.slice(1), false);
       });
-    }
+      grid.addEventListener("keydown", gridKey);
+      if (grid.firstElementChild && !$('i[tabindex="0"]', grid)) rove(grid, grid.firstElementChild);
+    });
     $all("a[data-task-log]", root).forEach(function (a) {
       a.addEventListener("click", function (e) {
         if (openLog(a.getAttribute("data-task-log"), true)) e.preventDefault();
