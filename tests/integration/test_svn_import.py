@@ -140,14 +140,14 @@ def test_svn_import_bad_dumps(tmp_path: Path, svn_repo: tuple[Path, str, int],
     cli("project", "create", "junk", "--studio", str(studio_dir))
     r = cli("svn-import", str(garbage), f"{studio_dir}/junk", check=False)
     assert r.returncode == 1 and "not a Subversion dump" in r.stderr
-    # Flip bytes inside a file text: the MD5 check refuses that revision.
+    # Flip bytes inside a file text: the digest check (SHA-1) refuses that revision.
     plain = _dump(repo, tmp_path / "plain.dump").read_bytes()
     at = plain.index(b"alpha\nalpha")
     bad = tmp_path / "bad.dump"
     bad.write_bytes(plain[:at] + b"ALPHA" + plain[at + 5:])
     cli("project", "create", "bad", "--studio", str(studio_dir))
     r = cli("svn-import", str(bad), f"{studio_dir}/bad", check=False)
-    assert r.returncode == 1 and "MD5" in r.stderr
+    assert r.returncode == 1 and "does not match its SHA-1" in r.stderr
 
 
 def test_svn_import_through_server(tmp_path: Path, svn_repo: tuple[Path, str, int],

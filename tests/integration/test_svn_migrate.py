@@ -147,8 +147,16 @@ def test_refusals_name_revision_path_and_offset(tmp_path: Path, history: tuple[P
     cli("project", "create", "m", "--studio", str(studio_dir))
     r = cli("svn-import", str(bad), f"{studio_dir}/m", check=False)
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert f"MD5 (the dump is corrupt) (at r3, node Shots/a.txt, byte {at})" in r.stderr
+    assert f"SHA-1 (the dump is corrupt) (at r3, node Shots/a.txt, byte {at})" in r.stderr
     assert head(studio_dir, "m") == 2  # whole revisions only
+    # A dump without SHA-1s (as older svnadmin wrote them) is checked with the MD5s.
+    old = re.sub(rb"Text-content-sha1: [0-9a-f]+\n", b"", bad.read_bytes())
+    bad.write_bytes(old)
+    at = old.index(b"Node-path: Shots/a.txt\n", old.index(b"Revision-number: 3\n"))
+    cli("project", "create", "m5", "--studio", str(studio_dir))
+    r = cli("svn-import", str(bad), f"{studio_dir}/m5", check=False)
+    assert f"MD5 (the dump is corrupt) (at r3, node Shots/a.txt, byte {at})" in r.stderr
+    assert head(studio_dir, "m5") == 2
     # A bad date: the text is shown, not a Python bytes repr, with the revision.
     m = re.compile(rb"svn:date\nV 27\n(.{27})\n").search(data, data.index(b"Revision-number: 2"))
     assert m is not None
@@ -301,8 +309,17 @@ def test_helpers_check_the_texts_they_read_from_the_dump(
     cli("project", "create", "hb", "--studio", str(studio_dir))
     r = cli("svn-import", str(bad), f"{studio_dir}/hb", check=False)
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert f"MD5 (the dump is corrupt) (at r3, node s.blend, byte {at})" in r.stderr
+    assert f"SHA-1 (the dump is corrupt) (at r3, node s.blend, byte {at})" in r.stderr
     assert head(studio_dir, "hb") == 2
+    # A dump cut inside r3's .blend text (a copy still being written): r1 and r2 are kept.
+    cut = tmp_path / "cut.dump"
+    cut.write_bytes(data[:text + 1000])
+    cli("project", "create", "hcut", "--studio", str(studio_dir))
+    r = cli("svn-import", str(cut), f"{studio_dir}/hcut", check=False)
+    assert r.returncode == 1
+    assert r.stderr.strip().endswith(f"error: the dump is truncated (at r3, node s.blend, "
+                                     f"byte {at})")
+    assert "could not commit" not in r.stderr and head(studio_dir, "hcut") == 2
     report = cli_json("svn-import", str(good), f"{studio_dir}/hb")
     assert (report["skipped"], report["first"], report["last"]) == (2, 3, 4)
     compare(studio_dir, "hb", url, {r: r for r in range(1, 5)})
@@ -317,7 +334,118 @@ def test_helpers_check_the_texts_they_read_from_the_dump(
     try:
         with open(bad, "rb") as f, pytest.raises(svnimport.BadDump) as e:
             svnimport.import_dump(f, backend)
-        assert f"MD5 (the dump is corrupt) (at r3, node s.blend, byte {at})" in e.value.message
+        assert f"SHA-1 (the dump is corrupt) (at r3, node s.blend, byte {at})" in e.value.message
     finally:
         backend.close()
     assert head(studio_dir, "hc") == 2
+
+
+def test_empty_subfolders_survive_copies_and_replaces(tmp_path: Path, studio_dir: Path) -> None:
+    """A folder emptied by a delete is still Subversion's: copying or replacing the folder
+    above it later in the same import (or in a later one) keeps it, empty."""
+    repo, url, wc = new_repo(tmp_path / "e")
+    (wc / "A" / "sub").mkdir(parents=True)
+    (wc / "A" / "sub" / "f.txt").write_text("f\n")
+    (wc / "A" / "keep.txt").write_text("k\n")
+    commit(wc, "r1: A with a subfolder")
+    svn("copy", "-q", "A", "B", cwd=wc)
+    commit(wc, "r2: copy A to B")
+    svn("rm", "-q", "B/sub/f.txt", cwd=wc)
+    commit(wc, "r3: B/sub emptied")
+    svn("copy", "-q", "B", "C", cwd=wc)
+    commit(wc, "r4: copy B to C")
+    svn("rm", "-q", "C", cwd=wc)
+    svn("copy", "-q", f"{url}/B@3", "C", cwd=wc)
+    commit(wc, "r5: C replaced by a copy of B@3")
+    svn("rm", "-q", "A/sub/f.txt", cwd=wc)
+    commit(wc, "r6: A/sub emptied")
+    svn("rm", "-q", "B", cwd=wc)
+    svn("copy", "-q", "A", "B", cwd=wc)
+    commit(wc, "r7: B replaced by a copy of A")
+    assert b"R /B (from /A:6)" in svn("log", "-v", "-r", "7", url)  # a real replace
+    whole = dump(repo, tmp_path / "e.dump")
+    cli("project", "create", "e1", "--studio", str(studio_dir))
+    assert cli_json("svn-import", str(whole), f"{studio_dir}/e1")["last"] == 7
+    compare(studio_dir, "e1", url, _full(url))
+    # The same history in two imports: the second starts on a head whose folders are known
+    # only from the stored tree.
+    cli("project", "create", "e2", "--studio", str(studio_dir))
+    cli_json("svn-import", str(dump(repo, tmp_path / "a.dump", "-r", "0:2")), f"{studio_dir}/e2")
+    rest = dump(repo, tmp_path / "b.dump", "-r", "3:7", "--incremental")
+    assert cli_json("svn-import", str(rest), f"{studio_dir}/e2")["last"] == 7
+    compare(studio_dir, "e2", url, _full(url))
+
+
+def test_corrupt_text_and_bad_node_in_one_revision(tmp_path: Path, studio_dir: Path) -> None:
+    """A helper's corrupt .blend text and a record the importer refuses, both in r3: the
+    error names r3 (the first of the two in the dump), and r1 and r2 are kept."""
+    repo, url, wc = new_repo(tmp_path / "d")
+    for i in range(1, 5):
+        (wc / "s.blend").write_bytes(b"BLENDER-v304" + os.urandom(4000) + bytes([i]))
+        (wc / f"t{i}.txt").write_text(f"{i}\n")
+        commit(wc, f"r{i}: save")
+    data = dump(repo, tmp_path / "d.dump").read_bytes()
+    r3 = data.index(b"Revision-number: 3\n")
+    blend = data.index(b"Node-path: s.blend\n", r3)
+    text = data.index(b"BLENDER-v304", blend)
+    node = data.index(b"Node-path: t3.txt\n", r3)
+    action = data.index(b"Node-action: add\n", node)
+    bad = tmp_path / "bad.dump"
+    bad.write_bytes(data[:text + 100] + bytes([data[text + 100] ^ 1]) + data[text + 101:action]
+                    + b"Node-action: adX\n" + data[action + 17:])
+    cli("project", "create", "dd", "--studio", str(studio_dir))
+    r = cli("svn-import", str(bad), f"{studio_dir}/dd", check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    if blend < node:
+        assert f"SHA-1 (the dump is corrupt) (at r3, node s.blend, byte {blend})" in r.stderr
+    else:
+        assert f"unknown Node-action 'adX' (at r3, node t3.txt, byte {node})" in r.stderr
+    assert head(studio_dir, "dd") == 2
+    compare(studio_dir, "dd", url, {1: 1, 2: 2})
+
+
+def test_deltas_of_blend_texts_in_helpers(tmp_path: Path, studio_dir: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A --deltas dump's .blend texts are applied and stored by the helper processes, on
+    their bases kept there, also across batches (one revision each here, one helper given
+    three files per revision, so its jobs queue up behind each batch's commit)."""
+    from vstudio.cli.repos import open_url
+    from vstudio.repo import svnimport
+
+    repo, url, wc = new_repo(tmp_path / "x")
+    texts = {n: bytearray(b"BLENDER-v304" + os.urandom(600_000)) for n in "abc"}
+    for i in range(1, 6):
+        for n, data in texts.items():
+            data[1000 * i:1000 * i + 50] = os.urandom(50)  # a small change each save
+            (wc / f"{n}.blend").write_bytes(data)
+        commit(wc, f"r{i}: save")
+    for i, n in ((6, "a"), (7, "b")):  # r7's base is stored (its batch committed) by then
+        texts[n][5000:5010] = os.urandom(10)
+        (wc / f"{n}.blend").write_bytes(texts[n])
+        commit(wc, f"r{i}: save {n}")
+    d = dump(repo, tmp_path / "x.dump", "--deltas")
+    assert d.read_bytes().count(b"Text-delta: true") == 17
+    monkeypatch.setattr(svnimport, "BATCH_REVISIONS", 1)
+    monkeypatch.setenv("VSTUDIO_IMPORT_HELPERS", "1")
+    cli("project", "create", "x", "--studio", str(studio_dir))
+    backend = open_url(f"{studio_dir}/x")
+    try:
+        with open(d, "rb") as f:
+            report = svnimport.import_dump(f, backend)
+    finally:
+        backend.close()
+    assert (report["first"], report["last"], report["files"]) == (1, 7, 17)
+    compare(studio_dir, "x", url, _full(url, 7))
+    # A corrupt delta is refused by its helper, naming its revision, node and record.
+    data = d.read_bytes()
+    at = data.index(b"Node-path: b.blend\n", data.index(b"Revision-number: 4\n"))
+    m = re.compile(rb"SVN[\x00-\x02]").search(data, at)  # the delta, after its properties
+    assert m is not None
+    text = m.start()
+    bad = tmp_path / "bad.dump"
+    bad.write_bytes(data[:text + 20] + bytes([data[text + 20] ^ 0x55]) + data[text + 21:])
+    cli("project", "create", "y", "--studio", str(studio_dir))
+    r = cli("svn-import", str(bad), f"{studio_dir}/y", check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"(at r4, node b.blend, byte {at})" in r.stderr
+    assert head(studio_dir, "y") == 3

@@ -3,6 +3,7 @@ pulling its new revisions while the studio still works in Subversion."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import click
 
 from vstudio.cli.common import emit, json_option
+from vstudio.repo.svnworkers import start_early
 
 token_option = click.option("--token", metavar="TOKEN", default=None,
                             help="Admin API token for http(s) project URLs "
@@ -58,14 +60,19 @@ def svn_import_cmd(dumpfile: str, url: str, renumber: bool, token: str | None,
     (revisions the project has already are checked and skipped, so the same command
     resumes an interrupted import).
     """
-    from vstudio.repo.svnimport import import_dump
+    with (contextlib.nullcontext(sys.stdin.buffer) if dumpfile == "-"
+          else open(dumpfile, "rb")) as f:
+        # The helper processes start up before the heavy imports below, on the other core.
+        workers = None if "://" in url else start_early(f)
+        from vstudio.repo.svnimport import import_dump
 
-    backend = _backend(url, token)
-    if dumpfile == "-":
-        report = import_dump(sys.stdin.buffer, backend, _bar(), renumber=renumber)
-    else:
-        with open(dumpfile, "rb") as f:
-            report = import_dump(f, backend, _bar(), renumber=renumber)
+        try:
+            backend = _backend(url, token)
+        except BaseException:
+            if workers is not None:
+                workers.close()
+            raise
+        report = import_dump(f, backend, _bar(), renumber=renumber, workers=workers)
     emit(report, as_json, _human)
 
 

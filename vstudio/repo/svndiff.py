@@ -10,6 +10,8 @@ far (overlapping copies repeat a pattern), or from new data.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import zlib
 from collections.abc import Callable
 from typing import BinaryIO
@@ -183,3 +185,23 @@ def _window(src: bytes, ins: bytes, new: bytes, t_len: int) -> bytes:
     if len(out) != t_len:
         raise BadDelta("delta window has the wrong length")
     return bytes(out)
+
+
+class _Enough(Exception):
+    """Raised to stop ``apply`` once ``head`` has its bytes."""
+
+
+def head(prefix: bytes, n: int) -> bytes:
+    """The first bytes (up to ``n``) of the text a delta against an empty base makes,
+    from the delta's first bytes ``prefix`` (its first window, if whole, is enough)."""
+    out = bytearray()
+
+    def write(data: bytes) -> None:
+        out.extend(data)
+        if len(out) >= n:
+            raise _Enough
+
+    # stopped when it has enough, or where the prefix ends inside a window
+    with contextlib.suppress(_Enough, BadDelta):
+        apply(io.BytesIO(prefix), lambda _off, _n: b"", write)
+    return bytes(out[:n])

@@ -5,7 +5,9 @@ Streams: records are read by ``svndump`` (headers line by line, file texts and d
 but by the helper processes, where they lie in the file), so a 15 GB dump needs little
 memory. Each
 Subversion revision becomes one commit (atomic: a revision is wholly in the project or
-not at all) with the same number, author, date and message, empty revisions too.
+not at all) with the same number, author, date and message, empty revisions too. Its
+node records are applied to the project's files by ``svnnodes``; this module numbers,
+batches and commits the revisions and places every failure in the dump.
 
 Incremental and resumable: the dump may start anywhere up to the project's head + 1.
 Revisions the project has already are compared (author, message, date) and skipped, so
@@ -20,19 +22,18 @@ from __future__ import annotations
 
 import calendar
 import logging
-import os
-import stat
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from vstudio.errors import BadInput, Conflict, VStudioError
-from vstudio.repo import paths as P
-from vstudio.repo.api import CommitInfo, Entry, folder_entry
+from vstudio.repo.api import CommitInfo, Entry
 from vstudio.repo.backend import LocalBackend, WcBackend
 from vstudio.repo.importbatch import ImportRevision
-from vstudio.repo.svndump import BadDump, Reader, Record, next_record, number
+from vstudio.repo.svndump import BadDump, Reader, Record, file_name, is_file, next_record, number
+from vstudio.repo.svnnodes import NodeTree, Notes, escape
 from vstudio.repo.svntexts import Batch, Texts
 from vstudio.repo.svnworkers import BlendWorkers, helpers_wanted
 from vstudio.store.api import NO_PROGRESS, Progress
@@ -44,7 +45,6 @@ BATCH_REVISIONS = 100
 BATCH_BYTES = 64 << 20  # of file contents
 BATCH_SECONDS = 10.0
 log = logging.getLogger("vstudio.repo")
-CARRIED = {"svn:needs-lock", "svn:executable"}
 REV_PROPS = {"svn:log", "svn:author", "svn:date"}
 ORIGINAL = "svn-original-rev"  # revision property: the Subversion number, when renumbered
 __all__ = ["ORIGINAL", "BadDump", "import_dump"]
@@ -58,32 +58,6 @@ def _svn_time(raw: bytes) -> float:
         return t + (float("0." + frac) if frac else 0.0)
     except ValueError:
         raise BadDump(f"bad svn:date {text[:40]!r}") from None
-
-
-def _prop_note(key: str, is_dir: bool) -> str | None:
-    if key in CARRIED and not is_dir:
-        return None
-    if key in ("svn:externals", "svn:mergeinfo"):
-        return key
-    if key == "svn:special":
-        return "svn:special link (kept as a file holding 'link TARGET')"
-    return f"{'folder' if is_dir else 'file'} property {key}"
-
-
-class _Notes:
-    """What is not carried: per kind, the distinct paths or revisions it concerns."""
-
-    def __init__(self) -> None:
-        self.places: dict[str, set[str]] = {}
-        self.examples: dict[str, str] = {}
-
-    def add(self, what: str, place: str) -> None:
-        self.places.setdefault(what, set()).add(place)
-        self.examples.setdefault(what, place)
-
-    def report(self) -> list[str]:
-        return [f"{what}: {len(p)} time(s), e.g. {self.examples[what]}"
-                for what, p in sorted(self.places.items())]
 
 
 class _Importer:
@@ -104,20 +78,19 @@ class _Importer:
         # helpers' texts are stored meanwhile, and the helpers never wait for the commit.
         self.sealed: tuple[list[ImportRevision], Batch] | None = None
         self.places: dict[int, tuple[int, int]] = {}  # project rev -> (svn rev, offset)
-        self.files: dict[str, Entry] | None = None  # loaded at the first new revision
-        self.props: dict[str, dict[str, bytes]] = {}
+        self.notes = Notes()
+        self.tree = NodeTree(self.t, self.notes)  # the files, once a new revision comes
+        self.started_new = False
         self.trees: dict[int, dict[str, Entry]] = {}
         self.history: dict[int, CommitInfo] | None = None
         self.rev_map: dict[int, int] = {}  # Subversion number -> project number
-        self.dirs: set[str] = set()
-        self.rules: set[str] = set()
         self.new_rules: list[str] = []
-        self.notes = _Notes()
         self.imported = self.skipped = 0
         self.first = self.last = self.last_svn = 0
         self.last_time: float | None = None
         # where we are, for error messages: revision, node path, byte offset
         self.loc: tuple[int | None, str | None, int] = (None, None, 0)
+        self.reading: tuple[int, int] | None = None  # revision being read: (svn rev, offset)
 
     # -- the project's side ---------------------------------------------------------------
 
@@ -131,18 +104,11 @@ class _Importer:
 
     def start_new(self) -> None:
         """State of the project's head, before the first revision this run adds."""
-        self.files = dict(self.b.tree(self.head)) if self.head else {}
-        self.rules = set(self.b.lock_rules()) if self.head else set()
-        self.props = {p: self._carried(p, e) for p, e in self.files.items()}
+        self.started_new = True
+        self.tree.load(dict(self.b.tree(self.head)) if self.head else {},
+                       set(self.b.lock_rules()) if self.head else set())
         if self.head and self.last_time is None:
             self.last_time = self.b.log(None, 1)[0].time
-
-    def _carried(self, path: str, e: Entry) -> dict[str, bytes]:
-        """The carried properties of a file the project has: its mode and lock rules."""
-        props = {"svn:executable": b"*"} if e.mode & 0o111 else {}
-        if _escape(path) in self.rules:
-            props["svn:needs-lock"] = b"*"
-        return props
 
     def tree_at(self, rev: int) -> dict[str, Entry]:
         if rev in self.pending_trees:
@@ -152,6 +118,14 @@ class _Importer:
                 self.trees.pop(next(iter(self.trees)))
             self.trees[rev] = self.b.tree(rev)
         return self.trees[rev]
+
+    def copy_source(self, path: str, csvn: int, *, svn_rev: int, rev: int) -> dict[str, Entry]:
+        """The tree a copy from ``path``@``csvn`` reads (in revision ``svn_rev`` = ``rev``)."""
+        crev = self.rev_map.get(csvn, csvn - (svn_rev - rev)) if self.renumber else csvn
+        if crev < 0 or crev > self.head:
+            raise BadDump(f"copies from {path or '/'}@r{csvn}, which the project does not "
+                          "have (import the earlier revisions first)")
+        return self.tree_at(crev)
 
     def target(self, svn_rev: int) -> int | None:
         """The project revision for ``svn_rev``; None when the project has it already."""
@@ -192,21 +166,20 @@ class _Importer:
         else:
             self.notes.add("revision without svn:date (given the previous one's)", f"r{svn_rev}")
             when = self.last_time if self.last_time is not None else time.time()
-        new_rules = sorted(_escape(p) for p, e in changes.items() if e is not None
-                           and "svn:needs-lock" in self.props.get(p, {}))
-        new_rules = [r for r in new_rules if r not in self.rules]
+        new_rules = sorted(escape(p) for p, e in changes.items() if e is not None
+                           and "svn:needs-lock" in self.tree.props.get(p, {}))
+        new_rules = [r for r in new_rules if r not in self.tree.rules]
         if new_rules:  # before the revision: a rule without its file is harmless
             self.b.add_lock_rules(new_rules)
-            self.rules.update(new_rules)
+            self.tree.rules.update(new_rules)
             self.new_rules += new_rules
-        assert self.files is not None
         if not self.pending:
             self.started = time.monotonic()
         self.pending.append(ImportRevision(
             rev, _author(rprops), when, rprops.get("svn:log", b"").decode("utf-8", "replace"),
             {p: self.t.real(e) for p, e in changes.items()},
             {ORIGINAL: str(svn_rev)} if self.renumber else {}))
-        self.pending_trees[rev] = dict(self.files)
+        self.pending_trees[rev] = dict(self.tree.files)
         self.places[rev] = (svn_rev, self.loc[2])
         self.rev_map[svn_rev] = rev
         self.head = self.last = rev
@@ -237,7 +210,13 @@ class _Importer:
         except BadDump as e:  # a helper's text is corrupt: keep the revisions before it
             offset = int(str(e.context["offset"]))
             bad = max((r for r, (_s, at) in self.places.items() if at < offset), default=0)
-            e.context["rev"] = self.places[bad][0] if bad else None
+            svn_rev = self.places[bad][0] if bad else None
+            if self.reading is not None and self.reading[1] < offset and (
+                    not bad or self.places[bad][1] < self.reading[1]):
+                # in the revision being read (a failure there made salvage commit): all
+                # the revisions read before it are whole
+                bad, svn_rev = self.head + 1, self.reading[0]
+            e.context["rev"] = svn_rev
             self.pending = [r for r in revisions if r.rev < bad]  # what salvage commits
             self.t.futures.clear()
             raise
@@ -250,115 +229,37 @@ class _Importer:
             for r in revisions:
                 self.pending_trees.pop(r.rev, None)
 
-    # -- nodes --------------------------------------------------------------------------
-
-    def node(self, rec: Record, svn_rev: int, rev: int, changes: dict[str, Entry | None]) -> None:
-        assert self.files is not None
-        raw = rec.get("Node-path")
-        action, kind = rec.get("Node-action"), rec.get("Node-kind")
-        path = P.normalise(raw) if raw.strip("/") else ""
-        where = f"{path or '/'}@r{svn_rev}"
-        if not path:
-            self._note_props(rec, "/", True, where)
-            return
-        if action in ("delete", "replace"):
-            self._remove(path, changes)
-        if action == "delete":
-            return
-        if action not in ("add", "change", "replace"):
-            raise BadDump(f"unknown Node-action {action!r}")
-        src = self._copy(rec, path, kind, svn_rev, rev, changes)
-        known = self.files.get(path)
-        if kind == "dir" or (kind == "" and (path in self.dirs or (known and known.is_dir) or (
-                known is None and src is None and rec.text is None))):
-            self.dirs.add(path)
-            if action != "change":  # an empty folder until (and unless) it holds something
-                self._set(folder_entry(path), changes)
-            self._note_props(rec, path, True, where)
-            return
-        current = src or (self.files.get(path) if action == "change" else None)
-        props = self.props.setdefault(path, {})
-        if rec.has_props:
-            if rec.get("Prop-delta") != "true":
-                props.clear()
-            for k in rec.deleted:
-                props.pop(k, None)
-            props.update(rec.props)
-            self._note_props(rec, path, False, where)
-        mode = 0o755 if "svn:executable" in props else 0o644
-        if rec.text is not None or (current is None and action in ("add", "replace")):
-            # (no text and nothing to copy: an empty file)
-            oid, size = self.t.text(rec, current, current or self.files.get(path))
-        elif current is not None:
-            oid, size = current.oid, current.size
-        else:
-            raise BadDump("a change to a file that does not exist")
-        self._set(Entry(path, oid, size, mode, 0.0), changes)
-
-    def _note_props(self, rec: Record, path: str, is_dir: bool, where: str) -> None:
-        for k in rec.props:
-            what = _prop_note(k, is_dir)
-            if what:
-                self.notes.add(what, path if path != "/" else where)
-
-    def _copy(self, rec: Record, path: str, kind: str, svn_rev: int, rev: int,
-              changes: dict[str, Entry | None]) -> Entry | None:
-        if "Node-copyfrom-path" not in rec.headers:
-            return None
-        raw = rec.get("Node-copyfrom-path")
-        cpath = P.normalise(raw) if raw.strip("/") else ""
-        csvn = number(rec.headers, "Node-copyfrom-rev")
-        crev = self.rev_map.get(csvn, csvn - (svn_rev - rev)) if self.renumber else csvn
-        if csvn >= svn_rev or crev < 0 or crev > self.head:
-            raise BadDump(f"copies from {cpath or '/'}@r{csvn}, which the project does not "
-                          "have (import the earlier revisions first)")
-        old = self.tree_at(crev)
-        if kind == "dir":
-            pre = cpath + "/" if cpath else ""
-            for p, e in old.items():
-                if p.startswith(pre):
-                    new = f"{path}/{p[len(pre):]}"
-                    self._set(Entry(new, e.oid, e.size, e.mode, e.mtime), changes)
-                    self.props[new] = dict(self.props.get(p) or self._carried(p, e))
-            return None
-        src = old.get(cpath)
-        if src is None:
-            raise BadDump(f"copies {cpath}@r{csvn}, which does not exist")
-        self.props[path] = dict(self.props.get(cpath) or self._carried(cpath, src))
-        return src
-
     def _resolve(self, batch: Batch, revisions: list[ImportRevision]) -> None:
         """The helpers' ids in place of placeholders, in the files and ``revisions``."""
-        resolved = self.t.resolve(batch)
-        for p, e in list((self.files or {}).items()):
-            if e.oid in resolved and self.files is not None:
-                self.files[p] = Entry(p, resolved[e.oid], e.size, e.mode, e.mtime)
+        self.t.resolve(batch)
+        self.tree.resolved()
         for r in revisions:
             r.changes = {p: self.t.real(e) for p, e in r.changes.items()}
 
-    def _set(self, e: Entry, changes: dict[str, Entry | None]) -> None:
-        assert self.files is not None
-        self.files[e.path] = e
-        changes[e.path] = e
-
-    def _remove(self, path: str, changes: dict[str, Entry | None]) -> None:
-        assert self.files is not None
-        pre = path + "/"
-        for p in [p for p in self.files if p == path or p.startswith(pre)]:
-            del self.files[p]
-            self.props.pop(p, None)
-            changes[p] = None
-        changes[path] = None  # a folder goes with all it holds (imports keep empty folders)
-        self.dirs = {d for d in self.dirs if d != path and not d.startswith(pre)}
-
-    def salvage(self) -> None:
-        """After a failure: keep the complete revisions of the open batch if possible."""
+    def salvage(self, failed: VStudioError | None) -> VStudioError | None:
+        """After ``failed`` (None: not a refusal of the dump): keep the complete revisions
+        read before it. A helper's corrupt text found meanwhile may lie earlier in the dump
+        (then only the revisions before it are kept): the first of the two is returned."""
         try:
-            self.flush()
+            try:
+                self.flush()
+            except BadDump as e:
+                if "offset" not in e.context:
+                    raise
+                self.flush()  # what _commit left: the revisions before the corrupt text
+                if failed is None or int(str(e.context["offset"])) < self._offset(failed):
+                    return e
         except Exception as e:  # the first failure is the one to report
             log.warning("could not commit the revisions before the failure: %s", e)
         finally:
             self.t.end_batch()
+        return failed
+
+    def _offset(self, e: VStudioError) -> int:
+        """Where in the dump ``e`` happened."""
+        if "import_rev" in e.context:
+            return self.places[int(str(e.context["import_rev"]))][1]
+        return int(str(e.context.get("offset", self.loc[2])))
 
     def where(self, e: VStudioError) -> str:
         rev, path, offset = self.loc
@@ -374,8 +275,18 @@ class _Importer:
 
 
 def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRESS, *,
-                renumber: bool = False) -> dict[str, Any]:
-    """Import (or continue importing) a dump; returns the report."""
+                renumber: bool = False, workers: BlendWorkers | None = None) -> dict[str, Any]:
+    """Import (or continue importing) a dump; returns the report. ``workers``: helpers
+    started early (``svnworkers.start_early``), used if helpers are wanted, always closed."""
+    try:
+        return _import(f, backend, progress, renumber, workers)
+    finally:
+        if workers is not None:
+            workers.close()
+
+
+def _import(f: BinaryIO, backend: WcBackend, progress: Progress, renumber: bool,
+            workers: BlendWorkers | None) -> dict[str, Any]:
     r = Reader(f)
     try:
         first = next_record(r)
@@ -384,53 +295,32 @@ def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRES
     if not first or "SVN-fs-dump-format-version" not in first.headers:
         raise BadDump("not a Subversion dump (no SVN-fs-dump-format-version header)")
     with tempfile.TemporaryDirectory(prefix="vstudio-svn-") as tmp:
-        batched = _is_file(f)
+        batched = is_file(f)
         imp = _Importer(backend, Path(tmp), renumber, BATCH_REVISIONS if batched else 1)
         helpers = helpers_wanted() if batched and isinstance(backend, LocalBackend) else 0
         if helpers and isinstance(backend, LocalBackend):
-            imp.t.workers = BlendWorkers(backend.studio.root, helpers)
-            imp.t.dump = _file_name(f)
+            imp.t.workers = workers or BlendWorkers(backend.studio.root, helpers)
+            imp.t.workers.use(backend.studio.root)
+            imp.t.dump = file_name(f)
         progress.start(0, "import")
         try:
             _check_format(first)
             _records(r, imp, progress)
             imp.flush()
         except (BadInput, Conflict) as e:
-            imp.salvage()
-            raise type(e)(f"{e.message} (at {imp.where(e)})") from None
+            shown = imp.salvage(e) or e
+            raise type(shown)(f"{shown.message} (at {imp.where(shown)})") from None
         except BaseException:
-            imp.salvage()
+            imp.salvage(None)
             raise
         finally:
-            if imp.t.workers is not None:
+            if imp.t.workers is not None and imp.t.workers is not workers:
                 imp.t.workers.close()
         progress.done()
     return {"revisions": imp.imported, "skipped": imp.skipped, "first": imp.first,
             "last": imp.last, "last_svn": imp.last_svn, "head": imp.head,
             "files": imp.t.versions, "lock_rules": sorted(imp.new_rules),
             "not_carried": imp.notes.report()}
-
-
-def _is_file(f: BinaryIO) -> bool:
-    """A dump file is read at once: its revisions may wait in a batch. A pipe (svn-sync,
-    stdin) may stall between revisions: each one is committed as soon as it is complete."""
-    try:
-        return stat.S_ISREG(os.fstat(f.fileno()).st_mode)
-    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
-        return False
-
-
-def _file_name(f: BinaryIO) -> str | None:
-    """A name by which other processes open the dump file ``f`` (None: none known)."""
-    name = getattr(f, "name", None)
-    try:
-        st = os.fstat(f.fileno())
-        if isinstance(name, str) and os.path.samestat(os.stat(name), st):
-            return name
-        fd = f"/proc/{os.getpid()}/fd/{f.fileno()}"  # stdin redirected from a file
-        return fd if os.path.samestat(os.stat(fd), st) else None
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def _check_format(rec: Record) -> None:
@@ -461,12 +351,14 @@ def _records(r: Reader, imp: _Importer, progress: Progress) -> None:
             imp.loc = (svn_rev, None, rec.offset)
             rec.finish(r)
             pending = (svn_rev, _revision(imp, svn_rev, rec), rec.props, rec.offset)
+            imp.reading = (svn_rev, rec.offset)
         elif "Node-path" in rec.headers:
             if pending is None:
                 raise BadDump("a node before any revision")
             imp.loc = (pending[0], rec.get("Node-path"), rec.offset)
             if pending[1] is not None:
-                imp.node(rec, pending[0], pending[1], changes)
+                imp.tree.node(rec, pending[0], changes, partial(
+                    imp.copy_source, svn_rev=pending[0], rev=pending[1]))
             rec.finish(r)
         elif "SVN-fs-dump-format-version" in rec.headers:
             _check_format(rec)  # concatenated dumps, as svnadmin accepts
@@ -487,15 +379,10 @@ def _revision(imp: _Importer, svn_rev: int, rec: Record) -> int | None:
     rev = imp.target(svn_rev)
     if rev is None:
         imp.check_same(svn_rev, rec.props)
-    elif imp.files is None:
+    elif not imp.started_new:
         imp.start_new()
     return rev
 
 
 def _author(rprops: dict[str, bytes]) -> str:
     return rprops.get("svn:author", b"").decode("utf-8", "replace") or "(no author)"
-
-
-def _escape(path: str) -> str:
-    """A glob that matches exactly ``path``."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in path)

@@ -10,14 +10,17 @@ rep-sharing finds them) are not stored again.
 
 From a dump file (``dump`` set), a format-aware text goes to a helper as where it lies in
 the file: the helper reads it there and checks its digests; only its first bytes (to
-recognise the format) are read here. A digest that does not match fails the helper's
-job; ``resolve`` then raises it with the text's node and record offset.
+recognise the format) are read here. So does an svndiff delta (``--deltas`` dumps) whose
+base is a helper's text, or that makes a format-aware text from nothing: the helper
+applies it on the base file it wrote itself (jobs of one helper run in order) and the
+result's size is known when it is resolved. A helper's files stay until its job is done.
+A digest that does not match (or a corrupt delta) fails the helper's job; ``resolve``
+then raises it with the text's node and record offset.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from concurrent.futures import Future
 from pathlib import Path
@@ -25,16 +28,17 @@ from typing import Any
 
 from vstudio.repo import svndiff
 from vstudio.repo.api import Entry
-from vstudio.repo.svndump import PIECE, BadDump, Record, Text
+from vstudio.repo.svndump import PIECE, BadDump, Record, Text, TextCheck
 from vstudio.repo.svnworkers import BlendWorkers
 from vstudio.store.api import ObjectStore, Writer
 from vstudio.store.chunking import HEAD_BYTES, Chunker, chunkers
 from vstudio.store.delta import MIN_SIZE as DELTA_MIN
 
 # A batch's texts in the helpers: placeholder -> job, and the helpers' syncs after them
-Batch = tuple[dict[str, Future[str]], list[Future[None]]]
+Batch = tuple[dict[str, Future[Any]], list[Future[None]]]  # (str or (str, size))
 PLACEHOLDER = "(being stored)#"  # the id of a text a helper process is storing
 SMALL_TEXT = 1 << 20  # texts up to this size are stored from memory
+HEAD_DELTA = 256 << 10  # of a delta, read to find how its text starts (its first window)
 
 
 class Texts:
@@ -51,10 +55,13 @@ class Texts:
         self.versions = 0
         self.seen: dict[str, tuple[str, int]] = {}  # SHA-1 of a text -> (id, size)
         self.workers: BlendWorkers | None = None
-        self.futures: dict[str, Future[str]] = {}
+        self.futures: dict[str, Future[Any]] = {}
         self.resolved: dict[str, str] = {}
         self.dump: str | None = None  # a name of the dump file helpers can open
         self.origin: dict[str, tuple[int, str]] = {}  # placeholder -> (record offset, path)
+        self.sizes: dict[str, int] = {}  # placeholder of a delta's result -> its size
+        # placeholder -> the files its helper job reads or writes: kept until it is done
+        self.inputs: dict[str, list[Path]] = {}
 
     def text(self, rec: Record, base: Entry | None,
              previous: Entry | None) -> tuple[str, int]:
@@ -71,13 +78,15 @@ class Texts:
             content.drain()
             return self.seen[sha1]
         delta = rec.get("Text-delta") == "true"
-        helper = None if delta else self._to_helper(rec, content)
+        helper = self._delta_to_helper(rec, content, base) if delta else \
+            self._to_helper(rec, content)
         if helper is not None:
             got = helper
         elif not delta and content.left <= SMALL_TEXT:
             data = content.read()
-            _verify(rec, hashlib.md5(data, usedforsecurity=False),
-                    hashlib.sha1(data, usedforsecurity=False) if sha1 else None)
+            check = _check(rec)
+            check.update(data)
+            check.check()
             if _as_file(data, previous):
                 out_path = self.tmp / "text"
                 out_path.write_bytes(data)
@@ -113,19 +122,62 @@ class Texts:
         content.drain()
         return oid, where[1]
 
+    def _delta_to_helper(self, rec: Record, content: Text | _Empty, base: Entry | None
+                         ) -> tuple[str, int] | None:
+        """A delta of a dump file to a helper, which applies it and stores the result,
+        when the result is format-aware (its base was, or a delta against nothing starts
+        like such a file); None: applied here."""
+        if self.workers is None or self.dump is None or not isinstance(content, Text):
+            return None
+        where = content.in_file()
+        if where is None or not where[1]:
+            return None
+        base = self.real(base)
+        base_file: Path | None = None
+        base_key = None
+        if base is not None and base.oid.startswith(PLACEHOLDER):
+            kept = self.kept_texts[base.oid]
+            if isinstance(kept, Path):  # written by (or for) that helper, in its order
+                base_file, base_key = kept, self.origin[base.oid][1]
+            else:
+                base_file = self._own_base(base)
+        elif base is None or not base.size:
+            if not _known_format(svndiff.head(content.head(HEAD_DELTA), HEAD_BYTES)):
+                return None
+        else:  # a text stored before, or kept here: the helper's if it is format-aware
+            base_file = self._own_base(base)
+            if not _format_aware(base_file):
+                return None
+        self.kept += 1
+        oid = f"{PLACEHOLDER}{self.kept}"
+        key = rec.get("Node-path")
+        out = self.tmp / f"t{self.kept}"
+        self.futures[oid] = self.workers.submit_delta(
+            self.dump, *where, base_file, rec.get("Text-content-md5"),
+            rec.get("Text-content-sha1"), key, out, base_key)
+        self.origin[oid] = (rec.offset, key)
+        self.kept_texts[oid] = out
+        self.inputs[oid] = [out] + ([base_file] if base_file is not None else [])
+        content.drain()
+        self.bytes += where[1]  # (the text's size is known when the helper is done)
+        return oid, 0
+
+    def _own_base(self, base: Entry) -> Path:
+        """``base`` in a file of its own (a helper job reads it later): a kept text's
+        file (it stays while the job needs it), else a new copy."""
+        path = self._base_file(base)
+        return path if path != self.tmp / "base" else path.rename(self.tmp / f"b{self.kept}")
+
     def _text_file(self, rec: Record, content: Text | _Empty, base: Entry | None,
                    previous: Entry | None) -> tuple[str, int]:
         out_path = self.tmp / "text"
-        md5 = hashlib.md5(usedforsecurity=False)
-        sha1 = hashlib.sha1(usedforsecurity=False) if rec.get("Text-content-sha1") else None
+        check = _check(rec)
         size = 0
         with open(out_path, "wb") as out:
             def write(b: bytes) -> None:
                 nonlocal size
                 out.write(b)
-                md5.update(b)
-                if sha1 is not None:
-                    sha1.update(b)
+                check.update(b)
                 size += len(b)
 
             if rec.get("Text-delta") == "true":
@@ -139,7 +191,7 @@ class Texts:
                 while content.left:
                     write(content.read(PIECE))
         content.drain()
-        _verify(rec, md5, sha1)
+        check.check()
         return self._put_file(out_path, previous, rec.get("Node-path")), size
 
     def _put_file(self, path: Path, previous: Entry | None, key: str) -> str:
@@ -156,6 +208,7 @@ class Texts:
             oid = f"{PLACEHOLDER}{self.kept}"
             self.futures[oid] = self.workers.submit(kept, key)
             self.kept_texts[oid] = kept
+            self.inputs[oid] = [kept]
             return oid
         if previous is not None and previous.oid in self.in_writer:
             self.batch.close()  # durable now; its revisions are committed with the batch
@@ -185,13 +238,18 @@ class Texts:
         failed: list[tuple[int, str, BadDump]] = []
         for ph, f in futures.items():
             try:
-                self.resolved[ph] = f.result()
+                got = f.result()
             except BadDump as e:  # a helper's digest check
                 failed.append((*self.origin[ph], e))
+                continue
+            if isinstance(got, tuple):  # a delta's result: its size is known now
+                got, self.sizes[ph] = got
+            self.resolved[ph] = got
         for sync in syncs:  # durable before the revisions naming them commit
             sync.result()
         if futures:
-            self.seen = {k: (self.resolved.get(o, o), n) for k, (o, n) in self.seen.items()}
+            self.seen = {k: (self.resolved.get(o, o), self.sizes.get(o, n))
+                         for k, (o, n) in self.seen.items()}
         if failed:  # the first in the dump; the texts before it are stored
             offset, path, first = min(failed, key=lambda x: x[0])
             first.context.update(offset=offset, path=path)
@@ -202,7 +260,8 @@ class Texts:
         """``e`` with its id in place of a placeholder resolved by now."""
         if e is None or e.oid not in self.resolved:
             return e
-        return Entry(e.path, self.resolved[e.oid], e.size, e.mode, e.mtime)
+        return Entry(e.path, self.resolved[e.oid], self.sizes.get(e.oid, e.size), e.mode,
+                     e.mtime)
 
     def writer(self) -> Writer:
         if self.w is None:
@@ -228,14 +287,21 @@ class Texts:
 
     def end_batch(self) -> None:
         """Close the write batch (its texts are durable) and forget the kept texts, but
-        the helpers' not stored yet (a batch read since: its delta bases)."""
+        the helpers' not stored yet (a batch read since: their files and delta bases)."""
         self.batch.close()
         self.w = None
+        busy = {f for ph, files in self.inputs.items() if ph not in self.resolved
+                for f in files}
+        for ph in [ph for ph in self.inputs if ph in self.resolved]:
+            self.inputs[ph] = [f for f in self.inputs[ph] if f in busy]
+            if not self.inputs[ph]:
+                del self.inputs[ph]
         for oid, t in list(self.kept_texts.items()):
-            if isinstance(t, Path):
+            if oid.startswith(PLACEHOLDER) and oid not in self.resolved:
+                continue  # its job has not run yet, or is a later batch's delta base
+            if isinstance(t, Path) and t not in busy:
                 t.unlink(missing_ok=True)
-            if not isinstance(t, tuple) or oid in self.resolved:
-                del self.kept_texts[oid]
+            del self.kept_texts[oid]
 
 
 class _Empty:
@@ -251,13 +317,8 @@ class _Empty:
 _EMPTY: Any = _Empty()
 
 
-def _verify(rec: Record, md5: Any, sha1: Any) -> None:
-    want = rec.get("Text-content-md5")
-    if want and md5.hexdigest() != want:
-        raise BadDump("the text does not match its MD5 (the dump is corrupt)")
-    want = rec.get("Text-content-sha1")
-    if want and sha1 is not None and sha1.hexdigest() != want:
-        raise BadDump("the text does not match its SHA-1 (the dump is corrupt)")
+def _check(rec: Record) -> TextCheck:
+    return TextCheck(rec.get("Text-content-md5"), rec.get("Text-content-sha1"))
 
 
 def _format_aware(path: Path) -> bool:

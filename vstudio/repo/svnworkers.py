@@ -16,15 +16,16 @@ never pass through it or a pipe.
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import io
 import mmap
 import multiprocessing
 import os
+import stat
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 _STORE: Any = None  # the store of this helper process, opened by its first job
 _BATCH = contextlib.ExitStack()  # holds the helper's open write batch
@@ -59,7 +60,7 @@ def _put_range(studio_root: str, dump: str, offset: int, length: int, md5: str, 
     """Store ``length`` bytes of ``dump`` at ``offset`` after checking their digests
     (hex; empty: none given). The store chunks files: the text is written to ``tmp``
     (from a memory map of the dump: no copy through this process's reads)."""
-    from vstudio.repo.svndump import BadDump
+    from vstudio.repo.svndump import TextCheck
 
     with open(dump, "rb") as f:
         lead = offset % mmap.ALLOCATIONGRANULARITY
@@ -67,10 +68,9 @@ def _put_range(studio_root: str, dump: str, offset: int, length: int, md5: str, 
                        offset=offset - lead) as m, memoryview(m) as whole:
             text = whole[lead:]
             try:
-                if md5 and hashlib.md5(text, usedforsecurity=False).hexdigest() != md5:
-                    raise BadDump("the text does not match its MD5 (the dump is corrupt)")
-                if sha1 and hashlib.sha1(text, usedforsecurity=False).hexdigest() != sha1:
-                    raise BadDump("the text does not match its SHA-1 (the dump is corrupt)")
+                check = TextCheck(md5, sha1)
+                check.update(text)
+                check.check()
                 with open(tmp, "wb") as out:
                     out.write(text)
             finally:
@@ -81,14 +81,47 @@ def _put_range(studio_root: str, dump: str, offset: int, length: int, md5: str, 
         os.unlink(tmp)
 
 
-def _watch_parent(parent: int) -> None:
-    """Leave with the importer: a killed import must not leave its helpers behind."""
+def _put_delta(studio_root: str, dump: str, offset: int, length: int, base: str | None,
+               md5: str, sha1: str, out: str) -> tuple[str, int]:
+    """Apply the svndiff delta at ``offset`` of ``dump`` to the file ``base`` (None: an
+    empty base) into ``out``, check the result's digests and store it. ``out`` stays: a
+    later delta of the same helper may apply to it (the importer removes it)."""
+    from vstudio.repo import svndiff
+    from vstudio.repo.svndump import BadDump, TextCheck
+
+    with open(dump, "rb") as f:
+        delta = io.BytesIO(os.pread(f.fileno(), length, offset))
+    check = TextCheck(md5, sha1)
+    with open(base or os.devnull, "rb") as src, open(out, "wb") as dst:
+        def write(b: bytes) -> None:
+            dst.write(b)
+            check.update(b)
+
+        try:
+            svndiff.apply(delta, lambda at, n: os.pread(src.fileno(), n, at), write)
+        except svndiff.BadDelta as e:
+            raise BadDump(e.message) from None
+    check.check()
+    return _put(studio_root, out), os.path.getsize(out)
+
+
+def _start(parent: int) -> None:
+    """A helper's first moments: it leaves with the importer (a killed import must not
+    leave its helpers behind) and imports the store and its chunkers while the importer
+    is still starting (imports are most of a helper's start-up)."""
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.5)
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
+    # what opening a local store loads
+    import vstudio.store.backends.local
+    import vstudio.store.objects
+    import vstudio.studio  # noqa: F401
+    from vstudio.store.chunking import chunkers
+
+    chunkers()  # the format-aware chunkers' plug-ins
 
 
 def helpers_wanted() -> int:
@@ -102,16 +135,35 @@ def helpers_wanted() -> int:
     return min(4, (os.cpu_count() or 1) + 1)
 
 
+def start_early(dump: BinaryIO) -> BlendWorkers | None:
+    """The helpers an import of the dump file ``dump`` into a local studio will use,
+    started now: they start up on the other core while the importer does (None: a
+    stream, or no helpers wanted). ``import_dump`` takes them over."""
+    try:
+        if not stat.S_ISREG(os.fstat(dump.fileno()).st_mode):
+            return None
+    except (OSError, ValueError, AttributeError):
+        return None
+    count = helpers_wanted()
+    return BlendWorkers(None, count) if count else None
+
+
 class BlendWorkers:
-    def __init__(self, studio_root: Path, count: int) -> None:
-        self.root = str(studio_root)
+    def __init__(self, studio_root: Path | None, count: int) -> None:
+        self.root = str(studio_root) if studio_root is not None else ""  # see ``use``
         # spawn: the importer has threads (the store's pools), which fork would copy badly
         ctx = multiprocessing.get_context("spawn")
-        self.pools = [ProcessPoolExecutor(1, mp_context=ctx, initializer=_watch_parent,
+        self.pools = [ProcessPoolExecutor(1, mp_context=ctx, initializer=_start,
                                           initargs=(os.getpid(),)) for _ in range(count)]
+        for pool in self.pools:  # a process starts with its first job: now
+            pool.submit(int)
         self.helper_of: dict[str, int] = {}  # a path (any case) -> its helper
         self.load = [0] * count  # bytes given to each helper
         self.unsynced: set[int] = set()  # helpers given texts since the last sync
+
+    def use(self, studio_root: Path) -> None:
+        """The studio whose store the texts go to (helpers started before it was known)."""
+        self.root = str(studio_root)
 
     def submit(self, path: Path, key: str) -> Future[str]:
         """Store the file at ``path``; ``key`` (the node path) picks the process: the one
@@ -127,8 +179,23 @@ class BlendWorkers:
         return self.pools[self._pick(key, length)].submit(
             _put_range, self.root, dump, offset, length, md5, sha1, str(tmp))
 
-    def _pick(self, key: str, size: int) -> int:
-        which = self.helper_of.setdefault(key.lower(), self.load.index(min(self.load)))
+    def submit_delta(self, dump: str, offset: int, length: int, base: Path | None,
+                     md5: str, sha1: str, key: str, out: Path, base_key: str | None
+                     ) -> Future[tuple[str, int]]:
+        """Apply the delta at ``offset`` of ``dump`` to ``base`` into ``out`` and store
+        it, as ``submit_range`` does (the future gives its id and size); ``base_key``: the
+        path whose helper made ``base`` (its jobs run in order there, so the file is
+        written before this one reads it)."""
+        which = self.helper_of.get(base_key.lower()) if base_key else None
+        if which is not None:
+            self.helper_of.setdefault(key.lower(), which)
+        return self.pools[self._pick(key, length, which)].submit(
+            _put_delta, self.root, dump, offset, length, str(base) if base else None, md5,
+            sha1, str(out))
+
+    def _pick(self, key: str, size: int, which: int | None = None) -> int:
+        if which is None:
+            which = self.helper_of.setdefault(key.lower(), self.load.index(min(self.load)))
         self.load[which] += size
         self.unsynced.add(which)
         return which
