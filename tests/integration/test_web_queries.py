@@ -17,7 +17,7 @@ from vstudio.catalog.db import open_catalog
 from vstudio.catalog.farm_cache import FarmCache
 from vstudio.catalog.farm_repo import SqlFarmReads
 from vstudio.catalog.farm_submit import insert_jobs
-from vstudio.catalog.farm_tables import farm_blocklist, farm_outputs, farm_tasks
+from vstudio.catalog.farm_tables import farm_blocklist, farm_jobs, farm_outputs, farm_tasks
 from vstudio.farm.condition import SHOWN
 from vstudio.farm.ports import NewJob
 from vstudio.farm.spec import JobSpec, compile_job, job_plan
@@ -191,3 +191,41 @@ def test_work_by_owner_and_recent_task_times(engine: Engine) -> None:
     # ann: 1 running, 2 waiting; bob's b is done and c is paused (waits for a person)
     assert rows == [(None, "ann", 1, 2)]
     assert times == [2.0, 2.0, 7.5]
+
+
+def test_list_sorted_by_row_columns_matches_a_plain_sort_of_full_rows(engine: Engine) -> None:
+    """The jobs list's sorts by progress, frames, elapsed and time left give the order of a
+    plain Python sort over every job's full row (judged afresh, counted by id)."""
+    from vstudio.farm.condition import SHOWN as rules
+    from vstudio.web.job_rows import job_rows
+    from vstudio.web.jobs_list import ROW_SORTS, ListArgs, _page
+
+    now = time.time()
+    with engine.begin() as conn:
+        ids = [_job(conn, f"j{i}", f"1-{4 + 3 * (i % 5)}", 1 + i % 3) for i in range(14)]
+        for i, jid in enumerate(ids):
+            tasks = conn.execute(sa.select(farm_tasks.c.id).where(farm_tasks.c.job_id == jid)
+                                 .order_by(farm_tasks.c.idx)).scalars().all()
+            if i % 4 == 0:
+                continue  # never started
+            done = tasks[: i % len(tasks)]
+            conn.execute(farm_tasks.update().where(farm_tasks.c.id.in_(done)).values(
+                status="done", progress=100.0, started=now - 50 - i, finished=now - i))
+            if len(done) < len(tasks):
+                conn.execute(farm_tasks.update().where(farm_tasks.c.id == tasks[len(done)])
+                             .values(status="running", progress=7.0 * i, started=now - 9))
+            conn.execute(farm_jobs.update().where(farm_jobs.c.id == jid)
+                         .values(started=now - 60 - 7 * i,
+                                 state="paused" if i % 7 == 3 else "active"))
+    with engine.connect() as conn:
+        reads = SqlFarmReads(conn, FarmCache(), rules)
+        heads = reads.job_heads()
+        plain = job_rows(reads, heads)  # counts, frames and conditions of these ids alone
+        for sort, key in ROW_SORTS.items():
+            rows, total, _ = _page(reads, heads, ListArgs(sort=sort))
+            assert total == len(ids)
+            assert [r.id for r in rows] == [r.id for r in sorted(plain, key=key)], sort
+        # Asked for 900 ids or more, the counts come from one scan of every task: the same.
+        many = ids + list(range(10**9, 10**9 + 900))
+        assert {j: wq.frame_counts(conn, many)[j] for j in ids} == wq.frame_counts(conn, ids)
+        assert wq.frame_counts(conn, many)[10**9].total == 0

@@ -111,10 +111,10 @@ def _page(r: FarmReads, heads: list[JobHead],
     page = min(a.page, pages)
     window = slice((page - 1) * PER_PAGE, page * PER_PAGE)
     if a.sort in ROW_SORTS:
-        rows = job_rows(r, [h for h, _ in with_status], counts)
+        rows = job_rows(r, [h for h, _ in with_status], counts, conds)
         return sorted(rows, key=ROW_SORTS[a.sort])[window], total, page
     with_status.sort(key=_sort_key(a.sort))
-    return job_rows(r, [h for h, _ in with_status[window]], counts), total, page
+    return job_rows(r, [h for h, _ in with_status[window]], counts, conds), total, page
 
 
 async def _list(request: Request, session: Session,
