@@ -1,14 +1,37 @@
 """Reading the kernel's mount tables (``/proc/self/mounts``, ``/proc/self/mountinfo``).
 
 Shared by the mount runner (is anything mounted here? which device?), the path
-commands (which vstudio mounts exist?) and the render cache (which project is a folder
-in?), so it sits below all of them and must stay quick to import.
+commands (which vstudio mounts exist?) and the render cache (which project of which
+server is a folder in?), so it sits below all of them and must stay quick to import.
+
+A vstudio mount's source name is ``vstudio:PROJECT`` for a studio folder's project and
+``vstudio:PROJECT@SERVER`` for a server's (``source_name``): project names hold no ``@``.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
+
+PREFIX = "vstudio:"
+
+
+class MountSource(NamedTuple):
+    project: str
+    server: str | None  # http(s)://HOST:PORT, or None: a studio folder's (or not known)
+
+
+def source_name(project: str, server: str | None) -> str:
+    """The source name a mount of ``project`` shows in the mount table.
+
+    A server address that libfuse's option list or the table could not carry whole (a
+    comma, a backslash, white space) is left out: such a mount counts as one of no known
+    server, which costs only the project's scope of the render cache.
+    """
+    if server and not any(c in server for c in ",\\ \t\n"):
+        return f"{PREFIX}{project}@{server}"
+    return f"{PREFIX}{project}"
 
 
 def unescape(field: str) -> str:
@@ -46,11 +69,11 @@ def innermost(path: str | Path, mounts: list[Path]) -> Path | None:
     return best
 
 
-def mount_project(path: str | Path) -> str | None:
-    """The project of the vstudio mount holding ``path``, or None."""
+def mount_source(path: str | Path) -> MountSource | None:
+    """The project (and its server) of the vstudio mount holding ``path``, or None."""
     table = vstudio_table()
     mnt = innermost(path, list(table)) if table else None
-    if mnt is None:
+    if mnt is None or not table[mnt].startswith(PREFIX):
         return None
-    kind, _, project = table[mnt].partition(":")
-    return project if kind == "vstudio" and project else None
+    project, at, server = table[mnt][len(PREFIX):].partition("@")
+    return MountSource(project, server if at and server else None) if project else None

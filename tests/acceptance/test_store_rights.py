@@ -273,8 +273,9 @@ def test_presigned_reads_need_a_grant_and_still_go_to_the_bucket(tmp_path: Path,
         assert r.status_code == 403  # no pre-signed bucket URL without a grant
         tree = httpx.get(f"{srv.url}/api/repo/film/tree/1", headers=_h(t["alice"])).json()
         plan = httpx.get(f"{srv.url}/api/store/objects/{oid}/plan",
-                         params={"g": tree["grants"][0]}, headers=_h(t["alice"])).json()
-        assert plan["direct"] and plan["packs"]
+                         params={"g": tree["grants"][0], "ranged": 1},
+                         headers=_h(t["alice"])).json()
+        assert plan["direct"] and all("range" in p["url"] for p in plan["parts"])
         reader = RemoteStore(srv.url, t["alice"])
         reader.remember({oid: tree["grants"][0]})
         assert reader.get_bytes(oid) == data

@@ -297,6 +297,10 @@ def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 
 
 def test_through_server(any_server: Any, tmp_path: Path) -> None:
+    from vstudio.mounttab import mount_source
+    from vstudio.render import cachescope
+    from vstudio.store.remote import RemoteStore
+
     server = any_server
     cli("project", "create", "p", "--studio", str(server.studio))
     env = {"VSTUDIO_TOKEN": server.admin_token}
@@ -306,6 +310,11 @@ def test_through_server(any_server: Any, tmp_path: Path) -> None:
     pid = mount(url, mnt, tmp_path / "cache", env)
     try:
         check_every_revision(Mounted(url, mnt, pid, tmp_path / "wc", env, server.studio))
+        # the mount table names the server, so a render cache on this server takes the
+        # project's scope, and one on another server would not (test_render_cachescope)
+        assert mount_source(mnt / "latest" / "shots") == ("p", server.url)
+        assert cachescope.scope_for(mnt / "latest", RemoteStore(server.url,
+                                                                server.admin_token)) == "p.p"
         (tmp_path / "wc/late.txt").write_bytes(b"late\n")
         cli("add", "late.txt", cwd=tmp_path / "wc", env=env)
         cli("commit", "-m", "four", cwd=tmp_path / "wc", env=env)

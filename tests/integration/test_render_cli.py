@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,60 @@ def test_render_through_a_server_caches_in_the_projects_scope(server: ServerProc
         eve.get_ref(f"render/p.film/{key}")
     assert cachescope.scope_for(tmp_path / "src", eve) == "u.eve"
     assert cachescope.scope_for(ana / "render", RemoteStore(server.url, t["ana"])) == "p.film"
+
+
+def test_a_refused_cache_renders_without_it(server: ServerProc, tmp_path: Path) -> None:
+    """Issue 12: when the server refuses its render cache (the user's right on the project
+    was revoked after checkout, or a worker token), `vstudio render` renders without the
+    cache and says why in one warning line, instead of failing on the 403."""
+    need("synfig", "apt-get install synfig")
+    from vstudio.catalog import accounts
+    from vstudio.store.remote import RemoteStore
+    from vstudio.studio import Studio
+
+    t = {"ana": server.add_user("ana"), "node": server.add_user("node", "worker")}
+    with closing(Studio.open(server.studio)) as s:
+        accounts.create_project(s.engine, "film")
+        accounts.set_right(s.engine, "film", "ana", "write", True)
+    ana = tmp_path / "ana"
+    cli("checkout", f"{server.url}/film", str(ana), "--token", t["ana"])
+    shutil.copytree(synfig_project(tmp_path / "src"), ana, dirs_exist_ok=True)
+    cli("commit", "-m", "title", cwd=ana)
+    tmp = tmp_path / "tmp"  # where the throwaway store of a render without cache goes
+    tmp.mkdir()
+    env = {n: {"VSTUDIO_STUDIO": "", "VSTUDIO_SERVER": server.url, "VSTUDIO_TOKEN": t[n],
+               "TMPDIR": str(tmp)} for n in t}
+
+    def render(folder: Path, who: str) -> tuple[list[dict[str, str]], list[str]]:
+        out = cli("render", str(folder), "--json", cwd=folder, env=env[who], check=False)
+        assert out.returncode == 0, out.stderr
+        assert "Traceback" not in out.stderr
+        return json.loads(out.stdout), [ln for ln in out.stderr.splitlines()
+                                        if "render cache" in ln]
+
+    first, warned = render(ana, "ana")
+    assert [i["status"] for i in first] == ["rendered"] and warned == []
+    admin = RemoteStore(server.url, server.admin_token)
+    cached = admin.list_refs("render/")
+    assert cached == [f"render/p.film/{first[0]['key']}"]
+    frames = {f.name: f.read_bytes() for f in (ana / "render/title.sif.png").iterdir()}
+    shutil.rmtree(ana / "render")
+    # ana's right on film is revoked: her render renders anew, warned once, and writes
+    # nothing into film's cache
+    with closing(Studio.open(server.studio)) as s:
+        accounts.set_right(s.engine, "film", "ana", "read", False)
+    again, warned = render(ana, "ana")
+    assert [(i["status"], i["key"]) for i in again] == [("rendered", first[0]["key"])]
+    assert len(warned) == 1 and warned[0].startswith("warning: rendering without the render "
+                                                      f"cache: the server at {server.url}")
+    assert "may not read the render cache of project 'film'" in warned[0]
+    assert {f.name: f.read_bytes() for f in (ana / "render/title.sif.png").iterdir()} == frames
+    assert admin.list_refs("render/") == cached and admin.list_refs("render-chunks/") == []
+    # a worker token renders plain files without the cache, named as a worker's refusal
+    plain = synfig_project(tmp_path / "plain")
+    items, warned = render(plain, "node")
+    assert [i["status"] for i in items] == ["rendered"]
+    assert len(warned) == 1 and "a worker token can only take and report work" in warned[0]
+    assert len(list((plain / "render/title.sif.png").iterdir())) == 3
+    assert admin.list_refs("render/") == cached
+    assert list(tmp.iterdir()) == []  # the throwaway stores went with their renders

@@ -113,6 +113,7 @@ def test_status_u_lists_folders_changed_upstream(tmp_path: Path, vs: InProcess) 
     vs.cli("checkout", f"{root}/film", str(b))
 
     (a / "new").mkdir()
+    (a / "up/sub").mkdir(parents=True)  # only an empty folder in it
     (a / "full/sub").mkdir(parents=True)
     (a / "full/sub/x.txt").write_text("x")
     (a / "old").rmdir()
@@ -121,9 +122,11 @@ def test_status_u_lists_folders_changed_upstream(tmp_path: Path, vs: InProcess) 
     rows = vs.cli_json("status", "-u", cwd=b)
     assert {r["path"]: (r["status"], r["out_of_date"]) for r in rows} == {
         "new/": ("normal", True), "full/": ("normal", True), "full/sub/": ("normal", True),
-        "full/sub/x.txt": ("normal", True), "old/": ("normal", True)}
+        "full/sub/x.txt": ("normal", True), "old/": ("normal", True),
+        "up/": ("normal", True), "up/sub/": ("normal", True)}
     assert vs.cli("status", "-u", cwd=b).stdout == (
-        "  * full/\n  * full/sub/\n  * full/sub/x.txt\n  * new/\n  * old/\n")
+        "  * full/\n  * full/sub/\n  * full/sub/x.txt\n  * new/\n  * old/\n  * up/\n"
+        "  * up/sub/\n")
     assert vs.cli("status", "-u", "full", cwd=b).stdout == (
         "  * full/\n  * full/sub/\n  * full/sub/x.txt\n")
     # The same folder made here too: added locally and incoming.

@@ -94,9 +94,9 @@ def test_reads_go_straight_to_the_bucket(tmp_path: Path, s3_url: str) -> None:
         store = RemoteStore(srv.url, srv.admin_token)
         data = random.Random(9).randbytes(2_500_000)
         oid = store.put_bytes(data)
-        plan = httpx.get(f"{srv.url}/api/store/objects/{oid}/plan",
+        plan = httpx.get(f"{srv.url}/api/store/objects/{oid}/plan", params={"ranged": 1},
                          headers={"Authorization": f"Bearer {srv.admin_token}"}).json()
-        assert plan["direct"] and plan["packs"] and plan["size"] == len(data)
+        assert plan["direct"] and plan["parts"] and plan["size"] == len(data)
         assert store.get_bytes(oid) == data
         # a byte flipped in the bucket: the client notices, whatever the server says
         bucket, _, rest = s3_url[len("s3://"):].partition("/")
@@ -109,6 +109,74 @@ def test_reads_go_straight_to_the_bucket(tmp_path: Path, s3_url: str) -> None:
         s3.put_object(Bucket=bucket, Key=key, Body=bytes(raw))
         with pytest.raises(CorruptObject):
             store.get_bytes(oid)
+    finally:
+        srv.process.terminate()
+        srv.process.wait(10)
+
+
+def _signature_for(url: str, byte_range: str) -> tuple[str, str]:
+    """The URL's SigV4 signature, and the one a bucket computes for a GET of it that
+    sends ``byte_range`` (botocore's signer, with the test's AWS credentials)."""
+    import os
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    from botocore.auth import S3SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    parts = urlsplit(url)
+    q = dict(parse_qsl(parts.query))
+    given = q.pop("X-Amz-Signature")
+    req = AWSRequest("GET", urlunsplit(parts._replace(query=urlencode(q))),
+                     headers={"Range": byte_range})
+    req.context["timestamp"] = q["X-Amz-Date"]
+    region = q["X-Amz-Credential"].split("/")[2]
+    auth = S3SigV4QueryAuth(Credentials(os.environ["AWS_ACCESS_KEY_ID"],
+                                        os.environ["AWS_SECRET_ACCESS_KEY"]),
+                            "s3", region, int(q["X-Amz-Expires"]))
+    return given, auth.signature(auth.string_to_sign(req, auth.canonical_request(req)), req)
+
+
+def test_plan_urls_are_good_for_their_run_only(tmp_path: Path, s3_url: str) -> None:
+    """Each pre-signed URL of a read plan signs its run's Range: it cannot read the rest
+    of the pack (other files' chunks), and the client still gets exact bytes by it."""
+    import httpx
+
+    from tests.conftest import start_server
+    from vstudio.studio import init_studio
+
+    init_studio(tmp_path / "st", store_url=s3_url, db_url=None).close()
+    srv = start_server(tmp_path / "st", tmp_path / "server.log")
+    try:
+        store = RemoteStore(srv.url, srv.admin_token)
+        rng = random.Random(12)
+        first = rng.randbytes(1_500_000)
+        store.put_bytes(first)
+        # a second file sharing the first's chunks: its plan reads parts of two packs
+        data = first[:700_000] + rng.randbytes(900_000) + first[700_000:]
+        oid = store.put_bytes(data)
+        auth = {"Authorization": f"Bearer {srv.admin_token}"}
+        plan = httpx.get(f"{srv.url}/api/store/objects/{oid}/plan", params={"ranged": 1},
+                         headers=auth).json()
+        assert plan["direct"] and plan["ranged"] and "packs" not in plan
+        runs = [p for p in plan["parts"] if "inline" not in p]
+        assert runs
+        for part in runs:
+            url = part["url"]
+            assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url
+            assert "X-Amz-SignedHeaders=host%3Brange" in url
+            planned = f"bytes={part['offset']}-{part['offset'] + part['length'] - 1}"
+            given, computed = _signature_for(url, planned)
+            assert given == computed
+            for other in ("bytes=0-", f"bytes=0-{part['offset'] + part['length'] + 99}",
+                          f"bytes={part['offset']}-{part['offset'] + part['length']}"):
+                given, computed = _signature_for(url, other)
+                assert given != computed, other
+        assert store.get_bytes(oid) == data
+        # a client that does not ask for ranged URLs (an older one) gets no plan: it
+        # reads through the server
+        old = httpx.get(f"{srv.url}/api/store/objects/{oid}/plan", headers=auth)
+        assert old.status_code == 200 and old.json() == {"direct": False}
     finally:
         srv.process.terminate()
         srv.process.wait(10)

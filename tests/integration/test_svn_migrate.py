@@ -311,6 +311,15 @@ def test_helpers_check_the_texts_they_read_from_the_dump(
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert f"SHA-1 (the dump is corrupt) (at r3, node s.blend, byte {at})" in r.stderr
     assert head(studio_dir, "hb") == 2
+    # A dump cut inside r3's .blend text (a copy still being written): r1 and r2 are kept.
+    cut = tmp_path / "cut.dump"
+    cut.write_bytes(data[:text + 1000])
+    cli("project", "create", "hcut", "--studio", str(studio_dir))
+    r = cli("svn-import", str(cut), f"{studio_dir}/hcut", check=False)
+    assert r.returncode == 1
+    assert r.stderr.strip().endswith(f"error: the dump is truncated (at r3, node s.blend, "
+                                     f"byte {at})")
+    assert "could not commit" not in r.stderr and head(studio_dir, "hcut") == 2
     report = cli_json("svn-import", str(good), f"{studio_dir}/hb")
     assert (report["skipped"], report["first"], report["last"]) == (2, 3, 4)
     compare(studio_dir, "hb", url, {r: r for r in range(1, 5)})

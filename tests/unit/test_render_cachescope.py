@@ -72,6 +72,37 @@ def test_scope_of_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert cs.scope_for(local, object()) == "p.book"
     assert cs.scope_for(remote, object()) == "p.film"
     assert cs.scope_for(plain, object()) == "u.Ana_B."
-    # a mount of a project (its source name is vstudio:PROJECT)
-    monkeypatch.setattr(mounttab, "vstudio_table", lambda: {plain: "vstudio:reel"})
+    # a mount of a project of this server (its source name is vstudio:PROJECT@SERVER)
+    monkeypatch.setattr(mounttab, "vstudio_table",
+                        lambda: {plain: "vstudio:reel@http://STUDIO:8642"})
     assert cs.scope_for(plain / "latest", _Remote()) == "p.reel"
+    assert cs.scope_for(plain / "latest", object()) == "p.reel"
+
+
+@pytest.mark.parametrize("source", [
+    "vstudio:reel@http://elsewhere:8642",  # server A's project reel, the cache on B
+    "vstudio:reel@http://studio:8643",  # another port: another server
+    "vstudio:reel@https://studio:8642",
+    "vstudio:reel",  # a studio folder's project (or a mount made before servers were named)
+    "vstudio:reel@",
+    "vstudio:reel@http://studio:port",
+])
+def test_a_mount_of_another_servers_project_is_the_users_scope(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> None:
+    """Issue 12: a mount's project names the cache's scope only on the mount's own server:
+    server A's ``reel`` is not server B's ``reel``."""
+    monkeypatch.setattr(mounttab, "vstudio_table", lambda: {tmp_path: source})
+    assert mounttab.mount_source(tmp_path / "latest" / "shots")[0] == "reel"
+    assert cs.scope_for(tmp_path / "latest" / "shots", _Remote()) == "u.ana"
+    # a local store checks no rights: any mount's project names its scope there
+    assert cs.scope_for(tmp_path / "latest", object()) == "p.reel"
+
+
+def test_the_mount_table_names_a_mounts_server() -> None:
+    assert mounttab.source_name("film", "http://h:1") == "vstudio:film@http://h:1"
+    assert mounttab.source_name("film", None) == "vstudio:film"
+    assert mounttab.source_name("film", "http://a,b:1") == "vstudio:film"  # libfuse's comma
+    assert cs.same_server("http://Studio:80/", "http://studio")
+    assert cs.same_server("https://s", "https://s:443/x")
+    assert not cs.same_server("http://s:1", "https://s:1")
+    assert not cs.same_server("", "") and not cs.same_server("http://s:x", "http://s:x")

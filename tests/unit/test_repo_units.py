@@ -123,6 +123,23 @@ def test_svndiff_versions() -> None:
         _apply(b"NOPE", base)
 
 
+def test_svndiff_head_from_the_first_window() -> None:
+    """How a text made from nothing starts, from the first bytes of its delta: enough
+    windows are decoded, a window cut short ends the head, a delta needing a base gives
+    nothing (its head is not known without the base)."""
+    text = b"BLENDER-v304" + bytes(range(200))
+    first, second = text[:100], text[100:]
+    w1 = _window(0, 0, 100, bytes([0x80, 100]), first)
+    w2 = _window(0, 0, len(second), bytes([0x80, *_varint(len(second))]), second)
+    delta = b"SVN\x00" + w1 + w2
+    assert svndiff.head(delta, 12) == b"BLENDER-v304"
+    assert svndiff.head(delta, 150) == text[:150]
+    assert svndiff.head(delta[:len(delta) - 5], 150) == first  # the second window is cut
+    from_base = b"SVN\x00" + _window(0, 4, 4, bytes([0x00 | 4, 0]), b"")
+    assert svndiff.head(from_base, 12) == b""
+    assert svndiff.head(b"junk", 12) == b""
+
+
 def test_index_roundtrip_and_ignore(tmp_path: Path) -> None:
     (tmp_path / W.META).mkdir()
     idx = W.Index(rev=3, entries={"a.txt": ("ab" * 32, 5, 123, 0o755)},

@@ -239,14 +239,16 @@ def objects_has(body: Ids, studio: StudioDep, _: Writer) -> dict[str, list[str]]
 
 @router.get("/objects/{oid}/plan")
 def object_plan(oid: str, studio: StudioDep, user: CurrentUser,
-                g: Grant = None) -> dict[str, Any]:
-    """Pre-signed bucket URLs and byte ranges of the object's chunks, so the bytes go
-    straight from the bucket to the client (which checks every chunk's hash);
-    ``{"direct": false}`` when the store cannot (a local folder, encryption)."""
+                g: Grant = None, ranged: bool = False) -> dict[str, Any]:
+    """The object's runs of chunks, each with a pre-signed bucket URL for its byte range
+    only, so the bytes go straight from the bucket to the client (which checks every
+    chunk's hash); ``{"direct": false}`` when the store cannot (a local folder,
+    encryption), or to a client that does not say ``ranged=1`` (older ones expect
+    whole-pack URLs: they read through the server instead)."""
     _readable(studio, user, oid, g)
     store: Any = studio.store
     with _damage_is_not_your_fault():
-        plan = store.read_plan(oid)
+        plan = store.read_plan(oid) if ranged else None
     if plan is None:
         store.size(oid)  # 404 for an unknown id
         return {"direct": False}

@@ -87,12 +87,13 @@ def render_cmd(paths: tuple[Path, ...], profile: str | None, farm_url: str | Non
     store = _open_store(studio_dir, root, farm_url, token)
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
     job = ProjectRender(list(paths), store, profile=profile, force=force,
-                        jobs=jobs or min(4, os.cpu_count() or 1), log=log, overwrite=overwrite)
+                        jobs=jobs or min(4, os.cpu_count() or 1), log=log, overwrite=overwrite,
+                        fallback=not farm_url)
     started = time.monotonic()
     items = job.plan()
     studio = noop.studio_of(studio_dir) if not (farm_url or dry_run) else None
     plan = noop.planned(job, studio) if studio else None
-    for line in job.graph.warnings + job.project.warnings:
+    for line in job.graph.warnings + job.project.warnings + job.warnings:
         click.echo(f"warning: {line}", err=True)
     if not dry_run:
         if farm_url:

@@ -63,53 +63,25 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
     files = task_dir / "files"
     out_dir = task_dir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
-    if spec.upstream:  # another block's outputs, in frame order
-        ref = p.get("block")
-        fetched = [rel for block, _, rel, _ in sorted(spec.upstream, key=lambda u: (u[1], u[2]))
-                   if ref in (None, block)]
-    elif p.get("pattern"):
-        fetched = []
-    else:  # frames uploaded with the job
-        fetched = sorted(spec.inputs, key=lambda f: (_frame_no(f), f))
+    fetched = _fetched(spec)
     videos = [f for f in fetched if Path(f).suffix.lower() in VIDEOS]
     images = [f for f in fetched if Path(f).suffix.lower() in IMAGES]
     audio = p.get("audio")
     audio_path = resolve_file(spec, files, str(audio), what="audio file") if audio else None
     exe = shutil.which("ffmpeg") or "ffmpeg"
-    base = [exe, "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
+    argv = [exe, "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
             "-progress", "pipe:1", "-nostats"]
     output = out_dir / _output_name(spec, ext)
-    if videos and (p.get("concat") or not images):
+    copy = bool(videos and (p.get("concat") or not images))
+    if copy:  # chunks share codec and size: no re-encode
         listing = task_dir / "concat.txt"
         listing.write_text("".join(f"file '{(files / f).as_posix()}'\n" for f in videos))
-        argv = [*base, "-f", "concat", "-safe", "0", "-i", str(listing)]
+        argv += ["-f", "concat", "-safe", "0", "-i", str(listing)]
         total = 0
-        copy = True  # chunks share codec and size: no re-encode
     else:
-        copy = False
-        seq = task_dir / "seq"
-        seq.mkdir(exist_ok=True)
-        if images:
-            suffix = Path(images[0]).suffix.lower()
-            for i, rel in enumerate(images):
-                _link(files / rel, seq / f"{i:06d}{suffix}")
-            pattern, start, total = str(seq / f"%06d{suffix}"), 0, len(images)
-        elif p.get("pattern"):
-            # an image2 pattern among the job's inputs, or (shared disk) an absolute one
-            raw = str(p["pattern"])
-            pattern = (str(local_path(spec, raw, "frame pattern")) if Path(raw).is_absolute()
-                       else str(files / safe_relpath(raw)))
-            start, total = spec.start, len(spec.frames)
-            try:
-                first = Path(pattern % start)
-            except (TypeError, ValueError):
-                raise TaskError(f"pattern {raw!r} needs one %d-style frame number") from None
-            if not first.is_file():
-                raise TaskError(f"first frame {first.name} of pattern {raw} is missing")
-        else:
-            raise TaskError("the encode task has no input frames")
-        argv = [*base, "-framerate", str(fps), "-start_number", str(start), "-i", pattern,
-                "-frames:v", str(total)]
+        pattern, start, total = _sequence(spec, task_dir, files, images)
+        argv += ["-framerate", str(fps), "-start_number", str(start), "-i", pattern,
+                 "-frames:v", str(total)]
     if audio_path:
         argv += ["-i", str(audio_path), "-map", "0:v:0", "-map", "1:a:0", "-shortest",
                  *AUDIO_CODEC[codec]]
@@ -121,6 +93,42 @@ def build(spec: TaskSpec, task_dir: Path) -> Invocation:
     frame = spec.start
     return Invocation(argv=argv, cwd=task_dir, outputs={frame: output},
                       parser=FfmpegParser(total), label="ffmpeg", names={frame: output.name})
+
+
+def _fetched(spec: TaskSpec) -> list[str]:
+    """The fetched input files to encode, in frame order (none for a pattern)."""
+    if spec.upstream:  # another block's outputs, in frame order
+        ref = spec.params.get("block")
+        return [rel for block, _, rel, _ in sorted(spec.upstream, key=lambda u: (u[1], u[2]))
+                if ref in (None, block)]
+    if spec.params.get("pattern"):
+        return []
+    return sorted(spec.inputs, key=lambda f: (_frame_no(f), f))  # frames uploaded with the job
+
+
+def _sequence(spec: TaskSpec, task_dir: Path, files: Path,
+              images: list[str]) -> tuple[str, int, int]:
+    """The frames as one image2 pattern: (pattern, first frame number, frame count)."""
+    seq = task_dir / "seq"
+    seq.mkdir(exist_ok=True)
+    if images:
+        suffix = Path(images[0]).suffix.lower()
+        for i, rel in enumerate(images):
+            _link(files / rel, seq / f"{i:06d}{suffix}")
+        return str(seq / f"%06d{suffix}"), 0, len(images)
+    if not spec.params.get("pattern"):
+        raise TaskError("the encode task has no input frames")
+    # an image2 pattern among the job's inputs, or (shared disk) an absolute one
+    raw = str(spec.params["pattern"])
+    pattern = (str(local_path(spec, raw, "frame pattern")) if Path(raw).is_absolute()
+               else str(files / safe_relpath(raw)))
+    try:
+        first = Path(pattern % spec.start)
+    except (TypeError, ValueError):
+        raise TaskError(f"pattern {raw!r} needs one %d-style frame number") from None
+    if not first.is_file():
+        raise TaskError(f"first frame {first.name} of pattern {raw} is missing")
+    return pattern, spec.start, len(spec.frames)
 
 
 def _link(src: Path, dest: Path) -> None:

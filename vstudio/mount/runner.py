@@ -25,7 +25,7 @@ from vstudio.errors import BadInput, NotFound, UsageError, VStudioError
 from vstudio.mount.batch import store_read_many
 from vstudio.mount.blocks import BlockCache, BlockReader, ReadManyFn, default_cache_dir
 from vstudio.mount.writecache import WriteOptions
-from vstudio.mounttab import unescape
+from vstudio.mounttab import source_name, unescape
 
 if TYPE_CHECKING:
     from vstudio.mount.writemount import Writable
@@ -55,6 +55,9 @@ class Source:
     read_many: Callable[[], ReadManyFn | None] = lambda: None
     # Builds the repository's write side (``--write``): a ``WcBackend`` of the project.
     backend: Callable[[], Any] | None = None
+    # The server it reads from (http(s)://HOST:PORT), None for a studio folder: named in
+    # the mount table, where a render cache tells a project of its own server by it.
+    server: str | None = None
 
 
 def parse_url(url: str) -> tuple[str | None, str, str]:
@@ -87,7 +90,7 @@ def open_source(url: str, token: str | None = None) -> Source:
             return RemoteBackend(server, token, project)
 
         return Source(remote, project, f"{server}/{project}", remote.client.http.close,
-                      backend=remote_backend)
+                      backend=remote_backend, server=server)
     from vstudio.repo import open_reader
     from vstudio.studio import Studio
 
@@ -212,7 +215,7 @@ def run_foreground(source: Source, mountpoint: Path, *, cache_dir: Path | None =
     writable = None
     fuse_cls: type[PlusFUSE] = PlusFUSE
     options: dict[str, Any] = {
-        "fsname": f"vstudio:{source.project}", "subtype": "vstudio",
+        "fsname": source_name(source.project, source.server), "subtype": "vstudio",
         "attr_timeout": 1, "entry_timeout": 1, "negative_timeout": 1,
         "max_threads": 16,
     }

@@ -16,7 +16,6 @@ import os
 import threading
 
 START_OVER = 1 << 20  # files smaller than this are stored at commit, whole
-FILL = 8 << 20  # bytes a read waits for while the file grows
 
 
 class Aborted(Exception):
@@ -55,12 +54,8 @@ class GrowingFile(io.RawIOBase):
             self._cond.notify_all()
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        want = min(len(b), FILL)
         with self._cond:
-            # Wait for a whole buffer's worth (or the end): cut, hashed and sealed in a few
-            # big steps rather than one per write, the reader wakes and takes the CPU from
-            # the writer far less often.
-            while not self.aborted and self.final is None and self.end - self._pos < want:
+            while not self.aborted and self.final is None and self._pos >= self.end:
                 self._cond.wait()
             if self.aborted or (self.final is not None and self.final < self.end):
                 raise Aborted()

@@ -4,8 +4,9 @@ A cached render is ``render/<scope>/<key>`` (its manifest) and, while it renders
 ``render-chunks/<scope>/<key>/<first>-<last>`` (its finished chunks). The scope says who
 may read and write it:
 
-    p.<project>   a file rendered in a working copy, checkout or mount of the project:
-                  whoever may read the project reads it, whoever may write it writes it
+    p.<project>   a file rendered in a working copy, checkout or mount of the project
+                  of the server that keeps the cache: whoever may read the project reads
+                  it, whoever may write it writes it
     u.<user>      plain files outside any project: that user only
 
 The client names refs with ``manifest_ref``/``chunk_prefix`` (``scope_for`` picks the
@@ -111,16 +112,16 @@ def drop_unscoped(store: ObjectStore) -> list[str]:
 
 def scope_for(root: Path, store: Any) -> str:
     """The scope a render of the folder ``root`` records in ``store``: its project's when
-    ``root`` lies in a working copy of a project of that store (or in a mount of one),
-    else the user's own. A working copy of another server's project is plain files here."""
-    from vstudio.mounttab import mount_project
+    ``root`` lies in a working copy or a mount of a project of that store's server, else
+    the user's own. A working copy or mount of another server's project (or of a studio
+    folder) is plain files here: the same name there may be another project."""
+    from vstudio.mounttab import mount_source
     from vstudio.repo.backend import local_user
     from vstudio.repo.wc import NotAWorkingCopy, read_meta
     from vstudio.repo.wcindex import find_root
     from vstudio.store.api import ServedStore
 
     served = store if isinstance(store, ServedStore) else None  # a server checks rights
-    server = served.server_url if served else None
     wc = find_root(str(root))
     if wc is not None:
         try:
@@ -128,14 +129,36 @@ def scope_for(root: Path, store: Any) -> str:
         except NotAWorkingCopy:
             meta = {}
         name = str(meta.get("project") or "")
-        # a local store checks no rights: any working copy's project names its scope
-        same = str(meta.get("server") or "").rstrip("/") == server if server else True
-        if parse(project(name)) and same:
+        if parse(project(name)) and _ours(served, str(meta.get("server") or "")):
             return project(name)
-    name = mount_project(root) or ""
-    if parse(project(name)):
-        return project(name)
+    mount = mount_source(root)
+    if mount is not None and parse(project(mount.project)) and _ours(served, mount.server):
+        return project(mount.project)
     return user(served.me() if served else _tidy(local_user()))
+
+
+def _ours(served: Any, server: str | None) -> bool:
+    """Whether a project of ``server`` is a project of the cache's server. A local store
+    checks no rights: any working copy's or mount's project names its scope there."""
+    return served is None or (bool(server) and same_server(server or "", served.server_url))
+
+
+def same_server(a: str, b: str) -> bool:
+    """Whether two server addresses name one server (scheme, host and port; a path, a
+    trailing slash, letter case and a default port do not count)."""
+    from urllib.parse import urlsplit
+
+    def norm(url: str) -> tuple[str, str, int | None] | None:
+        try:
+            parts = urlsplit(url.strip())
+            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+        except ValueError:  # a port that is no number: names no server
+            return None
+        host = (parts.hostname or "").lower()
+        return (parts.scheme.lower(), host, port) if host else None
+
+    na = norm(a)
+    return na is not None and na == norm(b)
 
 
 def _tidy(name: str) -> str:

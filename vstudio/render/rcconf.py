@@ -135,73 +135,76 @@ def settings(conf: RenderChanConf | None, profile: str, module: str, file_conf: 
     return _translate(values, warn, module)
 
 
+# RenderChan's numeric keys: vstudio's name, the values it takes, how it is stored
+_NUMBERS: dict[str, tuple[str, Callable[[float], bool], Callable[[float], Any]]] = {
+    "width": ("width", lambda n: n >= 1, round),
+    "height": ("height", lambda n: n >= 1, round),
+    "fps": ("fps", lambda n: n > 0, lambda n: n),
+    "audio_rate": ("audio_rate", lambda n: n > 0, int),
+    "cycles_samples": ("samples", bool, int),
+    # 0: the whole range in one piece
+    "packet_size": ("chunk", lambda n: True, lambda n: int(n) if n > 0 else 1_000_000),
+    "start": ("start", lambda n: True, int),
+    "end": ("end", lambda n: True, int),
+    "single": ("single", lambda n: True, int),
+}
+_YES = ("1", "true", "yes")
+
+
 def _translate(values: dict[str, tuple[str, str]], warn: Warn,
                module: str = "") -> dict[str, Any]:
     """RenderChan keys (value, where it was set) -> vstudio settings."""
     out: dict[str, Any] = {}
-    own = values.pop("use_own_dimensions", ("0", ""))[0].strip().lower() in ("1", "true", "yes")
+    own = values.pop("use_own_dimensions", ("0", ""))[0].strip().lower() in _YES
     for key, (value, origin) in values.items():
         value = value.strip()
         where = f"{origin}: {key}"
-        if key in ("width", "height") and not own:
-            n = _number(value, where, warn)
-            if n is not None and n >= 1:
-                out[key] = round(n)
-        elif key in ("width", "height"):
+        if (key in ("width", "height") and own) or (key == "single" and value in ("", "None")):
             continue
-        elif key == "format":
-            fmt = value.lower()
-            if fmt in ("png", *VIDEO):
-                out["format"] = fmt
-            elif fmt == "exr":
-                # RenderChan's Blender and Synfig modules write OpenEXR; its others fall
-                # back to their first format, PNG, without a word
-                out["format"] = "exr" if module in EXR else "png"
-            else:
-                warn(f"{where}={value}: vstudio writes png frames or mp4/avi/mov video; "
-                     "png used")
-                out["format"] = "png"
-        elif key in ("fps", "audio_rate"):
+        if key in _NUMBERS:
+            name, takes, stored = _NUMBERS[key]
             n = _number(value, where, warn)
-            if n is not None and n > 0:
-                out[key] = int(n) if key == "audio_rate" else n
-        elif key == "cycles_samples":
-            n = _number(value, where, warn)
-            if n:
-                out["samples"] = int(n)
-        elif key == "packet_size":
-            n = _number(value, where, warn)
-            if n is not None:  # 0: the whole range in one piece
-                out["chunk"] = int(n) if n > 0 else 1_000_000
-        elif key in ("start", "end"):
-            n = _number(value, where, warn)
-            if n is not None:
-                out[key] = int(n)
-        elif key == "single":
-            if value not in ("", "None"):
-                n = _number(value, where, warn)
-                if n is not None:
-                    out["single"] = int(n)
-        elif key == "stereo":
-            if value.lower() in ("left", "right"):
-                warn(f"{where}={value}: stereo renders are not supported by vstudio; "
-                     "rendered as mono")
-        elif key in ("prerender_count",):
-            if value not in ("", "0"):
-                warn(f"{where}={value}: not supported by vstudio; ignored")
-        elif key == "transparency":  # Pencil2D's: a transparent background, else white
-            if value.lower() in ("1", "true", "yes"):
-                out["transparency"] = True
-        elif key == "extract_alpha":
-            if value.lower() not in ("1", "true", "yes"):
-                continue
-            if module == "synfig":  # the one RenderChan module that honours it
-                out["extract_alpha"] = True
-            else:
-                warn(f"{where}={value}: RenderChan extracts alpha from Synfig files only; "
-                     f"ignored for {module or 'this'} file")
-        elif key not in IGNORED:
-            warn(f"{where}: not a RenderChan setting vstudio knows; ignored")
+            if n is not None and takes(n):
+                out[name] = stored(n)
+        else:
+            _other(key, value, where, module, warn, out)
     if own:
         out["own_size"] = True
     return out
+
+
+def _other(key: str, value: str, where: str, module: str, warn: Warn,
+           out: dict[str, Any]) -> None:
+    """A RenderChan key that is no number into ``out``, or a warning about it."""
+    if key == "format":
+        fmt = value.lower()
+        if fmt in ("png", *VIDEO):
+            out["format"] = fmt
+        elif fmt == "exr":
+            # RenderChan's Blender and Synfig modules write OpenEXR; its others fall
+            # back to their first format, PNG, without a word
+            out["format"] = "exr" if module in EXR else "png"
+        else:
+            warn(f"{where}={value}: vstudio writes png frames or mp4/avi/mov video; "
+                 "png used")
+            out["format"] = "png"
+    elif key == "stereo":
+        if value.lower() in ("left", "right"):
+            warn(f"{where}={value}: stereo renders are not supported by vstudio; "
+                 "rendered as mono")
+    elif key in ("prerender_count",):
+        if value not in ("", "0"):
+            warn(f"{where}={value}: not supported by vstudio; ignored")
+    elif key == "transparency":  # Pencil2D's: a transparent background, else white
+        if value.lower() in _YES:
+            out["transparency"] = True
+    elif key == "extract_alpha":
+        if value.lower() not in _YES:
+            return
+        if module == "synfig":  # the one RenderChan module that honours it
+            out["extract_alpha"] = True
+        else:
+            warn(f"{where}={value}: RenderChan extracts alpha from Synfig files only; "
+                 f"ignored for {module or 'this'} file")
+    elif key not in IGNORED:
+        warn(f"{where}: not a RenderChan setting vstudio knows; ignored")

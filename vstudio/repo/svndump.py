@@ -103,8 +103,9 @@ class Text:
         self.offset = r.pos  # of its first byte in the stream
 
     def in_file(self) -> tuple[int, int] | None:
-        """(file offset, length) of the whole text when it is unread in a regular file."""
-        if self.r.size < 0 or self.r.pos != self.offset:
+        """(file offset, length) of the whole text when it is unread in a regular file
+        (None when the file ends before the text does: reading it says so)."""
+        if self.r.size < 0 or self.r.pos != self.offset or self.offset + self.left > self.r.size:
             return None
         return self.r.start + self.offset, self.left
 

@@ -176,8 +176,9 @@ def incoming(wc: WorkingCopy) -> set[str]:
     files = {p: e for p, e in head.items() if not e.is_dir}
     out = {p for p in set(files) | set(entries)
            if (entries[p][0] if p in entries else None) != (files[p].oid if p in files else None)}
-    there = _folders(files) | {p for p, e in head.items() if e.is_dir}
-    here = _folders(entries) | set(wc.index.dirs)
+    # An empty folder's own folders count too (``up/`` of an empty ``up/sub/``).
+    there = _folders(head) | {p for p, e in head.items() if e.is_dir}
+    here = _folders(entries) | _folders(wc.index.dirs) | set(wc.index.dirs)
     return out | {d + "/" for d in there ^ here}
 
 

@@ -50,7 +50,8 @@ class ObjectInfo:
 class Presigning(Protocol):
     """A backend whose objects a client can fetch itself by URL (S3)."""
 
-    def presign_get(self, name: str, expires: int = 3600) -> str: ...
+    def presign_range(self, name: str, offset: int, length: int,
+                      expires: int = 3600) -> str: ...
 
 
 class TempFiles(Protocol):

@@ -2,7 +2,8 @@
 
 A *run* is a stretch of neighbouring chunks in one pack, read with one range request.
 ``prefetched`` keeps a few runs in flight while a file streams out; ``read_plan`` hands
-a client pre-signed URLs and the runs so it can read from the bucket itself.
+a client the runs, each with a pre-signed URL good for its byte range only, so it can read
+from the bucket itself.
 """
 
 from __future__ import annotations
@@ -81,8 +82,10 @@ def _fetch_run(store: Store, run: list[tuple[str, fmt.IndexEntry]]) -> list[byte
 
 
 def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | None:
-    """Where a file's chunks sit, with pre-signed pack URLs, so a client can fetch them
-    from the bucket itself; None when the store cannot (not S3, encrypted, transform)."""
+    """Where a file's chunks sit, each run with a pre-signed URL for exactly its bytes, so
+    a client can fetch them from the bucket itself and nothing else of the pack (whose
+    other chunks may be other files' or projects'); None when the store cannot (not S3,
+    encrypted, transform)."""
     presign = store.backend.features.presign
     if presign is None or store.codec.encrypted:
         return None
@@ -93,15 +96,15 @@ def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | N
         return None
     else:
         entries = list(store.flat(recipe.entries))
-    urls: dict[str, str] = {}
     parts: list[dict[str, Any]] = []
     run: list[fmt.IndexEntry] = []
     run_pack = ""
 
     def close() -> None:
         base = run[0].offset
-        parts.append({"pack": run_pack, "offset": base,
-                      "length": run[-1].offset + run[-1].length - base,
+        length = run[-1].offset + run[-1].length - base
+        parts.append({"pack": run_pack, "offset": base, "length": length,
+                      "url": presign.presign_range(pack_object(run_pack), base, length, expires),
                       "blobs": [[e.key.hex(), e.offset - base, e.length, e.raw_length,
                                  *([e.inner] if e.in_frame else [])] for e in run]})
         run.clear()
@@ -117,11 +120,11 @@ def read_plan(store: Store, oid: str, expires: int = 3600) -> dict[str, Any] | N
             return None
         if run and (pack != run_pack or not joins_run(run[0], run[-1], e)):
             close()
-        if pack not in urls:
-            urls[pack] = presign.presign_get(pack_object(pack), expires)
         run_pack = pack
         run.append(e)
     if run:
         close()
-    return {"id": oid, "size": store.size(oid), "packs": urls, "parts": parts}
+    # "ranged": each URL is for its run's bytes; clients that know no such plan (they
+    # looked for whole-pack URLs under "packs") are not sent one, see the plan route
+    return {"id": oid, "size": store.size(oid), "ranged": True, "parts": parts}
 

@@ -86,8 +86,9 @@ class _RetryPresigning:
     def __init__(self, retry: RetryBackend, inner: Presigning) -> None:
         self.retry, self.inner = retry, inner
 
-    def presign_get(self, name: str, expires: int = 3600) -> str:
-        return self.retry._retry(f"presign {name}", lambda: self.inner.presign_get(name, expires))
+    def presign_range(self, name: str, offset: int, length: int, expires: int = 3600) -> str:
+        return self.retry._retry(f"presign {name}",
+                                 lambda: self.inner.presign_range(name, offset, length, expires))
 
 
 class _RetryTempFiles:
