@@ -402,12 +402,15 @@ def test_pause_and_resume_a_job_from_its_page(web: Any, browser: Any) -> None:
     # Priority, from the list this time.
     page.goto(f"{web.url}/jobs?filter=mine")
     row = page.locator(f"tr[data-job='{job}']")
+    row.locator("details.more summary").click()  # the row's rarer actions are in "More"
     row.locator("input[name=priority]").fill("90")
     row.locator("button[data-action='priority']").click()
     page.wait_for_function(
         f"document.querySelector(\"tr[data-job='{job}'] td:nth-child(10)\").textContent === '90'")
     # Delete asks first, then the row goes away without a reload.
     page.once("dialog", lambda d: d.accept())
+    if page.locator(f"tr[data-job='{job}'] details.more[open]").count() == 0:
+        page.click(f"tr[data-job='{job}'] details.more summary")
     page.locator(f"tr[data-job='{job}'] button[data-action='delete']").click()
     page.wait_for_function(f"!document.querySelector(\"tr[data-job='{job}']\")")
     assert api(web.url, web.admin_token).get(f"/api/jobs/{job}").status_code == 404

@@ -413,6 +413,7 @@ def test_typed_text_ticked_boxes_and_focus_survive_the_live_refresh(srv: Any,
     page.goto(f"{url}/jobs")
     page.fill("#q", "sho")
     page.check(f"tr[data-job='{first}'] input[name=ids]")
+    page.click(f"tr[data-job='{second}'] details.more summary")
     page.fill(f"#prio-row-{second}", "77")
     new = submit(url, tok, "shot new")  # a job appears: the list is redrawn
     page.wait_for_selector(f"tr[data-job='{new}']", timeout=4000)
@@ -507,4 +508,46 @@ def test_page_counts_frames_queue_and_clock_as_they_are(srv: Any, browser: Any) 
     time.sleep(1.2)
     page.reload()
     assert page.inner_text("#job-head [data-elapsed]") == before  # the clock stopped
+    page.context.close()
+
+
+def test_jobs_list_row_actions_fit_one_line_on_desktop(srv: Any, browser: Any) -> None:
+    """At 1280 px every row's actions stay on one line (the rarer ones in a "More" menu),
+    and the menu opens and its buttons are reached by keyboard."""
+    url, tok = srv.url, srv.admin_token
+    # The widest row: running, with a failed task (pause, cancel and retry allowed).
+    running = _job(url, tok, name="running shot with a failed frame and a long name",
+                   blocks=[_cmd_block(retries=0, frames="1-4", chunk=1)])
+    paused = submit(url, tok, "paused shot", frames="1-4", chunk=1)
+    node = FakeNode(url, tok, "node-row")
+    task = node.take()
+    assert task["job_id"] == running
+    r = node.http.post(f"/api/tasks/{task['id']}/fail",
+                       json={"attempt": task["attempt"], "error": "exit 1"})
+    assert r.status_code == 200, r.text
+    assert node.take()["job_id"] == running
+    node.progress(40)
+    api(url, tok).post(f"/api/jobs/{paused}/pause")
+    submit(url, tok, "queued shot", frames="1-4", chunk=1)
+    page = browser.new_context(viewport={"width": 1280, "height": 860})
+    page.add_cookies([{"name": "vstudio_session", "value": tok, "url": url}])
+    page = page.new_page()
+    page.goto(f"{url}/jobs")
+    lines = page.evaluate("""() => [...document.querySelectorAll('#jobs tr[data-job]')].map(tr => {
+        const shown = [...tr.querySelectorAll('td.acts button, td.acts summary')]
+            .filter(b => b.offsetParent !== null && !b.closest('details:not([open]) .menu'));
+        const rs = shown.map(b => b.getBoundingClientRect());
+        // one line: every control shares a band of height with every other
+        const oneLine = Math.max(...rs.map(r => r.top)) < Math.min(...rs.map(r => r.bottom));
+        return [tr.dataset.job, shown.length, oneLine];
+    })""")
+    assert len(lines) == 3, lines
+    for job, shown, one_line in lines:
+        assert shown >= 3 and one_line, (job, shown, one_line)
+    # By keyboard: focus the running job's "More", open it, tab to Delete.
+    page.focus(f"tr[data-job='{running}'] details.more summary")
+    page.keyboard.press("Enter")
+    assert page.locator(f"tr[data-job='{running}'] details.more[open]").count() == 1
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.dataset.action") == "delete"
     page.context.close()

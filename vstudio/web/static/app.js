@@ -294,15 +294,22 @@
       if (!f) return;  // its row went away
       if (f.tagName === "SELECT") f.selectedIndex = v;
       else if (f.type === "checkbox" || f.type === "radio") f.checked = v;
-      else f.value = v;
+      else { f.value = v; openMenuOf(f); }
     });
     var fo = kept.focus;
     var target = fo && byKey[fo.key];
     if (!target) return;
+    openMenuOf(target);
     target.focus({ preventScroll: true });
     if (fo.start !== null && fo.start !== undefined) {
       try { target.setSelectionRange(fo.start, fo.end); } catch (e) { /* a number field */ }
     }
+  }
+  // A field in a row's closed "More" menu is hidden: the menu opens to show it again (a
+  // redrawn row has its menu closed).
+  function openMenuOf(f) {
+    var d = f.closest ? f.closest("details.more") : null;
+    if (d) d.open = true;
   }
   function refreshFragment(sel) {
     var el = $(sel);
@@ -547,6 +554,7 @@
     var holder = $('[data-job="' + want.job + '"]');
     if (!holder) return;
     var b = $('[data-action="' + want.action + '"]', holder);
+    if (b && !b.disabled) openMenuOf(b);
     (b && !b.disabled ? b : $("a, button:not([disabled])", holder) || holder).focus();
   });
 
