@@ -117,6 +117,14 @@ def main() -> None:
                     out = dest / f"{name}-{label}.png"
                     page.screenshot(path=str(out), full_page=label == "desktop")
                     print(out)
+                    if name == "job" and label == "phone":
+                        # A phone shows one screen at a time: the task table is further down.
+                        page.evaluate("document.querySelector('#tasks')"
+                                      ".scrollIntoView({block: 'start'})")
+                        page.wait_for_timeout(300)
+                        out = dest / "job-tasks-phone.png"
+                        page.screenshot(path=str(out))
+                        print(out)
                 page.goto("about:blank")  # a context closed on a live page once hung
                 ctx.close()
             browser.close()
