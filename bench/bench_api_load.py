@@ -249,7 +249,9 @@ def main() -> None:
                 code = args.baseline if peer.endswith("baseline") else None
                 servers[peer] = stack.enter_context(serving(db_url, Path(tmp), code))
             for run in range(args.runs):
-                for peer in peers:  # alternating, so drift hits both alike
+                # alternating, in turned order every other run (ABBA): drift and any
+                # advantage of going first or second hit every peer alike
+                for peer in (peers if run % 2 == 0 else peers[::-1]):
                     port, tokens, ids, pid = servers[peer]
                     print(f"run {run + 1} {peer}: load average "
                           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)

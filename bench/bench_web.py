@@ -71,7 +71,38 @@ def take_task(c: Any, name: str) -> dict[str, Any]:
                                      "idle_only": False}).json()
     r = c.post(f"/api/workers/{w['id']}/next", json={"timeout": 5})
     assert r.status_code == 200, (r.status_code, r.text, w)
-    return r.json()["task"]  # type: ignore[no-any-return]
+    task: dict[str, Any] = r.json()["task"]
+    task["worker_id"] = w["id"]
+    return task
+
+
+class Heartbeats:
+    """Keeps the simulated nodes' leases (the measurements take minutes: without
+    heartbeats the reaper requeues their tasks and every progress report is refused)."""
+
+    def __init__(self, url: str, token: str, nodes: list[dict[str, Any]]) -> None:
+        import threading
+
+        self.url, self.token, self.nodes = url, token, nodes
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import httpx
+
+        with httpx.Client(base_url=self.url, timeout=30,
+                          headers={"Authorization": f"Bearer {self.token}"}) as c:
+            while not self.stop.wait(10):
+                for n in self.nodes:
+                    r = c.post(f"/api/workers/{n['worker_id']}/heartbeat", json={})
+                    assert r.status_code == 200, (r.status_code, r.text)
+
+    def __enter__(self) -> Heartbeats:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
 
 
 class Reporters:
@@ -83,6 +114,7 @@ class Reporters:
         self.url, self.token, self.tasks = url, token, tasks
         self.stop = threading.Event()
         self.sent = 0
+        self.refused = 0  # reports the manager did not take (a lost lease): a broken run
         self.threads = [threading.Thread(target=self._run, args=(tasks[i::8],), daemon=True)
                         for i in range(min(8, len(tasks)))]
 
@@ -96,9 +128,10 @@ class Reporters:
                 t0 = time.perf_counter()
                 step += 1
                 for t in mine:
-                    c.post(f"/api/tasks/{t['id']}/progress", json={
+                    r = c.post(f"/api/tasks/{t['id']}/progress", json={
                         "attempt": t["attempt"], "progress": float(step % 100), "log": []})
                     self.sent += 1
+                    self.refused += r.status_code != 200
                 self.stop.wait(max(0.0, 1.0 - (time.perf_counter() - t0)))
 
     def __enter__(self) -> Reporters:
@@ -157,6 +190,7 @@ def main() -> None:
         task = nodes[0]
         assert all(n["job_id"] == big for n in nodes), nodes[0]
         print(f"setup: {len(nodes)} simulated render nodes hold a task of the big job")
+        beats = Heartbeats(srv.url, srv.admin_token, nodes).__enter__()
 
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM,
@@ -235,8 +269,9 @@ def main() -> None:
                                          else requestAnimationFrame(tick); };
                     requestAnimationFrame(tick); }""", task["id"])
                 sent = time.time()
-                c.post(f"/api/tasks/{task['id']}/progress",
-                       json={"attempt": task["attempt"], "progress": value, "log": []})
+                r = c.post(f"/api/tasks/{task['id']}/progress",
+                           json={"attempt": task["attempt"], "progress": value, "log": []})
+                assert r.status_code == 200, ("the watched task's report refused", r.text)
                 try:
                     page.wait_for_function("window.__seen !== null", timeout=5000)
                 except PlaywrightTimeout:  # counted and reported, the run goes on
@@ -247,8 +282,9 @@ def main() -> None:
             busy_share = (busy() - t_busy) / (time.perf_counter() - t_wall)
             wall = time.perf_counter() - t_wall
             reporters.__exit__()
+            beats.__exit__()
             print(f"live: {reporters.sent} progress reports from {len(nodes) - 1} nodes in "
-                  f"{wall:.1f} s ({reporters.sent / wall:.0f}/s)")
+                  f"{wall:.1f} s ({reporters.sent / wall:.0f}/s), {reporters.refused} refused")
             browser.close()
 
         print(f"\nweb page benchmark ({args.runs} runs; medians; Chromium headless, 2 cores)")

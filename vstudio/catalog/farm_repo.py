@@ -233,6 +233,8 @@ class SqlFarmDatabase:
         self.engine = write_engine(url)
         self._read_engine = read_engine
         self.shared = self.engine.dialect.name == "postgresql"
+        # within the read engine's pool (10 + 20 overflow on PostgreSQL)
+        self.read_threads = 16 if self.shared else 0
 
     @contextmanager
     def transaction(self) -> Iterator[SqlFarmWrites]:

@@ -17,6 +17,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from vstudio.errors import BadInput, VStudioError
@@ -61,6 +62,8 @@ class FarmEngine:
         self.events = EventBus()
         self.db = db or catalog_database(studio)
         self._pg = self.db.shared  # other managers share it: tell them through it
+        self._readers = (ThreadPoolExecutor(self.db.read_threads, thread_name_prefix="farm-read")
+                         if self.db.read_threads else None)
         self.writer = BatchWriter(self.db.transaction,
                                   {"claim": self._claim, "report": self._reports,
                                    "submit": self._submits},
@@ -103,6 +106,8 @@ class FarmEngine:
         if self._relay:
             self._relay.stop()
         await asyncio.to_thread(self.writer.stop)
+        if self._readers is not None:
+            self._readers.shutdown(wait=False)
         self.db.close()
 
     async def _reap_forever(self) -> None:
@@ -190,7 +195,9 @@ class FarmEngine:
             with self.db.reading() as r:
                 return fn(r)
 
-        return await asyncio.to_thread(run)
+        if self._readers is None:
+            return await asyncio.to_thread(run)
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
     async def read(self, fn: Callable[[FarmReads], T]) -> T:
         """Ask the farm's database ``fn``'s questions in one read."""

@@ -304,6 +304,9 @@ class FarmDatabase(Protocol):
 
     # Several managers may share it: wake-ups and events then go through the database.
     shared: bool
+    # Threads for reads: a database server's round trips leave a thread waiting, so more
+    # reads overlap than an embedded database (CPU under the GIL) gains from; 0: default.
+    read_threads: int
 
     def transaction(self) -> AbstractContextManager[FarmWrites]:
         """A write transaction, committed when the block ends without an error."""
