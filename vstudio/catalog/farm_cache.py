@@ -2,11 +2,18 @@
 
 Ids are never reused (AUTOINCREMENT on SQLite, sequences on PostgreSQL), so an entry
 can only be missing, never wrong; deleting a job just leaves a dead entry behind.
+
+Also the render nodes' facts that a waiting job's reason is judged against, kept while
+this process commits no farm write (``writes``, counted by ``SqlFarmDatabase``) and for
+at most ``NODES_MAX_AGE`` seconds (another manager's writes): every queued job's page
+asked for them anew.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,8 +60,13 @@ class JobInfo:
         raise NotFound(f"no block {block_id} in job {self.id}")
 
 
+NODES_MAX_AGE = 0.25
+
+
 class FarmCache:
     def __init__(self, limit: int = 20_000) -> None:
+        self.writes = 0  # farm transactions this process committed
+        self._nodes: tuple[int, float, list[Any]] | None = None
         self._jobs: dict[int, JobInfo] = {}
         self._block_job: dict[int, int] = {}
         self._limit = limit
@@ -93,6 +105,17 @@ class FarmCache:
 
     def block(self, conn: Connection, job_id: int, block_id: int) -> BlockInfo:
         return self.job(conn, job_id).block(block_id)
+
+    def nodes(self, conn: Connection, load: Callable[[Connection], list[Any]]) -> list[Any]:
+        """``load(conn)``, or its last answer while no write came since (read before it
+        was made: a write during the load makes the next call load again)."""
+        writes, now = self.writes, time.monotonic()
+        hit = self._nodes
+        if hit is not None and hit[0] == writes and now - hit[1] < NODES_MAX_AGE:
+            return hit[2]
+        facts = load(conn)
+        self._nodes = (writes, now, facts)
+        return facts
 
     def forget(self, job_id: int) -> None:
         self._jobs.pop(job_id, None)

@@ -9,7 +9,7 @@ of a thousand finished jobs costs nothing here.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -28,9 +28,13 @@ from vstudio.farm.ports import BlockNeeds, Condition, JobFacts, NodeFacts, Shown
 t = farm_tasks
 
 
+# Where the render nodes' facts come from: read now (the default) or a cache of them.
+Nodes = Callable[[], list[NodeFacts]] | None
+
+
 def conditions(conn: Connection, jobs: Sequence[tuple[int, str]],
                counts: Mapping[int, Mapping[str, int]],
-               rules: ShownRules) -> dict[int, Condition]:
+               rules: ShownRules, nodes: Nodes = None) -> dict[int, Condition]:
     """job id -> Condition for ``jobs`` given as (id, stored state) with their task counts."""
     plain: dict[int, JobFacts] = {}
     stuck: list[int] = []
@@ -59,16 +63,19 @@ def conditions(conn: Connection, jobs: Sequence[tuple[int, str]],
                            queued_blocks=queued.get(jid, ()),
                            blocklisted=frozenset(banned.get(jid, ())))
              for jid in stuck}
-    out.update(rules.judge(facts, _nodes(conn) if queued else ()))
+    out.update(rules.judge(facts, (nodes or (lambda: load_nodes(conn)))() if queued else ()))
     return out
 
 
-def condition_of(conn: Connection, rules: ShownRules, facts: JobFacts) -> Condition:
+def condition_of(conn: Connection, rules: ShownRules, facts: JobFacts,
+                 nodes: Nodes = None) -> Condition:
     """One job's Condition from the facts its page has loaded already (``get_job``):
     only the render nodes are read, and only when its queued work needs one."""
     if not rules.may_be_stuck(facts.state, facts.counts):
         return rules.judge({0: JobFacts(facts.state, facts.counts)}, ())[0]
-    return rules.judge({0: facts}, _nodes(conn) if facts.queued_blocks else ())[0]
+    if not facts.queued_blocks:
+        return rules.judge({0: facts}, ())[0]
+    return rules.judge({0: facts}, (nodes or (lambda: load_nodes(conn)))())[0]
 
 
 def waiting_on(conn: Connection, job_id: int) -> dict[int, str]:
@@ -151,7 +158,8 @@ def _blocklisted(conn: Connection, ids: list[int]) -> dict[int, set[int]]:
     return out
 
 
-def _nodes(conn: Connection) -> list[NodeFacts]:
+def load_nodes(conn: Connection) -> list[NodeFacts]:
+    """Every render node's facts (``FarmCache.nodes`` keeps them between writes)."""
     running: dict[int, int] = dict(conn.execute(_RUNNING).all())
     return [NodeFacts(r.id, r.name, r.state != "offline", bool(r.enabled), bool(r.draining),
                       frozenset(json.loads(r.job_types)), frozenset(json.loads(r.tags)),

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from vstudio.catalog.farm_conditions import condition_of, conditions, waiting_on
+from vstudio.catalog.farm_conditions import Nodes, condition_of, conditions, waiting_on
 from vstudio.catalog.farm_tables import (
     farm_blocklist,
     farm_blocks,
@@ -57,7 +57,8 @@ def _job_dict(row: Any, counts: dict[str, int], cond: Condition) -> dict[str, An
 
 def list_jobs(conn: Connection, rules: ShownRules, *, owner: str | None = None,
               status: str | None = None, limit: int = 100,
-              offset: int = 0, newer_than: int = 0) -> list[dict[str, Any]]:
+              offset: int = 0, newer_than: int = 0,
+              nodes: Nodes = None) -> list[dict[str, Any]]:
     q = sa.select(farm_jobs).order_by(farm_jobs.c.id.desc())
     if newer_than:
         q = q.where(farm_jobs.c.id > newer_than)
@@ -73,7 +74,7 @@ def list_jobs(conn: Connection, rules: ShownRules, *, owner: str | None = None,
         q = q.limit(limit).offset(offset)
     rows = conn.execute(q).all()
     counts = _counts(conn, [r.id for r in rows])
-    conds = conditions(conn, [(r.id, r.state) for r in rows], counts, rules)
+    conds = conditions(conn, [(r.id, r.state) for r in rows], counts, rules, nodes)
     out = [_job_dict(r, counts[r.id], conds[r.id]) for r in rows]
     if not exact:
         out = [j for j in out if j["status"] == status][offset:offset + limit]
@@ -121,7 +122,7 @@ _WORKER_NAMES = sa.select(farm_workers.c.id, farm_workers.c.name)
 
 
 def get_job(conn: Connection, job_id: int, rules: ShownRules, *,
-            with_tasks: bool = True) -> dict[str, Any]:
+            with_tasks: bool = True, nodes: Nodes = None) -> dict[str, Any]:
     """A job's page data. Each fact is read once and serves both the page and the job's
     condition (the most common read under load: five queries, six when it waits)."""
     at = {"jid": job_id}
@@ -148,7 +149,7 @@ def get_job(conn: Connection, job_id: int, rules: ShownRules, *,
         waiting_on_blocks=_waited_for(blocks, per_block, names),
         queued_blocks=[BlockNeeds(b.name, b.type, frozenset(json.loads(b.tags)))
                        for b in blocks if TaskStatus.QUEUED.value in per_block.get(b.id, ())],
-        blocklisted=frozenset(r.worker_id for r in kept_off)))
+        blocklisted=frozenset(r.worker_id for r in kept_off)), nodes)
     job = _job_dict(row, counts, cond)
     job["inputs"] = json.loads(row.inputs)
     job["after"] = [r[0] for r in after]

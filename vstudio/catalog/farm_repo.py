@@ -21,7 +21,7 @@ from vstudio.catalog import farm_reports as report_sql
 from vstudio.catalog import web_queries as wq
 from vstudio.catalog.farm_batch import apply_reports
 from vstudio.catalog.farm_cache import BlockInfo, FarmCache
-from vstudio.catalog.farm_conditions import conditions
+from vstudio.catalog.farm_conditions import conditions, load_nodes
 from vstudio.catalog.farm_db import Listener, Relay, notify, write_engine
 from vstudio.catalog.farm_submit import insert_jobs
 from vstudio.errors import BackendUnavailable, Conflict, NotFound, VStudioError
@@ -152,10 +152,15 @@ class SqlFarmReads:
     def jobs(self, owner: str | None, status: str | None, limit: int,
              offset: int, newer_than: int = 0) -> list[dict[str, Any]]:
         return read_sql.list_jobs(self.conn, self.rules, owner=owner, status=status,
-                                  limit=limit, offset=offset, newer_than=newer_than)
+                                  limit=limit, offset=offset, newer_than=newer_than,
+                                  nodes=self._nodes)
 
     def job(self, job_id: int, with_tasks: bool) -> dict[str, Any]:
-        return read_sql.get_job(self.conn, job_id, self.rules, with_tasks=with_tasks)
+        return read_sql.get_job(self.conn, job_id, self.rules, with_tasks=with_tasks,
+                                nodes=self._nodes)
+
+    def _nodes(self) -> list[Any]:
+        return self.cache.nodes(self.conn, load_nodes)
 
     def job_outputs(self, job_id: int) -> list[dict[str, Any]]:
         return read_sql.job_outputs(self.conn, job_id)
@@ -178,7 +183,7 @@ class SqlFarmReads:
 
     def conditions(self, jobs: Sequence[tuple[int, str]], counts: Mapping[int, Mapping[str, int]]
                    ) -> dict[int, Condition]:
-        return conditions(self.conn, jobs, counts, self.rules)
+        return conditions(self.conn, jobs, counts, self.rules, self._nodes)
 
     def last_finished(self, job_ids: list[int]) -> dict[int, float]:
         return wq.last_finished(self.conn, job_ids)
@@ -238,8 +243,11 @@ class SqlFarmDatabase:
 
     @contextmanager
     def transaction(self) -> Iterator[SqlFarmWrites]:
-        with self.engine.begin() as conn:
-            yield SqlFarmWrites(conn, self.cache)
+        try:
+            with self.engine.begin() as conn:
+                yield SqlFarmWrites(conn, self.cache)
+        finally:  # committed or not: what readers keep is read again
+            self.cache.writes += 1
 
     @contextmanager
     def reading(self) -> Iterator[SqlFarmReads]:
