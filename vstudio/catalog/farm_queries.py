@@ -124,7 +124,8 @@ _WORKER_NAMES = sa.select(farm_workers.c.id, farm_workers.c.name)
 def get_job(conn: Connection, job_id: int, rules: ShownRules, *,
             with_tasks: bool = True, nodes: Nodes = None) -> dict[str, Any]:
     """A job's page data. Each fact is read once and serves both the page and the job's
-    condition (the most common read under load: five queries, six when it waits)."""
+    condition (the most common read under load: five queries; a waiting job adds those
+    about its after-jobs, and the render nodes unless ``nodes`` has them)."""
     at = {"jid": job_id}
     row = conn.execute(_JOB, at).first()
     if row is None:
