@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.helpers import ROOT, need
 
@@ -409,9 +410,18 @@ def test_pause_and_resume_a_job_from_its_page(web: Any, browser: Any) -> None:
         f"document.querySelector(\"tr[data-job='{job}'] td:nth-child(10)\").textContent === '90'")
     # Delete asks first, then the row goes away without a reload.
     page.once("dialog", lambda d: d.accept())
-    if page.locator(f"tr[data-job='{job}'] details.more[open]").count() == 0:
+    # The row may be redrawn (and its menu reopened by the page) right after the priority
+    # change: open the menu until Delete shows, whatever state a redraw left it in.
+    delete = page.locator(f"tr[data-job='{job}'] button[data-action='delete']")
+    for _ in range(10):
+        if delete.is_visible():
+            break
         page.click(f"tr[data-job='{job}'] details.more summary")
-    page.locator(f"tr[data-job='{job}'] button[data-action='delete']").click()
+        try:
+            delete.wait_for(state="visible", timeout=1000)
+        except PlaywrightTimeout:
+            continue
+    delete.click()
     page.wait_for_function(f"!document.querySelector(\"tr[data-job='{job}']\")")
     assert api(web.url, web.admin_token).get(f"/api/jobs/{job}").status_code == 404
     page.context.close()
