@@ -18,6 +18,7 @@ from vstudio.catalog import farm_claim as claim_sql
 from vstudio.catalog import farm_jobs as jobs_sql
 from vstudio.catalog import farm_queries as read_sql
 from vstudio.catalog import farm_reports as report_sql
+from vstudio.catalog import farm_version as version_sql
 from vstudio.catalog import web_queries as wq
 from vstudio.catalog.farm_batch import apply_reports
 from vstudio.catalog.farm_cache import BlockInfo, FarmCache
@@ -114,6 +115,9 @@ class SqlFarmWrites:
     def notify(self) -> None:
         notify(self.conn)
 
+    def stamp(self, changed: bool) -> None:
+        version_sql.stamp(self.conn, changed)
+
 
 class SqlFarmReads:
     """``FarmReads`` on one connection (the web pages' questions included); what a job
@@ -121,6 +125,9 @@ class SqlFarmReads:
 
     def __init__(self, conn: Connection, cache: FarmCache, rules: ShownRules) -> None:
         self.conn, self.cache, self.rules = conn, cache, rules
+
+    def version(self) -> tuple[int, int]:
+        return version_sql.read(self.conn)
 
     def worker_user(self, worker_id: int) -> str:
         return read_sql.worker_user(self.conn, worker_id)

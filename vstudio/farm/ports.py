@@ -187,6 +187,11 @@ class FarmWrites(Protocol):
     A change that is refused raises a ``VStudioError`` before it has written anything,
     so the batch it shares the transaction with is unaffected."""
 
+    def stamp(self, changed: bool) -> None:
+        """Count this transaction in the version every manager reads: a batch, and a
+        change of existing records when ``changed`` (``farm.freshness``)."""
+        ...
+
     # render nodes
     def claim(self, worker_ids: list[int], now: float, lease_seconds: float, pick: Pick
               ) -> tuple[list[dict[str, Any] | None], list[dict[str, Any]]]:
@@ -251,6 +256,10 @@ class FarmWrites(Protocol):
 
 class FarmReads(Protocol):
     """The farm's questions, answered from one read of the database."""
+
+    def version(self) -> tuple[int, int]:
+        """(batches, changes) every writer of this database has stamped."""
+        ...
 
     # for rights: who owns what
     def worker_user(self, worker_id: int) -> str: ...
