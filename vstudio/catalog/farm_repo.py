@@ -91,8 +91,8 @@ class SqlFarmWrites:
     def resume(self, job_id: int) -> Effects:
         return jobs_sql.resume(self.conn, job_id)
 
-    def cancel(self, job_id: int, now: float) -> Effects:
-        return jobs_sql.cancel(self.conn, job_id, now)
+    def cancel(self, job_id: int, now: float, why: str | None = None) -> Effects:
+        return jobs_sql.cancel(self.conn, job_id, now, why)
 
     def retry(self, job_id: int) -> Effects:
         return jobs_sql.retry(self.conn, self.cache, job_id)
@@ -155,6 +155,18 @@ class SqlFarmReads:
         except NotFound:
             return None
         return accounts.rights(self.conn, p, user)[0]
+
+    def owner_refused(self, job_id: int) -> str | None:
+        project = read_sql.job_project(self.conn, job_id)
+        if project is None:
+            return None
+        owner = read_sql.job_owner(self.conn, job_id)
+        user = accounts.user_named(self.conn, owner)
+        if user is None:
+            return f"its owner {owner!r} is no user any more"
+        if not self.may_read(project, user):  # False, or None: the project is gone
+            return f"user {owner!r} may no longer read project {project!r}"
+        return None
 
     def jobs(self, owner: str | None, status: str | None, limit: int,
              offset: int, newer_than: int = 0) -> list[dict[str, Any]]:

@@ -86,6 +86,7 @@ class ProjectRender:
     # keeps the store for objects then, not only its cache: ``nocache``).
     farm: bool = False
     warnings: list[str] = field(default_factory=list, init=False)  # one line each
+    cache_refused: bool = field(default=False, init=False)  # renders without the cache
     project: Project = field(init=False)
     files: Writer = field(init=False)  # writes under render/, never over others' files
     cache: FileCache = field(init=False)
@@ -131,6 +132,7 @@ class ProjectRender:
         if line is None:
             raise refused
         self.warnings.append(line)
+        self.cache_refused = True
         self.store = (cast(ObjectStore, nocache.RefsInMemory(self.store)) if self.farm
                       else nocache.throwaway(self))
 
