@@ -390,3 +390,98 @@ def test_render_cache_by_project_rights(world: World) -> None:
         eve.put_ref(f"render/p.film/{KEY}", json.dumps({"key": KEY,
                                                         "frames": [[1, fake]]}).encode())
     assert alice.get_ref(f"render/p.film/{KEY}") == manifest
+
+
+# A job without a project (plain files rendered, `vstudio submit` of local files, a
+# `render --farm` whose cache the server refused, an older mount) is private (issue 12):
+# its owner and admins see it and its tasks; every other role is refused exactly as for a
+# job of a project it may not read. Status per role, in ROLES order; the list and the
+# event stream answer 200 to every person and are checked by what they hold.
+PRIVATE_SEEN = (*A401, 200, 200, 403, 403, 403, 403)  # admin and owner only
+PRIVATE_EXPECTED: dict[tuple[str, str], tuple[int, ...]] = {
+    route: PRIVATE_SEEN for route in [
+        ("GET", "/api/jobs/{job_id}"), ("GET", "/api/jobs/{job_id}/outputs"),
+        ("GET", "/api/tasks/{task_id}/log"), ("POST", "/api/tasks/{task_id}/retry"),
+        ("POST", "/api/jobs/{job_id}/priority"), ("PUT", "/api/jobs/{job_id}/tags"),
+        ("DELETE", "/api/jobs/{job_id}/blocklist/{worker_id}"), ("DELETE", "/api/jobs/{job_id}"),
+        ("DELETE", "/api/jobs/{job_id}/blocklist"),
+        *(("POST", f"/api/jobs/{{job_id}}/{a}") for a in ("pause", "resume", "cancel", "retry"))]
+}
+SEERS = {"admin", "owner"}  # who sees a private job of the owner's
+
+
+class PrivateWorld(World):
+    """The same studio, its jobs submitted by ``owner`` without a project."""
+
+    def job(self) -> int:
+        spec = {"name": f"private{next(self.n)}", "blocks": [
+            {"type": "command", "params": {"argv": ["true"]}, "frames": "1"}]}
+        r = self.call("owner", "POST", "/api/jobs", json=spec)
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
+
+def test_a_job_without_a_project_is_its_owners_alone(server: ServerProc) -> None:
+    world = PrivateWorld(server)
+    job_routes = {k for k in EXPECTED if ("{job_id}" in k[1] or "{task_id}" in k[1])
+                  and k[1] not in {f"/api/tasks/{{task_id}}/{w}"
+                                   for w in ("progress", "done", "fail", "release")}}
+    assert job_routes == set(PRIVATE_EXPECTED), "every people's job route has a row"
+    wrong = []
+    for (method, path), want in PRIVATE_EXPECTED.items():
+        got = tuple(world.status(role, method, path) for role in ROLES)
+        if got != want:
+            wrong.append(f"{method} {path}: want {want}, got {got}")
+    assert not wrong, "\n".join(wrong)
+
+    job = world.job()
+    task = int(world.call("owner", "GET", f"/api/jobs/{job}").json()["tasks"][0]["id"])
+    for role in ROLES[2:]:
+        listed = world.call(role, "GET", "/api/jobs")
+        ids = {j["id"] for j in listed.json()} if listed.status_code == 200 else set()
+        assert (job in ids) == (role in SEERS), (role, listed.status_code)
+    # refused in the same words as a job of a project the user may not read
+    film = World.job(world)  # a job of film, which the outsider may not read
+    theirs = world.call("outsider", "GET", f"/api/jobs/{film}").json()["detail"]
+    for role in ("other", "viewer", "outsider"):
+        for path in (f"/api/jobs/{job}", f"/api/jobs/{job}/outputs", f"/api/tasks/{task}/log"):
+            r = world.call(role, "GET", path)
+            assert r.status_code == 403, (role, path)
+            assert r.json()["detail"] == theirs.replace(str(film), str(job)), (role, path)
+    assert _event_watchers(world, job) == SEERS
+
+
+def _event_watchers(world: World, job: int) -> set[str]:
+    """The roles whose ``/api/events`` stream tells of a change to ``job``."""
+    import threading
+
+    heard: set[str] = set()
+    ready = threading.Barrier(len(ROLES) - 2 + 1, timeout=30)
+
+    def watch(role: str) -> None:
+        headers = {"Authorization": f"Bearer {world.tokens[role]}"}
+        timeout = httpx.Timeout(30, read=4)
+        try:
+            with httpx.stream("GET", world.srv.url + "/api/events", headers=headers,
+                              timeout=timeout) as r:
+                lines = r.iter_lines()
+                if r.status_code == 200:
+                    next(lines)  # the stream's opening comment: subscribed
+                ready.wait()
+                if r.status_code != 200:
+                    return
+                for line in lines:
+                    if f'"job_id": {job}' in line or line == f'data: {{"id": {job}}}':
+                        heard.add(role)
+                        return
+        except httpx.ReadTimeout:
+            return
+
+    threads = [threading.Thread(target=watch, args=(role,)) for role in ROLES[2:]]
+    for t in threads:
+        t.start()
+    ready.wait()
+    assert world.call("owner", "POST", f"/api/jobs/{job}/pause").status_code == 200
+    for t in threads:
+        t.join(30)
+    return heard

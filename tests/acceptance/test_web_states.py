@@ -235,7 +235,11 @@ def test_jobs_list_search_filters_and_bulk_actions(srv: Any, browser: Any) -> No
     a1 = submit(url, art, "alpha one", frames="1-2", chunk=1)
     a2 = submit(url, art, "alpha two", frames="1-2", chunk=1)
     beta = submit(url, art, "beta", frames="1-2", chunk=1)
-    theirs = submit(url, srv.admin_token, "alpha of the admin", frames="1-2", chunk=1)
+    # another person's job arty sees: of a project open to every artist (a job without a
+    # project would be the admin's alone)
+    assert api(url, srv.admin_token).post("/api/projects", json={"name": "show"}).is_success
+    theirs = submit(url, srv.admin_token, "alpha of the admin", frames="1-2", chunk=1,
+                    project="show")
 
     def ids(html: str) -> list[int]:
         return [int(x) for x in re.findall(r'<tr data-job="(\d+)"', html)]
@@ -364,6 +368,39 @@ def test_pages_of_a_job_in_a_project_the_person_may_not_read_are_refused(srv: An
             assert f'data-job="{job}"' not in r.text and ">secret<" not in r.text, path
     with httpx.Client(base_url=url, cookies={"vstudio_session": tok}) as c:  # an admin sees it
         assert "secret shot" in c.get("/jobs").text and c.get(f"/jobs/{job}").status_code == 200
+
+
+def test_pages_of_another_users_private_job_are_refused(srv: Any) -> None:
+    """Issue 12: a job without a project is its owner's (and admins') alone: to another
+    artist and a viewer its pages are refused, and the list, the overview and the workers
+    page show neither its name nor its owner."""
+    import httpx
+
+    url = srv.url
+    other = srv.add_user("olga", "artist")
+    job = _job(url, srv.artist_token, name="arty's own shot", blocks=[_cmd_block()])
+    node = FakeNode(url, srv.admin_token, "node-p")
+    task = node.take()
+    node.progress(10, ["private log line"])
+    for tok in (other, srv.viewer_token):
+        with httpx.Client(base_url=url, cookies={"vstudio_session": tok}) as c:
+            for path in (f"/jobs/{job}", f"/jobs/{job}/live", f"/jobs/{job}/media",
+                         f"/jobs/{job}/tasks/{task['id']}",
+                         f"/jobs/{job}/tasks/{task['id']}/log",
+                         f"/jobs/{job}/outputs/{'0' * 64}"):
+                r = c.get(path)
+                assert r.status_code == 403, (path, r.status_code)
+                assert "private log line" not in r.text and "own shot" not in r.text
+            for path in ("/jobs", "/jobs?q=shot", f"/jobs/live?ids={job}", "/farm",
+                         "/workers", "/workers/rows", "/jobs/rows"):
+                r = c.get(path)
+                assert r.status_code == 200 and "own shot" not in r.text, path
+                assert f'data-job="{job}"' not in r.text and "arty" not in r.text, path
+            assert "a job you may not see" in c.get("/workers").text  # busy, not with what
+    for tok in (srv.artist_token, srv.admin_token):  # its owner and an admin see it
+        with httpx.Client(base_url=url, cookies={"vstudio_session": tok}) as c:
+            assert "own shot" in c.get("/jobs").text and "own shot" in c.get("/workers").text
+            assert c.get(f"/jobs/{job}/tasks/{task['id']}/log").status_code == 200
 
 
 def test_typed_text_ticked_boxes_and_focus_survive_the_live_refresh(srv: Any,

@@ -22,9 +22,9 @@ __all__ = ["browser", "srv"]  # fixtures shared with the other page tests
 pytestmark = pytest.mark.timeout(180)  # a stuck browser fails fast, not after 10 min
 
 
-def _failing_job(base: str, token: str, name: str) -> int:
+def _failing_job(base: str, token: str, name: str, **extra: Any) -> int:
     r = api(base, token).post("/api/jobs", json={
-        "name": name, "blocklist_after": 1, "blocks": [
+        "name": name, "blocklist_after": 1, **extra, "blocks": [
             {"name": "render", "type": "command", "params": {"argv": ["false"]},
              "frames": "1-2", "chunk": 1, "retries": 3}]})
     assert r.status_code == 201, r.text
@@ -74,7 +74,10 @@ def test_blocklist_entry_removed_from_the_workers_page_by_the_job_owner(
     mine = _failing_job(url, srv.artist_token, "arty's shot")
     node = FakeNode(url, tok, "node-flaky")
     _fail_one(node, mine)
-    theirs = _failing_job(url, tok, "admin's shot")
+    # a job arty sees but may not change: the admin's, of a project every artist reads
+    # (one without a project would be the admin's alone, not on arty's page at all)
+    assert api(url, tok).post("/api/projects", json={"name": "show"}).is_success
+    theirs = _failing_job(url, tok, "admin's shot", project="show")
     _fail_one(node, theirs)
     page = login(browser, url, srv.artist_token)
     page.goto(f"{url}/workers")

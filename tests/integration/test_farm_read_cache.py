@@ -77,6 +77,7 @@ def test_job_list_encoded_once_per_set_of_readable_projects(tmp_path: Path) -> N
     admin = accounts.add_user(studio.engine, "boss", "admin")[0]
     ann = accounts.add_user(studio.engine, "ann", "artist")[0]
     kim = accounts.add_user(studio.engine, "kim", "artist")[0]
+    lou = accounts.add_user(studio.engine, "lou", "artist")[0]  # reads what ann reads
     for name in ("film", "secret"):
         accounts.create_project(studio.engine, name)
     accounts.set_right(studio.engine, "secret", "kim", "read", True)
@@ -87,14 +88,17 @@ def test_job_list_encoded_once_per_set_of_readable_projects(tmp_path: Path) -> N
         secret = await farm.submit(kim, _spec("secret shot").model_copy(
             update={"project": "secret"}))
         free = await farm.submit(ann, _spec("no project"))
+        louse = await farm.submit(lou, _spec("lou's own"))
 
         def ids(body: bytes) -> set[int]:
             return {j["id"] for j in json.loads(body)}
 
         seen = await fr.jobs(ann, None, None, 50, 0)
         assert ids(seen) == {film, free}  # not the project ann may not read
-        assert ids(await fr.jobs(kim, None, None, 50, 0)) == {film, secret, free}
-        assert ids(await fr.jobs(admin, None, None, 50, 0)) == {film, secret, free}
+        # nor another user's job without a project (issue 12: its owner's alone)
+        assert ids(await fr.jobs(kim, None, None, 50, 0)) == {film, secret}
+        assert ids(await fr.jobs(lou, None, None, 50, 0)) == {film, louse}  # not ann's
+        assert ids(await fr.jobs(admin, None, None, 50, 0)) == {film, secret, free, louse}
         assert await fr.jobs(ann, None, None, 50, 0) is seen  # encoded once
         await farm.submit(ann, _spec("one more"))
         assert len(ids(await fr.jobs(ann, None, None, 50, 0))) == 3  # a write: anew

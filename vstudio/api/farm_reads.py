@@ -5,7 +5,8 @@ Shared by the documented routes (``routes_farm``) and the plain-ASGI fast path
 cached for everyone while the farm's ``freshness`` stands still (this manager's writes at
 once, every manager's within ``freshness.POLL``), and each user's right to read a job's
 project is checked on every request (itself cached for the read cache's 0.25 s: rights
-change outside the farm).
+change outside the farm), by the farm's one rule (``farm.visibility``: a job without a
+project is its owner's alone).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pydantic import TypeAdapter
 
 from vstudio.api.read_cache import ReadCache
 from vstudio.catalog.accounts import User
-from vstudio.errors import PermissionDenied
 from vstudio.farm import reads
 from vstudio.farm.service import Farm
+from vstudio.farm.visibility import hidden, sees_job
 from vstudio.farm.wire import JobDetail, JobSummary
 
 _JOBS = TypeAdapter(list[JobSummary])
@@ -48,19 +49,21 @@ class FarmReads:
             return await self._listed(query, fresh.changes)
 
         jobs = await self.cache.get(("jobs", *query), generation, listed, KEPT)
-        shown: frozenset[str] | None = None  # None: every project's jobs
+        shown: frozenset[str] | None = None  # None: every job (an admin)
+        who: str | None = None  # whose private jobs are in the list: the answer is theirs
         if not user.is_admin:
             shown = frozenset(await self.readable(
                 user, {j["project"] for j in jobs if j.get("project")}))
+            who = user.name if any(not j.get("project") for j in jobs) else None
 
         async def encoded() -> bytes:
             mine = jobs if shown is None else [
-                j for j in jobs if not j.get("project") or j["project"] in shown]
+                j for j in jobs if sees_job(user, j["owner"], j.get("project"), shown)]
             return _JOBS.dump_json(_JOBS.validate_python(mine))
 
-        # the same list shown to everyone who reads the same projects: encoded once
-        body: bytes = await self.cache.get(("jobs-json", *query, shown), generation, encoded,
-                                           KEPT)
+        # the same list shown to everyone who sees the same jobs: encoded once
+        body: bytes = await self.cache.get(("jobs-json", *query, shown, who), generation,
+                                           encoded, KEPT)
         return body
 
     async def _listed(self, query: tuple[str | None, str | None, int, int],
@@ -89,28 +92,28 @@ class FarmReads:
 
     async def job(self, user: User, job_id: int, tasks: bool) -> bytes:
         """``GET /api/jobs/ID`` as JSON."""
-        async def compute() -> tuple[str | None, bytes]:
+        async def compute() -> tuple[str, str | None, bytes]:
             job = await reads.job(self.farm, job_id, tasks)
-            return job.get("project"), JobDetail.model_validate(job).model_dump_json().encode()
+            return (job["owner"], job.get("project"),
+                    JobDetail.model_validate(job).model_dump_json().encode())
 
         # keyed on ``changes``: submits of other jobs leave this page as it is
         fresh = await self.farm.freshness()
-        project, body = await self.cache.get(("job", job_id, tasks), fresh.changes, compute,
-                                             KEPT)
-        if project and not user.is_admin and project not in await self.readable(user,
-                                                                                {project}):
-            raise PermissionDenied(f"job {job_id} belongs to a project you may not read")
+        owner, project, body = await self.cache.get(("job", job_id, tasks), fresh.changes,
+                                                    compute, KEPT)
+        readable = await self.readable(user, {project}) if project else set()
+        if not sees_job(user, owner, project, readable):
+            raise hidden(job_id)
         return body
 
     async def readable(self, user: User, projects: set[str]) -> set[str]:
         """Which of ``projects`` ``user`` may read (bound by time only)."""
-        if not projects:
-            return set()
+        if not projects or user.is_admin:
+            return set(projects)
         key = frozenset(projects)
 
         async def compute() -> set[str]:
-            return {j["project"] for j in await self.farm.visible_jobs(
-                user, [{"project": p} for p in key])}
+            return await self.farm.readable(user, set(key))
 
         ok: set[str] = await self.cache.get(("readable", user.id, key), 0, compute)
         return ok

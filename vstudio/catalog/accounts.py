@@ -17,6 +17,23 @@ from sqlalchemy.engine import Connection, Engine
 from vstudio.catalog.tables import project_rights, projects, tokens, users
 from vstudio.errors import AlreadyExists, BadInput, NotAuthenticated, NotFound, PermissionDenied
 
+# Counts this process's changes of rights (a right set, a user or project removed), each
+# counted after its commit: a cache of rights answers (``farm.refusals``) forgets what it
+# knew as soon as it sees the count move; other processes' changes reach such a cache
+# within its own time bound.
+_rights_changes = 0
+
+
+def rights_generation() -> int:
+    """How many rights changes this process has committed so far."""
+    return _rights_changes
+
+
+def _rights_changed() -> None:
+    global _rights_changes
+    _rights_changes += 1
+
+
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -114,6 +131,7 @@ def remove_user(engine: Engine, name: str) -> None:
         conn.execute(tokens.delete().where(tokens.c.user_id == uid))
         conn.execute(project_rights.delete().where(project_rights.c.user_id == uid))
         conn.execute(users.delete().where(users.c.id == uid))
+    _rights_changed()
 
 
 def token_user(engine: Engine | Connection, digest: str) -> tuple[User, float | None]:
@@ -210,6 +228,7 @@ def remove_project(engine: Engine, name: str) -> None:
             raise NotFound(f"no project {name!r}")
         conn.execute(project_rights.delete().where(project_rights.c.project_id == pid))
         conn.execute(projects.delete().where(projects.c.id == pid))
+    _rights_changed()
 
 
 def list_projects(engine: Engine) -> list[Project]:
@@ -247,6 +266,7 @@ def set_right(engine: Engine, project_name: str, user_name: str, right: str, gra
         else:
             conn.execute(project_rights.insert().values(project_id=project.id, user_id=uid,
                                                         can_read=read, can_write=write))
+    _rights_changed()
 
 
 def rights(engine: Engine | Connection, project: Project, user: User) -> tuple[bool, bool]:

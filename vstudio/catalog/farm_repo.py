@@ -35,6 +35,7 @@ from vstudio.farm.ports import (
     NewJob,
     NewOutput,
     Pick,
+    RunningTask,
     ShownRules,
     TaskCell,
 )
@@ -156,11 +157,7 @@ class SqlFarmReads:
             return None
         return accounts.rights(self.conn, p, user)[0]
 
-    def owner_refused(self, job_id: int) -> str | None:
-        project = read_sql.job_project(self.conn, job_id)
-        if project is None:
-            return None
-        owner = read_sql.job_owner(self.conn, job_id)
+    def owner_refused(self, owner: str, project: str) -> str | None:
         user = accounts.user_named(self.conn, owner)
         if user is None:
             return f"its owner {owner!r} is no user any more"
@@ -210,7 +207,7 @@ class SqlFarmReads:
     def jobs_with_type(self, job_type: str) -> set[int]:
         return wq.jobs_with_type(self.conn, job_type)
 
-    def owners_and_projects(self) -> tuple[list[str], list[str]]:
+    def owners_and_projects(self) -> list[tuple[str, str | None]]:
         return wq.owners_and_projects(self.conn)
 
     def task_cells(self, job_id: int, ids: list[int] | None = None) -> list[TaskCell]:
@@ -222,7 +219,7 @@ class SqlFarmReads:
     def output_name(self, job_id: int, oid: str) -> str | None:
         return wq.output_name(self.conn, job_id, oid)
 
-    def running_tasks(self) -> dict[int, tuple[int, str, int, int, float]]:
+    def running_tasks(self) -> dict[int, RunningTask]:
         return wq.running_tasks(self.conn)
 
     def blocklists(self) -> dict[int, list[KeptOff]]:

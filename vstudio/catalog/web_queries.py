@@ -22,7 +22,14 @@ from vstudio.catalog.farm_tables import (
     farm_workers,
 )
 from vstudio.catalog.web_tables import web_farm_samples
-from vstudio.farm.ports import FrameCount, JobHead, KeptOff, NewOutput, TaskCell
+from vstudio.farm.ports import (
+    FrameCount,
+    JobHead,
+    KeptOff,
+    NewOutput,
+    RunningTask,
+    TaskCell,
+)
 
 t = farm_tasks
 # Number of frames of a task: its frames column is a JSON list of ints, so the count of
@@ -112,12 +119,11 @@ def jobs_with_type(conn: Connection, job_type: str) -> set[int]:
     return {int(r[0]) for r in conn.execute(q)}
 
 
-def owners_and_projects(conn: Connection) -> tuple[list[str], list[str]]:
-    """Everyone who submitted a job, and every project a job names (the list's filters)."""
-    owners = conn.execute(sa.select(farm_jobs.c.owner).distinct()).scalars().all()
-    projects = conn.execute(sa.select(farm_jobs.c.project).distinct()
-                            .where(farm_jobs.c.project.is_not(None))).scalars().all()
-    return sorted(str(o) for o in owners), sorted(str(p) for p in projects)
+def owners_and_projects(conn: Connection) -> list[tuple[str, str | None]]:
+    """Each (owner, project) some job has (None: no project), for the list's filters: the
+    caller keeps the pairs of jobs the person may see."""
+    q = sa.select(farm_jobs.c.owner, farm_jobs.c.project).distinct()
+    return [(str(o), None if p is None else str(p)) for o, p in conn.execute(q)]
 
 
 def newest_outputs(conn: Connection, job_id: int, limit: int = 20) -> list[NewOutput]:
@@ -142,12 +148,14 @@ def output_name(conn: Connection, job_id: int, oid: str) -> str | None:
     return str(row.name) if row.oid == oid else "thumbnail.png"
 
 
-def running_tasks(conn: Connection) -> dict[int, tuple[int, str, int, int, float]]:
-    """task id -> (job id, job name, first frame, last frame, progress) of running tasks."""
+def running_tasks(conn: Connection) -> dict[int, RunningTask]:
+    """task id -> (job id, job name, first frame, last frame, progress, job's owner, job's
+    project) of running tasks."""
     q = (sa.select(t.c.id, t.c.job_id, farm_jobs.c.name, t.c.first_frame, t.c.last_frame,
-                   t.c.progress)
+                   t.c.progress, farm_jobs.c.owner, farm_jobs.c.project)
          .join(farm_jobs, farm_jobs.c.id == t.c.job_id).where(t.c.status == "running"))
-    return {r[0]: (r[1], r[2], r[3], r[4], float(r[5] or 0)) for r in conn.execute(q)}
+    return {r[0]: (r[1], r[2], r[3], r[4], float(r[5] or 0), r[6], r[7])
+            for r in conn.execute(q)}
 
 
 def blocklists(conn: Connection) -> dict[int, list[KeptOff]]:

@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from vstudio.catalog import accounts
 from vstudio.catalog.accounts import Role, User
 from vstudio.errors import BadInput, PermissionDenied
 from vstudio.farm import hours
 from vstudio.farm.engine import FarmEngine
 from vstudio.farm.model import Effects, Report
 from vstudio.farm.ports import FarmDatabase, FarmReads, FarmWrites, NewJob
+from vstudio.farm.refusals import Refusals
 from vstudio.farm.spec import (
     JobSpec,
     block_tags,
@@ -27,6 +29,7 @@ from vstudio.farm.spec import (
     job_plan,
     parse_ref,
 )
+from vstudio.farm.visibility import hidden, sees_job
 from vstudio.studio import Studio
 
 RUNNERS = (Role.ADMIN, Role.ARTIST, Role.WORKER)  # who may run a render node
@@ -53,6 +56,7 @@ class Farm(FarmEngine):
         super().__init__(studio, lease_seconds=lease_seconds, db=db)
         self._worker_users: dict[int, str] = {}  # worker id -> user who runs it
         self._user_workers: dict[str, set[int]] = {}
+        self.refusals = Refusals()  # owners' read rights, kept briefly for ``_refused``
 
     # -- rights ---------------------------------------------------------------------
     async def _check_worker(self, user: User, worker_id: int) -> None:
@@ -70,12 +74,14 @@ class Farm(FarmEngine):
         self._user_workers.setdefault(user, set()).add(worker_id)
 
     async def _check_job(self, user: User, job_id: int) -> None:
+        """The job's owner (an artist still) or an admin may change it; anyone else who
+        may not even see it is told only that (``visibility.hidden``)."""
         owner = await self._read(lambda c: c.job_owner(job_id))
-        if user.is_admin:
+        if user.is_admin or (user.role is Role.ARTIST and owner == user.name):
             return
-        if user.role is not Role.ARTIST or owner != user.name:
-            raise PermissionDenied(f"job {job_id} belongs to {owner}; only its owner or an "
-                                   "admin may change it")
+        await self.check_visible(user, job_id)
+        raise PermissionDenied(f"job {job_id} belongs to {owner}; only its owner or an "
+                               "admin may change it")
 
     # -- render nodes ---------------------------------------------------------------
     async def register(self, user: User, name: str, slots: int, tags: list[str],
@@ -119,16 +125,37 @@ class Farm(FarmEngine):
         job's other unfinished tasks are canceled with the reason as their error. A task
         already handed out runs to its end (its node holds the inputs already); its
         outputs are recorded in no render cache, since the client writing that cache
-        answers to the same rights. One read per task of a project's job."""
-        if not task.get("project"):
+        answers to the same rights. The owner's "may read" is kept for up to
+        ``refusals.TTL`` (1 s; dropped at once when this process changes rights): a read
+        per owner and project a second, not per task."""
+        project = task.get("project")
+        if not project:
             return False
         job_id = int(task["job_id"])
-        why = await self._read(lambda r: r.owner_refused(job_id))
+        why = await self._refusal(job_id, str(project))
         if why is None:
             return False
         why = f"refused by the farm: {why} (the job was canceled)"
         await self._write(lambda tx: tx.cancel(job_id, time.time(), why))  # publishes it
         return True
+
+    async def _refusal(self, job_id: int, project: str) -> str | None:
+        """Why the job's owner may not read ``project`` now (None: they may)."""
+        generation = accounts.rights_generation()  # before the read: a change during it
+        owner = self.refusals.owner(job_id)       # is then seen by the next hand-out
+        if owner is not None and self.refusals.allowed(owner, project, generation):
+            return None
+        asked = self.refusals.clock()
+
+        def read(r: FarmReads) -> tuple[str, str | None]:
+            who = owner if owner is not None else r.job_owner(job_id)
+            return who, r.owner_refused(who, project)
+
+        who, why = await self._read(read)
+        self.refusals.remember_owner(job_id, who)
+        if why is None:
+            self.refusals.remember(who, project, generation, asked)
+        return why
 
     def _granted(self, user: User, task: dict[str, Any]) -> dict[str, Any]:
         """The task with a read grant on each input: the node reads these and no more."""
@@ -303,24 +330,32 @@ class Farm(FarmEngine):
 
     # -- reads ------------------------------------------------------------------------
     @staticmethod
-    def _can_read(r: FarmReads, user: User, project: str | None) -> bool:
-        if project is None or user.is_admin:
-            return True
+    def _can_read(r: FarmReads, user: User, project: str) -> bool:
         ok = r.may_read(project, user)
         return True if ok is None else ok  # the project is gone; its jobs stay visible
 
-    async def visible_jobs(self, user: User, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The jobs of ``jobs`` whose project ``user`` may read."""
-        projects = {j["project"] for j in jobs if j.get("project")}
+    async def readable(self, user: User, projects: set[str]) -> set[str]:
+        """Which of ``projects`` ``user`` may read, for ``visibility.sees_job``."""
         if user.is_admin or not projects:
+            return set(projects)
+        return await self._read(lambda c: {p for p in projects if self._can_read(c, user, p)})
+
+    async def visible_jobs(self, user: User, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The jobs of ``jobs`` (dicts with ``owner`` and ``project``) that ``user`` may see
+        (``visibility.sees_job``)."""
+        if user.is_admin:
             return jobs
-        ok = await self._read(lambda c: {p for p in projects if self._can_read(c, user, p)})
-        return [j for j in jobs if not j.get("project") or j["project"] in ok]
+        ok = await self.readable(user, {j["project"] for j in jobs if j.get("project")})
+        return [j for j in jobs if sees_job(user, j["owner"], j.get("project"), ok)]
 
     async def check_visible(self, user: User, job_id: int) -> None:
-        """``PermissionDenied`` unless ``user`` may read the job's project."""
+        """``PermissionDenied`` unless ``user`` may see the job (``NotFound``: no such job)."""
         def check(r: FarmReads) -> bool:
-            return self._can_read(r, user, r.job_project(job_id))
+            project = r.job_project(job_id)
+            if user.is_admin:
+                return True
+            readable = {project} if project and self._can_read(r, user, project) else set()
+            return sees_job(user, r.job_owner(job_id), project, readable)
 
         if not await self._read(check):
-            raise PermissionDenied(f"job {job_id} belongs to a project you may not read")
+            raise hidden(job_id)

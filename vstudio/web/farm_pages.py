@@ -56,7 +56,8 @@ def worker_rows(r: FarmReads) -> list[dict[str, Any]]:
             state = "idle"
         current = [{"id": tid, "job_id": running[tid][0], "job": running[tid][1],
                     "frames": f"{running[tid][2]}-{running[tid][3]}",
-                    "progress": running[tid][4]} for tid in w["tasks"] if tid in running]
+                    "progress": running[tid][4], "owner": running[tid][5],
+                    "project": running[tid][6]} for tid in w["tasks"] if tid in running]
         rows.append({**w, "shown_state": state, "current": current, "off_schedule": off,
                      "clock": hours.clock_text(now, w.get("schedule_tz")),
                      "blocklisted": blocked.get(w["id"], []),
@@ -105,13 +106,14 @@ def _open_heads(r: FarmReads) -> list[JobHead]:
 async def overview(request: Request, session: SessionDep) -> Response:
     now = time.time()
     farm = farm_of(request)
-    # Only jobs, and counts per project, of projects the person may read are shown.
+    # Only jobs, and counts per project and owner, the person may see are shown
+    # (``farm.visibility``); the queue's totals and ETA count every job, without names.
     heads = [v["h"] for v in await farm.visible_jobs(
-        session.user, [{"project": h.project, "h": h}
+        session.user, [{"owner": h.owner, "project": h.project, "h": h}
                        for h in await farm.read(_open_heads)])]
     d = await farm.read(lambda r: _overview(r, now, heads))
     d["by_owner"] = [v["r"] for v in await farm.visible_jobs(
-        session.user, [{"project": r[0], "r": r} for r in d["by_owner"]])]
+        session.user, [{"owner": r[1], "project": r[0], "r": r} for r in d["by_owner"]])]
     series = {"busy": [(s[0], float(s[1])) for s in d["samples"]],
               "idle": [(s[0], float(s[2])) for s in d["samples"]],
               "queued": [(s[0], float(s[4])) for s in d["samples"]]}
@@ -148,14 +150,18 @@ async def farm_stats(request: Request, session: SessionDep) -> Response:
 
 
 async def visible_worker_rows(request: Request, session: Session) -> list[dict[str, Any]]:
-    """The workers page's rows; jobs of projects the person may not read are left out of
-    each worker's "kept off" list."""
+    """The workers page's rows; jobs the person may not see are left out of each worker's
+    "kept off" list, and its current tasks of such jobs are shown without job."""
     farm = farm_of(request)
     rows = await farm.read(worker_rows)
-    kept = [{"project": k.project, "k": k} for w in rows for k in w["blocklisted"]]
-    shown = {id(v["k"]) for v in await farm.visible_jobs(session.user, kept)}
+    kept = [{"owner": k.owner, "project": k.project, "k": k}
+            for w in rows for k in w["blocklisted"]]
+    current = [c for w in rows for c in w["current"]]
+    shown = {id(v.get("k", v)) for v in await farm.visible_jobs(session.user, kept + current)}
     for w in rows:
         w["blocklisted"] = [k for k in w["blocklisted"] if id(k) in shown]
+        for c in w["current"]:  # the node is busy with a job the person may not see
+            c["hidden"] = id(c) not in shown
     return rows
 
 

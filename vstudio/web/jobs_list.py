@@ -121,8 +121,8 @@ async def _list(request: Request, session: Session,
                 a: ListArgs) -> tuple[list[views.JobRow], int, int]:
     farm = farm_of(request)
     heads = await farm.read(lambda r: _heads(r, session, a))
-    visible = await farm.visible_jobs(session.user, [{"project": h.project, "head": h}
-                                                     for h in heads])
+    visible = await farm.visible_jobs(session.user, [
+        {"owner": h.owner, "project": h.project, "head": h} for h in heads])
     heads = [v["head"] for v in visible]
     return await farm.read(lambda r: _page(r, heads, a))
 
@@ -133,9 +133,11 @@ async def jobs_page(request: Request, session: SessionDep) -> Response:
     rows, total, page = await _list(request, session, a)
     a = replace(a, page=page)
     farm = farm_of(request)
-    owners, projects = await farm.read(lambda r: r.owners_and_projects())
-    projects = [v["project"] for v in await farm.visible_jobs(
-        session.user, [{"project": p} for p in projects])]
+    # the filters name only owners and projects of jobs the person may see
+    pairs = await farm.visible_jobs(session.user, [
+        {"owner": o, "project": p} for o, p in await farm.read(lambda r: r.owners_and_projects())])
+    owners = sorted({v["owner"] for v in pairs})
+    projects = sorted({v["project"] for v in pairs if v["project"]})
     bulk = request.query_params.get("bulk", "")
     return html(request, "jobs.html", session, jobs=rows, total=total, page=page,
                 pages=max(1, -(-total // PER_PAGE)), filter=a.filter, sort=a.sort, sorts=SORTS,
@@ -154,7 +156,7 @@ async def jobs_live(request: Request, session: SessionDep) -> Response:
     farm = farm_of(request)
     heads = await farm.read(lambda r: r.job_heads(ids))
     heads = [v["head"] for v in await farm.visible_jobs(
-        session.user, [{"project": h.project, "head": h} for h in heads])]
+        session.user, [{"owner": h.owner, "project": h.project, "head": h} for h in heads])]
     rows = await farm.read(lambda r: job_rows(r, heads))
     return JSONResponse({str(r.id): views.live_json(r, session.may_change_job(r.owner))
                          for r in rows}, headers={"Cache-Control": "no-store"})

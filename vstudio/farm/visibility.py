@@ -1,0 +1,38 @@
+"""Who sees a farm job: the one rule every route, page, stream and CLI answer applies.
+
+- An admin sees every job.
+- A job of a project is seen by whoever may read that project (the caller works out
+  which projects those are, once per request: ``readable``).
+- A job without a project (a render of plain files, ``vstudio submit`` of local files,
+  a ``render --farm`` whose render cache the server refused, a render from an older
+  mount) is private: only its owner sees it. Its inputs and outputs are that user's
+  own files, and nothing else says who else could read them.
+
+"Sees" covers the job's row in lists, its page, its outputs, its tasks' logs and its
+events; acting on a job needs this and more (``Farm._check_job``). A job a user may not
+see is refused with the same answer whatever the reason, so the refusal tells nothing
+about it. Aggregate numbers (queue length, ETA) count every job, without names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container
+
+from vstudio.catalog.accounts import User
+from vstudio.errors import PermissionDenied
+
+
+def sees_job(user: User, owner: str, project: str | None, readable: Container[str]) -> bool:
+    """Whether ``user`` may see a job of ``owner`` in ``project`` (None: no project);
+    ``readable``: the projects the user may read (unused for an admin or a private job)."""
+    if user.is_admin:
+        return True
+    if project is None:
+        return owner == user.name
+    return project in readable
+
+
+def hidden(job_id: int) -> PermissionDenied:
+    """The one refusal for a job the user may not see (any reason: the same words)."""
+    return PermissionDenied(f"job {job_id} is not visible to you: it belongs to a project "
+                            "you may not read, or is another user's private job")
