@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, need, wait_for
+from tests.helpers import free_port, need, stop, wait_for
 
 PG_ADMIN_URL = os.environ.get("VSTUDIO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -181,6 +181,23 @@ def server(studio_dir: Path, tmp_path: Path) -> Iterator[ServerProc]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture
+def worker(server: ServerProc, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``vstudio worker`` of ``server`` as a real process (its log: ``worker.log``), with
+    its own cache folder: a render node sharing no disk with the test's project."""
+    token = server.add_user("node1", "worker")
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vstudio", "worker", "--server", server.url, "--token", token,
+         "--slots", "2", "--poll", "1", "--cache", str(tmp_path / "wcache")],
+        stdout=log, stderr=log)
+    try:
+        yield proc
+    finally:
+        stop(proc)
+        log.close()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

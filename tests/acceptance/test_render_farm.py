@@ -4,30 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ServerProc
-from tests.helpers import cli, need, stop
+from tests.helpers import cli, need
 from tests.render_projects import make_project
-
-
-@pytest.fixture
-def worker(server: ServerProc, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    token = server.add_user("node1", "worker")
-    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vstudio", "worker", "--server", server.url, "--token", token,
-         "--slots", "2", "--poll", "1", "--cache", str(tmp_path / "wcache")],
-        stdout=log, stderr=log)
-    try:
-        yield proc
-    finally:
-        stop(proc)
-        log.close()
 
 
 def test_render_on_farm_then_cached_locally(server: ServerProc, worker: object,

@@ -4,35 +4,15 @@ sources: a real server and a real render node, no shared project disk."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import ServerProc
-from tests.helpers import cli, need, stop
+from tests.helpers import cli, need
 from tests.integration.test_render_alpha_exr import SIF, exr_info
 from tests.integration.test_render_gimp_pencil import make_pclx, make_xcf, rgba
 
 
-@pytest.fixture
-def node(server: ServerProc, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    token = server.add_user("node1", "worker")
-    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vstudio", "worker", "--server", server.url, "--token", token,
-         "--slots", "2", "--poll", "1", "--cache", str(tmp_path / "wcache")],
-        stdout=log, stderr=log)
-    try:
-        yield proc
-    finally:
-        stop(proc)
-        log.close()
-
-
-def test_gimp_pencil2d_alpha_and_exr_render_on_the_farm(server: ServerProc, node: object,
+def test_gimp_pencil2d_alpha_and_exr_render_on_the_farm(server: ServerProc, worker: object,
                                                          tmp_path: Path) -> None:
     for program in ("gimp", "pencil2d", "synfig"):
         need(program, f"apt-get install {program}")
@@ -71,7 +51,7 @@ def test_gimp_pencil2d_alpha_and_exr_render_on_the_farm(server: ServerProc, node
     assert exr_info(root / "render/glow.sif.exr/file.0001.exr") == ("exr", "32x18")
 
 
-def test_submit_gimp_and_pencil2d_jobs(server: ServerProc, node: object,
+def test_submit_gimp_and_pencil2d_jobs(server: ServerProc, worker: object,
                                        tmp_path: Path) -> None:
     import time
 

@@ -199,3 +199,69 @@ def test_folder_becoming_empty_and_filled_again_commits_and_updates(
     assert len(r.stderr.splitlines()) == 1
     assert (b / "d/g.txt/mine.txt").read_text() == "mine"
     assert vs.cli_json("info", cwd=b)["rev"] == 5
+
+
+def test_update_lists_each_new_nested_empty_folder(tmp_path: Path, vs: InProcess) -> None:  # noqa: F811
+    root, a, b = _project_and_copy(tmp_path, vs)
+    vs.cli("checkout", f"{root}/film", str(b))
+    (a / "a/b/c").mkdir(parents=True)
+    (a / "n/m").mkdir(parents=True)
+    (a / "n/f.txt").write_text("f")
+    vs.cli("commit", "-m", "nested", cwd=a)
+    up = vs.cli_json("update", cwd=b)
+    # As svn does: every folder the update makes, outermost first, beside the files.
+    assert up["added"] == ["a/", "a/b/", "a/b/c/", "n/", "n/f.txt", "n/m/"]
+    assert (b / "a/b/c").is_dir() and vs.cli_json("status", cwd=b) == []
+    (a / "a/b/c/d/e").mkdir(parents=True)
+    vs.cli("commit", "-m", "deeper", cwd=a)
+    out = vs.cli("update", cwd=b).stdout
+    assert out == "A a/b/c/d/\nA a/b/c/d/e/\nat revision 2\n"  # a/b/c was there already
+
+
+def test_update_keeps_a_modified_file_that_became_a_folder_upstream(
+        tmp_path: Path, vs: InProcess) -> None:  # noqa: F811
+    root, a, b = _project_and_copy(tmp_path, vs)
+    (a / "shot").write_text("v1")
+    (a / "notes").write_text("n1")
+    (a / "other.txt").write_text("o1")
+    vs.cli("commit", "-m", "one", cwd=a)
+    vs.cli("checkout", f"{root}/film", str(b))
+    # Upstream: both files become folders (one holding a file, one empty); another
+    # file changes.
+    for name in ("shot", "notes"):
+        (a / name).unlink()
+        (a / name).mkdir()
+    (a / "shot/take1.txt").write_text("take")
+    (a / "other.txt").write_text("o2")
+    vs.cli("commit", "-m", "folders now", cwd=a)
+    # Here: both files edited, and the name the first would be put aside as is taken.
+    mine = {"shot": "my edit", "notes": "my notes", "shot.mine": "someone's file"}
+    for name, text in mine.items():
+        (b / name).write_text(text)
+    r = vs.cli("update", cwd=b)
+    up = vs.cli_json("info", cwd=b)
+    assert up["rev"] == 2, "the update finished"
+    assert (b / "shot/take1.txt").read_text() == "take" and (b / "notes").is_dir()
+    assert (b / "other.txt").read_text() == "o2"
+    assert (b / "shot.mine.2").read_text() == "my edit"  # never lost
+    assert (b / "shot.mine").read_text() == "someone's file"
+    assert (b / "notes.mine").read_text() == "my notes"
+    assert "C notes  (a folder in r2; your file kept as notes.mine)\n" in r.stdout
+    assert "C shot  (a folder in r2; your file kept as shot.mine.2)\n" in r.stdout
+    st = {x["path"]: x["status"] for x in vs.cli_json("status", cwd=b)}
+    assert st == {"notes.mine": "added", "shot.mine": "added", "shot.mine.2": "added"}
+
+
+def test_update_json_names_files_set_aside(tmp_path: Path, vs: InProcess) -> None:  # noqa: F811
+    root, a, b = _project_and_copy(tmp_path, vs)
+    (a / "f").write_text("v1")
+    vs.cli("commit", "-m", "one", cwd=a)
+    vs.cli("checkout", f"{root}/film", str(b))
+    (a / "f").unlink()
+    (a / "f/g").mkdir(parents=True)
+    vs.cli("commit", "-m", "two", cwd=a)
+    (b / "f").write_text("mine")
+    up = vs.cli_json("update", cwd=b)
+    assert up["tree_conflicts"] == {"f": "f.mine"} and up["kept"] == []
+    assert up["added"] == ["f/", "f/g/"]
+    assert (b / "f.mine").read_text() == "mine" and (b / "f/g").is_dir()

@@ -2,8 +2,10 @@
 
 Shared by the documented routes (``routes_farm``) and the plain-ASGI fast path
 (``routes_farm_fast``), so both give the same bytes under the same rules: the data is
-cached for everyone, and each user's right to read a job's project is checked on every
-request (itself cached for the read cache's 0.25 s: rights change outside the farm).
+cached for everyone while the farm's ``freshness`` stands still (this manager's writes at
+once, every manager's within ``freshness.POLL``), and each user's right to read a job's
+project is checked on every request (itself cached for the read cache's 0.25 s: rights
+change outside the farm).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from vstudio.farm.service import Farm
 from vstudio.farm.wire import JobDetail, JobSummary
 
 _JOBS = TypeAdapter(list[JobSummary])
+# How long an answer whose generation stands still is kept: only a safety net (the
+# generations see every farm write, and the clock's minute), so it can be long.
+KEPT = 30.0
 
 
 class FarmReads:
@@ -30,18 +35,19 @@ class FarmReads:
         # the last answer of each job list: (writer's ``changes`` then, when it was read
         # in full, the jobs)
         self._last_lists: dict[tuple[str | None, str | None, int, int],
-                               tuple[int, float, list[dict[str, Any]]]] = {}
+                               tuple[tuple[int, ...], float, list[dict[str, Any]]]] = {}
 
     async def jobs(self, user: User, owner: str | None, status: str | None, limit: int,
                    offset: int) -> bytes:
         """``GET /api/jobs`` as JSON: newest first, of the projects ``user`` may read."""
         query = (owner, status, limit, offset)
-        generation, changes = self.farm.writer.batches, self.farm.writer.changes
+        fresh = await self.farm.freshness()
+        generation = fresh.batches
 
         async def listed() -> list[dict[str, Any]]:
-            return await self._listed(query, changes)
+            return await self._listed(query, fresh.changes)
 
-        jobs = await self.cache.get(("jobs", *query), generation, listed)
+        jobs = await self.cache.get(("jobs", *query), generation, listed, KEPT)
         shown: frozenset[str] | None = None  # None: every project's jobs
         if not user.is_admin:
             shown = frozenset(await self.readable(
@@ -53,20 +59,21 @@ class FarmReads:
             return _JOBS.dump_json(_JOBS.validate_python(mine))
 
         # the same list shown to everyone who reads the same projects: encoded once
-        body: bytes = await self.cache.get(("jobs-json", *query, shown), generation, encoded)
+        body: bytes = await self.cache.get(("jobs-json", *query, shown), generation, encoded,
+                                           KEPT)
         return body
 
     async def _listed(self, query: tuple[str | None, str | None, int, int],
-                      changes: int) -> list[dict[str, Any]]:
+                      changes: tuple[int, ...]) -> list[dict[str, Any]]:
         """The first page of a job list after batches that only added jobs is the new
-        jobs (one query about them) on top of the last answer: a busy farm's submits
-        then cost the list only their own rows. Anything else, or an answer older than
-        the cache's bound (another manager's writes), is read anew."""
+        jobs (one query about them, also those other managers added) on top of the last
+        answer: a busy farm's submits then cost the list only their own rows. Anything
+        else, or an answer older than ``KEPT``, is read anew."""
         owner, status, limit, offset = query
         last = self._last_lists.get(query)
         now = time.monotonic()
         if (offset == 0 and last is not None and last[0] == changes
-                and now - last[1] < self.cache.max_age):
+                and now - last[1] < KEPT):
             known = last[2]
             newer = await reads.jobs(self.farm, owner, status, limit, 0,
                                      newer_than=max((j["id"] for j in known), default=0))
@@ -87,8 +94,9 @@ class FarmReads:
             return job.get("project"), JobDetail.model_validate(job).model_dump_json().encode()
 
         # keyed on ``changes``: submits of other jobs leave this page as it is
-        project, body = await self.cache.get(("job", job_id, tasks), self.farm.writer.changes,
-                                             compute)
+        fresh = await self.farm.freshness()
+        project, body = await self.cache.get(("job", job_id, tasks), fresh.changes, compute,
+                                             KEPT)
         if project and not user.is_admin and project not in await self.readable(user,
                                                                                 {project}):
             raise PermissionDenied(f"job {job_id} belongs to a project you may not read")

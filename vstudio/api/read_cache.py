@@ -1,11 +1,11 @@
 """Answers of the most common reads (job list, a job's page data), shared while valid.
 
 Two hundred clients polling the job list ask the same question many times a second; the
-answer changes only when the farm writes. An entry is reused while this server has
-committed no farm change since it was computed (the writer's batch count, bumped
-before any writer reports back, so a client always reads its own writes) and for at
-most ``max_age`` seconds (changes made by another manager replica, or rights changed
-with the CLI, show within that). Concurrent misses share one computation, so an
+answer changes only when the farm writes. An entry is reused while its generation stands
+still (for the farm: ``farm.freshness``, which sees this server's writes at once, so a
+client always reads its own writes, and every other writer's within a poll) and for at
+most ``max_age`` seconds (for answers that follow something no generation counts, such
+as rights changed with the CLI). Concurrent misses share one computation, so an
 invalidation costs one query, not one per waiting client. Entries are treated as
 immutable by every reader.
 """
@@ -24,10 +24,10 @@ class ReadCache:
     def __init__(self, max_age: float = MAX_AGE, limit: int = 4096) -> None:
         self.max_age = max_age
         self.limit = limit
-        self._entries: dict[Hashable, tuple[int, float, Any]] = {}
-        self._pending: dict[tuple[Hashable, int], asyncio.Future[Any]] = {}
+        self._entries: dict[Hashable, tuple[Hashable, float, Any]] = {}
+        self._pending: dict[tuple[Hashable, Hashable], asyncio.Future[Any]] = {}
 
-    async def get(self, key: Hashable, generation: int,
+    async def get(self, key: Hashable, generation: Hashable,
                   compute: Callable[[], Awaitable[Any]], max_age: float | None = None) -> Any:
         now = time.monotonic()
         hit = self._entries.get(key)

@@ -136,6 +136,13 @@ def token_user(engine: Engine | Connection, digest: str) -> tuple[User, float | 
     return User(row.id, row.name, Role(row.role)), row.expires
 
 
+def user_named(conn: Connection, name: str) -> User | None:
+    """The user called ``name``, or None when there is none (any more)."""
+    row = conn.execute(sa.select(users.c.id, users.c.name, users.c.role)
+                       .where(users.c.name == name)).first()
+    return None if row is None else User(row.id, row.name, Role(row.role))
+
+
 def user_by_password(engine: Engine, name: str, password: str) -> User:
     from argon2 import PasswordHasher
     from argon2.exceptions import VerificationError

@@ -65,12 +65,15 @@ def resume(conn: Connection, job_id: int) -> Effects:
     return Effects(wake=True, jobs={job_id})
 
 
-def cancel(conn: Connection, job_id: int, now: float) -> Effects:
+def cancel(conn: Connection, job_id: int, now: float, why: str | None = None) -> Effects:
+    """Cancel the job's unfinished tasks; ``why`` (the farm's own reason) is their error."""
     if not cancels(job_row(conn, job_id).state):
         return Effects(jobs={job_id})
+    extra = {} if why is None else {"error": why}
     conn.execute(t.update().where((t.c.job_id == job_id)
                                   & t.c.status.in_([QUEUED, BLOCKED, RUNNING]))
-                 .values(status=TaskStatus.CANCELED.value, lease_until=None, finished=now))
+                 .values(status=TaskStatus.CANCELED.value, lease_until=None, finished=now,
+                         **extra))
     conn.execute(farm_jobs.update().where(farm_jobs.c.id == job_id)
                  .values(state=JobState.CANCELED.value, finished=now))
     return Effects(jobs={job_id})

@@ -18,6 +18,7 @@ from vstudio.catalog import farm_claim as claim_sql
 from vstudio.catalog import farm_jobs as jobs_sql
 from vstudio.catalog import farm_queries as read_sql
 from vstudio.catalog import farm_reports as report_sql
+from vstudio.catalog import farm_version as version_sql
 from vstudio.catalog import web_queries as wq
 from vstudio.catalog.farm_batch import apply_reports
 from vstudio.catalog.farm_cache import BlockInfo, FarmCache
@@ -90,8 +91,8 @@ class SqlFarmWrites:
     def resume(self, job_id: int) -> Effects:
         return jobs_sql.resume(self.conn, job_id)
 
-    def cancel(self, job_id: int, now: float) -> Effects:
-        return jobs_sql.cancel(self.conn, job_id, now)
+    def cancel(self, job_id: int, now: float, why: str | None = None) -> Effects:
+        return jobs_sql.cancel(self.conn, job_id, now, why)
 
     def retry(self, job_id: int) -> Effects:
         return jobs_sql.retry(self.conn, self.cache, job_id)
@@ -114,6 +115,9 @@ class SqlFarmWrites:
     def notify(self) -> None:
         notify(self.conn)
 
+    def stamp(self, changed: bool) -> None:
+        version_sql.stamp(self.conn, changed)
+
 
 class SqlFarmReads:
     """``FarmReads`` on one connection (the web pages' questions included); what a job
@@ -121,6 +125,9 @@ class SqlFarmReads:
 
     def __init__(self, conn: Connection, cache: FarmCache, rules: ShownRules) -> None:
         self.conn, self.cache, self.rules = conn, cache, rules
+
+    def version(self) -> tuple[int, int]:
+        return version_sql.read(self.conn)
 
     def worker_user(self, worker_id: int) -> str:
         return read_sql.worker_user(self.conn, worker_id)
@@ -148,6 +155,18 @@ class SqlFarmReads:
         except NotFound:
             return None
         return accounts.rights(self.conn, p, user)[0]
+
+    def owner_refused(self, job_id: int) -> str | None:
+        project = read_sql.job_project(self.conn, job_id)
+        if project is None:
+            return None
+        owner = read_sql.job_owner(self.conn, job_id)
+        user = accounts.user_named(self.conn, owner)
+        if user is None:
+            return f"its owner {owner!r} is no user any more"
+        if not self.may_read(project, user):  # False, or None: the project is gone
+            return f"user {owner!r} may no longer read project {project!r}"
+        return None
 
     def jobs(self, owner: str | None, status: str | None, limit: int,
              offset: int, newer_than: int = 0) -> list[dict[str, Any]]:

@@ -156,5 +156,15 @@ farm_blocklist = sa.Table(
     sa.Column("last_error", sa.Text),
 )
 
+# One row: every farm write transaction counts itself here (last, just before its
+# commit), so each manager sharing the database learns from one cheap read whether
+# anything changed since its cached answers (``farm.freshness``).
+farm_version = sa.Table(
+    "farm_version", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("batches", sa.BigInteger, nullable=False),
+    sa.Column("changes", sa.BigInteger, nullable=False),
+)
+
 FARM_TABLES = [farm_jobs, farm_job_after, farm_blocks, farm_workers, farm_tasks, farm_outputs,
-               farm_logs, farm_blocklist]
+               farm_logs, farm_blocklist, farm_version]

@@ -88,7 +88,7 @@ def render_cmd(paths: tuple[Path, ...], profile: str | None, farm_url: str | Non
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
     job = ProjectRender(list(paths), store, profile=profile, force=force,
                         jobs=jobs or min(4, os.cpu_count() or 1), log=log, overwrite=overwrite,
-                        fallback=not farm_url)
+                        farm=bool(farm_url))
     started = time.monotonic()
     items = job.plan()
     studio = noop.studio_of(studio_dir) if not (farm_url or dry_run) else None

@@ -202,7 +202,8 @@ def update_cmd(rev: int | None, token: str | None, as_json: bool) -> None:
     wc = current_wc(token)
     r = update(wc, rev, _bar())
     data = {"rev": r.rev, "updated": r.updated, "added": r.added, "removed": r.removed,
-            "conflicts": {p: wc.index.conflicts[p] for p in r.conflicts}, "kept": r.kept}
+            "conflicts": {p: wc.index.conflicts[p] for p in r.conflicts}, "kept": r.kept,
+            "tree_conflicts": r.aside}
 
     def human(d: dict[str, Any]) -> None:
         for key, code in (("added", "A"), ("updated", "U"), ("removed", "D")):
@@ -212,6 +213,8 @@ def update_cmd(rev: int | None, token: str | None, as_json: bool) -> None:
             click.echo(f"C {p}  (yours kept; incoming version in {copy})")
         for p in d["kept"]:
             click.echo(f"C {p}  (removed upstream; your modified file kept)")
+        for p, aside in d["tree_conflicts"].items():
+            click.echo(f"C {p}  (a folder in r{d['rev']}; your file kept as {aside})")
         click.echo(f"at revision {d['rev']}")
 
     emit(data, as_json, human)

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from vstudio.errors import BadInput, VStudioError
 from vstudio.farm.condition import SHOWN
 from vstudio.farm.events import EVENTS, WATCH, EventBus, EventRelay, Notifier
+from vstudio.farm.freshness import Freshness, SharedVersion, freshness
 from vstudio.farm.model import Effects, Report, requeue_cutoff
 from vstudio.farm.ports import FarmDatabase, FarmReads, FarmWrites, NewJob, Service
 from vstudio.farm.scheduler import first_block
@@ -67,7 +68,9 @@ class FarmEngine:
         self.writer = BatchWriter(self.db.transaction,
                                   {"claim": self._claim, "report": self._reports,
                                    "submit": self._submits},
-                                  self._committed, self.db.refusal)
+                                  self._committed, self.db.refusal,
+                                  stamp=lambda tx, changed: tx.stamp(changed))
+        self.version = SharedVersion(lambda: self._read(lambda r: r.version()))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._listener: Service | None = None
@@ -198,6 +201,12 @@ class FarmEngine:
         if self._readers is None:
             return await asyncio.to_thread(run)
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    async def freshness(self) -> Freshness:
+        """The generations that cached reads of the farm are keyed on: this manager's
+        writes count at once, every writer's within ``freshness.POLL`` seconds."""
+        shared = await self.version.get()
+        return freshness(self.writer.batches, self.writer.changes, shared)
 
     async def read(self, fn: Callable[[FarmReads], T]) -> T:
         """Ask the farm's database ``fn``'s questions in one read."""

@@ -187,6 +187,11 @@ class FarmWrites(Protocol):
     A change that is refused raises a ``VStudioError`` before it has written anything,
     so the batch it shares the transaction with is unaffected."""
 
+    def stamp(self, changed: bool) -> None:
+        """Count this transaction in the version every manager reads: a batch, and a
+        change of existing records when ``changed`` (``farm.freshness``)."""
+        ...
+
     # render nodes
     def claim(self, worker_ids: list[int], now: float, lease_seconds: float, pick: Pick
               ) -> tuple[list[dict[str, Any] | None], list[dict[str, Any]]]:
@@ -233,7 +238,10 @@ class FarmWrites(Protocol):
 
     def pause(self, job_id: int) -> Effects: ...
     def resume(self, job_id: int) -> Effects: ...
-    def cancel(self, job_id: int, now: float) -> Effects: ...
+    def cancel(self, job_id: int, now: float, why: str | None = None) -> Effects:
+        """Cancel the job's unfinished tasks; ``why``, when given, is each one's error."""
+        ...
+
     def retry(self, job_id: int) -> Effects: ...
     def retry_task(self, task_id: int, now: float) -> Effects: ...
     def delete(self, job_id: int) -> Effects: ...
@@ -249,6 +257,10 @@ class FarmWrites(Protocol):
 class FarmReads(Protocol):
     """The farm's questions, answered from one read of the database."""
 
+    def version(self) -> tuple[int, int]:
+        """(batches, changes) every writer of this database has stamped."""
+        ...
+
     # for rights: who owns what
     def worker_user(self, worker_id: int) -> str: ...
     def job_owner(self, job_id: int) -> str: ...
@@ -261,6 +273,11 @@ class FarmReads(Protocol):
 
     def may_read(self, project: str, user: Any) -> bool | None:
         """Whether ``user`` may read ``project`` (None: there is no such project)."""
+        ...
+
+    def owner_refused(self, job_id: int) -> str | None:
+        """Why the job's owner may no longer read the project the job names (a revoked
+        right, a removed user or project); None when they may, or it names none."""
         ...
 
     # what people see

@@ -32,6 +32,19 @@ from vstudio.studio import Studio
 RUNNERS = (Role.ADMIN, Role.ARTIST, Role.WORKER)  # who may run a render node
 
 
+def _of_project(spec: JobSpec, refs: list[str]) -> JobSpec:
+    """A job reading a project's files by reference (``PROJECT@REV:path``) is a job of
+    that project: only its readers see the job and its outputs, and the farm stops it
+    when its submitter may no longer read the project (``Farm._refused``). A job has one
+    project, so its references name that one only."""
+    project = spec.project or refs[0]
+    others = [r for r in refs if r != project]
+    if others:
+        raise BadInput(f"a job reads the repository files of its own project only "
+                       f"({project}), not of {', '.join(others)}: submit a job per project")
+    return spec if spec.project else spec.model_copy(update={"project": project})
+
+
 class Farm(FarmEngine):
     """The farm as the API and the pages use it (see the module docstring)."""
 
@@ -86,12 +99,36 @@ class Farm(FarmEngine):
         while True:
             generation = self.notifier.generation
             task = await self.writer.group_async("claim", worker_id)
-            if task is not None:
+            if task is not None and not await self._refused(task):
                 return self._granted(user, task)
+            if task is not None:
+                continue  # its job is canceled now: the next task, at once
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
             await self.notifier.wait(generation, remaining)
+
+    async def _refused(self, task: dict[str, Any]) -> bool:
+        """Cancel the task's job, and say so, when its owner may no longer read the project
+        it names: a right revoked while the job runs.
+
+        Rights are checked when a job is submitted, but a job outlives them: its queued
+        tasks would hand a render node (and through it the outputs' readers) the inputs
+        of a project their submitter may no longer read. So each hand-out checks again,
+        here, after the claim and before any grant is minted: the claimed task and the
+        job's other unfinished tasks are canceled with the reason as their error. A task
+        already handed out runs to its end (its node holds the inputs already); its
+        outputs are recorded in no render cache, since the client writing that cache
+        answers to the same rights. One read per task of a project's job."""
+        if not task.get("project"):
+            return False
+        job_id = int(task["job_id"])
+        why = await self._read(lambda r: r.owner_refused(job_id))
+        if why is None:
+            return False
+        why = f"refused by the farm: {why} (the job was canceled)"
+        await self._write(lambda tx: tx.cancel(job_id, time.time(), why))  # publishes it
+        return True
 
     def _granted(self, user: User, task: dict[str, Any]) -> dict[str, Any]:
         """The task with a read grant on each input: the node reads these and no more."""
@@ -160,6 +197,7 @@ class Farm(FarmEngine):
         inputs = check_inputs(spec.inputs)
         refs = sorted({i["ref"].partition("@")[0] for i in inputs if "ref" in i})
         if refs:
+            spec = _of_project(spec, refs)
             # a reference reads the repository: only from projects the submitter may read
             def check(r: FarmReads) -> None:
                 for name in refs:

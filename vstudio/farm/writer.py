@@ -62,8 +62,10 @@ class BatchWriter:
     def __init__(self, begin: Callable[[], AbstractContextManager[Any]],
                  handlers: dict[str, Handler], on_commit: Callable[[list[Any]], None],
                  refusal: Callable[[Exception], VStudioError | None],
-                 max_batch: int = 1000) -> None:
+                 max_batch: int = 1000,
+                 stamp: Callable[[Any, bool], None] | None = None) -> None:
         self._begin = begin
+        self._stamp = stamp  # (transaction, changed existing records): last before commit
         self._refusal = refusal
         self._handlers = handlers
         self._on_commit = on_commit
@@ -153,6 +155,8 @@ class BatchWriter:
         try:
             with self._begin() as tx:
                 results, extras = self._execute(tx, ops)
+                if self._stamp is not None:  # last: the version row stays locked briefly
+                    self._stamp(tx, not all(op.adds_only for op in ops))
         except Exception as e:
             if len(ops) > 1:  # isolate the op that broke the batch
                 for op in ops:

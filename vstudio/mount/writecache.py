@@ -24,6 +24,7 @@ The journal's lines (``k`` is the kind)::
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import itertools
@@ -221,6 +222,30 @@ class WriteCache:
         for name in os.listdir(self.data_dir):
             if name not in live:
                 self.drop_data(name)
+
+
+SYNC_FILE_RANGE_WRITE = 2  # start writing dirty pages out; do not wait for them
+
+
+def _sync_file_range() -> Any:
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):  # not Linux: close() syncs everything, as before
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_SYNC_RANGE = _sync_file_range()
+
+
+def start_writeback(fd: int) -> None:
+    """Ask the disk to start writing ``fd``'s dirty pages without waiting (Linux's
+    sync_file_range): a later fdatasync then finds little left to write. Durability
+    still comes from that fdatasync; this only moves the disk's work earlier."""
+    if _SYNC_RANGE is not None:
+        _SYNC_RANGE(fd, 0, 0, SYNC_FILE_RANGE_WRITE)
 
 
 def _apply(rec: dict[str, Any], pending: dict[str, Pending], dirs: set[str]) -> None:

@@ -10,6 +10,7 @@ are in ``writens``.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import threading
@@ -25,13 +26,16 @@ from vstudio.errors import VStudioError
 from vstudio.mount.fs import Handle, MountOps, PlusFUSE
 from vstudio.mount.overlay import Node, Overlay
 from vstudio.mount.streaming import START_OVER, GrowingFile
-from vstudio.mount.writecache import Pending
+from vstudio.mount.writecache import Pending, start_writeback
 from vstudio.repo import paths as P
 from vstudio.repo.api import Entry
 from vstudio.repo.backend import WcBackend
 
 LATEST = "/latest"
 BLKSIZE = 1024 * 1024
+# Every this many bytes written to a data file, the disk starts writing them out, so the
+# fdatasync of close() waits for the last few MiB instead of the whole file.
+WRITEBACK = 8 * 1024 * 1024
 XLOCK = "user.vstudio.lock"
 
 
@@ -47,10 +51,21 @@ class WHandle:
     fd: int
     write: bool
     dirty: bool = False
+    unsynced: int = 0  # bytes written since the disk was last asked to write them out
 
 
 class WriteFUSE(PlusFUSE):
-    """Passes ``rename``'s flags on (mfusepy drops them): ``mv -n`` needs NOREPLACE."""
+    """Passes ``rename``'s flags on (mfusepy drops them): ``mv -n`` needs NOREPLACE; hands
+    ``write`` the kernel's buffer itself."""
+
+    def write(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:
+        # mfusepy copies each 1 MiB write into a new bytes object first (an allocation and
+        # its page faults per write); the operation only pwrite()s the bytes before it
+        # returns, so a view of libfuse's buffer is enough.
+        data = memoryview((ctypes.c_char * size).from_address(
+            ctypes.cast(buf, ctypes.c_void_p).value or 0)).cast("B")
+        decoded = None if path is None else path.decode(self.encoding, self.errors)
+        return int(self.operations.write(decoded, data, offset, fip.contents))
 
     def rename_fuse_3(self, old: bytes, new: bytes, flags: int) -> int:
         return int(self.operations.rename(old.decode(self.encoding, self.errors),
@@ -254,7 +269,7 @@ class WriteFileOps(MountOps):
         fi.fh = fh
         return 0
 
-    def write(self, path: str, data: bytes, offset: int, fi: Any) -> int:
+    def write(self, path: str, data: bytes | memoryview, offset: int, fi: Any) -> int:
         h = self._whandles.get(fi.fh)
         if h is None or not h.write:
             raise fuse_error(errno.EBADF if h is None else errno.EROFS)
@@ -270,6 +285,10 @@ class WriteFileOps(MountOps):
             p.size = max(p.size, offset + n)
             p.mtime = time.time()
         h.dirty = True
+        h.unsynced += n
+        if h.unsynced >= WRITEBACK:
+            start_writeback(h.fd)
+            h.unsynced = 0
         self.overlay.changed_at = time.monotonic()
         if "order" in p.extra:
             self._follow(p, offset, n)

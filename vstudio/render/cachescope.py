@@ -114,7 +114,9 @@ def scope_for(root: Path, store: Any) -> str:
     """The scope a render of the folder ``root`` records in ``store``: its project's when
     ``root`` lies in a working copy or a mount of a project of that store's server, else
     the user's own. A working copy or mount of another server's project (or of a studio
-    folder) is plain files here: the same name there may be another project."""
+    folder) is plain files here: the same name there may be another project. So is a
+    mount whose table entry names no server (made by an older version): in doubt, the
+    user's scope, which only that user reads, never a project's, which its readers do."""
     from vstudio.mounttab import mount_source
     from vstudio.repo.backend import local_user
     from vstudio.repo.wc import NotAWorkingCopy, read_meta

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from vstudio.errors import BadInput, PermissionDenied, VStudioError
 from vstudio.render import cachescope, media, nocache, outputs, reads, writer
@@ -82,10 +82,11 @@ class ProjectRender:
     log: Callable[[str], None] = _quiet
     stream: bool = True  # False: a file waits for the whole renders it reads (round-1 way)
     overwrite: bool = False  # replace files under render/ that vstudio did not write
-    # A server refusing its cache: render without it (a farm render cannot: its nodes
-    # read their inputs from the server's store).
-    fallback: bool = True
+    # Rendered by the farm, whose nodes read their inputs from ``store`` (a refused cache
+    # keeps the store for objects then, not only its cache: ``nocache``).
+    farm: bool = False
     warnings: list[str] = field(default_factory=list, init=False)  # one line each
+    cache_refused: bool = field(default=False, init=False)  # renders without the cache
     project: Project = field(init=False)
     files: Writer = field(init=False)  # writes under render/, never over others' files
     cache: FileCache = field(init=False)
@@ -127,11 +128,13 @@ class ProjectRender:
 
     def _without_cache(self, refused: PermissionDenied) -> None:
         """Go on with an empty throwaway store, with a warning naming the refusal."""
-        line = nocache.refusal(self.store, refused) if self.fallback else None
+        line = nocache.refusal(self.store, refused)
         if line is None:
             raise refused
         self.warnings.append(line)
-        self.store = nocache.throwaway(self)
+        self.cache_refused = True
+        self.store = (cast(ObjectStore, nocache.RefsInMemory(self.store)) if self.farm
+                      else nocache.throwaway(self))
 
     def _item(self, rel: str, keys: KeyMaker, profile: Profile) -> Item:
         node = self.graph.nodes[rel]

@@ -18,14 +18,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from vstudio.errors import BadInput, VStudioError
+from vstudio.errors import BadInput, PermissionDenied, VStudioError
 from vstudio.farm.spec import MAX_BLOCKS
 from vstudio.farm.wire import grant_field, remember_rows
-from vstudio.render import layout, outputs, reads
+from vstudio.render import cachescope, layout, outputs, reads
 from vstudio.render.engine import Item, ProjectRender
 from vstudio.render.model import Use
 from vstudio.render.project import Profile
 from vstudio.render.runner import task_for
+from vstudio.store.api import ServedStore
 
 FINAL = ("done", "failed", "canceled")
 
@@ -82,7 +83,11 @@ def _run_job(job: ProjectRender, client: FarmApi, blocks: list[Block], poll: flo
         if deadline is not None and time.monotonic() >= deadline:
             _time_out(job, client, job_id, blocks, collected, started, timeout or 0.0)
         time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
-        detail = client.call("GET", f"/api/jobs/{job_id}")
+        try:
+            detail = client.call("GET", f"/api/jobs/{job_id}")
+        except PermissionDenied as e:  # the right on its project was revoked meanwhile
+            _refused(job, job_id, blocks, collected, e)
+            return
         status = str(detail["status"])
         if status != seen:
             job.log(f"farm job {job_id}: {status}")
@@ -112,6 +117,17 @@ def _run_job(job: ProjectRender, client: FarmApi, blocks: list[Block], poll: flo
             b.item.status = "failed"
             b.item.error = (doomed.get(b.name)
                             or f"farm job {job_id} {status} before {b.name} finished")
+
+
+def _refused(job: ProjectRender, job_id: int, blocks: list[Block], collected: set[str],
+             refused: PermissionDenied) -> None:
+    """The job's project may no longer be read by this user: its unfinished files fail
+    (the farm cancels the job at its next hand-out, ``Farm.next_task``)."""
+    for b in blocks:
+        if b.item.file not in collected:
+            b.item.status = "failed"
+            b.item.error = f"farm job {job_id}: {refused.message}"
+    job.log(f"farm job {job_id}: {refused.message}")
 
 
 @dataclass
@@ -225,9 +241,23 @@ def _job_spec(job: ProjectRender, blocks: list[Block]) -> dict[str, Any]:
     files = ", ".join(b.item.file for b in blocks[:3]) + (" ..." if len(blocks) > 3 else "")
     profiles = sorted({b.item.profile for b in blocks})
     return {"name": f"render {files} [{', '.join(profiles)}]"[:200],
+            **_project_field(job),
             "inputs": [{"path": p, "oid": oid, **grant_field(job.store, oid)}
                        for p, oid in sorted(inputs.items())],
             "blocks": [s for b in blocks for s in b.spec]}
+
+
+def _project_field(job: ProjectRender) -> dict[str, str]:
+    """``{"project": name}`` for a render of a project of the farm's own server, so that
+    the farm holds the job to that project's rights: only its readers see the job and its
+    frames, and it stops when its submitter's read right is revoked. A render whose cache
+    the server refused (``nocache``: the submitter may not read the project) goes as the
+    submitter's own files."""
+    scope = cachescope.parse(job.scope)
+    if (scope is None or scope.kind != cachescope.PROJECT or job.cache_refused
+            or not isinstance(job.store, ServedStore)):
+        return {}
+    return {"project": scope.name}
 
 
 def _blocks_done(detail: dict[str, Any], blocks: list[Block]) -> set[str]:

@@ -2,8 +2,11 @@
 
 A file changed here and upstream is never merged: the user's file stays, the incoming
 version lands beside it as ``FILE.rN`` (a conflict to resolve before committing). A file
-removed upstream but changed here is kept. Empty folders follow the revision: made,
-removed when nothing is left in them, never reported new when they were here already.
+removed upstream but changed here is kept. A file here where upstream now has a folder
+(a tree conflict, as svn calls it) is set aside as ``FILE.mine`` and the folder comes in:
+the update finishes and the user's bytes stay. Empty folders follow the revision: made,
+removed when nothing is left in them, never reported new when they were here already;
+each folder the update makes is listed, as svn lists them.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class UpdateResult:
     removed: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)  # user's file kept, incoming beside it
     kept: list[str] = field(default_factory=list)  # removed upstream, kept as modified
+    aside: dict[str, str] = field(default_factory=dict)  # a folder upstream: file -> new name
 
 
 def update(wc: WorkingCopy, rev: int | None = None,
@@ -48,7 +52,14 @@ def update(wc: WorkingCopy, rev: int | None = None,
                             if lk.owner == wc.backend.user)
     out = UpdateResult(target)
     fetch, incoming = _plan(wc, tree, out)
-    _clear_folders(wc, [incoming.get(e.path, e.path) for e in fetch], target)
+    targets = [incoming.get(e.path, e.path) for e in fetch]
+    _clear_folders(wc, targets, target)
+    new_dirs = want_dirs - set(wc.index.dirs)
+    folders = {a for t in targets for a in P.ancestors(t) if a}
+    folders |= {a for d in new_dirs for a in (d, *P.ancestors(d)) if a}
+    _set_aside(wc, folders, set(tree) | folders, out)
+    out.added += [d + "/" for d in sorted(folders) if not os.path.isdir(wc.root / d)]
+    out.added.sort(key=lambda p: p.rstrip("/"))  # a folder before what is in it
     stats = fetch_files(wc, fetch, progress, replace=True, name_of=incoming)
     entries = wc.index.entries
     for e in fetch:
@@ -121,13 +132,33 @@ def _clear_folders(wc: WorkingCopy, paths: list[str], rev: int) -> None:
         os.rmdir(wc.root / d)
 
 
+def _set_aside(wc: WorkingCopy, folders: set[str], taken: set[str],
+               out: UpdateResult) -> None:
+    """Move the user's files out of the way of folders the update makes (a file changed
+    here that became a folder upstream, or an unversioned one): ``FILE.mine``, or
+    ``FILE.mine.N`` when that name is taken. Outermost first: what moves takes its
+    contents' paths with it."""
+    for d in sorted(folders, key=lambda d: d.count("/")):
+        full = wc.root / d
+        if not os.path.lexists(full) or (os.path.isdir(full) and not os.path.islink(full)):
+            continue
+        if os.path.islink(full):
+            continue  # refused by safe_parent with its own message; never moved
+        name, n = f"{d}.mine", 1
+        while os.path.lexists(wc.root / name) or name in taken:  # upstream's names too
+            n += 1
+            name = f"{d}.mine.{n}"
+        os.rename(full, wc.root / name)
+        out.aside[d] = name
+        if d in out.kept:
+            out.kept.remove(d)
+
+
 def _update_dirs(wc: WorkingCopy, want: set[str], out: UpdateResult) -> None:
     """Empty folders made upstream appear; folders gone upstream (removed, or emptied
     by removals) go here too when nothing is left in them."""
     have = set(wc.index.dirs)
     new = sorted(want - have)
-    # A folder emptied upstream is here already (it held the removed files): not new.
-    out.added += [d + "/" for d in new if not os.path.isdir(wc.root / d)]
     wc.make_folders(new)
     held = {a for p in wc.index.entries for a in P.ancestors(p)} | want
     gone = (have - want) | {a for p in out.removed for a in P.ancestors(p) if a}
