@@ -187,8 +187,8 @@ def serving(db_url: str | None, tmp: Path, code: Path | None = None,
         argv = [sys.executable, "-m", "vstudio", "serve", "--studio", str(root), "--port",
                 str(port)]
         if profile is not None:  # attaching to a running pyenv Python fails here: wrap it
-            argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-r", "100", "-f",
-                    "raw", "-o", str(profile), "--", *argv]
+            argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking",
+                    "-r", "100", "-f", "raw", "-o", str(profile), "--", *argv]
         proc = subprocess.Popen(argv, stdout=log, stderr=log, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
