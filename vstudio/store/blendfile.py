@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, NamedTuple
 
@@ -250,11 +250,14 @@ class ByteStream:
         yield from self._it
 
 
-def _varint(n: int, out: bytearray) -> None:
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
+def _put_varints(numbers: Iterable[int], out: bytearray) -> None:
+    """Append ``numbers`` as varints (a call per number cost more than the rest of
+    packing the table; most are below 128, one byte)."""
+    for n in numbers:
+        while n >= 0x80:
+            out.append((n & 0x7F) | 0x80)
+            n >>= 7
+        out.append(n)
 
 
 def pack_addresses(values: list[int]) -> bytes:
@@ -265,16 +268,11 @@ def pack_addresses(values: list[int]) -> bytes:
     distinct = sorted(set(values))
     rank = {a: i for i, a in enumerate(distinct)}
     out = bytearray()
-    _varint(len(distinct), out)
-    prev = 0
-    for a in distinct:
-        _varint(a - prev, out)
-        prev = a
-    prev = 0
-    for a in values:
-        d = rank[a] - prev
-        _varint(d << 1 if d >= 0 else ((-d) << 1) - 1, out)
-        prev = rank[a]
+    _put_varints([len(distinct)], out)
+    _put_varints([b - a for a, b in itertools.pairwise([0, *distinct])], out)
+    ranks = [rank[a] for a in values]
+    steps = [r - p for p, r in itertools.pairwise([0, *ranks])]
+    _put_varints([d << 1 if d >= 0 else ((-d) << 1) - 1 for d in steps], out)
     return bytes(out)
 
 
