@@ -32,6 +32,19 @@ from vstudio.studio import Studio
 RUNNERS = (Role.ADMIN, Role.ARTIST, Role.WORKER)  # who may run a render node
 
 
+def _of_project(spec: JobSpec, refs: list[str]) -> JobSpec:
+    """A job reading a project's files by reference (``PROJECT@REV:path``) is a job of
+    that project: only its readers see the job and its outputs, and the farm stops it
+    when its submitter may no longer read the project (``Farm._refused``). A job has one
+    project, so its references name that one only."""
+    project = spec.project or refs[0]
+    others = [r for r in refs if r != project]
+    if others:
+        raise BadInput(f"a job reads the repository files of its own project only "
+                       f"({project}), not of {', '.join(others)}: submit a job per project")
+    return spec if spec.project else spec.model_copy(update={"project": project})
+
+
 class Farm(FarmEngine):
     """The farm as the API and the pages use it (see the module docstring)."""
 
@@ -184,6 +197,7 @@ class Farm(FarmEngine):
         inputs = check_inputs(spec.inputs)
         refs = sorted({i["ref"].partition("@")[0] for i in inputs if "ref" in i})
         if refs:
+            spec = _of_project(spec, refs)
             # a reference reads the repository: only from projects the submitter may read
             def check(r: FarmReads) -> None:
                 for name in refs:
