@@ -13,7 +13,7 @@ Loopback only; bounded by --seconds per run and --max-requests per run.
 
     .venv/bin/python bench/bench_api_load.py [--runs 3] [--clients 200] [--seconds 8]
         [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--only sqlite|postgresql]
-        [--reads-only] [--baseline DIR]
+        [--reads-only] [--baseline DIR] [--profile DIR]
 """
 
 from __future__ import annotations
@@ -162,10 +162,12 @@ async def one_run(port: int, tokens: list[str], job_ids: list[int], pid: int,
 
 
 @contextmanager
-def serving(db_url: str | None, tmp: Path, code: Path | None = None
-            ) -> Iterator[tuple[int, list[str], list[int], int]]:
-    """A fresh studio served by `vstudio serve`: its port, artist tokens, seeded job ids."""
+def serving(db_url: str | None, tmp: Path, code: Path | None = None,
+            profile: Path | None = None) -> Iterator[tuple[int, list[str], list[int], int]]:
+    """A fresh studio served by `vstudio serve`: its port, artist tokens, seeded job ids.
+    With ``profile``, the server runs under py-spy (raw samples written there)."""
     import httpx
+    import psutil
 
     from tests.helpers import free_port, wait_for
     from vstudio.catalog import accounts
@@ -182,8 +184,12 @@ def serving(db_url: str | None, tmp: Path, code: Path | None = None
     port = free_port()
     with open(tmp / f"serve-{port}.log", "wb") as log:
         env = dict(os.environ, PYTHONPATH=str(code or ROOT))
-        proc = subprocess.Popen([sys.executable, "-m", "vstudio", "serve", "--studio", str(root),
-                                 "--port", str(port)], stdout=log, stderr=log, env=env)
+        argv = [sys.executable, "-m", "vstudio", "serve", "--studio", str(root), "--port",
+                str(port)]
+        if profile is not None:  # attaching to a running pyenv Python fails here: wrap it
+            argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking",
+                    "-r", "100", "-f", "raw", "-o", str(profile), "--", *argv]
+        proc = subprocess.Popen(argv, stdout=log, stderr=log, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(lambda: httpx.get(base + "/openapi.json").status_code == 200, 120, "the server")
@@ -194,10 +200,19 @@ def serving(db_url: str | None, tmp: Path, code: Path | None = None
                            headers={"Authorization": f"Bearer {tokens[i % ARTISTS]}"})
                 r.raise_for_status()
                 ids.append(int(r.json()["id"]))
-        yield port, tokens, ids, proc.pid
+        pid = proc.pid
+        if profile is not None:  # the server is py-spy's child
+            pid = wait_for(lambda: (psutil.Process(proc.pid).children() or [None])[0], 30,
+                           "the profiled server").pid
+        yield port, tokens, ids, pid
     finally:
-        proc.terminate()
-        proc.wait(10)
+        if profile is not None:  # stop the server; py-spy then writes its samples
+            for child in psutil.Process(proc.pid).children():
+                child.terminate()
+            proc.wait(60)
+        else:
+            proc.terminate()
+            proc.wait(10)
 
 
 def pg_database(admin_url: str) -> tuple[str, str]:
@@ -227,6 +242,9 @@ def main() -> None:
     ap.add_argument("--reads-only", action="store_true", help="no submits in the mix")
     ap.add_argument("--baseline", type=Path, default=None,
                     help="also serve from this checkout (before/after in one run)")
+    ap.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                    help="run each server under py-spy; raw samples to DIR/PEER.txt "
+                         "(figures are then not comparable)")
     args = ap.parse_args()
     if not (1 <= args.clients <= 1000 and 0 < args.seconds <= 120 and 1 <= args.runs <= 20):
         ap.error("keep it bounded: 1-1000 clients, at most 120 s and 20 runs")
@@ -247,7 +265,9 @@ def main() -> None:
                     db_url, name = pg_database(args.pg)
                     pg_urls.append(name)
                 code = args.baseline if peer.endswith("baseline") else None
-                servers[peer] = stack.enter_context(serving(db_url, Path(tmp), code))
+                prof = (args.profile / f"{peer.replace(' ', '-')}.txt"
+                         if args.profile else None)
+                servers[peer] = stack.enter_context(serving(db_url, Path(tmp), code, prof))
             for run in range(args.runs):
                 # alternating, in turned order every other run (ABBA): drift and any
                 # advantage of going first or second hit every peer alike

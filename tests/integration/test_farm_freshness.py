@@ -107,6 +107,14 @@ def test_every_write_counts_in_the_version_row(studio: Studio) -> None:  # noqa:
             await farm.job_action(ann, jid, "pause")  # changes a job
             b2, c2 = await version()
             assert b2 > b1 and c2 > c1
+            # the reaper's passes that find nothing to requeue change nothing cached
+            local = farm.writer.changes
+            farm.reap_every = 0.02
+            farm._reaper.cancel()  # type: ignore[union-attr]
+            farm._reaper = asyncio.create_task(farm._reap_forever())
+            await asyncio.sleep(0.5)
+            b3, c3 = await version()
+            assert b3 >= b2 + 2 and (c3, farm.writer.changes) == (c2, local)
         finally:
             await farm.stop()
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import ServerProc
 from tests.helpers import cli, cli_json, need
-from tests.svnkit import compare, svn
+from tests.svnkit import commit, compare, dump, new_repo, svn
 from vstudio.store import maintenance
 
 
@@ -162,3 +162,19 @@ def test_svn_import_through_server(tmp_path: Path, svn_repo: tuple[Path, str, in
                       server.admin_token)
     assert report["revisions"] == head
     _compare(server.studio, "imp", url, head)
+
+
+def test_rerun_of_an_imported_dump_starts_no_helpers(tmp_path: Path, studio_dir: Path) -> None:
+    """A rerun whose revisions are all in the project stores no text: it starts no helper
+    process (each costs a Python start-up and the store's imports, at every cron rerun),
+    while the first import had helpers store its .blend texts."""
+    repo, _url, wc = new_repo(tmp_path / "h")
+    for i in range(1, 3):
+        (wc / "s.blend").write_bytes(b"BLENDER-v304" + os.urandom(4000) + bytes([i]))
+        commit(wc, f"r{i}: save")
+    d = dump(repo, tmp_path / "h.dump")
+    cli("project", "create", "rr", "--studio", str(studio_dir))
+    first = cli_json("svn-import", str(d), f"{studio_dir}/rr")
+    assert first["revisions"] == 2 and first["helpers"] >= 1
+    again = cli_json("svn-import", str(d), f"{studio_dir}/rr")
+    assert (again["revisions"], again["skipped"], again["helpers"]) == (0, 2, 0)

@@ -168,6 +168,19 @@ def test_addresses_colliding_with_codes_are_left_alone() -> None:
     assert not lay.normalised
 
 
+def test_fields_past_their_struct_are_left_alone() -> None:
+    """A damaged SDNA (here: a char 254 bytes long) puts ID's fields past the end of the
+    structs holding an ID: rewriting them would not be undone, so bodies of those structs
+    are kept as they are, and the file still comes back exact."""
+    dna = make_sdna(8, True)
+    at = dna.index(b"TLEN") + 4 + 2 * TYPES.index("char")
+    dna = dna[:at] + struct.pack("<h", 254) + dna[at + 2:]
+    a = 0x7F0000010000
+    body = thing(8, 7, a, 0x5555) + thing(8, 8, a + 64, 0)
+    roundtrip(make_blend([(b"OB\0\0", a, 2, 2, body), (b"OB\0\0", a + 64, 2, 1, body[:80]),
+                          (b"DNA1", 0x7F0000001000, 0, 1, dna)], with_dna=False))
+
+
 def test_without_dna_pointers_are_kept() -> None:
     lay, _ = roundtrip(make_blend([(b"OB\0\0", 0x7F00001000, 2, 1, thing(8, 1, 0, 0))],
                                   with_dna=False))

@@ -197,3 +197,31 @@ def test_rebuild_is_checked_as_pieces_stream(registry: list[Any], tmp_path: Path
     oid = store.put_file(p)
     assert reads == []
     assert store.get_bytes(oid) == data and reads
+
+
+def test_a_file_the_store_holds_is_not_split_again(registry: list[Any], tmp_path: Path) -> None:
+    """Putting a file a plug-in splits, when the store holds it already (an import resumed,
+    the same save committed twice), returns its id without splitting it again."""
+    splits: list[Path] = []
+
+    class Counted(Lines):
+        def split(self, path: Path) -> Iterator[Piece]:
+            splits.append(path)
+            return super().split(path)
+
+    chunking.register_chunker(Counted)
+    store = open_store(f"memory://{uuid.uuid4().hex}")
+    data = b"LINES\n" + b"".join(b"line %d of text\n" % i for i in range(3000))
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(data)
+    b.write_bytes(data)
+    with store.writer() as w:
+        first = w.put_file(a)
+        assert w.put_file(b) == first  # held by the open batch
+    assert store.put_file(b) == first  # held by the store
+    assert splits == [a]
+    assert store.get_bytes(first) == data
+    other = tmp_path / "c"
+    other.write_bytes(data + b"one more line\n")
+    assert store.get_bytes(store.put_file(other)) == data + b"one more line\n"
+    assert splits == [a, other]

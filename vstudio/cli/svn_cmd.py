@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from vstudio.cli.common import emit, json_option
-from vstudio.repo.svnworkers import start_early
 
 token_option = click.option("--token", metavar="TOKEN", default=None,
                             help="Admin API token for http(s) project URLs "
@@ -62,17 +61,10 @@ def svn_import_cmd(dumpfile: str, url: str, renumber: bool, token: str | None,
     """
     with (contextlib.nullcontext(sys.stdin.buffer) if dumpfile == "-"
           else open(dumpfile, "rb")) as f:
-        # The helper processes start up before the heavy imports below, on the other core.
-        workers = None if "://" in url else start_early(f)
         from vstudio.repo.svnimport import import_dump
 
-        try:
-            backend = _backend(url, token)
-        except BaseException:
-            if workers is not None:
-                workers.close()
-            raise
-        report = import_dump(f, backend, _bar(), renumber=renumber, workers=workers)
+        backend = _backend(url, token)
+        report = import_dump(f, backend, _bar(), renumber=renumber)
     emit(report, as_json, _human)
 
 

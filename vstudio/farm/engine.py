@@ -41,6 +41,11 @@ def catalog_database(studio: Studio) -> FarmDatabase:
     return SqlFarmDatabase(studio.config.db_url, studio.engine, SHOWN)
 
 
+def _nothing(fx: Any) -> bool:
+    """A reaper's pass that requeued, failed and marked nothing: it wrote nothing."""
+    return isinstance(fx, Effects) and not (fx.jobs or fx.tasks or fx.workers)
+
+
 class FarmEngine:
     """The farm's machinery: one writer thread batching every change, the scheduler's
     claim, leases and the reaper, events, and wake-ups across manager replicas.
@@ -117,7 +122,7 @@ class FarmEngine:
         while True:
             await asyncio.sleep(self.reap_every)
             try:
-                await self._write(lambda c: self.reap(c, time.time()))
+                await self._write(lambda c: self.reap(c, time.time()), quiet=_nothing)
             except Exception:
                 log.exception("farm reaper failed")
 
@@ -179,14 +184,15 @@ class FarmEngine:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.notifier.wake)
 
-    async def _write(self, fn: Callable[[FarmWrites], T], *, adds_only: bool = False) -> T:
+    async def _write(self, fn: Callable[[FarmWrites], T], *, adds_only: bool = False,
+                     quiet: Callable[[Any], bool] | None = None) -> T:
         def run(tx: FarmWrites) -> T:
             result = fn(tx)
             if self._pg and isinstance(result, Effects) and result.wake:
                 tx.notify()
             return result
 
-        return await self.writer.call_async(run, adds_only=adds_only)
+        return await self.writer.call_async(run, adds_only=adds_only, quiet=quiet)
 
     async def _submit(self, new: NewJob) -> Effects:
         """Insert a job together with the other submits of the writer's next batch."""

@@ -35,17 +35,25 @@ _STOP = object()
 
 
 class _Op:
-    __slots__ = ("adds_only", "arg", "fn", "future", "group", "loop")
+    __slots__ = ("adds_only", "arg", "fn", "future", "group", "loop", "quiet")
 
     def __init__(self, fn: Fn | None, group: str | None, arg: Any,
-                 loop: asyncio.AbstractEventLoop | None = None, adds_only: bool = False) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None, adds_only: bool = False,
+                 quiet: Callable[[Any], bool] | None = None) -> None:
         self.fn = fn
         self.group = group
         self.arg = arg
         self.loop = loop
         self.adds_only = adds_only
+        self.quiet = quiet  # given the op's result: it changed nothing after all
         # an asyncio future for callers on an event loop, settled a batch at a time
         self.future: Any = loop.create_future() if loop is not None else Future()
+
+
+def _changed(ops: list[_Op], results: list[Any]) -> bool:
+    """Whether a batch changed records that were there before (not only added some)."""
+    return not all(op.adds_only or (op.quiet is not None and op.quiet(value))
+                   for op, value in zip(ops, results, strict=True))
 
 
 def _settle(items: list[tuple[Any, Any, bool]]) -> None:
@@ -99,11 +107,14 @@ class BatchWriter:
         self._q.put(op)
         return op.future
 
-    def call_async(self, fn: Fn, *, adds_only: bool = False) -> asyncio.Future[Any]:
+    def call_async(self, fn: Fn, *, adds_only: bool = False,
+                   quiet: Callable[[Any], bool] | None = None) -> asyncio.Future[Any]:
         """``call`` for a caller on the running event loop: an awaitable future, settled
         together with the rest of its batch by one call into the loop. ``adds_only``: the
-        op only inserts new records and changes none that exist (see ``changes``)."""
-        op = _Op(fn, None, None, asyncio.get_running_loop(), adds_only)
+        op only inserts new records and changes none that exist (see ``changes``);
+        ``quiet(result)``: whether this run of it changed nothing (a reaper's pass that
+        found no lapsed lease), so cached answers stay good."""
+        op = _Op(fn, None, None, asyncio.get_running_loop(), adds_only, quiet)
         self._q.put(op)
         return op.future
 
@@ -155,8 +166,9 @@ class BatchWriter:
         try:
             with self._begin() as tx:
                 results, extras = self._execute(tx, ops)
+                changed = _changed(ops, results)
                 if self._stamp is not None:  # last: the version row stays locked briefly
-                    self._stamp(tx, not all(op.adds_only for op in ops))
+                    self._stamp(tx, changed)
         except Exception as e:
             if len(ops) > 1:  # isolate the op that broke the batch
                 for op in ops:
@@ -175,7 +187,7 @@ class BatchWriter:
             self._finish([(ops[0], error, True)])
             return
         self.batches += 1
-        if not all(op.adds_only for op in ops):
+        if changed:
             self.changes += 1
         self.ops += len(ops)
         committed = list(extras)

@@ -371,17 +371,17 @@ class AutoCommitter:
                 blobs = [self._read(items[i][1]) for i in group]
                 for i, oid in zip(group, batched.put_many(blobs), strict=True):
                     out[i] = oid
-        with self.backend.store.writer() as w:
-            for i, (target, p) in enumerate(items):
-                staged = p.extra.get("staged")
-                if i in out:
-                    continue
-                if staged is not None and staged[:2] == (p.data, p.size):
-                    out[i] = staged[2]
-                elif p.size <= SMALL:
-                    out[i] = w.put_bytes(self._read(p))
-                else:
-                    out[i] = self._store(target, p, w)
+        for i, (_t, p) in enumerate(items):
+            staged = p.extra.get("staged")
+            if i not in out and staged is not None and staged[:2] == (p.data, p.size):
+                out[i] = staged[2]  # stored while written or after close
+        todo = [i for i in range(len(items)) if i not in out]
+        if todo:  # a writer costs two store round trips (its marker): only when needed
+            with self.backend.store.writer() as w:
+                for i in todo:
+                    target, p = items[i]
+                    out[i] = (w.put_bytes(self._read(p)) if p.size <= SMALL
+                              else self._store(target, p, w))
         return [out[i] for i in range(len(items))]
 
     def _read(self, p: Pending) -> bytes:

@@ -276,8 +276,8 @@ class _Importer:
 
 def import_dump(f: BinaryIO, backend: WcBackend, progress: Progress = NO_PROGRESS, *,
                 renumber: bool = False, workers: BlendWorkers | None = None) -> dict[str, Any]:
-    """Import (or continue importing) a dump; returns the report. ``workers``: helpers
-    started early (``svnworkers.start_early``), used if helpers are wanted, always closed."""
+    """Import (or continue importing) a dump; returns the report. ``workers``: the helper
+    processes to use if helpers are wanted (default: new ones), always closed."""
     try:
         return _import(f, backend, progress, renumber, workers)
     finally:
@@ -320,6 +320,7 @@ def _import(f: BinaryIO, backend: WcBackend, progress: Progress, renumber: bool,
     return {"revisions": imp.imported, "skipped": imp.skipped, "first": imp.first,
             "last": imp.last, "last_svn": imp.last_svn, "head": imp.head,
             "files": imp.t.versions, "lock_rules": sorted(imp.new_rules),
+            "helpers": imp.t.workers.started if imp.t.workers is not None else 0,
             "not_carried": imp.notes.report()}
 
 

@@ -116,7 +116,7 @@ def sync(url: str, backend: WcBackend, progress: Progress = NO_PROGRESS) -> dict
         _check_same_history(url, head, backend)
     if top == head:
         return {"revisions": 0, "skipped": 0, "head": head, "youngest": top,
-                "not_carried": [], "files": 0, "lock_rules": []}
+                "not_carried": [], "files": 0, "lock_rules": [], "helpers": 0}
     repo = local_repo(url)
     rng = f"{head + 1}:{top}"
     cmd = ([_program("svnadmin"), "dump", "-q", "--incremental", "-r", rng, str(repo)] if repo

@@ -20,12 +20,11 @@ import io
 import mmap
 import multiprocessing
 import os
-import stat
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 _STORE: Any = None  # the store of this helper process, opened by its first job
 _BATCH = contextlib.ExitStack()  # holds the helper's open write batch
@@ -135,31 +134,36 @@ def helpers_wanted() -> int:
     return min(4, (os.cpu_count() or 1) + 1)
 
 
-def start_early(dump: BinaryIO) -> BlendWorkers | None:
-    """The helpers an import of the dump file ``dump`` into a local studio will use,
-    started now: they start up on the other core while the importer does (None: a
-    stream, or no helpers wanted). ``import_dump`` takes them over."""
-    try:
-        if not stat.S_ISREG(os.fstat(dump.fileno()).st_mode):
-            return None
-    except (OSError, ValueError, AttributeError):
-        return None
-    count = helpers_wanted()
-    return BlendWorkers(None, count) if count else None
-
-
 class BlendWorkers:
+    """``count`` helper processes, started with the first text given to one of them: an
+    import that stores no .blend (a rerun whose revisions are all in the project) starts
+    none."""
+
     def __init__(self, studio_root: Path | None, count: int) -> None:
         self.root = str(studio_root) if studio_root is not None else ""  # see ``use``
-        # spawn: the importer has threads (the store's pools), which fork would copy badly
-        ctx = multiprocessing.get_context("spawn")
-        self.pools = [ProcessPoolExecutor(1, mp_context=ctx, initializer=_start,
-                                          initargs=(os.getpid(),)) for _ in range(count)]
-        for pool in self.pools:  # a process starts with its first job: now
-            pool.submit(int)
+        self.count = count
+        self.pools: list[ProcessPoolExecutor] = []  # empty until the first text
         self.helper_of: dict[str, int] = {}  # a path (any case) -> its helper
         self.load = [0] * count  # bytes given to each helper
         self.unsynced: set[int] = set()  # helpers given texts since the last sync
+
+    @property
+    def started(self) -> int:
+        """How many helper processes were started."""
+        return len(self.pools)
+
+    def _pool(self, which: int) -> ProcessPoolExecutor:
+        if not self.pools:
+            # spawn: the importer has threads (the store's pools), which fork would copy
+            # badly. All start at once, each with a job (a process starts with its first):
+            # they start up side by side while the importer goes on reading.
+            ctx = multiprocessing.get_context("spawn")
+            self.pools = [ProcessPoolExecutor(1, mp_context=ctx, initializer=_start,
+                                              initargs=(os.getpid(),))
+                          for _ in range(self.count)]
+            for pool in self.pools:
+                pool.submit(int)
+        return self.pools[which]
 
     def use(self, studio_root: Path) -> None:
         """The studio whose store the texts go to (helpers started before it was known)."""
@@ -168,7 +172,7 @@ class BlendWorkers:
     def submit(self, path: Path, key: str) -> Future[str]:
         """Store the file at ``path``; ``key`` (the node path) picks the process: the one
         its earlier versions went to, or for a new path the one given the fewest bytes."""
-        return self.pools[self._pick(key, path.stat().st_size)].submit(
+        return self._pool(self._pick(key, path.stat().st_size)).submit(
             _put, self.root, str(path))
 
     def submit_range(self, dump: str, offset: int, length: int, md5: str, sha1: str,
@@ -176,7 +180,7 @@ class BlendWorkers:
         """Store the text at ``offset`` of the dump file ``dump`` once its digests (hex,
         empty: not given) match; ``tmp``: a file name the helper may use; ``key`` as for
         ``submit``. A mismatch fails the future with ``BadDump``."""
-        return self.pools[self._pick(key, length)].submit(
+        return self._pool(self._pick(key, length)).submit(
             _put_range, self.root, dump, offset, length, md5, sha1, str(tmp))
 
     def submit_delta(self, dump: str, offset: int, length: int, base: Path | None,
@@ -189,7 +193,7 @@ class BlendWorkers:
         which = self.helper_of.get(base_key.lower()) if base_key else None
         if which is not None:
             self.helper_of.setdefault(key.lower(), which)
-        return self.pools[self._pick(key, length, which)].submit(
+        return self._pool(self._pick(key, length, which)).submit(
             _put_delta, self.root, dump, offset, length, str(base) if base else None, md5,
             sha1, str(out))
 

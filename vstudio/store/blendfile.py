@@ -17,9 +17,10 @@ after ``ENDB``) raises ``BlendFormatError``.
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, NamedTuple
 
@@ -249,11 +250,14 @@ class ByteStream:
         yield from self._it
 
 
-def _varint(n: int, out: bytearray) -> None:
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
+def _put_varints(numbers: Iterable[int], out: bytearray) -> None:
+    """Append ``numbers`` as varints (a call per number cost more than the rest of
+    packing the table; most are below 128, one byte)."""
+    for n in numbers:
+        while n >= 0x80:
+            out.append((n & 0x7F) | 0x80)
+            n >>= 7
+        out.append(n)
 
 
 def pack_addresses(values: list[int]) -> bytes:
@@ -264,49 +268,48 @@ def pack_addresses(values: list[int]) -> bytes:
     distinct = sorted(set(values))
     rank = {a: i for i, a in enumerate(distinct)}
     out = bytearray()
-    _varint(len(distinct), out)
-    prev = 0
-    for a in distinct:
-        _varint(a - prev, out)
-        prev = a
-    prev = 0
-    for a in values:
-        d = rank[a] - prev
-        _varint(d << 1 if d >= 0 else ((-d) << 1) - 1, out)
-        prev = rank[a]
+    _put_varints([len(distinct)], out)
+    _put_varints([b - a for a, b in itertools.pairwise([0, *distinct])], out)
+    ranks = [rank[a] for a in values]
+    steps = [r - p for p, r in itertools.pairwise([0, *ranks])]
+    _put_varints([d << 1 if d >= 0 else ((-d) << 1) - 1 for d in steps], out)
     return bytes(out)
 
 
 def unpack_addresses(data: bytes, count: int) -> list[int]:
     """Undo ``pack_addresses`` for ``count`` blocks; ``data`` must be exactly its output."""
-    pos = 0
-
-    def varint() -> int:
-        nonlocal pos
-        shift = value = 0
-        while True:
-            if pos >= len(data) or shift > 70:
-                raise BlendFormatError("address table is cut short or corrupt")
-            byte = data[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                return value
-            shift += 7
-
-    distinct = []
-    prev = 0
-    for _ in range(varint()):
-        prev += varint()
-        distinct.append(prev)
-    values = []
-    r = 0
-    for _ in range(count):
-        z = varint()
-        r += (z >> 1) if not z & 1 else -((z + 1) >> 1)
-        if not 0 <= r < len(distinct):
-            raise BlendFormatError("address table is corrupt")
-        values.append(distinct[r])
-    if pos != len(data):
+    values = _varints(data)
+    distinct = list(itertools.accumulate(values[1:1 + values[0]])) if values else []
+    steps = values[1 + len(distinct):]
+    if not values or len(distinct) != values[0] or len(steps) < count:
+        raise BlendFormatError("address table is cut short or corrupt")
+    if len(steps) > count:
         raise BlendFormatError("address table has trailing bytes")
-    return values
+    out = []
+    r = 0
+    top = len(distinct)
+    for z in steps:
+        r += (z >> 1) if not z & 1 else -((z + 1) >> 1)
+        if not 0 <= r < top:
+            raise BlendFormatError("address table is corrupt")
+        out.append(distinct[r])
+    return out
+
+
+def _varints(data: bytes) -> list[int]:
+    """Every varint of ``data``, in one pass (one call per value cost more than the rest
+    of reading the table)."""
+    out: list[int] = []
+    value = shift = 0
+    for byte in data:
+        if byte < 0x80:
+            out.append(value | (byte << shift))
+            value = shift = 0
+            continue
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if shift > 70:
+            break
+    if shift:
+        raise BlendFormatError("address table is cut short or corrupt")
+    return out

@@ -213,6 +213,7 @@ class PointerCodec:
             mapped = tuple(
                 tuple(o for o in offs if o % pointer_size == 0 and o not in moved[si])
                 for si, offs in enumerate(sdna.pointer_offsets))
+            volatile, mapped = _untangled(sdna.struct_sizes, volatile, mapped, pointer_size)
             words = tuple(tuple(o // pointer_size for o in offs) for offs in mapped)
             derived = sdna.derived[pointer_size] = (volatile, mapped, words)
         self._volatile, self._mapped, self._words = derived
@@ -316,6 +317,25 @@ class PointerCodec:
                         buf[at:at + n] = next(src).to_bytes(n, "little")
                     except (StopIteration, OverflowError):
                         raise SdnaError("volatile side list is cut short or wrong") from None
+
+
+def _untangled(sizes: tuple[int, ...], volatile: tuple[tuple[tuple[int, int], ...], ...],
+               mapped: tuple[tuple[int, ...], ...], psize: int
+               ) -> tuple[tuple[tuple[tuple[int, int], ...], ...], tuple[tuple[int, ...], ...]]:
+    """The fields to rewrite, with nothing for a struct whose fields overlap or pass its
+    size (a damaged SDNA): a byte rewritten twice, or written past the body, would not be
+    restored by decoding, so such a struct's bodies are kept as they are."""
+    vol, ptr = list(volatile), list(mapped)
+    for si, size in enumerate(sizes):
+        end = 0
+        for o, n in sorted([*vol[si], *((o, psize) for o in ptr[si])]):
+            if o < end:
+                end = size + 1
+                break
+            end = o + n
+        if end > size:
+            vol[si], ptr[si] = (), ()
+    return tuple(vol), tuple(ptr)
 
 
 def _volatile_offsets(sdna: Sdna, psize: int) -> tuple[tuple[tuple[int, int], ...], ...]:

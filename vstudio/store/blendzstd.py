@@ -90,6 +90,45 @@ def libzstd() -> _Lib:
     return _Lib()
 
 
+class _Reproduced:
+    """Frames this process has just seen compress to their own bytes (``decode`` checks
+    each one), by the BLAKE3 of their plain bytes and the level: the store's rebuild check
+    right after a put re-encodes the same frames, and zstd at one level in one library
+    gives one output, so it takes them from here instead of compressing them a second time
+    (a quarter of a compressed save's put). Each is used once; at most ``LIMIT`` bytes."""
+
+    LIMIT = 32 << 20
+
+    def __init__(self) -> None:
+        self._frames: dict[tuple[bytes, int], bytes] = {}  # oldest first
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def add(self, plain: bytes, level: int, comp: bytes) -> None:
+        key = (blake3.blake3(plain).digest(), level)
+        with self._lock:
+            if key in self._frames or len(comp) > self.LIMIT:
+                return
+            self._frames[key] = comp
+            self._bytes += len(comp)
+            while self._bytes > self.LIMIT:
+                self._bytes -= len(self._frames.pop(next(iter(self._frames))))
+
+    def compress(self, lib: _Lib, plain: bytes, level: int) -> bytes:
+        """``lib.compress(plain, level)``, from a frame seen reproducing when there is one."""
+        if self._frames:  # (a read of a stored file hashes nothing)
+            key = (blake3.blake3(plain).digest(), level)
+            with self._lock:
+                comp = self._frames.pop(key, None)
+                if comp is not None:
+                    self._bytes -= len(comp)
+                    return comp
+        return lib.compress(plain, level)
+
+
+REPRODUCED = _Reproduced()
+
+
 @dataclass(frozen=True)
 class Frame:
     offset: int  # in the compressed file
@@ -183,6 +222,9 @@ def decode(buf: bytes | memoryview, level: int = BLENDER_LEVEL,
         results = list(pool.map(lambda a: _check_frame(lib, a[1], frames[a[0]].usize, level,
                                                        a[0]), enumerate(comps)))
     literal = {i: comps[i] for i, (_, same) in enumerate(results) if not same}
+    for i, (plain, same) in enumerate(results):
+        if same:
+            REPRODUCED.add(plain, level, comps[i])
     trailer = bytes(view[table_at:])
     if trailer != seek_trailer([(f.csize, f.usize) for f in frames]):
         raise ZstdFormatError("zstd seek table not written the way Blender writes it")
@@ -247,8 +289,8 @@ def encode(params: dict[str, object], literal_frames: Iterable[bytes],
                     raise ZstdFormatError("decoded stream is shorter than its frames") from None
             frame = bytes(buf[:size])
             del buf[:size]
-            pending.append(literal[i] if i in literal else pool.submit(lib.compress, frame,
-                                                                        level))
+            pending.append(literal[i] if i in literal else pool.submit(
+                REPRODUCED.compress, lib, frame, level))
             while len(pending) > workers:
                 yield checked(_result(pending.popleft()))
         if buf or next(source, b""):

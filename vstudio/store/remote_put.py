@@ -146,8 +146,7 @@ class RemoteWriter:
                 split = out if isinstance(out, Split) else Split(out)
                 want = hash_file(path)
                 check = StreamCheck(split.transform, split.params, self.store)
-                for piece in split.pieces:
-                    check.feed(piece.data)
+                for piece in check.fed(split.pieces):
                     _uploading(up.add, piece.data, piece.inline)
                 got = check.digest()
             finally:

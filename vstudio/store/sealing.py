@@ -218,3 +218,31 @@ def _worth_compressing(parts: list[bytes]) -> bool:
             break
     sample = b"".join(head)[:SAMPLE]
     return len(zstandard.ZstdCompressor(level=1).compress(sample)) < len(sample) * 0.97
+
+
+SEGMENT_MASK = 63  # about 64 chunks per segment
+SEGMENT_MIN, SEGMENT_MAX = 8, 512
+
+
+def segments(entries: list[fmt.Entry],
+             store: Callable[[bytes, bytes], None]) -> list[fmt.Entry]:
+    """A long recipe's entries cut into segments where a chunk id hits a boundary (an edit
+    rewrites one segment and the short top list only); ``store(key, raw)`` keeps each."""
+    top: list[fmt.Entry] = []
+    group: list[fmt.Entry] = []
+
+    def close() -> None:
+        raw = fmt.encode_segment(group)
+        key = blake3.blake3(raw).digest()
+        store(key, raw)
+        top.append(fmt.Entry(fmt.E_SEGMENT, sum(g.length for g in group), id=key))
+        group.clear()
+
+    for ent in entries:
+        group.append(ent)
+        boundary = ent.type == fmt.E_CHUNK and (ent.id[0] & SEGMENT_MASK) == 0
+        if (boundary and len(group) >= SEGMENT_MIN) or len(group) >= SEGMENT_MAX:
+            close()
+    if group:
+        close()
+    return top

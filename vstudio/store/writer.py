@@ -17,17 +17,17 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import blake3
 
 from vstudio.errors import BadInput, CorruptObject, ObjectMissing
 from vstudio.store import format as fmt
 from vstudio.store.api import NO_PROGRESS, Progress
-from vstudio.store.chunking import FASTCDC, Piece, Split, plugin_splits, transform
+from vstudio.store.chunking import FASTCDC, Piece, Split, pick_chunker, plugin_splits, transform
 from vstudio.store.delta import TRANSFORM as DELTA_TRANSFORM
 from vstudio.store.packer import Packer
-from vstudio.store.sealing import BatchSealer, DeltaPlan, Sealed
+from vstudio.store.sealing import BatchSealer, DeltaPlan, Sealed, segments
 from vstudio.store.verify import StreamCheck, hash_file
 
 if TYPE_CHECKING:
@@ -35,12 +35,11 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger("vstudio.store")
+T = TypeVar("T")
 
 # Files of more chunks than this get a two-level recipe, cut into segments where a chunk
 # id hits a boundary, so an edit rewrites one segment and the short top list only.
 SEGMENT_OVER = 128
-SEGMENT_MASK = 63  # about 64 chunks per segment
-SEGMENT_MIN, SEGMENT_MAX = 8, 512
 # Pieces hashed and sealed together in a worker thread; the new chunks of a batch are
 # compressed as one frame (store/sealing.py): 4 MiB frames cost a quarter less than 1 MiB
 # ones on .blend bodies, and a random read decompresses at most one frame.
@@ -87,12 +86,19 @@ class Writer:
         except PermissionError:
             raise BadInput(f"{path} is not readable (permission denied)") from None
         progress.start(size, path.name)
+        # A file a plug-in may split is hashed first (FastCDC hashes as it cuts), so one
+        # the store holds already is not split and checked again.
+        digest = None if not previous and pick_chunker(path) is FASTCDC else hash_file(path)
+        if digest is not None and self._holds_file(digest):
+            progress.advance(size)
+            progress.done()
+            return digest.hex()
         self._plan = DeltaPlan.of(self.store, previous) if previous else None
         try:
             for split, name in plugin_splits(path, previous, self.store):
                 if split.transform == DELTA_TRANSFORM:
                     self._plan = None  # its pieces are one whole-file patch
-                oid = self._try_split(path, split, name, size, progress)
+                oid = self._try_split(path, split, name, size, progress, digest)
                 if oid is not None:
                     return oid
             with open(path, "rb", buffering=0) as f:
@@ -189,14 +195,26 @@ class Writer:
 
     # --- plug-in chunkers ------------------------------------------------------------------
 
+    def _holds_file(self, key: bytes) -> bool:
+        """Whether the store (or this batch) holds the file ``key`` already: storing it
+        again would add nothing (in repair mode, every piece is checked instead)."""
+        if self.verify_existing or not self._exists(key):
+            return False
+        kind = self.packer.written.get(key)
+        if kind is None:
+            hit = self.store.index.get(key)
+            kind = hit[1].kind if hit is not None else fmt.CHUNK
+        return kind & fmt.KIND_MASK == fmt.RECIPE or bool(kind & fmt.FILE_FLAG)
+
     def _try_split(self, path: Path, split: Split, name: str, size: int,
-                   progress: Progress) -> str | None:
+                   progress: Progress, digest: bytes | None = None) -> str | None:
         """Store a plug-in's split if it rebuilds the file exactly; None to fall back.
 
         The rebuild is checked as the pieces stream past (``StreamCheck``), not by reading
         them back through the store; only a chunker that fills its transform's params while
         its pieces are consumed is checked by reading back."""
-        wanted = self.store.submit("hash", hash_file, path)  # in parallel (no GIL held)
+        wanted = (_done(digest) if digest is not None  # else in parallel (no GIL held)
+                  else self.store.submit("hash", hash_file, path))
         try:
             check = StreamCheck(split.transform, split.params, self.store)
             entries, _ = self._store_pieces(check.fed(split.pieces), name, None, NO_PROGRESS)
@@ -308,32 +326,13 @@ class Writer:
             self.packer.mark_file(digest, chunker)
             return digest.hex()
         if len(e) > SEGMENT_OVER:
-            recipe.entries = self._segments(e, chunker)
+            recipe.entries = segments(
+                e, lambda key, raw: self._add_blob(key, fmt.SEGMENT, raw, chunker))
         if not self._exists(digest):
             raw = fmt.encode_recipe(recipe)
             self._add_blob(digest, fmt.RECIPE, raw, chunker, check=_digest(raw),
                            file_size=recipe.size)
         return digest.hex()
-
-    def _segments(self, entries: list[fmt.Entry], chunker: str) -> list[fmt.Entry]:
-        top: list[fmt.Entry] = []
-        group: list[fmt.Entry] = []
-
-        def close() -> None:
-            raw = fmt.encode_segment(group)
-            key = _digest(raw)
-            self._add_blob(key, fmt.SEGMENT, raw, chunker)
-            top.append(fmt.Entry(fmt.E_SEGMENT, sum(g.length for g in group), id=key))
-            group.clear()
-
-        for ent in entries:
-            group.append(ent)
-            boundary = ent.type == fmt.E_CHUNK and (ent.id[0] & SEGMENT_MASK) == 0
-            if (boundary and len(group) >= SEGMENT_MIN) or len(group) >= SEGMENT_MAX:
-                close()
-        if group:
-            close()
-        return top
 
     def _exists(self, key: bytes) -> bool:
         if key in self.packer.written:
@@ -392,7 +391,7 @@ class Writer:
         self.close()
 
 
-def _done(value: Sealed) -> Future[Sealed]:
-    fut: Future[Sealed] = Future()
+def _done(value: T) -> Future[T]:
+    fut: Future[T] = Future()
     fut.set_result(value)
     return fut
