@@ -72,3 +72,12 @@ def stop(proc: subprocess.Popen[bytes], wait: float = 15) -> None:
         proc.wait(wait)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def clear_of_minute_end(margin: float = 5.0) -> None:
+    """Sleep into the next minute when this one ends within ``margin`` seconds: the farm's
+    cached pages change generation with the clock's minute (a node's hours turn a queued
+    job's reason), so a test that a page is kept must not straddle a minute's end."""
+    left = 60 - time.time() % 60
+    if left < margin:
+        time.sleep(left + 0.1)

@@ -82,16 +82,35 @@ def test_cli_and_simulated_workers(server: ServerProc) -> None:
     assert cli_json("workers", env=env(server))[0]["name"] == "node1"
 
 
+def _project(srv: ServerProc, name: str) -> None:
+    from vstudio.catalog import accounts
+    from vstudio.studio import Studio
+
+    s = Studio.open(srv.studio)
+    try:
+        accounts.create_project(s.engine, name)
+    finally:
+        s.close()
+
+
 def test_rights_and_bad_input(server: ServerProc) -> None:
     ann, bob = server.add_user("ann", "artist"), server.add_user("bob", "artist")
     viewer = server.add_user("vic", "viewer")
-    job = cli_json("submit", "command", "--frames", "1", "--", "true", env=env(server, ann))["id"]
+    _project(server, "film")  # everyone reads it: bob sees ann's job there, may not act on it
+    job = cli_json("submit", "command", "--project", "film", "--frames", "1", "--", "true",
+                   env=env(server, ann))["id"]
     p = cli("jobs", "cancel", str(job), env=env(server, bob), check=False)
     assert p.returncode == 1 and "only its owner" in p.stderr
+    # a job without a project is ann's alone: bob is told it is not his to see
+    private = cli_json("submit", "command", "--frames", "1", "--", "true",
+                       env=env(server, ann))["id"]
+    p = cli("jobs", "cancel", str(private), env=env(server, bob), check=False)
+    assert p.returncode == 1 and "not visible to you" in p.stderr
     p = cli("submit", "command", "--frames", "1", "--", "true", env=env(server, viewer),
             check=False)
     assert p.returncode == 1 and "error:" in p.stderr
-    assert cli_json("jobs", "ls", env=env(server, viewer))[0]["id"] == job
+    assert [j["id"] for j in cli_json("jobs", "ls", env=env(server, viewer))] == [job]
+    assert cli_json("jobs", "cancel", str(private), env=env(server))["status"] == "canceled"
     assert cli_json("jobs", "pause", str(job), env=env(server))["status"] == "paused"
     assert [j["id"] for j in cli_json("jobs", "ls", "--status", "paused",
                                       env=env(server))] == [job]

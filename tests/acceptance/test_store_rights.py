@@ -236,7 +236,8 @@ def test_events_show_only_jobs_of_readable_projects(server: ServerProc) -> None:
                for w, tok in (("bob", t["bob"]), ("admin", server.admin_token))]
     for th in threads:
         th.start()
-    spec: dict[str, Any] = {"name": "j", "blocks": [
+    # "public": a job of the project everyone reads (one without a project is alice's alone)
+    spec: dict[str, Any] = {"name": "j", "project": "open", "blocks": [
         {"type": "command", "params": {"argv": ["true"]}, "frames": "1-3"}]}
     wait_for(lambda: _submit_and_see(server, t, spec, seen), 20, "the watchers to connect")
     secret = httpx.post(f"{server.url}/api/jobs", json={**spec, "project": "film"},

@@ -428,7 +428,9 @@ def test_pause_and_resume_a_job_from_its_page(web: Any, browser: Any) -> None:
 
 
 def test_viewer_sees_but_cannot_act(web: Any, browser: Any) -> None:
-    job = submit(web.url, web.admin_token, "not yours", frames="1-10", chunk=10)
+    # a job of a project the viewer reads (a job without a project is its owner's alone)
+    job = submit(web.url, web.admin_token, "not yours", frames="1-10", chunk=10,
+                 project="film")
     page = login(browser, web.url, web.viewer_token)
     page.goto(f"{web.url}/jobs/{job}")
     assert page.locator("#job-head progress").count() == 1
@@ -535,7 +537,8 @@ def test_frames_thumbnails_chart_and_playable_video(web: Any, browser: Any,
                     str(video)], check=True)
     oids = _store_put(web.studio, [*frames, video])
     drain_queue(web.url, web.admin_token)
-    r = api(web.url, web.admin_token).post("/api/jobs", json={"name": "with media", "blocks": [
+    r = api(web.url, web.admin_token).post("/api/jobs", json={
+        "name": "with media", "project": "film", "blocks": [
         {"name": "render", "type": "command", "params": {"argv": ["true"]}, "frames": "1-3",
          "chunk": 3},
         {"name": "encode", "type": "command", "params": {"argv": ["true"]}, "frames": "1",
@@ -800,8 +803,11 @@ def test_jobs_list_filters_sorts_and_pages(web: Any) -> None:
     mine = [submit(web.url, web.artist_token, f"zz-list-{i:02d}", frames="1-2", chunk=2)
             for i in range(3)]
     for i in range(52):
-        submit(web.url, web.admin_token, f"aa-bulk-{i:02d}", frames="1", chunk=1)
-    failed = submit(web.url, web.admin_token, "fails", frames="1", chunk=1, priority=100)
+        submit(web.url, web.admin_token, f"aa-bulk-{i:02d}", frames="1", chunk=1,
+               project="film")
+    # the artist reads the film's jobs (not the admin's project-less ones)
+    failed = submit(web.url, web.admin_token, "fails", frames="1", chunk=1, priority=100,
+                    project="film")
     node = FakeNode(web.url, web.admin_token, "node-list")
     task = node.take()
     assert task["job_id"] == failed

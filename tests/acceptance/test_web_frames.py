@@ -32,6 +32,17 @@ def _frames(tmp: Path, n: int) -> list[Path]:
     return out
 
 
+def _project(studio: Path, name: str) -> None:
+    from vstudio.catalog import accounts
+    from vstudio.studio import Studio
+
+    s = Studio.open(studio)
+    try:
+        accounts.create_project(s.engine, name)
+    finally:
+        s.close()
+
+
 def _shown(page: Any, oid: str) -> None:
     page.wait_for_function(
         "(() => { const i = document.querySelector('#latest [data-latest-img]');"
@@ -42,7 +53,8 @@ def _shown(page: Any, oid: str) -> None:
 def test_last_rendered_frame_is_shown_large_and_follows_new_frames(srv: Any, browser: Any,
                                                                    tmp_path: Path) -> None:
     oids = _store_put(srv.studio, _frames(tmp_path, 2))
-    job = submit(srv.url, srv.admin_token, "frames", frames="1-2", chunk=1)
+    _project(srv.studio, "film")  # the viewer watches a job of a project (not a private one)
+    job = submit(srv.url, srv.admin_token, "frames", frames="1-2", chunk=1, project="film")
     node = FakeNode(srv.url, srv.admin_token, "node-frames")
     page = login(browser, srv.url, srv.viewer_token)
     page.goto(f"{srv.url}/jobs/{job}")

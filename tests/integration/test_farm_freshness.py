@@ -11,6 +11,7 @@ import json
 import time
 from typing import Any
 
+from tests.helpers import clear_of_minute_end
 from tests.integration.test_farm_manager import studio  # noqa: F401  (SQLite and PostgreSQL)
 from vstudio.api.farm_reads import FarmReads
 from vstudio.catalog import accounts
@@ -54,6 +55,7 @@ def test_pages_kept_while_nothing_changes_and_fresh_after_the_other_managers_wri
                 computed += 1
                 return await plain(fn)
 
+            clear_of_minute_end()  # the watch below must not straddle a minute's end
             jid = await here.submit(ann, _spec("shot"))
             first = await reads.job(ann, jid, False)
             here.read = counted  # type: ignore[method-assign]

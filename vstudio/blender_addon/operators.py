@@ -165,10 +165,13 @@ class VSTUDIO_OT_update(bpy.types.Operator):
         root = (APP.state(file) or {}).get("root")
 
         def done(res):
-            conflicts = len(res.get("conflicts") or {}) + len(res.get("kept") or [])
+            conflicts = (len(res.get("conflicts") or {}) + len(res.get("kept") or [])
+                         + len(res.get("tree_conflicts") or {}))
+            # files are counted; the folders update lists as svn does ("lib/") are not
+            added = [p for p in res["added"] if not p.endswith("/")]
             APP.report("WARNING" if conflicts else "INFO",
                        f"at revision {res['rev']}: {len(res['updated'])} updated, "
-                       f"{len(res['added'])} added, {len(res['removed'])} removed"
+                       f"{len(added)} added, {len(res['removed'])} removed"
                        + (f", {conflicts} conflicts (yours kept)" if conflicts else ""))
             if rel and rel in res["updated"]:
                 if bpy.data.is_dirty:
