@@ -864,3 +864,136 @@ def test_hidden_tab_lets_go_of_its_stream_and_catches_up(web: Any, browser: Any)
     page.wait_for_function("document.getElementById('live').classList.contains('on')")
     node.done()
     page.context.close()
+
+
+# -- keyboard focus after a row action on the jobs list ----------------------------------
+
+def _job_field(base: str, token: str, job: int, field: str) -> Any:
+    return api(base, token).get(f"/api/jobs/{job}", params={"tasks": False}).json()[field]
+
+
+def _active_in_row(job: int, what: str) -> str:
+    """JS true when the focus is on `what` (a selector) in job's row, and it is shown."""
+    return (f"(() => {{ const a = document.activeElement;"
+            f" const want = document.querySelector(\"tr[data-job='{job}'] {what}\");"
+            f" return !!a && a === want && a.offsetParent !== null"
+            f" && !a.closest('details:not([open])'); }})()")
+
+
+def test_enter_in_a_rows_priority_field_sets_it_and_keeps_the_focus_there(
+        web: Any, browser: Any) -> None:
+    """A wrangler types a priority in a row's "More" menu and presses Enter: the priority
+    is set (not the row's first action, Pause, done instead), and the focus is back in
+    that field of the redrawn row, its menu open, ready for the next number."""
+    job = submit(web.url, web.admin_token, "enter sets priority", frames="1-4", chunk=2)
+    before = _job_field(web.url, web.admin_token, job, "priority")
+    new = 73 if before != 73 else 74
+    page = login(browser, web.url, web.admin_token)
+    page.goto(f"{web.url}/jobs")
+    page.evaluate("window.__noReload = 1")
+    # Keys only: the row's "More", open it, Tab past Delete into the priority field.
+    page.focus(f"tr[data-job='{job}'] details.more summary")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == f"prio-row-{job}"
+    page.keyboard.press("Control+a")
+    page.keyboard.type(str(new))
+    page.keyboard.press("Enter")
+    wait_for_set = time.monotonic() + 5
+    while time.monotonic() < wait_for_set:
+        if _job_field(web.url, web.admin_token, job, "priority") == new:
+            break
+        time.sleep(0.05)
+    status = _job_field(web.url, web.admin_token, job, "status")
+    assert _job_field(web.url, web.admin_token, job, "priority") == new, (
+        f"Enter in the priority field did not set it (the job is {status})")
+    assert status == "queued", f"Enter in the priority field also did something else: {status}"
+    page.wait_for_function(  # the row was redrawn with the new priority ...
+        f"document.querySelector(\"tr[data-job='{job}'] td:nth-child(10)\").textContent "
+        f"=== '{new}'")
+    # ... and the focus is in its priority field, shown, holding the new number.
+    page.wait_for_function(_active_in_row(job, f"#prio-row-{job}"), timeout=3000)
+    assert page.input_value(f"#prio-row-{job}") == str(new)
+    assert page.evaluate("window.__noReload") == 1  # in place, not a new page
+    # The next number goes straight in.
+    page.keyboard.press("Control+a")
+    page.keyboard.type("12")
+    page.keyboard.press("Enter")
+    wait_for_set = time.monotonic() + 5
+    while (time.monotonic() < wait_for_set
+           and _job_field(web.url, web.admin_token, job, "priority") != 12):
+        time.sleep(0.05)
+    assert _job_field(web.url, web.admin_token, job, "priority") == 12
+    page.wait_for_function(_active_in_row(job, f"#prio-row-{job}"), timeout=3000)
+    api(web.url, web.admin_token).post(f"/api/jobs/{job}/cancel")
+    page.context.close()
+
+
+def test_set_priority_by_click_leaves_the_focus_on_that_rows_set_button(
+        web: Any, browser: Any) -> None:
+    """Set by click, then Enter on Set: the focus stays on that row's Set button, its menu
+    open."""
+    job = submit(web.url, web.admin_token, "click sets priority", frames="1-4", chunk=2)
+    other = submit(web.url, web.admin_token, "the row beside it", frames="1-4", chunk=2)
+    page = login(browser, web.url, web.admin_token)
+    page.goto(f"{web.url}/jobs")
+    row = page.locator(f"tr[data-job='{job}']")
+    row.locator("details.more summary").click()
+    row.locator("input[name=priority]").fill("31")
+    row.locator("button[data-action='priority']").click()
+    page.wait_for_function(
+        f"document.querySelector(\"tr[data-job='{job}'] td:nth-child(10)\").textContent "
+        "=== '31'")
+    assert _job_field(web.url, web.admin_token, job, "priority") == 31
+    page.wait_for_function(_active_in_row(job, "button[data-action='priority']"),
+                           timeout=3000)
+    # Enter on the focused Set button sets the number typed next to it, again.
+    page.fill(f"#prio-row-{job}", "32")
+    page.focus(f"tr[data-job='{job}'] button[data-action='priority']")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"document.querySelector(\"tr[data-job='{job}'] td:nth-child(10)\").textContent "
+        "=== '32'")
+    page.wait_for_function(_active_in_row(job, "button[data-action='priority']"),
+                           timeout=3000)
+    for j in (job, other):
+        api(web.url, web.admin_token).post(f"/api/jobs/{j}/cancel")
+    page.context.close()
+
+
+def test_pause_resume_and_cancel_by_keyboard_keep_the_focus_on_the_row(
+        web: Any, browser: Any) -> None:
+    """After Pause the focus is on the row's Resume (Pause is disabled now), after Resume
+    on Pause; after Cancel (asked first) on a control of that row that still acts."""
+    job = submit(web.url, web.admin_token, "keyboard pause", frames="1-4", chunk=2)
+    submit(web.url, web.admin_token, "a row above it", frames="1-4", chunk=2)
+    page = login(browser, web.url, web.admin_token)
+    page.goto(f"{web.url}/jobs")
+    status = f"document.querySelector(\"tr[data-job='{job}'] [data-status]\").textContent"
+    page.focus(f"tr[data-job='{job}'] button[data-action='pause']")
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"{status} === 'paused'")
+    page.wait_for_function(_active_in_row(job, "button[data-action='resume']"), timeout=3000)
+    page.keyboard.press("Enter")  # Resume, where the focus now is
+    page.wait_for_function(f"{status} === 'queued'")
+    page.wait_for_function(_active_in_row(job, "button[data-action='pause']"), timeout=3000)
+    assert _job_field(web.url, web.admin_token, job, "status") == "queued"
+    # Cancel asks first; declined, nothing happens and the focus stays on Cancel.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.dataset.action") == "cancel"
+    asked: list[str] = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    assert asked and _job_field(web.url, web.admin_token, job, "status") == "queued"
+    assert page.evaluate("document.activeElement.dataset.action") == "cancel"
+    page.once("dialog", lambda d: d.accept())
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"{status} === 'canceled'")
+    # Cancel is disabled now: the focus is on the next control of the row that acts.
+    page.wait_for_function(
+        f"(() => {{ const a = document.activeElement;"
+        f" return !!a && !!a.closest(\"tr[data-job='{job}'] td.acts\") && !a.disabled"
+        f" && a.offsetParent !== null; }})()", timeout=3000)
+    page.context.close()

@@ -539,23 +539,51 @@
   }, true);
 
   // Keyboard users keep their place: after a row or the job head is swapped for its new
-  // state, focus returns to the same button (or the row's link when it is now disabled).
+  // state, focus returns to the same control of it (a button, the priority field), its
+  // "More" menu opened when the control is in there. A button that is disabled now hands
+  // the focus to its counterpart (Pause <-> Resume), else to the nearest control of the
+  // row that still acts (after Cancel: Retry or "More").
+  var COUNTERPART = { pause: "resume", resume: "pause" };
   var refocus = null;
-  document.addEventListener("htmx:beforeRequest", function () {
+  function actionControls(holder) {
+    return $all(".actions button, .actions summary, .actions input[type=number]", holder);
+  }
+  function usable(c) {
+    if (!c || c.disabled) return false;
+    var d = c.closest("details");
+    return !d || d.open || c.tagName === "SUMMARY";
+  }
+  function focusAgain(holder, want) {
+    var c = want.id ? document.getElementById(want.id) : null;
+    if (c && !holder.contains(c)) c = null;
+    if (!c && want.action) c = $('[data-action="' + want.action + '"]', holder);
+    if (c && c.disabled && COUNTERPART[want.action]) c = $('[data-action="' + COUNTERPART[want.action] + '"]', holder);
+    if (c && !c.disabled) openMenuOf(c);
+    if (!usable(c)) {
+      var list = actionControls(holder), at = Math.min(want.at, list.length - 1), i;
+      c = null;
+      for (i = at + 1; i < list.length && !c; i++) if (usable(list[i])) c = list[i];
+      for (i = at - 1; i >= 0 && !c; i--) if (usable(list[i])) c = list[i];
+    }
+    (c || $("a", holder) || holder).focus();
+  }
+  document.addEventListener("htmx:beforeRequest", function (e) {
     var el = document.activeElement;
     var holder = el && el.closest ? el.closest("[data-job]") : null;
-    refocus = holder && el.hasAttribute("data-action")
-      ? { job: holder.getAttribute("data-job"), action: el.getAttribute("data-action") } : null;
+    refocus = null;
+    var from = e.detail && e.detail.elt;  // the form that posts
+    if (!holder || !el.closest(".actions") || (from && !holder.contains(from))) return;
+    refocus = {
+      job: holder.getAttribute("data-job"), id: el.id || "", action: el.getAttribute("data-action") || "",
+      at: actionControls(holder).indexOf(el)
+    };
   });
   document.addEventListener("htmx:afterSettle", function () {
     if (!refocus) return;
     var want = refocus;
     refocus = null;
     var holder = $('[data-job="' + want.job + '"]');
-    if (!holder) return;
-    var b = $('[data-action="' + want.action + '"]', holder);
-    if (b && !b.disabled) openMenuOf(b);
-    (b && !b.disabled ? b : $("a, button:not([disabled])", holder) || holder).focus();
+    if (holder) focusAgain(holder, want);
   });
 
   // The request never reached the manager: say that the action was not done.
