@@ -542,7 +542,8 @@
   // state, focus returns to the same control of it (a button, the priority field), its
   // "More" menu opened when the control is in there. A button that is disabled now hands
   // the focus to its counterpart (Pause <-> Resume), else to the nearest control of the
-  // row that still acts (after Cancel: Retry or "More").
+  // row that still acts (after Cancel: Retry or "More"). A deleted row hands it to the
+  // row below (or above) it.
   var COUNTERPART = { pause: "resume", resume: "pause" };
   var refocus = null;
   function actionControls(holder) {
@@ -573,9 +574,10 @@
     refocus = null;
     var from = e.detail && e.detail.elt;  // the form that posts
     if (!holder || !el.closest(".actions") || (from && !holder.contains(from))) return;
+    var next = holder.tagName === "TR" ? holder.nextElementSibling || holder.previousElementSibling : null;
     refocus = {
       job: holder.getAttribute("data-job"), id: el.id || "", action: el.getAttribute("data-action") || "",
-      at: actionControls(holder).indexOf(el)
+      at: actionControls(holder).indexOf(el), next: next && next.getAttribute("data-job")
     };
   });
   document.addEventListener("htmx:afterSettle", function () {
@@ -584,6 +586,19 @@
     refocus = null;
     var holder = $('[data-job="' + want.job + '"]');
     if (holder) focusAgain(holder, want);
+  });
+  // An empty answer (a deleted row) swaps in nothing, so nothing settles: the row below
+  // takes the focus, on its "More" (where Delete was).
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var want = refocus;
+    if (!want || !want.next || (e.detail.serverResponse || "").trim() !== "" || e.detail.target.tagName !== "TR") return;
+    refocus = null;
+    setTimeout(function () {
+      if ($('[data-job="' + want.job + '"]')) return;
+      var row = $('tr[data-job="' + want.next + '"]');
+      var c = row && ($(".actions summary", row) || $("a", row));
+      if (c) c.focus();
+    }, 0);
   });
 
   // The request never reached the manager: say that the action was not done.
