@@ -926,6 +926,15 @@ def test_enter_in_a_rows_priority_field_sets_it_and_keeps_the_focus_there(
         time.sleep(0.05)
     assert _job_field(web.url, web.admin_token, job, "priority") == 12
     page.wait_for_function(_active_in_row(job, f"#prio-row-{job}"), timeout=3000)
+    # The job's own page has the same field: Enter sets it there too, focus kept.
+    page.goto(f"{web.url}/jobs/{job}")
+    page.fill(f"#prio-page-{job}", "44")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "document.querySelector('#job-head .facts').textContent.includes('Priority44')")
+    assert _job_field(web.url, web.admin_token, job, "priority") == 44
+    assert _job_field(web.url, web.admin_token, job, "status") == "queued"
+    page.wait_for_function(f"document.activeElement.id === 'prio-page-{job}'", timeout=3000)
     api(web.url, web.admin_token).post(f"/api/jobs/{job}/cancel")
     page.context.close()
 
