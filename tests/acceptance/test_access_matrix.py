@@ -422,7 +422,65 @@ class PrivateWorld(World):
 
 
 def test_a_job_without_a_project_is_its_owners_alone(server: ServerProc) -> None:
-    world = PrivateWorld(server)
+    _owners_alone(PrivateWorld(server))
+
+
+class RemovedWorld(World):
+    """The same studio, its jobs submitted by ``owner`` in a project that every role
+    but the outsider could read and that an admin then removed (``vstudio project rm``)."""
+
+    def job(self) -> int:
+        job, name = self.job_in_project()
+        self.remove(name)
+        return job
+
+    def job_in_project(self) -> tuple[int, str]:
+        """A job of a new project ``owner`` and ``other`` write and ``viewer`` reads."""
+        name = f"gone{next(self.n)}"
+        s = Studio.open(self.srv.studio)
+        try:
+            accounts.create_project(s.engine, name)
+            for user in ("alice", "bob"):
+                accounts.set_right(s.engine, name, user, "write", True)
+            accounts.set_right(s.engine, name, "vic", "read", True)
+        finally:
+            s.close()
+        spec = {"name": f"j{name}", "project": name, "blocks": [
+            {"type": "command", "params": {"argv": ["true"]}, "frames": "1"}]}
+        r = self.call("owner", "POST", "/api/jobs", json=spec)
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"]), name
+
+    def remove(self, project: str) -> None:
+        from vstudio.repo.removal import remove_project
+
+        s = Studio.open(self.srv.studio)
+        try:
+            remove_project(s, project)  # what `vstudio project rm NAME --yes` does
+        finally:
+            s.close()
+
+
+def test_a_job_of_a_removed_project_is_its_owners_alone(server: ServerProc) -> None:
+    """A removed project's rights go with it: its jobs were seen by every user (a gone
+    project counted as read by all); now by their owner and admins only, as a job without
+    a project, on every route, in the list, the events, and when acted on."""
+    from tests.helpers import cli, wait_for
+
+    world = RemovedWorld(server)
+    job, name = world.job_in_project()
+    assert world.call("other", "GET", f"/api/jobs/{job}").status_code == 200  # before
+    cli("project", "rm", name, "--yes", "--studio", str(server.studio))
+    # a person's read rights are kept for the API's read cache's 0.25 s
+    wait_for(lambda: world.call("other", "GET", f"/api/jobs/{job}").status_code == 403, 5,
+             "the removed project's job to be hidden from bob")
+    for role in ("admin", "owner"):
+        assert world.call(role, "GET", f"/api/jobs/{job}").status_code == 200, role
+    _owners_alone(world)
+
+
+def _owners_alone(world: World) -> None:
+    """``world.job()`` makes jobs only their owner and admins may see or act on."""
     job_routes = {k for k in EXPECTED if ("{job_id}" in k[1] or "{task_id}" in k[1])
                   and k[1] not in {f"/api/tasks/{{task_id}}/{w}"
                                    for w in ("progress", "done", "fail", "release")}}
@@ -448,7 +506,16 @@ def test_a_job_without_a_project_is_its_owners_alone(server: ServerProc) -> None
             r = world.call(role, "GET", path)
             assert r.status_code == 403, (role, path)
             assert r.json()["detail"] == theirs.replace(str(film), str(job)), (role, path)
+    for role in ("admin", "owner", "other", "viewer", "outsider"):  # the web page too
+        page = _web(world, role, f"/jobs/{job}")
+        assert page.status_code == (200 if role in SEERS else 403), (role, page.status_code)
     assert _event_watchers(world, job) == SEERS
+
+
+def _web(world: World, role: str, path: str) -> httpx.Response:
+    """A web page as ``role`` sees it (a GET needs the session cookie, no CSRF token)."""
+    return httpx.get(world.srv.url + path, cookies={"vstudio_session": world.tokens[role]},
+                     timeout=30)
 
 
 def _event_watchers(world: World, job: int) -> set[str]:

@@ -29,7 +29,7 @@ from vstudio.farm.spec import (
     job_plan,
     parse_ref,
 )
-from vstudio.farm.visibility import hidden, sees_job
+from vstudio.farm.visibility import Projects, hidden, sees_job
 from vstudio.studio import Studio
 
 RUNNERS = (Role.ADMIN, Role.ARTIST, Role.WORKER)  # who may run a render node
@@ -330,15 +330,22 @@ class Farm(FarmEngine):
 
     # -- reads ------------------------------------------------------------------------
     @staticmethod
-    def _can_read(r: FarmReads, user: User, project: str) -> bool:
-        ok = r.may_read(project, user)
-        return True if ok is None else ok  # the project is gone; its jobs stay visible
+    def _projects(r: FarmReads, user: User, projects: set[str]) -> Projects:
+        """What ``user`` may read among ``projects``, and which of them are gone."""
+        readable, gone = set(), set()
+        for p in projects:
+            ok = r.may_read(p, user)
+            if ok is None:  # removed: its jobs are their owners' alone (``visibility``)
+                gone.add(p)
+            elif ok:
+                readable.add(p)
+        return Projects(frozenset(readable), frozenset(gone))
 
-    async def readable(self, user: User, projects: set[str]) -> set[str]:
-        """Which of ``projects`` ``user`` may read, for ``visibility.sees_job``."""
+    async def readable(self, user: User, projects: set[str]) -> Projects:
+        """What ``user`` may read among ``projects``, for ``visibility.sees_job``."""
         if user.is_admin or not projects:
-            return set(projects)
-        return await self._read(lambda c: {p for p in projects if self._can_read(c, user, p)})
+            return Projects(frozenset(projects))  # an admin sees every job anyway
+        return await self._read(lambda c: self._projects(c, user, projects))
 
     async def visible_jobs(self, user: User, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The jobs of ``jobs`` (dicts with ``owner`` and ``project``) that ``user`` may see
@@ -354,8 +361,8 @@ class Farm(FarmEngine):
             project = r.job_project(job_id)
             if user.is_admin:
                 return True
-            readable = {project} if project and self._can_read(r, user, project) else set()
-            return sees_job(user, r.job_owner(job_id), project, readable)
+            projects = self._projects(r, user, {project} if project else set())
+            return sees_job(user, r.job_owner(job_id), project, projects)
 
         if not await self._read(check):
             raise hidden(job_id)
