@@ -518,6 +518,52 @@ def _web(world: World, role: str, path: str) -> httpx.Response:
                      timeout=30)
 
 
+# A render node's running task is named (its id, job, frames, progress) only to those who
+# see its job (issue: ``GET /api/workers`` listed every node's task ids to everyone);
+# others see the node busy, with a count. Per role: (which of the tasks of film's job and
+# of the owner's private job are shown, how many others are counted).
+NODE_SEEN = {"outsider": (set(), 2), "other": ({"film"}, 1), "viewer": ({"film"}, 1),
+             "owner": ({"film", "private"}, 0), "admin": ({"film", "private"}, 0)}
+
+
+def test_a_render_nodes_tasks_are_named_only_to_who_sees_their_jobs(world: World) -> None:
+    from tests.helpers import cli
+
+    node = world.call("worker", "POST", "/api/workers",
+                      json={"name": "busy", "slots": 2, "job_types": ["command"],
+                            "allow_commands": True}).json()["id"]
+    private = world.call("owner", "POST", "/api/jobs", json={"name": "mine", "blocks": [
+        {"type": "command", "params": {"argv": ["true"]}, "frames": "1"}]}).json()["id"]
+    jobs = {"film": world.job(), "private": int(private)}
+    tasks = {}
+    for _ in jobs:
+        r = world.call("worker", "POST", f"/api/workers/{node}/next", json={"timeout": 10})
+        assert r.status_code == 200, r.text
+        task = r.json()["task"]
+        tasks[next(k for k, j in jobs.items() if j == task["job_id"])] = int(task["id"])
+    assert set(tasks) == set(jobs)
+    env = {"VSTUDIO_SERVER": world.srv.url}
+    for role, (named, others) in NODE_SEEN.items():
+        shown = next(w for w in world.call(role, "GET", "/api/workers").json()
+                     if w["id"] == node)
+        assert sorted(shown["tasks"]) == sorted(tasks[k] for k in named), role
+        assert shown["other_tasks"] == others, role
+        assert shown["state"] == "busy", role  # busy all the same
+        page = _web(world, role, "/workers").text + _web(world, role, "/workers/rows").text
+        for k, job in jobs.items():
+            name = world.call("admin", "GET", f"/api/jobs/{job}").json()["name"]
+            for clue in (f"task {tasks[k]} (", f"/jobs/{job}#", f">{name} · task"):
+                assert (clue in page) == (k in named), (role, clue)
+        assert (f"{others} task" in page) == bool(others), role
+        out = cli("workers", env={**env, "VSTUDIO_TOKEN": world.tokens[role]}).stdout
+        line = next(x for x in out.splitlines() if x.split()[1] == "busy")
+        listed = line.split(" tasks ", 1)[1].split("  tags", 1)[0]
+        phrase = f"{others} of jobs you may not see"
+        assert listed.endswith(phrase) == bool(others), (role, line)
+        ids = listed.removesuffix(phrase).strip(" +")
+        assert {int(t) for t in ids.split(",") if t} == {tasks[k] for k in named}, (role, line)
+
+
 def _event_watchers(world: World, job: int) -> set[str]:
     """The roles whose ``/api/events`` stream tells of a change to ``job``."""
     import threading
