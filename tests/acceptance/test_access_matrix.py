@@ -422,7 +422,65 @@ class PrivateWorld(World):
 
 
 def test_a_job_without_a_project_is_its_owners_alone(server: ServerProc) -> None:
-    world = PrivateWorld(server)
+    _owners_alone(PrivateWorld(server))
+
+
+class RemovedWorld(World):
+    """The same studio, its jobs submitted by ``owner`` in a project that every role
+    but the outsider could read and that an admin then removed (``vstudio project rm``)."""
+
+    def job(self) -> int:
+        job, name = self.job_in_project()
+        self.remove(name)
+        return job
+
+    def job_in_project(self) -> tuple[int, str]:
+        """A job of a new project ``owner`` and ``other`` write and ``viewer`` reads."""
+        name = f"gone{next(self.n)}"
+        s = Studio.open(self.srv.studio)
+        try:
+            accounts.create_project(s.engine, name)
+            for user in ("alice", "bob"):
+                accounts.set_right(s.engine, name, user, "write", True)
+            accounts.set_right(s.engine, name, "vic", "read", True)
+        finally:
+            s.close()
+        spec = {"name": f"j{name}", "project": name, "blocks": [
+            {"type": "command", "params": {"argv": ["true"]}, "frames": "1"}]}
+        r = self.call("owner", "POST", "/api/jobs", json=spec)
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"]), name
+
+    def remove(self, project: str) -> None:
+        from vstudio.repo.removal import remove_project
+
+        s = Studio.open(self.srv.studio)
+        try:
+            remove_project(s, project)  # what `vstudio project rm NAME --yes` does
+        finally:
+            s.close()
+
+
+def test_a_job_of_a_removed_project_is_its_owners_alone(server: ServerProc) -> None:
+    """A removed project's rights go with it: its jobs were seen by every user (a gone
+    project counted as read by all); now by their owner and admins only, as a job without
+    a project, on every route, in the list, the events, and when acted on."""
+    from tests.helpers import cli, wait_for
+
+    world = RemovedWorld(server)
+    job, name = world.job_in_project()
+    assert world.call("other", "GET", f"/api/jobs/{job}").status_code == 200  # before
+    cli("project", "rm", name, "--yes", "--studio", str(server.studio))
+    # a person's read rights are kept for the API's read cache's 0.25 s
+    wait_for(lambda: world.call("other", "GET", f"/api/jobs/{job}").status_code == 403, 5,
+             "the removed project's job to be hidden from bob")
+    for role in ("admin", "owner"):
+        assert world.call(role, "GET", f"/api/jobs/{job}").status_code == 200, role
+    _owners_alone(world)
+
+
+def _owners_alone(world: World) -> None:
+    """``world.job()`` makes jobs only their owner and admins may see or act on."""
     job_routes = {k for k in EXPECTED if ("{job_id}" in k[1] or "{task_id}" in k[1])
                   and k[1] not in {f"/api/tasks/{{task_id}}/{w}"
                                    for w in ("progress", "done", "fail", "release")}}
@@ -448,7 +506,62 @@ def test_a_job_without_a_project_is_its_owners_alone(server: ServerProc) -> None
             r = world.call(role, "GET", path)
             assert r.status_code == 403, (role, path)
             assert r.json()["detail"] == theirs.replace(str(film), str(job)), (role, path)
+    for role in ("admin", "owner", "other", "viewer", "outsider"):  # the web page too
+        page = _web(world, role, f"/jobs/{job}")
+        assert page.status_code == (200 if role in SEERS else 403), (role, page.status_code)
     assert _event_watchers(world, job) == SEERS
+
+
+def _web(world: World, role: str, path: str) -> httpx.Response:
+    """A web page as ``role`` sees it (a GET needs the session cookie, no CSRF token)."""
+    return httpx.get(world.srv.url + path, cookies={"vstudio_session": world.tokens[role]},
+                     timeout=30)
+
+
+# A render node's running task is named (its id, job, frames, progress) only to those who
+# see its job (issue: ``GET /api/workers`` listed every node's task ids to everyone);
+# others see the node busy, with a count. Per role: (which of the tasks of film's job and
+# of the owner's private job are shown, how many others are counted).
+NODE_SEEN = {"outsider": (set(), 2), "other": ({"film"}, 1), "viewer": ({"film"}, 1),
+             "owner": ({"film", "private"}, 0), "admin": ({"film", "private"}, 0)}
+
+
+def test_a_render_nodes_tasks_are_named_only_to_who_sees_their_jobs(world: World) -> None:
+    from tests.helpers import cli
+
+    node = world.call("worker", "POST", "/api/workers",
+                      json={"name": "busy", "slots": 2, "job_types": ["command"],
+                            "allow_commands": True}).json()["id"]
+    private = world.call("owner", "POST", "/api/jobs", json={"name": "mine", "blocks": [
+        {"type": "command", "params": {"argv": ["true"]}, "frames": "1"}]}).json()["id"]
+    jobs = {"film": world.job(), "private": int(private)}
+    tasks = {}
+    for _ in jobs:
+        r = world.call("worker", "POST", f"/api/workers/{node}/next", json={"timeout": 10})
+        assert r.status_code == 200, r.text
+        task = r.json()["task"]
+        tasks[next(k for k, j in jobs.items() if j == task["job_id"])] = int(task["id"])
+    assert set(tasks) == set(jobs)
+    env = {"VSTUDIO_SERVER": world.srv.url}
+    for role, (named, others) in NODE_SEEN.items():
+        shown = next(w for w in world.call(role, "GET", "/api/workers").json()
+                     if w["id"] == node)
+        assert sorted(shown["tasks"]) == sorted(tasks[k] for k in named), role
+        assert shown["other_tasks"] == others, role
+        assert shown["state"] == "busy", role  # busy all the same
+        page = _web(world, role, "/workers").text + _web(world, role, "/workers/rows").text
+        for k, job in jobs.items():
+            name = world.call("admin", "GET", f"/api/jobs/{job}").json()["name"]
+            for clue in (f"task {tasks[k]} (", f"/jobs/{job}#", f">{name} · task"):
+                assert (clue in page) == (k in named), (role, clue)
+        assert (f"{others} task" in page) == bool(others), role
+        out = cli("workers", env={**env, "VSTUDIO_TOKEN": world.tokens[role]}).stdout
+        line = next(x for x in out.splitlines() if x.split()[1] == "busy")
+        listed = line.split(" tasks ", 1)[1].split("  tags", 1)[0]
+        phrase = f"{others} of jobs you may not see"
+        assert listed.endswith(phrase) == bool(others), (role, line)
+        ids = listed.removesuffix(phrase).strip(" +")
+        assert {int(t) for t in ids.split(",") if t} == {tasks[k] for k in named}, (role, line)
 
 
 def _event_watchers(world: World, job: int) -> set[str]:

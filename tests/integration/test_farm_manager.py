@@ -318,7 +318,7 @@ def test_batched_progress_and_done_writes(studio: Studio) -> None:
         assert [shown[t["id"]]["status"] for t in ts] == ["done"] * 4 + ["running"] * 2
         outs = await reads.job_outputs(farm, job)
         assert sorted(o["frame"] for o in outs) == sorted(f for t in ts[:4] for f in t["frames"])
-        workers = {w["name"]: w for w in await reads.workers(farm)}
+        workers = {w["name"]: w for w in await reads.workers(farm, admin)}
         assert sum(1 for w in workers.values() if w["state"] == "busy") == 6
 
     run(studio, body)

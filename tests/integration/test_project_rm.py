@@ -109,3 +109,43 @@ def test_commit_keep_locks(tmp_path: Path, studio_dir: Path) -> None:
     cli("commit", "-m", "release", cwd=wc)  # the default releases them, as svn does
     assert cli_json("info", cwd=wc)["locks"] == []
     assert "locked" not in cli("log", "-l", "1", cwd=wc).stdout
+
+
+def test_a_removed_projects_name_waits_for_its_farm_jobs(studio_dir: Path) -> None:
+    """A removed project's farm jobs are their owners' alone; a new project of that name
+    would give them to its readers, so the name is refused until they are deleted."""
+    import asyncio
+
+    from vstudio.catalog import accounts
+    from vstudio.farm.service import Farm
+    from vstudio.farm.spec import JobSpec
+    from vstudio.studio import Studio
+
+    st = str(studio_dir)
+    cli("project", "create", "film", "--studio", st)
+    spec = JobSpec.model_validate({"name": "shot", "project": "film", "blocks": [
+        {"type": "command", "params": {"argv": ["true"]}, "frames": "1"}]})
+    s = Studio.open(studio_dir)
+    boss = accounts.add_user(s.engine, "boss", "admin")[0]
+
+    async def farm(do: str) -> int:
+        f = Farm(s)
+        await f.start()
+        try:
+            if do == "submit":
+                return int(await f.submit(boss, spec))
+            await f.job_action(boss, job, "delete")
+            return job
+        finally:
+            await f.stop()
+
+    try:
+        job = asyncio.run(farm("submit"))
+        cli("project", "rm", "film", "--yes", "--studio", st)
+        r = cli("project", "create", "film", "--studio", st, check=False)
+        assert r.returncode == 1 and "1 farm job(s) of it remain" in r.stderr, r.stderr
+        assert "film" not in [p["name"] for p in cli_json("project", "ls", "--studio", st)]
+        asyncio.run(farm("delete"))
+        cli("project", "create", "film", "--studio", st)  # the name is free again
+    finally:
+        s.close()

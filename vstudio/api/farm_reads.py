@@ -20,7 +20,7 @@ from vstudio.api.read_cache import ReadCache
 from vstudio.catalog.accounts import User
 from vstudio.farm import reads
 from vstudio.farm.service import Farm
-from vstudio.farm.visibility import hidden, sees_job
+from vstudio.farm.visibility import Projects, hidden, private, sees_job
 from vstudio.farm.wire import JobDetail, JobSummary
 
 _JOBS = TypeAdapter(list[JobSummary])
@@ -49,12 +49,11 @@ class FarmReads:
             return await self._listed(query, fresh.changes)
 
         jobs = await self.cache.get(("jobs", *query), generation, listed, KEPT)
-        shown: frozenset[str] | None = None  # None: every job (an admin)
+        shown: Projects | None = None  # None: every job (an admin)
         who: str | None = None  # whose private jobs are in the list: the answer is theirs
         if not user.is_admin:
-            shown = frozenset(await self.readable(
-                user, {j["project"] for j in jobs if j.get("project")}))
-            who = user.name if any(not j.get("project") for j in jobs) else None
+            shown = await self.readable(user, {j["project"] for j in jobs if j.get("project")})
+            who = user.name if any(private(j.get("project"), shown) for j in jobs) else None
 
         async def encoded() -> bytes:
             mine = jobs if shown is None else [
@@ -101,19 +100,20 @@ class FarmReads:
         fresh = await self.farm.freshness()
         owner, project, body = await self.cache.get(("job", job_id, tasks), fresh.changes,
                                                     compute, KEPT)
-        readable = await self.readable(user, {project}) if project else set()
-        if not sees_job(user, owner, project, readable):
+        projects = await self.readable(user, {project} if project else set())
+        if not sees_job(user, owner, project, projects):
             raise hidden(job_id)
         return body
 
-    async def readable(self, user: User, projects: set[str]) -> set[str]:
-        """Which of ``projects`` ``user`` may read (bound by time only)."""
+    async def readable(self, user: User, projects: set[str]) -> Projects:
+        """What ``user`` may read among ``projects`` (``Farm.readable``; bound by time
+        only)."""
         if not projects or user.is_admin:
-            return set(projects)
+            return await self.farm.readable(user, projects)  # no read
         key = frozenset(projects)
 
-        async def compute() -> set[str]:
+        async def compute() -> Projects:
             return await self.farm.readable(user, set(key))
 
-        ok: set[str] = await self.cache.get(("readable", user.id, key), 0, compute)
+        ok: Projects = await self.cache.get(("readable", user.id, key), 0, compute)
         return ok

@@ -240,12 +240,13 @@ async def task_log(task_id: Id, user: Person, request: Request,
 
 @router.get("/workers", response_model=list[WorkerOut])
 async def list_workers(user: Person, request: Request) -> Any:
-    """Render nodes with their state and running tasks."""
-    return await reads.workers(farm_of(request))
+    """Render nodes with their state and running tasks (``tasks``: those of jobs you may
+    see; ``other_tasks``: how many others, not named)."""
+    return await reads.workers(farm_of(request), user)
 
 
-async def _worker(request: Request, worker_id: int) -> dict[str, Any]:
-    for w in await reads.workers(farm_of(request)):
+async def _worker(request: Request, user: User, worker_id: int) -> dict[str, Any]:
+    for w in await reads.workers(farm_of(request), user):
         if w["id"] == worker_id:
             return w
     raise NotFound(f"no worker {worker_id}")
@@ -257,7 +258,7 @@ async def worker_tags(worker_id: Id, body: WorkerTagsIn, user: Person,
     """Set a render node's tags (admin); they outlive its restarts. ``null``: the node's
     own tags again from its next registration."""
     await farm_of(request).set_worker_tags(user, worker_id, body.tags)
-    return await _worker(request, worker_id)
+    return await _worker(request, user, worker_id)
 
 
 @router.put("/workers/{worker_id}/schedule", response_model=WorkerOut)
@@ -266,7 +267,7 @@ async def worker_schedule(worker_id: Id, body: ScheduleIn, user: Person,
     """Set the hours when a render node may render (admin), in time zone ``tz``;
     empty: always."""
     await farm_of(request).set_schedule(user, worker_id, body.schedule, body.tz)
-    return await _worker(request, worker_id)
+    return await _worker(request, user, worker_id)
 
 
 @router.post("/workers/{worker_id}/{action}", response_model=Ok)

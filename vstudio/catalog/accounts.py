@@ -14,6 +14,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from vstudio.catalog.farm_tables import farm_jobs
 from vstudio.catalog.tables import project_rights, projects, tokens, users
 from vstudio.errors import AlreadyExists, BadInput, NotAuthenticated, NotFound, PermissionDenied
 
@@ -193,6 +194,15 @@ def create_project(engine: Engine, name: str, *, trusted: bool = False) -> Proje
     with engine.begin() as conn:
         if conn.execute(sa.select(projects.c.id).where(projects.c.name == name)).first():
             raise AlreadyExists(f"project {name!r} exists already")
+        # Farm jobs name their project; a removed project's jobs are their owners' alone.
+        # A new project of that name would hand them (and their outputs) to its readers.
+        left = conn.execute(sa.select(sa.func.count()).select_from(farm_jobs)
+                            .where(farm_jobs.c.project == name)).scalar_one()
+        if left:
+            raise AlreadyExists(
+                f"project {name!r} was removed and {left} farm job(s) of it remain: delete "
+                f"them first ('vstudio jobs ls --json' lists them, 'vstudio jobs delete ID') "
+                "or choose another name")
         res = conn.execute(projects.insert().values(name=name, created=now, trusted=trusted,
                                                     settings="{}"))
         pid = res.inserted_primary_key[0]  # type: ignore[index]

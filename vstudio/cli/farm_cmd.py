@@ -247,8 +247,12 @@ def _human_workers(rows: list[dict[str, Any]]) -> None:
     if not rows:
         click.echo("no workers")
     for w in rows:
-        tasks = ",".join(map(str, w["tasks"])) or "-"
-        state = "off schedule" if w.get("off_schedule") and not w["tasks"] \
+        # the server names only tasks of jobs you may see; it counts the others
+        others = w.get("other_tasks", 0)
+        tasks = ",".join(map(str, w["tasks"])) or ("" if others else "-")
+        if others:
+            tasks += f"{' +' if w['tasks'] else ''}{others} of jobs you may not see"
+        state = "off schedule" if w.get("off_schedule") and not (w["tasks"] or others) \
             and w["state"] not in ("offline", "disabled") else w["state"]
         hours = (f"  hours {describe(w['schedule'], w.get('schedule_tz'))}"
                  if w.get("schedule") else "")

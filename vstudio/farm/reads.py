@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from vstudio.catalog.accounts import User
 from vstudio.farm import hours
 from vstudio.farm.service import Farm
 
@@ -35,9 +36,10 @@ async def task_log(farm: Farm, task_id: int, after: int = 0, limit: int = 1000
     return await farm.read(lambda r: r.task_log(task_id, after, limit))
 
 
-async def workers(farm: Farm) -> list[dict[str, Any]]:
-    """Render nodes; ``off_schedule``: outside the hours it may render now."""
+async def workers(farm: Farm, user: User) -> list[dict[str, Any]]:
+    """Render nodes, with the running tasks ``user`` may see (``Farm.workers``);
+    ``off_schedule``: outside the hours it may render now."""
     now = time.time()
     return [{**w, "off_schedule": not hours.allows(w.get("schedule"), now,
                                                        w.get("schedule_tz"))}
-            for w in await farm.read(lambda r: r.workers())]
+            for w in await farm.workers(user)]

@@ -19,7 +19,7 @@ from vstudio.errors import BadInput, PermissionDenied
 from vstudio.farm import hours
 from vstudio.farm.engine import FarmEngine
 from vstudio.farm.model import Effects, Report
-from vstudio.farm.ports import FarmDatabase, FarmReads, FarmWrites, NewJob
+from vstudio.farm.ports import FarmDatabase, FarmReads, FarmWrites, NewJob, RunningTask
 from vstudio.farm.refusals import Refusals
 from vstudio.farm.spec import (
     JobSpec,
@@ -29,7 +29,7 @@ from vstudio.farm.spec import (
     job_plan,
     parse_ref,
 )
-from vstudio.farm.visibility import hidden, sees_job
+from vstudio.farm.visibility import Projects, current_tasks, hidden, sees_job
 from vstudio.studio import Studio
 
 RUNNERS = (Role.ADMIN, Role.ARTIST, Role.WORKER)  # who may run a render node
@@ -330,15 +330,22 @@ class Farm(FarmEngine):
 
     # -- reads ------------------------------------------------------------------------
     @staticmethod
-    def _can_read(r: FarmReads, user: User, project: str) -> bool:
-        ok = r.may_read(project, user)
-        return True if ok is None else ok  # the project is gone; its jobs stay visible
+    def _projects(r: FarmReads, user: User, projects: set[str]) -> Projects:
+        """What ``user`` may read among ``projects``, and which of them are gone."""
+        readable, gone = set(), set()
+        for p in projects:
+            ok = r.may_read(p, user)
+            if ok is None:  # removed: its jobs are their owners' alone (``visibility``)
+                gone.add(p)
+            elif ok:
+                readable.add(p)
+        return Projects(frozenset(readable), frozenset(gone))
 
-    async def readable(self, user: User, projects: set[str]) -> set[str]:
-        """Which of ``projects`` ``user`` may read, for ``visibility.sees_job``."""
+    async def readable(self, user: User, projects: set[str]) -> Projects:
+        """What ``user`` may read among ``projects``, for ``visibility.sees_job``."""
         if user.is_admin or not projects:
-            return set(projects)
-        return await self._read(lambda c: {p for p in projects if self._can_read(c, user, p)})
+            return Projects(frozenset(projects))  # an admin sees every job anyway
+        return await self._read(lambda c: self._projects(c, user, projects))
 
     async def visible_jobs(self, user: User, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The jobs of ``jobs`` (dicts with ``owner`` and ``project``) that ``user`` may see
@@ -354,8 +361,34 @@ class Farm(FarmEngine):
             project = r.job_project(job_id)
             if user.is_admin:
                 return True
-            readable = {project} if project and self._can_read(r, user, project) else set()
-            return sees_job(user, r.job_owner(job_id), project, readable)
+            projects = self._projects(r, user, {project} if project else set())
+            return sees_job(user, r.job_owner(job_id), project, projects)
 
         if not await self._read(check):
             raise hidden(job_id)
+
+    async def workers(self, user: User) -> list[dict[str, Any]]:
+        """The render nodes as ``user`` may see them (``shown_tasks``)."""
+        rows, running = await self._read(lambda r: (r.workers(), r.running_tasks()))
+        return await self.shown_tasks(user, rows, running)
+
+    async def shown_tasks(self, user: User, workers: list[dict[str, Any]],
+                          running: dict[int, RunningTask]) -> list[dict[str, Any]]:
+        """``workers`` (rows of ``FarmReads.workers``) with what ``user`` may see of their
+        running tasks (``running``: ``FarmReads.running_tasks``): ``tasks``, the ids of
+        those of jobs the user sees, ``current``, the same with their job's id, name,
+        frames, progress, owner and project, and ``other_tasks``, how many others the node
+        runs (``visibility.current_tasks``). The one place that says what a node is doing:
+        ``GET /api/workers`` (so ``vstudio workers``) and the workers page answer from it."""
+        projects = await self.readable(user, {t[6] for t in running.values() if t[6]})
+        out = []
+        for w in workers:
+            ids = [i for i in w["tasks"] if i in running]  # one that just ended is not
+            shown, others = current_tasks(user, ids, lambda i: (running[i][5], running[i][6]),
+                                          projects)
+            current = [{"id": i, "job_id": running[i][0], "job": running[i][1],
+                        "frames": f"{running[i][2]}-{running[i][3]}",
+                        "progress": running[i][4], "owner": running[i][5],
+                        "project": running[i][6]} for i in shown]
+            out.append({**w, "tasks": shown, "other_tasks": others, "current": current})
+        return out

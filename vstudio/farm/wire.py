@@ -253,7 +253,9 @@ class WorkerOut(BaseModel):
     state: str
     registered: float
     last_seen: float
-    tasks: list[int]
+    tasks: list[int] = Field(description="running tasks of jobs you may see")
+    other_tasks: int = Field(0, description="running tasks of jobs you may not see: "
+                             "counted, not named")
     system: dict[str, Any] = Field(default_factory=dict)
     tags_fixed: bool = False
     schedule: str | None = None

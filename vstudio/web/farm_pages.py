@@ -37,8 +37,8 @@ HOURS = 24
 
 
 def worker_rows(r: FarmReads) -> list[dict[str, Any]]:
-    """The workers as the page shows them: state, current tasks, failures, blocklists."""
-    running = r.running_tasks()
+    """The workers as the page shows them: state, failures, blocklists (every job's: what
+    one person may see of them is ``visible_worker_rows``'s to keep)."""
     blocked = r.blocklists()
     failures = r.worker_failures()
     rows = []
@@ -54,11 +54,7 @@ def worker_rows(r: FarmReads) -> list[dict[str, Any]]:
             # "busy" was the node's word when it took its last task; that task ended
             # (done, failed, given back) and its next heartbeat has not come yet.
             state = "idle"
-        current = [{"id": tid, "job_id": running[tid][0], "job": running[tid][1],
-                    "frames": f"{running[tid][2]}-{running[tid][3]}",
-                    "progress": running[tid][4], "owner": running[tid][5],
-                    "project": running[tid][6]} for tid in w["tasks"] if tid in running]
-        rows.append({**w, "shown_state": state, "current": current, "off_schedule": off,
+        rows.append({**w, "shown_state": state, "off_schedule": off,
                      "clock": hours.clock_text(now, w.get("schedule_tz")),
                      "blocklisted": blocked.get(w["id"], []),
                      "failures": failures.get(w["id"], 0)})
@@ -72,7 +68,8 @@ def _counts(workers: list[dict[str, Any]]) -> dict[str, int]:
         s = w["shown_state"]
         key = ("offline" if s == "offline" else "disabled" if s == "disabled"
                else "off_schedule" if s == "off schedule"
-               else "busy" if w["current"] else "in_use" if s == "in use" else "idle")
+               else "busy" if w["tasks"] or w.get("other_tasks")
+               else "in_use" if s == "in use" else "idle")
         out[key] += 1
     return out
 
@@ -150,18 +147,17 @@ async def farm_stats(request: Request, session: SessionDep) -> Response:
 
 
 async def visible_worker_rows(request: Request, session: Session) -> list[dict[str, Any]]:
-    """The workers page's rows; jobs the person may not see are left out of each worker's
-    "kept off" list, and its current tasks of such jobs are shown without job."""
+    """The workers page's rows: of a node's current tasks, those of jobs the person may
+    see with their job, the others only counted (``Farm.shown_tasks``, as the API); jobs
+    the person may not see are left out of each node's "kept off" list."""
     farm = farm_of(request)
-    rows = await farm.read(worker_rows)
+    rows, running = await farm.read(lambda r: (worker_rows(r), r.running_tasks()))
+    rows = await farm.shown_tasks(session.user, rows, running)
     kept = [{"owner": k.owner, "project": k.project, "k": k}
             for w in rows for k in w["blocklisted"]]
-    current = [c for w in rows for c in w["current"]]
-    shown = {id(v.get("k", v)) for v in await farm.visible_jobs(session.user, kept + current)}
+    shown = {id(v["k"]) for v in await farm.visible_jobs(session.user, kept)}
     for w in rows:
         w["blocklisted"] = [k for k in w["blocklisted"] if id(k) in shown]
-        for c in w["current"]:  # the node is busy with a job the person may not see
-            c["hidden"] = id(c) not in shown
     return rows
 
 
