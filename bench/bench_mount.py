@@ -10,7 +10,7 @@ Run by hand: ``.venv/bin/python bench/bench_mount.py [--big-mib 200] [--small 50
 - reading many small files (``tar -cf - | cat > /dev/null``; GNU tar skips reading when its
   archive is /dev/null itself), cold, vs s3fs;
 - ``--only write``: writing through ``mount --write`` vs s3fs (see ``bench_mount_write.py``;
-  ``--only write-big,write-small,write-blend,write-listing`` picks parts; ``--big-mib``
+  ``--only write-big,write-new,write-small,write-blend,write-listing`` picks parts; ``--big-mib``
   sets the size of the big file, written piece by piece, so any size fits in memory).
 """
 

@@ -312,11 +312,54 @@ def bench_listing_after_writes(tmp: Path, count: int, runs: int) -> None:
     print(f"  ratio mount / s3fs: {o / s:.2f}")
 
 
+def bench_write_new(tmp: Path, big_mib: int, runs: int) -> None:
+    """Like ``bench_write_big``, but every run copies a file of new random bytes with each
+    tool: nothing the store holds already, so the mount chunks, hashes and uploads all of
+    it every run, as s3fs does (like with like: no run profits from an earlier one)."""
+    print(f"\n== write a new {big_mib} MiB file each run (cp) into the mount, S3 store (moto)")
+    m = WriteMount(tmp, "wnew")
+    bucket = new_bucket()
+    try:
+        with s3fs_mounted(bucket, tmp / "s3fs-wnew", tmp) as f:
+            def fresh(i: int, who: str) -> Path:
+                src = tmp / f"new-{who}.bin"
+                write_random(src, big_mib * MiB, 1000 + 2 * i + (who == "s3fs"))
+                return src
+
+            def ours(i: int) -> tuple[float, float]:
+                src = fresh(i, "mount")
+                rev = m.head() + 1
+                t = time.perf_counter()
+                subprocess.run(["cp", str(src), str(m.latest / f"new{i}.bin")], check=True)
+                returned = time.perf_counter() - t
+                m.committed(rev)
+                return returned, time.perf_counter() - t
+
+            def theirs(i: int) -> float:
+                src = fresh(i, "s3fs")
+                return timed(lambda: subprocess.run(["cp", str(src), str(f / f"new{i}.bin")],
+                                                    check=True))
+
+            a, b, c = both(runs, ours, theirs)
+    finally:
+        m.close()
+    mb = [[big_mib / x for x in xs] for xs in (a, b, c)]
+    r = report("vstudio mount: cp returned (in write cache)", mb[0], "MB/s")
+    o = report(f"vstudio mount: committed (settle {SETTLE} s)", mb[1], "MB/s")
+    s = report("s3fs: cp returned (uploaded)", mb[2], "MB/s")
+    print(f"  ratio mount cp returned / s3fs: {r / s:.2f}  (when each tool's save returns)")
+    print(f"  ratio mount committed / s3fs: {o / s:.2f}")
+    print("  pairwise (run by run) cp returned / s3fs: "
+          + ", ".join(f"{x / y:.2f}" for x, y in zip(mb[0], mb[2], strict=True)))
+
+
 def run_all(tmp: Path, big_mib: int, small: int, listing: int, runs: int,
             blend_mb: int = 80, only: set[str] | None = None) -> None:
-    """Every write benchmark, or those named in ``only`` (big, small, blend, listing)."""
+    """Every write benchmark, or those named in ``only`` (big, new, small, blend,
+    listing)."""
     parts: dict[str, Callable[[], None]] = {
         "big": lambda: bench_write_big(tmp, big_mib, runs),
+        "new": lambda: bench_write_new(tmp, big_mib, runs),
         "small": lambda: bench_write_small(tmp, small, runs),
         "blend": lambda: bench_blend(tmp, blend_mb),
         "listing": lambda: bench_listing_after_writes(tmp, listing, runs),
