@@ -139,6 +139,17 @@ def both(runs: int, ours: Callable[[int], tuple[float, float]],
     return a, b, c
 
 
+def cp_until_committed(m: WriteMount, src: Path, name: str) -> tuple[float, float]:
+    """``cp`` of ``src`` into the mount's ``latest/NAME``: seconds until ``cp`` returned
+    and until the mount committed it."""
+    rev = m.head() + 1
+    t = time.perf_counter()
+    subprocess.run(["cp", str(src), str(m.latest / name)], check=True)
+    returned = time.perf_counter() - t
+    m.committed(rev)
+    return returned, time.perf_counter() - t
+
+
 def bench_write_big(tmp: Path, big_mib: int, runs: int) -> None:
     print(f"\n== write one {big_mib} MiB file (cp) into the mount, S3 store (moto)")
     src = tmp / "big.bin"
@@ -149,12 +160,7 @@ def bench_write_big(tmp: Path, big_mib: int, runs: int) -> None:
     try:
         with s3fs_mounted(bucket, tmp / "s3fs-wbig", tmp) as f:
             def ours(i: int) -> tuple[float, float]:
-                rev = m.head() + 1
-                t = time.perf_counter()
-                subprocess.run(["cp", str(src), str(m.latest / f"big{i}.bin")], check=True)
-                returned = time.perf_counter() - t
-                m.committed(rev)
-                return returned, time.perf_counter() - t
+                return cp_until_committed(m, src, f"big{i}.bin")
 
             a, b, c = both(runs, ours, lambda i: timed(lambda: subprocess.run(
                 ["cp", str(src), str(f / f"big{i}.bin")], check=True)))
@@ -327,13 +333,7 @@ def bench_write_new(tmp: Path, big_mib: int, runs: int) -> None:
                 return src
 
             def ours(i: int) -> tuple[float, float]:
-                src = fresh(i, "mount")
-                rev = m.head() + 1
-                t = time.perf_counter()
-                subprocess.run(["cp", str(src), str(m.latest / f"new{i}.bin")], check=True)
-                returned = time.perf_counter() - t
-                m.committed(rev)
-                return returned, time.perf_counter() - t
+                return cp_until_committed(m, fresh(i, "mount"), f"new{i}.bin")
 
             def theirs(i: int) -> float:
                 src = fresh(i, "s3fs")
