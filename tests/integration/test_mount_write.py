@@ -313,9 +313,9 @@ def _stored(studio: Path) -> int:
 
 
 def test_big_file_is_stored_while_written_in_order(wm: WMount) -> None:
-    """A big file written in order is chunked and stored while it grows (the upload runs
-    beside the writer); one patched behind its end is stored at commit, and both commit
-    exactly what was written."""
+    """A big file still being written after ``STREAM_AFTER`` is chunked and stored while
+    it grows (the upload runs beside the writer); one patched behind its end is stored at
+    commit, and both commit exactly what was written."""
     lt = wm.latest
     assert os.stat(lt).st_blksize and (lt / "x").write_bytes(b"x") == 1
     assert os.stat(lt / "x").st_blksize == 1 << 20, "1 MiB writes from cp and friends"
@@ -334,8 +334,12 @@ def test_big_file_is_stored_while_written_in_order(wm: WMount) -> None:
         f.seek(10)
         f.write(b"HEADER")  # behind what was written: the early copy is dropped
     patched[10:16] = b"HEADER"
-    wait_head(wm.studio, 1)
-    files = repo(wm.studio)[1]
+    # x may be committed apart while big.bin is still open: wait for the revision with both
+    def both() -> dict[str, bytes] | None:
+        files = repo(wm.studio)[1]
+        return files if {"big.bin", "patched.bin"} <= set(files) else None
+
+    files = wait_for(both, 20, "both files committed")
     assert files["big.bin"] == big and files["patched.bin"] == bytes(patched)
     check = cli("store", "check", "--studio", str(wm.studio), check=False)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -175,6 +175,8 @@ class AutoCommitter:
 
     def _stream(self, p: Pending, data: str, g: GrowingFile) -> None:
         try:
+            if not g.begin():  # closed soon: ``stage`` stores it whole
+                return
             with self.backend.store.writer() as w:
                 oid = w.put_stream(cast(Any, g))
         except Aborted:
@@ -193,7 +195,7 @@ class AutoCommitter:
         """A file was closed: store its bytes now if it is big (called by the FUSE layer)."""
         g = p.extra.pop("stream", None)
         p.extra.pop("order", None)
-        if g is not None:  # being stored already: let it reach the end
+        if g is not None and not g.drop_if_idle():  # being stored already: let it end
             fut = self._streams.get(g)
             g.finish(p.size)
             if fut is not None:
