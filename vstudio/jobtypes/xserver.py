@@ -56,8 +56,12 @@ TRIES = 3  # Xvfb starts a fresh server each time: a display refused twice is no
 def _start(xvfb: str) -> tuple[subprocess.Popen[bytes], str]:
     """A private Xvfb on a display it picks itself, and that display's number."""
     read, write = os.pipe()
+    # -noreset: an X server resets when its last client disconnects, and a client that
+    # connects during the reset is refused; Qt (Krita) and the check below open and close
+    # connections of their own, so without it a render failed now and then with "could not
+    # connect to display" / "no Qt platform plugin could be initialized".
     server = subprocess.Popen([xvfb, "-displayfd", str(write), "-screen", "0", "640x480x24",
-                               "-nolisten", "tcp"], pass_fds=(write,),
+                               "-nolisten", "tcp", "-noreset"], pass_fds=(write,),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(write)
     with os.fdopen(read) as r:
