@@ -101,11 +101,13 @@ def test_a_right_revoked_while_the_farm_renders_stops_the_job(
 
     from vstudio.store.remote import RemoteStore
 
-    src = tmp_path / "src"  # twelve frames, a task each: most are left at the revocation
+    # sixty frames, a task each: most are left at the revocation (with twelve, two slots
+    # once rendered them all before the pause, and nothing was left to refuse)
+    src = tmp_path / "src"
     src.mkdir()
     (src / "vstudio.toml").write_text("[render]\nchunk = 1\n")
     write_png(src / "textures/logo.png", 16, 9, (200, 30, 30))
-    write_sif(src / "title.sif", "textures/logo.png", 12)
+    write_sif(src / "title.sif", "textures/logo.png", 60)
     token = server.add_user("ana")
     ana = _working_copy(server, tmp_path, token, src)
     admin = httpx.Client(base_url=server.url, timeout=30,
@@ -140,7 +142,7 @@ def test_a_right_revoked_while_the_farm_renders_stops_the_job(
     job = wait_for(ended, 60, "the farm to cancel the job")
     tasks = job["tasks"]
     left = [t for t in tasks if t["status"] != "done"]
-    assert len(tasks) == 12 and left, tasks
+    assert len(tasks) == 60 and left, tasks
     assert {t["status"] for t in left} == {"canceled"}
     assert {t["error"] for t in left} == {
         "refused by the farm: user 'ana' may no longer read project 'film' "
