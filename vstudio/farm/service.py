@@ -381,14 +381,17 @@ class Farm(FarmEngine):
         runs (``visibility.current_tasks``). The one place that says what a node is doing:
         ``GET /api/workers`` (so ``vstudio workers``) and the workers page answer from it."""
         projects = await self.readable(user, {t[6] for t in running.values() if t[6]})
+
+        def described(i: int) -> dict[str, Any]:
+            job_id, job, first, last, progress, owner, project = running[i]
+            return {"id": i, "job_id": job_id, "job": job, "frames": f"{first}-{last}",
+                    "progress": progress, "owner": owner, "project": project}
+
         out = []
         for w in workers:
             ids = [i for i in w["tasks"] if i in running]  # one that just ended is not
             shown, others = current_tasks(user, ids, lambda i: (running[i][5], running[i][6]),
                                           projects)
-            current = [{"id": i, "job_id": running[i][0], "job": running[i][1],
-                        "frames": f"{running[i][2]}-{running[i][3]}",
-                        "progress": running[i][4], "owner": running[i][5],
-                        "project": running[i][6]} for i in shown]
+            current = [described(i) for i in shown]
             out.append({**w, "tasks": shown, "other_tasks": others, "current": current})
         return out
